@@ -1,0 +1,99 @@
+import { statSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { str } from 'envalid';
+import { ConfigError, type ConfigIssue } from '../errors.ts';
+import { registerSecretsFromEnv } from '../redact.ts';
+import { loadGlobalEnv, loadJobs } from './env.ts';
+import { parseSpine, SPINE_SPEC, type SpineConfig } from './spine.ts';
+import { validateSection, oneOf, type Env } from './validate.ts';
+
+export type { Env };
+
+/** Everything one job needs; one job per conf.d file (or `default`). Frozen. */
+export interface JobConfig extends SpineConfig {
+  /** `default`, or the conf.d file name without extension. */
+  name: string;
+  /** Where the job's settings came from (`environment` or a conf.d file path). */
+  source: string;
+  /** The job's resolved environment (X_FILE applied). Sections parse from it; never log it. */
+  env: Readonly<Env>;
+}
+
+export interface Config {
+  jobs: readonly JobConfig[];
+  /** Cross-process lock file shared by the daemon and `offsite backup`. */
+  lockFile: string;
+  logLevel: string;
+  logFormat: 'json' | 'pretty' | undefined;
+}
+
+const PROCESS_SPEC = {
+  LOG_LEVEL: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const)({ default: 'info' }),
+  LOG_FORMAT: oneOf(['json', 'pretty', ''] as const)({ default: '' }),
+  OFFSITE_LOCK_FILE: str({ default: '' }),
+};
+
+/**
+ * Every variable name any section reads: these may be given as X_FILE.
+ * Sections added later (destinations, notifications, ...) add their specs here.
+ */
+export function knownVariables(): Set<string> {
+  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...EXTRA_VARIABLES]);
+}
+
+/** Names read outside envalid specs (sections that parse by hand). */
+const EXTRA_VARIABLES: string[] = [];
+
+export interface LoadOptions {
+  env?: Env;
+  cwd?: string;
+}
+
+function dirExists(p: string): boolean {
+  try { return statSync(p).isDirectory(); } catch { return false; }
+}
+
+/** Parse one job's environment into a JobConfig, collecting issues. */
+export function parseJob(name: string, source: string, env: Env, issues: ConfigIssue[]): JobConfig | null {
+  const where = source === 'environment' ? '' : source;
+  const local: ConfigIssue[] = [];
+  const spine = parseSpine(env, local, availableParallelism(), dirExists);
+  for (const i of local) issues.push(where ? { variable: i.variable, message: `${i.message} (in ${where})` } : i);
+  if (!spine) return null;
+  return { ...spine, name, source, env: Object.freeze({ ...env }) };
+}
+
+/**
+ * Load and validate the whole configuration: process env, `.env`, X_FILE,
+ * conf.d jobs. Throws ConfigError listing every problem at once.
+ */
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const issues: ConfigIssue[] = [];
+  const known = knownVariables();
+  const global = loadGlobalEnv({ env: opts.env, cwd: opts.cwd, known }, issues);
+  registerSecretsFromEnv(global);
+  const proc = validateSection(global, PROCESS_SPEC, issues);
+  const raws = loadJobs(global, known, issues);
+  const jobs: JobConfig[] = [];
+  for (const raw of raws) {
+    registerSecretsFromEnv(raw.env);
+    const job = parseJob(raw.name, raw.source, raw.env, issues);
+    if (job) jobs.push(deepFreeze(job));
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return Object.freeze({
+    jobs: Object.freeze(jobs),
+    lockFile: proc.OFFSITE_LOCK_FILE || join(tmpdir(), 'offsite.lock'),
+    logLevel: proc.LOG_LEVEL,
+    logFormat: proc.LOG_FORMAT === '' ? undefined : proc.LOG_FORMAT,
+  });
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !(o instanceof RegExp) && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as Record<string, unknown>)) deepFreeze(v);
+  }
+  return o;
+}

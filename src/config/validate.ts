@@ -1,0 +1,124 @@
+import { cleanEnv, makeValidator, EnvMissingError, type Spec } from 'envalid';
+import cron from 'node-cron';
+import type { ConfigIssue } from '../errors.ts';
+import { parseDuration } from './duration.ts';
+
+export type Env = Record<string, string | undefined>;
+
+/**
+ * Validate one section of the environment with envalid, collecting every
+ * problem into `issues` (never exiting, never printing). Returns the cleaned
+ * values; a key that failed validation is absent.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function validateSection<S extends Record<string, any>>(env: Env, specs: S, issues: ConfigIssue[], where = ''): { [K in keyof S]: S[K] extends { _parse: (input: string) => infer T } ? T : never } {
+  const input: Record<string, string> = {};
+  for (const k of Object.keys(specs)) {
+    const v = env[k];
+    // An empty value means "not set", as in offen (Go's envconfig treats "" as unset for defaults).
+    if (v !== undefined && v !== '') input[k] = v;
+  }
+  const failed = new Set<string>();
+  const cleaned = cleanEnv(input, specs, {
+    reporter: ({ errors }) => {
+      for (const [key, err] of Object.entries(errors)) {
+        if (!err) continue;
+        failed.add(key);
+        const message = err instanceof EnvMissingError ? 'is required but not set' : (err as Error).message;
+        issues.push({ variable: key, message: where ? `${message} (${where})` : message });
+      }
+    },
+  }) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(specs)) {
+    if (failed.has(k)) continue;
+    try { out[k] = cleaned[k]; } catch { /* absent */ }
+  }
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  return out as any;
+}
+
+/** Go duration -> milliseconds. */
+export const duration = makeValidator<number>((input: string) => {
+  const ms = parseDuration(input);
+  if (ms === null) throw new Error(`"${input}" is not a duration; expected Go's form such as 30s, 5m, 1h30m`);
+  return ms;
+});
+
+/** Non-negative Go duration. */
+export const positiveDuration = makeValidator<number>((input: string) => {
+  const ms = parseDuration(input);
+  if (ms === null) throw new Error(`"${input}" is not a duration; expected Go's form such as 30s, 5m, 1h30m`);
+  if (ms < 0) throw new Error(`"${input}" is negative; expected a duration of 0s or more`);
+  return ms;
+});
+
+/** Whole number (may be negative), strictly parsed. */
+export const integer = makeValidator<number>((input: string) => {
+  if (!/^[+-]?\d+$/.test(input.trim())) throw new Error(`"${input}" is not a whole number`);
+  return parseInt(input, 10);
+});
+
+/** Whole number >= 0. */
+export const nonNegativeInt = makeValidator<number>((input: string) => {
+  if (!/^\+?\d+$/.test(input.trim())) throw new Error(`"${input}" is not a whole number of 0 or more`);
+  return parseInt(input, 10);
+});
+
+/** Boolean in Go's strconv.ParseBool forms plus yes/no. */
+export const boolean = makeValidator<boolean>((input: string) => {
+  const v = input.trim().toLowerCase();
+  if (['1', 't', 'true', 'yes', 'y', 'on'].includes(v)) return true;
+  if (['0', 'f', 'false', 'no', 'n', 'off'].includes(v)) return false;
+  throw new Error(`"${input}" is not a boolean; expected true or false`);
+});
+
+/** A regular expression (JavaScript syntax, compatible with Go's RE2 for common patterns). */
+export const regexp = makeValidator<RegExp>((input: string) => {
+  try {
+    return new RegExp(input);
+  } catch (e) {
+    throw new Error(`is not a valid regular expression: ${(e as Error).message}`);
+  }
+});
+
+/** Cron expression: 5 or 6 fields, @macros, or `@every <duration>`. */
+export const cronExpression = makeValidator<string>((input: string) => {
+  const expr = input.trim();
+  const every = /^@every\s+(\S+)$/.exec(expr);
+  if (every) {
+    const ms = parseDuration(every[1]!);
+    if (ms === null || ms < 1000) throw new Error(`"${input}": @every needs a duration of at least 1s, such as @every 6h`);
+    return expr;
+  }
+  const fields = expr.split(/\s+/);
+  if (!expr.startsWith('@') && (fields.length < 5 || fields.length > 6)) {
+    throw new Error(`"${input}" is not a cron expression; expected 5 fields (minute hour day month weekday), 6 with seconds, or a macro such as @daily`);
+  }
+  if (!cron.validate(expr)) throw new Error(`"${input}" is not a valid cron expression; expected e.g. "0 2 * * *" or @daily`);
+  return expr;
+});
+
+/** IANA time zone name. */
+export const timeZone = makeValidator<string>((input: string) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: input });
+    return input;
+  } catch {
+    throw new Error(`"${input}" is not a known time zone; expected an IANA name such as UTC or Europe/Berlin`);
+  }
+});
+
+/** Comma-separated list, trimmed, empties dropped. */
+export const list = makeValidator<string[]>((input: string) => input.split(',').map((s) => s.trim()).filter(Boolean));
+
+/** Exact choice (case-insensitive input, canonical output). */
+export function oneOf<T extends string>(choices: readonly T[]) {
+  return makeValidator<T>((input: string) => {
+    const found = choices.find((c) => c.toLowerCase() === input.trim().toLowerCase());
+    if (!found) throw new Error(`"${input}" is not one of ${choices.join(', ')}`);
+    return found;
+  });
+}
+
+export type { Spec };

@@ -1,0 +1,45 @@
+import type { Readable } from 'node:stream';
+
+/** One stored backup as a destination lists it. */
+export interface BackupObject {
+  /** Name relative to the destination's configured path (e.g. `backup-2026-01-01T00-00-00.tar.gz`). */
+  name: string;
+  size: number;
+  modified: Date;
+}
+
+export interface UploadOptions {
+  /** Exact byte count when known (from a temporary file); undefined for a live stream. */
+  size?: number;
+  /** Aborts the upload; the destination must leave nothing under the final name. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A place backups are stored. Every destination is one file in src/destinations/
+ * exporting a factory from its part of the Config to this shape.
+ *
+ * Contract (test/destinations/contract.ts checks it on every destination):
+ * - upload is atomic: nothing is visible under `name` until the upload completed;
+ *   a failed or aborted upload leaves no partial object under `name` and never
+ *   touches other objects.
+ * - list(prefix) returns every object whose name starts with prefix, all pages,
+ *   and returns [] for an empty or missing path.
+ * - remove(names) removes in batches as the service requires; missing names are not an error.
+ * - download(name) streams the object.
+ */
+export interface Destination {
+  /** Stable id used in logs, RunStats and BACKUP_SKIP_BACKENDS_FROM_PRUNE: Local, S3, WebDAV, SSH, Azure, Dropbox. */
+  readonly name: DestinationKind;
+  /** Human description without secrets, e.g. `s3://bucket/path`. */
+  readonly location: string;
+  upload(name: string, source: Readable, options?: UploadOptions): Promise<void>;
+  list(prefix: string): Promise<BackupObject[]>;
+  remove(names: string[]): Promise<void>;
+  download(name: string): Promise<Readable>;
+  close(): Promise<void>;
+}
+
+export type DestinationKind = 'Local' | 'S3' | 'WebDAV' | 'SSH' | 'Azure' | 'Dropbox';
+
+export const DESTINATION_KINDS: readonly DestinationKind[] = ['Local', 'S3', 'WebDAV', 'SSH', 'Azure', 'Dropbox'];

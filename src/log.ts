@@ -1,0 +1,50 @@
+import pino, { type Logger } from 'pino';
+import { redact } from './redact.ts';
+
+export type { Logger };
+
+export interface LogOptions {
+  level?: string;
+  /** 'json' (default off a TTY) or 'pretty' (default on a TTY). */
+  format?: string;
+  /** Destination stream fd (1 = stdout, 2 = stderr). */
+  fd?: number;
+}
+
+/**
+ * The process logger: pino JSON lines on stdout; readable lines on a TTY or
+ * with LOG_FORMAT=pretty. Every message and string field is redacted.
+ */
+export function createLogger(opts: LogOptions = {}): Logger {
+  const fd = opts.fd ?? 1;
+  const isTty = fd === 2 ? process.stderr.isTTY : process.stdout.isTTY;
+  const format = opts.format ?? (isTty ? 'pretty' : 'json');
+  const level = opts.level ?? 'info';
+  const hooks = {
+    logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void) {
+      method.apply(this, args.map(redactValue));
+    },
+  };
+  if (format === 'pretty') {
+    const transport = pino.transport({
+      target: 'pino-pretty',
+      options: { destination: fd, colorize: isTty, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss', ignore: 'pid,hostname' },
+    });
+    return pino({ level, hooks, base: undefined }, transport);
+  }
+  return pino({ level, hooks, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd, sync: true }));
+}
+
+function redactValue(v: unknown): unknown {
+  if (typeof v === 'string') return redact(v);
+  if (v instanceof Error) return { err: redact(v.message) };
+  if (v && typeof v === 'object') {
+    try { return JSON.parse(redact(JSON.stringify(v))); } catch { return v; }
+  }
+  return v;
+}
+
+/** A logger that discards everything (tests, library use). */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

@@ -1,0 +1,85 @@
+import type { DestinationKind } from '../destinations/types.ts';
+
+/** Outcome of one run, best to worst. */
+export type RunStatus = 'success' | 'degraded' | 'partial' | 'failure';
+
+/** Where a failure happened. */
+export type RunPhase = 'config' | 'lock' | 'pre' | 'archive' | 'upload' | 'prune' | 'post' | 'notify';
+
+export interface ArchiveStats {
+  /** Final file name, e.g. backup-2026-01-01T00-00-00.tar.gz */
+  name: string;
+  /** Bytes of the finished archive (after compression and encryption). */
+  size: number;
+  /** Hex SHA-256 of the finished archive bytes. */
+  sha256: string;
+  compression: 'gz' | 'zst' | 'none';
+  encryption: 'none' | 'gpg' | 'age' | 'aes';
+  files: number;
+  directories: number;
+  symlinks: number;
+  /** Bytes of file content read from the sources (uncompressed). */
+  bytesRead: number;
+  /** Entries skipped on purpose (sockets, fifos, devices) or excluded. */
+  skipped: number;
+  /** Files that vanished or could not be read while archiving (run is degraded). */
+  unreadable: number;
+}
+
+export interface DestinationResult {
+  destination: DestinationKind;
+  /** Human description without secrets. */
+  location: string;
+  ok: boolean;
+  bytes: number;
+  durationMs: number;
+  attempts: number;
+  error?: string;
+  /** Backups removed by retention on this destination (0 when pruning did not run). */
+  pruned: number;
+  /** Why pruning was skipped or failed on this destination, if it was. */
+  pruneNote?: string;
+}
+
+export interface RunStats {
+  job: string;
+  status: RunStatus;
+  start: Date;
+  end: Date;
+  durationMs: number;
+  lockWaitMs: number;
+  archive: ArchiveStats | null;
+  destinations: DestinationResult[];
+  /** Containers stopped for the archive phase (issue: containers). */
+  containersStopped: number;
+  containersRestarted: number;
+  warnings: string[];
+  error: { phase: RunPhase; message: string; destination?: DestinationKind } | null;
+}
+
+/** Process exit codes; documented in the README. */
+export const EXIT = {
+  success: 0,
+  failure: 1,
+  config: 2,
+  partial: 3,
+  degraded: 4,
+  lock: 5,
+} as const;
+
+export function exitCodeFor(status: RunStatus): number {
+  switch (status) {
+    case 'success': return EXIT.success;
+    case 'degraded': return EXIT.degraded;
+    case 'partial': return EXIT.partial;
+    case 'failure': return EXIT.failure;
+  }
+}
+
+/** Worst of several statuses (failure > partial > degraded > success). */
+export function worstStatus(statuses: RunStatus[]): RunStatus {
+  const order: RunStatus[] = ['success', 'degraded', 'partial', 'failure'];
+  let worst = 0;
+  for (const s of statuses) worst = Math.max(worst, order.indexOf(s));
+  return order[worst]!;
+}
