@@ -1,4 +1,5 @@
-import type { BackupObject } from '../destinations/types.ts';
+import type { BackupObject } from "../destinations/types.ts";
+export type { BackupObject };
 
 export interface RetentionPolicy {
   /** Negative disables pruning. */
