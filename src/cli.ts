@@ -98,13 +98,13 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(`${USAGE}\n`);
-    return command ? EXIT.success : EXIT.lock;
+    return command ? EXIT.success : EXIT.usage;
   }
   if (command === 'version' || command === '--version') { process.stdout.write(`${VERSION}\n`); return 0; }
   if (command === 'healthcheck') return cmdHealthcheck();
   if (!['daemon', 'backup', 'config'].includes(command)) {
     process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
-    return EXIT.lock;
+    return EXIT.usage;
   }
   const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, allowPositionals: true, strict: false });
 
@@ -128,7 +128,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'daemon':
       return runDaemon(config, { log, healthFile: HEALTH_FILE });
   }
-  return EXIT.lock;
+  return EXIT.usage;
 }
 
 const isMain = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
