@@ -137,7 +137,7 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
   stats.status = statusOf(stats);
   stats.warnings = stats.warnings.map(redact);
   const summary = {
-    status: stats.status, archive: stats.archive?.name, size: stats.archive?.size, durationMs: stats.durationMs,
+    status: stats.status, archive: stats.archive?.name, size: stats.archive?.size, sha256: stats.archive?.sha256, durationMs: stats.durationMs,
     destinations: stats.destinations.map((d) => ({ destination: d.destination, ok: d.ok, pruned: d.pruned, ...(d.error ? { error: d.error } : {}) })),
     warnings: stats.warnings.length,
   };
