@@ -160,6 +160,14 @@ const cases: Case[] = [
     remove: ['backup-a', 'backup-b'],
   },
   {
+    name: 'the newest is kept even when old, as long as it is not "all" (just-written kept too)',
+    listing: [obj('backup-a', 10 * DAY), obj('backup-jw', 9 * DAY + HOUR), obj('backup-b', 9 * DAY)],
+    policy: policy(7),
+    justWritten: 'backup-jw',
+    remove: ['backup-a'],
+    warnings: ['kept backup-jw: it was just written', 'kept backup-b: it is the newest backup'],
+  },
+  {
     name: 'an unknown modification time is kept with a warning',
     listing: [{ name: 'backup-x', size: 1, modified: new Date(NaN) }, obj('backup-1', 10 * DAY), obj('backup-2', 0)],
     policy: policy(7),
