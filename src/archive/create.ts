@@ -16,7 +16,7 @@ import { ABORT, INFLIGHT, type HeaderReply, type TarWorkerData, type WorkerCount
 import type { SourceRoot } from './walk.ts';
 
 /** Tar bytes per block handed from the worker (also the parallel gzip member size). */
-const BLOCK_SIZE = 1 << 20;
+const BLOCK_SIZE = Number(process.env.BS ?? 1 << 20);
 /** Blocks the worker may have posted but the stream not yet taken. */
 const MAX_IN_FLIGHT = 4;
 /** Warning lines kept for RunStats; the rest is summarized. */
@@ -188,7 +188,10 @@ class TarSource extends Readable {
     this.events = events;
     const control = new SharedArrayBuffer(8);
     this.ctl = new Int32Array(control);
-    this.worker = new Worker(new URL('./tar-worker.ts', import.meta.url), { workerData: { ...data, control } satisfies TarWorkerData });
+    this.worker = new Worker(new URL('./tar-worker.ts', import.meta.url), {
+      workerData: { ...data, control } satisfies TarWorkerData,
+      resourceLimits: process.env.YG ? { maxYoungGenerationSizeMb: Number(process.env.YG) } : undefined,
+    });
     this.worker.on('message', (m: WorkerMessage) => this.onMessage(m));
     this.worker.on('error', (err) => this.destroy(err));
     this.worker.on('exit', (code) => {

@@ -59,8 +59,10 @@ export function encodeHeader(e: TarEntry): Buffer {
   if (e.linkname !== undefined && (NON_ASCII.test(e.linkname) || Buffer.byteLength(e.linkname) > 100)) needPax = true;
   if (NON_ASCII.test(e.name)) needPax = true;
 
+  // tar-stream's encode never adds the conventional '/' to directory names
+  const name = e.type === 'directory' ? e.name + '/' : e.name;
   const fields = {
-    name: e.name, mode: e.mode & 0o7777, uid, gid, size, mtime: new Date(mtime * 1000),
+    name, mode: e.mode & 0o7777, uid, gid, size, mtime: new Date(mtime * 1000),
     type: e.type, linkname: e.linkname ?? null,
   };
   if (!needPax) {
@@ -68,23 +70,22 @@ export function encodeHeader(e: TarEntry): Buffer {
     const h = headers.encode(fields);
     if (h) return h;
   }
-  const record = headers.encodePax({ name: e.name, linkname: e.linkname ?? null, pax });
+  const record = headers.encodePax({ name, linkname: e.linkname ?? null, pax });
   const paxHeader = headers.encode({
     name: 'PaxHeader', mode: fields.mode, uid, gid, size: record.length, mtime: fields.mtime,
     type: 'pax-header', linkname: null,
   })!;
   // The ustar header after a pax header carries a readable stand-in for
   // readers without pax support; pax-aware readers use the pax values.
-  const ustar = headers.encode({ ...fields, name: fallbackName(e.name, e.type), linkname: e.linkname === undefined ? null : fallbackName(e.linkname, 'symlink') })
+  const ustar = headers.encode({ ...fields, name: fallbackName(name), linkname: e.linkname === undefined ? null : fallbackName(e.linkname) })
     ?? headers.encode({ ...fields, name: 'PaxHeader', linkname: e.linkname === undefined ? null : 'PaxHeader' })!;
   const recordPad = (512 - (record.length % 512)) % 512;
   return Buffer.concat([paxHeader, record, Buffer.alloc(recordPad), ustar]);
 }
 
-function fallbackName(name: string, type: EntryType): string {
+function fallbackName(name: string): string {
   let ascii = name.replace(/[^\x20-\x7e]/g, '_');
-  const max = type === 'directory' ? 99 : 100;
-  if (ascii.length > max) ascii = ascii.slice(ascii.length - max).replace(/^\/+/, '');
+  if (ascii.length > 100) ascii = ascii.slice(ascii.length - 100).replace(/^\/+/, '');
   return ascii || '_';
 }
 
