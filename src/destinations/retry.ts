@@ -127,6 +127,7 @@ export interface RetryOptions {
   /** For tests: replaces setTimeout-based waiting. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   random?: () => number;
+  now?: () => number;
 }
 
 export interface RetryOutcome<T> {
@@ -169,7 +170,8 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
   const sleep = opts.sleep ?? defaultSleep;
   const random = opts.random ?? Math.random;
   const max = Math.max(1, settings.attempts);
-  const start = Date.now();
+  const now = opts.now ?? Date.now;
+  const start = now();
   for (let attempt = 1; ; attempt++) {
     try {
       signal?.throwIfAborted();
@@ -178,7 +180,7 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
       const message = redact(errorMessage(err));
       if (signal?.aborted) throw new RetryFailedError(`${what} aborted: ${message}`, attempt, err);
       const c = classify(err);
-      const elapsed = Date.now() - start;
+      const elapsed = now() - start;
       const delay = backoffDelay(attempt, settings, random);
       let stop = '';
       if (!c.transient) stop = 'not retried';

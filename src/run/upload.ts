@@ -39,7 +39,8 @@ export interface ShipOptions {
   archive: ArchiveStream;
   /** Where the archive is staged when there are several destinations (BACKUP_TMP_DIR). */
   tmpDir: string;
-  retry: RetrySettings;
+  /** Retry and timeout settings (job.retry); defaults when omitted. */
+  retry?: RetrySettings;
   log: Logger;
   signal?: AbortSignal;
 }
@@ -153,6 +154,7 @@ async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
 
 /** Upload to one destination with retries; never throws. */
 async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): Promise<DestinationResult> {
+  const retry = opts.retry ?? DEFAULT_RETRY;
   const started = Date.now();
   const log = opts.log.child({ destination: d.name });
   let bytes = 0;
@@ -162,12 +164,12 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
       attempts++;
       const src = await plan.open();
       if (!src) throw new Error('the archive stream was already consumed');
-      const watch = watchProgress(src.stream, opts.retry.timeoutMs, opts.signal);
+      const watch = watchProgress(src.stream, retry.timeoutMs, opts.signal);
       try {
         await d.upload(opts.name, watch.stream, { size: src.size, signal: watch.signal });
       } catch (err) {
         if (watch.stalled) {
-          throw new DestinationTimeoutError(`no progress for ${Math.round(opts.retry.timeoutMs / 1000)}s (BACKUP_DESTINATION_TIMEOUT)`);
+          throw new DestinationTimeoutError(`no progress for ${Math.round(retry.timeoutMs / 1000)}s (BACKUP_DESTINATION_TIMEOUT)`);
         }
         throw err;
       } finally {
@@ -177,7 +179,7 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
       if (!watch.ended) throw new Error(`${d.name} finished before reading the whole archive`);
       return watch.bytes();
     }, {
-      settings: opts.retry,
+      settings: retry,
       log,
       what: `upload of ${opts.name} to ${d.name} ${d.location}`,
       signal: opts.signal,
@@ -275,17 +277,11 @@ export function watchProgress(source: Readable, timeoutMs: number, outer?: Abort
 
 // ------------------------------------------------------------------ prune
 
-export interface PruneOutcome {
-  /** Copies of the upload results with `pruned` / `pruneNote` filled in. */
-  results: DestinationResult[];
-  /** Lines for RunStats.warnings (e.g. refusing to delete every backup, a failed prune). */
-  warnings: string[];
-}
-
 /**
  * Retention per destination: only where the upload succeeded, never on destinations
- * listed in BACKUP_SKIP_BACKENDS_FROM_PRUNE. A prune failure on one destination is
- * recorded in its result (pruneNote) and a warning; it never affects the others.
+ * listed in BACKUP_SKIP_BACKENDS_FROM_PRUNE. Fills `pruned` / `pruneNote` of `results`
+ * in place and returns lines for RunStats.warnings (refusals to delete every backup,
+ * failed prunes). A prune failure on one destination never affects the others.
  */
 export async function pruneDestinations(
   destinations: Destination[],
@@ -296,10 +292,10 @@ export async function pruneDestinations(
   skipBackends: readonly DestinationKind[],
   log: Logger,
   retry: RetrySettings = DEFAULT_RETRY,
-): Promise<PruneOutcome> {
+): Promise<string[]> {
   const warnings: string[] = [];
-  const out = results.map((r) => ({ ...r }));
-  if (policy.days < 0) return { results: out, warnings };
+  const out = results;
+  if (policy.days < 0) return warnings;
   await Promise.all(destinations.map(async (d, i) => {
     const r = out[i] ?? out.find((x) => x.destination === d.name);
     if (!r) return;
@@ -325,5 +321,5 @@ export async function pruneDestinations(
       dlog.error(`prune failed: ${message}`);
     }
   }));
-  return { results: out, warnings };
+  return warnings;
 }
