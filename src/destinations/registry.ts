@@ -1,11 +1,20 @@
-// Interim registry (replaced by the dest-core branch's implementation).
+/**
+ * Builds every destination whose trigger variable is set, in a fixed order:
+ * Local (BACKUP_ARCHIVE exists), S3 (AWS_S3_BUCKET_NAME), Azure (AZURE_STORAGE_ACCOUNT_NAME).
+ * Destinations do no network I/O when created; failures surface on first use.
+ */
 import type { JobConfig } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { Destination } from './types.ts';
 import { createLocalDestination } from './local.ts';
+import { createS3Destination } from './s3.ts';
+import { createAzureDestination } from './azure.ts';
 
 export function createDestinations(job: JobConfig, log: Logger): Destination[] {
   const out: Destination[] = [];
+  const retry = job.retry;
   if (job.local) out.push(createLocalDestination(job.local, log));
+  if (job.s3) out.push(createS3Destination(job.s3, { retry }, log));
+  if (job.azure) out.push(createAzureDestination(job.azure, { retry }, log));
   return out;
 }
