@@ -22,8 +22,8 @@ interface StoppedContainer {
   id: string;
   name: string;
   restart: boolean;
-  /** 'stopping' until the stop request returned; 'stopped' when Docker confirmed it. */
-  state: 'stopping' | 'stopped' | 'failed';
+  /** 'waiting' until its stop request is sent, 'stopping' while it runs, then 'stopped' or 'failed' (state unknown). */
+  state: 'waiting' | 'stopping' | 'stopped' | 'failed';
 }
 
 interface ScaledService {
@@ -120,10 +120,11 @@ export class StopController {
       `stopping ${stopOrder.length} of ${all.length} running container(s)${services.length ? ` and scaling ${services.length} service(s) to 0` : ''} for the backup`);
 
     // Remember everything first, in start order, so restart() knows them even if a stop fails midway.
-    this.pending = startOrder.map((c) => ({ id: c.id, name: c.name, restart: c.restart, state: 'stopping' as const }));
+    this.pending = startOrder.map((c) => ({ id: c.id, name: c.name, restart: c.restart, state: 'waiting' as const }));
     for (const c of stopOrder) {
       signal?.throwIfAborted();
       const entry = this.pending.find((p) => p.id === c.id)!;
+      entry.state = 'stopping';
       try {
         // No abort signal here: a stop Docker has begun must be known to finish before we move on.
         await this.docker.getContainer(c.id).stop();
@@ -170,16 +171,18 @@ export class StopController {
     this.pending = [];
     const left: string[] = [];
     for (const c of pending) {
+      if (c.state === 'waiting') continue;
       if (!c.restart) {
         if (c.state === 'stopped') left.push(c.name);
         continue;
       }
       try {
         await this.docker.getContainer(c.id).start();
-        this.restarted++;
+        if (c.state === 'stopped') this.restarted++;
         log.debug({ container: c.name }, 'container started');
       } catch (e) {
-        if (statusOf(e) === 304) { this.restarted++; continue; }
+        // Already running: ours if we had stopped it (something else started it), else it never stopped.
+        if (statusOf(e) === 304) { if (c.state === 'stopped') this.restarted++; continue; }
         errors.push(`could not start container ${c.name} again: ${dockerError(e)}`);
       }
     }
