@@ -2,7 +2,7 @@ import type Dockerode from 'dockerode';
 import type { JobConfig } from '../config/index.ts';
 import { UserError, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { HookContext, RunHooks } from '../run/hooks.ts';
+import { noHooks, type HookContext, type RunHooks } from '../run/hooks.ts';
 import type { RunStats } from '../run/stats.ts';
 import { runShellCommand } from './command.ts';
 import { parseContainers, type ContainersConfig } from './config.ts';
@@ -37,17 +37,29 @@ export function recordFailure(stats: RunStats, message: string, log: Logger): vo
  * Order around the archive: pre command, archive-pre labels, stop; then right
  * after the archive is written: restart, archive-post labels, post command.
  * `finish` restarts whatever is still stopped, whatever happened.
+ * Never rejects: a problem found here fails the run in archivePre.
  */
 export async function createRunHooks(job: JobConfig, log: Logger, opts: RunHooksOptions = {}): Promise<RunHooks> {
-  const cfg: ContainersConfig = job.containers ?? defaultConfig(job);
+  let cfg: ContainersConfig;
+  try {
+    cfg = job.containers ?? defaultConfig(job);
+  } catch (e) {
+    return { ...noHooks, async archivePre() { throw e; } };
+  }
   let docker: Dockerode | null = opts.docker ?? null;
   let where = 'the given Docker client';
+  /** A connection that could not even be set up (unreadable TLS files): the run fails before archiving. */
+  let connectError: unknown = null;
   if (!docker) {
     const endpoint = resolveEndpoint(cfg.docker, opts.defaultSocket ?? DEFAULT_DOCKER_SOCKET);
     if (endpoint) {
-      docker = connectDocker(endpoint);
       where = describeEndpoint(endpoint);
-      log.debug({ docker: where }, 'Docker found: stop-during-backup and exec labels are on');
+      try {
+        docker = connectDocker(endpoint);
+        log.debug({ docker: where }, 'Docker found: stop-during-backup and exec labels are on');
+      } catch (e) {
+        connectError = e;
+      }
     } else if (!announcedNoDocker) {
       announcedNoDocker = true;
       log.info(`no Docker socket at ${opts.defaultSocket ?? DEFAULT_DOCKER_SOCKET} and DOCKER_HOST is unset: stopping containers and exec labels are off`);
@@ -118,15 +130,22 @@ export async function createRunHooks(job: JobConfig, log: Logger, opts: RunHooks
     return `${variable} ${how}${r.tail ? `: ${r.tail}` : ''}`;
   };
 
-  const restartNow = async (ctx: HookContext): Promise<void> => {
-    if (!stopper || !stopper.hasPending) return;
-    const errors = await stopper.restart();
-    ctx.stats.containersRestarted = stopper.restarted;
-    for (const e of errors) recordFailure(ctx.stats, e, log);
+  // archivePost may still be restarting when finish runs (the run does not wait for it on every path)
+  let restarting: Promise<void> = Promise.resolve();
+  const restartNow = (ctx: HookContext): Promise<void> => {
+    const next = restarting.then(async () => {
+      if (!stopper || !stopper.hasPending) return;
+      const errors = await stopper.restart();
+      ctx.stats.containersRestarted = stopper.restarted;
+      for (const e of errors) recordFailure(ctx.stats, e, log);
+    });
+    restarting = next.catch(() => {});
+    return next;
   };
 
   return {
     async archivePre(ctx) {
+      if (connectError) throw connectError;
       if (cfg.preCommand) {
         const failed = await command('BACKUP_PRE_COMMAND', cfg.preCommand, ctx);
         ctx.signal.throwIfAborted();
