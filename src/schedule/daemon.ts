@@ -101,7 +101,9 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
   controller.abort(new Error(`received ${signalName}`));
   const grace = opts.shutdownGraceMs ?? 30_000;
   const all = Promise.allSettled([...running]);
-  const done = await Promise.race([all.then(() => true), sleep(grace).then(() => false)]);
+  const graceOver = new AbortController();
+  const done = await Promise.race([all.then(() => true), sleep(grace, graceOver.signal).then(() => false)]);
+  graceOver.abort(); // clear the grace timer, else it keeps the process alive for the whole grace period
   if (!done) log.error({ graceMs: grace }, 'a backup did not stop in time; exiting anyway');
   await cron.shutdown?.();
   return 0;
