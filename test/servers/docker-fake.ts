@@ -25,9 +25,17 @@ import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+export interface FakeTls {
+  key: Buffer | string;
+  cert: Buffer | string;
+  /** CA that client certificates must be signed by. */
+  ca: Buffer | string;
+}
 
 export interface FakeCall {
   method: string;
@@ -151,20 +159,29 @@ export class DockerFake {
   private readonly children = new Set<import('node:child_process').ChildProcess>();
   private readonly timers = new Set<NodeJS.Timeout>();
 
-  private constructor(dir: string) {
+  /** TCP port when started with `tcp` (else 0). */
+  port = 0;
+
+  private constructor(dir: string, tls?: FakeTls) {
     this.dir = dir;
     this.socketPath = join(dir, 'docker.sock');
-    this.server = createServer((req, res) => { void this.handle(req, res, null); });
+    const handler = (req: IncomingMessage, res: ServerResponse) => { void this.handle(req, res, null); };
+    // like dockerd --tlsverify: clients must present a certificate signed by the CA
+    this.server = tls ? createHttpsServer({ key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true }, handler) : createServer(handler);
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { void this.handle(req, null, { socket, head }); });
   }
 
-  static async start(): Promise<DockerFake> {
+  /** Listen on a unix socket (default), or on 127.0.0.1 with `tcp` (optionally TLS with client certificates). */
+  static async start(opts: { tcp?: boolean; tls?: FakeTls } = {}): Promise<DockerFake> {
     const dir = mkdtempSync(join(tmpdir(), 'docker-fake-'));
-    const fake = new DockerFake(dir);
+    const fake = new DockerFake(dir, opts.tls);
     await new Promise<void>((resolve, reject) => {
       fake.server.once('error', reject);
-      fake.server.listen(fake.socketPath, () => resolve());
+      if (opts.tcp || opts.tls) fake.server.listen(0, '127.0.0.1', () => resolve());
+      else fake.server.listen(fake.socketPath, () => resolve());
     });
+    const addr = fake.server.address();
+    if (addr && typeof addr === 'object') fake.port = addr.port;
     return fake;
   }
 
