@@ -275,6 +275,21 @@ describe('stale locks are taken over', () => {
     assert.ok(existsSync(p), 'the foreign lock is left alone');
   });
 
+  test('only the holder of the takeover guard removes a stale lock; a guard left by a crash is broken', async () => {
+    const p = lockPath();
+    writeFileSync(p, stale({}));
+    writeFileSync(`${p}.takeover`, '12345\n');
+    // Someone is taking over right now: wait for them, do not remove the stale lock ourselves.
+    await assert.rejects(acquireLock(p, { timeoutMs: 150, pollMs: 20 }), /has held the lock/);
+    assert.equal(JSON.parse(readFileSync(p, 'utf8')).pid, 999_999_999);
+    // A guard older than a few seconds was left by a crash mid-takeover.
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(`${p}.takeover`, old, old);
+    const l = await acquireLock(p, { timeoutMs: 1000, pollMs: 20 });
+    assert.equal(existsSync(`${p}.takeover`), false);
+    await l.release();
+  });
+
   test('a release does not remove a lock file someone else replaced', async () => {
     const p = lockPath();
     const { log, records } = capture();
