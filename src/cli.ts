@@ -135,8 +135,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'backup':
       return cmdBackup(config, log);
-    case 'daemon':
-      return runDaemon(config, { log, healthFile: HEALTH_FILE, runOptions: async (job) => ({ hooks: await createRunHooks(job, log) }) });
+    case 'daemon': {
+      const code = await runDaemon(config, { log, healthFile: HEALTH_FILE, runOptions: async (job) => ({ hooks: await createRunHooks(job, log) }) });
+      // nothing may keep a stopped daemon alive (timers of libraries, idle sockets)
+      setTimeout(() => process.exit(code), 100).unref();
+      return code;
+    }
   }
   return EXIT.usage;
 }

@@ -66,7 +66,7 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
 
   try {
     // 1. lock: runs never overlap, in this process or across processes
-    const lock = await phase('lock', () => acquireLock(ctx.lockFile, { timeoutMs: job.lockTimeoutMs, signal, log }));
+    const lock = await phase('lock', () => acquireLock(ctx.lockFile, { timeoutMs: job.lockTimeoutMs, signal, log, owner: job.name }));
     release = lock.release;
     stats.lockWaitMs = lock.waitedMs;
 

@@ -101,11 +101,12 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
   controller.abort(new Error(`received ${signalName}`));
   const grace = opts.shutdownGraceMs ?? 30_000;
   const all = Promise.allSettled([...running]);
-  const graceOver = new AbortController();
-  const done = await Promise.race([all.then(() => true), sleep(grace, graceOver.signal).then(() => false)]);
-  graceOver.abort(); // clear the grace timer, else it keeps the process alive for the whole grace period
+  let graceTimer: NodeJS.Timeout | undefined;
+  const done = await Promise.race([all.then(() => true), new Promise<boolean>((r) => { graceTimer = setTimeout(() => r(false), grace); })]);
+  clearTimeout(graceTimer);
   if (!done) log.error({ graceMs: grace }, 'a backup did not stop in time; exiting anyway');
-  await cron.shutdown?.();
+  for (const t of cron.getTasks().values()) await t.destroy();
+  log.info('stopped');
   return 0;
 }
 
