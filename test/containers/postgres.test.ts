@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -47,7 +47,7 @@ after(() => {
  * Back up `tree` with the CLI, restore the archive with GNU tar, return the
  * restore dir. The CLI runs asynchronously: the Docker fake answers from this process.
  */
-async function backupAndRestore(tree: string, extraEnv: Record<string, string>): Promise<string> {
+async function backupAndRestore(tree: string, extraEnv: Record<string, string>): Promise<{ restore: string; archive: string }> {
   const { dir, env } = isolatedEnv();
   const archiveDir = join(dir, 'archive');
   mkdirSync(archiveDir);
@@ -61,7 +61,7 @@ async function backupAndRestore(tree: string, extraEnv: Record<string, string>):
   mkdirSync(restore);
   const tar = spawnSync('tar', ['-xzf', join(archiveDir, archives[0]!), '-C', restore], { encoding: 'utf8' });
   assert.equal(tar.status, 0, tar.stderr);
-  return restore;
+  return { restore, archive: join(archiveDir, archives[0]!) };
 }
 
 function loadAndCompare(dump: string, dbName: string): void {
@@ -78,10 +78,12 @@ test('BACKUP_PRE_COMMAND pg_dump into the backed-up tree; the restored dump give
   const tree = join(work, 'volume1');
   mkdirSync(join(tree, 'db'), { recursive: true });
   writeFileSync(join(tree, 'uploads.txt'), 'other data\n');
-  const restore = await backupAndRestore(tree, {
-    BACKUP_PRE_COMMAND: `${join(pg.bin, 'pg_dump')} -h ${pg.sockDir} -p ${pg.port} -U postgres --no-owner -d app -f ${join(tree, 'db', 'app.sql')}`,
+  const { restore, archive } = await backupAndRestore(tree, {
+    BACKUP_PRE_COMMAND: `${join(pg.bin, 'pg_dump')} -h ${pg.sockDir} -p ${pg.port} -U postgres --no-owner -d app -f ${join(tree, 'db', 'app.sql')}`
+      + ` && echo "$COMMAND_RUNTIME_ARCHIVE_FILEPATH" > ${join(tree, 'archive-path.txt')}`,
   });
   loadAndCompare(join(restore, 'volume1', 'db', 'app.sql'), 'app_from_pre_command');
+  assert.equal(readFileSync(join(restore, 'volume1', 'archive-path.txt'), 'utf8'), `${archive}\n`, 'COMMAND_RUNTIME_ARCHIVE_FILEPATH names the archive');
 });
 
 test('archive-pre exec label runs pg_dump as the postgres user (Docker fake); stop label honoured', { skip }, async () => {
@@ -100,7 +102,7 @@ test('archive-pre exec label runs pg_dump as the postgres user (Docker fake); st
       },
     });
     fake.addContainer({ name: 'web', labels: { 'docker-volume-backup.stop-during-backup': 'true' } });
-    const restore = await backupAndRestore(tree, { DOCKER_HOST: `unix://${fake.socketPath}` });
+    const { restore } = await backupAndRestore(tree, { DOCKER_HOST: `unix://${fake.socketPath}` });
     assert.equal(statSync(dump).uid, pg.uid, 'the dump was written by the postgres user');
     assert.equal(fake.container('web').State, 'running');
     assert.equal(fake.callsTo('POST', /^\/containers\/[^/]+\/stop$/).length, 1);
