@@ -17,6 +17,8 @@ export interface RunHooksOptions {
   defaultSocket?: string;
   /** Poll interval for Swarm task counts and exec exit codes (default 1s / 50ms). */
   pollMs?: number;
+  /** Host name that identifies offsite's own container (default os.hostname()). */
+  selfHostname?: string;
 }
 
 let announcedNoDocker = false;
@@ -72,6 +74,7 @@ export async function createRunHooks(job: JobConfig, log: Logger, opts: RunHooks
       serviceTimeoutMs: cfg.stopServiceTimeoutMs,
       log,
       pollMs: opts.pollMs,
+      selfHostname: opts.selfHostname,
     })
     : null;
 

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type Dockerode from 'dockerode';
 import { UserError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -16,6 +17,8 @@ export interface StopOptions {
   log: Logger;
   /** Poll interval while waiting for Swarm tasks (default 1s, like offen). */
   pollMs?: number;
+  /** This process's host name (default os.hostname()): in a container, the short id of offsite's own container. */
+  selfHostname?: string;
 }
 
 interface StoppedContainer {
@@ -77,6 +80,17 @@ export class StopController {
     const targets = new Map<string, { id: string; name: string; labels: Record<string, string>; restart: boolean }>();
     for (const c of toStop) targets.set(c.Id, { id: c.Id, name: containerName(c), labels: c.Labels ?? {}, restart: true });
     for (const c of noRestart) targets.set(c.Id, { id: c.Id, name: containerName(c), labels: c.Labels ?? {}, restart: false });
+
+    // Never stop offsite's own container (Docker names its hostname after the short container id).
+    const self = this.opts.selfHostname ?? hostname();
+    if (/^[0-9a-f]{12}$/.test(self)) {
+      for (const [id, t] of targets) {
+        if (id.startsWith(self)) {
+          log.warn({ container: t.name }, 'offsite\'s own container carries a stop label; it is not stopped');
+          targets.delete(id);
+        }
+      }
+    }
 
     // A Swarm task's container is replaced by Swarm when stopped: the label belongs on the service.
     if (swarmActive) {

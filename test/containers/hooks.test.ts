@@ -174,6 +174,16 @@ describe('stop during backup', () => {
     assert.equal(stats.status, 'success');
   });
 
+  it('offsite never stops its own container', async () => {
+    const self = fake.addContainer({ name: 'offsite', labels: { [STOP]: 'true' } });
+    fake.addContainer({ name: 'app', labels: { [STOP]: 'true' } });
+    const { log, lines } = captureLogger();
+    const hooks = await createRunHooks(jobFrom(env()), log, { selfHostname: self.slice(0, 12) });
+    await hooks.archivePre(ctxFor(newStats()));
+    assert.deepEqual(stoppedNames(), ['app']);
+    assert.ok(lines.some((l) => l.level === 40 && l.container === 'offsite'));
+  });
+
   it('nothing labelled: no stop, no start', async () => {
     fake.addContainer({ name: 'plain' });
     const hooks = await createRunHooks(jobFrom(env()), captureLogger().log);
