@@ -82,7 +82,7 @@ export async function createRunHooks(job: JobConfig, log: Logger, opts: RunHooks
   const dockerFailure = (e: unknown, what: string, signal: AbortSignal): unknown => {
     if (e instanceof UserError || signal.aborted) return e;
     return new UserError(`${what}: Docker at ${where} failed: ${errorMessage(e).trim()}`,
-      'check that the Docker socket is mounted (read-write) into offsite, or unset DOCKER_HOST');
+      'check that the Docker socket is mounted into offsite (or DOCKER_HOST is right) and that the Docker daemon runs');
   };
 
   const execOpts = (ctx: HookContext, stopOnFailure: boolean) => ({
