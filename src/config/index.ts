@@ -6,6 +6,7 @@ import { ConfigError, type ConfigIssue } from '../errors.ts';
 import { registerSecretsFromEnv } from '../redact.ts';
 import { loadGlobalEnv, loadJobs } from './env.ts';
 import { parseSpine, SPINE_SPEC, type SpineConfig } from './spine.ts';
+import { parseContainers, CONTAINERS_SPEC, type ContainersConfig } from '../containers/config.ts';
 import { validateSection, oneOf, type Env } from './validate.ts';
 import { parseRetry, parseS3, parseAzure, DESTINATION_CORE_VARIABLES, type RetrySettings, type S3Config, type AzureConfig } from '../destinations/config.ts';
 
@@ -19,6 +20,8 @@ export interface JobConfig extends SpineConfig {
   source: string;
   /** The job's resolved environment (X_FILE applied). Sections parse from it; never log it. */
   env: Readonly<Env>;
+  /** Stop labels, exec labels, BACKUP_PRE_COMMAND / BACKUP_POST_COMMAND. */
+  containers: ContainersConfig;
   /** Retry/timeout settings shared by every destination. */
   retry: RetrySettings;
   /** null unless AWS_S3_BUCKET_NAME is set. */
@@ -46,7 +49,7 @@ const PROCESS_SPEC = {
  * Sections added later (destinations, notifications, ...) add their specs here.
  */
 export function knownVariables(): Set<string> {
-  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...DESTINATION_CORE_VARIABLES, ...EXTRA_VARIABLES]);
+  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(CONTAINERS_SPEC), ...DESTINATION_CORE_VARIABLES, ...EXTRA_VARIABLES]);
 }
 
 /** Names read outside envalid specs (sections that parse by hand). */
@@ -66,12 +69,13 @@ export function parseJob(name: string, source: string, env: Env, issues: ConfigI
   const where = source === 'environment' ? '' : source;
   const local: ConfigIssue[] = [];
   const spine = parseSpine(env, local, availableParallelism(), dirExists);
+  const containers = parseContainers(env, local);
   const retry = parseRetry(env, local);
   const s3 = parseS3(env, local);
   const azure = parseAzure(env, local);
   for (const i of local) issues.push(where ? { variable: i.variable, message: `${i.message} (in ${where})` } : i);
-  if (!spine || !retry || local.length > 0) return null;
-  return { ...spine, name, source, env: Object.freeze({ ...env }), retry, s3, azure };
+  if (!spine || !containers || !retry || local.length > 0) return null;
+  return { ...spine, name, source, env: Object.freeze({ ...env }), containers, retry, s3, azure };
 }
 
 /**
