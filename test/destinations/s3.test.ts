@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
@@ -96,6 +97,89 @@ describe('S3 specifics', () => {
     const got = await digest(await d.download('b.tar'));
     assert.equal(got.size, 11 * MiB);
     assert.equal(got.sha256, await g.sha256);
+  });
+});
+
+/** A recording HTTP proxy in front of s3rver: shows which requests the client really sent. */
+async function recordingProxy(targetPort: number): Promise<{ url: string; seen: string[]; close(): Promise<void> }> {
+  const seen: string[] = [];
+  const proxy = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    const up = http.request({ host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+  const port = (proxy.address() as { port: number }).port;
+  return { url: `http://127.0.0.1:${port}`, seen, close: () => new Promise((r) => { proxy.closeAllConnections(); proxy.close(() => r()); }) };
+}
+
+describe('S3 cleanup and credentials', () => {
+  let server: S3rverHandle;
+  before(async () => { server = await startS3rver({ buckets: ['backups'] }); });
+  after(async () => { await server?.close(); });
+
+  test('a multipart upload whose source fails is aborted on the server (no orphaned parts)', async () => {
+    const proxy = await recordingProxy(server.port);
+    try {
+      const d = createS3Destination(config(proxy.url, 'abort/'), { retry }, log);
+      await assert.rejects(d.upload('backup-broken.tar.gz', generated(30 * MiB, { failAfter: 12 * MiB }).stream), /source failed on purpose/);
+      for (let i = 0; i < 100 && !proxy.seen.some((l) => l.startsWith('DELETE ') && l.includes('uploadId=')); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(proxy.seen.some((l) => l.startsWith('POST ') && l.includes('?uploads')), `a multipart upload was started: ${proxy.seen.join(', ')}`);
+      assert.ok(proxy.seen.some((l) => l.startsWith('DELETE /backups/abort/backup-broken.tar.gz?uploadId=')), `AbortMultipartUpload was sent: ${proxy.seen.join(', ')}`);
+      assert.ok(!proxy.seen.some((l) => l.startsWith('POST ') && l.includes('uploadId=')), 'the upload was never completed');
+      assert.deepEqual(await d.list(''), []);
+      await d.close();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('an aborted multipart upload is aborted on the server', async () => {
+    const proxy = await recordingProxy(server.port);
+    try {
+      const d = createS3Destination(config(proxy.url, 'sig/'), { retry }, log);
+      const ac = new AbortController();
+      const g = generated(64 * MiB, { chunk: MiB, delayMs: 5, onBytes: (n) => { if (n >= 12 * MiB && !ac.signal.aborted) ac.abort(new Error('stop')); } });
+      await assert.rejects(d.upload('backup-aborted.tar.gz', g.stream, { signal: ac.signal }));
+      for (let i = 0; i < 100 && !proxy.seen.some((l) => l.startsWith('DELETE ')); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(proxy.seen.some((l) => l.startsWith('DELETE /backups/sig/backup-aborted.tar.gz?uploadId=')), `AbortMultipartUpload was sent: ${proxy.seen.join(', ')}`);
+      assert.deepEqual(await d.list(''), []);
+      await d.close();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('AWS_IAM_ROLE_ENDPOINT: credentials come from the instance metadata service', async () => {
+    const requests: string[] = [];
+    const imds = http.createServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      if (req.method === 'PUT' && req.url === '/latest/api/token') { res.end('tok'); return; }
+      if (req.headers['x-aws-ec2-metadata-token'] !== 'tok') { res.statusCode = 401; res.end(); return; }
+      if (req.url === '/latest/meta-data/iam/security-credentials/') { res.end('backup-role'); return; }
+      if (req.url === '/latest/meta-data/iam/security-credentials/backup-role') {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ Code: 'Success', Type: 'AWS-HMAC', AccessKeyId: 'S3RVER', SecretAccessKey: 'S3RVER', Token: 'session', Expiration: new Date(Date.now() + 3600_000).toISOString(), LastUpdated: new Date().toISOString() }));
+        return;
+      }
+      res.statusCode = 404; res.end();
+    });
+    await new Promise<void>((r) => imds.listen(0, '127.0.0.1', () => r()));
+    try {
+      const endpoint = `http://127.0.0.1:${(imds.address() as { port: number }).port}`;
+      const d = createS3Destination(config(server.endpoint, 'iam/', { credentials: null, iamRoleEndpoint: endpoint }), { retry }, log);
+      await d.upload('backup-iam.tar', bytes('via role').stream);
+      assert.deepEqual((await d.list('')).map((o) => o.name), ['backup-iam.tar']);
+      assert.ok(requests.includes('GET /latest/meta-data/iam/security-credentials/backup-role'), requests.join(', '));
+      await d.close();
+    } finally {
+      imds.closeAllConnections();
+      await new Promise((r) => imds.close(r));
+    }
   });
 });
 
