@@ -7,6 +7,7 @@ import { registerSecretsFromEnv } from '../redact.ts';
 import { loadGlobalEnv, loadJobs } from './env.ts';
 import { parseSpine, SPINE_SPEC, type SpineConfig } from './spine.ts';
 import { validateSection, oneOf, type Env } from './validate.ts';
+import { parseNotifyConfig, NOTIFY_VARIABLES, type NotifyConfig } from '../notify/config.ts';
 
 export type { Env };
 
@@ -18,6 +19,8 @@ export interface JobConfig extends SpineConfig {
   source: string;
   /** The job's resolved environment (X_FILE applied). Sections parse from it; never log it. */
   env: Readonly<Env>;
+  /** Notifications (NOTIFICATION_URLS, NOTIFICATION_LEVEL, templates). */
+  notify: NotifyConfig;
 }
 
 export interface Config {
@@ -39,7 +42,7 @@ const PROCESS_SPEC = {
  * Sections added later (destinations, notifications, ...) add their specs here.
  */
 export function knownVariables(): Set<string> {
-  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...EXTRA_VARIABLES]);
+  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...EXTRA_VARIABLES, ...NOTIFY_VARIABLES]);
 }
 
 /** Names read outside envalid specs (sections that parse by hand). */
@@ -59,9 +62,10 @@ export function parseJob(name: string, source: string, env: Env, issues: ConfigI
   const where = source === 'environment' ? '' : source;
   const local: ConfigIssue[] = [];
   const spine = parseSpine(env, local, availableParallelism(), dirExists);
+  const notify = parseNotifyConfig(env, local);
   for (const i of local) issues.push(where ? { variable: i.variable, message: `${i.message} (in ${where})` } : i);
-  if (!spine) return null;
-  return { ...spine, name, source, env: Object.freeze({ ...env }) };
+  if (!spine || !notify) return null;
+  return { ...spine, name, source, env: Object.freeze({ ...env }), notify };
 }
 
 /**
