@@ -125,7 +125,7 @@ function transportOptions(cfg: SmtpConfig, ctx: SendContext): SMTPTransport.Opti
     connectionTimeout: timeout,
     greetingTimeout: timeout,
     socketTimeout: timeout,
-    tls: { rejectUnauthorized: !cfg.skipTLSVerify, servername: cfg.host, ...(ctx.ca ? { ca: ctx.ca } : {}) },
+    tls: { rejectUnauthorized: !cfg.skipTLSVerify, ...(ctx.ca ? { ca: ctx.ca } : {}) },
     logger: false,
     debug: false,
   };
