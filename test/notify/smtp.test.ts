@@ -122,12 +122,13 @@ describe('smtp against a real smtp-server', () => {
   describe('a server that never answers', () => {
     let silent: ReturnType<typeof createServer>;
     let port = 0;
+    const sockets = new Set<import('node:net').Socket>();
     before(async () => {
-      silent = createServer(() => { /* accept and say nothing */ });
+      silent = createServer((s) => { sockets.add(s); /* accept and say nothing */ });
       await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
       port = (silent.address() as { port: number }).port;
     });
-    after(() => { silent.closeAllConnections?.(); silent.close(); });
+    after(() => { for (const s of sockets) s.destroy(); silent.close(); });
     it('times out and the send still ends', async () => {
       const r = await send(`smtp://127.0.0.1:${port}/?${q}`, { timeoutMs: 300 });
       assert.equal(r.ok, false);
