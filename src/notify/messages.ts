@@ -55,14 +55,11 @@ export function formatTime(d: Date | string | number | null | undefined): string
   return `${date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, '')} UTC`;
 }
 
-function formatMsDuration(ms: number | null | undefined): string {
-  if (typeof ms !== 'number' || !Number.isFinite(ms)) return '?';
-  return formatDuration(ms < 1000 ? Math.round(ms) : Math.round(ms / 1000) * 1000).replace(/^(\d+)ms$/, '$1ms');
-}
-
+/** Milliseconds -> "1m12s" (whole seconds), or "350ms" under a second. */
 function durationText(ms: number): string {
+  if (!Number.isFinite(ms)) return '?';
   if (ms < 1000) return `${Math.round(ms)}ms`;
-  return formatMsDuration(ms);
+  return formatDuration(Math.round(ms / 1000) * 1000);
 }
 
 // ---------- context ----------
