@@ -76,8 +76,10 @@ export function parseNotifyConfig(env: Env, issues: ConfigIssue[]): NotifyConfig
   urls.forEach((raw, i) => {
     const out = parseNotificationUrl(raw);
     registerTargetSecrets(raw, out.ok ? out.target : null);
-    if (out.ok) targets.push(out.target);
-    else issues.push({ variable: 'NOTIFICATION_URLS', message: `entry ${i + 1} (${out.redacted}): ${out.issue}` });
+    if (out.ok) {
+      targets.push(out.target);
+      for (const n of out.target.config.notes ?? []) warnings.push(`NOTIFICATION_URLS entry ${i + 1} (${out.target.redacted}): ${n}`);
+    } else issues.push({ variable: 'NOTIFICATION_URLS', message: `entry ${i + 1} (${out.redacted}): ${out.issue}` });
   });
 
   const legacy = legacyEmailUrl(env, issues);

@@ -40,6 +40,8 @@ export interface SendContext {
 export interface BaseServiceConfig {
   /** Values to mask in every log line and error (tokens, passwords, path tokens). */
   secrets: string[];
+  /** Things the user should know at start-up (settings accepted but not honoured). */
+  notes?: string[];
 }
 
 /**

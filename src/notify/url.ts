@@ -141,3 +141,7 @@ export function need(value: string, what: string, example: string): string {
 export function httpScheme(disableTls: boolean): string {
   return disableTls ? 'http' : 'https';
 }
+
+/** For keys that ask to skip certificate checks, which Node's fetch cannot do per request. */
+export const SKIP_VERIFY_NOTE = (key: string): string =>
+  `${key}=yes is not supported: certificates are always verified; to trust a private CA, give its PEM file in NODE_EXTRA_CA_CERTS`;

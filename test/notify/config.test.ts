@@ -80,6 +80,12 @@ describe('parseNotifyConfig', () => {
       'smtp://h:25/?fromaddress=me%40example.com&toaddresses=a%40example.com');
   });
 
+  it('settings accepted but not honoured (skip certificate checks) become start-up warnings', () => {
+    const { cfg, issues } = parse({ NOTIFICATION_URLS: 'ntfy://n.example.com/t?disabletlsverification=yes' });
+    assert.deepEqual(issues, []);
+    assert.match(cfg!.warnings[0]!, /^NOTIFICATION_URLS entry 1 \(ntfy:\/\/n\.example\.com\/t\?disabletlsverification=yes\): disabletlsverification=yes is not supported.*NODE_EXTRA_CA_CERTS/);
+  });
+
   it('EMAIL_NOTIFICATION_RECIPIENT without EMAIL_SMTP_HOST is an issue', () => {
     const { cfg, issues } = parse({ EMAIL_NOTIFICATION_RECIPIENT: 'a@example.com' });
     assert.equal(cfg, null);

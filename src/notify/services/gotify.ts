@@ -1,6 +1,6 @@
 import { postJson } from '../http.ts';
 import { NotifyUrlError, type BaseServiceConfig, type NotifyService } from '../types.ts';
-import { Query, decode, httpScheme } from '../url.ts';
+import { Query, SKIP_VERIFY_NOTE, decode, httpScheme } from '../url.ts';
 import { titleOf } from './common.ts';
 
 export interface GotifyConfig extends BaseServiceConfig {
@@ -57,8 +57,7 @@ export const gotify: NotifyService<GotifyConfig> = {
       extras,
       secrets: [token],
     };
-    // insecureskipverify is accepted for compatibility; certificates are always verified here.
-    q.bool('insecureskipverify', false);
+    if (q.bool('insecureskipverify', false)) cfg.notes = [SKIP_VERIFY_NOTE('insecureskipverify')];
     q.finish(KEYS);
     return cfg;
   },

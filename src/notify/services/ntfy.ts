@@ -1,6 +1,6 @@
 import { basicAuth, request } from '../http.ts';
 import { NotifyUrlError, type BaseServiceConfig, type NotifyService } from '../types.ts';
-import { Query, decode, userinfo } from '../url.ts';
+import { Query, SKIP_VERIFY_NOTE, decode, userinfo } from '../url.ts';
 import { titleOf } from './common.ts';
 
 export interface NtfyConfig extends BaseServiceConfig {
@@ -63,8 +63,7 @@ export const ntfy: NotifyService<NtfyConfig> = {
       firebase: q.bool('firebase', true),
       secrets: [password, token].filter(Boolean),
     };
-    // certificates are always verified here; the key is accepted for compatibility
-    q.bool('disabletlsverification', false);
+    if (q.bool('disabletlsverification', false)) cfg.notes = [SKIP_VERIFY_NOTE('disabletlsverification')];
     q.finish(KEYS);
     return cfg;
   },
