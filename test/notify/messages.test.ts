@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -109,6 +109,24 @@ describe('custom templates (Handlebars)', () => {
     assert.equal(issues.length, 2);
     assert.match(issues[0]!.message, /title_success\.hbs does not parse/);
     assert.match(issues[1]!.message, /body_failure looks like a Go template/);
+  });
+
+  it('the example templates of docs/notifications.md render as documented', () => {
+    const doc = readFileSync(new URL('../../docs/notifications.md', import.meta.url), 'utf8');
+    const blocks = [...doc.matchAll(/`[^`]*\/(title_failure|body_failure)\.hbs`:\n\n```handlebars\n([\s\S]*?)```/g)];
+    assert.equal(blocks.length, 2);
+    const d = tdir(Object.fromEntries(blocks.map((b) => [`${b[1]}.hbs`, b[2]!.replace(/\n$/, '')])));
+    const issues: ConfigIssue[] = [];
+    const m = renderRunMessage(failed, loadTemplates(d, true, 'X', issues));
+    assert.deepEqual(issues, []);
+    assert.equal(m.title, 'Backup nightly failure in upload (WebDAV)');
+    assert.equal(m.message, [
+      'Error: upload to WebDAV failed: HTTP 503 Service Unavailable',
+      'Archive backup-2026-03-01T02-00-00.tar.gz, 1.20 GiB, made in 1m12s.',
+      '- S3: ok, pruned 3',
+      '- WebDAV: FAILED: HTTP 503 Service Unavailable',
+      'Warning: 2 files vanished while archiving',
+    ].join('\n'));
   });
 
   it('a missing directory is fine by default and an issue when named explicitly', () => {
