@@ -12,6 +12,7 @@ import { runJob } from './run/run.ts';
 import { runDaemon } from './schedule/daemon.ts';
 import { EXIT, exitCodeFor, worstStatus, type RunStats } from './run/stats.ts';
 import { formatDuration } from './config/duration.ts';
+import { notifyTest } from './notify/index.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -23,6 +24,7 @@ Commands:
   daemon        run every job on its schedule until SIGTERM (the image's default)
   backup        run every job once, now
   config        print the resolved configuration of each job (secrets redacted)
+  notify-test   send a test message to every notification URL and print each result
   healthcheck   exit 0 when the daemon is alive (used by the image's HEALTHCHECK)
   version       print the version
 
@@ -102,7 +104,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'version' || command === '--version') { process.stdout.write(`${VERSION}\n`); return 0; }
   if (command === 'healthcheck') return cmdHealthcheck();
-  if (!['daemon', 'backup', 'config'].includes(command)) {
+  if (!['daemon', 'backup', 'config', 'notify-test'].includes(command)) {
     process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
     return EXIT.usage;
   }
@@ -125,6 +127,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'backup':
       return cmdBackup(config, log);
+    case 'notify-test':
+      return (await notifyTest(config, (line) => process.stdout.write(`${line}\n`), { log })) ? EXIT.success : EXIT.failure;
     case 'daemon':
       return runDaemon(config, { log, healthFile: HEALTH_FILE });
   }
