@@ -184,6 +184,7 @@ describe('redactNotificationUrl', () => {
     ['matrix://u:mpass999@m.example.com', ['mpass999']],
     [`teams://?host=${encodeURIComponent('https://x.logic.azure.com/workflows/1?sig=teamssig9')}`, ['teamssig9']],
     ['generic://h.example.com/p?@Authorization=Bearer%20gentoken9&apikey=qkey999', ['gentoken9', 'qkey999']],
+    ['generic://ha.example.com/api/webhook/backup-hook-7f3a9c2e1b', ['backup-hook-7f3a9c2e1b'], 'generic://ha.example.com/api/webhook/***'],
     // unusable URLs are still masked, by pattern
     ['nosuch://someone:hunter2pw@host/abcdefghijklmnop1234', ['hunter2pw', 'someone', 'abcdefghijklmnop1234']],
     ['slack://hook:notvalidtoken99@webhook', ['notvalidtoken99']],

@@ -65,6 +65,8 @@ export const generic: NotifyService<GenericConfig> = {
     if (url.password) secrets.push(decodeURIComponent(url.password));
     for (const [k, v] of Object.entries(headers)) if (/auth|token|key|secret|pass/i.test(k) && v) secrets.push(v.replace(/^(Bearer|Basic|Token)\s+/i, ''), v);
     for (const [k, v] of rest) if (/token|key|secret|pass|sig/i.test(k) && v) secrets.push(v);
+    // webhook ids in the path (Home Assistant, n8n, ...) are secrets too: long segments with digits
+    for (const seg of url.pathname.split('/')) if (/^[A-Za-z0-9_-]{16,}$/.test(seg) && /\d/.test(seg)) secrets.push(seg);
     return {
       target,
       contentType: conf.contenttype || 'application/json',
