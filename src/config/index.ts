@@ -6,6 +6,7 @@ import { ConfigError, type ConfigIssue } from '../errors.ts';
 import { registerSecretsFromEnv } from '../redact.ts';
 import { loadGlobalEnv, loadJobs } from './env.ts';
 import { parseSpine, SPINE_SPEC, type SpineConfig } from './spine.ts';
+import { parseContainers, CONTAINERS_SPEC, type ContainersConfig } from '../containers/config.ts';
 import { validateSection, oneOf, type Env } from './validate.ts';
 import { parseNotifyConfig, NOTIFY_VARIABLES, type NotifyConfig } from '../notify/config.ts';
 
@@ -19,6 +20,8 @@ export interface JobConfig extends SpineConfig {
   source: string;
   /** The job's resolved environment (X_FILE applied). Sections parse from it; never log it. */
   env: Readonly<Env>;
+  /** Stop labels, exec labels, BACKUP_PRE_COMMAND / BACKUP_POST_COMMAND. */
+  containers: ContainersConfig;
   /** Notifications (NOTIFICATION_URLS, NOTIFICATION_LEVEL, templates). */
   notify: NotifyConfig;
 }
@@ -42,7 +45,7 @@ const PROCESS_SPEC = {
  * Sections added later (destinations, notifications, ...) add their specs here.
  */
 export function knownVariables(): Set<string> {
-  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...EXTRA_VARIABLES, ...NOTIFY_VARIABLES]);
+  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(CONTAINERS_SPEC), ...EXTRA_VARIABLES, ...NOTIFY_VARIABLES]);
 }
 
 /** Names read outside envalid specs (sections that parse by hand). */
@@ -62,10 +65,11 @@ export function parseJob(name: string, source: string, env: Env, issues: ConfigI
   const where = source === 'environment' ? '' : source;
   const local: ConfigIssue[] = [];
   const spine = parseSpine(env, local, availableParallelism(), dirExists);
+  const containers = parseContainers(env, local);
   const notify = parseNotifyConfig(env, local);
   for (const i of local) issues.push(where ? { variable: i.variable, message: `${i.message} (in ${where})` } : i);
-  if (!spine || !notify) return null;
-  return { ...spine, name, source, env: Object.freeze({ ...env }), notify };
+  if (!spine || !containers || !notify) return null;
+  return { ...spine, name, source, env: Object.freeze({ ...env }), containers, notify };
 }
 
 /**
