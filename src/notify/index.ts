@@ -1,4 +1,4 @@
-import type { Logger } from '../log.ts';
+import { silentLogger, type Logger } from '../log.ts';
 import type { RunStats } from '../run/stats.ts';
 import type { NotifyConfig } from './config.ts';
 import { renderRunMessage } from './messages.ts';
@@ -61,7 +61,6 @@ export async function notifyTest(config: ConfigWithJobs, out: (line: string) => 
     out('No notification URLs are configured (set NOTIFICATION_URLS).');
     return false;
   }
-  const { silentLogger } = await import('../log.ts');
   const log = opts.log ?? silentLogger();
   const entries = [...seen.values()];
   out(`Sending a test notification to ${entries.length} URL${entries.length === 1 ? '' : 's'}...`);
