@@ -59,7 +59,9 @@ export function redactNotificationUrl(raw: string): string {
 }
 
 const MASK = '***';
-const SECRET_KEY = /token|key|secret|pass|sig|auth|code|credential/i;
+const SECRET_KEY = /token|key|secret|pass|sig|authorization|code|credential/i;
+/** Parameter names that match SECRET_KEY but hold no secret. */
+const NOT_SECRET = new Set(['titlekey', 'messagekey', 'usestarttls', 'requirestarttls', 'passive']);
 
 function variants(s: string): string[] {
   const v = new Set<string>([s]);
@@ -94,7 +96,7 @@ function redactWith(raw: string, secrets: string[], known: boolean): string {
   rest = rest.replace(/([?&])([^=&#]*)=([^&#]*)/g, (all2, sep: string, k: string, v: string) => {
     let key = k;
     try { key = decodeURIComponent(k.replace(/\+/g, ' ')); } catch { /* keep */ }
-    return SECRET_KEY.test(key) && v && v !== MASK ? `${sep}${k}=${MASK}` : all2;
+    return SECRET_KEY.test(key) && !NOT_SECRET.has(key.toLowerCase()) && v && v !== MASK ? `${sep}${k}=${MASK}` : all2;
   });
   if (!known) {
     // path segments that look like tokens

@@ -185,6 +185,7 @@ describe('redactNotificationUrl', () => {
     [`teams://?host=${encodeURIComponent('https://x.logic.azure.com/workflows/1?sig=teamssig9')}`, ['teamssig9']],
     ['generic://h.example.com/p?@Authorization=Bearer%20gentoken9&apikey=qkey999', ['gentoken9', 'qkey999']],
     ['generic://ha.example.com/api/webhook/backup-hook-7f3a9c2e1b', ['backup-hook-7f3a9c2e1b'], 'generic://ha.example.com/api/webhook/***'],
+    ['generic://h.example.com/p?template=json&titlekey=subject&auth=x&token=gentok77', ['gentok77'], 'generic://h.example.com/p?template=json&titlekey=subject&auth=x&token=***'],
     // unusable URLs are still masked, by pattern
     ['nosuch://someone:hunter2pw@host/abcdefghijklmnop1234', ['hunter2pw', 'someone', 'abcdefghijklmnop1234']],
     ['slack://hook:notvalidtoken99@webhook', ['notvalidtoken99']],
