@@ -7,6 +7,9 @@ import { registerSecretsFromEnv } from '../redact.ts';
 import { loadGlobalEnv, loadJobs } from './env.ts';
 import { parseSpine, SPINE_SPEC, type SpineConfig } from './spine.ts';
 import { validateSection, oneOf, type Env } from './validate.ts';
+import { parseWebdav, WEBDAV_SPEC, type WebdavConfig } from './webdav.ts';
+import { parseSftp, SFTP_SPEC, type SftpConfig } from './sftp.ts';
+import { parseDropbox, DROPBOX_SPEC, type DropboxConfig } from './dropbox.ts';
 
 export type { Env };
 
@@ -18,6 +21,12 @@ export interface JobConfig extends SpineConfig {
   source: string;
   /** The job's resolved environment (X_FILE applied). Sections parse from it; never log it. */
   env: Readonly<Env>;
+  /** WebDAV destination, null when WEBDAV_URL is unset. */
+  webdav: WebdavConfig | null;
+  /** SSH/SFTP destination, null when SSH_HOST_NAME is unset. */
+  ssh: SftpConfig | null;
+  /** Dropbox destination, null unless refresh token, app key and secret are set. */
+  dropbox: DropboxConfig | null;
 }
 
 export interface Config {
@@ -39,7 +48,8 @@ const PROCESS_SPEC = {
  * Sections added later (destinations, notifications, ...) add their specs here.
  */
 export function knownVariables(): Set<string> {
-  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...EXTRA_VARIABLES]);
+  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...EXTRA_VARIABLES,
+    ...Object.keys(WEBDAV_SPEC), ...Object.keys(SFTP_SPEC), ...Object.keys(DROPBOX_SPEC)]);
 }
 
 /** Names read outside envalid specs (sections that parse by hand). */
@@ -59,9 +69,12 @@ export function parseJob(name: string, source: string, env: Env, issues: ConfigI
   const where = source === 'environment' ? '' : source;
   const local: ConfigIssue[] = [];
   const spine = parseSpine(env, local, availableParallelism(), dirExists);
+  const webdav = parseWebdav(env, local);
+  const ssh = parseSftp(env, local);
+  const dropbox = parseDropbox(env, local);
   for (const i of local) issues.push(where ? { variable: i.variable, message: `${i.message} (in ${where})` } : i);
   if (!spine) return null;
-  return { ...spine, name, source, env: Object.freeze({ ...env }) };
+  return { ...spine, name, source, env: Object.freeze({ ...env }), webdav, ssh, dropbox };
 }
 
 /**

@@ -1,0 +1,199 @@
+/**
+ * WebDAV destination (`webdav` client over node-fetch).
+ *
+ * Upload: a streaming PUT (never buffered: chunked transfer, or Content-Length when the
+ * size is known) to a temporary name in the target collection, then MOVE to the final
+ * name with `Overwrite: F`. The temporary resource is deleted when anything fails.
+ * Listing is PROPFIND depth 1; removal is one DELETE per name with bounded concurrency.
+ */
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import { createClient, AuthType, type FileStat, type WebDAVClient } from 'webdav';
+import type { Logger } from '../log.ts';
+import { UserError, errorMessage } from '../errors.ts';
+import type { WebdavConfig } from '../config/webdav.ts';
+import type { BackupObject, Destination, UploadOptions } from './types.ts';
+import { tempName, isTempName, forEachLimit, abortError, withFields } from './remote-util.ts';
+
+const REMOVE_CONCURRENCY = 8;
+
+const TLS_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_NOT_YET_VALID',
+]);
+
+interface HttpishError extends Error {
+  status?: number;
+  code?: string;
+  response?: { body?: { resume?: () => void }; statusText?: string };
+}
+
+export interface WebdavDestinationOptions {
+  /** Extra CA certificates to trust (PEM), besides the system ones. */
+  ca?: string | string[];
+}
+
+export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: WebdavDestinationOptions = {}): Destination {
+  const httpAgent = new HttpAgent({ keepAlive: true });
+  const httpsAgent = new HttpsAgent({ keepAlive: true, rejectUnauthorized: !cfg.insecure, ...(opts.ca ? { ca: opts.ca } : {}) });
+  const userPass = `${cfg.username}:${cfg.password}`;
+  // The client base64-encodes credentials as Latin-1 (wrong for non-ASCII passwords, which
+  // servers read as UTF-8): for those, send a UTF-8 Basic header ourselves (no Digest then).
+  const ascii = /^[\x20-\x7e]*$/.test(userPass);
+  const client: WebDAVClient = createClient(cfg.url, {
+    // Auto: Basic sent up front; switches to Digest when the server asks for it.
+    authType: cfg.username && ascii ? AuthType.Auto : AuthType.None,
+    username: cfg.username && ascii ? cfg.username : undefined,
+    password: cfg.username && ascii ? cfg.password : undefined,
+    headers: cfg.username && !ascii ? { Authorization: `Basic ${Buffer.from(userPass, 'utf8').toString('base64')}` } : {},
+    httpAgent,
+    httpsAgent,
+  });
+  const dir = cfg.path;
+  const location = `${cfg.url}${dir === '/' ? '/' : `${dir}/`}`;
+  const remote = (name: string) => posix.join(dir, name);
+  let dirReady: Promise<void> | null = null;
+
+  /** Turn a client error into one that says what failed and keeps status/code for retry classification. */
+  function fail(op: string, path: string, err: unknown): Error {
+    const e = err as HttpishError;
+    e.response?.body?.resume?.(); // free the socket of an unread error body
+    if (e?.name === 'AbortError') return e;
+    const where = `${cfg.url}${path}`;
+    const status = typeof e?.status === 'number' ? e.status : undefined;
+    const code = typeof e?.code === 'string' ? e.code : undefined;
+    if (status === 401) {
+      return withFields(new UserError(`WebDAV ${op} ${where} was refused: 401 Unauthorized`, 'check WEBDAV_USERNAME and WEBDAV_PASSWORD', { cause: err }), { status, transient: false });
+    }
+    if (status === 403) {
+      return withFields(new UserError(`WebDAV ${op} ${where} was refused: 403 Forbidden`, `check that user "${cfg.username}" may write to WEBDAV_PATH ${dir}`, { cause: err }), { status, transient: false });
+    }
+    if (code && TLS_CODES.has(code)) {
+      return withFields(new UserError(`WebDAV ${op} ${where}: TLS certificate not trusted (${code})`, 'use a certificate from a trusted CA, or set WEBDAV_URL_INSECURE=true to skip verification for a self-signed server', { cause: err }), { code, transient: false });
+    }
+    const detail = status !== undefined ? `${status} ${e.response?.statusText ?? ''}`.trim() : errorMessage(err);
+    return withFields(new Error(`WebDAV ${op} ${where} failed: ${detail}`, { cause: err }), { status, code });
+  }
+
+  async function ensureDir(): Promise<void> {
+    if (dir === '/') return;
+    dirReady ??= (async () => {
+      try {
+        await client.createDirectory(dir, { recursive: true });
+      } catch (err) {
+        // 405: created meanwhile by someone else (MKCOL on an existing collection).
+        if ((err as HttpishError).status === 405) {
+          const st = await client.stat(dir).catch(() => null) as FileStat | null;
+          if (st && st.type === 'directory') return;
+        }
+        throw fail('MKCOL', dir, err);
+      }
+    })();
+    try {
+      await dirReady;
+    } catch (err) {
+      dirReady = null;
+      throw err;
+    }
+  }
+
+  async function exists(path: string): Promise<boolean> {
+    try {
+      await client.stat(path);
+      return true;
+    } catch (err) {
+      if ((err as HttpishError).status === 404) return false;
+      throw fail('PROPFIND', path, err);
+    }
+  }
+
+  async function removeQuietly(path: string): Promise<void> {
+    try {
+      await client.deleteFile(path, { signal: AbortSignal.timeout(30_000) });
+    } catch (err) {
+      if ((err as HttpishError).status === 404) return;
+      log.warn({ destination: 'WebDAV', path, err: errorMessage(err) }, 'could not delete temporary upload; delete it by hand');
+    }
+  }
+
+  return {
+    name: 'WebDAV',
+    location,
+
+    async upload(name: string, source: Readable, options: UploadOptions = {}): Promise<void> {
+      const { signal, size } = options;
+      if (signal?.aborted) throw abortError(signal);
+      await ensureDir();
+      const tmp = remote(tempName(name));
+      const final = remote(name);
+      let done = false;
+      try {
+        const headers: Record<string, string> = {};
+        if (size !== undefined) headers['Content-Length'] = String(size);
+        try {
+          await client.putFileContents(tmp, source, { overwrite: true, headers, signal });
+        } catch (err) {
+          if (signal?.aborted) throw abortError(signal);
+          throw fail('PUT', tmp, err);
+        }
+        if (signal?.aborted) throw abortError(signal);
+        // MOVE with Overwrite: F is the real guard; the check gives a clear message on servers that ignore it.
+        if (await exists(final)) throw conflict(name);
+        try {
+          await client.moveFile(tmp, final, { overwrite: false });
+        } catch (err) {
+          if ((err as HttpishError).status === 412) throw conflict(name);
+          throw fail('MOVE', tmp, err);
+        }
+        done = true;
+      } finally {
+        if (!done) await removeQuietly(tmp);
+      }
+    },
+
+    async list(prefix: string): Promise<BackupObject[]> {
+      let entries: FileStat[];
+      try {
+        entries = await client.getDirectoryContents(dir) as FileStat[];
+      } catch (err) {
+        if ((err as HttpishError).status === 404) return [];
+        throw fail('PROPFIND', dir, err);
+      }
+      return entries
+        .filter((e) => e.type === 'file' && e.basename.startsWith(prefix) && !isTempName(e.basename))
+        .map((e) => ({ name: e.basename, size: e.size, modified: new Date(e.lastmod) }));
+    },
+
+    async remove(names: string[]): Promise<void> {
+      await forEachLimit(names, REMOVE_CONCURRENCY, async (name) => {
+        try {
+          await client.deleteFile(remote(name));
+        } catch (err) {
+          if ((err as HttpishError).status === 404) return;
+          throw fail('DELETE', remote(name), err);
+        }
+      });
+    },
+
+    async download(name: string): Promise<Readable> {
+      try {
+        const res = await client.customRequest(remote(name), { method: 'GET' });
+        // node-fetch: the body is a Node stream.
+        return (res as unknown as { body: Readable }).body;
+      } catch (err) {
+        throw fail('GET', remote(name), err);
+      }
+    },
+
+    async close(): Promise<void> {
+      httpAgent.destroy();
+      httpsAgent.destroy();
+    },
+  };
+
+  function conflict(name: string): Error {
+    return withFields(new UserError(`WebDAV: ${location}${name} already exists; refusing to overwrite it`, 'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)'), { status: 412, transient: false });
+  }
+}
