@@ -3,16 +3,15 @@
  */
 import { randomBytes } from 'node:crypto';
 
-const TEMP_PREFIX = '.offsite-tmp-';
-const TEMP_RE = /^\.offsite-tmp-[0-9a-f]{12}-/;
+const TEMP_RE = /\.tmp-[0-9a-f]{12}$/;
 
 /**
- * A temporary name in the same directory as `name`: uploads go there first and are
- * renamed when complete, so nothing is ever visible under `name` half-written.
- * Starts with a dot (hidden, never matches a backup prefix) and is filtered from listings.
+ * A temporary name next to `name` (`<name>.tmp-<12 hex>`): uploads go there first and are
+ * renamed when complete, so nothing is ever visible under `name` half-written. Retention's
+ * isTemporaryName() recognises the form, and listings here leave such names out.
  */
 export function tempName(name: string): string {
-  return `${TEMP_PREFIX}${randomBytes(6).toString('hex')}-${name}`;
+  return `${name}.tmp-${randomBytes(6).toString('hex')}`;
 }
 
 export function isTempName(name: string): boolean {
