@@ -193,17 +193,17 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
   let refreshing: Promise<void> | null = null;
   let expiresAt = 0;
 
-  function tokenError(err: unknown): Error {
+  /** Refusals of the credentials become UserErrors; anything else is rethrown as is (network, 5xx: retried by call()). */
+  function tokenError(err: unknown): unknown {
     const e = err as DbxError;
     const summary = summaryOf(e);
-    if (e?.status === 400 || e?.status === 401) {
+    if (e?.status === 400 || e?.status === 401 || e?.status === 403) {
       if (/invalid_client/.test(summary)) {
         return withFields(new UserError(`Dropbox refused the app credentials (${summary})`, 'check DROPBOX_APP_KEY and DROPBOX_APP_SECRET (App Console > your app > Settings)', { cause: err }), { status: e.status, code: 'invalid_client', transient: false });
       }
       return withFields(new UserError(`Dropbox refused DROPBOX_REFRESH_TOKEN (${summary || `HTTP ${e.status}`})`, 'the token was revoked or belongs to another app: create a new refresh token (see docs/destinations-more.md)', { cause: err }), { status: e.status, code: 'invalid_grant', transient: false });
     }
-    if (typeof e?.status === 'number') return withFields(new Error(`Dropbox token refresh failed: HTTP ${e.status} ${summary}`.trim(), { cause: err }), { status: e.status });
-    return withFields(new Error(`Dropbox token refresh failed: cannot reach Dropbox: ${errorMessage((e?.cause as Error) ?? err)}`, { cause: err }), { code: (e?.cause as { code?: string })?.code ?? 'ENETWORK' });
+    return err;
   }
 
   async function ensureToken(force: boolean): Promise<void> {
@@ -272,10 +272,12 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
     let rateLimited = 0;
     let refreshed = false;
     let retried = false;
+    let forceRefresh = false;
     for (;;) {
       if (signal?.aborted) throw abortError(signal);
-      await ensureToken(false);
       try {
+        await ensureToken(forceRefresh);
+        forceRefresh = false;
         return (await fn()).result;
       } catch (err) {
         if (signal?.aborted) throw abortError(signal);
@@ -285,7 +287,7 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
         if (e.status === 401 && !refreshed) {
           refreshed = true;
           log.debug({ destination: 'Dropbox', what, summary }, 'Dropbox returned 401: refreshing the access token');
-          await ensureToken(true);
+          forceRefresh = true;
           continue;
         }
         if (e.status === 409 && retried && acceptAfterRetry?.(e)) return undefined as T;
@@ -368,16 +370,17 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
       await Promise.all(inflight);
       if (failure) {
         const e = failure as DbxError;
-        const tag = (e.error as { error?: { '.tag'?: string; correct_offset?: number } } | undefined)?.error;
-        if (tag?.['.tag'] === 'incorrect_offset') {
-          const out = withFields(new Error(`Dropbox upload of ${pathOf(name)} went out of step: Dropbox expected offset ${tag.correct_offset}; the upload was abandoned and nothing was written`, { cause: failure }), { status: 409, code: 'incorrect_offset', transient: true });
+        if (e.code === 'incorrect_offset') {
+          const body = ((e.cause as DbxError | undefined)?.error as { error?: { correct_offset?: number } } | undefined)?.error;
+          const out = withFields(new Error(`Dropbox upload of ${pathOf(name)} went out of step: Dropbox expected offset ${body?.correct_offset ?? '?'}; the upload was abandoned and nothing was written`, { cause: failure }), { status: 409, code: 'incorrect_offset', transient: true });
           wrapped.add(out);
           throw out;
         }
         throw failure;
       }
       if (signal?.aborted) throw abortError(signal);
-      await call(`upload_session/finish ${pathOf(name)}`, () => dbx.filesUploadSessionFinish({ cursor: { session_id: sessionId, offset: total }, commit: commitInfo(name), content_hash: hasher.digest() }, { signal, timeout: RPC_TIMEOUT_MS }), signal);
+      const wholeHash = hasher.digest();
+      await call(`upload_session/finish ${pathOf(name)}`, () => dbx.filesUploadSessionFinish({ cursor: { session_id: sessionId, offset: total }, commit: commitInfo(name), content_hash: wholeHash }, { signal, timeout: RPC_TIMEOUT_MS }), signal);
     } catch (err) {
       if (signal?.aborted) throw abortError(signal);
       throw fail(`upload ${pathOf(name)}`, err);
@@ -424,7 +427,7 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
           let status = launched as { '.tag': string; async_job_id?: string; entries?: unknown[] };
           for (let poll = 0; status['.tag'] === 'async_job_id' || status['.tag'] === 'in_progress'; poll++) {
             const jobId = (launched as { async_job_id?: string }).async_job_id!;
-            await sleep(Math.min(250 * 2 ** poll, 2000));
+            await sleep(Math.min(100 * 2 ** poll, 2000));
             status = await call('delete_batch/check', () => dbx.filesDeleteBatchCheck({ async_job_id: jobId }, { timeout: RPC_TIMEOUT_MS })) as typeof status;
           }
           if (status['.tag'] === 'failed') throw withFields(new Error(`Dropbox delete_batch failed: ${JSON.stringify((status as { failed?: unknown }).failed)}`), { code: 'delete_batch_failed' });

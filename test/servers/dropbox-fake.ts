@@ -57,6 +57,10 @@ export interface DropboxFake {
   tokenLifetime: number;
   /** Entries per list_folder page. */
   pageSize: number;
+  /** How long each append_v2 is held before it is processed (ms), so overlap is observable. */
+  appendDelayMs: number;
+  /** Responses sent, by HTTP status. */
+  statuses: Map<number, number>;
   expireTokens(): void;
   inject(route: string, fault: Fault, times?: number): void;
   /** Put a file straight into the store (test setup). */
@@ -109,7 +113,7 @@ const LIST_PATH = /^((\/(.|[\r\n])*)?|id:.*|(ns:[0-9]+(\/.*)?))$/;
 
 const CONTENT_ROUTES = new Set(['files/upload', 'files/upload_session/start', 'files/upload_session/append_v2', 'files/upload_session/finish', 'files/download']);
 
-export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?: number } = {}): Promise<DropboxFake> {
+export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?: number; appendDelayMs?: number } = {}): Promise<DropboxFake> {
   const appKey = `key${randomBytes(4).toString('hex')}`;
   const appSecret = `secret${randomBytes(8).toString('hex')}`;
   const refreshToken = `refresh-${randomBytes(16).toString('hex')}`;
@@ -133,6 +137,8 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
     maxBody: 0,
     tokenLifetime: opts.tokenLifetime ?? 14_400,
     pageSize: opts.pageSize ?? 100,
+    appendDelayMs: opts.appendDelayMs ?? 5,
+    statuses: new Map<number, number>(),
     expireTokens() {
       for (const t of tokens.keys()) tokens.set(t, 0);
     },
@@ -280,7 +286,7 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
         fake.maxConcurrentAppends = Math.max(fake.maxConcurrentAppends, appendsNow);
         try {
           // hold the call a moment so concurrency is observable
-          await new Promise((r) => setTimeout(r, 5));
+          await new Promise((r) => setTimeout(r, fake.appendDelayMs));
           const cursor = arg.cursor as { session_id?: string; offset?: number } | undefined;
           if (!cursor || typeof cursor.session_id !== 'string' || typeof cursor.offset !== 'number') throw badInput(route, 'missing required field "cursor"');
           const s = sessions.get(cursor.session_id);
@@ -410,6 +416,7 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
       const route = pathname.replace(/^\/(2\/)?/, '');
       fake.calls.set(route, (fake.calls.get(route) ?? 0) + 1);
       const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
+        fake.statuses.set(status, (fake.statuses.get(status) ?? 0) + 1);
         const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
         res.writeHead(status, { 'Content-Type': typeof payload === 'string' ? 'text/plain; charset=utf-8' : 'application/json', ...headers });
         res.end(text);
