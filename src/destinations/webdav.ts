@@ -9,7 +9,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, pipeline, type Readable } from 'node:stream';
 import { createClient, AuthType, type FileStat, type WebDAVClient } from 'webdav';
 import type { Logger } from '../log.ts';
 import { UserError, errorMessage } from '../errors.ts';
@@ -18,6 +18,13 @@ import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { tempName, isTempName, forEachLimit, abortError, withFields } from './remote-util.ts';
 
 const REMOVE_CONCURRENCY = 8;
+/** Any request other than the upload body / download body. */
+const REQUEST_TIMEOUT_MS = 120_000;
+/** An upload is abandoned when no body bytes could be sent for this long. */
+const STALL_TIMEOUT_MS = 300_000;
+/** After the whole body is sent, the server may take long to answer (virus scan, assembling chunks). */
+const RESPONSE_TIMEOUT_MS = 1_800_000;
+const timeout = () => AbortSignal.timeout(REQUEST_TIMEOUT_MS);
 
 const TLS_CODES = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
@@ -81,11 +88,11 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
     if (dir === '/') return;
     dirReady ??= (async () => {
       try {
-        await client.createDirectory(dir, { recursive: true });
+        await client.createDirectory(dir, { recursive: true, signal: timeout() });
       } catch (err) {
         // 405: created meanwhile by someone else (MKCOL on an existing collection).
         if ((err as HttpishError).status === 405) {
-          const st = await client.stat(dir).catch(() => null) as FileStat | null;
+          const st = await client.stat(dir, { signal: timeout() }).catch(() => null) as FileStat | null;
           if (st && st.type === 'directory') return;
         }
         throw fail('MKCOL', dir, err);
@@ -101,7 +108,7 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
 
   async function exists(path: string): Promise<boolean> {
     try {
-      await client.stat(path);
+      await client.stat(path, { signal: timeout() });
       return true;
     } catch (err) {
       if ((err as HttpishError).status === 404) return false;
@@ -132,17 +139,40 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
       try {
         const headers: Record<string, string> = {};
         if (size !== undefined) headers['Content-Length'] = String(size);
+        // The body goes through a counter so a stalled transfer is noticed.
+        const watchdog = new AbortController();
+        let lastProgress = Date.now();
+        let bodyDone = false;
+        const body = new Transform({
+          highWaterMark: 1 << 20,
+          transform(chunk, _enc, cb) { lastProgress = Date.now(); cb(null, chunk); },
+          flush(cb) { bodyDone = true; lastProgress = Date.now(); cb(); },
+        });
+        pipeline(source, body, () => { /* errors reach the request through body */ });
+        const timer = setInterval(() => {
+          const idle = Date.now() - lastProgress;
+          if (idle > (bodyDone ? RESPONSE_TIMEOUT_MS : STALL_TIMEOUT_MS)) watchdog.abort();
+        }, Math.min(STALL_TIMEOUT_MS / 10, 10_000));
         try {
-          await client.putFileContents(tmp, source, { overwrite: true, headers, signal });
+          const put = signal ? AbortSignal.any([signal, watchdog.signal]) : watchdog.signal;
+          await client.putFileContents(tmp, body, { overwrite: true, headers, signal: put });
         } catch (err) {
           if (signal?.aborted) throw abortError(signal);
+          if (watchdog.signal.aborted) {
+            throw withFields(new Error(bodyDone
+              ? `WebDAV PUT ${cfg.url}${tmp}: no answer ${RESPONSE_TIMEOUT_MS / 60_000} min after the upload was sent`
+              : `WebDAV PUT ${cfg.url}${tmp} stalled: no data could be sent for ${STALL_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' });
+          }
           throw fail('PUT', tmp, err);
+        } finally {
+          clearInterval(timer);
+          body.destroy();
         }
         if (signal?.aborted) throw abortError(signal);
         // MOVE with Overwrite: F is the real guard; the check gives a clear message on servers that ignore it.
         if (await exists(final)) throw conflict(name);
         try {
-          await client.moveFile(tmp, final, { overwrite: false });
+          await client.moveFile(tmp, final, { overwrite: false, signal: timeout() });
         } catch (err) {
           if ((err as HttpishError).status === 412) throw conflict(name);
           throw fail('MOVE', tmp, err);
@@ -156,7 +186,7 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
     async list(prefix: string): Promise<BackupObject[]> {
       let entries: FileStat[];
       try {
-        entries = await client.getDirectoryContents(dir) as FileStat[];
+        entries = await client.getDirectoryContents(dir, { signal: timeout() }) as FileStat[];
       } catch (err) {
         if ((err as HttpishError).status === 404) return [];
         throw fail('PROPFIND', dir, err);
@@ -169,7 +199,7 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
     async remove(names: string[]): Promise<void> {
       await forEachLimit(names, REMOVE_CONCURRENCY, async (name) => {
         try {
-          await client.deleteFile(remote(name));
+          await client.deleteFile(remote(name), { signal: timeout() });
         } catch (err) {
           if ((err as HttpishError).status === 404) return;
           throw fail('DELETE', remote(name), err);
@@ -179,11 +209,20 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
 
     async download(name: string): Promise<Readable> {
       try {
-        const res = await client.customRequest(remote(name), { method: 'GET' });
-        // node-fetch: the body is a Node stream.
-        return (res as unknown as { body: Readable }).body;
+        // Time out waiting for the response head only; the body streams as long as it flows.
+        const ac = new AbortController();
+        const t = setTimeout(() => ac.abort(), REQUEST_TIMEOUT_MS);
+        try {
+          const res = await client.customRequest(remote(name), { method: 'GET', signal: ac.signal });
+          // node-fetch: the body is a Node stream.
+          return (res as unknown as { body: Readable }).body;
+        } finally {
+          clearTimeout(t);
+        }
       } catch (err) {
-        throw fail('GET', remote(name), err);
+        const out = fail('GET', remote(name), err);
+        if ((err as HttpishError).status === 404) withFields(out, { code: 'ENOENT', transient: false });
+        throw out;
       }
     },
 
