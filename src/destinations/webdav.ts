@@ -24,7 +24,6 @@ const REQUEST_TIMEOUT_MS = 120_000;
 const STALL_TIMEOUT_MS = 300_000;
 /** After the whole body is sent, the server may take long to answer (virus scan, assembling chunks). */
 const RESPONSE_TIMEOUT_MS = 1_800_000;
-const timeout = () => AbortSignal.timeout(REQUEST_TIMEOUT_MS);
 
 const TLS_CODES = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
@@ -40,6 +39,10 @@ interface HttpishError extends Error {
 export interface WebdavDestinationOptions {
   /** Extra CA certificates to trust (PEM), besides the system ones. */
   ca?: string | string[];
+  /** Timeout of requests other than upload/download bodies (default 2 min). */
+  requestTimeoutMs?: number;
+  /** Abandon an upload when no body bytes could be sent for this long (default 5 min). */
+  stallTimeoutMs?: number;
 }
 
 export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: WebdavDestinationOptions = {}): Destination {
@@ -58,6 +61,9 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
     httpAgent,
     httpsAgent,
   });
+  const requestTimeout = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const stallTimeout = opts.stallTimeoutMs ?? STALL_TIMEOUT_MS;
+  const timeout = () => AbortSignal.timeout(requestTimeout);
   const dir = cfg.path;
   const location = `${cfg.url}${dir === '/' ? '/' : `${dir}/`}`;
   const remote = (name: string) => posix.join(dir, name);
@@ -67,8 +73,11 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
   function fail(op: string, path: string, err: unknown): Error {
     const e = err as HttpishError;
     e.response?.body?.resume?.(); // free the socket of an unread error body
-    if (e?.name === 'AbortError') return e;
     const where = `${cfg.url}${path}`;
+    // Callers check their own abort signal first: an abort here is one of our timeouts.
+    if (e?.name === 'AbortError' || e?.name === 'TimeoutError') {
+      return withFields(new Error(`WebDAV ${op} ${where}: no answer within ${requestTimeout / 1000} s`, { cause: err }), { code: 'ETIMEDOUT' });
+    }
     const status = typeof e?.status === 'number' ? e.status : undefined;
     const code = typeof e?.code === 'string' ? e.code : undefined;
     if (status === 401) {
@@ -118,7 +127,7 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
 
   async function removeQuietly(path: string): Promise<void> {
     try {
-      await client.deleteFile(path, { signal: AbortSignal.timeout(30_000) });
+      await client.deleteFile(path, { signal: timeout() });
     } catch (err) {
       if ((err as HttpishError).status === 404) return;
       log.warn({ destination: 'WebDAV', path, err: errorMessage(err) }, 'could not delete temporary upload; delete it by hand');
@@ -151,8 +160,8 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
         pipeline(source, body, () => { /* errors reach the request through body */ });
         const timer = setInterval(() => {
           const idle = Date.now() - lastProgress;
-          if (idle > (bodyDone ? RESPONSE_TIMEOUT_MS : STALL_TIMEOUT_MS)) watchdog.abort();
-        }, Math.min(STALL_TIMEOUT_MS / 10, 10_000));
+          if (idle > (bodyDone ? RESPONSE_TIMEOUT_MS : stallTimeout)) watchdog.abort();
+        }, Math.min(stallTimeout / 10, 10_000));
         try {
           const put = signal ? AbortSignal.any([signal, watchdog.signal]) : watchdog.signal;
           await client.putFileContents(tmp, body, { overwrite: true, headers, signal: put });
@@ -161,7 +170,7 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
           if (watchdog.signal.aborted) {
             throw withFields(new Error(bodyDone
               ? `WebDAV PUT ${cfg.url}${tmp}: no answer ${RESPONSE_TIMEOUT_MS / 60_000} min after the upload was sent`
-              : `WebDAV PUT ${cfg.url}${tmp} stalled: no data could be sent for ${STALL_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' });
+              : `WebDAV PUT ${cfg.url}${tmp} stalled: no data could be sent for ${stallTimeout / 1000} s`), { code: 'ETIMEDOUT' });
           }
           throw fail('PUT', tmp, err);
         } finally {
@@ -211,7 +220,7 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
       try {
         // Time out waiting for the response head only; the body streams as long as it flows.
         const ac = new AbortController();
-        const t = setTimeout(() => ac.abort(), REQUEST_TIMEOUT_MS);
+        const t = setTimeout(() => ac.abort(), requestTimeout);
         try {
           const res = await client.customRequest(remote(name), { method: 'GET', signal: ac.signal });
           // node-fetch: the body is a Node stream.

@@ -230,3 +230,32 @@ describe('WebDAV to a stopped server', () => {
     }
   });
 });
+
+describe('WebDAV to a server that stops answering', () => {
+  it('times out requests and a stalled upload, with ETIMEDOUT', async () => {
+    const { createServer } = await import('node:net');
+    const sockets = new Set<import('node:net').Socket>();
+    // Accepts connections, reads nothing, answers nothing.
+    const silent = createServer((s) => { sockets.add(s); s.pause(); });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as import('node:net').AddressInfo).port;
+    const d = createWebdavDestination({ url: `http://127.0.0.1:${port}`, path: '/', username: 'u', password: 'p', insecure: false }, log,
+      { requestTimeoutMs: 300, stallTimeoutMs: 500 });
+    try {
+      await assert.rejects(d.list(''), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'ETIMEDOUT');
+        assert.match(err.message, /WebDAV PROPFIND .*: no answer within 0.3 s/);
+        return true;
+      });
+      await assert.rejects(d.upload('x.tar', endlessSource(0, () => {})), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'ETIMEDOUT');
+        assert.match(err.message, /stalled: no data could be sent for 0.5 s/);
+        return true;
+      });
+    } finally {
+      await d.close();
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  });
+});
