@@ -382,6 +382,7 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
       const wholeHash = hasher.digest();
       await call(`upload_session/finish ${pathOf(name)}`, () => dbx.filesUploadSessionFinish({ cursor: { session_id: sessionId, offset: total }, commit: commitInfo(name), content_hash: wholeHash }, { signal, timeout: RPC_TIMEOUT_MS }), signal);
     } catch (err) {
+      source.destroy(); // stop whatever produces the archive
       if (signal?.aborted) throw abortError(signal);
       throw fail(`upload ${pathOf(name)}`, err);
     } finally {

@@ -132,6 +132,8 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger): Destination
   let connecting: Promise<Conn> | null = null;
   let dirReady: Promise<void> | null = null;
   let warnedUnverified = false;
+  /** Download streams still holding a remote file handle: close() lets them finish closing it. */
+  const openReads = new Set<Readable>();
 
   function credentials(): { password?: string; privateKey?: Buffer; passphrase?: string } {
     const creds: { password?: string; privateKey?: Buffer; passphrase?: string } = {};
@@ -358,6 +360,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger): Destination
         done = true;
       } finally {
         signal?.removeEventListener('abort', onAbort);
+        if (!done) source.destroy(); // stop whatever produces the archive
         if (!done && c.sftp) await removeQuietly(c, tmp);
       }
     },
@@ -394,10 +397,20 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger): Destination
       const path = remote(name);
       const st = await statOrNull(c, path);
       if (!st) throw withFields(new Error(`SFTP: ${location.replace(/\/?$/, '/')}${name} does not exist`), { code: 'ENOENT' });
-      return raw(c).createReadStream(path, { highWaterMark: READ_HWM }) as unknown as Readable;
+      const stream = raw(c).createReadStream(path, { highWaterMark: READ_HWM }) as unknown as Readable;
+      openReads.add(stream);
+      stream.once('close', () => openReads.delete(stream));
+      return stream;
     },
 
     async close(): Promise<void> {
+      // A fully read download still closes its remote handle: wait for that (briefly),
+      // else ending the connection fails the pending close with "No response from server".
+      await Promise.all([...openReads].map((s) => new Promise<void>((resolve) => {
+        const t = setTimeout(() => { s.destroy(); resolve(); }, 2000);
+        s.once('close', () => { clearTimeout(t); resolve(); });
+        if (!s.readableEnded) s.destroy();
+      })));
       const p = connecting;
       connecting = null;
       dirReady = null;

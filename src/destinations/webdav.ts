@@ -188,6 +188,7 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
         }
         done = true;
       } finally {
+        if (!done) source.destroy(); // stop whatever produces the archive
         if (!done) await removeQuietly(tmp);
       }
     },
