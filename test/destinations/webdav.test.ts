@@ -13,12 +13,38 @@ import { startApache, type ApacheServer } from '../servers/apache.ts';
 import { startWebdavServer, type InProcessDav } from '../servers/webdav-server.ts';
 import { freePort } from '../servers/util.ts';
 import { filesUnder, failingSource, endlessSource, patterned, streamOf } from './more-helpers.ts';
+import { runDestinationContract } from './contract.ts';
+import { normaliseDavPath } from '../../src/config/webdav.ts';
 
 const log = silentLogger();
 
 function cfgFor(s: { url: string; username: string; password: string }, path: string, extra: Partial<WebdavConfig> = {}): WebdavConfig {
   return { url: s.url, path, username: s.username, password: s.password, insecure: false, ...extra };
 }
+
+/** A destination whose server is down: nothing listens on the port. */
+async function unreachable(path: string, timeoutMs: number) {
+  const port = await freePort();
+  return createWebdavDestination({ url: `http://127.0.0.1:${port}`, path: normaliseDavPath(path), username: 'u', password: 'p', insecure: false }, log, { requestTimeoutMs: timeoutMs });
+}
+
+runDestinationContract('WebDAV (Apache httpd mod_dav)', async () => {
+  const apache = await startApache();
+  return {
+    create: async (path) => createWebdavDestination(cfgFor(apache, normaliseDavPath(path)), log),
+    unreachable,
+    teardown: () => apache.stop(),
+  };
+});
+
+runDestinationContract('WebDAV (webdav-server, in process)', async () => {
+  const dav = await startWebdavServer();
+  return {
+    create: async (path) => createWebdavDestination(cfgFor(dav, normaliseDavPath(path)), log),
+    unreachable,
+    teardown: () => dav.stop(),
+  };
+});
 
 describe('WebDAV config', () => {
   const parse = (env: Record<string, string>) => {
