@@ -8,7 +8,8 @@
  *   appended by up to DROPBOX_CONCURRENCY_LEVEL requests at once, the last one closing the
  *   session, then `finish` commits with mode add, autorename off and strict conflicts:
  *   nothing appears under the name before that, and an existing file is never replaced.
- *   Memory held by one upload: chunk size x concurrency (48 MiB with the defaults).
+ *   Memory held by one upload: chunk size x concurrency (48 MiB with the defaults), plus
+ *   one more chunk for a moment while a chunk is joined from the stream's pieces.
  * - Every request: 429 waits as long as Retry-After says; 5xx, too_many_write_operations
  *   and network errors are retried a few times with backoff.
  * - list_folder with continue paging; delete_batch (1000 per batch) polled to completion;
@@ -28,7 +29,7 @@ const MiB = 1 << 20;
 export const DROPBOX_CHUNK_SIZE = 8 * MiB;
 const BLOCK = 4 * MiB;
 const DELETE_BATCH = 1000;
-const RPC_TIMEOUT_MS = 120_000;
+const DEFAULT_RPC_TIMEOUT_MS = 120_000;
 const CONTENT_TIMEOUT_MS = 600_000;
 const MAX_TRANSIENT_RETRIES = 4;
 const MAX_RATE_LIMIT_WAITS = 10;
@@ -46,6 +47,8 @@ export interface DropboxDestinationOptions {
   tokenRefreshMarginMs?: number;
   /** Base delay of the backoff between retries of transient failures (default 500 ms). */
   retryBaseMs?: number;
+  /** Timeout of each non-upload request (default 2 min). */
+  requestTimeoutMs?: number;
 }
 
 interface DbxError {
@@ -127,26 +130,29 @@ interface Chunk {
  * has arrived (so the consumer knows it is not the last); the final chunk has `last`.
  */
 async function* chunks(source: AsyncIterable<Buffer | string>, size: number, hasher: ContentHasher): AsyncGenerator<Chunk> {
-  let buf = Buffer.allocUnsafe(size);
+  // Pieces are gathered and joined once per chunk: a small archive never costs a full chunk of memory.
+  let parts: Buffer[] = [];
   let len = 0;
   let offset = 0;
   for await (const piece of source) {
     let p = typeof piece === 'string' ? Buffer.from(piece) : piece;
     while (p.length > 0) {
       if (len === size) {
-        yield { data: buf, offset, last: false };
+        const data = Buffer.concat(parts, len);
+        parts = [];
+        yield { data, offset, last: false };
         offset += len;
-        buf = Buffer.allocUnsafe(size);
         len = 0;
       }
       const take = Math.min(size - len, p.length);
-      p.copy(buf, len, 0, take);
-      hasher.update(p.subarray(0, take));
+      const part = p.subarray(0, take);
+      parts.push(part);
+      hasher.update(part);
       len += take;
       p = p.subarray(take);
     }
   }
-  yield { data: buf.subarray(0, len), offset, last: true };
+  yield { data: Buffer.concat(parts, len), offset, last: true };
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -181,6 +187,7 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
   if (chunkSize <= 0 || chunkSize % BLOCK !== 0) throw new Error(`Dropbox chunk size must be a positive multiple of 4 MiB, got ${chunkSize}`);
   const margin = opts.tokenRefreshMarginMs ?? 300_000;
   const retryBase = opts.retryBaseMs ?? 500;
+  const RPC_TIMEOUT_MS = opts.requestTimeoutMs ?? DEFAULT_RPC_TIMEOUT_MS;
   const f = endpointFetch(opts.fetch ?? globalThis.fetch.bind(globalThis), cfg);
   // One DropboxAuth only refreshes; the client's own has no refresh token, so the SDK never
   // refreshes on its own and concurrent requests share one refresh.

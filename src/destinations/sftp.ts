@@ -123,7 +123,12 @@ interface SshError extends Error {
   code?: string | number;
 }
 
-export function createSftpDestination(cfg: SftpConfig, log: Logger): Destination {
+export interface SftpDestinationOptions {
+  /** How long connecting and the SSH handshake may take (default 20 s). */
+  readyTimeoutMs?: number;
+}
+
+export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDestinationOptions = {}): Destination {
   const dir = cfg.remotePath.replace(/\/+$/, '') || '/';
   const target = `${cfg.host}:${cfg.port}`;
   const location = `sftp://${cfg.user}@${cfg.host}${cfg.port === 22 ? '' : `:${cfg.port}`}/${dir.replace(/^\/+/, '')}`;
@@ -244,7 +249,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger): Destination
         username: cfg.user,
         ...creds,
         tryKeyboard: false,
-        readyTimeout: 20_000,
+        readyTimeout: opts.readyTimeoutMs ?? 20_000,
         keepaliveInterval: 15_000,
         keepaliveCountMax: 4,
         hostVerifier: (key: Buffer) => verify(key),

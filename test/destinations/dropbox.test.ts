@@ -11,6 +11,8 @@ import { silentLogger, type Logger } from '../../src/log.ts';
 import { startDropboxFake, type DropboxFake } from '../servers/dropbox-fake.ts';
 import { freePort } from '../servers/util.ts';
 import { failingSource, endlessSource, patterned, streamOf } from './more-helpers.ts';
+import { runDestinationContract } from './contract.ts';
+import { normaliseDropboxPath } from '../../src/config/dropbox.ts';
 
 type Classified = Error & { code?: string; status?: number; transient?: boolean; hint?: string };
 const MiB = 1 << 20;
@@ -20,6 +22,22 @@ function capture(): { log: Logger; lines: () => Record<string, unknown>[] } {
   const stream = new Writable({ write(chunk, _enc, cb) { out.push(chunk.toString()); cb(); } });
   return { log: pino({ level: 'debug' }, stream), lines: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
 }
+
+runDestinationContract('Dropbox (local API fake)', async () => {
+  const fake = await startDropboxFake({ pageSize: 500 });
+  const cfg = (path: string, endpoint = 'https://api.dropbox.com/'): DropboxConfig => ({
+    refreshToken: fake.refreshToken, appKey: fake.appKey, appSecret: fake.appSecret, remotePath: normaliseDropboxPath(path),
+    concurrency: 6, endpoint, oauth2Endpoint: endpoint,
+  });
+  return {
+    create: async (path) => createDropboxDestination(cfg(path), silentLogger(), { fetch: fake.fetch }),
+    unreachable: async (path, timeoutMs) => {
+      const down = `http://127.0.0.1:${await freePort()}/`;
+      return createDropboxDestination(cfg(path, down), silentLogger(), { retryBaseMs: 10, requestTimeoutMs: timeoutMs });
+    },
+    teardown: () => fake.stop(),
+  };
+});
 
 describe('Dropbox config', () => {
   const parse = (env: Record<string, string>) => {

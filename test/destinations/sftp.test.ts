@@ -15,6 +15,7 @@ import { silentLogger, type Logger } from '../../src/log.ts';
 import { startSshd, type SshdServer } from '../servers/sshd.ts';
 import { freePort } from '../servers/util.ts';
 import { filesUnder, failingSource, endlessSource, patterned, streamOf } from './more-helpers.ts';
+import { runDestinationContract } from './contract.ts';
 
 type Classified = Error & { code?: string | number; transient?: boolean; hint?: string };
 
@@ -23,6 +24,24 @@ function capture(): { log: Logger; lines: () => Record<string, unknown>[] } {
   const stream = new Writable({ write(chunk, _enc, cb) { out.push(chunk.toString()); cb(); } });
   return { log: pino({ level: 'debug' }, stream), lines: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
 }
+
+runDestinationContract('SSH (OpenSSH sshd, SFTP)', async () => {
+  const sshd = await startSshd();
+  const key = sshd.addKey('id_contract');
+  const run = `contract-${randomBytes(4).toString('hex')}`;
+  const cfg = (path: string, port = sshd.port): SftpConfig => ({
+    host: '127.0.0.1', port, remotePath: `${run}/${path}`, user: sshd.user, password: '', identityFile: key, identityFileExplicit: true,
+    identityPassphrase: '', knownHosts: '', hostKeyFingerprints: [sshd.fingerprint],
+  });
+  return {
+    create: async (path) => createSftpDestination(cfg(path), silentLogger()),
+    unreachable: async (path, timeoutMs) => createSftpDestination(cfg(path, await freePort()), silentLogger(), { readyTimeoutMs: timeoutMs }),
+    teardown: async () => {
+      rmSync(join(sshd.home, run), { recursive: true, force: true });
+      await sshd.stop();
+    },
+  };
+});
 
 describe('SFTP config', () => {
   const parse = (env: Record<string, string>) => {
