@@ -7,6 +7,7 @@ import { registerSecretsFromEnv } from '../redact.ts';
 import { loadGlobalEnv, loadJobs } from './env.ts';
 import { parseSpine, SPINE_SPEC, type SpineConfig } from './spine.ts';
 import { validateSection, oneOf, type Env } from './validate.ts';
+import { parseRetry, parseS3, parseAzure, DESTINATION_CORE_VARIABLES, type RetrySettings, type S3Config, type AzureConfig } from '../destinations/config.ts';
 import { parseWebdav, WEBDAV_SPEC, type WebdavConfig } from './webdav.ts';
 import { parseSftp, SFTP_SPEC, type SftpConfig } from './sftp.ts';
 import { parseDropbox, DROPBOX_SPEC, type DropboxConfig } from './dropbox.ts';
@@ -21,6 +22,12 @@ export interface JobConfig extends SpineConfig {
   source: string;
   /** The job's resolved environment (X_FILE applied). Sections parse from it; never log it. */
   env: Readonly<Env>;
+  /** Retry/timeout settings shared by every destination. */
+  retry: RetrySettings;
+  /** null unless AWS_S3_BUCKET_NAME is set. */
+  s3: S3Config | null;
+  /** null unless AZURE_STORAGE_ACCOUNT_NAME is set. */
+  azure: AzureConfig | null;
   /** WebDAV destination, null when WEBDAV_URL is unset. */
   webdav: WebdavConfig | null;
   /** SSH/SFTP destination, null when SSH_HOST_NAME is unset. */
@@ -48,7 +55,7 @@ const PROCESS_SPEC = {
  * Sections added later (destinations, notifications, ...) add their specs here.
  */
 export function knownVariables(): Set<string> {
-  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...EXTRA_VARIABLES,
+  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...DESTINATION_CORE_VARIABLES, ...EXTRA_VARIABLES,
     ...Object.keys(WEBDAV_SPEC), ...Object.keys(SFTP_SPEC), ...Object.keys(DROPBOX_SPEC)]);
 }
 
@@ -69,12 +76,15 @@ export function parseJob(name: string, source: string, env: Env, issues: ConfigI
   const where = source === 'environment' ? '' : source;
   const local: ConfigIssue[] = [];
   const spine = parseSpine(env, local, availableParallelism(), dirExists);
+  const retry = parseRetry(env, local);
+  const s3 = parseS3(env, local);
+  const azure = parseAzure(env, local);
   const webdav = parseWebdav(env, local);
   const ssh = parseSftp(env, local);
   const dropbox = parseDropbox(env, local);
   for (const i of local) issues.push(where ? { variable: i.variable, message: `${i.message} (in ${where})` } : i);
-  if (!spine) return null;
-  return { ...spine, name, source, env: Object.freeze({ ...env }), webdav, ssh, dropbox };
+  if (!spine || !retry || local.length > 0) return null;
+  return { ...spine, name, source, env: Object.freeze({ ...env }), retry, s3, azure, webdav, ssh, dropbox };
 }
 
 /**
