@@ -139,6 +139,8 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
   let warnedUnverified = false;
   /** Download streams still holding a remote file handle: close() lets them finish closing it. */
   const openReads = new Set<Readable>();
+  /** Temporary files a failed upload could not delete (connection lost): retried on the next upload. */
+  const orphans = new Set<string>();
 
   function credentials(): { password?: string; privateKey?: Buffer; passphrase?: string } {
     const creds: { password?: string; privateKey?: Buffer; passphrase?: string } = {};
@@ -233,13 +235,14 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     return withFields(new Error(`SFTP: cannot connect to ${target}: ${detail}`, { cause: err }), { code: code ?? 'ECONNECT' });
   }
 
-  async function open(): Promise<Conn> {
+  /** `forget` drops this connection from `connecting` (called when it ends). */
+  async function open(forget: () => void): Promise<Conn> {
     const creds = credentials();
     const { state, verify, algorithms } = hostCheck();
     const client = new SftpClient('offsite', {
-      error: (err: unknown) => { log.debug({ destination: 'SSH', err: errorMessage(err) }, 'SFTP connection error'); connecting = null; },
-      end: () => { connecting = null; },
-      close: () => { connecting = null; },
+      error: (err: unknown) => { log.debug({ destination: 'SSH', err: errorMessage(err) }, 'SFTP connection error'); forget(); },
+      end: forget,
+      close: forget,
     }) as Conn;
     client.client.setMaxListeners(0);
     try {
@@ -265,7 +268,12 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
   }
 
   async function conn(): Promise<Conn> {
-    connecting ??= open();
+    if (!connecting) {
+      // A connection that ends is forgotten so the next operation reconnects; a late event
+      // of an old connection must not make us forget the current one.
+      const p: Promise<Conn> = open(() => { if (connecting === p) connecting = null; });
+      connecting = p;
+    }
     try {
       const c = await connecting;
       if (!c.sftp) { // dropped meanwhile
@@ -283,10 +291,13 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     return c.sftp as RawSftp;
   }
 
-  function fail(op: string, path: string, err: unknown): Error {
+  function fail(op: string, path: string, err: unknown, c?: Conn): Error {
     if (err instanceof UserError || (err as Error)?.name === 'AbortError') return err as Error;
     const e = err as SshError;
     const m = errorMessage(err).replace(/^\w+: /, '');
+    if (c && !c.sftp) { // the connection went away under the operation: worth another try
+      return withFields(new Error(`SFTP ${op} ${path} on ${target} failed: connection lost (${m})`, { cause: err }), { code: 'ECONNRESET', transient: true });
+    }
     if (e?.code === 3) { // SSH_FX_PERMISSION_DENIED
       return withFields(new UserError(`SFTP ${op} ${path} on ${target}: permission denied`, `check that user "${cfg.user}" may write to SSH_REMOTE_PATH ${cfg.remotePath}`, { cause: err }), { code: 'EACCES', transient: false });
     }
@@ -301,7 +312,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       return await call<{ size: number; mtime: number; isFile(): boolean }>((cb) => raw(c).stat(path, cb as never));
     } catch (err) {
       if ((err as SshError).code === NO_SUCH_FILE) return null;
-      throw fail('stat', path, err);
+      throw fail('stat', path, err, c);
     }
   }
 
@@ -313,7 +324,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       } catch (err) {
         // created meanwhile by a concurrent run: fine if it is a directory now
         if ((await c.exists(dir).catch(() => false)) === 'd') return;
-        throw fail('mkdir', dir, err);
+        throw fail('mkdir', dir, err, c);
       }
     })();
     try {
@@ -329,7 +340,8 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       await call((cb) => raw(c).unlink(path, cb));
     } catch (err) {
       if ((err as SshError).code === NO_SUCH_FILE) return;
-      log.warn({ destination: 'SSH', path, err: errorMessage(err) }, 'could not delete temporary upload; delete it by hand');
+      if (!c.sftp) orphans.add(path);
+      log.warn({ destination: 'SSH', path, err: errorMessage(err) }, c.sftp ? 'could not delete a temporary upload; delete it by hand' : 'could not delete a temporary upload; will try again on the next upload');
     }
   }
 
@@ -342,6 +354,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       if (signal?.aborted) throw abortError(signal);
       const c = await conn();
       await ensureDir(c);
+      for (const o of [...orphans]) { orphans.delete(o); await removeQuietly(c, o); }
       const tmp = remote(tempName(name));
       const final = remote(name);
       const onAbort = () => source.destroy(abortError(signal));
@@ -352,7 +365,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
           await c.put(source, tmp, { writeStreamOptions: { highWaterMark: WRITE_HWM, flags: 'w', mode: 0o600 } as SftpClient.WriteStreamOptions });
         } catch (err) {
           if (signal?.aborted) throw abortError(signal);
-          throw fail('write', tmp, err);
+          throw fail('write', tmp, err, c);
         }
         if (signal?.aborted) throw abortError(signal);
         if (await statOrNull(c, final)) throw conflict(name);
@@ -360,13 +373,14 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
           if (raw(c)._extensions?.['posix-rename@openssh.com']) await call((cb) => raw(c).ext_openssh_rename(tmp, final, cb));
           else await call((cb) => raw(c).rename(tmp, final, cb));
         } catch (err) {
-          throw fail('rename', tmp, err);
+          throw fail('rename', tmp, err, c);
         }
         done = true;
       } finally {
         signal?.removeEventListener('abort', onAbort);
         if (!done) source.destroy(); // stop whatever produces the archive
         if (!done && c.sftp) await removeQuietly(c, tmp);
+        else if (!done) orphans.add(tmp);
       }
     },
 
@@ -377,7 +391,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
         entries = await c.list(dir);
       } catch (err) {
         if ((err as SshError).code === NO_SUCH_FILE) return [];
-        throw fail('list', dir, err);
+        throw fail('list', dir, err, c);
       }
       return entries
         .filter((e) => e.type === '-' && e.name.startsWith(prefix) && !isTempName(e.name))
@@ -392,7 +406,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
           await call((cb) => raw(c).unlink(remote(name), cb));
         } catch (err) {
           if ((err as SshError).code === NO_SUCH_FILE) return;
-          throw fail('delete', remote(name), err);
+          throw fail('delete', remote(name), err, c);
         }
       });
     },

@@ -68,6 +68,8 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
   const location = `${cfg.url}${dir === '/' ? '/' : `${dir}/`}`;
   const remote = (name: string) => posix.join(dir, name);
   let dirReady: Promise<void> | null = null;
+  /** Temporary uploads that could not be deleted (server unreachable): retried on the next upload. */
+  const orphans = new Set<string>();
 
   /** Turn a client error into one that says what failed and keeps status/code for retry classification. */
   function fail(op: string, path: string, err: unknown): Error {
@@ -130,7 +132,8 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
       await client.deleteFile(path, { signal: timeout() });
     } catch (err) {
       if ((err as HttpishError).status === 404) return;
-      log.warn({ destination: 'WebDAV', path, err: errorMessage(err) }, 'could not delete temporary upload; delete it by hand');
+      orphans.add(path);
+      log.warn({ destination: 'WebDAV', path, err: errorMessage(err) }, 'could not delete a temporary upload; will try again on the next upload');
     }
   }
 
@@ -142,6 +145,7 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
       const { signal, size } = options;
       if (signal?.aborted) throw abortError(signal);
       await ensureDir();
+      for (const o of [...orphans]) { orphans.delete(o); await removeQuietly(o); }
       const tmp = remote(tempName(name));
       const final = remote(name);
       let done = false;

@@ -278,6 +278,24 @@ describe('SFTP on OpenSSH sshd', () => {
     }
   });
 
+  it('a connection lost mid-upload is a transient error; the next upload reconnects and removes the leftover', async () => {
+    const d = createSftpDestination(base({ identityFile: ed25519, remotePath: `${run}/drop` }), silentLogger());
+    try {
+      await d.upload('old.tar', Readable.from([Buffer.from('old')]));
+      await assert.rejects(d.upload('lost.tar', endlessSource(2 << 20, () => sshd.dropConnections())), (err: Classified) => {
+        assert.equal(err.code, 'ECONNRESET');
+        assert.equal(err.transient, true);
+        assert.match(err.message, /connection lost/);
+        return true;
+      });
+      assert.equal(filesUnder(remoteDir(`${run}/drop`)).length, 2, 'the partial temporary file is still there');
+      await d.upload('next.tar', Readable.from([Buffer.from('next')]));
+      assert.deepEqual(filesUnder(remoteDir(`${run}/drop`)), ['next.tar', 'old.tar']);
+    } finally {
+      await d.close();
+    }
+  });
+
   it('streams 50 MiB both ways', async () => {
     const d = createSftpDestination(base({ identityFile: ed25519, remotePath: `${run}/big` }), silentLogger());
     try {

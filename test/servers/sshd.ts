@@ -4,7 +4,7 @@
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync, chmodSync, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, chmodSync, mkdirSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForPort, killOnExit, stopChild } from './util.ts';
@@ -28,6 +28,8 @@ export interface SshdServer {
   /** Generate a key pair (ed25519 unless told) in dir; its public key is authorised for the user. Returns the private key path. */
   /** What sshd printed so far (for failure messages). */
   log(): string;
+  /** Kill this sshd's per-connection processes (by pid): every open session drops, the listener stays. */
+  dropConnections(): void;
   addKey(name: string, opts?: { type?: 'ed25519' | 'rsa' | 'ecdsa'; passphrase?: string; pem?: boolean }): string;
   stop(): Promise<void>;
 }
@@ -58,6 +60,25 @@ export function ensureSftpUser(): string {
 export function fingerprintOf(pubLine: string): string {
   const blob = Buffer.from(pubLine.trim().split(/\s+/)[1]!, 'base64');
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** Pids of every descendant of `root` (from /proc). */
+function descendants(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parent.set(Number(e), ppid);
+    } catch { /* exited */ }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [pid, pp] of parent) if (pp === p) { out.push(pid); walk(pid); }
+  };
+  walk(root);
+  return out;
 }
 
 export async function startSshd(): Promise<SshdServer> {
@@ -114,6 +135,11 @@ Subsystem sftp internal-sftp
       knownHostsLine: `[127.0.0.1]:${port} ${hostPub.split(/\s+/).slice(0, 2).join(' ')}`,
       dir,
       log: () => stderr,
+      dropConnections() {
+        for (const pid of descendants(child.pid!)) {
+          try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+        }
+      },
       addKey(name, opts = {}) {
         const path = join(dir, name);
         const args = ['-q', '-t', opts.type ?? 'ed25519', '-N', opts.passphrase ?? '', '-f', path];
