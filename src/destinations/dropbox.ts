@@ -23,6 +23,7 @@ import { UserError, errorMessage } from '../errors.ts';
 import { DEFAULT_DROPBOX_ENDPOINT, type DropboxConfig } from '../config/dropbox.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { abortError, withFields } from './remote-util.ts';
+import { assertPlainName } from './names.ts';
 
 const MiB = 1 << 20;
 /** Upload chunk: a multiple of 4 MiB (concurrent sessions require it). */
@@ -325,6 +326,7 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
   const commitInfo = (name: string) => ({ path: pathOf(name), mode: { '.tag': 'add' as const }, autorename: false, mute: true, strict_conflict: true });
 
   async function upload(name: string, source: Readable, options: UploadOptions = {}): Promise<void> {
+    assertPlainName(name, 'Dropbox');
     const { signal } = options;
     if (signal?.aborted) throw abortError(signal);
     const hasher = new ContentHasher();

@@ -18,6 +18,7 @@ import type { Logger } from '../log.ts';
 import { UserError, errorMessage } from '../errors.ts';
 import type { SftpConfig } from '../config/sftp.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
+import { assertPlainName } from './names.ts';
 import { tempName, isTempName, forEachLimit, abortError, withFields } from './remote-util.ts';
 
 const REMOVE_CONCURRENCY = 16;
@@ -350,6 +351,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     location,
 
     async upload(name: string, source: Readable, options: UploadOptions = {}): Promise<void> {
+      assertPlainName(name, 'SSH');
       const { signal } = options;
       if (signal?.aborted) throw abortError(signal);
       const c = await conn();

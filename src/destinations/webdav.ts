@@ -15,6 +15,7 @@ import type { Logger } from '../log.ts';
 import { UserError, errorMessage } from '../errors.ts';
 import type { WebdavConfig } from '../config/webdav.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
+import { assertPlainName } from './names.ts';
 import { tempName, isTempName, forEachLimit, abortError, withFields } from './remote-util.ts';
 
 const REMOVE_CONCURRENCY = 8;
@@ -142,6 +143,7 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
     location,
 
     async upload(name: string, source: Readable, options: UploadOptions = {}): Promise<void> {
+      assertPlainName(name, 'WebDAV');
       const { signal, size } = options;
       if (signal?.aborted) throw abortError(signal);
       await ensureDir();
