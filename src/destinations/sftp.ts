@@ -364,7 +364,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       let done = false;
       try {
         try {
-          await c.put(source, tmp, { writeStreamOptions: { highWaterMark: WRITE_HWM, flags: 'w', mode: 0o600 } as SftpClient.WriteStreamOptions });
+          await c.put(source, tmp, { writeStreamOptions: { highWaterMark: WRITE_HWM, flags: 'w' } as SftpClient.WriteStreamOptions });
         } catch (err) {
           if (signal?.aborted) throw abortError(signal);
           throw fail('write', tmp, err, c);
