@@ -10,6 +10,7 @@ import { createLogger, type Logger } from './log.ts';
 import { redact, isSecretName } from './redact.ts';
 import { runJob } from './run/run.ts';
 import { runDaemon } from './schedule/daemon.ts';
+import { createRunHooks } from './containers/hooks.ts';
 import { EXIT, exitCodeFor, worstStatus, type RunStats } from './run/stats.ts';
 import { formatDuration } from './config/duration.ts';
 
@@ -63,8 +64,17 @@ function isRelevant(k: string): boolean {
 
 async function cmdBackup(config: Config, log: Logger): Promise<number> {
   const statuses: RunStats['status'][] = [];
+  // SIGTERM/SIGINT abort the run cleanly, so stopped containers are started again
+  const controller = new AbortController();
+  const onSignal = (sig: string) => {
+    log.warn({ signal: sig }, 'stopping: aborting the backup');
+    controller.abort(new Error(`received ${sig}`));
+  };
+  process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
   for (const job of config.jobs) {
-    const stats = await runJob(job, { log, lockFile: config.lockFile });
+    if (controller.signal.aborted) break;
+    const hooks = await createRunHooks(job, log);
+    const stats = await runJob(job, { log, lockFile: config.lockFile, hooks, signal: controller.signal });
     statuses.push(stats.status);
     if (process.stderr.isTTY) {
       const a = stats.archive;
@@ -126,7 +136,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'backup':
       return cmdBackup(config, log);
     case 'daemon': {
-      const code = await runDaemon(config, { log, healthFile: HEALTH_FILE });
+      const code = await runDaemon(config, { log, healthFile: HEALTH_FILE, runOptions: async (job) => ({ hooks: await createRunHooks(job, log) }) });
       // nothing may keep a stopped daemon alive (timers of libraries, idle sockets)
       setTimeout(() => process.exit(code), 100).unref();
       return code;

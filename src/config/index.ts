@@ -6,6 +6,7 @@ import { ConfigError, type ConfigIssue } from '../errors.ts';
 import { registerSecretsFromEnv } from '../redact.ts';
 import { loadGlobalEnv, loadJobs } from './env.ts';
 import { parseSpine, SPINE_SPEC, type SpineConfig } from './spine.ts';
+import { parseContainers, CONTAINERS_SPEC, type ContainersConfig } from '../containers/config.ts';
 import { validateSection, oneOf, type Env } from './validate.ts';
 import { parseRetry, parseS3, parseAzure, DESTINATION_CORE_VARIABLES, type RetrySettings, type S3Config, type AzureConfig } from '../destinations/config.ts';
 import { parseWebdav, WEBDAV_SPEC, type WebdavConfig } from './webdav.ts';
@@ -22,6 +23,8 @@ export interface JobConfig extends SpineConfig {
   source: string;
   /** The job's resolved environment (X_FILE applied). Sections parse from it; never log it. */
   env: Readonly<Env>;
+  /** Stop labels, exec labels, BACKUP_PRE_COMMAND / BACKUP_POST_COMMAND. */
+  containers: ContainersConfig;
   /** Retry/timeout settings shared by every destination. */
   retry: RetrySettings;
   /** null unless AWS_S3_BUCKET_NAME is set. */
@@ -55,7 +58,7 @@ const PROCESS_SPEC = {
  * Sections added later (destinations, notifications, ...) add their specs here.
  */
 export function knownVariables(): Set<string> {
-  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...DESTINATION_CORE_VARIABLES, ...EXTRA_VARIABLES,
+  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(CONTAINERS_SPEC), ...DESTINATION_CORE_VARIABLES, ...EXTRA_VARIABLES,
     ...Object.keys(WEBDAV_SPEC), ...Object.keys(SFTP_SPEC), ...Object.keys(DROPBOX_SPEC)]);
 }
 
@@ -76,6 +79,7 @@ export function parseJob(name: string, source: string, env: Env, issues: ConfigI
   const where = source === 'environment' ? '' : source;
   const local: ConfigIssue[] = [];
   const spine = parseSpine(env, local, availableParallelism(), dirExists);
+  const containers = parseContainers(env, local);
   const retry = parseRetry(env, local);
   const s3 = parseS3(env, local);
   const azure = parseAzure(env, local);
@@ -83,8 +87,8 @@ export function parseJob(name: string, source: string, env: Env, issues: ConfigI
   const ssh = parseSftp(env, local);
   const dropbox = parseDropbox(env, local);
   for (const i of local) issues.push(where ? { variable: i.variable, message: `${i.message} (in ${where})` } : i);
-  if (!spine || !retry || local.length > 0) return null;
-  return { ...spine, name, source, env: Object.freeze({ ...env }), retry, s3, azure, webdav, ssh, dropbox };
+  if (!spine || !containers || !retry || local.length > 0) return null;
+  return { ...spine, name, source, env: Object.freeze({ ...env }), containers, retry, s3, azure, webdav, ssh, dropbox };
 }
 
 /**

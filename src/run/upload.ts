@@ -69,6 +69,8 @@ interface SourcePlan {
   repeatable: boolean;
   /** A fresh source for one attempt, or null when the source cannot be produced again. */
   open(): Promise<{ stream: Readable; size?: number } | null>;
+  /** Called when reading the source itself failed (not when the destination gave up on it). */
+  sourceFailed?(err: unknown): void;
 }
 
 /**
@@ -96,9 +98,9 @@ async function shipDirect(opts: ShipOptions, destination: Destination): Promise<
     async open() {
       if (used) return null;
       used = true;
-      const tapped = tapErrors(archive.stream, (err) => { sourceError ??= err; });
-      return { stream: tapped };
+      return { stream: archive.stream };
     },
+    sourceFailed(err) { sourceError ??= err; },
   };
   const archiveDone = archive.done.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
   const result = await uploadOne(destination, plan, opts);
@@ -164,7 +166,7 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
       attempts++;
       const src = await plan.open();
       if (!src) throw new Error('the archive stream was already consumed');
-      const watch = watchProgress(src.stream, retry.timeoutMs, opts.signal);
+      const watch = watchProgress(src.stream, retry.timeoutMs, opts.signal, (e) => plan.sourceFailed?.(e));
       try {
         await d.upload(opts.name, watch.stream, { size: src.size, signal: watch.signal });
       } catch (err) {
@@ -202,12 +204,6 @@ function result(d: Destination, ok: boolean, bytes: number, durationMs: number, 
   return r;
 }
 
-/** Pass errors of `source` to `onError` while leaving the stream as it is. */
-function tapErrors(source: Readable, onError: (err: unknown) => void): Readable {
-  source.once('error', onError);
-  return source;
-}
-
 interface Watch {
   stream: Readable;
   signal: AbortSignal;
@@ -223,13 +219,14 @@ interface Watch {
  * for data for `timeoutMs` while the source had data ready. Time spent waiting for the
  * source (a slow archiver) never counts as a stall.
  */
-export function watchProgress(source: Readable, timeoutMs: number, outer?: AbortSignal): Watch {
+export function watchProgress(source: Readable, timeoutMs: number, outer?: AbortSignal, onSourceError?: (err: unknown) => void): Watch {
   const ac = new AbortController();
   const signal = outer ? AbortSignal.any([outer, ac.signal]) : ac.signal;
   const it = source[Symbol.asyncIterator]();
   let lastPull = Date.now();
   let waitingOnSource = false;
   let ended = false;
+  let abandoned = false;
   let stalled = false;
   let count = 0;
   const stream = new Readable({
@@ -247,10 +244,12 @@ export function watchProgress(source: Readable, timeoutMs: number, outer?: Abort
         this.push(buf);
       }, (err: unknown) => {
         waitingOnSource = false;
+        if (!abandoned) onSourceError?.(err);
         this.destroy(err as Error);
       });
     },
     destroy(err, cb) {
+      abandoned = true;
       if (!ended) void it.return?.().catch(() => {});
       cb(err);
     },
