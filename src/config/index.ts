@@ -8,7 +8,11 @@ import { loadGlobalEnv, loadJobs } from './env.ts';
 import { parseSpine, SPINE_SPEC, type SpineConfig } from './spine.ts';
 import { parseContainers, CONTAINERS_SPEC, type ContainersConfig } from '../containers/config.ts';
 import { validateSection, oneOf, type Env } from './validate.ts';
+import { parseNotifyConfig, NOTIFY_VARIABLES, type NotifyConfig } from '../notify/config.ts';
 import { parseRetry, parseS3, parseAzure, DESTINATION_CORE_VARIABLES, type RetrySettings, type S3Config, type AzureConfig } from '../destinations/config.ts';
+import { parseWebdav, WEBDAV_SPEC, type WebdavConfig } from './webdav.ts';
+import { parseSftp, SFTP_SPEC, type SftpConfig } from './sftp.ts';
+import { parseDropbox, DROPBOX_SPEC, type DropboxConfig } from './dropbox.ts';
 
 export type { Env };
 
@@ -22,12 +26,20 @@ export interface JobConfig extends SpineConfig {
   env: Readonly<Env>;
   /** Stop labels, exec labels, BACKUP_PRE_COMMAND / BACKUP_POST_COMMAND. */
   containers: ContainersConfig;
+  /** Notifications (NOTIFICATION_URLS, NOTIFICATION_LEVEL, templates). */
+  notify: NotifyConfig;
   /** Retry/timeout settings shared by every destination. */
   retry: RetrySettings;
   /** null unless AWS_S3_BUCKET_NAME is set. */
   s3: S3Config | null;
   /** null unless AZURE_STORAGE_ACCOUNT_NAME is set. */
   azure: AzureConfig | null;
+  /** WebDAV destination, null when WEBDAV_URL is unset. */
+  webdav: WebdavConfig | null;
+  /** SSH/SFTP destination, null when SSH_HOST_NAME is unset. */
+  ssh: SftpConfig | null;
+  /** Dropbox destination, null unless refresh token, app key and secret are set. */
+  dropbox: DropboxConfig | null;
 }
 
 export interface Config {
@@ -49,7 +61,8 @@ const PROCESS_SPEC = {
  * Sections added later (destinations, notifications, ...) add their specs here.
  */
 export function knownVariables(): Set<string> {
-  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(CONTAINERS_SPEC), ...DESTINATION_CORE_VARIABLES, ...EXTRA_VARIABLES]);
+  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(CONTAINERS_SPEC), ...DESTINATION_CORE_VARIABLES, ...EXTRA_VARIABLES,
+    ...Object.keys(WEBDAV_SPEC), ...Object.keys(SFTP_SPEC), ...Object.keys(DROPBOX_SPEC), ...NOTIFY_VARIABLES]);
 }
 
 /** Names read outside envalid specs (sections that parse by hand). */
@@ -70,12 +83,16 @@ export function parseJob(name: string, source: string, env: Env, issues: ConfigI
   const local: ConfigIssue[] = [];
   const spine = parseSpine(env, local, availableParallelism(), dirExists);
   const containers = parseContainers(env, local);
+  const notify = parseNotifyConfig(env, local);
   const retry = parseRetry(env, local);
   const s3 = parseS3(env, local);
   const azure = parseAzure(env, local);
+  const webdav = parseWebdav(env, local);
+  const ssh = parseSftp(env, local);
+  const dropbox = parseDropbox(env, local);
   for (const i of local) issues.push(where ? { variable: i.variable, message: `${i.message} (in ${where})` } : i);
-  if (!spine || !containers || !retry || local.length > 0) return null;
-  return { ...spine, name, source, env: Object.freeze({ ...env }), containers, retry, s3, azure };
+  if (!spine || !containers || !retry || !notify || local.length > 0) return null;
+  return { ...spine, name, source, env: Object.freeze({ ...env }), containers, notify, retry, s3, azure, webdav, ssh, dropbox };
 }
 
 /**

@@ -130,7 +130,7 @@ describe('bad configurations, `offsite config` in a child process', { concurrenc
 
 describe('a good configuration, `offsite config`', () => {
   test('prints the resolved job with secrets redacted and exits 0', async () => {
-    const { dir, env } = prepare({ name: 'good', env: { BACKUP_RETENTION_DAYS: '9', AWS_SECRET_ACCESS_KEY: 'sup3r-s3cret-value', NOTIFICATION_URLS: 'smtp://me:hunter2hunter2@mail.example.com/?to=x' }, variables: [] });
+    const { dir, env } = prepare({ name: 'good', env: { BACKUP_RETENTION_DAYS: '9', AWS_SECRET_ACCESS_KEY: 'sup3r-s3cret-value', NOTIFICATION_URLS: 'smtp://me:hunter2hunter2@mail.example.com/?from=backup@example.com&to=ops@example.com' }, variables: [] });
     const r = await runConfig({ PATH: process.env.PATH ?? '', ...env }, dir);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { job: string; retention: { days: number } };
