@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { once } from 'node:events';
-import { BlockWriter, encodeHeader, padding } from './tar.ts';
+import { BlockWriter, padding } from './tar.ts';
 import { walkSource, isSoftError, reasonOf, withPath, SourceMissingError, type SourceRoot, type WalkVisitor } from './walk.ts';
 import type { ArchiveScan } from './index.ts';
 
@@ -80,7 +80,7 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
   const archiver: WalkVisitor = {
     directory(_abs, rel, st) {
       counts.directories++;
-      writer.write(encodeHeader({ name: rel, type: 'directory', mode: st.mode, uid: st.uid, gid: st.gid, size: 0, mtime: Math.floor(st.mtimeMs / 1000) }));
+      writer.header({ name: rel, type: 'directory', mode: st.mode, uid: st.uid, gid: st.gid, size: 0, mtime: Math.floor(st.mtimeMs / 1000) });
     },
     symlink(abs, rel, st) {
       let target: string;
@@ -91,7 +91,7 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
         throw withPath(err, abs);
       }
       counts.symlinks++;
-      writer.write(encodeHeader({ name: rel, type: 'symlink', mode: st.mode, uid: st.uid, gid: st.gid, size: 0, mtime: Math.floor(st.mtimeMs / 1000), linkname: target }));
+      writer.header({ name: rel, type: 'symlink', mode: st.mode, uid: st.uid, gid: st.gid, size: 0, mtime: Math.floor(st.mtimeMs / 1000), linkname: target });
     },
     file(abs, rel, st) {
       let fd: number;
@@ -103,7 +103,7 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
       }
       try {
         const size = st.size;
-        writer.write(encodeHeader({ name: rel, type: 'file', mode: st.mode, uid: st.uid, gid: st.gid, size, mtime: Math.floor(st.mtimeMs / 1000) }));
+        writer.header({ name: rel, type: 'file', mode: st.mode, uid: st.uid, gid: st.gid, size, mtime: Math.floor(st.mtimeMs / 1000) });
         let off = 0;
         while (off < size) {
           const want = Math.min(writer.space(), size - off);
@@ -163,7 +163,7 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
   return once(port, 'message').then(([reply]: HeaderReply[]) => {
     if (reply.entry) {
       const { name, data: bytes } = reply.entry;
-      writer.write(encodeHeader({ name, type: 'file', mode: 0o644, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, size: bytes.length, mtime: Math.floor(Date.now() / 1000) }));
+      writer.header({ name, type: 'file', mode: 0o644, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, size: bytes.length, mtime: Math.floor(Date.now() / 1000) });
       writer.write(bytes);
       writer.zeros(padding(bytes.length));
     }

@@ -41,7 +41,8 @@ export interface TarEntry {
 }
 
 const MAX_OCTAL_11 = 0o77777777777; // size field: 8 GiB - 1
-const MAX_OCTAL_7 = 0o7777777; // uid/gid fields
+// uid/gid: tar-stream writes 6 octal digits and clamps larger values, so those go to pax
+const MAX_ID = 0o777777;
 const MAX_MTIME_INT32 = 2 ** 31 - 1; // tar-stream truncates mtime to int32
 // Printable ASCII only: anything else goes to a pax (UTF-8) record.
 const NON_ASCII = /[^\x20-\x7e]/;
@@ -54,8 +55,8 @@ export function encodeHeader(e: TarEntry): Buffer {
   const size = e.type === 'file' ? e.size : 0;
   if (size > MAX_OCTAL_11) { pax.size = String(size); needPax = true; }
   if (mtime < 0 || mtime > MAX_MTIME_INT32) { pax.mtime = String(mtime); mtime = 0; needPax = true; }
-  if (uid > MAX_OCTAL_7) { pax.uid = String(uid); uid = 0; needPax = true; }
-  if (gid > MAX_OCTAL_7) { pax.gid = String(gid); gid = 0; needPax = true; }
+  if (uid > MAX_ID) { pax.uid = String(uid); uid = 0; needPax = true; }
+  if (gid > MAX_ID) { pax.gid = String(gid); gid = 0; needPax = true; }
   if (e.linkname !== undefined && (NON_ASCII.test(e.linkname) || Buffer.byteLength(e.linkname) > 100)) needPax = true;
   if (NON_ASCII.test(e.name)) needPax = true;
 
@@ -87,6 +88,53 @@ function fallbackName(name: string): string {
   let ascii = name.replace(/[^\x20-\x7e]/g, '_');
   if (ascii.length > 100) ascii = ascii.slice(ascii.length - 100).replace(/^\/+/, '');
   return ascii || '_';
+}
+
+const TYPEFLAG: Record<EntryType, number> = { file: 48, directory: 53, symlink: 50 }; // '0' '5' '2'
+const PRINTABLE = /^[\x20-\x7e]*$/;
+
+function octal(buf: Uint8Array, off: number, value: number, digits: number): void {
+  for (let i = digits - 1; i >= 0; i--) {
+    buf[off + i] = 48 + (value % 8);
+    value = Math.floor(value / 8);
+  }
+  buf[off + digits] = 32; // ' ', as tar-stream terminates numeric fields
+}
+
+function ascii(buf: Uint8Array, off: number, s: string): void {
+  for (let i = 0; i < s.length; i++) buf[off + i] = s.charCodeAt(i);
+}
+
+/**
+ * Fast path for the common entry (printable ASCII name and link target of at
+ * most 100 bytes, numbers within the ustar fields): writes the same 512 bytes
+ * as tar-stream's encoder (a test checks byte equality) straight into `buf`,
+ * which must be zero at `off..off+512`. Returns false when the entry needs
+ * the full encoder.
+ */
+export function writeSimpleHeader(buf: Uint8Array, off: number, e: TarEntry): boolean {
+  const name = e.type === 'directory' ? e.name + '/' : e.name;
+  const size = e.type === 'file' ? e.size : 0;
+  if (name.length > 100 || !PRINTABLE.test(name)) return false;
+  if (e.linkname !== undefined && (e.linkname.length > 100 || !PRINTABLE.test(e.linkname))) return false;
+  if (size > MAX_OCTAL_11 || e.mtime < 0 || e.mtime > MAX_MTIME_INT32 || e.uid > MAX_ID || e.gid > MAX_ID) return false;
+  ascii(buf, off, name);
+  octal(buf, off + 100, e.mode & 0o7777, 6);
+  octal(buf, off + 108, e.uid, 6);
+  octal(buf, off + 116, e.gid, 6);
+  octal(buf, off + 124, size, 11);
+  octal(buf, off + 136, e.mtime, 11);
+  buf[off + 156] = TYPEFLAG[e.type];
+  if (e.linkname !== undefined) ascii(buf, off + 157, e.linkname);
+  ascii(buf, off + 257, 'ustar');
+  buf[off + 263] = 48; buf[off + 264] = 48; // version "00"
+  octal(buf, off + 329, 0, 6); // devmajor
+  octal(buf, off + 337, 0, 6); // devminor
+  let sum = 8 * 32; // the checksum field counts as spaces
+  for (let i = 0; i < 148; i++) sum += buf[off + i]!;
+  for (let i = 156; i < 512; i++) sum += buf[off + i]!;
+  octal(buf, off + 148, sum, 6);
+  return true;
 }
 
 /** Zero bytes needed after `size` content bytes to reach a 512-byte boundary. */
@@ -127,6 +175,12 @@ export class BlockWriter {
   advance(n: number): void {
     this.pos += n;
     this.total += n;
+  }
+
+  /** Writes an entry's header (headers start on 512-byte boundaries, so never span blocks). */
+  header(e: TarEntry): void {
+    if (this.space() >= 512 && writeSimpleHeader(this.bytes, this.pos, e)) this.advance(512);
+    else this.write(encodeHeader(e));
   }
 
   write(data: Uint8Array): void {

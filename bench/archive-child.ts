@@ -1,0 +1,19 @@
+/**
+ * One measured createArchive run, in its own process so its peak RSS is its
+ * own: `node bench/archive-child.ts '<json>'`; prints a JSON result line.
+ */
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { createArchive } from '../src/archive/index.ts';
+import { silentLogger } from '../src/log.ts';
+import type { Compression } from '../src/config/spine.ts';
+
+interface ChildArgs { sources: string[]; compression: Compression; parallelism: number; out: string }
+
+const args = JSON.parse(process.argv[2]!) as ChildArgs;
+const start = performance.now();
+const a = createArchive({ sources: args.sources, exclude: null, compression: args.compression, parallelism: args.parallelism, log: silentLogger() });
+await pipeline(a.stream, createWriteStream(args.out));
+const r = await a.done;
+const ms = performance.now() - start;
+process.stdout.write(JSON.stringify({ ms, maxRssKiB: process.resourceUsage().maxRSS, size: r.size, files: r.files, unreadable: r.unreadable }) + '\n');

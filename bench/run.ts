@@ -1,0 +1,265 @@
+/**
+ * `npm run bench`: archive speed and memory against GNU tar on the same tree,
+ * in the same run. Not a test. Writes bench/results.md.
+ *
+ *   BENCH_SIZE_MB   corpus size (default 1024; e.g. 128 for a quick run)
+ *   BENCH_REPEAT    runs per measurement, the fastest counts (default 2)
+ *   BENCH_ONLY      comma-separated section names to run (default: all)
+ *
+ * The corpus (bench/work/, gitignored) is kept between runs and rebuilt when
+ * its size changes. Each section is a function returning table rows; add new
+ * sections to SECTIONS.
+ */
+import * as fs from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { randomFillSync } from 'node:crypto';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const WORK = join(BENCH_DIR, 'work');
+const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 1024);
+const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 2));
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
+const CORES = availableParallelism();
+const RSS_TARGET_MIB = 128;
+
+interface Corpus {
+  root: string;
+  /** Top-level source directories of the mixed corpus. */
+  sources: string[];
+  /** The small-files directory alone. */
+  small: string;
+  smallFiles: number;
+  bytes: number;
+}
+
+interface Row {
+  section: string;
+  case: string;
+  oursS: number;
+  tarS: number | null;
+  tarCmd: string;
+  target: number | null;
+  rssMiB: number;
+  size: number;
+  tarSize: number | null;
+  note?: string;
+}
+
+// ---------------------------------------------------------------- corpus
+
+/** Deterministic PRNG (xorshift32), so the text corpus is the same every time. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13; s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5; s >>>= 0;
+    return s;
+  };
+}
+
+const WORDS = ('lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore magna aliqua '
+  + 'backup volume container archive upload retention schedule notification error warning info debug request response '
+  + 'GET POST PUT DELETE 200 201 204 301 404 500 user session token cache database index query table row column').split(' ');
+
+function textChunk(rand: () => number, size: number): Buffer {
+  const parts: string[] = [];
+  let len = 0;
+  while (len < size) {
+    const n = 6 + (rand() % 12);
+    let line = `2026-01-${String(1 + (rand() % 28)).padStart(2, '0')}T${String(rand() % 24).padStart(2, '0')}:${String(rand() % 60).padStart(2, '0')}:${String(rand() % 60).padStart(2, '0')}Z id=${rand() % 100000}`;
+    for (let i = 0; i < n; i++) line += ' ' + WORDS[rand() % WORDS.length];
+    line += '\n';
+    parts.push(line);
+    len += line.length;
+  }
+  return Buffer.from(parts.join('')).subarray(0, size);
+}
+
+function buildCorpus(): Corpus {
+  const root = join(WORK, `corpus-${SIZE_MB}mb`);
+  const scale = SIZE_MB / 1024;
+  const smallFiles = Math.max(1000, Math.round(100_000 * scale));
+  const smallBytes = smallFiles * 4096;
+  const textBytes = Math.round(SIZE_MB * 1024 * 1024 * 0.4);
+  const randomBytes = Math.max(0, SIZE_MB * 1024 * 1024 - smallBytes - textBytes);
+  const corpus: Corpus = {
+    root, sources: [join(root, 'small'), join(root, 'text'), join(root, 'random')], small: join(root, 'small'),
+    smallFiles, bytes: smallBytes + textBytes + randomBytes,
+  };
+  if (fs.existsSync(join(root, '.complete'))) return corpus;
+  for (const d of fs.existsSync(WORK) ? fs.readdirSync(WORK) : []) if (d.startsWith('corpus-')) fs.rmSync(join(WORK, d), { recursive: true, force: true });
+  console.log(`building a ${SIZE_MB} MiB corpus in ${root} ...`);
+  const rand = prng(42);
+  // 4 KiB small files, 1000 per directory: half text, half random-ish
+  for (let i = 0; i < smallFiles; i++) {
+    const dir = join(root, 'small', `d${String(Math.floor(i / 1000)).padStart(3, '0')}`);
+    if (i % 1000 === 0) fs.mkdirSync(dir, { recursive: true });
+    const buf = i % 2 === 0 ? textChunk(rand, 4096) : randomFillSync(Buffer.alloc(4096));
+    fs.writeFileSync(join(dir, `f${i}.dat`), buf);
+  }
+  // compressible text in 8 MiB files
+  fs.mkdirSync(join(root, 'text'), { recursive: true });
+  for (let off = 0, n = 0; off < textBytes; n++) {
+    const size = Math.min(8 << 20, textBytes - off);
+    const fd = fs.openSync(join(root, 'text', `log-${n}.txt`), 'w');
+    for (let w = 0; w < size; w += 1 << 20) fs.writeSync(fd, textChunk(rand, Math.min(1 << 20, size - w)));
+    fs.closeSync(fd);
+    off += size;
+  }
+  // incompressible data in 32 MiB files
+  fs.mkdirSync(join(root, 'random'), { recursive: true });
+  const block = Buffer.alloc(1 << 20);
+  for (let off = 0, n = 0; off < randomBytes; n++) {
+    const size = Math.min(32 << 20, randomBytes - off);
+    const fd = fs.openSync(join(root, 'random', `blob-${n}.bin`), 'w');
+    for (let w = 0; w < size; w += block.length) fs.writeSync(fd, randomFillSync(block), 0, Math.min(block.length, size - w));
+    fs.closeSync(fd);
+    off += size;
+  }
+  fs.writeFileSync(join(root, '.complete'), '');
+  return corpus;
+}
+
+// ---------------------------------------------------------------- runners
+
+function spawnTimed(cmd: string, args: string[], cwd?: string): Promise<{ ms: number; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d; });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const ms = performance.now() - start;
+      if (code === 0) resolve({ ms, stdout });
+      else reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}`));
+    });
+  });
+}
+
+interface Ours { ms: number; maxRssKiB: number; size: number }
+
+async function ours(sources: string[], compression: 'gz' | 'zst' | 'none', parallelism: number): Promise<Ours> {
+  const out = join(WORK, `out.ours.${compression}`);
+  const runs: Ours[] = [];
+  for (let i = 0; i < REPEAT; i++) {
+    const { stdout } = await spawnTimed(process.execPath, [join(BENCH_DIR, 'archive-child.ts'), JSON.stringify({ sources, compression, parallelism, out })]);
+    runs.push(JSON.parse(stdout.trim().split('\n').at(-1)!) as Ours);
+  }
+  fs.rmSync(out, { force: true });
+  // fastest run; the highest peak RSS of all runs
+  const fastest = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
+  return { ...fastest, maxRssKiB: Math.max(...runs.map((r) => r.maxRssKiB)) };
+}
+
+/** GNU tar with the same entries (each source by base name, from its parent). */
+async function gnuTar(flags: string[], sources: string[]): Promise<{ ms: number; size: number }> {
+  const out = join(WORK, 'out.gnutar');
+  const parent = dirname(sources[0]!);
+  const names = sources.map((s) => s.slice(parent.length + 1));
+  let best = Infinity;
+  for (let i = 0; i < REPEAT; i++) {
+    const { ms } = await spawnTimed('tar', [...flags, out, '-C', parent, ...names]);
+    best = Math.min(best, ms);
+  }
+  const size = fs.statSync(out).size;
+  fs.rmSync(out, { force: true });
+  return { ms: best, size };
+}
+
+async function compare(section: string, label: string, sources: string[], compression: 'gz' | 'zst' | 'none', parallelism: number,
+  tarFlags: string[], target: number | null, note?: string): Promise<Row> {
+  console.log(`[${section}] ${label} ...`);
+  const o = await ours(sources, compression, parallelism);
+  const t = await gnuTar(tarFlags, sources);
+  const row: Row = {
+    section, case: label, oursS: o.ms / 1000, tarS: t.ms / 1000, tarCmd: `tar ${tarFlags.join(' ')}`, target,
+    rssMiB: o.maxRssKiB / 1024, size: o.size, tarSize: t.size, note,
+  };
+  console.log(`    ours ${row.oursS.toFixed(2)} s, GNU tar ${row.tarS!.toFixed(2)} s, ratio ${(row.oursS / row.tarS!).toFixed(2)}, peak RSS ${row.rssMiB.toFixed(0)} MiB`);
+  return row;
+}
+
+// ---------------------------------------------------------------- sections
+
+type Section = (c: Corpus) => Promise<Row[]>;
+
+const SECTIONS: Record<string, Section> = {
+  async gzip(c) {
+    return [await compare('gzip', 'gz, 1 thread', c.sources, 'gz', 1, ['-czf'], 1.0)];
+  },
+  async gzipParallel(c) {
+    const rows = [await compare('gzipParallel', `gz, parallelism ${CORES} (all cores)`, c.sources, 'gz', CORES, ['-czf'], CORES === 2 ? 0.6 : null,
+      'ratio against single-threaded tar -czf')];
+    rows.push(await compare('gzipParallel', `gz, parallelism ${CORES} vs pigz`, c.sources, 'gz', CORES, ['-I', 'pigz', '-cf'], null, 'reference only'));
+    return rows;
+  },
+  async zstd(c) {
+    return [await compare('zstd', 'zstd, 1 thread', c.sources, 'zst', 1, ['--zstd', '-cf'], 1.0)];
+  },
+  async smallFiles(c) {
+    return [await compare('smallFiles', `${c.smallFiles} files of 4 KiB, no compression`, [c.small], 'none', 1, ['-cf'], 1.5)];
+  },
+  async uncompressed(c) {
+    return [await compare('uncompressed', 'whole corpus, no compression', c.sources, 'none', 1, ['-cf'], null)];
+  },
+};
+
+// ---------------------------------------------------------------- report
+
+function fmtRatio(r: Row): string {
+  return r.tarS ? (r.oursS / r.tarS).toFixed(2) + '×' : '-';
+}
+
+function verdict(r: Row): string {
+  const parts: string[] = [];
+  if (r.target !== null && r.tarS) parts.push(r.oursS / r.tarS <= r.target ? `ok (≤ ${r.target}×)` : `MISSED (target ≤ ${r.target}×)`);
+  parts.push(r.rssMiB <= RSS_TARGET_MIB ? 'RSS ok' : `RSS MISSED (≤ ${RSS_TARGET_MIB} MiB)`);
+  return parts.join('; ');
+}
+
+function report(c: Corpus, rows: Row[]): string {
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const lines = [
+    '# Archive benchmark',
+    '',
+    `Run ${new Date().toISOString()} on ${CORES} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${fsVersion()}.`,
+    `Corpus: ${(c.bytes / 2 ** 20).toFixed(0)} MiB in bench/work: ${c.smallFiles} files of 4 KiB (half text, half random), 40% compressible text logs in 8 MiB files, the rest random data in 32 MiB files. Page cache warm; fastest of ${REPEAT} runs each; output written to a file on the same disk.`,
+    `Peak RSS is the archiving child process's maxRSS (process.resourceUsage()), target ≤ ${RSS_TARGET_MIB} MiB.`,
+    '',
+    '| case | ours (s) | GNU tar (s) | ratio | peak RSS (MiB) | output (MiB) ours / tar | verdict |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...rows.map((r) => `| ${r.case} (vs \`${r.tarCmd}\`)${r.note ? ` — ${r.note}` : ''} | ${r.oursS.toFixed(2)} | ${r.tarS?.toFixed(2) ?? '-'} | ${fmtRatio(r)} | ${r.rssMiB.toFixed(0)} | ${(r.size / 2 ** 20).toFixed(1)} / ${r.tarSize === null ? '-' : (r.tarSize / 2 ** 20).toFixed(1)} | ${verdict(r)} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+function fsVersion(): string {
+  try {
+    return fs.readFileSync('/proc/version', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return process.platform;
+  }
+}
+
+async function main(): Promise<void> {
+  fs.mkdirSync(WORK, { recursive: true });
+  const corpus = buildCorpus();
+  // warm the page cache for every contender alike
+  await spawnTimed('sh', ['-c', `tar -cf - -C '${corpus.root}' . | cat > /dev/null`]);
+  const rows: Row[] = [];
+  for (const [name, section] of Object.entries(SECTIONS)) {
+    if (ONLY && !ONLY.has(name)) continue;
+    rows.push(...(await section(corpus)));
+  }
+  const md = report(corpus, rows);
+  fs.writeFileSync(join(BENCH_DIR, 'results.md'), md + (process.env.BENCH_NOTES ? '\n' + fs.readFileSync(process.env.BENCH_NOTES, 'utf8') : ''));
+  console.log('\n' + md);
+}
+
+await main();
