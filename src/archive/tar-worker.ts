@@ -1,11 +1,13 @@
 /**
  * Archive worker thread: walks the sources with synchronous fs calls (about
  * twice as fast as async calls for many small files, and it blocks only this
- * thread) and posts the tar bytes to the main thread in fixed-size blocks.
+ * thread) and writes the tar bytes into a ring of fixed-size blocks in shared
+ * memory, posting each filled block's slot number to the main thread.
  *
- * Flow control: `ctl[INFLIGHT]` counts blocks posted but not yet taken by the
- * main thread's stream; the worker sleeps (Atomics.wait) while it is at the
- * limit, so memory stays bounded whatever the backup size.
+ * Flow control: `ctl[USED]` counts slots being filled or not yet released by
+ * the main thread, which releases them in ring order; the worker sleeps
+ * (Atomics.wait) while all slots are used. Memory is the ring, whatever the
+ * backup size, and no block is ever allocated.
  */
 import * as fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -18,18 +20,20 @@ export interface TarWorkerData {
   roots: SourceRoot[];
   exclude: { source: string; flags: string } | null;
   blockSize: number;
-  maxInFlight: number;
-  /** Int32Array over it: [INFLIGHT, ABORT]. */
+  /** `slots * blockSize` bytes. */
+  ring: SharedArrayBuffer;
+  slots: number;
+  /** Int32Array over it: [USED, ABORT]. */
   control: SharedArrayBuffer;
   /** Pre-scan and wait for a header entry before archiving. */
   scan: boolean;
 }
 
-export const INFLIGHT = 0;
+export const USED = 0;
 export const ABORT = 1;
 
 export type WorkerMessage =
-  | { t: 'block'; block: ArrayBuffer; length: number }
+  | { t: 'block'; slot: number; length: number }
   | { t: 'scan'; scan: ArchiveScan }
   | { t: 'skipped'; path: string; kind: string }
   | { t: 'unreadable'; path: string; reason: string }
@@ -57,18 +61,25 @@ const O_READ = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_
 function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise<void> | void {
   const ctl = new Int32Array(data.control);
   const exclude = data.exclude ? new RegExp(data.exclude.source, data.exclude.flags.replace(/[gy]/g, '')) : null;
-  const post = (m: WorkerMessage, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer ?? []);
+  const post = (m: WorkerMessage) => port.postMessage(m);
 
   const checkAbort = () => { if (Atomics.load(ctl, ABORT) !== 0) throw new Aborted(); };
-  const writer = new BlockWriter(data.blockSize, (block, length) => {
-    for (;;) {
-      checkAbort();
-      const n = Atomics.load(ctl, INFLIGHT);
-      if (n < data.maxInFlight) break;
-      Atomics.wait(ctl, INFLIGHT, n, 1000);
-    }
-    Atomics.add(ctl, INFLIGHT, 1);
-    post({ t: 'block', block, length }, [block]);
+  let slot = -1;
+  const writer = new BlockWriter(data.blockSize, {
+    acquire() {
+      for (;;) {
+        checkAbort();
+        const used = Atomics.load(ctl, USED);
+        if (used < data.slots) break;
+        Atomics.wait(ctl, USED, used, 1000);
+      }
+      Atomics.add(ctl, USED, 1);
+      slot = (slot + 1) % data.slots;
+      return new Uint8Array(data.ring, slot * data.blockSize, data.blockSize);
+    },
+    flush(length) {
+      post({ t: 'block', slot, length });
+    },
   });
 
   const counts: WorkerCounts = { files: 0, directories: 0, symlinks: 0, bytesRead: 0, skipped: 0, unreadable: 0 };

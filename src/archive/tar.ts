@@ -143,31 +143,42 @@ export function padding(size: number): number {
   return r === 0 ? 0 : 512 - r;
 }
 
+/** Where a BlockWriter's blocks come from and go to. */
+export interface BlockSink {
+  /** A block of `blockSize` bytes to fill (its content is arbitrary). May wait. */
+  acquire(): Uint8Array;
+  /** The block last acquired holds `length` bytes of tar. */
+  flush(length: number): void;
+}
+
 /**
- * Lays tar bytes into fixed-size blocks and hands each full block to `flush`.
- * Blocks are fresh (zero-filled) ArrayBuffers, so padding is just skipping.
+ * Lays tar bytes into fixed-size blocks taken from a sink (no allocation per
+ * block), so file contents are read straight into the output.
  */
 export class BlockWriter {
   readonly blockSize: number;
-  private readonly flush: (block: ArrayBuffer, length: number) => void;
-  private block: ArrayBuffer;
-  /** View on the current block. */
+  private readonly sink: BlockSink;
+  /** The current block. */
   bytes: Uint8Array;
   /** Write position in the current block. */
   pos = 0;
   /** Total bytes written. */
   total = 0;
 
-  constructor(blockSize: number, flush: (block: ArrayBuffer, length: number) => void) {
+  constructor(blockSize: number, sink: BlockSink) {
+    if (blockSize % 512 !== 0) throw new Error('block size must be a multiple of 512');
     this.blockSize = blockSize;
-    this.flush = flush;
-    this.block = new ArrayBuffer(blockSize);
-    this.bytes = new Uint8Array(this.block);
+    this.sink = sink;
+    this.bytes = sink.acquire();
   }
 
   /** Free bytes in the current block (> 0: a full block is flushed first). */
   space(): number {
-    if (this.pos === this.blockSize) this.next();
+    if (this.pos === this.blockSize) {
+      this.sink.flush(this.pos);
+      this.bytes = this.sink.acquire();
+      this.pos = 0;
+    }
     return this.blockSize - this.pos;
   }
 
@@ -179,8 +190,11 @@ export class BlockWriter {
 
   /** Writes an entry's header (headers start on 512-byte boundaries, so never span blocks). */
   header(e: TarEntry): void {
-    if (this.space() >= 512 && writeSimpleHeader(this.bytes, this.pos, e)) this.advance(512);
-    else this.write(encodeHeader(e));
+    if (this.space() >= 512) {
+      this.bytes.fill(0, this.pos, this.pos + 512);
+      if (writeSimpleHeader(this.bytes, this.pos, e)) { this.advance(512); return; }
+    }
+    this.write(encodeHeader(e));
   }
 
   write(data: Uint8Array): void {
@@ -197,7 +211,8 @@ export class BlockWriter {
   zeros(n: number): void {
     while (n > 0) {
       const k = Math.min(this.space(), n);
-      this.advance(k); // fresh blocks are zero-filled
+      this.bytes.fill(0, this.pos, this.pos + k);
+      this.advance(k);
       n -= k;
     }
   }
@@ -205,14 +220,7 @@ export class BlockWriter {
   /** Writes the end-of-archive marker (two zero blocks) and flushes the last block. */
   end(): void {
     this.zeros(1024);
-    if (this.pos > 0) this.flush(this.block, this.pos);
-    this.pos = 0;
-  }
-
-  private next(): void {
-    this.flush(this.block, this.pos);
-    this.block = new ArrayBuffer(this.blockSize);
-    this.bytes = new Uint8Array(this.block);
+    this.sink.flush(this.pos);
     this.pos = 0;
   }
 }
