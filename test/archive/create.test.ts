@@ -229,3 +229,9 @@ test('a single file can be a source', async () => {
   const { stdout } = await run('tar', ['-tvf', file]);
   assert.match(stdout, /^-rwxr-xr-x .* run\.sh$/m);
 });
+
+test('zst ignores parallelism > 1 (zstd threads are not used) and still extracts', async () => {
+  const file = join(root, 'p.tar.zst');
+  await archiveTo(file, options(sources, { compression: 'zst', parallelism: 2 }));
+  await extractAndCompare(file, ['--zstd', '-xf'], 'zst parallel');
+});
