@@ -235,3 +235,13 @@ test('zst ignores parallelism > 1 (zstd threads are not used) and still extracts
   await archiveTo(file, options(sources, { compression: 'zst', parallelism: 2 }));
   await extractAndCompare(file, ['--zstd', '-xf'], 'zst parallel');
 });
+
+test('a source path that is itself a symlink to a directory is followed (only there)', async () => {
+  const link = join(root, 'linked-vol');
+  fs.symlinkSync(sources[1]!, link);
+  const file = join(root, 'linked.tar');
+  const { result } = await archiveTo(file, options([link], { compression: 'none' }));
+  const list = (await run('tar', ['-tf', file])).stdout.trim().split('\n').sort();
+  assert.deepEqual(list, ['linked-vol/', 'linked-vol/db.sqlite', 'linked-vol/sub/', 'linked-vol/sub/x.txt']);
+  assert.equal(result.symlinks, 0);
+});

@@ -139,3 +139,15 @@ test(`warnings are capped at ${MAX_WARNINGS} lines plus a summary`, async () => 
   assert.equal(result.warnings.length, MAX_WARNINGS + 1);
   assert.equal(result.warnings.at(-1), '... and 7 more');
 });
+
+test('a file name that is not valid UTF-8 is reported, not silently dropped', async () => {
+  const src = join(root, 'latin1', 'vol');
+  fs.mkdirSync(src, { recursive: true });
+  fs.writeFileSync(join(src, 'fine.txt'), 'ok');
+  fs.writeFileSync(Buffer.concat([Buffer.from(src + '/caf'), Buffer.from([0xe9]), Buffer.from('.txt')]), 'latin-1 name');
+  const file = join(root, 'latin1.tar');
+  const result = await archiveSlowly(src, file, () => {});
+  assert.equal(result.unreadable, 1);
+  assert.match(result.warnings[0]!, /caf\uFFFD\.txt: file name is not valid UTF-8/);
+  assert.equal(result.files, 1);
+});
