@@ -91,49 +91,78 @@ function fallbackName(name: string): string {
 }
 
 const TYPEFLAG: Record<EntryType, number> = { file: 48, directory: 53, symlink: 50 }; // '0' '5' '2'
-const PRINTABLE = /^[\x20-\x7e]*$/;
 
-function octal(buf: Uint8Array, off: number, value: number, digits: number): void {
-  for (let i = digits - 1; i >= 0; i--) {
-    buf[off + i] = 48 + (value % 8);
-    value = Math.floor(value / 8);
+/** Writes `value` as `digits` zero-padded octal digits and a space (tar-stream's format); returns the bytes' sum. */
+function octal(buf: Uint8Array, off: number, value: number, digits: number): number {
+  let sum = 32;
+  buf[off + digits] = 32;
+  if (value <= 0x7fffffff) {
+    for (let i = digits - 1; i >= 0; i--) {
+      const c = 48 + (value & 7);
+      buf[off + i] = c;
+      sum += c;
+      value >>>= 3;
+    }
+  } else {
+    for (let i = digits - 1; i >= 0; i--) {
+      const d = value % 8;
+      buf[off + i] = 48 + d;
+      sum += 48 + d;
+      value = (value - d) / 8;
+    }
   }
-  buf[off + digits] = 32; // ' ', as tar-stream terminates numeric fields
+  return sum;
 }
 
-function ascii(buf: Uint8Array, off: number, s: string): void {
-  for (let i = 0; i < s.length; i++) buf[off + i] = s.charCodeAt(i);
+/** Writes printable ASCII `s`; returns the bytes' sum, or -1 if `s` has any other character. */
+function ascii(buf: Uint8Array, off: number, s: string): number {
+  let sum = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return -1;
+    buf[off + i] = c;
+    sum += c;
+  }
+  return sum;
 }
+
+// "ustar\0" + "00" at 257, and devmajor/devminor "000000 \0" at 329/337
+const USTAR_SUM = [117, 115, 116, 97, 114].reduce((a, b) => a + b, 0) + 48 + 48 + 2 * (6 * 48 + 32);
+const CHECKSUM_SPACES = 8 * 32;
 
 /**
  * Fast path for the common entry (printable ASCII name and link target of at
  * most 100 bytes, numbers within the ustar fields): writes the same 512 bytes
  * as tar-stream's encoder (a test checks byte equality) straight into `buf`,
  * which must be zero at `off..off+512`. Returns false when the entry needs
- * the full encoder.
+ * the full encoder; it may then have written part of the 512 bytes.
  */
 export function writeSimpleHeader(buf: Uint8Array, off: number, e: TarEntry): boolean {
-  const name = e.type === 'directory' ? e.name + '/' : e.name;
   const size = e.type === 'file' ? e.size : 0;
-  if (name.length > 100 || !PRINTABLE.test(name)) return false;
-  if (e.linkname !== undefined && (e.linkname.length > 100 || !PRINTABLE.test(e.linkname))) return false;
-  if (size > MAX_OCTAL_11 || e.mtime < 0 || e.mtime > MAX_MTIME_INT32 || e.uid > MAX_ID || e.gid > MAX_ID) return false;
-  ascii(buf, off, name);
-  octal(buf, off + 100, e.mode & 0o7777, 6);
-  octal(buf, off + 108, e.uid, 6);
-  octal(buf, off + 116, e.gid, 6);
-  octal(buf, off + 124, size, 11);
-  octal(buf, off + 136, e.mtime, 11);
-  buf[off + 156] = TYPEFLAG[e.type];
-  if (e.linkname !== undefined) ascii(buf, off + 157, e.linkname);
-  ascii(buf, off + 257, 'ustar');
+  const dir = e.type === 'directory';
+  const nameLength = e.name.length + (dir ? 1 : 0);
+  if (nameLength > 100 || size > MAX_OCTAL_11 || e.mtime < 0 || e.mtime > MAX_MTIME_INT32 || e.uid > MAX_ID || e.gid > MAX_ID) return false;
+  let sum = ascii(buf, off, e.name);
+  if (sum < 0) return false;
+  if (dir) { buf[off + e.name.length] = 47; sum += 47; } // '/'
+  if (e.linkname !== undefined) {
+    if (e.linkname.length > 100) return false;
+    const l = ascii(buf, off + 157, e.linkname);
+    if (l < 0) return false;
+    sum += l;
+  }
+  sum += octal(buf, off + 100, e.mode & 0o7777, 6);
+  sum += octal(buf, off + 108, e.uid, 6);
+  sum += octal(buf, off + 116, e.gid, 6);
+  sum += octal(buf, off + 124, size, 11);
+  sum += octal(buf, off + 136, e.mtime, 11);
+  const type = TYPEFLAG[e.type];
+  buf[off + 156] = type;
+  buf[off + 257] = 117; buf[off + 258] = 115; buf[off + 259] = 116; buf[off + 260] = 97; buf[off + 261] = 114; // "ustar"
   buf[off + 263] = 48; buf[off + 264] = 48; // version "00"
   octal(buf, off + 329, 0, 6); // devmajor
   octal(buf, off + 337, 0, 6); // devminor
-  let sum = 8 * 32; // the checksum field counts as spaces
-  for (let i = 0; i < 148; i++) sum += buf[off + i]!;
-  for (let i = 156; i < 512; i++) sum += buf[off + i]!;
-  octal(buf, off + 148, sum, 6);
+  octal(buf, off + 148, sum + type + USTAR_SUM + CHECKSUM_SPACES, 6);
   return true;
 }
 
