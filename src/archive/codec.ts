@@ -84,6 +84,7 @@ export function singleStreamCodec(compression: 'gz' | 'zst', out: CodecOutput): 
   if (compression === 'gz') return new ZlibCodec(zlib.createGzip({ chunkSize }), out);
   const c = zlib.constants;
   // zstd's own worker threads (ZSTD_c_nbWorkers) are not used: Node's stream
-  // wrapper mishandles their flushing (ERR_STREAM_PUSH_AFTER_EOF on Node 24).
+  // wrapper mishandles their flushing (ERR_STREAM_PUSH_AFTER_EOF on Node 24);
+  // independent frames are not used either (see gzip-parallel.ts).
   return new ZlibCodec(zlib.createZstdCompress({ chunkSize, params: { [c.ZSTD_c_compressionLevel]: 3, [c.ZSTD_c_checksumFlag]: 1 } }), out);
 }

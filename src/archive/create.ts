@@ -37,10 +37,11 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
   let counts: WorkerCounts | null = null;
 
   const threads = Math.max(1, Math.floor(opts.parallelism || 1));
-  const parallelGzip = opts.compression === 'gz' && threads > 1;
+  // zstd ignores parallelism: see gzip-parallel.ts
+  const parallel = opts.compression === 'gz' && threads > 1;
   const makeCodec = (out: CodecOutput): Codec => {
     if (opts.compression === 'none') return new CopyCodec(out);
-    return parallelGzip ? new ParallelGzipCodec(threads, out) : singleStreamCodec(opts.compression, out);
+    return parallel ? new ParallelGzipCodec(threads, out) : singleStreamCodec(opts.compression, out);
   };
   const source = new ArchiveSource(
     {
@@ -48,7 +49,7 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
       exclude: opts.exclude ? { source: opts.exclude.source, flags: opts.exclude.flags } : null,
       blockSize: BLOCK_SIZE,
       // blocks being compressed, one being filled, two queued
-      slots: (parallelGzip ? threads : 2) + 3,
+      slots: (parallel ? threads : 2) + 3,
       scan: Boolean(opts.header),
     },
     makeCodec,

@@ -3,8 +3,14 @@
  * gzip member by one of `threads` long-lived zlib engines (their work runs
  * concurrently on libuv's threadpool), and members are emitted in block
  * order. Concatenated members are one valid gzip stream (RFC 1952 section
- * 2.2) that every gunzip reads as a whole. One block per engine is in flight,
- * so memory is bounded; engines are reset, not re-created, between members.
+ * 2.2) that every gunzip (GNU gzip, pigz, Node's zlib) reads as a whole. One
+ * block per engine is in flight, so memory is bounded; engines are reset, not
+ * re-created, between members.
+ *
+ * zstd is not done this way on purpose: independent zstd frames are valid,
+ * but Node's own zstd decompressor (v24) stops after the first frame when
+ * several arrive in one chunk, so a Node-based restore could silently
+ * truncate such an archive.
  *
  * libuv's threadpool has UV_THREADPOOL_SIZE threads (default 4), shared with
  * async fs and dns: more engines than that only queue.
@@ -18,8 +24,10 @@ interface Job {
   release: () => void;
 }
 
+type ZlibEngine = zlib.Gzip & { reset(): void }; // reset() is missing from @types/node
+
 interface Engine {
-  z: zlib.Gzip;
+  z: ZlibEngine;
   job: Job | null;
 }
 
@@ -30,12 +38,13 @@ export class ParallelGzipCodec implements Codec {
   private readonly jobs: Job[] = [];
   private ending: (() => void) | null = null;
 
-  constructor(threads: number, out: CodecOutput, level = 6) {
+  constructor(threads: number, out: CodecOutput) {
     this.out = out;
     for (let i = 0; i < Math.max(1, threads); i++) {
-      const e: Engine = { z: zlib.createGzip({ level, chunkSize: 128 * 1024 }), job: null };
-      e.z.on('data', (c: Buffer) => e.job?.chunks.push(c));
-      e.z.on('error', (err) => out.error(err));
+      const z = zlib.createGzip({ chunkSize: 128 * 1024 }) as ZlibEngine;
+      const e: Engine = { z, job: null };
+      z.on('data', (chunk: Buffer) => e.job?.chunks.push(chunk));
+      z.on('error', (err) => out.error(err));
       this.engines.push(e);
     }
   }
@@ -51,12 +60,12 @@ export class ParallelGzipCodec implements Codec {
     e.job = job;
     this.jobs.push(job);
     e.z.write(block);
-    // Z_FINISH ends the member (output arrives before this callback); reset starts the next.
+    // Z_FINISH ends the member (its output arrives before this callback); reset starts the next.
     e.z.flush(zlib.constants.Z_FINISH, () => {
       if (e.z.destroyed) return;
       job.done = true;
       e.job = null;
-      (e.z as unknown as { reset(): void }).reset(); // zlib's reset(), missing from @types/node
+      e.z.reset();
       this.emitDone();
       this.out.ready();
     });
@@ -80,7 +89,7 @@ export class ParallelGzipCodec implements Codec {
     if (this.ending && this.jobs.length === 0) {
       const done = this.ending;
       this.ending = null;
-      for (const e of this.engines) e.z.destroy();
+      this.destroy();
       done();
     }
   }

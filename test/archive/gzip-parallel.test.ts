@@ -56,3 +56,4 @@ test('parallel gzip: never more blocks in flight than engines', async () => {
   assert.throws(() => codec.write(Buffer.alloc(1), () => {}), /busy/);
   codec.destroy();
 });
+
