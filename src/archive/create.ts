@@ -18,7 +18,7 @@ import { ABORT, USED, type HeaderReply, type TarWorkerData, type WorkerCounts, t
 import type { SourceRoot } from './walk.ts';
 
 /** Tar bytes per block handed from the worker (also the parallel gzip member size). */
-const BLOCK_SIZE = Number(process.env.BS ?? 1 << 20);
+const BLOCK_SIZE = 1 << 20;
 /** A minor GC after this many blocks: see `collectGarbage`. */
 const GC_EVERY_BLOCKS = 8;
 /** Warning lines kept for RunStats; the rest is summarized. */

@@ -41,7 +41,7 @@ export class ParallelGzipCodec implements Codec {
   constructor(threads: number, out: CodecOutput) {
     this.out = out;
     for (let i = 0; i < Math.max(1, threads); i++) {
-      const z = zlib.createGzip({ chunkSize: 128 * 1024 }) as ZlibEngine;
+      const z = zlib.createGzip({ chunkSize: 64 * 1024 }) as ZlibEngine;
       const e: Engine = { z, job: null };
       z.on('data', (chunk: Buffer) => e.job?.chunks.push(chunk));
       z.on('error', (err) => out.error(err));
