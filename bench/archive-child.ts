@@ -1,6 +1,8 @@
 /**
  * One measured createArchive run, in its own process so its peak RSS is its
  * own: `node bench/archive-child.ts '<json>'`; prints a JSON result line.
+ * NODE_COMPILE_CACHE (set by run.ts unless disabled) is honoured by Node
+ * itself before this file is loaded.
  */
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';

@@ -5,6 +5,7 @@
  *   BENCH_SIZE_MB   corpus size (default 1024; e.g. 128 for a quick run)
  *   BENCH_REPEAT    runs per measurement, the fastest counts (default 2)
  *   BENCH_ONLY      comma-separated section names to run (default: all)
+ *   BENCH_COMPILE_CACHE=0  run the archiving child without Node's compile cache
  *
  * The corpus (bench/work/, gitignored) is kept between runs and rebuilt when
  * its size changes. Each section is a function returning table rows; add new
@@ -24,6 +25,7 @@ const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 2));
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
 const CORES = availableParallelism();
 const RSS_TARGET_MIB = 128;
+const COMPILE_CACHE = process.env.BENCH_COMPILE_CACHE === '0' ? null : join(WORK, 'compile-cache');
 const LOAD_BEFORE = loadavg().map((l) => l.toFixed(2)).join(' ');
 
 interface Corpus {
@@ -129,10 +131,10 @@ function buildCorpus(): Corpus {
 
 // ---------------------------------------------------------------- runners
 
-function spawnTimed(cmd: string, args: string[], cwd?: string): Promise<{ ms: number; stdout: string }> {
+function spawnTimed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ ms: number; stdout: string }> {
   return new Promise((resolve, reject) => {
     const start = performance.now();
-    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(cmd, args, { env: env ?? process.env, stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d; });
     child.on('error', reject);
@@ -147,11 +149,14 @@ function spawnTimed(cmd: string, args: string[], cwd?: string): Promise<{ ms: nu
 /** `ms`: createArchive until `done`, inside the child; `wallMs`: including Node's start-up and module loading. */
 interface Ours { ms: number; wallMs: number; maxRssKiB: number; size: number }
 
-async function ours(sources: string[], compression: 'gz' | 'zst' | 'none', parallelism: number): Promise<Ours> {
+async function ours(sources: string[], compression: 'gz' | 'zst' | 'none', parallelism: number, compileCache = COMPILE_CACHE): Promise<Ours> {
   const out = join(WORK, `out.ours.${compression}`);
   const runs: Ours[] = [];
+  const env = { ...process.env };
+  delete env.NODE_COMPILE_CACHE;
+  if (compileCache) env.NODE_COMPILE_CACHE = compileCache;
   for (let i = 0; i < REPEAT; i++) {
-    const { stdout, ms: wallMs } = await spawnTimed(process.execPath, [join(BENCH_DIR, 'archive-child.ts'), JSON.stringify({ sources, compression, parallelism, out })]);
+    const { stdout, ms: wallMs } = await spawnTimed(process.execPath, [join(BENCH_DIR, 'archive-child.ts'), JSON.stringify({ sources, compression, parallelism, out })], env);
     runs.push({ ...(JSON.parse(stdout.trim().split('\n').at(-1)!) as Omit<Ours, 'wallMs'>), wallMs });
   }
   fs.rmSync(out, { force: true });
@@ -176,9 +181,9 @@ async function gnuTar(flags: string[], sources: string[]): Promise<{ ms: number;
 }
 
 async function compare(section: string, label: string, sources: string[], compression: 'gz' | 'zst' | 'none', parallelism: number,
-  tarFlags: string[], target: number | null, note?: string): Promise<Row> {
+  tarFlags: string[], target: number | null, note?: string, compileCache = COMPILE_CACHE): Promise<Row> {
   console.log(`[${section}] ${label} ...`);
-  const o = await ours(sources, compression, parallelism);
+  const o = await ours(sources, compression, parallelism, compileCache);
   const t = await gnuTar(tarFlags, sources);
   const row: Row = {
     section, case: label, oursS: o.ms / 1000, oursWallS: o.wallMs / 1000, tarS: t.ms / 1000, tarCmd: `tar ${tarFlags.join(' ')}`, target,
@@ -211,6 +216,10 @@ const SECTIONS: Record<string, Section> = {
   async uncompressed(c) {
     return [await compare('uncompressed', 'whole corpus, no compression', c.sources, 'none', 1, ['-cf'], null)];
   },
+  async noCompileCache(c) {
+    return [await compare('noCompileCache', 'gz, 1 thread, WITHOUT the compile cache', c.sources, 'gz', 1, ['-czf'], null,
+      'each isolate type-strips its TypeScript (higher RSS)', null)];
+  },
 };
 
 // ---------------------------------------------------------------- report
@@ -233,7 +242,7 @@ function report(c: Corpus, rows: Row[]): string {
     '',
     `Run ${new Date().toISOString()} (load average before: ${LOAD_BEFORE}) on ${CORES} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${fsVersion()}.`,
     `Corpus: ${(c.bytes / 2 ** 20).toFixed(0)} MiB in bench/work: ${c.smallFiles} files of 4 KiB (half text, half random), 40% compressible text logs in 8 MiB files, the rest random data in 32 MiB files. Page cache warm; fastest of ${REPEAT} runs each; output written to a file on the same disk.`,
-    `Peak RSS is the archiving child process's maxRSS (process.resourceUsage()), target ≤ ${RSS_TARGET_MIB} MiB.`,
+    `Peak RSS is the archiving child process's maxRSS (process.resourceUsage()), target ≤ ${RSS_TARGET_MIB} MiB. ${COMPILE_CACHE ? 'The child runs with Node\'s compile cache (NODE_COMPILE_CACHE, warmed first), as the daemon should (see the notes below); the noCompileCache row shows the difference.' : 'The child runs WITHOUT Node\'s compile cache.'}`,
     '',
     '"ours" is createArchive() until `done` inside the child process (what a running daemon spends); "with start-up" adds Node\'s start-up and loading the TypeScript modules, paid once per daemon. The ratio uses "ours".',
     '',
@@ -256,15 +265,23 @@ function fsVersion(): string {
 async function main(): Promise<void> {
   fs.mkdirSync(WORK, { recursive: true });
   const corpus = buildCorpus();
-  // warm the page cache for every contender alike
+  // warm the page cache for every contender alike, and Node's compile cache
   await spawnTimed('sh', ['-c', `tar -cf - -C '${corpus.root}' . | cat > /dev/null`]);
+  if (COMPILE_CACHE) {
+    const tiny = join(WORK, 'tiny');
+    fs.mkdirSync(tiny, { recursive: true });
+    fs.writeFileSync(join(tiny, 'a'), 'a');
+    await ours([tiny], 'gz', 2);
+  }
   const rows: Row[] = [];
   for (const [name, section] of Object.entries(SECTIONS)) {
     if (ONLY && !ONLY.has(name)) continue;
     rows.push(...(await section(corpus)));
   }
   const md = report(corpus, rows);
-  fs.writeFileSync(join(BENCH_DIR, 'results.md'), md + (process.env.BENCH_NOTES ? '\n' + fs.readFileSync(process.env.BENCH_NOTES, 'utf8') : ''));
+  // bench/notes.md: the hand-written analysis, appended to every report
+  const notes = join(BENCH_DIR, 'notes.md');
+  fs.writeFileSync(join(BENCH_DIR, 'results.md'), md + (fs.existsSync(notes) ? '\n' + fs.readFileSync(notes, 'utf8') : ''));
   console.log('\n' + md);
 }
 

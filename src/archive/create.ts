@@ -8,6 +8,7 @@ import { Readable, Transform, pipeline, type Duplex } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
 import { basename, resolve } from 'node:path';
+import { getCompileCacheDir } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { UserError } from '../errors.ts';
@@ -220,8 +221,13 @@ class ArchiveSource extends Readable {
       error: (err) => this.destroy(err),
       ready: () => this.pump(),
     });
+    // With the process's compile cache on, the worker uses it too: it then
+    // loads the already type-stripped modules and never instantiates the
+    // TypeScript stripper (about 30 MiB less memory, faster start).
+    const compileCache = getCompileCacheDir();
     this.worker = new Worker(new URL('./tar-worker.ts', import.meta.url), {
       workerData: { ...data, ring: this.ring, control } satisfies TarWorkerData,
+      ...(compileCache ? { env: { ...process.env, NODE_COMPILE_CACHE: compileCache } } : {}),
       // it only makes short-lived garbage (stats, names): a small young generation is enough
       resourceLimits: { maxYoungGenerationSizeMb: 4 },
     });
