@@ -14,8 +14,11 @@ interface ChildArgs { sources: string[]; compression: Compression; parallelism: 
 
 const args = JSON.parse(process.argv[2]!) as ChildArgs;
 const start = performance.now();
+const cpu0 = process.cpuUsage();
 const a = createArchive({ sources: args.sources, exclude: null, compression: args.compression, parallelism: args.parallelism, log: silentLogger() });
 await pipeline(a.stream, createWriteStream(args.out));
 const r = await a.done;
 const ms = performance.now() - start;
-process.stdout.write(JSON.stringify({ ms, maxRssKiB: process.resourceUsage().maxRSS, size: r.size, files: r.files, unreadable: r.unreadable }) + '\n');
+const cpu = process.cpuUsage(cpu0); // all threads of this process
+const cpuMs = (cpu.user + cpu.system) / 1000;
+process.stdout.write(JSON.stringify({ ms, cpuMs, maxRssKiB: process.resourceUsage().maxRSS, size: r.size, files: r.files, unreadable: r.unreadable }) + '\n');

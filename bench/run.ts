@@ -45,6 +45,9 @@ interface Row {
   /** Including the child's start-up. */
   oursWallS: number;
   tarS: number | null;
+  /** CPU seconds (user + system, all threads): a measure the machine's other load disturbs less. */
+  oursCpuS: number;
+  tarCpuS: number | null;
   tarCmd: string;
   target: number | null;
   rssMiB: number;
@@ -147,7 +150,7 @@ function spawnTimed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promi
 }
 
 /** `ms`: createArchive until `done`, inside the child; `wallMs`: including Node's start-up and module loading. */
-interface Ours { ms: number; wallMs: number; maxRssKiB: number; size: number }
+interface Ours { ms: number; wallMs: number; cpuMs: number; maxRssKiB: number; size: number }
 
 async function ours(sources: string[], compression: 'gz' | 'zst' | 'none', parallelism: number, compileCache = COMPILE_CACHE): Promise<Ours> {
   const out = join(WORK, `out.ours.${compression}`);
@@ -166,18 +169,23 @@ async function ours(sources: string[], compression: 'gz' | 'zst' | 'none', paral
 }
 
 /** GNU tar with the same entries (each source by base name, from its parent). */
-async function gnuTar(flags: string[], sources: string[]): Promise<{ ms: number; size: number }> {
+async function gnuTar(flags: string[], sources: string[]): Promise<{ ms: number; cpuMs: number | null; size: number }> {
   const out = join(WORK, 'out.gnutar');
   const parent = dirname(sources[0]!);
   const names = sources.map((s) => s.slice(parent.length + 1));
-  let best = Infinity;
+  const timeFile = join(WORK, 'time.txt');
+  const haveTime = fs.existsSync('/usr/bin/time');
+  let best = { ms: Infinity, cpuMs: null as number | null };
   for (let i = 0; i < REPEAT; i++) {
-    const { ms } = await spawnTimed('tar', [...flags, out, '-C', parent, ...names]);
-    best = Math.min(best, ms);
+    const args = [...flags, out, '-C', parent, ...names];
+    // /usr/bin/time reports the CPU time of tar and its compressor child
+    const { ms } = haveTime ? await spawnTimed('/usr/bin/time', ['-f', '%U %S', '-o', timeFile, 'tar', ...args]) : await spawnTimed('tar', args);
+    const cpuMs = haveTime ? fs.readFileSync(timeFile, 'utf8').trim().split(/\s+/).slice(-2).reduce((a, b) => a + Number(b) * 1000, 0) : null;
+    if (ms < best.ms) best = { ms, cpuMs };
   }
   const size = fs.statSync(out).size;
   fs.rmSync(out, { force: true });
-  return { ms: best, size };
+  return { ...best, size };
 }
 
 async function compare(section: string, label: string, sources: string[], compression: 'gz' | 'zst' | 'none', parallelism: number,
@@ -186,10 +194,11 @@ async function compare(section: string, label: string, sources: string[], compre
   const o = await ours(sources, compression, parallelism, compileCache);
   const t = await gnuTar(tarFlags, sources);
   const row: Row = {
-    section, case: label, oursS: o.ms / 1000, oursWallS: o.wallMs / 1000, tarS: t.ms / 1000, tarCmd: `tar ${tarFlags.join(' ')}`, target,
+    section, case: label, oursS: o.ms / 1000, oursWallS: o.wallMs / 1000, tarS: t.ms / 1000,
+    oursCpuS: o.cpuMs / 1000, tarCpuS: t.cpuMs === null ? null : t.cpuMs / 1000, tarCmd: `tar ${tarFlags.join(' ')}`, target,
     rssMiB: o.maxRssKiB / 1024, size: o.size, tarSize: t.size, note,
   };
-  console.log(`    ours ${row.oursS.toFixed(2)} s, GNU tar ${row.tarS!.toFixed(2)} s, ratio ${(row.oursS / row.tarS!).toFixed(2)}, peak RSS ${row.rssMiB.toFixed(0)} MiB`);
+  console.log(`    ours ${row.oursS.toFixed(2)} s (CPU ${row.oursCpuS.toFixed(2)}), GNU tar ${row.tarS!.toFixed(2)} s (CPU ${row.tarCpuS?.toFixed(2) ?? '?'}), ratio ${(row.oursS / row.tarS!).toFixed(2)}, peak RSS ${row.rssMiB.toFixed(0)} MiB`);
   return row;
 }
 
@@ -246,9 +255,9 @@ function report(c: Corpus, rows: Row[]): string {
     '',
     '"ours" is createArchive() until `done` inside the child process (what a running daemon spends); "with start-up" adds Node\'s start-up and loading the TypeScript modules, paid once per daemon. The ratio uses "ours".',
     '',
-    '| case | ours (s) | with start-up (s) | GNU tar (s) | ratio | peak RSS (MiB) | output (MiB) ours / tar | verdict |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
-    ...rows.map((r) => `| ${r.case} (vs \`${r.tarCmd}\`)${r.note ? ` — ${r.note}` : ''} | ${r.oursS.toFixed(2)} | ${r.oursWallS.toFixed(2)} | ${r.tarS?.toFixed(2) ?? '-'} | ${fmtRatio(r)} | ${r.rssMiB.toFixed(0)} | ${(r.size / 2 ** 20).toFixed(1)} / ${r.tarSize === null ? '-' : (r.tarSize / 2 ** 20).toFixed(1)} | ${verdict(r)} |`),
+    '| case | ours (s) | with start-up (s) | GNU tar (s) | ratio | CPU s ours / tar | peak RSS (MiB) | output (MiB) ours / tar | verdict |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...rows.map((r) => `| ${r.case} (vs \`${r.tarCmd}\`)${r.note ? ` — ${r.note}` : ''} | ${r.oursS.toFixed(2)} | ${r.oursWallS.toFixed(2)} | ${r.tarS?.toFixed(2) ?? '-'} | ${fmtRatio(r)} | ${r.oursCpuS.toFixed(2)} / ${r.tarCpuS?.toFixed(2) ?? '-'} | ${r.rssMiB.toFixed(0)} | ${(r.size / 2 ** 20).toFixed(1)} / ${r.tarSize === null ? '-' : (r.tarSize / 2 ** 20).toFixed(1)} | ${verdict(r)} |`),
     '',
   ];
   return lines.join('\n');
@@ -273,12 +282,13 @@ async function main(): Promise<void> {
     fs.writeFileSync(join(tiny, 'a'), 'a');
     await ours([tiny], 'gz', 2);
   }
+  const loadStart = loadavg()[0]!;
   const rows: Row[] = [];
   for (const [name, section] of Object.entries(SECTIONS)) {
     if (ONLY && !ONLY.has(name)) continue;
     rows.push(...(await section(corpus)));
   }
-  const md = report(corpus, rows);
+  const md = report(corpus, rows) + `\nLoad average (1 min) at the start of the measurements: ${loadStart.toFixed(2)}, at the end: ${loadavg()[0]!.toFixed(2)} (${CORES} cores; other sessions share this machine).\n`;
   // bench/notes.md: the hand-written analysis, appended to every report
   const notes = join(BENCH_DIR, 'notes.md');
   fs.writeFileSync(join(BENCH_DIR, 'results.md'), md + (fs.existsSync(notes) ? '\n' + fs.readFileSync(notes, 'utf8') : ''));
