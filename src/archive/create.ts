@@ -127,7 +127,7 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
   });
   // The caller learns of failures from `done` or `stream`; never crash on an unobserved rejection.
   done.catch(() => {});
-  return { stream: out, done };
+  return { stream: out, done, progress: () => ({ files: source.files, bytesRead: source.bytesRead, size }) };
 }
 
 /** Absolute source paths with their top-level names; names must be distinct. */
@@ -152,7 +152,7 @@ function failed(err: Error): ArchiveStream {
   stream.destroy(err);
   const done = Promise.reject(err);
   done.catch(() => {});
-  return { stream, done };
+  return { stream, done, progress: () => ({ files: 0, bytesRead: 0, size: 0 }) };
 }
 
 type GcFunction = (options?: { type?: 'minor' | 'major' }) => void;
@@ -205,6 +205,9 @@ class ArchiveSource extends Readable {
   /** Filled blocks not yet handed to the codec. */
   private readonly queue: Buffer[] = [];
   private wanted = false;
+  /** Progress: files and content bytes archived so far (as of the last block). */
+  files = 0;
+  bytesRead = 0;
   private blocks = 0;
   private workerDone = false;
   private ending = false;
@@ -274,6 +277,8 @@ class ArchiveSource extends Readable {
     if (this.destroyed) return;
     switch (m.t) {
       case 'block':
+        this.files = m.files;
+        this.bytesRead = m.bytesRead;
         this.queue.push(Buffer.from(this.ring, m.slot * this.blockSize, m.length));
         this.pump();
         break;

@@ -69,6 +69,8 @@ export interface ArchiveStream {
   stream: Readable;
   /** Resolves when the whole archive was produced and `stream` ended; rejects on any stream error. */
   done: Promise<ArchiveResult>;
+  /** Files and content bytes read so far, and compressed bytes produced (for progress display). */
+  progress?(): { files: number; bytesRead: number; size: number };
 }
 
 export { createArchive } from './create.ts';

@@ -33,7 +33,7 @@ export const USED = 0;
 export const ABORT = 1;
 
 export type WorkerMessage =
-  | { t: 'block'; slot: number; length: number }
+  | { t: 'block'; slot: number; length: number; files: number; bytesRead: number }
   | { t: 'scan'; scan: ArchiveScan }
   | { t: 'skipped'; path: string; kind: string }
   | { t: 'unreadable'; path: string; reason: string }
@@ -78,7 +78,7 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
       return new Uint8Array(data.ring, slot * data.blockSize, data.blockSize);
     },
     flush(length) {
-      post({ t: 'block', slot, length });
+      post({ t: 'block', slot, length, files: counts.files, bytesRead: counts.bytesRead });
     },
   });
 
