@@ -296,7 +296,8 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     if (err instanceof UserError || (err as Error)?.name === 'AbortError') return err as Error;
     const e = err as SshError;
     const m = errorMessage(err).replace(/^\w+: /, '');
-    if (c && !c.sftp) { // the connection went away under the operation: worth another try
+    const socketGone = typeof e?.code === 'string' && ['EPIPE', 'ECONNRESET', 'ECONNABORTED', 'ERR_STREAM_WRITE_AFTER_END', 'ERR_STREAM_DESTROYED'].includes(e.code);
+    if ((c && !c.sftp) || socketGone) { // the connection went away under the operation: worth another try
       return withFields(new Error(`SFTP ${op} ${path} on ${target} failed: connection lost (${m})`, { cause: err }), { code: 'ECONNRESET', transient: true });
     }
     if (e?.code === 3) { // SSH_FX_PERMISSION_DENIED
