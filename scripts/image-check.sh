@@ -12,7 +12,7 @@ trap 'kill "${daemon_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 # The Dockerfile must still do what this script mirrors.
 for step in 'COPY package.json package-lock.json ./' 'npm ci --omit=dev' 'COPY src ./src' \
             'ln -s /opt/offsite/src/cli.ts /usr/local/bin/offsite' 'CMD \["offsite", "daemon"\]' \
-            'HEALTHCHECK' 'FROM node:24'; do
+            'HEALTHCHECK' 'FROM node:24' 'NODE_COMPILE_CACHE=' 'UV_THREADPOOL_SIZE=8'; do
   grep -q "$step" "$repo/Dockerfile" || { echo "Dockerfile no longer contains: $step (update scripts/image-check.sh)"; exit 1; }
 done
 
@@ -22,7 +22,7 @@ cp "$repo/package.json" "$repo/package-lock.json" "$app/"
 (cd "$app" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
 cp -r "$repo/src" "$app/src"
 chmod +x "$app/src/cli.ts" && ln -s "$app/src/cli.ts" "$bin/offsite"
-export PATH="$bin:$PATH" NODE_ENV=production
+export PATH="$bin:$PATH" NODE_ENV=production NODE_COMPILE_CACHE="$work/node-compile" UV_THREADPOOL_SIZE=8
 
 # production install has no dev tools
 [ ! -e "$app/node_modules/typescript" ] || { echo "dev dependency typescript was installed"; exit 1; }
@@ -46,4 +46,5 @@ kill -TERM "$daemon_pid"
 set +e; wait "$daemon_pid"; code=$?; set -e
 [ "$code" = 0 ] || { echo "daemon exited $code after SIGTERM"; cat "$work/daemon.log"; exit 1; }
 grep -q '"job scheduled"' "$work/daemon.log" || { echo "daemon did not log its schedule"; cat "$work/daemon.log"; exit 1; }
+[ -n "$(ls -A "$work/node-compile" 2>/dev/null)" ] || { echo "NODE_COMPILE_CACHE was not populated"; exit 1; }
 echo "image-check: ok"
