@@ -21,4 +21,4 @@ export interface PruneDecision {
  * never the newest candidate, refuses to delete every candidate (with a warning),
  * never touches a name outside the prefix.
  */
-export { planPrune } from './plan.ts';
+export { planPrune, pruneDeadline, isTemporaryName, SIDECAR_SUFFIX } from './plan.ts';

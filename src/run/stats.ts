@@ -64,7 +64,7 @@ export const EXIT = {
   config: 2,
   partial: 3,
   degraded: 4,
-  lock: 5,
+  usage: 5,
 } as const;
 
 export function exitCodeFor(status: RunStatus): number {

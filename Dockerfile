@@ -1,0 +1,21 @@
+# offsite: the same Node 24 and the same sources as a checkout; no build step.
+# scripts/image-check.sh performs these steps outside Docker and CI runs it.
+FROM node:24-bookworm-slim
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates tzdata tini \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /opt/offsite
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY src ./src
+RUN chmod +x src/cli.ts && ln -s /opt/offsite/src/cli.ts /usr/local/bin/offsite \
+ && mkdir -p /archive /backup /etc/dockervolumebackup/conf.d
+
+ENV NODE_ENV=production
+# Runs as root by default: it must read every file of the mounted volumes.
+# To run as another user, see README "Running as a non-root user".
+HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 CMD ["offsite", "healthcheck"]
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["offsite", "daemon"]

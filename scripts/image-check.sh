@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Performs the Dockerfile's install and start steps outside Docker (no engine runs
+# on these machines) and checks the result: production dependencies only, the
+# `offsite` command on PATH, a real backup, the daemon's health check and a clean
+# SIGTERM. CI runs this through test/docker/image.test.ts.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+source "$repo/.ci/node.sh"
+work="$(mktemp -d)"
+trap 'kill "${daemon_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# The Dockerfile must still do what this script mirrors.
+for step in 'COPY package.json package-lock.json ./' 'npm ci --omit=dev' 'COPY src ./src' \
+            'ln -s /opt/offsite/src/cli.ts /usr/local/bin/offsite' 'CMD \["offsite", "daemon"\]' \
+            'HEALTHCHECK' 'FROM node:24'; do
+  grep -q "$step" "$repo/Dockerfile" || { echo "Dockerfile no longer contains: $step (update scripts/image-check.sh)"; exit 1; }
+done
+
+app="$work/opt/offsite"; bin="$work/bin"
+mkdir -p "$app" "$bin" "$work/backup/data/sub" "$work/archive"
+cp "$repo/package.json" "$repo/package-lock.json" "$app/"
+(cd "$app" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
+cp -r "$repo/src" "$app/src"
+chmod +x "$app/src/cli.ts" && ln -s "$app/src/cli.ts" "$bin/offsite"
+export PATH="$bin:$PATH" NODE_ENV=production
+
+# production install has no dev tools
+[ ! -e "$app/node_modules/typescript" ] || { echo "dev dependency typescript was installed"; exit 1; }
+
+echo hello > "$work/backup/data/a.txt"; echo world > "$work/backup/data/sub/b.txt"
+export BACKUP_SOURCES="$work/backup/data" BACKUP_ARCHIVE="$work/archive" OFFSITE_CONF_DIR="$work/conf.d" \
+       OFFSITE_LOCK_FILE="$work/offsite.lock" OFFSITE_HEALTH_FILE="$work/health.json" LOG_FORMAT=json
+mkdir -p "$OFFSITE_CONF_DIR"
+
+offsite version
+offsite config >/dev/null
+offsite backup > "$work/backup.log"
+archive=$(ls "$work/archive"/backup-*.tar.gz)
+tar -tzf "$archive" | grep -q '^data/sub/b.txt$' || { echo "archive lacks data/sub/b.txt"; tar -tzf "$archive"; exit 1; }
+
+BACKUP_CRON_EXPRESSION='0 0 1 1 *' offsite daemon > "$work/daemon.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 1 50); do [ -f "$work/health.json" ] && break; sleep 0.2; done
+offsite healthcheck || { echo "healthcheck failed"; cat "$work/daemon.log"; exit 1; }
+kill -TERM "$daemon_pid"
+set +e; wait "$daemon_pid"; code=$?; set -e
+[ "$code" = 0 ] || { echo "daemon exited $code after SIGTERM"; cat "$work/daemon.log"; exit 1; }
+grep -q '"job scheduled"' "$work/daemon.log" || { echo "daemon did not log its schedule"; cat "$work/daemon.log"; exit 1; }
+echo "image-check: ok"

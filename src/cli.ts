@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+// offsite command line: `offsite <command> [options]`.
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { loadConfig, type Config, type JobConfig } from './config/index.ts';
+import { ConfigError, UserError, errorMessage } from './errors.ts';
+import { createLogger, type Logger } from './log.ts';
+import { redact, isSecretName } from './redact.ts';
+import { runJob } from './run/run.ts';
+import { runDaemon } from './schedule/daemon.ts';
+import { EXIT, exitCodeFor, worstStatus, type RunStats } from './run/stats.ts';
+import { formatDuration } from './config/duration.ts';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+const USAGE = `offsite ${VERSION} — backups of mounted volumes to local, S3, WebDAV, SFTP, Azure Blob and Dropbox
+
+Usage: offsite <command> [options]
+
+Commands:
+  daemon        run every job on its schedule until SIGTERM (the image's default)
+  backup        run every job once, now
+  config        print the resolved configuration of each job (secrets redacted)
+  healthcheck   exit 0 when the daemon is alive (used by the image's HEALTHCHECK)
+  version       print the version
+
+Exit codes: 0 success, 1 failure, 2 configuration error, 3 partial (some
+destinations failed), 4 degraded (some files could not be read), 5 usage error.
+Configuration comes from environment variables (see README.md).`;
+
+export const HEALTH_FILE = process.env.OFFSITE_HEALTH_FILE || join(tmpdir(), 'offsite-health.json');
+
+function printConfigError(err: ConfigError): void {
+  process.stderr.write('configuration error:\n');
+  for (const i of err.issues) process.stderr.write(`  ${i.variable}: ${redact(i.message)}\n`);
+  process.stderr.write('nothing was started; fix the variables above and try again.\n');
+}
+
+function describeJob(job: JobConfig): Record<string, unknown> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(job.env).sort(([a], [b]) => a.localeCompare(b))) {
+    if (v === undefined || !isRelevant(k)) continue;
+    env[k] = isSecretName(k) ? '***' : redact(v);
+  }
+  return {
+    job: job.name,
+    source: job.source,
+    schedule: { ...job.schedule, jitter: formatDuration(job.schedule.jitterMs) },
+    lockTimeout: formatDuration(job.lockTimeoutMs),
+    archive: { ...job.archive, exclude: job.archive.exclude?.source ?? null },
+    retention: { ...job.retention, leeway: formatDuration(job.retention.leewayMs) },
+    local: job.local,
+    tmpDir: job.tmpDir,
+    variables: env,
+  };
+}
+
+function isRelevant(k: string): boolean {
+  return /^(BACKUP_|AWS_|AZURE_|WEBDAV_|SSH_|DROPBOX_|NOTIFICATION_|EMAIL_|GPG_|AGE_|EXEC_|DOCKER_|LOCK_|GZIP_|TZ$|LOG_|OFFSITE_|VERIFY_)/.test(k);
+}
+
+async function cmdBackup(config: Config, log: Logger): Promise<number> {
+  const statuses: RunStats['status'][] = [];
+  for (const job of config.jobs) {
+    const stats = await runJob(job, { log, lockFile: config.lockFile });
+    statuses.push(stats.status);
+    if (process.stderr.isTTY) {
+      const a = stats.archive;
+      process.stderr.write(`${job.name}: ${stats.status}${a ? ` — ${a.name}, ${a.files} files, ${formatBytes(a.size)} in ${formatDuration(stats.durationMs)}` : ''}${stats.error ? ` — ${stats.error.message}` : ''}\n`);
+    }
+  }
+  return exitCodeFor(worstStatus(statuses));
+}
+
+function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+async function cmdHealthcheck(): Promise<number> {
+  try {
+    const h = JSON.parse(readFileSync(HEALTH_FILE, 'utf8')) as { pid: number; updated: string };
+    const age = Date.now() - Date.parse(h.updated);
+    process.kill(h.pid, 0);
+    if (age > 60_000) { process.stderr.write(`unhealthy: the daemon last reported ${Math.round(age / 1000)}s ago\n`); return 1; }
+    return 0;
+  } catch (e) {
+    process.stderr.write(`unhealthy: ${errorMessage(e)}\n`);
+    return 1;
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return command ? EXIT.success : EXIT.usage;
+  }
+  if (command === 'version' || command === '--version') { process.stdout.write(`${VERSION}\n`); return 0; }
+  if (command === 'healthcheck') return cmdHealthcheck();
+  if (!['daemon', 'backup', 'config'].includes(command)) {
+    process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
+    return EXIT.usage;
+  }
+  const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, allowPositionals: true, strict: false });
+
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) { printConfigError(e); return EXIT.config; }
+    throw e;
+  }
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+
+  switch (command) {
+    case 'config': {
+      const out = config.jobs.map(describeJob);
+      process.stdout.write(`${JSON.stringify(values.json ? out : out.length === 1 ? out[0] : out, null, 2)}\n`);
+      return 0;
+    }
+    case 'backup':
+      return cmdBackup(config, log);
+    case 'daemon':
+      return runDaemon(config, { log, healthFile: HEALTH_FILE });
+  }
+  return EXIT.usage;
+}
+
+const isMain = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isMain || process.argv[1]?.endsWith('/offsite')) {
+  main(process.argv.slice(2)).then(
+    (code) => { process.exitCode = code; },
+    (err) => {
+      if (err instanceof ConfigError) { printConfigError(err); process.exitCode = EXIT.config; return; }
+      if (err instanceof UserError) {
+        process.stderr.write(`error: ${redact(err.message)}\n${err.hint ? `hint: ${redact(err.hint)}\n` : ''}`);
+      } else {
+        process.stderr.write(`error: ${redact(errorMessage(err))}\n`);
+        if (process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace') process.stderr.write(`${redact(String((err as Error)?.stack ?? ''))}\n`);
+      }
+      process.exitCode = EXIT.failure;
+    },
+  );
+}

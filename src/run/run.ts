@@ -1,0 +1,157 @@
+import type { JobConfig } from '../config/index.ts';
+import type { Logger } from '../log.ts';
+import type { Destination } from '../destinations/types.ts';
+import { createArchive } from '../archive/index.ts';
+import { backupFilename } from '../archive/filename.ts';
+import { createDestinations } from '../destinations/registry.ts';
+import { acquireLock } from '../schedule/lock.ts';
+import { errorMessage, UserError } from '../errors.ts';
+import { redact } from '../redact.ts';
+import { noHooks, type RunHooks, type HookContext } from './hooks.ts';
+import { shipArchive, pruneDestinations } from './upload.ts';
+import type { RunStats, RunPhase, RunStatus } from './stats.ts';
+
+export interface RunContext {
+  log: Logger;
+  /** Cross-process lock file (Config.lockFile). */
+  lockFile: string;
+  /** Aborts the run (SIGTERM): streams are destroyed, temporary files removed. */
+  signal?: AbortSignal;
+  hooks?: RunHooks;
+  /** Destinations to use instead of the job's configured ones (tests). */
+  destinations?: Destination[];
+  now?: () => Date;
+}
+
+/** A failure tagged with the phase it happened in. */
+class PhaseError extends Error {
+  readonly phase: RunPhase;
+  constructor(phase: RunPhase, cause: unknown) {
+    super(errorMessage(cause), { cause });
+    this.phase = phase;
+  }
+}
+
+async function phase<T>(name: RunPhase, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw e instanceof PhaseError ? e : new PhaseError(name, e);
+  }
+}
+
+export function emptyStats(job: string, start: Date): RunStats {
+  return {
+    job, status: 'success', start, end: start, durationMs: 0, lockWaitMs: 0, archive: null,
+    destinations: [], containersStopped: 0, containersRestarted: 0, warnings: [], error: null,
+  };
+}
+
+/**
+ * One backup run of one job, as phases:
+ * lock → archive-pre hooks → archive+upload → archive-post hooks → prune → report.
+ * Never throws: every failure ends up in the returned RunStats.
+ */
+export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats> {
+  const now = ctx.now ?? (() => new Date());
+  const log = ctx.log.child({ job: job.name });
+  const hooks = ctx.hooks ?? noHooks;
+  const controller = new AbortController();
+  const signal = ctx.signal ? AbortSignal.any([ctx.signal, controller.signal]) : controller.signal;
+  const stats = emptyStats(job.name, now());
+  const hookCtx: HookContext = { stats, archivePath: '', signal };
+  let release: (() => Promise<void>) | null = null;
+  let destinations: Destination[] = [];
+
+  try {
+    // 1. lock: runs never overlap, in this process or across processes
+    const lock = await phase('lock', () => acquireLock(ctx.lockFile, { timeoutMs: job.lockTimeoutMs, signal, log }));
+    release = lock.release;
+    stats.lockWaitMs = lock.waitedMs;
+
+    // 2. destinations: built before anything is stopped, so a bad destination fails fast
+    destinations = ctx.destinations ?? await phase('upload', async () => createDestinations(job, log));
+    if (destinations.length === 0) {
+      throw new PhaseError('upload', new UserError(
+        `no destination is enabled: the local directory ${job.env.BACKUP_ARCHIVE || '/archive'} does not exist and no remote destination is configured`,
+        'mount a directory at /archive (or set BACKUP_ARCHIVE) or configure S3, WebDAV, SSH, Azure or Dropbox',
+      ));
+    }
+
+    // 3. archive and upload, streamed
+    await phase('pre', () => hooks.archivePre(hookCtx));
+    await phase('pre', () => hooks.processPre(hookCtx));
+    await phase('pre', () => hooks.copyPre(hookCtx));
+    const name = backupFilename(job.archive.filenameTemplate, stats.start, job.schedule.timezone, { compression: job.archive.compression });
+    log.info({ archive: name, sources: job.archive.sources, destinations: destinations.map((d) => d.location) }, 'backup started');
+    const archive = createArchive({
+      sources: job.archive.sources, exclude: job.archive.exclude, compression: job.archive.compression,
+      parallelism: job.archive.gzipParallelism, log, signal,
+    });
+    // containers come back as soon as the archive is written, while uploads may go on
+    const archived = archive.done.then(() => phase('post', () => hooks.archivePost(hookCtx)), () => {});
+    const shipped = await phase('archive', () => shipArchive({ destinations, name, archive, tmpDir: job.tmpDir, log, signal }));
+    await archived;
+    await phase('post', () => hooks.processPost(hookCtx));
+    await phase('post', () => hooks.copyPost(hookCtx));
+    const a = shipped.archive;
+    stats.archive = {
+      name, size: a.size, sha256: a.sha256, compression: job.archive.compression, encryption: 'none',
+      files: a.files, directories: a.directories, symlinks: a.symlinks, bytesRead: a.bytesRead,
+      skipped: a.skipped, unreadable: a.unreadable,
+    };
+    stats.destinations = shipped.results;
+    stats.warnings.push(...a.warnings);
+
+    const failed = shipped.results.filter((r) => !r.ok);
+    if (failed.length === shipped.results.length) {
+      const f = failed[0]!;
+      stats.error = { phase: 'upload', destination: f.destination, message: failed.map((r) => `${r.destination}: ${r.error}`).join('; ') };
+    } else if (failed.length > 0) {
+      stats.warnings.push(...failed.map((r) => `upload to ${r.destination} failed: ${r.error}`));
+    }
+    if (a.unreadable > 0) stats.warnings.push(`${a.unreadable} file(s) could not be read; this backup is incomplete`);
+
+    // 4. prune: only after a fully successful run (a partial or degraded backup never replaces older ones)
+    const status = statusOf(stats);
+    if (status === 'success' && job.retention.days >= 0) {
+      await phase('prune', () => hooks.prunePre(hookCtx));
+      const warnings = await phase('prune', () => pruneDestinations(destinations, stats.destinations, job.retention, now(), name, job.retention.skipBackends, log));
+      stats.warnings.push(...warnings);
+      await phase('prune', () => hooks.prunePost(hookCtx));
+    } else if (job.retention.days >= 0) {
+      for (const r of stats.destinations) r.pruneNote = `not pruned: the run was ${status}`;
+    }
+  } catch (e) {
+    const pe = e instanceof PhaseError ? e : new PhaseError('archive', e);
+    if (signal.aborted && !stats.error) stats.error = { phase: pe.phase, message: `aborted: ${redact(pe.message)}` };
+    else stats.error ??= { phase: pe.phase, message: redact(pe.message) };
+  } finally {
+    try { await hooks.finish(hookCtx); } catch (e) { stats.warnings.push(`restoring after the run failed: ${errorMessage(e)}`); }
+    await Promise.allSettled(destinations.map((d) => d.close()));
+    if (release) await release().catch((e) => stats.warnings.push(`releasing the lock failed: ${errorMessage(e)}`));
+  }
+
+  stats.end = now();
+  stats.durationMs = stats.end.getTime() - stats.start.getTime();
+  stats.status = statusOf(stats);
+  stats.warnings = stats.warnings.map(redact);
+  const summary = {
+    status: stats.status, archive: stats.archive?.name, size: stats.archive?.size, sha256: stats.archive?.sha256, durationMs: stats.durationMs,
+    destinations: stats.destinations.map((d) => ({ destination: d.destination, ok: d.ok, pruned: d.pruned, ...(d.error ? { error: d.error } : {}) })),
+    warnings: stats.warnings.length,
+  };
+  if (stats.status === 'failure') log.error({ ...summary, phase: stats.error?.phase, error: stats.error?.message }, 'backup failed');
+  else if (stats.status === 'success') log.info(summary, 'backup finished');
+  else log.warn({ ...summary, warnings: stats.warnings }, `backup finished ${stats.status}`);
+  return stats;
+}
+
+/** failure: an error (or no destination succeeded); partial: some destinations failed; degraded: files unreadable. */
+export function statusOf(stats: RunStats): RunStatus {
+  if (stats.error) return 'failure';
+  if (stats.destinations.length > 0 && stats.destinations.every((d) => !d.ok)) return 'failure';
+  if (stats.destinations.some((d) => !d.ok)) return 'partial';
+  if ((stats.archive?.unreadable ?? 0) > 0) return 'degraded';
+  return 'success';
+}

@@ -1,0 +1,13 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+// No Docker engine runs on the build machines: scripts/image-check.sh performs the
+// Dockerfile's install and start steps outside Docker and checks the result.
+test('the image install and start steps work outside Docker', { timeout: 240_000 }, () => {
+  const script = fileURLToPath(new URL('../../scripts/image-check.sh', import.meta.url));
+  const r = spawnSync('bash', [script], { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+  assert.equal(r.status, 0, `image-check failed:\n${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /image-check: ok/);
+});

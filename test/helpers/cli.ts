@@ -1,0 +1,33 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+
+/** A private work dir with an empty conf.d, lock file and health file, so tests never share state. */
+export function isolatedEnv(extra: Record<string, string> = {}): { dir: string; env: Record<string, string> } {
+  const dir = mkdtempSync(join(tmpdir(), 'offsite-test-'));
+  mkdirSync(join(dir, 'conf.d'));
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/root',
+    OFFSITE_CONF_DIR: join(dir, 'conf.d'),
+    OFFSITE_LOCK_FILE: join(dir, 'offsite.lock'),
+    OFFSITE_HEALTH_FILE: join(dir, 'health.json'),
+    OFFSITE_DOTENV: '/dev/null',
+    LOG_FORMAT: 'json',
+    ...extra,
+  };
+  return { dir, env };
+}
+
+export function runCli(args: string[], env: Record<string, string>, cwd?: string) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { env, cwd, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
+}
+
+export function startCli(args: string[], env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
