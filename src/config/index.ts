@@ -7,6 +7,8 @@ import { registerSecretsFromEnv } from '../redact.ts';
 import { loadGlobalEnv, loadJobs } from './env.ts';
 import { parseSpine, SPINE_SPEC, type SpineConfig } from './spine.ts';
 import { validateSection, oneOf, type Env } from './validate.ts';
+import { parseEncryptionConfig, ENCRYPTION_SPEC } from '../crypto/config.ts';
+import type { EncryptionConfig } from '../crypto/types.ts';
 
 export type { Env };
 
@@ -18,6 +20,8 @@ export interface JobConfig extends SpineConfig {
   source: string;
   /** The job's resolved environment (X_FILE applied). Sections parse from it; never log it. */
   env: Readonly<Env>;
+  /** Archive encryption (at most one method) and the keys restore and verify decrypt with. */
+  encryption: EncryptionConfig;
 }
 
 export interface Config {
@@ -39,7 +43,7 @@ const PROCESS_SPEC = {
  * Sections added later (destinations, notifications, ...) add their specs here.
  */
 export function knownVariables(): Set<string> {
-  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...EXTRA_VARIABLES]);
+  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(ENCRYPTION_SPEC), ...EXTRA_VARIABLES]);
 }
 
 /** Names read outside envalid specs (sections that parse by hand). */
@@ -59,9 +63,10 @@ export function parseJob(name: string, source: string, env: Env, issues: ConfigI
   const where = source === 'environment' ? '' : source;
   const local: ConfigIssue[] = [];
   const spine = parseSpine(env, local, availableParallelism(), dirExists);
+  const encryption = parseEncryptionConfig(env, local);
   for (const i of local) issues.push(where ? { variable: i.variable, message: `${i.message} (in ${where})` } : i);
-  if (!spine) return null;
-  return { ...spine, name, source, env: Object.freeze({ ...env }) };
+  if (!spine || !encryption) return null;
+  return { ...spine, name, source, env: Object.freeze({ ...env }), encryption };
 }
 
 /**

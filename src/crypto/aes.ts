@@ -202,6 +202,9 @@ export function aesDecryptor(key: Buffer): Transform {
           }
           throw new UserError(`the archive is truncated or corrupted: the final encrypted chunk (${counter}) failed authentication`, DAMAGED_HINT);
         }
+        if (plain.length === 0 && counter > 0n) {
+          throw new UserError(`the archive is corrupted: its final encrypted chunk (${counter}) is empty`, DAMAGED_HINT);
+        }
         this.push(plain);
         cb();
       } catch (e) {

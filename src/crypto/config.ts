@@ -78,7 +78,7 @@ export function parseEncryptionConfig(env: Env, issues: ConfigIssue[]): Encrypti
 
   let identities: string[] | undefined;
   if (v.AGE_SECRET_KEYS !== undefined) {
-    identities = splitList(v.AGE_SECRET_KEYS, /[,\s]+/);
+    identities = splitList(v.AGE_SECRET_KEYS, /[,\n]/).flatMap((l) => l.split(/\s+/)).filter(Boolean);
     for (const id of identities) registerSecret(id);
     if (identities.length === 0) issues.push({ variable: 'AGE_SECRET_KEYS', message: 'holds no identity; expected AGE-SECRET-KEY-1... keys' });
     for (const id of identities) {

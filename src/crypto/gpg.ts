@@ -27,9 +27,11 @@ const HINT_DAMAGED = 'the archive was damaged or cut short in storage or transfe
 
 /** Parse an armored public key ring; throws a UserError naming the variable. */
 export async function readPublicKeyRing(armored: string, variable = 'GPG_PUBLIC_KEY_RING'): Promise<openpgp.Key[]> {
-  let keys: openpgp.Key[];
+  // one armored block may hold several keys (gpg --armor --export A B); several blocks may be concatenated
+  const blocks = armored.match(/-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g) ?? [armored];
+  const keys: openpgp.Key[] = [];
   try {
-    keys = await openpgp.readKeys({ armoredKeys: armored });
+    for (const block of blocks) keys.push(...await openpgp.readKeys({ armoredKeys: block }));
   } catch (e) {
     throw new UserError(`${variable} is not an armored OpenPGP public key ring: ${errorMessage(e)}`, 'export it with `gpg --armor --export KEYID`');
   }
@@ -69,9 +71,10 @@ export interface GpgDecryptOptions {
 }
 
 async function loadPrivateKeys(armored: string, passphrase: string | undefined): Promise<openpgp.PrivateKey[]> {
-  let keys: openpgp.PrivateKey[];
+  const blocks = armored.match(/-----BEGIN PGP PRIVATE KEY BLOCK-----[\s\S]*?-----END PGP PRIVATE KEY BLOCK-----/g) ?? [armored];
+  const keys: openpgp.PrivateKey[] = [];
   try {
-    keys = await openpgp.readPrivateKeys({ armoredKeys: armored });
+    for (const block of blocks) keys.push(...await openpgp.readPrivateKeys({ armoredKeys: block }));
   } catch (e) {
     throw new UserError(`GPG_PRIVATE_KEY is not an armored OpenPGP private key: ${errorMessage(e)}`, 'export it with `gpg --armor --export-secret-keys KEYID`');
   }
@@ -79,7 +82,7 @@ async function loadPrivateKeys(armored: string, passphrase: string | undefined):
   for (const k of keys) {
     if (k.isDecrypted()) { out.push(k); continue; }
     if (passphrase === undefined) {
-      throw new UserError('GPG_PRIVATE_KEY is protected by a passphrase', 'set GPG_PRIVATE_KEY_PASSPHRASE');
+      throw new UserError('GPG_PRIVATE_KEY is protected by a passphrase, but GPG_PRIVATE_KEY_PASSPHRASE is not set', 'set GPG_PRIVATE_KEY_PASSPHRASE to the passphrase of the key');
     }
     try {
       out.push(await openpgp.decryptKey({ privateKey: k, passphrase }));
