@@ -10,8 +10,11 @@ import { createLogger, type Logger } from './log.ts';
 import { redact, isSecretName } from './redact.ts';
 import { runJob } from './run/run.ts';
 import { runDaemon } from './schedule/daemon.ts';
+import { createRunHooks } from './containers/hooks.ts';
 import { EXIT, exitCodeFor, worstStatus, type RunStats } from './run/stats.ts';
 import { formatDuration } from './config/duration.ts';
+import { notifyTest } from './notify/index.ts';
+import { reportRun } from './run/report.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -23,6 +26,7 @@ Commands:
   daemon        run every job on its schedule until SIGTERM (the image's default)
   backup        run every job once, now
   config        print the resolved configuration of each job (secrets redacted)
+  notify-test   send a test message to every notification URL and print each result
   healthcheck   exit 0 when the daemon is alive (used by the image's HEALTHCHECK)
   version       print the version
 
@@ -63,8 +67,18 @@ function isRelevant(k: string): boolean {
 
 async function cmdBackup(config: Config, log: Logger): Promise<number> {
   const statuses: RunStats['status'][] = [];
+  // SIGTERM/SIGINT abort the run cleanly, so stopped containers are started again
+  const controller = new AbortController();
+  const onSignal = (sig: string) => {
+    log.warn({ signal: sig }, 'stopping: aborting the backup');
+    controller.abort(new Error(`received ${sig}`));
+  };
+  process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
   for (const job of config.jobs) {
-    const stats = await runJob(job, { log, lockFile: config.lockFile });
+    if (controller.signal.aborted) break;
+    const hooks = await createRunHooks(job, log);
+    const stats = await runJob(job, { log, lockFile: config.lockFile, hooks, signal: controller.signal });
+    await reportRun(job, stats, log);
     statuses.push(stats.status);
     if (process.stderr.isTTY) {
       const a = stats.archive;
@@ -102,7 +116,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'version' || command === '--version') { process.stdout.write(`${VERSION}\n`); return 0; }
   if (command === 'healthcheck') return cmdHealthcheck();
-  if (!['daemon', 'backup', 'config'].includes(command)) {
+  if (!['daemon', 'backup', 'config', 'notify-test'].includes(command)) {
     process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
     return EXIT.usage;
   }
@@ -116,6 +130,7 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  for (const job of config.jobs) for (const w of job.notify.warnings) log.warn({ job: job.name }, w);
 
   switch (command) {
     case 'config': {
@@ -125,8 +140,14 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'backup':
       return cmdBackup(config, log);
-    case 'daemon':
-      return runDaemon(config, { log, healthFile: HEALTH_FILE });
+    case 'notify-test':
+      return (await notifyTest(config, (line) => process.stdout.write(`${line}\n`), { log })) ? EXIT.success : EXIT.failure;
+    case 'daemon': {
+      const code = await runDaemon(config, { log, healthFile: HEALTH_FILE, runOptions: async (job) => ({ hooks: await createRunHooks(job, log) }), afterRun: (job, stats) => reportRun(job, stats, log) });
+      // nothing may keep a stopped daemon alive (timers of libraries, idle sockets)
+      setTimeout(() => process.exit(code), 100).unref();
+      return code;
+    }
   }
   return EXIT.usage;
 }

@@ -34,7 +34,22 @@ export function zonedParts(date: Date, timeZone: string): Parts {
   const asUtc = Date.UTC(year, month - 1, day, hour, minute, second);
   const offsetMin = Math.round((asUtc - Math.floor(date.getTime() / 1000) * 1000) / 60_000);
   const weekday = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'].indexOf(p.weekday!);
-  return { year, month, day, hour, minute, second, ms: date.getUTCMilliseconds(), weekday, offsetMin, zone: p.timeZoneName ?? timeZone };
+  return { year, month, day, hour, minute, second, ms: date.getUTCMilliseconds(), weekday, offsetMin, zone: zoneAbbreviation(date, timeZone, p.timeZoneName, offsetMin) };
+}
+
+/**
+ * The zone abbreviation as Go's t.Format("MST") prints it (tz database abbreviations: UTC,
+ * CET/CEST, EST/EDT, BST, ...). Intl knows US names in en-US and European names in en-GB;
+ * where neither has one, Go prints the numeric form the tz database uses (+04, +0530, -03).
+ */
+function zoneAbbreviation(date: Date, timeZone: string, enUS: string | undefined, offsetMin: number): string {
+  const isGmtForm = (z: string | undefined) => !z || /^GMT[+-]/.test(z);
+  if (!isGmtForm(enUS)) return enUS!;
+  const gb = new Intl.DateTimeFormat('en-GB', { timeZone, timeZoneName: 'short' }).formatToParts(date).find((x) => x.type === 'timeZoneName')?.value;
+  if (!isGmtForm(gb)) return gb!;
+  const sign = offsetMin < 0 ? '-' : '+';
+  const a = Math.abs(offsetMin);
+  return `${sign}${pad(Math.floor(a / 60))}${a % 60 ? pad(a % 60) : ''}`;
 }
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
@@ -58,7 +73,8 @@ export function strftime(format: string, date: Date, timeZone = 'UTC'): string {
       case 'A': return DAYS[p.weekday]!;
       case 'b': case 'h': return MONTHS[p.month - 1]!.slice(0, 3);
       case 'B': return MONTHS[p.month - 1]!;
-      case 'c': return `${DAYS[p.weekday]!.slice(0, 3)} ${MONTHS[p.month - 1]!.slice(0, 3)} ${pad(p.day)} ${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)} ${p.year}`;
+      // timeutil formats %c with Go's "Mon Jan 2 15:04:05 2006": the day is not padded.
+      case 'c': return `${DAYS[p.weekday]!.slice(0, 3)} ${MONTHS[p.month - 1]!.slice(0, 3)} ${p.day} ${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)} ${p.year}`;
       case 'd': return pad(p.day);
       case 'e': return String(p.day).padStart(2, ' ');
       case 'f': return pad(p.ms * 1000, 6);

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import type { Logger } from '../log.ts';
 import type { Compression } from '../config/spine.ts';
 
@@ -12,6 +12,31 @@ export interface ArchiveOptions {
   parallelism: number;
   log: Logger;
   signal?: AbortSignal;
+  /**
+   * Inserted between compression and hashing: the output (and its size and
+   * SHA-256) are then the transformed (encrypted) bytes. Called once per archive.
+   */
+  encrypt?: () => Transform;
+  /**
+   * When given, the sources are first scanned (lstat only) and the returned
+   * file, if any, is written as the FIRST entry of the archive (a manifest).
+   */
+  header?: (scan: ArchiveScan) => ArchiveHeaderEntry | null | Promise<ArchiveHeaderEntry | null>;
+}
+
+/** What the lstat-only pre-scan found (after exclusion). */
+export interface ArchiveScan {
+  files: number;
+  directories: number;
+  symlinks: number;
+  /** Sum of regular file sizes. */
+  bytes: number;
+}
+
+/** A file written as the first archive entry (top level, mode 0644). */
+export interface ArchiveHeaderEntry {
+  name: string;
+  data: Buffer;
 }
 
 export interface ArchiveCounts {
@@ -42,5 +67,4 @@ export interface ArchiveStream {
   done: Promise<ArchiveResult>;
 }
 
-/** Placeholder until the archive module lands: see src/archive/tar.ts. */
 export { createArchive } from './create.ts';

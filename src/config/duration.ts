@@ -7,11 +7,15 @@ const UNITS: Record<string, number> = {
   ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000,
 };
 
+/** Go's time.Duration is an int64 of nanoseconds: (2^63 - 1) ns in ms, about 292 years. */
+const MAX_MS = 9_223_372_036_854;
+
 export function parseDuration(input: string): number | null {
   let s = input.trim();
   if (s === '') return null;
   let sign = 1;
   if (s[0] === '+' || s[0] === '-') { if (s[0] === '-') sign = -1; s = s.slice(1); }
+  if (s === '') return null; // a sign alone is not a duration (Go: invalid duration "-")
   if (s === '0') return 0;
   const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
   let total = 0;
@@ -23,6 +27,7 @@ export function parseDuration(input: string): number | null {
     total += parseFloat(m[1]!) * UNITS[m[2]!]!;
     pos = re.lastIndex;
   }
+  if (total > MAX_MS) return null;
   return sign * total;
 }
 

@@ -6,7 +6,9 @@ import { ConfigError, type ConfigIssue } from '../errors.ts';
 import { registerSecretsFromEnv } from '../redact.ts';
 import { loadGlobalEnv, loadJobs } from './env.ts';
 import { parseSpine, SPINE_SPEC, type SpineConfig } from './spine.ts';
+import { parseContainers, CONTAINERS_SPEC, type ContainersConfig } from '../containers/config.ts';
 import { validateSection, oneOf, type Env } from './validate.ts';
+import { parseNotifyConfig, NOTIFY_VARIABLES, type NotifyConfig } from '../notify/config.ts';
 import { parseEncryptionConfig, ENCRYPTION_SPEC } from '../crypto/config.ts';
 import type { EncryptionConfig } from '../crypto/types.ts';
 
@@ -20,6 +22,10 @@ export interface JobConfig extends SpineConfig {
   source: string;
   /** The job's resolved environment (X_FILE applied). Sections parse from it; never log it. */
   env: Readonly<Env>;
+  /** Stop labels, exec labels, BACKUP_PRE_COMMAND / BACKUP_POST_COMMAND. */
+  containers: ContainersConfig;
+  /** Notifications (NOTIFICATION_URLS, NOTIFICATION_LEVEL, templates). */
+  notify: NotifyConfig;
   /** Archive encryption (at most one method) and the keys restore and verify decrypt with. */
   encryption: EncryptionConfig;
 }
@@ -43,7 +49,7 @@ const PROCESS_SPEC = {
  * Sections added later (destinations, notifications, ...) add their specs here.
  */
 export function knownVariables(): Set<string> {
-  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(ENCRYPTION_SPEC), ...EXTRA_VARIABLES]);
+  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(CONTAINERS_SPEC), ...Object.keys(ENCRYPTION_SPEC), ...EXTRA_VARIABLES, ...NOTIFY_VARIABLES]);
 }
 
 /** Names read outside envalid specs (sections that parse by hand). */
@@ -63,10 +69,12 @@ export function parseJob(name: string, source: string, env: Env, issues: ConfigI
   const where = source === 'environment' ? '' : source;
   const local: ConfigIssue[] = [];
   const spine = parseSpine(env, local, availableParallelism(), dirExists);
+  const containers = parseContainers(env, local);
+  const notify = parseNotifyConfig(env, local);
   const encryption = parseEncryptionConfig(env, local);
   for (const i of local) issues.push(where ? { variable: i.variable, message: `${i.message} (in ${where})` } : i);
-  if (!spine || !encryption) return null;
-  return { ...spine, name, source, env: Object.freeze({ ...env }), encryption };
+  if (!spine || !containers || !notify || !encryption) return null;
+  return { ...spine, name, source, env: Object.freeze({ ...env }), containers, notify, encryption };
 }
 
 /**

@@ -73,12 +73,25 @@ export const boolean = makeValidator<boolean>((input: string) => {
   throw new Error(`"${input}" is not a boolean; expected true or false`);
 });
 
-/** A regular expression (JavaScript syntax, compatible with Go's RE2 for common patterns). */
+/**
+ * A regular expression (JavaScript syntax, compatible with Go's RE2 for common patterns).
+ * Go's leading flag group `(?i)`, `(?s)`, `(?m)` (and combinations) becomes JavaScript flags.
+ */
 export const regexp = makeValidator<RegExp>((input: string) => {
+  let source = input;
+  let flags = '';
+  const lead = /^\(\?([a-zA-Z]+)\)/.exec(source);
+  if (lead) {
+    for (const f of lead[1]!) {
+      if (f !== 'i' && f !== 's' && f !== 'm') throw new Error(`"${input}": the flag (?${f}) is not supported; use (?i), (?s) or (?m)`);
+      if (!flags.includes(f)) flags += f;
+    }
+    source = source.slice(lead[0].length);
+  }
   try {
-    return new RegExp(input);
+    return new RegExp(source, flags);
   } catch (e) {
-    throw new Error(`is not a valid regular expression: ${(e as Error).message}`);
+    throw new Error(`"${input}" is not a valid regular expression: ${(e as Error).message}`);
   }
 });
 

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { JobConfig } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { Destination } from '../destinations/types.ts';
@@ -65,7 +66,7 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
 
   try {
     // 1. lock: runs never overlap, in this process or across processes
-    const lock = await phase('lock', () => acquireLock(ctx.lockFile, { timeoutMs: job.lockTimeoutMs, signal, log }));
+    const lock = await phase('lock', () => acquireLock(ctx.lockFile, { timeoutMs: job.lockTimeoutMs, signal, log, owner: job.name }));
     release = lock.release;
     stats.lockWaitMs = lock.waitedMs;
 
@@ -79,10 +80,12 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     }
 
     // 3. archive and upload, streamed
+    const name = backupFilename(job.archive.filenameTemplate, stats.start, job.schedule.timezone, { compression: job.archive.compression });
+    // COMMAND_RUNTIME_ARCHIVE_FILEPATH: where the archive will be once the local copy is written
+    hookCtx.archivePath = job.local ? join(job.local.dir, name) : '';
     await phase('pre', () => hooks.archivePre(hookCtx));
     await phase('pre', () => hooks.processPre(hookCtx));
     await phase('pre', () => hooks.copyPre(hookCtx));
-    const name = backupFilename(job.archive.filenameTemplate, stats.start, job.schedule.timezone, { compression: job.archive.compression });
     log.info({ archive: name, sources: job.archive.sources, destinations: destinations.map((d) => d.location) }, 'backup started');
     const archive = createArchive({
       sources: job.archive.sources, exclude: job.archive.exclude, compression: job.archive.compression,

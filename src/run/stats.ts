@@ -55,6 +55,8 @@ export interface RunStats {
   containersRestarted: number;
   warnings: string[];
   error: { phase: RunPhase; message: string; destination?: DestinationKind } | null;
+  /** One result per notification URL, once the report phase ran. */
+  notifications?: Array<{ url: string; service: string; ok: boolean; attempts: number; durationMs: number; error?: string }>;
 }
 
 /** Process exit codes; documented in the README. */

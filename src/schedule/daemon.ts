@@ -101,9 +101,12 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
   controller.abort(new Error(`received ${signalName}`));
   const grace = opts.shutdownGraceMs ?? 30_000;
   const all = Promise.allSettled([...running]);
-  const done = await Promise.race([all.then(() => true), sleep(grace).then(() => false)]);
+  let graceTimer: NodeJS.Timeout | undefined;
+  const done = await Promise.race([all.then(() => true), new Promise<boolean>((r) => { graceTimer = setTimeout(() => r(false), grace); })]);
+  clearTimeout(graceTimer);
   if (!done) log.error({ graceMs: grace }, 'a backup did not stop in time; exiting anyway');
-  await cron.shutdown?.();
+  for (const t of cron.getTasks().values()) await t.destroy();
+  log.info('stopped');
   return 0;
 }
 

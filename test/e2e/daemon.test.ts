@@ -21,12 +21,13 @@ async function waitFor(cond: () => boolean, ms: number, what: string, log: () =>
   }
 }
 
-test('daemon: a schedule every second produces at least two archives, SIGTERM exits 0', async () => {
+test('daemon: a schedule every second produces at least two archives, SIGTERM exits 0', async (t) => {
   const { dir, env } = isolatedEnv();
   const src = join(dir, 'src'); mkdirSync(src); writeFileSync(join(src, 'a.txt'), 'a');
   const archiveDir = join(dir, 'archive'); mkdirSync(archiveDir);
   const child = startCli(['daemon'], { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: archiveDir, BACKUP_CRON_EXPRESSION: '* * * * * *' });
   const log = collect(child);
+  t.after(() => { child.kill('SIGKILL'); });
   const archives = () => readdirSync(archiveDir).filter((n) => /^backup-.*\.tar\.gz$/.test(n));
   await waitFor(() => archives().length >= 2, 20_000, 'two archives', log);
   child.kill('SIGTERM');
@@ -36,7 +37,7 @@ test('daemon: a schedule every second produces at least two archives, SIGTERM ex
   assert.deepEqual(readdirSync(archiveDir).filter((n) => n.startsWith('.')), [], 'no temporary files left');
 });
 
-test('daemon: SIGTERM during a run leaves no partial file and exits 0', async () => {
+test('daemon: SIGTERM during a run leaves no partial file and exits 0', async (t) => {
   const { dir, env } = isolatedEnv();
   const src = join(dir, 'src'); mkdirSync(src);
   // enough incompressible data that the run is still going when the signal arrives
@@ -46,6 +47,7 @@ test('daemon: SIGTERM during a run leaves no partial file and exits 0', async ()
   const archiveDir = join(dir, 'archive'); mkdirSync(archiveDir);
   const child = startCli(['daemon'], { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: archiveDir, BACKUP_CRON_EXPRESSION: '* * * * * *' });
   const log = collect(child);
+  t.after(() => { child.kill('SIGKILL'); });
   await waitFor(() => readdirSync(archiveDir).some((n) => n.startsWith('.')), 20_000, 'a temporary file', log);
   child.kill('SIGTERM');
   const [code] = await once(child, 'exit');

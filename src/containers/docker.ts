@@ -1,0 +1,64 @@
+import { readFileSync, statSync } from 'node:fs';
+import { Agent } from 'node:https';
+import { join } from 'node:path';
+import Dockerode from 'dockerode';
+import { UserError, errorMessage } from '../errors.ts';
+import type { DockerEndpoint } from './config.ts';
+
+export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
+
+/** Where offsite would talk to Docker, or null when neither DOCKER_HOST nor the default socket is present. */
+export function resolveEndpoint(configured: DockerEndpoint | null, defaultSocket = DEFAULT_DOCKER_SOCKET): DockerEndpoint | null {
+  if (configured) return configured;
+  try {
+    statSync(defaultSocket);
+    return { kind: 'unix', socketPath: defaultSocket };
+  } catch {
+    return null;
+  }
+}
+
+/** Human description of an endpoint for log lines (no secrets in it). */
+export function describeEndpoint(e: DockerEndpoint): string {
+  return e.kind === 'unix' ? `unix://${e.socketPath}` : `${e.tls ? 'https' : 'http'}://${e.host}:${e.port}`;
+}
+
+/**
+ * A Dockerode client for an endpoint. Every connection option is given
+ * explicitly so the process environment (which docker-modem reads by default)
+ * cannot override the job's own settings.
+ */
+export function connectDocker(e: DockerEndpoint): Dockerode {
+  if (e.kind === 'unix') {
+    return new Dockerode({ socketPath: e.socketPath, host: undefined, port: undefined, protocol: 'http', ca: undefined, cert: undefined, key: undefined });
+  }
+  if (!e.tls) {
+    return new Dockerode({ socketPath: undefined, host: e.host, port: e.port, protocol: 'http', ca: undefined, cert: undefined, key: undefined });
+  }
+  let ca: Buffer | undefined;
+  let cert: Buffer | undefined;
+  let key: Buffer | undefined;
+  if (e.tls.certPath) {
+    try {
+      ca = readFileSync(join(e.tls.certPath, 'ca.pem'));
+      cert = readFileSync(join(e.tls.certPath, 'cert.pem'));
+      key = readFileSync(join(e.tls.certPath, 'key.pem'));
+    } catch (err) {
+      throw new UserError(`cannot read the Docker TLS files in ${e.tls.certPath}: ${errorMessage(err)}`,
+        'DOCKER_CERT_PATH must be a directory holding ca.pem, cert.pem and key.pem');
+    }
+  }
+  const agent = new Agent({ ca, cert, key, rejectUnauthorized: e.tls.verify, keepAlive: false });
+  return new Dockerode({ socketPath: undefined, host: e.host, port: e.port, protocol: 'https', ca, cert, key, agent } as Dockerode.DockerOptions);
+}
+
+/** Status code of a docker-modem error, if it has one. */
+export function statusOf(err: unknown): number | undefined {
+  const s = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof s === 'number' ? s : undefined;
+}
+
+/** A docker-modem error as one readable line: `(HTTP code 404) no such container - No such container: x` -> kept, trailing space trimmed. */
+export function dockerError(err: unknown): string {
+  return errorMessage(err).trim();
+}

@@ -1,0 +1,231 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
+import { createArchive } from '../../src/archive/index.ts';
+import { UserError } from '../../src/errors.ts';
+import { buildTree, describeSources, describeTree, tempDir, run, options, archiveTo, TAR_EXTRACT } from './helpers.ts';
+
+let root: string;
+let sources: string[];
+let expected: ReturnType<typeof describeSources>;
+
+before(() => {
+  root = tempDir();
+  sources = buildTree(join(root, 'src'));
+  expected = describeSources(sources);
+});
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+async function extractAndCompare(file: string, flags: string[], label: string) {
+  const dest = fs.mkdtempSync(join(root, 'x-'));
+  const { stderr } = await run('tar', [...flags, file, '-C', dest]);
+  assert.equal(stderr, '', `${label}: tar printed warnings`);
+  const got = describeTree(dest);
+  assert.deepEqual([...got.keys()], [...expected.keys()], `${label}: entry list`);
+  for (const [path, node] of expected) assert.deepEqual(got.get(path), node, `${label}: ${path}`);
+  fs.rmSync(dest, { recursive: true, force: true });
+}
+
+describe('createArchive cross-checked with GNU tar', () => {
+  for (const compression of ['gz', 'zst', 'none'] as const) {
+    test(`${compression}: extracts to the same tree (contents, modes, mtimes, links)`, async () => {
+      const file = join(root, `a.${compression}`);
+      const { result, sha256, size } = await archiveTo(file, options(sources, { compression }));
+      await extractAndCompare(file, TAR_EXTRACT[compression], compression);
+      assert.equal(result.sha256, sha256);
+      assert.equal(result.size, size);
+      assert.equal(result.size, fs.statSync(file).size);
+      const files = [...expected.values()].filter((n) => n.type === 'file');
+      assert.equal(result.files, files.length);
+      assert.equal(result.directories, [...expected.values()].filter((n) => n.type === 'dir').length);
+      assert.equal(result.symlinks, 5);
+      assert.equal(result.bytesRead, files.reduce((s, n) => s + n.size!, 0));
+      assert.equal(result.unreadable, 0);
+      assert.equal(result.skipped, 0);
+      assert.deepEqual(result.warnings, []);
+      // entry names are relative: no leading '/', no '..'
+      const list = (await run('tar', compression === 'zst' ? ['--zstd', '-tf', file] : ['-tf', file])).stdout.trim().split('\n');
+      assert.ok(list.every((n) => !n.startsWith('/') && !n.split('/').includes('..')));
+      assert.ok(list.includes('app/') && list.includes('data/'), 'one top-level dir per source');
+    });
+  }
+
+  for (const parallelism of [2, 4]) {
+    test(`gz with parallelism ${parallelism}: concatenated members decompress to the same tar`, async () => {
+      const file = join(root, `p${parallelism}.tar.gz`);
+      const { result, sha256 } = await archiveTo(file, options(sources, { compression: 'gz', parallelism }));
+      assert.equal(result.sha256, sha256);
+      await extractAndCompare(file, ['-xzf'], `parallel ${parallelism}`);
+      const serial = join(root, `p${parallelism}.tar`);
+      await archiveTo(serial, options(sources, { compression: 'none' }));
+      // gzip -dc reads all members; the tar is byte-identical to the uncompressed archive
+      const { stdout } = await run('sh', ['-c', `gzip -dc '${file}' | sha256sum`]);
+      const plain = createHash('sha256').update(fs.readFileSync(serial)).digest('hex');
+      assert.equal(stdout.split(' ')[0], plain);
+      // several independent members (the tree is > 6 MiB, members are 1 MiB of tar)
+      const gz = fs.readFileSync(file);
+      const magic = Buffer.from([0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3]);
+      let members = 0;
+      for (let i = gz.indexOf(magic); i !== -1; i = gz.indexOf(magic, i + 1)) members++;
+      assert.ok(members >= 6, `expected several gzip members, found ${members}`);
+      assert.equal(gunzipSync(gz).length, fs.statSync(serial).size);
+    });
+  }
+});
+
+test('archives are deterministic for the same tree (sorted entries)', async () => {
+  const a = await archiveTo(join(root, 'd1.tar'), options(sources, { compression: 'none' }));
+  const b = await archiveTo(join(root, 'd2.tar'), options(sources, { compression: 'none' }));
+  assert.equal(a.sha256, b.sha256);
+});
+
+test('exclude: a matching directory is skipped whole and counted', async () => {
+  const src = join(root, 'excl', 'vol');
+  fs.mkdirSync(join(src, 'cache', 'deeper'), { recursive: true });
+  fs.writeFileSync(join(src, 'cache', 'a.tmp'), 'a');
+  fs.writeFileSync(join(src, 'cache', 'deeper', 'b.tmp'), 'b');
+  fs.writeFileSync(join(src, 'keep.txt'), 'keep');
+  fs.writeFileSync(join(src, 'drop.log'), 'log');
+  const file = join(root, 'excl.tar');
+  const { result } = await archiveTo(file, options([src], { compression: 'none', exclude: /\/cache$|\.log$/ }));
+  const list = (await run('tar', ['-tf', file])).stdout.trim().split('\n').sort();
+  assert.deepEqual(list, ['vol/', 'vol/keep.txt']);
+  assert.equal(result.skipped, 2); // the directory (whole) and drop.log
+  assert.equal(result.files, 1);
+});
+
+test('sockets and fifos are skipped, logged and counted', async () => {
+  const src = join(root, 'special', 'vol');
+  fs.mkdirSync(src, { recursive: true });
+  fs.writeFileSync(join(src, 'plain.txt'), 'plain');
+  await run('mkfifo', [join(src, 'pipe')]);
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(join(src, 'app.sock'), r));
+  try {
+    const lines: string[] = [];
+    const log = (await import('pino')).default({ level: 'info' }, { write: (s: string) => { lines.push(s); } });
+    const file = join(root, 'special.tar');
+    const { result } = await archiveTo(file, options([src], { compression: 'none', log }));
+    assert.equal(result.skipped, 2);
+    assert.equal(result.unreadable, 0);
+    const list = (await run('tar', ['-tf', file])).stdout.trim().split('\n').sort();
+    assert.deepEqual(list, ['vol/', 'vol/plain.txt']);
+    assert.ok(lines.some((l) => l.includes('app.sock') && l.includes('socket')), 'socket logged');
+    assert.ok(lines.some((l) => l.includes('pipe') && l.includes('fifo')), 'fifo logged');
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+});
+
+test('a missing source rejects done and errors the stream, naming the path', async () => {
+  const missing = join(root, 'no-such-dir');
+  const a = createArchive(options([sources[0]!, missing]));
+  const streamErr = new Promise<Error>((resolve) => a.stream.on('error', resolve));
+  a.stream.resume();
+  await assert.rejects(a.done, (err: Error) => err instanceof UserError && err.message.includes(missing));
+  assert.ok((await streamErr).message.includes(missing));
+});
+
+test('sources with the same base name are refused', async () => {
+  const a = createArchive(options([join(root, 'src', 'app'), join(root, 'other', 'app')]));
+  a.stream.on('error', () => {});
+  await assert.rejects(a.done, /would both be stored as "app\/"/);
+});
+
+test('encrypt hook: output, size and sha256 are the transformed bytes', async () => {
+  const xor = () => new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      const out = Buffer.allocUnsafe(chunk.length);
+      for (let i = 0; i < chunk.length; i++) out[i] = chunk[i]! ^ 0x5a;
+      cb(null, out);
+    },
+  });
+  const file = join(root, 'enc.bin');
+  const { result, sha256, size } = await archiveTo(file, options(sources, { compression: 'gz', encrypt: xor }));
+  assert.equal(result.sha256, sha256);
+  assert.equal(result.size, size);
+  const bytes = fs.readFileSync(file);
+  assert.notEqual(bytes[0], 0x1f, 'output is not plain gzip');
+  const plain = Buffer.from(bytes.map((b) => b ^ 0x5a));
+  const dec = join(root, 'dec.tar.gz');
+  fs.writeFileSync(dec, plain);
+  await extractAndCompare(dec, ['-xzf'], 'decrypted');
+});
+
+test('header hook: pre-scan counts and the manifest is the first entry', async () => {
+  let seen: unknown = null;
+  const file = join(root, 'hdr.tar.gz');
+  const { result } = await archiveTo(file, options(sources, {
+    header: (scan) => {
+      seen = scan;
+      return { name: 'backup-manifest.json', data: Buffer.from(JSON.stringify(scan)) };
+    },
+  }));
+  const { stdout } = await run('sh', ['-c', `tar -tzf '${file}' | head -1`]);
+  assert.equal(stdout.trim(), 'backup-manifest.json');
+  assert.deepEqual(seen, { files: result.files, directories: result.directories, symlinks: result.symlinks, bytes: result.bytesRead });
+  const dest = fs.mkdtempSync(join(root, 'h-'));
+  const x = await run('tar', ['-xzf', file, '-C', dest]);
+  assert.equal(x.stderr, '');
+  assert.deepEqual(JSON.parse(fs.readFileSync(join(dest, 'backup-manifest.json'), 'utf8')), seen);
+});
+
+test('header hook returning null adds no entry', async () => {
+  const file = join(root, 'hdr-null.tar');
+  await archiveTo(file, options(sources, { compression: 'none', header: () => null }));
+  const { stdout } = await run('sh', ['-c', `tar -tf '${file}' | head -1`]);
+  assert.equal(stdout.trim(), 'app/');
+});
+
+test('a throwing header hook fails the archive', async () => {
+  const a = createArchive(options(sources, { header: () => { throw new Error('manifest broke'); } }));
+  a.stream.on('error', () => {});
+  a.stream.resume();
+  await assert.rejects(a.done, /manifest broke/);
+});
+
+test('an error in a later stage rejects done and destroys the stream', async () => {
+  let seenBytes = 0;
+  const failing = () => new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      seenBytes += chunk.length;
+      if (seenBytes > 100_000) cb(new Error('encryptor exploded'));
+      else cb(null, chunk);
+    },
+  });
+  const a = createArchive(options(sources, { compression: 'none', encrypt: failing }));
+  const streamErr = new Promise<Error>((resolve) => a.stream.on('error', resolve));
+  a.stream.resume();
+  await assert.rejects(a.done, /encryptor exploded/);
+  assert.match((await streamErr).message, /encryptor exploded/);
+});
+
+test('abort signal: destroys the stream and rejects done', async () => {
+  const ac = new AbortController();
+  const a = createArchive(options(sources, { compression: 'gz', signal: ac.signal }));
+  const streamErr = new Promise<Error>((resolve) => a.stream.on('error', resolve));
+  a.stream.once('data', () => ac.abort(new Error('stop now')));
+  await assert.rejects(a.done, /stop now/);
+  assert.match((await streamErr).message, /stop now/);
+  assert.ok(a.stream.destroyed);
+});
+
+test('a consumer that destroys the stream rejects done', async () => {
+  const a = createArchive(options(sources, { compression: 'none' }));
+  a.stream.once('data', () => a.stream.destroy());
+  await assert.rejects(a.done);
+});
+
+test('a single file can be a source', async () => {
+  const file = join(root, 'single.tar');
+  const src = join(root, 'src', 'app', 'run.sh');
+  const { result } = await archiveTo(file, options([src], { compression: 'none' }));
+  assert.equal(result.files, 1);
+  const { stdout } = await run('tar', ['-tvf', file]);
+  assert.match(stdout, /^-rwxr-xr-x .* run\.sh$/m);
+});

@@ -1,0 +1,41 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { parseJob, type JobConfig } from '../../src/config/index.ts';
+import type { ConfigIssue } from '../../src/errors.ts';
+import type { Logger } from '../../src/log.ts';
+import type { HookContext } from '../../src/run/hooks.ts';
+import type { RunStats } from '../../src/run/stats.ts';
+
+export interface LogLine { level: number; msg: string; [k: string]: unknown }
+
+/** A pino logger that keeps every line (as parsed JSON) in `lines`. */
+export function captureLogger(): { log: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) lines.push(JSON.parse(l) as LogLine);
+      cb();
+    },
+  });
+  return { log: pino({ level: 'debug' }, sink), lines };
+}
+
+/** A job from an environment, the way loadConfig builds it. */
+export function jobFrom(env: Record<string, string>): JobConfig {
+  const issues: ConfigIssue[] = [];
+  const job = parseJob('test', 'environment', { BACKUP_ARCHIVE: '/nonexistent-archive', ...env }, issues);
+  if (!job) throw new Error(`invalid test config: ${JSON.stringify(issues)}`);
+  return job;
+}
+
+export function newStats(): RunStats {
+  const start = new Date();
+  return {
+    job: 'test', status: 'success', start, end: start, durationMs: 0, lockWaitMs: 0, archive: null,
+    destinations: [], containersStopped: 0, containersRestarted: 0, warnings: [], error: null,
+  };
+}
+
+export function ctxFor(stats: RunStats, archivePath = '/tmp/backup-test.tar.gz', signal: AbortSignal = new AbortController().signal): HookContext {
+  return { stats, archivePath, signal };
+}

@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { isolatedEnv, CLI } from '../helpers/cli.ts';
+import { startRecorder } from '../servers/http-recorder.ts';
+
+async function backup(env: Record<string, string>) {
+  // async spawn: the recorder lives in this process and must keep answering
+  const child = spawn(process.execPath, [CLI, 'backup'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { out += d; });
+  const [code] = await once(child, 'exit');
+  return { code: code as number, out };
+}
+
+test('offsite backup notifies: none on success at level error, one at level info, one naming the failure', async (t) => {
+  const rec = await startRecorder();
+  t.after(() => rec.close());
+  const { dir, env } = isolatedEnv();
+  const src = join(dir, 'src'); mkdirSync(src); writeFileSync(join(src, 'a'), 'a');
+  const archiveDir = join(dir, 'archive'); mkdirSync(archiveDir);
+  const url = `generic+${rec.url.replace(/\/$/, '')}/hook?template=json`;
+  const base = { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: archiveDir, NOTIFICATION_URLS: url };
+
+  let r = await backup(base);
+  assert.equal(r.code, 0, r.out);
+  assert.equal(rec.requests.length, 0, 'no notification for a successful run at level error');
+
+  r = await backup({ ...base, NOTIFICATION_LEVEL: 'info' });
+  assert.equal(r.code, 0, r.out);
+  assert.equal(rec.requests.length, 1);
+  assert.match(JSON.parse(rec.requests[0]!.body).title, /success|succeeded|ok/i);
+
+  r = await backup({ ...base, BACKUP_SOURCES: join(dir, 'missing-source') });
+  assert.equal(r.code, 1, r.out);
+  assert.equal(rec.requests.length, 2);
+  const body = JSON.parse(rec.requests[1]!.body);
+  assert.match(`${body.title}\n${body.message}`, /fail/i);
+  assert.match(body.message, /missing-source/);
+});

@@ -1,0 +1,201 @@
+/** URL parsing: a table of valid and invalid URLs per service, and redaction. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseNotificationUrl, redactNotificationUrl } from '../../src/notify/router.ts';
+
+type Row = [url: string, check?: Record<string, unknown>];
+
+const valid: Record<string, Row[]> = {
+  smtp: [
+    ['smtp://mail.example.com/?from=a@example.com&to=b@example.com', { port: 25, auth: 'Unknown', encryption: 'Auto', useStartTLS: true, clientHost: 'localhost' }],
+    ['SMTP://u%40x:p%40ss%2Cw@mail.example.com:587/?FromAddress=a@example.com&ToAddresses=b@example.com%2Cc@example.com', { username: 'u@x', password: 'p@ss,w', port: 587, to: ['b@example.com', 'c@example.com'] }],
+    ['smtp://u:p@mail.example.com:465/?from=a@example.com&to=b@example.com&auth=crammd5&encryption=implicittls&starttls=no&usehtml=yes&timeout=30s', { auth: 'CRAMMD5', encryption: 'ImplicitTLS', useStartTLS: false, useHTML: true, timeoutMs: 30_000 }],
+  ],
+  slack: [
+    ['slack://hook:AAAAAAAAA-BBBBBBBBB-CCCCCCCCCCCCCCCCCCCCCCCC@webhook', { tokenType: 'hook', channel: 'webhook' }],
+    ['slack://AAAAAAAAA/BBBBBBBBB/CCCCCCCCCCCCCCCCCCCCCCCC', { tokenType: 'hook', channel: 'webhook' }],
+    ['slack://xoxp:123456789-123456789-abcdefghijklmnopqrstuvwxyz@C123?Username=bot&Icon_Emoji=:x:', { tokenType: 'xoxp', botName: 'bot', icon: ':x:' }],
+  ],
+  discord: [
+    ['discord://token@123', { json: false, splitLines: true, color: 0x50d9ff }],
+    ['discord://token@123/raw', { json: true }],
+    ['discord://token@123?splitlines=no&color=0xff0000&json=yes', { splitLines: false, color: 0xff0000, json: true }],
+  ],
+  telegram: [
+    ['telegram://123:abc_DEF-1@telegram?chats=@chan', { chats: ['@chan'], preview: true, parseMode: 'None' }],
+    ['telegram://123:abc@telegram?channels=1%2C-100123:42&parsemode=html&preview=0', { chats: ['1', '-100123:42'], parseMode: 'HTML', preview: false }],
+  ],
+  teams: [
+    [`teams://?host=${encodeURIComponent('https://x.logic.azure.com/workflows/1?sig=s')}&unknownkey=ignored`, { workflowUrl: 'https://x.logic.azure.com/workflows/1?sig=s' }],
+    ['teams://g@t/alt/owner?host=org.webhook.office.com', { legacyUrl: 'https://org.webhook.office.com/webhookb2/g@t/IncomingWebhook/alt/owner' }],
+  ],
+  gotify: [
+    ['gotify://h.example.com/Aaaaaaaaaaaaaaa', { path: '', priority: 0, title: 'Shoutrrr notification' }],
+    ['gotify://h.example.com:8443/a/b/Aaaaaaaaaaaaaaa/?priority=-2&useheader=y', { path: '/a/b', priority: -2, useHeader: true }],
+    [`gotify://h.example.com/gtfya.${'x'.repeat(43)}`, {}],
+  ],
+  ntfy: [
+    ['ntfy://ntfy.example.com/topic', { host: 'ntfy.example.com', scheme: 'https', priority: 'default', cache: true }],
+    ['ntfy://u:p@ntfy.example.com/topic?priority=5&disabletls=yes&in=30m', { priority: 'max', scheme: 'http', delay: '30m', username: 'u' }],
+  ],
+  pushover: [['pushover://shoutrrr:tok@user/?devices=a%2Cb&priority=-2', { devices: ['a', 'b'], priority: -2 }]],
+  mattermost: [
+    ['mattermost://mm.example.com/token', { channel: '', username: '' }],
+    ['mattermost://bot@mm.example.com:8065/token/chan?icon_url=https://x/i.png', { channel: 'chan', username: 'bot', icon: 'https://x/i.png' }],
+  ],
+  matrix: [
+    ['matrix://u:p@m.example.com?rooms=a:x,!b:x,%23c:x', { rooms: ['#a:x', '!b:x', '#c:x'], disableTLS: false }],
+    ['matrix://:token@m.example.com/?room=x&disabletls=yes', { user: '', password: 'token', rooms: ['#x'], disableTLS: true }],
+  ],
+  rocketchat: [
+    ['rocketchat://h.example.com/A/B', { channel: '' }],
+    ['rocketchat://u@h.example.com:3000/A/B/@jane?anything=ignored', { channel: '@jane', username: 'u', host: 'h.example.com:3000' }],
+    ['rocketchat://h.example.com/A/B#room', { channel: '#room' }],
+  ],
+  googlechat: [['googlechat://chat.googleapis.com/v1/spaces/S/messages?key=K&token=T&threadKey=x', { url: 'https://chat.googleapis.com/v1/spaces/S/messages?key=K&token=T&threadKey=x' }]],
+  zulip: [['zulip://bot%40example.com:key@z.example.com?stream=s&title=ignored', { botMail: 'bot@example.com', stream: 's', topic: '' }]],
+  ifttt: [['ifttt://key/?events=a,b&titlevalue=1', { events: ['a', 'b'], messageValue: 2, titleValue: 1 }]],
+  join: [['join://shoutrrr:key@join/?devices=d1', { devices: ['d1'] }]],
+  bark: [['bark://:dk@b.example.com:8080/p/?scheme=http&copy=x', { scheme: 'http', path: '/p', copy: 'x' }]],
+  opsgenie: [
+    ['opsgenie://api.opsgenie.com/key', { port: 443, host: 'api.opsgenie.com' }],
+    ['opsgenie://api.opsgenie.com:8443/key?visibleTo=team:4513b7ea-3b91-438f-b7e4-e3e54af9147c&actions=a,b', { port: 8443, visibleTo: [{ type: 'team', id: '4513b7ea-3b91-438f-b7e4-e3e54af9147c' }], actions: ['a', 'b'] }],
+  ],
+  pushbullet: [['pushbullet://abcdefghijklmnopqrstuvwxyz01234567', { targets: [''], title: 'Shoutrrr notification' }]],
+  generic: [
+    ['generic://h.example.com/p?a=1', { target: 'https://h.example.com/p?a=1', template: '', method: 'POST', contentType: 'application/json' }],
+    ['generic+http://h.example.com:81', { target: 'http://h.example.com:81/' }],
+    ['generic://h.example.com/p?disabletls=yes&template=JSON&@Content-Type=x&$k=v', { target: 'http://h.example.com/p', template: 'json', headers: { 'Content-Type': 'x' }, extras: { k: 'v' } }],
+    ['generic://h.example.com/p?Title=x', { target: 'https://h.example.com/p?Title=x', title: '' }],
+  ],
+};
+
+const invalid: Record<string, [url: string, why: RegExp][]> = {
+  smtp: [
+    ['smtp://mail.example.com/?to=b@example.com', /missing from=/],
+    ['smtp://mail.example.com/?from=a@example.com', /missing to=/],
+    ['smtp:///?from=a@example.com&to=b@example.com', /missing the SMTP server host/],
+    ['smtp://h/?from=a@example.com&to=b@example.com&auth=Kerberos', /auth=Kerberos is not one of/],
+    ['smtp://h/?from=a@example.com&to=b@example.com&colour=red', /unknown query parameter "colour"/],
+    ['smtp://h/?from=a@example.com&to=b@example.com&usehtml=maybe', /not a boolean/],
+    ['smtp://h/?from=a@example.com&to=b@example.com&timeout=soon', /timeout=soon/],
+    ['smtp://h/?from=nobody&to=b@example.com', /not an e-mail address/],
+  ],
+  slack: [
+    ['slack://hook:short-token-x@webhook', /invalid token/],
+    ['slack://AAAAAAAAA/BBBBBBBBB-CCCCCCCCCCCCCCCCCCCCCCCC', /different characters/],
+    ['slack://hook:AAAAAAAAA-BBBBBBBBB-CCCCCCCCCCCCCCCCCCCCCCCC@webhook?foo=bar', /unknown query parameter "foo"/],
+  ],
+  discord: [
+    ['discord://@123', /missing the token/],
+    ['discord://token@', /not a valid URL/],
+    ['discord://token@%20', /missing the webhook id/],
+    ['discord://token@123/other', /only \/raw/],
+    ['discord://token@123?color=purple', /not a hex colour/],
+  ],
+  telegram: [
+    ['telegram://notanumber:abc@telegram?chats=1', /invalid bot token/],
+    ['telegram://123:abc@telegram', /missing chats=/],
+    ['telegram://123:abc@telegram?chats=1&parsemode=rtf', /parsemode=rtf/],
+  ],
+  teams: [
+    ['teams://g@t/alt/owner', /missing host=/],
+    ['teams://?host=example.webhook.office.com', /lacks the legacy webhook parts/],
+  ],
+  gotify: [
+    ['gotify://h.example.com/', /missing the application token/],
+    ['gotify://h.example.com/tooshort', /invalid application token/],
+    ['gotify://h.example.com/Aaaaaaaaaaaaaaa?priority=11', /out of range/],
+    ['gotify://h.example.com/Aaaaaaaaaaaaaaa?extras=notjson', /extras= is not a JSON object/],
+  ],
+  ntfy: [
+    ['ntfy://ntfy.example.com/', /missing the topic/],
+    ['ntfy://ntfy.example.com/t?priority=urgentish', /priority=urgentish/],
+    ['ntfy://ntfy.example.com/t?scheme=ftp', /scheme=ftp/],
+  ],
+  pushover: [['pushover://shoutrrr@user', /missing the API token/], ['pushover://shoutrrr:tok@user?priority=2', /out of range/]],
+  mattermost: [['mattermost://mm.example.com/', /missing the webhook token/]],
+  matrix: [['matrix://user@m.example.com', /missing the password or access token/]],
+  rocketchat: [['rocketchat://h.example.com/A', /missing the webhook tokens/]],
+  googlechat: [['googlechat://chat.googleapis.com/v1/spaces/S/messages?key=K', /missing key= or token=/]],
+  zulip: [['zulip://bot%40example.com:key@z.example.com', /missing stream=/], ['zulip://bot%40example.com@z.example.com?stream=s', /missing the API key/]],
+  ifttt: [['ifttt://key/', /missing events=/], ['ifttt://key/?events=a&messagevalue=2&titlevalue=2', /same value/]],
+  join: [['join://shoutrrr:key@join/', /missing devices=/]],
+  bark: [['bark://b.example.com', /missing the device key/]],
+  opsgenie: [
+    ['opsgenie://api.opsgenie.com', /missing the API key/],
+    ['opsgenie://api.opsgenie.com/key?responders=ops', /not type:identifier/],
+    ['opsgenie://api.opsgenie.com/key?priority=P9', /priority=P9/],
+  ],
+  pushbullet: [['pushbullet://tooshort', /34 characters/]],
+  generic: [['generic://h.example.com/p?template=custom', /template=custom is not supported/], ['generic:///p', /missing the host/]],
+  other: [
+    ['nosuch://x', /unknown service "nosuch"/],
+    ['just-text', /is not a notification URL/],
+  ],
+};
+
+describe('URL parsing table', () => {
+  for (const [service, rows] of Object.entries(valid)) {
+    for (const [url, check] of rows) {
+      it(`${service}: accepts ${url}`, () => {
+        const out = parseNotificationUrl(url);
+        assert.ok(out.ok, out.ok ? '' : out.issue);
+        assert.equal(out.target.service, service);
+        const cfg = out.target.config as unknown as Record<string, unknown>;
+        for (const [k, v] of Object.entries(check ?? {})) assert.deepEqual(cfg[k], v, `${k}`);
+      });
+    }
+  }
+  for (const [service, rows] of Object.entries(invalid)) {
+    for (const [url, why] of rows) {
+      it(`${service}: refuses ${url}`, () => {
+        const out = parseNotificationUrl(url);
+        assert.equal(out.ok, false);
+        if (!out.ok) assert.match(out.issue, why);
+      });
+    }
+  }
+  it('the googlechat alias hangouts maps to googlechat', () => {
+    const out = parseNotificationUrl('hangouts://chat.googleapis.com/v1/spaces/S/messages?key=K&token=T');
+    assert.ok(out.ok && out.target.service === 'googlechat');
+  });
+});
+
+describe('redactNotificationUrl', () => {
+  const cases: [url: string, secrets: string[], expected?: string][] = [
+    ['smtp://user:s3cr%40t@mail.example.com:587/?from=a@example.com&to=b@example.com', ['s3cr%40t', 's3cr@t'], 'smtp://user:***@mail.example.com:587/?from=a@example.com&to=b@example.com'],
+    ['slack://hook:AAAAAAAAA-BBBBBBBBB-CCCCCCCCCCCCCCCCCCCCCCCC@webhook', ['CCCCCCCCCCCCCCCCCCCCCCCC'], 'slack://hook:***@webhook'],
+    ['slack://AAAAAAAAA/BBBBBBBBB/CCCCCCCCCCCCCCCCCCCCCCCC', ['CCCCCCCCCCCCCCCCCCCCCCCC']],
+    ['discord://discordtoken123@123456', ['discordtoken123'], 'discord://***@123456'],
+    ['telegram://123456:botsecret_x@telegram?chats=1', ['botsecret_x']],
+    ['gotify://g.example.com/Aaaaaaaaaaaaaaa?priority=1', ['Aaaaaaaaaaaaaaa'], 'gotify://g.example.com/***?priority=1'],
+    ['ntfy://u:ntfypass@n.example.com/t?token=tk_secret', ['ntfypass', 'tk_secret']],
+    ['mattermost://m.example.com/mmtoken123/chan', ['mmtoken123'], 'mattermost://m.example.com/***/chan'],
+    ['rocketchat://r.example.com/tokAAAA/tokBBBB', ['tokAAAA', 'tokBBBB']],
+    ['googlechat://chat.googleapis.com/v1/spaces/S/messages?key=gkey123&token=gtok456', ['gkey123', 'gtok456']],
+    ['ifttt://iftttkey9/?events=e', ['iftttkey9']],
+    ['join://shoutrrr:joinkey9@join/?devices=d', ['joinkey9']],
+    ['bark://:barkkey9@b.example.com', ['barkkey9']],
+    ['opsgenie://api.opsgenie.com/ogkey999', ['ogkey999']],
+    ['pushbullet://abcdefghijklmnopqrstuvwxyz01234567/dev', ['abcdefghijklmnopqrstuvwxyz01234567']],
+    ['pushover://shoutrrr:potoken9@pouser9', ['potoken9', 'pouser9']],
+    ['zulip://bot%40example.com:zkey999@z.example.com?stream=s', ['zkey999']],
+    ['matrix://u:mpass999@m.example.com', ['mpass999']],
+    [`teams://?host=${encodeURIComponent('https://x.logic.azure.com/workflows/1?sig=teamssig9')}`, ['teamssig9']],
+    ['generic://h.example.com/p?@Authorization=Bearer%20gentoken9&apikey=qkey999', ['gentoken9', 'qkey999']],
+    ['generic://ha.example.com/api/webhook/backup-hook-7f3a9c2e1b', ['backup-hook-7f3a9c2e1b'], 'generic://ha.example.com/api/webhook/***'],
+    ['generic://h.example.com/p?template=json&titlekey=subject&auth=x&token=gentok77', ['gentok77'], 'generic://h.example.com/p?template=json&titlekey=subject&auth=x&token=***'],
+    // unusable URLs are still masked, by pattern
+    ['nosuch://someone:hunter2pw@host/abcdefghijklmnop1234', ['hunter2pw', 'someone', 'abcdefghijklmnop1234']],
+    ['slack://hook:notvalidtoken99@webhook', ['notvalidtoken99']],
+  ];
+  for (const [url, secrets, expected] of cases) {
+    it(`masks ${url.split(':')[0]} secrets`, () => {
+      const red = redactNotificationUrl(url);
+      for (const s of secrets) assert.ok(!red.includes(s), `${red} still shows ${s}`);
+      if (expected) assert.equal(red, expected);
+      assert.match(red, /\*\*\*/);
+    });
+  }
+});
