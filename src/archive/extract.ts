@@ -29,8 +29,9 @@ import type { Logger } from '../log.ts';
 import type { DecryptionKeys, EncryptionMethod } from '../crypto/index.ts';
 import { decodeArchive } from './decode.ts';
 
-/** Name of the manifest entry offsite writes first in every archive; never written to disk on restore. */
-export const MANIFEST_ENTRY = '.offsite-manifest.json';
+import { MANIFEST_ENTRY } from '../manifest/index.ts';
+
+export { MANIFEST_ENTRY };
 const MANIFEST_MAX = 1024 * 1024;
 const MAX_PATH = 4096;
 const MAX_COMPONENT = 255;
@@ -61,6 +62,8 @@ export interface ExtractOptions {
   onProgress?: (p: ExtractProgress) => void;
   /** Called with the parsed manifest (first entry) before anything else is read; may throw to refuse the archive. */
   onManifest?: (manifest: unknown) => void;
+  /** Called once the whole archive decoded, before anything is moved into the target; may throw to refuse it (e.g. a hash mismatch). */
+  beforeCommit?: (result: ExtractResult) => void | Promise<void>;
 }
 
 export interface ExtractResult extends ExtractProgress {
@@ -453,6 +456,7 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     for (const inc of includes) {
       if (!includeHit.has(inc)) throw new UserError(`--include ${show(inc)} matched nothing in the archive`, 'give a path as stored in the archive, e.g. app/config (`offsite verify` lists the counts)');
     }
+    await opts.beforeCommit?.(result);
     if (writing) await finish();
     opts.onProgress?.({ ...result });
     return result;

@@ -11,6 +11,7 @@ import { validateSection, oneOf, type Env } from './validate.ts';
 import { parseNotifyConfig, NOTIFY_VARIABLES, type NotifyConfig } from '../notify/config.ts';
 import { parseEncryptionConfig, ENCRYPTION_SPEC } from '../crypto/config.ts';
 import type { EncryptionConfig } from '../crypto/types.ts';
+import { parseVerifyConfig, VERIFY_SPEC, type VerifyConfig } from '../restore/config.ts';
 
 export type { Env };
 
@@ -28,6 +29,8 @@ export interface JobConfig extends SpineConfig {
   notify: NotifyConfig;
   /** Archive encryption (at most one method) and the keys restore and verify decrypt with. */
   encryption: EncryptionConfig;
+  /** VERIFY_CRON_EXPRESSION: scheduled verification of the newest backup. */
+  verify: VerifyConfig;
 }
 
 export interface Config {
@@ -49,7 +52,7 @@ const PROCESS_SPEC = {
  * Sections added later (destinations, notifications, ...) add their specs here.
  */
 export function knownVariables(): Set<string> {
-  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(CONTAINERS_SPEC), ...Object.keys(ENCRYPTION_SPEC), ...EXTRA_VARIABLES, ...NOTIFY_VARIABLES]);
+  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(CONTAINERS_SPEC), ...Object.keys(ENCRYPTION_SPEC), ...Object.keys(VERIFY_SPEC), ...EXTRA_VARIABLES, ...NOTIFY_VARIABLES]);
 }
 
 /** Names read outside envalid specs (sections that parse by hand). */
@@ -72,9 +75,10 @@ export function parseJob(name: string, source: string, env: Env, issues: ConfigI
   const containers = parseContainers(env, local);
   const notify = parseNotifyConfig(env, local);
   const encryption = parseEncryptionConfig(env, local);
+  const verify = parseVerifyConfig(env, local);
   for (const i of local) issues.push(where ? { variable: i.variable, message: `${i.message} (in ${where})` } : i);
-  if (!spine || !containers || !notify || !encryption) return null;
-  return { ...spine, name, source, env: Object.freeze({ ...env }), containers, notify, encryption };
+  if (!spine || !containers || !notify || !encryption || !verify) return null;
+  return { ...spine, name, source, env: Object.freeze({ ...env }), containers, notify, encryption, verify };
 }
 
 /**
