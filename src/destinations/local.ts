@@ -21,7 +21,7 @@ export function createLocalDestination(cfg: { dir: string; latestSymlink: string
         await unlink(tmp).catch(() => {});
         throw e;
       }
-      if (cfg.latestSymlink) {
+      if (cfg.latestSymlink && !name.endsWith('.manifest.json')) {
         const t = join(cfg.dir, `.${cfg.latestSymlink}.tmp`);
         await unlink(t).catch(() => {});
         await symlink(name, t);
