@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm, stat, readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { PassThrough, Readable, Transform } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import type { Logger } from '../log.ts';
 import type { BackupObject, Destination } from '../destinations/types.ts';
@@ -124,18 +124,38 @@ class Hasher extends Transform {
   }
 }
 
-function hashed(source: Readable): { stream: Hasher; done: () => Promise<{ sha256: string; size: number }> } {
+interface Hashed {
+  /** The bytes, for the consumer. */
+  stream: Readable;
+  /** Size and SHA-256 once the consumer read everything. */
+  done: () => Promise<{ sha256: string; size: number }>;
+  /** After the consumer failed: read the rest of the download only to hash it. */
+  drain: () => Promise<{ sha256: string; size: number } | null>;
+}
+
+function hashed(source: Readable): Hashed {
   const h = new Hasher({ highWaterMark: 1 << 20 });
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
   source.on('error', (e) => h.destroy(e));
-  h.on('close', () => { if (!source.destroyed) source.destroy(); });
-  source.pipe(h);
+  h.on('error', (e) => out.destroy(e));
+  source.pipe(h).pipe(out);
   let digest: string | null = null;
+  const done = async () => {
+    if (!h.writableFinished) await finished(h, { readable: false });
+    digest ??= h.hash.digest('hex');
+    return { sha256: digest, size: h.size };
+  };
   return {
-    stream: h,
-    done: async () => {
-      if (!h.writableFinished) await finished(h, { readable: false });
-      digest ??= h.hash.digest('hex');
-      return { sha256: digest, size: h.size };
+    stream: out,
+    done,
+    drain: async () => {
+      if (h.errored) return null;
+      if (!h.writableFinished) {
+        if (h.destroyed) return null;
+        h.unpipe(out);
+        h.resume();
+      }
+      try { return await done(); } catch { return null; }
     },
   };
 }
@@ -282,15 +302,29 @@ export async function verifyBackup(o: VerifyOptions): Promise<VerifyReport> {
       return report;
     }
 
-    const { stream, done } = hashed(await o.destination.download(obj.name));
-    const result = await extractArchive(stream, {
-      keys: o.keys, log: o.log, signal: o.signal,
-      onManifest: (m) => { report.manifest = readManifest(m, `the manifest inside ${obj.name}`); },
-      beforeCommit: async () => {
-        const c = checkIntegrity(await done(), sidecar, obj.name);
-        if (c) report.checks.push(c);
-      },
-    });
+    const { stream, done, drain } = hashed(await o.destination.download(obj.name));
+    let result: ExtractResult;
+    try {
+      result = await extractArchive(stream, {
+        keys: o.keys, log: o.log, signal: o.signal,
+        onManifest: (m) => { report.manifest = readManifest(m, `the manifest inside ${obj.name}`); },
+        beforeCommit: async () => {
+          const c = checkIntegrity(await done(), sidecar, obj.name);
+          if (c) report.checks.push(c);
+        },
+      });
+    } catch (e) {
+      // tell damage in storage or transfer (hash differs) from a bad key or a bad backup (hash matches)
+      if (sidecar && !(e instanceof UserError && /does not match its manifest|bytes, but its manifest says/.test(e.message))) {
+        const got = await drain();
+        if (got && (got.sha256 !== sidecar.archive.sha256 || got.size !== sidecar.archive.size)) {
+          report.problems.push(`${obj.name} does not match its manifest (SHA-256 ${got.sha256}, ${got.size} bytes; expected ${sidecar.archive.sha256}, ${sidecar.archive.size} bytes): it was changed or damaged after the backup`);
+        } else if (got) {
+          report.checks.push(`SHA-256 ${got.sha256} and size ${got.size} match the manifest (the archive is stored as it was written)`);
+        }
+      }
+      throw e;
+    }
     report.result = result;
     report.contentChecked = true;
     if (result.encryption !== 'none') report.checks.push(`decrypted (${result.encryption})`);

@@ -8,6 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, mkdirSync, readdirSync, readFileSync, writeFileSync, linkSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
@@ -114,6 +115,19 @@ test('a changed archive fails verify and restore (SHA-256), and nothing is resto
   const target = join(base, 'restored-tampered');
   await assert.rejects(restoreBackup({ destination: dests[0]!, target, keys: j.encryption.keys, log }), /does not match its manifest|corrupted/);
   assert.deepEqual(readdirSync(target), []);
+  // damage early in a large archive: verify still reads the rest to tell storage damage from a bad backup
+  const big = join(base, 'volumes', 'big');
+  mkdirSync(big, { recursive: true });
+  writeFileSync(join(big, 'random.bin'), randomBytes(4 << 20));
+  const { j: jb, dests: db, archiveDir: ab } = await backup('tampered-big', { BACKUP_SOURCES: big, BACKUP_ENCRYPTION_KEY: '3c'.repeat(32) });
+  const bigName = readdirSync(ab).find((n) => n.endsWith('.aes'))!;
+  const bigData = readFileSync(join(ab, bigName));
+  bigData[1000]! ^= 0x01;
+  writeFileSync(join(ab, bigName), bigData);
+  const vb = await verifyBackup({ destination: db[0]!, keys: jb.encryption.keys, log });
+  assert.equal(vb.ok, false);
+  assert.match(vb.problems.join('\n'), /does not match its manifest .*changed or damaged after the backup/);
+  assert.match(vb.problems.join('\n'), /encrypted chunk 0 failed authentication/);
   // and a sidecar that disagrees while the archive is intact
   const { j: j2, dests: d2, archiveDir: a2 } = await backup('badsidecar', {});
   const sc = readdirSync(a2).find((n) => n.endsWith('.manifest.json'))!;
