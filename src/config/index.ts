@@ -9,6 +9,10 @@ import { parseSpine, SPINE_SPEC, type SpineConfig } from './spine.ts';
 import { parseContainers, CONTAINERS_SPEC, type ContainersConfig } from '../containers/config.ts';
 import { validateSection, oneOf, type Env } from './validate.ts';
 import { parseNotifyConfig, NOTIFY_VARIABLES, type NotifyConfig } from '../notify/config.ts';
+import { parseRetry, parseS3, parseAzure, DESTINATION_CORE_VARIABLES, type RetrySettings, type S3Config, type AzureConfig } from '../destinations/config.ts';
+import { parseWebdav, WEBDAV_SPEC, type WebdavConfig } from './webdav.ts';
+import { parseSftp, SFTP_SPEC, type SftpConfig } from './sftp.ts';
+import { parseDropbox, DROPBOX_SPEC, type DropboxConfig } from './dropbox.ts';
 import { parseEncryptionConfig, ENCRYPTION_SPEC } from '../crypto/config.ts';
 import type { EncryptionConfig } from '../crypto/types.ts';
 import { parseVerifyConfig, VERIFY_SPEC, type VerifyConfig } from '../restore/config.ts';
@@ -27,6 +31,18 @@ export interface JobConfig extends SpineConfig {
   containers: ContainersConfig;
   /** Notifications (NOTIFICATION_URLS, NOTIFICATION_LEVEL, templates). */
   notify: NotifyConfig;
+  /** Retry/timeout settings shared by every destination. */
+  retry: RetrySettings;
+  /** null unless AWS_S3_BUCKET_NAME is set. */
+  s3: S3Config | null;
+  /** null unless AZURE_STORAGE_ACCOUNT_NAME is set. */
+  azure: AzureConfig | null;
+  /** WebDAV destination, null when WEBDAV_URL is unset. */
+  webdav: WebdavConfig | null;
+  /** SSH/SFTP destination, null when SSH_HOST_NAME is unset. */
+  ssh: SftpConfig | null;
+  /** Dropbox destination, null unless refresh token, app key and secret are set. */
+  dropbox: DropboxConfig | null;
   /** Archive encryption (at most one method) and the keys restore and verify decrypt with. */
   encryption: EncryptionConfig;
   /** VERIFY_CRON_EXPRESSION: scheduled verification of the newest backup. */
@@ -52,7 +68,9 @@ const PROCESS_SPEC = {
  * Sections added later (destinations, notifications, ...) add their specs here.
  */
 export function knownVariables(): Set<string> {
-  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(CONTAINERS_SPEC), ...Object.keys(ENCRYPTION_SPEC), ...Object.keys(VERIFY_SPEC), ...EXTRA_VARIABLES, ...NOTIFY_VARIABLES]);
+  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(CONTAINERS_SPEC), ...DESTINATION_CORE_VARIABLES, ...EXTRA_VARIABLES,
+    ...Object.keys(WEBDAV_SPEC), ...Object.keys(SFTP_SPEC), ...Object.keys(DROPBOX_SPEC), ...NOTIFY_VARIABLES,
+    ...Object.keys(ENCRYPTION_SPEC), ...Object.keys(VERIFY_SPEC)]);
 }
 
 /** Names read outside envalid specs (sections that parse by hand). */
@@ -74,11 +92,17 @@ export function parseJob(name: string, source: string, env: Env, issues: ConfigI
   const spine = parseSpine(env, local, availableParallelism(), dirExists);
   const containers = parseContainers(env, local);
   const notify = parseNotifyConfig(env, local);
+  const retry = parseRetry(env, local);
+  const s3 = parseS3(env, local);
+  const azure = parseAzure(env, local);
+  const webdav = parseWebdav(env, local);
+  const ssh = parseSftp(env, local);
+  const dropbox = parseDropbox(env, local);
   const encryption = parseEncryptionConfig(env, local);
   const verify = parseVerifyConfig(env, local);
   for (const i of local) issues.push(where ? { variable: i.variable, message: `${i.message} (in ${where})` } : i);
-  if (!spine || !containers || !notify || !encryption || !verify) return null;
-  return { ...spine, name, source, env: Object.freeze({ ...env }), containers, notify, encryption, verify };
+  if (!spine || !containers || !retry || !notify || !encryption || !verify || local.length > 0) return null;
+  return { ...spine, name, source, env: Object.freeze({ ...env }), containers, notify, retry, s3, azure, webdav, ssh, dropbox, encryption, verify };
 }
 
 /**

@@ -1,46 +1,193 @@
-// Interim local destination (replaced by the dest-core branch's implementation).
-import { createWriteStream, createReadStream } from 'node:fs';
-import { readdir, rename, stat, unlink, symlink } from 'node:fs/promises';
-import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { createReadStream, createWriteStream, type Dirent } from 'node:fs';
+import { link, lstat, mkdir, open, readdir, rename, stat, symlink, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Destination, BackupObject, UploadOptions } from './types.ts';
+import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../log.ts';
+import { UserError, errorMessage } from '../errors.ts';
+import type { LocalConfig } from '../config/spine.ts';
+import type { BackupObject, Destination, UploadOptions } from './types.ts';
+import { assertPlainName } from './names.ts';
 
-export function createLocalDestination(cfg: { dir: string; latestSymlink: string | null }, _log: Logger): Destination {
+/** Temporary files this destination writes: `.<name>.<16 hex>.tmp` (uploads) and `.<link>.tmp` (symlink swap). */
+const TEMP_RE = /^\..+\.(?:[0-9a-f]{16}\.)?tmp$/;
+
+export function isLocalTempName(name: string): boolean {
+  return TEMP_RE.test(name);
+}
+
+/**
+ * The local destination (BACKUP_ARCHIVE): a directory on a mounted volume.
+ *
+ * upload writes `.<name>.<random>.tmp` in the same directory, fsyncs it, links it
+ * to the final name (failing when that name exists: an existing backup is never
+ * overwritten), removes the temporary name and fsyncs the directory. Any error or
+ * abort removes the temporary file. With `latestSymlink`, a symlink to the newest
+ * backup is swapped in atomically after each successful upload.
+ */
+export function createLocalDestination(config: LocalConfig, log: Logger): Destination {
+  const dir = config.dir;
+  const latest = config.latestSymlink;
+  if (latest) assertPlainName(latest, 'Local');
+
+  async function upload(name: string, source: Readable, options: UploadOptions = {}): Promise<void> {
+    assertPlainName(name, 'Local');
+    if (latest && name === latest) {
+      source.destroy();
+      throw new UserError(`Local: backup name "${name}" is the same as BACKUP_LATEST_SYMLINK`, 'Choose a different BACKUP_LATEST_SYMLINK or BACKUP_FILENAME.');
+    }
+    const finalPath = join(dir, name);
+    const tmpPath = join(dir, `.${name}.${randomBytes(8).toString('hex')}.tmp`);
+    let created = false;
+    try {
+      options.signal?.throwIfAborted();
+      await mkdir(dir, { recursive: true });
+      if (await exists(finalPath)) throw alreadyExists(finalPath);
+      created = true;
+      // `wx`: never reuse an existing file; `flush`: fsync before close (pipeline waits for close).
+      await pipeline(source, createWriteStream(tmpPath, { flags: 'wx', flush: true, highWaterMark: 1 << 20 }), { signal: options.signal });
+      if (await linkNoReplace(tmpPath, finalPath)) await unlink(tmpPath);
+      created = false;
+      await syncDir(dir);
+    } catch (err) {
+      source.destroy();
+      if (created) await unlink(tmpPath).catch(() => {});
+      throw err;
+    }
+    log.debug({ destination: 'Local', path: finalPath }, 'stored backup');
+    if (latest && !name.endsWith('.manifest.json')) { // a sidecar manifest is never the newest backup
+      try {
+        await swapSymlink(dir, latest, name);
+      } catch (err) {
+        // The backup itself is stored; a stale symlink is reported, not fatal.
+        log.warn({ destination: 'Local', symlink: join(dir, latest) }, `could not update latest symlink: ${errorMessage(err)}`);
+      }
+    }
+  }
+
+  async function list(prefix: string): Promise<BackupObject[]> {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const out: BackupObject[] = [];
+    for (const e of entries) {
+      if (!e.isFile() || !e.name.startsWith(prefix) || isLocalTempName(e.name)) continue;
+      try {
+        const s = await lstat(join(dir, e.name));
+        if (s.isFile()) out.push({ name: e.name, size: s.size, modified: s.mtime });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // removed meanwhile
+      }
+    }
+    return out;
+  }
+
+  async function remove(names: string[]): Promise<void> {
+    for (const name of names) assertPlainName(name, 'Local');
+    let removed = 0;
+    for (const name of names) {
+      try {
+        await unlink(join(dir, name));
+        removed++;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    if (removed > 0) await syncDir(dir);
+  }
+
+  async function download(name: string): Promise<Readable> {
+    assertPlainName(name, 'Local');
+    const p = join(dir, name);
+    const s = await stat(p);
+    if (!s.isFile()) throw new Error(`Local: ${p} is not a file`);
+    const stream = createReadStream(p, { highWaterMark: 1 << 20 });
+    await new Promise<void>((resolve, reject) => {
+      stream.once('open', () => resolve());
+      stream.once('error', reject);
+    });
+    return stream;
+  }
+
   return {
     name: 'Local',
-    location: cfg.dir,
-    async upload(name: string, source: Readable, options?: UploadOptions) {
-      const tmp = join(cfg.dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
-      try {
-        await pipeline(source, createWriteStream(tmp, { flags: 'wx', flush: true }), { signal: options?.signal });
-        await rename(tmp, join(cfg.dir, name));
-      } catch (e) {
-        await unlink(tmp).catch(() => {});
-        throw e;
-      }
-      if (cfg.latestSymlink && !name.endsWith('.manifest.json')) {
-        const t = join(cfg.dir, `.${cfg.latestSymlink}.tmp`);
-        await unlink(t).catch(() => {});
-        await symlink(name, t);
-        await rename(t, join(cfg.dir, cfg.latestSymlink));
-      }
-    },
-    async list(prefix: string): Promise<BackupObject[]> {
-      let names: string[] = [];
-      try { names = await readdir(cfg.dir); } catch { return []; }
-      const out: BackupObject[] = [];
-      for (const n of names) {
-        if (!n.startsWith(prefix) || n.startsWith('.')) continue;
-        const s = await stat(join(cfg.dir, n)).catch(() => null);
-        if (s?.isFile()) out.push({ name: n, size: s.size, modified: s.mtime });
-      }
-      return out;
-    },
-    async remove(names: string[]) { for (const n of names) await unlink(join(cfg.dir, n)).catch(() => {}); },
-    async download(name: string) { return createReadStream(join(cfg.dir, name)); },
+    location: dir,
+    upload,
+    list,
+    remove,
+    download,
     async close() {},
   };
+}
+
+function alreadyExists(path: string): UserError {
+  return new UserError(
+    `Local: ${path} already exists; refusing to overwrite an existing backup`,
+    'Use a BACKUP_FILENAME with a time stamp precise enough for your schedule (e.g. %Y-%m-%dT%H-%M-%S).',
+  );
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/**
+ * Give `tmp` the name `final` without ever replacing an existing `final`: a hard link
+ * fails with EEXIST. File systems without hard links (some FUSE, SMB, vfat mounts)
+ * fall back to check-then-rename. Returns true when `tmp` still exists (was linked).
+ */
+async function linkNoReplace(tmp: string, final: string): Promise<boolean> {
+  try {
+    await link(tmp, final);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw alreadyExists(final);
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS' || code === 'EMLINK' || code === 'EXDEV') {
+      if (await exists(final)) throw alreadyExists(final);
+      await rename(tmp, final);
+      return false;
+    }
+    throw err;
+  }
+}
+
+/** fsync a directory so a rename/link/unlink in it survives a crash. Some file systems refuse; that is not an error. */
+async function syncDir(dir: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EBADF') throw err;
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** Point `dir/linkName` at `target` (relative) atomically: create `.linkName.tmp`, rename it over. */
+async function swapSymlink(dir: string, linkName: string, target: string): Promise<void> {
+  const linkPath = join(dir, linkName);
+  const tmp = join(dir, `.${linkName}.tmp`);
+  await unlink(tmp).catch(() => {});
+  await symlink(target, tmp);
+  try {
+    await rename(tmp, linkPath);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await syncDir(dir);
 }

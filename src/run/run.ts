@@ -95,19 +95,20 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     });
     // containers come back as soon as the archive is written, while uploads may go on
     const archived = archive.done.then(() => phase('post', () => hooks.archivePost(hookCtx)), () => {});
-    const shipped = await phase('archive', () => shipArchive({ destinations, name, archive, tmpDir: job.tmpDir, log, signal }));
+    const shipped = await phase('archive', () => shipArchive({ destinations, name, archive, tmpDir: job.tmpDir, retry: job.retry, log, signal }));
     await archived;
     await phase('post', () => hooks.processPost(hookCtx));
     await phase('post', () => hooks.copyPost(hookCtx));
     const a = shipped.archive;
-    stats.archive = {
+    stats.destinations = shipped.results;
+    // null: the only destination failed while the archive was produced, so it was abandoned
+    if (a) stats.archive = {
       name, size: a.size, sha256: a.sha256, compression: job.archive.compression, encryption: plan.encryption,
       files: a.files, directories: a.directories, symlinks: a.symlinks, bytesRead: a.bytesRead,
       skipped: a.skipped, unreadable: a.unreadable,
     };
-    stats.destinations = shipped.results;
-    stats.warnings.push(...await uploadSidecars(destinations, shipped.results, plan.sidecar(name, a), log, signal));
-    stats.warnings.push(...a.warnings);
+    if (a) stats.warnings.push(...await uploadSidecars(destinations, shipped.results, plan.sidecar(name, a), log, signal));
+    if (a) stats.warnings.push(...a.warnings);
 
     const failed = shipped.results.filter((r) => !r.ok);
     if (failed.length === shipped.results.length) {
@@ -116,13 +117,13 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     } else if (failed.length > 0) {
       stats.warnings.push(...failed.map((r) => `upload to ${r.destination} failed: ${r.error}`));
     }
-    if (a.unreadable > 0) stats.warnings.push(`${a.unreadable} file(s) could not be read; this backup is incomplete`);
+    if (a && a.unreadable > 0) stats.warnings.push(`${a.unreadable} file(s) could not be read; this backup is incomplete`);
 
     // 4. prune: only after a fully successful run (a partial or degraded backup never replaces older ones)
     const status = statusOf(stats);
     if (status === 'success' && job.retention.days >= 0) {
       await phase('prune', () => hooks.prunePre(hookCtx));
-      const warnings = await phase('prune', () => pruneDestinations(destinations, stats.destinations, job.retention, now(), name, job.retention.skipBackends, log));
+      const warnings = await phase('prune', () => pruneDestinations(destinations, stats.destinations, job.retention, now(), name, job.retention.skipBackends, log, job.retry));
       stats.warnings.push(...warnings);
       await phase('prune', () => hooks.prunePost(hookCtx));
     } else if (job.retention.days >= 0) {

@@ -1,57 +1,324 @@
-// Interim upload phase (replaced by the dest-core branch's implementation).
-import type { Destination } from '../destinations/types.ts';
-import type { ArchiveStream, ArchiveResult } from '../archive/index.ts';
-import type { DestinationResult } from './stats.ts';
+/**
+ * The upload and prune phases of a run.
+ *
+ * shipArchive: the archive is produced once.
+ * - One destination: the archive streams straight into it (nothing is written to
+ *   BACKUP_TMP_DIR). The stream cannot be replayed, so the upload as a whole is tried
+ *   once; the SDKs still retry single requests (S3 parts, Azure blocks).
+ * - Several destinations: the archive is written once to a temporary file in tmpDir
+ *   (temporary disk never exceeds one archive), then uploaded from that file to every
+ *   destination concurrently, each with its own retries, and the file is removed.
+ *
+ * A failing destination never cancels the others. Every upload attempt is watched:
+ * when the destination stops taking data for `retry.timeoutMs` while data is waiting,
+ * the attempt is aborted with a (transient) timeout.
+ *
+ * Sources are produced by a `SourcePlan` (direct stream, staged file); a streaming
+ * fan-out (one archive stream teed to several destinations, no temp file) would be a
+ * third plan with the same shape.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { stat, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../log.ts';
-import type { RetentionPolicy } from '../retention/index.ts';
-import type { DestinationKind } from '../destinations/types.ts';
-import { planPrune } from '../retention/index.ts';
-import { errorMessage } from '../errors.ts';
+import type { ArchiveResult, ArchiveStream } from '../archive/index.ts';
+import type { Destination, DestinationKind } from '../destinations/types.ts';
+import type { DestinationResult } from './stats.ts';
+import { UserError, errorMessage } from '../errors.ts';
+import { redact } from '../redact.ts';
+import { DEFAULT_RETRY, DestinationTimeoutError, withRetry, type RetrySettings } from '../destinations/retry.ts';
+import { planPrune, type RetentionPolicy } from '../retention/index.ts';
 
 export interface ShipOptions {
   destinations: Destination[];
+  /** Final backup file name. */
   name: string;
   archive: ArchiveStream;
+  /** Where the archive is staged when there are several destinations (BACKUP_TMP_DIR). */
   tmpDir: string;
+  /** Retry and timeout settings (job.retry); defaults when omitted. */
+  retry?: RetrySettings;
   log: Logger;
   signal?: AbortSignal;
 }
 
-export async function shipArchive(opts: ShipOptions): Promise<{ results: DestinationResult[]; archive: ArchiveResult }> {
-  const [dest] = opts.destinations;
-  if (opts.destinations.length !== 1 || !dest) throw new Error('interim upload phase supports exactly one destination');
-  const start = Date.now();
-  const up = dest.upload(opts.name, opts.archive.stream, { signal: opts.signal });
-  const [upRes, arRes] = await Promise.allSettled([up, opts.archive.done]);
-  if (arRes.status === 'rejected') throw arRes.reason;
-  const archive = arRes.value;
-  const result: DestinationResult = {
-    destination: dest.name, location: dest.location, ok: upRes.status === 'fulfilled', bytes: archive.size,
-    durationMs: Date.now() - start, attempts: 1, pruned: 0,
-    ...(upRes.status === 'rejected' ? { error: errorMessage(upRes.reason) } : {}),
-  };
-  return { results: [result], archive };
+export interface ShipResult {
+  /** One per destination, in the order given. `pruned` is 0 (see pruneDestinations). */
+  results: DestinationResult[];
+  /**
+   * The archive's stats, or null when it was abandoned unfinished because every
+   * destination failed while it was still being produced (single destination only).
+   */
+  archive: ArchiveResult | null;
 }
 
+/** A failure of the archive itself (not of a destination): the run fails in its archive phase. */
+export class ArchiveFailedError extends Error {
+  constructor(cause: unknown) {
+    super(`archive failed: ${redact(errorMessage(cause))}`, { cause });
+    this.name = 'ArchiveFailedError';
+  }
+}
+
+/** Where each upload attempt gets its bytes from. */
+interface SourcePlan {
+  /** False when the source can be read only once (a live archive stream): no whole-upload retries. */
+  repeatable: boolean;
+  /** A fresh source for one attempt, or null when the source cannot be produced again. */
+  open(): Promise<{ stream: Readable; size?: number } | null>;
+  /** Called when reading the source itself failed (not when the destination gave up on it). */
+  sourceFailed?(err: unknown): void;
+}
+
+/**
+ * Upload the archive to every destination. Resolves with one result per destination
+ * (ok or not). Rejects only when the archive itself fails (ArchiveFailedError), when
+ * staging in tmpDir fails, or when there is no destination.
+ */
+export async function shipArchive(opts: ShipOptions): Promise<ShipResult> {
+  const { destinations, archive } = opts;
+  if (destinations.length === 0) {
+    archive.stream.destroy();
+    archive.done.catch(() => {});
+    throw new UserError('no destination is configured', 'Mount a directory at BACKUP_ARCHIVE or configure a remote destination (e.g. AWS_S3_BUCKET_NAME).');
+  }
+  if (destinations.length === 1) return shipDirect(opts, destinations[0]!);
+  return shipStaged(opts);
+}
+
+async function shipDirect(opts: ShipOptions, destination: Destination): Promise<ShipResult> {
+  const { archive } = opts;
+  let sourceError: unknown = null;
+  let used = false;
+  const plan: SourcePlan = {
+    repeatable: false,
+    async open() {
+      if (used) return null;
+      used = true;
+      return { stream: archive.stream };
+    },
+    sourceFailed(err) { sourceError ??= err; },
+  };
+  const archiveDone = archive.done.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
+  const result = await uploadOne(destination, plan, opts);
+  const a = await archiveDone;
+  if (!a.ok) {
+    // The archive broke (the upload failed because of it), or the upload failed first and the
+    // archive was abandoned. Only the former is the archive's failure.
+    if (sourceError || result.ok) throw new ArchiveFailedError(a.e);
+    return { results: [result], archive: null };
+  }
+  return { results: [result], archive: a.r };
+}
+
+async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
+  const { archive, log, name } = opts;
+  const staged = join(opts.tmpDir, `.offsite-${name}.${randomBytes(6).toString('hex')}.tmp`);
+  let archiveResult: ArchiveResult;
+  try {
+    let writeError: unknown = null;
+    const writing = pipeline(archive.stream, createWriteStream(staged, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 }), { signal: opts.signal })
+      .catch((e: unknown) => { writeError = e; });
+    const done = archive.done.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
+    await writing;
+    const a = await done;
+    if (!a.ok) throw new ArchiveFailedError(a.e);
+    if (writeError) {
+      opts.signal?.throwIfAborted();
+      throw new UserError(
+        `could not stage the archive in ${opts.tmpDir}: ${errorMessage(writeError)}`,
+        'With several destinations the archive is written once to BACKUP_TMP_DIR; give it room for one archive.',
+        { cause: writeError },
+      );
+    }
+    archiveResult = a.r;
+    const { size } = await stat(staged);
+    log.debug({ path: staged, size }, 'archive staged for several destinations');
+    const plan: SourcePlan = {
+      repeatable: true,
+      async open() {
+        const stream = createReadStream(staged, { highWaterMark: 1 << 20 });
+        await new Promise<void>((resolve, reject) => { stream.once('open', () => resolve()); stream.once('error', reject); });
+        return { stream, size };
+      },
+    };
+    const results = await Promise.all(opts.destinations.map((d) => uploadOne(d, plan, opts)));
+    return { results, archive: archiveResult };
+  } finally {
+    await unlink(staged).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') log.warn({ path: staged }, `could not remove staged archive: ${errorMessage(e)}`);
+    });
+  }
+}
+
+/** Upload to one destination with retries; never throws. */
+async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): Promise<DestinationResult> {
+  const retry = opts.retry ?? DEFAULT_RETRY;
+  const started = Date.now();
+  const log = opts.log.child({ destination: d.name });
+  let bytes = 0;
+  let attempts = 0;
+  try {
+    const out = await withRetry(async () => {
+      attempts++;
+      const src = await plan.open();
+      if (!src) throw new Error('the archive stream was already consumed');
+      const watch = watchProgress(src.stream, retry.timeoutMs, opts.signal, (e) => plan.sourceFailed?.(e));
+      try {
+        await d.upload(opts.name, watch.stream, { size: src.size, signal: watch.signal });
+      } catch (err) {
+        if (watch.stalled) {
+          throw new DestinationTimeoutError(`no progress for ${Math.round(retry.timeoutMs / 1000)}s (BACKUP_DESTINATION_TIMEOUT)`);
+        }
+        throw err;
+      } finally {
+        watch.stop();
+        src.stream.destroy();
+      }
+      if (!watch.ended) throw new Error(`${d.name} finished before reading the whole archive`);
+      return watch.bytes();
+    }, {
+      settings: retry,
+      log,
+      what: `upload of ${opts.name} to ${d.name} ${d.location}`,
+      signal: opts.signal,
+      canRetry: () => plan.repeatable,
+    });
+    bytes = out.value;
+    const durationMs = Date.now() - started;
+    log.info({ location: d.location, bytes, durationMs, attempts: out.attempts }, `uploaded ${opts.name} to ${d.name} ${d.location}`);
+    return result(d, true, bytes, durationMs, out.attempts);
+  } catch (err) {
+    const message = redact(errorMessage(err));
+    log.error({ location: d.location, attempts }, message);
+    return result(d, false, bytes, Date.now() - started, Math.max(1, attempts), message);
+  }
+}
+
+function result(d: Destination, ok: boolean, bytes: number, durationMs: number, attempts: number, error?: string): DestinationResult {
+  const r: DestinationResult = { destination: d.name, location: d.location, ok, bytes, durationMs, attempts, pruned: 0 };
+  if (error !== undefined) r.error = error;
+  return r;
+}
+
+interface Watch {
+  stream: Readable;
+  signal: AbortSignal;
+  /** True when the destination stopped taking data for longer than the timeout. */
+  readonly stalled: boolean;
+  readonly ended: boolean;
+  bytes(): number;
+  stop(): void;
+}
+
+/**
+ * Re-emit `source` and abort (via the returned signal) when the consumer has not asked
+ * for data for `timeoutMs` while the source had data ready. Time spent waiting for the
+ * source (a slow archiver) never counts as a stall.
+ */
+export function watchProgress(source: Readable, timeoutMs: number, outer?: AbortSignal, onSourceError?: (err: unknown) => void): Watch {
+  const ac = new AbortController();
+  const signal = outer ? AbortSignal.any([outer, ac.signal]) : ac.signal;
+  const it = source[Symbol.asyncIterator]();
+  let lastPull = Date.now();
+  let waitingOnSource = false;
+  let ended = false;
+  let abandoned = false;
+  let stalled = false;
+  let count = 0;
+  const stream = new Readable({
+    highWaterMark: 1 << 20,
+    read() {
+      lastPull = Date.now();
+      if (waitingOnSource) return;
+      waitingOnSource = true;
+      it.next().then(({ value, done }) => {
+        waitingOnSource = false;
+        lastPull = Date.now();
+        if (done) { ended = true; this.push(null); return; }
+        const buf = typeof value === 'string' ? Buffer.from(value) : (value as Buffer);
+        count += buf.length;
+        this.push(buf);
+      }, (err: unknown) => {
+        waitingOnSource = false;
+        if (!abandoned) onSourceError?.(err);
+        this.destroy(err as Error);
+      });
+    },
+    destroy(err, cb) {
+      abandoned = true;
+      if (!ended) void it.return?.().catch(() => {});
+      cb(err);
+    },
+  });
+  const tick = Math.max(50, Math.min(5000, Math.floor(timeoutMs / 4)));
+  const timer = setInterval(() => {
+    if (ended || waitingOnSource || stream.destroyed) return;
+    if (Date.now() - lastPull > timeoutMs) {
+      stalled = true;
+      ac.abort(new DestinationTimeoutError(`no progress for ${Math.round(timeoutMs / 1000)}s`));
+      clearInterval(timer);
+    }
+  }, tick);
+  timer.unref();
+  return {
+    stream,
+    signal,
+    get stalled() { return stalled; },
+    get ended() { return ended; },
+    bytes: () => count,
+    stop: () => clearInterval(timer),
+  };
+}
+
+// ------------------------------------------------------------------ prune
+
+/**
+ * Retention per destination: only where the upload succeeded, never on destinations
+ * listed in BACKUP_SKIP_BACKENDS_FROM_PRUNE. Fills `pruned` / `pruneNote` of `results`
+ * in place and returns lines for RunStats.warnings (refusals to delete every backup,
+ * failed prunes). A prune failure on one destination never affects the others.
+ */
 export async function pruneDestinations(
-  destinations: Destination[], results: DestinationResult[], policy: RetentionPolicy, now: Date,
-  justWritten: string, skipBackends: readonly DestinationKind[], log: Logger,
+  destinations: Destination[],
+  results: DestinationResult[],
+  policy: RetentionPolicy,
+  now: Date,
+  justWritten: string | null,
+  skipBackends: readonly DestinationKind[],
+  log: Logger,
+  retry: RetrySettings = DEFAULT_RETRY,
 ): Promise<string[]> {
   const warnings: string[] = [];
-  for (const d of destinations) {
-    const r = results.find((x) => x.destination === d.name);
-    if (!r || !r.ok) continue;
-    if (skipBackends.includes(d.name)) { r.pruneNote = 'skipped (BACKUP_SKIP_BACKENDS_FROM_PRUNE)'; continue; }
+  const out = results;
+  if (policy.days < 0) return warnings;
+  await Promise.all(destinations.map(async (d, i) => {
+    const r = out[i] ?? out.find((x) => x.destination === d.name);
+    if (!r) return;
+    if (skipBackends.includes(d.name)) { r.pruneNote = 'skipped (BACKUP_SKIP_BACKENDS_FROM_PRUNE)'; return; }
+    if (!r.ok) { r.pruneNote = 'skipped because the upload failed'; return; }
+    const dlog = log.child({ destination: d.name });
     try {
-      const plan = planPrune(await d.list(policy.prefix), policy, now, justWritten);
-      warnings.push(...plan.warnings.map((w) => `${d.name}: ${w}`));
-      if (plan.remove.length) await d.remove(plan.remove);
-      r.pruned = plan.remove.length;
-      log.info({ destination: d.name, pruned: plan.remove.length }, 'pruned old backups');
-    } catch (e) {
-      r.pruneNote = `pruning failed: ${errorMessage(e)}`;
-      warnings.push(`${d.name}: ${r.pruneNote}`);
+      const listing = (await withRetry(() => d.list(policy.prefix), { settings: retry, log: dlog, what: `listing ${d.name} ${d.location}` })).value;
+      const decision = planPrune(listing, policy, now, justWritten);
+      for (const w of decision.warnings) {
+        warnings.push(`${d.name}: ${w}`);
+        dlog.warn(w);
+      }
+      if (decision.remove.length > 0) {
+        await withRetry(() => d.remove(decision.remove), { settings: retry, log: dlog, what: `removing ${decision.remove.length} old backup(s) from ${d.name} ${d.location}` });
+        dlog.info({ removed: decision.remove.length }, `pruned ${decision.remove.length} backup(s) from ${d.name} ${d.location}`);
+      }
+      r.pruned = decision.remove.length;
+    } catch (err) {
+      const message = redact(errorMessage(err));
+      r.pruneNote = `prune failed: ${message}`;
+      warnings.push(`${d.name}: prune failed: ${message}`);
+      dlog.error(`prune failed: ${message}`);
     }
-  }
+  }));
   return warnings;
 }

@@ -1,0 +1,481 @@
+/**
+ * Dropbox destination (official `dropbox` SDK).
+ *
+ * - Short-lived access tokens from DROPBOX_REFRESH_TOKEN, refreshed shortly before they
+ *   expire and once more on a 401; refreshes are shared by concurrent requests.
+ * - Uploads up to one chunk (8 MiB) go in a single `files/upload`; larger ones use a
+ *   concurrent upload session: chunks of 8 MiB (a multiple of the 4 MiB Dropbox requires)
+ *   appended by up to DROPBOX_CONCURRENCY_LEVEL requests at once, the last one closing the
+ *   session, then `finish` commits with mode add, autorename off and strict conflicts:
+ *   nothing appears under the name before that, and an existing file is never replaced.
+ *   Memory held by one upload: chunk size x concurrency (48 MiB with the defaults), plus
+ *   one more chunk for a moment while a chunk is joined from the stream's pieces.
+ * - Every request: 429 waits as long as Retry-After says; 5xx, too_many_write_operations
+ *   and network errors are retried a few times with backoff.
+ * - list_folder with continue paging; delete_batch (1000 per batch) polled to completion;
+ *   downloads stream straight from `files/download` (the SDK would buffer them).
+ */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { Dropbox, DropboxAuth, DropboxResponseError, type files } from 'dropbox';
+import type { Logger } from '../log.ts';
+import { UserError, errorMessage } from '../errors.ts';
+import { DEFAULT_DROPBOX_ENDPOINT, type DropboxConfig } from '../config/dropbox.ts';
+import type { BackupObject, Destination, UploadOptions } from './types.ts';
+import { abortError, withFields } from './remote-util.ts';
+import { assertPlainName } from './names.ts';
+
+const MiB = 1 << 20;
+/** Upload chunk: a multiple of 4 MiB (concurrent sessions require it). */
+export const DROPBOX_CHUNK_SIZE = 8 * MiB;
+const BLOCK = 4 * MiB;
+const DELETE_BATCH = 1000;
+const DEFAULT_RPC_TIMEOUT_MS = 120_000;
+const CONTENT_TIMEOUT_MS = 600_000;
+const MAX_TRANSIENT_RETRIES = 4;
+const MAX_RATE_LIMIT_WAITS = 10;
+const MAX_RETRY_AFTER_MS = 300_000;
+
+const API_HOST = 'https://api.dropboxapi.com/';
+const CONTENT_HOST = 'https://content.dropboxapi.com/';
+
+export interface DropboxDestinationOptions {
+  /** fetch used for every request (tests point it at a local fake). */
+  fetch?: typeof fetch;
+  /** Chunk size in bytes, a multiple of 4 MiB (default 8 MiB). */
+  chunkSize?: number;
+  /** Refresh the access token when it has less than this left (default 5 min). */
+  tokenRefreshMarginMs?: number;
+  /** Base delay of the backoff between retries of transient failures (default 500 ms). */
+  retryBaseMs?: number;
+  /** Timeout of each non-upload request (default 2 min). */
+  requestTimeoutMs?: number;
+}
+
+interface DbxError {
+  status?: number;
+  headers?: { get?(name: string): string | null } | Record<string, string>;
+  error?: unknown;
+  name?: string;
+  message?: string;
+  code?: string;
+  cause?: unknown;
+}
+
+/** error_summary of a Dropbox error body, without the trailing `/..`/`/...` noise. */
+function summaryOf(err: DbxError): string {
+  const e = err.error as { error_summary?: string; error?: string; error_description?: string } | string | undefined;
+  if (e && typeof e === 'object') {
+    if (typeof e.error_summary === 'string') return e.error_summary.replace(/\/\.*$/, '').replace(/\/+$/, '');
+    if (typeof e.error === 'string') return e.error_description ? `${e.error}: ${e.error_description}` : e.error;
+  }
+  if (typeof e === 'string') return e.slice(0, 300);
+  return '';
+}
+
+function header(err: DbxError, name: string): string | null {
+  const h = err.headers;
+  if (!h) return null;
+  if (typeof (h as { get?: unknown }).get === 'function') return (h as { get(n: string): string | null }).get(name);
+  const rec = h as Record<string, string>;
+  return rec[name] ?? rec[name.toLowerCase()] ?? null;
+}
+
+function isNetworkError(err: unknown): boolean {
+  const e = err as DbxError;
+  if (e?.name === 'TimeoutError') return true;
+  if (e instanceof TypeError && /fetch failed|terminated|network/i.test(e.message ?? '')) return true;
+  const cause = e?.cause as { code?: string } | undefined;
+  return Boolean(cause?.code && /^(ECONN|EPIPE|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|UND_ERR)/.test(cause.code));
+}
+
+/** Dropbox content hash (SHA-256 over the SHA-256 digests of 4 MiB blocks), incremental. */
+class ContentHasher {
+  private overall = createHash('sha256');
+  private block = createHash('sha256');
+  private inBlock = 0;
+  update(data: Buffer): void {
+    let pos = 0;
+    while (pos < data.length) {
+      const take = Math.min(BLOCK - this.inBlock, data.length - pos);
+      this.block.update(data.subarray(pos, pos + take));
+      this.inBlock += take;
+      pos += take;
+      if (this.inBlock === BLOCK) {
+        this.overall.update(this.block.digest());
+        this.block = createHash('sha256');
+        this.inBlock = 0;
+      }
+    }
+  }
+  digest(): string {
+    if (this.inBlock > 0) this.overall.update(this.block.digest());
+    return this.overall.digest('hex');
+  }
+}
+
+function contentHash(data: Buffer): string {
+  const h = new ContentHasher();
+  h.update(data);
+  return h.digest();
+}
+
+interface Chunk {
+  data: Buffer;
+  offset: number;
+  last: boolean;
+}
+
+/**
+ * Cut a stream into chunks of `size` bytes. A full chunk is yielded only once more data
+ * has arrived (so the consumer knows it is not the last); the final chunk has `last`.
+ */
+async function* chunks(source: AsyncIterable<Buffer | string>, size: number, hasher: ContentHasher): AsyncGenerator<Chunk> {
+  // Pieces are gathered and joined once per chunk: a small archive never costs a full chunk of memory.
+  let parts: Buffer[] = [];
+  let len = 0;
+  let offset = 0;
+  for await (const piece of source) {
+    let p = typeof piece === 'string' ? Buffer.from(piece) : piece;
+    while (p.length > 0) {
+      if (len === size) {
+        const data = Buffer.concat(parts, len);
+        parts = [];
+        yield { data, offset, last: false };
+        offset += len;
+        len = 0;
+      }
+      const take = Math.min(size - len, p.length);
+      const part = p.subarray(0, take);
+      parts.push(part);
+      hasher.update(part);
+      len += take;
+      p = p.subarray(take);
+    }
+  }
+  yield { data: Buffer.concat(parts, len), offset, last: true };
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    const onAbort = () => { clearTimeout(t); reject(abortError(signal)); };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** JSON for the Dropbox-API-Arg header: non-ASCII escaped as \uXXXX. */
+function headerJson(v: unknown): string {
+  return JSON.stringify(v).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** fetch that sends Dropbox's hosts to DROPBOX_ENDPOINT / DROPBOX_OAUTH2_ENDPOINT when they are not the default. */
+function endpointFetch(base: typeof fetch, cfg: DropboxConfig): typeof fetch {
+  const custom = cfg.endpoint !== DEFAULT_DROPBOX_ENDPOINT || cfg.oauth2Endpoint !== DEFAULT_DROPBOX_ENDPOINT;
+  if (!custom) return base;
+  return ((input: string | URL | Request, init?: RequestInit) => {
+    let url = typeof input === 'string' ? input : input instanceof URL ? input.toString() : input.url;
+    if (url.startsWith(`${API_HOST}oauth2/`)) url = cfg.oauth2Endpoint + url.slice(API_HOST.length);
+    else if (url.startsWith(`${API_HOST}2/`)) url = cfg.endpoint + url.slice(API_HOST.length);
+    else if (url.startsWith(`${CONTENT_HOST}2/`)) url = cfg.endpoint + url.slice(CONTENT_HOST.length);
+    return base(url, init);
+  }) as typeof fetch;
+}
+
+export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: DropboxDestinationOptions = {}): Destination {
+  const chunkSize = opts.chunkSize ?? DROPBOX_CHUNK_SIZE;
+  if (chunkSize <= 0 || chunkSize % BLOCK !== 0) throw new Error(`Dropbox chunk size must be a positive multiple of 4 MiB, got ${chunkSize}`);
+  const margin = opts.tokenRefreshMarginMs ?? 300_000;
+  const retryBase = opts.retryBaseMs ?? 500;
+  const RPC_TIMEOUT_MS = opts.requestTimeoutMs ?? DEFAULT_RPC_TIMEOUT_MS;
+  const f = endpointFetch(opts.fetch ?? globalThis.fetch.bind(globalThis), cfg);
+  // One DropboxAuth only refreshes; the client's own has no refresh token, so the SDK never
+  // refreshes on its own and concurrent requests share one refresh.
+  const tokenSource = new DropboxAuth({ clientId: cfg.appKey, clientSecret: cfg.appSecret, refreshToken: cfg.refreshToken, fetch: f });
+  const auth = new DropboxAuth({ fetch: f });
+  const dbx = new Dropbox({ auth, fetch: f });
+  const dir = cfg.remotePath; // '' = root
+  const location = `dropbox:${dir || '/'}`;
+  const pathOf = (name: string) => `${dir}/${name}`;
+  let refreshing: Promise<void> | null = null;
+  let expiresAt = 0;
+
+  /** Refusals of the credentials become UserErrors; anything else is rethrown as is (network, 5xx: retried by call()). */
+  function tokenError(err: unknown): unknown {
+    const e = err as DbxError;
+    const summary = summaryOf(e);
+    if (e?.status === 400 || e?.status === 401 || e?.status === 403) {
+      if (/invalid_client/.test(summary)) {
+        return withFields(new UserError(`Dropbox refused the app credentials (${summary})`, 'check DROPBOX_APP_KEY and DROPBOX_APP_SECRET (App Console > your app > Settings)', { cause: err }), { status: e.status, code: 'invalid_client', transient: false });
+      }
+      return withFields(new UserError(`Dropbox refused DROPBOX_REFRESH_TOKEN (${summary || `HTTP ${e.status}`})`, 'the token was revoked or belongs to another app: create a new refresh token (see docs/destinations-more.md)', { cause: err }), { status: e.status, code: 'invalid_grant', transient: false });
+    }
+    return err;
+  }
+
+  async function ensureToken(force: boolean): Promise<void> {
+    if (refreshing) return refreshing;
+    if (!force && auth.getAccessToken() && Date.now() + margin < expiresAt) return;
+    refreshing = (async () => {
+      try {
+        await tokenSource.refreshAccessToken();
+      } catch (err) {
+        throw tokenError(err);
+      }
+      auth.setAccessToken(tokenSource.getAccessToken());
+      const exp = tokenSource.getAccessTokenExpiresAt();
+      expiresAt = exp ? exp.getTime() : Date.now() + 3_600_000;
+      log.debug({ destination: 'Dropbox', expiresAt: new Date(expiresAt).toISOString() }, 'Dropbox access token refreshed');
+    })().finally(() => { refreshing = null; });
+    return refreshing;
+  }
+
+  const wrapped = new WeakSet<object>();
+  function fail(what: string, err: unknown): Error {
+    if (err instanceof UserError || (err as Error)?.name === 'AbortError' || (err && wrapped.has(err as object))) return err as Error;
+    const out = classify(what, err);
+    wrapped.add(out);
+    return out;
+  }
+
+  function classify(what: string, err: unknown): Error {
+    const e = err as DbxError;
+    if (typeof e?.status !== 'number') {
+      const code = (e?.cause as { code?: string })?.code ?? (e?.name === 'TimeoutError' ? 'ETIMEDOUT' : 'ENETWORK');
+      return withFields(new Error(`Dropbox ${what}: cannot reach Dropbox: ${errorMessage((e?.cause as Error) ?? err)}`, { cause: err }), { code });
+    }
+    const summary = summaryOf(e);
+    const status = e.status;
+    if (status === 401) {
+      return withFields(new UserError(`Dropbox ${what}: access refused (${summary || '401'})`, 'check that the app has the files.content.write, files.content.read and files.metadata.read permissions, then create a new refresh token', { cause: err }), { status, code: summary, transient: false });
+    }
+    if (status === 409) {
+      if (/^path(_lookup)?\/not_found/.test(summary)) {
+        return withFields(new Error(`Dropbox ${what}: not found (${summary})`, { cause: err }), { status, code: 'ENOENT', transient: false });
+      }
+      if (/conflict/.test(summary)) {
+        return withFields(new UserError(`Dropbox ${what}: a file or folder with that name already exists (${summary}); refusing to overwrite it`, 'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)', { cause: err }), { status, code: summary, transient: false });
+      }
+      if (/insufficient_space/.test(summary)) {
+        return withFields(new UserError(`Dropbox ${what}: the Dropbox is full (${summary})`, 'free space in the Dropbox or lower BACKUP_RETENTION_DAYS', { cause: err }), { status, code: summary, transient: false });
+      }
+      if (/malformed_path|disallowed_name|no_write_permission|not_folder|team_folder/.test(summary)) {
+        return withFields(new UserError(`Dropbox ${what}: ${summary}`, 'check DROPBOX_REMOTE_PATH (a folder path such as /backups) and the app\'s access type', { cause: err }), { status, code: summary, transient: false });
+      }
+      return withFields(new Error(`Dropbox ${what} failed: ${summary}`, { cause: err }), { status, code: summary });
+    }
+    if (status === 400) {
+      return withFields(new Error(`Dropbox ${what} was rejected as invalid: ${summary}`, { cause: err }), { status, code: 'bad_request', transient: false });
+    }
+    return withFields(new Error(`Dropbox ${what} failed: HTTP ${status}${summary ? ` ${summary}` : ''}`, { cause: err }), { status, code: summary || undefined });
+  }
+
+  /**
+   * One API call with token handling and retries. `onConflictRetry` sees a 409 after a
+   * retried attempt (used by appends to recognise that a lost response had succeeded).
+   */
+  async function call<T>(what: string, fn: () => Promise<{ result: T }>, signal?: AbortSignal, acceptAfterRetry?: (err: DbxError) => boolean): Promise<T> {
+    let transient = 0;
+    let rateLimited = 0;
+    let refreshed = false;
+    let retried = false;
+    let forceRefresh = false;
+    for (;;) {
+      if (signal?.aborted) throw abortError(signal);
+      try {
+        await ensureToken(forceRefresh);
+        forceRefresh = false;
+        return (await fn()).result;
+      } catch (err) {
+        if (signal?.aborted) throw abortError(signal);
+        if (err instanceof UserError) throw err;
+        const e = err as DbxError;
+        const summary = summaryOf(e);
+        if (e.status === 401 && !refreshed) {
+          refreshed = true;
+          log.debug({ destination: 'Dropbox', what, summary }, 'Dropbox returned 401: refreshing the access token');
+          forceRefresh = true;
+          continue;
+        }
+        if (e.status === 409 && retried && acceptAfterRetry?.(e)) return undefined as T;
+        const retryAfterHeader = header(e, 'retry-after');
+        if (e.status === 429 || (e.status === 503 && retryAfterHeader)) {
+          if (++rateLimited > MAX_RATE_LIMIT_WAITS) throw fail(what, err);
+          const body = e.error as { error?: { retry_after?: number } } | undefined;
+          const secs = Number(retryAfterHeader ?? body?.error?.retry_after ?? 1);
+          const wait = Math.min(Number.isFinite(secs) && secs >= 0 ? secs * 1000 : 1000, MAX_RETRY_AFTER_MS);
+          log.info({ destination: 'Dropbox', what, waitMs: wait }, 'Dropbox rate limit: waiting as Retry-After asks');
+          await sleep(wait, signal);
+          retried = true;
+          continue;
+        }
+        const retryable = isNetworkError(err) || (typeof e.status === 'number' && e.status >= 500) || /too_many_write_operations/.test(summary);
+        if (retryable && transient < MAX_TRANSIENT_RETRIES) {
+          const wait = retryBase * 2 ** transient++;
+          log.debug({ destination: 'Dropbox', what, err: errorMessage(err), waitMs: wait }, 'Dropbox request failed; retrying');
+          await sleep(wait, signal);
+          retried = true;
+          continue;
+        }
+        throw fail(what, err);
+      }
+    }
+  }
+
+  const commitInfo = (name: string) => ({ path: pathOf(name), mode: { '.tag': 'add' as const }, autorename: false, mute: true, strict_conflict: true });
+
+  async function upload(name: string, source: Readable, options: UploadOptions = {}): Promise<void> {
+    assertPlainName(name, 'Dropbox');
+    const { signal } = options;
+    if (signal?.aborted) throw abortError(signal);
+    const hasher = new ContentHasher();
+    const it = chunks(source, chunkSize, hasher);
+    const onAbort = () => source.destroy(abortError(signal));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const first = (await it.next()).value as Chunk;
+      if (signal?.aborted) throw abortError(signal);
+      if (first.last) {
+        await call(`upload ${pathOf(name)}`, () => dbx.filesUpload({ ...commitInfo(name), contents: first.data, content_hash: contentHash(first.data) }, { signal, timeout: CONTENT_TIMEOUT_MS }), signal);
+        return;
+      }
+      const start = await call('upload_session/start', () => dbx.filesUploadSessionStart({ session_type: { '.tag': 'concurrent' }, close: false }, { signal, timeout: RPC_TIMEOUT_MS }), signal);
+      const sessionId = start.session_id;
+      // in flight + the chunk being filled <= concurrency: memory = chunk size x concurrency
+      const inflight = new Set<Promise<void>>();
+      let failure: unknown = null;
+      let total = 0;
+      const send = (c: Chunk) => {
+        total = c.offset + c.data.length;
+        const p = call(`upload_session/append_v2 at ${c.offset}`,
+          () => dbx.filesUploadSessionAppendV2({ cursor: { session_id: sessionId, offset: c.offset }, close: c.last, contents: c.data, content_hash: contentHash(c.data) }, { signal, timeout: CONTENT_TIMEOUT_MS }),
+          signal,
+          (e) => {
+            // A retry after a lost response: Dropbox already has this chunk.
+            const err = e.error as { error?: { '.tag'?: string; correct_offset?: number } } | undefined;
+            return err?.error?.['.tag'] === 'incorrect_offset' && err.error.correct_offset === c.offset + c.data.length;
+          })
+          .then(() => undefined, (err) => { failure ??= err; })
+          .finally(() => { inflight.delete(p); });
+        inflight.add(p);
+      };
+      send(first);
+      let last = false;
+      while (!last) {
+        while (inflight.size >= cfg.concurrency) await Promise.race(inflight);
+        if (failure) break;
+        const next = await it.next();
+        if (next.done) break;
+        last = next.value.last;
+        // The closing append goes last, after every other chunk has landed: Dropbox
+        // refuses appends to a closed session.
+        if (last) {
+          await Promise.all(inflight);
+          if (failure) break;
+        }
+        send(next.value);
+      }
+      await Promise.all(inflight);
+      if (failure) {
+        const e = failure as DbxError;
+        if (e.code === 'incorrect_offset') {
+          const body = ((e.cause as DbxError | undefined)?.error as { error?: { correct_offset?: number } } | undefined)?.error;
+          const out = withFields(new Error(`Dropbox upload of ${pathOf(name)} went out of step: Dropbox expected offset ${body?.correct_offset ?? '?'}; the upload was abandoned and nothing was written`, { cause: failure }), { status: 409, code: 'incorrect_offset', transient: true });
+          wrapped.add(out);
+          throw out;
+        }
+        throw failure;
+      }
+      if (signal?.aborted) throw abortError(signal);
+      const wholeHash = hasher.digest();
+      await call(`upload_session/finish ${pathOf(name)}`, () => dbx.filesUploadSessionFinish({ cursor: { session_id: sessionId, offset: total }, commit: commitInfo(name), content_hash: wholeHash }, { signal, timeout: RPC_TIMEOUT_MS }), signal);
+    } catch (err) {
+      source.destroy(); // stop whatever produces the archive
+      if (signal?.aborted) throw abortError(signal);
+      throw fail(`upload ${pathOf(name)}`, err);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      // stop reading the source if we bailed out early
+      await it.return(undefined).catch(() => undefined);
+    }
+  }
+
+  return {
+    name: 'Dropbox',
+    location,
+    upload,
+
+    async list(prefix: string): Promise<BackupObject[]> {
+      const out: BackupObject[] = [];
+      let page: files.ListFolderResult;
+      try {
+        page = await call(`list_folder ${dir || '/'}`, () => dbx.filesListFolder({ path: dir, limit: 2000 }, { timeout: RPC_TIMEOUT_MS }));
+      } catch (err) {
+        if ((err as { code?: string }).code === 'ENOENT') return [];
+        throw err;
+      }
+      for (;;) {
+        for (const e of page.entries) {
+          if (e['.tag'] === 'file' && e.name.startsWith(prefix)) out.push({ name: e.name, size: e.size, modified: new Date(e.server_modified) });
+        }
+        if (!page.has_more) break;
+        const cursor: string = page.cursor;
+        page = await call(`list_folder/continue ${dir || '/'}`, () => dbx.filesListFolderContinue({ cursor }, { timeout: RPC_TIMEOUT_MS }));
+      }
+      return out;
+    },
+
+    async remove(names: string[]): Promise<void> {
+      const problems: string[] = [];
+      for (let i = 0; i < names.length; i += DELETE_BATCH) {
+        let pending = names.slice(i, i + DELETE_BATCH);
+        for (let round = 0; pending.length > 0; round++) {
+          const batch = pending;
+          pending = [];
+          const launched = await call('delete_batch', () => dbx.filesDeleteBatch({ entries: batch.map((n) => ({ path: pathOf(n) })) }, { timeout: RPC_TIMEOUT_MS }));
+          let status = launched as { '.tag': string; async_job_id?: string; entries?: unknown[] };
+          for (let poll = 0; status['.tag'] === 'async_job_id' || status['.tag'] === 'in_progress'; poll++) {
+            const jobId = (launched as { async_job_id?: string }).async_job_id!;
+            await sleep(Math.min(100 * 2 ** poll, 2000));
+            status = await call('delete_batch/check', () => dbx.filesDeleteBatchCheck({ async_job_id: jobId }, { timeout: RPC_TIMEOUT_MS })) as typeof status;
+          }
+          if (status['.tag'] === 'failed') throw withFields(new Error(`Dropbox delete_batch failed: ${JSON.stringify((status as { failed?: unknown }).failed)}`), { code: 'delete_batch_failed' });
+          const entries = (status.entries ?? []) as { '.tag': string; failure?: { '.tag': string; path_lookup?: { '.tag': string } } }[];
+          entries.forEach((e, j) => {
+            if (e['.tag'] !== 'failure') return;
+            const tag = e.failure?.['.tag'];
+            if (tag === 'path_lookup' && e.failure?.path_lookup?.['.tag'] === 'not_found') return; // already gone
+            if ((tag === 'too_many_write_operations' || tag === 'too_many_files') && round < 3) pending.push(batch[j]!);
+            else problems.push(`${batch[j]}: ${tag}`);
+          });
+          if (pending.length) await sleep(retryBase * 2 ** round);
+        }
+      }
+      if (problems.length) throw withFields(new Error(`Dropbox could not delete ${problems.length} file(s): ${problems.slice(0, 5).join(', ')}${problems.length > 5 ? ', ...' : ''}`), { code: 'delete_failed' });
+    },
+
+    async download(name: string): Promise<Readable> {
+      const path = pathOf(name);
+      const res = await call(`download ${path}`, async () => {
+        const r = await f(`${CONTENT_HOST}2/files/download`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${auth.getAccessToken()}`, 'Dropbox-API-Arg': headerJson({ path }) },
+        });
+        if (!r.ok) {
+          const text = await r.text();
+          let body: unknown = text;
+          try { body = JSON.parse(text); } catch { /* text */ }
+          throw new DropboxResponseError(r.status, r.headers, body);
+        }
+        return { result: r };
+      });
+      if (!res.body) return Readable.from([]);
+      return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+    },
+
+    async close(): Promise<void> {
+      /* stateless HTTP; nothing to release */
+    },
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * Small helpers shared by the WebDAV, SFTP and Dropbox destinations.
+ */
+import { randomBytes } from 'node:crypto';
+
+const TEMP_RE = /\.tmp-[0-9a-f]{12}$/;
+
+/**
+ * A temporary name next to `name` (`<name>.tmp-<12 hex>`): uploads go there first and are
+ * renamed when complete, so nothing is ever visible under `name` half-written. Retention's
+ * isTemporaryName() recognises the form, and listings here leave such names out.
+ */
+export function tempName(name: string): string {
+  return `${name}.tmp-${randomBytes(6).toString('hex')}`;
+}
+
+export function isTempName(name: string): boolean {
+  return TEMP_RE.test(name);
+}
+
+/** Run fn over items with at most `limit` running at once; resolves when all settled, rejects with an AggregateError of all failures. */
+export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  const errors: unknown[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        await fn(items[i]!, i);
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new AggregateError(errors, `${errors.length} of ${items.length} operations failed; first: ${(errors[0] as Error)?.message ?? String(errors[0])}`);
+}
+
+/** An AbortError like fetch's, carrying the signal's reason. */
+export function abortError(signal: AbortSignal | undefined): Error {
+  const reason = signal?.reason;
+  if (reason instanceof Error && reason.name === 'AbortError') return reason;
+  const err = new Error(reason instanceof Error ? `upload aborted: ${reason.message}` : 'upload aborted', { cause: reason });
+  err.name = 'AbortError';
+  return err;
+}
+
+/** Attach classification fields to an error (HTTP status, error code) so the retry layer can tell transient from permanent. */
+export function withFields<E extends Error>(err: E, fields: { status?: number; code?: string | number; transient?: boolean }): E {
+  for (const [k, v] of Object.entries(fields)) {
+    if (v !== undefined) (err as unknown as Record<string, unknown>)[k] = v;
+  }
+  return err;
+}

@@ -1,0 +1,222 @@
+/**
+ * S3 and S3-compatible servers (MinIO, Ceph, Wasabi, Scaleway, ...).
+ *
+ * Uploads use @aws-sdk/lib-storage: a body smaller than one part is a single PutObject,
+ * anything larger a multipart upload, which only becomes visible when it is completed
+ * (atomic). A failed or aborted multipart upload is aborted on the server (no orphaned
+ * parts). Memory: part size × queue size (≤ 64 MiB with the default 16 MB parts).
+ */
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { rootCertificates } from 'node:tls';
+import { Readable } from 'node:stream';
+import {
+  S3Client, ListObjectsV2Command, DeleteObjectsCommand, GetObjectCommand,
+  type ListObjectsV2CommandOutput, type StorageClass,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { fromContainerMetadata, fromInstanceMetadata } from '@smithy/credential-provider-imds';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import type { Logger } from '../log.ts';
+import { UserError, errorMessage } from '../errors.ts';
+import type { S3Config } from './config.ts';
+import type { BackupObject, Destination, UploadOptions } from './types.ts';
+import { assertPlainName } from './names.ts';
+import { DEFAULT_RETRY, type RetrySettings } from './retry.ts';
+
+const MiB = 1024 * 1024;
+export const S3_MAX_PARTS = 10_000;
+/** Upper bound of part size × queue size (bytes held in memory by one upload). */
+const MEMORY_BUDGET = 64 * MiB;
+const DELETE_BATCH = 1000;
+
+/**
+ * Part size for an upload: the configured one, grown (to a whole MiB) when an archive of
+ * known size would need more than 10,000 parts. Unknown size keeps the configured one,
+ * which caps a streamed archive at partSize × 10,000 (16 MB → 156 GiB).
+ */
+export function partSizeFor(configured: number, size: number | undefined): number {
+  if (size === undefined) return configured;
+  const needed = Math.ceil(size / S3_MAX_PARTS / MiB) * MiB;
+  return Math.max(configured, needed);
+}
+
+/** Parts uploaded at once: 4, fewer for big parts so part size × queue stays ≤ 64 MiB (at least 1). */
+export function queueSizeFor(partSize: number): number {
+  return Math.max(1, Math.min(4, Math.floor(MEMORY_BUDGET / partSize)));
+}
+
+export interface S3Options {
+  retry?: RetrySettings;
+}
+
+function iamProvider(endpoint: string, log: Logger): AwsCredentialIdentityProvider {
+  if (process.env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI) {
+    log.debug('S3: using container (ECS task) credentials');
+    return fromContainerMetadata({ maxRetries: 2, timeout: 5000 });
+  }
+  // The IMDS client reads its endpoint from this variable only.
+  process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT = endpoint;
+  log.debug({ endpoint }, 'S3: using instance metadata (IAM role) credentials');
+  return fromInstanceMetadata({ maxRetries: 2, timeout: 5000 });
+}
+
+export function createS3Client(config: S3Config, retry: RetrySettings, log: Logger): S3Client {
+  const checksum = config.checksum === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
+  // Agent instances, not options: the SDK replaces agents built from options by plain ones
+  // (without the CA / insecure settings) for requests sent with `Expect: 100-continue` (large parts).
+  const httpsAgent = new HttpsAgent({
+    keepAlive: true,
+    maxSockets: 16,
+    rejectUnauthorized: !config.insecure,
+    ...(config.caCert ? { ca: [...rootCertificates, config.caCert] } : {}),
+  });
+  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 16 });
+  return new S3Client({
+    region: config.region,
+    ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),
+    credentials: config.credentials
+      ? config.credentials
+      : config.iamRoleEndpoint ? iamProvider(config.iamRoleEndpoint, log) : undefined,
+    maxAttempts: retry.attempts,
+    requestChecksumCalculation: checksum,
+    responseChecksumValidation: checksum,
+    requestHandler: {
+      connectionTimeout: Math.min(retry.timeoutMs, 30_000),
+      socketTimeout: retry.timeoutMs,
+      httpsAgent,
+      httpAgent,
+    },
+  });
+}
+
+/** Make SDK errors say what failed and where; keep the original as cause (for retry classification). */
+function describe(err: unknown, op: string, where: string): Error {
+  const e = err as { name?: string; Code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const code = e?.Code ?? e?.name ?? '';
+  const status = e?.$metadata?.httpStatusCode;
+  const msg = errorMessage(err);
+  if (code === 'NoSuchBucket') return new UserError(`S3 ${op} ${where}: the bucket does not exist`, 'Create the bucket or fix AWS_S3_BUCKET_NAME.', { cause: err });
+  if (code === 'InvalidAccessKeyId') return new UserError(`S3 ${op} ${where}: the access key id was refused (InvalidAccessKeyId)`, 'Check AWS_ACCESS_KEY_ID.', { cause: err });
+  if (code === 'SignatureDoesNotMatch') return new UserError(`S3 ${op} ${where}: the secret access key was refused (SignatureDoesNotMatch)`, 'Check AWS_SECRET_ACCESS_KEY.', { cause: err });
+  if (code === 'AccessDenied' || status === 403) return new UserError(`S3 ${op} ${where}: access denied (${code || 'HTTP 403'}): ${msg}`, 'Check the credentials and the bucket policy.', { cause: err });
+  if (/Exceeded \d+ parts/.test(msg)) {
+    return new UserError(`S3 ${op} ${where}: the archive needs more than ${S3_MAX_PARTS} parts`, 'Raise AWS_PART_SIZE (MB): the largest streamed archive is AWS_PART_SIZE × 10,000.', { cause: err });
+  }
+  if (/self[- ]signed|unable to verify|certificate/i.test(msg)) {
+    return new UserError(`S3 ${op} ${where}: TLS certificate not trusted: ${msg}`, 'Give the server\'s CA with AWS_ENDPOINT_CA_CERT, or (unsafe) AWS_ENDPOINT_INSECURE=true.', { cause: err });
+  }
+  const suffix = status && !msg.includes(String(status)) ? ` (HTTP ${status})` : '';
+  return new Error(`S3 ${op} ${where}: ${msg}${suffix}`, { cause: err });
+}
+
+export function createS3Destination(config: S3Config, options: S3Options, log: Logger): Destination {
+  const retry = options.retry ?? DEFAULT_RETRY;
+  const client = createS3Client(config, retry, log);
+  const bucket = config.bucket;
+  const base = config.path;
+  const location = `s3://${bucket}/${base}`;
+  const key = (name: string) => `${base}${name}`;
+
+  async function upload(name: string, source: Readable, opts: UploadOptions = {}): Promise<void> {
+    assertPlainName(name, 'S3');
+    const partSize = partSizeFor(config.partSize, opts.size);
+    const ac = new AbortController();
+    const onAbort = () => ac.abort(opts.signal?.reason);
+    if (opts.signal?.aborted) onAbort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    let sourceError: unknown = null;
+    const onSourceError = (e: unknown) => { sourceError ??= e; ac.abort(e); };
+    source.once('error', onSourceError);
+    const up = new Upload({
+      client,
+      params: {
+        Bucket: bucket,
+        Key: key(name),
+        Body: source,
+        ContentType: 'application/octet-stream',
+        ...(config.storageClass ? { StorageClass: config.storageClass as StorageClass } : {}),
+      },
+      partSize,
+      queueSize: queueSizeFor(partSize),
+      leavePartsOnError: false,
+      abortController: ac,
+    });
+    try {
+      await up.done();
+    } catch (err) {
+      source.destroy();
+      if (sourceError) throw sourceError;
+      if (opts.signal?.aborted) throw opts.signal.reason ?? err;
+      throw describe(err, 'upload to', `s3://${bucket}/${key(name)}`);
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+      source.off('error', onSourceError);
+    }
+    log.debug({ destination: 'S3', key: key(name), partSize }, 'stored backup');
+  }
+
+  async function list(prefix: string): Promise<BackupObject[]> {
+    const out: BackupObject[] = [];
+    let token: string | undefined;
+    do {
+      let page: ListObjectsV2CommandOutput;
+      try {
+        page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key(prefix), Delimiter: '/', ContinuationToken: token }));
+      } catch (err) {
+        throw describe(err, 'list', `${location}${prefix}`);
+      }
+      for (const o of page.Contents ?? []) {
+        if (!o.Key || !o.Key.startsWith(base)) continue;
+        const name = o.Key.slice(base.length);
+        if (!name || name.includes('/')) continue;
+        out.push({ name, size: o.Size ?? 0, modified: o.LastModified ?? new Date(0) });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  async function remove(names: string[]): Promise<void> {
+    for (const n of names) assertPlainName(n, 'S3');
+    for (let i = 0; i < names.length; i += DELETE_BATCH) {
+      const batch = names.slice(i, i + DELETE_BATCH);
+      let res;
+      try {
+        res = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((n) => ({ Key: key(n) })), Quiet: true } }));
+      } catch (err) {
+        throw describe(err, 'remove from', location);
+      }
+      const errors = (res.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+      if (errors.length > 0) {
+        const first = errors[0]!;
+        throw Object.assign(new Error(`S3 remove from ${location}: ${errors.length} object(s) not removed, e.g. ${first.Key}: ${first.Code} ${first.Message ?? ''}`.trim()), { code: first.Code });
+      }
+    }
+  }
+
+  async function download(name: string): Promise<Readable> {
+    assertPlainName(name, 'S3');
+    try {
+      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key(name) }));
+      const body = res.Body;
+      if (body instanceof Readable) return body;
+      if (body && typeof (body as { transformToWebStream?: unknown }).transformToWebStream === 'function') {
+        return Readable.fromWeb((body as { transformToWebStream(): import('node:stream/web').ReadableStream }).transformToWebStream());
+      }
+      throw new Error('empty response body');
+    } catch (err) {
+      throw describe(err, 'download', `s3://${bucket}/${key(name)}`);
+    }
+  }
+
+  return {
+    name: 'S3',
+    location,
+    upload,
+    list,
+    remove,
+    download,
+    async close() { client.destroy(); },
+  };
+}

@@ -1,0 +1,447 @@
+/**
+ * SSH/SFTP destination (`ssh2-sftp-client` over `ssh2`).
+ *
+ * - Host keys are verified against SSH_KNOWN_HOSTS and/or SSH_HOST_KEY_FINGERPRINT; with
+ *   neither set the connection proceeds and a warning shows the fingerprint to pin.
+ * - Upload streams (1 MiB writes) to a temporary name in the target directory, then renames
+ *   it to the final name (posix-rename@openssh.com where offered), refusing to replace an
+ *   existing file. The temporary file is removed when anything fails.
+ * - One connection per destination, opened on first use, reopened after it drops.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import SftpClient from 'ssh2-sftp-client';
+import ssh2, { type SFTPWrapper, type Client as SshClient } from 'ssh2';
+import type { Logger } from '../log.ts';
+import { UserError, errorMessage } from '../errors.ts';
+import type { SftpConfig } from '../config/sftp.ts';
+import type { BackupObject, Destination, UploadOptions } from './types.ts';
+import { assertPlainName } from './names.ts';
+import { tempName, isTempName, forEachLimit, abortError, withFields } from './remote-util.ts';
+
+const REMOVE_CONCURRENCY = 16;
+/** SFTP write size: the default (32 KiB via 64 KiB stream buffers) makes uploads crawl. */
+const WRITE_HWM = 1 << 20;
+const READ_HWM = 256 << 10;
+/** SSH_FX_NO_SUCH_FILE */
+const NO_SUCH_FILE = 2;
+
+type RawSftp = SFTPWrapper & {
+  /** Extensions the server announced (ssh2 internal). */
+  _extensions?: Record<string, string>;
+};
+/** What ssh2-sftp-client 12 exposes at run time (its @types lag behind). */
+type Conn = SftpClient & { sftp?: RawSftp; client: SshClient };
+
+// ---------------------------------------------------------------------------
+// Host keys
+
+export interface HostKeyInfo {
+  /** Key type, e.g. `ssh-ed25519`. */
+  type: string;
+  /** `SHA256:` + unpadded base64 of the SHA-256 of the key blob, as `ssh-keygen -l` prints it. */
+  fingerprint: string;
+  /** base64 key blob as in known_hosts. */
+  base64: string;
+}
+
+export function describeHostKey(blob: Buffer): HostKeyInfo {
+  let type = 'unknown';
+  if (blob.length >= 4) {
+    const len = blob.readUInt32BE(0);
+    if (len > 0 && 4 + len <= blob.length) type = blob.subarray(4, 4 + len).toString('latin1');
+  }
+  return {
+    type,
+    fingerprint: `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`,
+    base64: blob.toString('base64'),
+  };
+}
+
+export interface KnownHostEntry {
+  marker: '' | '@revoked' | '@cert-authority';
+  hosts: string;
+  type: string;
+  base64: string;
+}
+
+/** Parse an OpenSSH known_hosts file (plain, wildcard, negated and hashed `|1|` host fields). */
+export function parseKnownHosts(text: string): KnownHostEntry[] {
+  const out: KnownHostEntry[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const f = line.split(/\s+/);
+    let marker: KnownHostEntry['marker'] = '';
+    if (f[0] === '@revoked' || f[0] === '@cert-authority') marker = f.shift() as KnownHostEntry['marker'];
+    if (f.length < 3) continue;
+    out.push({ marker, hosts: f[0]!, type: f[1]!, base64: f[2]! });
+  }
+  return out;
+}
+
+function globToRegExp(glob: string): RegExp {
+  const re = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${re}$`, 'i');
+}
+
+/** Does a known_hosts host field match host:port (OpenSSH writes `[host]:port` for ports other than 22)? */
+export function knownHostMatches(hosts: string, host: string, port: number): boolean {
+  const target = port === 22 ? host.toLowerCase() : `[${host.toLowerCase()}]:${port}`;
+  if (hosts.startsWith('|1|')) {
+    const [, , salt, hash] = hosts.split('|');
+    if (!salt || !hash) return false;
+    const mac = createHmac('sha1', Buffer.from(salt, 'base64')).update(target).digest('base64');
+    return mac === hash;
+  }
+  let matched = false;
+  for (const pattern of hosts.split(',')) {
+    const negated = pattern.startsWith('!');
+    const p = negated ? pattern.slice(1) : pattern;
+    if (globToRegExp(p).test(target)) {
+      if (negated) return false;
+      matched = true;
+    }
+  }
+  return matched;
+}
+
+/** Host key algorithms to offer for the key types a known_hosts file holds (so the server presents a key we can check). */
+function algorithmsFor(types: Set<string>): string[] {
+  const algos: string[] = [];
+  for (const t of types) {
+    if (t === 'ssh-rsa') algos.push('rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa');
+    else if (t === 'ssh-ed25519' || t.startsWith('ecdsa-sha2-') || t === 'ssh-dss') algos.push(t);
+  }
+  return algos;
+}
+
+// ---------------------------------------------------------------------------
+
+interface SshError extends Error {
+  code?: string | number;
+}
+
+export interface SftpDestinationOptions {
+  /** How long connecting and the SSH handshake may take (default 20 s). */
+  readyTimeoutMs?: number;
+}
+
+export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDestinationOptions = {}): Destination {
+  const dir = cfg.remotePath.replace(/\/+$/, '') || '/';
+  const target = `${cfg.host}:${cfg.port}`;
+  const location = `sftp://${cfg.user}@${cfg.host}${cfg.port === 22 ? '' : `:${cfg.port}`}/${dir.replace(/^\/+/, '')}`;
+  const remote = (name: string) => posix.join(dir, name);
+
+  let connecting: Promise<Conn> | null = null;
+  let dirReady: Promise<void> | null = null;
+  let warnedUnverified = false;
+  /** Download streams still holding a remote file handle: close() lets them finish closing it. */
+  const openReads = new Set<Readable>();
+  /** Temporary files a failed upload could not delete (connection lost): retried on the next upload. */
+  const orphans = new Set<string>();
+
+  function credentials(): { password?: string; privateKey?: Buffer; passphrase?: string } {
+    const creds: { password?: string; privateKey?: Buffer; passphrase?: string } = {};
+    if (cfg.password) creds.password = cfg.password;
+    if (existsSync(cfg.identityFile)) {
+      let key: Buffer;
+      try {
+        key = readFileSync(cfg.identityFile);
+      } catch (err) {
+        throw new UserError(`SFTP: cannot read SSH_IDENTITY_FILE ${cfg.identityFile}: ${errorMessage(err)}`, 'make the key file readable by offsite');
+      }
+      const parsed = ssh2.utils.parseKey(key, cfg.identityPassphrase || undefined);
+      if (parsed instanceof Error) {
+        const m = parsed.message;
+        if (/no passphrase given/i.test(m)) {
+          throw withFields(new UserError(`SFTP: the private key ${cfg.identityFile} is protected by a passphrase`, 'set SSH_IDENTITY_PASSPHRASE'), { transient: false });
+        }
+        if (/bad passphrase|integrity check failed|decrypt/i.test(m)) {
+          throw withFields(new UserError(`SFTP: SSH_IDENTITY_PASSPHRASE does not decrypt the private key ${cfg.identityFile} (${m})`, 'check SSH_IDENTITY_PASSPHRASE'), { transient: false });
+        }
+        throw withFields(new UserError(`SFTP: SSH_IDENTITY_FILE ${cfg.identityFile} is not a usable private key: ${m}`, 'use a private key in OpenSSH or PEM format (ed25519, ecdsa or rsa)'), { transient: false });
+      }
+      creds.privateKey = key;
+      if (cfg.identityPassphrase) creds.passphrase = cfg.identityPassphrase;
+    } else if (cfg.identityFileExplicit) {
+      throw withFields(new UserError(`SFTP: SSH_IDENTITY_FILE ${cfg.identityFile} does not exist`, 'mount the private key file there, or unset SSH_IDENTITY_FILE to log in with SSH_PASSWORD'), { transient: false });
+    }
+    if (!creds.password && !creds.privateKey) {
+      throw withFields(new UserError(`SFTP: no credentials for ${cfg.user}@${target}`, `set SSH_PASSWORD, or provide a private key at SSH_IDENTITY_FILE (${cfg.identityFile})`), { transient: false });
+    }
+    return creds;
+  }
+
+  /** Builds the host key check; `seen` records what the server presented, `refusal` why it was refused. */
+  function hostCheck() {
+    const state: { seen?: HostKeyInfo; refusal?: string } = {};
+    let known: KnownHostEntry[] | null = null;
+    if (cfg.knownHosts) {
+      let text: string;
+      try {
+        text = readFileSync(cfg.knownHosts, 'utf8');
+      } catch (err) {
+        throw withFields(new UserError(`SFTP: cannot read SSH_KNOWN_HOSTS ${cfg.knownHosts}: ${errorMessage(err)}`, 'mount the known_hosts file there, or unset SSH_KNOWN_HOSTS'), { transient: false });
+      }
+      known = parseKnownHosts(text).filter((e) => e.marker !== '@cert-authority' && knownHostMatches(e.hosts, cfg.host, cfg.port));
+      if (!known.some((e) => e.marker === '')) {
+        const name = cfg.port === 22 ? cfg.host : `[${cfg.host}]:${cfg.port}`;
+        throw withFields(new UserError(`SFTP: SSH_KNOWN_HOSTS ${cfg.knownHosts} has no key for ${name}`, `add one: ssh-keyscan ${cfg.port === 22 ? '' : `-p ${cfg.port} `}${cfg.host} >> ${cfg.knownHosts} (and compare it with the server's real key)`), { transient: false });
+      }
+    }
+    const verify = (key: Buffer): boolean => {
+      const info = describeHostKey(key);
+      state.seen = info;
+      if (known) {
+        if (known.some((e) => e.marker === '@revoked' && e.base64 === info.base64)) {
+          state.refusal = `its ${info.type} host key ${info.fingerprint} is marked @revoked in SSH_KNOWN_HOSTS`;
+          return false;
+        }
+        if (!known.some((e) => e.marker === '' && e.base64 === info.base64)) {
+          state.refusal = `its ${info.type} host key ${info.fingerprint} is not in SSH_KNOWN_HOSTS ${cfg.knownHosts}`;
+          return false;
+        }
+      }
+      if (cfg.hostKeyFingerprints.length > 0 && !cfg.hostKeyFingerprints.includes(info.fingerprint)) {
+        state.refusal = `its ${info.type} host key ${info.fingerprint} does not match SSH_HOST_KEY_FINGERPRINT`;
+        return false;
+      }
+      if (!known && cfg.hostKeyFingerprints.length === 0 && !warnedUnverified) {
+        warnedUnverified = true;
+        log.warn({ destination: 'SSH', host: target, hostKeyType: info.type, fingerprint: info.fingerprint },
+          `SFTP host key of ${target} is not verified: set SSH_HOST_KEY_FINGERPRINT=${info.fingerprint} (or SSH_KNOWN_HOSTS) to pin it`);
+      }
+      return true;
+    };
+    const algorithms = known ? algorithmsFor(new Set(known.filter((e) => e.marker === '').map((e) => e.type))) : [];
+    return { state, verify, algorithms };
+  }
+
+  function connectError(err: unknown, state: { seen?: HostKeyInfo; refusal?: string }): Error {
+    const e = err as SshError;
+    const m = errorMessage(err);
+    if (state.refusal || /Host denied/i.test(m)) {
+      return withFields(new UserError(`SFTP: refused to connect to ${target}: ${state.refusal ?? 'host key verification failed'}`,
+        'if the server\'s key changed on purpose, update SSH_HOST_KEY_FINGERPRINT / SSH_KNOWN_HOSTS (ssh-keyscan HOST | ssh-keygen -lf - shows the fingerprints); otherwise someone may be intercepting the connection', { cause: err }), { code: 'HOST_KEY_MISMATCH', transient: false });
+    }
+    if (/authentication methods failed/i.test(m)) {
+      const tried = [cfg.password ? 'password' : '', existsSync(cfg.identityFile) ? `key ${cfg.identityFile}` : ''].filter(Boolean).join(' and ');
+      return withFields(new UserError(`SFTP: ${target} refused login for user "${cfg.user}" (tried ${tried})`, 'check SSH_USER, SSH_PASSWORD and SSH_IDENTITY_FILE, and that the public key is in the user\'s authorized_keys', { cause: err }), { code: 'AUTH_FAILED', transient: false });
+    }
+    const code = typeof e?.code === 'string' ? e.code : undefined;
+    const detail = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host name not found' : m.replace(/^getConnection: /, '');
+    return withFields(new Error(`SFTP: cannot connect to ${target}: ${detail}`, { cause: err }), { code: code ?? 'ECONNECT' });
+  }
+
+  /** `forget` drops this connection from `connecting` (called when it ends). */
+  async function open(forget: () => void): Promise<Conn> {
+    const creds = credentials();
+    const { state, verify, algorithms } = hostCheck();
+    const client = new SftpClient('offsite', {
+      error: (err: unknown) => { log.debug({ destination: 'SSH', err: errorMessage(err) }, 'SFTP connection error'); forget(); },
+      end: forget,
+      close: forget,
+    }) as Conn;
+    client.client.setMaxListeners(0);
+    try {
+      await client.connect({
+        host: cfg.host,
+        port: cfg.port,
+        username: cfg.user,
+        ...creds,
+        tryKeyboard: false,
+        readyTimeout: opts.readyTimeoutMs ?? 20_000,
+        keepaliveInterval: 15_000,
+        keepaliveCountMax: 4,
+        hostVerifier: (key: Buffer) => verify(key),
+        ...(algorithms.length ? { algorithms: { serverHostKey: algorithms as never } } : {}),
+      });
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw connectError(err, state);
+    }
+    // Nagle's algorithm + delayed ACKs stall each SFTP request/response round trip by ~40 ms.
+    client.client.setNoDelay(true);
+    return client;
+  }
+
+  async function conn(): Promise<Conn> {
+    if (!connecting) {
+      // A connection that ends is forgotten so the next operation reconnects; a late event
+      // of an old connection must not make us forget the current one.
+      const p: Promise<Conn> = open(() => { if (connecting === p) connecting = null; });
+      connecting = p;
+    }
+    try {
+      const c = await connecting;
+      if (!c.sftp) { // dropped meanwhile
+        connecting = null;
+        return conn();
+      }
+      return c;
+    } catch (err) {
+      connecting = null;
+      throw err;
+    }
+  }
+
+  function raw(c: Conn): RawSftp {
+    return c.sftp as RawSftp;
+  }
+
+  function fail(op: string, path: string, err: unknown, c?: Conn): Error {
+    if (err instanceof UserError || (err as Error)?.name === 'AbortError') return err as Error;
+    const e = err as SshError;
+    const m = errorMessage(err).replace(/^\w+: /, '');
+    if (c && !c.sftp) { // the connection went away under the operation: worth another try
+      return withFields(new Error(`SFTP ${op} ${path} on ${target} failed: connection lost (${m})`, { cause: err }), { code: 'ECONNRESET', transient: true });
+    }
+    if (e?.code === 3) { // SSH_FX_PERMISSION_DENIED
+      return withFields(new UserError(`SFTP ${op} ${path} on ${target}: permission denied`, `check that user "${cfg.user}" may write to SSH_REMOTE_PATH ${cfg.remotePath}`, { cause: err }), { code: 'EACCES', transient: false });
+    }
+    return withFields(new Error(`SFTP ${op} ${path} on ${target} failed: ${m}`, { cause: err }), { code: e?.code });
+  }
+
+  const call = <T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void) =>
+    new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
+
+  async function statOrNull(c: Conn, path: string) {
+    try {
+      return await call<{ size: number; mtime: number; isFile(): boolean }>((cb) => raw(c).stat(path, cb as never));
+    } catch (err) {
+      if ((err as SshError).code === NO_SUCH_FILE) return null;
+      throw fail('stat', path, err, c);
+    }
+  }
+
+  async function ensureDir(c: Conn): Promise<void> {
+    if (dir === '.' || dir === '/') return;
+    dirReady ??= (async () => {
+      try {
+        await c.mkdir(dir, true);
+      } catch (err) {
+        // created meanwhile by a concurrent run: fine if it is a directory now
+        if ((await c.exists(dir).catch(() => false)) === 'd') return;
+        throw fail('mkdir', dir, err, c);
+      }
+    })();
+    try {
+      await dirReady;
+    } catch (err) {
+      dirReady = null;
+      throw err;
+    }
+  }
+
+  async function removeQuietly(c: Conn, path: string): Promise<void> {
+    try {
+      await call((cb) => raw(c).unlink(path, cb));
+    } catch (err) {
+      if ((err as SshError).code === NO_SUCH_FILE) return;
+      if (!c.sftp) orphans.add(path);
+      log.warn({ destination: 'SSH', path, err: errorMessage(err) }, c.sftp ? 'could not delete a temporary upload; delete it by hand' : 'could not delete a temporary upload; will try again on the next upload');
+    }
+  }
+
+  return {
+    name: 'SSH',
+    location,
+
+    async upload(name: string, source: Readable, options: UploadOptions = {}): Promise<void> {
+      assertPlainName(name, 'SSH');
+      const { signal } = options;
+      if (signal?.aborted) throw abortError(signal);
+      const c = await conn();
+      await ensureDir(c);
+      for (const o of [...orphans]) { orphans.delete(o); await removeQuietly(c, o); }
+      const tmp = remote(tempName(name));
+      const final = remote(name);
+      const onAbort = () => source.destroy(abortError(signal));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      let done = false;
+      try {
+        try {
+          await c.put(source, tmp, { writeStreamOptions: { highWaterMark: WRITE_HWM, flags: 'w' } as SftpClient.WriteStreamOptions });
+        } catch (err) {
+          if (signal?.aborted) throw abortError(signal);
+          throw fail('write', tmp, err, c);
+        }
+        if (signal?.aborted) throw abortError(signal);
+        if (await statOrNull(c, final)) throw conflict(name);
+        try {
+          if (raw(c)._extensions?.['posix-rename@openssh.com']) await call((cb) => raw(c).ext_openssh_rename(tmp, final, cb));
+          else await call((cb) => raw(c).rename(tmp, final, cb));
+        } catch (err) {
+          throw fail('rename', tmp, err, c);
+        }
+        done = true;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+        if (!done) source.destroy(); // stop whatever produces the archive
+        if (!done && c.sftp) await removeQuietly(c, tmp);
+        else if (!done) orphans.add(tmp);
+      }
+    },
+
+    async list(prefix: string): Promise<BackupObject[]> {
+      const c = await conn();
+      let entries: Awaited<ReturnType<SftpClient['list']>>;
+      try {
+        entries = await c.list(dir);
+      } catch (err) {
+        if ((err as SshError).code === NO_SUCH_FILE) return [];
+        throw fail('list', dir, err, c);
+      }
+      return entries
+        .filter((e) => e.type === '-' && e.name.startsWith(prefix) && !isTempName(e.name))
+        .map((e) => ({ name: e.name, size: e.size, modified: new Date(e.modifyTime) }));
+    },
+
+    async remove(names: string[]): Promise<void> {
+      if (names.length === 0) return;
+      const c = await conn();
+      await forEachLimit(names, REMOVE_CONCURRENCY, async (name) => {
+        try {
+          await call((cb) => raw(c).unlink(remote(name), cb));
+        } catch (err) {
+          if ((err as SshError).code === NO_SUCH_FILE) return;
+          throw fail('delete', remote(name), err, c);
+        }
+      });
+    },
+
+    async download(name: string): Promise<Readable> {
+      const c = await conn();
+      const path = remote(name);
+      const st = await statOrNull(c, path);
+      if (!st) throw withFields(new Error(`SFTP: ${location.replace(/\/?$/, '/')}${name} does not exist`), { code: 'ENOENT' });
+      const stream = raw(c).createReadStream(path, { highWaterMark: READ_HWM }) as unknown as Readable;
+      openReads.add(stream);
+      stream.once('close', () => openReads.delete(stream));
+      return stream;
+    },
+
+    async close(): Promise<void> {
+      // A fully read download still closes its remote handle: wait for that (briefly),
+      // else ending the connection fails the pending close with "No response from server".
+      await Promise.all([...openReads].map((s) => new Promise<void>((resolve) => {
+        const t = setTimeout(() => { s.destroy(); resolve(); }, 2000);
+        s.once('close', () => { clearTimeout(t); resolve(); });
+        if (!s.readableEnded) s.destroy();
+      })));
+      const p = connecting;
+      connecting = null;
+      dirReady = null;
+      if (!p) return;
+      const c = await p.catch(() => null);
+      if (c) await c.end().catch(() => undefined);
+    },
+  };
+
+  function conflict(name: string): Error {
+    return withFields(new UserError(`SFTP: ${location.replace(/\/?$/, '/')}${name} already exists; refusing to overwrite it`, 'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)'), { code: 'EEXIST', transient: false });
+  }
+}

@@ -1,0 +1,275 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { createS3Destination, createS3Client, partSizeFor, queueSizeFor } from '../../src/destinations/s3.ts';
+import { parseS3, type S3Config } from '../../src/destinations/config.ts';
+import { DEFAULT_RETRY } from '../../src/destinations/retry.ts';
+import type { ConfigIssue } from '../../src/errors.ts';
+import { silentLogger } from '../../src/log.ts';
+import { runDestinationContract } from './contract.ts';
+import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../servers/s3rver.ts';
+import { bytes, digest, generated } from './streams.ts';
+
+const log = silentLogger();
+const MiB = 1 << 20;
+const retry = { ...DEFAULT_RETRY, attempts: 2, initialDelayMs: 50, timeoutMs: 5000 };
+
+function config(endpoint: string, path: string, extra: Partial<S3Config> = {}): S3Config {
+  return {
+    bucket: 'backups', path, credentials: S3RVER_CREDENTIALS, iamRoleEndpoint: null, endpoint,
+    insecure: false, caCert: null, storageClass: null, partSize: 5 * MiB, region: 'us-east-1',
+    checksum: 'when_required', ...extra,
+  };
+}
+
+/** A port where nothing listens (bound, then closed). */
+async function deadPort(): Promise<number> {
+  const srv: Server = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+runDestinationContract('S3', async () => {
+  const server = await startS3rver({ buckets: ['backups'] });
+  return {
+    create: async (path) => createS3Destination(config(server.endpoint, path), { retry }, log),
+    unreachable: async (path, timeoutMs) => {
+      const stopped = await startS3rver({ buckets: ['backups'] });
+      await stopped.close();
+      return createS3Destination(config(stopped.endpoint, path), { retry: { ...retry, timeoutMs } }, log);
+    },
+    teardown: () => server.close(),
+  };
+});
+
+describe('S3 specifics', () => {
+  let server: S3rverHandle;
+  before(async () => { server = await startS3rver({ buckets: ['backups', 'other'] }); });
+  after(async () => { await server?.close(); });
+
+  test('multipart upload applies the storage class', async () => {
+    const d = createS3Destination(config(server.endpoint, 'sc/', { storageClass: 'STANDARD_IA' }), { retry }, log);
+    const g = generated(12 * MiB + 5);
+    await d.upload('backup-mp.tar.gz', g.stream, { size: 12 * MiB + 5 });
+    const client = createS3Client(config(server.endpoint, ''), retry, log);
+    const head = await client.send(new HeadObjectCommand({ Bucket: 'backups', Key: 'sc/backup-mp.tar.gz' }));
+    assert.equal(head.StorageClass, 'STANDARD_IA');
+    assert.equal(head.ContentLength, 12 * MiB + 5);
+    assert.equal((await digest(await d.download('backup-mp.tar.gz'))).sha256, await g.sha256);
+    client.destroy();
+    await d.close();
+  });
+
+  test('a missing bucket fails clearly', async () => {
+    const d = createS3Destination({ ...config(server.endpoint, ''), bucket: 'no-such-bucket' }, { retry }, log);
+    await assert.rejects(d.upload('x.tar', bytes('x').stream), /bucket does not exist/);
+    await assert.rejects(d.list(''), /bucket does not exist/);
+    await d.close();
+  });
+
+  test('an unknown access key is refused with a clear error', async () => {
+    const d = createS3Destination(config(server.endpoint, '', { credentials: { accessKeyId: 'WRONG', secretAccessKey: 'nope' } }), { retry }, log);
+    await assert.rejects(d.list(''), /access key id was refused|InvalidAccessKeyId/);
+    await d.close();
+  });
+
+  test('objects in "subfolders" of the path are not listed', async () => {
+    const top = createS3Destination(config(server.endpoint, 'nest/'), { retry }, log);
+    const sub = createS3Destination(config(server.endpoint, 'nest/sub/'), { retry }, log);
+    await top.upload('backup-top.tar', bytes('t').stream);
+    await sub.upload('backup-sub.tar', bytes('s').stream);
+    assert.deepEqual((await top.list('backup-')).map((o) => o.name), ['backup-top.tar']);
+    assert.deepEqual((await sub.list('backup-')).map((o) => o.name), ['backup-sub.tar']);
+  });
+
+  test('default checksums (when_supported) also round trip on s3rver for multipart uploads', async () => {
+    const d = createS3Destination(config(server.endpoint, 'cs/', { checksum: 'when_supported' }), { retry }, log);
+    const g = generated(11 * MiB);
+    await d.upload('b.tar', g.stream, { size: 11 * MiB });
+    const got = await digest(await d.download('b.tar'));
+    assert.equal(got.size, 11 * MiB);
+    assert.equal(got.sha256, await g.sha256);
+  });
+});
+
+/** A recording HTTP proxy in front of s3rver: shows which requests the client really sent. */
+async function recordingProxy(targetPort: number): Promise<{ url: string; seen: string[]; close(): Promise<void> }> {
+  const seen: string[] = [];
+  const proxy = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    const up = http.request({ host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+  const port = (proxy.address() as { port: number }).port;
+  return { url: `http://127.0.0.1:${port}`, seen, close: () => new Promise((r) => { proxy.closeAllConnections(); proxy.close(() => r()); }) };
+}
+
+describe('S3 cleanup and credentials', () => {
+  let server: S3rverHandle;
+  before(async () => { server = await startS3rver({ buckets: ['backups'] }); });
+  after(async () => { await server?.close(); });
+
+  test('a multipart upload whose source fails is aborted on the server (no orphaned parts)', async () => {
+    const proxy = await recordingProxy(server.port);
+    try {
+      const d = createS3Destination(config(proxy.url, 'abort/'), { retry }, log);
+      await assert.rejects(d.upload('backup-broken.tar.gz', generated(30 * MiB, { failAfter: 12 * MiB }).stream), /source failed on purpose/);
+      for (let i = 0; i < 100 && !proxy.seen.some((l) => l.startsWith('DELETE ') && l.includes('uploadId=')); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(proxy.seen.some((l) => l.startsWith('POST ') && l.includes('?uploads')), `a multipart upload was started: ${proxy.seen.join(', ')}`);
+      assert.ok(proxy.seen.some((l) => l.startsWith('DELETE /backups/abort/backup-broken.tar.gz?uploadId=')), `AbortMultipartUpload was sent: ${proxy.seen.join(', ')}`);
+      assert.ok(!proxy.seen.some((l) => l.startsWith('POST ') && l.includes('uploadId=')), 'the upload was never completed');
+      assert.deepEqual(await d.list(''), []);
+      await d.close();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('an aborted multipart upload is aborted on the server', async () => {
+    const proxy = await recordingProxy(server.port);
+    try {
+      const d = createS3Destination(config(proxy.url, 'sig/'), { retry }, log);
+      const ac = new AbortController();
+      const g = generated(64 * MiB, { chunk: MiB, delayMs: 5, onBytes: (n) => { if (n >= 12 * MiB && !ac.signal.aborted) ac.abort(new Error('stop')); } });
+      await assert.rejects(d.upload('backup-aborted.tar.gz', g.stream, { signal: ac.signal }));
+      for (let i = 0; i < 100 && !proxy.seen.some((l) => l.startsWith('DELETE ')); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(proxy.seen.some((l) => l.startsWith('DELETE /backups/sig/backup-aborted.tar.gz?uploadId=')), `AbortMultipartUpload was sent: ${proxy.seen.join(', ')}`);
+      assert.deepEqual(await d.list(''), []);
+      await d.close();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('AWS_IAM_ROLE_ENDPOINT: credentials come from the instance metadata service', async () => {
+    const requests: string[] = [];
+    const imds = http.createServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      if (req.method === 'PUT' && req.url === '/latest/api/token') { res.end('tok'); return; }
+      if (req.headers['x-aws-ec2-metadata-token'] !== 'tok') { res.statusCode = 401; res.end(); return; }
+      if (req.url === '/latest/meta-data/iam/security-credentials/') { res.end('backup-role'); return; }
+      if (req.url === '/latest/meta-data/iam/security-credentials/backup-role') {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ Code: 'Success', Type: 'AWS-HMAC', AccessKeyId: 'S3RVER', SecretAccessKey: 'S3RVER', Token: 'session', Expiration: new Date(Date.now() + 3600_000).toISOString(), LastUpdated: new Date().toISOString() }));
+        return;
+      }
+      res.statusCode = 404; res.end();
+    });
+    await new Promise<void>((r) => imds.listen(0, '127.0.0.1', () => r()));
+    try {
+      const endpoint = `http://127.0.0.1:${(imds.address() as { port: number }).port}`;
+      const d = createS3Destination(config(server.endpoint, 'iam/', { credentials: null, iamRoleEndpoint: endpoint }), { retry }, log);
+      await d.upload('backup-iam.tar', bytes('via role').stream);
+      assert.deepEqual((await d.list('')).map((o) => o.name), ['backup-iam.tar']);
+      assert.ok(requests.includes('GET /latest/meta-data/iam/security-credentials/backup-role'), requests.join(', '));
+      await d.close();
+    } finally {
+      imds.closeAllConnections();
+      await new Promise((r) => imds.close(r));
+    }
+  });
+});
+
+describe('S3 over HTTPS with a private CA', () => {
+  let dir: string;
+  let server: S3rverHandle;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'offsite-s3tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+      '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+    server = await startS3rver({ buckets: ['backups'], https: { keyFile: join(dir, 'key.pem'), certFile: join(dir, 'cert.pem') } });
+  });
+  after(async () => { await server?.close(); await rm(dir, { recursive: true, force: true }); });
+
+  const env = (extra: Record<string, string>) => ({
+    AWS_S3_BUCKET_NAME: 'backups', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_ENDPOINT: `127.0.0.1:${server.port}`, AWS_ENDPOINT_PROTO: 'https', AWS_CHECKSUM: 'when_required', AWS_S3_PATH: 'tls', ...extra,
+  });
+  const fromEnv = (e: Record<string, string>) => {
+    const issues: ConfigIssue[] = [];
+    const c = parseS3(e, issues);
+    assert.deepEqual(issues, []);
+    return createS3Destination(c!, { retry: { ...retry, attempts: 1 } }, log);
+  };
+
+  test('untrusted certificate is refused with a hint', async () => {
+    const d = fromEnv(env({}));
+    await assert.rejects(d.list(''), /certificate not trusted.*|self[- ]signed/i);
+    await d.close();
+  });
+
+  test('AWS_ENDPOINT_CA_CERT as a file path', async () => {
+    const d = fromEnv(env({ AWS_ENDPOINT_CA_CERT: join(dir, 'cert.pem') }));
+    await d.upload('backup-ca.tar', bytes('over tls').stream);
+    assert.deepEqual((await d.list('backup-')).map((o) => o.name), ['backup-ca.tar']);
+    await d.close();
+  });
+
+  test('AWS_ENDPOINT_CA_CERT inline', async () => {
+    const d = fromEnv(env({ AWS_ENDPOINT_CA_CERT: await readFile(join(dir, 'cert.pem'), 'utf8'), AWS_S3_PATH: 'tls-inline' }));
+    await d.upload('backup-inline.tar', generated(6 * MiB).stream);
+    assert.equal((await d.list(''))[0]!.size, 6 * MiB);
+    await d.close();
+  });
+
+  test('AWS_ENDPOINT_INSECURE skips verification', async () => {
+    const d = fromEnv(env({ AWS_ENDPOINT_INSECURE: 'true', AWS_S3_PATH: 'tls-insecure' }));
+    await d.upload('backup-insecure.tar', generated(6 * MiB).stream);
+    assert.equal((await d.list(''))[0]!.size, 6 * MiB);
+    await d.close();
+  });
+});
+
+describe('S3 configuration', () => {
+  test('defaults and custom endpoint', () => {
+    const issues: ConfigIssue[] = [];
+    assert.equal(parseS3({}, issues), null);
+    const c = parseS3({ AWS_S3_BUCKET_NAME: 'b', AWS_S3_PATH: '/a/b', AWS_ENDPOINT: 'minio:9000', AWS_ENDPOINT_PROTO: 'http', AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', AWS_STORAGE_CLASS: 'standard_ia' }, issues);
+    assert.deepEqual(issues, []);
+    assert.equal(c!.endpoint, 'http://minio:9000');
+    assert.equal(c!.path, 'a/b/');
+    assert.equal(c!.storageClass, 'STANDARD_IA');
+    assert.equal(c!.partSize, 16 * MiB);
+    assert.equal(c!.region, 'us-east-1');
+    assert.equal(parseS3({ AWS_S3_BUCKET_NAME: 'b' }, issues)!.endpoint, null, 'AWS itself when AWS_ENDPOINT is unset');
+  });
+
+  test('errors are collected', () => {
+    const issues: ConfigIssue[] = [];
+    assert.equal(parseS3({ AWS_S3_BUCKET_NAME: 'b', AWS_ACCESS_KEY_ID: 'k', AWS_PART_SIZE: '2', AWS_ENDPOINT_CA_CERT: '/nonexistent/ca.pem', AWS_CHECKSUM: 'sometimes' }, issues), null);
+    assert.deepEqual(issues.map((i) => i.variable).sort(), ['AWS_CHECKSUM', 'AWS_ENDPOINT_CA_CERT', 'AWS_PART_SIZE', 'AWS_SECRET_ACCESS_KEY']);
+  });
+
+  test('part size grows so any known size fits in 10,000 parts; memory stays bounded', () => {
+    assert.equal(partSizeFor(16 * MiB, undefined), 16 * MiB);
+    assert.equal(partSizeFor(16 * MiB, 4 * 1024 * MiB), 16 * MiB);
+    const huge = 1024 * 1024 * MiB; // 1 TiB
+    const p = partSizeFor(16 * MiB, huge);
+    assert.ok(p * 10_000 >= huge);
+    assert.equal(p % MiB, 0);
+    assert.equal(queueSizeFor(16 * MiB), 4);
+    assert.equal(queueSizeFor(p), 1);
+    assert.ok(queueSizeFor(32 * MiB) * 32 * MiB <= 64 * MiB);
+  });
+});
+
+test('S3 upload to a port where nothing listens fails with the connection error', async () => {
+  const port = await deadPort();
+  const d = createS3Destination(config(`http://127.0.0.1:${port}`, ''), { retry: { ...retry, attempts: 1 } }, log);
+  await assert.rejects(d.upload('x.tar', generated(MiB).stream), /ECONNREFUSED/);
+  await d.close();
+});
+
