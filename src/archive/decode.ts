@@ -16,6 +16,12 @@ export interface DecodedArchive {
   compression: 'gz' | 'zst' | 'none';
 }
 
+/** Errors that only say a stream was torn down because something else failed first. */
+export function isTeardown(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ABORT_ERR' || code === 'ERR_STREAM_DESTROYED';
+}
+
 const HINT = 'the archive was damaged or cut short in storage or transfer; try another copy of this backup';
 
 /** Read the first `n` bytes (fewer at end of stream) and return them with a stream of the whole input. */
@@ -60,7 +66,7 @@ function through(src: Readable, t: Transform, describe: (e: unknown) => Error): 
   t.on('error', () => src.destroy());
   const origDestroy = t.destroy.bind(t);
   // rewrite zlib's terse errors once, at the source
-  t.destroy = ((err?: Error) => origDestroy(err && !(err instanceof UserError) ? describe(err) : err)) as typeof t.destroy;
+  t.destroy = ((err?: Error) => origDestroy(err && !(err instanceof UserError) && !isTeardown(err) ? describe(err) : err)) as typeof t.destroy;
   return src.pipe(t);
 }
 
