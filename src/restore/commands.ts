@@ -8,7 +8,7 @@ import type { Config, JobConfig } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { Destination } from '../destinations/types.ts';
 import { createDestinations } from '../destinations/registry.ts';
-import { UserError } from '../errors.ts';
+import { UserError, errorMessage } from '../errors.ts';
 import { formatBytes } from '../notify/index.ts';
 import {
   pickDestinations, listBackups, restoreBackup, verifyBackup, exportBackup, importBackup, findBackup,
@@ -106,10 +106,19 @@ export async function runReadCommand(
       case 'list': {
         const jobs = values.job ? [pickJob(config, values.job)] : config.jobs;
         const rows: Array<Record<string, unknown>> = [];
+        const failures: Array<{ job: string; destination: string; location: string; error: string }> = [];
         for (const job of jobs) {
           await withDestinations(job, log, async (all) => {
             const dests = pickDestinations(all, values.destination);
-            for (const b of await listBackups(dests, job.retention.prefix, log)) {
+            const found = [];
+            for (const d of dests) {
+              try {
+                found.push(...await listBackups([d], job.retention.prefix, log));
+              } catch (e) {
+                failures.push({ job: job.name, destination: d.name, location: d.location, error: errorMessage(e) });
+              }
+            }
+            for (const b of found) {
               rows.push({
                 job: job.name, destination: b.destination, location: b.location, name: b.name, size: b.size, modified: b.modified.toISOString(),
                 encryption: b.manifest?.encryption ?? null, compression: b.manifest?.compression ?? null,
@@ -119,14 +128,16 @@ export async function runReadCommand(
             }
           }, make);
         }
-        if (values.json) { io.out(`${JSON.stringify(rows, null, 2)}\n`); return 0; }
-        if (rows.length === 0) { io.out('no backups found\n'); return 0; }
+        const code = failures.length ? 1 : 0;
+        if (values.json) { io.out(`${JSON.stringify(failures.length ? { backups: rows, errors: failures } : rows, null, 2)}\n`); return code; }
+        for (const f of failures) io.err(`error: cannot list ${f.destination} (${f.location}): ${f.error}\n`);
+        if (rows.length === 0) { io.out('no backups found\n'); return code; }
         const w = Math.max(...rows.map((r) => String(r.name).length), 4);
         io.out(`${pad('DESTINATION', 12)}${pad('NAME', w + 2)}${pad('SIZE', 11)}${pad('MODIFIED', 22)}${pad('ENCRYPTION', 11)}FILES\n`);
         for (const r of rows) {
           io.out(`${pad(String(r.destination), 12)}${pad(String(r.name), w + 2)}${pad(formatBytes(r.size as number), 11)}${pad(time(new Date(r.modified as string)), 22)}${pad(String(r.encryption ?? '?'), 11)}${r.files ?? '?'}\n`);
         }
-        return 0;
+        return code;
       }
 
       case 'restore': {

@@ -92,6 +92,23 @@ test('backup, list, verify, restore, export and import through the CLI', () => {
   assert.match(rep[0]!.problems.join('\n'), /does not match its manifest/);
 });
 
+test('list goes on when one destination cannot be reached, and exits 1', async () => {
+  const { env } = setup();
+  assert.equal(runCli(['backup'], env).code, 0);
+  const dead = createServer();
+  dead.listen(0, '127.0.0.1');
+  await once(dead, 'listening');
+  const port = (dead.address() as { port: number }).port;
+  dead.close();
+  const r = runCli(['list'], {
+    ...env, AWS_S3_BUCKET_NAME: 'b', AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', AWS_ENDPOINT: `127.0.0.1:${port}`, AWS_ENDPOINT_PROTO: 'http',
+    BACKUP_RETRY_ATTEMPTS: '1', BACKUP_DESTINATION_TIMEOUT: '2s',
+  });
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /^Local +backup-/m);
+  assert.match(r.stderr, /error: cannot list S3 \(s3:\/\/b/);
+});
+
 test('usage mistakes are clear', () => {
   const { env } = setup();
   const r1 = runCli(['restore'], env);
