@@ -54,6 +54,14 @@ export interface Sidecar extends Manifest {
   archived: ManifestCounts & { bytes: number; skipped: number; unreadable: number };
 }
 
+/** A manifest written by a newer offsite in a format this one cannot read. */
+export class NewerFormatError extends UserError {
+  constructor(message: string, hint: string) {
+    super(message, hint);
+    this.name = 'NewerFormatError';
+  }
+}
+
 export function sidecarName(archive: string): string {
   return `${archive}${SIDECAR_SUFFIX}`;
 }
@@ -114,7 +122,7 @@ function checkVersion(v: Record<string, unknown>, where: string): number {
   if (!isCount(version) || version < 1) throw bad(where, '"formatVersion" must be a whole number of 1 or more');
   if (version > FORMAT_VERSION) {
     const by = typeof v.offsiteVersion === 'string' ? ` by offsite ${v.offsiteVersion}` : '';
-    throw new UserError(
+    throw new NewerFormatError(
       `${where} was written${by} in backup format version ${version}; this offsite (${OFFSITE_VERSION}) reads format versions up to ${FORMAT_VERSION}`,
       'restore it with a newer offsite release (older backups stay readable by newer releases)',
     );

@@ -15,7 +15,7 @@ import { UserError, errorMessage } from '../errors.ts';
 import { isTemporaryName } from '../retention/index.ts';
 import { extractArchive, type ExtractProgress, type ExtractResult } from '../archive/extract.ts';
 import {
-  readManifest, parseSidecar, sidecarName, isSidecarName, buildSidecar, encodeManifest,
+  readManifest, parseSidecar, sidecarName, isSidecarName, buildSidecar, encodeManifest, NewerFormatError,
   type Manifest, type Sidecar,
 } from '../manifest/index.ts';
 
@@ -221,7 +221,14 @@ export interface RestoreReport {
 /** Download, check SHA-256 against the sidecar, decrypt, decompress, extract. All or nothing. */
 export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   const obj = await findBackup(o.destination, o.name, o.prefix);
-  const sidecar = await fetchSidecar(o.destination, obj.name);
+  let sidecar: Sidecar | null = null;
+  try {
+    sidecar = await fetchSidecar(o.destination, obj.name);
+  } catch (e) {
+    // a newer format is refused; a damaged or unreadable sidecar only loses the hash check
+    if (e instanceof NewerFormatError) throw e;
+    o.log.warn({ backup: obj.name, error: errorMessage(e) }, 'the manifest beside this backup cannot be read (restoring without its SHA-256 check)');
+  }
   const checks: string[] = [];
   if (!sidecar) o.log.warn({ backup: obj.name }, 'no manifest beside this backup: its SHA-256 cannot be checked (restoring anyway)');
   let manifest: Manifest | null = null;

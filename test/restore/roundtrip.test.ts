@@ -139,6 +139,19 @@ test('a changed archive fails verify and restore (SHA-256), and nothing is resto
   assert.deepEqual(readdirSync(t2), []);
 });
 
+test('an unreadable sidecar only loses the hash check: restore goes on, verify reports it', async () => {
+  const { j, dests, archiveDir } = await backup('garbled', {});
+  const sc = readdirSync(archiveDir).find((n) => n.endsWith('.manifest.json'))!;
+  writeFileSync(join(archiveDir, sc), '{ not json');
+  const target = join(base, 'restored-garbled');
+  const r = await restoreBackup({ destination: dests[0]!, target, keys: j.encryption.keys, log });
+  assert.equal(r.sidecar, null);
+  assert.deepEqual(describeTree(join(target, 'app'), false), describeTree(src, false));
+  const v = await verifyBackup({ destination: dests[0]!, keys: j.encryption.keys, log });
+  assert.equal(v.ok, false);
+  assert.match(v.problems.join('\n'), /is not a valid offsite manifest: not JSON/);
+});
+
 test('a sidecar from a newer format version is refused with a clear message', async () => {
   const { j, dests, archiveDir } = await backup('newer', {});
   const sc = readdirSync(archiveDir).find((n) => n.endsWith('.manifest.json'))!;
