@@ -5,7 +5,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync, rmSync, utimesSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -107,6 +107,20 @@ test('list goes on when one destination cannot be reached, and exits 1', async (
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.match(r.stdout, /^Local +backup-/m);
   assert.match(r.stderr, /error: cannot list S3 \(s3:\/\/b/);
+});
+
+test('retention removes a sidecar with its archive', () => {
+  const { archiveDir, env } = setup();
+  const old = new Date(Date.now() - 10 * 86_400_000);
+  for (const n of ['backup-2000-01-01T00-00-00.tar.gz.aes', 'backup-2000-01-01T00-00-00.tar.gz.aes.manifest.json']) {
+    writeFileSync(join(archiveDir, n), 'x');
+    utimesSync(join(archiveDir, n), old, old);
+  }
+  const r = runCli(['backup'], { ...env, BACKUP_RETENTION_DAYS: '7' });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const left = readdirSync(archiveDir).sort();
+  assert.equal(left.length, 2, left.join(', '));
+  assert.ok(left[1]!.endsWith('.tar.gz.aes.manifest.json') && left[1]!.startsWith(left[0]!), left.join(', '));
 });
 
 test('usage mistakes are clear', () => {
