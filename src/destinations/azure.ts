@@ -7,9 +7,7 @@
  * concurrency (8 MiB × 4 = 32 MiB by default).
  */
 import { Readable } from 'node:stream';
-import {
-  BlobServiceClient, StorageSharedKeyCredential, type ContainerClient, type StoragePipelineOptions,
-} from '@azure/storage-blob';
+import type { BlobServiceClient, ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import type { Logger } from '../log.ts';
 import { UserError, errorMessage } from '../errors.ts';
 import type { AzureConfig } from './config.ts';
@@ -42,6 +40,8 @@ export interface AzureOptions {
 }
 
 async function serviceClient(config: AzureConfig, retry: RetrySettings): Promise<BlobServiceClient> {
+  // Loaded on first use: a process without Azure never pays for the SDK.
+  const { BlobServiceClient, StorageSharedKeyCredential } = await import('@azure/storage-blob');
   const pipeline: StoragePipelineOptions = {
     retryOptions: {
       maxTries: retry.attempts,

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream, type Dirent } from 'node:fs';
-import { link, lstat, mkdir, open, readdir, rename, stat, symlink, unlink } from 'node:fs/promises';
+import { link, lstat, open, readdir, rename, stat, symlink, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -18,7 +18,8 @@ export function isLocalTempName(name: string): boolean {
 }
 
 /**
- * The local destination (BACKUP_ARCHIVE): a directory on a mounted volume.
+ * The local destination (BACKUP_ARCHIVE): a directory on a mounted volume. It is never
+ * created (a missing mount must not send backups into the container's file system).
  *
  * upload writes `.<name>.<random>.tmp` in the same directory, fsyncs it, links it
  * to the final name (failing when that name exists: an existing backup is never
@@ -42,7 +43,7 @@ export function createLocalDestination(config: LocalConfig, log: Logger): Destin
     let created = false;
     try {
       options.signal?.throwIfAborted();
-      await mkdir(dir, { recursive: true });
+      await assertDir(dir);
       if (await exists(finalPath)) throw alreadyExists(finalPath);
       created = true;
       // `wx`: never reuse an existing file; `flush`: fsync before close (pipeline waits for close).
@@ -123,6 +124,23 @@ export function createLocalDestination(config: LocalConfig, log: Logger): Destin
     download,
     async close() {},
   };
+}
+
+/**
+ * The directory must exist: it is a mounted volume, and creating it would put backups
+ * inside the container's own file system when the mount is missing.
+ */
+async function assertDir(dir: string): Promise<void> {
+  let s;
+  try {
+    s = await stat(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new UserError(`Local: ${dir} does not exist`, 'Mount a volume at BACKUP_ARCHIVE; offsite does not create it, so backups never land inside the container by mistake.');
+    }
+    throw err;
+  }
+  if (!s.isDirectory()) throw new UserError(`Local: ${dir} is not a directory`, 'Point BACKUP_ARCHIVE at a mounted directory.');
 }
 
 function alreadyExists(path: string): UserError {

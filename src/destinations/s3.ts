@@ -4,18 +4,13 @@
  * Uploads use @aws-sdk/lib-storage: a body smaller than one part is a single PutObject,
  * anything larger a multipart upload, which only becomes visible when it is completed
  * (atomic). A failed or aborted multipart upload is aborted on the server (no orphaned
- * parts). Memory: part size × queue size (≤ 64 MiB with the default 16 MB parts).
+ * parts). Memory: part size × queue size (32 MiB with the default 16 MB parts).
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { Readable } from 'node:stream';
-import {
-  S3Client, ListObjectsV2Command, DeleteObjectsCommand, GetObjectCommand,
-  type ListObjectsV2CommandOutput, type StorageClass,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { fromContainerMetadata, fromInstanceMetadata } from '@smithy/credential-provider-imds';
+import type { S3Client, ListObjectsV2CommandOutput, StorageClass } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { Logger } from '../log.ts';
 import { UserError, errorMessage } from '../errors.ts';
@@ -24,10 +19,23 @@ import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
 import { DEFAULT_RETRY, type RetrySettings } from './retry.ts';
 
+/** The SDK is loaded on first use: a process without S3 never pays for it (~25 MiB, ~150 ms). */
+type Sdk = {
+  s3: typeof import('@aws-sdk/client-s3');
+  storage: typeof import('@aws-sdk/lib-storage');
+  imds: typeof import('@smithy/credential-provider-imds');
+};
+let sdkPromise: Promise<Sdk> | null = null;
+function loadSdk(): Promise<Sdk> {
+  sdkPromise ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage'), import('@smithy/credential-provider-imds')])
+    .then(([s3, storage, imds]) => ({ s3, storage, imds }));
+  return sdkPromise;
+}
+
 const MiB = 1024 * 1024;
 export const S3_MAX_PARTS = 10_000;
 /** Upper bound of part size × queue size (bytes held in memory by one upload). */
-const MEMORY_BUDGET = 64 * MiB;
+const MEMORY_BUDGET = 32 * MiB;
 const DELETE_BATCH = 1000;
 
 /**
@@ -41,7 +49,7 @@ export function partSizeFor(configured: number, size: number | undefined): numbe
   return Math.max(configured, needed);
 }
 
-/** Parts uploaded at once: 4, fewer for big parts so part size × queue stays ≤ 64 MiB (at least 1). */
+/** Parts uploaded at once: 2 with 16 MiB parts, 4 with 8 MiB or less, 1 above 16 MiB: part size × queue ≤ 32 MiB (unless one part is bigger). */
 export function queueSizeFor(partSize: number): number {
   return Math.max(1, Math.min(4, Math.floor(MEMORY_BUDGET / partSize)));
 }
@@ -50,7 +58,8 @@ export interface S3Options {
   retry?: RetrySettings;
 }
 
-function iamProvider(endpoint: string, log: Logger): AwsCredentialIdentityProvider {
+function iamProvider(sdk: Sdk, endpoint: string, log: Logger): AwsCredentialIdentityProvider {
+  const { fromContainerMetadata, fromInstanceMetadata } = sdk.imds;
   if (process.env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI) {
     log.debug('S3: using container (ECS task) credentials');
     return fromContainerMetadata({ maxRetries: 2, timeout: 5000 });
@@ -61,7 +70,8 @@ function iamProvider(endpoint: string, log: Logger): AwsCredentialIdentityProvid
   return fromInstanceMetadata({ maxRetries: 2, timeout: 5000 });
 }
 
-export function createS3Client(config: S3Config, retry: RetrySettings, log: Logger): S3Client {
+export async function createS3Client(config: S3Config, retry: RetrySettings, log: Logger): Promise<S3Client> {
+  const sdk = await loadSdk();
   const checksum = config.checksum === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
   // Agent instances, not options: the SDK replaces agents built from options by plain ones
   // (without the CA / insecure settings) for requests sent with `Expect: 100-continue` (large parts).
@@ -72,12 +82,12 @@ export function createS3Client(config: S3Config, retry: RetrySettings, log: Logg
     ...(config.caCert ? { ca: [...rootCertificates, config.caCert] } : {}),
   });
   const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 16 });
-  return new S3Client({
+  return new sdk.s3.S3Client({
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),
     credentials: config.credentials
       ? config.credentials
-      : config.iamRoleEndpoint ? iamProvider(config.iamRoleEndpoint, log) : undefined,
+      : config.iamRoleEndpoint ? iamProvider(sdk, config.iamRoleEndpoint, log) : undefined,
     maxAttempts: retry.attempts,
     requestChecksumCalculation: checksum,
     responseChecksumValidation: checksum,
@@ -112,7 +122,8 @@ function describe(err: unknown, op: string, where: string): Error {
 
 export function createS3Destination(config: S3Config, options: S3Options, log: Logger): Destination {
   const retry = options.retry ?? DEFAULT_RETRY;
-  const client = createS3Client(config, retry, log);
+  let clientPromise: Promise<S3Client> | null = null;
+  const client = () => { clientPromise ??= createS3Client(config, retry, log); return clientPromise; };
   const bucket = config.bucket;
   const base = config.path;
   const location = `s3://${bucket}/${base}`;
@@ -128,8 +139,9 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
     let sourceError: unknown = null;
     const onSourceError = (e: unknown) => { sourceError ??= e; ac.abort(e); };
     source.once('error', onSourceError);
-    const up = new Upload({
-      client,
+    const sdk = await loadSdk();
+    const up = new sdk.storage.Upload({
+      client: await client(),
       params: {
         Bucket: bucket,
         Key: key(name),
@@ -162,7 +174,8 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
     do {
       let page: ListObjectsV2CommandOutput;
       try {
-        page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key(prefix), Delimiter: '/', ContinuationToken: token }));
+        const { ListObjectsV2Command } = (await loadSdk()).s3;
+        page = await (await client()).send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key(prefix), Delimiter: '/', ContinuationToken: token }));
       } catch (err) {
         throw describe(err, 'list', `${location}${prefix}`);
       }
@@ -183,7 +196,8 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
       const batch = names.slice(i, i + DELETE_BATCH);
       let res;
       try {
-        res = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((n) => ({ Key: key(n) })), Quiet: true } }));
+        const { DeleteObjectsCommand } = (await loadSdk()).s3;
+        res = await (await client()).send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((n) => ({ Key: key(n) })), Quiet: true } }));
       } catch (err) {
         throw describe(err, 'remove from', location);
       }
@@ -198,7 +212,8 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
   async function download(name: string): Promise<Readable> {
     assertPlainName(name, 'S3');
     try {
-      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key(name) }));
+      const { GetObjectCommand } = (await loadSdk()).s3;
+      const res = await (await client()).send(new GetObjectCommand({ Bucket: bucket, Key: key(name) }));
       const body = res.Body;
       if (body instanceof Readable) return body;
       if (body && typeof (body as { transformToWebStream?: unknown }).transformToWebStream === 'function') {
@@ -217,6 +232,6 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
     list,
     remove,
     download,
-    async close() { client.destroy(); },
+    async close() { if (clientPromise) (await clientPromise.catch(() => null))?.destroy(); },
   };
 }

@@ -21,8 +21,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Transform, pipeline, type Readable } from 'node:stream';
+import { pipeline as pipe } from 'node:stream/promises';
 import type { Logger } from '../log.ts';
 import type { ArchiveResult, ArchiveStream } from '../archive/index.ts';
 import type { Destination, DestinationKind } from '../destinations/types.ts';
@@ -120,7 +120,7 @@ async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
   let archiveResult: ArchiveResult;
   try {
     let writeError: unknown = null;
-    const writing = pipeline(archive.stream, createWriteStream(staged, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 }), { signal: opts.signal })
+    const writing = pipe(archive.stream, createWriteStream(staged, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 }), { signal: opts.signal })
       .catch((e: unknown) => { writeError = e; });
     const done = archive.done.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
     await writing;
@@ -215,49 +215,44 @@ interface Watch {
 }
 
 /**
- * Re-emit `source` and abort (via the returned signal) when the consumer has not asked
- * for data for `timeoutMs` while the source had data ready. Time spent waiting for the
- * source (a slow archiver) never counts as a stall.
+ * Pass `source` through and abort (via the returned signal) when the consumer has not
+ * taken data for `timeoutMs` while data was waiting for it. Time spent waiting for the
+ * source (a slow archiver) never counts as a stall. Chunks are passed on as they are
+ * (no copies).
  */
 export function watchProgress(source: Readable, timeoutMs: number, outer?: AbortSignal, onSourceError?: (err: unknown) => void): Watch {
   const ac = new AbortController();
   const signal = outer ? AbortSignal.any([outer, ac.signal]) : ac.signal;
-  const it = source[Symbol.asyncIterator]();
   let lastPull = Date.now();
-  let waitingOnSource = false;
+  let lastLength = 0;
   let ended = false;
   let abandoned = false;
   let stalled = false;
   let count = 0;
-  const stream = new Readable({
+  const stream = new Transform({
     highWaterMark: 1 << 20,
-    read() {
-      lastPull = Date.now();
-      if (waitingOnSource) return;
-      waitingOnSource = true;
-      it.next().then(({ value, done }) => {
-        waitingOnSource = false;
-        lastPull = Date.now();
-        if (done) { ended = true; this.push(null); return; }
-        const buf = typeof value === 'string' ? Buffer.from(value) : (value as Buffer);
-        count += buf.length;
-        this.push(buf);
-      }, (err: unknown) => {
-        waitingOnSource = false;
-        if (!abandoned) onSourceError?.(err);
-        this.destroy(err as Error);
-      });
+    transform(chunk: Buffer, _enc, cb) {
+      count += chunk.length;
+      cb(null, chunk);
     },
     destroy(err, cb) {
-      abandoned = true;
-      if (!ended) void it.return?.().catch(() => {});
+      // Destroyed while the source is fine: the consumer gave up (its failure, not the source's).
+      if (!source.errored) abandoned = true;
       cb(err);
     },
   });
+  const read = stream._read.bind(stream);
+  stream._read = (n: number) => { lastPull = Date.now(); read(n); };
+  stream.once('end', () => { ended = true; });
+  source.once('error', (err) => { if (!abandoned) onSourceError?.(err); });
+  pipeline(source, stream, () => {});
   const tick = Math.max(50, Math.min(5000, Math.floor(timeoutMs / 4)));
   const timer = setInterval(() => {
-    if (ended || waitingOnSource || stream.destroyed) return;
-    if (Date.now() - lastPull > timeoutMs) {
+    if (ended || stream.destroyed) return;
+    const waiting = stream.readableLength;
+    if (waiting < lastLength) lastPull = Date.now(); // the consumer took some
+    lastLength = waiting;
+    if (waiting > 0 && Date.now() - lastPull > timeoutMs) {
       stalled = true;
       ac.abort(new DestinationTimeoutError(`no progress for ${Math.round(timeoutMs / 1000)}s`));
       clearInterval(timer);

@@ -1,6 +1,6 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readlink, rm, writeFile, readFile, chmod, mkdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readlink, rm, writeFile, readFile, chmod, mkdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalDestination } from '../../src/destinations/local.ts';
@@ -13,11 +13,13 @@ const log = silentLogger();
 runDestinationContract('Local', async () => {
   const root = await mkdtemp(join(tmpdir(), 'offsite-local-'));
   return {
-    create: async (path) => createLocalDestination({ dir: join(root, path), latestSymlink: null }, log),
+    // BACKUP_ARCHIVE is an existing (mounted) directory: the harness creates it, the destination never does
+    create: async (path) => { await mkdir(join(root, path), { recursive: true }); return createLocalDestination({ dir: join(root, path), latestSymlink: null }, log); },
     teardown: () => rm(root, { recursive: true, force: true }),
   };
 }, {
   'upload to a stopped server fails clearly': 'the local destination has no server to stop; disk errors are covered in local.test.ts',
+  'path that does not exist yet': 'the local directory is a mount and is never created; a missing one is refused (see "a missing directory is refused" in local.test.ts)',
 });
 
 describe('Local destination specifics', () => {
@@ -82,11 +84,19 @@ describe('Local destination specifics', () => {
     await assert.rejects(d.upload('backup-x.tar', bytes('x').stream), (e: Error) => e.message.includes(dir));
   });
 
+  test('a missing directory is refused, never created', async () => {
+    const dir = join(await newRoot(), 'unmounted');
+    const d = createLocalDestination({ dir, latestSymlink: null }, log);
+    await assert.rejects(d.upload('backup-x.tar', bytes('x').stream), /Local: .*unmounted does not exist/);
+    await assert.rejects(stat(dir), /ENOENT/);
+    assert.deepEqual(await d.list(''), []);
+  });
+
   test('a directory that is a file fails clearly', async () => {
     const root = await newRoot();
     const file = join(root, 'not-a-dir');
     await writeFile(file, 'x');
     const d = createLocalDestination({ dir: file, latestSymlink: null }, log);
-    await assert.rejects(d.upload('backup-x.tar', bytes('x').stream), /EEXIST|ENOTDIR/);
+    await assert.rejects(d.upload('backup-x.tar', bytes('x').stream), /is not a directory/);
   });
 });

@@ -59,7 +59,7 @@ describe('S3 specifics', () => {
     const d = createS3Destination(config(server.endpoint, 'sc/', { storageClass: 'STANDARD_IA' }), { retry }, log);
     const g = generated(12 * MiB + 5);
     await d.upload('backup-mp.tar.gz', g.stream, { size: 12 * MiB + 5 });
-    const client = createS3Client(config(server.endpoint, ''), retry, log);
+    const client = await createS3Client(config(server.endpoint, ''), retry, log);
     const head = await client.send(new HeadObjectCommand({ Bucket: 'backups', Key: 'sc/backup-mp.tar.gz' }));
     assert.equal(head.StorageClass, 'STANDARD_IA');
     assert.equal(head.ContentLength, 12 * MiB + 5);
@@ -260,9 +260,10 @@ describe('S3 configuration', () => {
     const p = partSizeFor(16 * MiB, huge);
     assert.ok(p * 10_000 >= huge);
     assert.equal(p % MiB, 0);
-    assert.equal(queueSizeFor(16 * MiB), 4);
+    assert.equal(queueSizeFor(16 * MiB), 2);
+    assert.equal(queueSizeFor(8 * MiB), 4);
     assert.equal(queueSizeFor(p), 1);
-    assert.ok(queueSizeFor(32 * MiB) * 32 * MiB <= 64 * MiB);
+    assert.equal(queueSizeFor(32 * MiB), 1);
   });
 });
 

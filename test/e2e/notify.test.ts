@@ -26,16 +26,17 @@ test('offsite backup notifies: none on success at level error, one at level info
   const url = `generic+${rec.url.replace(/\/$/, '')}/hook?template=json`;
   const base = { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: archiveDir, NOTIFICATION_URLS: url };
 
+  // each run gets its own file name: runs in the same second would otherwise collide (the local destination never overwrites)
   let r = await backup(base);
   assert.equal(r.code, 0, r.out);
   assert.equal(rec.requests.length, 0, 'no notification for a successful run at level error');
 
-  r = await backup({ ...base, NOTIFICATION_LEVEL: 'info' });
+  r = await backup({ ...base, NOTIFICATION_LEVEL: 'info', BACKUP_FILENAME: 'second-%Y-%m-%dT%H-%M-%S.{{ .Extension }}' });
   assert.equal(r.code, 0, r.out);
   assert.equal(rec.requests.length, 1);
   assert.match(JSON.parse(rec.requests[0]!.body).title, /success|succeeded|ok/i);
 
-  r = await backup({ ...base, BACKUP_SOURCES: join(dir, 'missing-source') });
+  r = await backup({ ...base, BACKUP_SOURCES: join(dir, 'missing-source'), BACKUP_FILENAME: 'failing-%Y-%m-%dT%H-%M-%S.{{ .Extension }}' });
   assert.equal(r.code, 1, r.out);
   assert.equal(rec.requests.length, 2);
   const body = JSON.parse(rec.requests[1]!.body);
