@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
+import { randomBytes } from 'node:crypto';
 import { extractArchive, verifyArchiveStream, MANIFEST_ENTRY } from '../../src/archive/extract.ts';
 import { UserError } from '../../src/errors.ts';
 import { makeTree, describeTree } from '../helpers/tree.ts';
@@ -154,4 +155,23 @@ test('restores from a file stream with modes and empty directories', async () =>
   assert.equal(statSync(join(target, 'secret.key')).mode & 0o777, 0o600);
   assert.equal(statSync(join(target, 'run.sh')).mode & 0o777, 0o755);
   assert.deepEqual(readdirSync(join(target, 'empty-dir')), []);
+});
+
+test('an aborted restore stops, leaves the target empty and removes its staging directory', async () => {
+  const big = join(base, 'big-src');
+  mkdirSync(big);
+  for (let i = 0; i < 40; i++) writeFileSync(join(big, `f${i}.bin`), randomBytes(256 * 1024));
+  const tgz = execFileSync('tar', ['-cz', '-C', big, '.'], { maxBuffer: 1 << 28 });
+  const target = join(base, 'aborted');
+  const ac = new AbortController();
+  let sent = 0;
+  const input = Readable.from((function* () {
+    for (let o = 0; o < tgz.length; o += 16384) {
+      sent += 16384;
+      if (sent > tgz.length / 3) ac.abort(new Error('stop requested'));
+      yield tgz.subarray(o, o + 16384);
+    }
+  })());
+  await assert.rejects(extractArchive(input, { target, signal: ac.signal }), /stop requested|aborted/i);
+  assert.deepEqual(readdirSync(target), []);
 });
