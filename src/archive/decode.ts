@@ -56,8 +56,7 @@ export async function peek(input: Readable, n: number): Promise<{ head: Buffer; 
 }
 
 function wrapGunzip(): Transform {
-  const g = zlib.createGunzip();
-  return g;
+  return zlib.createGunzip({ chunkSize: 64 * 1024 });
 }
 
 /** Connect `src` into `t` and return t's output; an error on either side destroys both with a clear message. */

@@ -228,6 +228,7 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
 
   const knownDirs = new Set<string>(['']);
   const dirMeta = new Map<string, Meta>();
+  const ancestorMeta = new Map<string, Meta>();
   const pendingSymlinks = new Map<string, { linkname: string; meta: Meta }>();
   const pendingHardlinks: Array<{ rel: string; target: string }> = [];
 
@@ -247,7 +248,8 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
 
   async function makeDir(rel: string, name: string): Promise<void> {
     try {
-      await mkdir(abs(rel), { mode: 0o700 });
+      // like tar, a directory the archive does not describe gets 0777 less the umask (the staging directory itself is 0700)
+      await mkdir(abs(rel), { mode: 0o777 });
     } catch (e) {
       if (errno(e) !== 'EEXIST') throw e;
       const st = await lstat(abs(rel));
@@ -368,7 +370,11 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     switch (type) {
       case 'directory': {
         await drain(entry);
-        if (!wanted) return;
+        if (!wanted) {
+          // a parent of an --include path keeps its own mode and time when it gets created
+          if (includes.some((inc) => inc.startsWith(`${rel}/`))) ancestorMeta.set(rel, m);
+          return;
+        }
         await ensureParents(parts, h.name);
         if (pendingSymlinks.has(rel)) throw new UnsafeEntryError(`directory ${show(h.name)} would replace the symbolic link stored before it`);
         if (writing && !knownDirs.has(rel)) await makeDir(rel, h.name);
@@ -462,11 +468,11 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     await rmdir(staging);
     staging = '';
     // directory metadata last, deepest first, on the final paths
-    const dirs = [...dirMeta.entries()].sort((a, b) => b[0].split('/').length - a[0].split('/').length);
+    const dirs = [...ancestorMeta.entries(), ...dirMeta.entries()].sort((a, b) => b[0].split('/').length - a[0].split('/').length);
     for (const [rel, m] of dirs) {
       const p = join(target!, rel);
-      const st = await lstat(p);
-      if (!st.isDirectory()) continue;
+      const st = await lstat(p).catch(() => null);
+      if (!st?.isDirectory()) continue;
       if (owners) await chown(p, m.uid, m.gid);
       await chmod(p, owners ? m.mode : m.mode & 0o1777);
       await utimes(p, m.atime, m.mtime);

@@ -101,6 +101,12 @@ test('--include restores only the given paths (parents created), and refuses pat
   const { target, result } = await restore(tgz, { include: ['ünïcödé', './long/'] });
   assert.deepEqual(listAll(target).filter((p) => !p.includes('/')).sort(), ['long', 'ünïcödé']);
   assert.ok(existsSync(join(target, 'ünïcödé/日本語のファイル名.txt')));
+  // the parent of an included path keeps the archive's mode and time
+  const dirOnly = join(base, 'include-parent');
+  await extractArchive(Readable.from([tgz]), { target: dirOnly, include: [`long/${'a'.repeat(120)}.txt`] });
+  const want = describeTree(src, false).get('long')!;
+  const got = describeTree(dirOnly, false).get('long')!;
+  assert.deepEqual(got, want);
   assert.ok(result.files >= 2);
   const t2 = join(base, 'include-none');
   await assert.rejects(extractArchive(Readable.from([tgz]), { target: t2, include: ['nope'] }), (e: Error) => e instanceof UserError && /--include "nope" matched nothing/.test(e.message));
