@@ -16,6 +16,7 @@ import { formatDuration } from './config/duration.ts';
 import { notifyTest } from './notify/index.ts';
 import { reportRun } from './run/report.ts';
 import { READ_COMMANDS, READ_USAGE, runReadCommand } from './restore/commands.ts';
+import type { ArchiveStream } from './archive/index.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -81,7 +82,9 @@ async function cmdBackup(config: Config, log: Logger): Promise<number> {
   for (const job of config.jobs) {
     if (controller.signal.aborted) break;
     const hooks = await createRunHooks(job, log);
-    const stats = await runJob(job, { log, lockFile: config.lockFile, hooks, signal: controller.signal });
+    const progress = process.stderr.isTTY ? new ProgressLine(job.name) : null;
+    const stats = await runJob(job, { log, lockFile: config.lockFile, hooks, signal: controller.signal, onArchive: (a) => progress?.follow(a) });
+    progress?.stop();
     await reportRun(job, stats, log);
     statuses.push(stats.status);
     if (process.stderr.isTTY) {
@@ -90,6 +93,27 @@ async function cmdBackup(config: Config, log: Logger): Promise<number> {
     }
   }
   return exitCodeFor(worstStatus(statuses));
+}
+
+/** One self-rewriting stderr line on a TTY: files, bytes read, output size, rate. */
+class ProgressLine {
+  private timer: NodeJS.Timeout | null = null;
+  private readonly job: string;
+  constructor(job: string) { this.job = job; }
+  follow(archive: ArchiveStream): void {
+    const started = Date.now();
+    this.timer = setInterval(() => {
+      const p = archive.progress?.();
+      if (!p) return;
+      const secs = Math.max(0.001, (Date.now() - started) / 1000);
+      process.stderr.write(`\r\x1b[K${this.job}: ${p.files} files, ${formatBytes(p.bytesRead)} read, ${formatBytes(p.size)} written, ${formatBytes(p.size / secs)}/s`);
+    }, 500);
+    this.timer.unref();
+  }
+  stop(): void {
+    if (this.timer) { clearInterval(this.timer); process.stderr.write('\r\x1b[K'); }
+    this.timer = null;
+  }
 }
 
 function formatBytes(n: number): string {

@@ -7,22 +7,23 @@
 import { Readable, Transform, pipeline, type Duplex } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
-import * as zlib from 'node:zlib';
 import { basename, resolve } from 'node:path';
+import { getCompileCacheDir } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { UserError } from '../errors.ts';
 import type { ArchiveOptions, ArchiveResult, ArchiveScan, ArchiveStream, ArchiveHeaderEntry } from './index.ts';
-import { ParallelGzip } from './gzip-parallel.ts';
-import { ABORT, INFLIGHT, type HeaderReply, type TarWorkerData, type WorkerCounts, type WorkerMessage } from './tar-worker.ts';
+import { ParallelGzipCodec } from './gzip-parallel.ts';
+import { CopyCodec, singleStreamCodec, type Codec, type CodecOutput } from './codec.ts';
+import { ABORT, USED, type HeaderReply, type TarWorkerData, type WorkerCounts, type WorkerMessage } from './tar-worker.ts';
 import type { SourceRoot } from './walk.ts';
 
 /** Tar bytes per block handed from the worker (also the parallel gzip member size). */
-const BLOCK_SIZE = Number(process.env.BS ?? 1 << 20);
-/** Blocks the worker may have posted but the stream not yet taken. */
-const MAX_IN_FLIGHT = 4;
+const BLOCK_SIZE = 1 << 20;
+/** A minor GC after this many blocks: see `collectGarbage`. */
+const GC_EVERY_BLOCKS = 8;
 /** Warning lines kept for RunStats; the rest is summarized. */
 export const MAX_WARNINGS = 100;
-/** Output chunk size of the zlib streams (fewer, larger chunks downstream). */
-const ZLIB_CHUNK = 128 * 1024;
 
 export function createArchive(opts: ArchiveOptions): ArchiveStream {
   let roots: SourceRoot[];
@@ -36,14 +37,23 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
   let moreWarnings = 0;
   let counts: WorkerCounts | null = null;
 
-  const source = new TarSource(
+  const threads = Math.max(1, Math.floor(opts.parallelism || 1));
+  // zstd ignores parallelism: see gzip-parallel.ts
+  const parallel = opts.compression === 'gz' && threads > 1;
+  const makeCodec = (out: CodecOutput): Codec => {
+    if (opts.compression === 'none') return new CopyCodec(out);
+    return parallel ? new ParallelGzipCodec(threads, out) : singleStreamCodec(opts.compression, out);
+  };
+  const source = new ArchiveSource(
     {
       roots,
       exclude: opts.exclude ? { source: opts.exclude.source, flags: opts.exclude.flags } : null,
       blockSize: BLOCK_SIZE,
-      maxInFlight: MAX_IN_FLIGHT,
+      // blocks being compressed, one being filled, two queued
+      slots: (parallel ? threads : 2) + 3,
       scan: Boolean(opts.header),
     },
+    makeCodec,
     {
       header: async (scan) => (opts.header ? await opts.header(scan) : null),
       skipped: (path, kind) => {
@@ -71,7 +81,7 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
 
   let stages: Duplex[];
   try {
-    stages = [...compressor(opts), ...(opts.encrypt ? [opts.encrypt()] : [])];
+    stages = opts.encrypt ? [opts.encrypt()] : [];
   } catch (err) {
     source.destroy();
     return failed(err as Error);
@@ -117,28 +127,7 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
   });
   // The caller learns of failures from `done` or `stream`; never crash on an unobserved rejection.
   done.catch(() => {});
-  return { stream: out, done };
-}
-
-function compressor(opts: ArchiveOptions): Duplex[] {
-  const threads = Math.max(1, Math.floor(opts.parallelism || 1));
-  switch (opts.compression) {
-    case 'none':
-      return [];
-    case 'gz':
-      return [threads > 1 ? new ParallelGzip({ threads, blockSize: BLOCK_SIZE }) : zlib.createGzip({ chunkSize: ZLIB_CHUNK })];
-    case 'zst': {
-      const c = zlib.constants;
-      return [zlib.createZstdCompress({
-        chunkSize: ZLIB_CHUNK,
-        params: {
-          [c.ZSTD_c_compressionLevel]: 3,
-          [c.ZSTD_c_checksumFlag]: 1,
-          ...(threads > 1 ? { [c.ZSTD_c_nbWorkers]: threads } : {}),
-        },
-      })];
-    }
-  }
+  return { stream: out, done, progress: () => ({ files: source.files, bytesRead: source.bytesRead, size }) };
 }
 
 /** Absolute source paths with their top-level names; names must be distinct. */
@@ -163,7 +152,34 @@ function failed(err: Error): ArchiveStream {
   stream.destroy(err);
   const done = Promise.reject(err);
   done.catch(() => {});
-  return { stream, done };
+  return { stream, done, progress: () => ({ files: 0, bytesRead: 0, size: 0 }) };
+}
+
+type GcFunction = (options?: { type?: 'minor' | 'major' }) => void;
+let gcFunction: GcFunction | null | undefined;
+
+/**
+ * V8 frees a Buffer's memory only when it collects the small JS object that
+ * owns it, and lets tens of MiB of such unreferenced memory pile up before it
+ * does so on its own. Streaming at hundreds of MiB/s (compressed output, or
+ * the copies of uncompressed blocks), that slack would be most of the
+ * archive's footprint; a young-generation GC every few MiB (well under a
+ * millisecond with the small heaps here) keeps it flat. The `gc` function
+ * comes from the --expose-gc/vm idiom (as Jest uses it); without it nothing
+ * happens.
+ */
+function collectGarbage(): void {
+  if (gcFunction === undefined) {
+    const existing = (globalThis as { gc?: unknown }).gc;
+    try {
+      if (typeof existing !== 'function') setFlagsFromString('--expose-gc');
+      const fn = typeof existing === 'function' ? existing : runInNewContext('gc');
+      gcFunction = typeof fn === 'function' ? (fn as GcFunction) : null;
+    } catch {
+      gcFunction = null;
+    }
+  }
+  gcFunction?.({ type: 'minor' });
 }
 
 interface SourceEvents {
@@ -173,55 +189,87 @@ interface SourceEvents {
   done(counts: WorkerCounts): void;
 }
 
-/** The tar bytes from the worker thread as a Readable; its consumption paces the worker. */
-class TarSource extends Readable {
+/**
+ * The archive bytes as a Readable: tar blocks from the worker's shared ring
+ * go through the codec (compression) and come out here. Backpressure: when
+ * the consumer stops reading, no more blocks go to the codec, ring slots stay
+ * taken, and the worker waits.
+ */
+class ArchiveSource extends Readable {
   private readonly worker: Worker;
   private readonly ctl: Int32Array;
+  private readonly ring: SharedArrayBuffer;
+  private readonly blockSize: number;
   private readonly events: SourceEvents;
+  private readonly codec: Codec;
+  /** Filled blocks not yet handed to the codec. */
   private readonly queue: Buffer[] = [];
   private wanted = false;
-  private finished = false;
-  private ended = false;
+  /** Progress: files and content bytes archived so far (as of the last block). */
+  files = 0;
+  bytesRead = 0;
+  private blocks = 0;
+  private workerDone = false;
+  private ending = false;
 
-  constructor(data: Omit<TarWorkerData, 'control'>, events: SourceEvents) {
+  constructor(data: Omit<TarWorkerData, 'control' | 'ring'>, makeCodec: (out: CodecOutput) => Codec, events: SourceEvents) {
     super();
     this.events = events;
+    this.blockSize = data.blockSize;
     const control = new SharedArrayBuffer(8);
     this.ctl = new Int32Array(control);
+    this.ring = new SharedArrayBuffer(data.slots * data.blockSize);
+    this.codec = makeCodec({
+      data: (chunk) => { if (!this.destroyed && !this.push(chunk)) this.wanted = false; },
+      error: (err) => this.destroy(err),
+      ready: () => this.pump(),
+    });
+    // With the process's compile cache on, the worker uses it too: it then
+    // loads the already type-stripped modules and never instantiates the
+    // TypeScript stripper (about 30 MiB less memory, faster start).
+    const compileCache = getCompileCacheDir();
     this.worker = new Worker(new URL('./tar-worker.ts', import.meta.url), {
-      workerData: { ...data, control } satisfies TarWorkerData,
-      resourceLimits: process.env.YG ? { maxYoungGenerationSizeMb: Number(process.env.YG) } : undefined,
+      workerData: { ...data, ring: this.ring, control } satisfies TarWorkerData,
+      ...(compileCache ? { env: { ...process.env, NODE_COMPILE_CACHE: compileCache } } : {}),
+      // it only makes short-lived garbage (stats, names): a small young generation is enough
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
     });
     this.worker.on('message', (m: WorkerMessage) => this.onMessage(m));
     this.worker.on('error', (err) => this.destroy(err));
     this.worker.on('exit', (code) => {
-      if (!this.finished && !this.destroyed) this.destroy(new Error(`archive worker exited unexpectedly (code ${code})`));
+      if (!this.workerDone && !this.destroyed) this.destroy(new Error(`archive worker exited unexpectedly (code ${code})`));
     });
   }
 
   override _read(): void {
     this.wanted = true;
-    this.drain();
+    this.pump();
   }
 
   override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
     Atomics.store(this.ctl, ABORT, 1);
-    Atomics.notify(this.ctl, INFLIGHT);
+    Atomics.notify(this.ctl, USED);
     this.queue.length = 0;
     void this.worker.terminate();
+    this.codec.destroy();
     cb(err);
   }
 
-  private drain(): void {
-    while (this.wanted && this.queue.length > 0) {
-      const block = this.queue.shift()!;
-      Atomics.sub(this.ctl, INFLIGHT, 1);
-      Atomics.notify(this.ctl, INFLIGHT);
-      this.wanted = this.push(block);
+  /** Frees the oldest ring slot (codecs release in block order). */
+  private readonly release = (): void => {
+    Atomics.sub(this.ctl, USED, 1);
+    Atomics.notify(this.ctl, USED);
+  };
+
+  private pump(): void {
+    if (this.destroyed) return;
+    while (this.wanted && this.queue.length > 0 && this.codec.canWrite()) {
+      if (++this.blocks % GC_EVERY_BLOCKS === 0) collectGarbage();
+      this.codec.write(this.queue.shift()!, this.release);
     }
-    if (this.finished && this.queue.length === 0 && !this.ended) {
-      this.ended = true;
-      this.push(null);
+    if (this.workerDone && this.queue.length === 0 && !this.ending) {
+      this.ending = true;
+      this.codec.end(() => { if (!this.destroyed) this.push(null); });
     }
   }
 
@@ -229,8 +277,10 @@ class TarSource extends Readable {
     if (this.destroyed) return;
     switch (m.t) {
       case 'block':
-        this.queue.push(Buffer.from(m.block, 0, m.length));
-        this.drain();
+        this.files = m.files;
+        this.bytesRead = m.bytesRead;
+        this.queue.push(Buffer.from(this.ring, m.slot * this.blockSize, m.length));
+        this.pump();
         break;
       case 'scan':
         this.events.header(m.scan).then(
@@ -251,8 +301,8 @@ class TarSource extends Readable {
         break;
       case 'done':
         this.events.done(m.counts);
-        this.finished = true;
-        this.drain();
+        this.workerDone = true;
+        this.pump();
         break;
       case 'error':
         this.destroy(workerError(m));

@@ -1,106 +1,96 @@
 /**
- * gzip on several threads: the input is cut into fixed-size blocks, each
- * compressed by an async zlib call (libuv's threadpool runs them
- * concurrently) into an independent gzip member, and the members are emitted
- * in input order. Concatenated members are one valid gzip stream (RFC 1952
- * section 2.2) that every gunzip reads as a whole. At most `threads + 1`
- * blocks are in flight, so memory is bounded.
+ * gzip on several threads: each tar block is compressed into an independent
+ * gzip member by one of `threads` long-lived zlib engines (their work runs
+ * concurrently on libuv's threadpool), and members are emitted in block
+ * order. Concatenated members are one valid gzip stream (RFC 1952 section
+ * 2.2) that every gunzip (GNU gzip, pigz, Node's zlib) reads as a whole. One
+ * block per engine is in flight, so memory is bounded; engines are reset, not
+ * re-created, between members.
+ *
+ * zstd is not done this way on purpose: independent zstd frames are valid,
+ * but Node's own zstd decompressor (v24) stops after the first frame when
+ * several arrive in one chunk, so a Node-based restore could silently
+ * truncate such an archive.
  *
  * libuv's threadpool has UV_THREADPOOL_SIZE threads (default 4), shared with
- * async fs and dns: more concurrent blocks than that only queue.
+ * async fs and dns: more engines than that only queue.
  */
-import { Transform, type TransformCallback } from 'node:stream';
-import { gzip } from 'node:zlib';
+import * as zlib from 'node:zlib';
+import type { Codec, CodecOutput } from './codec.ts';
 
-export interface ParallelGzipOptions {
-  threads: number;
-  /** Input bytes per gzip member (default 1 MiB). */
-  blockSize?: number;
-  level?: number;
+interface Job {
+  chunks: Buffer[];
+  done: boolean;
+  release: () => void;
 }
 
-export class ParallelGzip extends Transform {
-  private readonly blockSize: number;
-  private readonly threads: number;
-  private readonly level: number;
-  private readonly results = new Map<number, Buffer>();
-  private pending: Buffer[] = [];
-  private pendingLength = 0;
-  private nextId = 0;
-  private nextOut = 0;
-  private waiting: (() => void) | null = null;
+type ZlibEngine = zlib.Gzip & { reset(): void }; // reset() is missing from @types/node
 
-  constructor(opts: ParallelGzipOptions) {
-    super();
-    this.threads = Math.max(1, Math.floor(opts.threads));
-    this.blockSize = opts.blockSize ?? 1 << 20;
-    this.level = opts.level ?? 6;
-  }
+interface Engine {
+  z: ZlibEngine;
+  job: Job | null;
+}
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.pending.push(chunk);
-    this.pendingLength += chunk.length;
-    while (this.pendingLength >= this.blockSize) this.submit(this.takeBytes(this.blockSize));
-    const retry = () => {
-      if (this.inFlight() > this.threads) this.waiting = retry;
-      else cb();
-    };
-    retry();
-  }
+export class ParallelGzipCodec implements Codec {
+  private readonly out: CodecOutput;
+  private readonly engines: Engine[] = [];
+  /** Jobs in block order, emitted from the front once done. */
+  private readonly jobs: Job[] = [];
+  private ending: (() => void) | null = null;
 
-  override _flush(cb: TransformCallback): void {
-    if (this.pendingLength > 0) this.submit(this.takeBytes(this.pendingLength));
-    const check = () => {
-      if (this.inFlight() === 0) cb();
-      else this.waiting = check;
-    };
-    check();
-  }
-
-  private inFlight(): number {
-    return this.nextId - this.nextOut;
-  }
-
-  private takeBytes(n: number): Buffer {
-    const first = this.pending[0]!;
-    let out: Buffer;
-    if (first.length === n) {
-      out = first;
-      this.pending.shift();
-    } else if (first.length > n) {
-      out = first.subarray(0, n);
-      this.pending[0] = first.subarray(n);
-    } else {
-      out = Buffer.allocUnsafeSlow(n);
-      let off = 0;
-      while (off < n) {
-        const c = this.pending[0]!;
-        const k = Math.min(c.length, n - off);
-        out.set(k === c.length ? c : c.subarray(0, k), off);
-        off += k;
-        if (k === c.length) this.pending.shift();
-        else this.pending[0] = c.subarray(k);
-      }
+  constructor(threads: number, out: CodecOutput) {
+    this.out = out;
+    for (let i = 0; i < Math.max(1, threads); i++) {
+      const z = zlib.createGzip({ chunkSize: 64 * 1024 }) as ZlibEngine;
+      const e: Engine = { z, job: null };
+      z.on('data', (chunk: Buffer) => e.job?.chunks.push(chunk));
+      z.on('error', (err) => out.error(err));
+      this.engines.push(e);
     }
-    this.pendingLength -= n;
-    return out;
   }
 
-  private submit(data: Buffer): void {
-    const id = this.nextId++;
-    gzip(data, { level: this.level, chunkSize: 256 * 1024 }, (err, out) => {
-      if (this.destroyed) return;
-      if (err) { this.destroy(err); return; }
-      this.results.set(id, out);
-      while (this.results.has(this.nextOut)) {
-        const member = this.results.get(this.nextOut)!;
-        this.results.delete(this.nextOut);
-        this.nextOut++;
-        this.push(member);
-      }
-      const waiting = this.waiting;
-      this.waiting = null;
-      waiting?.();
+  canWrite(): boolean {
+    return this.engines.some((e) => e.job === null);
+  }
+
+  write(block: Buffer, release: () => void): void {
+    const e = this.engines.find((x) => x.job === null);
+    if (!e) throw new Error('ParallelGzipCodec.write while all engines are busy');
+    const job: Job = { chunks: [], done: false, release };
+    e.job = job;
+    this.jobs.push(job);
+    e.z.write(block);
+    // Z_FINISH ends the member (its output arrives before this callback); reset starts the next.
+    e.z.flush(zlib.constants.Z_FINISH, () => {
+      if (e.z.destroyed) return;
+      job.done = true;
+      e.job = null;
+      e.z.reset();
+      this.emitDone();
+      this.out.ready();
     });
+  }
+
+  end(done: () => void): void {
+    this.ending = done;
+    this.emitDone();
+  }
+
+  destroy(): void {
+    for (const e of this.engines) e.z.destroy();
+  }
+
+  private emitDone(): void {
+    while (this.jobs.length > 0 && this.jobs[0]!.done) {
+      const job = this.jobs.shift()!;
+      for (const c of job.chunks) this.out.data(c);
+      job.release();
+    }
+    if (this.ending && this.jobs.length === 0) {
+      const done = this.ending;
+      this.ending = null;
+      this.destroy();
+      done();
+    }
   }
 }

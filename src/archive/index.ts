@@ -8,7 +8,11 @@ export interface ArchiveOptions {
   /** Matched against each entry's full source path; a matching directory is skipped whole. */
   exclude: RegExp | null;
   compression: Compression;
-  /** Compression threads (>= 1). For gz > 1, independent gzip members are compressed concurrently. */
+  /**
+   * Compression threads (>= 1). For gz above 1, the tar is cut into 1 MiB
+   * blocks compressed concurrently into independent gzip members, which every
+   * gunzip reads as one stream. zst and none ignore it.
+   */
   parallelism: number;
   log: Logger;
   signal?: AbortSignal;
@@ -65,6 +69,8 @@ export interface ArchiveStream {
   stream: Readable;
   /** Resolves when the whole archive was produced and `stream` ended; rejects on any stream error. */
   done: Promise<ArchiveResult>;
+  /** Files and content bytes read so far, and compressed bytes produced (for progress display). */
+  progress?(): { files: number; bytesRead: number; size: number };
 }
 
 export { createArchive } from './create.ts';

@@ -1,16 +1,18 @@
 /**
  * Archive worker thread: walks the sources with synchronous fs calls (about
  * twice as fast as async calls for many small files, and it blocks only this
- * thread) and posts the tar bytes to the main thread in fixed-size blocks.
+ * thread) and writes the tar bytes into a ring of fixed-size blocks in shared
+ * memory, posting each filled block's slot number to the main thread.
  *
- * Flow control: `ctl[INFLIGHT]` counts blocks posted but not yet taken by the
- * main thread's stream; the worker sleeps (Atomics.wait) while it is at the
- * limit, so memory stays bounded whatever the backup size.
+ * Flow control: `ctl[USED]` counts slots being filled or not yet released by
+ * the main thread, which releases them in ring order; the worker sleeps
+ * (Atomics.wait) while all slots are used. Memory is the ring, whatever the
+ * backup size, and no block is ever allocated.
  */
 import * as fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { once } from 'node:events';
-import { BlockWriter, encodeHeader, padding } from './tar.ts';
+import { BlockWriter, padding } from './tar.ts';
 import { walkSource, isSoftError, reasonOf, withPath, SourceMissingError, type SourceRoot, type WalkVisitor } from './walk.ts';
 import type { ArchiveScan } from './index.ts';
 
@@ -18,18 +20,20 @@ export interface TarWorkerData {
   roots: SourceRoot[];
   exclude: { source: string; flags: string } | null;
   blockSize: number;
-  maxInFlight: number;
-  /** Int32Array over it: [INFLIGHT, ABORT]. */
+  /** `slots * blockSize` bytes. */
+  ring: SharedArrayBuffer;
+  slots: number;
+  /** Int32Array over it: [USED, ABORT]. */
   control: SharedArrayBuffer;
   /** Pre-scan and wait for a header entry before archiving. */
   scan: boolean;
 }
 
-export const INFLIGHT = 0;
+export const USED = 0;
 export const ABORT = 1;
 
 export type WorkerMessage =
-  | { t: 'block'; block: ArrayBuffer; length: number }
+  | { t: 'block'; slot: number; length: number; files: number; bytesRead: number }
   | { t: 'scan'; scan: ArchiveScan }
   | { t: 'skipped'; path: string; kind: string }
   | { t: 'unreadable'; path: string; reason: string }
@@ -57,18 +61,25 @@ const O_READ = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_
 function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise<void> | void {
   const ctl = new Int32Array(data.control);
   const exclude = data.exclude ? new RegExp(data.exclude.source, data.exclude.flags.replace(/[gy]/g, '')) : null;
-  const post = (m: WorkerMessage, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer ?? []);
+  const post = (m: WorkerMessage) => port.postMessage(m);
 
   const checkAbort = () => { if (Atomics.load(ctl, ABORT) !== 0) throw new Aborted(); };
-  const writer = new BlockWriter(data.blockSize, (block, length) => {
-    for (;;) {
-      checkAbort();
-      const n = Atomics.load(ctl, INFLIGHT);
-      if (n < data.maxInFlight) break;
-      Atomics.wait(ctl, INFLIGHT, n, 1000);
-    }
-    Atomics.add(ctl, INFLIGHT, 1);
-    post({ t: 'block', block, length }, [block]);
+  let slot = -1;
+  const writer = new BlockWriter(data.blockSize, {
+    acquire() {
+      for (;;) {
+        checkAbort();
+        const used = Atomics.load(ctl, USED);
+        if (used < data.slots) break;
+        Atomics.wait(ctl, USED, used, 1000);
+      }
+      Atomics.add(ctl, USED, 1);
+      slot = (slot + 1) % data.slots;
+      return new Uint8Array(data.ring, slot * data.blockSize, data.blockSize);
+    },
+    flush(length) {
+      post({ t: 'block', slot, length, files: counts.files, bytesRead: counts.bytesRead });
+    },
   });
 
   const counts: WorkerCounts = { files: 0, directories: 0, symlinks: 0, bytesRead: 0, skipped: 0, unreadable: 0 };
@@ -80,7 +91,7 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
   const archiver: WalkVisitor = {
     directory(_abs, rel, st) {
       counts.directories++;
-      writer.write(encodeHeader({ name: rel, type: 'directory', mode: st.mode, uid: st.uid, gid: st.gid, size: 0, mtime: Math.floor(st.mtimeMs / 1000) }));
+      writer.header({ name: rel, type: 'directory', mode: st.mode, uid: st.uid, gid: st.gid, size: 0, mtime: Math.floor(st.mtimeMs / 1000) });
     },
     symlink(abs, rel, st) {
       let target: string;
@@ -91,7 +102,7 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
         throw withPath(err, abs);
       }
       counts.symlinks++;
-      writer.write(encodeHeader({ name: rel, type: 'symlink', mode: st.mode, uid: st.uid, gid: st.gid, size: 0, mtime: Math.floor(st.mtimeMs / 1000), linkname: target }));
+      writer.header({ name: rel, type: 'symlink', mode: st.mode, uid: st.uid, gid: st.gid, size: 0, mtime: Math.floor(st.mtimeMs / 1000), linkname: target });
     },
     file(abs, rel, st) {
       let fd: number;
@@ -103,7 +114,7 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
       }
       try {
         const size = st.size;
-        writer.write(encodeHeader({ name: rel, type: 'file', mode: st.mode, uid: st.uid, gid: st.gid, size, mtime: Math.floor(st.mtimeMs / 1000) }));
+        writer.header({ name: rel, type: 'file', mode: st.mode, uid: st.uid, gid: st.gid, size, mtime: Math.floor(st.mtimeMs / 1000) });
         let off = 0;
         while (off < size) {
           const want = Math.min(writer.space(), size - off);
@@ -163,7 +174,7 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
   return once(port, 'message').then(([reply]: HeaderReply[]) => {
     if (reply.entry) {
       const { name, data: bytes } = reply.entry;
-      writer.write(encodeHeader({ name, type: 'file', mode: 0o644, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, size: bytes.length, mtime: Math.floor(Date.now() / 1000) }));
+      writer.header({ name, type: 'file', mode: 0o644, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, size: bytes.length, mtime: Math.floor(Date.now() / 1000) });
       writer.write(bytes);
       writer.zeros(padding(bytes.length));
     }

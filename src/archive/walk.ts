@@ -115,7 +115,12 @@ function walkDir(dir: string, relDir: string, exclude: RegExp | null, v: WalkVis
       if (isSoftError(err)) { v.unreadable(abs, reasonOf(err)); continue; }
       throw withPath(err, abs);
     }
-    if (!st) { v.unreadable(abs, 'vanished during backup'); continue; }
+    if (!st) {
+      // readdir decodes names as UTF-8; a name that is not valid UTF-8 comes
+      // back with U+FFFD and cannot be opened under that name
+      v.unreadable(abs, name.includes('\uFFFD') ? 'file name is not valid UTF-8; not archived' : 'vanished during backup');
+      continue;
+    }
     if (exclude !== null && exclude.test(abs)) { v.excluded(abs, st.isDirectory()); continue; }
     visit(abs, relDir + '/' + name, st, exclude, v);
   }

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { JobConfig } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { Destination } from '../destinations/types.ts';
-import { createArchive } from '../archive/index.ts';
+import { createArchive, type ArchiveStream } from '../archive/index.ts';
 import { planBackup, uploadSidecars } from '../manifest/backup.ts';
 import { backupFilename } from '../archive/filename.ts';
 import { createDestinations } from '../destinations/registry.ts';
@@ -23,6 +23,8 @@ export interface RunContext {
   /** Destinations to use instead of the job's configured ones (tests). */
   destinations?: Destination[];
   now?: () => Date;
+  /** Called once the archive stream exists (progress display). */
+  onArchive?: (archive: ArchiveStream) => void;
 }
 
 /** A failure tagged with the phase it happened in. */
@@ -93,6 +95,7 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
       sources: job.archive.sources, exclude: job.archive.exclude, compression: job.archive.compression,
       parallelism: job.archive.gzipParallelism, log, signal, encrypt: plan.encrypt, header: plan.header,
     });
+    ctx.onArchive?.(archive);
     // containers come back as soon as the archive is written, while uploads may go on
     const archived = archive.done.then(() => phase('post', () => hooks.archivePost(hookCtx)), () => {});
     const shipped = await phase('archive', () => shipArchive({ destinations, name, archive, tmpDir: job.tmpDir, retry: job.retry, log, signal }));

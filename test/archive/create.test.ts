@@ -229,3 +229,24 @@ test('a single file can be a source', async () => {
   const { stdout } = await run('tar', ['-tvf', file]);
   assert.match(stdout, /^-rwxr-xr-x .* run\.sh$/m);
 });
+
+test('zst ignores parallelism: one zstd frame, which Node\'s own decompressor reads whole', async () => {
+  const file = join(root, 'p.tar.zst');
+  const { result, sha256 } = await archiveTo(file, options(sources, { compression: 'zst', parallelism: 2 }));
+  assert.equal(result.sha256, sha256);
+  await extractAndCompare(file, ['--zstd', '-xf'], 'zst parallel');
+  const plain = join(root, 'p-plain.tar');
+  await archiveTo(plain, options(sources, { compression: 'none' }));
+  const { zstdDecompressSync } = await import('node:zlib');
+  assert.ok(zstdDecompressSync(fs.readFileSync(file)).equals(fs.readFileSync(plain)));
+});
+
+test('a source path that is itself a symlink to a directory is followed (only there)', async () => {
+  const link = join(root, 'linked-vol');
+  fs.symlinkSync(sources[1]!, link);
+  const file = join(root, 'linked.tar');
+  const { result } = await archiveTo(file, options([link], { compression: 'none' }));
+  const list = (await run('tar', ['-tf', file])).stdout.trim().split('\n').sort();
+  assert.deepEqual(list, ['linked-vol/', 'linked-vol/db.sqlite', 'linked-vol/sub/', 'linked-vol/sub/x.txt']);
+  assert.equal(result.symlinks, 0);
+});

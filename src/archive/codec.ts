@@ -1,0 +1,98 @@
+/**
+ * Compression stages fused into the archive source: each takes tar blocks
+ * (views into the worker's shared ring) and hands back each block with
+ * `release` once its bytes are consumed, so the ring slot can be refilled.
+ * Blocks are released in the order they were written.
+ */
+import * as zlib from 'node:zlib';
+
+export interface CodecOutput {
+  /** Output bytes, in order. */
+  data(chunk: Buffer): void;
+  error(err: Error): void;
+  /** The codec can take another block now. */
+  ready(): void;
+}
+
+export interface Codec {
+  canWrite(): boolean;
+  /** Takes one tar block; `release` is called (in block order) when its bytes are no longer needed. */
+  write(block: Buffer, release: () => void): void;
+  /** No more blocks: `done` is called after the last output. */
+  end(done: () => void): void;
+  destroy(): void;
+}
+
+/** Output chunk size: same-sized 64 KiB buffers are what glibc's malloc recycles best (a lower RSS than 1 MiB ones). */
+const CHUNK = 64 * 1024;
+
+/** No compression: blocks are copied out (the consumer may keep them) and released at once. */
+export class CopyCodec implements Codec {
+  private readonly out: CodecOutput;
+  constructor(out: CodecOutput) {
+    this.out = out;
+  }
+  canWrite(): boolean { return true; }
+  write(block: Buffer, release: () => void): void {
+    const copies: Buffer[] = [];
+    for (let off = 0; off < block.length; off += CHUNK) {
+      const n = Math.min(CHUNK, block.length - off);
+      const copy = Buffer.allocUnsafeSlow(n);
+      block.copy(copy, 0, off, off + n);
+      copies.push(copy);
+    }
+    release();
+    for (const c of copies) this.out.data(c);
+  }
+  end(done: () => void): void { done(); }
+  destroy(): void {}
+}
+
+/** One zlib stream (gzip or zstd) compressing on libuv's threadpool. */
+export class ZlibCodec implements Codec {
+  private readonly engine: zlib.Gzip | zlib.ZstdCompress;
+  private readonly out: CodecOutput;
+  private outstanding = 0;
+
+  constructor(engine: zlib.Gzip | zlib.ZstdCompress, out: CodecOutput) {
+    this.engine = engine;
+    this.out = out;
+    engine.on('data', (c: Buffer) => out.data(c));
+    engine.on('error', (err) => out.error(err));
+  }
+
+  canWrite(): boolean {
+    return this.outstanding < 2;
+  }
+
+  write(block: Buffer, release: () => void): void {
+    this.outstanding++;
+    // the callback runs once zlib has consumed the whole block
+    this.engine.write(block, (err) => {
+      this.outstanding--;
+      if (err) return; // also emitted as 'error'
+      release();
+      this.out.ready();
+    });
+  }
+
+  end(done: () => void): void {
+    this.engine.once('end', done);
+    this.engine.end();
+  }
+
+  destroy(): void {
+    this.engine.destroy();
+  }
+}
+
+/** gzip as RFC 1952 wants it by default (level 6), or zstd level 3 with a content checksum, as the CLIs do. */
+export function singleStreamCodec(compression: 'gz' | 'zst', out: CodecOutput): ZlibCodec {
+  const chunkSize = CHUNK;
+  if (compression === 'gz') return new ZlibCodec(zlib.createGzip({ chunkSize }), out);
+  const c = zlib.constants;
+  // zstd's own worker threads (ZSTD_c_nbWorkers) are not used: Node's stream
+  // wrapper mishandles their flushing (ERR_STREAM_PUSH_AFTER_EOF on Node 24);
+  // independent frames are not used either (see gzip-parallel.ts).
+  return new ZlibCodec(zlib.createZstdCompress({ chunkSize, params: { [c.ZSTD_c_compressionLevel]: 3, [c.ZSTD_c_checksumFlag]: 1 } }), out);
+}
