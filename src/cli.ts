@@ -15,6 +15,7 @@ import { EXIT, exitCodeFor, worstStatus, type RunStats } from './run/stats.ts';
 import { formatDuration } from './config/duration.ts';
 import { notifyTest } from './notify/index.ts';
 import { reportRun } from './run/report.ts';
+import { READ_COMMANDS, READ_USAGE, runReadCommand } from './restore/commands.ts';
 import type { ArchiveStream } from './archive/index.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -28,6 +29,7 @@ Commands:
   backup        run every job once, now
   config        print the resolved configuration of each job (secrets redacted)
   notify-test   send a test message to every notification URL and print each result
+${READ_USAGE}
   healthcheck   exit 0 when the daemon is alive (used by the image's HEALTHCHECK)
   version       print the version
 
@@ -58,6 +60,8 @@ function describeJob(job: JobConfig): Record<string, unknown> {
     retention: { ...job.retention, leeway: formatDuration(job.retention.leewayMs) },
     local: job.local,
     tmpDir: job.tmpDir,
+    encryption: { method: job.encryption.method, variable: job.encryption.variable },
+    verify: job.verify,
     variables: env,
   };
 }
@@ -140,7 +144,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'version' || command === '--version') { process.stdout.write(`${VERSION}\n`); return 0; }
   if (command === 'healthcheck') return cmdHealthcheck();
-  if (!['daemon', 'backup', 'config', 'notify-test'].includes(command)) {
+  if (![...['daemon', 'backup', 'config', 'notify-test'], ...READ_COMMANDS].includes(command)) {
     process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
     return EXIT.usage;
   }
@@ -164,6 +168,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'backup':
       return cmdBackup(config, log);
+    case 'list': case 'restore': case 'verify': case 'export': case 'import':
+      return runReadCommand(command, rest, config, log);
     case 'notify-test':
       return (await notifyTest(config, (line) => process.stdout.write(`${line}\n`), { log })) ? EXIT.success : EXIT.failure;
     case 'daemon': {

@@ -13,6 +13,9 @@ import { parseRetry, parseS3, parseAzure, DESTINATION_CORE_VARIABLES, type Retry
 import { parseWebdav, WEBDAV_SPEC, type WebdavConfig } from './webdav.ts';
 import { parseSftp, SFTP_SPEC, type SftpConfig } from './sftp.ts';
 import { parseDropbox, DROPBOX_SPEC, type DropboxConfig } from './dropbox.ts';
+import { parseEncryptionConfig, ENCRYPTION_SPEC } from '../crypto/config.ts';
+import type { EncryptionConfig } from '../crypto/types.ts';
+import { parseVerifyConfig, VERIFY_SPEC, type VerifyConfig } from '../restore/config.ts';
 
 export type { Env };
 
@@ -40,6 +43,10 @@ export interface JobConfig extends SpineConfig {
   ssh: SftpConfig | null;
   /** Dropbox destination, null unless refresh token, app key and secret are set. */
   dropbox: DropboxConfig | null;
+  /** Archive encryption (at most one method) and the keys restore and verify decrypt with. */
+  encryption: EncryptionConfig;
+  /** VERIFY_CRON_EXPRESSION: scheduled verification of the newest backup. */
+  verify: VerifyConfig;
 }
 
 export interface Config {
@@ -62,7 +69,8 @@ const PROCESS_SPEC = {
  */
 export function knownVariables(): Set<string> {
   return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(CONTAINERS_SPEC), ...DESTINATION_CORE_VARIABLES, ...EXTRA_VARIABLES,
-    ...Object.keys(WEBDAV_SPEC), ...Object.keys(SFTP_SPEC), ...Object.keys(DROPBOX_SPEC), ...NOTIFY_VARIABLES]);
+    ...Object.keys(WEBDAV_SPEC), ...Object.keys(SFTP_SPEC), ...Object.keys(DROPBOX_SPEC), ...NOTIFY_VARIABLES,
+    ...Object.keys(ENCRYPTION_SPEC), ...Object.keys(VERIFY_SPEC)]);
 }
 
 /** Names read outside envalid specs (sections that parse by hand). */
@@ -90,9 +98,11 @@ export function parseJob(name: string, source: string, env: Env, issues: ConfigI
   const webdav = parseWebdav(env, local);
   const ssh = parseSftp(env, local);
   const dropbox = parseDropbox(env, local);
+  const encryption = parseEncryptionConfig(env, local);
+  const verify = parseVerifyConfig(env, local);
   for (const i of local) issues.push(where ? { variable: i.variable, message: `${i.message} (in ${where})` } : i);
-  if (!spine || !containers || !retry || !notify || local.length > 0) return null;
-  return { ...spine, name, source, env: Object.freeze({ ...env }), containers, notify, retry, s3, azure, webdav, ssh, dropbox };
+  if (!spine || !containers || !retry || !notify || !encryption || !verify || local.length > 0) return null;
+  return { ...spine, name, source, env: Object.freeze({ ...env }), containers, notify, retry, s3, azure, webdav, ssh, dropbox, encryption, verify };
 }
 
 /**

@@ -57,7 +57,7 @@ export function createLocalDestination(config: LocalConfig, log: Logger): Destin
       throw err;
     }
     log.debug({ destination: 'Local', path: finalPath }, 'stored backup');
-    if (latest) {
+    if (latest && !name.endsWith('.manifest.json')) { // a sidecar manifest is never the newest backup
       try {
         await swapSymlink(dir, latest, name);
       } catch (err) {

@@ -3,6 +3,7 @@ import type { JobConfig } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { Destination } from '../destinations/types.ts';
 import { createArchive, type ArchiveStream } from '../archive/index.ts';
+import { planBackup, uploadSidecars } from '../manifest/backup.ts';
 import { backupFilename } from '../archive/filename.ts';
 import { createDestinations } from '../destinations/registry.ts';
 import { acquireLock } from '../schedule/lock.ts';
@@ -82,7 +83,8 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     }
 
     // 3. archive and upload, streamed
-    const name = backupFilename(job.archive.filenameTemplate, stats.start, job.schedule.timezone, { compression: job.archive.compression });
+    const plan = await phase('archive', () => planBackup(job, stats.start));
+    const name = backupFilename(job.archive.filenameTemplate, stats.start, job.schedule.timezone, { compression: job.archive.compression, encryption: plan.encryption });
     // COMMAND_RUNTIME_ARCHIVE_FILEPATH: where the archive will be once the local copy is written
     hookCtx.archivePath = job.local ? join(job.local.dir, name) : '';
     await phase('pre', () => hooks.archivePre(hookCtx));
@@ -91,7 +93,7 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     log.info({ archive: name, sources: job.archive.sources, destinations: destinations.map((d) => d.location) }, 'backup started');
     const archive = createArchive({
       sources: job.archive.sources, exclude: job.archive.exclude, compression: job.archive.compression,
-      parallelism: job.archive.gzipParallelism, log, signal,
+      parallelism: job.archive.gzipParallelism, log, signal, encrypt: plan.encrypt, header: plan.header,
     });
     ctx.onArchive?.(archive);
     // containers come back as soon as the archive is written, while uploads may go on
@@ -104,10 +106,11 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     stats.destinations = shipped.results;
     // null: the only destination failed while the archive was produced, so it was abandoned
     if (a) stats.archive = {
-      name, size: a.size, sha256: a.sha256, compression: job.archive.compression, encryption: 'none',
+      name, size: a.size, sha256: a.sha256, compression: job.archive.compression, encryption: plan.encryption,
       files: a.files, directories: a.directories, symlinks: a.symlinks, bytesRead: a.bytesRead,
       skipped: a.skipped, unreadable: a.unreadable,
     };
+    if (a) stats.warnings.push(...await uploadSidecars(destinations, shipped.results, plan.sidecar(name, a), log, signal));
     if (a) stats.warnings.push(...a.warnings);
 
     const failed = shipped.results.filter((r) => !r.ok);

@@ -6,6 +6,7 @@ import { parseDuration, formatDuration } from '../config/duration.ts';
 import { runJob } from '../run/run.ts';
 import type { RunStats } from '../run/stats.ts';
 import { errorMessage } from '../errors.ts';
+import { scheduleVerification } from '../restore/schedule.ts';
 
 export interface DaemonOptions {
   log: Logger;
@@ -80,6 +81,11 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
     }
     scheduled.push(entry);
     log.info({ job: job.name, schedule: job.schedule.cron, timezone: job.schedule.timezone, next: entry.next()?.toISOString() ?? null, sources: job.archive.sources }, 'job scheduled');
+  }
+  // VERIFY_CRON_EXPRESSION: verify the newest backup on every destination
+  for (const job of config.jobs) {
+    const v = scheduleVerification(job, log, controller.signal, (p) => { running.add(p); void p.finally(() => running.delete(p)); });
+    if (v) scheduled.push(v);
   }
   const writeHealth = async () => {
     if (!opts.healthFile) return;

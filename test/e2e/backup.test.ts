@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, writeFileSync, utimesSync, existsSync, createReadStream } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync, utimesSync, existsSync, createReadStream, readlinkSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -18,8 +18,9 @@ for (const compression of ['gz', 'zst', 'none'] as const) {
     mkdirSync(archiveDir);
     const r = runCli(['backup'], { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: archiveDir, BACKUP_COMPRESSION: compression });
     assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-    const files = readdirSync(archiveDir);
+    const files = readdirSync(archiveDir).filter((n) => !n.endsWith('.manifest.json'));
     assert.equal(files.length, 1, `one archive expected, got ${files.join(', ')}`);
+    assert.ok(existsSync(join(archiveDir, `${files[0]}.manifest.json`)), 'the manifest sidecar sits beside the archive');
     const ext = compression === 'gz' ? '.tar.gz' : compression === 'zst' ? '.tar.zst' : '.tar';
     assert.match(files[0]!, new RegExp(`^backup-\\d{4}-\\d\\d-\\d\\dT\\d\\d-\\d\\d-\\d\\d${ext.replace(/\./g, '\\.')}$`));
 
@@ -46,7 +47,7 @@ test('several sources become several top-level directories', () => {
   const archiveDir = join(dir, 'archive'); mkdirSync(archiveDir);
   const r = runCli(['backup'], { ...env, BACKUP_SOURCES: `${join(dir, 'v', 'one')}, ${join(dir, 'v', 'two')}`, BACKUP_ARCHIVE: archiveDir });
   assert.equal(r.code, 0, r.stderr + r.stdout);
-  const [name] = readdirSync(archiveDir);
+  const [name] = readdirSync(archiveDir).filter((n) => !n.endsWith('.manifest.json'));
   const list = spawnSync('tar', ['-tzf', join(archiveDir, name!)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
   assert.ok(list.includes('one/one.txt') && list.includes('two/two.txt'), list.join('\n'));
 });
@@ -82,6 +83,7 @@ test('retention prunes old backups after a successful run, never other files', (
   const left = readdirSync(archiveDir).sort();
   assert.ok(!left.includes('backup-2000-01-01T00-00-00.tar.gz') && !left.includes('backup-2000-01-02T00-00-00.tar.gz'), left.join(', '));
   assert.ok(left.includes('notes.txt') && left.includes('other-2000.tar.gz') && left.includes('latest.tar.gz'), left.join(', '));
-  assert.equal(left.filter((n) => n.startsWith('backup-')).length, 1);
+  assert.equal(left.filter((n) => n.startsWith('backup-') && !n.endsWith('.manifest.json')).length, 1);
   assert.ok(existsSync(join(archiveDir, 'latest.tar.gz')));
+  assert.ok(!readlinkSync(join(archiveDir, 'latest.tar.gz')).endsWith('.manifest.json'), 'latest points at the archive, not its manifest');
 });

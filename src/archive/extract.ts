@@ -1,0 +1,533 @@
+/**
+ * Safe extraction of an offsite archive (or any tar, tar.gz, tar.zst, maybe
+ * encrypted), and the read-only decode used by verify.
+ *
+ * Safety rules (every violation fails the whole restore with a clear error):
+ * - no entry is written outside the target: absolute names, `..` components
+ *   and hard links that point outside are refused;
+ * - nothing is ever written through a symbolic link: symlinks are created
+ *   only after every other entry, and an entry below a symlink of the
+ *   archive is refused;
+ * - device nodes, fifos and unknown entry types are skipped (with a warning);
+ * - everything is extracted into a fresh staging directory inside the target
+ *   and moved into place only once the whole archive decoded without error
+ *   (authentication, checksums, end-of-archive marker), so a truncated,
+ *   corrupted or wrongly-keyed archive never leaves a partial restore behind.
+ *
+ * Restored: file contents, modes, mtimes (sub-second from pax), symlinks,
+ * hard links, empty directories, and ownership when running as root.
+ */
+import { randomBytes } from 'node:crypto';
+import { openSync, writeSync, closeSync, fchownSync, fchmodSync, futimesSync, unlinkSync, writev, constants as fsConstants } from 'node:fs';
+import { promisify } from 'node:util';
+import { lstat, mkdir, readdir, rename, rm, rmdir, symlink, link, lchown, lutimes, chmod, chown, utimes, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import type { Header } from 'tar-stream';
+import { UserError, errorMessage } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { DecryptionKeys, EncryptionMethod } from '../crypto/index.ts';
+import { decodeArchive, isTeardown } from './decode.ts';
+
+import { MANIFEST_ENTRY } from '../manifest/index.ts';
+
+export { MANIFEST_ENTRY };
+const MANIFEST_MAX = 1024 * 1024;
+const MAX_PATH = 4096;
+const MAX_COMPONENT = 255;
+/** Files up to this size are gathered in memory and written with one call. */
+const SMALL_FILE = 256 * 1024;
+
+export interface ExtractProgress {
+  entries: number;
+  files: number;
+  directories: number;
+  symlinks: number;
+  /** File content bytes decoded so far. */
+  bytes: number;
+}
+
+export interface ExtractOptions {
+  /** Directory to restore into (created when missing). Omitted: decode and check only (verify). */
+  target?: string;
+  /** Only entries at or below these archive paths (e.g. `app/config`). */
+  include?: string[];
+  /** Allow a non-empty target: entries replace what is there, other files stay. */
+  force?: boolean;
+  keys?: DecryptionKeys;
+  /** Restore owners (uid/gid). Default: when running as root. */
+  owners?: boolean;
+  log?: Logger;
+  signal?: AbortSignal;
+  onProgress?: (p: ExtractProgress) => void;
+  /** Called with the parsed manifest (first entry) before anything else is read; may throw to refuse the archive. */
+  onManifest?: (manifest: unknown) => void;
+  /** Called once the whole archive decoded, before anything is moved into the target; may throw to refuse it (e.g. a hash mismatch). */
+  beforeCommit?: (result: ExtractResult) => void | Promise<void>;
+}
+
+export interface ExtractResult extends ExtractProgress {
+  hardlinks: number;
+  /** Entries skipped on purpose (devices, fifos, unknown types, hard links to excluded files). */
+  skipped: number;
+  warnings: string[];
+  encryption: EncryptionMethod;
+  compression: 'gz' | 'zst' | 'none';
+  /** The archive's manifest entry, or null when it has none. */
+  manifest: unknown;
+}
+
+const UNSAFE_HINT = 'the archive may be malicious or damaged; nothing was restored';
+const DAMAGED_HINT = 'the archive was damaged or cut short in storage or transfer; try another copy of this backup';
+
+/** An entry that would escape the target or write through a link. */
+export class UnsafeEntryError extends UserError {
+  constructor(message: string) {
+    super(`refusing to restore: ${message}`, UNSAFE_HINT);
+    this.name = 'UnsafeEntryError';
+  }
+}
+
+function show(name: string): string {
+  const s = name.length > 200 ? `${name.slice(0, 200)}…` : name;
+  return JSON.stringify(s);
+}
+
+/** Split an archive path into safe components, or throw. An empty result is the archive root (`./`). */
+export function safeParts(name: string, what = 'entry'): string[] {
+  if (name.includes('\0')) throw new UnsafeEntryError(`${what} ${show(name)} contains a NUL byte`);
+  if (Buffer.byteLength(name) > MAX_PATH) throw new UnsafeEntryError(`${what} name is ${Buffer.byteLength(name)} bytes long (more than ${MAX_PATH})`);
+  if (name.startsWith('/')) throw new UnsafeEntryError(`${what} ${show(name)} is an absolute path`);
+  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+  for (const p of parts) {
+    if (p === '..') throw new UnsafeEntryError(`${what} ${show(name)} would be written outside the target (it contains "..")`);
+    if (Buffer.byteLength(p) > MAX_COMPONENT) throw new UnsafeEntryError(`${what} ${show(name)} has a path component longer than ${MAX_COMPONENT} bytes`);
+  }
+  return parts;
+}
+
+function normalizeInclude(p: string): string {
+  const parts = p.split('/').filter((x) => x !== '' && x !== '.');
+  if (parts.includes('..')) throw new UserError(`--include ${show(p)} must not contain ".."`, 'give a path as stored in the archive, e.g. app/config');
+  return parts.join('/');
+}
+
+type PaxHeader = Header & { pax?: Record<string, string> | null };
+/** A tar-stream entry: the header and its content. */
+type Entry = AsyncIterable<Buffer> & { header: Header };
+
+interface Meta { mode: number; mtime: number; atime: number; uid: number; gid: number }
+
+function metaOf(h: PaxHeader): Meta {
+  const pax = h.pax ?? {};
+  const mtime = pax.mtime !== undefined && Number.isFinite(Number(pax.mtime)) ? Number(pax.mtime) : (h.mtime ? h.mtime.getTime() / 1000 : Date.now() / 1000);
+  const atime = pax.atime !== undefined && Number.isFinite(Number(pax.atime)) ? Number(pax.atime) : mtime;
+  const uid = pax.uid !== undefined ? Number(pax.uid) : (h.uid ?? 0);
+  const gid = pax.gid !== undefined ? Number(pax.gid) : (h.gid ?? 0);
+  return { mode: (h.mode ?? 0o644) & 0o7777, mtime, atime, uid: Number.isFinite(uid) ? uid : 0, gid: Number.isFinite(gid) ? gid : 0 };
+}
+
+function tarError(e: unknown): Error {
+  if (e instanceof UserError) return e;
+  const msg = errorMessage(e);
+  if ((e as NodeJS.ErrnoException)?.code === 'ABORT_ERR') return e as Error;
+  if (/unexpected end of data/i.test(msg)) return new UserError('the archive is truncated: its tar data ends in the middle of an entry', DAMAGED_HINT);
+  if (/header exceeds max size/i.test(msg)) return new UserError('the archive has an oversized tar header (a pax or long-name header over 4 MiB)', UNSAFE_HINT);
+  if (/invalid tar header|unknown format|invalid header/i.test(msg)) return new UserError(`the archive's tar data is corrupted: ${msg}`, DAMAGED_HINT);
+  return e instanceof Error ? e : new Error(msg);
+}
+
+const writevAsync = promisify(writev);
+
+/** Write every byte of `bufs` at the current position (writev may write less than asked). */
+async function writevAll(fd: number, bufs: Buffer[]): Promise<void> {
+  let rest = bufs;
+  while (rest.length) {
+    let n = (await writevAsync(fd, rest)).bytesWritten;
+    const left: Buffer[] = [];
+    for (const b of rest) {
+      if (n >= b.length) { n -= b.length; continue; }
+      left.push(n > 0 ? b.subarray(n) : b);
+      n = 0;
+    }
+    rest = left;
+  }
+}
+
+const errno = (e: unknown) => (e as NodeJS.ErrnoException)?.code;
+
+async function isEmptyDir(dir: string): Promise<boolean | null> {
+  try {
+    return (await readdir(dir)).length === 0;
+  } catch (e) {
+    if (errno(e) === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+/**
+ * Move every entry of `src` into `dst`: new names are renamed in, directories
+ * present on both sides are merged, anything else at the destination
+ * (file, symlink, a directory where the archive has a file) is replaced.
+ */
+async function mergeInto(src: string, dst: string): Promise<void> {
+  for (const name of await readdir(src)) {
+    const s = join(src, name);
+    const d = join(dst, name);
+    let ds: Awaited<ReturnType<typeof lstat>> | null = null;
+    try { ds = await lstat(d); } catch (e) { if (errno(e) !== 'ENOENT') throw e; }
+    if (!ds) { await rename(s, d); continue; }
+    const ss = await lstat(s);
+    if (ss.isDirectory() && ds.isDirectory()) {
+      await mergeInto(s, d);
+      await rmdir(s);
+      continue;
+    }
+    await rm(d, { recursive: true, force: true });
+    await rename(s, d);
+  }
+}
+
+/** Decode an archive and restore it into `opts.target`, or (without a target) only decode and check it. */
+export async function extractArchive(input: Readable, opts: ExtractOptions = {}): Promise<ExtractResult> {
+  const log = opts.log;
+  const includes = (opts.include ?? []).map(normalizeInclude);
+  const includeHit = new Set<string>();
+  const included = (rel: string): boolean => {
+    if (includes.length === 0) return true;
+    for (const inc of includes) {
+      if (inc === '' || rel === inc || rel.startsWith(`${inc}/`)) { includeHit.add(inc); return true; }
+    }
+    return false;
+  };
+  const owners = opts.owners ?? (typeof process.getuid === 'function' && process.getuid() === 0);
+  const target = opts.target;
+  const writing = target !== undefined;
+
+  let staging = '';
+  if (writing) {
+    const empty = await isEmptyDir(target);
+    if (empty === false && !opts.force) {
+      throw new UserError(`the target directory ${target} is not empty`, 'restore into an empty or new directory, or pass --force to replace what is there');
+    }
+    if (empty === null) await mkdir(target, { recursive: true });
+    staging = join(target, `.offsite-restore-${randomBytes(6).toString('hex')}`);
+    await mkdir(staging, { mode: 0o700 });
+  }
+
+  const result: ExtractResult = {
+    entries: 0, files: 0, directories: 0, symlinks: 0, hardlinks: 0, bytes: 0, skipped: 0,
+    warnings: [], encryption: 'none', compression: 'none', manifest: null,
+  };
+  const warn = (w: string) => {
+    if (result.warnings.length < 100) result.warnings.push(w);
+    log?.warn(w);
+  };
+
+  const knownDirs = new Set<string>(['']);
+  const dirMeta = new Map<string, Meta>();
+  const ancestorMeta = new Map<string, Meta>();
+  const pendingSymlinks = new Map<string, { linkname: string; meta: Meta }>();
+  const pendingHardlinks: Array<{ rel: string; target: string }> = [];
+
+  const abs = (rel: string) => (rel === '' ? staging : join(staging, rel));
+
+  /** Make sure every parent of `parts` is a real directory of the archive (never a symlink). */
+  async function ensureParents(parts: string[], name: string): Promise<void> {
+    let p = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      p = p ? `${p}/${parts[i]}` : parts[i]!;
+      if (knownDirs.has(p)) continue;
+      if (pendingSymlinks.has(p)) throw new UnsafeEntryError(`entry ${show(name)} would be written through the symbolic link ${show(p)}`);
+      if (writing) await makeDir(p, name);
+      knownDirs.add(p);
+    }
+  }
+
+  async function makeDir(rel: string, name: string): Promise<void> {
+    try {
+      // like tar, a directory the archive does not describe gets 0777 less the umask (the staging directory itself is 0700)
+      await mkdir(abs(rel), { mode: 0o777 });
+    } catch (e) {
+      if (errno(e) !== 'EEXIST') throw e;
+      const st = await lstat(abs(rel));
+      if (!st.isDirectory()) throw new UserError(`the archive stores ${show(rel)} as a file and also has ${show(name)} inside it`, DAMAGED_HINT);
+    }
+  }
+
+  /**
+   * Forget what an earlier entry put at `rel` (a later entry replaces an earlier
+   * one, as in tar). The creators below replace an existing file on EEXIST.
+   */
+  function clearPath(rel: string, name: string): void {
+    if (knownDirs.has(rel)) throw new UserError(`the archive has both a directory and a non-directory entry ${show(name)}`, DAMAGED_HINT);
+    pendingSymlinks.delete(rel);
+  }
+
+  /** Open a new file for writing; an earlier entry's file of the same name is replaced. Never follows a symlink. */
+  function openNew(path: string): number {
+    const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+    try {
+      return openSync(path, flags, 0o600);
+    } catch (e) {
+      if (errno(e) !== 'EEXIST') throw e;
+      unlinkSync(path);
+      return openSync(path, flags, 0o600);
+    }
+  }
+
+  function applyFileMeta(fd: number, m: Meta): void {
+    if (owners) fchownSync(fd, m.uid, m.gid);
+    fchmodSync(fd, owners ? m.mode : m.mode & 0o1777);
+    futimesSync(fd, m.atime, m.mtime);
+  }
+
+  /**
+   * Small files (most of a typical tree) are gathered and written with
+   * synchronous calls: a handful of syscalls without a thread-pool round trip
+   * each. Large files stream in ~1 MiB writes.
+   */
+  async function writeFile(rel: string, entry: Entry, size: number, m: Meta): Promise<void> {
+    if (size <= SMALL_FILE) {
+      const chunks: Buffer[] = [];
+      for await (const c of entry) chunks.push(c);
+      const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      const fd = openNew(abs(rel));
+      try {
+        let off = 0;
+        while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+        applyFileMeta(fd, m);
+      } finally {
+        closeSync(fd);
+      }
+      result.bytes += buf.length;
+      return;
+    }
+    const fd = openNew(abs(rel));
+    try {
+      // gather ~1 MiB and write it with one writev
+      let batch: Buffer[] = [];
+      let batched = 0;
+      for await (const c of entry) {
+        batch.push(c);
+        batched += c.length;
+        result.bytes += c.length;
+        if (batched >= 1024 * 1024) { await writevAll(fd, batch); batch = []; batched = 0; }
+      }
+      if (batch.length) await writevAll(fd, batch);
+      applyFileMeta(fd, m);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Hard link `path` to `existing`, replacing an earlier entry at `path`. */
+  async function linkReplacing(existing: string, path: string): Promise<void> {
+    try {
+      await link(existing, path);
+    } catch (e) {
+      if (errno(e) !== 'EEXIST') throw e;
+      await unlink(path);
+      await link(existing, path);
+    }
+  }
+
+  async function drain(entry: Entry): Promise<number> {
+    let n = 0;
+    for await (const c of entry) n += c.length;
+    return n;
+  }
+
+  let first = true;
+  async function handle(entry: Entry): Promise<void> {
+    const h = entry.header as PaxHeader;
+    const isFirst = first;
+    first = false;
+    const type = h.type;
+    const parts = safeParts(h.name);
+    const rel = parts.join('/');
+
+    if (isFirst && rel === MANIFEST_ENTRY && (type === 'file' || type === 'contiguous-file')) {
+      if ((h.size ?? 0) > MANIFEST_MAX) throw new UserError(`the archive's manifest is ${h.size} bytes (more than ${MANIFEST_MAX})`, DAMAGED_HINT);
+      const chunks: Buffer[] = [];
+      for await (const c of entry) chunks.push(c);
+      try {
+        result.manifest = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch (e) {
+        throw new UserError(`the archive's manifest is not valid JSON: ${errorMessage(e)}`, DAMAGED_HINT);
+      }
+      opts.onManifest?.(result.manifest);
+      return;
+    }
+
+    result.entries++;
+    if (rel === '') { await drain(entry); return; } // the archive root (`./`)
+    const wanted = included(rel);
+    const m = metaOf(h);
+
+    switch (type) {
+      case 'directory': {
+        await drain(entry);
+        if (!wanted) {
+          // a parent of an --include path keeps its own mode and time when it gets created
+          if (includes.some((inc) => inc.startsWith(`${rel}/`))) ancestorMeta.set(rel, m);
+          return;
+        }
+        await ensureParents(parts, h.name);
+        if (pendingSymlinks.has(rel)) throw new UnsafeEntryError(`directory ${show(h.name)} would replace the symbolic link stored before it`);
+        if (writing && !knownDirs.has(rel)) await makeDir(rel, h.name);
+        knownDirs.add(rel);
+        if (!dirMeta.has(rel)) result.directories++;
+        dirMeta.set(rel, m);
+        break;
+      }
+      case 'file': case 'contiguous-file': {
+        if (!wanted) { await drain(entry); return; }
+        await ensureParents(parts, h.name);
+        clearPath(rel, h.name);
+        if (writing) await writeFile(rel, entry, h.size ?? 0, m);
+        else result.bytes += await drain(entry);
+        result.files++;
+        break;
+      }
+      case 'symlink': {
+        await drain(entry);
+        if (!wanted) return;
+        const linkname = h.linkname ?? '';
+        if (!linkname || linkname.includes('\0')) throw new UnsafeEntryError(`symbolic link ${show(h.name)} has an empty or invalid target`);
+        await ensureParents(parts, h.name);
+        clearPath(rel, h.name);
+        pendingSymlinks.set(rel, { linkname, meta: m });
+        result.symlinks++;
+        break;
+      }
+      case 'link': {
+        await drain(entry);
+        if (!wanted) return;
+        const targetParts = safeParts(h.linkname ?? '', 'hard link target');
+        const tRel = targetParts.join('/');
+        if (tRel === '' || tRel === rel) throw new UnsafeEntryError(`hard link ${show(h.name)} has an invalid target ${show(h.linkname ?? '')}`);
+        for (let i = 1; i < targetParts.length; i++) {
+          const p = targetParts.slice(0, i).join('/');
+          if (pendingSymlinks.has(p)) throw new UnsafeEntryError(`hard link ${show(h.name)} points through the symbolic link ${show(p)}`);
+        }
+        if (!included(tRel)) {
+          result.skipped++;
+          warn(`hard link ${h.name} skipped: its target ${h.linkname} is not included`);
+          return;
+        }
+        await ensureParents(parts, h.name);
+        clearPath(rel, h.name);
+        if (pendingSymlinks.has(tRel)) {
+          pendingHardlinks.push({ rel, target: tRel });
+        } else if (writing) {
+          let st;
+          try { st = await lstat(abs(tRel)); } catch (e) {
+            if (errno(e) === 'ENOENT') throw new UnsafeEntryError(`hard link ${show(h.name)} points to ${show(h.linkname ?? '')}, which is not an earlier entry of the archive`);
+            throw e;
+          }
+          if (st.isDirectory()) throw new UnsafeEntryError(`hard link ${show(h.name)} points to a directory`);
+          await linkReplacing(abs(tRel), abs(rel));
+        }
+        result.hardlinks++;
+        break;
+      }
+      case 'character-device': case 'block-device': case 'fifo': {
+        await drain(entry);
+        if (!wanted) return;
+        result.skipped++;
+        warn(`${type} ${h.name} skipped: device nodes and fifos are not restored`);
+        break;
+      }
+      default: {
+        await drain(entry);
+        if (!wanted) return;
+        result.skipped++;
+        warn(`${h.name} skipped: unsupported entry type ${String(type)}`);
+      }
+    }
+  }
+
+  async function finish(): Promise<void> {
+    for (const [rel, { linkname, meta }] of pendingSymlinks) {
+      const p = abs(rel);
+      try {
+        await symlink(linkname, p);
+      } catch (e) {
+        if (errno(e) !== 'EEXIST') throw e;
+        await unlink(p);
+        await symlink(linkname, p);
+      }
+      if (owners) await lchown(p, meta.uid, meta.gid);
+      await lutimes(p, meta.atime, meta.mtime);
+    }
+    for (const { rel, target: t } of pendingHardlinks) await linkReplacing(abs(t), abs(rel));
+    await mergeInto(staging, target!);
+    await rmdir(staging);
+    staging = '';
+    // directory metadata last, deepest first, on the final paths
+    const dirs = [...ancestorMeta.entries(), ...dirMeta.entries()].sort((a, b) => b[0].split('/').length - a[0].split('/').length);
+    for (const [rel, m] of dirs) {
+      const p = join(target!, rel);
+      const st = await lstat(p).catch(() => null);
+      if (!st?.isDirectory()) continue;
+      if (owners) await chown(p, m.uid, m.gid);
+      await chmod(p, owners ? m.mode : m.mode & 0o1777);
+      await utimes(p, m.atime, m.mtime);
+    }
+  }
+
+  try {
+    opts.signal?.throwIfAborted();
+    const decoded = await decodeArchive(input, opts.keys ?? {});
+    result.encryption = decoded.encryption;
+    result.compression = decoded.compression;
+
+    let total = 0;
+    let lastEnd = 0;
+    const counter = new Transform({ transform(c: Buffer, _e, cb) { total += c.length; cb(null, c); } });
+    const ex = tar.extract();
+    const pumped = opts.signal ? pipeline(decoded.tar, counter, ex, { signal: opts.signal }) : pipeline(decoded.tar, counter, ex);
+    pumped.catch(() => {});
+    let lastProgress = 0;
+    try {
+      for await (const entry of ex) {
+        const h = entry.header as Header & { byteOffset?: number };
+        lastEnd = (h.byteOffset ?? 0) + Math.ceil((h.size ?? 0) / 512) * 512;
+        await handle(entry as unknown as Entry);
+        if (opts.onProgress) {
+          const now = Date.now();
+          if (now - lastProgress >= 200) { lastProgress = now; opts.onProgress({ ...result }); }
+        }
+        opts.signal?.throwIfAborted();
+      }
+      await pumped;
+    } catch (e) {
+      ex.destroy();
+      decoded.tar.destroy();
+      // the decoding error is the cause when one happened; an entry error otherwise
+      const cause = await pumped.then(() => e, (pe: unknown) => (e instanceof UserError || isTeardown(pe) ? e : pe ?? e));
+      throw tarError(cause);
+    }
+    if (total < lastEnd + 1024) {
+      throw new UserError('the archive is truncated: its tar data ends without the end-of-archive marker', DAMAGED_HINT);
+    }
+    for (const inc of includes) {
+      if (!includeHit.has(inc)) throw new UserError(`--include ${show(inc)} matched nothing in the archive`, 'give a path as stored in the archive, e.g. app/config (`offsite verify` lists the counts)');
+    }
+    await opts.beforeCommit?.(result);
+    if (writing) await finish();
+    opts.onProgress?.({ ...result });
+    return result;
+  } catch (e) {
+    if (staging) await rm(staging, { recursive: true, force: true }).catch(() => {});
+    throw tarError(e);
+  }
+}
+
+/** Decode and check a whole archive without writing anything (verify). */
+export function verifyArchiveStream(input: Readable, opts: Omit<ExtractOptions, 'target' | 'force' | 'owners'> = {}): Promise<ExtractResult> {
+  return extractArchive(input, { ...opts, target: undefined });
+}

@@ -1,0 +1,230 @@
+/**
+ * The read-side commands of the CLI: list, restore, verify, export, import.
+ * Each returns an exit code; output goes to the given writers (stdout/stderr).
+ */
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import type { Config, JobConfig } from '../config/index.ts';
+import type { Logger } from '../log.ts';
+import type { Destination } from '../destinations/types.ts';
+import { createDestinations } from '../destinations/registry.ts';
+import { UserError, errorMessage } from '../errors.ts';
+import { formatBytes } from '../notify/index.ts';
+import {
+  pickDestinations, listBackups, restoreBackup, verifyBackup, exportBackup, importBackup, findBackup,
+  type VerifyReport,
+} from './index.ts';
+
+export const READ_COMMANDS = ['list', 'restore', 'verify', 'export', 'import'] as const;
+
+export const READ_USAGE = `  list          list the backups on every destination  [--destination NAME] [--json]
+  restore       restore a backup into a directory
+                [NAME|latest] --from DEST --to DIR [--include PATH ...] [--force]
+  verify        download a backup, check its SHA-256 and manifest, decode it all
+                without writing files  [NAME|latest] [--from DEST] [--json]
+  export        copy a backup as stored to a local file  NAME|latest FILE [--from DEST]
+  import        upload a local archive (e.g. from export) to the destinations
+                FILE [--to DEST] [--force]
+  (with several conf.d jobs, choose one with --job NAME)`;
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  isTty: boolean;
+}
+
+const defaultIo: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  isTty: Boolean(process.stderr.isTTY),
+};
+
+function pickJob(config: Config, name: string | undefined): JobConfig {
+  if (name) {
+    const j = config.jobs.find((x) => x.name === name);
+    if (!j) throw new UserError(`--job ${name}: no such job`, `jobs: ${config.jobs.map((x) => x.name).join(', ')}`);
+    return j;
+  }
+  if (config.jobs.length === 1) return config.jobs[0]!;
+  throw new UserError(`there are ${config.jobs.length} jobs (conf.d); choose one with --job NAME`, `jobs: ${config.jobs.map((x) => x.name).join(', ')}`);
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+function time(d: Date): string {
+  return d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+function printVerify(r: VerifyReport, io: Io): void {
+  io.out(`${r.ok ? 'OK    ' : 'FAILED'} ${r.destination} (${r.location}): ${r.name}\n`);
+  for (const c of r.checks) io.out(`  ok    ${c}\n`);
+  for (const w of r.warnings) io.out(`  note  ${w}\n`);
+  for (const p of r.problems) io.out(`  FAIL  ${p}\n`);
+}
+
+async function withDestinations<T>(job: JobConfig, log: Logger, fn: (all: Destination[]) => Promise<T>, make = createDestinations): Promise<T> {
+  const all = make(job, log);
+  try {
+    return await fn(all);
+  } finally {
+    await Promise.allSettled(all.map((d) => d.close()));
+  }
+}
+
+/** Run one read-side command. Throws UserError for user mistakes (the CLI prints them). */
+export async function runReadCommand(
+  command: string, args: string[], config: Config, log: Logger, io: Io = defaultIo,
+  make: (job: JobConfig, log: Logger) => Destination[] = createDestinations,
+): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+    args,
+    options: {
+      json: { type: 'boolean' },
+      destination: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      include: { type: 'string', multiple: true },
+      force: { type: 'boolean' },
+      job: { type: 'string' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  } catch (e) {
+    throw new UserError(`${command}: ${(e as Error).message}`, 'run `offsite help` for the options');
+  }
+  const { values, positionals } = parsed;
+  const controller = new AbortController();
+  const onSignal = (sig: string) => controller.abort(new Error(`received ${sig}`));
+  process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
+  try {
+    switch (command) {
+      case 'list': {
+        const jobs = values.job ? [pickJob(config, values.job)] : config.jobs;
+        const rows: Array<Record<string, unknown>> = [];
+        const failures: Array<{ job: string; destination: string; location: string; error: string }> = [];
+        for (const job of jobs) {
+          await withDestinations(job, log, async (all) => {
+            const dests = pickDestinations(all, values.destination);
+            const found = [];
+            for (const d of dests) {
+              try {
+                found.push(...await listBackups([d], job.retention.prefix, log));
+              } catch (e) {
+                failures.push({ job: job.name, destination: d.name, location: d.location, error: errorMessage(e) });
+              }
+            }
+            for (const b of found) {
+              rows.push({
+                job: job.name, destination: b.destination, location: b.location, name: b.name, size: b.size, modified: b.modified.toISOString(),
+                encryption: b.manifest?.encryption ?? null, compression: b.manifest?.compression ?? null,
+                files: b.manifest?.archived.files ?? null, bytes: b.manifest?.archived.bytes ?? null, sha256: b.manifest?.archive.sha256 ?? null,
+                ...(b.manifestError ? { manifestError: b.manifestError } : {}),
+              });
+            }
+          }, make);
+        }
+        const code = failures.length ? 1 : 0;
+        if (values.json) { io.out(`${JSON.stringify(failures.length ? { backups: rows, errors: failures } : rows, null, 2)}\n`); return code; }
+        for (const f of failures) io.err(`error: cannot list ${f.destination} (${f.location}): ${f.error}\n`);
+        if (rows.length === 0) { io.out('no backups found\n'); return code; }
+        const w = Math.max(...rows.map((r) => String(r.name).length), 4);
+        io.out(`${pad('DESTINATION', 12)}${pad('NAME', w + 2)}${pad('SIZE', 11)}${pad('MODIFIED', 22)}${pad('ENCRYPTION', 11)}FILES\n`);
+        for (const r of rows) {
+          io.out(`${pad(String(r.destination), 12)}${pad(String(r.name), w + 2)}${pad(formatBytes(r.size as number), 11)}${pad(time(new Date(r.modified as string)), 22)}${pad(String(r.encryption ?? '?'), 11)}${r.files ?? '?'}\n`);
+        }
+        return code;
+      }
+
+      case 'restore': {
+        const job = pickJob(config, values.job);
+        if (positionals.length > 1) throw new UserError(`restore takes one backup name, got ${positionals.length}`, 'offsite restore [NAME|latest] --from DEST --to DIR');
+        if (!values.to) throw new UserError('restore needs --to DIR', 'offsite restore [NAME|latest] --from DEST --to DIR');
+        return await withDestinations(job, log, async (all) => {
+          if (!values.from && all.length > 1) throw new UserError('restore needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
+          const [dest] = pickDestinations(all, values.from, '--from');
+          let last = 0;
+          const report = await restoreBackup({
+            destination: dest!, name: positionals[0], prefix: job.retention.prefix, target: resolve(values.to!),
+            include: values.include, force: values.force, keys: job.encryption.keys, log, signal: controller.signal,
+            onProgress: io.isTty ? (p, total) => {
+              const now = Date.now();
+              if (now - last < 250) return;
+              last = now;
+              const files = total ? `${p.files}/${total.files}` : `${p.files}`;
+              const bytes = total ? `${formatBytes(p.bytes)}/${formatBytes(total.bytes)}` : formatBytes(p.bytes);
+              const pct = total && total.bytes > 0 ? ` ${Math.min(100, Math.floor((p.bytes / total.bytes) * 100))}%` : '';
+              io.err(`\rrestoring: ${files} files, ${bytes}${pct}   `);
+            } : undefined,
+          });
+          if (io.isTty) io.err('\n');
+          const r = report.result;
+          io.out(`restored ${report.name} from ${report.destination} into ${report.target}\n`);
+          for (const c of report.checks) io.out(`  ok    ${c}\n`);
+          if (r.hardlinks) io.out(`  ok    ${r.hardlinks} hard links\n`);
+          for (const w of r.warnings) io.out(`  note  ${w}\n`);
+          return 0;
+        }, make);
+      }
+
+      case 'verify': {
+        const job = pickJob(config, values.job);
+        if (positionals.length > 1) throw new UserError(`verify takes one backup name, got ${positionals.length}`, 'offsite verify [NAME|latest] [--from DEST]');
+        return await withDestinations(job, log, async (all) => {
+          const dests = pickDestinations(all, values.from, '--from');
+          const reports: VerifyReport[] = [];
+          for (const d of dests) {
+            const r = await verifyBackup({ destination: d, name: positionals[0], prefix: job.retention.prefix, keys: job.encryption.keys, log, signal: controller.signal });
+            reports.push(r);
+            if (!values.json) printVerify(r, io);
+          }
+          if (values.json) {
+            io.out(`${JSON.stringify(reports.map((r) => ({
+              destination: r.destination, location: r.location, name: r.name, ok: r.ok, contentChecked: r.contentChecked,
+              checks: r.checks, warnings: r.warnings, problems: r.problems,
+              counts: r.result ? { files: r.result.files, hardlinks: r.result.hardlinks, directories: r.result.directories, symlinks: r.result.symlinks, bytes: r.result.bytes } : null,
+            })), null, 2)}\n`);
+          }
+          return reports.every((r) => r.ok) ? 0 : 1;
+        }, make);
+      }
+
+      case 'export': {
+        const job = pickJob(config, values.job);
+        if (positionals.length !== 2) throw new UserError('export takes a backup name and a file', 'offsite export NAME|latest FILE [--from DEST]');
+        const [name, file] = positionals as [string, string];
+        return await withDestinations(job, log, async (all) => {
+          let dests = pickDestinations(all, values.from, '--from');
+          if (!values.from && name !== 'latest') {
+            // the first destination that holds it
+            const holding: Destination[] = [];
+            for (const d of dests) { if (await findBackup(d, name, '').then(() => true, () => false)) holding.push(d); }
+            if (holding.length) dests = holding;
+          }
+          const r = await exportBackup({ destination: dests[0]!, name, prefix: job.retention.prefix, file: resolve(file), log, signal: controller.signal });
+          io.out(`exported ${r.name} (${formatBytes(r.size)}, SHA-256 ${r.sha256}) to ${resolve(file)}${r.sidecar ? ` and its manifest to ${resolve(file)}.manifest.json` : ''}\n`);
+          return 0;
+        }, make);
+      }
+
+      case 'import': {
+        const job = pickJob(config, values.job);
+        if (positionals.length !== 1) throw new UserError('import takes one file', 'offsite import FILE [--to DEST] [--force]');
+        return await withDestinations(job, log, async (all) => {
+          const dests = pickDestinations(all, values.to, '--to');
+          const r = await importBackup({ destinations: dests, file: resolve(positionals[0]!), keys: job.encryption.keys, force: values.force, log, signal: controller.signal });
+          io.out(`imported ${r.name} to ${r.destinations.join(', ')}\n`);
+          return 0;
+        }, make);
+      }
+    }
+    throw new UserError(`unknown command ${command}`);
+  } finally {
+    process.off('SIGTERM', onSignal).off('SIGINT', onSignal);
+  }
+}
+

@@ -1,0 +1,91 @@
+/**
+ * Scheduled verification (VERIFY_CRON_EXPRESSION): verify the newest backup
+ * on every destination of a job, and notify on failure.
+ */
+import { errorMessage } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Destination } from '../destinations/types.ts';
+import type { DecryptionKeys } from '../crypto/index.ts';
+import { sendToTargets, type NotificationTarget } from '../notify/index.ts';
+import { verifyBackup, type VerifyReport } from './index.ts';
+import cron from 'node-cron';
+import type { JobConfig } from '../config/index.ts';
+import { parseDuration } from '../config/duration.ts';
+import { createDestinations } from '../destinations/registry.ts';
+
+export interface VerifyJob {
+  name: string;
+  /** Only backups of this job (its pruning prefix). */
+  prefix: string;
+  keys: DecryptionKeys;
+  notifyTargets: readonly NotificationTarget[];
+}
+
+/** Verify the newest backup on each destination; notify when any check fails. Never throws. */
+export async function verifyNewest(job: VerifyJob, destinations: Destination[], log: Logger, signal?: AbortSignal): Promise<VerifyReport[]> {
+  const reports: VerifyReport[] = [];
+  for (const d of destinations) {
+    if (signal?.aborted) break;
+    const r = await verifyBackup({ destination: d, prefix: job.prefix, keys: job.keys, log, signal });
+    reports.push(r);
+    const fields = { job: job.name, destination: d.name, backup: r.name, checks: r.checks, warnings: r.warnings };
+    if (r.ok) log.info(fields, 'verification passed');
+    else log.error({ ...fields, problems: r.problems }, 'verification failed');
+  }
+  const failed = reports.filter((r) => !r.ok);
+  if (failed.length && job.notifyTargets.length) {
+    const title = `[offsite] ${job.name}: verification FAILED`;
+    const message = failed.map((r) => `${r.destination} (${r.location}): ${r.name}\n  ${r.problems.join('\n  ')}`).join('\n\n')
+      + '\n\nThe newest backup on these destinations could not be verified. Run `offsite verify --from DESTINATION` for details.';
+    try {
+      await sendToTargets(job.notifyTargets, { title, message, level: 'error' }, log);
+    } catch (e) {
+      log.error({ job: job.name, error: errorMessage(e) }, 'sending the verification notification failed');
+    }
+  }
+  return reports;
+}
+
+export interface Scheduled { stop(): void; next(): Date | null }
+
+/**
+ * Schedule VERIFY_CRON_EXPRESSION for one job in the daemon. `track` receives
+ * each verification's promise (the daemon waits for them on shutdown).
+ */
+export function scheduleVerification(
+  job: JobConfig, log: Logger, signal: AbortSignal, track: (p: Promise<void>) => void,
+  makeDestinations: (job: JobConfig, log: Logger) => Destination[] = createDestinations,
+): Scheduled | null {
+  const expr = job.verify.cron;
+  if (!expr) return null;
+  let busy = false;
+  const fire = () => {
+    if (busy || signal.aborted) { if (busy) log.warn({ job: job.name }, 'the previous verification is still going; skipping this one'); return; }
+    busy = true;
+    const p = (async () => {
+      const dests = makeDestinations(job, log);
+      try {
+        await verifyNewest({ name: job.name, prefix: job.retention.prefix, keys: job.encryption.keys, notifyTargets: job.notify.targets }, dests, log.child({ job: job.name, task: 'verify' }), signal);
+      } catch (e) {
+        log.error({ job: job.name, error: errorMessage(e) }, 'verification crashed');
+      } finally {
+        await Promise.allSettled(dests.map((d) => d.close()));
+        busy = false;
+      }
+    })();
+    track(p);
+  };
+  const every = /^@every\s+(\S+)$/.exec(expr);
+  let entry: Scheduled;
+  if (every) {
+    const ms = parseDuration(every[1]!)!;
+    let nextAt = Date.now() + ms;
+    const timer = setInterval(() => { nextAt = Date.now() + ms; fire(); }, ms);
+    entry = { stop: () => clearInterval(timer), next: () => new Date(nextAt) };
+  } else {
+    const task = cron.schedule(expr, fire, { timezone: job.schedule.timezone, noOverlap: true, name: `offsite-verify-${job.name}` });
+    entry = { stop: () => { void task.stop(); void task.destroy(); }, next: () => task.getNextRun() };
+  }
+  log.info({ job: job.name, verify: expr, next: entry.next()?.toISOString() ?? null }, 'verification scheduled');
+  return entry;
+}
