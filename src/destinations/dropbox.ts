@@ -209,7 +209,7 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
       if (/invalid_client/.test(summary)) {
         return withFields(new UserError(`Dropbox refused the app credentials (${summary})`, 'check DROPBOX_APP_KEY and DROPBOX_APP_SECRET (App Console > your app > Settings)', { cause: err }), { status: e.status, code: 'invalid_client', transient: false });
       }
-      return withFields(new UserError(`Dropbox refused DROPBOX_REFRESH_TOKEN (${summary || `HTTP ${e.status}`})`, 'the token was revoked or belongs to another app: create a new refresh token (see docs/destinations-more.md)', { cause: err }), { status: e.status, code: 'invalid_grant', transient: false });
+      return withFields(new UserError(`Dropbox refused DROPBOX_REFRESH_TOKEN (${summary || `HTTP ${e.status}`})`, 'the token was revoked or belongs to another app: create a new refresh token (see README.md, "Getting a refresh token")', { cause: err }), { status: e.status, code: 'invalid_grant', transient: false });
     }
     return err;
   }
