@@ -14,7 +14,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { once } from 'node:events';
 import { BlockWriter, padding } from './tar.ts';
 import { walkSource, isSoftError, reasonOf, withPath, SourceMissingError, type SourceRoot, type WalkVisitor } from './walk.ts';
-import type { ArchiveScan } from './index.ts';
+import type { ArchiveScan, ArchiveCounts } from './index.ts';
 
 export interface TarWorkerData {
   roots: SourceRoot[];
@@ -40,14 +40,8 @@ export type WorkerMessage =
   | { t: 'done'; counts: WorkerCounts }
   | { t: 'error'; message: string; code?: string; path?: string; missingSource?: boolean };
 
-export interface WorkerCounts {
-  files: number;
-  directories: number;
-  symlinks: number;
-  bytesRead: number;
-  skipped: number;
-  unreadable: number;
-}
+/** The counts part of ArchiveCounts (warnings are collected on the main thread). */
+export type WorkerCounts = Omit<ArchiveCounts, 'warnings'>;
 
 /** Reply to a 'scan' message. */
 export interface HeaderReply {

@@ -1,4 +1,5 @@
 import type { DestinationKind } from '../destinations/types.ts';
+import type { ArchiveCounts } from '../archive/index.ts';
 
 /** Outcome of one run, best to worst. */
 export type RunStatus = 'success' | 'degraded' | 'partial' | 'failure';
@@ -6,7 +7,8 @@ export type RunStatus = 'success' | 'degraded' | 'partial' | 'failure';
 /** Where a failure happened. */
 export type RunPhase = 'config' | 'lock' | 'pre' | 'archive' | 'upload' | 'prune' | 'post' | 'notify';
 
-export interface ArchiveStats {
+/** The archive a run produced: its counts (see ArchiveCounts) plus name, size, hash and methods. */
+export interface ArchiveStats extends Omit<ArchiveCounts, 'warnings'> {
   /** Final file name, e.g. backup-2026-01-01T00-00-00.tar.gz */
   name: string;
   /** Bytes of the finished archive (after compression and encryption). */
@@ -15,15 +17,6 @@ export interface ArchiveStats {
   sha256: string;
   compression: 'gz' | 'zst' | 'none';
   encryption: 'none' | 'gpg' | 'age' | 'aes';
-  files: number;
-  directories: number;
-  symlinks: number;
-  /** Bytes of file content read from the sources (uncompressed). */
-  bytesRead: number;
-  /** Entries skipped on purpose (sockets, fifos, devices) or excluded. */
-  skipped: number;
-  /** Files that vanished or could not be read while archiving (run is degraded). */
-  unreadable: number;
 }
 
 export interface DestinationResult {

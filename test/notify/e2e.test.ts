@@ -8,7 +8,6 @@ import { spawn } from 'node:child_process';
 import { loadConfig } from '../../src/config/index.ts';
 import { silentLogger } from '../../src/log.ts';
 import { sendRunNotifications } from '../../src/notify/index.ts';
-import { createArchive } from '../../src/archive/index.ts';
 import { runJob } from '../../src/run/run.ts';
 import { CLI, isolatedEnv } from '../helpers/cli.ts';
 import { startRecorder, type HttpRecorder } from '../servers/http-recorder.ts';
@@ -35,22 +34,8 @@ function setup(level: 'error' | 'info') {
   return { config, job: config.jobs[0]!, archive, lockFile: join(dir, 'lock') };
 }
 
-/** runJob needs the archive module; on a branch where it is still the placeholder these tests cannot run. */
-async function archiveMissing(): Promise<string | false> {
-  const dir = mkdtempSync(join(tmp, 'probe-'));
-  writeFileSync(join(dir, 'f'), 'x');
-  try {
-    const a = createArchive({ sources: [dir], exclude: null, compression: 'none', parallelism: 1, log: silentLogger() });
-    for await (const _ of a.stream) { /* drain */ }
-    await a.done;
-    return false;
-  } catch (e) {
-    return /not implemented/.test(String((e as Error).message)) ? 'createArchive is still the placeholder in src/archive/create.ts ("not implemented yet")' : false;
-  }
-}
-const skipRun = await archiveMissing();
 
-describe('notifications after a real run', { skip: skipRun }, () => {
+describe('notifications after a real run', () => {
   it('a successful run: nothing at level error, one success message at level info', async () => {
     const quiet = setup('error');
     const s1 = await runJob(quiet.job, { log: silentLogger(), lockFile: quiet.lockFile });
