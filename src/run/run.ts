@@ -105,13 +105,13 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     const a = shipped.archive;
     stats.destinations = shipped.results;
     // null: the only destination failed while the archive was produced, so it was abandoned
-    if (a) stats.archive = {
-      name, size: a.size, sha256: a.sha256, compression: job.archive.compression, encryption: plan.encryption,
-      files: a.files, directories: a.directories, symlinks: a.symlinks, bytesRead: a.bytesRead,
-      skipped: a.skipped, unreadable: a.unreadable,
-    };
-    if (a) stats.warnings.push(...await uploadSidecars(destinations, shipped.results, plan.sidecar(name, a), log, signal));
-    if (a) stats.warnings.push(...a.warnings);
+    if (a) {
+      const { warnings, ...counts } = a;
+      stats.archive = { ...counts, name, compression: job.archive.compression, encryption: plan.encryption };
+      stats.warnings.push(...await uploadSidecars(destinations, shipped.results, plan.sidecar(name, a), log, signal));
+      stats.warnings.push(...warnings);
+      if (a.unreadable > 0) stats.warnings.push(`${a.unreadable} file(s) could not be read; this backup is incomplete`);
+    }
 
     const failed = shipped.results.filter((r) => !r.ok);
     if (failed.length === shipped.results.length) {
@@ -120,7 +120,6 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     } else if (failed.length > 0) {
       stats.warnings.push(...failed.map((r) => `upload to ${r.destination} failed: ${r.error}`));
     }
-    if (a && a.unreadable > 0) stats.warnings.push(`${a.unreadable} file(s) could not be read; this backup is incomplete`);
 
     // 4. prune: only after a fully successful run (a partial or degraded backup never replaces older ones)
     const status = statusOf(stats);
