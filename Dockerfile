@@ -11,7 +11,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY src ./src
 RUN chmod +x src/cli.ts && ln -s /opt/offsite/src/cli.ts /usr/local/bin/offsite \
- && mkdir -p /archive /backup /etc/dockervolumebackup/conf.d
+ && mkdir -p /archive /backup /etc/dockervolumebackup/conf.d /var/lib/offsite
 
 # NODE_COMPILE_CACHE: Node's compiled-code cache lowers start-up time and the memory of the
 # main thread and the archive worker. UV_THREADPOOL_SIZE: room for parallel gzip next to file I/O.

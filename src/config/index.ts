@@ -55,12 +55,15 @@ export interface Config {
   lockFile: string;
   logLevel: string;
   logFormat: 'json' | 'pretty' | undefined;
+  /** Where offsite keeps what it learns over time (verification history). */
+  stateDir: string;
 }
 
 const PROCESS_SPEC = {
   LOG_LEVEL: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const)({ default: 'info' }),
   LOG_FORMAT: oneOf(['json', 'pretty', ''] as const)({ default: '' }),
   OFFSITE_LOCK_FILE: str({ default: '' }),
+  OFFSITE_STATE_DIR: str({ default: '/var/lib/offsite' }),
 };
 
 /**
@@ -128,6 +131,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     lockFile: proc.OFFSITE_LOCK_FILE || join(tmpdir(), 'offsite.lock'),
     logLevel: proc.LOG_LEVEL,
     logFormat: proc.LOG_FORMAT === '' ? undefined : proc.LOG_FORMAT,
+    stateDir: proc.OFFSITE_STATE_DIR,
   });
 }
 

@@ -2,6 +2,7 @@
  * The read-side commands of the CLI: list, restore, verify, export, import.
  * Each returns an exit code; output goes to the given writers (stdout/stderr).
  */
+import { readVerifications, lastVerification, type VerificationRecord } from './history.ts';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import type { Config, JobConfig } from '../config/index.ts';
@@ -74,6 +75,10 @@ async function withDestinations<T>(job: JobConfig, log: Logger, fn: (all: Destin
 }
 
 /** Run one read-side command. Throws UserError for user mistakes (the CLI prints them). */
+function verifiedField(r: VerificationRecord | undefined): { at: string; ok: boolean; contentChecked: boolean } | null {
+  return r ? { at: r.at, ok: r.ok, contentChecked: r.contentChecked } : null;
+}
+
 export async function runReadCommand(
   command: string, args: string[], config: Config, log: Logger, io: Io = defaultIo,
   make: (job: JobConfig, log: Logger) => Destination[] = createDestinations,
@@ -106,6 +111,7 @@ export async function runReadCommand(
       case 'list': {
         const jobs = values.job ? [pickJob(config, values.job)] : config.jobs;
         const rows: Array<Record<string, unknown>> = [];
+        const history = await readVerifications(config.stateDir);
         const failures: Array<{ job: string; destination: string; location: string; error: string }> = [];
         for (const job of jobs) {
           await withDestinations(job, log, async (all) => {
@@ -123,6 +129,7 @@ export async function runReadCommand(
                 job: job.name, destination: b.destination, location: b.location, name: b.name, size: b.size, modified: b.modified.toISOString(),
                 encryption: b.manifest?.encryption ?? null, compression: b.manifest?.compression ?? null,
                 files: b.manifest?.archived.files ?? null, bytes: b.manifest?.archived.bytes ?? null, sha256: b.manifest?.archive.sha256 ?? null,
+                lastVerified: verifiedField(lastVerification(history, b.location, b.name)),
                 ...(b.manifestError ? { manifestError: b.manifestError } : {}),
               });
             }
@@ -133,9 +140,11 @@ export async function runReadCommand(
         for (const f of failures) io.err(`error: cannot list ${f.destination} (${f.location}): ${f.error}\n`);
         if (rows.length === 0) { io.out('no backups found\n'); return code; }
         const w = Math.max(...rows.map((r) => String(r.name).length), 4);
-        io.out(`${pad('DESTINATION', 12)}${pad('NAME', w + 2)}${pad('SIZE', 11)}${pad('MODIFIED', 22)}${pad('ENCRYPTION', 11)}FILES\n`);
+        io.out(`${pad('DESTINATION', 12)}${pad('NAME', w + 2)}${pad('SIZE', 11)}${pad('MODIFIED', 22)}${pad('ENCRYPTION', 11)}${pad('FILES', 9)}LAST VERIFIED\n`);
         for (const r of rows) {
-          io.out(`${pad(String(r.destination), 12)}${pad(String(r.name), w + 2)}${pad(formatBytes(r.size as number), 11)}${pad(time(new Date(r.modified as string)), 22)}${pad(String(r.encryption ?? '?'), 11)}${r.files ?? '?'}\n`);
+          const v = r.lastVerified as ReturnType<typeof verifiedField>;
+          const verified = v ? `${time(new Date(v.at))} ${v.ok ? (v.contentChecked ? 'ok' : 'ok (hash only)') : 'FAILED'}` : 'never';
+          io.out(`${pad(String(r.destination), 12)}${pad(String(r.name), w + 2)}${pad(formatBytes(r.size as number), 11)}${pad(time(new Date(r.modified as string)), 22)}${pad(String(r.encryption ?? '?'), 11)}${pad(String(r.files ?? '?'), 9)}${verified}\n`);
         }
         return code;
       }
@@ -178,7 +187,7 @@ export async function runReadCommand(
           const dests = pickDestinations(all, values.from, '--from');
           const reports: VerifyReport[] = [];
           for (const d of dests) {
-            const r = await verifyBackup({ destination: d, name: positionals[0], prefix: job.retention.prefix, keys: job.encryption.keys, log, signal: controller.signal });
+            const r = await verifyBackup({ destination: d, name: positionals[0], prefix: job.retention.prefix, keys: job.encryption.keys, log, signal: controller.signal, stateDir: config.stateDir });
             reports.push(r);
             if (!values.json) printVerify(r, io);
           }

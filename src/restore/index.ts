@@ -8,6 +8,7 @@ import { rename, rm, stat, readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
+import { recordVerification } from './history.ts';
 import type { Logger } from '../log.ts';
 import type { BackupObject, Destination } from '../destinations/types.ts';
 import type { DecryptionKeys, EncryptionMethod } from '../crypto/index.ts';
@@ -262,6 +263,8 @@ export interface VerifyOptions {
   keys: DecryptionKeys;
   log: Logger;
   signal?: AbortSignal;
+  /** OFFSITE_STATE_DIR: when given, the outcome is recorded for `offsite list`. */
+  stateDir?: string;
 }
 
 export interface VerifyReport {
@@ -277,6 +280,8 @@ export interface VerifyReport {
   result: ExtractResult | null;
   sidecar: Sidecar | null;
   manifest: Manifest | null;
+  /** The backup exists on the destination (so this report verified it, well or not). */
+  found?: boolean;
 }
 
 /**
@@ -285,6 +290,17 @@ export interface VerifyReport {
  * decompress + tar decode, whose counts must match what was archived.
  */
 export async function verifyBackup(o: VerifyOptions): Promise<VerifyReport> {
+  const report = await verifyOnce(o);
+  // a backup that was found was verified (well or not); "not found" is no verification of anything
+  if (o.stateDir && report.found) {
+    await recordVerification(o.stateDir, {
+      location: report.location, name: report.name, at: new Date().toISOString(), ok: report.ok, contentChecked: report.contentChecked,
+    }, o.log);
+  }
+  return report;
+}
+
+async function verifyOnce(o: VerifyOptions): Promise<VerifyReport> {
   const report: VerifyReport = {
     destination: o.destination.name, location: o.destination.location, name: o.name ?? 'latest', ok: false, contentChecked: false,
     checks: [], problems: [], warnings: [], result: null, sidecar: null, manifest: null,
@@ -292,6 +308,7 @@ export async function verifyBackup(o: VerifyOptions): Promise<VerifyReport> {
   try {
     const obj = await findBackup(o.destination, o.name, o.prefix);
     report.name = obj.name;
+    report.found = true;
     const sidecar = await fetchSidecar(o.destination, obj.name);
     report.sidecar = sidecar;
     if (sidecar) report.checks.push(`manifest: format version ${sidecar.formatVersion}, written by offsite ${sidecar.offsiteVersion} for job ${sidecar.job} at ${sidecar.created}`);

@@ -19,6 +19,8 @@ export interface VerifyJob {
   prefix: string;
   keys: DecryptionKeys;
   notifyTargets: readonly NotificationTarget[];
+  /** OFFSITE_STATE_DIR, to record each verification for `offsite list`. */
+  stateDir?: string;
 }
 
 /** Verify the newest backup on each destination; notify when any check fails. Never throws. */
@@ -26,7 +28,7 @@ export async function verifyNewest(job: VerifyJob, destinations: Destination[], 
   const reports: VerifyReport[] = [];
   for (const d of destinations) {
     if (signal?.aborted) break;
-    const r = await verifyBackup({ destination: d, prefix: job.prefix, keys: job.keys, log, signal });
+    const r = await verifyBackup({ destination: d, prefix: job.prefix, keys: job.keys, log, signal, stateDir: job.stateDir });
     reports.push(r);
     const fields = { job: job.name, destination: d.name, backup: r.name, checks: r.checks, warnings: r.warnings };
     if (r.ok) log.info(fields, 'verification passed');
@@ -55,6 +57,7 @@ export interface Scheduled { stop(): void; next(): Date | null }
 export function scheduleVerification(
   job: JobConfig, log: Logger, signal: AbortSignal, track: (p: Promise<void>) => void,
   makeDestinations: (job: JobConfig, log: Logger) => Destination[] = createDestinations,
+  stateDir?: string,
 ): Scheduled | null {
   const expr = job.verify.cron;
   if (!expr) return null;
@@ -65,7 +68,7 @@ export function scheduleVerification(
     const p = (async () => {
       const dests = makeDestinations(job, log);
       try {
-        await verifyNewest({ name: job.name, prefix: job.retention.prefix, keys: job.encryption.keys, notifyTargets: job.notify.targets }, dests, log.child({ job: job.name, task: 'verify' }), signal);
+        await verifyNewest({ name: job.name, prefix: job.retention.prefix, keys: job.encryption.keys, notifyTargets: job.notify.targets, stateDir }, dests, log.child({ job: job.name, task: 'verify' }), signal);
       } catch (e) {
         log.error({ job: job.name, error: errorMessage(e) }, 'verification crashed');
       } finally {

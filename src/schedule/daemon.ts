@@ -84,7 +84,7 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
   }
   // VERIFY_CRON_EXPRESSION: verify the newest backup on every destination
   for (const job of config.jobs) {
-    const v = scheduleVerification(job, log, controller.signal, (p) => { running.add(p); void p.finally(() => running.delete(p)); });
+    const v = scheduleVerification(job, log, controller.signal, (p) => { running.add(p); void p.finally(() => running.delete(p)); }, undefined, config.stateDir);
     if (v) scheduled.push(v);
   }
   const writeHealth = async () => {

@@ -16,6 +16,7 @@ export function isolatedEnv(extra: Record<string, string> = {}): { dir: string; 
     OFFSITE_CONF_DIR: join(dir, 'conf.d'),
     OFFSITE_LOCK_FILE: join(dir, 'offsite.lock'),
     OFFSITE_HEALTH_FILE: join(dir, 'health.json'),
+    OFFSITE_STATE_DIR: join(dir, 'state'),
     OFFSITE_DOTENV: '/dev/null',
     LOG_FORMAT: 'json',
     ...extra,

@@ -40,12 +40,21 @@ test('backup, list, verify, restore, export and import through the CLI', () => {
   assert.equal(rows[0]!.encryption, 'aes');
   assert.match(rows[0]!.name, /\.tar\.gz\.aes$/);
   const table = runCli(['list'], env);
-  assert.match(table.stdout, /^DESTINATION +NAME +SIZE +MODIFIED +ENCRYPTION +FILES\nLocal +backup-.*\.tar\.gz\.aes +.* aes +9\n$/);
+  assert.match(table.stdout, /^DESTINATION +NAME +SIZE +MODIFIED +ENCRYPTION +FILES +LAST VERIFIED\nLocal +backup-.*\.tar\.gz\.aes +.* aes +9 +never\n$/);
+  assert.equal((rows[0] as { lastVerified?: unknown }).lastVerified, null);
 
   const v = runCli(['verify'], env);
   assert.equal(v.code, 0, v.stdout + v.stderr);
   assert.match(v.stdout, /^OK +Local/);
   assert.match(v.stdout, /SHA-256 [0-9a-f]{64} and size \d+ match the manifest/);
+
+  // the verification is remembered (OFFSITE_STATE_DIR) and shown by list
+  const after = JSON.parse(runCli(['list', '--json'], env).stdout) as Array<{ name: string; lastVerified: { at: string; ok: boolean; contentChecked: boolean } | null }>;
+  assert.equal(after[0]!.name, rows[0]!.name);
+  assert.equal(after[0]!.lastVerified?.ok, true);
+  assert.equal(after[0]!.lastVerified?.contentChecked, true);
+  assert.ok(Date.now() - Date.parse(after[0]!.lastVerified!.at) < 120_000);
+  assert.match(runCli(['list'], env).stdout, /aes +9 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ ok\n$/);
 
   const target = join(dir, 'restored');
   const r = runCli(['restore', 'latest', '--from', 'local', '--to', target], env);
