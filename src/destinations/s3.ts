@@ -85,8 +85,9 @@ export async function createS3Client(config: S3Config, retry: RetrySettings, log
   return new sdk.s3.S3Client({
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),
+    // a copy: the SDK writes into the credentials object ($source), and JobConfig is deep-frozen
     credentials: config.credentials
-      ? config.credentials
+      ? { ...config.credentials }
       : config.iamRoleEndpoint ? iamProvider(sdk, config.iamRoleEndpoint, log) : undefined,
     maxAttempts: retry.attempts,
     requestChecksumCalculation: checksum,
