@@ -124,6 +124,31 @@ const CASES: { name: string; env: () => Record<string, string>; extra?: string[]
   },
 ];
 
+describe('a Dropbox access token obtained at run time never leaves the process', () => {
+  it('the API echoes the bearer token in its errors', async () => {
+    const ACCESS = 'sl.dbx-short-lived-access-token-secret-6';
+    notify.reset();
+    hostile.reset();
+    hostile.handle((req) => {
+      if (req.path.includes('oauth2/token')) return { status: 200, body: { access_token: ACCESS, token_type: 'bearer', expires_in: 14400 } };
+      const echo = `${req.method} ${req.path} auth=${String(req.headers.authorization)}`;
+      return { status: 409, body: { error_summary: `path/conflict/ ${echo}`, error: { '.tag': 'path', path: { '.tag': 'conflict' } }, user_message: { text: echo } } };
+    });
+    const { env } = setup({
+      DROPBOX_APP_KEY: SECRETS.DROPBOX_APP_KEY, DROPBOX_APP_SECRET: SECRETS.DROPBOX_APP_SECRET,
+      DROPBOX_REFRESH_TOKEN: SECRETS.DROPBOX_REFRESH_TOKEN,
+      DROPBOX_ENDPOINT: `${hostile.url}/`, DROPBOX_OAUTH2_ENDPOINT: `${hostile.url}/`,
+    });
+    const r = await run(['backup'], env);
+    assert.equal(r.code, 1, `exit code\n${r.stdout}\n${r.stderr}`);
+    assert.ok(hostile.requests.some((q) => String(q.headers.authorization ?? '').includes(ACCESS)), 'the token was used');
+    assertClean('stdout', r.stdout, [ACCESS]);
+    assertClean('stderr', r.stderr, [ACCESS]);
+    assert.equal(notify.requests.length, 1, `one notification\n${r.stdout}`);
+    assertClean('notification body', notify.requests[0]!.body, [ACCESS]);
+  });
+});
+
 describe('no secret leaves the process when a destination refuses', () => {
   for (const c of CASES) {
     it(`${c.name}: backup fails (exit 1) and stdout, stderr and the notification are clean`, async () => {
