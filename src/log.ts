@@ -39,7 +39,11 @@ function redactValue(v: unknown): unknown {
   if (typeof v === 'string') return redact(v);
   if (v instanceof Error) return { err: redact(v.message) };
   if (v && typeof v === 'object') {
-    try { return JSON.parse(redact(JSON.stringify(v))); } catch { return v; }
+    // Errors nested in the object would stringify as {} (their fields are not enumerable): keep what says what failed.
+    const errors = (_k: string, x: unknown) => (x instanceof Error
+      ? { type: x.name, message: x.message, ...((x as NodeJS.ErrnoException).code !== undefined ? { code: (x as NodeJS.ErrnoException).code } : {}) }
+      : x);
+    try { return JSON.parse(redact(JSON.stringify(v, errors))); } catch { return v; }
   }
   return v;
 }

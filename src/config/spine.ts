@@ -86,6 +86,10 @@ export function parseSpine(env: Env, issues: ConfigIssue[], cores: number, dirEx
     const unknown = /\{\{(?!\s*\.Extension\s*\}\})[^}]*\}\}/.exec(f);
     if (unknown) issues.push({ variable: 'BACKUP_FILENAME', message: `unknown template ${unknown[0]}; only {{ .Extension }} is supported` });
   }
+  const link = v.BACKUP_LATEST_SYMLINK;
+  if (link && (link.includes('/') || link.includes('\\') || link === '.' || link === '..')) {
+    issues.push({ variable: 'BACKUP_LATEST_SYMLINK', message: `"${link}" contains a path separator; expected a file name only (the link is made in BACKUP_ARCHIVE)` });
+  }
   const sources = v.BACKUP_SOURCES ?? [];
   if (v.BACKUP_SOURCES !== undefined && sources.length === 0) issues.push({ variable: 'BACKUP_SOURCES', message: 'is empty; expected at least one path' });
   for (const s of sources) {

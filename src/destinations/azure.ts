@@ -112,11 +112,21 @@ export function createAzureDestination(config: AzureConfig, options: AzureOption
         abortSignal: ac.signal,
         blobHTTPHeaders: { blobContentType: 'application/octet-stream' },
         ...(config.accessTier ? { tier: config.accessTier } : {}),
+        // the block list is committed only when no blob has this name: an existing backup is never replaced
+        conditions: { ifNoneMatch: '*' },
       });
     } catch (err) {
       source.destroy();
       if (sourceError) throw sourceError;
       if (opts.signal?.aborted) throw opts.signal.reason ?? err;
+      const e = err as { code?: string; statusCode?: number };
+      if (e?.code === 'BlobAlreadyExists' || e?.code === 'ConditionNotMet' || e?.statusCode === 412) {
+        throw new UserError(
+          `Azure: ${location}${name} already exists; refusing to overwrite it`,
+          'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',
+          { cause: err },
+        );
+      }
       throw describe(err, 'upload to', `${location}${name}`);
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);

@@ -20,6 +20,7 @@ import { Readable } from 'node:stream';
 import { Dropbox, DropboxAuth, DropboxResponseError, type files } from 'dropbox';
 import type { Logger } from '../log.ts';
 import { UserError, errorMessage } from '../errors.ts';
+import { registerSecret } from '../redact.ts';
 import { DEFAULT_DROPBOX_ENDPOINT, type DropboxConfig } from '../config/dropbox.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { abortError, withFields } from './remote-util.ts';
@@ -223,7 +224,9 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
       } catch (err) {
         throw tokenError(err);
       }
-      auth.setAccessToken(tokenSource.getAccessToken());
+      const token = tokenSource.getAccessToken();
+      registerSecret(token); // a bearer token is as good as the app's credentials while it lives
+      auth.setAccessToken(token);
       const exp = tokenSource.getAccessTokenExpiresAt();
       expiresAt = exp ? exp.getTime() : Date.now() + 3_600_000;
       log.debug({ destination: 'Dropbox', expiresAt: new Date(expiresAt).toISOString() }, 'Dropbox access token refreshed');

@@ -85,8 +85,9 @@ export async function createS3Client(config: S3Config, retry: RetrySettings, log
   return new sdk.s3.S3Client({
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),
+    // a copy: the SDK writes into the credentials object ($source), and JobConfig is deep-frozen
     credentials: config.credentials
-      ? config.credentials
+      ? { ...config.credentials }
       : config.iamRoleEndpoint ? iamProvider(sdk, config.iamRoleEndpoint, log) : undefined,
     maxAttempts: retry.attempts,
     requestChecksumCalculation: checksum,
@@ -140,6 +141,25 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
     const onSourceError = (e: unknown) => { sourceError ??= e; ac.abort(e); };
     source.once('error', onSourceError);
     const sdk = await loadSdk();
+    // S3 replaces an object on PUT; refuse when the name is taken (not every S3-compatible server
+    // supports conditional writes, so this is a check before the upload).
+    let taken: unknown = null;
+    try {
+      if (await existsKey(sdk, key(name), opts.signal)) {
+        taken = new UserError(
+          `S3: s3://${bucket}/${key(name)} already exists; refusing to overwrite it`,
+          'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',
+        );
+      }
+    } catch (err) {
+      taken = err;
+    }
+    if (taken) {
+      source.off('error', onSourceError);
+      opts.signal?.removeEventListener('abort', onAbort);
+      source.destroy();
+      throw taken;
+    }
     const up = new sdk.storage.Upload({
       client: await client(),
       params: {
@@ -166,6 +186,21 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
       source.off('error', onSourceError);
     }
     log.debug({ destination: 'S3', key: key(name), partSize }, 'stored backup');
+  }
+
+  /** Is there an object under this key? Unknown (403: write-only credentials) counts as no. */
+  async function existsKey(sdk: Sdk, k: string, signal: AbortSignal | undefined): Promise<boolean> {
+    try {
+      await (await client()).send(new sdk.s3.HeadObjectCommand({ Bucket: bucket, Key: k }), { abortSignal: signal });
+      return true;
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      const status = e?.$metadata?.httpStatusCode;
+      if (status === 404 || e?.name === 'NotFound' || e?.name === 'NoSuchKey') return false;
+      if (status === 403) return false;
+      if (signal?.aborted) throw signal.reason ?? err;
+      throw describe(err, 'upload to', `s3://${bucket}/${k}`);
+    }
   }
 
   async function list(prefix: string): Promise<BackupObject[]> {

@@ -120,12 +120,17 @@ async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
   let archiveResult: ArchiveResult;
   try {
     let writeError: unknown = null;
-    const writing = pipe(archive.stream, createWriteStream(staged, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 }), { signal: opts.signal })
+    // Which side failed first: a failing temporary file also errors the archive (the pipe tears it down).
+    let firstFailure: 'archive' | 'staging' | null = null;
+    const file = createWriteStream(staged, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
+    file.once('error', () => { firstFailure ??= 'staging'; });
+    archive.stream.once('error', () => { firstFailure ??= 'archive'; });
+    const writing = pipe(archive.stream, file, { signal: opts.signal })
       .catch((e: unknown) => { writeError = e; });
     const done = archive.done.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
     await writing;
     const a = await done;
-    if (!a.ok) throw new ArchiveFailedError(a.e);
+    if (!a.ok && !(writeError && firstFailure === 'staging')) throw new ArchiveFailedError(a.e);
     if (writeError) {
       opts.signal?.throwIfAborted();
       throw new UserError(
@@ -134,6 +139,7 @@ async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
         { cause: writeError },
       );
     }
+    if (!a.ok) throw new ArchiveFailedError(a.e);
     archiveResult = a.r;
     const { size } = await stat(staged);
     log.debug({ path: staged, size }, 'archive staged for several destinations');

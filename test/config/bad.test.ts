@@ -50,6 +50,7 @@ const cases: BadCase[] = [
   { name: 'bad LOG_FORMAT', env: { LOG_FORMAT: 'xml' }, variables: ['LOG_FORMAT'] },
   { name: 'bad boolean', env: { BACKUP_FILENAME_EXPAND: 'maybe' }, variables: ['BACKUP_FILENAME_EXPAND'], message: 'boolean' },
   { name: 'file name with a directory', env: { BACKUP_FILENAME: 'sub/backup-%Y.tar.gz' }, variables: ['BACKUP_FILENAME'], message: 'path separator' },
+  { name: 'latest symlink with a directory', env: { BACKUP_LATEST_SYMLINK: 'sub/latest.tar.gz' }, variables: ['BACKUP_LATEST_SYMLINK'], message: 'path separator' },
   { name: 'file name with an unknown template', env: { BACKUP_FILENAME: 'backup-{{ .Date }}.tar.gz' }, variables: ['BACKUP_FILENAME'], message: '{{ .Date }}' },
   { name: 'X_FILE does not exist', env: { BACKUP_RETENTION_DAYS_FILE: '{dir}/missing' }, variables: ['BACKUP_RETENTION_DAYS_FILE'], message: 'does not exist' },
   { name: 'X_FILE is a directory (unreadable)', env: { TZ_FILE: '{dir}' }, variables: ['TZ_FILE'], message: 'is a directory' },

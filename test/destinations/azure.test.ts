@@ -81,6 +81,16 @@ describe('Azure specifics', () => {
     await assert.rejects(d.list(''), /authentication failed|access denied/i);
   });
 
+  test('refuses to overwrite an existing backup (small and block uploads) and keeps it intact', async () => {
+    const d = createAzureDestination(config(server.endpoint, 'nooverwrite/'), { retry }, log);
+    const first = generated(9 * MiB);
+    await d.upload('backup-same.tar.gz', first.stream);
+    for (const size of [5, 9 * MiB]) {
+      await assert.rejects(d.upload('backup-same.tar.gz', generated(size).stream), (e: Error) => /already exists; refusing to overwrite/.test(e.message));
+    }
+    assert.equal((await digest(await d.download('backup-same.tar.gz'))).sha256, await first.sha256);
+  });
+
   test('a missing container fails clearly', async () => {
     const d = createAzureDestination(config(server.endpoint, '', { container: 'nope' }), { retry }, log);
     await assert.rejects(d.list(''), /container does not exist/);

@@ -55,6 +55,17 @@ describe('S3 specifics', () => {
   before(async () => { server = await startS3rver({ buckets: ['backups', 'other'] }); });
   after(async () => { await server?.close(); });
 
+  test('refuses to overwrite an existing backup (single and multipart uploads) and keeps it intact', async () => {
+    const d = createS3Destination(config(server.endpoint, 'nooverwrite/'), { retry }, log);
+    const first = generated(6 * MiB);
+    await d.upload('backup-same.tar.gz', first.stream);
+    for (const size of [5, 12 * MiB]) {
+      await assert.rejects(d.upload('backup-same.tar.gz', generated(size).stream), (e: Error) => /already exists; refusing to overwrite/.test(e.message));
+    }
+    assert.equal((await digest(await d.download('backup-same.tar.gz'))).sha256, await first.sha256);
+    await d.close();
+  });
+
   test('multipart upload applies the storage class', async () => {
     const d = createS3Destination(config(server.endpoint, 'sc/', { storageClass: 'STANDARD_IA' }), { retry }, log);
     const g = generated(12 * MiB + 5);

@@ -11,6 +11,8 @@ import type { ArchiveResult, ArchiveStream } from '../../src/archive/index.ts';
 import { shipArchive, pruneDestinations, ArchiveFailedError } from '../../src/run/upload.ts';
 import { DEFAULT_RETRY, type RetrySettings } from '../../src/destinations/retry.ts';
 import { silentLogger } from '../../src/log.ts';
+import { createArchive } from '../../src/archive/index.ts';
+import type { UserError } from '../../src/errors.ts';
 import { generated, digest, sha256Hex } from '../destinations/streams.ts';
 import type { DestinationResult } from '../../src/run/stats.ts';
 
@@ -133,6 +135,21 @@ describe('shipArchive', () => {
       destinations: [createLocalDestination({ dir: await dir(), latestSymlink: null }, log), createLocalDestination({ dir: await dir(), latestSymlink: null }, log)],
       name: 'b.tar', archive: a, tmpDir: file, retry: fastRetry, log,
     }), /could not stage the archive in .*file: .*ENOTDIR/);
+  });
+
+  test('staging failure with a real archive names BACKUP_TMP_DIR (not reported as an archive failure)', async () => {
+    const src = await dir();
+    await writeFile(join(src, 'data.txt'), 'important');
+    const archive = createArchive({ sources: [src], exclude: null, compression: 'gz', parallelism: 1, log });
+    const missing = join(await dir(), 'no-such-tmp');
+    const err = await shipArchive({
+      destinations: [createLocalDestination({ dir: await dir(), latestSymlink: null }, log), createLocalDestination({ dir: await dir(), latestSymlink: null }, log)],
+      name: 'b.tar.gz', archive, tmpDir: missing, retry: fastRetry, log,
+    }).then(() => null, (e: Error) => e);
+    assert.ok(err, 'shipArchive rejects');
+    assert.ok(!(err instanceof ArchiveFailedError), `not an archive failure: ${err.message}`);
+    assert.match(err.message, /could not stage the archive in .*no-such-tmp/);
+    assert.match((err as UserError).hint ?? '', /BACKUP_TMP_DIR/);
   });
 
   test('a destination that stops reading is aborted after the timeout, and retried from the staged file', async () => {
