@@ -47,7 +47,7 @@ async function phase<T>(name: RunPhase, fn: () => Promise<T>): Promise<T> {
 export function emptyStats(job: string, start: Date): RunStats {
   return {
     job, status: 'success', start, end: start, durationMs: 0, lockWaitMs: 0, archive: null,
-    destinations: [], containersStopped: 0, containersRestarted: 0, warnings: [], error: null,
+    destinations: [], containersStopped: 0, containersRestarted: 0, warnings: [], degradedBy: [], error: null,
   };
 }
 
@@ -84,7 +84,8 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
 
     // 3. archive and upload, streamed
     const plan = await phase('archive', () => planBackup(job, stats.start));
-    const name = backupFilename(job.archive.filenameTemplate, stats.start, job.schedule.timezone, { compression: job.archive.compression, encryption: plan.encryption });
+    // named after the lock was taken: two jobs that waited for each other get distinct names
+    const name = backupFilename(job.archive.filenameTemplate, now(), job.schedule.timezone, { compression: job.archive.compression, encryption: plan.encryption });
     // COMMAND_RUNTIME_ARCHIVE_FILEPATH: where the archive will be once the local copy is written
     hookCtx.archivePath = job.local ? join(job.local.dir, name) : '';
     await phase('pre', () => hooks.archivePre(hookCtx));
@@ -108,9 +109,10 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     if (a) {
       const { warnings, ...counts } = a;
       stats.archive = { ...counts, name, compression: job.archive.compression, encryption: plan.encryption };
-      stats.warnings.push(...await uploadSidecars(destinations, shipped.results, plan.sidecar(name, a), log, signal));
+      const sidecarProblems = await uploadSidecars(destinations, shipped.results, plan.sidecar(name, a), log, signal);
       stats.warnings.push(...warnings);
-      if (a.unreadable > 0) stats.warnings.push(`${a.unreadable} file(s) could not be read; this backup is incomplete`);
+      degrade(stats, sidecarProblems);
+      if (a.unreadable > 0) degrade(stats, [`${a.unreadable} file(s) could not be read; this backup is incomplete`]);
     }
 
     const failed = shipped.results.filter((r) => !r.ok);
@@ -127,6 +129,8 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
       await phase('prune', () => hooks.prunePre(hookCtx));
       const warnings = await phase('prune', () => pruneDestinations(destinations, stats.destinations, job.retention, now(), name, job.retention.skipBackends, log, job.retry));
       stats.warnings.push(...warnings);
+      // a prune that fails is not silent: old backups pile up until someone looks
+      degrade(stats, stats.destinations.filter((r) => r.pruneNote?.startsWith('prune failed')).map((r) => `${r.destination}: ${r.pruneNote}`));
       await phase('prune', () => hooks.prunePost(hookCtx));
     } else if (job.retention.days >= 0) {
       for (const r of stats.destinations) r.pruneNote = `not pruned: the run was ${status}`;
@@ -145,6 +149,7 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
   stats.durationMs = stats.end.getTime() - stats.start.getTime();
   stats.status = statusOf(stats);
   stats.warnings = stats.warnings.map(redact);
+  stats.degradedBy = stats.degradedBy.map(redact);
   const summary = {
     status: stats.status, archive: stats.archive?.name, size: stats.archive?.size, sha256: stats.archive?.sha256, durationMs: stats.durationMs,
     destinations: stats.destinations.map((d) => ({ destination: d.destination, ok: d.ok, pruned: d.pruned, ...(d.error ? { error: d.error } : {}) })),
@@ -156,11 +161,17 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
   return stats;
 }
 
-/** failure: an error (or no destination succeeded); partial: some destinations failed; degraded: files unreadable. */
+/** Mark the run degraded for these reasons (also kept as warnings). */
+function degrade(stats: RunStats, reasons: string[]): void {
+  stats.degradedBy.push(...reasons);
+  stats.warnings.push(...reasons);
+}
+
+/** failure: an error (or no destination succeeded); partial: some destinations failed; degraded: see RunStats.degradedBy. */
 export function statusOf(stats: RunStats): RunStatus {
   if (stats.error) return 'failure';
   if (stats.destinations.length > 0 && stats.destinations.every((d) => !d.ok)) return 'failure';
   if (stats.destinations.some((d) => !d.ok)) return 'partial';
-  if ((stats.archive?.unreadable ?? 0) > 0) return 'degraded';
+  if (stats.degradedBy.length > 0 || (stats.archive?.unreadable ?? 0) > 0) return 'degraded';
   return 'success';
 }

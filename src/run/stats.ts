@@ -47,6 +47,12 @@ export interface RunStats {
   containersStopped: number;
   containersRestarted: number;
   warnings: string[];
+  /**
+   * Why a stored backup needs attention (the run is then `degraded`, exit code 4,
+   * and notified at level error): unreadable files, pruning that failed, a manifest
+   * sidecar that could not be stored. Each line also appears in `warnings`.
+   */
+  degradedBy: string[];
   error: { phase: RunPhase; message: string; destination?: DestinationKind } | null;
   /** One result per notification URL, once the report phase ran. */
   notifications?: Array<{ url: string; service: string; ok: boolean; attempts: number; durationMs: number; error?: string }>;

@@ -1,3 +1,4 @@
+import { emptyStats } from '../../src/run/run.ts';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { parseJob, type JobConfig } from '../../src/config/index.ts';
@@ -30,10 +31,7 @@ export function jobFrom(env: Record<string, string>): JobConfig {
 
 export function newStats(): RunStats {
   const start = new Date();
-  return {
-    job: 'test', status: 'success', start, end: start, durationMs: 0, lockWaitMs: 0, archive: null,
-    destinations: [], containersStopped: 0, containersRestarted: 0, warnings: [], error: null,
-  };
+  return emptyStats('test', start);
 }
 
 export function ctxFor(stats: RunStats, archivePath = '/tmp/backup-test.tar.gz', signal: AbortSignal = new AbortController().signal): HookContext {

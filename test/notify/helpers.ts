@@ -41,6 +41,7 @@ export function runStats(over: Partial<RunStats> = {}): RunStats {
     containersStopped: 2,
     containersRestarted: 2,
     warnings: [],
+    degradedBy: [],
     error: null,
     ...over,
   };

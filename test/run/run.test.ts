@@ -1,0 +1,48 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync, utimesSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/index.ts';
+import { createLocalDestination } from '../../src/destinations/local.ts';
+import type { Destination } from '../../src/destinations/types.ts';
+import { silentLogger } from '../../src/log.ts';
+import { runJob } from '../../src/run/run.ts';
+import { exitCodeFor, EXIT } from '../../src/run/stats.ts';
+
+function setup() {
+  const dir = mkdtempSync(join(tmpdir(), 'offsite-run-'));
+  const src = join(dir, 'src'); mkdirSync(src); writeFileSync(join(src, 'a.txt'), 'a');
+  const archive = join(dir, 'archive'); mkdirSync(archive);
+  mkdirSync(join(dir, 'conf.d'));
+  const old = new Date(Date.now() - 30 * 86_400_000);
+  writeFileSync(join(archive, 'backup-2000-01-01T00-00-00.tar.gz'), 'old');
+  utimesSync(join(archive, 'backup-2000-01-01T00-00-00.tar.gz'), old, old);
+  const config = loadConfig({
+    env: { BACKUP_SOURCES: src, BACKUP_ARCHIVE: archive, BACKUP_RETENTION_DAYS: '7', OFFSITE_CONF_DIR: join(dir, 'conf.d'), OFFSITE_DOTENV: '/dev/null', OFFSITE_STATE_DIR: join(dir, 'state') },
+    cwd: dir,
+  });
+  return { dir, archive, job: config.jobs[0]!, lockFile: join(dir, 'lock') };
+}
+
+test('a prune that fails makes the run degraded (exit 4), never a silent success', async () => {
+  const s = setup();
+  const local = createLocalDestination(s.job.local!, silentLogger());
+  // the local directory refuses deletions (as a bucket policy without delete rights would)
+  const noDelete: Destination = { ...local, name: local.name, location: local.location, async remove() { throw new Error('permission denied: delete is not allowed'); } };
+  const stats = await runJob(s.job, { log: silentLogger(), lockFile: s.lockFile, destinations: [noDelete] });
+  assert.equal(stats.status, 'degraded');
+  assert.equal(exitCodeFor(stats.status), EXIT.degraded);
+  assert.equal(stats.destinations[0]!.ok, true);
+  assert.match(stats.degradedBy.join('\n'), /Local: prune failed: .*delete is not allowed/);
+  assert.ok(readdirSync(s.archive).includes('backup-2000-01-01T00-00-00.tar.gz'), 'the old backup is still there');
+});
+
+test('a successful prune keeps the run a success', async () => {
+  const s = setup();
+  const stats = await runJob(s.job, { log: silentLogger(), lockFile: s.lockFile });
+  assert.equal(stats.status, 'success', JSON.stringify(stats.warnings));
+  assert.deepEqual(stats.degradedBy, []);
+  assert.equal(stats.destinations[0]!.pruned, 1);
+  assert.ok(!readdirSync(s.archive).includes('backup-2000-01-01T00-00-00.tar.gz'));
+});
