@@ -29,7 +29,7 @@ export const DEFAULT_RETRY: RetrySettings = Object.freeze({
   maxDurationMs: 15 * 60_000,
   initialDelayMs: 1000,
   maxDelayMs: 60_000,
-  timeoutMs: 2 * 60_000,
+  timeoutMs: 10 * 60_000,
 });
 
 /** Raised when an operation made no progress for `timeoutMs`. Transient. */
