@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import type { JobConfig } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { Destination } from '../destinations/types.ts';
@@ -88,6 +89,8 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     const name = backupFilename(job.archive.filenameTemplate, now(), job.schedule.timezone, { compression: job.archive.compression, encryption: plan.encryption });
     // COMMAND_RUNTIME_ARCHIVE_FILEPATH: where the archive will be once the local copy is written
     hookCtx.archivePath = job.local ? join(job.local.dir, name) : '';
+    // a missing source fails the run before any container is stopped or command run
+    await phase('archive', () => checkSources(job.archive.sources));
     await phase('pre', () => hooks.archivePre(hookCtx));
     await phase('pre', () => hooks.processPre(hookCtx));
     await phase('pre', () => hooks.copyPre(hookCtx));
@@ -159,6 +162,17 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
   else if (stats.status === 'success') log.info(summary, 'backup finished');
   else log.warn({ ...summary, warnings: stats.warnings }, `backup finished ${stats.status}`);
   return stats;
+}
+
+async function checkSources(sources: readonly string[]): Promise<void> {
+  for (const src of sources) {
+    try {
+      await stat(src);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new UserError(`backup source ${src} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`, 'mount the volume there or fix BACKUP_SOURCES');
+    }
+  }
 }
 
 /** Mark the run degraded for these reasons (also kept as warnings). */

@@ -63,9 +63,11 @@ test('no destination: the run fails with a clear message and exit code 1', () =>
 test('a missing source fails the run, leaves nothing behind, exit code 1', () => {
   const { dir, env } = isolatedEnv();
   const archiveDir = join(dir, 'archive'); mkdirSync(archiveDir);
-  const r = runCli(['backup'], { ...env, BACKUP_SOURCES: join(dir, 'nope'), BACKUP_ARCHIVE: archiveDir });
+  const marker = join(dir, 'pre-command-ran');
+  const r = runCli(['backup'], { ...env, BACKUP_SOURCES: join(dir, 'nope'), BACKUP_ARCHIVE: archiveDir, BACKUP_PRE_COMMAND: `touch ${marker}` });
   assert.equal(r.code, 1, r.stdout + r.stderr);
-  assert.match(r.stdout, /nope/);
+  assert.match(r.stdout, /backup source .*nope does not exist/);
+  assert.equal(existsSync(marker), false, 'nothing runs (no command, no container stopped) when a source is missing');
   assert.deepEqual(readdirSync(archiveDir), []);
 });
 
