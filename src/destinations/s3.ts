@@ -85,8 +85,9 @@ export async function createS3Client(config: S3Config, retry: RetrySettings, log
   return new sdk.s3.S3Client({
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),
+    // a copy: the SDK tags the credentials object it is given ($source), and the job config is frozen
     credentials: config.credentials
-      ? config.credentials
+      ? { ...config.credentials }
       : config.iamRoleEndpoint ? iamProvider(sdk, config.iamRoleEndpoint, log) : undefined,
     maxAttempts: retry.attempts,
     requestChecksumCalculation: checksum,
