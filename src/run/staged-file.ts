@@ -23,6 +23,9 @@ export class StagedFile {
   private failure: unknown = null;
   private readonly waiters = new Set<() => void>();
   private closed = false;
+  private settle!: () => void;
+  /** Resolves once the file is complete or failed. */
+  readonly settled = new Promise<void>((resolve) => { this.settle = resolve; });
   /** Set when writing to the file itself failed (disk full, ...), as opposed to the data source. */
   writeError: unknown = null;
 
@@ -68,6 +71,7 @@ export class StagedFile {
     await this.closeWriter();
     this.state = 'complete';
     this.wake();
+    this.settle();
   }
 
   /** The data is incomplete for good: every follower errors with `err`. */
@@ -76,6 +80,7 @@ export class StagedFile {
     this.state = 'failed';
     this.failure = err;
     this.wake();
+    this.settle();
     this.closeWriter().catch(() => {});
   }
 

@@ -71,8 +71,11 @@ export class ArchiveFailedError extends Error {
 interface SourcePlan {
   /** False when the source cannot be read again (a consumed live stream, a failed archive): no whole-upload retries. */
   canRepeat(): boolean;
-  /** A fresh source for one attempt, or null when the source cannot be produced again. */
-  open(): Promise<{ stream: Readable; size?: number } | null>;
+  /**
+   * A fresh source for one attempt, or null when the source cannot be produced again.
+   * `withSize`: wait until the size is known (the archive is complete), if it can be.
+   */
+  open(withSize?: boolean): Promise<{ stream: Readable; size?: number } | null>;
   /** Called when reading the source itself failed (not when the destination gave up on it). */
   sourceFailed?(err: unknown): void;
 }
@@ -154,7 +157,8 @@ async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
     })();
     const plan: SourcePlan = {
       canRepeat: () => !file.isFailed,
-      async open() {
+      async open(withSize) {
+        if (withSize) await file.settled;
         if (file.isFailed) throw file.error;
         // The size is known only once the archive is complete.
         return { stream: file.follow(), ...(file.isComplete ? { size: file.written } : {}) };
@@ -196,10 +200,11 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
   const log = opts.log.child({ destination: d.name });
   let bytes = 0;
   let attempts = 0;
+  let withSize = false;
   try {
     const out = await withRetry(async () => {
       attempts++;
-      const src = await plan.open();
+      const src = await plan.open(withSize);
       if (!src) throw new Error('the archive stream was already consumed');
       const watch = watchProgress(src.stream, retry.timeoutMs, opts.signal, (e) => plan.sourceFailed?.(e));
       try {
@@ -207,6 +212,12 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
       } catch (err) {
         if (watch.stalled) {
           throw new DestinationTimeoutError(`no progress for ${Math.round(retry.timeoutMs / 1000)}s (BACKUP_DESTINATION_TIMEOUT)`);
+        }
+        // Started before the archive's size was known and the destination needs it (e.g. S3's
+        // 10,000 parts): try again, once the archive is complete, with the size.
+        if (src.size === undefined && !withSize && plan.canRepeat() && (err as { needsSize?: unknown })?.needsSize === true) {
+          withSize = true;
+          throw Object.assign(new Error(`${errorMessage(err)}; trying again with the archive's size once it is complete`, { cause: err }), { transient: true });
         }
         throw err;
       } finally {

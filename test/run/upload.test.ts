@@ -12,6 +12,7 @@ import type { ArchiveResult, ArchiveStream } from '../../src/archive/index.ts';
 import { shipArchive, pruneDestinations, ArchiveFailedError } from '../../src/run/upload.ts';
 import { DEFAULT_RETRY, type RetrySettings } from '../../src/destinations/retry.ts';
 import { silentLogger } from '../../src/log.ts';
+import { UserError } from '../../src/errors.ts';
 import { generated, digest, sha256Hex } from '../destinations/streams.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import type { DestinationResult } from '../../src/run/stats.ts';
@@ -242,6 +243,27 @@ describe('shipArchive', () => {
     assert.deepEqual(retried.sizes, [undefined, 6 * MiB + 3], 'size unknown while writing, known for the retry');
     assert.equal(sha256Hex(await readFile(join(d2, 'retry.tar'))), await a.sha);
     assert.deepEqual(await readdir(tmp), []);
+  });
+
+  test('several destinations: a destination that needs the size (S3 part count) is tried again with it', async () => {
+    const [d1, d2, tmp] = [await dir(), await dir(), await dir()];
+    const a = fakeArchive(3 * MiB + 1, { chunk: 256 * 1024 });
+    const inner = flaky(createLocalDestination({ dir: d2, latestSymlink: null }, log), () => null, 'S3');
+    const needsSize: Destination = {
+      ...inner,
+      async upload(n, s, o) {
+        if (o?.size === undefined) {
+          inner.sizes.push(undefined);
+          for await (const _ of s) { /* like S3 failing at part 10,001 */ }
+          throw Object.assign(new UserError('S3 upload: the archive needs more than 10000 parts', 'Raise AWS_PART_SIZE'), { needsSize: true });
+        }
+        return inner.upload(n, s, o);
+      },
+    };
+    const r = await shipArchive({ destinations: [createLocalDestination({ dir: d1, latestSymlink: null }, log), needsSize], name: 'big.tar', archive: a, tmpDir: tmp, retry: fastRetry, log });
+    assert.deepEqual(r.results.map((x) => [x.ok, x.attempts]), [[true, 1], [true, 2]], r.results[1]!.error);
+    assert.deepEqual(inner.sizes, [undefined, 3 * MiB + 1]);
+    assert.equal(sha256Hex(await readFile(join(d2, 'big.tar'))), await a.sha);
   });
 
   test('several destinations: when every destination fails for good, the archive is abandoned', async () => {
