@@ -32,6 +32,8 @@ export interface DestRow {
   case: string;
   kinds: Kind[];
   seconds: number;
+  /** CPU time (user + system) of the offsite process. */
+  cpuS: number;
   rssMiB: number;
   /** Per destination: upload duration reported by the run (s). */
   perDestination: Record<string, number>;
@@ -114,21 +116,21 @@ async function backup(label: string, kinds: Kind[], source: string, work: string
     const timeFile = join(work, 'dest-time.txt');
     e = env(kinds, servers, source, work, compileCache);
     const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn('/usr/bin/time', ['-f', '%M %e', '-o', timeFile, process.execPath, CLI, 'backup'], { env: e!, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('/usr/bin/time', ['-f', '%M %e %U %S', '-o', timeFile, process.execPath, CLI, 'backup'], { env: e!, stdio: ['ignore', 'pipe', 'pipe'] });
       let text = '';
       child.stdout.on('data', (d: Buffer) => { text += d; });
       child.stderr.on('data', (d: Buffer) => { text += d; });
       child.on('error', reject);
       child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`offsite backup (${label}) exited with ${code}\n${text.slice(-4000)}`))));
     });
-    const [rssKiB, wallS] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(/\s+/).map(Number) as [number, number];
+    const [rssKiB, wallS, userS, sysS] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(/\s+/).map(Number) as [number, number, number, number];
     const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return {}; } });
     const finished = lines.find((l) => l.msg === 'backup finished');
     if (!finished) throw new Error(`offsite backup (${label}) did not report success\n${out.slice(-4000)}`);
     const perDestination: Record<string, number> = {};
     for (const l of lines) if (typeof l.msg === 'string' && l.msg.startsWith('uploaded ') && typeof l.destination === 'string') perDestination[l.destination] = Number(l.durationMs) / 1000;
-    const row: DestRow = { case: label, kinds, seconds: typeof finished.durationMs === 'number' ? finished.durationMs / 1000 : wallS, rssMiB: rssKiB / 1024, perDestination };
-    console.log(`    ${row.seconds.toFixed(1)} s, peak RSS ${row.rssMiB.toFixed(0)} MiB ${JSON.stringify(perDestination)}`);
+    const row: DestRow = { case: label, kinds, seconds: typeof finished.durationMs === 'number' ? finished.durationMs / 1000 : wallS, cpuS: userS + sysS, rssMiB: rssKiB / 1024, perDestination };
+    console.log(`    ${row.seconds.toFixed(1)} s (offsite CPU ${row.cpuS.toFixed(1)} s), peak RSS ${row.rssMiB.toFixed(0)} MiB ${JSON.stringify(perDestination)}`);
     return row;
   } finally {
     await stopServers(servers);
@@ -180,11 +182,11 @@ export function destinationsReport(rows: DestRow[], machine: string): string {
     '# Destinations benchmark',
     '',
     `Run ${new Date().toISOString()} on ${machine}.`,
-    `Archive: ${DEST_MB} MiB of random data in 64 MiB files (BENCH_DEST_MB), BACKUP_COMPRESSION=none so the archiver is not the bottleneck (it runs at ~1 GiB/s; the upload path is what is measured). Each row is one \`node src/cli.ts backup\` child with a fresh s3rver / azurite / local directory on 127.0.0.1 (the servers share the machine's 2 cores with offsite). Fastest of ${REPEAT} runs per case (BENCH_DEST_REPEAT), highest peak RSS of them. Time: the run's own duration ("backup finished" durationMs, without Node's start-up); per destination: each upload's duration. Peak RSS: the offsite process's maxRSS (/usr/bin/time %M), with Node's compile cache (NODE_COMPILE_CACHE, warmed first, as the image sets it) unless BENCH_COMPILE_CACHE=0, target ≤ ${RSS_TARGET_MIB} MiB for S3 + local. Several destinations: the archive is written once to BACKUP_TMP_DIR and every upload follows that file as it grows.`,
+    `Archive: ${DEST_MB} MiB of random data in 64 MiB files (BENCH_DEST_MB), BACKUP_COMPRESSION=none so the archiver is not the bottleneck (it runs at ~1 GiB/s; the upload path is what is measured). Each row is one \`node src/cli.ts backup\` child with a fresh s3rver / azurite / local directory on 127.0.0.1 (the servers share the machine's 2 cores with offsite). Fastest of ${REPEAT} runs per case (BENCH_DEST_REPEAT), highest peak RSS of them. Time: the run's own duration ("backup finished" durationMs, without Node's start-up); per destination: each upload's duration. Offsite CPU: user + system seconds of the offsite process (the fastest run's). Peak RSS: the offsite process's maxRSS (/usr/bin/time %M), with Node's compile cache (NODE_COMPILE_CACHE, warmed first, as the image sets it) unless BENCH_COMPILE_CACHE=0, target ≤ ${RSS_TARGET_MIB} MiB for S3 + local. Several destinations: the archive is written once to BACKUP_TMP_DIR and every upload follows that file as it grows.`,
     '',
-    '| case | time (s) | all runs (s) | per destination (s) | peak RSS (MiB) | verdict |',
-    '| --- | ---: | --- | --- | ---: | --- |',
-    ...rows.map((r) => `| ${r.case} | ${r.seconds.toFixed(1)} | ${(r.runs ?? [r.seconds]).map((x) => x.toFixed(1)).join(', ')} | ${Object.entries(r.perDestination).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')} | ${r.rssMiB.toFixed(0)} | ${verdict(r)} |`),
+    '| case | time (s) | all runs (s) | offsite CPU (s) | per destination (s) | peak RSS (MiB) | verdict |',
+    '| --- | ---: | --- | ---: | --- | ---: | --- |',
+    ...rows.map((r) => `| ${r.case} | ${r.seconds.toFixed(1)} | ${(r.runs ?? [r.seconds]).map((x) => x.toFixed(1)).join(', ')} | ${r.cpuS.toFixed(1)} | ${Object.entries(r.perDestination).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')} | ${r.rssMiB.toFixed(0)} | ${verdict(r)} |`),
     '',
   ].join('\n');
 }

@@ -50,18 +50,27 @@ export class StagedFile {
     return new Writable({
       highWaterMark: CHUNK,
       write: (chunk: Buffer, _enc, cb) => {
-        this.append(chunk).then(() => cb(), (e: unknown) => { this.writeError ??= e; cb(e as Error); });
+        this.append([chunk]).then(() => cb(), (e: unknown) => { this.writeError ??= e; cb(e as Error); });
+      },
+      // chunks that queued up while a write was running go out in one call
+      writev: (chunks, cb) => {
+        this.append(chunks.map((c) => c.chunk as Buffer)).then(() => cb(), (e: unknown) => { this.writeError ??= e; cb(e as Error); });
       },
     });
   }
 
-  private async append(buf: Buffer): Promise<void> {
-    let off = 0;
-    while (off < buf.length) {
-      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, this.length + off);
-      off += bytesWritten;
+  private async append(bufs: Buffer[]): Promise<void> {
+    const total = bufs.reduce((n, b) => n + b.length, 0);
+    let done = (await this.fh.writev(bufs, this.length)).bytesWritten;
+    // a short write (rare): write the rest buffer by buffer
+    for (let i = 0, start = 0; done < total && i < bufs.length; start += bufs[i]!.length, i++) {
+      const b = bufs[i]!;
+      while (done < start + b.length && done >= start) {
+        const { bytesWritten } = await this.fh.write(b, done - start, start + b.length - done, this.length + done);
+        done += bytesWritten;
+      }
     }
-    this.length += buf.length;
+    this.length += total;
     this.wake();
   }
 
@@ -116,8 +125,10 @@ export class StagedFile {
         (async () => {
           for (;;) {
             if (stream.destroyed) return;
+            if (file.state === 'failed') { stream.destroy(file.failure as Error); return; }
             const available = file.length - pos;
-            if (available > 0) {
+            // read in large chunks: while the writer is busy, wait until a whole chunk is there
+            if (available >= CHUNK || (available > 0 && file.state !== 'writing')) {
               const len = Math.min(available, CHUNK);
               const buf = Buffer.allocUnsafe(len);
               const { bytesRead } = await fh!.read(buf, 0, len, pos);
@@ -128,7 +139,6 @@ export class StagedFile {
               return;
             }
             if (file.state === 'complete') { stream.push(null); return; }
-            if (file.state === 'failed') { stream.destroy(file.failure as Error); return; }
             await waitForMore();
           }
         })().catch((e: Error) => stream.destroy(e));
