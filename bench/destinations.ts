@@ -5,6 +5,8 @@
  * them (test/servers/), with a fresh server and target per run.
  *
  *   BENCH_DEST_MB      archive size in MiB (default 4096; e.g. 256 for a quick run)
+ *   BENCH_DEST_CASES   e.g. `1,5`: only these cases (numbers in table order)
+ *   BENCH_DEST_CLI     another checkout's src/cli.ts (compare versions under the same conditions)
  *   BENCH_DEST_REPEAT  runs per case; the fastest time and the highest peak RSS count (default 2:
  *                      the machine is shared, and one slow run says little)
  *
@@ -24,7 +26,10 @@ export const DEST_MB = Number(process.env.BENCH_DEST_MB ?? 4096);
 const REPEAT = Math.max(1, Number(process.env.BENCH_DEST_REPEAT ?? 2));
 const RSS_TARGET_MIB = 128;
 const RATIO_TARGET = 1.25;
-const CLI = join(import.meta.dirname, '..', 'src', 'cli.ts');
+/** BENCH_DEST_CLI: another checkout's src/cli.ts, to compare versions under the same conditions. */
+const CLI = process.env.BENCH_DEST_CLI ?? join(import.meta.dirname, '..', 'src', 'cli.ts');
+/** BENCH_DEST_CASES: comma-separated case numbers (1-5, in table order) to run; default all. */
+const CASES = process.env.BENCH_DEST_CASES ? new Set(process.env.BENCH_DEST_CASES.split(',').map(Number)) : null;
 
 type Kind = 'local' | 's3' | 'azure';
 
@@ -152,17 +157,24 @@ export async function destinationsSection(work: string, compileCache: string | n
   // warm the page cache
   for (const f of fs.readdirSync(source)) fs.readFileSync(join(source, f)).length;
   const rows: DestRow[] = [];
-  const run = async (label: string, kinds: Kind[]): Promise<DestRow> => {
+  let caseNo = 0;
+  const run = async (label: string, kinds: Kind[]): Promise<DestRow | null> => {
+    if (CASES && !CASES.has(++caseNo)) return null;
     const runs: DestRow[] = [];
     for (let i = 0; i < REPEAT; i++) runs.push(await backup(label, kinds, source, work, compileCache));
     const fastest = runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
     return { ...fastest, rssMiB: Math.max(...runs.map((r) => r.rssMiB)), runs: runs.map((r) => r.seconds) };
   };
-  rows.push(await run('S3 (s3rver) + local', ['local', 's3']));
-  rows.push(await run('local alone', ['local']));
-  rows.push(await run('S3 (s3rver) alone', ['s3']));
-  rows.push(await run('Azure (azurite) alone', ['azure']));
-  rows.push(await run('all three: local + S3 + Azure', ['local', 's3', 'azure']));
+  for (const [label, kinds] of [
+    ['S3 (s3rver) + local', ['local', 's3']],
+    ['local alone', ['local']],
+    ['S3 (s3rver) alone', ['s3']],
+    ['Azure (azurite) alone', ['azure']],
+    ['all three: local + S3 + Azure', ['local', 's3', 'azure']],
+  ] as [string, Kind[]][]) {
+    const row = await run(label, kinds);
+    if (row) rows.push(row);
+  }
   return rows;
 }
 

@@ -143,6 +143,9 @@ async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
       const done = archive.done.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
       const [pipeError, a] = await Promise.all([piped, done]);
       let failure: unknown = null;
+      if (!file.writeError && a.ok && !pipeError) {
+        try { await file.complete(); } catch (e) { file.writeError = e; }
+      }
       if (file.writeError) failure = opts.signal?.aborted ? opts.signal.reason : stagingError(opts.tmpDir, file.writeError);
       else if (!a.ok) failure = abandoned ? a.e : new ArchiveFailedError(a.e);
       else if (pipeError) failure = opts.signal?.aborted ? opts.signal.reason : new ArchiveFailedError(pipeError);
@@ -151,7 +154,6 @@ async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
         archiveFailed.abort(failure);
         return { ok: false, e: failure };
       }
-      await file.complete();
       log.debug({ path, size: file.written }, 'archive staged for several destinations');
       return { ok: true, r: a.r };
     })();
