@@ -6,7 +6,11 @@
  *   BENCH_REPEAT    runs per measurement, the fastest counts (default 2)
  *   BENCH_ONLY      comma-separated section names to run (default: all)
  *   BENCH_COMPILE_CACHE=0  run the archiving child without Node's compile cache
+ *   BENCH_DEST_MB   archive size of the `destinations` section (default 4096), see bench/destinations.ts
  *
+ * results.md holds the archive report and the destinations report between markers; a run
+ * replaces only the reports of the sections it ran (BENCH_ONLY=destinations leaves the
+ * archive results alone, and the other way round).
  * The corpus (bench/work/, gitignored) is kept between runs and rebuilt when
  * its size changes. Each section is a function returning table rows; add new
  * sections to SECTIONS.
@@ -17,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { randomFillSync } from 'node:crypto';
+import { destinationsSection, destinationsReport, type DestRow } from './destinations.ts';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const WORK = join(BENCH_DIR, 'work');
@@ -271,28 +276,65 @@ function fsVersion(): string {
   }
 }
 
+const ARCHIVE_START = '<!-- bench:archive -->';
+const ARCHIVE_END = '<!-- /bench:archive -->';
+const DEST_START = '<!-- bench:destinations -->';
+const DEST_END = '<!-- /bench:destinations -->';
+
+function between(text: string, start: string, end: string): string | null {
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  return i >= 0 && j > i ? text.slice(i + start.length, j).trim() : null;
+}
+
+/** results.md: archive report, destinations report, notes; each report kept from the previous file when not rerun. */
+function writeResults(archiveMd: string | null, destMd: string | null): void {
+  const file = join(BENCH_DIR, 'results.md');
+  const notesFile = join(BENCH_DIR, 'notes.md');
+  const notes = fs.existsSync(notesFile) ? fs.readFileSync(notesFile, 'utf8') : '';
+  const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  let oldArchive = between(old, ARCHIVE_START, ARCHIVE_END);
+  if (oldArchive === null && old && !old.includes(DEST_START)) {
+    // a file from before the markers: the archive report followed by the notes
+    oldArchive = (notes && old.endsWith(notes) ? old.slice(0, old.length - notes.length) : old).trim();
+  }
+  const archive = archiveMd ?? oldArchive;
+  const dest = destMd ?? between(old, DEST_START, DEST_END);
+  const parts: string[] = [];
+  if (archive) parts.push(`${ARCHIVE_START}\n${archive.trim()}\n${ARCHIVE_END}\n`);
+  if (dest) parts.push(`${DEST_START}\n${dest.trim()}\n${DEST_END}\n`);
+  fs.writeFileSync(file, parts.join('\n') + (notes ? '\n' + notes : ''));
+}
+
 async function main(): Promise<void> {
   fs.mkdirSync(WORK, { recursive: true });
-  const corpus = buildCorpus();
-  // warm the page cache for every contender alike, and Node's compile cache
-  await spawnTimed('sh', ['-c', `tar -cf - -C '${corpus.root}' . | cat > /dev/null`]);
-  if (COMPILE_CACHE) {
-    const tiny = join(WORK, 'tiny');
-    fs.mkdirSync(tiny, { recursive: true });
-    fs.writeFileSync(join(tiny, 'a'), 'a');
-    await ours([tiny], 'gz', 2);
+  const archiveSections = Object.keys(SECTIONS).filter((n) => !ONLY || ONLY.has(n));
+  let archiveMd: string | null = null;
+  if (archiveSections.length > 0) {
+    const corpus = buildCorpus();
+    // warm the page cache for every contender alike, and Node's compile cache
+    await spawnTimed('sh', ['-c', `tar -cf - -C '${corpus.root}' . | cat > /dev/null`]);
+    if (COMPILE_CACHE) {
+      const tiny = join(WORK, 'tiny');
+      fs.mkdirSync(tiny, { recursive: true });
+      fs.writeFileSync(join(tiny, 'a'), 'a');
+      await ours([tiny], 'gz', 2);
+    }
+    const loadStart = loadavg()[0]!;
+    const rows: Row[] = [];
+    for (const name of archiveSections) rows.push(...(await SECTIONS[name]!(corpus)));
+    archiveMd = report(corpus, rows) + `\nLoad average (1 min) at the start of the measurements: ${loadStart.toFixed(2)}, at the end: ${loadavg()[0]!.toFixed(2)} (${CORES} cores; other sessions share this machine).\n`;
+    console.log('\n' + archiveMd);
   }
-  const loadStart = loadavg()[0]!;
-  const rows: Row[] = [];
-  for (const [name, section] of Object.entries(SECTIONS)) {
-    if (ONLY && !ONLY.has(name)) continue;
-    rows.push(...(await section(corpus)));
+  let destMd: string | null = null;
+  if (!ONLY || ONLY.has('destinations')) {
+    const loadStart = loadavg()[0]!;
+    const rows: DestRow[] = await destinationsSection(join(WORK, 'destinations'), COMPILE_CACHE);
+    const machine = `${CORES} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${fsVersion()}`;
+    destMd = destinationsReport(rows, machine) + `\nLoad average (1 min) at the start: ${loadStart.toFixed(2)}, at the end: ${loadavg()[0]!.toFixed(2)} (${CORES} cores; other sessions share this machine).\n`;
+    console.log('\n' + destMd);
   }
-  const md = report(corpus, rows) + `\nLoad average (1 min) at the start of the measurements: ${loadStart.toFixed(2)}, at the end: ${loadavg()[0]!.toFixed(2)} (${CORES} cores; other sessions share this machine).\n`;
-  // bench/notes.md: the hand-written analysis, appended to every report
-  const notes = join(BENCH_DIR, 'notes.md');
-  fs.writeFileSync(join(BENCH_DIR, 'results.md'), md + (fs.existsSync(notes) ? '\n' + fs.readFileSync(notes, 'utf8') : ''));
-  console.log('\n' + md);
+  writeResults(archiveMd, destMd);
 }
 
 await main();

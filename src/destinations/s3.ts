@@ -112,7 +112,8 @@ function describe(err: unknown, op: string, where: string): Error {
   if (code === 'SignatureDoesNotMatch') return new UserError(`S3 ${op} ${where}: the secret access key was refused (SignatureDoesNotMatch)`, 'Check AWS_SECRET_ACCESS_KEY.', { cause: err });
   if (code === 'AccessDenied' || status === 403) return new UserError(`S3 ${op} ${where}: access denied (${code || 'HTTP 403'}): ${msg}`, 'Check the credentials and the bucket policy.', { cause: err });
   if (/Exceeded \d+ parts/.test(msg)) {
-    return new UserError(`S3 ${op} ${where}: the archive needs more than ${S3_MAX_PARTS} parts`, 'Raise AWS_PART_SIZE (MB): the largest streamed archive is AWS_PART_SIZE × 10,000.', { cause: err });
+    // needsSize: an attempt that knows the archive's size picks a part size that fits (see upload.ts)
+    return Object.assign(new UserError(`S3 ${op} ${where}: the archive needs more than ${S3_MAX_PARTS} parts`, 'Raise AWS_PART_SIZE (MB): the largest streamed archive is AWS_PART_SIZE × 10,000.', { cause: err }), { needsSize: true });
   }
   if (/self[- ]signed|unable to verify|certificate/i.test(msg)) {
     return new UserError(`S3 ${op} ${where}: TLS certificate not trusted: ${msg}`, 'Give the server\'s CA with AWS_ENDPOINT_CA_CERT, or (unsafe) AWS_ENDPOINT_INSECURE=true.', { cause: err });

@@ -6,8 +6,12 @@
  *   BACKUP_TMP_DIR). The stream cannot be replayed, so the upload as a whole is tried
  *   once; the SDKs still retry single requests (S3 parts, Azure blocks).
  * - Several destinations: the archive is written once to a temporary file in tmpDir
- *   (temporary disk never exceeds one archive), then uploaded from that file to every
- *   destination concurrently, each with its own retries, and the file is removed.
+ *   (temporary disk never exceeds one archive). Every destination's first attempt starts
+ *   at once and reads the file as it grows (StagedFile.follow), so uploading overlaps
+ *   archiving; each destination has its own retries, which re-read the file from the
+ *   start (with the size, once the archive is complete). The file is removed at the end.
+ *   If the archive fails, every upload is aborted (and leaves nothing); if every
+ *   destination fails for good first, the archive is abandoned.
  *
  * A failing destination never cancels the others. Every upload attempt is watched:
  * when the destination stops taking data for `retry.timeoutMs` while data is waiting,
@@ -17,8 +21,7 @@
  * fan-out (one archive stream teed to several destinations, no temp file) would be a
  * third plan with the same shape.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { stat, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Transform, pipeline, type Readable } from 'node:stream';
@@ -31,6 +34,7 @@ import { UserError, errorMessage } from '../errors.ts';
 import { redact } from '../redact.ts';
 import { DEFAULT_RETRY, DestinationTimeoutError, withRetry, type RetrySettings } from '../destinations/retry.ts';
 import { planPrune, type RetentionPolicy } from '../retention/index.ts';
+import { StagedFile } from './staged-file.ts';
 
 export interface ShipOptions {
   destinations: Destination[];
@@ -65,10 +69,13 @@ export class ArchiveFailedError extends Error {
 
 /** Where each upload attempt gets its bytes from. */
 interface SourcePlan {
-  /** False when the source can be read only once (a live archive stream): no whole-upload retries. */
-  repeatable: boolean;
-  /** A fresh source for one attempt, or null when the source cannot be produced again. */
-  open(): Promise<{ stream: Readable; size?: number } | null>;
+  /** False when the source cannot be read again (a consumed live stream, a failed archive): no whole-upload retries. */
+  canRepeat(): boolean;
+  /**
+   * A fresh source for one attempt, or null when the source cannot be produced again.
+   * `withSize`: wait until the size is known (the archive is complete), if it can be.
+   */
+  open(withSize?: boolean): Promise<{ stream: Readable; size?: number } | null>;
   /** Called when reading the source itself failed (not when the destination gave up on it). */
   sourceFailed?(err: unknown): void;
 }
@@ -94,7 +101,7 @@ async function shipDirect(opts: ShipOptions, destination: Destination): Promise<
   let sourceError: unknown = null;
   let used = false;
   const plan: SourcePlan = {
-    repeatable: false,
+    canRepeat: () => false,
     async open() {
       if (used) return null;
       used = true;
@@ -116,48 +123,76 @@ async function shipDirect(opts: ShipOptions, destination: Destination): Promise<
 
 async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
   const { archive, log, name } = opts;
-  const staged = join(opts.tmpDir, `.offsite-${name}.${randomBytes(6).toString('hex')}.tmp`);
-  let archiveResult: ArchiveResult;
+  const path = join(opts.tmpDir, `.offsite-${name}.${randomBytes(6).toString('hex')}.tmp`);
+  let file: StagedFile;
   try {
-    let writeError: unknown = null;
-    // Which side failed first: a failing temporary file also errors the archive (the pipe tears it down).
-    let firstFailure: 'archive' | 'staging' | null = null;
-    const file = createWriteStream(staged, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
-    file.once('error', () => { firstFailure ??= 'staging'; });
-    archive.stream.once('error', () => { firstFailure ??= 'archive'; });
-    const writing = pipe(archive.stream, file, { signal: opts.signal })
-      .catch((e: unknown) => { writeError = e; });
-    const done = archive.done.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
-    await writing;
-    const a = await done;
-    if (!a.ok && !(writeError && firstFailure === 'staging')) throw new ArchiveFailedError(a.e);
-    if (writeError) {
-      opts.signal?.throwIfAborted();
-      throw new UserError(
-        `could not stage the archive in ${opts.tmpDir}: ${errorMessage(writeError)}`,
-        'With several destinations the archive is written once to BACKUP_TMP_DIR; give it room for one archive.',
-        { cause: writeError },
-      );
-    }
-    if (!a.ok) throw new ArchiveFailedError(a.e);
-    archiveResult = a.r;
-    const { size } = await stat(staged);
-    log.debug({ path: staged, size }, 'archive staged for several destinations');
+    file = await StagedFile.create(path);
+  } catch (e) {
+    archive.stream.destroy();
+    archive.done.catch(() => {});
+    throw stagingError(opts.tmpDir, e);
+  }
+  // Aborts every upload when the archive (or the temporary file) fails.
+  const archiveFailed = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, archiveFailed.signal]) : archiveFailed.signal;
+  let abandoned = false;
+  try {
+    // Write the archive to the file; the uploads follow it as it grows.
+    const writing = (async (): Promise<{ ok: true; r: ArchiveResult } | { ok: false; e: unknown }> => {
+      const piped = pipe(archive.stream, file.writable(), { signal: opts.signal }).then(() => null, (e: unknown) => e ?? new Error('staging failed'));
+      const done = archive.done.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
+      const [pipeError, a] = await Promise.all([piped, done]);
+      let failure: unknown = null;
+      if (!file.writeError && a.ok && !pipeError) {
+        try { await file.complete(); } catch (e) { file.writeError = e; }
+      }
+      if (file.writeError) failure = opts.signal?.aborted ? opts.signal.reason : stagingError(opts.tmpDir, file.writeError);
+      else if (!a.ok) failure = abandoned ? a.e : new ArchiveFailedError(a.e);
+      else if (pipeError) failure = opts.signal?.aborted ? opts.signal.reason : new ArchiveFailedError(pipeError);
+      if (failure || !a.ok) {
+        file.fail(failure);
+        archiveFailed.abort(failure);
+        return { ok: false, e: failure };
+      }
+      log.debug({ path, size: file.written }, 'archive staged for several destinations');
+      return { ok: true, r: a.r };
+    })();
     const plan: SourcePlan = {
-      repeatable: true,
-      async open() {
-        const stream = createReadStream(staged, { highWaterMark: 1 << 20 });
-        await new Promise<void>((resolve, reject) => { stream.once('open', () => resolve()); stream.once('error', reject); });
-        return { stream, size };
+      canRepeat: () => !file.isFailed,
+      async open(withSize) {
+        if (withSize) await file.settled;
+        if (file.isFailed) throw file.error;
+        // The size is known only once the archive is complete.
+        return { stream: file.follow(), ...(file.isComplete ? { size: file.written } : {}) };
       },
     };
-    const results = await Promise.all(opts.destinations.map((d) => uploadOne(d, plan, opts)));
-    return { results, archive: archiveResult };
+    const uploads = Promise.all(opts.destinations.map((d) => uploadOne(d, plan, { ...opts, signal })));
+    // Every destination failed for good while the archive was still being written: stop writing it.
+    uploads.then((rs) => {
+      if (!file.isComplete && !file.isFailed && rs.every((r) => !r.ok)) {
+        abandoned = true;
+        archive.stream.destroy();
+      }
+    }, () => {});
+    const [results, outcome] = await Promise.all([uploads, writing]);
+    if (!outcome.ok) {
+      if (abandoned) return { results, archive: null };
+      throw outcome.e;
+    }
+    return { results, archive: outcome.r };
   } finally {
-    await unlink(staged).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'ENOENT') log.warn({ path: staged }, `could not remove staged archive: ${errorMessage(e)}`);
+    await unlink(path).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') log.warn({ path }, `could not remove staged archive: ${errorMessage(e)}`);
     });
   }
+}
+
+function stagingError(tmpDir: string, cause: unknown): UserError {
+  return new UserError(
+    `could not stage the archive in ${tmpDir}: ${errorMessage(cause)}`,
+    'With several destinations the archive is written once to BACKUP_TMP_DIR; give it room for one archive.',
+    { cause },
+  );
 }
 
 /** Upload to one destination with retries; never throws. */
@@ -167,10 +202,11 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
   const log = opts.log.child({ destination: d.name });
   let bytes = 0;
   let attempts = 0;
+  let withSize = false;
   try {
     const out = await withRetry(async () => {
       attempts++;
-      const src = await plan.open();
+      const src = await plan.open(withSize);
       if (!src) throw new Error('the archive stream was already consumed');
       const watch = watchProgress(src.stream, retry.timeoutMs, opts.signal, (e) => plan.sourceFailed?.(e));
       try {
@@ -178,6 +214,12 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
       } catch (err) {
         if (watch.stalled) {
           throw new DestinationTimeoutError(`no progress for ${Math.round(retry.timeoutMs / 1000)}s (BACKUP_DESTINATION_TIMEOUT)`);
+        }
+        // Started before the archive's size was known and the destination needs it (e.g. S3's
+        // 10,000 parts): try again, once the archive is complete, with the size.
+        if (src.size === undefined && !withSize && plan.canRepeat() && (err as { needsSize?: unknown })?.needsSize === true) {
+          withSize = true;
+          throw Object.assign(new Error(`${errorMessage(err)}; trying again with the archive's size once it is complete`, { cause: err }), { transient: true });
         }
         throw err;
       } finally {
@@ -191,7 +233,7 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
       log,
       what: `upload of ${opts.name} to ${d.name} ${d.location}`,
       signal: opts.signal,
-      canRetry: () => plan.repeatable,
+      canRetry: () => plan.canRepeat(),
     });
     bytes = out.value;
     const durationMs = Date.now() - started;

@@ -133,6 +133,14 @@ describe('S3 cleanup and credentials', () => {
   before(async () => { server = await startS3rver({ buckets: ['backups'] }); });
   after(async () => { await server?.close(); });
 
+  test('static credentials in a frozen config (as loadConfig returns it) work', async () => {
+    const frozen = Object.freeze({ ...config(server.endpoint, 'frozen/'), credentials: Object.freeze({ ...S3RVER_CREDENTIALS }) });
+    const d = createS3Destination(frozen, { retry }, log);
+    await d.upload('backup-frozen.tar', bytes('frozen config').stream);
+    assert.deepEqual((await d.list('')).map((o) => o.name), ['backup-frozen.tar']);
+    await d.close();
+  });
+
   test('a multipart upload whose source fails is aborted on the server (no orphaned parts)', async () => {
     const proxy = await recordingProxy(server.port);
     try {

@@ -4,7 +4,8 @@ import { mkdtemp, readdir, rm, readFile, utimes, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { once } from 'node:events';
 import { createLocalDestination } from '../../src/destinations/local.ts';
 import type { Destination, UploadOptions } from '../../src/destinations/types.ts';
 import type { ArchiveResult, ArchiveStream } from '../../src/archive/index.ts';
@@ -12,8 +13,9 @@ import { shipArchive, pruneDestinations, ArchiveFailedError } from '../../src/ru
 import { DEFAULT_RETRY, type RetrySettings } from '../../src/destinations/retry.ts';
 import { silentLogger } from '../../src/log.ts';
 import { createArchive } from '../../src/archive/index.ts';
-import type { UserError } from '../../src/errors.ts';
+import { UserError } from '../../src/errors.ts';
 import { generated, digest, sha256Hex } from '../destinations/streams.ts';
+import { createHash, randomBytes } from 'node:crypto';
 import type { DestinationResult } from '../../src/run/stats.ts';
 
 const log = silentLogger();
@@ -52,6 +54,62 @@ function flaky(inner: Destination, failures: (attempt: number) => Error | null, 
   return d;
 }
 
+
+/** An ArchiveStream fed by the test: `write` pushes bytes, `end` completes it, `fail` breaks it. */
+function controlledArchive() {
+  const stream = new PassThrough({ highWaterMark: MiB });
+  let written = 0;
+  const hash = createHash('sha256');
+  const done = (async (): Promise<ArchiveResult> => {
+    await finished(stream);
+    return { size: written, sha256: hash.digest('hex'), files: 1, directories: 0, symlinks: 0, bytesRead: written, skipped: 0, unreadable: 0, warnings: [] };
+  })();
+  done.catch(() => {});
+  return {
+    archive: { stream, done } as ArchiveStream,
+    get written() { return written; },
+    async write(n: number) {
+      const b = randomBytes(n);
+      hash.update(b);
+      written += n;
+      if (!stream.write(b)) await once(stream, 'drain');
+    },
+    end() { stream.end(); },
+    fail() { stream.destroy(new Error('archive broke on purpose (test)')); },
+  };
+}
+
+/** Wraps a destination: counts the bytes it has received; `received(n)` resolves once it got n bytes. */
+function tapped(inner: Destination, name: Destination['name']) {
+  let got = 0;
+  const waiting: { n: number; resolve: () => void }[] = [];
+  const d = {
+    ...inner, name,
+    async upload(n: string, s: Readable, o?: UploadOptions) {
+      const count = new Transform({
+        transform(chunk: Buffer, _e, cb) {
+          got += chunk.length;
+          for (const w of waiting.filter((x) => got >= x.n)) { waiting.splice(waiting.indexOf(w), 1); w.resolve(); }
+          cb(null, chunk);
+        },
+      });
+      s.on('error', (e) => count.destroy(e));
+      return inner.upload(n, s.pipe(count), o);
+    },
+    get got() { return got; },
+    received(n: number) {
+      return got >= n ? Promise.resolve() : new Promise<void>((resolve) => waiting.push({ n, resolve }));
+    },
+  };
+  return d;
+}
+
+/** Fails the test (instead of hanging) when `p` does not settle within `ms`: a guard, not a speed assertion. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([p, new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms); })]).finally(() => clearTimeout(t));
+}
+
 const http = (status: number, name = 'Error') => Object.assign(new Error(`HTTP ${status} ${name}`), { name, $metadata: { httpStatusCode: status } });
 
 describe('shipArchive', () => {
@@ -84,7 +142,8 @@ describe('shipArchive', () => {
     assert.match(r.results[2]!.error!, /HTTP 403 InvalidAccessKeyId/);
     assert.equal(r.results[0]!.bytes, 3 * MiB);
     assert.equal(r.results[1]!.bytes, 3 * MiB);
-    assert.deepEqual(retried.sizes, [3 * MiB, 3 * MiB, 3 * MiB], 'the known size is passed to every attempt');
+    assert.equal(retried.sizes.length, 3);
+    assert.equal(retried.sizes[0], undefined, 'the first attempt starts while the archive is written: size unknown');
     assert.equal(seenTemp[0]!.length, 1, 'exactly one staged archive in tmpDir during upload');
     assert.deepEqual(await readdir(tmp), [], 'staged archive removed');
     assert.equal(sha256Hex(await readFile(join(d1, 'backup-2.tar.gz'))), want);
@@ -125,6 +184,98 @@ describe('shipArchive', () => {
       name: 'b.tar', archive: a, tmpDir: tmp, retry: fastRetry, log,
     }), ArchiveFailedError);
     assert.deepEqual([...await readdir(o1), ...await readdir(o2), ...await readdir(tmp)], []);
+  });
+
+  test('several destinations: uploads start while the archive is still being written', async () => {
+    const [d1, d2, tmp] = [await dir(), await dir(), await dir()];
+    const a = controlledArchive();
+    const t1 = tapped(createLocalDestination({ dir: d1, latestSymlink: null }, log), 'Local');
+    const t2 = tapped(createLocalDestination({ dir: d2, latestSymlink: null }, log), 'S3');
+    const p = shipArchive({ destinations: [t1, t2], name: 'early.tar', archive: a.archive, tmpDir: tmp, retry: fastRetry, log });
+    await a.write(2 * MiB);
+    // the archive is paused here: both destinations must get these bytes before it goes on
+    await within(Promise.all([t1.received(2 * MiB), t2.received(2 * MiB)]), 20_000, 'destinations received bytes of an unfinished archive');
+    assert.equal(a.written, 2 * MiB);
+    assert.equal((await readdir(d1)).filter((f) => f === 'early.tar').length, 0, 'not visible before it is complete');
+    await a.write(3 * MiB + 5);
+    a.end();
+    const r = await p;
+    assert.deepEqual(r.results.map((x) => [x.ok, x.bytes, x.attempts]), [[true, 5 * MiB + 5, 1], [true, 5 * MiB + 5, 1]]);
+    assert.equal(r.archive?.size, 5 * MiB + 5);
+    for (const d of [d1, d2]) assert.equal(sha256Hex(await readFile(join(d, 'early.tar'))), r.archive?.sha256);
+    assert.deepEqual(await readdir(tmp), [], 'staged archive removed');
+  });
+
+  test('several destinations: an archive failure mid-way aborts every upload in progress and leaves nothing', async () => {
+    const [d1, d2, tmp] = [await dir(), await dir(), await dir()];
+    const a = controlledArchive();
+    const t1 = tapped(createLocalDestination({ dir: d1, latestSymlink: null }, log), 'Local');
+    const t2 = tapped(createLocalDestination({ dir: d2, latestSymlink: null }, log), 'S3');
+    const p = shipArchive({ destinations: [t1, t2], name: 'broken.tar', archive: a.archive, tmpDir: tmp, retry: fastRetry, log });
+    const settled = p.then(() => 'resolved', (e: unknown) => e);
+    await a.write(2 * MiB);
+    await within(Promise.all([t1.received(2 * MiB), t2.received(2 * MiB)]), 20_000, 'uploads in progress');
+    a.fail();
+    const e = await settled;
+    assert.ok(e instanceof ArchiveFailedError, `rejects with ArchiveFailedError, got ${String(e)}`);
+    assert.match(e.message, /archive broke on purpose/);
+    assert.deepEqual([...await readdir(d1), ...await readdir(d2), ...await readdir(tmp)], [], 'no partial upload, no temporary file');
+  });
+
+  test('several destinations: a retry after the archive finished gets every byte and the size', async () => {
+    const [d1, d2, tmp] = [await dir(), await dir(), await dir()];
+    const a = fakeArchive(6 * MiB + 3, { chunk: 256 * 1024 });
+    const retried = flaky(createLocalDestination({ dir: d2, latestSymlink: null }, log), () => null, 'S3');
+    let first = true;
+    const failsOnceAfterArchive: Destination = {
+      ...retried,
+      async upload(n, s, o) {
+        if (first) {
+          first = false;
+          retried.sizes.push(o?.size);
+          for await (const _ of s) { /* the whole growing file: ends only once the archive is complete */ }
+          throw http(503, 'SlowDown');
+        }
+        return retried.upload(n, s, o);
+      },
+    };
+    const r = await shipArchive({ destinations: [createLocalDestination({ dir: d1, latestSymlink: null }, log), failsOnceAfterArchive], name: 'retry.tar', archive: a, tmpDir: tmp, retry: fastRetry, log });
+    assert.deepEqual(r.results.map((x) => [x.ok, x.attempts, x.bytes]), [[true, 1, 6 * MiB + 3], [true, 2, 6 * MiB + 3]]);
+    assert.deepEqual(retried.sizes, [undefined, 6 * MiB + 3], 'size unknown while writing, known for the retry');
+    assert.equal(sha256Hex(await readFile(join(d2, 'retry.tar'))), await a.sha);
+    assert.deepEqual(await readdir(tmp), []);
+  });
+
+  test('several destinations: a destination that needs the size (S3 part count) is tried again with it', async () => {
+    const [d1, d2, tmp] = [await dir(), await dir(), await dir()];
+    const a = fakeArchive(3 * MiB + 1, { chunk: 256 * 1024 });
+    const inner = flaky(createLocalDestination({ dir: d2, latestSymlink: null }, log), () => null, 'S3');
+    const needsSize: Destination = {
+      ...inner,
+      async upload(n, s, o) {
+        if (o?.size === undefined) {
+          inner.sizes.push(undefined);
+          for await (const _ of s) { /* like S3 failing at part 10,001 */ }
+          throw Object.assign(new UserError('S3 upload: the archive needs more than 10000 parts', 'Raise AWS_PART_SIZE'), { needsSize: true });
+        }
+        return inner.upload(n, s, o);
+      },
+    };
+    const r = await shipArchive({ destinations: [createLocalDestination({ dir: d1, latestSymlink: null }, log), needsSize], name: 'big.tar', archive: a, tmpDir: tmp, retry: fastRetry, log });
+    assert.deepEqual(r.results.map((x) => [x.ok, x.attempts]), [[true, 1], [true, 2]], r.results[1]!.error);
+    assert.deepEqual(inner.sizes, [undefined, 3 * MiB + 1]);
+    assert.equal(sha256Hex(await readFile(join(d2, 'big.tar'))), await a.sha);
+  });
+
+  test('several destinations: when every destination fails for good, the archive is abandoned', async () => {
+    const tmp = await dir();
+    const denied = (name: Destination['name']) => flaky(createLocalDestination({ dir: tmp, latestSymlink: null }, log), () => http(403, 'AccessDenied'), name);
+    const a = fakeArchive(64 * MiB, { chunk: 256 * 1024, delayMs: 1 });
+    const r = await shipArchive({ destinations: [denied('S3'), denied('Azure')], name: 'b.tar', archive: a, tmpDir: tmp, retry: fastRetry, log });
+    assert.deepEqual(r.results.map((x) => x.ok), [false, false]);
+    assert.equal(r.archive, null);
+    await assert.rejects(a.done);
+    assert.deepEqual(await readdir(tmp), []);
   });
 
   test('staging in a tmpDir that cannot be written fails clearly', async () => {

@@ -1,0 +1,204 @@
+/**
+ * The `destinations` section of `npm run bench` (bench/run.ts): uploading one archive to
+ * several destinations. Runs `node src/cli.ts backup` as a child process (the product as a
+ * user runs it) against s3rver and azurite on 127.0.0.1, started here as the tests start
+ * them (test/servers/), with a fresh server and target per run.
+ *
+ *   BENCH_DEST_MB      archive size in MiB (default 4096; e.g. 256 for a quick run)
+ *   BENCH_DEST_CASES   e.g. `1,5`: only these cases (numbers in table order)
+ *   BENCH_DEST_CLI     another checkout's src/cli.ts (compare versions under the same conditions)
+ *   BENCH_DEST_REPEAT  runs per case; the fastest time and the highest peak RSS count (default 2:
+ *                      the machine is shared, and one slow run says little)
+ *
+ * The source is random data (incompressible) archived with BACKUP_COMPRESSION=none, so the
+ * archiver is never the bottleneck: the numbers are about the upload path. Peak RSS is the
+ * child's maxRSS as /usr/bin/time reports it (%M).
+ */
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../test/servers/s3rver.ts';
+import { startAzurite, AZURITE_ACCOUNT, AZURITE_KEY, type AzuriteHandle } from '../test/servers/azurite.ts';
+
+export const DEST_MB = Number(process.env.BENCH_DEST_MB ?? 4096);
+const REPEAT = Math.max(1, Number(process.env.BENCH_DEST_REPEAT ?? 2));
+const RSS_TARGET_MIB = 128;
+const RATIO_TARGET = 1.25;
+/** BENCH_DEST_CLI: another checkout's src/cli.ts, to compare versions under the same conditions. */
+const CLI = process.env.BENCH_DEST_CLI ?? join(import.meta.dirname, '..', 'src', 'cli.ts');
+/** BENCH_DEST_CASES: comma-separated case numbers (1-5, in table order) to run; default all. */
+const CASES = process.env.BENCH_DEST_CASES ? new Set(process.env.BENCH_DEST_CASES.split(',').map(Number)) : null;
+
+type Kind = 'local' | 's3' | 'azure';
+
+export interface DestRow {
+  case: string;
+  kinds: Kind[];
+  seconds: number;
+  /** CPU time (user + system) of the offsite process. */
+  cpuS: number;
+  rssMiB: number;
+  /** Per destination: upload duration reported by the run (s). */
+  perDestination: Record<string, number>;
+  /** Time of every run (s), when repeated. */
+  runs?: number[];
+}
+
+/** `mb` MiB of random data in 64 MiB files, kept between runs (rebuilt when the size changes). */
+function buildSource(work: string, mb: number): string {
+  const root = join(work, `dest-source-${mb}mb`);
+  if (fs.existsSync(join(root, '.complete'))) return join(root, 'data');
+  for (const d of fs.existsSync(work) ? fs.readdirSync(work) : []) if (d.startsWith('dest-source-')) fs.rmSync(join(work, d), { recursive: true, force: true });
+  console.log(`building ${mb} MiB of random data in ${root} ...`);
+  fs.mkdirSync(join(root, 'data'), { recursive: true });
+  const block = Buffer.alloc(1 << 20);
+  const total = mb * 2 ** 20;
+  for (let off = 0, n = 0; off < total; n++) {
+    const size = Math.min(64 << 20, total - off);
+    const fd = fs.openSync(join(root, 'data', `blob-${n}.bin`), 'w');
+    for (let w = 0; w < size; w += block.length) fs.writeSync(fd, randomFillSync(block), 0, Math.min(block.length, size - w));
+    fs.closeSync(fd);
+    off += size;
+  }
+  fs.writeFileSync(join(root, '.complete'), '');
+  return join(root, 'data');
+}
+
+interface Servers { s3?: S3rverHandle; azure?: AzuriteHandle; localDir?: string }
+
+async function startServers(kinds: Kind[], work: string): Promise<Servers> {
+  const s: Servers = {};
+  if (kinds.includes('s3')) s.s3 = await startS3rver({ buckets: ['bench'], directory: fs.mkdtempSync(join(work, 's3rver-')) });
+  if (kinds.includes('azure')) {
+    s.azure = await startAzurite();
+    await new BlobServiceClient(s.azure.endpoint, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY)).getContainerClient('bench').createIfNotExists();
+  }
+  if (kinds.includes('local')) s.localDir = fs.mkdtempSync(join(work, 'local-'));
+  return s;
+}
+
+async function stopServers(s: Servers): Promise<void> {
+  await s.s3?.close();
+  await s.azure?.stop();
+  if (s.localDir) fs.rmSync(s.localDir, { recursive: true, force: true });
+}
+
+function env(kinds: Kind[], s: Servers, source: string, work: string, compileCache: string | null): NodeJS.ProcessEnv {
+  const conf = fs.mkdtempSync(join(work, 'conf-'));
+  fs.mkdirSync(join(conf, 'conf.d'));
+  const e: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH, HOME: process.env.HOME,
+    OFFSITE_CONF_DIR: join(conf, 'conf.d'), OFFSITE_LOCK_FILE: join(conf, 'lock'), OFFSITE_HEALTH_FILE: join(conf, 'health.json'),
+    OFFSITE_DOTENV: '/dev/null', LOG_FORMAT: 'json', LOG_LEVEL: 'info',
+    BACKUP_SOURCES: source, BACKUP_COMPRESSION: 'none', BACKUP_TMP_DIR: work,
+    // no local copy unless asked for
+    BACKUP_ARCHIVE: s.localDir ?? join(conf, 'no-local-copy'),
+    ...(compileCache ? { NODE_COMPILE_CACHE: compileCache } : {}),
+  };
+  if (s.s3) {
+    Object.assign(e, {
+      AWS_S3_BUCKET_NAME: 'bench', AWS_ENDPOINT: `127.0.0.1:${s.s3.port}`, AWS_ENDPOINT_PROTO: 'http', AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey, AWS_CHECKSUM: 'when_required',
+    });
+  }
+  if (s.azure) {
+    Object.assign(e, {
+      AZURE_STORAGE_ACCOUNT_NAME: AZURITE_ACCOUNT, AZURE_STORAGE_PRIMARY_ACCOUNT_KEY: AZURITE_KEY, AZURE_STORAGE_CONTAINER_NAME: 'bench',
+      AZURE_STORAGE_ENDPOINT: s.azure.endpoint,
+    });
+  }
+  return e;
+}
+
+/** One `offsite backup` run; its duration is the run's own (without Node's start-up), its RSS the child's maxRSS. */
+async function backup(label: string, kinds: Kind[], source: string, work: string, compileCache: string | null): Promise<DestRow> {
+  console.log(`[destinations] ${label} ...`);
+  const servers = await startServers(kinds, work);
+  let e: NodeJS.ProcessEnv | undefined;
+  try {
+    const timeFile = join(work, 'dest-time.txt');
+    e = env(kinds, servers, source, work, compileCache);
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn('/usr/bin/time', ['-f', '%M %e %U %S', '-o', timeFile, process.execPath, CLI, 'backup'], { env: e!, stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => { text += d; });
+      child.stderr.on('data', (d: Buffer) => { text += d; });
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`offsite backup (${label}) exited with ${code}\n${text.slice(-4000)}`))));
+    });
+    const [rssKiB, wallS, userS, sysS] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(/\s+/).map(Number) as [number, number, number, number];
+    const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return {}; } });
+    const finished = lines.find((l) => l.msg === 'backup finished');
+    if (!finished) throw new Error(`offsite backup (${label}) did not report success\n${out.slice(-4000)}`);
+    const perDestination: Record<string, number> = {};
+    for (const l of lines) if (typeof l.msg === 'string' && l.msg.startsWith('uploaded ') && typeof l.destination === 'string') perDestination[l.destination] = Number(l.durationMs) / 1000;
+    const row: DestRow = { case: label, kinds, seconds: typeof finished.durationMs === 'number' ? finished.durationMs / 1000 : wallS, cpuS: userS + sysS, rssMiB: rssKiB / 1024, perDestination };
+    console.log(`    ${row.seconds.toFixed(1)} s (offsite CPU ${row.cpuS.toFixed(1)} s), peak RSS ${row.rssMiB.toFixed(0)} MiB ${JSON.stringify(perDestination)}`);
+    return row;
+  } finally {
+    await stopServers(servers);
+    if (typeof e?.OFFSITE_CONF_DIR === 'string') fs.rmSync(join(e.OFFSITE_CONF_DIR, '..'), { recursive: true, force: true });
+  }
+}
+
+/** `compileCache`: NODE_COMPILE_CACHE for the child (as the image sets it), or null for none. */
+export async function destinationsSection(work: string, compileCache: string | null): Promise<DestRow[]> {
+  fs.mkdirSync(work, { recursive: true });
+  if (compileCache) {
+    // warm the compile cache with every module a backup loads (a tiny backup to each kind)
+    const tiny = join(work, 'tiny');
+    fs.mkdirSync(tiny, { recursive: true });
+    fs.writeFileSync(join(tiny, 'a'), 'a');
+    await backup('warm-up (compile cache)', ['local', 's3', 'azure'], tiny, work, compileCache);
+  }
+  const source = buildSource(work, DEST_MB);
+  // warm the page cache
+  for (const f of fs.readdirSync(source)) fs.readFileSync(join(source, f)).length;
+  const rows: DestRow[] = [];
+  let caseNo = 0;
+  const run = async (label: string, kinds: Kind[]): Promise<DestRow | null> => {
+    if (CASES && !CASES.has(++caseNo)) return null;
+    const runs: DestRow[] = [];
+    for (let i = 0; i < REPEAT; i++) runs.push(await backup(label, kinds, source, work, compileCache));
+    const fastest = runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    return { ...fastest, rssMiB: Math.max(...runs.map((r) => r.rssMiB)), runs: runs.map((r) => r.seconds) };
+  };
+  for (const [label, kinds] of [
+    ['S3 (s3rver) + local', ['local', 's3']],
+    ['local alone', ['local']],
+    ['S3 (s3rver) alone', ['s3']],
+    ['Azure (azurite) alone', ['azure']],
+    ['all three: local + S3 + Azure', ['local', 's3', 'azure']],
+  ] as [string, Kind[]][]) {
+    const row = await run(label, kinds);
+    if (row) rows.push(row);
+  }
+  return rows;
+}
+
+export function destinationsReport(rows: DestRow[], machine: string): string {
+  const alone = rows.filter((r) => r.kinds.length === 1);
+  const slowest = alone.reduce((a, b) => (b.seconds > a.seconds ? b : a), alone[0]!);
+  const verdict = (r: DestRow): string => {
+    const parts: string[] = [];
+    if (r.kinds.length === 3 && slowest) {
+      const ratio = r.seconds / slowest.seconds;
+      parts.push(`${ratio.toFixed(2)}× the slowest alone (${slowest.case}): ${ratio <= RATIO_TARGET ? 'ok' : 'MISSED'} (target ≤ ${RATIO_TARGET}×)`);
+    }
+    if (r.kinds.includes('s3') && r.kinds.includes('local') && r.kinds.length === 2) parts.push(r.rssMiB <= RSS_TARGET_MIB ? `RSS ok (≤ ${RSS_TARGET_MIB} MiB)` : `RSS MISSED (target ≤ ${RSS_TARGET_MIB} MiB)`);
+    return parts.join('; ') || '-';
+  };
+  return [
+    '# Destinations benchmark',
+    '',
+    `Run ${new Date().toISOString()} on ${machine}.`,
+    `Archive: ${DEST_MB} MiB of random data in 64 MiB files (BENCH_DEST_MB), BACKUP_COMPRESSION=none so the archiver is not the bottleneck (it runs at ~1 GiB/s; the upload path is what is measured). Each row is one \`node src/cli.ts backup\` child with a fresh s3rver / azurite / local directory on 127.0.0.1 (the servers share the machine's 2 cores with offsite). Fastest of ${REPEAT} runs per case (BENCH_DEST_REPEAT), highest peak RSS of them. Time: the run's own duration ("backup finished" durationMs, without Node's start-up); per destination: each upload's duration. Offsite CPU: user + system seconds of the offsite process (the fastest run's). Peak RSS: the offsite process's maxRSS (/usr/bin/time %M), with Node's compile cache (NODE_COMPILE_CACHE, warmed first, as the image sets it) unless BENCH_COMPILE_CACHE=0, target ≤ ${RSS_TARGET_MIB} MiB for S3 + local. Several destinations: the archive is written once to BACKUP_TMP_DIR and every upload follows that file as it grows.`,
+    '',
+    '| case | time (s) | all runs (s) | offsite CPU (s) | per destination (s) | peak RSS (MiB) | verdict |',
+    '| --- | ---: | --- | ---: | --- | ---: | --- |',
+    ...rows.map((r) => `| ${r.case} | ${r.seconds.toFixed(1)} | ${(r.runs ?? [r.seconds]).map((x) => x.toFixed(1)).join(', ')} | ${r.cpuS.toFixed(1)} | ${Object.entries(r.perDestination).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')} | ${r.rssMiB.toFixed(0)} | ${verdict(r)} |`),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,156 @@
+/**
+ * A file written once and read by several "followers" while it is still being written.
+ *
+ * The writer appends through `writable()`; each `follow()` stream reads the file from the
+ * start with its own file descriptor and, when it has caught up with the writer, waits
+ * for more data (no polling: the writer wakes it after every completed write). A
+ * follower ends only once the writer called `complete()`, and errors with the writer's
+ * error once `fail()` was called. Backpressure: a follower reads only when its consumer
+ * asks for data (Readable's high-water mark), so a slow consumer never holds more than
+ * about one chunk in memory; the file on disk is the buffer between the writer and the
+ * followers.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { Readable, Writable } from 'node:stream';
+
+const CHUNK = 1 << 20;
+
+export class StagedFile {
+  readonly path: string;
+  private readonly fh: FileHandle;
+  private length = 0;
+  private state: 'writing' | 'complete' | 'failed' = 'writing';
+  private failure: unknown = null;
+  private readonly waiters = new Set<() => void>();
+  private closed = false;
+  private settle!: () => void;
+  /** Resolves once the file is complete or failed. */
+  readonly settled = new Promise<void>((resolve) => { this.settle = resolve; });
+  /** Set when writing to the file itself failed (disk full, ...), as opposed to the data source. */
+  writeError: unknown = null;
+
+  private constructor(path: string, fh: FileHandle) {
+    this.path = path;
+    this.fh = fh;
+  }
+
+  /** Create the file (exclusively, mode 0600). Rejects when it cannot be created. */
+  static async create(path: string): Promise<StagedFile> {
+    return new StagedFile(path, await open(path, 'wx', 0o600));
+  }
+
+  /** Bytes written so far (all of them visible to followers). */
+  get written(): number { return this.length; }
+  get isComplete(): boolean { return this.state === 'complete'; }
+  get isFailed(): boolean { return this.state === 'failed'; }
+  get error(): unknown { return this.failure; }
+
+  /** The writing end. Call `complete()` or `fail()` once the data source is done. */
+  writable(): Writable {
+    return new Writable({
+      highWaterMark: CHUNK,
+      write: (chunk: Buffer, _enc, cb) => {
+        this.append([chunk]).then(() => cb(), (e: unknown) => { this.writeError ??= e; cb(e as Error); });
+      },
+      // chunks that queued up while a write was running go out in one call
+      writev: (chunks, cb) => {
+        this.append(chunks.map((c) => c.chunk as Buffer)).then(() => cb(), (e: unknown) => { this.writeError ??= e; cb(e as Error); });
+      },
+    });
+  }
+
+  private async append(bufs: Buffer[]): Promise<void> {
+    const total = bufs.reduce((n, b) => n + b.length, 0);
+    let done = (await this.fh.writev(bufs, this.length)).bytesWritten;
+    // a short write (rare): write the rest buffer by buffer
+    for (let i = 0, start = 0; done < total && i < bufs.length; start += bufs[i]!.length, i++) {
+      const b = bufs[i]!;
+      while (done < start + b.length && done >= start) {
+        const { bytesWritten } = await this.fh.write(b, done - start, start + b.length - done, this.length + done);
+        done += bytesWritten;
+      }
+    }
+    this.length += total;
+    this.wake();
+  }
+
+  /** Every byte is written: followers end once they have read them all. */
+  async complete(): Promise<void> {
+    if (this.state !== 'writing') return;
+    await this.closeWriter();
+    this.state = 'complete';
+    this.wake();
+    this.settle();
+  }
+
+  /** The data is incomplete for good: every follower errors with `err`. */
+  fail(err: unknown): void {
+    if (this.state !== 'writing') return;
+    this.state = 'failed';
+    this.failure = err;
+    this.wake();
+    this.settle();
+    this.closeWriter().catch(() => {});
+  }
+
+  private async closeWriter(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.fh.close();
+  }
+
+  private wake(): void {
+    const ws = [...this.waiters];
+    this.waiters.clear();
+    for (const w of ws) w();
+  }
+
+  /** A stream of the file's bytes from the start, following the writer until it completes or fails. */
+  follow(): Readable {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const file = this;
+    let fh: FileHandle | null = null;
+    let pos = 0;
+    let wakeMe: (() => void) | null = null;
+    const waitForMore = () => new Promise<void>((resolve) => {
+      wakeMe = () => { wakeMe = null; resolve(); };
+      file.waiters.add(wakeMe);
+    });
+    const stream: Readable = new Readable({
+      highWaterMark: CHUNK,
+      construct(cb) {
+        open(file.path, 'r').then((h) => { fh = h; cb(); }, (e: Error) => cb(e));
+      },
+      read() {
+        (async () => {
+          for (;;) {
+            if (stream.destroyed) return;
+            if (file.state === 'failed') { stream.destroy(file.failure as Error); return; }
+            const available = file.length - pos;
+            // read in large chunks: while the writer is busy, wait until a whole chunk is there
+            if (available >= CHUNK || (available > 0 && file.state !== 'writing')) {
+              const len = Math.min(available, CHUNK);
+              const buf = Buffer.allocUnsafe(len);
+              const { bytesRead } = await fh!.read(buf, 0, len, pos);
+              if (stream.destroyed) return;
+              if (bytesRead === 0) throw new Error(`${file.path} is shorter than what was written to it`);
+              pos += bytesRead;
+              stream.push(bytesRead < len ? buf.subarray(0, bytesRead) : buf);
+              return;
+            }
+            if (file.state === 'complete') { stream.push(null); return; }
+            await waitForMore();
+          }
+        })().catch((e: Error) => stream.destroy(e));
+      },
+      destroy(err, cb) {
+        if (wakeMe) { file.waiters.delete(wakeMe); wakeMe(); }
+        const h = fh;
+        fh = null;
+        if (!h) return cb(err);
+        h.close().then(() => cb(err), () => cb(err));
+      },
+    });
+    return stream;
+  }
+}
