@@ -92,6 +92,8 @@ function env(kinds: Kind[], s: Servers, source: string, work: string, compileCac
     PATH: process.env.PATH, HOME: process.env.HOME,
     OFFSITE_CONF_DIR: join(conf, 'conf.d'), OFFSITE_LOCK_FILE: join(conf, 'lock'), OFFSITE_HEALTH_FILE: join(conf, 'health.json'),
     OFFSITE_DOTENV: '/dev/null', LOG_FORMAT: 'json', LOG_LEVEL: 'info',
+    // as the image sets it (Dockerfile)
+    UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '8',
     BACKUP_SOURCES: source, BACKUP_COMPRESSION: 'none', BACKUP_TMP_DIR: work,
     // no local copy unless asked for
     BACKUP_ARCHIVE: s.localDir ?? join(conf, 'no-local-copy'),
