@@ -53,17 +53,21 @@ function buildSource(work: string, mb: number): string {
   for (const d of fs.existsSync(work) ? fs.readdirSync(work) : []) if (d.startsWith('dest-source-')) fs.rmSync(join(work, d), { recursive: true, force: true });
   console.log(`building ${mb} MiB of random data in ${root} ...`);
   fs.mkdirSync(join(root, 'data'), { recursive: true });
+  writeRandomFiles(join(root, 'data'), mb * 2 ** 20, 64 << 20);
+  fs.writeFileSync(join(root, '.complete'), '');
+  return join(root, 'data');
+}
+
+/** `total` bytes of random data in files of `fileSize` bytes named blob-N.bin. */
+export function writeRandomFiles(dir: string, total: number, fileSize: number): void {
   const block = Buffer.alloc(1 << 20);
-  const total = mb * 2 ** 20;
   for (let off = 0, n = 0; off < total; n++) {
-    const size = Math.min(64 << 20, total - off);
-    const fd = fs.openSync(join(root, 'data', `blob-${n}.bin`), 'w');
+    const size = Math.min(fileSize, total - off);
+    const fd = fs.openSync(join(dir, `blob-${n}.bin`), 'w');
     for (let w = 0; w < size; w += block.length) fs.writeSync(fd, randomFillSync(block), 0, Math.min(block.length, size - w));
     fs.closeSync(fd);
     off += size;
   }
-  fs.writeFileSync(join(root, '.complete'), '');
-  return join(root, 'data');
 }
 
 interface Servers { s3?: S3rverHandle; azure?: AzuriteHandle; localDir?: string }

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { randomFillSync } from 'node:crypto';
-import { destinationsSection, destinationsReport, type DestRow } from './destinations.ts';
+import { destinationsSection, destinationsReport, writeRandomFiles, type DestRow } from './destinations.ts';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const WORK = join(BENCH_DIR, 'work');
@@ -125,14 +125,7 @@ function buildCorpus(): Corpus {
   }
   // incompressible data in 32 MiB files
   fs.mkdirSync(join(root, 'random'), { recursive: true });
-  const block = Buffer.alloc(1 << 20);
-  for (let off = 0, n = 0; off < randomBytes; n++) {
-    const size = Math.min(32 << 20, randomBytes - off);
-    const fd = fs.openSync(join(root, 'random', `blob-${n}.bin`), 'w');
-    for (let w = 0; w < size; w += block.length) fs.writeSync(fd, randomFillSync(block), 0, Math.min(block.length, size - w));
-    fs.closeSync(fd);
-    off += size;
-  }
+  writeRandomFiles(join(root, 'random'), randomBytes, 32 << 20);
   fs.writeFileSync(join(root, '.complete'), '');
   return corpus;
 }
