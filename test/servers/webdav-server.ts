@@ -7,16 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { v2 as webdav } from 'webdav-server';
-import { selfSignedCert } from './apache.ts';
+import { selfSignedCert, type ApacheServer } from './apache.ts';
 
-export interface InProcessDav {
-  url: string;
-  root: string;
-  username: string;
-  password: string;
-  cert?: string;
-  stop(): Promise<void>;
-}
+/** Same shape as the Apache server, so tests can run against either. */
+export type InProcessDav = ApacheServer;
 
 export async function startWebdavServer(opts: { tls?: boolean; username?: string; password?: string } = {}): Promise<InProcessDav> {
   const username = opts.username ?? 'davuser';
