@@ -6,6 +6,7 @@
  * upload are never committed (Azure discards them after 7 days). Memory: block size ×
  * concurrency (8 MiB × 4 = 32 MiB by default).
  */
+import { uploadAbort } from './remote-util.ts';
 import { Readable } from 'node:stream';
 import type { BlobServiceClient, ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import type { Logger } from '../log.ts';
@@ -99,17 +100,11 @@ export function createAzureDestination(config: AzureConfig, options: AzureOption
   async function upload(name: string, source: Readable, opts: UploadOptions = {}): Promise<void> {
     assertPlainName(name, 'Azure');
     const blockSize = blockSizeFor(opts.size);
-    const ac = new AbortController();
-    const onAbort = () => ac.abort(opts.signal?.reason);
-    if (opts.signal?.aborted) onAbort();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    let sourceError: unknown = null;
-    const onSourceError = (e: unknown) => { sourceError ??= e; ac.abort(e); };
-    source.once('error', onSourceError);
+    const abort = uploadAbort(source, opts.signal);
     try {
       const blob = (await container()).getBlockBlobClient(blobName(name));
       await blob.uploadStream(source, blockSize, concurrencyFor(blockSize), {
-        abortSignal: ac.signal,
+        abortSignal: abort.controller.signal,
         blobHTTPHeaders: { blobContentType: 'application/octet-stream' },
         ...(config.accessTier ? { tier: config.accessTier } : {}),
         // the block list is committed only when no blob has this name: an existing backup is never replaced
@@ -117,8 +112,8 @@ export function createAzureDestination(config: AzureConfig, options: AzureOption
       });
     } catch (err) {
       source.destroy();
-      if (sourceError) throw sourceError;
-      if (opts.signal?.aborted) throw opts.signal.reason ?? err;
+      const override = abort.override(err);
+      if (override) throw override;
       const e = err as { code?: string; statusCode?: number };
       if (e?.code === 'BlobAlreadyExists' || e?.code === 'ConditionNotMet' || e?.statusCode === 412) {
         throw new UserError(
@@ -129,8 +124,7 @@ export function createAzureDestination(config: AzureConfig, options: AzureOption
       }
       throw describe(err, 'upload to', `${location}${name}`);
     } finally {
-      opts.signal?.removeEventListener('abort', onAbort);
-      source.off('error', onSourceError);
+      abort.dispose();
     }
     log.debug({ destination: 'Azure', blob: blobName(name), blockSize }, 'stored backup');
   }

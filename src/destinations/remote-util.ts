@@ -53,3 +53,31 @@ export function withFields<E extends Error>(err: E, fields: { status?: number; c
   }
   return err;
 }
+
+/**
+ * The abort wiring of an SDK upload: one AbortController, aborted by the caller's
+ * signal or by an error of the source stream (which is remembered, so the upload
+ * fails with the source's own error rather than the SDK's "aborted").
+ */
+export function uploadAbort(source: import('node:stream').Readable, signal?: AbortSignal) {
+  const controller = new AbortController();
+  let sourceError: unknown = null;
+  const onAbort = () => controller.abort(signal?.reason);
+  const onSourceError = (e: unknown) => { sourceError ??= e; controller.abort(e); };
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  source.once('error', onSourceError);
+  return {
+    controller,
+    /** What a failed upload should throw instead of the SDK's error, if anything: the source's error or the caller's abort. */
+    override(err: unknown): unknown {
+      if (sourceError) return sourceError;
+      if (signal?.aborted) return signal.reason ?? err;
+      return null;
+    },
+    dispose(): void {
+      signal?.removeEventListener('abort', onAbort);
+      source.off('error', onSourceError);
+    },
+  };
+}

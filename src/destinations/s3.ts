@@ -6,6 +6,7 @@
  * (atomic). A failed or aborted multipart upload is aborted on the server (no orphaned
  * parts). Memory: part size × queue size (32 MiB with the default 16 MB parts).
  */
+import { uploadAbort } from './remote-util.ts';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { rootCertificates } from 'node:tls';
@@ -134,13 +135,7 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
   async function upload(name: string, source: Readable, opts: UploadOptions = {}): Promise<void> {
     assertPlainName(name, 'S3');
     const partSize = partSizeFor(config.partSize, opts.size);
-    const ac = new AbortController();
-    const onAbort = () => ac.abort(opts.signal?.reason);
-    if (opts.signal?.aborted) onAbort();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    let sourceError: unknown = null;
-    const onSourceError = (e: unknown) => { sourceError ??= e; ac.abort(e); };
-    source.once('error', onSourceError);
+    const abort = uploadAbort(source, opts.signal);
     const sdk = await loadSdk();
     // S3 replaces an object on PUT; refuse when the name is taken (not every S3-compatible server
     // supports conditional writes, so this is a check before the upload).
@@ -156,8 +151,7 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
       taken = err;
     }
     if (taken) {
-      source.off('error', onSourceError);
-      opts.signal?.removeEventListener('abort', onAbort);
+      abort.dispose();
       source.destroy();
       throw taken;
     }
@@ -173,18 +167,17 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
       partSize,
       queueSize: queueSizeFor(partSize),
       leavePartsOnError: false,
-      abortController: ac,
+      abortController: abort.controller,
     });
     try {
       await up.done();
     } catch (err) {
       source.destroy();
-      if (sourceError) throw sourceError;
-      if (opts.signal?.aborted) throw opts.signal.reason ?? err;
+      const override = abort.override(err);
+      if (override) throw override;
       throw describe(err, 'upload to', `s3://${bucket}/${key(name)}`);
     } finally {
-      opts.signal?.removeEventListener('abort', onAbort);
-      source.off('error', onSourceError);
+      abort.dispose();
     }
     log.debug({ destination: 'S3', key: key(name), partSize }, 'stored backup');
   }
