@@ -23,18 +23,33 @@ interface Parts {
 
 /** Calendar fields of `date` as seen in `timeZone`. */
 export function zonedParts(date: Date, timeZone: string): Parts {
-  const fmt = new Intl.DateTimeFormat('en-US', {
-    timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric',
-    hour: 'numeric', minute: 'numeric', second: 'numeric', weekday: 'short', timeZoneName: 'short',
-  });
   const p: Record<string, string> = {};
-  for (const { type, value } of fmt.formatToParts(date)) p[type] = value;
+  for (const { type, value } of partsFormatter(timeZone).formatToParts(date)) p[type] = value;
   const year = Number(p.year), month = Number(p.month), day = Number(p.day);
   const hour = Number(p.hour), minute = Number(p.minute), second = Number(p.second);
   const asUtc = Date.UTC(year, month - 1, day, hour, minute, second);
   const offsetMin = Math.round((asUtc - Math.floor(date.getTime() / 1000) * 1000) / 60_000);
   const weekday = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'].indexOf(p.weekday!);
   return { year, month, day, hour, minute, second, ms: date.getUTCMilliseconds(), weekday, offsetMin, zone: zoneAbbreviation(date, timeZone, p.timeZoneName, offsetMin) };
+}
+
+// Building an Intl.DateTimeFormat costs far more than using one: one per zone (and locale).
+const FORMATTERS = new Map<string, Intl.DateTimeFormat>();
+function cachedFormatter(key: string, make: () => Intl.DateTimeFormat): Intl.DateTimeFormat {
+  let f = FORMATTERS.get(key);
+  if (!f) {
+    f = make();
+    if (FORMATTERS.size > 256) FORMATTERS.clear();
+    FORMATTERS.set(key, f);
+  }
+  return f;
+}
+
+function partsFormatter(timeZone: string): Intl.DateTimeFormat {
+  return cachedFormatter(`us:${timeZone}`, () => new Intl.DateTimeFormat('en-US', {
+    timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric',
+    hour: 'numeric', minute: 'numeric', second: 'numeric', weekday: 'short', timeZoneName: 'short',
+  }));
 }
 
 /**
@@ -45,7 +60,7 @@ export function zonedParts(date: Date, timeZone: string): Parts {
 function zoneAbbreviation(date: Date, timeZone: string, enUS: string | undefined, offsetMin: number): string {
   const isGmtForm = (z: string | undefined) => !z || /^GMT[+-]/.test(z);
   if (!isGmtForm(enUS)) return enUS!;
-  const gb = new Intl.DateTimeFormat('en-GB', { timeZone, timeZoneName: 'short' }).formatToParts(date).find((x) => x.type === 'timeZoneName')?.value;
+  const gb = cachedFormatter(`gb:${timeZone}`, () => new Intl.DateTimeFormat('en-GB', { timeZone, timeZoneName: 'short' })).formatToParts(date).find((x) => x.type === 'timeZoneName')?.value;
   if (!isGmtForm(gb)) return gb!;
   const sign = offsetMin < 0 ? '-' : '+';
   const a = Math.abs(offsetMin);
@@ -127,4 +142,152 @@ export function staticPrefix(template: string): string {
     out += ch;
   }
   return out;
+}
+
+// ------------------------------------------------------------------ reading a time back
+
+type Field = 'Y' | 'y' | 'm' | 'b' | 'B' | 'd' | 'e' | 'j' | 'H' | 'I' | 'p' | 'M' | 'S' | 'f' | 's' | 'z' | 'ignored';
+
+const MONTH_NAMES = MONTHS.join('|');
+const MONTH_ABBRS = MONTHS.map((m) => m.slice(0, 3)).join('|');
+const DAY_NAMES = DAYS.join('|');
+const DAY_ABBRS = DAYS.map((d) => d.slice(0, 3)).join('|');
+
+/** The regular expression (source) each token matches and the field it gives, if any. */
+const TOKEN_RE: Record<string, [string, Field]> = {
+  a: [DAY_ABBRS, 'ignored'], A: [DAY_NAMES, 'ignored'], b: [MONTH_ABBRS, 'b'], h: [MONTH_ABBRS, 'b'], B: [MONTH_NAMES, 'B'],
+  d: ['\\d{2}', 'd'], e: ['[ \\d]\\d', 'e'], f: ['\\d{6}', 'f'], H: ['\\d{2}', 'H'], I: ['\\d{2}', 'I'], j: ['\\d{3}', 'j'],
+  m: ['\\d{2}', 'm'], M: ['\\d{2}', 'M'], p: ['AM|PM', 'p'], s: ['-?\\d+', 's'], S: ['\\d{2}', 'S'], u: ['[1-7]', 'ignored'],
+  U: ['\\d{2}', 'ignored'], w: ['[0-6]', 'ignored'], W: ['\\d{2}', 'ignored'], y: ['\\d{2}', 'y'], Y: ['\\d{4}', 'Y'],
+  z: ['[+-]\\d{4}', 'z'], Z: ['[A-Za-z]+|[+-]\\d{2,4}', 'ignored'],
+};
+
+/** Composite tokens, spelled out in the tokens above (%c's day is not padded: `%-d`). */
+const COMPOSITE: Record<string, string> = { F: '%Y-%m-%d', T: '%H:%M:%S', X: '%H:%M:%S', x: '%m/%d/%y', c: '%a %b %-d %H:%M:%S %Y' };
+
+interface NamePattern { re: RegExp; fields: Field[] }
+const PATTERNS = new Map<string, NamePattern>();
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+function namePattern(template: string): NamePattern {
+  const cached = PATTERNS.get(template);
+  if (cached) return cached;
+  const fields: Field[] = [];
+  let src = '';
+  const emit = (fmt: string): void => {
+    for (let i = 0; i < fmt.length; i++) {
+      const ch = fmt[i]!;
+      if (ch !== '%' || i + 1 >= fmt.length) { src += escapeRe(ch); continue; }
+      const c = fmt[++i]!;
+      if (c === '%') { src += '%'; continue; }
+      if (c === '-' && fmt[i + 1] === 'd') { i++; src += '(\\d{1,2})'; fields.push('d'); continue; }
+      if (COMPOSITE[c]) { emit(COMPOSITE[c]); continue; }
+      const t = TOKEN_RE[c];
+      if (!t) { src += escapeRe(`%${c}`); continue; } // strftime keeps unknown tokens as written
+      src += `(${t[0]})`;
+      fields.push(t[1]);
+    }
+  };
+  const pieces = template.split(EXT_RE);
+  pieces.forEach((piece, i) => {
+    if (i > 0) { src += '(?:.+?)'; }
+    emit(piece);
+  });
+  // encryption may append .gpg / .age / .aes to any name
+  const p = { re: new RegExp(`^${src}(?:\\.(?:gpg|age|aes))?$`), fields };
+  if (PATTERNS.size > 64) PATTERNS.clear();
+  PATTERNS.set(template, p);
+  return p;
+}
+
+/** Instants whose wall-clock time in `timeZone` is `wallMs` (as if UTC): none in a gap, two in an overlap. */
+function wallToInstants(wallMs: number, timeZone: string): number[] {
+  const out: number[] = [];
+  for (const probe of [wallMs - 86_400_000, wallMs + 86_400_000]) {
+    const off = zonedParts(new Date(probe), timeZone).offsetMin * 60_000;
+    const t = wallMs - off;
+    const p = zonedParts(new Date(t), timeZone);
+    const back = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) + p.ms;
+    if (back === wallMs && !out.includes(t)) out.push(t);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/**
+ * The time a backup was made, read back from its file name through the template that named it
+ * (BACKUP_FILENAME with strftime tokens and `{{ .Extension }}`, evaluated in `timeZone`), or null
+ * when the name was not made by this template or the template holds no date (no %Y/%y/%s/%F/%c).
+ * An encryption suffix (.gpg, .age, .aes) appended to the name is accepted. A wall-clock time
+ * that happened twice (the hour a zone falls back) without %z is read as the earlier instant.
+ * The result is checked by formatting it again: it gives back exactly `name`.
+ */
+export function parseTimeFromName(template: string, name: string, timeZone = 'UTC'): Date | null {
+  const { re, fields } = namePattern(template);
+  const m = re.exec(name);
+  if (!m) return null;
+  const v: Partial<Record<Field, string>> = {};
+  fields.forEach((f, i) => { if (f !== 'ignored' && v[f] === undefined) v[f] = m[i + 1]!; });
+  const num = (s: string | undefined, dflt: number) => (s === undefined ? dflt : Number(s.trim()));
+  let candidates: number[];
+  const ms = Math.floor(num(v.f, 0) / 1000);
+  if (v.s !== undefined) {
+    candidates = [Number(v.s) * 1000 + ms];
+  } else {
+    let year: number;
+    if (v.Y !== undefined) year = Number(v.Y);
+    else if (v.y !== undefined) { const yy = Number(v.y); year = yy < 69 ? 2000 + yy : 1900 + yy; } else return null;
+    let month = v.m !== undefined ? Number(v.m) : v.b !== undefined ? MONTHS.findIndex((x) => x.startsWith(v.b!)) + 1 : v.B !== undefined ? MONTHS.indexOf(v.B) + 1 : 0;
+    let day = v.d !== undefined ? Number(v.d) : v.e !== undefined ? num(v.e, 1) : 0;
+    if (month === 0 && day === 0 && v.j !== undefined) { month = 1; day = Number(v.j); }
+    month ||= 1; day ||= 1;
+    let hour = num(v.H, 0);
+    if (v.H === undefined && v.I !== undefined) hour = (Number(v.I) % 12) + (v.p === 'PM' ? 12 : 0);
+    const wall = Date.UTC(year, month - 1, day, hour, num(v.M, 0), num(v.S, 0), ms);
+    if (Number.isNaN(wall)) return null;
+    if (v.z !== undefined) {
+      const sign = v.z[0] === '-' ? -1 : 1;
+      candidates = [wall - sign * (Number(v.z.slice(1, 3)) * 60 + Number(v.z.slice(3, 5))) * 60_000];
+    } else {
+      candidates = wallToInstants(wall, timeZone);
+    }
+  }
+  // the extension as written in the name, to format the template back
+  for (const t of candidates) {
+    const d = new Date(t);
+    if (Number.isNaN(d.getTime())) continue;
+    if (formatsBackTo(template, d, timeZone, name)) return d;
+  }
+  return null;
+}
+
+function formatsBackTo(template: string, date: Date, timeZone: string, name: string): boolean {
+  const pieces = template.split(EXT_RE).map((p) => strftime(p, date, timeZone));
+  // the text the extension placeholders stand for is whatever lies between the formatted pieces
+  let pos = 0;
+  for (let i = 0; i < pieces.length; i++) {
+    const piece = pieces[i]!;
+    if (i === 0) {
+      if (!name.startsWith(piece)) return false;
+      pos = piece.length;
+      continue;
+    }
+    const last = i === pieces.length - 1;
+    const at = last ? findTail(name, piece, pos) : name.indexOf(piece, pos + 1);
+    if (at <= pos) return false;
+    pos = at + piece.length;
+  }
+  const rest = name.slice(pos);
+  return rest === '' || /^\.(?:gpg|age|aes)$/.test(rest);
+}
+
+/** Where `piece` ends the name (optionally followed by an encryption suffix), after `from`. */
+function findTail(name: string, piece: string, from: number): number {
+  for (const end of [name.length, name.length - 4]) {
+    const at = end - piece.length;
+    if (at > from && name.slice(at, end) === piece && (end === name.length || /^\.(?:gpg|age|aes)$/.test(name.slice(end)))) return at;
+  }
+  return -1;
 }

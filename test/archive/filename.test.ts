@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { strftime, backupFilename, staticPrefix, extensionFor, zonedParts } from '../../src/archive/filename.ts';
+import { strftime, backupFilename, staticPrefix, extensionFor, zonedParts, parseTimeFromName, type ExtensionParts } from '../../src/archive/filename.ts';
 
 const D = new Date('2026-03-05T07:08:09.123Z'); // a Thursday
 
@@ -127,5 +127,56 @@ describe('backup file names', () => {
         assert.ok(!name.includes('{{'));
       },
     ), { numRuns: 300 });
+  });
+});
+
+describe('parseTimeFromName: the time a backup name was made at', () => {
+  const T = 'backup-%Y-%m-%dT%H-%M-%S.{{ .Extension }}';
+  const rows: Array<[string, string, string, string | null]> = [
+    [T, 'backup-2026-03-05T07-08-09.tar.gz', 'UTC', '2026-03-05T07:08:09.000Z'],
+    [T, 'backup-2026-03-05T07-08-09.tar.zst.age', 'UTC', '2026-03-05T07:08:09.000Z'],
+    [T, 'backup-2026-03-05T07-08-09.tar.gz.gpg', 'UTC', '2026-03-05T07:08:09.000Z'],
+    [T, 'backup-2026-03-05T07-08-09.tar.gz', 'Europe/Berlin', '2026-03-05T06:08:09.000Z'],
+    [T, 'backup-2026-07-05T07-08-09.tar.gz', 'America/New_York', '2026-07-05T11:08:09.000Z'],
+    // 02:30 happened twice in Berlin on 2026-10-25: the earlier instant (CEST)
+    [T, 'backup-2026-10-25T02-30-00.tar.gz', 'Europe/Berlin', '2026-10-25T00:30:00.000Z'],
+    // 02:30 never happened in Berlin on 2026-03-29: not a name this template made
+    [T, 'backup-2026-03-29T02-30-00.tar.gz', 'Europe/Berlin', null],
+    [T, 'backup-2026-13-05T07-08-09.tar.gz', 'UTC', null],
+    [T, 'backup-2026-02-30T07-08-09.tar.gz', 'UTC', null],
+    [T, 'backup-latest.tar.gz', 'UTC', null],
+    [T, 'other-2026-03-05T07-08-09.tar.gz', 'UTC', null],
+    [T, 'backup-2026-03-05T07-08-09', 'UTC', null],
+    ['db-%s.tar', 'db-1772694489.tar', 'Asia/Tokyo', '2026-03-05T07:08:09.000Z'],
+    ['%c.tar', 'Thu Mar 5 07:08:09 2026.tar', 'UTC', '2026-03-05T07:08:09.000Z'],
+    ['%c.tar', 'Fri Mar 5 07:08:09 2026.tar', 'UTC', null],
+    ['x-%F_%T%z.{{ .Extension }}', 'x-2026-03-05_08:08:09+0100.tar', 'Europe/Berlin', '2026-03-05T07:08:09.000Z'],
+    ['x-%y%j-%I%p.tar', 'x-26064-07PM.tar', 'UTC', '2026-03-05T19:00:00.000Z'],
+    ['%d.%B.%Y.tar', '05.March.2026.tar', 'UTC', '2026-03-05T00:00:00.000Z'],
+    ['no-time.tar', 'no-time.tar', 'UTC', null],
+    ['only-%H.tar', 'only-07.tar', 'UTC', null],
+    ['100%%-%Y.tar', '100%-2026.tar', 'UTC', '2026-01-01T00:00:00.000Z'],
+    ['a.b-%Y(%m).tar', 'a.b-2026(03).tar', 'UTC', '2026-03-01T00:00:00.000Z'],
+    ['a.b-%Y(%m).tar', 'aXb-2026(03).tar', 'UTC', null],
+  ];
+  for (const [tpl, name, tz, want] of rows) {
+    test(`${tpl} ${name} ${tz}`, () => assert.equal(parseTimeFromName(tpl, name, tz)?.toISOString() ?? null, want));
+  }
+
+  test('property: every name a template makes reads back to a time that makes the same name', () => {
+    const templates = [T, 'db-%Y%m%d-%H%M%S-%f.{{ .Extension }}', '%F %T %Z %z {{ .Extension }}', '%c.{{ .Extension }}', '%a-%d-%b-%Y-%I%M%S%p.tar', 'x-%s.tar'];
+    const zones = ['UTC', 'Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata', 'Pacific/Chatham'];
+    fc.assert(fc.property(
+      fc.constantFrom(...templates), fc.constantFrom(...zones),
+      fc.date({ min: new Date('1971-01-01T00:00:00Z'), max: new Date('2099-12-31T00:00:00Z'), noInvalidDate: true }),
+      fc.constantFrom<ExtensionParts>({ compression: 'gz' }, { compression: 'zst', encryption: 'age' }, { compression: 'none', encryption: 'gpg' }),
+      (tpl, tz, date, ext) => {
+        const name = backupFilename(tpl, date, tz, ext);
+        const t = parseTimeFromName(tpl, name, tz);
+        assert.ok(t, `${name} in ${tz} did not parse`);
+        assert.equal(backupFilename(tpl, t, tz, ext), name);
+        assert.ok(Math.abs(t.getTime() - date.getTime()) <= 3_600_000 + 1000, 'at most an hour (a repeated hour) and the dropped fraction apart');
+      },
+    ), { numRuns: 400 });
   });
 });
