@@ -49,8 +49,10 @@ export interface SpineConfig {
   retention: RetentionConfig;
   /** null when BACKUP_ARCHIVE does not exist as a directory. */
   local: LocalConfig | null;
-  /** Where an archive is staged when it must be (several destinations). */
+  /** Where an archive is staged (BACKUP_TMP_DIR). */
   tmpDir: string;
+  /** BACKUP_STAGING: stage the archive in tmpDir so failed uploads can be retried (false: stream a single destination, no retries). */
+  staging: boolean;
 }
 
 export const SPINE_SPEC = {
@@ -71,6 +73,7 @@ export const SPINE_SPEC = {
   BACKUP_PRUNING_PREFIX: str({ default: '' }),
   BACKUP_SKIP_BACKENDS_FROM_PRUNE: list({ default: [] }),
   BACKUP_TMP_DIR: str({ default: '' }),
+  BACKUP_STAGING: boolean({ default: true, desc: 'stage the archive in BACKUP_TMP_DIR so failed uploads can be retried' }),
 };
 
 export function parseSpine(env: Env, issues: ConfigIssue[], cores: number, dirExists: (p: string) => boolean): SpineConfig | null {
@@ -123,5 +126,6 @@ export function parseSpine(env: Env, issues: ConfigIssue[], cores: number, dirEx
     retention: { days: v.BACKUP_RETENTION_DAYS, leewayMs: v.BACKUP_PRUNING_LEEWAY, prefix, skipBackends: skip },
     local: dirExists(v.BACKUP_ARCHIVE) ? { dir: v.BACKUP_ARCHIVE, latestSymlink: latest || null } : null,
     tmpDir: v.BACKUP_TMP_DIR || tmpdir(),
+    staging: v.BACKUP_STAGING,
   };
 }

@@ -124,6 +124,11 @@ export interface RetryOptions {
   signal?: AbortSignal;
   /** Return false when the operation cannot be repeated (e.g. its source stream was consumed). */
   canRetry?: () => boolean;
+  /**
+   * The operation can run only once by design (why, e.g. "streamed without staging"): one
+   * attempt, and the log names the reason instead of counting attempts.
+   */
+  once?: string;
   /** For tests: replaces setTimeout-based waiting. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   random?: () => number;
@@ -169,7 +174,7 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
   const { settings, log, what, signal } = opts;
   const sleep = opts.sleep ?? defaultSleep;
   const random = opts.random ?? Math.random;
-  const max = Math.max(1, settings.attempts);
+  const max = opts.once ? 1 : Math.max(1, settings.attempts);
   const now = opts.now ?? Date.now;
   const start = now();
   for (let attempt = 1; ; attempt++) {
@@ -187,6 +192,10 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
       else if (attempt >= max) stop = attempt > 1 ? `gave up after ${attempt} attempts` : 'retries disabled';
       else if (opts.canRetry && !opts.canRetry()) stop = 'cannot be repeated (the source stream was consumed)';
       else if (elapsed + delay > settings.maxDurationMs) stop = `gave up after ${attempt} attempts (retry time limit ${Math.round(settings.maxDurationMs / 1000)}s)`;
+      if (stop && opts.once) {
+        log.warn({ reason: c.reason, transient: c.transient }, `${what} failed (not retried: ${opts.once}): ${message}`);
+        throw new RetryFailedError(`${what} failed (not retried: ${opts.once}): ${message}`, attempt, err);
+      }
       if (stop) {
         log.warn({ attempt, attempts: max, reason: c.reason, transient: c.transient }, `${what} failed (attempt ${attempt}/${max}, ${stop}): ${message}`);
         const e = new RetryFailedError(`${what} failed${attempt > 1 ? ` after ${attempt} attempts` : ''}: ${message}`, attempt, err);

@@ -102,7 +102,7 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     ctx.onArchive?.(archive);
     // containers come back as soon as the archive is written, while uploads may go on
     const archived = archive.done.then(() => phase('post', () => hooks.archivePost(hookCtx)), () => {});
-    const shipped = await phase('archive', () => shipArchive({ destinations, name, archive, tmpDir: job.tmpDir, retry: job.retry, log, signal }));
+    const shipped = await phase('archive', () => shipArchive({ destinations, name, archive, tmpDir: job.tmpDir, staging: job.staging, retry: job.retry, log, signal }));
     await archived;
     await phase('post', () => hooks.processPost(hookCtx));
     await phase('post', () => hooks.copyPost(hookCtx));

@@ -2,16 +2,20 @@
  * The upload and prune phases of a run.
  *
  * shipArchive: the archive is produced once.
- * - One destination: the archive streams straight into it (nothing is written to
- *   BACKUP_TMP_DIR). The stream cannot be replayed, so the upload as a whole is tried
- *   once; the SDKs still retry single requests (S3 parts, Azure blocks).
- * - Several destinations: the archive is written once to a temporary file in tmpDir
- *   (temporary disk never exceeds one archive). Every destination's first attempt starts
- *   at once and reads the file as it grows (StagedFile.follow), so uploading overlaps
- *   archiving; each destination has its own retries, which re-read the file from the
- *   start (with the size, once the archive is complete). The file is removed at the end.
- *   If the archive fails, every upload is aborted (and leaves nothing); if every
- *   destination fails for good first, the archive is abandoned.
+ * - Staged (the default whenever a remote destination is involved): the archive is written
+ *   once to a temporary file in tmpDir (BACKUP_TMP_DIR; temporary disk never exceeds one
+ *   archive). Every destination's first attempt starts at once and reads the file as it
+ *   grows (StagedFile.follow), so uploading overlaps archiving; each destination has its
+ *   own retries, which re-read the file from the start (with the size, once the archive is
+ *   complete), so one network blip never loses the backup. The file is removed at the end.
+ *   If the archive fails, every upload is aborted (and leaves nothing); if every destination
+ *   fails for good first, the archive is abandoned.
+ * - Direct: the archive streams straight into the only destination, nothing is written to
+ *   BACKUP_TMP_DIR. Used for a single local destination (its own temporary file is the
+ *   staging; its failures are not transient) and, for a single remote destination, only
+ *   when the user chose it (BACKUP_STAGING=false): the stream cannot be replayed, so the
+ *   upload as a whole is tried once (the SDKs still retry single requests: S3 parts,
+ *   Azure blocks).
  *
  * A failing destination never cancels the others. Every upload attempt is watched:
  * when the destination stops taking data for `retry.timeoutMs` while data is waiting,
@@ -41,8 +45,14 @@ export interface ShipOptions {
   /** Final backup file name. */
   name: string;
   archive: ArchiveStream;
-  /** Where the archive is staged when there are several destinations (BACKUP_TMP_DIR). */
+  /** Where the archive is staged (BACKUP_TMP_DIR). */
   tmpDir: string;
+  /**
+   * BACKUP_STAGING: false streams the archive straight into a single destination (no
+   * temporary disk, no whole-upload retries). Default true: staged whenever a remote
+   * destination is involved. Several destinations are always staged.
+   */
+  staging?: boolean;
   /** Retry and timeout settings (job.retry); defaults when omitted. */
   retry?: RetrySettings;
   log: Logger;
@@ -78,6 +88,8 @@ interface SourcePlan {
   open(withSize?: boolean): Promise<{ stream: Readable; size?: number } | null>;
   /** Called when reading the source itself failed (not when the destination gave up on it). */
   sourceFailed?(err: unknown): void;
+  /** Set when the source can be read only once by design: the upload is tried once, and logs say why. */
+  once?: string;
 }
 
 /**
@@ -92,7 +104,7 @@ export async function shipArchive(opts: ShipOptions): Promise<ShipResult> {
     archive.done.catch(() => {});
     throw new UserError('no destination is configured', 'Mount a directory at BACKUP_ARCHIVE or configure a remote destination (e.g. AWS_S3_BUCKET_NAME).');
   }
-  if (destinations.length === 1) return shipDirect(opts, destinations[0]!);
+  if (destinations.length === 1 && (opts.staging === false || destinations[0]!.name === 'Local')) return shipDirect(opts, destinations[0]!);
   return shipStaged(opts);
 }
 
@@ -102,6 +114,7 @@ async function shipDirect(opts: ShipOptions, destination: Destination): Promise<
   let used = false;
   const plan: SourcePlan = {
     canRepeat: () => false,
+    once: opts.staging === false ? 'streamed without staging (BACKUP_STAGING=false)' : 'streamed straight into the only destination',
     async open() {
       if (used) return null;
       used = true;
@@ -190,7 +203,7 @@ async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
 function stagingError(tmpDir: string, cause: unknown): UserError {
   return new UserError(
     `could not stage the archive in ${tmpDir}: ${errorMessage(cause)}`,
-    'With several destinations the archive is written once to BACKUP_TMP_DIR; give it room for one archive.',
+    'The archive is written once to BACKUP_TMP_DIR so that failed uploads can be retried; give it room for one archive (or set BACKUP_STAGING=false to stream a single destination without retries).',
     { cause },
   );
 }
@@ -234,6 +247,7 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
       what: `upload of ${opts.name} to ${d.name} ${d.location}`,
       signal: opts.signal,
       canRetry: () => plan.canRepeat(),
+      ...(plan.once ? { once: plan.once } : {}),
     });
     bytes = out.value;
     const durationMs = Date.now() - started;

@@ -4,7 +4,8 @@ import { mkdtemp, readdir, rm, readFile, utimes, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
+import pino from 'pino';
 import { once } from 'node:events';
 import { createLocalDestination } from '../../src/destinations/local.ts';
 import type { Destination, UploadOptions } from '../../src/destinations/types.ts';
@@ -110,6 +111,13 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms); })]).finally(() => clearTimeout(t));
 }
 
+/** A logger whose lines the test can read. */
+function capture() {
+  let out = '';
+  const stream = new Writable({ write(c, _e, cb) { out += c; cb(); } });
+  return { log: pino({ level: 'debug' }, stream), text: () => out };
+}
+
 const http = (status: number, name = 'Error') => Object.assign(new Error(`HTTP ${status} ${name}`), { name, $metadata: { httpStatusCode: status } });
 
 describe('shipArchive', () => {
@@ -161,11 +169,34 @@ describe('shipArchive', () => {
     await assert.rejects(a.done);
   });
 
-  test('a live stream is not uploaded twice: a transient failure with one destination is final', async () => {
+  test('one remote destination: the archive is staged, so a transient failure is retried from the staged file', async () => {
+    const out = await dir();
+    const tmp = await dir();
+    const seenTemp: string[][] = [];
+    const d = flaky(createLocalDestination({ dir: out, latestSymlink: null }, log), (n) => (n === 1 ? Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) : null));
+    const spy: Destination & { calls: number } = Object.assign(Object.create(d), { async upload(n: string, s: Readable, o?: UploadOptions) { seenTemp.push(await readdir(tmp)); return d.upload(n, s, o); } });
+    const a = fakeArchive(3 * MiB + 11);
+    const r = await shipArchive({ destinations: [spy], name: 'one.tar', archive: a, tmpDir: tmp, retry: fastRetry, log });
+    assert.equal(r.results[0]!.ok, true, r.results[0]!.error);
+    assert.equal(r.results[0]!.attempts, 2);
+    assert.equal(d.calls, 2);
+    assert.equal(seenTemp[0]!.length, 1, 'the archive is staged in tmpDir');
+    assert.equal(sha256Hex(await readFile(join(out, 'one.tar'))), await a.sha, 'the retry sent every byte');
+    assert.deepEqual(await readdir(tmp), [], 'staged archive removed');
+  });
+
+  test('BACKUP_STAGING=false: a live stream is not uploaded twice, and the log says why (no "attempt 1/3")', async () => {
     const d = flaky(createLocalDestination({ dir: await dir(), latestSymlink: null }, log), (n) => (n === 1 ? http(503) : null));
-    const r = await shipArchive({ destinations: [d], name: 'b.tar', archive: fakeArchive(MiB), tmpDir: await dir(), retry: fastRetry, log });
+    const tmp = await dir();
+    const cap = capture();
+    const r = await shipArchive({ destinations: [d], name: 'b.tar', archive: fakeArchive(MiB), tmpDir: tmp, staging: false, retry: fastRetry, log: cap.log });
     assert.equal(d.calls, 1);
     assert.equal(r.results[0]!.ok, false);
+    assert.match(r.results[0]!.error!, /not retried: streamed without staging \(BACKUP_STAGING=false\)/);
+    const text = cap.text();
+    assert.doesNotMatch(text, /attempt 1\/3/);
+    assert.match(text, /not retried: streamed without staging/);
+    assert.deepEqual(await readdir(tmp), [], 'nothing staged');
   });
 
   test('an archive failure (single destination) rejects with ArchiveFailedError and leaves nothing', async () => {
