@@ -60,6 +60,7 @@ function describeJob(job: JobConfig): Record<string, unknown> {
     retention: { ...job.retention, leeway: formatDuration(job.retention.leewayMs) },
     local: job.local,
     tmpDir: job.tmpDir,
+    staging: job.staging,
     encryption: { method: job.encryption.method, variable: job.encryption.variable },
     verify: job.verify,
     variables: env,
