@@ -15,6 +15,7 @@ import { EXIT, exitCodeFor, worstStatus, type RunStats } from './run/stats.ts';
 import { formatDuration } from './config/duration.ts';
 import { notifyTest } from './notify/index.ts';
 import { reportRun } from './run/report.ts';
+import { checkHealthFile } from './health/state.ts';
 import { READ_COMMANDS, READ_USAGE, runReadCommand } from './restore/commands.ts';
 import type { ArchiveStream } from './archive/index.ts';
 
@@ -30,7 +31,8 @@ Commands:
   config        print the resolved configuration of each job (secrets redacted)
   notify-test   send a test message to every notification URL and print each result
 ${READ_USAGE}
-  healthcheck   exit 0 when the daemon is alive (used by the image's HEALTHCHECK)
+  healthcheck   exit 0 when the daemon is alive and every job's last run succeeded
+                within its schedule's interval (the image's HEALTHCHECK)
   version       print the version
 
 Exit codes: 0 success, 1 failure, 2 configuration error, 3 partial (some
@@ -124,17 +126,12 @@ function formatBytes(n: number): string {
   return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
 }
 
-async function cmdHealthcheck(): Promise<number> {
-  try {
-    const h = JSON.parse(readFileSync(HEALTH_FILE, 'utf8')) as { pid: number; updated: string };
-    const age = Date.now() - Date.parse(h.updated);
-    process.kill(h.pid, 0);
-    if (age > 60_000) { process.stderr.write(`unhealthy: the daemon last reported ${Math.round(age / 1000)}s ago\n`); return 1; }
-    return 0;
-  } catch (e) {
-    process.stderr.write(`unhealthy: ${errorMessage(e)}\n`);
-    return 1;
-  }
+/** Exit 0 when the daemon is alive and every job passes the health rule (src/health/rule.ts); one readable line either way. */
+function cmdHealthcheck(): number {
+  const r = checkHealthFile(HEALTH_FILE);
+  if (r.healthy) { process.stdout.write(`${r.message}\n`); return EXIT.success; }
+  process.stderr.write(`unhealthy: ${r.message}\n`);
+  return EXIT.failure;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,5 +1,4 @@
 import cron from 'node-cron';
-import { writeFile, rename } from 'node:fs/promises';
 import type { Config, JobConfig } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import { parseDuration, formatDuration } from '../config/duration.ts';
@@ -7,6 +6,8 @@ import { runJob } from '../run/run.ts';
 import type { RunStats } from '../run/stats.ts';
 import { errorMessage } from '../errors.ts';
 import { scheduleVerification } from '../restore/schedule.ts';
+import { HealthStore, HEALTH_REFRESH_MS } from '../health/state.ts';
+import { expectedIntervalMs, INTERVAL_FIRINGS } from '../health/rule.ts';
 
 export interface DaemonOptions {
   log: Logger;
@@ -18,9 +19,11 @@ export interface DaemonOptions {
   shutdownGraceMs?: number;
   /** Health file, refreshed while the daemon lives (HEALTHCHECK reads it). */
   healthFile?: string;
+  /** Called once every job is scheduled (the destination checks at start). */
+  onStarted?: () => Promise<void>;
 }
 
-interface Scheduled { stop(): void; next(): Date | null }
+interface Scheduled { stop(): void; next(): Date | null; intervalMs?: number | null }
 
 /**
  * Schedules every job and runs until SIGTERM/SIGINT. On a signal, a running
@@ -32,7 +35,13 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
   const controller = new AbortController();
   const running = new Set<Promise<void>>();
   const scheduled: Scheduled[] = [];
-  let lastRun: { job: string; status: string; end: string } | null = null;
+  const health = new HealthStore(config.jobs.map((j) => ({ name: j.name, intervalMs: null })), {
+    healthFile: opts.healthFile,
+    stateDir: config.stateDir,
+    onError: (what, message) => (what === 'state'
+      ? log.warn({ stateDir: config.stateDir }, `cannot remember run results in OFFSITE_STATE_DIR (${message}); they are kept in the health file only and lost when the container is recreated`)
+      : log.warn({ healthFile: opts.healthFile }, `cannot write the health file (${message}); \`offsite healthcheck\` will report the daemon unhealthy`)),
+  });
 
   const inflight = new Set<string>();
   const fire = (job: JobConfig, s: () => Scheduled | undefined): Promise<void> | undefined => {
@@ -52,10 +61,13 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
       try {
         const extra = opts.runOptions ? await opts.runOptions(job) : {};
         const stats = await runJob(job, { log, lockFile: config.lockFile, signal: controller.signal, ...extra });
-        lastRun = { job: job.name, status: stats.status, end: stats.end.toISOString() };
+        // an aborted run (SIGTERM) says nothing about the job's health
+        if (!controller.signal.aborted) { health.record(job.name, stats); await health.write(); }
         if (opts.afterRun) await opts.afterRun(job, stats);
       } catch (e) {
         log.error({ job: job.name, error: errorMessage(e) }, 'run crashed');
+        health.record(job.name, { status: 'failure', end: new Date() }, `the run crashed: ${errorMessage(e)}`);
+        await health.write();
       }
       const next = s()?.next();
       if (next && !controller.signal.aborted) log.info({ job: job.name, next: next.toISOString() }, 'next run scheduled');
@@ -72,14 +84,16 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
       const ms = parseDuration(every[1]!)!;
       let nextAt = Date.now() + ms;
       const timer = setInterval(() => { nextAt = Date.now() + ms; void fire(job, () => entry); }, ms);
-      entry = { stop: () => clearInterval(timer), next: () => new Date(nextAt) };
+      entry = { stop: () => clearInterval(timer), next: () => new Date(nextAt), intervalMs: ms };
     } else {
       const task = cron.schedule(job.schedule.cron, () => fire(job, () => entry), {
         timezone: job.schedule.timezone, noOverlap: true, name: `offsite-${job.name}`,
       });
-      entry = { stop: () => { void task.stop(); void task.destroy(); }, next: () => task.getNextRun() };
+      entry = { stop: () => { void task.stop(); void task.destroy(); }, next: () => task.getNextRun(), intervalMs: expectedIntervalMs(task.getNextRuns(INTERVAL_FIRINGS)) };
     }
     scheduled.push(entry);
+    // a random BACKUP_JITTER delay may push a run that much later
+    health.setInterval(job.name, entry.intervalMs ? entry.intervalMs + job.schedule.jitterMs : null);
     log.info({ job: job.name, schedule: job.schedule.cron, timezone: job.schedule.timezone, next: entry.next()?.toISOString() ?? null, sources: job.archive.sources }, 'job scheduled');
   }
   // VERIFY_CRON_EXPRESSION: verify the newest backup on every destination
@@ -87,14 +101,9 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
     const v = scheduleVerification(job, log, controller.signal, (p) => { running.add(p); void p.finally(() => running.delete(p)); }, undefined, config.stateDir);
     if (v) scheduled.push(v);
   }
-  const writeHealth = async () => {
-    if (!opts.healthFile) return;
-    const tmp = `${opts.healthFile}.tmp`;
-    const body = JSON.stringify({ pid: process.pid, updated: new Date().toISOString(), lastRun });
-    try { await writeFile(tmp, body); await rename(tmp, opts.healthFile); } catch (e) { log.debug({ error: errorMessage(e) }, 'cannot write health file'); }
-  };
-  await writeHealth();
-  const healthTimer = setInterval(() => void writeHealth(), 15_000);
+  await health.write();
+  const healthTimer = setInterval(() => void health.write(), HEALTH_REFRESH_MS);
+  if (opts.onStarted) await opts.onStarted().catch((e) => log.warn({ error: errorMessage(e) }, 'checking the destinations failed'));
 
   const signalName = await new Promise<string>((resolve) => {
     const on = (sig: string) => resolve(sig);
