@@ -13,7 +13,7 @@ import { UserError, errorMessage } from '../errors.ts';
 import { formatBytes } from '../notify/index.ts';
 import {
   pickDestinations, listBackups, restoreBackup, verifyBackup, exportBackup, importBackup, findBackup,
-  type VerifyReport,
+  type VerifyReport, type Naming,
 } from './index.ts';
 
 export const READ_COMMANDS = ['list', 'restore', 'verify', 'export', 'import'] as const;
@@ -23,7 +23,8 @@ export const READ_USAGE = `  list          list the backups on every destination
                 [NAME|latest] --from DEST --to DIR [--include PATH ...] [--force]
   verify        download a backup, check its SHA-256 and manifest, decode it all
                 without writing files  [NAME|latest] [--from DEST] [--json]
-  export        copy a backup as stored to a local file  NAME|latest FILE [--from DEST]
+  export        copy a backup as stored to a local file or into a directory
+                NAME|latest FILE|DIR/ [--from DEST]
   import        upload a local archive (e.g. from export) to the destinations
                 FILE [--to DEST] [--force]
   (with several conf.d jobs, choose one with --job NAME)`;
@@ -48,6 +49,11 @@ function pickJob(config: Config, name: string | undefined): JobConfig {
   }
   if (config.jobs.length === 1) return config.jobs[0]!;
   throw new UserError(`there are ${config.jobs.length} jobs (conf.d); choose one with --job NAME`, `jobs: ${config.jobs.map((x) => x.name).join(', ')}`);
+}
+
+/** How the job names its backups: `latest` is the newest by the time in the name. */
+export function namingOf(job: JobConfig): Naming {
+  return { template: job.archive.filenameTemplate, timeZone: job.schedule.timezone };
 }
 
 function pad(s: string, n: number): string {
@@ -119,7 +125,7 @@ export async function runReadCommand(
             const found = [];
             for (const d of dests) {
               try {
-                found.push(...await listBackups([d], job.retention.prefix, log));
+                found.push(...await listBackups([d], job.retention.prefix, log, namingOf(job)));
               } catch (e) {
                 failures.push({ job: job.name, destination: d.name, location: d.location, error: errorMessage(e) });
               }
@@ -158,7 +164,7 @@ export async function runReadCommand(
           const [dest] = pickDestinations(all, values.from, '--from');
           let last = 0;
           const report = await restoreBackup({
-            destination: dest!, name: positionals[0], prefix: job.retention.prefix, target: resolve(values.to!),
+            destination: dest!, name: positionals[0], prefix: job.retention.prefix, naming: namingOf(job), target: resolve(values.to!),
             include: values.include, force: values.force, keys: job.encryption.keys, log, signal: controller.signal,
             onProgress: io.isTty ? (p, total) => {
               const now = Date.now();
@@ -187,7 +193,7 @@ export async function runReadCommand(
           const dests = pickDestinations(all, values.from, '--from');
           const reports: VerifyReport[] = [];
           for (const d of dests) {
-            const r = await verifyBackup({ destination: d, name: positionals[0], prefix: job.retention.prefix, keys: job.encryption.keys, log, signal: controller.signal, stateDir: config.stateDir });
+            const r = await verifyBackup({ destination: d, name: positionals[0], prefix: job.retention.prefix, naming: namingOf(job), keys: job.encryption.keys, log, signal: controller.signal, stateDir: config.stateDir });
             reports.push(r);
             if (!values.json) printVerify(r, io);
           }
@@ -214,8 +220,8 @@ export async function runReadCommand(
             for (const d of dests) { if (await findBackup(d, name, '').then(() => true, () => false)) holding.push(d); }
             if (holding.length) dests = holding;
           }
-          const r = await exportBackup({ destination: dests[0]!, name, prefix: job.retention.prefix, file: resolve(file), log, signal: controller.signal });
-          io.out(`exported ${r.name} (${formatBytes(r.size)}, SHA-256 ${r.sha256}) to ${resolve(file)}${r.sidecar ? ` and its manifest to ${resolve(file)}.manifest.json` : ''}\n`);
+          const r = await exportBackup({ destination: dests[0]!, name, prefix: job.retention.prefix, naming: namingOf(job), file, log, signal: controller.signal });
+          io.out(`exported ${r.name} (${formatBytes(r.size)}, SHA-256 ${r.sha256}) to ${r.file}${r.sidecar ? ` and its manifest to ${r.file}.manifest.json` : ''}\n`);
           return 0;
         }, make);
       }

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm, stat, readFile, writeFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { recordVerification } from './history.ts';
@@ -14,6 +14,7 @@ import type { BackupObject, Destination } from '../destinations/types.ts';
 import type { DecryptionKeys, EncryptionMethod } from '../crypto/index.ts';
 import { UserError, errorMessage } from '../errors.ts';
 import { isTemporaryName } from '../retention/index.ts';
+import { parseTimeFromName } from '../archive/filename.ts';
 import { extractArchive, type ExtractProgress, type ExtractResult } from '../archive/extract.ts';
 import {
   readManifest, parseSidecar, sidecarName, isSidecarName, buildSidecar, encodeManifest, NewerFormatError,
@@ -45,15 +46,36 @@ export function pickDestinations(all: Destination[], name: string | undefined, f
   return found;
 }
 
-function newestFirst(a: BackupObject, b: BackupObject): number {
-  const d = b.modified.getTime() - a.modified.getTime();
-  return d !== 0 ? d : b.name < a.name ? -1 : b.name > a.name ? 1 : 0;
+/** How a job names its backups: BACKUP_FILENAME (after $VAR expansion) and TZ, to read a backup's time from its name. */
+export interface Naming {
+  template: string;
+  timeZone: string;
+}
+
+/** A backup's time: the time its name stands for (through the job's file name template), else its modification time. */
+export function backupTime(o: Pick<BackupObject, 'name' | 'modified'>, naming?: Naming): number {
+  const t = naming ? parseTimeFromName(naming.template, o.name, naming.timeZone) : null;
+  return (t ?? o.modified).getTime();
+}
+
+/** Newest first: by the time in the name, then the modification time, then the name. */
+export function newestFirst(naming?: Naming): (a: BackupObject, b: BackupObject) => number {
+  const key = new Map<BackupObject, number>();
+  const time = (o: BackupObject) => {
+    let t = key.get(o);
+    if (t === undefined) { t = backupTime(o, naming); key.set(o, t); }
+    return t;
+  };
+  return (a, b) => {
+    const d = time(b) - time(a) || b.modified.getTime() - a.modified.getTime();
+    return d !== 0 ? d : b.name < a.name ? -1 : b.name > a.name ? 1 : 0;
+  };
 }
 
 /** Backups (not sidecars, not in-flight uploads) under `prefix`, newest first. */
-export async function listArchives(dest: Destination, prefix = ''): Promise<BackupObject[]> {
+export async function listArchives(dest: Destination, prefix = '', naming?: Naming): Promise<BackupObject[]> {
   const all = await dest.list(prefix);
-  return all.filter((o) => !isSidecarName(o.name) && !isTemporaryName(o.name)).sort(newestFirst);
+  return all.filter((o) => !isSidecarName(o.name) && !isTemporaryName(o.name)).sort(newestFirst(naming));
 }
 
 async function readAll(stream: Readable, limit: number, what: string): Promise<Buffer> {
@@ -77,11 +99,11 @@ export async function fetchSidecar(dest: Destination, name: string, listing?: Ba
 }
 
 /** Every backup on the given destinations, newest first per destination, with their sidecars. */
-export async function listBackups(dests: Destination[], prefix = '', log?: Logger): Promise<ListedBackup[]> {
+export async function listBackups(dests: Destination[], prefix = '', log?: Logger, naming?: Naming): Promise<ListedBackup[]> {
   const out: ListedBackup[] = [];
   for (const d of dests) {
     const all = await d.list(prefix);
-    const archives = all.filter((o) => !isSidecarName(o.name) && !isTemporaryName(o.name)).sort(newestFirst);
+    const archives = all.filter((o) => !isSidecarName(o.name) && !isTemporaryName(o.name)).sort(newestFirst(naming));
     const rows: ListedBackup[] = archives.map((o) => ({ destination: d.name, location: d.location, name: o.name, size: o.size, modified: o.modified, manifest: null }));
     // sidecars are small; read a few at a time
     let i = 0;
@@ -102,10 +124,14 @@ export async function listBackups(dests: Destination[], prefix = '', log?: Logge
   return out;
 }
 
-/** Resolve `latest` (or undefined) to the newest backup, or check that `name` exists. */
-export async function findBackup(dest: Destination, name: string | undefined, prefix = ''): Promise<BackupObject> {
+/**
+ * Resolve `latest` (or undefined) to the newest backup, or check that `name` exists.
+ * Newest is by the time in the name (read through `naming`), then the modification
+ * time: not the last uploaded (an import or a copy made later is not newer).
+ */
+export async function findBackup(dest: Destination, name: string | undefined, prefix = '', naming?: Naming): Promise<BackupObject> {
   if (!name || name === 'latest') {
-    const [newest] = await listArchives(dest, prefix);
+    const [newest] = await listArchives(dest, prefix, naming);
     if (!newest) throw new UserError(`${dest.name} (${dest.location}) holds no backup${prefix ? ` starting with "${prefix}"` : ''}`, 'run `offsite list` to see what is stored');
     return newest;
   }
@@ -198,6 +224,8 @@ export interface RestoreOptions {
   /** A backup name, or `latest` / undefined for the newest under `prefix`. */
   name?: string;
   prefix?: string;
+  /** How the job names backups (for `latest`). */
+  naming?: Naming;
   target: string;
   include?: string[];
   force?: boolean;
@@ -221,7 +249,7 @@ export interface RestoreReport {
 
 /** Download, check SHA-256 against the sidecar, decrypt, decompress, extract. All or nothing. */
 export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
-  const obj = await findBackup(o.destination, o.name, o.prefix);
+  const obj = await findBackup(o.destination, o.name, o.prefix, o.naming);
   let sidecar: Sidecar | null = null;
   try {
     sidecar = await fetchSidecar(o.destination, obj.name);
@@ -260,6 +288,8 @@ export interface VerifyOptions {
   destination: Destination;
   name?: string;
   prefix?: string;
+  /** How the job names backups (for `latest`). */
+  naming?: Naming;
   keys: DecryptionKeys;
   log: Logger;
   signal?: AbortSignal;
@@ -306,7 +336,7 @@ async function verifyOnce(o: VerifyOptions): Promise<VerifyReport> {
     checks: [], problems: [], warnings: [], result: null, sidecar: null, manifest: null,
   };
   try {
-    const obj = await findBackup(o.destination, o.name, o.prefix);
+    const obj = await findBackup(o.destination, o.name, o.prefix, o.naming);
     report.name = obj.name;
     report.found = true;
     const sidecar = await fetchSidecar(o.destination, obj.name);
@@ -377,29 +407,66 @@ export interface ExportOptions {
   destination: Destination;
   name?: string;
   prefix?: string;
+  /** How the job names backups (for `latest`). */
+  naming?: Naming;
   file: string;
   log: Logger;
   signal?: AbortSignal;
 }
 
-/** Copy one backup, as stored, to a local file (plus its sidecar as `<file>.manifest.json`), checking its SHA-256. */
-export async function exportBackup(o: ExportOptions): Promise<{ name: string; size: number; sha256: string; sidecar: boolean }> {
-  const obj = await findBackup(o.destination, o.name, o.prefix);
+/**
+ * Where an export goes: FILE, or DIR/<backup name> when `file` is an existing
+ * directory or ends with a slash (which must then be an existing directory).
+ */
+async function exportPath(file: string, name: string): Promise<string> {
+  const abs = resolve(file);
+  const st = await stat(abs).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? null : Promise.reject(e)));
+  if (/[/\\]$/.test(file) || st?.isDirectory()) {
+    if (!st) throw new UserError(`the directory ${abs} does not exist`, 'create it first, or give the path of a file to write');
+    if (!st.isDirectory()) throw new UserError(`${abs} is not a directory`, 'give a directory to export into, or the path of a file without a trailing slash');
+    return join(abs, name);
+  }
+  const dir = dirname(abs);
+  const dst = await stat(dir).catch(() => null);
+  if (!dst?.isDirectory()) throw new UserError(`the directory ${dir} does not exist`, 'create it first, or export into an existing directory');
+  return abs;
+}
+
+/**
+ * Copy one backup, as stored, to a local file (plus its sidecar as
+ * `<file>.manifest.json`), checking its SHA-256. Both are written under
+ * temporary names and renamed only when complete: a failed export leaves
+ * nothing behind.
+ */
+export async function exportBackup(o: ExportOptions): Promise<{ name: string; file: string; size: number; sha256: string; sidecar: boolean }> {
+  const obj = await findBackup(o.destination, o.name, o.prefix, o.naming);
+  const file = await exportPath(o.file, obj.name);
   const sidecar = await fetchSidecar(o.destination, obj.name);
-  const part = `${o.file}.part`;
+  const part = `${file}.part`;
+  const scFile = `${file}.manifest.json`;
+  const scPart = `${scFile}.part`;
+  const created: string[] = []; // only what this export made is removed on failure
   try {
     const { stream, done } = hashed(await o.destination.download(obj.name));
     const out = createWriteStream(part, { flags: 'wx' });
+    await new Promise<void>((res, rej) => { out.once('open', () => { created.push(part); res(); }).once('error', rej); });
     await (o.signal ? pipeline(stream, out, { signal: o.signal }) : pipeline(stream, out));
     const got = await done();
     checkIntegrity(got, sidecar, obj.name);
-    if (sidecar) await writeFile(`${o.file}.manifest.json`, encodeManifest(sidecar));
-    await rename(part, o.file);
-    o.log.info({ backup: obj.name, file: o.file, size: got.size }, 'backup exported');
-    return { name: obj.name, size: got.size, sha256: got.sha256, sidecar: sidecar !== null };
+    if (sidecar) {
+      await writeFile(scPart, encodeManifest(sidecar), { flag: 'wx' });
+      created.push(scPart);
+      await rename(scPart, scFile);
+      created.splice(created.indexOf(scPart), 1, scFile);
+    }
+    await rename(part, file);
+    o.log.info({ backup: obj.name, file, size: got.size }, 'backup exported');
+    return { name: obj.name, file, size: got.size, sha256: got.sha256, sidecar: sidecar !== null };
   } catch (e) {
-    await rm(part, { force: true });
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new UserError(`${part} already exists`, 'remove it, or export to another file');
+    await Promise.all(created.map((f) => rm(f, { force: true }).catch(() => {})));
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EEXIST') throw new UserError(`${err.path ?? part} already exists`, 'remove it, or export to another file');
+    if (err.code === 'EISDIR') throw new UserError(`${file} is a directory`, 'export into it with a trailing slash, or give another file name');
     throw e;
   }
 }

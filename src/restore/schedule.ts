@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import type { Destination } from '../destinations/types.ts';
 import type { DecryptionKeys } from '../crypto/index.ts';
 import { sendToTargets, type NotificationTarget } from '../notify/index.ts';
-import { verifyBackup, type VerifyReport } from './index.ts';
+import { verifyBackup, type VerifyReport, type Naming } from './index.ts';
 import cron from 'node-cron';
 import type { JobConfig } from '../config/index.ts';
 import { parseDuration } from '../config/duration.ts';
@@ -17,6 +17,8 @@ export interface VerifyJob {
   name: string;
   /** Only backups of this job (its pruning prefix). */
   prefix: string;
+  /** How the job names backups (the newest is by the time in the name). */
+  naming?: Naming;
   keys: DecryptionKeys;
   notifyTargets: readonly NotificationTarget[];
   /** OFFSITE_STATE_DIR, to record each verification for `offsite list`. */
@@ -28,7 +30,7 @@ export async function verifyNewest(job: VerifyJob, destinations: Destination[], 
   const reports: VerifyReport[] = [];
   for (const d of destinations) {
     if (signal?.aborted) break;
-    const r = await verifyBackup({ destination: d, prefix: job.prefix, keys: job.keys, log, signal, stateDir: job.stateDir });
+    const r = await verifyBackup({ destination: d, prefix: job.prefix, naming: job.naming, keys: job.keys, log, signal, stateDir: job.stateDir });
     reports.push(r);
     const fields = { job: job.name, destination: d.name, backup: r.name, checks: r.checks, warnings: r.warnings };
     if (r.ok) log.info(fields, 'verification passed');
@@ -68,7 +70,7 @@ export function scheduleVerification(
     const p = (async () => {
       const dests = makeDestinations(job, log);
       try {
-        await verifyNewest({ name: job.name, prefix: job.retention.prefix, keys: job.encryption.keys, notifyTargets: job.notify.targets, stateDir }, dests, log.child({ job: job.name, task: 'verify' }), signal);
+        await verifyNewest({ name: job.name, prefix: job.retention.prefix, naming: { template: job.archive.filenameTemplate, timeZone: job.schedule.timezone }, keys: job.encryption.keys, notifyTargets: job.notify.targets, stateDir }, dests, log.child({ job: job.name, task: 'verify' }), signal);
       } catch (e) {
         log.error({ job: job.name, error: errorMessage(e) }, 'verification crashed');
       } finally {
