@@ -3,6 +3,7 @@ import { join, basename, extname, resolve } from 'node:path';
 import dotenv from 'dotenv';
 import type { ConfigIssue } from '../errors.ts';
 import type { Env } from './validate.ts';
+import { shellExpand } from './expand.ts';
 
 export const DEFAULT_CONF_DIR = '/etc/dockervolumebackup/conf.d';
 
@@ -76,7 +77,7 @@ export function loadJobs(globalEnv: Env, known: ReadonlySet<string>, issues: Con
     names.add(name);
     let parsed: Record<string, string>;
     try {
-      parsed = dotenv.parse(readFileSync(path));
+      parsed = sourceConfFile(readFileSync(path, 'utf8'), globalEnv);
     } catch (e) {
       issues.push({ variable: path, message: `cannot read: ${(e as Error).message}` });
       continue;
@@ -91,6 +92,29 @@ export function loadJobs(globalEnv: Env, known: ReadonlySet<string>, issues: Con
     jobs.push({ name, source: path, env: resolveFileVariables(env, known, issues, path) });
   }
   return jobs;
+}
+
+/**
+ * Read one conf.d file as offen does: line by line, `#` lines skipped, each line expanded
+ * shell-style (`$VAR`, `${VAR}`, `${VAR:-default}`) from the file's earlier lines and then the
+ * environment, then parsed as a dotenv line (quotes removed). Throws naming the line.
+ */
+export function sourceConfFile(text: string, env: Env): Record<string, string> {
+  const result: Record<string, string> = {};
+  const lookup = (name: string) => (Object.hasOwn(result, name) ? result[name] : env[name]);
+  const lines = text.split(/\r?\n/);
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n]!.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    let expanded: string;
+    try {
+      expanded = shellExpand(line, lookup);
+    } catch (e) {
+      throw new Error(`line ${n + 1}: ${(e as Error).message}`);
+    }
+    for (const [k, v] of Object.entries(dotenv.parse(expanded))) result[k] = v;
+  }
+  return result;
 }
 
 /** Replace X_FILE by the file's contents under X (trailing newline trimmed). X and X_FILE both set is an error. */

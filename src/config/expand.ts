@@ -44,3 +44,66 @@ function shellName(s: string): [string, number] {
   while (i < s.length && isAlnum(s[i])) i++;
   return [s.slice(0, i), i];
 }
+
+/**
+ * Shell-style expansion of one conf.d line, as offen's reader does it (mvdan.cc/sh's
+ * shell.Expand, heredoc rules: quotes are kept as written and do not stop expansion):
+ * `$NAME`, `${NAME}`, `${NAME:-word}`, `${NAME-word}`, `${NAME:=word}`, `${NAME=word}`,
+ * `${NAME:+word}`, `${NAME+word}`, `${#NAME}`; `\$`, `\\` and `` \` `` escape. Unset names
+ * expand to nothing. Command substitution (`$(...)`, backticks) and arithmetic are refused.
+ * Throws an Error naming the problem.
+ */
+export function shellExpand(input: string, lookup: (name: string) => string | undefined): string {
+  let out = '';
+  let i = 0;
+  while (i < input.length) {
+    const c = input[i]!;
+    if (c === '\\' && i + 1 < input.length && '$\\`'.includes(input[i + 1]!)) { out += input[i + 1]; i += 2; continue; }
+    if (c === '`') throw new Error('command substitution (`...`) is not supported');
+    if (c !== '$' || i + 1 >= input.length) { out += c; i++; continue; }
+    const n = input[i + 1]!;
+    if (n === '(') throw new Error(input[i + 2] === '(' ? 'arithmetic expansion $((...)) is not supported' : 'command substitution $(...) is not supported');
+    if (n === '{') {
+      const end = closingBrace(input, i + 2);
+      if (end < 0) throw new Error(`unclosed \${ in "${input}"`);
+      out += parameter(input.slice(i + 2, end), lookup);
+      i = end + 1;
+      continue;
+    }
+    const name = /^(?:[A-Za-z_][A-Za-z0-9_]*|[0-9#?$!*@-])/.exec(input.slice(i + 1));
+    if (!name) { out += '$'; i++; continue; }
+    out += lookup(name[0]) ?? '';
+    i += 1 + name[0].length;
+  }
+  return out;
+}
+
+function closingBrace(s: string, from: number): number {
+  let depth = 1;
+  for (let j = from; j < s.length; j++) {
+    if (s[j] === '\\') { j++; continue; }
+    if (s[j] === '$' && s[j + 1] === '{') { depth++; j++; continue; }
+    if (s[j] === '}' && --depth === 0) return j;
+  }
+  return -1;
+}
+
+function parameter(body: string, lookup: (name: string) => string | undefined): string {
+  if (body.startsWith('#') && body.length > 1) {
+    const name = body.slice(1);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`\${${body}} is not supported`);
+    return String([...(lookup(name) ?? '')].length);
+  }
+  const m = /^([A-Za-z_][A-Za-z0-9_]*|[0-9#?$!*@-])(?:(:?)([-=+?])([\s\S]*))?$/.exec(body);
+  if (!m) throw new Error(`\${${body}} is not supported; use $NAME, \${NAME} or \${NAME:-default}`);
+  const [, name, colon, op, word] = m;
+  const value = lookup(name!);
+  if (!op) return value ?? '';
+  const unset = colon ? value === undefined || value === '' : value === undefined;
+  const w = () => shellExpand(word ?? '', lookup);
+  switch (op) {
+    case '-': case '=': return unset ? w() : value!;
+    case '+': return unset ? '' : w();
+    default: if (unset) throw new Error(`${name}: ${w() || 'parameter null or not set'}`); return value!;
+  }
+}

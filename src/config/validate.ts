@@ -1,5 +1,5 @@
 import { cleanEnv, makeValidator, EnvMissingError, type Spec } from 'envalid';
-import cron from 'node-cron';
+import { parseCron } from '../schedule/cron.ts';
 import type { ConfigIssue } from '../errors.ts';
 import { parseDuration } from './duration.ts';
 
@@ -95,21 +95,14 @@ export const regexp = makeValidator<RegExp>((input: string) => {
   }
 });
 
-/** Cron expression: 5 or 6 fields, @macros, or `@every <duration>`. */
+/**
+ * Cron expression in robfig/cron's dialect (offen's): 5 or 6 fields (seconds first), `?` in the
+ * day fields, descriptors, `@every <duration>`, a `CRON_TZ=Zone ` / `TZ=Zone ` prefix. An
+ * expression that never matches is valid (offen's "never" for jobs run only by hand).
+ */
 export const cronExpression = makeValidator<string>((input: string) => {
-  const expr = input.trim();
-  const every = /^@every\s+(\S+)$/.exec(expr);
-  if (every) {
-    const ms = parseDuration(every[1]!);
-    if (ms === null || ms < 1000) throw new Error(`"${input}": @every needs a duration of at least 1s, such as @every 6h`);
-    return expr;
-  }
-  const fields = expr.split(/\s+/);
-  if (!expr.startsWith('@') && (fields.length < 5 || fields.length > 6)) {
-    throw new Error(`"${input}" is not a cron expression; expected 5 fields (minute hour day month weekday), 6 with seconds, or a macro such as @daily`);
-  }
-  if (!cron.validate(expr)) throw new Error(`"${input}" is not a valid cron expression; expected e.g. "0 2 * * *" or @daily`);
-  return expr;
+  parseCron(input, 'UTC');
+  return input.trim();
 });
 
 /** IANA time zone name. */

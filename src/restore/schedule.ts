@@ -8,9 +8,8 @@ import type { Destination } from '../destinations/types.ts';
 import type { DecryptionKeys } from '../crypto/index.ts';
 import { sendToTargets, type NotificationTarget } from '../notify/index.ts';
 import { verifyBackup, type VerifyReport, type Naming } from './index.ts';
-import cron from 'node-cron';
+import { parseCron, startSchedule } from '../schedule/cron.ts';
 import type { JobConfig } from '../config/index.ts';
-import { parseDuration } from '../config/duration.ts';
 import { createDestinations } from '../destinations/registry.ts';
 
 export interface VerifyJob {
@@ -80,17 +79,8 @@ export function scheduleVerification(
     })();
     track(p);
   };
-  const every = /^@every\s+(\S+)$/.exec(expr);
-  let entry: Scheduled;
-  if (every) {
-    const ms = parseDuration(every[1]!)!;
-    let nextAt = Date.now() + ms;
-    const timer = setInterval(() => { nextAt = Date.now() + ms; fire(); }, ms);
-    entry = { stop: () => clearInterval(timer), next: () => new Date(nextAt) };
-  } else {
-    const task = cron.schedule(expr, fire, { timezone: job.schedule.timezone, noOverlap: true, name: `offsite-verify-${job.name}` });
-    entry = { stop: () => { void task.stop(); void task.destroy(); }, next: () => task.getNextRun() };
-  }
+  const schedule = parseCron(expr, job.schedule.timezone);
+  const entry: Scheduled = startSchedule(schedule, fire);
   log.info({ job: job.name, verify: expr, next: entry.next()?.toISOString() ?? null }, 'verification scheduled');
   return entry;
 }

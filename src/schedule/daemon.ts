@@ -1,7 +1,7 @@
-import cron from 'node-cron';
 import type { Config, JobConfig } from '../config/index.ts';
 import type { Logger } from '../log.ts';
-import { parseDuration, formatDuration } from '../config/duration.ts';
+import { formatDuration } from '../config/duration.ts';
+import { parseCron, startSchedule } from './cron.ts';
 import { runJob } from '../run/run.ts';
 import type { RunStats } from '../run/stats.ts';
 import { errorMessage } from '../errors.ts';
@@ -79,22 +79,18 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
 
   for (const job of config.jobs) {
     let entry: Scheduled | undefined;
-    const every = /^@every\s+(\S+)$/.exec(job.schedule.cron);
-    if (every) {
-      const ms = parseDuration(every[1]!)!;
-      let nextAt = Date.now() + ms;
-      const timer = setInterval(() => { nextAt = Date.now() + ms; void fire(job, () => entry); }, ms);
-      entry = { stop: () => clearInterval(timer), next: () => new Date(nextAt), intervalMs: ms };
-    } else {
-      const task = cron.schedule(job.schedule.cron, () => fire(job, () => entry), {
-        timezone: job.schedule.timezone, noOverlap: true, name: `offsite-${job.name}`,
-      });
-      entry = { stop: () => { void task.stop(); void task.destroy(); }, next: () => task.getNextRun(), intervalMs: expectedIntervalMs(task.getNextRuns(INTERVAL_FIRINGS)) };
-    }
+    const schedule = parseCron(job.schedule.cron, job.schedule.timezone);
+    const started = startSchedule(schedule, () => void fire(job, () => entry));
+    entry = { ...started, intervalMs: schedule.kind === 'every' ? schedule.everyMs! : expectedIntervalMs(schedule.nextRuns(INTERVAL_FIRINGS)) };
     scheduled.push(entry);
     // a random BACKUP_JITTER delay may push a run that much later
     health.setInterval(job.name, entry.intervalMs ? entry.intervalMs + job.schedule.jitterMs : null);
-    log.info({ job: job.name, schedule: job.schedule.cron, timezone: job.schedule.timezone, next: entry.next()?.toISOString() ?? null, sources: job.archive.sources }, 'job scheduled');
+    if (schedule.kind === 'never') {
+      // offen's documented "never" (e.g. 0 0 5 31 2 ?): the job runs only by hand (`backup`)
+      log.info({ job: job.name, schedule: job.schedule.cron, sources: job.archive.sources }, `${job.name} never runs on its own: no date matches its schedule; run it by hand with \`backup\``);
+      continue;
+    }
+    log.info({ job: job.name, schedule: job.schedule.cron, timezone: schedule.timezone, next: entry.next()?.toISOString() ?? null, sources: job.archive.sources }, 'job scheduled');
   }
   // VERIFY_CRON_EXPRESSION: verify the newest backup on every destination
   for (const job of config.jobs) {
@@ -120,7 +116,6 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
   const done = await Promise.race([all.then(() => true), new Promise<boolean>((r) => { graceTimer = setTimeout(() => r(false), grace); })]);
   clearTimeout(graceTimer);
   if (!done) log.error({ graceMs: grace }, 'a backup did not stop in time; exiting anyway');
-  for (const t of cron.getTasks().values()) await t.destroy();
   log.info('stopped');
   return 0;
 }
