@@ -16,6 +16,7 @@ import { formatDuration } from './config/duration.ts';
 import { notifyTest } from './notify/index.ts';
 import { reportRun } from './run/report.ts';
 import { checkHealthFile } from './health/state.ts';
+import { installStopHandler } from './run/stop.ts';
 import { READ_COMMANDS, READ_USAGE, runReadCommand } from './restore/commands.ts';
 import type { ArchiveStream } from './archive/index.ts';
 
@@ -75,27 +76,29 @@ function isRelevant(k: string): boolean {
 
 async function cmdBackup(config: Config, log: Logger): Promise<number> {
   const statuses: RunStats['status'][] = [];
-  // SIGTERM/SIGINT abort the run cleanly, so stopped containers are started again
-  const controller = new AbortController();
-  const onSignal = (sig: string) => {
-    log.warn({ signal: sig }, 'stopping: aborting the backup');
-    controller.abort(new Error(`received ${sig}`));
-  };
-  process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
-  for (const job of config.jobs) {
-    if (controller.signal.aborted) break;
-    const hooks = await createRunHooks(job, log);
-    const progress = process.stderr.isTTY ? new ProgressLine(job.name) : null;
-    const stats = await runJob(job, { log, lockFile: config.lockFile, hooks, signal: controller.signal, onArchive: (a) => progress?.follow(a) });
-    progress?.stop();
-    await reportRun(job, stats, log);
-    statuses.push(stats.status);
-    if (process.stderr.isTTY) {
-      const a = stats.archive;
-      process.stderr.write(`${job.name}: ${stats.status}${a ? ` — ${a.name}, ${a.files} files, ${formatBytes(a.size)} in ${formatDuration(stats.durationMs)}` : ''}${stats.error ? ` — ${stats.error.message}` : ''}\n`);
+  // SIGTERM/SIGINT abort the run cleanly (stopped containers are started again, temporary
+  // files removed, the lock released) and the process exits within OFFSITE_STOP_TIMEOUT.
+  const stop = installStopHandler({ log, timeoutMs: config.stopTimeoutMs, what: 'the backup' });
+  try {
+    for (const job of config.jobs) {
+      if (stop.stopping) break;
+      const hooks = await createRunHooks(job, log);
+      const progress = process.stderr.isTTY ? new ProgressLine(job.name) : null;
+      const stats = await runJob(job, { log, lockFile: config.lockFile, hooks, signal: stop.signal, onArchive: (a) => progress?.follow(a) });
+      progress?.stop();
+      await reportRun(job, stats, log, stop.lateSignal());
+      statuses.push(stats.status);
+      if (process.stderr.isTTY) {
+        const a = stats.archive;
+        process.stderr.write(`${job.name}: ${stats.status}${a ? ` — ${a.name}, ${a.files} files, ${formatBytes(a.size)} in ${formatDuration(stats.durationMs)}` : ''}${stats.error ? ` — ${stats.error.message}` : ''}\n`);
+      }
     }
+  } finally {
+    stop.dispose();
   }
-  return exitCodeFor(worstStatus(statuses));
+  const code = stop.stopping && statuses.length === 0 ? EXIT.failure : exitCodeFor(worstStatus(statuses));
+  stop.finish(code);
+  return code;
 }
 
 /** One self-rewriting stderr line on a TTY: files, bytes read, output size, rate. */
@@ -171,9 +174,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'notify-test':
       return (await notifyTest(config, (line) => process.stdout.write(`${line}\n`), { log })) ? EXIT.success : EXIT.failure;
     case 'daemon': {
-      const code = await runDaemon(config, { log, healthFile: HEALTH_FILE, runOptions: async (job) => ({ hooks: await createRunHooks(job, log) }), afterRun: (job, stats) => reportRun(job, stats, log) });
+      const stop = installStopHandler({ log, timeoutMs: config.stopTimeoutMs, what: 'the daemon' });
+      const code = await runDaemon(config, { log, stop, healthFile: HEALTH_FILE, runOptions: async (job) => ({ hooks: await createRunHooks(job, log) }), afterRun: (job, stats) => reportRun(job, stats, log, stop.lateSignal()) });
       // nothing may keep a stopped daemon alive (timers of libraries, idle sockets)
-      setTimeout(() => process.exit(code), 100).unref();
+      stop.finish(code);
       return code;
     }
   }

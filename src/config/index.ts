@@ -7,7 +7,7 @@ import { registerSecretsFromEnv } from '../redact.ts';
 import { loadGlobalEnv, loadJobs } from './env.ts';
 import { parseSpine, SPINE_SPEC, type SpineConfig } from './spine.ts';
 import { parseContainers, CONTAINERS_SPEC, type ContainersConfig } from '../containers/config.ts';
-import { validateSection, oneOf, type Env } from './validate.ts';
+import { validateSection, oneOf, positiveDuration, type Env } from './validate.ts';
 import { parseNotifyConfig, NOTIFY_VARIABLES, type NotifyConfig } from '../notify/config.ts';
 import { parseRetry, parseS3, parseAzure, DESTINATION_CORE_VARIABLES, type RetrySettings, type S3Config, type AzureConfig } from '../destinations/config.ts';
 import { parseWebdav, WEBDAV_SPEC, type WebdavConfig } from './webdav.ts';
@@ -57,6 +57,8 @@ export interface Config {
   logFormat: 'json' | 'pretty' | undefined;
   /** Where offsite keeps what it learns over time (verification history). */
   stateDir: string;
+  /** OFFSITE_STOP_TIMEOUT: after SIGTERM/SIGINT the process exits within this (ms). */
+  stopTimeoutMs: number;
 }
 
 const PROCESS_SPEC = {
@@ -64,6 +66,7 @@ const PROCESS_SPEC = {
   LOG_FORMAT: oneOf(['json', 'pretty', ''] as const)({ default: '' }),
   OFFSITE_LOCK_FILE: str({ default: '' }),
   OFFSITE_STATE_DIR: str({ default: '/var/lib/offsite' }),
+  OFFSITE_STOP_TIMEOUT: positiveDuration({ default: 8000, desc: 'after SIGTERM/SIGINT, exit within this' }),
 };
 
 /**
@@ -132,6 +135,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     logLevel: proc.LOG_LEVEL,
     logFormat: proc.LOG_FORMAT === '' ? undefined : proc.LOG_FORMAT,
     stateDir: proc.OFFSITE_STATE_DIR,
+    stopTimeoutMs: proc.OFFSITE_STOP_TIMEOUT,
   });
 }
 

@@ -142,6 +142,8 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
   const openReads = new Set<Readable>();
   /** Temporary files a failed upload could not delete (connection lost): retried on the next upload. */
   const orphans = new Set<string>();
+  /** Connections still in their connect/handshake: a stop or close() destroys them (no waiting for readyTimeout). */
+  const handshaking = new Set<SshClient>();
 
   function credentials(): { password?: string; privateKey?: Buffer; passphrase?: string } {
     const creds: { password?: string; privateKey?: Buffer; passphrase?: string } = {};
@@ -246,6 +248,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       close: forget,
     }) as Conn;
     client.client.setMaxListeners(0);
+    handshaking.add(client.client);
     try {
       await client.connect({
         host: cfg.host,
@@ -260,9 +263,11 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
         ...(algorithms.length ? { algorithms: { serverHostKey: algorithms as never } } : {}),
       });
     } catch (err) {
+      handshaking.delete(client.client);
       await client.end().catch(() => undefined);
       throw connectError(err, state);
     }
+    handshaking.delete(client.client);
     // Nagle's algorithm + delayed ACKs stall each SFTP request/response round trip by ~40 ms.
     client.client.setNoDelay(true);
     return client;
@@ -355,7 +360,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       assertPlainName(name, 'SSH');
       const { signal } = options;
       if (signal?.aborted) throw abortError(signal);
-      const c = await conn();
+      const c = await untilAborted(conn(), signal);
       await ensureDir(c);
       for (const o of [...orphans]) { orphans.delete(o); await removeQuietly(c, o); }
       const tmp = remote(tempName(name));
@@ -433,6 +438,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
         s.once('close', () => { clearTimeout(t); resolve(); });
         if (!s.readableEnded) s.destroy();
       })));
+      abandonHandshakes();
       const p = connecting;
       connecting = null;
       dirReady = null;
@@ -441,6 +447,24 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       if (c) await c.end().catch(() => undefined);
     },
   };
+
+  /** Give up on connections still connecting (a server that accepts and never speaks SSH). */
+  function abandonHandshakes(): void {
+    for (const h of handshaking) { try { h.destroy(); } catch { /* already gone */ } }
+    handshaking.clear();
+  }
+
+  /** `p`, or an AbortError as soon as `signal` aborts: a connect in progress is abandoned, not waited for. */
+  function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    if (!signal) return p;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => { abandonHandshakes(); reject(abortError(signal)); };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+        (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); });
+    });
+  }
 
   function conflict(name: string): Error {
     return withFields(new UserError(`SFTP: ${location.replace(/\/?$/, '/')}${name} already exists; refusing to overwrite it`, 'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)'), { code: 'EEXIST', transient: false });

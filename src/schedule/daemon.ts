@@ -8,6 +8,7 @@ import { errorMessage } from '../errors.ts';
 import { scheduleVerification } from '../restore/schedule.ts';
 import { HealthStore, HEALTH_REFRESH_MS } from '../health/state.ts';
 import { expectedIntervalMs, INTERVAL_FIRINGS } from '../health/rule.ts';
+import { installStopHandler, type StopHandler } from '../run/stop.ts';
 
 export interface DaemonOptions {
   log: Logger;
@@ -15,8 +16,13 @@ export interface DaemonOptions {
   afterRun?: (job: JobConfig, stats: RunStats) => Promise<void>;
   /** Prepare per-run hooks (containers, commands). */
   runOptions?: (job: JobConfig) => Promise<Partial<Parameters<typeof runJob>[1]>>;
-  /** How long a running backup may take to wind down after SIGTERM before we give up waiting. */
-  shutdownGraceMs?: number;
+  /**
+   * SIGTERM/SIGINT handling (OFFSITE_STOP_TIMEOUT); one is installed when not given. Its
+   * hard deadline ends the process when a running backup does not wind down in time.
+   */
+  stop?: StopHandler;
+  /** OFFSITE_STOP_TIMEOUT for the handler installed when `stop` is not given (default 8 s). */
+  stopTimeoutMs?: number;
   /** Health file, refreshed while the daemon lives (HEALTHCHECK reads it). */
   healthFile?: string;
   /** Called once every job is scheduled (the destination checks at start). */
@@ -28,10 +34,14 @@ interface Scheduled { stop(): void; next(): Date | null; intervalMs?: number | n
 /**
  * Schedules every job and runs until SIGTERM/SIGINT. On a signal, a running
  * backup is aborted cleanly (no partial archive under a final name, temporary
- * files removed), then the promise resolves with exit code 0.
+ * files removed, containers restarted, the lock released; the run is reported
+ * failed), then the promise resolves with exit code 0. A backup that does not wind
+ * down within OFFSITE_STOP_TIMEOUT is abandoned: the stop handler's hard deadline
+ * exits with a failure status.
  */
 export async function runDaemon(config: Config, opts: DaemonOptions): Promise<number> {
   const { log } = opts;
+  const stop = opts.stop ?? installStopHandler({ log, timeoutMs: opts.stopTimeoutMs ?? config.stopTimeoutMs ?? 8000, what: 'the daemon' });
   const controller = new AbortController();
   const running = new Set<Promise<void>>();
   const scheduled: Scheduled[] = [];
@@ -101,21 +111,14 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
   const healthTimer = setInterval(() => void health.write(), HEALTH_REFRESH_MS);
   if (opts.onStarted) await opts.onStarted().catch((e) => log.warn({ error: errorMessage(e) }, 'checking the destinations failed'));
 
-  const signalName = await new Promise<string>((resolve) => {
-    const on = (sig: string) => resolve(sig);
-    process.once('SIGTERM', () => on('SIGTERM'));
-    process.once('SIGINT', () => on('SIGINT'));
-  });
+  const signalName = await stop.received;
   log.info({ signal: signalName, running: running.size }, running.size ? 'stopping: aborting the running backup' : 'stopping');
   for (const s of scheduled) s.stop();
   clearInterval(healthTimer);
   controller.abort(new Error(`received ${signalName}`));
-  const grace = opts.shutdownGraceMs ?? 30_000;
-  const all = Promise.allSettled([...running]);
-  let graceTimer: NodeJS.Timeout | undefined;
-  const done = await Promise.race([all.then(() => true), new Promise<boolean>((r) => { graceTimer = setTimeout(() => r(false), grace); })]);
-  clearTimeout(graceTimer);
-  if (!done) log.error({ graceMs: grace }, 'a backup did not stop in time; exiting anyway');
+  // The stop handler's hard deadline (OFFSITE_STOP_TIMEOUT) ends the process if this waits too long.
+  await Promise.allSettled([...running]);
+  stop.dispose();
   log.info('stopped');
   return 0;
 }

@@ -96,11 +96,15 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const [path, raw] of heldFiles) {
-      try { if (readFileSync(path, 'utf8') === raw) unlinkSync(path); } catch { /* best effort */ }
-    }
-  });
+  process.on('exit', releaseHeldLocksSync);
+}
+
+/** Remove every lock file this process holds, synchronously (exit paths that cannot wait). */
+export function releaseHeldLocksSync(): void {
+  for (const [path, raw] of heldFiles) {
+    try { if (readFileSync(path, 'utf8') === raw) unlinkSync(path); } catch { /* best effort */ }
+  }
+  heldFiles.clear();
 }
 
 // ---------------------------------------------------------------------------
