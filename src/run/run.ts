@@ -118,6 +118,9 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
       if (a.unreadable > 0) degrade(stats, [`${a.unreadable} file(s) could not be read; this backup is incomplete`]);
     }
 
+    // a signal during the upload: the run is reported failed, even if some destination finished
+    if (signal.aborted) throw new PhaseError('upload', signal.reason ?? new Error('aborted'));
+
     const failed = shipped.results.filter((r) => !r.ok);
     if (failed.length === shipped.results.length) {
       const f = failed[0]!;

@@ -39,6 +39,7 @@ import { redact } from '../redact.ts';
 import { DEFAULT_RETRY, DestinationTimeoutError, withRetry, type RetrySettings } from '../destinations/retry.ts';
 import { planPrune, type RetentionPolicy } from '../retention/index.ts';
 import { StagedFile } from './staged-file.ts';
+import { trackTempFile, untrackTempFile } from './stop.ts';
 
 export interface ShipOptions {
   destinations: Destination[];
@@ -140,6 +141,7 @@ async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
   let file: StagedFile;
   try {
     file = await StagedFile.create(path);
+    trackTempFile(path);
   } catch (e) {
     archive.stream.destroy();
     archive.done.catch(() => {});
@@ -197,6 +199,7 @@ async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
     await unlink(path).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') log.warn({ path }, `could not remove staged archive: ${errorMessage(e)}`);
     });
+    untrackTempFile(path);
   }
 }
 
