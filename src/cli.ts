@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // offsite command line: `offsite <command> [options]`.
-import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadConfig, type Config, type JobConfig } from './config/index.ts';
-import { ConfigError, UserError, errorMessage } from './errors.ts';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, UsageError, UserError, errorMessage } from './errors.ts';
+import { parseCommandLine, usage } from './cli-spec.ts';
 import { createLogger, type Logger } from './log.ts';
 import { redact, isSecretName } from './redact.ts';
 import { runJob } from './run/run.ts';
@@ -17,28 +18,10 @@ import { notifyTest } from './notify/index.ts';
 import { reportRun } from './run/report.ts';
 import { checkHealthFile } from './health/state.ts';
 import { installStopHandler } from './run/stop.ts';
-import { READ_COMMANDS, READ_USAGE, runReadCommand } from './restore/commands.ts';
+import { runReadCommand } from './restore/commands.ts';
 import type { ArchiveStream } from './archive/index.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-const USAGE = `offsite ${VERSION} — backups of mounted volumes to local, S3, WebDAV, SFTP, Azure Blob and Dropbox
-
-Usage: offsite <command> [options]
-
-Commands:
-  daemon        run every job on its schedule until SIGTERM (the image's default)
-  backup        run every job once, now
-  config        print the resolved configuration of each job (secrets redacted)
-  notify-test   send a test message to every notification URL and print each result
-${READ_USAGE}
-  healthcheck   exit 0 when the daemon is alive and every job's last run succeeded
-                within its schedule's interval (the image's HEALTHCHECK)
-  version       print the version
-
-Exit codes: 0 success, 1 failure, 2 configuration error, 3 partial (some
-destinations failed), 4 degraded (some files could not be read), 5 usage error.
-Configuration comes from environment variables (see README.md).`;
 
 export const HEALTH_FILE = process.env.OFFSITE_HEALTH_FILE || join(tmpdir(), 'offsite-health.json');
 
@@ -74,13 +57,22 @@ function isRelevant(k: string): boolean {
   return /^(BACKUP_|AWS_|AZURE_|WEBDAV_|SSH_|DROPBOX_|NOTIFICATION_|EMAIL_|GPG_|AGE_|EXEC_|DOCKER_|LOCK_|GZIP_|TZ$|LOG_|OFFSITE_|VERIFY_)/.test(k);
 }
 
-async function cmdBackup(config: Config, log: Logger): Promise<number> {
+/** The jobs `--job NAME` names (every job without it); an unknown name is a usage error. */
+export function selectJobs(config: Config, name: string | undefined): readonly JobConfig[] {
+  if (name === undefined) return config.jobs;
+  const job = config.jobs.find((j) => j.name === name);
+  if (!job) throw new UsageError(`--job ${name}: no such job`, `jobs: ${config.jobs.map((j) => j.name).join(', ')} (conf.d files without .env)`);
+  return [job];
+}
+
+async function cmdBackup(config: Config, log: Logger, jobName: string | undefined): Promise<number> {
+  const jobs = selectJobs(config, jobName);
   const statuses: RunStats['status'][] = [];
   // SIGTERM/SIGINT abort the run cleanly (stopped containers are started again, temporary
   // files removed, the lock released) and the process exits within OFFSITE_STOP_TIMEOUT.
   const stop = installStopHandler({ log, timeoutMs: config.stopTimeoutMs, what: 'the backup' });
   try {
-    for (const job of config.jobs) {
+    for (const job of jobs) {
       if (stop.stopping) break;
       const hooks = await createRunHooks(job, log);
       const progress = process.stderr.isTTY ? new ProgressLine(job.name) : null;
@@ -138,18 +130,13 @@ function cmdHealthcheck(): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (!command || command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(`${USAGE}\n`);
-    return command ? EXIT.success : EXIT.usage;
-  }
-  if (command === 'version' || command === '--version') { process.stdout.write(`${VERSION}\n`); return 0; }
+  if (argv.length === 0) { process.stderr.write(`${usage(VERSION)}\n`); return EXIT.usage; }
+  const parsed = parseCommandLine(argv, VERSION);
+  if (parsed.kind === 'help') { process.stdout.write(`${parsed.text}\n`); return EXIT.success; }
+  if (parsed.kind === 'version') { process.stdout.write(`${VERSION}\n`); return EXIT.success; }
+  const { command: { name: command }, values } = parsed;
+  if (command === 'version') { process.stdout.write(`${VERSION}\n`); return EXIT.success; }
   if (command === 'healthcheck') return cmdHealthcheck();
-  if (![...['daemon', 'backup', 'config', 'notify-test'], ...READ_COMMANDS].includes(command)) {
-    process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
-    return EXIT.usage;
-  }
-  const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, allowPositionals: true, strict: false });
 
   let config: Config;
   try {
@@ -168,9 +155,9 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'backup':
-      return cmdBackup(config, log);
+      return cmdBackup(config, log, values.job as string | undefined);
     case 'list': case 'restore': case 'verify': case 'export': case 'import':
-      return runReadCommand(command, rest, config, log);
+      return runReadCommand(command, argv.slice(1), config, log);
     case 'notify-test':
       return (await notifyTest(config, (line) => process.stdout.write(`${line}\n`), { log })) ? EXIT.success : EXIT.failure;
     case 'daemon': {
@@ -184,19 +171,44 @@ export async function main(argv: string[]): Promise<number> {
   return EXIT.usage;
 }
 
-const isMain = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isMain || process.argv[1]?.endsWith('/offsite')) {
-  main(process.argv.slice(2)).then(
+/**
+ * Run the CLI as the process: exit code, errors printed once without a stack trace,
+ * and a reader that closes stdout early (`offsite list | head -1`) ends the command quietly.
+ */
+export function run(argv: string[]): void {
+  const keepRunning = argv[0] === 'daemon' || argv[0] === 'backup';
+  const onPipeError = (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    // a daemon or a backup goes on (its log is lost, its work is not); anything else just stops
+    if (!keepRunning) process.exit(EXIT.success);
+  };
+  process.stdout.on('error', onPipeError);
+  process.stderr.on('error', onPipeError);
+  main(argv).then(
     (code) => { process.exitCode = code; },
     (err) => {
       if (err instanceof ConfigError) { printConfigError(err); process.exitCode = EXIT.config; return; }
       if (err instanceof UserError) {
         process.stderr.write(`error: ${redact(err.message)}\n${err.hint ? `hint: ${redact(err.hint)}\n` : ''}`);
-      } else {
-        process.stderr.write(`error: ${redact(errorMessage(err))}\n`);
-        if (process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace') process.stderr.write(`${redact(String((err as Error)?.stack ?? ''))}\n`);
+        process.exitCode = err instanceof UsageError ? EXIT.usage : EXIT.failure;
+        return;
       }
+      process.stderr.write(`error: ${redact(errorMessage(err))}\n`);
+      if (process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace') process.stderr.write(`${redact(String((err as Error)?.stack ?? ''))}\n`);
       process.exitCode = EXIT.failure;
     },
   );
 }
+
+/** True when this file is the process's main module (also through a symlink such as /usr/local/bin/offsite). */
+function isMainModule(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMainModule()) run(process.argv.slice(2));

@@ -38,3 +38,11 @@ export function errorMessage(err: unknown): string {
   }
   return String(err);
 }
+
+/** A mistake on the command line (unknown command or option, missing argument): exit code EXIT.usage. */
+export class UsageError extends UserError {
+  constructor(message: string, hint?: string) {
+    super(message, hint);
+    this.name = 'UsageError';
+  }
+}

@@ -3,31 +3,18 @@
  * Each returns an exit code; output goes to the given writers (stdout/stderr).
  */
 import { readVerifications, lastVerification, type VerificationRecord } from './history.ts';
-import { parseArgs } from 'node:util';
+import { findCommand, parseCommand } from '../cli-spec.ts';
 import { resolve } from 'node:path';
 import type { Config, JobConfig } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { Destination } from '../destinations/types.ts';
 import { createDestinations } from '../destinations/registry.ts';
-import { UserError, errorMessage } from '../errors.ts';
+import { UsageError, UserError, errorMessage } from '../errors.ts';
 import { formatBytes } from '../notify/index.ts';
 import {
   pickDestinations, listBackups, restoreBackup, verifyBackup, exportBackup, importBackup, findBackup,
   type VerifyReport, type Naming,
 } from './index.ts';
-
-export const READ_COMMANDS = ['list', 'restore', 'verify', 'export', 'import'] as const;
-
-export const READ_USAGE = `  list          list the backups on every destination  [--destination NAME] [--json]
-  restore       restore a backup into a directory
-                [NAME|latest] --from DEST --to DIR [--include PATH ...] [--force]
-  verify        download a backup, check its SHA-256 and manifest, decode it all
-                without writing files  [NAME|latest] [--from DEST] [--json]
-  export        copy a backup as stored to a local file or into a directory
-                NAME|latest FILE|DIR/ [--from DEST]
-  import        upload a local archive (e.g. from export) to the destinations
-                FILE [--to DEST] [--force]
-  (with several conf.d jobs, choose one with --job NAME)`;
 
 export interface Io {
   out: (s: string) => void;
@@ -44,11 +31,11 @@ const defaultIo: Io = {
 function pickJob(config: Config, name: string | undefined): JobConfig {
   if (name) {
     const j = config.jobs.find((x) => x.name === name);
-    if (!j) throw new UserError(`--job ${name}: no such job`, `jobs: ${config.jobs.map((x) => x.name).join(', ')}`);
+    if (!j) throw new UsageError(`--job ${name}: no such job`, `jobs: ${config.jobs.map((x) => x.name).join(', ')}`);
     return j;
   }
   if (config.jobs.length === 1) return config.jobs[0]!;
-  throw new UserError(`there are ${config.jobs.length} jobs (conf.d); choose one with --job NAME`, `jobs: ${config.jobs.map((x) => x.name).join(', ')}`);
+  throw new UsageError(`there are ${config.jobs.length} jobs (conf.d); choose one with --job NAME`, `jobs: ${config.jobs.map((x) => x.name).join(', ')}`);
 }
 
 /** How the job names its backups: `latest` is the newest by the time in the name. */
@@ -89,26 +76,14 @@ export async function runReadCommand(
   command: string, args: string[], config: Config, log: Logger, io: Io = defaultIo,
   make: (job: JobConfig, log: Logger) => Destination[] = createDestinations,
 ): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-    args,
-    options: {
-      json: { type: 'boolean' },
-      destination: { type: 'string' },
-      from: { type: 'string' },
-      to: { type: 'string' },
-      include: { type: 'string', multiple: true },
-      force: { type: 'boolean' },
-      job: { type: 'string' },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
-  } catch (e) {
-    throw new UserError(`${command}: ${(e as Error).message}`, 'run `offsite help` for the options');
-  }
-  const { values, positionals } = parsed;
+  // the options of each command are in the one table of src/cli-spec.ts
+  const spec = findCommand(command);
+  const parsed = spec ? parseCommand(spec, args) : null;
+  if (!parsed || parsed.kind !== 'run') throw new UsageError(`${command}: not a read command`);
+  const values = parsed.values as {
+    json?: boolean; destination?: string; from?: string; to?: string; include?: string[]; force?: boolean; job?: string;
+  };
+  const positionals = parsed.positionals;
   const controller = new AbortController();
   const onSignal = (sig: string) => controller.abort(new Error(`received ${sig}`));
   process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
@@ -157,10 +132,8 @@ export async function runReadCommand(
 
       case 'restore': {
         const job = pickJob(config, values.job);
-        if (positionals.length > 1) throw new UserError(`restore takes one backup name, got ${positionals.length}`, 'offsite restore [NAME|latest] --from DEST --to DIR');
-        if (!values.to) throw new UserError('restore needs --to DIR', 'offsite restore [NAME|latest] --from DEST --to DIR');
         return await withDestinations(job, log, async (all) => {
-          if (!values.from && all.length > 1) throw new UserError('restore needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
+          if (!values.from && all.length > 1) throw new UsageError('restore needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
           const [dest] = pickDestinations(all, values.from, '--from');
           let last = 0;
           const report = await restoreBackup({
@@ -188,7 +161,6 @@ export async function runReadCommand(
 
       case 'verify': {
         const job = pickJob(config, values.job);
-        if (positionals.length > 1) throw new UserError(`verify takes one backup name, got ${positionals.length}`, 'offsite verify [NAME|latest] [--from DEST]');
         return await withDestinations(job, log, async (all) => {
           const dests = pickDestinations(all, values.from, '--from');
           const reports: VerifyReport[] = [];
@@ -210,7 +182,6 @@ export async function runReadCommand(
 
       case 'export': {
         const job = pickJob(config, values.job);
-        if (positionals.length !== 2) throw new UserError('export takes a backup name and a file', 'offsite export NAME|latest FILE [--from DEST]');
         const [name, file] = positionals as [string, string];
         return await withDestinations(job, log, async (all) => {
           let dests = pickDestinations(all, values.from, '--from');
@@ -228,7 +199,6 @@ export async function runReadCommand(
 
       case 'import': {
         const job = pickJob(config, values.job);
-        if (positionals.length !== 1) throw new UserError('import takes one file', 'offsite import FILE [--to DEST] [--force]');
         return await withDestinations(job, log, async (all) => {
           const dests = pickDestinations(all, values.to, '--to');
           const r = await importBackup({ destinations: dests, file: resolve(positionals[0]!), keys: job.encryption.keys, force: values.force, log, signal: controller.signal });
