@@ -1,6 +1,5 @@
 import { createReadStream, createWriteStream, type Dirent } from 'node:fs';
 import { link, lstat, open, readdir, rename, stat, symlink, unlink } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,12 +8,17 @@ import { UserError, errorMessage } from '../errors.ts';
 import type { LocalConfig } from '../config/spine.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
+import { offsiteTempName, isOffsiteTempName, isStaleLeftover, type LeftoverPolicy, type LeftoverReport } from './leftovers.ts';
 
-/** Temporary files this destination writes: `.<name>.<16 hex>.tmp` (uploads) and `.<link>.tmp` (symlink swap). */
+/**
+ * Temporary files this destination writes: `.<name>.offsite-<writer>-<time>-<hex>.tmp`
+ * (uploads, see leftovers.ts), `.<link>.tmp` (symlink swap), and `.<name>.<16 hex>.tmp`
+ * (uploads of earlier versions).
+ */
 const TEMP_RE = /^\..+\.(?:[0-9a-f]{16}\.)?tmp$/;
 
 export function isLocalTempName(name: string): boolean {
-  return TEMP_RE.test(name);
+  return TEMP_RE.test(name) || (name.startsWith('.') && isOffsiteTempName(name));
 }
 
 /**
@@ -39,7 +43,7 @@ export function createLocalDestination(config: LocalConfig, log: Logger): Destin
       throw new UserError(`Local: backup name "${name}" is the same as BACKUP_LATEST_SYMLINK`, 'Choose a different BACKUP_LATEST_SYMLINK or BACKUP_FILENAME.');
     }
     const finalPath = join(dir, name);
-    const tmpPath = join(dir, `.${name}.${randomBytes(8).toString('hex')}.tmp`);
+    const tmpPath = join(dir, `.${offsiteTempName(name)}`);
     let created = false;
     try {
       options.signal?.throwIfAborted();
@@ -115,6 +119,31 @@ export function createLocalDestination(config: LocalConfig, log: Logger): Destin
     return stream;
   }
 
+  /** Stale temporary files of interrupted uploads (see leftovers.ts); a missing directory has none. */
+  async function cleanupLeftovers(policy: LeftoverPolicy): Promise<LeftoverReport> {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { removed: [] };
+      throw err;
+    }
+    const removed: string[] = [];
+    for (const n of names) {
+      if (!n.startsWith('.') || !isOffsiteTempName(n)) continue;
+      try {
+        const s = await lstat(join(dir, n));
+        if (!s.isFile() || !isStaleLeftover(n, s.mtime, policy)) continue;
+        await unlink(join(dir, n));
+        removed.push(n);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    if (removed.length > 0) await syncDir(dir);
+    return { removed };
+  }
+
   return {
     name: 'Local',
     location: dir,
@@ -122,6 +151,7 @@ export function createLocalDestination(config: LocalConfig, log: Logger): Destin
     list,
     remove,
     download,
+    cleanupLeftovers,
     async close() {},
   };
 }

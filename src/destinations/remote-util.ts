@@ -1,21 +1,20 @@
 /**
  * Small helpers shared by the WebDAV, SFTP and Dropbox destinations.
  */
-import { randomBytes } from 'node:crypto';
-
-const TEMP_RE = /\.tmp-[0-9a-f]{12}$/;
+import { offsiteTempName, isOffsiteTempName } from './leftovers.ts';
 
 /**
- * A temporary name next to `name` (`<name>.tmp-<12 hex>`): uploads go there first and are
- * renamed when complete, so nothing is ever visible under `name` half-written. Retention's
- * isTemporaryName() recognises the form, and listings here leave such names out.
+ * A temporary name next to `name` (`<name>.offsite-<writer>-<time>-<hex>.tmp`, see
+ * leftovers.ts): uploads go there first and are renamed when complete, so nothing is ever
+ * visible under `name` half-written. Retention's isTemporaryName() recognises the form,
+ * listings here leave such names out, and the next run removes stale ones.
  */
 export function tempName(name: string): string {
-  return `${name}.tmp-${randomBytes(6).toString('hex')}`;
+  return offsiteTempName(name);
 }
 
 export function isTempName(name: string): boolean {
-  return TEMP_RE.test(name);
+  return isOffsiteTempName(name);
 }
 
 /** Run fn over items with at most `limit` running at once; resolves when all settled, rejects with an AggregateError of all failures. */

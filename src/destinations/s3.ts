@@ -18,6 +18,7 @@ import { UserError, errorMessage } from '../errors.ts';
 import type { S3Config } from './config.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
+import type { LeftoverPolicy, LeftoverReport } from './leftovers.ts';
 import { DEFAULT_RETRY, type RetrySettings } from './retry.ts';
 
 /** The SDK is loaded on first use: a process without S3 never pays for it (~25 MiB, ~150 ms). */
@@ -254,6 +255,50 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
     }
   }
 
+  /**
+   * Abort unfinished multipart uploads under AWS_S3_PATH (parts of an upload whose process
+   * was killed; the provider bills them until they are aborted). Their writer cannot be
+   * told from a listing, so only the age rule applies: initiated before policy.olderThan.
+   * Servers that do not implement ListMultipartUploads (s3rver, some gateways) are noted.
+   */
+  async function cleanupLeftovers(policy: LeftoverPolicy, signal?: AbortSignal): Promise<LeftoverReport> {
+    const sdk = await loadSdk();
+    const c = await client();
+    const removed: string[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (let page = 0; page < 1000; page++) {
+      let res;
+      try {
+        res = await c.send(new sdk.s3.ListMultipartUploadsCommand({ Bucket: bucket, Prefix: base, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }), { abortSignal: signal });
+      } catch (err) {
+        const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+        if (e?.name === 'NotImplemented' || e?.Code === 'NotImplemented' || e?.$metadata?.httpStatusCode === 501 || e?.$metadata?.httpStatusCode === 405) {
+          return { removed, note: 'the server does not list unfinished multipart uploads (ListMultipartUploads not implemented); set a lifecycle rule AbortIncompleteMultipartUpload on the bucket instead' };
+        }
+        throw describe(err, 'list unfinished uploads in', location);
+      }
+      for (const u of res.Uploads ?? []) {
+        if (!u.Key || !u.UploadId || !u.Key.startsWith(base)) continue;
+        const name = u.Key.slice(base.length);
+        if (!name || name.includes('/')) continue;
+        if (!u.Initiated || u.Initiated.getTime() >= policy.olderThan.getTime()) continue;
+        try {
+          await c.send(new sdk.s3.AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }), { abortSignal: signal });
+          removed.push(`${name} (unfinished multipart upload from ${u.Initiated.toISOString()})`);
+        } catch (err) {
+          const e = err as { name?: string };
+          if (e?.name !== 'NoSuchUpload') throw describe(err, 'abort an unfinished upload in', location);
+        }
+      }
+      if (!res.IsTruncated) break;
+      keyMarker = res.NextKeyMarker;
+      uploadIdMarker = res.NextUploadIdMarker;
+      if (!keyMarker && !uploadIdMarker) break;
+    }
+    return { removed };
+  }
+
   return {
     name: 'S3',
     location,
@@ -261,6 +306,7 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
     list,
     remove,
     download,
+    cleanupLeftovers,
     async close() { if (clientPromise) (await clientPromise.catch(() => null))?.destroy(); },
   };
 }

@@ -20,6 +20,7 @@ import type { SftpConfig } from '../config/sftp.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
 import { tempName, isTempName, forEachLimit, abortError, withFields } from './remote-util.ts';
+import { isStaleLeftover, type LeftoverPolicy, type LeftoverReport } from './leftovers.ts';
 
 const REMOVE_CONCURRENCY = 16;
 /** SFTP write size: the default (32 KiB via 64 KiB stream buffers) makes uploads crawl. */
@@ -390,6 +391,30 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
         if (!done && c.sftp) await removeQuietly(c, tmp);
         else if (!done) orphans.add(tmp);
       }
+    },
+
+    /** Stale temporary files of interrupted uploads in SSH_REMOTE_PATH (see leftovers.ts). */
+    async cleanupLeftovers(policy: LeftoverPolicy, signal?: AbortSignal): Promise<LeftoverReport> {
+      const c = await untilAborted(conn(), signal);
+      let entries: Awaited<ReturnType<SftpClient['list']>>;
+      try {
+        entries = await c.list(dir);
+      } catch (err) {
+        if ((err as SshError).code === NO_SUCH_FILE) return { removed: [] };
+        throw fail('list', dir, err, c);
+      }
+      const removed: string[] = [];
+      for (const e of entries) {
+        if (signal?.aborted) break;
+        if (e.type !== '-' || !isStaleLeftover(e.name, new Date(e.modifyTime), policy)) continue;
+        try {
+          await call((cb) => raw(c).unlink(remote(e.name), cb));
+          removed.push(e.name);
+        } catch (err) {
+          if ((err as SshError).code !== NO_SUCH_FILE) throw fail('delete', remote(e.name), err, c);
+        }
+      }
+      return { removed };
     },
 
     async list(prefix: string): Promise<BackupObject[]> {

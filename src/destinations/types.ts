@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { LeftoverPolicy, LeftoverReport } from './leftovers.ts';
 
 /** One stored backup as a destination lists it. */
 export interface BackupObject {
@@ -38,6 +39,15 @@ export interface Destination {
   remove(names: string[]): Promise<void>;
   download(name: string): Promise<Readable>;
   close(): Promise<void>;
+  /**
+   * Remove what interrupted runs left here (temporary names, unfinished multipart uploads)
+   * that `policy` says is stale (see leftovers.ts). Called after the run took the lock,
+   * alongside the upload: it must never touch this run's own temporary names (made after
+   * the lock was taken). A failure is a warning, never a run failure. Optional: a
+   * destination with nothing to clean (Azure, Dropbox: unfinished uploads expire by
+   * themselves) leaves it out.
+   */
+  cleanupLeftovers?(policy: LeftoverPolicy, signal?: AbortSignal): Promise<LeftoverReport>;
 }
 
 export type DestinationKind = 'Local' | 'S3' | 'WebDAV' | 'SSH' | 'Azure' | 'Dropbox';

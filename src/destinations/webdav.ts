@@ -17,6 +17,7 @@ import type { WebdavConfig } from '../config/webdav.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
 import { tempName, isTempName, forEachLimit, abortError, withFields } from './remote-util.ts';
+import { isStaleLeftover, type LeftoverPolicy, type LeftoverReport } from './leftovers.ts';
 
 const REMOVE_CONCURRENCY = 8;
 /** Any request other than the upload body / download body. */
@@ -197,6 +198,31 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
         if (!done) source.destroy(); // stop whatever produces the archive
         if (!done) await removeQuietly(tmp);
       }
+    },
+
+    /** Stale temporary uploads in WEBDAV_PATH (see leftovers.ts). */
+    async cleanupLeftovers(policy: LeftoverPolicy, signal?: AbortSignal): Promise<LeftoverReport> {
+      const sig = () => (signal ? AbortSignal.any([signal, timeout()]) : timeout());
+      let entries: FileStat[];
+      try {
+        entries = await client.getDirectoryContents(dir, { signal: sig() }) as FileStat[];
+      } catch (err) {
+        if ((err as HttpishError).status === 404) return { removed: [] };
+        throw fail('PROPFIND', dir, err);
+      }
+      const removed: string[] = [];
+      for (const e of entries) {
+        if (signal?.aborted) break;
+        const modified = e.lastmod ? new Date(e.lastmod) : null;
+        if (e.type !== 'file' || !isStaleLeftover(e.basename, modified && !Number.isNaN(modified.getTime()) ? modified : null, policy)) continue;
+        try {
+          await client.deleteFile(remote(e.basename), { signal: sig() });
+          removed.push(e.basename);
+        } catch (err) {
+          if ((err as HttpishError).status !== 404) throw fail('DELETE', remote(e.basename), err);
+        }
+      }
+      return { removed };
     },
 
     async list(prefix: string): Promise<BackupObject[]> {

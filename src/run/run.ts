@@ -12,6 +12,8 @@ import { errorMessage, UserError } from '../errors.ts';
 import { redact } from '../redact.ts';
 import { noHooks, type RunHooks, type HookContext } from './hooks.ts';
 import { shipArchive, pruneDestinations } from './upload.ts';
+import { cleanupLeftovers } from './leftovers.ts';
+import { leftoverPolicy, setWriterIdentity } from '../destinations/leftovers.ts';
 import type { RunStats, RunPhase, RunStatus } from './stats.ts';
 
 export interface RunContext {
@@ -67,12 +69,15 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
   const hookCtx: HookContext = { stats, archivePath: '', signal };
   let release: (() => Promise<void>) | null = null;
   let destinations: Destination[] = [];
+  let cleaning: Promise<string[]> | null = null;
 
   try {
     // 1. lock: runs never overlap, in this process or across processes
     const lock = await phase('lock', () => acquireLock(ctx.lockFile, { timeoutMs: job.lockTimeoutMs, signal, log, owner: job.name }));
     release = lock.release;
     stats.lockWaitMs = lock.waitedMs;
+    const lockTakenAt = new Date();
+    setWriterIdentity(ctx.lockFile);
 
     // 2. destinations: built before anything is stopped, so a bad destination fails fast
     destinations = ctx.destinations ?? await phase('upload', async () => createDestinations(job, log));
@@ -82,6 +87,11 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
         'mount a directory at /archive (or set BACKUP_ARCHIVE) or configure S3, WebDAV, SSH, Azure or Dropbox',
       ));
     }
+
+    // leftovers of interrupted runs (temporary files, unfinished multipart uploads, staged
+    // archives) are removed alongside the run; this run's own temporary names are newer
+    // than the lock, so they are never touched
+    cleaning = cleanupLeftovers(destinations, job.tmpDir, leftoverPolicy(lockTakenAt), log, signal);
 
     // 3. archive and upload, streamed
     const plan = await phase('archive', () => planBackup(job, stats.start));
@@ -146,6 +156,7 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     if (signal.aborted && !stats.error) stats.error = { phase: pe.phase, message: `aborted: ${redact(pe.message)}` };
     else stats.error ??= { phase: pe.phase, message: redact(pe.message) };
   } finally {
+    if (cleaning) stats.warnings.push(...await settleCleanup(cleaning, job.retry.timeoutMs, signal));
     try { await hooks.finish(hookCtx); } catch (e) { stats.warnings.push(`restoring after the run failed: ${errorMessage(e)}`); }
     await Promise.allSettled(destinations.map((d) => d.close()));
     if (release) await release().catch((e) => stats.warnings.push(`releasing the lock failed: ${errorMessage(e)}`));
@@ -165,6 +176,24 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
   else if (stats.status === 'success') log.info(summary, 'backup finished');
   else log.warn({ ...summary, warnings: stats.warnings }, `backup finished ${stats.status}`);
   return stats;
+}
+
+/** The cleanup's warnings, or one saying it did not finish in time (it is abandoned, never waited for past the bound). */
+async function settleCleanup(cleaning: Promise<string[]>, timeoutMs: number, signal: AbortSignal): Promise<string[]> {
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const late = new Promise<string[]>((resolve) => {
+    const give = () => resolve(signal.aborted ? [] : [`removing leftovers of interrupted runs did not finish within ${Math.round(timeoutMs / 1000)}s (BACKUP_DESTINATION_TIMEOUT); the next run tries again`]);
+    timer = setTimeout(give, timeoutMs);
+    onAbort = give;
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([cleaning, late]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
 }
 
 async function checkSources(sources: readonly string[]): Promise<void> {

@@ -26,7 +26,6 @@
  * third plan with the same shape.
  */
 import { unlink } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Transform, pipeline, type Readable } from 'node:stream';
 import { pipeline as pipe } from 'node:stream/promises';
@@ -39,6 +38,7 @@ import { redact } from '../redact.ts';
 import { DEFAULT_RETRY, DestinationTimeoutError, withRetry, type RetrySettings } from '../destinations/retry.ts';
 import { planPrune, type RetentionPolicy } from '../retention/index.ts';
 import { StagedFile } from './staged-file.ts';
+import { offsiteTempName } from '../destinations/leftovers.ts';
 import { trackTempFile, untrackTempFile } from './stop.ts';
 
 export interface ShipOptions {
@@ -137,7 +137,7 @@ async function shipDirect(opts: ShipOptions, destination: Destination): Promise<
 
 async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
   const { archive, log, name } = opts;
-  const path = join(opts.tmpDir, `.offsite-${name}.${randomBytes(6).toString('hex')}.tmp`);
+  const path = join(opts.tmpDir, `.${offsiteTempName(name)}`);
   let file: StagedFile;
   try {
     file = await StagedFile.create(path);
