@@ -23,6 +23,47 @@ interface Parts {
 
 /** Calendar fields of `date` as seen in `timeZone`. */
 export function zonedParts(date: Date, timeZone: string): Parts {
+  const t = date.getTime();
+  const span = timeZone === 'UTC' ? UTC_SPAN : Number.isFinite(t) ? zoneSpan(t, timeZone) : null;
+  if (!span) return zonedPartsIntl(date, timeZone);
+  const w = new Date(t + span.offsetMs);
+  return {
+    year: w.getUTCFullYear(), month: w.getUTCMonth() + 1, day: w.getUTCDate(), hour: w.getUTCHours(), minute: w.getUTCMinutes(), second: w.getUTCSeconds(),
+    ms: date.getUTCMilliseconds(), weekday: w.getUTCDay(), offsetMin: Math.round(span.offsetMs / 60_000), zone: span.zone,
+  };
+}
+
+/**
+ * A zone's offset and abbreviation over one 15-minute stretch of time, when both are the same at
+ * its start and end (offsets change at most once in such a stretch, and since 1970 on its edges,
+ * but the cache does not rely on it: a stretch holding a change is not cached). Reading the
+ * calendar fields of many instants (a retention plan of hundreds of backups) then costs
+ * arithmetic instead of an Intl call each.
+ */
+interface ZoneSpan { offsetMs: number; zone: string }
+const UTC_SPAN: ZoneSpan = { offsetMs: 0, zone: 'UTC' };
+const SPAN_MS = 15 * 60_000;
+const SPANS = new Map<string, Map<number, ZoneSpan | null>>();
+
+function zoneSpan(t: number, timeZone: string): ZoneSpan | null {
+  let byKey = SPANS.get(timeZone);
+  if (!byKey) { if (SPANS.size > 64) SPANS.clear(); byKey = new Map(); SPANS.set(timeZone, byKey); }
+  const key = Math.floor(t / SPAN_MS);
+  let span = byKey.get(key);
+  if (span === undefined) {
+    const a = zonedPartsIntl(new Date(key * SPAN_MS), timeZone);
+    const b = zonedPartsIntl(new Date(key * SPAN_MS + SPAN_MS - 1000), timeZone);
+    const offA = Date.UTC(a.year, a.month - 1, a.day, a.hour, a.minute, a.second) - key * SPAN_MS;
+    const offB = Date.UTC(b.year, b.month - 1, b.day, b.hour, b.minute, b.second) - (key * SPAN_MS + SPAN_MS - 1000);
+    span = offA === offB && a.zone === b.zone && offA % 1000 === 0 ? { offsetMs: offA, zone: a.zone } : null;
+    if (byKey.size > 100_000) byKey.clear();
+    byKey.set(key, span);
+  }
+  return span;
+}
+
+/** zonedParts straight from Intl (no cache). */
+export function zonedPartsIntl(date: Date, timeZone: string): Parts {
   const p: Record<string, string> = {};
   for (const { type, value } of partsFormatter(timeZone).formatToParts(date)) p[type] = value;
   const year = Number(p.year), month = Number(p.month), day = Number(p.day);

@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { strftime, backupFilename, staticPrefix, extensionFor, zonedParts, parseTimeFromName, type ExtensionParts } from '../../src/archive/filename.ts';
+import { strftime, backupFilename, staticPrefix, extensionFor, zonedParts, zonedPartsIntl, parseTimeFromName, type ExtensionParts } from '../../src/archive/filename.ts';
 
 const D = new Date('2026-03-05T07:08:09.123Z'); // a Thursday
 
@@ -178,5 +178,19 @@ describe('parseTimeFromName: the time a backup name was made at', () => {
         assert.ok(Math.abs(t.getTime() - date.getTime()) <= 3_600_000 + 1000, 'at most an hour (a repeated hour) and the dropped fraction apart');
       },
     ), { numRuns: 400 });
+  });
+});
+
+describe('zonedParts: the cached path agrees with Intl', () => {
+  test('property: random instants in zones with odd offsets and changes', () => {
+    const zones = ['UTC', 'Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata', 'Pacific/Chatham', 'Africa/Monrovia', 'America/St_Johns', 'Asia/Kathmandu'];
+    fc.assert(fc.property(fc.constantFrom(...zones), fc.integer({ min: Date.parse('1960-01-01T00:00:00Z'), max: Date.parse('2060-01-01T00:00:00Z') }), (tz, t) => {
+      assert.deepEqual(zonedParts(new Date(t), tz), zonedPartsIntl(new Date(t), tz));
+    }), { numRuns: 3000 });
+  });
+  test('around changes: every minute of the days Berlin and Monrovia changed', () => {
+    for (const [tz, from] of [['Europe/Berlin', '2026-03-29T00:00:00Z'], ['Europe/Berlin', '2026-10-25T00:00:00Z'], ['Africa/Monrovia', '1972-01-06T23:00:00Z']] as const) {
+      for (let t = Date.parse(from); t < Date.parse(from) + 3 * 3_600_000; t += 30_000) assert.deepEqual(zonedParts(new Date(t), tz), zonedPartsIntl(new Date(t), tz), `${tz} ${new Date(t).toISOString()}`);
+    }
   });
 });

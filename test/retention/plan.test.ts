@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { planPrune, pruneDeadline, isTemporaryName, SIDECAR_SUFFIX, type BackupObject, type RetentionPolicy } from '../../src/retention/index.ts';
+import { planPrune, pruneDeadline, isTemporaryName, SIDECAR_SUFFIX, EMPTY_KEEP_POLICY, type BackupObject, type RetentionPolicy, type KeepPolicy } from '../../src/retention/index.ts';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -366,5 +366,170 @@ describe('planPrune properties', () => {
       }
       assert.deepEqual(planPrune(shuffled, p, NOW, justWritten), planPrune(listing, p, NOW, justWritten));
     }), RUNS);
+  });
+});
+
+// ------------------------------------------------------------------ count and calendar rules
+
+const TEMPLATE = 'backup-%Y-%m-%dT%H-%M-%S.{{ .Extension }}';
+const NAMES = { template: TEMPLATE, timeZone: 'UTC' };
+const keepRules = (k: Partial<KeepPolicy>): RetentionPolicy => ({ days: -1, leewayMs: MIN, prefix: 'backup-', keep: { ...EMPTY_KEEP_POLICY, ...k }, names: NAMES });
+const nameAt = (ms: number, ext = 'tar.gz') => `backup-${new Date(ms).toISOString().slice(0, 19).replace(/:/g, '-')}.${ext}`;
+/** 60 daily backups at 02:00 from 2026-01-01 to 2026-03-01, all copied today (the modification times say nothing). */
+const SERIES = Array.from({ length: 60 }, (_, i) => Date.parse('2026-01-01T02:00:00Z') + i * DAY);
+const copiedToday = (times: number[]): BackupObject[] => times.map((t, i) => ({ name: nameAt(t), size: 1, modified: at(-i * 1000) }));
+
+describe('planPrune with count and calendar rules', () => {
+  test('the issue vector: times from the names, not the (copied) modification times', () => {
+    const listing = copiedToday(SERIES);
+    listing.push({ name: nameAt(SERIES[30]!) + SIDECAR_SUFFIX, size: 1, modified: NOW }); // 2026-01-31's sidecar
+    listing.push({ name: nameAt(SERIES[3]!) + SIDECAR_SUFFIX, size: 1, modified: NOW });
+    listing.push({ name: 'other-2026-01-01T02-00-00.tar.gz', size: 1, modified: at(-100 * DAY) });
+    const d = planPrune(listing, keepRules({ daily: 7, weekly: 4, monthly: 3 }), NOW, null);
+    const keptDays = d.backups.filter((b) => b.keep).map((b) => b.name.slice(7, 17));
+    assert.deepEqual(keptDays, ['2026-03-01', '2026-02-28', '2026-02-27', '2026-02-26', '2026-02-25', '2026-02-24', '2026-02-23', '2026-02-22', '2026-02-15', '2026-02-08', '2026-01-31']);
+    assert.equal(d.kept, 11);
+    assert.equal(d.backups.length, 60);
+    assert.ok(d.backups.every((b) => b.timeFrom === 'name'));
+    assert.equal(d.remove.length, 49 + 1, '49 backups and the sidecar of a removed one');
+    assert.ok(d.remove.includes(nameAt(SERIES[3]!) + SIDECAR_SUFFIX));
+    assert.ok(!d.remove.includes(nameAt(SERIES[30]!) + SIDECAR_SUFFIX), 'the sidecar of a kept backup stays');
+    assert.ok(!d.remove.some((n) => n.startsWith('other-')));
+    assert.deepEqual(d.backups.find((b) => b.name.includes('2026-01-31'))!.reasons, ['monthly 3/3']);
+    assert.deepEqual(d.backups.find((b) => b.name.includes('2026-01-30'))!.reasons, ['not kept by daily 7, weekly 4, monthly 3']);
+    assert.equal(d.remove[0], nameAt(SERIES[0]!), 'oldest first');
+    assert.deepEqual(d.warnings, []);
+  });
+
+  test('a name that does not parse falls back to the modification time', () => {
+    const listing: BackupObject[] = [
+      { name: nameAt(Date.parse('2026-03-09T02:00:00Z')), size: 1, modified: NOW },
+      { name: 'backup-manual.tar.gz', size: 1, modified: at(-5 * DAY) },
+      { name: 'backup-older.tar.gz', size: 1, modified: at(-6 * DAY) },
+    ];
+    const d = planPrune(listing, keepRules({ last: 2 }), NOW, null);
+    assert.deepEqual(d.backups.map((b) => [b.name, b.timeFrom, b.keep]), [
+      [nameAt(Date.parse('2026-03-09T02:00:00Z')), 'name', true], ['backup-manual.tar.gz', 'modified', true], ['backup-older.tar.gz', 'modified', false],
+    ]);
+    assert.deepEqual(d.remove, ['backup-older.tar.gz']);
+  });
+
+  test('a backup whose time is unknown is kept, with a warning', () => {
+    const listing: BackupObject[] = [...copiedToday(SERIES.slice(-3)), { name: 'backup-x.tar.gz', size: 1, modified: new Date(NaN) }];
+    const d = planPrune(listing, keepRules({ last: 1 }), NOW, null);
+    assert.ok(!d.remove.includes('backup-x.tar.gz'));
+    assert.match(d.warnings.join('\n'), /backup-x\.tar\.gz: its time is unknown/);
+    assert.equal(d.kept, 2);
+  });
+
+  test('the just-written backup stays even when the rules would remove it', () => {
+    // its name says it is older than the others (a clock that was wrong): keep last 1 would remove it
+    const listing = copiedToday(SERIES.slice(-3));
+    const jw = listing[0]!.name;
+    const d = planPrune(listing, keepRules({ last: 1 }), NOW, jw);
+    assert.ok(!d.remove.includes(jw));
+    assert.deepEqual(d.backups.find((b) => b.name === jw)!.reasons, ['just written']);
+    assert.match(d.warnings.join(), /just written/);
+  });
+
+  test('rules that keep nothing remove nothing', () => {
+    const d = planPrune(copiedToday(SERIES), keepRules({}), NOW, null);
+    assert.deepEqual(d.remove, []);
+    assert.match(d.warnings.join(), /keep nothing/);
+  });
+
+  test('a backup dated in the future by its name: kept by within, the window ends at the newest past backup', () => {
+    const listing = copiedToday([...SERIES.slice(-5), Date.parse('2027-01-01T00:00:00Z')]);
+    const d = planPrune(listing, keepRules({ within: { years: 0, months: 0, days: 2, hours: 0 } }), NOW, null);
+    assert.deepEqual(d.backups.filter((b) => b.keep).map((b) => b.name.slice(7, 17)), ['2027-01-01', '2026-03-01', '2026-02-28']);
+  });
+
+  test('orphan sidecars older than every kept backup go; newer ones stay', () => {
+    const listing = copiedToday(SERIES.slice(-10));
+    listing.push({ name: nameAt(Date.parse('2025-01-01T00:00:00Z')) + SIDECAR_SUFFIX, size: 1, modified: NOW });
+    listing.push({ name: nameAt(Date.parse('2026-03-01T01:00:00Z')) + SIDECAR_SUFFIX, size: 1, modified: NOW });
+    const d = planPrune(listing, keepRules({ last: 3 }), NOW, null);
+    assert.ok(d.remove.includes(nameAt(Date.parse('2025-01-01T00:00:00Z')) + SIDECAR_SUFFIX));
+    assert.ok(!d.remove.includes(nameAt(Date.parse('2026-03-01T01:00:00Z')) + SIDECAR_SUFFIX));
+  });
+
+  test('a time zone moves the calendar buckets: the name is read in TZ', () => {
+    // 23:30 and 00:30 local on consecutive Berlin days; in UTC both are on the same day
+    const listing: BackupObject[] = [
+      { name: 'backup-2026-01-06T00-30-00.tar.gz', size: 1, modified: NOW },
+      { name: 'backup-2026-01-05T23-30-00.tar.gz', size: 1, modified: NOW },
+      { name: 'backup-2026-01-05T22-30-00.tar.gz', size: 1, modified: NOW },
+    ];
+    const d = planPrune(listing, { ...keepRules({ daily: 2 }), names: { template: TEMPLATE, timeZone: 'Europe/Berlin' } }, NOW, null);
+    assert.deepEqual(d.remove, ['backup-2026-01-05T22-30-00.tar.gz']);
+  });
+
+  test('a 730-backup series is planned (time measured by the benchmark, not asserted)', () => {
+    const two = Array.from({ length: 730 }, (_, i) => Date.parse('2024-03-01T02:00:00Z') + i * DAY);
+    const d = planPrune(copiedToday(two), keepRules({ daily: 7, weekly: 4, monthly: 12, yearly: 3 }), NOW, null);
+    assert.equal(d.backups.length, 730);
+    assert.ok(d.kept >= 7 && d.kept <= 7 + 4 + 12 + 3);
+  });
+});
+
+const keepArb: fc.Arbitrary<KeepPolicy> = fc.record({
+  last: fc.constantFrom(0, 0, 1, 3, -1), hourly: fc.constantFrom(0, 0, 2, -1), daily: fc.constantFrom(0, 0, 1, 7, -1),
+  weekly: fc.constantFrom(0, 0, 2, 4), monthly: fc.constantFrom(0, 0, 3, -1), yearly: fc.constantFrom(0, 0, 1),
+  within: fc.option(fc.record({ years: fc.constant(0), months: fc.constantFrom(0, 1), days: fc.constantFrom(0, 2, 9), hours: fc.constantFrom(0, 6) }), { nil: null }),
+});
+const keepScenarioArb = fc.record({
+  times: fc.uniqueArray(fc.integer({ min: Date.parse('2025-06-01T00:00:00Z') / 1000, max: Date.parse('2026-03-10T11:00:00Z') / 1000 }).map((s) => s * 1000), { maxLength: 40 }),
+  extras: fc.subarray(['backup-manual.tar.gz', 'backup-x.tar.gz.tmp-1', 'other-2026-01-01T00-00-00.tar.gz', 'backup-2020-01-01T00-00-00.tar.gz.manifest.json', 'backup-2026-03-10T11-00-00.tar.gz.manifest.json']),
+  sidecarEvery: fc.integer({ min: 1, max: 4 }),
+  keep: keepArb,
+  zone: fc.constantFrom('UTC', 'Europe/Berlin', 'America/New_York'),
+  justWritten: fc.option(fc.nat(40), { nil: null }),
+}).map(({ times, extras, sidecarEvery, keep, zone, justWritten }) => {
+  const listing: BackupObject[] = times.map((t, i) => ({ name: nameAt(t), size: 1, modified: at(-i * MIN) }));
+  times.forEach((t, i) => { if (i % sidecarEvery === 0) listing.push({ name: nameAt(t) + SIDECAR_SUFFIX, size: 1, modified: NOW }); });
+  for (const e of extras) listing.push({ name: e, size: 1, modified: at(-30 * DAY) });
+  const policy: RetentionPolicy = { days: -1, leewayMs: MIN, prefix: 'backup-', keep, names: { template: TEMPLATE, timeZone: zone } };
+  return { listing, policy, justWritten: justWritten !== null && justWritten < times.length ? nameAt(times[justWritten]!) : null };
+});
+
+describe('planPrune properties with count and calendar rules', () => {
+  const R = { numRuns: 300 };
+  test('never outside the prefix, never a temporary name, never a kept backup or its sidecar, only listed names', () => {
+    fc.assert(fc.property(keepScenarioArb, ({ listing, policy, justWritten }) => {
+      const d = planPrune(listing, policy, NOW, justWritten);
+      const listed = new Set(listing.map((o) => o.name));
+      for (const n of d.remove) {
+        assert.ok(listed.has(n) && n.startsWith('backup-') && !isTemporaryName(n), n);
+      }
+      for (const b of d.backups.filter((x) => x.keep)) {
+        assert.ok(!d.remove.includes(b.name));
+        assert.ok(!d.remove.includes(b.name + SIDECAR_SUFFIX), `sidecar of kept ${b.name} removed`);
+      }
+      for (const b of d.backups.filter((x) => !x.keep)) {
+        assert.ok(d.remove.includes(b.name));
+        if (listed.has(b.name + SIDECAR_SUFFIX)) assert.ok(d.remove.includes(b.name + SIDECAR_SUFFIX), `sidecar of removed ${b.name} left`);
+      }
+      assert.equal(d.kept, d.backups.filter((b) => b.keep).length);
+    }), R);
+  });
+
+  test('never the newest, never everything, never the just-written backup', () => {
+    fc.assert(fc.property(keepScenarioArb, ({ listing, policy, justWritten }) => {
+      const d = planPrune(listing, policy, NOW, justWritten);
+      if (d.backups.length === 0) return;
+      assert.ok(d.backups[0]!.keep, 'the newest stays');
+      assert.ok(d.kept >= 1);
+      if (justWritten) assert.ok(!d.remove.includes(justWritten));
+      for (const b of d.backups) if (b.keep) assert.ok(b.reasons.length > 0, `${b.name} kept without a reason`);
+    }), R);
+  });
+
+  test('idempotent: pruning twice removes nothing more', () => {
+    fc.assert(fc.property(keepScenarioArb, ({ listing, policy, justWritten }) => {
+      const first = planPrune(listing, policy, NOW, justWritten);
+      const gone = new Set(first.remove);
+      const rest = listing.filter((o) => !gone.has(o.name));
+      assert.deepEqual(planPrune(rest, policy, NOW, justWritten).remove, []);
+    }), R);
   });
 });
