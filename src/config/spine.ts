@@ -1,10 +1,31 @@
-import { str } from 'envalid';
+import { str, makeValidator } from 'envalid';
 import { tmpdir } from 'node:os';
 import type { ConfigIssue } from '../errors.ts';
 import { DESTINATION_KINDS, type DestinationKind } from '../destinations/types.ts';
 import { validateSection, duration, positiveDuration, integer, boolean, regexp, cronExpression, timeZone, list, oneOf, type Env } from './validate.ts';
 import { expandVars } from './expand.ts';
 import { staticPrefix } from '../archive/filename.ts';
+import { parseCalendarDuration, isEmptyPolicy, COUNT_RULES, type KeepPolicy } from '../retention/policy.ts';
+
+/** A BACKUP_RETENTION_KEEP_* count: a whole number of 0 or more, or -1 / `unlimited`. */
+const keepCount = makeValidator<number>((input: string) => {
+  const v = input.trim().toLowerCase();
+  if (v === 'unlimited' || v === '-1') return -1;
+  if (!/^\+?\d{1,9}$/.test(v)) throw new Error(`"${input}" is not a count; expected a whole number of 0 or more, or -1 (unlimited)`);
+  return parseInt(v, 10);
+});
+
+/** BACKUP_RETENTION_KEEP_WITHIN: restic's duration, e.g. 1y2m3d4h. */
+const calendarDuration = makeValidator<NonNullable<KeepPolicy['within']>>((input: string) => {
+  const d = parseCalendarDuration(input);
+  if (!d) throw new Error(`"${input}" is not a duration; expected years, months, days and hours as restic writes them, e.g. 30d, 1y6m, 2m15d, 36h (m is months)`);
+  return d;
+});
+
+const KEEP_VARIABLES = {
+  last: 'BACKUP_RETENTION_KEEP_LAST', hourly: 'BACKUP_RETENTION_KEEP_HOURLY', daily: 'BACKUP_RETENTION_KEEP_DAILY',
+  weekly: 'BACKUP_RETENTION_KEEP_WEEKLY', monthly: 'BACKUP_RETENTION_KEEP_MONTHLY', yearly: 'BACKUP_RETENTION_KEEP_YEARLY',
+} as const;
 
 export type Compression = 'gz' | 'zst' | 'none';
 
@@ -28,8 +49,12 @@ export interface ArchiveConfig {
 }
 
 export interface RetentionConfig {
-  /** Negative disables pruning. */
+  /** Negative disables age-based pruning. Ignored when `keep` is set. */
   days: number;
+  /** BACKUP_RETENTION_KEEP_*: count and calendar rules (restic's), or null when none is set. */
+  keep: KeepPolicy | null;
+  /** How a backup's time is read back from its name (BACKUP_FILENAME in TZ) for `keep`. */
+  names: { template: string; timeZone: string };
   leewayMs: number;
   /** Only names with this prefix are candidates (never empty: derived from the file name template when unset). */
   prefix: string;
@@ -69,6 +94,13 @@ export const SPINE_SPEC = {
   BACKUP_COMPRESSION: oneOf(['gz', 'zst', 'none'] as const)({ default: 'gz' }),
   GZIP_PARALLELISM: integer({ default: 1 }),
   BACKUP_RETENTION_DAYS: integer({ default: -1 }),
+  BACKUP_RETENTION_KEEP_LAST: keepCount({ default: 0, desc: 'keep the n newest backups' }),
+  BACKUP_RETENTION_KEEP_HOURLY: keepCount({ default: 0, desc: 'keep the newest backup of each of the last n hours that have one' }),
+  BACKUP_RETENTION_KEEP_DAILY: keepCount({ default: 0, desc: 'keep the newest backup of each of the last n days that have one' }),
+  BACKUP_RETENTION_KEEP_WEEKLY: keepCount({ default: 0, desc: 'keep the newest backup of each of the last n ISO weeks that have one' }),
+  BACKUP_RETENTION_KEEP_MONTHLY: keepCount({ default: 0, desc: 'keep the newest backup of each of the last n months that have one' }),
+  BACKUP_RETENTION_KEEP_YEARLY: keepCount({ default: 0, desc: 'keep the newest backup of each of the last n years that have one' }),
+  BACKUP_RETENTION_KEEP_WITHIN: calendarDuration({ default: undefined, desc: 'keep every backup within this duration of the newest (1y2m3d4h)' }),
   BACKUP_PRUNING_LEEWAY: duration({ default: 60_000 }),
   BACKUP_PRUNING_PREFIX: str({ default: '' }),
   BACKUP_SKIP_BACKENDS_FROM_PRUNE: list({ default: [] }),
@@ -104,6 +136,7 @@ export function parseSpine(env: Env, issues: ConfigIssue[], cores: number, dirEx
     if (!k) issues.push({ variable: 'BACKUP_SKIP_BACKENDS_FROM_PRUNE', message: `"${s}" is not one of ${DESTINATION_KINDS.join(', ')}` });
     else skip.push(k);
   }
+  const keep = parseKeep(env, v, issues);
   if (issues.length > before) return null;
 
   const expand = v.BACKUP_FILENAME_EXPAND ? (s: string) => expandVars(s, env) : (s: string) => s;
@@ -123,9 +156,40 @@ export function parseSpine(env: Env, issues: ConfigIssue[], cores: number, dirEx
       compression,
       gzipParallelism: threads,
     },
-    retention: { days: v.BACKUP_RETENTION_DAYS, leewayMs: v.BACKUP_PRUNING_LEEWAY, prefix, skipBackends: skip },
+    retention: { days: v.BACKUP_RETENTION_DAYS, keep, names: { template: filenameTemplate, timeZone: v.TZ }, leewayMs: v.BACKUP_PRUNING_LEEWAY, prefix, skipBackends: skip },
     local: dirExists(v.BACKUP_ARCHIVE) ? { dir: v.BACKUP_ARCHIVE, latestSymlink: latest || null } : null,
     tmpDir: v.BACKUP_TMP_DIR || tmpdir(),
     staging: v.BACKUP_STAGING,
   };
+}
+
+const isSet = (env: Env, k: string) => env[k] !== undefined && env[k] !== '';
+
+/**
+ * The BACKUP_RETENTION_KEEP_* rules, or null when none is set. Setting any replaces
+ * BACKUP_RETENTION_DAYS: both set is an error naming both; rules that keep nothing are an error.
+ */
+function parseKeep(env: Env, v: ReturnType<typeof validateSection<typeof SPINE_SPEC>>, issues: ConfigIssue[]): KeepPolicy | null {
+  const names = [...Object.values(KEEP_VARIABLES), 'BACKUP_RETENTION_KEEP_WITHIN'];
+  const set = names.filter((n) => isSet(env, n));
+  if (set.length === 0) return null;
+  if (isSet(env, 'BACKUP_RETENTION_DAYS')) {
+    issues.push({ variable: 'BACKUP_RETENTION_DAYS', message: `is set together with ${set.join(', ')}; the keep rules replace BACKUP_RETENTION_DAYS: unset one or the other` });
+    return null;
+  }
+  const keep: KeepPolicy = { last: 0, hourly: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0, within: null };
+  for (const r of COUNT_RULES) {
+    const n = v[KEEP_VARIABLES[r]];
+    if (n === undefined) return null; // invalid: already reported
+    keep[r] = n;
+  }
+  if (isSet(env, 'BACKUP_RETENTION_KEEP_WITHIN')) {
+    if (v.BACKUP_RETENTION_KEEP_WITHIN === undefined) return null;
+    keep.within = v.BACKUP_RETENTION_KEEP_WITHIN;
+  }
+  if (isEmptyPolicy(keep)) {
+    issues.push({ variable: set[0]!, message: `${set.join(', ')} keep nothing (every count is 0${keep.within ? ' and the duration is 0' : ''}): pruning would delete every backup; use counts of 1 or more, or -1 for unlimited` });
+    return null;
+  }
+  return keep;
 }

@@ -123,6 +123,7 @@ export function defaultBody(stats: RunStats): string {
       if (d.ok) line += `stored ${formatBytes(d.bytes)} in ${durationText(d.durationMs)}${d.attempts > 1 ? ` (${d.attempts} tries)` : ''}`;
       else line += `FAILED${d.attempts > 1 ? ` after ${d.attempts} tries` : ''}: ${d.error ?? 'unknown error'}`;
       if (d.pruned > 0) line += `; pruned ${d.pruned} old backup${d.pruned === 1 ? '' : 's'}`;
+      if (d.kept !== undefined) line += `${d.pruned > 0 ? ',' : '; pruned none,'} kept ${d.kept}`;
       if (d.pruneNote) line += `; pruning: ${d.pruneNote}`;
       lines.push(line);
     }

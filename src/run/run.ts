@@ -14,6 +14,7 @@ import { noHooks, type RunHooks, type HookContext } from './hooks.ts';
 import { shipArchive, pruneDestinations } from './upload.ts';
 import { cleanupLeftovers } from './leftovers.ts';
 import { leftoverPolicy, setWriterIdentity } from '../destinations/leftovers.ts';
+import { retentionEnabled } from '../retention/index.ts';
 import type { RunStats, RunPhase, RunStatus } from './stats.ts';
 
 export interface RunContext {
@@ -141,14 +142,14 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
 
     // 4. prune: only after a fully successful run (a partial or degraded backup never replaces older ones)
     const status = statusOf(stats);
-    if (status === 'success' && job.retention.days >= 0) {
+    if (status === 'success' && retentionEnabled(job.retention)) {
       await phase('prune', () => hooks.prunePre(hookCtx));
       const warnings = await phase('prune', () => pruneDestinations(destinations, stats.destinations, job.retention, now(), name, job.retention.skipBackends, log, job.retry));
       stats.warnings.push(...warnings);
       // a prune that fails is not silent: old backups pile up until someone looks
       degrade(stats, stats.destinations.filter((r) => r.pruneNote?.startsWith('prune failed')).map((r) => `${r.destination}: ${r.pruneNote}`));
       await phase('prune', () => hooks.prunePost(hookCtx));
-    } else if (job.retention.days >= 0) {
+    } else if (retentionEnabled(job.retention)) {
       for (const r of stats.destinations) r.pruneNote = `not pruned: the run was ${status}`;
     }
   } catch (e) {
@@ -169,7 +170,7 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
   stats.degradedBy = stats.degradedBy.map(redact);
   const summary = {
     status: stats.status, archive: stats.archive?.name, size: stats.archive?.size, sha256: stats.archive?.sha256, durationMs: stats.durationMs,
-    destinations: stats.destinations.map((d) => ({ destination: d.destination, ok: d.ok, pruned: d.pruned, ...(d.error ? { error: d.error } : {}) })),
+    destinations: stats.destinations.map((d) => ({ destination: d.destination, ok: d.ok, pruned: d.pruned, ...(d.kept !== undefined ? { kept: d.kept } : {}), ...(d.error ? { error: d.error } : {}) })),
     warnings: stats.warnings.length,
   };
   if (stats.status === 'failure') log.error({ ...summary, phase: stats.error?.phase, error: stats.error?.message }, 'backup failed');

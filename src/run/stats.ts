@@ -28,8 +28,10 @@ export interface DestinationResult {
   durationMs: number;
   attempts: number;
   error?: string;
-  /** Backups removed by retention on this destination (0 when pruning did not run). */
+  /** Backups removed by retention on this destination (0 when pruning did not run); sidecars are not counted. */
   pruned: number;
+  /** Backups (with the pruning prefix) left on this destination after pruning; absent when pruning did not run. */
+  kept?: number;
   /** Why pruning was skipped or failed on this destination, if it was. */
   pruneNote?: string;
 }

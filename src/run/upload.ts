@@ -36,7 +36,7 @@ import type { DestinationResult } from './stats.ts';
 import { UserError, errorMessage } from '../errors.ts';
 import { redact } from '../redact.ts';
 import { DEFAULT_RETRY, DestinationTimeoutError, withRetry, type RetrySettings } from '../destinations/retry.ts';
-import { planPrune, type RetentionPolicy } from '../retention/index.ts';
+import { planPrune, retentionEnabled, type RetentionPolicy } from '../retention/index.ts';
 import { StagedFile } from './staged-file.ts';
 import { offsiteTempName } from '../destinations/leftovers.ts';
 import { trackTempFile, untrackTempFile } from './stop.ts';
@@ -354,7 +354,7 @@ export async function pruneDestinations(
 ): Promise<string[]> {
   const warnings: string[] = [];
   const out = results;
-  if (policy.days < 0) return warnings;
+  if (!retentionEnabled(policy)) return warnings;
   await Promise.all(destinations.map(async (d, i) => {
     const r = out[i] ?? out.find((x) => x.destination === d.name);
     if (!r) return;
@@ -370,9 +370,10 @@ export async function pruneDestinations(
       }
       if (decision.remove.length > 0) {
         await withRetry(() => d.remove(decision.remove), { settings: retry, log: dlog, what: `removing ${decision.remove.length} old backup(s) from ${d.name} ${d.location}` });
-        dlog.info({ removed: decision.remove.length }, `pruned ${decision.remove.length} backup(s) from ${d.name} ${d.location}`);
+        dlog.info({ removed: decision.remove.length, kept: decision.kept }, `pruned ${decision.remove.length} file(s) from ${d.name} ${d.location}, kept ${decision.kept} backup(s)`);
       }
-      r.pruned = decision.remove.length;
+      r.pruned = decision.backups.length - decision.kept;
+      r.kept = decision.kept;
     } catch (err) {
       const message = redact(errorMessage(err));
       r.pruneNote = `prune failed: ${message}`;

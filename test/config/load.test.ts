@@ -53,7 +53,7 @@ describe('defaults (compatible-env.md)', () => {
       compression: 'gz',
       gzipParallelism: 1,
     });
-    assert.deepEqual(j.retention, { days: -1, leewayMs: 60_000, prefix: 'backup-', skipBackends: [] });
+    assert.deepEqual(j.retention, { days: -1, keep: null, names: { template: 'backup-%Y-%m-%dT%H-%M-%S.{{ .Extension }}', timeZone: 'UTC' }, leewayMs: 60_000, prefix: 'backup-', skipBackends: [] });
     // BACKUP_ARCHIVE defaults to /archive, enabled only when that directory exists.
     assert.deepEqual(j.local, existsSync('/archive') ? { dir: '/archive', latestSymlink: null } : null);
     assert.equal(j.tmpDir, tmpdir());
@@ -101,7 +101,7 @@ describe('values', () => {
     assert.equal(j.archive.filenameTemplate, 'site-%F.{{ .Extension }}');
     assert.equal(j.archive.compression, 'zst');
     assert.equal(j.archive.gzipParallelism, 4);
-    assert.deepEqual(j.retention, { days: 7, leewayMs: 600_000, prefix: 'site-', skipBackends: ['S3', 'WebDAV', 'SSH'] });
+    assert.deepEqual(j.retention, { days: 7, keep: null, names: { template: 'site-%F.{{ .Extension }}', timeZone: 'Europe/Berlin' }, leewayMs: 600_000, prefix: 'site-', skipBackends: ['S3', 'WebDAV', 'SSH'] });
     assert.deepEqual(j.local, { dir: archive, latestSymlink: 'latest' });
     assert.equal(j.tmpDir, dir);
     assert.equal(c.logLevel, 'debug');
@@ -133,6 +133,31 @@ describe('values', () => {
   test('BACKUP_SOURCES: a comma list; the root stays /', () => {
     assert.deepEqual(load(sandbox(), { BACKUP_SOURCES: '/' }).jobs[0]!.archive.sources, ['/']);
     assert.deepEqual(load(sandbox(), { BACKUP_SOURCES: ' /a ,, /b//' }).jobs[0]!.archive.sources, ['/a', '/b']);
+  });
+});
+
+describe('BACKUP_RETENTION_KEEP_*', () => {
+  test('counts, -1 / unlimited and a restic duration; BACKUP_RETENTION_DAYS stays unset', () => {
+    const j = load(sandbox(), {
+      BACKUP_RETENTION_KEEP_DAILY: '7', BACKUP_RETENTION_KEEP_WEEKLY: '4', BACKUP_RETENTION_KEEP_MONTHLY: 'unlimited', BACKUP_RETENTION_KEEP_YEARLY: '-1',
+      BACKUP_RETENTION_KEEP_WITHIN: '1y2m3d4h', TZ: 'Europe/Berlin',
+    }).jobs[0]!;
+    assert.deepEqual(j.retention.keep, { last: 0, hourly: 0, daily: 7, weekly: 4, monthly: -1, yearly: -1, within: { years: 1, months: 2, days: 3, hours: 4 } });
+    assert.equal(j.retention.days, -1);
+    assert.deepEqual(j.retention.names, { template: 'backup-%Y-%m-%dT%H-%M-%S.{{ .Extension }}', timeZone: 'Europe/Berlin' });
+  });
+  test('one rule alone is enough (KEEP_LAST as Squidex does)', () => {
+    assert.deepEqual(load(sandbox(), { BACKUP_RETENTION_KEEP_LAST: '10' }).jobs[0]!.retention.keep, { last: 10, hourly: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0, within: null });
+  });
+  test('a conf.d job may use rules while another keeps days', () => {
+    const dir = sandbox();
+    mkdirSync(join(dir, 'conf.d'), { recursive: true });
+    writeFileSync(join(dir, 'conf.d', 'a.env'), 'BACKUP_RETENTION_KEEP_LAST=3\n');
+    writeFileSync(join(dir, 'conf.d', 'b.env'), 'BACKUP_RETENTION_DAYS=7\n');
+    const c = load(dir, { OFFSITE_CONF_DIR: join(dir, 'conf.d') });
+    assert.equal(c.jobs[0]!.retention.keep!.last, 3);
+    assert.equal(c.jobs[1]!.retention.keep, null);
+    assert.equal(c.jobs[1]!.retention.days, 7);
   });
 });
 

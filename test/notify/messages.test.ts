@@ -41,6 +41,15 @@ describe('default messages', () => {
     assert.doesNotMatch(body, /Error|Warnings/);
   });
 
+  it('how many backups each destination pruned and kept', () => {
+    const s = runStats();
+    s.destinations[0]!.kept = 11;
+    s.destinations[1]!.kept = 4;
+    const body = defaultBody(s);
+    assert.match(body, /- S3 s3:\/\/bucket\/backups: stored 1\.20 GiB in 40s; pruned 3 old backups, kept 11$/m);
+    assert.match(body, /- Local \/archive: stored 1\.20 GiB in 2s; pruned none, kept 4$/m);
+  });
+
   it('failure: the title and the body name the failing phase and destination, with warnings', () => {
     assert.equal(defaultTitle(failed), '[offsite] nightly: backup FAILED (upload, WebDAV)');
     const body = defaultBody(failed);

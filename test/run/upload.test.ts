@@ -419,9 +419,31 @@ describe('pruneDestinations', () => {
     assert.equal((await readdir(b)).length, 4);
     assert.equal((await readdir(c)).length, 4);
     assert.equal(results[0]!.pruned, 2);
+    assert.equal(results[0]!.kept, 1);
+    assert.equal(results[1]!.kept, undefined);
     assert.equal(results[1]!.pruneNote, 'skipped (BACKUP_SKIP_BACKENDS_FROM_PRUNE)');
     assert.match(results[2]!.pruneNote!, /upload failed/);
     assert.match(results[3]!.pruneNote!, /prune failed: .*listing exploded/);
     assert.ok(warnings.some((w) => /WebDAV: prune failed/.test(w)));
+  });
+
+  test('keep rules read the times from the names (modification times all today); counts exclude sidecars', async () => {
+    const now = new Date('2026-03-01T12:00:00Z');
+    const r = await mkdtemp(join(tmpdir(), 'offsite-prune-')); roots.push(r);
+    const names: string[] = [];
+    for (let d = 1; d <= 20; d++) {
+      const n = `backup-2026-02-${String(d).padStart(2, '0')}T02-00-00.tar.gz`;
+      names.push(n);
+      await writeFile(join(r, n), n);
+      await writeFile(join(r, `${n}.manifest.json`), '{}');
+    }
+    const dests: Destination[] = [createLocalDestination({ dir: r, latestSymlink: null }, log)];
+    const results: DestinationResult[] = [{ destination: 'Local', location: r, ok: true, bytes: 1, durationMs: 1, attempts: 1, pruned: 0 }];
+    const policy = { days: -1, leewayMs: 60_000, prefix: 'backup-', keep: { last: 3, hourly: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0, within: null }, names: { template: 'backup-%Y-%m-%dT%H-%M-%S.{{ .Extension }}', timeZone: 'UTC' } };
+    const warnings = await pruneDestinations(dests, results, policy, now, names.at(-1)!, [], log, { ...fastRetry, attempts: 1 });
+    assert.deepEqual(warnings, []);
+    assert.deepEqual((await readdir(r)).sort(), names.slice(-3).flatMap((n) => [n, `${n}.manifest.json`]).sort());
+    assert.equal(results[0]!.pruned, 17);
+    assert.equal(results[0]!.kept, 3);
   });
 });
