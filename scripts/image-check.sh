@@ -3,11 +3,9 @@
 # on these machines) and checks the result: production dependencies only, the
 # `offsite` command on PATH, a real backup, the daemon's health check and a clean
 # SIGTERM. CI runs this through test/docker/image.test.ts.
+# With --static it only checks the files (Dockerfile, .dockerignore, compose.example.yml).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-source "$repo/.ci/node.sh"
-work="$(mktemp -d)"
-trap 'kill "${daemon_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # The Dockerfile must still do what this script mirrors.
 for step in 'COPY package.json package-lock.json ./' 'npm ci --omit=dev' 'COPY src ./src' \
@@ -15,6 +13,28 @@ for step in 'COPY package.json package-lock.json ./' 'npm ci --omit=dev' 'COPY s
             'HEALTHCHECK' 'FROM node:24' 'NODE_COMPILE_CACHE=' 'UV_THREADPOOL_SIZE=8'; do
   grep -q "$step" "$repo/Dockerfile" || { echo "Dockerfile no longer contains: $step (update scripts/image-check.sh)"; exit 1; }
 done
+
+# The build context leaves out what the image does not need, and keeps what it copies.
+[ -f "$repo/.dockerignore" ] || { echo ".dockerignore is missing: the build context would carry node_modules and .cache"; exit 1; }
+ignored() { grep -v '^[[:space:]]*#' "$repo/.dockerignore" | sed -e 's/[[:space:]]*$//' -e 's|^/||' -e 's|^\*\*/||' -e 's|/$||' | grep -qxF "$1"; }
+for p in node_modules .cache .git; do
+  ignored "$p" || { echo ".dockerignore does not exclude $p"; exit 1; }
+done
+for p in package.json package-lock.json src; do
+  ! ignored "$p" && ! ignored '*' || { echo ".dockerignore excludes $p, which the Dockerfile copies"; exit 1; }
+done
+# compose.example.yml builds every offsite image it runs (`up -d` works from a checkout)
+awk '/^  [A-Za-z0-9_.-]+:[[:space:]]*$/ { svc = $1; sub(/:$/, "", svc) }
+     /^    build:/ { built[svc] = 1 }
+     /^    image:[[:space:]]*offsite/ { uses[svc] = 1 }
+     END { n = 0; for (s in uses) { n++; if (!built[s]) { print "compose.example.yml: service " s " runs offsite without build:"; bad = 1 } }
+           if (n == 0) { print "compose.example.yml: no service runs the offsite image"; bad = 1 }
+           exit bad }' "$repo/compose.example.yml"
+if [ "${1:-}" = --static ]; then echo "image-check (static): ok"; exit 0; fi
+
+source "$repo/.ci/node.sh"
+work="$(mktemp -d)"
+trap 'kill "${daemon_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 app="$work/opt/offsite"; bin="$work/bin"
 mkdir -p "$app" "$bin" "$work/backup/data/sub" "$work/archive"

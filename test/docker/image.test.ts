@@ -11,3 +11,10 @@ test('the image install and start steps work outside Docker', { timeout: 240_000
   assert.equal(r.status, 0, `image-check failed:\n${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /image-check: ok/);
 });
+
+test('the build context leaves out node_modules, .cache and .git, and compose builds the image', () => {
+  const script = fileURLToPath(new URL('../../scripts/image-check.sh', import.meta.url));
+  const r = spawnSync('bash', [script, '--static'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `image-check --static failed:\n${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /image-check \(static\): ok/);
+});
