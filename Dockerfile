@@ -11,6 +11,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY src ./src
 RUN chmod +x src/cli.ts && ln -s /opt/offsite/src/cli.ts /usr/local/bin/offsite \
+ && ln -s /opt/offsite/src/cli.ts /usr/local/bin/backup \
  && mkdir -p /archive /backup /etc/dockervolumebackup/conf.d /var/lib/offsite
 
 # NODE_COMPILE_CACHE: Node's compiled-code cache lowers start-up time and the memory of the

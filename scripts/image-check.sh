@@ -9,7 +9,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 
 # The Dockerfile must still do what this script mirrors.
 for step in 'COPY package.json package-lock.json ./' 'npm ci --omit=dev' 'COPY src ./src' \
-            'ln -s /opt/offsite/src/cli.ts /usr/local/bin/offsite' 'CMD \["offsite", "daemon"\]' \
+            'ln -s /opt/offsite/src/cli.ts /usr/local/bin/offsite' 'ln -s /opt/offsite/src/cli.ts /usr/local/bin/backup' 'CMD \["offsite", "daemon"\]' \
             'HEALTHCHECK' 'FROM node:24' 'NODE_COMPILE_CACHE=' 'UV_THREADPOOL_SIZE=8'; do
   grep -q "$step" "$repo/Dockerfile" || { echo "Dockerfile no longer contains: $step (update scripts/image-check.sh)"; exit 1; }
 done
@@ -41,7 +41,7 @@ mkdir -p "$app" "$bin" "$work/backup/data/sub" "$work/archive"
 cp "$repo/package.json" "$repo/package-lock.json" "$app/"
 (cd "$app" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
 cp -r "$repo/src" "$app/src"
-chmod +x "$app/src/cli.ts" && ln -s "$app/src/cli.ts" "$bin/offsite"
+chmod +x "$app/src/cli.ts" && ln -s "$app/src/cli.ts" "$bin/offsite" && ln -s "$app/src/cli.ts" "$bin/backup"
 export PATH="$bin:$PATH" NODE_ENV=production NODE_COMPILE_CACHE="$work/node-compile" UV_THREADPOOL_SIZE=8
 
 # production install has no dev tools
@@ -54,7 +54,10 @@ mkdir -p "$OFFSITE_CONF_DIR"
 
 offsite version
 offsite config >/dev/null
-offsite backup > "$work/backup.log"
+# offen's command names: `backup print-config`, and `backup` runs every job now
+printed=$(backup print-config)
+grep -q '^source=from environment$' <<<"$printed" || { echo "backup print-config did not print the source"; echo "$printed"; exit 1; }
+backup > "$work/backup.log"
 archive=$(ls "$work/archive"/backup-*.tar.gz)
 tar -tzf "$archive" | grep -q '^data/sub/b.txt$' || { echo "archive lacks data/sub/b.txt"; tar -tzf "$archive"; exit 1; }
 

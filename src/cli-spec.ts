@@ -50,6 +50,10 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: { json: { type: 'boolean', help: 'always print a JSON array, even for one job' } },
   },
   {
+    name: 'print-config',
+    summary: 'print the configuration as offen does (`backup print-config`): source=, warning: and Field:value lines, secrets masked',
+  },
+  {
     name: 'notify-test',
     summary: 'send a test message to every notification URL and print each result',
   },

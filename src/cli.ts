@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // offsite command line: `offsite <command> [options]`.
 import { readFileSync, realpathSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadConfig, type Config, type JobConfig } from './config/index.ts';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,8 @@ import { checkHealthFile } from './health/state.ts';
 import { installStopHandler } from './run/stop.ts';
 import { runReadCommand } from './restore/commands.ts';
 import type { ArchiveStream } from './archive/index.ts';
+import { printOffenConfig } from './compat/offen-config.ts';
+import { notifyStartupFailure } from './notify/startup.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -121,6 +123,14 @@ function formatBytes(n: number): string {
   return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
 }
 
+/** Notify a failed start (configuration or initialisation) to every URL that parses; bounded (STARTUP_SEND). */
+async function notifyFailedStart(command: string, problems: string[]): Promise<void> {
+  const level = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(process.env.LOG_LEVEL ?? '') ? process.env.LOG_LEVEL : 'info';
+  const format = process.env.LOG_FORMAT === 'json' || process.env.LOG_FORMAT === 'pretty' ? process.env.LOG_FORMAT : undefined;
+  const results = await notifyStartupFailure(command, problems, createLogger({ level, format }));
+  if (results.length > 0) process.stderr.write(`the failure was notified to ${results.filter((r) => r.ok).length} of ${results.length} notification URL${results.length === 1 ? '' : 's'}\n`);
+}
+
 /** Exit 0 when the daemon is alive and every job passes the health rule (src/health/rule.ts); one readable line either way. */
 function cmdHealthcheck(): number {
   const r = checkHealthFile(HEALTH_FILE);
@@ -131,6 +141,8 @@ function cmdHealthcheck(): number {
 
 export async function main(argv: string[]): Promise<number> {
   if (argv.length === 0) { process.stderr.write(`${usage(VERSION)}\n`); return EXIT.usage; }
+  // offen's `backup print-config` (in the image, `backup` is offsite invoked under that name)
+  if (argv[0] === 'backup' && argv[1] === 'print-config') argv = ['print-config', ...argv.slice(2)];
   const parsed = parseCommandLine(argv, VERSION);
   if (parsed.kind === 'help') { process.stdout.write(`${parsed.text}\n`); return EXIT.success; }
   if (parsed.kind === 'version') { process.stdout.write(`${VERSION}\n`); return EXIT.success; }
@@ -142,16 +154,27 @@ export async function main(argv: string[]): Promise<number> {
   try {
     config = loadConfig();
   } catch (e) {
-    if (e instanceof ConfigError) { printConfigError(e); return EXIT.config; }
+    if (e instanceof ConfigError) {
+      printConfigError(e);
+      // a sidecar in a restart loop must not fail in silence: tell the URLs that still parse
+      if (command === 'daemon' || command === 'backup') await notifyFailedStart(command, e.issues.map((i) => `${i.variable}: ${i.message}`));
+      return EXIT.config;
+    }
     throw e;
   }
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
-  for (const job of config.jobs) for (const w of job.notify.warnings) log.warn({ job: job.name }, w);
+  for (const job of config.jobs) for (const w of [...job.notify.warnings, ...job.warnings]) log.warn({ job: job.name }, w);
 
   switch (command) {
     case 'config': {
       const out = config.jobs.map(describeJob);
       process.stdout.write(`${JSON.stringify(values.json ? out : out.length === 1 ? out[0] : out, null, 2)}\n`);
+      return 0;
+    }
+    case 'print-config': {
+      const lines: string[] = [];
+      printOffenConfig(config.jobs, (job) => [...job.notify.warnings, ...job.warnings], (line) => lines.push(line));
+      process.stdout.write(`${lines.join('\n')}\n`);
       return 0;
     }
     case 'backup':
@@ -211,4 +234,6 @@ function isMainModule(): boolean {
   }
 }
 
-if (isMainModule()) run(process.argv.slice(2));
+// `backup` on PATH in the image is offsite under offen's command name: `backup` runs every job
+// now, `backup print-config` prints the configuration
+if (isMainModule()) run(basename(process.argv[1] ?? '') === 'backup' ? ['backup', ...process.argv.slice(2)] : process.argv.slice(2));

@@ -16,6 +16,7 @@ import { parseDropbox, DROPBOX_SPEC, type DropboxConfig } from './dropbox.ts';
 import { parseEncryptionConfig, ENCRYPTION_SPEC } from '../crypto/config.ts';
 import type { EncryptionConfig } from '../crypto/types.ts';
 import { parseVerifyConfig, VERIFY_SPEC, type VerifyConfig } from '../restore/config.ts';
+import { parseDeprecated, DEPRECATED_SPEC } from '../compat/deprecated.ts';
 
 export type { Env };
 
@@ -47,6 +48,8 @@ export interface JobConfig extends SpineConfig {
   encryption: EncryptionConfig;
   /** VERIFY_CRON_EXPRESSION: scheduled verification of the newest backup. */
   verify: VerifyConfig;
+  /** Deprecated settings that were read (logged at start-up, printed by print-config). */
+  warnings: string[];
 }
 
 export interface Config {
@@ -76,7 +79,7 @@ const PROCESS_SPEC = {
 export function knownVariables(): Set<string> {
   return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(CONTAINERS_SPEC), ...DESTINATION_CORE_VARIABLES, ...EXTRA_VARIABLES,
     ...Object.keys(WEBDAV_SPEC), ...Object.keys(SFTP_SPEC), ...Object.keys(DROPBOX_SPEC), ...NOTIFY_VARIABLES,
-    ...Object.keys(ENCRYPTION_SPEC), ...Object.keys(VERIFY_SPEC)]);
+    ...Object.keys(ENCRYPTION_SPEC), ...Object.keys(VERIFY_SPEC), ...Object.keys(DEPRECATED_SPEC)]);
 }
 
 /** Names read outside envalid specs (sections that parse by hand). */
@@ -106,9 +109,10 @@ export function parseJob(name: string, source: string, env: Env, issues: ConfigI
   const dropbox = parseDropbox(env, local);
   const encryption = parseEncryptionConfig(env, local);
   const verify = parseVerifyConfig(env, local);
+  const deprecated = parseDeprecated(env, local);
   for (const i of local) issues.push(where ? { variable: i.variable, message: `${i.message} (in ${where})` } : i);
-  if (!spine || !containers || !retry || !notify || !encryption || !verify || local.length > 0) return null;
-  return { ...spine, name, source, env: Object.freeze({ ...env }), containers, notify, retry, s3, azure, webdav, ssh, dropbox, encryption, verify };
+  if (!spine || !containers || !retry || !notify || !encryption || !verify || !deprecated || local.length > 0) return null;
+  return { ...spine, name, source, env: Object.freeze({ ...env }), containers, notify, retry, s3, azure, webdav, ssh, dropbox, encryption, verify, warnings: [...containers.warnings, ...deprecated] };
 }
 
 /**

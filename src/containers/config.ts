@@ -20,6 +20,10 @@ export interface ContainersConfig {
   preCommand: string;
   /** Shell command run after the archive was written ('' = none). */
   postCommand: string;
+  /** DOCKER_API_VERSION (`v1.41`), or '' to let the client choose. */
+  dockerApiVersion: string;
+  /** Deprecated settings that were read (logged at start-up, printed by print-config). */
+  warnings: string[];
 }
 
 export type DockerEndpoint =
@@ -42,6 +46,8 @@ export const CONTAINERS_SPEC = {
   DOCKER_HOST: str({ default: '' }),
   DOCKER_TLS_VERIFY: str({ default: '' }),
   DOCKER_CERT_PATH: str({ default: '' }),
+  DOCKER_API_VERSION: str({ default: '', desc: 'Docker Engine API version the client speaks, e.g. 1.41 (default: the client\'s)' }),
+  BACKUP_STOP_CONTAINER_LABEL: str({ default: '', desc: 'deprecated name of BACKUP_STOP_DURING_BACKUP_LABEL' }),
   BACKUP_PRE_COMMAND: str({ default: '' }),
   BACKUP_POST_COMMAND: str({ default: '' }),
 };
@@ -87,9 +93,28 @@ export function parseContainers(env: Env, issues: ConfigIssue[]): ContainersConf
     if (typeof parsed === 'string') issues.push({ variable: 'DOCKER_HOST', message: parsed });
     else docker = parsed;
   }
+  const warnings: string[] = [];
+  let stopLabel = v.BACKUP_STOP_DURING_BACKUP_LABEL;
+  if (v.BACKUP_STOP_CONTAINER_LABEL) {
+    // offen: the old name replaces the new one, with a warning; both given is an error
+    if (env.BACKUP_STOP_DURING_BACKUP_LABEL) {
+      issues.push({ variable: 'BACKUP_STOP_CONTAINER_LABEL', message: 'both BACKUP_STOP_DURING_BACKUP_LABEL and BACKUP_STOP_CONTAINER_LABEL are set; keep only BACKUP_STOP_DURING_BACKUP_LABEL' });
+    } else {
+      stopLabel = v.BACKUP_STOP_CONTAINER_LABEL;
+      warnings.push(`BACKUP_STOP_CONTAINER_LABEL is deprecated (in offen too); use BACKUP_STOP_DURING_BACKUP_LABEL=${v.BACKUP_STOP_CONTAINER_LABEL} instead`);
+    }
+  }
+  let dockerApiVersion = '';
+  if (v.DOCKER_API_VERSION) {
+    const m = /^v?(\d+\.\d+)$/.exec(v.DOCKER_API_VERSION.trim());
+    if (!m) issues.push({ variable: 'DOCKER_API_VERSION', message: `"${v.DOCKER_API_VERSION}" is not a Docker API version; expected e.g. 1.41` });
+    else dockerApiVersion = `v${m[1]}`;
+  }
   if (issues.length > before) return null;
   return {
-    stopLabel: v.BACKUP_STOP_DURING_BACKUP_LABEL,
+    dockerApiVersion,
+    warnings,
+    stopLabel,
     noRestartLabel: v.BACKUP_STOP_DURING_BACKUP_NO_RESTART_LABEL,
     stopServiceTimeoutMs: v.BACKUP_STOP_SERVICE_TIMEOUT,
     execLabel: v.EXEC_LABEL,

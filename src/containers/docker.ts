@@ -28,12 +28,14 @@ export function describeEndpoint(e: DockerEndpoint): string {
  * explicitly so the process environment (which docker-modem reads by default)
  * cannot override the job's own settings.
  */
-export function connectDocker(e: DockerEndpoint): Dockerode {
+export function connectDocker(e: DockerEndpoint, apiVersion = ''): Dockerode {
+  // DOCKER_API_VERSION: every request goes to /v1.xx/... (dockerode's `version`)
+  const version = apiVersion || undefined;
   if (e.kind === 'unix') {
-    return new Dockerode({ socketPath: e.socketPath, host: undefined, port: undefined, protocol: 'http', ca: undefined, cert: undefined, key: undefined });
+    return new Dockerode({ socketPath: e.socketPath, host: undefined, port: undefined, protocol: 'http', ca: undefined, cert: undefined, key: undefined, version });
   }
   if (!e.tls) {
-    return new Dockerode({ socketPath: undefined, host: e.host, port: e.port, protocol: 'http', ca: undefined, cert: undefined, key: undefined });
+    return new Dockerode({ socketPath: undefined, host: e.host, port: e.port, protocol: 'http', ca: undefined, cert: undefined, key: undefined, version });
   }
   let ca: Buffer | undefined;
   let cert: Buffer | undefined;
@@ -49,7 +51,7 @@ export function connectDocker(e: DockerEndpoint): Dockerode {
     }
   }
   const agent = new Agent({ ca, cert, key, rejectUnauthorized: e.tls.verify, keepAlive: false });
-  return new Dockerode({ socketPath: undefined, host: e.host, port: e.port, protocol: 'https', ca, cert, key, agent } as Dockerode.DockerOptions);
+  return new Dockerode({ socketPath: undefined, host: e.host, port: e.port, protocol: 'https', ca, cert, key, agent, version } as Dockerode.DockerOptions);
 }
 
 /** Status code of a docker-modem error, if it has one. */

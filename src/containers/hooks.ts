@@ -57,7 +57,7 @@ export async function createRunHooks(job: JobConfig, log: Logger, opts: RunHooks
     if (endpoint) {
       where = describeEndpoint(endpoint);
       try {
-        docker = connectDocker(endpoint);
+        docker = connectDocker(endpoint, cfg.dockerApiVersion);
         log.debug({ docker: where }, 'Docker found: stop-during-backup and exec labels are on');
       } catch (e) {
         connectError = e;

@@ -6,6 +6,7 @@ import { googlechat } from './googlechat.ts';
 import { gotify } from './gotify.ts';
 import { ifttt } from './ifttt.ts';
 import { join } from './join.ts';
+import { logger } from './logger.ts';
 import { matrix } from './matrix.ts';
 import { mattermost } from './mattermost.ts';
 import { ntfy } from './ntfy.ts';
@@ -15,12 +16,13 @@ import { pushover } from './pushover.ts';
 import { rocketchat } from './rocketchat.ts';
 import { slack } from './slack.ts';
 import { smtp } from './smtp.ts';
+import { stdout } from './stdout.ts';
 import { teams } from './teams.ts';
 import { telegram } from './telegram.ts';
 import { zulip } from './zulip.ts';
 
-/** Every supported service (19). */
+/** Every supported service (21). */
 export const SERVICES: readonly NotifyService<BaseServiceConfig>[] = [
   smtp, slack, discord, telegram, teams, gotify, ntfy, pushover, mattermost, matrix,
-  rocketchat, googlechat, zulip, ifttt, join, bark, opsgenie, pushbullet, generic,
+  rocketchat, googlechat, zulip, ifttt, join, bark, opsgenie, pushbullet, generic, stdout, logger,
 ] as unknown as NotifyService<BaseServiceConfig>[];

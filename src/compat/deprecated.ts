@@ -1,0 +1,24 @@
+/**
+ * Variables offen still reads but deprecates, which offsite reads too, each with a warning.
+ * (BACKUP_STOP_CONTAINER_LABEL is read with the container settings, EMAIL_* with the notifications.)
+ */
+import type { ConfigIssue } from '../errors.ts';
+import { validateSection, boolean, type Env } from '../config/validate.ts';
+
+export const DEPRECATED_SPEC = {
+  BACKUP_FROM_SNAPSHOT: boolean({ default: false, desc: 'deprecated (offen): copy the sources before archiving' }),
+};
+
+/** Warnings for the deprecated settings of one job; null when one is invalid (issues say why). */
+export function parseDeprecated(env: Env, issues: ConfigIssue[]): string[] | null {
+  const before = issues.length;
+  const v = validateSection(env, DEPRECATED_SPEC, issues);
+  if (issues.length > before) return null;
+  const warnings: string[] = [];
+  if (v.BACKUP_FROM_SNAPSHOT) {
+    warnings.push('BACKUP_FROM_SNAPSHOT is deprecated (in offen too) and offsite does not copy the sources to a snapshot first: '
+      + 'it archives them in place. To keep them still during the backup, stop the containers that write them '
+      + '(docker-volume-backup.stop-during-backup) or prepare them with docker-volume-backup.archive-pre/archive-post commands.');
+  }
+  return warnings;
+}
