@@ -5,7 +5,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -159,4 +159,14 @@ test('nearest: typos within a third of the length, prefixes', () => {
   assert.equal(nearest('dest', ['destination', 'json']), 'destination');
   assert.equal(nearest('dry-run', ['job', 'help']), undefined);
   assert.equal(nearest('x', ['job', 'help']), undefined);
+});
+
+test('README documents every command and option of the table', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(readme.indexOf('## Commands'), readme.indexOf('### Exit codes'));
+  assert.ok(section.length > 100, 'README has no Commands section');
+  for (const c of COMMANDS) {
+    assert.match(section, new RegExp(`\\| \`${c.name}[\` ]|/ \`${c.name}[\` ]`), `README's commands table lacks ${c.name}`);
+    for (const o of Object.keys(c.options ?? {})) assert.ok(section.includes(`--${o}`), `README's Commands section lacks --${o} (${c.name})`);
+  }
 });
