@@ -156,3 +156,23 @@ test('daemon: SIGTERM mid-run (SFTP connecting) exits within the bound, clean', 
   assert.match(log(), /"status":"failure"/, 'the interrupted run is reported failed');
   assertClean(s, log());
 });
+
+test('OFFSITE_STOP_TIMEOUT reached: what cannot be cancelled is abandoned; failure status, a log line, lock and staged archive removed', async (t) => {
+  const dav = await silentServer({ stall: true });
+  t.after(() => dav.close());
+  const s = setup({ WEBDAV_URL: `http://127.0.0.1:${dav.port}`, WEBDAV_USERNAME: 'u', WEBDAV_PASSWORD: 'p', OFFSITE_STOP_TIMEOUT: '300ms' });
+  const child = startCli(['backup'], s.env);
+  const log = collect(child);
+  t.after(() => { child.kill('SIGKILL'); });
+  await waitFor(() => dav.connections() > 0 && readdirSync(s.tmp).length > 0, 20_000, 'the upload from the staged archive', log);
+  const r = await stopAndTime(child);
+  assert.ok(r.ms <= 300 + SLACK_MS, `exited ${r.ms} ms after SIGTERM (bound 300 ms)\n${log()}`);
+  assert.ok(r.code === 1 || r.signal === 'SIGKILL', `a failure status (${r.code}/${r.signal})\n${log()}`);
+  assert.match(log(), /did not stop within OFFSITE_STOP_TIMEOUT \(0.3s\): exiting anyway/);
+  assert.equal(existsSync(s.lockFile), false, `the lock file is released\n${log()}`);
+  assert.deepEqual(readdirSync(s.tmp), [], `the staged archive is removed\n${log()}`);
+  // the next run starts at once and removes whatever the abandoned run left in the local destination
+  const next = runCli(['backup'], { ...s.env, WEBDAV_URL: '', LOCK_TIMEOUT: '0s' });
+  assert.equal(next.code, 0, next.stdout + next.stderr);
+  assert.deepEqual(readdirSync(s.archive).filter((n) => n.startsWith('.')), [], next.stdout);
+});
