@@ -113,6 +113,18 @@ export const COMMANDS: readonly CommandSpec[] = [
     },
   },
   {
+    name: 'prune',
+    summary: 'apply the retention policy now to every destination: each backup kept (and why) or removed',
+    options: {
+      'dry-run': { type: 'boolean', help: 'delete nothing; print what would be kept and removed' },
+      json: JSON_OUT,
+      job: JOB,
+    },
+    details: 'Uses BACKUP_RETENTION_KEEP_* (or BACKUP_RETENTION_DAYS) of each job; BACKUP_SKIP_BACKENDS_FROM_PRUNE\n' +
+      'destinations are left alone. Without --dry-run it waits for a running backup (the lock) first.\n' +
+      'Exit code 1 when a destination could not be listed or pruned.',
+  },
+  {
     name: 'healthcheck',
     summary: 'exit 0 when the daemon is alive and every job\'s last run succeeded within its schedule\'s interval (the image\'s HEALTHCHECK)',
   },

@@ -19,6 +19,7 @@ import { reportRun } from './run/report.ts';
 import { checkHealthFile } from './health/state.ts';
 import { installStopHandler } from './run/stop.ts';
 import { runReadCommand } from './restore/commands.ts';
+import { runPrune } from './retention/command.ts';
 import type { ArchiveStream } from './archive/index.ts';
 import { printOffenConfig } from './compat/offen-config.ts';
 import { notifyStartupFailure } from './notify/startup.ts';
@@ -181,6 +182,12 @@ export async function main(argv: string[]): Promise<number> {
       return cmdBackup(config, log, values.job as string | undefined);
     case 'list': case 'restore': case 'verify': case 'export': case 'import':
       return runReadCommand(command, argv.slice(1), config, log);
+    case 'prune': {
+      const controller = new AbortController();
+      const onSignal = (sig: string) => controller.abort(new Error(`received ${sig}`));
+      process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
+      return runPrune(config, log, { job: values.job as string | undefined, dryRun: Boolean(values['dry-run']), json: Boolean(values.json), signal: controller.signal });
+    }
     case 'notify-test':
       return (await notifyTest(config, (line) => process.stdout.write(`${line}\n`), { log })) ? EXIT.success : EXIT.failure;
     case 'daemon': {

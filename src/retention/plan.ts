@@ -105,7 +105,7 @@ export function planPrune(listing: BackupObject[], policy: RetentionPolicy, now:
   if (archives.length === 0 && orphanSidecars.length === 0) return { remove: [], warnings, backups: [], kept: 0 };
   const sidecarOf = (name: string) => (byName.has(name + SIDECAR_SUFFIX) ? name + SIDECAR_SUFFIX : undefined);
 
-  if (keepRules) return planKeep(archives, orphanSidecars, keepRules, policy, nowMs, justWritten, sidecarOf, warnings);
+  if (keepRules) return guardJustWritten(planKeep(archives, orphanSidecars, keepRules, policy, nowMs, justWritten, sidecarOf, warnings), justWritten);
 
   const deadline = pruneDeadline(policy, now).getTime();
   let newest: BackupObject | null = null;
@@ -166,7 +166,14 @@ export function planPrune(listing: BackupObject[], policy: RetentionPolicy, now:
     if (s.name === keepSidecar || s.name === justWritten || Number.isNaN(t) || !(t < deadline)) continue;
     remove.push(s.name);
   }
-  return { remove, warnings, backups: entries(new Set(toRemove)), kept: archives.length - toRemove.length };
+  return guardJustWritten({ remove, warnings, backups: entries(new Set(toRemove)), kept: archives.length - toRemove.length }, justWritten);
+}
+
+/** Last line of defence: whatever the plan, the name just written and its sidecar stay. */
+function guardJustWritten(d: PruneDecision, justWritten: string | null): PruneDecision {
+  if (!justWritten) return d;
+  const protectedNames = new Set([justWritten, justWritten + SIDECAR_SUFFIX]);
+  return { ...d, remove: d.remove.filter((n) => !protectedNames.has(n)) };
 }
 
 function planKeep(
@@ -218,7 +225,7 @@ function planKeep(
     warnings.push(`refusing to delete all ${archives.length} backup(s) starting with "${prefix}" (rules: ${describePolicy(rules)})`);
     for (const r of doomed) { r.keep = true; r.reasons = ['refused: pruning would delete every backup']; }
   }
-  for (const r of ordered) if (!r.keep) r.reasons = [`not kept by ${describePolicy(rules)}`];
+  for (const r of ordered) if (!r.keep) r.reasons = ['no rule keeps it'];
   // an orphan sidecar goes once it is older than every backup that stays
   const keptTimes = ordered.filter((r) => r.keep).map((r) => r.t);
   const oldestKept = keptTimes.length ? Math.min(...keptTimes) : -Infinity;

@@ -396,7 +396,7 @@ describe('planPrune with count and calendar rules', () => {
     assert.ok(!d.remove.includes(nameAt(SERIES[30]!) + SIDECAR_SUFFIX), 'the sidecar of a kept backup stays');
     assert.ok(!d.remove.some((n) => n.startsWith('other-')));
     assert.deepEqual(d.backups.find((b) => b.name.includes('2026-01-31'))!.reasons, ['monthly 3/3']);
-    assert.deepEqual(d.backups.find((b) => b.name.includes('2026-01-30'))!.reasons, ['not kept by daily 7, weekly 4, monthly 3']);
+    assert.deepEqual(d.backups.find((b) => b.name.includes('2026-01-30'))!.reasons, ['no rule keeps it']);
     assert.equal(d.remove[0], nameAt(SERIES[0]!), 'oldest first');
     assert.deepEqual(d.warnings, []);
   });
@@ -531,5 +531,13 @@ describe('planPrune properties with count and calendar rules', () => {
       const rest = listing.filter((o) => !gone.has(o.name));
       assert.deepEqual(planPrune(rest, policy, NOW, justWritten).remove, []);
     }), R);
+  });
+});
+
+describe('planPrune: the just-written name is never removed, whatever it is', () => {
+  test('a just-written name that is the sidecar of an expired archive stays (found by the property test)', () => {
+    const listing: BackupObject[] = [obj('backup-03.tar.gz', 20 * DAY), obj('backup-03.tar.gz.manifest.json', 20 * DAY), obj('backup-04.tar.gz', 0)];
+    const d = planPrune(listing, policy(7), NOW, 'backup-03.tar.gz.manifest.json');
+    assert.deepEqual(d.remove, ['backup-03.tar.gz']);
   });
 });
