@@ -17,7 +17,7 @@
  * Restored: file contents, modes, mtimes (sub-second from pax), symlinks,
  * hard links, empty directories, and ownership when running as root.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, hash } from 'node:crypto';
 import { openSync, writeSync, closeSync, fchownSync, fchmodSync, futimesSync, unlinkSync, writev, constants as fsConstants } from 'node:fs';
 import { promisify } from 'node:util';
 import { lstat, mkdir, readdir, rename, rm, rmdir, symlink, link, lchown, lutimes, chmod, chown, utimes, unlink } from 'node:fs/promises';
@@ -35,8 +35,18 @@ import { MANIFEST_ENTRY } from '../manifest/index.ts';
 
 export { MANIFEST_ENTRY };
 const MANIFEST_MAX = 1024 * 1024;
-const MAX_PATH = 4096;
-const MAX_COMPONENT = 255;
+/** Linux PATH_MAX is 4096 bytes with the terminating NUL: a path has at most 4095. */
+export const MAX_PATH = 4095;
+/** Linux NAME_MAX: bytes per path component. */
+export const MAX_COMPONENT = 255;
+/**
+ * Without a sidecar, the archive's own manifest bounds its file content: its count
+ * was taken before archiving (files may grow while a backup runs), so twice it
+ * plus this much is allowed.
+ */
+/** `.offsite-restore-` and 12 hex digits. */
+const STAGING_NAME_BYTES = 29;
+const MANIFEST_GROWTH_ALLOWANCE = 1024 * 1024 * 1024;
 /** Files up to this size are gathered in memory and written with one call. */
 const SMALL_FILE = 256 * 1024;
 
@@ -62,6 +72,14 @@ export interface ExtractOptions {
   log?: Logger;
   signal?: AbortSignal;
   onProgress?: (p: ExtractProgress) => void;
+  /**
+   * At most this many bytes of file content (the sidecar's exact count): an archive
+   * announcing more is refused before anything beyond it is written. Without it, the
+   * archive's own manifest bounds it (with an allowance for files that grew).
+   */
+  maxBytes?: number;
+  /** Where maxBytes comes from, for the error ("its manifest says 1234"). */
+  maxBytesSource?: string;
   /** Called with the parsed manifest (first entry) before anything else is read; may throw to refuse the archive. */
   onManifest?: (manifest: unknown) => void;
   /** Called once the whole archive decoded, before anything is moved into the target; may throw to refuse it (e.g. a hash mismatch). */
@@ -98,13 +116,14 @@ function show(name: string): string {
 /** Split an archive path into safe components, or throw. An empty result is the archive root (`./`). */
 export function safeParts(name: string, what = 'entry'): string[] {
   if (name.includes('\0')) throw new UnsafeEntryError(`${what} ${show(name)} contains a NUL byte`);
-  if (Buffer.byteLength(name) > MAX_PATH) throw new UnsafeEntryError(`${what} name is ${Buffer.byteLength(name)} bytes long (more than ${MAX_PATH})`);
   if (name.startsWith('/')) throw new UnsafeEntryError(`${what} ${show(name)} is an absolute path`);
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   for (const p of parts) {
     if (p === '..') throw new UnsafeEntryError(`${what} ${show(name)} would be written outside the target (it contains "..")`);
-    if (Buffer.byteLength(p) > MAX_COMPONENT) throw new UnsafeEntryError(`${what} ${show(name)} has a path component longer than ${MAX_COMPONENT} bytes`);
+    if (Buffer.byteLength(p) > MAX_COMPONENT) throw new UnsafeEntryError(`${what} ${show(name)} has a path component longer than ${MAX_COMPONENT} bytes (the file system's NAME_MAX)`);
   }
+  const bytes = Buffer.byteLength(parts.join('/'));
+  if (bytes > MAX_PATH) throw new UnsafeEntryError(`${what} name is ${bytes} bytes long (more than the ${MAX_PATH} bytes the file system allows, PATH_MAX 4096)`);
   return parts;
 }
 
@@ -190,6 +209,116 @@ async function mergeInto(src: string, dst: string): Promise<void> {
   }
 }
 
+/** A short fingerprint of a path (72 bits of SHA-1): the set of earlier non-directories stays small for huge archives. */
+const fingerprint = (rel: string): string => hash('sha1', rel, 'base64').slice(0, 12);
+
+/**
+ * The checks every entry must pass, in archive order, shared by restore and
+ * verify (so verify refuses exactly what restore would): safe names within the
+ * file system's limits (NAME_MAX, PATH_MAX), nothing below a symbolic link, no
+ * path that is both a directory and a non-directory, hard links only to earlier
+ * entries (not directories, not through symbolic links), symbolic link targets
+ * the file system can store, and file content within `maxBytes`.
+ *
+ * Memory: directories and symbolic links are kept by name, other entries by a
+ * 12-byte fingerprint.
+ */
+export class EntryRules {
+  private readonly dirs = new Set<string>(['']);
+  private readonly symlinks = new Set<string>();
+  private readonly others = new Set<string>();
+  /** File content bytes the headers announced so far. */
+  declared = 0;
+  /** The longest entry path (bytes), to tell verify how long a target path may be. */
+  longestPath = 0;
+  maxBytes: number;
+  /** Where the bound comes from, for the error. */
+  maxBytesSource: string;
+
+  constructor(maxBytes = Infinity, source = '') {
+    this.maxBytes = maxBytes;
+    this.maxBytesSource = source;
+  }
+
+  /** Lower the content bound (the smallest one given wins). */
+  bound(maxBytes: number, source: string): void {
+    if (maxBytes < this.maxBytes) { this.maxBytes = maxBytes; this.maxBytesSource = source; }
+  }
+
+  private isOther(rel: string): boolean { return this.others.has(fingerprint(rel)); }
+
+  private parents(parts: string[], name: string): void {
+    let p = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      p = p ? `${p}/${parts[i]}` : parts[i]!;
+      if (this.dirs.has(p)) continue;
+      if (this.symlinks.has(p)) throw new UnsafeEntryError(`entry ${show(name)} would be written through the symbolic link ${show(p)}`);
+      if (this.isOther(p)) throw new UnsafeEntryError(`the archive stores ${show(p)} as a file and also has ${show(name)} inside it`);
+      this.dirs.add(p);
+    }
+  }
+
+  private notADirectory(rel: string, name: string): void {
+    if (this.dirs.has(rel)) throw new UnsafeEntryError(`the archive has both a directory and a non-directory entry ${show(name)}`);
+  }
+
+  /** Check one entry (not the manifest) against everything before it. Returns its path components. */
+  check(h: Header, parts = safeParts(h.name)): string[] {
+    const rel = parts.join('/');
+    if (rel === '') return parts;
+    this.longestPath = Math.max(this.longestPath, Buffer.byteLength(rel));
+    switch (h.type) {
+      case 'directory':
+        this.parents(parts, h.name);
+        if (this.symlinks.has(rel)) throw new UnsafeEntryError(`directory ${show(h.name)} would replace the symbolic link stored before it`);
+        if (this.isOther(rel)) throw new UnsafeEntryError(`the archive stores ${show(rel)} as a file and also as a directory ${show(h.name)}`);
+        this.dirs.add(rel);
+        break;
+      case 'file': case 'contiguous-file': {
+        this.parents(parts, h.name);
+        this.notADirectory(rel, h.name);
+        const size = h.size ?? 0;
+        if (this.declared + size > this.maxBytes) {
+          throw new UnsafeEntryError(`the archive holds more file content than ${this.maxBytes} bytes, ${this.maxBytesSource} (entry ${show(h.name)} alone is ${size} bytes): a decompression bomb or a damaged archive`);
+        }
+        this.declared += size;
+        this.symlinks.delete(rel);
+        this.others.add(fingerprint(rel));
+        break;
+      }
+      case 'symlink': {
+        this.parents(parts, h.name);
+        this.notADirectory(rel, h.name);
+        const linkname = h.linkname ?? '';
+        if (!linkname || linkname.includes('\0')) throw new UnsafeEntryError(`symbolic link ${show(h.name)} has an empty or invalid target`);
+        if (Buffer.byteLength(linkname) > MAX_PATH) throw new UnsafeEntryError(`symbolic link ${show(h.name)} has a target of ${Buffer.byteLength(linkname)} bytes (more than the ${MAX_PATH} bytes the file system allows)`);
+        this.symlinks.add(rel);
+        break;
+      }
+      case 'link': {
+        const targetParts = safeParts(h.linkname ?? '', 'hard link target');
+        const tRel = targetParts.join('/');
+        if (tRel === '' || tRel === rel) throw new UnsafeEntryError(`hard link ${show(h.name)} has an invalid target ${show(h.linkname ?? '')}`);
+        for (let i = 1; i < targetParts.length; i++) {
+          const p = targetParts.slice(0, i).join('/');
+          if (this.symlinks.has(p)) throw new UnsafeEntryError(`hard link ${show(h.name)} points through the symbolic link ${show(p)}`);
+        }
+        if (this.dirs.has(tRel)) throw new UnsafeEntryError(`hard link ${show(h.name)} points to a directory`);
+        if (!this.symlinks.has(tRel) && !this.isOther(tRel)) throw new UnsafeEntryError(`hard link ${show(h.name)} points to ${show(h.linkname ?? '')}, which is not an earlier entry of the archive`);
+        this.parents(parts, h.name);
+        this.notADirectory(rel, h.name);
+        this.symlinks.delete(rel);
+        this.others.add(fingerprint(rel));
+        break;
+      }
+      default:
+        // devices, fifos and unknown types are skipped, never created
+        break;
+    }
+    return parts;
+  }
+}
+
 /** Decode an archive and restore it into `opts.target`, or (without a target) only decode and check it. */
 export async function extractArchive(input: Readable, opts: ExtractOptions = {}): Promise<ExtractResult> {
   const log = opts.log;
@@ -207,14 +336,26 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
   const writing = target !== undefined;
 
   let staging = '';
+  /** The first directory this restore created on the way to the target (removed again when it fails). */
+  let createdRoot: string | undefined;
+  const undoTarget = async () => {
+    if (staging) await rm(staging, { recursive: true, force: true }).catch(() => {});
+    if (createdRoot) await rm(createdRoot, { recursive: true, force: true }).catch(() => {});
+  };
   if (writing) {
     const empty = await isEmptyDir(target);
     if (empty === false && !opts.force) {
       throw new UserError(`the target directory ${target} is not empty`, 'restore into an empty or new directory, or pass --force to replace what is there');
     }
-    if (empty === null) await mkdir(target, { recursive: true });
-    staging = join(target, `.offsite-restore-${randomBytes(6).toString('hex')}`);
-    await mkdir(staging, { mode: 0o700 });
+    if (empty === null) createdRoot = await mkdir(target, { recursive: true });
+    staging = join(target, `.offsite-restore-${randomBytes(6).toString('hex')}`); // STAGING_NAME_BYTES
+    try {
+      await mkdir(staging, { mode: 0o700 });
+    } catch (e) {
+      staging = '';
+      await undoTarget();
+      throw e;
+    }
   }
 
   const result: ExtractResult = {
@@ -226,6 +367,7 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     log?.warn(w);
   };
 
+  const rules = new EntryRules(opts.maxBytes ?? Infinity, opts.maxBytesSource ?? 'the bound given');
   const knownDirs = new Set<string>(['']);
   const dirMeta = new Map<string, Meta>();
   const ancestorMeta = new Map<string, Meta>();
@@ -346,7 +488,7 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     const isFirst = first;
     first = false;
     const type = h.type;
-    const parts = safeParts(h.name);
+    let parts = safeParts(h.name);
     const rel = parts.join('/');
 
     if (isFirst && rel === MANIFEST_ENTRY && (type === 'file' || type === 'contiguous-file')) {
@@ -359,11 +501,23 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
         throw new UserError(`the archive's manifest is not valid JSON: ${errorMessage(e)}`, DAMAGED_HINT);
       }
       opts.onManifest?.(result.manifest);
+      const counted = (result.manifest as { bytes?: unknown } | null)?.bytes;
+      if (typeof counted === 'number' && Number.isSafeInteger(counted) && counted >= 0) {
+        rules.bound(2 * counted + MANIFEST_GROWTH_ALLOWANCE, `twice the ${counted} bytes its manifest counted before archiving, plus 1 GiB`);
+      }
       return;
     }
 
+    // the checks verify and restore share; restore's own checks below only guard the disk
+    parts = rules.check(h, parts);
     result.entries++;
     if (rel === '') { await drain(entry); return; } // the archive root (`./`)
+    if (writing && Buffer.byteLength(staging) + 1 + Buffer.byteLength(rel) > MAX_PATH) {
+      throw new UserError(
+        `the archive path ${show(rel)} is ${Buffer.byteLength(rel)} bytes long: under ${target} it would be longer than the ${MAX_PATH} bytes the file system allows`,
+        `restore into a directory with a shorter path (at most ${Math.max(0, MAX_PATH - rules.longestPath - STAGING_NAME_BYTES - 2)} bytes for this archive so far), then move the files`,
+      );
+    }
     const wanted = included(rel);
     const m = metaOf(h);
 
@@ -396,7 +550,6 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
         await drain(entry);
         if (!wanted) return;
         const linkname = h.linkname ?? '';
-        if (!linkname || linkname.includes('\0')) throw new UnsafeEntryError(`symbolic link ${show(h.name)} has an empty or invalid target`);
         await ensureParents(parts, h.name);
         clearPath(rel, h.name);
         pendingSymlinks.set(rel, { linkname, meta: m });
@@ -406,13 +559,7 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
       case 'link': {
         await drain(entry);
         if (!wanted) return;
-        const targetParts = safeParts(h.linkname ?? '', 'hard link target');
-        const tRel = targetParts.join('/');
-        if (tRel === '' || tRel === rel) throw new UnsafeEntryError(`hard link ${show(h.name)} has an invalid target ${show(h.linkname ?? '')}`);
-        for (let i = 1; i < targetParts.length; i++) {
-          const p = targetParts.slice(0, i).join('/');
-          if (pendingSymlinks.has(p)) throw new UnsafeEntryError(`hard link ${show(h.name)} points through the symbolic link ${show(p)}`);
-        }
+        const tRel = safeParts(h.linkname ?? '', 'hard link target').join('/');
         if (!included(tRel)) {
           result.skipped++;
           warn(`hard link ${h.name} skipped: its target ${h.linkname} is not included`);
@@ -517,12 +664,15 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     for (const inc of includes) {
       if (!includeHit.has(inc)) throw new UserError(`--include ${show(inc)} matched nothing in the archive`, 'give a path as stored in the archive, e.g. app/config (`offsite verify` lists the counts)');
     }
+    if (!writing && MAX_PATH - rules.longestPath - STAGING_NAME_BYTES - 2 < 512) {
+      warn(`the longest path in the archive is ${rules.longestPath} bytes: restore it into a directory whose path is at most ${Math.max(0, MAX_PATH - rules.longestPath - STAGING_NAME_BYTES - 2)} bytes long (the file system allows ${MAX_PATH} bytes per path)`);
+    }
     await opts.beforeCommit?.(result);
     if (writing) await finish();
     opts.onProgress?.({ ...result });
     return result;
   } catch (e) {
-    if (staging) await rm(staging, { recursive: true, force: true }).catch(() => {});
+    await undoTarget();
     throw tarError(e);
   }
 }

@@ -200,6 +200,12 @@ function checkIntegrity(got: { sha256: string; size: number }, sidecar: Sidecar 
   return `SHA-256 ${got.sha256} and size ${got.size} match the manifest`;
 }
 
+/** The sidecar's count of archived content bytes bounds what restore writes (and verify decodes). */
+function contentBound(sidecar: Sidecar | null): { maxBytes?: number; maxBytesSource?: string } {
+  if (!sidecar) return {};
+  return { maxBytes: sidecar.archived.bytes, maxBytesSource: `which its manifest ${sidecarName(sidecar.archive.name)} says were archived` };
+}
+
 /** Can these keys decrypt an archive made with `method`? (A gpg archive may need the other kind of gpg key.) */
 export function haveKeyFor(method: EncryptionMethod, keys: DecryptionKeys): boolean {
   switch (method) {
@@ -267,7 +273,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   o.log.info({ destination: o.destination.name, backup: obj.name, size: obj.size, target: o.target }, 'restore started');
   const { stream, done } = hashed(await o.destination.download(obj.name));
   const result = await extractArchive(stream, {
-    target: o.target, include: o.include, force: o.force, keys: o.keys, log: o.log, signal: o.signal,
+    target: o.target, include: o.include, force: o.force, keys: o.keys, log: o.log, signal: o.signal, ...contentBound(sidecar),
     onManifest: (m) => {
       manifest = readManifest(m, `the manifest inside ${obj.name}`);
       total ??= { files: manifest.counts.files, bytes: manifest.bytes };
@@ -360,7 +366,7 @@ async function verifyOnce(o: VerifyOptions): Promise<VerifyReport> {
     let result: ExtractResult;
     try {
       result = await extractArchive(stream, {
-        keys: o.keys, log: o.log, signal: o.signal,
+        keys: o.keys, log: o.log, signal: o.signal, ...contentBound(sidecar),
         onManifest: (m) => { report.manifest = readManifest(m, `the manifest inside ${obj.name}`); },
         beforeCommit: async () => {
           const c = checkIntegrity(await done(), sidecar, obj.name);

@@ -1,14 +1,16 @@
 /**
  * Issue 10 "Commands" through the real CLI: `latest` is the newest backup by
  * the time in its name; export into a directory, and a failed export leaves
- * nothing behind.
+ * nothing behind; restore bounded by the manifest's byte count.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync, copyFileSync, rmSync, utimesSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, copyFileSync, rmSync, utimesSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { makeTree } from '../helpers/tree.ts';
 import { isolatedEnv, runCli } from '../helpers/cli.ts';
+import { buildTgz } from './build.ts';
 
 const dirs: string[] = [];
 after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
@@ -93,4 +95,32 @@ test('export into a directory (existing, or a path ending in /), and a failed ex
   const e4 = runCli(['export', 'latest', join(bad, 'x.tar.gz.aes')], env);
   assert.equal(e4.code, 1);
   assert.deepEqual(readdirSync(bad), []);
+});
+
+test('restore is bounded by the manifest: a decompression bomb is refused, nothing is written, the new target is removed', async () => {
+  const { dir, archiveDir, env, name } = backedUp();
+  const sidecar = JSON.parse(readFileSync(join(archiveDir, `${name}.manifest.json`), 'utf8')) as {
+    archive: { name: string; size: number; sha256: string }; archived: { bytes: number }; encryption: string; compression: string;
+  };
+  // storage an attacker controls: a bomb whose sidecar matches it byte for byte, counting the real content
+  const bomb = await buildTgz([{ name: 'app/', type: 'directory' }, { name: 'app/zeros.bin', content: Buffer.alloc(48 * 1024 * 1024) }]);
+  const bombName = 'backup-2099-01-01T00-00-00.tar.gz';
+  writeFileSync(join(archiveDir, bombName), bomb);
+  sidecar.archive = { name: bombName, size: bomb.length, sha256: createHash('sha256').update(bomb).digest('hex') };
+  sidecar.encryption = 'none';
+  writeFileSync(join(archiveDir, `${bombName}.manifest.json`), JSON.stringify(sidecar));
+
+  const target = join(dir, 'new', 'restore');
+  const r = runCli(['restore', 'latest', '--to', target], env);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, new RegExp(`error: refusing to restore: the archive holds more file content than ${sidecar.archived.bytes} bytes, which its manifest ${bombName.replace(/\./g, '\\.')}\\.manifest\\.json says were archived \\(entry "app/zeros\\.bin" alone is 50331648 bytes\\): a decompression bomb`));
+  assert.ok(!existsSync(join(dir, 'new')), 'the directories made for the target are removed');
+
+  const v = runCli(['verify', bombName], env);
+  assert.equal(v.code, 1);
+  assert.match(v.stdout, /FAIL +refusing to restore: the archive holds more file content than .*: a decompression bomb/);
+
+  // the genuine backup restores within its bound
+  const ok = runCli(['restore', name, '--to', target], env);
+  assert.equal(ok.code, 0, ok.stderr);
 });

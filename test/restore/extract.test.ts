@@ -163,7 +163,7 @@ test('restores from a file stream with modes and empty directories', async () =>
   assert.deepEqual(readdirSync(join(target, 'empty-dir')), []);
 });
 
-test('an aborted restore stops, leaves the target empty and removes its staging directory', async () => {
+test('an aborted restore stops, removes its staging directory and the target it created; an existing target stays empty', async () => {
   const big = join(base, 'big-src');
   mkdirSync(big);
   for (let i = 0; i < 40; i++) writeFileSync(join(big, `f${i}.bin`), randomBytes(256 * 1024));
@@ -179,5 +179,17 @@ test('an aborted restore stops, leaves the target empty and removes its staging 
     }
   })());
   await assert.rejects(extractArchive(input, { target, signal: ac.signal }), /stop requested|aborted/i);
-  assert.deepEqual(readdirSync(target), []);
+  assert.ok(!existsSync(target), 'the target this restore created is removed');
+  mkdirSync(target);
+  const ac2 = new AbortController();
+  let sent2 = 0;
+  const input2 = Readable.from((function* () {
+    for (let o = 0; o < tgz.length; o += 16384) {
+      sent2 += 16384;
+      if (sent2 > tgz.length / 3) ac2.abort(new Error('stop requested'));
+      yield tgz.subarray(o, o + 16384);
+    }
+  })());
+  await assert.rejects(extractArchive(input2, { target, signal: ac2.signal }), /stop requested|aborted/i);
+  assert.deepEqual(readdirSync(target), [], 'an existing target stays, empty');
 });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { extractArchive } from '../../src/archive/extract.ts';
+import { extractArchive, verifyArchiveStream, MANIFEST_ENTRY } from '../../src/archive/extract.ts';
 import { prepareEncryption } from '../../src/crypto/index.ts';
 import { parseEncryptionConfig } from '../../src/crypto/config.ts';
 import { UserError } from '../../src/errors.ts';
@@ -45,7 +45,19 @@ async function refused(archive: Buffer, pattern: RegExp, opts: { keys?: Record<s
   assert.deepEqual(listAll(target), before, 'the target is left as it was');
   assert.deepEqual(readdirSync(outside), ['sentinel'], 'nothing written outside');
   assert.equal(readFileSync(join(outside, 'sentinel'), 'utf8'), 'untouched');
-  assert.deepEqual(readdirSync(root).sort(), ['outside', 'target']);
+  // a target that did not exist is removed again; one that existed stays
+  assert.deepEqual(readdirSync(root).sort(), opts.prepare ? ['outside', 'target'] : ['outside']);
+  // verify refuses what restore refuses, for the same reason (only a non-empty target is restore's own business)
+  if (!opts.prepare) {
+    await assert.rejects(
+      verifyArchiveStream(Readable.from([archive]), { keys: opts.keys ? keysFor(opts.keys) : {} }),
+      (e: Error) => {
+        assert.ok(e instanceof UserError, `verify: expected a UserError, got ${e.name}: ${e.message}`);
+        assert.match(e.message, pattern, 'verify gives the same reason');
+        return true;
+      },
+    );
+  }
 }
 
 test('path traversal with ..', async () => {
@@ -83,7 +95,7 @@ test('hard link escapes', async () => {
 
 test('oversized headers and names', async () => {
   await refused(await buildTgz([{ name: 'big', content: 'x', pax: { comment: 'x'.repeat(5 * 1024 * 1024) } }]), /oversized tar header/);
-  await refused(await buildTgz([{ name: `${'d/'.repeat(2100)}f`, content: 'x' }]), /more than 4096/);
+  await refused(await buildTgz([{ name: `${'d/'.repeat(2100)}f`, content: 'x' }]), /4201 bytes long \(more than the 4095 bytes/);
   await refused(await buildTgz([{ name: `${'n'.repeat(300)}`, content: 'x' }]), /longer than 255 bytes/);
 });
 
@@ -114,7 +126,9 @@ test('flipped bits and trailing garbage', async () => {
 });
 
 test('not an archive at all', async () => {
-  await refused(randomBytes(4096), /not an offsite archive/);
+  const junk = randomBytes(4096);
+  junk[0] = 0; // random bytes with the high bit set can look like an OpenPGP packet
+  await refused(junk, /not an offsite archive/);
   await refused(Buffer.alloc(0), /empty/);
   await refused(Buffer.from('hello'), /not an offsite archive/);
 });
@@ -187,4 +201,75 @@ test('--force over a target holding a symlink never writes through it', async ()
   assert.deepEqual(readdirSync(outside), ['sentinel']);
   assert.equal(readFileSync(join(outside, 'sentinel'), 'utf8'), 'untouched');
   assert.equal(readFileSync(join(target, 'data/pwned'), 'utf8'), 'x');
+});
+
+test('what verify passed but restore refused: a hard link to a path not in the archive, a file and a directory of one name, paths too long for the file system', async () => {
+  await refused(await buildTgz([{ name: 'ok.txt', content: 'x' }, { name: 'h', type: 'link', linkname: 'missing' }]), /hard link "h" points to "missing", which is not an earlier entry/);
+  await refused(await buildTgz([{ name: 'd/', type: 'directory' }, { name: 'h', type: 'link', linkname: 'd' }]), /hard link "h" points to a directory/);
+  await refused(await buildTgz([{ name: 'a', content: 'x' }, { name: 'a/', type: 'directory' }]), /stores "a" as a file and also as a directory/);
+  await refused(await buildTgz([{ name: 'a', content: 'x' }, { name: 'a/b', content: 'y' }]), /stores "a" as a file and also has "a\/b" inside it/);
+  await refused(await buildTgz([{ name: 'f', content: 'x' }, { name: 'h', type: 'link', linkname: 'f' }, { name: 'h/x', content: 'y' }]), /stores "h" as a file and also has "h\/x" inside it/);
+  // PATH_MAX is 4096 bytes with its NUL: a 4096-byte path cannot be created anywhere
+  await refused(await buildTgz([{ name: `${'d/'.repeat(2047)}ff`, content: 'x' }]), /4096 bytes long \(more than the 4095 bytes/);
+  await refused(await buildTgz([{ name: 's', type: 'symlink', linkname: 'x'.repeat(4096) }]), /symbolic link "s" has a target of 4096 bytes/);
+  await refused(await buildTgz([{ name: `${'n'.repeat(256)}/`, type: 'directory' }]), /longer than 255 bytes/);
+});
+
+test('a path that fits the archive but not under the chosen target is refused with the length to use; verify names the limit', async () => {
+  const deep = `${'p'.repeat(200)}/`.repeat(19) + 'f'; // 3820 bytes
+  const tgz = await buildTgz([{ name: deep, content: 'x' }]);
+  const { root, target } = layout(base, `${'long'.repeat(60)}`);
+  const longTarget = join(target, 'q'.repeat(250), 'r'.repeat(100));
+  await assert.rejects(extractArchive(Readable.from([tgz]), { target: longTarget }), (e: Error) => {
+    assert.ok(e instanceof UserError);
+    assert.match(e.message, /is 3820 bytes long: under .* it would be longer than the 4095 bytes/);
+    assert.match(e.hint ?? '', /restore into a directory with a shorter path \(at most 244 bytes/);
+    return true;
+  });
+  assert.deepEqual(readdirSync(root).sort(), ['outside'], 'the directories made for the target are removed');
+  const v = await verifyArchiveStream(Readable.from([tgz]));
+  assert.match(v.warnings.join('\n'), /the longest path in the archive is 3820 bytes: restore it into a directory whose path is at most 244 bytes/);
+  const ok = join(base, 'short');
+  await extractArchive(Readable.from([tgz]), { target: ok });
+  assert.equal(readFileSync(join(ok, deep), 'utf8'), 'x');
+  rmSync(ok, { recursive: true });
+});
+
+/** A plain tar whose header announces `size` bytes of zeros, produced lazily (never held in memory). */
+function zeroBomb(size: number, manifest?: object): Readable {
+  return Readable.from((async function* () {
+    if (manifest) yield await buildTar([{ name: MANIFEST_ENTRY, content: JSON.stringify(manifest) }]).then((b) => b.subarray(0, b.length - 1024));
+    const header = (await buildTar([{ name: 'zeros.bin', content: 'x' }])).subarray(0, 512);
+    const h = Buffer.from(header);
+    h.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 12, 'latin1');
+    h.fill(' ', 148, 156);
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
+    yield h;
+    const chunk = Buffer.alloc(1 << 20);
+    for (let n = 0; n < size; n += chunk.length) yield chunk;
+  })());
+}
+
+test('a decompression bomb beyond the manifest\'s byte count is refused before it is written, and nothing is left', async () => {
+  // the sidecar's exact count (restore and verify pass it as maxBytes)
+  const gz = await buildTgz([{ name: 'small.txt', content: 'x'.repeat(100) }, { name: 'bomb.bin', content: Buffer.alloc(32 * 1024 * 1024) }]);
+  assert.ok(gz.length < 100_000, 'a small archive');
+  const { root, target } = layout(base, 'bomb-sidecar');
+  await assert.rejects(extractArchive(Readable.from([gz]), { target: join(target, 'new'), maxBytes: 100, maxBytesSource: 'which its manifest says were archived' }), (e: Error) => {
+    assert.ok(e instanceof UserError);
+    assert.match(e.message, /more file content than 100 bytes, which its manifest says were archived \(entry "bomb.bin" alone is 33554432 bytes\): a decompression bomb/);
+    return true;
+  });
+  assert.deepEqual(readdirSync(root), ['outside'], 'nothing written, the target made for it removed');
+  await assert.rejects(verifyArchiveStream(Readable.from([gz]), { maxBytes: 100, maxBytesSource: 'x' }), /decompression bomb/);
+
+  // without a sidecar, the manifest inside the archive bounds it (twice its count plus 1 GiB): 8 TiB announced
+  const announced = 8 * 1024 ** 4;
+  const m = { format: 'offsite-backup', formatVersion: 1, offsiteVersion: '0', job: 'x', created: new Date().toISOString(), sources: [], counts: { files: 1, directories: 0, symlinks: 0 }, bytes: 1000, compression: 'none', encryption: 'none' };
+  const t2 = join(base, 'bomb-inside');
+  await assert.rejects(extractArchive(zeroBomb(announced, m), { target: t2 }), /more file content than 1073743824 bytes, twice the 1000 bytes its manifest counted before archiving, plus 1 GiB/);
+  assert.throws(() => readdirSync(t2), /ENOENT/);
+  await assert.rejects(verifyArchiveStream(zeroBomb(announced, m)), /decompression bomb/);
 });
