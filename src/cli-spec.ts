@@ -67,6 +67,18 @@ export const COMMANDS: readonly CommandSpec[] = [
     },
   },
   {
+    name: 'ls',
+    summary: 'list the paths inside a backup (like tar -t), as restore --include takes them',
+    args: 'NAME|latest',
+    positionals: [1, 1],
+    options: {
+      from: { type: 'string', arg: 'DEST', help: 'the destination to read from (needed when several are configured)' },
+      json: { type: 'boolean', help: 'one JSON object per line: path, type, size, mode, mtime, uid, gid, linkname' },
+      job: JOB,
+    },
+    details: 'Paths stream out as the backup is decoded; the same checks as verify run on every entry.',
+  },
+  {
     name: 'restore',
     summary: 'restore a backup into a directory (checked, decrypted, all or nothing)',
     args: '[NAME|latest]',
@@ -74,11 +86,11 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: {
       to: { type: 'string', arg: 'DIR', required: true, help: 'the directory to restore into' },
       from: { type: 'string', arg: 'DEST', help: 'the destination to read from (needed when several are configured)' },
-      include: { type: 'string', multiple: true, arg: 'PATH', help: 'restore only this path' },
+      include: { type: 'string', multiple: true, arg: 'PATH', help: 'restore only this path as `offsite ls` lists it (a directory with all below it), or a glob (app/**/*.conf)' },
       force: { type: 'boolean', help: 'restore into a directory that is not empty' },
       job: JOB,
     },
-    details: 'NAME defaults to latest, the newest backup.',
+    details: 'NAME defaults to latest, the newest backup (by the time in its name, then modification time).',
   },
   {
     name: 'verify',

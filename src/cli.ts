@@ -180,7 +180,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'backup':
       return cmdBackup(config, log, values.job as string | undefined);
-    case 'list': case 'restore': case 'verify': case 'export': case 'import':
+    case 'list': case 'ls': case 'restore': case 'verify': case 'export': case 'import':
       return runReadCommand(command, argv.slice(1), config, log);
     case 'prune': {
       const controller = new AbortController();

@@ -30,6 +30,7 @@ import { UserError, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { DecryptionKeys, EncryptionMethod } from '../crypto/index.ts';
 import { decodeArchive, isTeardown } from './decode.ts';
+import { Includes } from './include.ts';
 
 import { MANIFEST_ENTRY } from '../manifest/index.ts';
 
@@ -62,7 +63,7 @@ export interface ExtractProgress {
 export interface ExtractOptions {
   /** Directory to restore into (created when missing). Omitted: decode and check only (verify). */
   target?: string;
-  /** Only entries at or below these archive paths (e.g. `app/config`). */
+  /** Only entries at or below these archive paths (e.g. `app/config`), or matching these globs (see include.ts). */
   include?: string[];
   /** Allow a non-empty target: entries replace what is there, other files stay. */
   force?: boolean;
@@ -80,10 +81,26 @@ export interface ExtractOptions {
   maxBytes?: number;
   /** Where maxBytes comes from, for the error ("its manifest says 1234"). */
   maxBytesSource?: string;
+  /** Called for every entry (not the manifest) once it passed the checks, in archive order (`offsite ls`). */
+  onEntry?: (e: EntryInfo) => void | Promise<void>;
   /** Called with the parsed manifest (first entry) before anything else is read; may throw to refuse the archive. */
   onManifest?: (manifest: unknown) => void;
   /** Called once the whole archive decoded, before anything is moved into the target; may throw to refuse it (e.g. a hash mismatch). */
   beforeCommit?: (result: ExtractResult) => void | Promise<void>;
+}
+
+/** One archive entry as `offsite ls` shows it: `path` is what `restore --include` takes (directories end with /). */
+export interface EntryInfo {
+  path: string;
+  /** tar-stream's type: file, directory, symlink, link (hard link), fifo, character-device, ... */
+  type: string;
+  size: number;
+  mode: number;
+  mtime: Date;
+  uid: number;
+  gid: number;
+  /** Target of a symbolic or hard link. */
+  linkname?: string;
 }
 
 export interface ExtractResult extends ExtractProgress {
@@ -127,11 +144,6 @@ export function safeParts(name: string, what = 'entry'): string[] {
   return parts;
 }
 
-function normalizeInclude(p: string): string {
-  const parts = p.split('/').filter((x) => x !== '' && x !== '.');
-  if (parts.includes('..')) throw new UserError(`--include ${show(p)} must not contain ".."`, 'give a path as stored in the archive, e.g. app/config');
-  return parts.join('/');
-}
 
 type PaxHeader = Header & { pax?: Record<string, string> | null };
 /** A tar-stream entry: the header and its content. */
@@ -322,15 +334,8 @@ export class EntryRules {
 /** Decode an archive and restore it into `opts.target`, or (without a target) only decode and check it. */
 export async function extractArchive(input: Readable, opts: ExtractOptions = {}): Promise<ExtractResult> {
   const log = opts.log;
-  const includes = (opts.include ?? []).map(normalizeInclude);
-  const includeHit = new Set<string>();
-  const included = (rel: string): boolean => {
-    if (includes.length === 0) return true;
-    for (const inc of includes) {
-      if (inc === '' || rel === inc || rel.startsWith(`${inc}/`)) { includeHit.add(inc); return true; }
-    }
-    return false;
-  };
+  const includes = new Includes(opts.include);
+  const included = (rel: string): boolean => includes.includes(rel);
   const owners = opts.owners ?? (typeof process.getuid === 'function' && process.getuid() === 0);
   const target = opts.target;
   const writing = target !== undefined;
@@ -520,13 +525,20 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     }
     const wanted = included(rel);
     const m = metaOf(h);
+    if (opts.onEntry) {
+      await opts.onEntry({
+        path: type === 'directory' ? `${rel}/` : rel, type: String(type ?? 'file'), size: type === 'file' || type === 'contiguous-file' ? (h.size ?? 0) : 0,
+        mode: m.mode, mtime: new Date(m.mtime * 1000), uid: m.uid, gid: m.gid,
+        ...(type === 'symlink' || type === 'link' ? { linkname: h.linkname ?? '' } : {}),
+      });
+    }
 
     switch (type) {
       case 'directory': {
         await drain(entry);
         if (!wanted) {
           // a parent of an --include path keeps its own mode and time when it gets created
-          if (includes.some((inc) => inc.startsWith(`${rel}/`))) ancestorMeta.set(rel, m);
+          if (includes.isAncestor(rel)) ancestorMeta.set(rel, m);
           return;
         }
         await ensureParents(parts, h.name);
@@ -661,8 +673,9 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     if (total < lastEnd + 1024) {
       throw new UserError('the archive is truncated: its tar data ends without the end-of-archive marker', DAMAGED_HINT);
     }
-    for (const inc of includes) {
-      if (!includeHit.has(inc)) throw new UserError(`--include ${show(inc)} matched nothing in the archive`, 'give a path as stored in the archive, e.g. app/config (`offsite verify` lists the counts)');
+    const unmatched = includes.unmatched();
+    if (unmatched.length) {
+      throw new UserError(`--include ${unmatched.map(show).join(', ')} matched nothing in the archive`, 'give a path as `offsite ls NAME` lists it (e.g. app/config), or a glob such as app/**/*.conf');
     }
     if (!writing && MAX_PATH - rules.longestPath - STAGING_NAME_BYTES - 2 < 512) {
       warn(`the longest path in the archive is ${rules.longestPath} bytes: restore it into a directory whose path is at most ${Math.max(0, MAX_PATH - rules.longestPath - STAGING_NAME_BYTES - 2)} bytes long (the file system allows ${MAX_PATH} bytes per path)`);

@@ -12,7 +12,7 @@ import { createDestinations } from '../destinations/registry.ts';
 import { UsageError, UserError, errorMessage } from '../errors.ts';
 import { formatBytes } from '../notify/index.ts';
 import {
-  pickDestinations, listBackups, restoreBackup, verifyBackup, exportBackup, importBackup, findBackup,
+  pickDestinations, listBackups, restoreBackup, verifyBackup, exportBackup, importBackup, findBackup, listContents,
   type VerifyReport, type Naming,
 } from './index.ts';
 
@@ -56,6 +56,32 @@ function printVerify(r: VerifyReport, io: Io): void {
   for (const c of r.checks) io.out(`  ok    ${c}\n`);
   for (const w of r.warnings) io.out(`  note  ${w}\n`);
   for (const p of r.problems) io.out(`  FAIL  ${p}\n`);
+}
+
+/**
+ * Lines to stdout with backpressure (a slow reader slows the download, memory stays
+ * bounded); a closed pipe aborts the command instead of crashing it.
+ */
+function lineWriter(io: Io, controller: AbortController): { write: (s: string) => void | Promise<void>; closed: () => boolean } {
+  if (io !== defaultIo) return { write: (s) => io.out(s), closed: () => false };
+  let closed = false;
+  const onError = (e: NodeJS.ErrnoException) => {
+    closed = true;
+    controller.abort(new Error(e.code === 'EPIPE' ? 'the output was closed' : `cannot write the output: ${e.message}`));
+  };
+  process.stdout.on('error', onError);
+  return {
+    write: (s) => {
+      if (closed) throw new Error('the output was closed');
+      if (process.stdout.write(s)) return;
+      return new Promise<void>((res) => {
+        const done = () => { process.stdout.off('drain', done); controller.signal.removeEventListener('abort', done); res(); };
+        process.stdout.on('drain', done);
+        controller.signal.addEventListener('abort', done);
+      });
+    },
+    closed: () => closed,
+  };
 }
 
 async function withDestinations<T>(job: JobConfig, log: Logger, fn: (all: Destination[]) => Promise<T>, make = createDestinations): Promise<T> {
@@ -155,6 +181,27 @@ export async function runReadCommand(
           for (const c of report.checks) io.out(`  ok    ${c}\n`);
           if (r.hardlinks) io.out(`  ok    ${r.hardlinks} hard links\n`);
           for (const w of r.warnings) io.out(`  note  ${w}\n`);
+          return 0;
+        }, make);
+      }
+
+      case 'ls': {
+        const job = pickJob(config, values.job);
+        return await withDestinations(job, log, async (all) => {
+          if (!values.from && all.length > 1) throw new UserError('ls needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
+          const [dest] = pickDestinations(all, values.from, '--from');
+          const out = lineWriter(io, controller);
+          try {
+            await listContents({
+              destination: dest!, name: positionals[0], prefix: job.retention.prefix, naming: namingOf(job), keys: job.encryption.keys, log, signal: controller.signal,
+              onEntry: (e) => out.write(values.json
+                ? `${JSON.stringify({ path: e.path, type: e.type, size: e.size, mode: `0${e.mode.toString(8)}`, mtime: e.mtime.toISOString(), uid: e.uid, gid: e.gid, ...(e.linkname !== undefined ? { linkname: e.linkname } : {}) })}\n`
+                : `${e.path}\n`),
+            });
+          } catch (e) {
+            if (out.closed()) return 0; // the reader went away (ls | head): end quietly
+            throw e;
+          }
           return 0;
         }, make);
       }

@@ -15,7 +15,7 @@ import type { DecryptionKeys, EncryptionMethod } from '../crypto/index.ts';
 import { UserError, errorMessage } from '../errors.ts';
 import { isTemporaryName } from '../retention/index.ts';
 import { parseTimeFromName } from '../archive/filename.ts';
-import { extractArchive, type ExtractProgress, type ExtractResult } from '../archive/extract.ts';
+import { extractArchive, type EntryInfo, type ExtractProgress, type ExtractResult } from '../archive/extract.ts';
 import {
   readManifest, parseSidecar, sidecarName, isSidecarName, buildSidecar, encodeManifest, NewerFormatError,
   type Manifest, type Sidecar,
@@ -407,6 +407,42 @@ async function verifyOnce(o: VerifyOptions): Promise<VerifyReport> {
     report.ok = false;
   }
   return report;
+}
+
+export interface ContentsOptions {
+  destination: Destination;
+  name?: string;
+  prefix?: string;
+  naming?: Naming;
+  keys: DecryptionKeys;
+  log: Logger;
+  signal?: AbortSignal;
+  /** Each entry as it is decoded (awaited: a slow reader slows the download). */
+  onEntry: (e: EntryInfo) => void | Promise<void>;
+}
+
+/**
+ * Stream a backup's paths (`offsite ls`): download, decrypt, decompress and run
+ * the same checks as verify, handing over each entry as it is decoded. Throws
+ * when the archive is refused or does not match its manifest (after the
+ * entries read so far were handed over).
+ */
+export async function listContents(o: ContentsOptions): Promise<{ name: string; result: ExtractResult }> {
+  const obj = await findBackup(o.destination, o.name, o.prefix, o.naming);
+  let sidecar: Sidecar | null = null;
+  try {
+    sidecar = await fetchSidecar(o.destination, obj.name);
+  } catch (e) {
+    if (e instanceof NewerFormatError) throw e;
+    o.log.warn({ backup: obj.name, error: errorMessage(e) }, 'the manifest beside this backup cannot be read (listing without its SHA-256 check)');
+  }
+  const { stream, done } = hashed(await o.destination.download(obj.name));
+  const result = await extractArchive(stream, {
+    keys: o.keys, log: o.log, signal: o.signal, onEntry: o.onEntry, ...contentBound(sidecar),
+    onManifest: (m) => { readManifest(m, `the manifest inside ${obj.name}`); },
+    beforeCommit: async () => { checkIntegrity(await done(), sidecar, obj.name); },
+  });
+  return { name: obj.name, result };
 }
 
 export interface ExportOptions {

@@ -75,7 +75,7 @@ test('backup, list, verify, restore, export and import through the CLI', () => {
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /BACKUP_ENCRYPTION_KEY is not the key it was encrypted with/);
   assert.ok(!bad.stderr.includes('11'.repeat(32)), 'the key is never printed');
-  assert.deepEqual(readdirSync(join(dir, 'bad')), []);
+  assert.ok(!existsSync(join(dir, 'bad')), 'the target this restore created is removed again');
 
   // export, then import into another local directory
   const file = join(dir, 'copy.tar.gz.aes');
