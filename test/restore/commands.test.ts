@@ -9,7 +9,8 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync, copyFileSync, rmSy
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { makeTree } from '../helpers/tree.ts';
-import { isolatedEnv, runCli } from '../helpers/cli.ts';
+import { isolatedEnv, runCli, CLI } from '../helpers/cli.ts';
+import { spawnSync } from 'node:child_process';
 import { buildTgz } from './build.ts';
 
 const dirs: string[] = [];
@@ -170,4 +171,20 @@ test('ls lists a backup\'s paths (plain and --json lines) and restore --include 
   const usage = runCli(['ls'], env);
   assert.notEqual(usage.code, 0);
   assert.match(usage.stderr, /ls takes one backup name|ls/);
+});
+
+test('ls into a pipe closed early (ls | head -1) ends quietly', () => {
+  const { dir, env: base } = isolatedEnv();
+  dirs.push(dir);
+  const src = join(dir, 'volumes', 'many');
+  mkdirSync(src, { recursive: true });
+  for (let i = 0; i < 3000; i++) writeFileSync(join(src, `a-file-with-a-rather-long-name-${String(i).padStart(5, '0')}.txt`), '');
+  const archiveDir = join(dir, 'archive');
+  mkdirSync(archiveDir);
+  const env = { ...base, BACKUP_SOURCES: src, BACKUP_ARCHIVE: archiveDir, LOG_LEVEL: 'warn' };
+  assert.equal(runCli(['backup'], env).code, 0);
+  const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${CLI}" ls latest | head -1`], { env, encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.stdout, 'many/\n');
+  assert.equal(r.stderr, '', 'no EPIPE, no stack trace');
+  assert.equal(r.status, 0);
 });
