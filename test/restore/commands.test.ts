@@ -169,8 +169,8 @@ test('ls lists a backup\'s paths (plain and --json lines) and restore --include 
   assert.ok(!existsSync(none));
 
   const usage = runCli(['ls'], env);
-  assert.notEqual(usage.code, 0);
-  assert.match(usage.stderr, /ls takes one backup name|ls/);
+  assert.equal(usage.code, 5, 'a usage error');
+  assert.match(usage.stderr, /error: ls needs NAME\|latest/);
 });
 
 test('ls into a pipe closed early (ls | head -1) ends quietly', () => {
