@@ -200,9 +200,14 @@ function checkIntegrity(got: { sha256: string; size: number }, sidecar: Sidecar 
   return `SHA-256 ${got.sha256} and size ${got.size} match the manifest`;
 }
 
-/** The sidecar's count of archived content bytes bounds what restore writes (and verify decodes). */
+/**
+ * The sidecar's count of archived content bytes bounds what restore writes (and verify
+ * decodes). It counts the bytes read; a file that could not be read to its end was filled
+ * with zeros up to the size in its tar header, so with unreadable files the count is below
+ * the content and only the manifest inside the archive bounds it.
+ */
 function contentBound(sidecar: Sidecar | null): { maxBytes?: number; maxBytesSource?: string } {
-  if (!sidecar) return {};
+  if (!sidecar || sidecar.archived.unreadable > 0) return {};
   return { maxBytes: sidecar.archived.bytes, maxBytesSource: `which its manifest ${sidecarName(sidecar.archive.name)} says were archived` };
 }
 

@@ -124,6 +124,15 @@ test('restore is bounded by the manifest: a decompression bomb is refused, nothi
   // the genuine backup restores within its bound
   const ok = runCli(['restore', name, '--to', target], env);
   assert.equal(ok.code, 0, ok.stderr);
+
+  // a degraded backup (a file cut short while reading, filled with zeros up to its tar size)
+  // counts fewer bytes than its content: it still restores
+  const own = JSON.parse(readFileSync(join(archiveDir, `${name}.manifest.json`), 'utf8')) as { archived: { bytes: number; unreadable: number } };
+  own.archived.bytes -= 1000;
+  own.archived.unreadable = 1;
+  writeFileSync(join(archiveDir, `${name}.manifest.json`), JSON.stringify(own));
+  const degraded = runCli(['restore', name, '--to', join(dir, 'degraded')], env);
+  assert.equal(degraded.code, 0, degraded.stderr);
 });
 
 test('ls lists a backup\'s paths (plain and --json lines) and restore --include takes them as listed, and globs', () => {
