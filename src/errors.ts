@@ -1,3 +1,5 @@
+import { redact } from './redact.ts';
+
 /** One problem with one configuration variable or file. */
 export interface ConfigIssue {
   /** The variable or file at fault, e.g. `BACKUP_CRON_EXPRESSION` or `/etc/dockervolumebackup/conf.d/a.env`. */
@@ -10,9 +12,11 @@ export interface ConfigIssue {
 export class ConfigError extends Error {
   readonly issues: ConfigIssue[];
   constructor(issues: ConfigIssue[]) {
-    super(issues.map((i) => `${i.variable}: ${i.message}`).join('\n'));
+    // a last guard for text that did not go through quote(): no raw control characters, no endless lines
+    const safe = issues.map((i) => ({ variable: capMessage(escapeControls(i.variable)), message: capMessage(escapeControls(i.message)) }));
+    super(safe.map((i) => `${i.variable}: ${i.message}`).join('\n'));
     this.name = 'ConfigError';
-    this.issues = issues;
+    this.issues = safe;
   }
 }
 
@@ -45,4 +49,40 @@ export class UsageError extends UserError {
     super(message, hint);
     this.name = 'UsageError';
   }
+}
+
+/** How many characters of a value a message quotes before cutting it. */
+export const QUOTE_MAX_CHARS = 80;
+
+/**
+ * A user's value as error messages quote it: secrets masked, cut to the first
+ * QUOTE_MAX_CHARS characters (`… (N bytes)` tells the full size) and escaped
+ * JSON-style, so a control character (`\n`, `\x1b`) can neither break a log line
+ * nor drive a terminal. Every configuration message quotes values through this.
+ */
+export function quote(value: string | undefined): string {
+  const raw = value ?? '';
+  const masked = redact(raw);
+  const chars = Array.from(masked);
+  const cut = chars.length > QUOTE_MAX_CHARS ? chars.slice(0, QUOTE_MAX_CHARS).join('') : masked;
+  const escaped = JSON.stringify(cut)
+    .replace(/\\u001b/g, '\\x1b')
+    // JSON leaves DEL, C1 controls, line/paragraph separators and bidi overrides raw
+    .replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return cut === masked ? escaped : `${escaped}… (${Buffer.byteLength(raw)} bytes)`;
+}
+
+/** Escape control characters in a whole message (a last guard for text that did not go through quote()). */
+export function escapeControls(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code === 0x1b ? '\\x1b' : code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  }).replace(/\n/g, '\\n');
+}
+
+/** The longest message a configuration issue prints; quote() keeps values far shorter. */
+const MESSAGE_MAX_CHARS = 1000;
+
+function capMessage(text: string): string {
+  return text.length > MESSAGE_MAX_CHARS ? `${text.slice(0, MESSAGE_MAX_CHARS)}… (${text.length} characters)` : text;
 }

@@ -1,5 +1,5 @@
 import { str } from 'envalid';
-import type { ConfigIssue } from '../errors.ts';
+import { quote, type ConfigIssue } from '../errors.ts';
 import { validateSection, integer, type Env } from './validate.ts';
 
 export const DEFAULT_DROPBOX_ENDPOINT = 'https://api.dropbox.com/';
@@ -41,7 +41,7 @@ function checkEndpoint(variable: string, value: string, issues: ConfigIssue[]): 
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
     return u.toString().endsWith('/') ? u.toString() : `${u.toString()}/`;
   } catch {
-    issues.push({ variable, message: `"${value}" is not an http(s) URL; expected e.g. ${DEFAULT_DROPBOX_ENDPOINT}` });
+    issues.push({ variable, message: `${quote(value)} is not an http(s) URL; expected e.g. ${DEFAULT_DROPBOX_ENDPOINT}` });
     return value;
   }
 }

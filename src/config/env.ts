@@ -1,9 +1,10 @@
-import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join, basename, extname, resolve } from 'node:path';
 import dotenv from 'dotenv';
-import type { ConfigIssue } from '../errors.ts';
+import { quote, type ConfigIssue } from '../errors.ts';
 import type { Env } from './validate.ts';
 import { shellExpand } from './expand.ts';
+import { readBoundedFile } from './files.ts';
 
 export const DEFAULT_CONF_DIR = '/etc/dockervolumebackup/conf.d';
 
@@ -31,11 +32,12 @@ export function loadGlobalEnv(opts: LoadEnvOptions, issues: ConfigIssue[]): Env 
   const env: Env = { ...(opts.env ?? process.env) };
   const dotenvPath = env.OFFSITE_DOTENV ? resolve(opts.cwd ?? process.cwd(), env.OFFSITE_DOTENV) : join(opts.cwd ?? process.cwd(), '.env');
   if (existsSync(dotenvPath)) {
-    try {
-      const parsed = dotenv.parse(readFileSync(dotenvPath));
+    const read = readBoundedFile(dotenvPath);
+    if (read.ok) {
+      const parsed = dotenv.parse(read.text);
       for (const [k, v] of Object.entries(parsed)) if (env[k] === undefined) env[k] = v;
-    } catch (e) {
-      issues.push({ variable: dotenvPath, message: `cannot read the .env file: ${(e as Error).message}` });
+    } else {
+      issues.push({ variable: env.OFFSITE_DOTENV ? 'OFFSITE_DOTENV' : dotenvPath, message: `the .env file ${dotenvPath} ${read.problem}` });
     }
   } else if (env.OFFSITE_DOTENV) {
     issues.push({ variable: 'OFFSITE_DOTENV', message: `the file ${dotenvPath} does not exist` });
@@ -71,17 +73,16 @@ export function loadJobs(globalEnv: Env, known: ReadonlySet<string>, issues: Con
     const path = join(dir, f);
     const name = basename(f, extname(f)) || f;
     if (names.has(name)) {
-      issues.push({ variable: path, message: `two conf.d files give the job name "${name}"; rename one` });
+      issues.push({ variable: path, message: `two conf.d files give the job name ${quote(name)}; rename one` });
       continue;
     }
     names.add(name);
-    let parsed: Record<string, string>;
-    try {
-      parsed = sourceConfFile(readFileSync(path, 'utf8'), globalEnv);
-    } catch (e) {
-      issues.push({ variable: path, message: `cannot read: ${(e as Error).message}` });
+    const read = readBoundedFile(path);
+    if (!read.ok) {
+      issues.push({ variable: path, message: `the conf.d file ${read.problem}` });
       continue;
     }
+    const parsed = sourceConfFile(read.text, globalEnv);
     const env: Env = { ...globalEnv };
     for (const [k, v] of Object.entries(parsed)) {
       // A file that sets X overrides an inherited X_FILE, and the other way round.
@@ -131,13 +132,12 @@ export function resolveFileVariables(env: Env, known: ReadonlySet<string>, issue
       issues.push({ variable: key, message: `both ${name} and ${key} are set; set only one${suffix}` });
       continue;
     }
-    try {
-      out[name] = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+    const read = readBoundedFile(path);
+    if (read.ok) {
+      out[name] = read.text.replace(/\r?\n$/, '');
       delete out[key];
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable (permission denied)' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
-      issues.push({ variable: key, message: `the file ${path} ${why}${suffix}` });
+    } else {
+      issues.push({ variable: key, message: `the file ${quote(path)} ${read.problem}${suffix}` });
     }
   }
   return out;

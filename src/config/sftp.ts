@@ -1,5 +1,5 @@
 import { str } from 'envalid';
-import type { ConfigIssue } from '../errors.ts';
+import { quote, type ConfigIssue } from '../errors.ts';
 import { validateSection, integer, list, type Env } from './validate.ts';
 
 export const DEFAULT_IDENTITY_FILE = '/root/.ssh/id_rsa';
@@ -49,7 +49,7 @@ export function parseSftp(env: Env, issues: ConfigIssue[]): SftpConfig | null {
   const fps = v.SSH_HOST_KEY_FINGERPRINT ?? [];
   for (const fp of fps) {
     if (!FINGERPRINT.test(fp)) {
-      issues.push({ variable: 'SSH_HOST_KEY_FINGERPRINT', message: `"${fp}" is not a SHA256 fingerprint; expected SHA256: followed by 43 base64 characters, as printed by: ssh-keyscan HOST | ssh-keygen -lf -` });
+      issues.push({ variable: 'SSH_HOST_KEY_FINGERPRINT', message: `${quote(fp)} is not a SHA256 fingerprint; expected SHA256: followed by 43 base64 characters, as printed by: ssh-keyscan HOST | ssh-keygen -lf -` });
     }
   }
   if (issues.length > before) return null;

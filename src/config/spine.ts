@@ -1,6 +1,6 @@
 import { str, makeValidator } from 'envalid';
 import { tmpdir } from 'node:os';
-import type { ConfigIssue } from '../errors.ts';
+import { quote, type ConfigIssue } from '../errors.ts';
 import { DESTINATION_KINDS, type DestinationKind } from '../destinations/types.ts';
 import { validateSection, duration, positiveDuration, integer, boolean, regexp, cronExpression, timeZone, list, oneOf, type Env } from './validate.ts';
 import { expandVars } from './expand.ts';
@@ -113,27 +113,27 @@ export function parseSpine(env: Env, issues: ConfigIssue[], cores: number, dirEx
   const v = validateSection(env, SPINE_SPEC, issues);
 
   if (v.GZIP_PARALLELISM !== undefined && v.GZIP_PARALLELISM < 0) {
-    issues.push({ variable: 'GZIP_PARALLELISM', message: `"${env.GZIP_PARALLELISM}" is negative; expected 0 (all cores) or a positive number of threads` });
+    issues.push({ variable: 'GZIP_PARALLELISM', message: `${quote(env.GZIP_PARALLELISM)} is negative; expected 0 (all cores) or a positive number of threads` });
   }
   if (v.BACKUP_FILENAME !== undefined) {
     const f = v.BACKUP_FILENAME;
-    if (f.includes('/') || f.includes('\\')) issues.push({ variable: 'BACKUP_FILENAME', message: `"${f}" contains a path separator; expected a file name only` });
+    if (f.includes('/') || f.includes('\\')) issues.push({ variable: 'BACKUP_FILENAME', message: `${quote(f)} contains a path separator; expected a file name only` });
     const unknown = /\{\{(?!\s*\.Extension\s*\}\})[^}]*\}\}/.exec(f);
     if (unknown) issues.push({ variable: 'BACKUP_FILENAME', message: `unknown template ${unknown[0]}; only {{ .Extension }} is supported` });
   }
   const link = v.BACKUP_LATEST_SYMLINK;
   if (link && (link.includes('/') || link.includes('\\') || link === '.' || link === '..')) {
-    issues.push({ variable: 'BACKUP_LATEST_SYMLINK', message: `"${link}" contains a path separator; expected a file name only (the link is made in BACKUP_ARCHIVE)` });
+    issues.push({ variable: 'BACKUP_LATEST_SYMLINK', message: `${quote(link)} contains a path separator; expected a file name only (the link is made in BACKUP_ARCHIVE)` });
   }
   const sources = v.BACKUP_SOURCES ?? [];
   if (v.BACKUP_SOURCES !== undefined && sources.length === 0) issues.push({ variable: 'BACKUP_SOURCES', message: 'is empty; expected at least one path' });
   for (const s of sources) {
-    if (!s.startsWith('/')) issues.push({ variable: 'BACKUP_SOURCES', message: `"${s}" is not an absolute path` });
+    if (!s.startsWith('/')) issues.push({ variable: 'BACKUP_SOURCES', message: `${quote(s)} is not an absolute path` });
   }
   const skip: DestinationKind[] = [];
   for (const s of v.BACKUP_SKIP_BACKENDS_FROM_PRUNE ?? []) {
     const k = DESTINATION_KINDS.find((d) => d.toLowerCase() === s.toLowerCase());
-    if (!k) issues.push({ variable: 'BACKUP_SKIP_BACKENDS_FROM_PRUNE', message: `"${s}" is not one of ${DESTINATION_KINDS.join(', ')}` });
+    if (!k) issues.push({ variable: 'BACKUP_SKIP_BACKENDS_FROM_PRUNE', message: `${quote(s)} is not one of ${DESTINATION_KINDS.join(', ')}` });
     else skip.push(k);
   }
   const keep = parseKeep(env, v, issues);

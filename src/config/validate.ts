@@ -1,6 +1,6 @@
 import { cleanEnv, makeValidator, EnvMissingError, type Spec } from 'envalid';
 import { parseCron } from '../schedule/cron.ts';
-import type { ConfigIssue } from '../errors.ts';
+import { quote, type ConfigIssue } from '../errors.ts';
 import { parseDuration } from './duration.ts';
 
 export type Env = Record<string, string | undefined>;
@@ -41,27 +41,27 @@ export function validateSection<S extends Record<string, any>>(env: Env, specs: 
 /** Go duration -> milliseconds. */
 export const duration = makeValidator<number>((input: string) => {
   const ms = parseDuration(input);
-  if (ms === null) throw new Error(`"${input}" is not a duration; expected Go's form such as 30s, 5m, 1h30m`);
+  if (ms === null) throw new Error(`${quote(input)} is not a duration; expected Go's form such as 30s, 5m, 1h30m`);
   return ms;
 });
 
 /** Non-negative Go duration. */
 export const positiveDuration = makeValidator<number>((input: string) => {
   const ms = parseDuration(input);
-  if (ms === null) throw new Error(`"${input}" is not a duration; expected Go's form such as 30s, 5m, 1h30m`);
-  if (ms < 0) throw new Error(`"${input}" is negative; expected a duration of 0s or more`);
+  if (ms === null) throw new Error(`${quote(input)} is not a duration; expected Go's form such as 30s, 5m, 1h30m`);
+  if (ms < 0) throw new Error(`${quote(input)} is negative; expected a duration of 0s or more`);
   return ms;
 });
 
 /** Whole number (may be negative), strictly parsed. */
 export const integer = makeValidator<number>((input: string) => {
-  if (!/^[+-]?\d+$/.test(input.trim())) throw new Error(`"${input}" is not a whole number`);
+  if (!/^[+-]?\d+$/.test(input.trim())) throw new Error(`${quote(input)} is not a whole number`);
   return parseInt(input, 10);
 });
 
 /** Whole number >= 0. */
 export const nonNegativeInt = makeValidator<number>((input: string) => {
-  if (!/^\+?\d+$/.test(input.trim())) throw new Error(`"${input}" is not a whole number of 0 or more`);
+  if (!/^\+?\d+$/.test(input.trim())) throw new Error(`${quote(input)} is not a whole number of 0 or more`);
   return parseInt(input, 10);
 });
 
@@ -70,7 +70,7 @@ export const boolean = makeValidator<boolean>((input: string) => {
   const v = input.trim().toLowerCase();
   if (['1', 't', 'true', 'yes', 'y', 'on'].includes(v)) return true;
   if (['0', 'f', 'false', 'no', 'n', 'off'].includes(v)) return false;
-  throw new Error(`"${input}" is not a boolean; expected true or false`);
+  throw new Error(`${quote(input)} is not a boolean; expected true or false`);
 });
 
 /**
@@ -83,7 +83,7 @@ export const regexp = makeValidator<RegExp>((input: string) => {
   const lead = /^\(\?([a-zA-Z]+)\)/.exec(source);
   if (lead) {
     for (const f of lead[1]!) {
-      if (f !== 'i' && f !== 's' && f !== 'm') throw new Error(`"${input}": the flag (?${f}) is not supported; use (?i), (?s) or (?m)`);
+      if (f !== 'i' && f !== 's' && f !== 'm') throw new Error(`${quote(input)}: the flag (?${f}) is not supported; use (?i), (?s) or (?m)`);
       if (!flags.includes(f)) flags += f;
     }
     source = source.slice(lead[0].length);
@@ -91,7 +91,7 @@ export const regexp = makeValidator<RegExp>((input: string) => {
   try {
     return new RegExp(source, flags);
   } catch (e) {
-    throw new Error(`"${input}" is not a valid regular expression: ${(e as Error).message}`);
+    throw new Error(`${quote(input)} is not a valid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: \/[\s\S]*\/[a-z]*: /, '')}`);
   }
 });
 
@@ -111,7 +111,7 @@ export const timeZone = makeValidator<string>((input: string) => {
     new Intl.DateTimeFormat('en-US', { timeZone: input });
     return input;
   } catch {
-    throw new Error(`"${input}" is not a known time zone; expected an IANA name such as UTC or Europe/Berlin`);
+    throw new Error(`${quote(input)} is not a known time zone; expected an IANA name such as UTC or Europe/Berlin`);
   }
 });
 
@@ -122,7 +122,7 @@ export const list = makeValidator<string[]>((input: string) => input.split(',').
 export function oneOf<T extends string>(choices: readonly T[]) {
   return makeValidator<T>((input: string) => {
     const found = choices.find((c) => c.toLowerCase() === input.trim().toLowerCase());
-    if (!found) throw new Error(`"${input}" is not one of ${choices.join(', ')}`);
+    if (!found) throw new Error(`${quote(input)} is not one of ${choices.join(', ')}`);
     return found;
   });
 }

@@ -1,5 +1,5 @@
 import { str } from 'envalid';
-import type { ConfigIssue } from '../errors.ts';
+import { quote, type ConfigIssue } from '../errors.ts';
 import { validateSection, boolean, type Env } from './validate.ts';
 
 /** WebDAV destination (enabled by WEBDAV_URL). */
@@ -42,7 +42,7 @@ export function parseWebdav(env: Env, issues: ConfigIssue[]): WebdavConfig | nul
   let password = v.WEBDAV_PASSWORD ?? '';
   if (url) {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      issues.push({ variable: 'WEBDAV_URL', message: `has scheme "${url.protocol.replace(/:$/, '')}"; expected http or https` });
+      issues.push({ variable: 'WEBDAV_URL', message: `has scheme ${quote(url.protocol.replace(/:$/, ''))}; expected http or https` });
     }
     // Credentials inside the URL are accepted for convenience; the variables win.
     if (url.username || url.password) {

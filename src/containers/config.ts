@@ -1,5 +1,5 @@
 import { str } from 'envalid';
-import type { ConfigIssue } from '../errors.ts';
+import { quote, type ConfigIssue } from '../errors.ts';
 import { validateSection, positiveDuration, boolean, type Env } from '../config/validate.ts';
 
 /** Settings for stopping containers, exec labels and local pre/post commands. */
@@ -52,6 +52,9 @@ export const CONTAINERS_SPEC = {
   BACKUP_POST_COMMAND: str({ default: '' }),
 };
 
+/** Variables the Docker client library reads on its own: not offsite's, never warned about. */
+export const DOCKER_CLIENT_VARIABLES: readonly string[] = ['DOCKER_CLIENT_TIMEOUT', 'DOCKER_PATH_PREFIX'];
+
 /** DOCKER_TLS_VERIFY as Docker reads it: any value turns verification on, except explicit false forms. */
 function tlsVerifyOn(v: string): boolean {
   return v !== '' && !['0', 'false', 'no', 'off'].includes(v.trim().toLowerCase());
@@ -62,21 +65,21 @@ export function parseDockerHost(value: string, tlsVerify: string, certPath: stri
   const v = value.trim();
   if (v.startsWith('unix://')) {
     const p = v.slice('unix://'.length);
-    if (!p.startsWith('/')) return `"${value}" has no absolute socket path; expected unix:///var/run/docker.sock`;
+    if (!p.startsWith('/')) return `${quote(value)} has no absolute socket path; expected unix:///var/run/docker.sock`;
     return { kind: 'unix', socketPath: p };
   }
   if (v.startsWith('/')) return { kind: 'unix', socketPath: v };
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(v)?.[1]?.toLowerCase();
   if (scheme && !['tcp', 'http', 'https'].includes(scheme)) {
-    return `"${value}": the ${scheme}:// scheme is not supported; expected unix:///path/to/docker.sock or tcp://host:port`;
+    return `${quote(value)}: the ${scheme}:// scheme is not supported; expected unix:///path/to/docker.sock or tcp://host:port`;
   }
   let url: URL;
   try {
     url = new URL(scheme ? v.replace(/^[a-z]+:/i, 'tcp:') : `tcp://${v}`);
   } catch {
-    return `"${value}" is not a Docker address; expected unix:///var/run/docker.sock or tcp://host:2375`;
+    return `${quote(value)} is not a Docker address; expected unix:///var/run/docker.sock or tcp://host:2375`;
   }
-  if (!url.hostname) return `"${value}" has no host; expected tcp://host:port`;
+  if (!url.hostname) return `${quote(value)} has no host; expected tcp://host:port`;
   const verify = tlsVerifyOn(tlsVerify);
   const useTls = scheme === 'https' || verify || certPath !== '' || url.port === '2376';
   const port = url.port ? Number(url.port) : useTls ? 2376 : 2375;

@@ -2,9 +2,9 @@
  * Configuration sections of the destinations in this file's care: retries (all
  * destinations), S3 and Azure Blob. Parsing never loads an SDK.
  */
-import { readFileSync } from 'node:fs';
+import { readBoundedFile } from '../config/files.ts';
 import { str } from 'envalid';
-import type { ConfigIssue } from '../errors.ts';
+import { quote, type ConfigIssue } from '../errors.ts';
 import { validateSection, boolean, integer, oneOf, positiveDuration, type Env } from '../config/validate.ts';
 import { keyPrefix } from './names.ts';
 import { DEFAULT_RETRY, type RetrySettings } from './retry.ts';
@@ -24,10 +24,10 @@ export function parseRetry(env: Env, issues: ConfigIssue[]): RetrySettings | nul
   const before = issues.length;
   const v = validateSection(env, RETRY_SPEC, issues);
   if (v.BACKUP_RETRY_ATTEMPTS !== undefined && (v.BACKUP_RETRY_ATTEMPTS < 1 || v.BACKUP_RETRY_ATTEMPTS > 100)) {
-    issues.push({ variable: 'BACKUP_RETRY_ATTEMPTS', message: `"${env.BACKUP_RETRY_ATTEMPTS}" is out of range; expected 1 (no retries) to 100` });
+    issues.push({ variable: 'BACKUP_RETRY_ATTEMPTS', message: `${quote(env.BACKUP_RETRY_ATTEMPTS)} is out of range; expected 1 (no retries) to 100` });
   }
   if (v.BACKUP_DESTINATION_TIMEOUT !== undefined && v.BACKUP_DESTINATION_TIMEOUT < 1000) {
-    issues.push({ variable: 'BACKUP_DESTINATION_TIMEOUT', message: `"${env.BACKUP_DESTINATION_TIMEOUT}" is too short; expected at least 1s` });
+    issues.push({ variable: 'BACKUP_DESTINATION_TIMEOUT', message: `${quote(env.BACKUP_DESTINATION_TIMEOUT)} is too short; expected at least 1s` });
   }
   if (issues.length > before) return null;
   return {
@@ -86,17 +86,16 @@ export const S3_SPEC = {
 /** Read a PEM given inline or as a file path. */
 function readPem(value: string, variable: string, issues: ConfigIssue[]): string | null {
   if (value.includes('-----BEGIN')) return value.replace(/\\n/g, '\n');
-  try {
-    const text = readFileSync(value, 'utf8');
-    if (!text.includes('-----BEGIN')) {
-      issues.push({ variable, message: `${value} does not contain a PEM certificate (-----BEGIN CERTIFICATE-----)` });
-      return null;
-    }
-    return text;
-  } catch (err) {
-    issues.push({ variable, message: `cannot read ${value}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; expected a file path or an inline PEM certificate` });
+  const read = readBoundedFile(value);
+  if (!read.ok) {
+    issues.push({ variable, message: `the file ${quote(value)} ${read.problem}; expected a file path or an inline PEM certificate` });
     return null;
   }
+  if (!read.text.includes('-----BEGIN')) {
+    issues.push({ variable, message: `${quote(value)} does not contain a PEM certificate (-----BEGIN CERTIFICATE-----)` });
+    return null;
+  }
+  return read.text;
 }
 
 /** S3 is enabled by AWS_S3_BUCKET_NAME; returns null when it is not set or invalid (issues tell which). */
@@ -107,13 +106,13 @@ export function parseS3(env: Env, issues: ConfigIssue[]): S3Config | null {
   if (v.AWS_ACCESS_KEY_ID && !v.AWS_SECRET_ACCESS_KEY) issues.push({ variable: 'AWS_SECRET_ACCESS_KEY', message: 'is required when AWS_ACCESS_KEY_ID is set' });
   if (!v.AWS_ACCESS_KEY_ID && v.AWS_SECRET_ACCESS_KEY) issues.push({ variable: 'AWS_ACCESS_KEY_ID', message: 'is required when AWS_SECRET_ACCESS_KEY is set' });
   if (v.AWS_PART_SIZE !== undefined && (v.AWS_PART_SIZE < 5 || v.AWS_PART_SIZE > 5120)) {
-    issues.push({ variable: 'AWS_PART_SIZE', message: `"${env.AWS_PART_SIZE}" is out of range; expected 5 to 5120 (MB)` });
+    issues.push({ variable: 'AWS_PART_SIZE', message: `${quote(env.AWS_PART_SIZE)} is out of range; expected 5 to 5120 (MB)` });
   }
   if (v.AWS_STORAGE_CLASS && !/^[A-Za-z0-9_]+$/.test(v.AWS_STORAGE_CLASS)) {
-    issues.push({ variable: 'AWS_STORAGE_CLASS', message: `"${v.AWS_STORAGE_CLASS}" is not a storage class name; expected e.g. STANDARD, STANDARD_IA, GLACIER_IR` });
+    issues.push({ variable: 'AWS_STORAGE_CLASS', message: `${quote(v.AWS_STORAGE_CLASS)} is not a storage class name; expected e.g. STANDARD, STANDARD_IA, GLACIER_IR` });
   }
   if (v.AWS_IAM_ROLE_ENDPOINT && !/^https?:\/\/[^/]+/.test(v.AWS_IAM_ROLE_ENDPOINT)) {
-    issues.push({ variable: 'AWS_IAM_ROLE_ENDPOINT', message: `"${v.AWS_IAM_ROLE_ENDPOINT}" is not a URL; expected e.g. http://169.254.169.254` });
+    issues.push({ variable: 'AWS_IAM_ROLE_ENDPOINT', message: `${quote(v.AWS_IAM_ROLE_ENDPOINT)} is not a URL; expected e.g. http://169.254.169.254` });
   }
   let endpoint: string | null = null;
   const rawEndpoint = (v.AWS_ENDPOINT ?? AWS_DEFAULT_ENDPOINT).trim();
@@ -124,7 +123,7 @@ export function parseS3(env: Env, issues: ConfigIssue[]): S3Config | null {
       if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
       endpoint = `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`;
     } catch {
-      issues.push({ variable: 'AWS_ENDPOINT', message: `"${rawEndpoint}" is not a host[:port]; expected e.g. minio.example.com:9000 (the scheme comes from AWS_ENDPOINT_PROTO)` });
+      issues.push({ variable: 'AWS_ENDPOINT', message: `${quote(rawEndpoint)} is not a host[:port]; expected e.g. minio.example.com:9000 (the scheme comes from AWS_ENDPOINT_PROTO)` });
     }
   }
   const caCert = v.AWS_ENDPOINT_CA_CERT ? readPem(v.AWS_ENDPOINT_CA_CERT, 'AWS_ENDPOINT_CA_CERT', issues) : null;
@@ -188,14 +187,14 @@ export function parseAzure(env: Env, issues: ConfigIssue[]): AzureConfig | null 
   const template = v.AZURE_STORAGE_ENDPOINT ?? AZURE_DEFAULT_ENDPOINT;
   const filled = template.replace(/\{\{\s*\.AccountName\s*\}\}/g, account);
   if (/\{\{/.test(filled)) {
-    issues.push({ variable: 'AZURE_STORAGE_ENDPOINT', message: `"${template}" has an unknown template; only {{ .AccountName }} is supported` });
+    issues.push({ variable: 'AZURE_STORAGE_ENDPOINT', message: `${quote(template)} has an unknown template; only {{ .AccountName }} is supported` });
   } else {
     try {
       const u = new URL(filled);
       if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
       endpoint = u.toString().endsWith('/') ? u.toString() : `${u.toString()}/`;
     } catch {
-      issues.push({ variable: 'AZURE_STORAGE_ENDPOINT', message: `"${template}" is not a URL; expected e.g. ${AZURE_DEFAULT_ENDPOINT}` });
+      issues.push({ variable: 'AZURE_STORAGE_ENDPOINT', message: `${quote(template)} is not a URL; expected e.g. ${AZURE_DEFAULT_ENDPOINT}` });
     }
   }
   if (issues.length > before) return null;
@@ -213,6 +212,23 @@ export function parseAzure(env: Env, issues: ConfigIssue[]): AzureConfig | null 
     accessTier: v.AZURE_STORAGE_ACCESS_TIER ?? null,
   };
 }
+
+/**
+ * Variables the AWS SDK and Azure identity read from the process environment on their
+ * own (default credential chains, endpoints, retries): not offsite's, never warned about.
+ */
+export const SDK_VARIABLES: readonly string[] = [
+  'AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_DEFAULT_REGION', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_ROLE_ARN', 'AWS_ROLE_SESSION_NAME', 'AWS_CREDENTIAL_EXPIRATION', 'AWS_ACCOUNT_ID',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_AUTHORIZATION_TOKEN', 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE',
+  'AWS_EC2_METADATA_DISABLED', 'AWS_EC2_METADATA_SERVICE_ENDPOINT', 'AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE', 'AWS_EC2_METADATA_V1_DISABLED',
+  'AWS_SDK_LOAD_CONFIG', 'AWS_USE_FIPS_ENDPOINT', 'AWS_USE_DUALSTACK_ENDPOINT', 'AWS_MAX_ATTEMPTS', 'AWS_RETRY_MODE', 'AWS_CA_BUNDLE',
+  'AWS_NODEJS_CONNECTION_REUSE_ENABLED', 'AWS_EXECUTION_ENV', 'AWS_REQUEST_CHECKSUM_CALCULATION', 'AWS_RESPONSE_CHECKSUM_VALIDATION',
+  'AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_S3', 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS', 'AWS_SDK_UA_APP_ID',
+  'AZURE_CLIENT_ID', 'AZURE_TENANT_ID', 'AZURE_CLIENT_SECRET', 'AZURE_CLIENT_CERTIFICATE_PATH', 'AZURE_CLIENT_CERTIFICATE_PASSWORD',
+  'AZURE_CLIENT_SEND_CERTIFICATE_CHAIN', 'AZURE_USERNAME', 'AZURE_PASSWORD', 'AZURE_AUTHORITY_HOST', 'AZURE_FEDERATED_TOKEN_FILE',
+  'AZURE_REGIONAL_AUTHORITY_NAME', 'AZURE_ADDITIONALLY_ALLOWED_TENANTS', 'AZURE_POD_IDENTITY_AUTHORITY_HOST', 'AZURE_TOKEN_CREDENTIALS', 'AZURE_LOG_LEVEL',
+];
 
 /** Every variable these sections read (for knownVariables / X_FILE). */
 export const DESTINATION_CORE_VARIABLES: string[] = [...Object.keys(RETRY_SPEC), ...Object.keys(S3_SPEC), ...Object.keys(AZURE_SPEC)];

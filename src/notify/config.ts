@@ -1,4 +1,4 @@
-import type { ConfigIssue } from '../errors.ts';
+import { quote, type ConfigIssue } from '../errors.ts';
 import type { Env } from '../config/validate.ts';
 import { loadTemplates, type Templates } from './messages.ts';
 import { parseNotificationUrl, registerTargetSecrets } from './router.ts';
@@ -45,7 +45,7 @@ export function legacyEmailUrl(env: Env, issues: ConfigIssue[]): string | null {
   }
   const portRaw = env.EMAIL_SMTP_PORT?.trim() || '587';
   if (!/^\d+$/.test(portRaw) || +portRaw < 1 || +portRaw > 65535) {
-    issues.push({ variable: 'EMAIL_SMTP_PORT', message: `"${portRaw}" is not a port number` });
+    issues.push({ variable: 'EMAIL_SMTP_PORT', message: `${quote(portRaw)} is not a port number` });
     return null;
   }
   const user = env.EMAIL_SMTP_USERNAME ?? '';
@@ -70,7 +70,7 @@ export function parseNotifyConfig(env: Env, issues: ConfigIssue[]): NotifyConfig
   const levelRaw = (env.NOTIFICATION_LEVEL ?? '').trim().toLowerCase() || 'error';
   let level: NotifyLevel = 'error';
   if (levelRaw === 'error' || levelRaw === 'info') level = levelRaw;
-  else issues.push({ variable: 'NOTIFICATION_LEVEL', message: `"${env.NOTIFICATION_LEVEL}" is not one of error, info` });
+  else issues.push({ variable: 'NOTIFICATION_LEVEL', message: `${quote(env.NOTIFICATION_LEVEL)} is not one of error, info` });
 
   const urls = splitUrls(env.NOTIFICATION_URLS);
   urls.forEach((raw, i) => {

@@ -12,6 +12,7 @@
  */
 import { Cron } from 'croner';
 import { parseDuration } from '../config/duration.ts';
+import { quote } from '../errors.ts';
 
 export interface CronSchedule {
   /** The expression as written. */
@@ -42,7 +43,7 @@ function checkZone(zone: string, input: string): void {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });
   } catch {
-    throw new Error(`"${input}": unknown time zone "${zone}" in the prefix; expected an IANA name such as Europe/Berlin`);
+    throw new Error(`${quote(input)}: unknown time zone ${quote(zone)} in the prefix; expected an IANA name such as Europe/Berlin`);
   }
 }
 
@@ -55,16 +56,16 @@ export function parseCron(input: string, defaultZone: string): CronSchedule {
   let timezone = defaultZone;
   const prefix = /^(CRON_TZ|TZ)=(\S*)(?:\s+|$)/.exec(spec);
   if (prefix) {
-    if (!prefix[2]) throw new Error(`"${input}": ${prefix[1]}= names no time zone`);
+    if (!prefix[2]) throw new Error(`${quote(input)}: ${prefix[1]}= names no time zone`);
     checkZone(prefix[2], input);
     timezone = prefix[2];
     spec = spec.slice(prefix[0].length).trim();
-    if (!spec) throw new Error(`"${input}": nothing follows the ${prefix[1]}= prefix; expected a cron expression`);
+    if (!spec) throw new Error(`${quote(input)}: nothing follows the ${prefix[1]}= prefix; expected a cron expression`);
   }
   const every = /^@every\s+(\S+)$/i.exec(spec);
   if (every) {
     const ms = parseDuration(every[1]!);
-    if (ms === null || ms < 1000) throw new Error(`"${input}": @every needs a duration of at least 1s, such as @every 6h or @every 1h30m`);
+    if (ms === null || ms < 1000) throw new Error(`${quote(input)}: @every needs a duration of at least 1s, such as @every 6h or @every 1h30m`);
     // robfig truncates to whole seconds (it would also turn less than 1s into 1s: refused above)
     const everyMs = Math.floor(ms / 1000) * 1000;
     const next = (from = new Date()) => new Date(Math.floor(from.getTime() / 1000) * 1000 + everyMs);
@@ -82,12 +83,12 @@ export function parseCron(input: string, defaultZone: string): CronSchedule {
   let pattern: string;
   if (spec.startsWith('@')) {
     const d = DESCRIPTORS[spec.toLowerCase()];
-    if (!d) throw new Error(`"${input}": unknown descriptor ${spec}; expected @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or @every <duration>`);
+    if (!d) throw new Error(`${quote(input)}: unknown descriptor ${quote(spec)}; expected @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or @every <duration>`);
     pattern = d;
   } else {
     const fields = spec.split(/\s+/);
     if (fields.length < 5 || fields.length > 6) {
-      throw new Error(`"${input}" is not a cron expression; expected 5 fields (minute hour day month weekday), 6 with seconds first, or a descriptor such as @daily`);
+      throw new Error(`${quote(input)} is not a cron expression; expected 5 fields (minute hour day month weekday), 6 with seconds first, or a descriptor such as @daily`);
     }
     pattern = spec;
   }
@@ -96,7 +97,7 @@ export function parseCron(input: string, defaultZone: string): CronSchedule {
     // paused: parsing only; nothing is scheduled here
     cron = new Cron(pattern, { paused: true, timezone });
   } catch (e) {
-    throw new Error(`"${input}" is not a valid cron expression (${(e as Error).message.replace(/^CronPattern: /, '')}); expected e.g. "0 2 * * *" or @daily`);
+    throw new Error(`${quote(input)} is not a valid cron expression (${(e as Error).message.replace(/^CronPattern: /, '')}); expected e.g. "0 2 * * *" or @daily`);
   }
   const next = (from = new Date()) => cron.nextRun(from);
   const never = next() === null;
