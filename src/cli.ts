@@ -164,6 +164,9 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  // variables offsite does not read (typos): on stderr for `config`, whose stdout is the JSON it prints
+  const warnLog = command === 'config' ? createLogger({ level: config.logLevel, format: config.logFormat, fd: 2 }) : log;
+  for (const w of config.warnings) warnLog.warn({ variable: w.variable }, `${w.variable} ${redact(w.message)}`);
   for (const job of config.jobs) for (const w of [...job.notify.warnings, ...job.warnings]) log.warn({ job: job.name }, w);
 
   switch (command) {

@@ -5,6 +5,7 @@ import { quote, type ConfigIssue } from '../errors.ts';
 import type { Env } from './validate.ts';
 import { shellExpand } from './expand.ts';
 import { readBoundedFile } from './files.ts';
+import type { VariableSources } from './known.ts';
 
 export const DEFAULT_CONF_DIR = '/etc/dockervolumebackup/conf.d';
 
@@ -22,6 +23,8 @@ export interface LoadEnvOptions {
   cwd?: string;
   /** Variables that may be given as X_FILE. */
   known: ReadonlySet<string>;
+  /** Collects the names set in the environment and the .env file, for the unknown-variable check. */
+  sources?: VariableSources[];
 }
 
 /**
@@ -30,12 +33,14 @@ export interface LoadEnvOptions {
  */
 export function loadGlobalEnv(opts: LoadEnvOptions, issues: ConfigIssue[]): Env {
   const env: Env = { ...(opts.env ?? process.env) };
+  opts.sources?.push({ where: 'environment', names: Object.keys(env) });
   const dotenvPath = env.OFFSITE_DOTENV ? resolve(opts.cwd ?? process.cwd(), env.OFFSITE_DOTENV) : join(opts.cwd ?? process.cwd(), '.env');
   if (existsSync(dotenvPath)) {
     const read = readBoundedFile(dotenvPath);
     if (read.ok) {
       const parsed = dotenv.parse(read.text);
       for (const [k, v] of Object.entries(parsed)) if (env[k] === undefined) env[k] = v;
+      opts.sources?.push({ where: dotenvPath, names: Object.keys(parsed) });
     } else {
       issues.push({ variable: env.OFFSITE_DOTENV ? 'OFFSITE_DOTENV' : dotenvPath, message: `the .env file ${dotenvPath} ${read.problem}` });
     }
@@ -50,7 +55,7 @@ export function loadGlobalEnv(opts: LoadEnvOptions, issues: ConfigIssue[]): Env 
  * /etc/dockervolumebackup/conf.d), each overriding the global environment;
  * with no such files, one job named `default` from the global environment.
  */
-export function loadJobs(globalEnv: Env, known: ReadonlySet<string>, issues: ConfigIssue[]): RawJob[] {
+export function loadJobs(globalEnv: Env, known: ReadonlySet<string>, issues: ConfigIssue[], sources?: VariableSources[]): RawJob[] {
   const dir = globalEnv.OFFSITE_CONF_DIR || DEFAULT_CONF_DIR;
   let files: string[] = [];
   if (existsSync(dir)) {
@@ -83,6 +88,7 @@ export function loadJobs(globalEnv: Env, known: ReadonlySet<string>, issues: Con
       continue;
     }
     const parsed = sourceConfFile(read.text, globalEnv);
+    sources?.push({ where: path, names: Object.keys(parsed) });
     const env: Env = { ...globalEnv };
     for (const [k, v] of Object.entries(parsed)) {
       // A file that sets X overrides an inherited X_FILE, and the other way round.
@@ -137,7 +143,7 @@ export function resolveFileVariables(env: Env, known: ReadonlySet<string>, issue
       out[name] = read.text.replace(/\r?\n$/, '');
       delete out[key];
     } else {
-      issues.push({ variable: key, message: `the file ${quote(path)} ${read.problem}${suffix}` });
+      issues.push({ variable: key, message: `the file ${path} ${read.problem}${suffix}` });
     }
   }
   return out;

@@ -4,7 +4,7 @@
  * `/dev/zero` cannot fill memory and a FIFO cannot hang start-up (the file is
  * opened with O_NONBLOCK and checked with fstat before anything is read).
  */
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 
 /** 1 MiB: far above any secret, key ring, certificate or env file. */
 export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
@@ -24,6 +24,8 @@ export function readBoundedFile(path: string, max = MAX_CONFIG_FILE_BYTES): Read
   }
   try {
     const st = fstatSync(fd);
+    // /dev/null reads as empty: `OFFSITE_DOTENV=/dev/null` means "no .env file"
+    if (st.isCharacterDevice() && st.rdev === devNullRdev()) return { ok: true, text: '' };
     if (!st.isFile()) return { ok: false, problem: kindOf(st) };
     if (st.size > max) return { ok: false, problem: `is larger than ${formatLimit(max)} (${st.size} bytes)` };
     // read one byte more than allowed: a file that grows past the limit is refused too
@@ -63,4 +65,12 @@ function kindOf(st: import('node:fs').Stats): string {
 
 function formatLimit(n: number): string {
   return n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : `${n} bytes`;
+}
+
+let nullRdev: number | null | undefined;
+function devNullRdev(): number | null {
+  if (nullRdev === undefined) {
+    try { nullRdev = statSync('/dev/null').rdev; } catch { nullRdev = null; }
+  }
+  return nullRdev;
 }

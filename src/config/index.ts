@@ -6,10 +6,11 @@ import { ConfigError, type ConfigIssue } from '../errors.ts';
 import { registerSecretsFromEnv } from '../redact.ts';
 import { loadGlobalEnv, loadJobs } from './env.ts';
 import { parseSpine, SPINE_SPEC, type SpineConfig } from './spine.ts';
-import { parseContainers, CONTAINERS_SPEC, type ContainersConfig } from '../containers/config.ts';
-import { validateSection, oneOf, positiveDuration, type Env } from './validate.ts';
+import { parseContainers, CONTAINERS_SPEC, DOCKER_CLIENT_VARIABLES, type ContainersConfig } from '../containers/config.ts';
+import { validateSection, oneOf, boolean, positiveDuration, type Env } from './validate.ts';
+import { unknownVariables, type VariableSources } from './known.ts';
 import { parseNotifyConfig, NOTIFY_VARIABLES, type NotifyConfig } from '../notify/config.ts';
-import { parseRetry, parseS3, parseAzure, DESTINATION_CORE_VARIABLES, type RetrySettings, type S3Config, type AzureConfig } from '../destinations/config.ts';
+import { parseRetry, parseS3, parseAzure, DESTINATION_CORE_VARIABLES, SDK_VARIABLES, type RetrySettings, type S3Config, type AzureConfig } from '../destinations/config.ts';
 import { parseWebdav, WEBDAV_SPEC, type WebdavConfig } from './webdav.ts';
 import { parseSftp, SFTP_SPEC, type SftpConfig } from './sftp.ts';
 import { parseDropbox, DROPBOX_SPEC, type DropboxConfig } from './dropbox.ts';
@@ -62,6 +63,8 @@ export interface Config {
   stateDir: string;
   /** OFFSITE_STOP_TIMEOUT: after SIGTERM/SIGINT the process exits within this (ms). */
   stopTimeoutMs: number;
+  /** Problems that do not stop offsite (variables it does not read); printed at start. */
+  warnings: readonly ConfigIssue[];
 }
 
 const PROCESS_SPEC = {
@@ -70,6 +73,11 @@ const PROCESS_SPEC = {
   OFFSITE_LOCK_FILE: str({ default: '' }),
   OFFSITE_STATE_DIR: str({ default: '/var/lib/offsite' }),
   OFFSITE_STOP_TIMEOUT: positiveDuration({ default: 8000, desc: 'after SIGTERM/SIGINT, exit within this' }),
+  OFFSITE_STRICT: boolean({ default: false, desc: 'a variable offsite does not read is a configuration error, not a warning' }),
+  // read before the configuration is loaded (env.ts, cli.ts); declared here so they count as known
+  OFFSITE_DOTENV: str({ default: '' }),
+  OFFSITE_CONF_DIR: str({ default: '' }),
+  OFFSITE_HEALTH_FILE: str({ default: '' }),
 };
 
 /**
@@ -84,6 +92,11 @@ export function knownVariables(): Set<string> {
 
 /** Names read outside envalid specs (sections that parse by hand). */
 const EXTRA_VARIABLES: string[] = [];
+
+/** Variables libraries read from the process environment on their own: never reported as unknown. */
+export function passthroughVariables(): Set<string> {
+  return new Set<string>([...SDK_VARIABLES, ...DOCKER_CLIENT_VARIABLES]);
+}
 
 export interface LoadOptions {
   env?: Env;
@@ -122,10 +135,16 @@ export function parseJob(name: string, source: string, env: Env, issues: ConfigI
 export function loadConfig(opts: LoadOptions = {}): Config {
   const issues: ConfigIssue[] = [];
   const known = knownVariables();
-  const global = loadGlobalEnv({ env: opts.env, cwd: opts.cwd, known }, issues);
+  const sources: VariableSources[] = [];
+  const global = loadGlobalEnv({ env: opts.env, cwd: opts.cwd, known, sources }, issues);
   registerSecretsFromEnv(global);
   const proc = validateSection(global, PROCESS_SPEC, issues);
-  const raws = loadJobs(global, known, issues);
+  const raws = loadJobs(global, known, issues, sources);
+  // names offsite does not read: typos warned about, errors with OFFSITE_STRICT=true
+  const unknown = unknownVariables(sources, known, passthroughVariables());
+  const warnings: ConfigIssue[] = [];
+  if (proc.OFFSITE_STRICT) issues.push(...unknown.map((u) => ({ variable: u.variable, message: `${u.message} (OFFSITE_STRICT=true)` })));
+  else warnings.push(...unknown);
   const jobs: JobConfig[] = [];
   for (const raw of raws) {
     registerSecretsFromEnv(raw.env);
@@ -140,6 +159,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     logFormat: proc.LOG_FORMAT === '' ? undefined : proc.LOG_FORMAT,
     stateDir: proc.OFFSITE_STATE_DIR,
     stopTimeoutMs: proc.OFFSITE_STOP_TIMEOUT,
+    warnings: Object.freeze(warnings),
   });
 }
 
