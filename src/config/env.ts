@@ -87,7 +87,13 @@ export function loadJobs(globalEnv: Env, known: ReadonlySet<string>, issues: Con
       issues.push({ variable: path, message: `the conf.d file ${read.problem}` });
       continue;
     }
-    const parsed = sourceConfFile(read.text, globalEnv);
+    let parsed: Record<string, string>;
+    try {
+      parsed = sourceConfFile(read.text, globalEnv);
+    } catch (e) {
+      issues.push({ variable: path, message: (e as Error).message });
+      continue;
+    }
     sources?.push({ where: path, names: Object.keys(parsed) });
     const env: Env = { ...globalEnv };
     for (const [k, v] of Object.entries(parsed)) {
