@@ -1,4 +1,5 @@
 import type { Env } from './validate.ts';
+import { quote } from '../errors.ts';
 
 /**
  * Expand `$VAR` and `${VAR}` from env exactly like Go's os.ExpandEnv (offen expands
@@ -65,7 +66,7 @@ export function shellExpand(input: string, lookup: (name: string) => string | un
     if (n === '(') throw new Error(input[i + 2] === '(' ? 'arithmetic expansion $((...)) is not supported' : 'command substitution $(...) is not supported');
     if (n === '{') {
       const end = closingBrace(input, i + 2);
-      if (end < 0) throw new Error(`unclosed \${ in "${input}"`);
+      if (end < 0) throw new Error(`unclosed \${ in ${quote(input)}`);
       out += parameter(input.slice(i + 2, end), lookup);
       i = end + 1;
       continue;

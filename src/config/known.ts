@@ -21,12 +21,10 @@ const SHELL_VARIABLES = [
 
 /**
  * docker-volume-backup variables offsite does not implement, with what to do instead.
- * They are told apart from typos: "not supported by offsite", never "did you mean".
+ * They are told apart from typos: "not supported by offsite", never "did you mean". (offen names offsite
+ * does read, such as BACKUP_FROM_SNAPSHOT or DOCKER_API_VERSION, are declared in their sections' specs.)
  */
 export const OFFEN_UNSUPPORTED: Readonly<Record<string, string>> = {
-  BACKUP_FROM_SNAPSHOT: 'offsite archives the sources in place; stop containers during the backup (label docker-volume-backup.stop-during-backup) for a consistent copy',
-  BACKUP_STOP_CONTAINER_LABEL: 'use BACKUP_STOP_DURING_BACKUP_LABEL, its current name',
-  DOCKER_API_VERSION: 'offsite uses the API version the Docker daemon serves; remove it',
   GOOGLE_DRIVE_CREDENTIALS_JSON: 'the Google Drive destination is not implemented',
   GOOGLE_DRIVE_FOLDER_ID: 'the Google Drive destination is not implemented',
   GOOGLE_DRIVE_IMPERSONATE_SUBJECT: 'the Google Drive destination is not implemented',

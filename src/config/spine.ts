@@ -11,14 +11,14 @@ import { parseCalendarDuration, isEmptyPolicy, COUNT_RULES, type KeepPolicy } fr
 const keepCount = makeValidator<number>((input: string) => {
   const v = input.trim().toLowerCase();
   if (v === 'unlimited' || v === '-1') return -1;
-  if (!/^\+?\d{1,9}$/.test(v)) throw new Error(`"${input}" is not a count; expected a whole number of 0 or more, or -1 (unlimited)`);
+  if (!/^\+?\d{1,9}$/.test(v)) throw new Error(`${quote(input)} is not a count; expected a whole number of 0 or more, or -1 (unlimited)`);
   return parseInt(v, 10);
 });
 
 /** BACKUP_RETENTION_KEEP_WITHIN: restic's duration, e.g. 1y2m3d4h. */
 const calendarDuration = makeValidator<NonNullable<KeepPolicy['within']>>((input: string) => {
   const d = parseCalendarDuration(input);
-  if (!d) throw new Error(`"${input}" is not a duration; expected years, months, days and hours as restic writes them, e.g. 30d, 1y6m, 2m15d, 36h (m is months)`);
+  if (!d) throw new Error(`${quote(input)} is not a duration; expected years, months, days and hours as restic writes them, e.g. 30d, 1y6m, 2m15d, 36h (m is months)`);
   return d;
 });
 

@@ -110,7 +110,7 @@ export function parseContainers(env: Env, issues: ConfigIssue[]): ContainersConf
   let dockerApiVersion = '';
   if (v.DOCKER_API_VERSION) {
     const m = /^v?(\d+\.\d+)$/.exec(v.DOCKER_API_VERSION.trim());
-    if (!m) issues.push({ variable: 'DOCKER_API_VERSION', message: `"${v.DOCKER_API_VERSION}" is not a Docker API version; expected e.g. 1.41` });
+    if (!m) issues.push({ variable: 'DOCKER_API_VERSION', message: `${quote(v.DOCKER_API_VERSION)} is not a Docker API version; expected e.g. 1.41` });
     else dockerApiVersion = `v${m[1]}`;
   }
   if (issues.length > before) return null;
