@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, UsageError, UserError, errorMessage } from './errors.ts';
 import { parseCommandLine, usage } from './cli-spec.ts';
 import { createLogger, type Logger } from './log.ts';
-import { redact, isSecretName } from './redact.ts';
+import { redact, isSecretName, redactStream } from './redact.ts';
 import { runJob } from './run/run.ts';
 import { runDaemon } from './schedule/daemon.ts';
 import { createRunHooks } from './containers/hooks.ts';
@@ -217,6 +217,9 @@ export function run(argv: string[]): void {
   };
   process.stdout.on('error', onPipeError);
   process.stderr.on('error', onPipeError);
+  // every line the CLI prints is redacted, whichever code path wrote it
+  redactStream(process.stdout);
+  redactStream(process.stderr);
   main(argv).then(
     (code) => { process.exitCode = code; },
     (err) => {

@@ -1,4 +1,4 @@
-import { registerSecret } from '../redact.ts';
+import { registerSecret, registerUrlSecrets } from '../redact.ts';
 import { SERVICES } from './services/index.ts';
 import { NotifyUrlError, type BaseServiceConfig, type NotificationTarget, type NotifyService } from './types.ts';
 import { quote } from '../errors.ts';
@@ -50,6 +50,8 @@ export function parseNotificationUrl(input: string): ParseOutcome {
 /** Register the URL's secrets with src/redact.ts so no log line or error shows them. */
 export function registerTargetSecrets(raw: string, target: NotificationTarget | null): void {
   registerSecret(raw.trim());
+  // the password, and its HTTP Basic token (ntfy://user:pass@host sends Authorization: Basic ...)
+  registerUrlSecrets(raw.trim());
   if (target) for (const s of target.config.secrets) registerSecret(s);
 }
 
@@ -88,7 +90,7 @@ function redactWith(raw: string, secrets: string[], known: boolean): string {
     const ui = at[1]!;
     const colon = ui.indexOf(':');
     let masked: string;
-    if (!known) masked = MASK;
+    if (!known) masked = colon >= 0 ? `${ui.slice(0, colon)}:${MASK}` : MASK;
     else if (colon >= 0) masked = `${ui.slice(0, colon)}:${ui.slice(colon + 1) === '' ? '' : MASK}`;
     else masked = ui;
     rest = masked + rest.slice(ui.length);

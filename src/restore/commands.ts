@@ -10,6 +10,7 @@ import type { Logger } from '../log.ts';
 import type { Destination } from '../destinations/types.ts';
 import { createDestinations } from '../destinations/registry.ts';
 import { UsageError, UserError, errorMessage } from '../errors.ts';
+import { redact } from '../redact.ts';
 import { formatBytes } from '../notify/index.ts';
 import {
   pickDestinations, listBackups, restoreBackup, verifyBackup, exportBackup, importBackup, findBackup, listContents,
@@ -27,6 +28,11 @@ const defaultIo: Io = {
   err: (s) => process.stderr.write(s),
   isTty: Boolean(process.stderr.isTTY),
 };
+
+/** Everything a command prints is redacted (destination errors may echo credentials). */
+function redacting(io: Io): Io {
+  return { out: (s) => io.out(redact(s)), err: (s) => io.err(redact(s)), isTty: io.isTty };
+}
 
 function pickJob(config: Config, name: string | undefined): JobConfig {
   if (name) {
@@ -102,6 +108,7 @@ export async function runReadCommand(
   command: string, args: string[], config: Config, log: Logger, io: Io = defaultIo,
   make: (job: JobConfig, log: Logger) => Destination[] = createDestinations,
 ): Promise<number> {
+  io = redacting(io);
   // the options of each command are in the one table of src/cli-spec.ts
   const spec = findCommand(command);
   const parsed = spec ? parseCommand(spec, args) : null;

@@ -172,3 +172,53 @@ describe('no secret leaves the process when a destination refuses', () => {
     });
   }
 });
+
+describe('list, verify and notify-test never print a secret a server echoes', () => {
+  const dropbox = () => ({
+    DROPBOX_APP_KEY: SECRETS.DROPBOX_APP_KEY, DROPBOX_APP_SECRET: SECRETS.DROPBOX_APP_SECRET,
+    DROPBOX_REFRESH_TOKEN: SECRETS.DROPBOX_REFRESH_TOKEN,
+    DROPBOX_ENDPOINT: `${hostile.url}/`, DROPBOX_OAUTH2_ENDPOINT: `${hostile.url}/`,
+  });
+  for (const command of [['list'], ['list', '--json'], ['verify', 'latest']]) {
+    it(`Dropbox: \`offsite ${command.join(' ')}\` fails and its output is clean`, async () => {
+      hostile.reset();
+      hostile.handle(echoHandler);
+      const { env } = setup(dropbox());
+      const r = await run(command, env);
+      assert.notEqual(r.code, 0, `exit code\n${r.stdout}\n${r.stderr}`);
+      assert.ok(hostile.requests.length > 0, `the destination was contacted\n${r.stdout}\n${r.stderr}`);
+      const sent = hostile.requests.map((q) => `${q.path}?${q.query.toString()} ${JSON.stringify(q.headers)} ${q.body}`).join('\n');
+      assert.ok(sent.includes(SECRETS.DROPBOX_REFRESH_TOKEN), `the refresh token was sent (and echoed):\n${sent}`);
+      assertClean('stdout', r.stdout, [basic(SECRETS.DROPBOX_APP_KEY, SECRETS.DROPBOX_APP_SECRET)]);
+      assertClean('stderr', r.stderr, [basic(SECRETS.DROPBOX_APP_KEY, SECRETS.DROPBOX_APP_SECRET)]);
+      assert.match(r.stdout + r.stderr, /Dropbox/, 'the error still says which destination failed');
+    });
+  }
+
+  it('ntfy: a Basic-auth header echoed in the notification error does not reveal the password; the URL keeps its host', async () => {
+    notify.reset();
+    notify.handle((req) => ({ status: 403, headers: { 'content-type': 'application/json' }, body: { error: `forbidden auth=${String(req.headers.authorization)}` } }));
+    const password = 'ntfy-Pa55word-secret';
+    const { env } = setup({ NOTIFICATION_URLS: `ntfy://alice:${password}@${notify.host}/alerts?disabletls=yes` });
+    const r = await run(['notify-test'], env);
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    assert.ok(notify.requests.some((q) => String(q.headers.authorization ?? '') === `Basic ${basic('alice', password)}`), 'Basic auth was sent');
+    const out = r.stdout + r.stderr;
+    assert.match(out, /forbidden/, 'the server answer is shown');
+    for (const f of [password, basic('alice', password)]) assert.ok(!out.includes(f), `output contains ${f}:\n${out}`);
+    assert.match(out, new RegExp(`ntfy://alice:\\*\\*\\*@${notify.host.replace(/\./g, '\\.')}/alerts`), out);
+  });
+
+  it('generic webhook: the path token is masked everywhere', async () => {
+    notify.reset();
+    notify.handle((req) => ({ status: 500, body: `cannot deliver to ${req.path}` }));
+    const token = 'pathtokensecretwebhookid';
+    const { env } = setup({ NOTIFICATION_URLS: `generic+http://${notify.host}/api/webhook/${token}` });
+    const r = await run(['notify-test'], env);
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    assert.equal(notify.requests[0]?.path, `/api/webhook/${token}`);
+    const out = r.stdout + r.stderr;
+    assert.ok(!out.includes(token), out);
+    assert.match(out, new RegExp(`generic\\+http://${notify.host.replace(/\./g, '\\.')}/api/webhook/\\*\\*\\*`), out);
+  });
+});

@@ -65,8 +65,17 @@ export const generic: NotifyService<GenericConfig> = {
     if (url.password) secrets.push(decodeURIComponent(url.password));
     for (const [k, v] of Object.entries(headers)) if (/auth|token|key|secret|pass/i.test(k) && v) secrets.push(v.replace(/^(Bearer|Basic|Token)\s+/i, ''), v);
     for (const [k, v] of rest) if (/token|key|secret|pass|sig/i.test(k) && v) secrets.push(v);
-    // webhook ids in the path (Home Assistant, n8n, ...) are secrets too: long segments with digits
-    for (const seg of url.pathname.split('/')) if (/^[A-Za-z0-9_-]{16,}$/.test(seg) && /\d/.test(seg)) secrets.push(seg);
+    // webhook ids in the path (Home Assistant, n8n, ...) are secrets too: long segments with digits,
+    // very long segments, and whatever follows a hook/webhook/token/key segment
+    const segs = url.pathname.split('/');
+    segs.forEach((seg, i) => {
+      if (seg.length < 4) return;
+      const after = i > 0 && /^(?:web)?hooks?$|^tokens?$|^keys?$|^secrets?$|^t$|^k$/i.test(segs[i - 1]!);
+      if (after || (/^[A-Za-z0-9_.~%-]{16,}$/.test(seg) && /\d/.test(seg)) || seg.length >= 24) {
+        secrets.push(seg);
+        try { const d = decodeURIComponent(seg); if (d !== seg) secrets.push(d); } catch { /* keep */ }
+      }
+    });
     return {
       target,
       contentType: conf.contenttype || 'application/json',
