@@ -20,9 +20,10 @@ import { checkHealthFile } from './health/state.ts';
 import { installStopHandler } from './run/stop.ts';
 import { runReadCommand } from './restore/commands.ts';
 import { runPrune } from './retention/command.ts';
-import type { ArchiveStream } from './archive/index.ts';
 import { printOffenConfig } from './compat/offen-config.ts';
 import { notifyStartupFailure } from './notify/startup.ts';
+import { followArchive } from './progress.ts';
+import { statusLine } from './term.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -74,19 +75,22 @@ async function cmdBackup(config: Config, log: Logger, jobName: string | undefine
   // SIGTERM/SIGINT abort the run cleanly (stopped containers are started again, temporary
   // files removed, the lock released) and the process exits within OFFSITE_STOP_TIMEOUT.
   const stop = installStopHandler({ log, timeoutMs: config.stopTimeoutMs, what: 'the backup' });
+  // on a terminal with readable logs: a progress line, and the run's outcome printed once, by us
+  const human = Boolean(process.stderr.isTTY) && (config.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json')) === 'pretty';
   try {
     for (const job of jobs) {
       if (stop.stopping) break;
       const hooks = await createRunHooks(job, log);
-      const progress = process.stderr.isTTY ? new ProgressLine(job.name) : null;
-      const stats = await runJob(job, { log, lockFile: config.lockFile, hooks, signal: stop.signal, onArchive: (a) => progress?.follow(a) });
-      progress?.stop();
+      let stopProgress: (() => void) | null = null;
+      const stats = await runJob(job, {
+        log, lockFile: config.lockFile, hooks, signal: stop.signal, logSummary: !human,
+        onArchive: human ? (a) => { stopProgress = followArchive(job.name, a, 500, (line) => statusLine.set(line)); } : undefined,
+      });
+      (stopProgress as (() => void) | null)?.();
+      statusLine.clear();
       await reportRun(job, stats, log, stop.lateSignal());
       statuses.push(stats.status);
-      if (process.stderr.isTTY) {
-        const a = stats.archive;
-        process.stderr.write(`${job.name}: ${stats.status}${a ? ` — ${a.name}, ${a.files} files, ${formatBytes(a.size)} in ${formatDuration(stats.durationMs)}` : ''}${stats.error ? ` — ${stats.error.message}` : ''}\n`);
-      }
+      if (human) process.stderr.write(runSummary(job.name, stats));
     }
   } finally {
     stop.dispose();
@@ -96,25 +100,16 @@ async function cmdBackup(config: Config, log: Logger, jobName: string | undefine
   return code;
 }
 
-/** One self-rewriting stderr line on a TTY: files, bytes read, output size, rate. */
-class ProgressLine {
-  private timer: NodeJS.Timeout | null = null;
-  private readonly job: string;
-  constructor(job: string) { this.job = job; }
-  follow(archive: ArchiveStream): void {
-    const started = Date.now();
-    this.timer = setInterval(() => {
-      const p = archive.progress?.();
-      if (!p) return;
-      const secs = Math.max(0.001, (Date.now() - started) / 1000);
-      process.stderr.write(`\r\x1b[K${this.job}: ${p.files} files, ${formatBytes(p.bytesRead)} read, ${formatBytes(p.size)} written, ${formatBytes(p.size / secs)}/s`);
-    }, 500);
-    this.timer.unref();
-  }
-  stop(): void {
-    if (this.timer) { clearInterval(this.timer); process.stderr.write('\r\x1b[K'); }
-    this.timer = null;
-  }
+/** The outcome of one run for a terminal: status, then each problem once, then what to check. */
+export function runSummary(job: string, stats: RunStats): string {
+  const a = stats.archive;
+  const lines: string[] = [];
+  const what = a ? ` — ${a.name}, ${a.files} files, ${formatBytes(a.size)} in ${formatDuration(stats.durationMs)}` : ` after ${formatDuration(stats.durationMs)}`;
+  lines.push(`${job}: ${stats.status === 'failure' ? 'FAILED' : stats.status}${what}`);
+  if (stats.error) lines.push(`  error: ${stats.error.message}`);
+  for (const w of stats.warnings) lines.push(`  warning: ${w}`);
+  for (const h of stats.hints ?? []) lines.push(`  hint: ${h}`);
+  return `${redact(lines.join('\n'))}\n`;
 }
 
 function formatBytes(n: number): string {

@@ -1,5 +1,7 @@
 import pino, { type Logger } from 'pino';
+import { prettyFactory } from 'pino-pretty';
 import { redact } from './redact.ts';
+import { writeAbove } from './term.ts';
 
 export type { Logger };
 
@@ -26,11 +28,10 @@ export function createLogger(opts: LogOptions = {}): Logger {
     },
   };
   if (format === 'pretty') {
-    const transport = pino.transport({
-      target: 'pino-pretty',
-      options: { destination: fd, colorize: isTty, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss', ignore: 'pid,hostname' },
-    });
-    return pino({ level, hooks, base: undefined }, transport);
+    // formatted in this thread, synchronously: lines stay in order with what the CLI prints
+    // and are written above the progress line (src/term.ts), never into it
+    const pretty = prettyFactory({ colorize: isTty, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss', ignore: 'pid,hostname' });
+    return pino({ level, hooks, base: undefined }, { write: (line: string) => writeAbove(fd, pretty(line)) });
   }
   return pino({ level, hooks, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd, sync: true }));
 }

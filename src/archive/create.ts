@@ -127,7 +127,7 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
   });
   // The caller learns of failures from `done` or `stream`; never crash on an unobserved rejection.
   done.catch(() => {});
-  return { stream: out, done, progress: () => ({ files: source.files, bytesRead: source.bytesRead, size }) };
+  return { stream: out, done, progress: () => ({ files: source.files, bytesRead: source.bytesRead, size, total: source.total }) };
 }
 
 /** Absolute source paths with their top-level names; names must be distinct. */
@@ -207,6 +207,8 @@ class ArchiveSource extends Readable {
   private wanted = false;
   /** Progress: files and content bytes archived so far (as of the last block). */
   files = 0;
+  /** What the pre-scan counted (null until it ran, or without a scan). */
+  total: { files: number; bytes: number } | null = null;
   bytesRead = 0;
   private blocks = 0;
   private workerDone = false;
@@ -283,6 +285,7 @@ class ArchiveSource extends Readable {
         this.pump();
         break;
       case 'scan':
+        this.total = { files: m.scan.files, bytes: m.scan.bytes };
         this.events.header(m.scan).then(
           (entry) => {
             if (entry && (typeof entry.name !== 'string' || !entry.name || entry.name.startsWith('/') || entry.name.split('/').includes('..'))) {

@@ -69,8 +69,11 @@ export interface ArchiveStream {
   stream: Readable;
   /** Resolves when the whole archive was produced and `stream` ended; rejects on any stream error. */
   done: Promise<ArchiveResult>;
-  /** Files and content bytes read so far, and compressed bytes produced (for progress display). */
-  progress?(): { files: number; bytesRead: number; size: number };
+  /**
+   * Files and content bytes read so far, compressed bytes produced, and the
+   * totals the walk counted before archiving (null until known) — for progress display.
+   */
+  progress?(): { files: number; bytesRead: number; size: number; total?: { files: number; bytes: number } | null };
 }
 
 export { createArchive } from './create.ts';

@@ -192,12 +192,13 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
       else if (attempt >= max) stop = attempt > 1 ? `gave up after ${attempt} attempts` : 'retries disabled';
       else if (opts.canRetry && !opts.canRetry()) stop = 'cannot be repeated (the source stream was consumed)';
       else if (elapsed + delay > settings.maxDurationMs) stop = `gave up after ${attempt} attempts (retry time limit ${Math.round(settings.maxDurationMs / 1000)}s)`;
+      // the final failure is thrown: the caller reports it once (a log line here would repeat it)
       if (stop && opts.once) {
-        log.warn({ reason: c.reason, transient: c.transient }, `${what} failed (not retried: ${opts.once}): ${message}`);
+        log.debug({ reason: c.reason, transient: c.transient }, `${what} failed (not retried: ${opts.once}): ${message}`);
         throw new RetryFailedError(`${what} failed (not retried: ${opts.once}): ${message}`, attempt, err);
       }
       if (stop) {
-        log.warn({ attempt, attempts: max, reason: c.reason, transient: c.transient }, `${what} failed (attempt ${attempt}/${max}, ${stop}): ${message}`);
+        log.debug({ attempt, attempts: max, reason: c.reason, transient: c.transient }, `${what} failed (attempt ${attempt}/${max}, ${stop}): ${message}`);
         const e = new RetryFailedError(`${what} failed${attempt > 1 ? ` after ${attempt} attempts` : ''}: ${message}`, attempt, err);
         throw e;
       }

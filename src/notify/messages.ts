@@ -103,6 +103,7 @@ export function defaultBody(stats: RunStats): string {
     const where = stats.error.destination ? `${stats.error.destination}, phase ${stats.error.phase}` : `phase ${stats.error.phase}`;
     lines.push(`Error (${where}): ${stats.error.message}`);
   }
+  for (const h of stats.hints ?? []) lines.push(`Check: ${h}`);
   lines.push('');
   lines.push(`Started:  ${formatTime(stats.start)}`);
   const waited = stats.lockWaitMs >= 1000 ? `; waited ${durationText(stats.lockWaitMs)} for the lock` : '';

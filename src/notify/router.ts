@@ -90,7 +90,7 @@ function redactWith(raw: string, secrets: string[], known: boolean): string {
     const ui = at[1]!;
     const colon = ui.indexOf(':');
     let masked: string;
-    if (!known) masked = colon >= 0 ? `${ui.slice(0, colon)}:${MASK}` : MASK;
+    if (!known) masked = MASK;
     else if (colon >= 0) masked = `${ui.slice(0, colon)}:${ui.slice(colon + 1) === '' ? '' : MASK}`;
     else masked = ui;
     rest = masked + rest.slice(ui.length);

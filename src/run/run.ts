@@ -15,6 +15,7 @@ import { shipArchive, pruneDestinations } from './upload.ts';
 import { cleanupLeftovers } from './leftovers.ts';
 import { leftoverPolicy, setWriterIdentity } from '../destinations/leftovers.ts';
 import { retentionEnabled } from '../retention/index.ts';
+import { hintsFor } from './hints.ts';
 import type { RunStats, RunPhase, RunStatus } from './stats.ts';
 
 export interface RunContext {
@@ -29,6 +30,8 @@ export interface RunContext {
   now?: () => Date;
   /** Called once the archive stream exists (progress display). */
   onArchive?: (archive: ArchiveStream) => void;
+  /** false: the caller prints the run's summary itself (the CLI on a terminal), so it is not logged too. */
+  logSummary?: boolean;
 }
 
 /** A failure tagged with the phase it happened in. */
@@ -154,6 +157,8 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     }
   } catch (e) {
     const pe = e instanceof PhaseError ? e : new PhaseError('archive', e);
+    const hint = pe.cause instanceof UserError ? pe.cause.hint : undefined;
+    if (hint) stats.hints = [redact(hint)];
     if (signal.aborted && !stats.error) stats.error = { phase: pe.phase, message: `aborted: ${redact(pe.message)}` };
     else stats.error ??= { phase: pe.phase, message: redact(pe.message) };
   } finally {
@@ -168,13 +173,17 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
   stats.status = statusOf(stats);
   stats.warnings = stats.warnings.map(redact);
   stats.degradedBy = stats.degradedBy.map(redact);
+  const hints = [...(stats.hints ?? []), ...hintsFor(stats.destinations.filter((d) => !d.ok))];
+  if (hints.length) stats.hints = hints;
+  if (ctx.logSummary === false) return stats;
+  // the one place a run's failure is reported in the log: its text once, with what to check
   const summary = {
     status: stats.status, archive: stats.archive?.name, size: stats.archive?.size, sha256: stats.archive?.sha256, durationMs: stats.durationMs,
-    destinations: stats.destinations.map((d) => ({ destination: d.destination, ok: d.ok, pruned: d.pruned, ...(d.kept !== undefined ? { kept: d.kept } : {}), ...(d.error ? { error: d.error } : {}) })),
-    warnings: stats.warnings.length,
+    destinations: stats.destinations.map((d) => ({ destination: d.destination, ok: d.ok, pruned: d.pruned, ...(d.kept !== undefined ? { kept: d.kept } : {}) })),
+    ...(hints.length ? { hints } : {}),
   };
-  if (stats.status === 'failure') log.error({ ...summary, phase: stats.error?.phase, error: stats.error?.message }, 'backup failed');
-  else if (stats.status === 'success') log.info(summary, 'backup finished');
+  if (stats.status === 'failure') log.error({ ...summary, phase: stats.error?.phase }, `backup failed: ${stats.error?.message ?? 'no destination stored the archive'}`);
+  else if (stats.status === 'success') log.info({ ...summary, warnings: stats.warnings.length }, 'backup finished');
   else log.warn({ ...summary, warnings: stats.warnings }, `backup finished ${stats.status}`);
   return stats;
 }

@@ -56,6 +56,8 @@ export interface RunStats {
    */
   degradedBy: string[];
   error: { phase: RunPhase; message: string; destination?: DestinationKind } | null;
+  /** What to check, naming the variables (src/run/hints.ts); printed once with the failure. */
+  hints?: string[];
   /** One result per notification URL, once the report phase ran. */
   notifications?: Array<{ url: string; service: string; ok: boolean; attempts: number; durationMs: number; error?: string }>;
 }

@@ -258,7 +258,8 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
     return result(d, true, bytes, durationMs, out.attempts);
   } catch (err) {
     const message = redact(errorMessage(err));
-    log.error({ location: d.location, attempts }, message);
+    // reported once, in the run's summary (and the terminal's), with a hint
+    log.debug({ location: d.location, attempts }, message);
     return result(d, false, bytes, Date.now() - started, Math.max(1, attempts), message);
   }
 }

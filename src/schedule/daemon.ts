@@ -9,6 +9,8 @@ import { scheduleVerification } from '../restore/schedule.ts';
 import { HealthStore, HEALTH_REFRESH_MS } from '../health/state.ts';
 import { expectedIntervalMs, INTERVAL_FIRINGS } from '../health/rule.ts';
 import { installStopHandler, type StopHandler } from '../run/stop.ts';
+import { followArchive, LOG_PROGRESS_MS } from '../progress.ts';
+import type { ArchiveStream } from '../archive/index.ts';
 
 export interface DaemonOptions {
   log: Logger;
@@ -70,7 +72,11 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
       }
       try {
         const extra = opts.runOptions ? await opts.runOptions(job) : {};
-        const stats = await runJob(job, { log, lockFile: config.lockFile, signal: controller.signal, ...extra });
+        // a long run says how far it got every 30 s (there is no terminal to show it)
+        const onArchive = (a: ArchiveStream) => {
+          followArchive(job.name, a, LOG_PROGRESS_MS, (line, p, rate) => log.info({ job: job.name, files: p.files, bytes: p.bytes, total: p.total ?? null, bytesPerSecond: rate === null ? null : Math.round(rate) }, `progress ${line}`));
+        };
+        const stats = await runJob(job, { log, lockFile: config.lockFile, signal: controller.signal, onArchive, ...extra });
         // an aborted run (SIGTERM) says nothing about the job's health
         if (!controller.signal.aborted) { health.record(job.name, stats); await health.write(); }
         if (opts.afterRun) await opts.afterRun(job, stats);
