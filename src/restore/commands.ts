@@ -11,6 +11,8 @@ import type { Destination } from '../destinations/types.ts';
 import { createDestinations } from '../destinations/registry.ts';
 import { UsageError, UserError, errorMessage } from '../errors.ts';
 import { redact } from '../redact.ts';
+import { formatProgress, RateMeter } from '../progress.ts';
+import { statusLine } from '../term.ts';
 import { formatBytes } from '../notify/index.ts';
 import {
   pickDestinations, listBackups, restoreBackup, verifyBackup, exportBackup, importBackup, findBackup, listContents,
@@ -28,6 +30,8 @@ const defaultIo: Io = {
   err: (s) => process.stderr.write(s),
   isTty: Boolean(process.stderr.isTTY),
 };
+
+let redactedDefault: Io | null = null;
 
 /** Everything a command prints is redacted (destination errors may echo credentials). */
 function redacting(io: Io): Io {
@@ -108,7 +112,9 @@ export async function runReadCommand(
   command: string, args: string[], config: Config, log: Logger, io: Io = defaultIo,
   make: (job: JobConfig, log: Logger) => Destination[] = createDestinations,
 ): Promise<number> {
+  const usingDefault = io === defaultIo;
   io = redacting(io);
+  if (usingDefault) redactedDefault = io;
   // the options of each command are in the one table of src/cli-spec.ts
   const spec = findCommand(command);
   const parsed = spec ? parseCommand(spec, args) : null;
@@ -169,20 +175,21 @@ export async function runReadCommand(
           if (!values.from && all.length > 1) throw new UsageError('restore needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
           const [dest] = pickDestinations(all, values.from, '--from');
           let last = 0;
+          const meter = new RateMeter();
           const report = await restoreBackup({
             destination: dest!, name: positionals[0], prefix: job.retention.prefix, naming: namingOf(job), target: resolve(values.to!),
             include: values.include, force: values.force, keys: job.encryption.keys, log, signal: controller.signal,
             onProgress: io.isTty ? (p, total) => {
               const now = Date.now();
+              meter.add(now, p.bytes);
               if (now - last < 250) return;
               last = now;
-              const files = total ? `${p.files}/${total.files}` : `${p.files}`;
-              const bytes = total ? `${formatBytes(p.bytes)}/${formatBytes(total.bytes)}` : formatBytes(p.bytes);
-              const pct = total && total.bytes > 0 ? ` ${Math.min(100, Math.floor((p.bytes / total.bytes) * 100))}%` : '';
-              io.err(`\rrestoring: ${files} files, ${bytes}${pct}   `);
+              // the status line of src/term.ts: log lines are written above it, not into it
+              const line = formatProgress('restoring', { files: p.files, bytes: p.bytes, total }, meter.rate());
+              if (io === redactedDefault) statusLine.set(line); else io.err(`\r${line}`);
             } : undefined,
           });
-          if (io.isTty) io.err('\n');
+          if (io.isTty) { if (io === redactedDefault) statusLine.clear(); else io.err('\n'); }
           const r = report.result;
           io.out(`restored ${report.name} from ${report.destination} into ${report.target}\n`);
           for (const c of report.checks) io.out(`  ok    ${c}\n`);
