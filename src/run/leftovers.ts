@@ -65,7 +65,8 @@ export async function cleanupLeftovers(destinations: readonly Destination[], tmp
       if (signal?.aborted) return;
       const message = `${p.what}: could not remove leftovers of interrupted runs from ${p.location}: ${redact(errorMessage(err))}`;
       warnings.push(message);
-      log.warn({ destination: p.what }, message);
+      // reported once, with the run's warnings (summary, terminal, notification)
+      log.debug({ destination: p.what }, message);
     }
   }));
   return warnings;

@@ -162,7 +162,11 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     if (signal.aborted && !stats.error) stats.error = { phase: pe.phase, message: `aborted: ${redact(pe.message)}` };
     else stats.error ??= { phase: pe.phase, message: redact(pe.message) };
   } finally {
-    if (cleaning) stats.warnings.push(...await settleCleanup(cleaning, job.retry.timeoutMs, signal));
+    if (cleaning) {
+      // a destination whose upload failed already says why: its cleanup failure (same cause) is not repeated
+      const failed = new Set(stats.destinations.filter((d) => !d.ok).map((d) => `${d.destination}: `));
+      stats.warnings.push(...(await settleCleanup(cleaning, job.retry.timeoutMs, signal)).filter((w) => ![...failed].some((f) => w.startsWith(f))));
+    }
     try { await hooks.finish(hookCtx); } catch (e) { stats.warnings.push(`restoring after the run failed: ${errorMessage(e)}`); }
     await Promise.allSettled(destinations.map((d) => d.close()));
     if (release) await release().catch((e) => stats.warnings.push(`releasing the lock failed: ${errorMessage(e)}`));
@@ -182,8 +186,8 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     destinations: stats.destinations.map((d) => ({ destination: d.destination, ok: d.ok, pruned: d.pruned, ...(d.kept !== undefined ? { kept: d.kept } : {}) })),
     ...(hints.length ? { hints } : {}),
   };
-  if (stats.status === 'failure') log.error({ ...summary, phase: stats.error?.phase }, `backup failed: ${stats.error?.message ?? 'no destination stored the archive'}`);
-  else if (stats.status === 'success') log.info({ ...summary, warnings: stats.warnings.length }, 'backup finished');
+  if (stats.status === 'failure') log.error({ ...summary, phase: stats.error?.phase, ...(stats.warnings.length ? { warnings: stats.warnings } : {}) }, `backup failed: ${stats.error?.message ?? 'no destination stored the archive'}`);
+  else if (stats.status === 'success') log.info({ ...summary, ...(stats.warnings.length ? { warnings: stats.warnings } : {}) }, 'backup finished');
   else log.warn({ ...summary, warnings: stats.warnings }, `backup finished ${stats.status}`);
   return stats;
 }
