@@ -133,6 +133,9 @@ test('restore is bounded by the manifest: a decompression bomb is refused, nothi
   writeFileSync(join(archiveDir, `${name}.manifest.json`), JSON.stringify(own));
   const degraded = runCli(['restore', name, '--to', join(dir, 'degraded')], env);
   assert.equal(degraded.code, 0, degraded.stderr);
+  const vd = runCli(['verify', name], env);
+  assert.equal(vd.code, 0, vd.stdout + vd.stderr);
+  assert.match(vd.stdout, /note +the archive holds \d+ bytes of file content, 1000 more than were read: 1 file\(s\) could not be read to their end/);
 });
 
 test('ls lists a backup\'s paths (plain and --json lines) and restore --include takes them as listed, and globs', () => {
