@@ -15,6 +15,8 @@ import type { AzureConfig } from './config.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
 import { DEFAULT_RETRY, type RetrySettings } from './retry.ts';
+import { guarded, guardStream, metered, isTimeout } from './deadline.ts';
+import { describeFailure } from './describe.ts';
 
 const MiB = 1024 * 1024;
 export const AZURE_MAX_BLOCKS = 50_000;
@@ -63,7 +65,8 @@ async function serviceClient(config: AzureConfig, retry: RetrySettings): Promise
   }
 }
 
-function describe(err: unknown, op: string, where: string): Error {
+function describe(err: unknown, op: string, where: string, ctx: { bytesSent?: number } = {}): Error {
+  if (isTimeout(err)) return err as Error;
   const e = err as { code?: string; statusCode?: number; name?: string };
   const code = e?.code ?? '';
   const status = e?.statusCode;
@@ -76,8 +79,8 @@ function describe(err: unknown, op: string, where: string): Error {
   if (e?.name === 'CredentialUnavailableError' || e?.name === 'AuthenticationError') {
     return new UserError(`Azure ${op} ${where}: no managed identity credentials: ${msg}`, 'Set AZURE_STORAGE_PRIMARY_ACCOUNT_KEY or AZURE_STORAGE_CONNECTION_STRING, or assign a managed identity.', { cause: err });
   }
-  const suffix = status && !msg.includes(String(status)) ? ` (HTTP ${status}${code ? ` ${code}` : ''})` : '';
-  return new Error(`Azure ${op} ${where}: ${msg}${suffix}`, { cause: err });
+  void msg;
+  return Object.assign(new Error(`Azure ${op} ${where} failed: ${describeFailure(err, ctx)}`, { cause: err }), status ? { status } : {});
 }
 
 function firstLine(s: string): string {
@@ -97,23 +100,44 @@ export function createAzureDestination(config: AzureConfig, options: AzureOption
   };
   const blobName = (name: string) => `${base}${name}`;
 
+  /** One operation under the deadline of BACKUP_DESTINATION_TIMEOUT (and the caller's signal). */
+  function op<T>(what: string, signal: AbortSignal | undefined, fn: (abortSignal: AbortSignal, progress: () => void) => Promise<T>): Promise<T> {
+    return guarded({ timeoutMs: retry.timeoutMs, what, signal }, (g) => fn(g.signal, () => g.progress()));
+  }
+
   async function upload(name: string, source: Readable, opts: UploadOptions = {}): Promise<void> {
     assertPlainName(name, 'Azure');
     const blockSize = blockSizeFor(opts.size);
-    const abort = uploadAbort(source, opts.signal);
+    let sent = 0;
     try {
       const blob = (await container()).getBlockBlobClient(blobName(name));
-      await blob.uploadStream(source, blockSize, concurrencyFor(blockSize), {
-        abortSignal: abort.controller.signal,
-        blobHTTPHeaders: { blobContentType: 'application/octet-stream' },
-        ...(config.accessTier ? { tier: config.accessTier } : {}),
-        // the block list is committed only when no blob has this name: an existing backup is never replaced
-        conditions: { ifNoneMatch: '*' },
+      // Guarded to the end: bytes taken, blocks staged and the commit of the block list all count as progress;
+      // nothing of them for BACKUP_DESTINATION_TIMEOUT aborts the upload (the commit's answer included).
+      await op(`Azure upload to ${location}${name}`, opts.signal, async (abortSignal, progress) => {
+        const body = metered(source, progress);
+        const abort = uploadAbort(source, abortSignal);
+        try {
+          await blob.uploadStream(body.stream, blockSize, concurrencyFor(blockSize), {
+            abortSignal: abort.controller.signal,
+            onProgress: progress,
+            blobHTTPHeaders: { blobContentType: 'application/octet-stream' },
+            ...(config.accessTier ? { tier: config.accessTier } : {}),
+            // the block list is committed only when no blob has this name: an existing backup is never replaced
+            conditions: { ifNoneMatch: '*' },
+          });
+        } catch (err) {
+          sent = body.bytes();
+          const override = abort.override(err);
+          if (override) throw override;
+          throw err;
+        } finally {
+          abort.dispose();
+        }
       });
     } catch (err) {
       source.destroy();
-      const override = abort.override(err);
-      if (override) throw override;
+      if (opts.signal?.aborted) throw opts.signal.reason ?? err;
+      if ((err as Error)?.name === 'AbortError' || isTimeout(err)) throw err;
       const e = err as { code?: string; statusCode?: number };
       if (e?.code === 'BlobAlreadyExists' || e?.code === 'ConditionNotMet' || e?.statusCode === 412) {
         throw new UserError(
@@ -122,9 +146,7 @@ export function createAzureDestination(config: AzureConfig, options: AzureOption
           { cause: err },
         );
       }
-      throw describe(err, 'upload to', `${location}${name}`);
-    } finally {
-      abort.dispose();
+      throw describe(err, 'upload to', `${location}${name}`, { bytesSent: sent });
     }
     log.debug({ destination: 'Azure', blob: blobName(name), blockSize }, 'stored backup');
   }
@@ -133,8 +155,16 @@ export function createAzureDestination(config: AzureConfig, options: AzureOption
     const out: BackupObject[] = [];
     try {
       const c = await container();
-      for await (const page of c.listBlobsByHierarchy('/', { prefix: blobName(prefix) }).byPage({ maxPageSize: pageSize })) {
-        for (const b of page.segment.blobItems) {
+      const ac = new AbortController();
+      const pages = c.listBlobsByHierarchy('/', { prefix: blobName(prefix), abortSignal: ac.signal }).byPage({ maxPageSize: pageSize })[Symbol.asyncIterator]();
+      for (;;) {
+        // each page is one request with its own deadline
+        const next = await op(`Azure list ${location}${prefix}`, undefined, (abortSignal) => {
+          abortSignal.addEventListener('abort', () => ac.abort(abortSignal.reason), { once: true });
+          return pages.next();
+        });
+        if (next.done) break;
+        for (const b of next.value.segment.blobItems) {
           const name = b.name.slice(base.length);
           if (!b.name.startsWith(base) || !name || name.includes('/')) continue;
           out.push({ name, size: b.properties.contentLength ?? 0, modified: b.properties.lastModified });
@@ -155,10 +185,11 @@ export function createAzureDestination(config: AzureConfig, options: AzureOption
     await Promise.all(Array.from({ length: Math.min(REMOVE_CONCURRENCY, queue.length) }, async () => {
       for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
         try {
-          await c.getBlobClient(blobName(n)).deleteIfExists({ deleteSnapshots: 'include' });
+          await op(`Azure remove ${location}${n}`, undefined, (abortSignal) => c.getBlobClient(blobName(n)).deleteIfExists({ deleteSnapshots: 'include', abortSignal }));
         } catch (err) {
           failures.push(n);
           firstError ??= err;
+          if (isTimeout(err)) queue.length = 0; // a stalled server: do not wait for every name in turn
         }
       }
     }));
@@ -172,10 +203,15 @@ export function createAzureDestination(config: AzureConfig, options: AzureOption
   async function download(name: string): Promise<Readable> {
     assertPlainName(name, 'Azure');
     try {
-      const res = await (await container()).getBlobClient(blobName(name)).download();
+      const ac = new AbortController();
+      const res = await op(`Azure download ${location}${name}`, undefined, (abortSignal) => {
+        abortSignal.addEventListener('abort', () => ac.abort(abortSignal.reason), { once: true });
+        return (async () => (await container()).getBlobClient(blobName(name)).download(0, undefined, { abortSignal: ac.signal }))();
+      });
       const body = res.readableStreamBody;
       if (!body) throw new Error('empty response body');
-      return body instanceof Readable ? body : Readable.from(body as AsyncIterable<Buffer>);
+      const stream = body instanceof Readable ? body : Readable.from(body as AsyncIterable<Buffer>);
+      return guardStream(stream, { timeoutMs: retry.timeoutMs, what: `Azure download ${location}${name}`, onAbort: () => ac.abort() });
     } catch (err) {
       throw describe(err, 'download', `${location}${name}`);
     }

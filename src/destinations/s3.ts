@@ -20,6 +20,8 @@ import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
 import type { LeftoverPolicy, LeftoverReport } from './leftovers.ts';
 import { DEFAULT_RETRY, type RetrySettings } from './retry.ts';
+import { guarded, guardStream, metered, isTimeout } from './deadline.ts';
+import { describeFailure } from './describe.ts';
 
 /** The SDK is loaded on first use: a process without S3 never pays for it (~25 MiB, ~150 ms). */
 type Sdk = {
@@ -104,7 +106,7 @@ export async function createS3Client(config: S3Config, retry: RetrySettings, log
 }
 
 /** Make SDK errors say what failed and where; keep the original as cause (for retry classification). */
-function describe(err: unknown, op: string, where: string): Error {
+function describe(err: unknown, op: string, where: string, ctx: { bytesSent?: number } = {}): Error {
   const e = err as { name?: string; Code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const code = e?.Code ?? e?.name ?? '';
   const status = e?.$metadata?.httpStatusCode;
@@ -120,8 +122,8 @@ function describe(err: unknown, op: string, where: string): Error {
   if (/self[- ]signed|unable to verify|certificate/i.test(msg)) {
     return new UserError(`S3 ${op} ${where}: TLS certificate not trusted: ${msg}`, 'Give the server\'s CA with AWS_ENDPOINT_CA_CERT, or (unsafe) AWS_ENDPOINT_INSECURE=true.', { cause: err });
   }
-  const suffix = status && !msg.includes(String(status)) ? ` (HTTP ${status})` : '';
-  return new Error(`S3 ${op} ${where}: ${msg}${suffix}`, { cause: err });
+  if (isTimeout(err)) return err as Error;
+  return Object.assign(new Error(`S3 ${op} ${where} failed: ${describeFailure(err, ctx)}`, { cause: err }), status ? { status } : {});
 }
 
 export function createS3Destination(config: S3Config, options: S3Options, log: Logger): Destination {
@@ -136,8 +138,8 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
   async function upload(name: string, source: Readable, opts: UploadOptions = {}): Promise<void> {
     assertPlainName(name, 'S3');
     const partSize = partSizeFor(config.partSize, opts.size);
-    const abort = uploadAbort(source, opts.signal);
     const sdk = await loadSdk();
+    const where = `s3://${bucket}/${key(name)}`;
     // S3 replaces an object on PUT; refuse when the name is taken (not every S3-compatible server
     // supports conditional writes, so this is a check before the upload).
     let taken: unknown = null;
@@ -152,41 +154,61 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
       taken = err;
     }
     if (taken) {
-      abort.dispose();
       source.destroy();
       throw taken;
     }
-    const up = new sdk.storage.Upload({
-      client: await client(),
-      params: {
-        Bucket: bucket,
-        Key: key(name),
-        Body: source,
-        ContentType: 'application/octet-stream',
-        ...(config.storageClass ? { StorageClass: config.storageClass as StorageClass } : {}),
-      },
-      partSize,
-      queueSize: queueSizeFor(partSize),
-      leavePartsOnError: false,
-      abortController: abort.controller,
-    });
+    const s3 = await client();
+    let sent = 0;
     try {
-      await up.done();
+      // No progress (no bytes taken by the SDK, no part answered) for BACKUP_DESTINATION_TIMEOUT aborts the upload.
+      await guarded({ timeoutMs: retry.timeoutMs, what: `S3 upload to ${where}`, signal: opts.signal }, async (g) => {
+        const body = metered(source, () => g.progress());
+        const abort = uploadAbort(source, g.signal);
+        const up = new sdk.storage.Upload({
+          client: s3,
+          params: {
+            Bucket: bucket,
+            Key: key(name),
+            Body: body.stream,
+            ContentType: 'application/octet-stream',
+            ...(config.storageClass ? { StorageClass: config.storageClass as StorageClass } : {}),
+          },
+          partSize,
+          queueSize: queueSizeFor(partSize),
+          leavePartsOnError: false,
+          abortController: abort.controller,
+        });
+        up.on('httpUploadProgress', () => g.progress());
+        try {
+          await up.done();
+        } catch (err) {
+          sent = body.bytes();
+          const override = abort.override(err);
+          if (override) throw override;
+          throw err;
+        } finally {
+          abort.dispose();
+        }
+      });
     } catch (err) {
       source.destroy();
-      const override = abort.override(err);
-      if (override) throw override;
-      throw describe(err, 'upload to', `s3://${bucket}/${key(name)}`);
-    } finally {
-      abort.dispose();
+      if (opts.signal?.aborted) throw opts.signal.reason ?? err;
+      if ((err as Error)?.name === 'AbortError' || isTimeout(err)) throw err;
+      throw describe(err, 'upload to', where, { bytesSent: sent });
     }
     log.debug({ destination: 'S3', key: key(name), partSize }, 'stored backup');
+  }
+
+  /** One request with the deadline of BACKUP_DESTINATION_TIMEOUT (and the caller's signal). */
+  async function send<T>(what: string, signal: AbortSignal | undefined, command: (s: S3Client, abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+    const s3 = await client();
+    return guarded({ timeoutMs: retry.timeoutMs, what, signal }, (g) => command(s3, g.signal));
   }
 
   /** Is there an object under this key? Unknown (403: write-only credentials) counts as no. */
   async function existsKey(sdk: Sdk, k: string, signal: AbortSignal | undefined): Promise<boolean> {
     try {
-      await (await client()).send(new sdk.s3.HeadObjectCommand({ Bucket: bucket, Key: k }), { abortSignal: signal });
+      await send(`S3 HEAD s3://${bucket}/${k}`, signal, (s3, abortSignal) => s3.send(new sdk.s3.HeadObjectCommand({ Bucket: bucket, Key: k }), { abortSignal }));
       return true;
     } catch (err) {
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -194,6 +216,7 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
       if (status === 404 || e?.name === 'NotFound' || e?.name === 'NoSuchKey') return false;
       if (status === 403) return false;
       if (signal?.aborted) throw signal.reason ?? err;
+      if (isTimeout(err)) throw err;
       throw describe(err, 'upload to', `s3://${bucket}/${k}`);
     }
   }
@@ -205,7 +228,7 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
       let page: ListObjectsV2CommandOutput;
       try {
         const { ListObjectsV2Command } = (await loadSdk()).s3;
-        page = await (await client()).send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key(prefix), Delimiter: '/', ContinuationToken: token }));
+        page = await send(`S3 list ${location}${prefix}`, undefined, (s3, abortSignal) => s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key(prefix), Delimiter: '/', ContinuationToken: token }), { abortSignal }));
       } catch (err) {
         throw describe(err, 'list', `${location}${prefix}`);
       }
@@ -227,7 +250,7 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
       let res;
       try {
         const { DeleteObjectsCommand } = (await loadSdk()).s3;
-        res = await (await client()).send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((n) => ({ Key: key(n) })), Quiet: true } }));
+        res = await send(`S3 remove from ${location}`, undefined, (s3, abortSignal) => s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((n) => ({ Key: key(n) })), Quiet: true } }), { abortSignal }));
       } catch (err) {
         throw describe(err, 'remove from', location);
       }
@@ -241,17 +264,25 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
 
   async function download(name: string): Promise<Readable> {
     assertPlainName(name, 'S3');
+    const where = `s3://${bucket}/${key(name)}`;
     try {
       const { GetObjectCommand } = (await loadSdk()).s3;
-      const res = await (await client()).send(new GetObjectCommand({ Bucket: bucket, Key: key(name) }));
+      // the deadline covers the answer; the body has its own (no data for the timeout while it is read)
+      const ac = new AbortController();
+      const res = await send(`S3 download ${where}`, undefined, (s3, abortSignal) => {
+        abortSignal.addEventListener('abort', () => ac.abort(abortSignal.reason), { once: true });
+        return s3.send(new GetObjectCommand({ Bucket: bucket, Key: key(name) }), { abortSignal: ac.signal });
+      });
       const body = res.Body;
-      if (body instanceof Readable) return body;
-      if (body && typeof (body as { transformToWebStream?: unknown }).transformToWebStream === 'function') {
-        return Readable.fromWeb((body as { transformToWebStream(): import('node:stream/web').ReadableStream }).transformToWebStream());
-      }
-      throw new Error('empty response body');
+      let stream: Readable;
+      if (body instanceof Readable) stream = body;
+      else if (body && typeof (body as { transformToWebStream?: unknown }).transformToWebStream === 'function') {
+        stream = Readable.fromWeb((body as { transformToWebStream(): import('node:stream/web').ReadableStream }).transformToWebStream());
+      } else throw new Error('empty response body');
+      return guardStream(stream, { timeoutMs: retry.timeoutMs, what: `S3 download ${where}`, onAbort: () => ac.abort() });
     } catch (err) {
-      throw describe(err, 'download', `s3://${bucket}/${key(name)}`);
+      if (isTimeout(err)) throw err;
+      throw describe(err, 'download', where);
     }
   }
 

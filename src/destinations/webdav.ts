@@ -9,7 +9,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { posix } from 'node:path';
-import { Transform, pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { createClient, AuthType, type FileStat, type WebDAVClient } from 'webdav';
 import type { Logger } from '../log.ts';
 import { UserError, errorMessage } from '../errors.ts';
@@ -18,14 +18,12 @@ import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
 import { tempName, isTempName, forEachLimit, abortError, withFields } from './remote-util.ts';
 import { isStaleLeftover, type LeftoverPolicy, type LeftoverReport } from './leftovers.ts';
+import { guarded, guardStream, metered, isTimeout, type Guard } from './deadline.ts';
+import { describeFailure } from './describe.ts';
 
 const REMOVE_CONCURRENCY = 8;
-/** Any request other than the upload body / download body. */
-const REQUEST_TIMEOUT_MS = 120_000;
-/** An upload is abandoned when no body bytes could be sent for this long. */
-const STALL_TIMEOUT_MS = 300_000;
-/** After the whole body is sent, the server may take long to answer (virus scan, assembling chunks). */
-const RESPONSE_TIMEOUT_MS = 1_800_000;
+/** Deadline of each request, and of an upload or download making no progress (BACKUP_DESTINATION_TIMEOUT's default). */
+const REQUEST_TIMEOUT_MS = 600_000;
 
 const TLS_CODES = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
@@ -41,9 +39,9 @@ interface HttpishError extends Error {
 export interface WebdavDestinationOptions {
   /** Extra CA certificates to trust (PEM), besides the system ones. */
   ca?: string | string[];
-  /** Timeout of requests other than upload/download bodies (default 2 min). */
+  /** Deadline of each request, and of an upload/download making no progress (BACKUP_DESTINATION_TIMEOUT, default 10 min). */
   requestTimeoutMs?: number;
-  /** Abandon an upload when no body bytes could be sent for this long (default 5 min). */
+  /** Deprecated alias of requestTimeoutMs (the smaller of both applies). */
   stallTimeoutMs?: number;
 }
 
@@ -63,9 +61,10 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
     httpAgent,
     httpsAgent,
   });
-  const requestTimeout = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
-  const stallTimeout = opts.stallTimeoutMs ?? STALL_TIMEOUT_MS;
-  const timeout = () => AbortSignal.timeout(requestTimeout);
+  const requestTimeout = Math.min(opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS, opts.stallTimeoutMs ?? Infinity);
+  /** One request with the deadline (and the caller's signal). */
+  const req = <T>(what: string, fn: (signal: AbortSignal, g: Guard) => Promise<T>, signal?: AbortSignal): Promise<T> =>
+    guarded({ timeoutMs: requestTimeout, what: `WebDAV ${what}`, signal }, (g) => fn(g.signal, g));
   const dir = cfg.path;
   const location = `${cfg.url}${dir === '/' ? '/' : `${dir}/`}`;
   const remote = (name: string) => posix.join(dir, name);
@@ -74,14 +73,11 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
   const orphans = new Set<string>();
 
   /** Turn a client error into one that says what failed and keeps status/code for retry classification. */
-  function fail(op: string, path: string, err: unknown): Error {
+  function fail(op: string, path: string, err: unknown, bytesSent?: number): Error {
     const e = err as HttpishError;
     e.response?.body?.resume?.(); // free the socket of an unread error body
     const where = `${cfg.url}${path}`;
-    // Callers check their own abort signal first: an abort here is one of our timeouts.
-    if (e?.name === 'AbortError' || e?.name === 'TimeoutError') {
-      return withFields(new Error(`WebDAV ${op} ${where}: no answer within ${requestTimeout / 1000} s`, { cause: err }), { code: 'ETIMEDOUT' });
-    }
+    if (isTimeout(err) || e?.name === 'AbortError') return err as Error;
     const status = typeof e?.status === 'number' ? e.status : undefined;
     const code = typeof e?.code === 'string' ? e.code : undefined;
     if (status === 401) {
@@ -93,24 +89,44 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
     if (code && TLS_CODES.has(code)) {
       return withFields(new UserError(`WebDAV ${op} ${where}: TLS certificate not trusted (${code})`, 'use a certificate from a trusted CA, or set WEBDAV_URL_INSECURE=true to skip verification for a self-signed server', { cause: err }), { code, transient: false });
     }
-    const detail = status !== undefined ? `${status} ${e.response?.statusText ?? ''}`.trim() : errorMessage(err);
-    return withFields(new Error(`WebDAV ${op} ${where} failed: ${detail}`, { cause: err }), { status, code });
+    return withFields(new Error(`WebDAV ${op} ${where} failed: ${describeFailure(err, { bytesSent })}`, { cause: err }), { status, code });
   }
 
-  async function ensureDir(): Promise<void> {
-    if (dir === '/') return;
-    dirReady ??= (async () => {
+  /** MKCOL each missing level (the library's recursive createDirectory sends its PROPFINDs without a signal). */
+  async function mkdirs(signal?: AbortSignal): Promise<void> {
+    const parts = dir.split('/').filter(Boolean);
+    let missingFrom = parts.length;
+    // find the deepest existing level, from the bottom up (usually it is the directory itself)
+    for (let i = parts.length; i > 0; i--) {
+      const p = `/${parts.slice(0, i).join('/')}`;
+      const st = await req(`PROPFIND ${cfg.url}${p}`, (s) => client.stat(p, { signal: s }) as Promise<FileStat>, signal).catch((err: HttpishError) => {
+        if (err?.status === 404) return null;
+        throw fail('PROPFIND', p, err);
+      });
+      if (st) {
+        if (st.type !== 'directory') throw withFields(new UserError(`WebDAV: ${cfg.url}${p} is a file, not a collection`, 'fix WEBDAV_PATH'), { transient: false });
+        break;
+      }
+      missingFrom = i - 1;
+    }
+    for (let i = missingFrom + 1; i <= parts.length; i++) {
+      const p = `/${parts.slice(0, i).join('/')}`;
       try {
-        await client.createDirectory(dir, { recursive: true, signal: timeout() });
+        await req(`MKCOL ${cfg.url}${p}`, (s) => client.createDirectory(p, { signal: s }), signal);
       } catch (err) {
         // 405: created meanwhile by someone else (MKCOL on an existing collection).
         if ((err as HttpishError).status === 405) {
-          const st = await client.stat(dir, { signal: timeout() }).catch(() => null) as FileStat | null;
-          if (st && st.type === 'directory') return;
+          const st = await req(`PROPFIND ${cfg.url}${p}`, (s) => client.stat(p, { signal: s }) as Promise<FileStat>, signal).catch(() => null);
+          if (st && st.type === 'directory') continue;
         }
-        throw fail('MKCOL', dir, err);
+        throw fail('MKCOL', p, err);
       }
-    })();
+    }
+  }
+
+  async function ensureDir(signal?: AbortSignal): Promise<void> {
+    if (dir === '/') return;
+    dirReady ??= mkdirs(signal);
     try {
       await dirReady;
     } catch (err) {
@@ -119,19 +135,18 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
     }
   }
 
-  async function exists(path: string): Promise<boolean> {
+  async function statOf(path: string): Promise<FileStat | null> {
     try {
-      await client.stat(path, { signal: timeout() });
-      return true;
+      return await req(`PROPFIND ${cfg.url}${path}`, (s) => client.stat(path, { signal: s }) as Promise<FileStat>);
     } catch (err) {
-      if ((err as HttpishError).status === 404) return false;
+      if ((err as HttpishError).status === 404) return null;
       throw fail('PROPFIND', path, err);
     }
   }
 
   async function removeQuietly(path: string): Promise<void> {
     try {
-      await client.deleteFile(path, { signal: timeout() });
+      await req(`DELETE ${cfg.url}${path}`, (s) => client.deleteFile(path, { signal: s }));
     } catch (err) {
       if ((err as HttpishError).status === 404) return;
       orphans.add(path);
@@ -147,48 +162,43 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
       assertPlainName(name, 'WebDAV');
       const { signal, size } = options;
       if (signal?.aborted) throw abortError(signal);
-      await ensureDir();
-      for (const o of [...orphans]) { orphans.delete(o); await removeQuietly(o); }
+      let done = false;
+      let sent = 0;
       const tmp = remote(tempName(name));
       const final = remote(name);
-      let done = false;
+      let started = false;
       try {
+        await ensureDir(signal);
+        for (const o of [...orphans]) { orphans.delete(o); await removeQuietly(o); }
         const headers: Record<string, string> = {};
         if (size !== undefined) headers['Content-Length'] = String(size);
-        // The body goes through a counter so a stalled transfer is noticed.
-        const watchdog = new AbortController();
-        let lastProgress = Date.now();
-        let bodyDone = false;
-        const body = new Transform({
-          highWaterMark: 1 << 20,
-          transform(chunk, _enc, cb) { lastProgress = Date.now(); cb(null, chunk); },
-          flush(cb) { bodyDone = true; lastProgress = Date.now(); cb(); },
-        });
-        pipeline(source, body, () => { /* errors reach the request through body */ });
-        const timer = setInterval(() => {
-          const idle = Date.now() - lastProgress;
-          if (idle > (bodyDone ? RESPONSE_TIMEOUT_MS : stallTimeout)) watchdog.abort();
-        }, Math.min(stallTimeout / 10, 10_000));
-        try {
-          const put = signal ? AbortSignal.any([signal, watchdog.signal]) : watchdog.signal;
-          await client.putFileContents(tmp, body, { overwrite: true, headers, signal: put });
-        } catch (err) {
-          if (signal?.aborted) throw abortError(signal);
-          if (watchdog.signal.aborted) {
-            throw withFields(new Error(bodyDone
-              ? `WebDAV PUT ${cfg.url}${tmp}: no answer ${RESPONSE_TIMEOUT_MS / 60_000} min after the upload was sent`
-              : `WebDAV PUT ${cfg.url}${tmp} stalled: no data could be sent for ${stallTimeout / 1000} s`), { code: 'ETIMEDOUT' });
+        started = true;
+        // Bytes taken by the request are progress; the deadline also covers the wait for the answer.
+        await req(`PUT ${cfg.url}${tmp}`, async (s, g) => {
+          const body = metered(source, () => g.progress());
+          try {
+            await client.putFileContents(tmp, body.stream, { overwrite: true, headers, signal: s });
+          } catch (err) {
+            sent = body.bytes();
+            throw err;
+          } finally {
+            sent = body.bytes();
+            body.stream.destroy();
           }
-          throw fail('PUT', tmp, err);
-        } finally {
-          clearInterval(timer);
-          body.destroy();
-        }
+        }, signal).catch((err) => {
+          if (signal?.aborted) throw abortError(signal);
+          throw fail('PUT', tmp, err, sent);
+        });
         if (signal?.aborted) throw abortError(signal);
+        // Nothing incomplete may carry the backup's name: the server must hold every byte sent.
+        const st = await statOf(tmp);
+        if (!st || st.size !== sent) {
+          throw withFields(new Error(`WebDAV PUT ${cfg.url}${tmp}: the server holds ${st ? st.size : 'no'} bytes of the ${sent} sent; the upload was abandoned`), { code: 'ESHORTWRITE', transient: true });
+        }
         // MOVE with Overwrite: F is the real guard; the check gives a clear message on servers that ignore it.
-        if (await exists(final)) throw conflict(name);
+        if (await statOf(final)) throw conflict(name);
         try {
-          await client.moveFile(tmp, final, { overwrite: false, signal: timeout() });
+          await req(`MOVE ${cfg.url}${tmp}`, (s) => client.moveFile(tmp, final, { overwrite: false, signal: s }));
         } catch (err) {
           if ((err as HttpishError).status === 412) throw conflict(name);
           throw fail('MOVE', tmp, err);
@@ -196,16 +206,15 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
         done = true;
       } finally {
         if (!done) source.destroy(); // stop whatever produces the archive
-        if (!done) await removeQuietly(tmp);
+        if (!done && started) await removeQuietly(tmp);
       }
     },
 
     /** Stale temporary uploads in WEBDAV_PATH (see leftovers.ts). */
     async cleanupLeftovers(policy: LeftoverPolicy, signal?: AbortSignal): Promise<LeftoverReport> {
-      const sig = () => (signal ? AbortSignal.any([signal, timeout()]) : timeout());
       let entries: FileStat[];
       try {
-        entries = await client.getDirectoryContents(dir, { signal: sig() }) as FileStat[];
+        entries = await req(`PROPFIND ${cfg.url}${dir}`, (s) => client.getDirectoryContents(dir, { signal: s }) as Promise<FileStat[]>, signal);
       } catch (err) {
         if ((err as HttpishError).status === 404) return { removed: [] };
         throw fail('PROPFIND', dir, err);
@@ -216,7 +225,7 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
         const modified = e.lastmod ? new Date(e.lastmod) : null;
         if (e.type !== 'file' || !isStaleLeftover(e.basename, modified && !Number.isNaN(modified.getTime()) ? modified : null, policy)) continue;
         try {
-          await client.deleteFile(remote(e.basename), { signal: sig() });
+          await req(`DELETE ${cfg.url}${remote(e.basename)}`, (s) => client.deleteFile(remote(e.basename), { signal: s }), signal);
           removed.push(e.basename);
         } catch (err) {
           if ((err as HttpishError).status !== 404) throw fail('DELETE', remote(e.basename), err);
@@ -228,7 +237,7 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
     async list(prefix: string): Promise<BackupObject[]> {
       let entries: FileStat[];
       try {
-        entries = await client.getDirectoryContents(dir, { signal: timeout() }) as FileStat[];
+        entries = await req(`PROPFIND ${cfg.url}${dir}`, (s) => client.getDirectoryContents(dir, { signal: s }) as Promise<FileStat[]>);
       } catch (err) {
         if ((err as HttpishError).status === 404) return [];
         throw fail('PROPFIND', dir, err);
@@ -241,7 +250,7 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
     async remove(names: string[]): Promise<void> {
       await forEachLimit(names, REMOVE_CONCURRENCY, async (name) => {
         try {
-          await client.deleteFile(remote(name), { signal: timeout() });
+          await req(`DELETE ${cfg.url}${remote(name)}`, (s) => client.deleteFile(remote(name), { signal: s }));
         } catch (err) {
           if ((err as HttpishError).status === 404) return;
           throw fail('DELETE', remote(name), err);
@@ -251,16 +260,15 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
 
     async download(name: string): Promise<Readable> {
       try {
-        // Time out waiting for the response head only; the body streams as long as it flows.
+        // The deadline covers the answer; the body has its own (no data for the timeout while it is read).
         const ac = new AbortController();
-        const t = setTimeout(() => ac.abort(), requestTimeout);
-        try {
-          const res = await client.customRequest(remote(name), { method: 'GET', signal: ac.signal });
-          // node-fetch: the body is a Node stream.
-          return (res as unknown as { body: Readable }).body;
-        } finally {
-          clearTimeout(t);
-        }
+        const res = await req(`GET ${cfg.url}${remote(name)}`, (s) => {
+          s.addEventListener('abort', () => ac.abort(s.reason), { once: true });
+          return client.customRequest(remote(name), { method: 'GET', signal: ac.signal });
+        });
+        // node-fetch: the body is a Node stream.
+        const body = (res as unknown as { body: Readable }).body;
+        return guardStream(body, { timeoutMs: requestTimeout, what: `WebDAV GET ${cfg.url}${remote(name)}`, onAbort: () => ac.abort() });
       } catch (err) {
         const out = fail('GET', remote(name), err);
         if ((err as HttpishError).status === 404) withFields(out, { code: 'ENOENT', transient: false });

@@ -1,0 +1,183 @@
+/**
+ * Deadlines for destination operations: one mechanism shared by every destination.
+ *
+ * `guarded(opts, fn)` runs one operation (a request, an upload, a connect, an fs call)
+ * with an idle deadline: when it makes no progress for `timeoutMs` (progress is
+ * reported with `g.progress()`; an operation that reports none has a plain deadline of
+ * `timeoutMs`), it is aborted:
+ *   1. `g.signal` is aborted with a DestinationTimeoutError (SDKs that take an
+ *      AbortSignal stop the request and close its socket);
+ *   2. every `g.onAbort()` hook runs (destroy a socket, end an SSH connection, destroy
+ *      a stream), for libraries that do not honour a signal everywhere;
+ *   3. the returned promise rejects at once, whether or not the operation ever settles:
+ *      an operation that cannot be cancelled (an fs call blocked on a hung mount) is
+ *      abandoned, its late outcome ignored.
+ * The caller's own signal (a run being stopped) aborts the same way, with its reason.
+ *
+ * `guardStream()` gives a download stream the same idle deadline: no data for
+ * `timeoutMs` while the reader is waiting for some destroys it with a timeout error.
+ */
+import { PassThrough, type Readable } from 'node:stream';
+import { DestinationTimeoutError } from './retry.ts';
+import { abortError } from './remote-util.ts';
+
+export interface Guard {
+  /** Aborted when the deadline passes (reason: DestinationTimeoutError) or the caller's signal aborts. */
+  readonly signal: AbortSignal;
+  /** The operation made progress (bytes sent or received, a request answered): the idle deadline starts again. */
+  progress(): void;
+  /** Run `fn` (once) when the operation is aborted: for what a signal cannot stop. Runs at once if already aborted. */
+  onAbort(fn: () => void): void;
+  /** True once the deadline passed. */
+  readonly timedOut: boolean;
+}
+
+export interface GuardOptions {
+  /** Idle deadline (BACKUP_DESTINATION_TIMEOUT). */
+  timeoutMs: number;
+  /** What is running, for the timeout message: `S3 upload to s3://bucket/key`. */
+  what: string;
+  /** The caller's signal: aborting it aborts the operation. */
+  signal?: AbortSignal;
+}
+
+/** The message of a timeout, in the user's terms. */
+export function timeoutMessage(what: string, timeoutMs: number): string {
+  return `${what}: timed out after ${formatSeconds(timeoutMs)} with no progress (BACKUP_DESTINATION_TIMEOUT)`;
+}
+
+export function formatSeconds(ms: number): string {
+  const s = ms / 1000;
+  return `${Number.isInteger(s) ? s : s.toFixed(1)}s`;
+}
+
+/** A (transient) timeout error with code ETIMEDOUT. */
+export function timeoutError(what: string, timeoutMs: number): DestinationTimeoutError {
+  return Object.assign(new DestinationTimeoutError(timeoutMessage(what, timeoutMs)), { code: 'ETIMEDOUT', transient: true, timeoutMs });
+}
+
+/** Is this (or what caused it) one of our timeouts? */
+export function isTimeout(err: unknown): err is DestinationTimeoutError {
+  for (let e = err as { name?: string; cause?: unknown } | undefined, i = 0; e && typeof e === 'object' && i < 6; e = e.cause as typeof e, i++) {
+    if (e instanceof DestinationTimeoutError || e.name === 'DestinationTimeoutError') return true;
+  }
+  return false;
+}
+
+/**
+ * Run `fn` under an idle deadline (see the file comment). Resolves or rejects with fn's
+ * outcome, or rejects with a DestinationTimeoutError / the caller's abort as soon as the
+ * deadline passes or the caller aborts, without waiting for fn.
+ */
+export function guarded<T>(opts: GuardOptions, fn: (g: Guard) => Promise<T>): Promise<T> {
+  const { timeoutMs, what, signal: outer } = opts;
+  const ac = new AbortController();
+  const hooks: (() => void)[] = [];
+  let timedOut = false;
+  let settled = false;
+  let timer: NodeJS.Timeout | undefined;
+  let fail: (err: unknown) => void = () => {};
+
+  const abort = (reason: unknown) => {
+    if (ac.signal.aborted) return;
+    ac.abort(reason);
+    for (const h of hooks.splice(0)) {
+      try { h(); } catch { /* best effort */ }
+    }
+    fail(reason);
+  };
+  const arm = () => {
+    if (timer) clearTimeout(timer);
+    if (settled || ac.signal.aborted) return;
+    timer = setTimeout(() => { timedOut = true; abort(timeoutError(what, timeoutMs)); }, timeoutMs);
+  };
+  const onOuter = () => abort(abortError(outer));
+
+  const g: Guard = {
+    signal: ac.signal,
+    progress: arm,
+    onAbort(h) {
+      if (ac.signal.aborted) { try { h(); } catch { /* best effort */ } return; }
+      hooks.push(h);
+    },
+    get timedOut() { return timedOut; },
+  };
+
+  return new Promise<T>((resolve, reject) => {
+    fail = (err) => { if (!settled) { settled = true; cleanup(); reject(err); } };
+    const cleanup = () => {
+      if (timer) clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuter);
+    };
+    if (outer?.aborted) return fail(abortError(outer));
+    outer?.addEventListener('abort', onOuter, { once: true });
+    arm();
+    let p: Promise<T>;
+    try {
+      p = fn(g);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(
+      (v) => { if (!settled) { settled = true; cleanup(); resolve(v); } },
+      (err) => {
+        if (settled) return;
+        // fn failed because we aborted it: report why we aborted, not the library's "aborted"
+        settled = true;
+        cleanup();
+        reject(ac.signal.aborted ? ac.signal.reason : err);
+      },
+    );
+  });
+}
+
+/**
+ * The same idle deadline for a stream being read (a download): when the reader is
+ * waiting for data and none arrives for `timeoutMs`, the stream fails with a
+ * DestinationTimeoutError and `source` is destroyed (and `onAbort` runs: close the
+ * connection). A slow reader never counts as a stall.
+ */
+export function guardStream(source: Readable, opts: { timeoutMs: number; what: string; onAbort?: () => void }): Readable {
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  let last = Date.now();
+  let done = false;
+  source.on('data', () => { last = Date.now(); });
+  source.once('error', (err) => { done = true; clearInterval(timer); out.destroy(err); });
+  source.once('end', () => { done = true; clearInterval(timer); });
+  source.pipe(out);
+  out.once('close', () => {
+    clearInterval(timer);
+    if (!done) source.destroy();
+  });
+  const tick = Math.max(25, Math.min(5000, Math.floor(opts.timeoutMs / 5)));
+  const timer = setInterval(() => {
+    if (done) return;
+    // data is waiting for the reader: the reader is slow, not the server
+    if (out.readableLength > 0 || out.writableLength > 0) { last = Date.now(); return; }
+    if (Date.now() - last > opts.timeoutMs) {
+      done = true;
+      clearInterval(timer);
+      const err = timeoutError(opts.what, opts.timeoutMs);
+      try { opts.onAbort?.(); } catch { /* best effort */ }
+      source.destroy(err);
+      out.destroy(err);
+    }
+  }, tick);
+  return out;
+}
+
+/**
+ * Pass `source` through, reporting each chunk the destination takes as progress and
+ * counting the bytes: what an upload has sent (for "reset after N bytes" and the size
+ * check before a rename/commit).
+ */
+export function metered(source: Readable, onProgress: () => void): { stream: Readable; bytes(): number } {
+  let count = 0;
+  const stream = new PassThrough({ highWaterMark: 1 << 20 });
+  const transform = stream._transform.bind(stream);
+  stream._transform = (chunk: Buffer, enc, cb) => { count += chunk.length; onProgress(); transform(chunk, enc, cb); };
+  source.once('error', (err) => stream.destroy(err));
+  stream.once('close', () => { if (!source.readableEnded) source.destroy(); });
+  source.pipe(stream);
+  return { stream, bytes: () => count };
+}
