@@ -228,7 +228,11 @@ export function run(argv: string[]): void {
       if (process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace') process.stderr.write(`${redact(String((err as Error)?.stack ?? ''))}\n`);
       process.exitCode = EXIT.failure;
     },
-  );
+  ).finally(() => {
+    // An operation abandoned after its deadline (an fs call blocked on a hung mount, a socket
+    // of a stalled server) must not keep the finished command alive: exit once output is flushed.
+    setTimeout(() => process.exit(), 2000).unref();
+  });
 }
 
 /** True when this file is the process's main module (also through a symlink such as /usr/local/bin/offsite). */

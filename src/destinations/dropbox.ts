@@ -24,6 +24,8 @@ import { registerSecret } from '../redact.ts';
 import { DEFAULT_DROPBOX_ENDPOINT, type DropboxConfig } from '../config/dropbox.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { abortError, withFields } from './remote-util.ts';
+import { guarded, guardStream, isTimeout } from './deadline.ts';
+import { describeFailure } from './describe.ts';
 import { assertPlainName } from './names.ts';
 
 const MiB = 1 << 20;
@@ -31,8 +33,8 @@ const MiB = 1 << 20;
 export const DROPBOX_CHUNK_SIZE = 8 * MiB;
 const BLOCK = 4 * MiB;
 const DELETE_BATCH = 1000;
-const DEFAULT_RPC_TIMEOUT_MS = 120_000;
-const CONTENT_TIMEOUT_MS = 600_000;
+/** Deadline of each request (BACKUP_DESTINATION_TIMEOUT's default): until its whole answer is in. */
+const DEFAULT_RPC_TIMEOUT_MS = 600_000;
 const MAX_TRANSIENT_RETRIES = 4;
 const MAX_RATE_LIMIT_WAITS = 10;
 const MAX_RETRY_AFTER_MS = 300_000;
@@ -49,7 +51,7 @@ export interface DropboxDestinationOptions {
   tokenRefreshMarginMs?: number;
   /** Base delay of the backoff between retries of transient failures (default 500 ms). */
   retryBaseMs?: number;
-  /** Timeout of each non-upload request (default 2 min). */
+  /** Deadline of each request, token refreshes and uploads of a chunk included (BACKUP_DESTINATION_TIMEOUT, default 10 min). */
   requestTimeoutMs?: number;
 }
 
@@ -184,13 +186,33 @@ function endpointFetch(base: typeof fetch, cfg: DropboxConfig): typeof fetch {
   }) as typeof fetch;
 }
 
+/**
+ * Every request of the SDK (token refreshes included) gets the deadline: the answer,
+ * body included, must be in within `timeoutMs`, else the request is aborted (its socket
+ * closed) with a DestinationTimeoutError. Downloads only wait for the head this way;
+ * their body is guarded while it is read (guardStream).
+ */
+function deadlineFetch(base: typeof fetch, timeoutMs: number): typeof fetch {
+  return ((input: string | URL | Request, init: RequestInit = {}) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.toString() : input.url;
+    const path = new URL(url).pathname;
+    const streamed = path.endsWith('/2/files/download');
+    return guarded({ timeoutMs, what: `Dropbox ${path.replace(/^\/(2\/)?/, '')}`, signal: init.signal ?? undefined }, async (g) => {
+      const res = await base(input, { ...init, signal: g.signal });
+      if (streamed && res.ok) return res;
+      const body = [101, 204, 205, 304].includes(res.status) ? null : await res.arrayBuffer();
+      return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+    });
+  }) as typeof fetch;
+}
+
 export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: DropboxDestinationOptions = {}): Destination {
   const chunkSize = opts.chunkSize ?? DROPBOX_CHUNK_SIZE;
   if (chunkSize <= 0 || chunkSize % BLOCK !== 0) throw new Error(`Dropbox chunk size must be a positive multiple of 4 MiB, got ${chunkSize}`);
   const margin = opts.tokenRefreshMarginMs ?? 300_000;
   const retryBase = opts.retryBaseMs ?? 500;
   const RPC_TIMEOUT_MS = opts.requestTimeoutMs ?? DEFAULT_RPC_TIMEOUT_MS;
-  const f = endpointFetch(opts.fetch ?? globalThis.fetch.bind(globalThis), cfg);
+  const f = deadlineFetch(endpointFetch(opts.fetch ?? globalThis.fetch.bind(globalThis), cfg), RPC_TIMEOUT_MS);
   // One DropboxAuth only refreshes; the client's own has no refresh token, so the SDK never
   // refreshes on its own and concurrent requests share one refresh.
   const tokenSource = new DropboxAuth({ clientId: cfg.appKey, clientSecret: cfg.appSecret, refreshToken: cfg.refreshToken, fetch: f });
@@ -244,9 +266,10 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
 
   function classify(what: string, err: unknown): Error {
     const e = err as DbxError;
+    if (isTimeout(err)) return err as Error;
     if (typeof e?.status !== 'number') {
       const code = (e?.cause as { code?: string })?.code ?? (e?.name === 'TimeoutError' ? 'ETIMEDOUT' : 'ENETWORK');
-      return withFields(new Error(`Dropbox ${what}: cannot reach Dropbox: ${errorMessage((e?.cause as Error) ?? err)}`, { cause: err }), { code });
+      return withFields(new Error(`Dropbox ${what} failed: cannot reach Dropbox: ${describeFailure(err)}`, { cause: err }), { code });
     }
     const summary = summaryOf(e);
     const status = e.status;
@@ -271,7 +294,7 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
     if (status === 400) {
       return withFields(new Error(`Dropbox ${what} was rejected as invalid: ${summary}`, { cause: err }), { status, code: 'bad_request', transient: false });
     }
-    return withFields(new Error(`Dropbox ${what} failed: HTTP ${status}${summary ? ` ${summary}` : ''}`, { cause: err }), { status, code: summary || undefined });
+    return withFields(new Error(`Dropbox ${what} failed: ${describeFailure({ status, serverCode: summary || undefined })}`, { cause: err }), { status, code: summary || undefined });
   }
 
   /**
@@ -293,6 +316,8 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
       } catch (err) {
         if (signal?.aborted) throw abortError(signal);
         if (err instanceof UserError) throw err;
+        // a stalled request already waited the whole deadline: the caller's retries decide what next
+        if (isTimeout(err)) throw err;
         const e = err as DbxError;
         const summary = summaryOf(e);
         if (e.status === 401 && !refreshed) {
@@ -340,7 +365,7 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
       const first = (await it.next()).value as Chunk;
       if (signal?.aborted) throw abortError(signal);
       if (first.last) {
-        await call(`upload ${pathOf(name)}`, () => dbx.filesUpload({ ...commitInfo(name), contents: first.data, content_hash: contentHash(first.data) }, { signal, timeout: CONTENT_TIMEOUT_MS }), signal);
+        await call(`upload ${pathOf(name)}`, () => dbx.filesUpload({ ...commitInfo(name), contents: first.data, content_hash: contentHash(first.data) }, { signal, timeout: RPC_TIMEOUT_MS }), signal);
         return;
       }
       const start = await call('upload_session/start', () => dbx.filesUploadSessionStart({ session_type: { '.tag': 'concurrent' }, close: false }, { signal, timeout: RPC_TIMEOUT_MS }), signal);
@@ -352,7 +377,7 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
       const send = (c: Chunk) => {
         total = c.offset + c.data.length;
         const p = call(`upload_session/append_v2 at ${c.offset}`,
-          () => dbx.filesUploadSessionAppendV2({ cursor: { session_id: sessionId, offset: c.offset }, close: c.last, contents: c.data, content_hash: contentHash(c.data) }, { signal, timeout: CONTENT_TIMEOUT_MS }),
+          () => dbx.filesUploadSessionAppendV2({ cursor: { session_id: sessionId, offset: c.offset }, close: c.last, contents: c.data, content_hash: contentHash(c.data) }, { signal, timeout: RPC_TIMEOUT_MS }),
           signal,
           (e) => {
             // A retry after a lost response: Dropbox already has this chunk.
@@ -474,7 +499,7 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
         return { result: r };
       });
       if (!res.body) return Readable.from([]);
-      return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+      return guardStream(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), { timeoutMs: RPC_TIMEOUT_MS, what: `Dropbox download ${path}` });
     },
 
     async close(): Promise<void> {

@@ -9,6 +9,9 @@ import type { LocalConfig } from '../config/spine.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
 import { offsiteTempName, isOffsiteTempName, isStaleLeftover, type LeftoverPolicy, type LeftoverReport } from './leftovers.ts';
+import { guarded, guardStream, metered, isTimeout, type Guard } from './deadline.ts';
+import { describeFailure } from './describe.ts';
+import { DEFAULT_RETRY } from './retry.ts';
 
 /**
  * Temporary files this destination writes: `.<name>.offsite-<writer>-<time>-<hex>.tmp`
@@ -31,10 +34,32 @@ export function isLocalTempName(name: string): boolean {
  * abort removes the temporary file. With `latestSymlink`, a symlink to the newest
  * backup is swapped in atomically after each successful upload.
  */
-export function createLocalDestination(config: LocalConfig, log: Logger): Destination {
+export interface LocalOptions {
+  /**
+   * Deadline of each file-system call, and of a write making no progress
+   * (BACKUP_DESTINATION_TIMEOUT): a call that does not return (a hung NFS or FUSE mount)
+   * is abandoned after this long and the operation fails. It cannot be cancelled: it
+   * keeps one libuv thread until the mount answers.
+   */
+  timeoutMs?: number;
+}
+
+export function createLocalDestination(config: LocalConfig, log: Logger, opts: LocalOptions = {}): Destination {
   const dir = config.dir;
   const latest = config.latestSymlink;
   if (latest) assertPlainName(latest, 'Local');
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_RETRY.timeoutMs;
+  /** One file-system step under the deadline; its errors say what failed in the user's terms. */
+  async function fsOp<T>(what: string, fn: (g: Guard) => Promise<T>, signal?: AbortSignal, bytesSent?: number): Promise<T> {
+    try {
+      return await guarded({ timeoutMs, what: `Local ${what}`, signal }, fn);
+    } catch (err) {
+      if (err instanceof UserError || isTimeout(err) || (err as Error)?.name === 'AbortError' || signal?.aborted) throw err;
+      const code = (err as NodeJS.ErrnoException)?.code;
+      if (code === 'ENOENT' || code === 'EEXIST') throw err; // callers look at these
+      throw Object.assign(new Error(`Local ${what} failed: ${describeFailure(err, { bytesSent })}`, { cause: err }), { code });
+    }
+  }
 
   async function upload(name: string, source: Readable, options: UploadOptions = {}): Promise<void> {
     assertPlainName(name, 'Local');
@@ -45,19 +70,34 @@ export function createLocalDestination(config: LocalConfig, log: Logger): Destin
     const finalPath = join(dir, name);
     const tmpPath = join(dir, `.${offsiteTempName(name)}`);
     let created = false;
+    let sent = 0;
     try {
       options.signal?.throwIfAborted();
-      await assertDir(dir);
-      if (await exists(finalPath)) throw alreadyExists(finalPath);
+      await fsOp(`stat ${dir}`, () => assertDir(dir), options.signal);
+      if (await fsOp(`stat ${finalPath}`, () => exists(finalPath), options.signal)) throw alreadyExists(finalPath);
       created = true;
-      // `wx`: never reuse an existing file; `flush`: fsync before close (pipeline waits for close).
-      await pipeline(source, createWriteStream(tmpPath, { flags: 'wx', flush: true, highWaterMark: 1 << 20 }), { signal: options.signal });
-      if (await linkNoReplace(tmpPath, finalPath)) await unlink(tmpPath);
+      // Bytes taken by the file are progress; a write or the final fsync that does not
+      // return for the timeout is abandoned (a hung mount).
+      await fsOp(`write ${tmpPath}`, async (g) => {
+        const body = metered(source, () => g.progress());
+        // `wx`: never reuse an existing file; `flush`: fsync before close (pipeline waits for close).
+        const file = createWriteStream(tmpPath, { flags: 'wx', flush: true, highWaterMark: 1 << 20 });
+        g.onAbort(() => { body.stream.destroy(); file.destroy(); });
+        try {
+          await pipeline(body.stream, file);
+        } finally {
+          sent = body.bytes();
+        }
+      }, options.signal, sent);
+      // Nothing incomplete may carry the backup's name.
+      const st = await fsOp(`stat ${tmpPath}`, () => stat(tmpPath), options.signal);
+      if (st.size !== sent) throw new Error(`Local write ${tmpPath} failed: the file holds ${st.size} of the ${sent} bytes written`);
+      if (await fsOp(`link ${finalPath}`, () => linkNoReplace(tmpPath, finalPath), options.signal)) await fsOp(`remove ${tmpPath}`, () => unlink(tmpPath));
       created = false;
-      await syncDir(dir);
+      await fsOp(`fsync ${dir}`, () => syncDir(dir));
     } catch (err) {
       source.destroy();
-      if (created) await unlink(tmpPath).catch(() => {});
+      if (created) await fsOp(`remove ${tmpPath}`, () => unlink(tmpPath)).catch(() => {});
       throw err;
     }
     log.debug({ destination: 'Local', path: finalPath }, 'stored backup');
@@ -74,7 +114,7 @@ export function createLocalDestination(config: LocalConfig, log: Logger): Destin
   async function list(prefix: string): Promise<BackupObject[]> {
     let entries: Dirent[];
     try {
-      entries = await readdir(dir, { withFileTypes: true });
+      entries = await fsOp(`list ${dir}`, () => readdir(dir, { withFileTypes: true }));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
@@ -83,7 +123,7 @@ export function createLocalDestination(config: LocalConfig, log: Logger): Destin
     for (const e of entries) {
       if (!e.isFile() || !e.name.startsWith(prefix) || isLocalTempName(e.name)) continue;
       try {
-        const s = await lstat(join(dir, e.name));
+        const s = await fsOp(`stat ${join(dir, e.name)}`, () => lstat(join(dir, e.name)));
         if (s.isFile()) out.push({ name: e.name, size: s.size, modified: s.mtime });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // removed meanwhile
@@ -97,33 +137,36 @@ export function createLocalDestination(config: LocalConfig, log: Logger): Destin
     let removed = 0;
     for (const name of names) {
       try {
-        await unlink(join(dir, name));
+        await fsOp(`remove ${join(dir, name)}`, () => unlink(join(dir, name)));
         removed++;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
     }
-    if (removed > 0) await syncDir(dir);
+    if (removed > 0) await fsOp(`fsync ${dir}`, () => syncDir(dir));
   }
 
   async function download(name: string): Promise<Readable> {
     assertPlainName(name, 'Local');
     const p = join(dir, name);
-    const s = await stat(p);
+    const s = await fsOp(`stat ${p}`, () => stat(p));
     if (!s.isFile()) throw new Error(`Local: ${p} is not a file`);
     const stream = createReadStream(p, { highWaterMark: 1 << 20 });
-    await new Promise<void>((resolve, reject) => {
-      stream.once('open', () => resolve());
-      stream.once('error', reject);
+    await fsOp(`open ${p}`, (g) => {
+      g.onAbort(() => stream.destroy());
+      return new Promise<void>((resolve, reject) => {
+        stream.once('open', () => resolve());
+        stream.once('error', reject);
+      });
     });
-    return stream;
+    return guardStream(stream, { timeoutMs, what: `Local read ${p}` });
   }
 
   /** Stale temporary files of interrupted uploads (see leftovers.ts); a missing directory has none. */
   async function cleanupLeftovers(policy: LeftoverPolicy): Promise<LeftoverReport> {
     let names: string[];
     try {
-      names = await readdir(dir);
+      names = await fsOp(`list ${dir}`, () => readdir(dir));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { removed: [] };
       throw err;
@@ -132,9 +175,9 @@ export function createLocalDestination(config: LocalConfig, log: Logger): Destin
     for (const n of names) {
       if (!n.startsWith('.') || !isOffsiteTempName(n)) continue;
       try {
-        const s = await lstat(join(dir, n));
+        const s = await fsOp(`stat ${join(dir, n)}`, () => lstat(join(dir, n)));
         if (!s.isFile() || !isStaleLeftover(n, s.mtime, policy)) continue;
-        await unlink(join(dir, n));
+        await fsOp(`remove ${join(dir, n)}`, () => unlink(join(dir, n)));
         removed.push(n);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;

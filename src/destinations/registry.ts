@@ -19,10 +19,10 @@ export function createDestinations(job: JobConfig, log: Logger): Destination[] {
   const out: Destination[] = [];
   const retry = job.retry;
   const timeoutMs = retry.timeoutMs;
-  if (job.local) out.push(createLocalDestination(job.local, log));
+  if (job.local) out.push(createLocalDestination(job.local, log, { timeoutMs }));
   if (job.s3) out.push(createS3Destination(job.s3, { retry }, log));
-  if (job.webdav) out.push(createWebdavDestination(job.webdav, log, { requestTimeoutMs: timeoutMs, stallTimeoutMs: timeoutMs }));
-  if (job.ssh) out.push(createSftpDestination(job.ssh, log, { readyTimeoutMs: timeoutMs }));
+  if (job.webdav) out.push(createWebdavDestination(job.webdav, log, { requestTimeoutMs: timeoutMs }));
+  if (job.ssh) out.push(createSftpDestination(job.ssh, log, { timeoutMs }));
   if (job.azure) out.push(createAzureDestination(job.azure, { retry }, log));
   if (job.dropbox) out.push(createDropboxDestination(job.dropbox, log, { requestTimeoutMs: timeoutMs }));
   return out;

@@ -21,6 +21,8 @@ import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
 import { tempName, isTempName, forEachLimit, abortError, withFields } from './remote-util.ts';
 import { isStaleLeftover, type LeftoverPolicy, type LeftoverReport } from './leftovers.ts';
+import { guarded, guardStream, metered, isTimeout, type Guard } from './deadline.ts';
+import { describeFailure } from './describe.ts';
 
 const REMOVE_CONCURRENCY = 16;
 /** SFTP write size: the default (32 KiB via 64 KiB stream buffers) makes uploads crawl. */
@@ -126,9 +128,14 @@ interface SshError extends Error {
 }
 
 export interface SftpDestinationOptions {
-  /** How long connecting and the SSH handshake may take (default 20 s). */
+  /** How long connecting and the SSH handshake may take (default: timeoutMs). */
   readyTimeoutMs?: number;
+  /** Deadline of each operation, and of an upload/download making no progress (BACKUP_DESTINATION_TIMEOUT, default 10 min). */
+  timeoutMs?: number;
 }
+
+/** SSH_FX_FAILURE: OpenSSH's answer to a write on a full disk or over quota (it has no better code for ENOSPC). */
+const FX_FAILURE = 4;
 
 export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDestinationOptions = {}): Destination {
   const dir = cfg.remotePath.replace(/\/+$/, '') || '/';
@@ -137,6 +144,24 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
   const remote = (name: string) => posix.join(dir, name);
 
   let connecting: Promise<Conn> | null = null;
+  const timeoutMs = opts.timeoutMs ?? opts.readyTimeoutMs ?? 600_000;
+  const readyTimeoutMs = opts.readyTimeoutMs ?? timeoutMs;
+  /**
+   * Drop a stalled connection: its socket is destroyed (ssh2 would wait for its keepalive),
+   * so every operation on it fails at once and the next one reconnects.
+   */
+  function kill(c: Conn | null): void {
+    if (!c) return;
+    dirReady = null;
+    try { c.client.destroy(); } catch { /* gone */ }
+  }
+  /** One operation with the deadline: a timeout kills the connection; the caller's abort only stops waiting. */
+  function op<T>(what: string, c: Conn | null, fn: (g: Guard) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return guarded({ timeoutMs, what: `SFTP ${what} on ${target}`, signal }, (g) => {
+      g.onAbort(() => { if (g.timedOut) kill(c); });
+      return fn(g);
+    });
+  }
   let dirReady: Promise<void> | null = null;
   let warnedUnverified = false;
   /** Download streams still holding a remote file handle: close() lets them finish closing it. */
@@ -235,7 +260,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       return withFields(new UserError(`SFTP: ${target} refused login for user "${cfg.user}" (tried ${tried})`, 'check SSH_USER, SSH_PASSWORD and SSH_IDENTITY_FILE, and that the public key is in the user\'s authorized_keys', { cause: err }), { code: 'AUTH_FAILED', transient: false });
     }
     const code = typeof e?.code === 'string' ? e.code : undefined;
-    const detail = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host name not found' : m.replace(/^getConnection: /, '');
+    const detail = code ? describeFailure(err) : m.replace(/^getConnection: /, '');
     return withFields(new Error(`SFTP: cannot connect to ${target}: ${detail}`, { cause: err }), { code: code ?? 'ECONNECT' });
   }
 
@@ -251,21 +276,25 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     client.client.setMaxListeners(0);
     handshaking.add(client.client);
     try {
-      await client.connect({
+      await op('connect', null, (g) => {
+        g.onAbort(() => { try { client.client.destroy(); } catch { /* gone */ } });
+        return client.connect({
         host: cfg.host,
         port: cfg.port,
         username: cfg.user,
         ...creds,
         tryKeyboard: false,
-        readyTimeout: opts.readyTimeoutMs ?? 20_000,
+        readyTimeout: readyTimeoutMs,
         keepaliveInterval: 15_000,
         keepaliveCountMax: 4,
         hostVerifier: (key: Buffer) => verify(key),
         ...(algorithms.length ? { algorithms: { serverHostKey: algorithms as never } } : {}),
       });
+      });
     } catch (err) {
       handshaking.delete(client.client);
-      await client.end().catch(() => undefined);
+      try { client.client.destroy(); } catch { /* gone */ }
+      if (isTimeout(err)) throw err;
       throw connectError(err, state);
     }
     handshaking.delete(client.client);
@@ -298,18 +327,22 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     return c.sftp as RawSftp;
   }
 
-  function fail(op: string, path: string, err: unknown, c?: Conn): Error {
-    if (err instanceof UserError || (err as Error)?.name === 'AbortError') return err as Error;
+  function fail(op: string, path: string, err: unknown, c?: Conn, bytesSent?: number): Error {
+    if (err instanceof UserError || (err as Error)?.name === 'AbortError' || isTimeout(err)) return err as Error;
     const e = err as SshError;
     const m = errorMessage(err).replace(/^\w+: /, '');
     const socketGone = typeof e?.code === 'string' && ['EPIPE', 'ECONNRESET', 'ECONNABORTED', 'ERR_STREAM_WRITE_AFTER_END', 'ERR_STREAM_DESTROYED'].includes(e.code);
     if ((c && !c.sftp) || socketGone) { // the connection went away under the operation: worth another try
-      return withFields(new Error(`SFTP ${op} ${path} on ${target} failed: connection lost (${m})`, { cause: err }), { code: 'ECONNRESET', transient: true });
+      const after = bytesSent ? ` after ${describeFailure(Object.assign(new Error(m), { code: 'ECONNRESET' }), { bytesSent }).replace(/^connection reset /, '')}` : '';
+      return withFields(new Error(`SFTP ${op} ${path} on ${target} failed: connection lost${after} (${m})`, { cause: err }), { code: 'ECONNRESET', transient: true });
     }
     if (e?.code === 3) { // SSH_FX_PERMISSION_DENIED
       return withFields(new UserError(`SFTP ${op} ${path} on ${target}: permission denied`, `check that user "${cfg.user}" may write to SSH_REMOTE_PATH ${cfg.remotePath}`, { cause: err }), { code: 'EACCES', transient: false });
     }
-    return withFields(new Error(`SFTP ${op} ${path} on ${target} failed: ${m}`, { cause: err }), { code: e?.code });
+    if (e?.code === FX_FAILURE) {
+      return withFields(new UserError(`SFTP ${op} ${path} on ${target} failed: the server refused the write (SSH_FX_FAILURE${m && m !== 'Failure' ? `: ${m}` : ''}); usually its disk is full or the user's quota is used up`, 'free space on the SFTP server or lower BACKUP_RETENTION_DAYS', { cause: err }), { code: 'ENOSPC', transient: false });
+    }
+    return withFields(new Error(`SFTP ${op} ${path} on ${target} failed: ${typeof e?.code === 'string' ? describeFailure(err, { bytesSent }) : m}`, { cause: err }), { code: e?.code });
   }
 
   const call = <T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void) =>
@@ -317,7 +350,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
 
   async function statOrNull(c: Conn, path: string) {
     try {
-      return await call<{ size: number; mtime: number; isFile(): boolean }>((cb) => raw(c).stat(path, cb as never));
+      return await op(`stat ${path}`, c, () => call<{ size: number; mtime: number; isFile(): boolean }>((cb) => raw(c).stat(path, cb as never)));
     } catch (err) {
       if ((err as SshError).code === NO_SUCH_FILE) return null;
       throw fail('stat', path, err, c);
@@ -328,10 +361,11 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     if (dir === '.' || dir === '/') return;
     dirReady ??= (async () => {
       try {
-        await c.mkdir(dir, true);
+        await op(`mkdir ${dir}`, c, () => c.mkdir(dir, true));
       } catch (err) {
+        if (isTimeout(err)) throw err;
         // created meanwhile by a concurrent run: fine if it is a directory now
-        if ((await c.exists(dir).catch(() => false)) === 'd') return;
+        if ((await op(`stat ${dir}`, c, () => c.exists(dir)).catch(() => false)) === 'd') return;
         throw fail('mkdir', dir, err, c);
       }
     })();
@@ -345,12 +379,25 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
 
   async function removeQuietly(c: Conn, path: string): Promise<void> {
     try {
-      await call((cb) => raw(c).unlink(path, cb));
+      await op(`delete ${path}`, c, () => call((cb) => raw(c).unlink(path, cb)));
     } catch (err) {
       if ((err as SshError).code === NO_SUCH_FILE) return;
-      if (!c.sftp) orphans.add(path);
+      if (!c.sftp || isTimeout(err)) orphans.add(path);
       log.warn({ destination: 'SSH', path, err: errorMessage(err) }, c.sftp ? 'could not delete a temporary upload; delete it by hand' : 'could not delete a temporary upload; will try again on the next upload');
     }
+  }
+
+  /**
+   * Remove a failed upload's temporary file: on its connection if that still works, else
+   * on a new one (a stalled connection was killed); both bounded by the deadline. What
+   * cannot be removed now is remembered and removed by the next upload.
+   */
+  async function cleanup(c: Conn, tmp: string): Promise<void> {
+    let on: Conn | null = c.sftp ? c : null;
+    if (!on) {
+      try { on = await conn(); } catch { orphans.add(tmp); return; }
+    }
+    await removeQuietly(on, tmp);
   }
 
   return {
@@ -366,30 +413,44 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       for (const o of [...orphans]) { orphans.delete(o); await removeQuietly(c, o); }
       const tmp = remote(tempName(name));
       const final = remote(name);
-      const onAbort = () => source.destroy(abortError(signal));
-      signal?.addEventListener('abort', onAbort, { once: true });
       let done = false;
+      let sent = 0;
       try {
-        try {
-          await c.put(source, tmp, { writeStreamOptions: { highWaterMark: WRITE_HWM, flags: 'w' } as SftpClient.WriteStreamOptions });
-        } catch (err) {
+        // Bytes taken by the SFTP write stream are progress; nothing for the timeout kills the connection.
+        await op(`write ${tmp}`, c, async (g) => {
+          const body = metered(source, () => g.progress());
+          g.onAbort(() => body.stream.destroy());
+          try {
+            await c.put(body.stream, tmp, { writeStreamOptions: { highWaterMark: WRITE_HWM, flags: 'w' } as SftpClient.WriteStreamOptions });
+          } finally {
+            sent = body.bytes();
+          }
+          if (!body.stream.readableEnded && !g.signal.aborted) {
+            throw withFields(new Error(`the SFTP write stream closed after ${sent} bytes, before the archive ended`), { code: 'ESHORTWRITE' });
+          }
+        }, signal).catch((err) => {
           if (signal?.aborted) throw abortError(signal);
-          throw fail('write', tmp, err, c);
-        }
+          throw fail('write', tmp, err, c, sent);
+        });
         if (signal?.aborted) throw abortError(signal);
+        // Nothing incomplete may carry the backup's name: the server must hold every byte sent
+        // (ssh2 may report a failed write, e.g. a full disk, only by closing the stream).
+        const st = await statOrNull(c, tmp);
+        if (!st || st.size !== sent) {
+          throw withFields(new UserError(`SFTP write ${tmp} on ${target} failed: the server holds ${st ? st.size : 'no'} bytes of the ${sent} sent (a write was refused: usually a full disk or quota)`, 'free space on the SFTP server or lower BACKUP_RETENTION_DAYS'), { code: 'ESHORTWRITE', transient: false });
+        }
         if (await statOrNull(c, final)) throw conflict(name);
         try {
-          if (raw(c)._extensions?.['posix-rename@openssh.com']) await call((cb) => raw(c).ext_openssh_rename(tmp, final, cb));
-          else await call((cb) => raw(c).rename(tmp, final, cb));
+          await op(`rename ${tmp}`, c, () => raw(c)._extensions?.['posix-rename@openssh.com']
+            ? call((cb) => raw(c).ext_openssh_rename(tmp, final, cb))
+            : call((cb) => raw(c).rename(tmp, final, cb)));
         } catch (err) {
           throw fail('rename', tmp, err, c);
         }
         done = true;
       } finally {
-        signal?.removeEventListener('abort', onAbort);
         if (!done) source.destroy(); // stop whatever produces the archive
-        if (!done && c.sftp) await removeQuietly(c, tmp);
-        else if (!done) orphans.add(tmp);
+        if (!done) await cleanup(c, tmp);
       }
     },
 
@@ -398,7 +459,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       const c = await untilAborted(conn(), signal);
       let entries: Awaited<ReturnType<SftpClient['list']>>;
       try {
-        entries = await c.list(dir);
+        entries = await op(`list ${dir}`, c, () => c.list(dir), signal);
       } catch (err) {
         if ((err as SshError).code === NO_SUCH_FILE) return { removed: [] };
         throw fail('list', dir, err, c);
@@ -408,7 +469,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
         if (signal?.aborted) break;
         if (e.type !== '-' || !isStaleLeftover(e.name, new Date(e.modifyTime), policy)) continue;
         try {
-          await call((cb) => raw(c).unlink(remote(e.name), cb));
+          await op(`delete ${remote(e.name)}`, c, () => call((cb) => raw(c).unlink(remote(e.name), cb)), signal);
           removed.push(e.name);
         } catch (err) {
           if ((err as SshError).code !== NO_SUCH_FILE) throw fail('delete', remote(e.name), err, c);
@@ -421,7 +482,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       const c = await conn();
       let entries: Awaited<ReturnType<SftpClient['list']>>;
       try {
-        entries = await c.list(dir);
+        entries = await op(`list ${dir}`, c, () => c.list(dir));
       } catch (err) {
         if ((err as SshError).code === NO_SUCH_FILE) return [];
         throw fail('list', dir, err, c);
@@ -436,7 +497,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       const c = await conn();
       await forEachLimit(names, REMOVE_CONCURRENCY, async (name) => {
         try {
-          await call((cb) => raw(c).unlink(remote(name), cb));
+          await op(`delete ${remote(name)}`, c, () => call((cb) => raw(c).unlink(remote(name), cb)));
         } catch (err) {
           if ((err as SshError).code === NO_SUCH_FILE) return;
           throw fail('delete', remote(name), err, c);
@@ -452,7 +513,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       const stream = raw(c).createReadStream(path, { highWaterMark: READ_HWM }) as unknown as Readable;
       openReads.add(stream);
       stream.once('close', () => openReads.delete(stream));
-      return stream;
+      return guardStream(stream, { timeoutMs, what: `SFTP read ${path} on ${target}`, onAbort: () => kill(c) });
     },
 
     async close(): Promise<void> {
