@@ -176,7 +176,11 @@ export function metered(source: Readable, onProgress: () => void): { stream: Rea
   const stream = new PassThrough({ highWaterMark: 1 << 20 });
   const transform = stream._transform.bind(stream);
   stream._transform = (chunk: Buffer, enc, cb) => { count += chunk.length; onProgress(); transform(chunk, enc, cb); };
-  source.once('error', (err) => stream.destroy(err));
+  // the source failing or closing early fails the stream (a consumer waiting for more data must not wait forever)
+  source.once('close', () => {
+    if (source.readableEnded || stream.destroyed) return;
+    stream.destroy(source.errored ?? Object.assign(new Error('the archive stream closed before it ended'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+  });
   stream.once('close', () => { if (!source.readableEnded) source.destroy(); });
   source.pipe(stream);
   return { stream, bytes: () => count };

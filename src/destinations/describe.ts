@@ -143,9 +143,9 @@ export function describeFailure(err: unknown, ctx: FailureContext = {}): string 
   for (const e of all) {
     const code = typeof e.code === 'string' ? e.code : undefined;
     if (!code || !CODES[code]) continue;
-    let text = CODES[code];
+    let text = CODES[code]!;
     if (RESET_CODES.has(code) && ctx.bytesSent !== undefined && ctx.bytesSent > 0) text += ` after ${formatBytes(ctx.bytesSent)} sent`;
-    return text;
+    return text.includes(code) ? text : `${text} (${code})`;
   }
   // 4. messages without a code
   for (const e of all) {
