@@ -20,6 +20,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { DestinationTimeoutError } from './retry.ts';
 import { abortError } from './remote-util.ts';
+import { describeFailure } from './describe.ts';
 
 export interface Guard {
   /** Aborted when the deadline passes (reason: DestinationTimeoutError) or the caller's signal aborts. */
@@ -39,6 +40,11 @@ export interface GuardOptions {
   what: string;
   /** The caller's signal: aborting it aborts the operation. */
   signal?: AbortSignal;
+  /**
+   * The last error a library retried internally during this operation, if it knows one
+   * (S3's SDK retries each request): a timeout then also says what was seen before it.
+   */
+  lastError?: () => unknown;
 }
 
 /** The message of a timeout, in the user's terms. */
@@ -89,7 +95,16 @@ export function guarded<T>(opts: GuardOptions, fn: (g: Guard) => Promise<T>): Pr
   const arm = () => {
     if (timer) clearTimeout(timer);
     if (settled || ac.signal.aborted) return;
-    timer = setTimeout(() => { timedOut = true; abort(timeoutError(what, timeoutMs)); }, timeoutMs);
+    timer = setTimeout(() => {
+      timedOut = true;
+      const err = timeoutError(what, timeoutMs);
+      const last = opts.lastError?.();
+      if (last) {
+        err.message += `; last error: ${describeFailure(last)}`;
+        (err as { cause?: unknown }).cause = last;
+      }
+      abort(err);
+    }, timeoutMs);
   };
   const onOuter = () => abort(abortError(outer));
 
@@ -142,7 +157,13 @@ export function guardStream(source: Readable, opts: { timeoutMs: number; what: s
   let last = Date.now();
   let done = false;
   source.on('data', () => { last = Date.now(); });
-  source.once('error', (err) => { done = true; clearInterval(timer); out.destroy(err); });
+  source.once('error', (err) => {
+    done = true;
+    clearInterval(timer);
+    // a library's own inactivity timeout reads like ours
+    const e = err as { name?: string; code?: string };
+    out.destroy(e?.name === 'TimeoutError' || e?.code === 'ETIMEDOUT' ? Object.assign(timeoutError(opts.what, opts.timeoutMs), { cause: err }) : err);
+  });
   source.once('end', () => { done = true; clearInterval(timer); });
   source.pipe(out);
   out.once('close', () => {
@@ -177,6 +198,7 @@ export function metered(source: Readable, onProgress: () => void): { stream: Rea
   const transform = stream._transform.bind(stream);
   stream._transform = (chunk: Buffer, enc, cb) => { count += chunk.length; onProgress(); transform(chunk, enc, cb); };
   // the source failing or closing early fails the stream (a consumer waiting for more data must not wait forever)
+  source.on('error', (err) => { if (!stream.destroyed) stream.destroy(err); });
   source.once('close', () => {
     if (source.readableEnded || stream.destroyed) return;
     stream.destroy(source.errored ?? Object.assign(new Error('the archive stream closed before it ended'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));

@@ -129,7 +129,28 @@ function describe(err: unknown, op: string, where: string, ctx: { bytesSent?: nu
 export function createS3Destination(config: S3Config, options: S3Options, log: Logger): Destination {
   const retry = options.retry ?? DEFAULT_RETRY;
   let clientPromise: Promise<S3Client> | null = null;
-  const client = () => { clientPromise ??= createS3Client(config, retry, log); return clientPromise; };
+  /** Errors of single request attempts (the SDK retries them): what a timeout or a failed abort hides. */
+  const attemptErrors: { command: string; err: unknown; at: number }[] = [];
+  const client = () => {
+    clientPromise ??= createS3Client(config, retry, log).then((c) => {
+      c.middlewareStack.add((next, context) => async (args) => {
+        try {
+          return await next(args);
+        } catch (err) {
+          attemptErrors.push({ command: String(context.commandName ?? ''), err, at: Date.now() });
+          if (attemptErrors.length > 20) attemptErrors.shift();
+          throw err;
+        }
+      }, { step: 'deserialize', priority: 'high', name: 'offsiteAttemptErrors' });
+      return c;
+    });
+    return clientPromise;
+  };
+  /** The first (or last) error of a request attempt since `since`, other than of aborting a multipart upload. */
+  const attemptError = (since: number, which: 'first' | 'last'): unknown => {
+    const seen = attemptErrors.filter((e) => e.at >= since && e.command !== 'AbortMultipartUploadCommand');
+    return (which === 'first' ? seen[0] : seen[seen.length - 1])?.err;
+  };
   const bucket = config.bucket;
   const base = config.path;
   const location = `s3://${bucket}/${base}`;
@@ -159,9 +180,10 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
     }
     const s3 = await client();
     let sent = 0;
+    const since = Date.now();
     try {
       // No progress (no bytes taken by the SDK, no part answered) for BACKUP_DESTINATION_TIMEOUT aborts the upload.
-      await guarded({ timeoutMs: retry.timeoutMs, what: `S3 upload to ${where}`, signal: opts.signal }, async (g) => {
+      await guarded({ timeoutMs: retry.timeoutMs, what: `S3 upload to ${where}`, signal: opts.signal, lastError: () => attemptError(since, 'last') }, async (g) => {
         const body = metered(source, () => g.progress());
         const abort = uploadAbort(source, g.signal);
         const up = new sdk.storage.Upload({
@@ -185,7 +207,9 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
           sent = body.bytes();
           const override = abort.override(err);
           if (override) throw override;
-          throw err;
+          // lib-storage reports the failure to abort the multipart upload instead of why it aborted it
+          const abortFailed = attemptErrors.some((e) => e.err === err && e.command === 'AbortMultipartUploadCommand');
+          throw (abortFailed ? attemptError(since, 'first') : null) ?? err;
         } finally {
           abort.dispose();
         }

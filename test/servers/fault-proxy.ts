@@ -156,7 +156,12 @@ export async function startFaultProxy(target: { host?: string; port: number }, i
         try { await listen(port); break; } catch (err) { if (i > 40) throw err; await new Promise((r) => setTimeout(r, 50)); }
       }
     }
-    for (const c of live) { c.sent = 0; c.apply(); }
+    for (const c of live) {
+      // a connection that was stalled stays broken (bytes were dropped): the server drops it when it recovers
+      if (next.kind === 'pass' && c.stalled) { c.client.destroy(); c.upstream?.destroy(); continue; }
+      c.sent = 0;
+      c.apply();
+    }
   }
 
   await listen(0);
