@@ -106,7 +106,9 @@ export function guarded<T>(opts: GuardOptions, fn: (g: Guard) => Promise<T>): Pr
       abort(err);
     }, timeoutMs);
   };
-  const onOuter = () => abort(abortError(outer));
+  // a caller's signal that is itself a timeout (an SDK's own request timeout) reads as ours
+  const outerReason = () => ((outer?.reason as { name?: string } | undefined)?.name === 'TimeoutError' ? timeoutError(what, timeoutMs) : abortError(outer));
+  const onOuter = () => abort(outerReason());
 
   const g: Guard = {
     signal: ac.signal,
@@ -124,7 +126,7 @@ export function guarded<T>(opts: GuardOptions, fn: (g: Guard) => Promise<T>): Pr
       if (timer) clearTimeout(timer);
       outer?.removeEventListener('abort', onOuter);
     };
-    if (outer?.aborted) return fail(abortError(outer));
+    if (outer?.aborted) return fail(outerReason());
     outer?.addEventListener('abort', onOuter, { once: true });
     arm();
     let p: Promise<T>;
@@ -179,9 +181,9 @@ export function guardStream(source: Readable, opts: { timeoutMs: number; what: s
       done = true;
       clearInterval(timer);
       const err = timeoutError(opts.what, opts.timeoutMs);
-      try { opts.onAbort?.(); } catch { /* best effort */ }
-      source.destroy(err);
       out.destroy(err);
+      source.destroy(err);
+      try { opts.onAbort?.(); } catch { /* best effort */ }
     }
   }, tick);
   return out;

@@ -130,14 +130,15 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
   const retry = options.retry ?? DEFAULT_RETRY;
   let clientPromise: Promise<S3Client> | null = null;
   /** Errors of single request attempts (the SDK retries them): what a timeout or a failed abort hides. */
-  const attemptErrors: { command: string; err: unknown; at: number }[] = [];
+  const attemptErrors: { command: string; err: unknown; seq: number }[] = [];
+  let attemptSeq = 0;
   const client = () => {
     clientPromise ??= createS3Client(config, retry, log).then((c) => {
       c.middlewareStack.add((next, context) => async (args) => {
         try {
           return await next(args);
         } catch (err) {
-          attemptErrors.push({ command: String(context.commandName ?? ''), err, at: Date.now() });
+          attemptErrors.push({ command: String(context.commandName ?? ''), err, seq: ++attemptSeq });
           if (attemptErrors.length > 20) attemptErrors.shift();
           throw err;
         }
@@ -146,9 +147,9 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
     });
     return clientPromise;
   };
-  /** The first (or last) error of a request attempt since `since`, other than of aborting a multipart upload. */
+  /** The first (or last) error of a request attempt after mark `since`, other than of aborting a multipart upload. */
   const attemptError = (since: number, which: 'first' | 'last'): unknown => {
-    const seen = attemptErrors.filter((e) => e.at >= since && e.command !== 'AbortMultipartUploadCommand');
+    const seen = attemptErrors.filter((e) => e.seq > since && e.command !== 'AbortMultipartUploadCommand');
     return (which === 'first' ? seen[0] : seen[seen.length - 1])?.err;
   };
   const bucket = config.bucket;
@@ -180,7 +181,7 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
     }
     const s3 = await client();
     let sent = 0;
-    const since = Date.now();
+    const since = attemptSeq;
     try {
       // No progress (no bytes taken by the SDK, no part answered) for BACKUP_DESTINATION_TIMEOUT aborts the upload.
       await guarded({ timeoutMs: retry.timeoutMs, what: `S3 upload to ${where}`, signal: opts.signal, lastError: () => attemptError(since, 'last') }, async (g) => {

@@ -150,8 +150,10 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
    * Drop a stalled connection: its socket is destroyed (ssh2 would wait for its keepalive),
    * so every operation on it fails at once and the next one reconnects.
    */
+  const dead = new WeakSet<Conn>();
   function kill(c: Conn | null): void {
     if (!c) return;
+    dead.add(c);
     dirReady = null;
     try { c.client.destroy(); } catch { /* gone */ }
   }
@@ -312,7 +314,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     }
     try {
       const c = await connecting;
-      if (!c.sftp) { // dropped meanwhile
+      if (!c.sftp || dead.has(c)) { // dropped meanwhile
         connecting = null;
         return conn();
       }
@@ -393,7 +395,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
    * cannot be removed now is remembered and removed by the next upload.
    */
   async function cleanup(c: Conn, tmp: string): Promise<void> {
-    let on: Conn | null = c.sftp ? c : null;
+    let on: Conn | null = c.sftp && !dead.has(c) ? c : null;
     if (!on) {
       try { on = await conn(); } catch { orphans.add(tmp); return; }
     }
@@ -426,7 +428,9 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
             sent = body.bytes();
           }
           if (!body.stream.readableEnded && !g.signal.aborted) {
-            throw withFields(new Error(`the SFTP write stream closed after ${sent} bytes, before the archive ended`), { code: 'ESHORTWRITE' });
+            // ssh2 ends the write stream on a refused write without always reporting the error
+            if (!c.sftp || dead.has(c)) throw withFields(new Error(`the connection closed after ${sent} bytes were sent`), { code: 'ECONNRESET' });
+            throw withFields(new UserError(`SFTP write ${tmp} on ${target} failed: the server stopped taking data after ${sent} bytes (a write was refused: usually a full disk or quota)`, 'free space on the SFTP server or lower BACKUP_RETENTION_DAYS'), { code: 'ENOSPC', transient: false });
           }
         }, signal).catch((err) => {
           if (signal?.aborted) throw abortError(signal);

@@ -6,7 +6,7 @@ import { parseAzure, AZURE_BLOCK_BLOB_TIERS, type AzureConfig } from '../../src/
 import { DEFAULT_RETRY } from '../../src/destinations/retry.ts';
 import type { ConfigIssue } from '../../src/errors.ts';
 import { silentLogger } from '../../src/log.ts';
-import { runDestinationContract } from './contract.ts';
+import { runDestinationContract, viaFaultProxy } from './contract.ts';
 import { startAzurite, freePort, AZURITE_ACCOUNT, AZURITE_KEY, type AzuriteHandle } from '../servers/azurite.ts';
 import { bytes, digest, generated } from './streams.ts';
 
@@ -33,6 +33,7 @@ runDestinationContract('Azure', async () => {
       const port = await freePort();
       return createAzureDestination(config(`http://127.0.0.1:${port}/${AZURITE_ACCOUNT}/`, path), { retry: { ...retry, timeoutMs } }, log);
     },
+    failing: (path) => viaFaultProxy(server.port, (port) => createAzureDestination(config(`http://127.0.0.1:${port}/${AZURITE_ACCOUNT}/`, path), { retry }, log)),
     teardown: () => server.stop(),
   };
 });

@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Destination } from '../../src/destinations/types.ts';
 import { bytes, digest, generated } from './streams.ts';
+import { startFaultProxy } from '../servers/fault-proxy.ts';
 
 export interface ContractHarness {
   /**
@@ -31,8 +32,39 @@ export interface ContractHarness {
    * listens), with its connect/request timeout set to `timeoutMs`.
    */
   unreachable?(path: string, timeoutMs: number): Promise<Destination>;
+  /**
+   * A destination configured like create() whose server side can be made to fail in the
+   * middle of an upload: `breakAfter(bytes)` makes the server fail once that much more was
+   * sent (a connection reset, a write refused for lack of space); `heal()` undoes it.
+   * `stored()` lists the names in the server's storage for the path (temporary files
+   * included), or null when the test cannot see the storage.
+   */
+  failing?(path: string): Promise<FailingServer>;
   /** Stop servers, remove temp dirs. */
   teardown?(): Promise<void>;
+}
+
+export interface FailingServer {
+  d: Destination;
+  breakAfter(bytes: number): Promise<void>;
+  heal(): Promise<void>;
+  stored(): string[] | null;
+  close?(): Promise<void>;
+}
+
+/**
+ * failing() for a network destination: the destination reaches its server through a
+ * fault proxy, and breakAfter() cuts the connection (a reset) once that many bytes passed.
+ */
+export async function viaFaultProxy(upstreamPort: number, make: (port: number) => Destination | Promise<Destination>, stored: () => string[] | null = () => null): Promise<FailingServer> {
+  const proxy = await startFaultProxy({ port: upstreamPort });
+  return {
+    d: await make(proxy.port),
+    breakAfter: (bytes) => proxy.setMode({ kind: 'cut', afterBytes: bytes }),
+    heal: () => proxy.setMode({ kind: 'pass' }),
+    stored,
+    close: () => proxy.close(),
+  };
 }
 
 export const CONTRACT_CASES = [
@@ -45,6 +77,7 @@ export const CONTRACT_CASES = [
   'remove more than 1000 in one call',
   'failed source leaves nothing and keeps older backup',
   'aborted upload leaves nothing',
+  'server failing mid-upload leaves nothing and keeps older backup',
   'upload to a stopped server fails clearly',
   'list of an empty or missing path returns nothing',
   'remove of missing names is not an error',
@@ -81,6 +114,7 @@ export function runDestinationContract(
   describe(`${name} destination contract`, () => {
     let harness: ContractHarness;
     const opened: Destination[] = [];
+    const closers: (() => Promise<void>)[] = [];
     let seq = 0;
     const run = randomBytes(3).toString('hex');
 
@@ -93,6 +127,7 @@ export function runDestinationContract(
     before(async () => { harness = await setup(); });
     after(async () => {
       for (const d of opened) await d.close().catch(() => {});
+      for (const c of closers) await c().catch(() => {});
       await harness?.teardown?.();
     });
 
@@ -206,6 +241,35 @@ export function runDestinationContract(
       });
       await assert.rejects(d.upload('backup-aborted.tar.gz', slow.stream, { signal: ac.signal }));
       assert.deepEqual(await d.list(''), []);
+    });
+
+    cas('server failing mid-upload leaves nothing and keeps older backup', async () => {
+      assert.ok(harness.failing, 'harness.failing() is required unless this case is skipped');
+      const f = await harness.failing(`contract-${run}/${++seq}-srvfail/`);
+      opened.push(f.d);
+      if (f.close) closers.push(f.close);
+      const old = generated(1 * MiB);
+      await f.d.upload('backup-2026-01-01.tar.gz', old.stream, {});
+      const oldSha = await old.sha256;
+      await f.breakAfter(2 * MiB);
+      try {
+        await assert.rejects(f.d.upload('backup-2026-01-02.tar.gz', generated(8 * MiB, { chunk: 256 * 1024 }).stream, {}));
+      } finally {
+        await f.heal();
+      }
+      // the destination recovers: listing may need a retry after its connection was broken
+      let names: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        try { names = (await f.d.list('')).map((o) => o.name); break; } catch (err) { if (i === 2) throw err; }
+      }
+      assert.deepEqual(names, ['backup-2026-01-01.tar.gz'], 'nothing under the final name, no temporary object listed');
+      assert.equal((await digest(await f.d.download('backup-2026-01-01.tar.gz'))).sha256, oldSha, 'the older backup is intact');
+      let stored = f.stored();
+      for (let i = 0; i < 40 && stored && stored.length > 1; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        stored = f.stored();
+      }
+      if (stored) assert.deepEqual(stored, ['backup-2026-01-01.tar.gz'], 'the temporary file is gone');
     });
 
     cas('upload to a stopped server fails clearly', async () => {

@@ -11,7 +11,7 @@ import { silentLogger, type Logger } from '../../src/log.ts';
 import { startDropboxFake, type DropboxFake } from '../servers/dropbox-fake.ts';
 import { freePort } from '../servers/util.ts';
 import { failingSource, endlessSource, patterned, streamOf } from './more-helpers.ts';
-import { runDestinationContract } from './contract.ts';
+import { runDestinationContract, viaFaultProxy } from './contract.ts';
 import { normaliseDropboxPath } from '../../src/config/dropbox.ts';
 
 type Classified = Error & { code?: string; status?: number; transient?: boolean; hint?: string };
@@ -35,6 +35,8 @@ runDestinationContract('Dropbox (local API fake)', async () => {
       const down = `http://127.0.0.1:${await freePort()}/`;
       return createDropboxDestination(cfg(path, down), silentLogger(), { retryBaseMs: 10, requestTimeoutMs: timeoutMs });
     },
+    failing: (path) => viaFaultProxy(Number(new URL(fake.origin).port), (port) => createDropboxDestination(cfg(path, `http://127.0.0.1:${port}/`), silentLogger(), { retryBaseMs: 10, requestTimeoutMs: 5000 }),
+      () => [...fake.files.keys()].filter((k) => k.startsWith(normaliseDropboxPath(path).toLowerCase() + '/')).map((k) => k.slice(k.lastIndexOf('/') + 1))),
     teardown: () => fake.stop(),
   };
 });

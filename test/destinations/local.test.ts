@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { createLocalDestination } from '../../src/destinations/local.ts';
 import { silentLogger } from '../../src/log.ts';
 import { runDestinationContract } from './contract.ts';
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { bytes, generated } from './streams.ts';
 
 const log = silentLogger();
@@ -15,6 +17,19 @@ runDestinationContract('Local', async () => {
   return {
     // BACKUP_ARCHIVE is an existing (mounted) directory: the harness creates it, the destination never does
     create: async (path) => { await mkdir(join(root, path), { recursive: true }); return createLocalDestination({ dir: join(root, path), latestSymlink: null }, log); },
+    // the "server side" of a local destination failing mid-upload: its file system fills up (a 3 MiB tmpfs)
+    failing: async (path) => {
+      const dir = join(root, path);
+      await mkdir(dir, { recursive: true });
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', dir]);
+      return {
+        d: createLocalDestination({ dir, latestSymlink: null }, log),
+        breakAfter: async () => {},
+        heal: async () => {},
+        stored: () => readdirSync(dir).sort(),
+        close: async () => { execFileSync('umount', ['-l', dir]); },
+      };
+    },
     teardown: () => rm(root, { recursive: true, force: true }),
   };
 }, {

@@ -12,7 +12,7 @@ import { parseS3, type S3Config } from '../../src/destinations/config.ts';
 import { DEFAULT_RETRY } from '../../src/destinations/retry.ts';
 import type { ConfigIssue } from '../../src/errors.ts';
 import { silentLogger } from '../../src/log.ts';
-import { runDestinationContract } from './contract.ts';
+import { runDestinationContract, viaFaultProxy } from './contract.ts';
 import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../servers/s3rver.ts';
 import { bytes, digest, generated } from './streams.ts';
 
@@ -46,6 +46,7 @@ runDestinationContract('S3', async () => {
       await stopped.close();
       return createS3Destination(config(stopped.endpoint, path), { retry: { ...retry, timeoutMs } }, log);
     },
+    failing: (path) => viaFaultProxy(server.port, (port) => createS3Destination(config(`http://127.0.0.1:${port}`, path), { retry }, log)),
     teardown: () => server.close(),
   };
 });

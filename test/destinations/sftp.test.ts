@@ -2,7 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -15,7 +15,7 @@ import { silentLogger, type Logger } from '../../src/log.ts';
 import { startSshd, type SshdServer } from '../servers/sshd.ts';
 import { freePort } from '../servers/util.ts';
 import { filesUnder, failingSource, endlessSource, patterned, streamOf } from './more-helpers.ts';
-import { runDestinationContract } from './contract.ts';
+import { runDestinationContract, viaFaultProxy } from './contract.ts';
 
 type Classified = Error & { code?: string | number; transient?: boolean; hint?: string };
 
@@ -36,6 +36,10 @@ runDestinationContract('SSH (OpenSSH sshd, SFTP)', async () => {
   return {
     create: async (path) => createSftpDestination(cfg(path), silentLogger()),
     unreachable: async (path, timeoutMs) => createSftpDestination(cfg(path, await freePort()), silentLogger(), { readyTimeoutMs: timeoutMs }),
+    failing: (path) => viaFaultProxy(sshd.port, (port) => createSftpDestination(cfg(path, port), silentLogger(), { timeoutMs: 5000 }), () => {
+      const d = join(sshd.home, run, path);
+      return existsSync(d) ? readdirSync(d).sort() : [];
+    }),
     teardown: async () => {
       rmSync(join(sshd.home, run), { recursive: true, force: true });
       await sshd.stop();

@@ -13,7 +13,11 @@ import { startApache, type ApacheServer } from '../servers/apache.ts';
 import { startWebdavServer, type InProcessDav } from '../servers/webdav-server.ts';
 import { freePort } from '../servers/util.ts';
 import { filesUnder, failingSource, endlessSource, patterned, streamOf } from './more-helpers.ts';
-import { runDestinationContract } from './contract.ts';
+import { runDestinationContract, viaFaultProxy } from './contract.ts';
+import { existsSync, readdirSync } from 'node:fs';
+
+/** Names in a directory of the server's storage ([] when it does not exist). */
+const storedUnder = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).sort() : []);
 import { normaliseDavPath } from '../../src/config/webdav.ts';
 
 const log = silentLogger();
@@ -32,6 +36,9 @@ runDestinationContract('WebDAV (Apache httpd mod_dav)', async () => {
   const apache = await startApache();
   return {
     create: async (path) => createWebdavDestination(cfgFor(apache, normaliseDavPath(path)), log),
+    failing: (path) => viaFaultProxy(Number(new URL(apache.url).port),
+      (port) => createWebdavDestination(cfgFor({ ...apache, url: `http://127.0.0.1:${port}` }, normaliseDavPath(path)), log),
+      () => storedUnder(join(apache.root, path))),
     unreachable,
     teardown: () => apache.stop(),
   };
@@ -41,6 +48,9 @@ runDestinationContract('WebDAV (webdav-server, in process)', async () => {
   const dav = await startWebdavServer();
   return {
     create: async (path) => createWebdavDestination(cfgFor(dav, normaliseDavPath(path)), log),
+    failing: (path) => viaFaultProxy(Number(new URL(dav.url).port),
+      (port) => createWebdavDestination(cfgFor({ ...dav, url: `http://127.0.0.1:${port}` }, normaliseDavPath(path)), log),
+      () => storedUnder(join(dav.root, path))),
     unreachable,
     teardown: () => dav.stop(),
   };

@@ -146,8 +146,9 @@ export async function startFaultProxy(target: { host?: string; port: number }, i
   async function setMode(next: FaultMode): Promise<void> {
     mode = next;
     if (next.kind === 'refuse') {
-      await unlisten();
+      const closing = unlisten();
       for (const s of sockets) s.destroy();
+      await closing;
       return;
     }
     if (!server) {
@@ -157,6 +158,8 @@ export async function startFaultProxy(target: { host?: string; port: number }, i
       }
     }
     for (const c of live) {
+      // HTTP faults are injected per request: connections opened before go away, clients reconnect
+      if (next.kind === 'http') { c.client.destroy(); c.upstream?.destroy(); continue; }
       // a connection that was stalled stays broken (bytes were dropped): the server drops it when it recovers
       if (next.kind === 'pass' && c.stalled) { c.client.destroy(); c.upstream?.destroy(); continue; }
       c.sent = 0;
@@ -175,8 +178,9 @@ export async function startFaultProxy(target: { host?: string; port: number }, i
     get connections() { return connections; },
     get injected() { return injected; },
     async close() {
-      await unlisten();
+      const closing = unlisten();
       for (const s of sockets) s.destroy();
+      await closing;
       http.close();
     },
   };
