@@ -533,8 +533,9 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       connecting = null;
       dirReady = null;
       if (!p) return;
-      const c = await p.catch(() => null);
-      if (c) await c.end().catch(() => undefined);
+      const c = await guarded({ timeoutMs, what: 'SFTP connect' }, () => p).catch(() => null);
+      // a stalled server never answers the goodbye: bounded, then the socket is destroyed
+      if (c) await op('disconnect', c, () => c.end()).catch(() => kill(c));
     },
   };
 

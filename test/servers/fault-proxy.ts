@@ -109,7 +109,10 @@ export async function startFaultProxy(target: { host?: string; port: number }, i
     c.upstream = upstream;
     upstream.on('error', () => client.destroy());
     upstream.once('close', () => { if (!c.stalled) client.destroy(); });
-    upstream.on('data', (d: Buffer) => { if (!c.stalled) client.write(d); });
+    // with backpressure both ways: what is in flight stays small, so a stall stops a transfer in its middle
+    upstream.on('data', (d: Buffer) => { if (!c.stalled && !client.write(d)) upstream.pause(); });
+    client.on('drain', () => { if (!c.stalled) upstream.resume(); });
+    upstream.on('drain', () => { if (!c.stalled) client.resume(); });
     client.on('data', (d: Buffer) => {
       if (c.stalled) return;
       const m = mode;
@@ -122,7 +125,7 @@ export async function startFaultProxy(target: { host?: string; port: number }, i
         return;
       }
       c.sent += d.length;
-      upstream.write(d);
+      if (!upstream.write(d)) client.pause();
     });
     client.once('end', () => { if (!c.stalled) upstream.end(); });
   }
