@@ -42,6 +42,8 @@ export async function startFaultProxy(target: { host?: string; port: number }, i
   const host = target.host ?? '127.0.0.1';
   const sockets = new Set<Socket>();
   const live = new Set<Conn>();
+  /** Connections served by the HTTP fault injector: they go away when the mode changes. */
+  const httpSockets = new Set<Socket>();
   let connections = 0;
   let injected = 0;
   let mode: FaultMode = initial;
@@ -87,7 +89,12 @@ export async function startFaultProxy(target: { host?: string; port: number }, i
     sockets.add(client);
     client.once('close', () => sockets.delete(client));
     client.on('error', () => {});
-    if (mode.kind === 'http') { http.emit('connection', client); return; }
+    if (mode.kind === 'http') {
+      httpSockets.add(client);
+      client.once('close', () => httpSockets.delete(client));
+      http.emit('connection', client);
+      return;
+    }
     const c: Conn = {
       client, upstream: null, sent: 0, stalled: false,
       apply() {
@@ -148,6 +155,7 @@ export async function startFaultProxy(target: { host?: string; port: number }, i
 
   async function setMode(next: FaultMode): Promise<void> {
     mode = next;
+    for (const s of httpSockets) s.destroy();
     if (next.kind === 'refuse') {
       const closing = unlisten();
       for (const s of sockets) s.destroy();
