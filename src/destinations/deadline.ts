@@ -192,11 +192,19 @@ export function guardStream(source: Readable, opts: { timeoutMs: number; what: s
 /**
  * Pass `source` through, reporting each chunk the destination takes as progress and
  * counting the bytes: what an upload has sent (for "reset after N bytes" and the size
- * check before a rename/commit).
+ * check before a rename/commit). While the destination has taken everything and waits
+ * for the source (a slow archive), progress is reported too: only time during which data
+ * was waiting for the destination counts against the deadline.
  */
 export function metered(source: Readable, onProgress: () => void): { stream: Readable; bytes(): number } {
   let count = 0;
   const stream = new PassThrough({ highWaterMark: 1 << 20 });
+  const idle = setInterval(() => {
+    if (source.readableEnded || stream.destroyed) { clearInterval(idle); return; }
+    if (stream.readableLength === 0 && stream.writableLength === 0 && source.readableLength === 0) onProgress();
+  }, 200);
+  idle.unref();
+  stream.once('close', () => clearInterval(idle));
   const transform = stream._transform.bind(stream);
   stream._transform = (chunk: Buffer, enc, cb) => { count += chunk.length; onProgress(); transform(chunk, enc, cb); };
   // the source failing or closing early fails the stream (a consumer waiting for more data must not wait forever)

@@ -22,7 +22,7 @@ import { assertPlainName } from './names.ts';
 import { tempName, isTempName, forEachLimit, abortError, withFields } from './remote-util.ts';
 import { isStaleLeftover, type LeftoverPolicy, type LeftoverReport } from './leftovers.ts';
 import { guarded, guardStream, metered, isTimeout, type Guard } from './deadline.ts';
-import { describeFailure } from './describe.ts';
+import { describeFailure, formatBytes } from './describe.ts';
 
 const REMOVE_CONCURRENCY = 16;
 /** SFTP write size: the default (32 KiB via 64 KiB stream buffers) makes uploads crawl. */
@@ -335,7 +335,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     const m = errorMessage(err).replace(/^\w+: /, '');
     const socketGone = typeof e?.code === 'string' && ['EPIPE', 'ECONNRESET', 'ECONNABORTED', 'ERR_STREAM_WRITE_AFTER_END', 'ERR_STREAM_DESTROYED'].includes(e.code);
     if ((c && !c.sftp) || socketGone) { // the connection went away under the operation: worth another try
-      const after = bytesSent ? ` after ${describeFailure(Object.assign(new Error(m), { code: 'ECONNRESET' }), { bytesSent }).replace(/^connection reset /, '')}` : '';
+      const after = bytesSent ? ` after ${formatBytes(bytesSent)} sent` : '';
       return withFields(new Error(`SFTP ${op} ${path} on ${target} failed: connection lost${after} (${m})`, { cause: err }), { code: 'ECONNRESET', transient: true });
     }
     if (e?.code === 3) { // SSH_FX_PERMISSION_DENIED
