@@ -144,6 +144,17 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
     }
   }
 
+  /**
+   * Remove a failed upload's temporary file. A server may still be writing the broken PUT
+   * when the DELETE arrives (and recreate the file): check once more after a moment.
+   */
+  async function removeTemp(path: string): Promise<void> {
+    await removeQuietly(path);
+    if (orphans.has(path)) return;
+    await new Promise((r) => setTimeout(r, 250));
+    if (await statOf(path).catch(() => null)) await removeQuietly(path);
+  }
+
   async function removeQuietly(path: string): Promise<void> {
     try {
       await req(`DELETE ${cfg.url}${path}`, (s) => client.deleteFile(path, { signal: s }));
@@ -206,7 +217,7 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
         done = true;
       } finally {
         if (!done) source.destroy(); // stop whatever produces the archive
-        if (!done && started) await removeQuietly(tmp);
+        if (!done && started) await removeTemp(tmp);
       }
     },
 
