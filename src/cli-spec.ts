@@ -137,6 +137,12 @@ export const COMMANDS: readonly CommandSpec[] = [
       'Exit code 1 when a destination could not be listed or pruned.',
   },
   {
+    name: 'check',
+    summary: 'check every destination now (reachable, credentials accepted, a probe file written and removed); one line each, exit 1 when one fails',
+    options: { job: JOB },
+    details: 'Each check is bounded by 60 s (or BACKUP_DESTINATION_TIMEOUT when shorter). The daemon runs the same checks when it starts and warns about any that fail.',
+  },
+  {
     name: 'healthcheck',
     summary: 'exit 0 when the daemon is alive and every job\'s last run succeeded within its schedule\'s interval (the image\'s HEALTHCHECK)',
   },

@@ -24,6 +24,8 @@ import { printOffenConfig } from './compat/offen-config.ts';
 import { notifyStartupFailure } from './notify/startup.ts';
 import { followArchive } from './progress.ts';
 import { statusLine } from './term.ts';
+import { createDestinations } from './destinations/registry.ts';
+import { checkDestinations, formatCheck } from './destinations/check.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -127,6 +129,45 @@ async function notifyFailedStart(command: string, problems: string[]): Promise<v
   if (results.length > 0) process.stderr.write(`the failure was notified to ${results.filter((r) => r.ok).length} of ${results.length} notification URL${results.length === 1 ? '' : 's'}\n`);
 }
 
+/** `offsite check`: one line per destination of each job; exit 1 when one fails. */
+async function cmdCheck(config: Config, log: Logger, only?: string): Promise<number> {
+  const jobs = only ? config.jobs.filter((j) => j.name === only) : config.jobs;
+  if (only && jobs.length === 0) throw new UsageError(`no job named "${only}"`, `jobs: ${config.jobs.map((j) => j.name).join(', ')}`);
+  let failed = 0;
+  let total = 0;
+  for (const job of jobs) {
+    const dests = createDestinations(job, log);
+    try {
+      if (dests.length === 0) { process.stdout.write(`FAIL  ${job.name}: no destination is configured\n`); failed++; continue; }
+      for (const r of await checkDestinations(dests, job.retry.timeoutMs)) {
+        total++;
+        if (!r.ok) failed++;
+        process.stdout.write(`${formatCheck(r, jobs.length > 1 ? job.name : undefined)}\n`);
+      }
+    } finally {
+      await Promise.allSettled(dests.map((d) => d.close()));
+    }
+  }
+  if (failed) process.stderr.write(`${failed} of ${total} destination${total === 1 ? '' : 's'} failed the check\n`);
+  return failed ? EXIT.failure : EXIT.success;
+}
+
+/** The daemon at start: log each job's destinations and check them; a failing one is a warning, the daemon goes on. */
+async function checkAtStart(config: Config, log: Logger): Promise<void> {
+  await Promise.all(config.jobs.map(async (job) => {
+    const dests = createDestinations(job, log);
+    try {
+      log.info({ job: job.name, destinations: dests.map((d) => `${d.name} ${d.location}`) }, `${job.name} stores its backups on ${dests.length ? dests.map((d) => `${d.name} ${d.location}`).join(', ') : 'no destination'}`);
+      for (const r of await checkDestinations(dests, job.retry.timeoutMs)) {
+        if (r.ok) log.info({ job: job.name, destination: r.destination, location: r.location, durationMs: r.durationMs }, `destination check passed: ${r.destination} ${r.location}`);
+        else log.warn({ job: job.name, destination: r.destination, location: r.location, ...(r.hint ? { hint: r.hint } : {}) }, `destination check failed: ${r.destination} ${r.location}: ${r.error}`);
+      }
+    } finally {
+      await Promise.allSettled(dests.map((d) => d.close()));
+    }
+  }));
+}
+
 /** Exit 0 when the daemon is alive and every job passes the health rule (src/health/rule.ts); one readable line either way. */
 function cmdHealthcheck(): number {
   const r = checkHealthFile(HEALTH_FILE);
@@ -186,11 +227,13 @@ export async function main(argv: string[]): Promise<number> {
       process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
       return runPrune(config, log, { job: values.job as string | undefined, dryRun: Boolean(values['dry-run']), json: Boolean(values.json), signal: controller.signal });
     }
+    case 'check':
+      return cmdCheck(config, log, values.job as string | undefined);
     case 'notify-test':
       return (await notifyTest(config, (line) => process.stdout.write(`${line}\n`), { log })) ? EXIT.success : EXIT.failure;
     case 'daemon': {
       const stop = installStopHandler({ log, timeoutMs: config.stopTimeoutMs, what: 'the daemon' });
-      const code = await runDaemon(config, { log, stop, healthFile: HEALTH_FILE, runOptions: async (job) => ({ hooks: await createRunHooks(job, log) }), afterRun: (job, stats) => reportRun(job, stats, log, stop.lateSignal()) });
+      const code = await runDaemon(config, { log, stop, healthFile: HEALTH_FILE, onStarted: () => checkAtStart(config, log), runOptions: async (job) => ({ hooks: await createRunHooks(job, log) }), afterRun: (job, stats) => reportRun(job, stats, log, stop.lateSignal()) });
       // nothing may keep a stopped daemon alive (timers of libraries, idle sockets)
       stop.finish(code);
       return code;

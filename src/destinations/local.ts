@@ -195,8 +195,24 @@ export function createLocalDestination(config: LocalConfig, log: Logger, opts: L
     remove,
     download,
     cleanupLeftovers,
+    check,
     async close() {},
   };
+
+  /** The directory exists and a probe file can be written, synced and removed (never through upload: no latest symlink). */
+  async function check(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    await assertDir(dir);
+    const probe = join(dir, `.offsite-check-${process.pid}-${Date.now().toString(36)}`);
+    const fh = await open(probe, 'wx');
+    try {
+      await fh.writeFile('offsite destination check\n');
+      await fh.sync();
+    } finally {
+      await fh.close();
+      await unlink(probe);
+    }
+  }
 }
 
 /**

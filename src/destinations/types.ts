@@ -40,6 +40,12 @@ export interface Destination {
   download(name: string): Promise<Readable>;
   close(): Promise<void>;
   /**
+   * Is the destination usable: reachable, credentials accepted, path writable (a probe
+   * file written and removed)? Rejects with what is wrong. Optional: without it,
+   * src/destinations/check.ts writes, lists and removes a probe through upload/list/remove.
+   */
+  check?(signal?: AbortSignal): Promise<void>;
+  /**
    * Remove what interrupted runs left here (temporary names, unfinished multipart uploads)
    * that `policy` says is stale (see leftovers.ts). Called after the run took the lock,
    * alongside the upload: it must never touch this run's own temporary names (made after

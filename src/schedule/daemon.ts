@@ -115,7 +115,8 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
   }
   await health.write();
   const healthTimer = setInterval(() => void health.write(), HEALTH_REFRESH_MS);
-  if (opts.onStarted) await opts.onStarted().catch((e) => log.warn({ error: errorMessage(e) }, 'checking the destinations failed'));
+  // the destination checks run beside the schedule (bounded; a failing one is a warning)
+  if (opts.onStarted) void opts.onStarted().catch((e) => log.warn({ error: errorMessage(e) }, 'checking the destinations failed'));
 
   const signalName = await stop.received;
   log.info({ signal: signalName, running: running.size }, running.size ? 'stopping: aborting the running backup' : 'stopping');
