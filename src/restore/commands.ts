@@ -14,6 +14,7 @@ import { redact } from '../redact.ts';
 import { formatProgress, RateMeter } from '../progress.ts';
 import { statusLine } from '../term.ts';
 import { formatBytes } from '../notify/index.ts';
+import { retentionFates } from '../retention/command.ts';
 import {
   pickDestinations, listBackups, restoreBackup, verifyBackup, exportBackup, importBackup, findBackup, listContents,
   type VerifyReport, type Naming,
@@ -139,7 +140,9 @@ export async function runReadCommand(
             const found = [];
             for (const d of dests) {
               try {
-                found.push(...await listBackups([d], job.retention.prefix, log, namingOf(job)));
+                const listed = await listBackups([d], job.retention.prefix, log, namingOf(job));
+                const fates = retentionFates(job.retention, listed);
+                found.push(...listed.map((b) => ({ ...b, retention: fates?.get(b.name) ?? null })));
               } catch (e) {
                 failures.push({ job: job.name, destination: d.name, location: d.location, error: errorMessage(e) });
               }
@@ -150,6 +153,7 @@ export async function runReadCommand(
                 encryption: b.manifest?.encryption ?? null, compression: b.manifest?.compression ?? null,
                 files: b.manifest?.archived.files ?? null, bytes: b.manifest?.archived.bytes ?? null, sha256: b.manifest?.archive.sha256 ?? null,
                 lastVerified: verifiedField(lastVerification(history, b.location, b.name)),
+                retention: b.retention,
                 ...(b.manifestError ? { manifestError: b.manifestError } : {}),
               });
             }
@@ -160,11 +164,17 @@ export async function runReadCommand(
         for (const f of failures) io.err(`error: cannot list ${f.destination} (${f.location}): ${f.error}\n`);
         if (rows.length === 0) { io.out('no backups found\n'); return code; }
         const w = Math.max(...rows.map((r) => String(r.name).length), 4);
-        io.out(`${pad('DESTINATION', 12)}${pad('NAME', w + 2)}${pad('SIZE', 11)}${pad('MODIFIED', 22)}${pad('ENCRYPTION', 11)}${pad('FILES', 9)}LAST VERIFIED\n`);
+        // what retention does with each backup (prune --dry-run's reasons), when retention is on
+        const withRetention = rows.some((r) => r.retention);
+        const retentionText = (r: Record<string, unknown>) => {
+          const f = r.retention as { keep: boolean; reasons: string[] } | null;
+          return f ? `${f.keep ? 'keep' : 'remove'}: ${f.reasons.join(', ')}` : '-';
+        };
+        io.out(`${pad('DESTINATION', 12)}${pad('NAME', w + 2)}${pad('SIZE', 11)}${pad('MODIFIED', 22)}${pad('ENCRYPTION', 11)}${pad('FILES', 9)}${withRetention ? `${pad('LAST VERIFIED', 37)}RETENTION` : 'LAST VERIFIED'}\n`);
         for (const r of rows) {
           const v = r.lastVerified as ReturnType<typeof verifiedField>;
           const verified = v ? `${time(new Date(v.at))} ${v.ok ? (v.contentChecked ? 'ok' : 'ok (hash only)') : 'FAILED'}` : 'never';
-          io.out(`${pad(String(r.destination), 12)}${pad(String(r.name), w + 2)}${pad(formatBytes(r.size as number), 11)}${pad(time(new Date(r.modified as string)), 22)}${pad(String(r.encryption ?? '?'), 11)}${pad(String(r.files ?? '?'), 9)}${verified}\n`);
+          io.out(`${pad(String(r.destination), 12)}${pad(String(r.name), w + 2)}${pad(formatBytes(r.size as number), 11)}${pad(time(new Date(r.modified as string)), 22)}${pad(String(r.encryption ?? '?'), 11)}${pad(String(r.files ?? '?'), 9)}${withRetention ? `${pad(verified, 37)}${retentionText(r)}` : verified}\n`);
         }
         return code;
       }

@@ -60,6 +60,16 @@ export function describeRetention(r: RetentionPolicy): string {
   return 'off';
 }
 
+/**
+ * What retention does with each listed backup now (for `offsite list`): keep or remove, and why.
+ * Null when retention is off. `backups` are archives as listed (sidecars need not be included).
+ */
+export function retentionFates(policy: RetentionPolicy, backups: ReadonlyArray<{ name: string; size: number; modified: Date }>, now = new Date()): Map<string, { keep: boolean; reasons: string[] }> | null {
+  if (!retentionEnabled(policy)) return null;
+  const d = planPrune(backups.map((b) => ({ name: b.name, size: b.size, modified: b.modified })), policy, now, null);
+  return new Map(d.backups.map((b) => [b.name, { keep: b.keep, reasons: b.reasons }]));
+}
+
 function pickJobs(config: Config, name: string | undefined): readonly JobConfig[] {
   if (!name) return config.jobs;
   const j = config.jobs.find((x) => x.name === name);

@@ -121,4 +121,20 @@ describe('offsite prune', () => {
     const bad = runCli(['prune', '--dry-runn'], env);
     assert.equal(bad.code, 5);
   });
+
+  test('`offsite list` shows the same reasons in a RETENTION column (and in --json); without retention no column', () => {
+    const dir = archiveDir();
+    const { env } = isolatedEnv({ BACKUP_ARCHIVE: dir, BACKUP_SOURCES: join(dir, '..', 'src'), BACKUP_RETENTION_KEEP_LAST: '2', BACKUP_RETENTION_KEEP_MONTHLY: '2', LOG_LEVEL: 'error' });
+    const r = runCli(['list'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.match(lines[0]!, /LAST VERIFIED +RETENTION$/);
+    assert.match(r.stdout, /backup-2026-03-01T02-00-00\.tar\.gz .* never +keep: last 1\/2, monthly 1\/2\n/);
+    assert.match(r.stdout, /backup-2026-02-28T02-00-00\.tar\.gz .* never +keep: last 2\/2, monthly 2\/2\n/);
+    assert.match(r.stdout, /backup-2026-02-27T02-00-00\.tar\.gz .* never +remove: no rule keeps it\n/);
+    const j = JSON.parse(runCli(['list', '--json'], env).stdout) as Array<{ name: string; retention: { keep: boolean; reasons: string[] } | null }>;
+    assert.deepEqual(j.find((x) => x.name === 'backup-2026-03-01T02-00-00.tar.gz')!.retention, { keep: true, reasons: ['last 1/2', 'monthly 1/2'] });
+    const off = runCli(['list'], { ...env, BACKUP_RETENTION_KEEP_LAST: '', BACKUP_RETENTION_KEEP_MONTHLY: '' });
+    assert.match(off.stdout.split('\n')[0]!, /LAST VERIFIED$/);
+  });
 });
