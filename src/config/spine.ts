@@ -29,6 +29,11 @@ const KEEP_VARIABLES = {
 
 export type Compression = 'gz' | 'zst' | 'none';
 
+/** GZIP_PARALLELISM's upper bound: each thread holds one block in memory; 64 is far beyond any gain. */
+export const MAX_GZIP_PARALLELISM = 64;
+/** BACKUP_RETENTION_DAYS's upper bound (100 years): larger values made the deadline an invalid date, so pruning silently never happened. */
+export const MAX_RETENTION_DAYS = 36_500;
+
 export interface ScheduleConfig {
   /** Cron expression (5/6 fields, @macro or `@every <duration>`). */
   cron: string;
@@ -114,6 +119,11 @@ export function parseSpine(env: Env, issues: ConfigIssue[], cores: number, dirEx
 
   if (v.GZIP_PARALLELISM !== undefined && v.GZIP_PARALLELISM < 0) {
     issues.push({ variable: 'GZIP_PARALLELISM', message: `${quote(env.GZIP_PARALLELISM)} is negative; expected 0 (all cores) or a positive number of threads` });
+  } else if (v.GZIP_PARALLELISM !== undefined && v.GZIP_PARALLELISM > MAX_GZIP_PARALLELISM) {
+    issues.push({ variable: 'GZIP_PARALLELISM', message: `${quote(env.GZIP_PARALLELISM)} is too many threads; expected 0 (all cores) or 1 to ${MAX_GZIP_PARALLELISM} (each thread holds a block in memory)` });
+  }
+  if (v.BACKUP_RETENTION_DAYS !== undefined && v.BACKUP_RETENTION_DAYS > MAX_RETENTION_DAYS) {
+    issues.push({ variable: 'BACKUP_RETENTION_DAYS', message: `${quote(env.BACKUP_RETENTION_DAYS)} is out of range; expected a negative number (no pruning) or 0 to ${MAX_RETENTION_DAYS} days (100 years)` });
   }
   if (v.BACKUP_FILENAME !== undefined) {
     const f = v.BACKUP_FILENAME;
@@ -144,7 +154,7 @@ export function parseSpine(env: Env, issues: ConfigIssue[], cores: number, dirEx
   const latest = v.BACKUP_LATEST_SYMLINK ? expand(v.BACKUP_LATEST_SYMLINK) : '';
   const prefix = v.BACKUP_PRUNING_PREFIX ? expand(v.BACKUP_PRUNING_PREFIX) : staticPrefix(filenameTemplate);
   const compression = v.BACKUP_COMPRESSION;
-  const threads = v.GZIP_PARALLELISM === 0 ? cores : v.GZIP_PARALLELISM;
+  const threads = v.GZIP_PARALLELISM === 0 ? Math.min(cores, MAX_GZIP_PARALLELISM) : v.GZIP_PARALLELISM;
 
   return {
     schedule: { cron: v.BACKUP_CRON_EXPRESSION, jitterMs: v.BACKUP_JITTER, timezone: v.TZ },

@@ -42,27 +42,43 @@ export function validateSection<S extends Record<string, any>>(env: Env, specs: 
 export const duration = makeValidator<number>((input: string) => {
   const ms = parseDuration(input);
   if (ms === null) throw new Error(`${quote(input)} is not a duration; expected Go's form such as 30s, 5m, 1h30m`);
-  return ms;
+  return boundedDuration(input, ms);
 });
+
+/**
+ * The longest duration any setting takes: 2^31-1 ms (about 24.8 days), the longest a Node
+ * timer waits. A longer one would not wait longer but fire at once (Node clamps it to 1 ms).
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+function boundedDuration(input: string, ms: number): number {
+  if (Math.abs(ms) > MAX_DURATION_MS) throw new Error(`${quote(input)} is too long; expected at most 596h (24 days)`);
+  return ms;
+}
 
 /** Non-negative Go duration. */
 export const positiveDuration = makeValidator<number>((input: string) => {
   const ms = parseDuration(input);
   if (ms === null) throw new Error(`${quote(input)} is not a duration; expected Go's form such as 30s, 5m, 1h30m`);
   if (ms < 0) throw new Error(`${quote(input)} is negative; expected a duration of 0s or more`);
-  return ms;
+  return boundedDuration(input, ms);
 });
 
 /** Whole number (may be negative), strictly parsed. */
 export const integer = makeValidator<number>((input: string) => {
   if (!/^[+-]?\d+$/.test(input.trim())) throw new Error(`${quote(input)} is not a whole number`);
-  return parseInt(input, 10);
+  const n = parseInt(input, 10);
+  // beyond 2^53 a number is no longer exact (99999999999999999999 would become 1e20)
+  if (!Number.isSafeInteger(n)) throw new Error(`${quote(input)} is too large`);
+  return n;
 });
 
 /** Whole number >= 0. */
 export const nonNegativeInt = makeValidator<number>((input: string) => {
   if (!/^\+?\d+$/.test(input.trim())) throw new Error(`${quote(input)} is not a whole number of 0 or more`);
-  return parseInt(input, 10);
+  const n = parseInt(input, 10);
+  if (!Number.isSafeInteger(n)) throw new Error(`${quote(input)} is too large`);
+  return n;
 });
 
 /** Boolean in Go's strconv.ParseBool forms plus yes/no. */
