@@ -113,6 +113,15 @@ export const SPINE_SPEC = {
   BACKUP_STAGING: boolean({ default: true, desc: 'stage the archive in BACKUP_TMP_DIR so failed uploads can be retried' }),
 };
 
+/** Why a name cannot be a plain file name in the destination directory, or null. */
+function fileNameProblem(name: string): string | null {
+  if (name.trim() === '') return 'is empty';
+  if (name.includes('/') || name.includes('\\')) return 'contains a path separator';
+  if (name === '.' || name === '..') return 'names a directory';
+  if (name.includes('\0')) return 'contains a NUL character';
+  return null;
+}
+
 export function parseSpine(env: Env, issues: ConfigIssue[], cores: number, dirExists: (p: string) => boolean): SpineConfig | null {
   const before = issues.length;
   const v = validateSection(env, SPINE_SPEC, issues);
@@ -127,14 +136,14 @@ export function parseSpine(env: Env, issues: ConfigIssue[], cores: number, dirEx
   }
   if (v.BACKUP_FILENAME !== undefined) {
     const f = v.BACKUP_FILENAME;
-    if (f.includes('/') || f.includes('\\')) issues.push({ variable: 'BACKUP_FILENAME', message: `${quote(f)} contains a path separator; expected a file name only` });
+    const problem = fileNameProblem(f);
+    if (problem) issues.push({ variable: 'BACKUP_FILENAME', message: `${quote(f)} ${problem}; expected a file name only` });
     const unknown = /\{\{(?!\s*\.Extension\s*\}\})[^}]*\}\}/.exec(f);
     if (unknown) issues.push({ variable: 'BACKUP_FILENAME', message: `unknown template ${unknown[0]}; only {{ .Extension }} is supported` });
   }
   const link = v.BACKUP_LATEST_SYMLINK;
-  if (link && (link.includes('/') || link.includes('\\') || link === '.' || link === '..')) {
-    issues.push({ variable: 'BACKUP_LATEST_SYMLINK', message: `${quote(link)} contains a path separator; expected a file name only (the link is made in BACKUP_ARCHIVE)` });
-  }
+  const linkProblem = link ? fileNameProblem(link) : null;
+  if (linkProblem) issues.push({ variable: 'BACKUP_LATEST_SYMLINK', message: `${quote(link)} ${linkProblem}; expected a file name only (the link is made in BACKUP_ARCHIVE)` });
   const sources = v.BACKUP_SOURCES ?? [];
   if (v.BACKUP_SOURCES !== undefined && sources.length === 0) issues.push({ variable: 'BACKUP_SOURCES', message: 'is empty; expected at least one path' });
   for (const s of sources) {
@@ -147,11 +156,24 @@ export function parseSpine(env: Env, issues: ConfigIssue[], cores: number, dirEx
     else skip.push(k);
   }
   const keep = parseKeep(env, v, issues);
+  // BACKUP_ARCHIVE: only the default /archive may be absent (= no local destination); a path set on purpose must be a directory
+  const archiveSet = env.BACKUP_ARCHIVE !== undefined && env.BACKUP_ARCHIVE !== '';
+  if (archiveSet && v.BACKUP_ARCHIVE !== undefined && !dirExists(v.BACKUP_ARCHIVE)) {
+    issues.push({ variable: 'BACKUP_ARCHIVE', message: `${quote(v.BACKUP_ARCHIVE)} does not exist or is not a directory; mount the local backup directory there, or unset BACKUP_ARCHIVE for no local copy` });
+  }
   if (issues.length > before) return null;
 
   const expand = v.BACKUP_FILENAME_EXPAND ? (s: string) => expandVars(s, env) : (s: string) => s;
   const filenameTemplate = expand(v.BACKUP_FILENAME);
   const latest = v.BACKUP_LATEST_SYMLINK ? expand(v.BACKUP_LATEST_SYMLINK) : '';
+  // the names after $VAR expansion must still be plain file names: checked now, not after the archive was built
+  if (v.BACKUP_FILENAME_EXPAND) {
+    const fileProblem = fileNameProblem(filenameTemplate);
+    if (fileProblem) issues.push({ variable: 'BACKUP_FILENAME', message: `is ${quote(filenameTemplate)} after $VAR expansion, which ${fileProblem}; expected a file name only` });
+    const linkProblem = latest || v.BACKUP_LATEST_SYMLINK ? fileNameProblem(latest) : null;
+    if (linkProblem) issues.push({ variable: 'BACKUP_LATEST_SYMLINK', message: `is ${quote(latest)} after $VAR expansion, which ${linkProblem}; expected a file name only (the link is made in BACKUP_ARCHIVE)` });
+    if (issues.length > before) return null;
+  }
   const prefix = v.BACKUP_PRUNING_PREFIX ? expand(v.BACKUP_PRUNING_PREFIX) : staticPrefix(filenameTemplate);
   const compression = v.BACKUP_COMPRESSION;
   const threads = v.GZIP_PARALLELISM === 0 ? Math.min(cores, MAX_GZIP_PARALLELISM) : v.GZIP_PARALLELISM;

@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { stat } from 'node:fs/promises';
 import type { JobConfig } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { Destination } from '../destinations/types.ts';
@@ -13,6 +12,7 @@ import { redact } from '../redact.ts';
 import { noHooks, type RunHooks, type HookContext } from './hooks.ts';
 import { shipArchive, pruneDestinations } from './upload.ts';
 import { cleanupLeftovers } from './leftovers.ts';
+import { checkSources } from './sources.ts';
 import { leftoverPolicy, setWriterIdentity } from '../destinations/leftovers.ts';
 import { retentionEnabled } from '../retention/index.ts';
 import { hintsFor } from './hints.ts';
@@ -104,7 +104,8 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     // COMMAND_RUNTIME_ARCHIVE_FILEPATH: where the archive will be once the local copy is written
     hookCtx.archivePath = job.local ? join(job.local.dir, name) : '';
     // a missing source fails the run before any container is stopped or command run
-    await phase('archive', () => checkSources(job.archive.sources));
+    // an empty source (or /backup with nothing mounted) still runs, but the run is degraded, never a success
+    degrade(stats, await phase('archive', () => checkSources(job.archive.sources)));
     await phase('pre', () => hooks.archivePre(hookCtx));
     await phase('pre', () => hooks.processPre(hookCtx));
     await phase('pre', () => hooks.copyPre(hookCtx));
@@ -207,17 +208,6 @@ async function settleCleanup(cleaning: Promise<string[]>, timeoutMs: number, sig
   } finally {
     clearTimeout(timer);
     if (onAbort) signal.removeEventListener('abort', onAbort);
-  }
-}
-
-async function checkSources(sources: readonly string[]): Promise<void> {
-  for (const src of sources) {
-    try {
-      await stat(src);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new UserError(`backup source ${src} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`, 'mount the volume there or fix BACKUP_SOURCES');
-    }
   }
 }
 

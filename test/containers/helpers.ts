@@ -24,7 +24,8 @@ export function captureLogger(): { log: Logger; lines: LogLine[] } {
 /** A job from an environment, the way loadConfig builds it. */
 export function jobFrom(env: Record<string, string>): JobConfig {
   const issues: ConfigIssue[] = [];
-  const job = parseJob('test', 'environment', { BACKUP_ARCHIVE: '/nonexistent-archive', ...env }, issues);
+  // BACKUP_ARCHIVE unset: the default /archive does not exist on test machines, so there is no local destination
+  const job = parseJob('test', 'environment', { ...env }, issues);
   if (!job) throw new Error(`invalid test config: ${JSON.stringify(issues)}`);
   return job;
 }

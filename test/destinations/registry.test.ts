@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -30,11 +31,21 @@ test('builds every destination whose trigger is set, local included', async () =
   }
 });
 
-test('nothing set: no destination', () => {
+test('nothing set: no destination (the default /archive may be absent)', () => {
   const issues: ConfigIssue[] = [];
-  const job = parseJob('default', 'environment', { BACKUP_ARCHIVE: '/nonexistent-offsite-dir' }, issues);
+  assert.ok(!existsSync('/archive'), 'this test needs a machine without /archive');
+  const job = parseJob('default', 'environment', {}, issues);
   assert.deepEqual(issues, []);
   assert.deepEqual(createDestinations(job!, log), []);
+});
+
+test('BACKUP_ARCHIVE set explicitly to a missing path or a file is a configuration error naming it', () => {
+  for (const path of ['/nonexistent-offsite-dir', '/etc/hostname']) {
+    const issues: ConfigIssue[] = [];
+    assert.equal(parseJob('default', 'environment', { BACKUP_ARCHIVE: path }, issues), null);
+    assert.deepEqual(issues.map((i) => i.variable), ['BACKUP_ARCHIVE']);
+    assert.match(issues[0]!.message, /does not exist or is not a directory/);
+  }
 });
 
 test('destination config errors reach the job issues', () => {
