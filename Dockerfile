@@ -12,7 +12,10 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY src ./src
 RUN chmod +x src/cli.ts && ln -s /opt/offsite/src/cli.ts /usr/local/bin/offsite \
  && ln -s /opt/offsite/src/cli.ts /usr/local/bin/backup \
- && mkdir -p /archive /backup /etc/dockervolumebackup/conf.d /var/lib/offsite
+ && mkdir -p /etc/dockervolumebackup/conf.d /var/lib/offsite
+# No /archive and no /backup: they are mount points. An image-made /archive would turn the local
+# destination on for everyone (filling the container's disk), and an image-made /backup would back up
+# an empty directory when the volume mount is forgotten.
 
 # NODE_COMPILE_CACHE: Node's compiled-code cache lowers start-up time and the memory of the
 # main thread and the archive worker. UV_THREADPOOL_SIZE: room for parallel gzip next to file I/O.

@@ -14,6 +14,11 @@ for step in 'COPY package.json package-lock.json ./' 'npm ci --omit=dev' 'COPY s
   grep -q "$step" "$repo/Dockerfile" || { echo "Dockerfile no longer contains: $step (update scripts/image-check.sh)"; exit 1; }
 done
 
+# /archive and /backup are mount points, never made by the image (see the Dockerfile's comment).
+if grep -E '^[^#]*mkdir[^#]*[[:space:]]/(archive|backup)([[:space:]]|$)' "$repo/Dockerfile"; then
+  echo "Dockerfile creates /archive or /backup: the local destination would always be on and an unmounted source would back up nothing"; exit 1
+fi
+
 # The build context leaves out what the image does not need, and keeps what it copies.
 [ -f "$repo/.dockerignore" ] || { echo ".dockerignore is missing: the build context would carry node_modules and .cache"; exit 1; }
 ignored() { grep -v '^[[:space:]]*#' "$repo/.dockerignore" | sed -e 's/[[:space:]]*$//' -e 's|^/||' -e 's|^\*\*/||' -e 's|/$||' | grep -qxF "$1"; }
