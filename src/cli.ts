@@ -191,6 +191,9 @@ export async function main(argv: string[]): Promise<number> {
   let config: Config;
   try {
     config = loadConfig();
+    // a source missing when the daemon starts would fail every scheduled run (at 2 am): refuse to start instead
+    const missing = command === 'daemon' ? config.jobs.flatMap((job) => missingSourceIssues(job.archive.sources, job.source === 'environment' ? '' : ` (in ${job.source})`)) : [];
+    if (missing.length > 0) throw new ConfigError(missing);
   } catch (e) {
     if (e instanceof ConfigError) {
       printConfigError(e);
@@ -233,9 +236,6 @@ export async function main(argv: string[]): Promise<number> {
     case 'notify-test':
       return (await notifyTest(config, (line) => process.stdout.write(`${line}\n`), { log })) ? EXIT.success : EXIT.failure;
     case 'daemon': {
-      // a source missing at start would fail every scheduled run (at 2 am): refuse to start instead
-      const missing = config.jobs.flatMap((job) => missingSourceIssues(job.archive.sources, job.source === 'environment' ? '' : ` (in ${job.source})`));
-      if (missing.length > 0) { printConfigError(new ConfigError(missing)); return EXIT.config; }
       const stop = installStopHandler({ log, timeoutMs: config.stopTimeoutMs, what: 'the daemon' });
       const code = await runDaemon(config, { log, stop, healthFile: HEALTH_FILE, onStarted: () => checkAtStart(config, log), runOptions: async (job) => ({ hooks: await createRunHooks(job, log) }), afterRun: (job, stats) => reportRun(job, stats, log, stop.lateSignal()) });
       // nothing may keep a stopped daemon alive (timers of libraries, idle sockets)

@@ -55,7 +55,10 @@ test('several sources become several top-level directories', () => {
 test('no destination: the run fails with a clear message and exit code 1', () => {
   const { dir, env } = isolatedEnv();
   mkdirSync(join(dir, 'src'));
-  const r = runCli(['backup'], { ...env, BACKUP_SOURCES: join(dir, 'src'), BACKUP_ARCHIVE: join(dir, 'missing') });
+  writeFileSync(join(dir, 'src', 'a.txt'), 'a');
+  // BACKUP_ARCHIVE unset and no /archive on this machine: no local destination
+  assert.equal(existsSync('/archive'), false, 'this test needs a machine without /archive');
+  const r = runCli(['backup'], { ...env, BACKUP_SOURCES: join(dir, 'src') });
   assert.equal(r.code, 1);
   assert.match(r.stdout, /no destination is enabled/);
 });
