@@ -12,7 +12,8 @@ import { bytes, digest, generated } from './streams.ts';
 
 const log = silentLogger();
 const MiB = 1 << 20;
-const retry = { ...DEFAULT_RETRY, attempts: 2, initialDelayMs: 50, timeoutMs: 5000 };
+// a generous deadline: these cases test behaviour, not timeouts (azurite is slow on a loaded machine)
+const retry = { ...DEFAULT_RETRY, attempts: 2, initialDelayMs: 50, timeoutMs: 30_000 };
 
 function config(endpoint: string, path: string, extra: Partial<AzureConfig> = {}): AzureConfig {
   return { accountName: AZURITE_ACCOUNT, auth: { kind: 'key', accountKey: AZURITE_KEY }, container: 'backups', path, endpoint, accessTier: null, ...extra };
