@@ -130,7 +130,7 @@ function truthy(v: string): boolean {
 }
 
 /** The raw value offen would read for a field in this job (its default when unset or empty). */
-function rawValue(job: JobConfig, env: string, def: string | undefined): string {
+function rawValue(job: Pick<JobConfig, 'env'>, env: string, def: string | undefined): string {
   const v = job.env[env];
   return v === undefined || v === '' ? def ?? '' : v;
 }
@@ -141,7 +141,7 @@ function rawValue(job: JobConfig, env: string, def: string | undefined): string 
  * BACKUP_PRUNING_PREFIX are expanded when BACKUP_FILENAME_EXPAND says so, as offen's resolve()
  * does. Secrets are included: callers decide what to show.
  */
-export function offenConfigValues(job: JobConfig): Record<string, unknown> {
+export function offenConfigValues(job: Pick<JobConfig, 'env'>): Record<string, unknown> {
   const expand = truthy(rawValue(job, 'BACKUP_FILENAME_EXPAND', 'false'));
   const out: Record<string, unknown> = {};
   for (const [field, env, kind, def] of OFFEN_FIELDS) {

@@ -99,7 +99,7 @@ export function parseNotifyConfig(env: Env, issues: ConfigIssue[]): NotifyConfig
   }
 
   const explicitDir = (env.NOTIFICATION_TEMPLATES_DIR ?? '').trim();
-  const templates = loadTemplates(explicitDir || DEFAULT_TEMPLATES_DIR, explicitDir !== '', 'NOTIFICATION_TEMPLATES_DIR', issues);
+  const templates = loadTemplates(explicitDir || DEFAULT_TEMPLATES_DIR, explicitDir !== '', 'NOTIFICATION_TEMPLATES_DIR', issues, env);
 
   if (issues.length > before) return null;
   return { targets, level, templates, warnings };

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
@@ -6,6 +6,9 @@ import { formatDuration } from '../config/duration.ts';
 import type { ConfigIssue } from '../errors.ts';
 import type { RunStats } from '../run/stats.ts';
 import type { NotifyMessage } from './types.ts';
+import type { Env } from '../config/validate.ts';
+import { parseOffenTemplates, offenTemplateData, offenFuncs, type OffenTemplateSet } from './offen-templates.ts';
+import { GoTemplateError } from './gotemplate.ts';
 
 export const TEMPLATE_NAMES = ['title_success', 'body_success', 'title_failure', 'body_failure'] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
@@ -19,6 +22,8 @@ export interface Templates {
   /** File each loaded template was read from. */
   files: Partial<Record<TemplateName, string>>;
   compiled: Partial<Record<TemplateName, CompiledTemplate>>;
+  /** offen's Go templates (`notifications.d/*.*` other than Handlebars files), with the job's environment they read. */
+  go?: { set: OffenTemplateSet; env: Env };
 }
 
 /** What custom templates see: every RunStats field plus a few conveniences. Documented in docs/notifications.md. */
@@ -167,7 +172,7 @@ const GO_TEMPLATE = /\{\{-?\s*(\.|printf\b|range\b|end\b)/;
  * (`<name>.hbs`, `<name>.handlebars` or plain `<name>`). A template that does not
  * parse is a configuration issue. A missing directory is fine unless `explicit`.
  */
-export function loadTemplates(dir: string, explicit: boolean, variable: string, issues: ConfigIssue[]): Templates {
+export function loadTemplates(dir: string, explicit: boolean, variable: string, issues: ConfigIssue[], env: Env = {}): Templates {
   const out: Templates = { dir: '', files: {}, compiled: {} };
   let isDir = false;
   try { isDir = statSync(dir).isDirectory(); } catch { /* missing */ }
@@ -201,6 +206,35 @@ export function loadTemplates(dir: string, explicit: boolean, variable: string, 
     out.files[name] = file;
     out.compiled[name] = (ctx) => tpl(ctx, { allowProtoPropertiesByDefault: false });
   }
+  // offen's Go templates: every other file with a dot in its name (offen's ParseGlob("*.*"))
+  const handlebarsFiles = new Set(Object.values(out.files));
+  const goFiles: Array<{ path: string; text: string }> = [];
+  let names: string[] = [];
+  try { names = readdirSync(dir).sort(); } catch (e) { issues.push({ variable, message: `cannot read the directory ${dir}: ${(e as Error).message}` }); }
+  for (const f of names) {
+    const path = join(dir, f);
+    if (!f.includes('.') || f.startsWith('.') || /\.(hbs|handlebars)$/.test(f) || handlebarsFiles.has(path)) continue;
+    try {
+      if (!statSync(path).isFile()) continue;
+      if (statSync(path).size > 1 << 20) { issues.push({ variable, message: `the template ${path} is larger than 1 MiB` }); continue; }
+      goFiles.push({ path, text: readFileSync(path, 'utf8') });
+    } catch (e) {
+      issues.push({ variable, message: `cannot read the template ${path}: ${(e as Error).message}` });
+    }
+  }
+  if (goFiles.length) {
+    try {
+      const set = parseOffenTemplates(goFiles);
+      out.go = { set, env };
+      for (const name of TEMPLATE_NAMES) {
+        if (!set.templates.has(name)) continue;
+        if (out.compiled[name]) issues.push({ variable, message: `${name} is given twice: as ${out.files[name]} (Handlebars) and in a Go template file; keep one` });
+      }
+    } catch (e) {
+      if (!(e instanceof GoTemplateError)) throw e;
+      issues.push({ variable, message: `the Go template ${e.message}` });
+    }
+  }
   return out;
 }
 
@@ -210,7 +244,19 @@ export function renderRunMessage(stats: RunStats, templates: Templates | null, o
   const titleName: TemplateName = ok ? 'title_success' : 'title_failure';
   const bodyName: TemplateName = ok ? 'body_success' : 'body_failure';
   const ctx = templateContext(stats);
+  let goData: unknown;
   const render = (name: TemplateName, fallback: () => string): string => {
+    const go = templates?.go?.set.templates.get(name);
+    if (go && templates?.go) {
+      try {
+        // offen's .Stats.LogOutput is its run log; offsite gives its own report of the run (defaultBody)
+        goData ??= offenTemplateData(stats, templates.go.env, defaultBody(stats));
+        return go.execute(goData, offenFuncs(templates.go.env));
+      } catch (e) {
+        onTemplateError(name, e as Error);
+        return fallback();
+      }
+    }
     const tpl = templates?.compiled[name];
     if (!tpl) return fallback();
     try {
