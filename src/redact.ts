@@ -73,7 +73,8 @@ export function registerSecretsFromEnv(env: Record<string, string | undefined>):
   for (const [k, v] of Object.entries(env)) {
     if (!v) continue;
     if (isSecretName(k)) {
-      registerSecret(v);
+      // a notification URL list: each URL is a secret, except the ones that cannot hold any
+      if (/NOTIFICATION_URLS$/.test(k)) { for (const part of v.split(',')) if (!SECRETLESS_URL.test(part.trim())) registerSecret(part.trim()); } else registerSecret(v);
       // URL lists: register each URL's credentials and path tokens too
       for (const part of v.split(',')) registerUrlSecrets(part.trim());
       for (const [re, suffixes] of USER_OF) {
@@ -89,6 +90,9 @@ export function registerSecretsFromEnv(env: Record<string, string | undefined>):
     }
   }
 }
+
+/** Notification URLs that take no host, path, user or query (stdout://, logger://), so hold no secret. */
+export const SECRETLESS_URL = /^(stdout|logger):\/\/\/?$/i;
 
 /** Register the password/username-token and query secrets of a URL. */
 export function registerUrlSecrets(url: string): void {

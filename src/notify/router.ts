@@ -1,4 +1,4 @@
-import { registerSecret, registerUrlSecrets } from '../redact.ts';
+import { registerSecret, registerUrlSecrets, SECRETLESS_URL } from '../redact.ts';
 import { SERVICES } from './services/index.ts';
 import { NotifyUrlError, type BaseServiceConfig, type NotificationTarget, type NotifyService } from './types.ts';
 import { quote } from '../errors.ts';
@@ -49,7 +49,7 @@ export function parseNotificationUrl(input: string): ParseOutcome {
 
 /** Register the URL's secrets with src/redact.ts so no log line or error shows them. */
 export function registerTargetSecrets(raw: string, target: NotificationTarget | null): void {
-  registerSecret(raw.trim());
+  if (!SECRETLESS_URL.test(raw.trim())) registerSecret(raw.trim());
   // the password, and its HTTP Basic token (ntfy://user:pass@host sends Authorization: Basic ...)
   registerUrlSecrets(raw.trim());
   if (target) for (const s of target.config.secrets) registerSecret(s);
