@@ -152,9 +152,10 @@ describe('BACKUP_RETENTION_KEEP_*', () => {
   test('a conf.d job may use rules while another keeps days', () => {
     const dir = sandbox();
     mkdirSync(join(dir, 'conf.d'), { recursive: true });
-    writeFileSync(join(dir, 'conf.d', 'a.env'), 'BACKUP_RETENTION_KEEP_LAST=3\n');
+    // the global BACKUP_RETENTION_DAYS is unset in a.env by an empty value
+    writeFileSync(join(dir, 'conf.d', 'a.env'), 'BACKUP_RETENTION_DAYS=\nBACKUP_RETENTION_KEEP_LAST=3\n');
     writeFileSync(join(dir, 'conf.d', 'b.env'), 'BACKUP_RETENTION_DAYS=7\n');
-    const c = load(dir, { OFFSITE_CONF_DIR: join(dir, 'conf.d') });
+    const c = load(dir, { OFFSITE_CONF_DIR: join(dir, 'conf.d'), BACKUP_RETENTION_DAYS: '30' });
     assert.equal(c.jobs[0]!.retention.keep!.last, 3);
     assert.equal(c.jobs[1]!.retention.keep, null);
     assert.equal(c.jobs[1]!.retention.days, 7);
