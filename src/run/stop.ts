@@ -14,7 +14,7 @@
  * exit. When such a call may be pending, the process ends itself with SIGKILL instead (its
  * status is then 137, still a failure).
  */
-import { unlinkSync } from 'node:fs';
+import { unlink } from 'node:fs';
 import type { Logger } from '../log.ts';
 import { formatDuration } from '../config/duration.ts';
 import { releaseHeldLocksSync } from '../schedule/lock.ts';
@@ -41,19 +41,30 @@ function poolBusy(): boolean {
   }
 }
 
+/** How long a hard exit gives the removal of tracked files and a busy thread pool. */
+const EXIT_GRACE_MS = 400;
+
 /**
- * End the process now: release the lock, remove tracked temporary files (unless a
- * file-system call may be hanging: removing them could hang as well; the next run
- * removes them), then exit with `code` (SIGKILL when a thread-pool call is pending).
+ * End the process now: release the lock (synchronously), remove tracked temporary files
+ * (asynchronously: on a hung file system a synchronous call would hang the process; what
+ * is not removed within EXIT_GRACE_MS the next run removes), then exit with `code`, or end
+ * with SIGKILL when a thread-pool call is still pending (process.exit would wait for it).
  */
-export function exitNow(code: number): never {
+export function exitNow(code: number): void {
   releaseHeldLocksSync();
-  const busy = poolBusy();
-  if (!busy) {
-    for (const p of trackedFiles) { try { unlinkSync(p); } catch { /* gone, or the next run removes it */ } }
-  }
-  if (busy) process.kill(process.pid, 'SIGKILL');
-  process.exit(code);
+  let pending = trackedFiles.size;
+  for (const p of trackedFiles) unlink(p, () => { pending--; });
+  trackedFiles.clear();
+  const until = Date.now() + EXIT_GRACE_MS;
+  const tick = () => {
+    const busy = poolBusy();
+    if ((pending === 0 && !busy) || Date.now() >= until) {
+      if (busy) process.kill(process.pid, 'SIGKILL');
+      process.exit(code);
+    }
+    setTimeout(tick, 20);
+  };
+  tick();
 }
 
 // ------------------------------------------------------------------ the handler
@@ -111,7 +122,7 @@ export function installStopHandler(opts: StopHandlerOptions): StopHandler {
       log.error({ stopTimeout: formatDuration(timeoutMs) },
         `${what} did not stop within OFFSITE_STOP_TIMEOUT (${formatDuration(timeoutMs)}): exiting anyway, abandoning what could not be cancelled; the run is reported failed`);
       exit(STOP_EXIT_CODE);
-    }, timeoutMs);
+    }, Math.max(timeoutMs / 2, timeoutMs - EXIT_GRACE_MS - 100));
     hardTimer.unref();
     controller.abort(new Error(`received ${sig}`));
     resolveReceived(sig);

@@ -106,7 +106,7 @@ test(`${KILLS} runs SIGKILLed at random moments: the next run succeeds and leave
     const log = collect(child);
     const exited = once(child, 'exit');
     try {
-      await waitFor(() => /backup started/.test(log()) || child.exitCode !== null, 30_000, 'the run to start', log);
+      await waitFor(() => /backup started/.test(log()) || child.exitCode !== null, 90_000, 'the run to start', log);
       await new Promise((r) => setTimeout(r, randomInt(0, 1500)));
     } finally {
       child.kill('SIGKILL');
@@ -137,7 +137,7 @@ test('daemon: SIGTERM mid-run exits within OFFSITE_STOP_TIMEOUT with nothing par
   const log = collect(child);
   const exited = once(child, 'exit');
   try {
-    await waitFor(() => /backup started/.test(log()), 30_000, 'a run to start', log);
+    await waitFor(() => /backup started/.test(log()), 90_000, 'a run to start', log);
     await new Promise((r) => setTimeout(r, randomInt(100, 1000)));
     const t0 = Date.now();
     child.kill('SIGTERM');

@@ -96,7 +96,7 @@ test('SIGTERM during an SFTP connect to a server that never speaks SSH: exits wi
   const child = startCli(['backup'], s.env);
   const log = collect(child);
   t.after(() => { child.kill('SIGKILL'); });
-  await waitFor(() => ssh.connections() > 0, 20_000, 'the SFTP connect', log);
+  await waitFor(() => ssh.connections() > 0, 90_000, 'the SFTP connect', log);
   const r = await stopAndTime(child);
   assert.ok(r.ms <= STOP_MS + SLACK_MS, `exited ${r.ms} ms after SIGTERM (bound ${STOP_MS} ms)\n${log()}`);
   assert.equal(r.code, 1, `the run is reported failed\n${log()}`);
@@ -115,7 +115,7 @@ test('SIGTERM during an upload to a server that stopped reading: exits within th
   const child = startCli(['backup'], s.env);
   const log = collect(child);
   t.after(() => { child.kill('SIGKILL'); });
-  await waitFor(() => dav.connections() > 0, 20_000, 'the upload', log);
+  await waitFor(() => dav.connections() > 0, 90_000, 'the upload', log);
   await new Promise((r) => setTimeout(r, 500)); // let the upload's buffers fill up
   const r = await stopAndTime(child);
   assert.ok(r.ms <= STOP_MS + SLACK_MS, `exited ${r.ms} ms after SIGTERM (bound ${STOP_MS} ms)\n${log()}`);
@@ -130,7 +130,7 @@ test('a second signal exits at once, still releasing the lock', async (t) => {
   const child = startCli(['backup'], s.env);
   const log = collect(child);
   t.after(() => { child.kill('SIGKILL'); });
-  await waitFor(() => dav.connections() > 0, 20_000, 'the upload', log);
+  await waitFor(() => dav.connections() > 0, 90_000, 'the upload', log);
   child.kill('SIGTERM');
   await waitFor(() => /stopping \(SIGTERM\)/.test(log()), 5000, 'the first signal to be seen', log);
   const r = await stopAndTime(child, 'SIGINT');
@@ -149,7 +149,7 @@ test('daemon: SIGTERM mid-run (SFTP connecting) exits within the bound, clean', 
   const child = startCli(['daemon'], s.env);
   const log = collect(child);
   t.after(() => { child.kill('SIGKILL'); });
-  await waitFor(() => ssh.connections() > 0, 20_000, 'a run connecting to SFTP', log);
+  await waitFor(() => ssh.connections() > 0, 90_000, 'a run connecting to SFTP', log);
   const r = await stopAndTime(child);
   assert.ok(r.ms <= STOP_MS + SLACK_MS, `exited ${r.ms} ms after SIGTERM (bound ${STOP_MS} ms)\n${log()}`);
   assert.equal(r.code, 0, `the daemon stopped as asked\n${log()}`);
@@ -164,7 +164,7 @@ test('OFFSITE_STOP_TIMEOUT reached: what cannot be cancelled is abandoned; failu
   const child = startCli(['backup'], s.env);
   const log = collect(child);
   t.after(() => { child.kill('SIGKILL'); });
-  await waitFor(() => dav.connections() > 0 && readdirSync(s.tmp).length > 0, 20_000, 'the upload from the staged archive', log);
+  await waitFor(() => dav.connections() > 0 && readdirSync(s.tmp).length > 0, 90_000, 'the upload from the staged archive', log);
   const r = await stopAndTime(child);
   assert.ok(r.ms <= 300 + SLACK_MS, `exited ${r.ms} ms after SIGTERM (bound 300 ms)\n${log()}`);
   assert.ok(r.code === 1 || r.signal === 'SIGKILL', `a failure status (${r.code}/${r.signal})\n${log()}`);
