@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/log.ts';
 import { runJob } from '../../src/run/run.ts';
 import { exitCodeFor, EXIT } from '../../src/run/stats.ts';
 
-function setup() {
+function setup(retention: Record<string, string> = { BACKUP_RETENTION_DAYS: '7' }) {
   const dir = mkdtempSync(join(tmpdir(), 'offsite-run-'));
   const src = join(dir, 'src'); mkdirSync(src); writeFileSync(join(src, 'a.txt'), 'a');
   const archive = join(dir, 'archive'); mkdirSync(archive);
@@ -19,7 +19,7 @@ function setup() {
   writeFileSync(join(archive, 'backup-2000-01-01T00-00-00.tar.gz'), 'old');
   utimesSync(join(archive, 'backup-2000-01-01T00-00-00.tar.gz'), old, old);
   const config = loadConfig({
-    env: { BACKUP_SOURCES: src, BACKUP_ARCHIVE: archive, BACKUP_RETENTION_DAYS: '7', OFFSITE_CONF_DIR: join(dir, 'conf.d'), OFFSITE_DOTENV: '/dev/null', OFFSITE_STATE_DIR: join(dir, 'state') },
+    env: { BACKUP_SOURCES: src, BACKUP_ARCHIVE: archive, ...retention, OFFSITE_CONF_DIR: join(dir, 'conf.d'), OFFSITE_DOTENV: '/dev/null', OFFSITE_STATE_DIR: join(dir, 'state') },
     cwd: dir,
   });
   return { dir, archive, job: config.jobs[0]!, lockFile: join(dir, 'lock') };
@@ -45,4 +45,20 @@ test('a successful prune keeps the run a success', async () => {
   assert.deepEqual(stats.degradedBy, []);
   assert.equal(stats.destinations[0]!.pruned, 1);
   assert.ok(!readdirSync(s.archive).includes('backup-2000-01-01T00-00-00.tar.gz'));
+});
+
+test('a run prunes by BACKUP_RETENTION_KEEP_* alone (no BACKUP_RETENTION_DAYS): times from the names, counts in RunStats', async () => {
+  const s = setup({ BACKUP_RETENTION_KEEP_LAST: '2' });
+  // named yesterday and the day before, modified just now (copied): the names decide
+  const day = 86_400_000;
+  const names = [1, 2].map((d) => `backup-${new Date(Date.now() - d * day).toISOString().slice(0, 19).replace(/:/g, '-')}.tar.gz`);
+  for (const n of names) writeFileSync(join(s.archive, n), 'x');
+  const stats = await runJob(s.job, { log: silentLogger(), lockFile: s.lockFile });
+  assert.equal(stats.status, 'success', JSON.stringify(stats.warnings));
+  assert.equal(stats.destinations[0]!.pruned, 2);
+  assert.equal(stats.destinations[0]!.kept, 2);
+  const left = readdirSync(s.archive).filter((n) => !n.endsWith('.manifest.json'));
+  assert.equal(left.length, 2);
+  assert.ok(left.includes(names[0]!), 'yesterday stays (last 2/2)');
+  assert.ok(left.includes(stats.archive!.name), 'the backup just written stays');
 });
