@@ -7,6 +7,7 @@ import { loadConfig, type Config, type JobConfig } from './config/index.ts';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, UsageError, UserError, errorMessage } from './errors.ts';
 import { missingSourceIssues } from './run/sources.ts';
+import { checkEncryptionKeys } from './crypto/config.ts';
 import { parseCommandLine, usage } from './cli-spec.ts';
 import { createLogger, type Logger } from './log.ts';
 import { redact, isSecretName, redactStream } from './redact.ts';
@@ -194,6 +195,8 @@ export async function main(argv: string[]): Promise<number> {
     // a source missing when the daemon starts would fail every scheduled run (at 2 am): refuse to start instead
     const missing = command === 'daemon' ? config.jobs.flatMap((job) => missingSourceIssues(job.archive.sources, job.source === 'environment' ? '' : ` (in ${job.source})`)) : [];
     if (missing.length > 0) throw new ConfigError(missing);
+    const keyProblems = await checkEncryptionKeys(config.jobs);
+    if (keyProblems.length > 0) throw new ConfigError(keyProblems);
   } catch (e) {
     if (e instanceof ConfigError) {
       printConfigError(e);

@@ -1,6 +1,7 @@
 import { str } from 'envalid';
 import { quote, type ConfigIssue } from '../errors.ts';
 import { validateSection, integer, list, type Env } from './validate.ts';
+import { readBoundedFile } from './files.ts';
 
 export const DEFAULT_IDENTITY_FILE = '/root/.ssh/id_rsa';
 
@@ -51,6 +52,13 @@ export function parseSftp(env: Env, issues: ConfigIssue[]): SftpConfig | null {
     if (!FINGERPRINT.test(fp)) {
       issues.push({ variable: 'SSH_HOST_KEY_FINGERPRINT', message: `${quote(fp)} is not a SHA256 fingerprint; expected SHA256: followed by 43 base64 characters, as printed by: ssh-keyscan HOST | ssh-keygen -lf -` });
     }
+  }
+  // files named on purpose must be there now, not when the first upload starts (after the archive was built)
+  for (const variable of ['SSH_IDENTITY_FILE', 'SSH_KNOWN_HOSTS'] as const) {
+    const path = v[variable];
+    if (!path) continue;
+    const read = readBoundedFile(path);
+    if (!read.ok) issues.push({ variable, message: `the file ${path} ${read.problem}` });
   }
   if (issues.length > before) return null;
   return {

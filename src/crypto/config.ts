@@ -7,7 +7,7 @@
  * GPG_PRIVATE_KEY_PASSPHRASE) and AGE_SECRET_KEYS.
  */
 import { str } from 'envalid';
-import type { ConfigIssue } from '../errors.ts';
+import { errorMessage, type ConfigIssue } from '../errors.ts';
 import { registerSecret } from '../redact.ts';
 import { validateSection, type Env } from '../config/validate.ts';
 import { parseAesKey } from './aes.ts';
@@ -114,4 +114,31 @@ export function parseEncryptionConfig(env: Env, issues: ConfigIssue[]): Encrypti
     aes: method === 'aes' ? { keyHex: aesKeyHex! } : null,
     keys,
   };
+}
+
+/**
+ * Checks that need the OpenPGP library, run once at start (not after an archive was built):
+ * GPG_PUBLIC_KEY_RING must parse and each key must be able to encrypt. openpgp is imported
+ * only when a job uses a public key ring.
+ */
+export async function checkEncryptionKeys(jobs: ReadonlyArray<{ source: string; encryption: EncryptionConfig }>): Promise<ConfigIssue[]> {
+  const issues: ConfigIssue[] = [];
+  const checked = new Map<string, string | null>();
+  for (const job of jobs) {
+    const ring = job.encryption.gpg?.publicKeyRing;
+    if (ring === undefined) continue;
+    if (!checked.has(ring)) {
+      const { readPublicKeyRing } = await import('./gpg.ts');
+      try {
+        await readPublicKeyRing(ring);
+        checked.set(ring, null);
+      } catch (e) {
+        const hint = (e as { hint?: string }).hint;
+        checked.set(ring, `${errorMessage(e).replace(/^GPG_PUBLIC_KEY_RING:? /, '')}${hint ? `; ${hint}` : ''}`);
+      }
+    }
+    const problem = checked.get(ring);
+    if (problem) issues.push({ variable: 'GPG_PUBLIC_KEY_RING', message: `${problem}${job.source === 'environment' ? '' : ` (in ${job.source})`}` });
+  }
+  return issues;
 }

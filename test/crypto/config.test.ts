@@ -92,3 +92,14 @@ test('every secret is registered for redaction', () => {
   assert.equal(redact(`key=${HEX}`), 'key=***');
   clearSecrets();
 });
+
+test('a GPG_PUBLIC_KEY_RING that does not parse is a configuration error at start, naming it', async () => {
+  const { checkEncryptionKeys } = await import('../../src/crypto/config.ts');
+  const garbage = '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nbm90IGEga2V5\n=AAAA\n-----END PGP PUBLIC KEY BLOCK-----\n';
+  const r = parse({ GPG_PUBLIC_KEY_RING: garbage });
+  assert.deepEqual(r.issues, [], 'the armor header alone passes the synchronous check');
+  const issues = await checkEncryptionKeys([{ source: 'environment', encryption: r.cfg! }]);
+  assert.deepEqual(issues.map((i) => i.variable), ['GPG_PUBLIC_KEY_RING']);
+  assert.match(issues[0]!.message, /^is not an armored OpenPGP public key ring/);
+  assert.deepEqual(await checkEncryptionKeys([{ source: 'environment', encryption: parse({}).cfg! }]), []);
+});

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -63,11 +64,20 @@ describe('SFTP config', () => {
       identityPassphrase: '', knownHosts: '', hostKeyFingerprints: [],
     });
     const fp = `SHA256:${'a'.repeat(43)}`;
-    const b = parse({ SSH_HOST_NAME: 'h', SSH_USER: 'u', SSH_PORT: '2222', SSH_REMOTE_PATH: '/srv/b', SSH_IDENTITY_FILE: '/k', SSH_HOST_KEY_FINGERPRINT: `${fp}=, ${fp}`, SSH_KNOWN_HOSTS: '/kh' });
+    // files named on purpose must exist at configuration time: this test file stands in for both
+    const here = fileURLToPath(import.meta.url);
+    const b = parse({ SSH_HOST_NAME: 'h', SSH_USER: 'u', SSH_PORT: '2222', SSH_REMOTE_PATH: '/srv/b', SSH_IDENTITY_FILE: here, SSH_HOST_KEY_FINGERPRINT: `${fp}=, ${fp}`, SSH_KNOWN_HOSTS: here });
+    assert.deepEqual(b.issues, []);
     assert.equal(b.cfg?.port, 2222);
     assert.equal(b.cfg?.identityFileExplicit, true);
     assert.deepEqual(b.cfg?.hostKeyFingerprints, [fp, fp]);
-    assert.equal(b.cfg?.knownHosts, '/kh');
+    assert.equal(b.cfg?.knownHosts, here);
+  });
+  it('SSH_IDENTITY_FILE and SSH_KNOWN_HOSTS set but missing are configuration errors naming them', () => {
+    const { cfg, issues } = parse({ SSH_HOST_NAME: 'h', SSH_USER: 'u', SSH_IDENTITY_FILE: '/nonexistent/key', SSH_KNOWN_HOSTS: '/nonexistent/known_hosts' });
+    assert.equal(cfg, null);
+    assert.deepEqual(issues.map((i) => i.variable).sort(), ['SSH_IDENTITY_FILE', 'SSH_KNOWN_HOSTS']);
+    for (const i of issues) assert.match(i.message, /does not exist/);
   });
   it('reports bad values by name', () => {
     const { cfg, issues } = parse({ SSH_HOST_NAME: 'h', SSH_PORT: '70000', SSH_HOST_KEY_FINGERPRINT: 'MD5:aa:bb' });
