@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +30,17 @@ export function runCli(args: string[], env: Record<string, string>, cwd?: string
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
 }
 
+// Children a test started and did not see exit: a failed assertion before the test's own
+// kill() must not leave a daemon running, which would keep the test file (and the suite)
+// waiting forever.
+const running = new Set<ChildProcess>();
+after(() => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 export function startCli(args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
 }
