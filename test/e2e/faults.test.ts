@@ -155,6 +155,12 @@ for (const [label, make] of remotes) {
     test('down at start', () => faulty({ kind: 'refuse' }, /connection refused/));
     test('connection cut mid-upload', () => faulty({ kind: 'cut', afterBytes: 1 << 20 }, /reset|closed|lost|ECONNRESET|EPIPE/));
     test('stalled past the timeout', () => faulty({ kind: 'stall', afterBytes: 1 << 20 }, /timed out after 3s with no progress/));
+    if (label.startsWith('S3')) {
+      test('out of space (HTTP 507 on the upload)', () => faulty({
+        kind: 'http', status: 507, match: /^PUT /, afterBytes: 256 << 10,
+        body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>InsufficientStorage</Code><Message>quota exceeded</Message></Error>',
+      }, /HTTP 507 Insufficient Storage \(InsufficientStorage\): the destination is out of space/));
+    }
 
     test('list, verify and restore against a stalled server end within the bound', async () => {
       await proxy.setMode({ kind: 'stall', afterBytes: 0 });
