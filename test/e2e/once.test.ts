@@ -20,7 +20,7 @@ const plain = (s: string) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
 function setup(extra: Record<string, string>) {
   const { dir, env } = isolatedEnv();
   const src = join(dir, 'src'); mkdirSync(src); writeFileSync(join(src, 'a.txt'), 'a');
-  return { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: join(dir, 'none'), BACKUP_RETRY_ATTEMPTS: '1', ...extra };
+  return { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: '', BACKUP_RETRY_ATTEMPTS: '1', ...extra };
 }
 
 const hasScript = spawnSync('script', ['--version']).status === 0;

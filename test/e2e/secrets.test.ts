@@ -67,7 +67,7 @@ function setup(destination: Record<string, string>) {
     env: {
       ...env,
       BACKUP_SOURCES: src,
-      BACKUP_ARCHIVE: join(dir, 'no-such-archive-dir'),
+      BACKUP_ARCHIVE: '', // no local copy
       BACKUP_RETRY_ATTEMPTS: '1',
       BACKUP_DESTINATION_TIMEOUT: '10s',
       GPG_PASSPHRASE: SECRETS.GPG_PASSPHRASE,
