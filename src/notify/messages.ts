@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { readBoundedFile } from '../config/files.ts';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
@@ -185,13 +186,13 @@ export function loadTemplates(dir: string, explicit: boolean, variable: string, 
   for (const name of TEMPLATE_NAMES) {
     const file = [`${name}.hbs`, `${name}.handlebars`, name].map((f) => join(dir, f)).find((p) => existsSync(p));
     if (!file) continue;
-    let src: string;
-    try {
-      src = readFileSync(file, 'utf8');
-    } catch (e) {
-      issues.push({ variable, message: `cannot read the template ${file}: ${(e as Error).message}` });
+    // bounded: a FIFO or a device in the templates directory must not hang or exhaust start-up
+    const read = readBoundedFile(file);
+    if (!read.ok) {
+      issues.push({ variable, message: `the template ${file} ${read.problem}` });
       continue;
     }
+    const src = read.text;
     if (GO_TEMPLATE.test(src)) {
       issues.push({ variable, message: `${file} looks like a Go template (docker-volume-backup); rewrite it in Handlebars, e.g. {{job}} and {{bytes archive.size}} (see docs/notifications.md)` });
       continue;

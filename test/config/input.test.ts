@@ -76,6 +76,15 @@ describe('X_FILE, .env and conf.d files are read bounded', () => {
     assert.match(issues[0]!.message, /larger than 1 MiB/);
   });
 
+  test('a notification template that is a FIFO does not hang start-up', () => {
+    const dir = sandbox();
+    mkdirSync(join(dir, 'templates'));
+    execFileSync('mkfifo', [join(dir, 'templates', 'title_failure.hbs')]);
+    const issues = issuesOf(dir, { NOTIFICATION_TEMPLATES_DIR: join(dir, 'templates') });
+    assert.deepEqual(issues.map((i) => i.variable), ['NOTIFICATION_TEMPLATES_DIR']);
+    assert.match(issues[0]!.message, /FIFO/);
+  });
+
   test('/dev/null reads as empty (OFFSITE_DOTENV=/dev/null: no .env file)', () => {
     const dir = sandbox();
     const c = loadConfig({ env: { OFFSITE_CONF_DIR: join(dir, 'conf.d'), OFFSITE_DOTENV: '/dev/null' }, cwd: dir });
