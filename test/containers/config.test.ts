@@ -12,7 +12,7 @@ describe('containers config', () => {
     assert.deepEqual(issues, []);
     assert.deepEqual(c, {
       stopLabel: 'true', noRestartLabel: 'true', stopServiceTimeoutMs: 300_000, execLabel: '', execForwardOutput: false,
-      docker: null, preCommand: '', postCommand: '',
+      docker: null, preCommand: '', postCommand: '', dockerApiVersion: '', warnings: [],
     });
   });
 
