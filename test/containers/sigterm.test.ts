@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { isolatedEnv, startCli } from '../helpers/cli.ts';
+import { isLocalTempName } from '../../src/destinations/local.ts';
 import { DockerFake } from '../servers/docker-fake.ts';
 import { archiveAvailable, collect, NO_ARCHIVE, waitFor } from './e2e-helpers.ts';
 
@@ -45,7 +46,7 @@ async function sigtermMidArchive(args: string[], extra: Record<string, string>):
   const log = collect(child);
   const archiveDir = join(dir, 'archive');
   // the local copy's temporary file appears while the archive is being written
-  await waitFor(() => readdirSync(archiveDir).some((n) => n.startsWith('.')), 20_000, 'the archive phase', log);
+  await waitFor(() => readdirSync(archiveDir).some(isLocalTempName), 20_000, 'the archive phase', log);
   assert.equal(fake.container('db').State, 'exited', 'db is stopped during the archive phase');
   assert.equal(fake.container('app').State, 'exited');
   child.kill('SIGTERM');

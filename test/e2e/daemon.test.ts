@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { isolatedEnv, startCli, runCli } from '../helpers/cli.ts';
+import { isLocalTempName } from '../../src/destinations/local.ts';
 
 function collect(child: ReturnType<typeof startCli>) {
   let out = '';
@@ -48,7 +49,7 @@ test('daemon: SIGTERM during a run leaves no partial file and exits 0', async (t
   const child = startCli(['daemon'], { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: archiveDir, BACKUP_CRON_EXPRESSION: '* * * * * *' });
   const log = collect(child);
   t.after(() => { child.kill('SIGKILL'); });
-  await waitFor(() => readdirSync(archiveDir).some((n) => n.startsWith('.')), 20_000, 'a temporary file', log);
+  await waitFor(() => readdirSync(archiveDir).some(isLocalTempName), 20_000, 'a temporary file', log);
   child.kill('SIGTERM');
   const [code] = await once(child, 'exit');
   assert.equal(code, 0, log());
