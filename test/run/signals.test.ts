@@ -149,7 +149,8 @@ test('daemon: SIGTERM mid-run (SFTP connecting) exits within the bound, clean', 
   const child = startCli(['daemon'], s.env);
   const log = collect(child);
   t.after(() => { child.kill('SIGKILL'); });
-  await waitFor(() => ssh.connections() > 0, 90_000, 'a run connecting to SFTP', log);
+  // (the daemon's start-up check connects too: wait for a run)
+  await waitFor(() => /backup started/.test(log()) && ssh.connections() > 0, 90_000, 'a run connecting to SFTP', log);
   const r = await stopAndTime(child);
   assert.ok(r.ms <= STOP_MS + SLACK_MS, `exited ${r.ms} ms after SIGTERM (bound ${STOP_MS} ms)\n${log()}`);
   assert.equal(r.code, 0, `the daemon stopped as asked\n${log()}`);
