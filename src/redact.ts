@@ -73,8 +73,9 @@ export function registerSecretsFromEnv(env: Record<string, string | undefined>):
   for (const [k, v] of Object.entries(env)) {
     if (!v) continue;
     if (isSecretName(k)) {
-      // a notification URL list: each URL is a secret, except the ones that cannot hold any
-      if (/NOTIFICATION_URLS$/.test(k)) { for (const part of v.split(',')) if (!SECRETLESS_URL.test(part.trim())) registerSecret(part.trim()); } else registerSecret(v);
+      // a notification URL list: each URL's secrets are registered when it is parsed
+      // (src/notify/router.ts registerTargetSecrets), so its scheme and host stay readable
+      if (!/NOTIFICATION_URLS$/.test(k)) registerSecret(v);
       // URL lists: register each URL's credentials and path tokens too
       for (const part of v.split(',')) registerUrlSecrets(part.trim());
       for (const [re, suffixes] of USER_OF) {
@@ -143,7 +144,8 @@ export function redact(text: string): string {
     }
     return isPlaceholder(userinfo) || userinfo.length < 8 ? `${scheme}${userinfo}@` : `${scheme}${MASK}@`;
   });
-  out = out.replace(SECRET_QUERY, `$1${MASK}`);
+  // a value already masked (a redacted URL followed by `: why`) keeps what follows it
+  out = out.replace(SECRET_QUERY, (m: string, key: string) => (m.slice(key.length).startsWith(MASK) ? m : `${key}${MASK}`));
   return out;
 }
 

@@ -49,7 +49,8 @@ export function parseNotificationUrl(input: string): ParseOutcome {
 
 /** Register the URL's secrets with src/redact.ts so no log line or error shows them. */
 export function registerTargetSecrets(raw: string, target: NotificationTarget | null): void {
-  if (!SECRETLESS_URL.test(raw.trim())) registerSecret(raw.trim());
+  // a URL that does not parse is masked whole; a parsed one by its own secrets (scheme and host stay readable)
+  if (!target && !SECRETLESS_URL.test(raw.trim())) registerSecret(raw.trim());
   // the password, and its HTTP Basic token (ntfy://user:pass@host sends Authorization: Basic ...)
   registerUrlSecrets(raw.trim());
   if (target) for (const s of target.config.secrets) registerSecret(s);
