@@ -155,12 +155,14 @@ async function cmdCheck(config: Config, log: Logger, only?: string): Promise<num
 }
 
 /** The daemon at start: log each job's destinations and check them; a failing one is a warning, the daemon goes on. */
-async function checkAtStart(config: Config, log: Logger): Promise<void> {
+async function checkAtStart(config: Config, log: Logger, signal: AbortSignal): Promise<void> {
   await Promise.all(config.jobs.map(async (job) => {
     const dests = createDestinations(job, log);
     try {
       log.info({ job: job.name, destinations: dests.map((d) => `${d.name} ${d.location}`) }, `${job.name} stores its backups on ${dests.length ? dests.map((d) => `${d.name} ${d.location}`).join(', ') : 'no destination'}`);
-      for (const r of await checkDestinations(dests, job.retry.timeoutMs)) {
+      const results = await checkDestinations(dests, job.retry.timeoutMs, signal);
+      if (signal.aborted) return;
+      for (const r of results) {
         if (r.ok) log.info({ job: job.name, destination: r.destination, location: r.location, durationMs: r.durationMs }, `destination check passed: ${r.destination} ${r.location}`);
         else log.warn({ job: job.name, destination: r.destination, location: r.location, ...(r.hint ? { hint: r.hint } : {}) }, `destination check failed: ${r.destination} ${r.location}: ${r.error}`);
       }
@@ -240,7 +242,7 @@ export async function main(argv: string[]): Promise<number> {
       return (await notifyTest(config, (line) => process.stdout.write(`${line}\n`), { log })) ? EXIT.success : EXIT.failure;
     case 'daemon': {
       const stop = installStopHandler({ log, timeoutMs: config.stopTimeoutMs, what: 'the daemon' });
-      const code = await runDaemon(config, { log, stop, healthFile: HEALTH_FILE, onStarted: () => checkAtStart(config, log), runOptions: async (job) => ({ hooks: await createRunHooks(job, log) }), afterRun: (job, stats) => reportRun(job, stats, log, stop.lateSignal()) });
+      const code = await runDaemon(config, { log, stop, healthFile: HEALTH_FILE, onStarted: (signal) => checkAtStart(config, log, signal), runOptions: async (job) => ({ hooks: await createRunHooks(job, log) }), afterRun: (job, stats) => reportRun(job, stats, log, stop.lateSignal()) });
       // nothing may keep a stopped daemon alive (timers of libraries, idle sockets)
       stop.finish(code);
       return code;

@@ -28,7 +28,7 @@ export interface DaemonOptions {
   /** Health file, refreshed while the daemon lives (HEALTHCHECK reads it). */
   healthFile?: string;
   /** Called once every job is scheduled (the destination checks at start). */
-  onStarted?: () => Promise<void>;
+  onStarted?: (signal: AbortSignal) => Promise<void>;
 }
 
 interface Scheduled { stop(): void; next(): Date | null; intervalMs?: number | null }
@@ -116,7 +116,7 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
   await health.write();
   const healthTimer = setInterval(() => void health.write(), HEALTH_REFRESH_MS);
   // the destination checks run beside the schedule (bounded; a failing one is a warning)
-  if (opts.onStarted) void opts.onStarted().catch((e) => log.warn({ error: errorMessage(e) }, 'checking the destinations failed'));
+  if (opts.onStarted) void opts.onStarted(controller.signal).catch((e) => log.warn({ error: errorMessage(e) }, 'checking the destinations failed'));
 
   const signalName = await stop.received;
   log.info({ signal: signalName, running: running.size }, running.size ? 'stopping: aborting the running backup' : 'stopping');
