@@ -27,7 +27,6 @@ describe('WebDAV, SSH and Dropbox in the configuration and the registry', () => 
       const cfg = loadConfig({
         cwd: dir,
         env: {
-          BACKUP_ARCHIVE: join(dir, 'no-such-dir'),
           WEBDAV_URL: 'https://dav.example.com/files', WEBDAV_PATH: 'backups', WEBDAV_USERNAME: 'me', WEBDAV_PASSWORD_FILE: join(dir, 'dav'),
           SSH_HOST_NAME: 'sftp.example.com', SSH_USER: 'bk', SSH_PASSWORD: 'pw', SSH_REMOTE_PATH: '/srv/b',
           DROPBOX_REFRESH_TOKEN: 'rt', DROPBOX_APP_KEY: 'ak', DROPBOX_APP_SECRET: 'as', DROPBOX_REMOTE_PATH: 'host1',
