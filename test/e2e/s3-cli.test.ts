@@ -25,7 +25,7 @@ test('backup to S3 with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY succeeds and t
   const s3env = {
     ...env,
     BACKUP_SOURCES: src,
-    BACKUP_ARCHIVE: join(dir, 'no-local-archive'),
+    BACKUP_ARCHIVE: '', // unset: no local copy
     AWS_S3_BUCKET_NAME: 'cli-bucket',
     AWS_ENDPOINT: `127.0.0.1:${s3.port}`,
     AWS_ENDPOINT_PROTO: 'http',
