@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createArchive } from '../../src/archive/index.ts';
 import { silentLogger } from '../../src/log.ts';
-import type { startCli } from '../helpers/cli.ts';
 
 /**
  * Whether this tree has the archive writer yet (the archive work lands on main
@@ -25,17 +24,4 @@ export async function archiveAvailable(): Promise<boolean> {
 
 export const NO_ARCHIVE = 'createArchive is not implemented in this tree yet (src/archive/create.ts is the stub until the archive branch is merged)';
 
-export function collect(child: ReturnType<typeof startCli>): () => string {
-  let out = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { out += d; });
-  return () => out;
-}
-
-export async function waitFor(cond: () => boolean, ms: number, what: string, log: () => string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${log()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { collect, waitFor } from '../helpers/cli.ts';

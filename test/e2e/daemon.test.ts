@@ -4,23 +4,10 @@ import { mkdirSync, readdirSync, writeFileSync, openSync, writeSync, closeSync }
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { isolatedEnv, startCli, runCli } from '../helpers/cli.ts';
+import { isolatedEnv, startCli, runCli, collect, waitFor } from '../helpers/cli.ts';
 import { isLocalTempName } from '../../src/destinations/local.ts';
 
-function collect(child: ReturnType<typeof startCli>) {
-  let out = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { out += d; });
-  return () => out;
-}
 
-async function waitFor(cond: () => boolean, ms: number, what: string, log: () => string) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${log()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('daemon: a schedule every second produces at least two archives, SIGTERM exits 0', async (t) => {
   const { dir, env } = isolatedEnv();

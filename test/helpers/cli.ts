@@ -44,3 +44,20 @@ export function startCli(args: string[], env: Record<string, string>): ChildProc
   child.once('exit', () => running.delete(child));
   return child;
 }
+
+/** Everything a child writes to stdout and stderr so far. */
+export function collect(child: ChildProcess): () => string {
+  let out = '';
+  child.stdout!.on('data', (d) => { out += d; });
+  child.stderr!.on('data', (d) => { out += d; });
+  return () => out;
+}
+
+/** Polls `cond` until it holds; fails after `ms` with what it waited for and the child's output. */
+export async function waitFor(cond: () => boolean, ms: number, what: string, log: () => string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${log()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -13,7 +13,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { execFileSync } from 'node:child_process';
-import { isolatedEnv, startCli } from '../helpers/cli.ts';
+import { isolatedEnv, startCli, collect, waitFor } from '../helpers/cli.ts';
 import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../servers/s3rver.ts';
 import { startSshd, SFTP_USER, SFTP_PASSWORD, type SshdServer } from '../servers/sshd.ts';
 import { startWebdavServer, type InProcessDav } from '../servers/webdav-server.ts';
@@ -83,20 +83,7 @@ function assertNoPartialUnderFinalName(where: string) {
   }
 }
 
-function collect(child: ReturnType<typeof startCli>) {
-  let out = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { out += d; });
-  return () => out;
-}
 
-async function waitFor(cond: () => boolean, ms: number, what: string, log: () => string) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${log()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test(`${KILLS} runs SIGKILLed at random moments: the next run succeeds and leaves nothing behind`, { timeout: 900_000 }, async () => {
   let seen = 0;

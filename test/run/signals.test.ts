@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'nod
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { isolatedEnv, runCli, startCli } from '../helpers/cli.ts';
+import { isolatedEnv, runCli, startCli, collect, waitFor } from '../helpers/cli.ts';
 
 /** Accepts connections and never answers (never speaks SSH / HTTP); reads and drops what it gets unless `stall`. */
 async function silentServer(opts: { stall?: boolean } = {}): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
@@ -34,20 +34,7 @@ async function silentServer(opts: { stall?: boolean } = {}): Promise<{ port: num
   };
 }
 
-function collect(child: ReturnType<typeof startCli>) {
-  let out = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { out += d; });
-  return () => out;
-}
 
-async function waitFor(cond: () => boolean, ms: number, what: string, log: () => string) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${log()}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const STOP_MS = 4000;
 /** Process start-up and scheduling noise on a loaded 2-core machine, on top of the bound. */
