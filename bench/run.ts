@@ -1,19 +1,22 @@
 /**
- * `npm run bench`: archive speed and memory against GNU tar on the same tree,
- * in the same run. Not a test. Writes bench/results.md.
+ * `npm run bench`: whole `offsite` processes, as a user times them, against tar, pigz and zstd
+ * on the same tree, alternating in the same run. Not a test. Writes bench/results.md.
  *
- *   BENCH_SIZE_MB   corpus size (default 1024; e.g. 128 for a quick run)
- *   BENCH_REPEAT    runs per measurement, the fastest counts (default 2)
- *   BENCH_ONLY      comma-separated section names to run (default: all)
- *   BENCH_COMPILE_CACHE=0  run the archiving child without Node's compile cache
+ *   BENCH_SIZE_MB   corpus size (default 613, the issue's corpus: 50,000 files of 4 KiB, 160 MiB
+ *                   of text logs, 256 MiB random; smaller sizes scale every part, e.g. 150)
+ *   BENCH_REPEAT    runs per measurement; ours and the reference alternate, medians count (default 3)
+ *   BENCH_ONLY      comma-separated case names to run (default: all; see CASES and `destinations`)
+ *   BENCH_COMPILE_CACHE=0  run offsite without Node's compile cache (the image sets one)
  *   BENCH_DEST_MB   archive size of the `destinations` section (default 4096), see bench/destinations.ts
  *
- * results.md holds the archive report and the destinations report between markers; a run
- * replaces only the reports of the sections it ran (BENCH_ONLY=destinations leaves the
- * archive results alone, and the other way round).
- * The corpus (bench/work/, gitignored) is kept between runs and rebuilt when
- * its size changes. Each section is a function returning table rows; add new
- * sections to SECTIONS.
+ * Every offsite number is a whole process: `node src/cli.ts backup|restore|config|daemon` started
+ * as the image starts it (NODE_ENV=production, NODE_COMPILE_CACHE, UV_THREADPOOL_SIZE=8), timed
+ * with /usr/bin/time (wall, user + system CPU of the process and its children, peak RSS), exactly
+ * as the reference `tar` commands are.
+ *
+ * results.md holds this report and the destinations report between markers; a run replaces only
+ * the reports of the sections it ran. The corpus (bench/work/, gitignored) is kept between runs
+ * and rebuilt when its size changes.
  */
 import * as fs from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -21,17 +24,19 @@ import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { randomFillSync } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { destinationsSection, destinationsReport, writeRandomFiles, type DestRow } from './destinations.ts';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const REPO = join(BENCH_DIR, '..');
+const CLI = join(REPO, 'src', 'cli.ts');
 const WORK = join(BENCH_DIR, 'work');
-const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 1024);
-const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 2));
+const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 613);
+const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 3));
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
 const CORES = availableParallelism();
-const RSS_TARGET_MIB = 128;
 const COMPILE_CACHE = process.env.BENCH_COMPILE_CACHE === '0' ? null : join(WORK, 'compile-cache');
-const LOAD_BEFORE = loadavg().map((l) => l.toFixed(2)).join(' ');
+const TIME = '/usr/bin/time';
 
 interface Corpus {
   root: string;
@@ -41,24 +46,6 @@ interface Corpus {
   small: string;
   smallFiles: number;
   bytes: number;
-}
-
-interface Row {
-  section: string;
-  case: string;
-  oursS: number;
-  /** Including the child's start-up. */
-  oursWallS: number;
-  tarS: number | null;
-  /** CPU seconds (user + system, all threads): a measure the machine's other load disturbs less. */
-  oursCpuS: number;
-  tarCpuS: number | null;
-  tarCmd: string;
-  target: number | null;
-  rssMiB: number;
-  size: number;
-  tarSize: number | null;
-  note?: string;
 }
 
 // ---------------------------------------------------------------- corpus
@@ -94,11 +81,12 @@ function textChunk(rand: () => number, size: number): Buffer {
 
 function buildCorpus(): Corpus {
   const root = join(WORK, `corpus-${SIZE_MB}mb`);
-  const scale = SIZE_MB / 1024;
-  const smallFiles = Math.max(1000, Math.round(100_000 * scale));
+  // the issue's corpus at 613 MiB: 50,000 files of 4 KiB (200 MiB), 160 MiB of text logs, 256 MiB random
+  const scale = SIZE_MB / 613;
+  const smallFiles = Math.max(1000, Math.round(50_000 * scale));
   const smallBytes = smallFiles * 4096;
-  const textBytes = Math.round(SIZE_MB * 1024 * 1024 * 0.4);
-  const randomBytes = Math.max(0, SIZE_MB * 1024 * 1024 - smallBytes - textBytes);
+  const textBytes = Math.round(160 * scale * 2 ** 20);
+  const randomBytes = Math.max(0, SIZE_MB * 2 ** 20 - smallBytes - textBytes);
   const corpus: Corpus = {
     root, sources: [join(root, 'small'), join(root, 'text'), join(root, 'random')], small: join(root, 'small'),
     smallFiles, bytes: smallBytes + textBytes + randomBytes,
@@ -132,136 +120,311 @@ function buildCorpus(): Corpus {
 
 // ---------------------------------------------------------------- runners
 
-function spawnTimed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ ms: number; stdout: string }> {
+interface Measured { wallS: number; cpuS: number; rssMiB: number; stdout: string }
+
+/** One process under /usr/bin/time: wall seconds, user + system CPU (with its children), peak RSS. */
+function timed(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Measured> {
+  const timeFile = join(WORK, `time-${process.pid}.txt`);
   return new Promise((resolve, reject) => {
-    const start = performance.now();
-    const child = spawn(cmd, args, { env: env ?? process.env, stdio: ['ignore', 'pipe', 'inherit'] });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d; });
+    const child = spawn(TIME, ['-f', '%e %U %S %M', '-o', timeFile, cmd, ...args], { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d; });
+    child.stderr.on('data', (d: Buffer) => { out += d; });
     child.on('error', reject);
     child.on('close', (code) => {
-      const ms = performance.now() - start;
-      if (code === 0) resolve({ ms, stdout });
-      else reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}`));
+      if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}\n${out.slice(-3000)}`));
+      const [wallS, userS, sysS, rssKiB] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(/\s+/).map(Number) as [number, number, number, number];
+      resolve({ wallS, cpuS: userS + sysS, rssMiB: rssKiB / 1024, stdout: out });
     });
   });
 }
 
-/** `ms`: createArchive until `done`, inside the child; `wallMs`: including Node's start-up and module loading. */
-interface Ours { ms: number; wallMs: number; cpuMs: number; maxRssKiB: number; size: number }
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
 
-async function ours(sources: string[], compression: 'gz' | 'zst' | 'none', parallelism: number, compileCache = COMPILE_CACHE): Promise<Ours> {
-  const out = join(WORK, `out.ours.${compression}`);
-  const runs: Ours[] = [];
-  const env = { ...process.env };
-  delete env.NODE_COMPILE_CACHE;
-  if (compileCache) env.NODE_COMPILE_CACHE = compileCache;
-  for (let i = 0; i < REPEAT; i++) {
-    const { stdout, ms: wallMs } = await spawnTimed(process.execPath, [join(BENCH_DIR, 'archive-child.ts'), JSON.stringify({ sources, compression, parallelism, out })], env);
-    runs.push({ ...(JSON.parse(stdout.trim().split('\n').at(-1)!) as Omit<Ours, 'wallMs'>), wallMs });
-  }
-  fs.rmSync(out, { force: true });
-  // fastest run; the highest peak RSS of all runs
-  const fastest = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
-  return { ...fastest, maxRssKiB: Math.max(...runs.map((r) => r.maxRssKiB)) };
+/** The environment the image gives offsite (Dockerfile), with a throwaway conf dir. */
+function offsiteEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const conf = join(WORK, 'conf');
+  fs.mkdirSync(join(conf, 'conf.d'), { recursive: true });
+  return {
+    PATH: process.env.PATH, HOME: process.env.HOME,
+    NODE_ENV: 'production', UV_THREADPOOL_SIZE: '8',
+    ...(COMPILE_CACHE ? { NODE_COMPILE_CACHE: COMPILE_CACHE } : {}),
+    OFFSITE_CONF_DIR: join(conf, 'conf.d'), OFFSITE_LOCK_FILE: join(conf, 'lock'), OFFSITE_HEALTH_FILE: join(conf, 'health.json'),
+    OFFSITE_DOTENV: '/dev/null', LOG_FORMAT: 'json', LOG_LEVEL: 'info', BACKUP_TMP_DIR: join(WORK, 'tmp'),
+    ...extra,
+  };
+}
+
+function freshDir(path: string): string {
+  fs.rmSync(path, { recursive: true, force: true });
+  fs.mkdirSync(path, { recursive: true });
+  return path;
+}
+
+/** `offsite backup` of `sources` into a fresh local directory; returns the measurement and the archive's path. */
+async function offsiteBackup(sources: string[], compression: string, parallelism: number): Promise<Measured & { archive: string; size: number }> {
+  const dest = freshDir(join(WORK, 'archive'));
+  freshDir(join(WORK, 'tmp'));
+  const m = await timed(process.execPath, [CLI, 'backup'], {
+    env: offsiteEnv({ BACKUP_SOURCES: sources.join(','), BACKUP_ARCHIVE: dest, BACKUP_COMPRESSION: compression, GZIP_PARALLELISM: String(parallelism) }),
+  });
+  const names = fs.readdirSync(dest).filter((n) => !n.startsWith('.') && !n.endsWith('.manifest.json'));
+  if (names.length !== 1) throw new Error(`offsite backup left ${names.length} files in ${dest}: ${names.join(', ')}\n${m.stdout.slice(-3000)}`);
+  const archive = join(dest, names[0]!);
+  return { ...m, archive, size: fs.statSync(archive).size };
 }
 
 /** GNU tar with the same entries (each source by base name, from its parent). */
-async function gnuTar(flags: string[], sources: string[]): Promise<{ ms: number; cpuMs: number | null; size: number }> {
+async function gnuTar(flags: string[], sources: string[]): Promise<Measured & { size: number }> {
   const out = join(WORK, 'out.gnutar');
   const parent = dirname(sources[0]!);
   const names = sources.map((s) => s.slice(parent.length + 1));
-  const timeFile = join(WORK, 'time.txt');
-  const haveTime = fs.existsSync('/usr/bin/time');
-  let best = { ms: Infinity, cpuMs: null as number | null };
-  for (let i = 0; i < REPEAT; i++) {
-    const args = [...flags, out, '-C', parent, ...names];
-    // /usr/bin/time reports the CPU time of tar and its compressor child
-    const { ms } = haveTime ? await spawnTimed('/usr/bin/time', ['-f', '%U %S', '-o', timeFile, 'tar', ...args]) : await spawnTimed('tar', args);
-    const cpuMs = haveTime ? fs.readFileSync(timeFile, 'utf8').trim().split(/\s+/).slice(-2).reduce((a, b) => a + Number(b) * 1000, 0) : null;
-    if (ms < best.ms) best = { ms, cpuMs };
-  }
+  const m = await timed('tar', [...flags, out, '-C', parent, ...names]);
   const size = fs.statSync(out).size;
   fs.rmSync(out, { force: true });
-  return { ...best, size };
+  return { ...m, size };
 }
 
-async function compare(section: string, label: string, sources: string[], compression: 'gz' | 'zst' | 'none', parallelism: number,
-  tarFlags: string[], target: number | null, note?: string, compileCache = COMPILE_CACHE): Promise<Row> {
-  console.log(`[${section}] ${label} ...`);
-  const o = await ours(sources, compression, parallelism, compileCache);
-  const t = await gnuTar(tarFlags, sources);
-  const row: Row = {
-    section, case: label, oursS: o.ms / 1000, oursWallS: o.wallMs / 1000, tarS: t.ms / 1000,
-    oursCpuS: o.cpuMs / 1000, tarCpuS: t.cpuMs === null ? null : t.cpuMs / 1000, tarCmd: `tar ${tarFlags.join(' ')}`, target,
-    rssMiB: o.maxRssKiB / 1024, size: o.size, tarSize: t.size, note,
-  };
-  console.log(`    ours ${row.oursS.toFixed(2)} s (CPU ${row.oursCpuS.toFixed(2)}), GNU tar ${row.tarS!.toFixed(2)} s (CPU ${row.tarCpuS?.toFixed(2) ?? '?'}), ratio ${(row.oursS / row.tarS!).toFixed(2)}, peak RSS ${row.rssMiB.toFixed(0)} MiB`);
+interface Stat { wallS: number; cpuS: number; rssMiB: number; runs: number[] }
+function summarize(ms: Measured[]): Stat {
+  return { wallS: median(ms.map((m) => m.wallS)), cpuS: median(ms.map((m) => m.cpuS)), rssMiB: Math.max(...ms.map((m) => m.rssMiB)), runs: ms.map((m) => m.wallS) };
+}
+
+interface Row {
+  id: string;
+  label: string;
+  ours: Stat;
+  ref: Stat | null;
+  refCmd: string;
+  /** Target ratio ours/ref, or null. */
+  target: number | null;
+  oursSize?: number;
+  refSize?: number;
+  load: number;
+  note?: string;
+}
+
+function logRow(r: Row): void {
+  const ratio = r.ref ? ` ratio ${(r.ours.wallS / r.ref.wallS).toFixed(2)}x (runs ${r.ours.runs.map((x) => x.toFixed(2)).join('/')} vs ${r.ref.runs.map((x) => x.toFixed(2)).join('/')})` : '';
+  console.log(`    offsite ${r.ours.wallS.toFixed(2)} s CPU ${r.ours.cpuS.toFixed(2)} RSS ${r.ours.rssMiB.toFixed(0)} MiB${r.ref ? `; ${r.refCmd} ${r.ref.wallS.toFixed(2)} s CPU ${r.ref.cpuS.toFixed(2)}` : ''}${ratio}; load ${r.load.toFixed(2)}`);
+}
+
+/** offsite backup and a tar command, alternating, REPEAT times each. */
+async function backupVsTar(id: string, label: string, sources: string[], compression: string, parallelism: number, tarFlags: string[], target: number | null): Promise<Row> {
+  console.log(`[${id}] ${label} ...`);
+  const ours: Measured[] = [];
+  const ref: Measured[] = [];
+  let oursSize = 0;
+  let refSize = 0;
+  for (let i = 0; i < REPEAT; i++) {
+    const o = await offsiteBackup(sources, compression, parallelism);
+    ours.push(o); oursSize = o.size;
+    const t = await gnuTar(tarFlags, sources);
+    ref.push(t); refSize = t.size;
+  }
+  const row: Row = { id, label, ours: summarize(ours), ref: summarize(ref), refCmd: `tar ${tarFlags.map((f) => (f.includes(' ') ? `'${f}'` : f)).join(' ')}`, target, oursSize, refSize, load: loadavg()[0]! };
+  logRow(row);
   return row;
 }
 
-// ---------------------------------------------------------------- sections
+let gzArchive: string | null = null;
 
-type Section = (c: Corpus) => Promise<Row[]>;
+type Case = (c: Corpus) => Promise<Row[]>;
 
-const SECTIONS: Record<string, Section> = {
-  async gzip(c) {
-    return [await compare('gzip', 'gz, 1 thread', c.sources, 'gz', 1, ['-czf'], 1.0)];
+const CASES: Record<string, Case> = {
+  async gz1(c) {
+    const row = await backupVsTar('P1', 'gz, GZIP_PARALLELISM=1', c.sources, 'gz', 1, ['-czf'], 1.0);
+    // keep one archive for the restore case
+    const o = await offsiteBackup(c.sources, 'gz', 1);
+    gzArchive = join(WORK, 'restore-input.tar.gz');
+    fs.renameSync(o.archive, gzArchive);
+    return [row];
   },
-  async gzipParallel(c) {
-    const rows = [await compare('gzipParallel', `gz, parallelism ${CORES} (all cores)`, c.sources, 'gz', CORES, ['-czf'], CORES === 2 ? 0.6 : null,
-      'ratio against single-threaded tar -czf')];
-    rows.push(await compare('gzipParallel', `gz, parallelism ${CORES} vs pigz`, c.sources, 'gz', CORES, ['-I', 'pigz', '-cf'], null, 'reference only'));
+  async gzAll(c) {
+    return [await backupVsTar('P2', `gz, GZIP_PARALLELISM=0 (${CORES} cores)`, c.sources, 'gz', 0, ['-I', 'pigz', '-cf'], 1.0)];
+  },
+  async zst1(c) {
+    return [await backupVsTar('P3', 'zst, GZIP_PARALLELISM=1', c.sources, 'zst', 1, ['--zstd', '-cf'], 1.0)];
+  },
+  async zstAll(c) {
+    return [await backupVsTar('P3', `zst, GZIP_PARALLELISM=0 (${CORES} cores)`, c.sources, 'zst', 0, ['-I', 'zstd -T0', '-cf'], 1.0)];
+  },
+  async small(c) {
+    return [await backupVsTar('P4', `none, the ${c.smallFiles} small files (${(c.smallFiles * 4096 / 2 ** 20).toFixed(0)} MiB)`, [c.small], 'none', 1, ['-cf'], 1.5)];
+  },
+  async none(c) {
+    return [await backupVsTar('-', 'none, whole corpus', c.sources, 'none', 1, ['-cf'], null)];
+  },
+  async restore(c) {
+    if (!gzArchive || !fs.existsSync(gzArchive)) {
+      const o = await offsiteBackup(c.sources, 'gz', 1);
+      gzArchive = join(WORK, 'restore-input.tar.gz');
+      fs.renameSync(o.archive, gzArchive);
+    }
+    console.log('[P8] restore of the gz archive ...');
+    const ours: Measured[] = [];
+    const ref: Measured[] = [];
+    for (let i = 0; i < REPEAT; i++) {
+      const dest = freshDir(join(WORK, 'archive'));
+      fs.copyFileSync(gzArchive, join(dest, 'backup-bench.tar.gz'));
+      const to = join(WORK, 'restored');
+      fs.rmSync(to, { recursive: true, force: true });
+      ours.push(await timed(process.execPath, [CLI, 'restore', 'latest', '--to', to], { env: offsiteEnv({ BACKUP_SOURCES: c.sources.join(','), BACKUP_ARCHIVE: dest }) }));
+      const tarTo = freshDir(join(WORK, 'restored-tar'));
+      ref.push(await timed('tar', ['-xzf', gzArchive, '-C', tarTo]));
+    }
+    fs.rmSync(join(WORK, 'restored'), { recursive: true, force: true });
+    fs.rmSync(join(WORK, 'restored-tar'), { recursive: true, force: true });
+    const row: Row = { id: 'P8', label: 'restore of P1\'s archive', ours: summarize(ours), ref: summarize(ref), refCmd: 'tar -xzf', target: 1.1, load: loadavg()[0]! };
+    logRow(row);
+    return [row];
+  },
+  async fixed() {
+    const rows: Row[] = [];
+    // one tiny file: an empty source is reported as a warning (exit 4)
+    const empty = freshDir(join(WORK, 'empty', 'data'));
+    fs.writeFileSync(join(empty, 'a'), 'a');
+    console.log('[fixed] offsite config, backup of a one-file directory ...');
+    const cfg: Measured[] = [];
+    const emp: Measured[] = [];
+    for (let i = 0; i < REPEAT; i++) {
+      cfg.push(await timed(process.execPath, [CLI, 'config'], { env: offsiteEnv({ BACKUP_SOURCES: empty }) }));
+      emp.push(await offsiteBackup([empty], 'gz', 1));
+    }
+    rows.push({ id: '-', label: '`offsite config`', ours: summarize(cfg), ref: null, refCmd: '', target: null, load: loadavg()[0]! });
+    rows.push({ id: 'P9', label: 'backup of a directory with one 1-byte file', ours: summarize(emp), ref: null, refCmd: '', target: null, load: loadavg()[0]! });
+    rows.forEach(logRow);
     return rows;
   },
-  async zstd(c) {
-    return [await compare('zstd', 'zstd, 1 thread', c.sources, 'zst', 1, ['--zstd', '-cf'], 1.0)];
-  },
-  async smallFiles(c) {
-    return [await compare('smallFiles', `${c.smallFiles} files of 4 KiB, no compression`, [c.small], 'none', 1, ['-cf'], 1.5)];
-  },
-  async uncompressed(c) {
-    return [await compare('uncompressed', 'whole corpus, no compression', c.sources, 'none', 1, ['-cf'], null)];
-  },
-  async noCompileCache(c) {
-    return [await compare('noCompileCache', 'gz, 1 thread, WITHOUT the compile cache', c.sources, 'gz', 1, ['-czf'], null,
-      'each isolate type-strips its TypeScript (higher RSS)', null)];
+  async daemon() {
+    console.log('[P9] daemon: start until "job scheduled", idle RSS ...');
+    const empty = freshDir(join(WORK, 'empty', 'data'));
+    const starts: number[] = [];
+    const rss: number[] = [];
+    for (let i = 0; i < REPEAT; i++) {
+      const r = await idleDaemon(empty);
+      starts.push(r.startS); rss.push(r.rssMiB);
+    }
+    const row: Row = { id: 'P9', label: 'daemon, local destination: start until "job scheduled" (s) / RSS idle 3 s after (MiB)', ours: { wallS: median(starts), cpuS: NaN, rssMiB: Math.max(...rss), runs: starts }, ref: null, refCmd: '', target: null, load: loadavg()[0]! };
+    logRow(row);
+    return [row];
   },
 };
 
+/** Starts the daemon, times until it logs "job scheduled", lets it idle 3 s, reads its RSS, stops it. */
+function idleDaemon(source: string): Promise<{ startS: number; rssMiB: number }> {
+  const dest = freshDir(join(WORK, 'archive'));
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const child = spawn(process.execPath, [CLI, 'daemon'], {
+      env: offsiteEnv({ BACKUP_SOURCES: source, BACKUP_ARCHIVE: dest, BACKUP_CRON_EXPRESSION: '0 3 1 1 *' }), stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let startS = 0;
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`daemon did not log "job scheduled" in 60 s\n${out.slice(-3000)}`)); }, 60_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+      if (!startS && out.includes('"job scheduled"')) {
+        startS = (performance.now() - start) / 1000;
+        setTimeout(() => {
+          let rssMiB = NaN;
+          try {
+            const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
+            rssMiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024;
+          } catch { /* not Linux */ }
+          clearTimeout(timer);
+          child.once('close', () => resolve({ startS, rssMiB }));
+          child.kill('SIGTERM');
+        }, 3000);
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => { out += d; });
+    child.on('error', reject);
+  });
+}
+
+// ---------------------------------------------------------------- install size (P10)
+
+/** Bytes on disk of the production dependencies (`npm ls --omit=dev`) plus src/: what `npm ci --omit=dev` and the image's COPY add. */
+function productionInstallMB(): number | null {
+  try {
+    const paths = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 26 })
+      .split('\n').map((p) => p.trim()).filter((p) => p.includes('node_modules'));
+    const real = [...new Set(paths.map((p) => fs.realpathSync(p)))].sort();
+    // a nested package is counted with its parent's du
+    const top = real.filter((p, i) => !real.slice(0, i).some((q) => p.startsWith(q + '/')));
+    const out = execFileSync('du', ['-sbc', ...top, join(REPO, 'src'), join(REPO, 'package.json'), join(REPO, 'package-lock.json')], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    return Number(/^(\d+)\s+total$/m.exec(out)?.[1]) / 1e6;
+  } catch {
+    return null;
+  }
+}
+
 // ---------------------------------------------------------------- report
 
-function fmtRatio(r: Row): string {
-  return r.tarS ? (r.oursS / r.tarS).toFixed(2) + '×' : '-';
+const TARGETS: [string, string, string][] = [
+  ['P1', 'gz, 1 thread', '<= 1.0x `tar -czf`'],
+  ['P2', 'gz, all cores', '<= 1.0x `tar -I pigz -cf`'],
+  ['P3', 'zst, 1 thread / all cores', '<= 1.0x `tar --zstd -cf` / <= 1.0x `tar -I \'zstd -T0\' -cf`'],
+  ['P4', '50,000 small files, no compression', '<= 1.5x `tar -cf`'],
+  ['P5', 'peak RSS of `offsite backup` to a local directory, any corpus size', '<= 96 MiB'],
+  ['P6', 'peak RSS of a 4 GiB backup to S3 (+ local)', '<= 128 MiB'],
+  ['P7', 'three destinations (local + S3 + SFTP) vs the slowest alone', '<= 1.25x'],
+  ['P8', '`offsite restore` of P1\'s archive', '<= 1.1x `tar -xzf`'],
+  ['P9', 'idle daemon RSS / start until "scheduled" is logged', '<= 70 MiB / <= 300 ms'],
+  ['P10', 'production install (`npm ci --omit=dev` size), image layers above node:24-slim', '<= 60 MB'],
+];
+
+function ratio(r: Row): number | null {
+  return r.ref ? r.ours.wallS / r.ref.wallS : null;
 }
 
-function verdict(r: Row): string {
-  const parts: string[] = [];
-  if (r.target !== null && r.tarS) parts.push(r.oursS / r.tarS <= r.target ? `ok (≤ ${r.target}×)` : `MISSED (target ≤ ${r.target}×)`);
-  parts.push(r.rssMiB <= RSS_TARGET_MIB ? 'RSS ok' : `RSS MISSED (≤ ${RSS_TARGET_MIB} MiB)`);
-  return parts.join('; ');
-}
-
-function report(c: Corpus, rows: Row[]): string {
+function report(c: Corpus, rows: Row[], installMB: number | null, loadStart: number[]): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const backupRows = rows.filter((r) => r.oursSize !== undefined || r.label.startsWith('backup of'));
+  const peakLocal = backupRows.length ? Math.max(...backupRows.map((r) => r.ours.rssMiB)) : null;
+  const byId = (id: string) => rows.filter((r) => r.id === id);
+  const ok = (good: boolean) => (good ? 'met' : '**missed**');
+  const measured: Record<string, string> = {};
+  for (const id of ['P1', 'P2', 'P3', 'P4', 'P8']) {
+    const rs = byId(id);
+    if (rs.length) measured[id] = rs.map((r) => `${ratio(r)!.toFixed(2)}x (${r.ours.wallS.toFixed(2)} s vs ${r.ref!.wallS.toFixed(2)} s): ${ok(ratio(r)! <= r.target!)}`).join(' / ');
+  }
+  if (peakLocal !== null) measured.P5 = `${peakLocal.toFixed(0)} MiB (highest of every backup above): ${ok(peakLocal <= 96)}`;
+  measured.P6 = 'see the destinations report below';
+  measured.P7 = 'see the destinations report below (local + S3 + Azure there)';
+  const d = byId('P9').find((r) => r.label.startsWith('daemon'));
+  if (d) measured.P9 = `${d.ours.rssMiB.toFixed(0)} MiB / ${(d.ours.wallS * 1000).toFixed(0)} ms: ${ok(d.ours.rssMiB <= 70)} / ${ok(d.ours.wallS <= 0.3)}`;
+  if (installMB !== null) measured.P10 = `${installMB.toFixed(1)} MB (production dependencies + src/, measured from this checkout's node_modules): ${ok(installMB <= 60)}`;
   const lines = [
-    '# Archive benchmark',
+    '# Whole-process benchmark',
     '',
-    `Run ${new Date().toISOString()} (load average before: ${LOAD_BEFORE}) on ${CORES} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${fsVersion()}.`,
-    `Corpus: ${(c.bytes / 2 ** 20).toFixed(0)} MiB in bench/work: ${c.smallFiles} files of 4 KiB (half text, half random), 40% compressible text logs in 8 MiB files, the rest random data in 32 MiB files. Page cache warm; fastest of ${REPEAT} runs each; output written to a file on the same disk.`,
-    `Peak RSS is the archiving child process's maxRSS (process.resourceUsage()), target ≤ ${RSS_TARGET_MIB} MiB. ${COMPILE_CACHE ? 'The child runs with Node\'s compile cache (NODE_COMPILE_CACHE, warmed first), as the daemon should (see the notes below); the noCompileCache row shows the difference.' : 'The child runs WITHOUT Node\'s compile cache.'}`,
+    `Run ${new Date().toISOString()} on ${CORES} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${osVersion()}.`,
+    `Load average (1, 5, 15 min) before: ${loadStart.map((l) => l.toFixed(2)).join(', ')}; after: ${loadavg().map((l) => l.toFixed(2)).join(', ')} (${CORES} cores shared with other sessions' tests: absolute times are noisy, ratios less so).`,
+    `Corpus: ${(c.bytes / 2 ** 20).toFixed(0)} MiB (BENCH_SIZE_MB=${SIZE_MB}): ${c.smallFiles} files of 4 KiB (half text, half random), text logs in 8 MiB files (${(160 * SIZE_MB / 613).toFixed(0)} MiB), the rest random data in 32 MiB files. Page cache warm; output on the same disk.`,
+    `Each offsite number is a whole \`node src/cli.ts ...\` process as the image starts it (NODE_ENV=production, UV_THREADPOOL_SIZE=8, ${COMPILE_CACHE ? 'NODE_COMPILE_CACHE warmed first' : 'no compile cache'}), local destination, timed like the reference with /usr/bin/time: wall time, CPU (user + system, all threads and children), peak RSS (maxRSS). Offsite and the reference alternate; medians of ${REPEAT} runs; RSS is the highest run.`,
     '',
-    '"ours" is createArchive() until `done` inside the child process (what a running daemon spends); "with start-up" adds Node\'s start-up and loading the TypeScript modules, paid once per daemon. The ratio uses "ours".',
+    '## Targets',
     '',
-    '| case | ours (s) | with start-up (s) | GNU tar (s) | ratio | CPU s ours / tar | peak RSS (MiB) | output (MiB) ours / tar | verdict |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
-    ...rows.map((r) => `| ${r.case} (vs \`${r.tarCmd}\`)${r.note ? ` — ${r.note}` : ''} | ${r.oursS.toFixed(2)} | ${r.oursWallS.toFixed(2)} | ${r.tarS?.toFixed(2) ?? '-'} | ${fmtRatio(r)} | ${r.oursCpuS.toFixed(2)} / ${r.tarCpuS?.toFixed(2) ?? '-'} | ${r.rssMiB.toFixed(0)} | ${(r.size / 2 ** 20).toFixed(1)} / ${r.tarSize === null ? '-' : (r.tarSize / 2 ** 20).toFixed(1)} | ${verdict(r)} |`),
+    '| # | measure | target | measured |',
+    '| --- | --- | --- | --- |',
+    ...TARGETS.map(([id, what, target]) => `| ${id} | ${what} | ${target} | ${measured[id] ?? 'not measured in this run'} |`),
+    '',
+    '## Measurements',
+    '',
+    '| # | case | offsite (s) | reference (s) | ratio | CPU s offsite / ref | offsite peak RSS (MiB) | output MiB offsite / ref | load (1 min) |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map((r) => `| ${r.id} | ${r.label}${r.ref ? ` vs \`${r.refCmd}\`` : ''} | ${r.ours.wallS.toFixed(2)} | ${r.ref?.wallS.toFixed(2) ?? ''} | ${ratio(r)?.toFixed(2) ?? ''}${r.ref ? 'x' : ''} | ${Number.isNaN(r.ours.cpuS) ? '' : r.ours.cpuS.toFixed(2)}${r.ref ? ` / ${r.ref.cpuS.toFixed(2)}` : ''} | ${r.ours.rssMiB.toFixed(0)} | ${r.oursSize !== undefined ? `${(r.oursSize / 2 ** 20).toFixed(1)} / ${(r.refSize! / 2 ** 20).toFixed(1)}` : ''} | ${r.load.toFixed(2)} |`),
     '',
   ];
   return lines.join('\n');
 }
 
-function fsVersion(): string {
+function osVersion(): string {
   try {
     return fs.readFileSync('/proc/version', 'utf8').split(' ').slice(0, 3).join(' ');
   } catch {
@@ -269,8 +432,8 @@ function fsVersion(): string {
   }
 }
 
-const ARCHIVE_START = '<!-- bench:archive -->';
-const ARCHIVE_END = '<!-- /bench:archive -->';
+const PROCESS_START = '<!-- bench:process -->';
+const PROCESS_END = '<!-- /bench:process -->';
 const DEST_START = '<!-- bench:destinations -->';
 const DEST_END = '<!-- /bench:destinations -->';
 
@@ -280,54 +443,48 @@ function between(text: string, start: string, end: string): string | null {
   return i >= 0 && j > i ? text.slice(i + start.length, j).trim() : null;
 }
 
-/** results.md: archive report, destinations report, notes; each report kept from the previous file when not rerun. */
-function writeResults(archiveMd: string | null, destMd: string | null): void {
+/** results.md: the process report, the destinations report, then notes.md; each report kept from the previous file when not rerun. */
+function writeResults(processMd: string | null, destMd: string | null): void {
   const file = join(BENCH_DIR, 'results.md');
   const notesFile = join(BENCH_DIR, 'notes.md');
   const notes = fs.existsSync(notesFile) ? fs.readFileSync(notesFile, 'utf8') : '';
   const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-  let oldArchive = between(old, ARCHIVE_START, ARCHIVE_END);
-  if (oldArchive === null && old && !old.includes(DEST_START)) {
-    // a file from before the markers: the archive report followed by the notes
-    oldArchive = (notes && old.endsWith(notes) ? old.slice(0, old.length - notes.length) : old).trim();
-  }
-  const archive = archiveMd ?? oldArchive;
+  const proc = processMd ?? between(old, PROCESS_START, PROCESS_END);
   const dest = destMd ?? between(old, DEST_START, DEST_END);
   const parts: string[] = [];
-  if (archive) parts.push(`${ARCHIVE_START}\n${archive.trim()}\n${ARCHIVE_END}\n`);
+  if (proc) parts.push(`${PROCESS_START}\n${proc.trim()}\n${PROCESS_END}\n`);
   if (dest) parts.push(`${DEST_START}\n${dest.trim()}\n${DEST_END}\n`);
   fs.writeFileSync(file, parts.join('\n') + (notes ? '\n' + notes : ''));
 }
 
 async function main(): Promise<void> {
+  if (!fs.existsSync(TIME)) throw new Error(`${TIME} is needed (apt-get install time)`);
   fs.mkdirSync(WORK, { recursive: true });
-  const archiveSections = Object.keys(SECTIONS).filter((n) => !ONLY || ONLY.has(n));
-  let archiveMd: string | null = null;
-  if (archiveSections.length > 0) {
+  const names = Object.keys(CASES).filter((n) => !ONLY || ONLY.has(n));
+  let processMd: string | null = null;
+  if (names.length > 0) {
     const corpus = buildCorpus();
     // warm the page cache for every contender alike, and Node's compile cache
-    await spawnTimed('sh', ['-c', `tar -cf - -C '${corpus.root}' . | cat > /dev/null`]);
-    if (COMPILE_CACHE) {
-      const tiny = join(WORK, 'tiny');
-      fs.mkdirSync(tiny, { recursive: true });
-      fs.writeFileSync(join(tiny, 'a'), 'a');
-      await ours([tiny], 'gz', 2);
-    }
-    const loadStart = loadavg()[0]!;
+    await timed('sh', ['-c', `tar -cf - -C '${corpus.root}' . | cat > /dev/null`]);
+    const tiny = freshDir(join(WORK, 'tiny', 'data'));
+    fs.writeFileSync(join(tiny, 'a'), 'a');
+    for (const comp of ['gz', 'zst', 'none']) await offsiteBackup([tiny], comp, 0);
+    const loadStart = loadavg();
     const rows: Row[] = [];
-    for (const name of archiveSections) rows.push(...(await SECTIONS[name]!(corpus)));
-    archiveMd = report(corpus, rows) + `\nLoad average (1 min) at the start of the measurements: ${loadStart.toFixed(2)}, at the end: ${loadavg()[0]!.toFixed(2)} (${CORES} cores; other sessions share this machine).\n`;
-    console.log('\n' + archiveMd);
+    for (const name of names) rows.push(...(await CASES[name]!(corpus)));
+    const installMB = !ONLY || ONLY.has('install') ? productionInstallMB() : null;
+    processMd = report(corpus, rows, installMB, loadStart);
+    console.log('\n' + processMd);
   }
   let destMd: string | null = null;
   if (!ONLY || ONLY.has('destinations')) {
     const loadStart = loadavg()[0]!;
     const rows: DestRow[] = await destinationsSection(join(WORK, 'destinations'), COMPILE_CACHE);
-    const machine = `${CORES} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${fsVersion()}`;
+    const machine = `${CORES} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${osVersion()}`;
     destMd = destinationsReport(rows, machine) + `\nLoad average (1 min) at the start: ${loadStart.toFixed(2)}, at the end: ${loadavg()[0]!.toFixed(2)} (${CORES} cores; other sessions share this machine).\n`;
     console.log('\n' + destMd);
   }
-  writeResults(archiveMd, destMd);
+  writeResults(processMd, destMd);
 }
 
 await main();
