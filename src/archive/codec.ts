@@ -5,6 +5,7 @@
  * Blocks are released in the order they were written.
  */
 import * as zlib from 'node:zlib';
+import { zstdEngineOptions } from './gzip-parallel.ts';
 
 export interface CodecOutput {
   /** Output bytes, in order. */
@@ -90,9 +91,8 @@ export class ZlibCodec implements Codec {
 export function singleStreamCodec(compression: 'gz' | 'zst', out: CodecOutput): ZlibCodec {
   const chunkSize = CHUNK;
   if (compression === 'gz') return new ZlibCodec(zlib.createGzip({ chunkSize }), out);
-  const c = zlib.constants;
   // zstd's own worker threads (ZSTD_c_nbWorkers) are not used: Node's stream
   // wrapper mishandles their flushing (ERR_STREAM_PUSH_AFTER_EOF on Node 24);
-  // independent frames are not used either (see gzip-parallel.ts).
-  return new ZlibCodec(zlib.createZstdCompress({ chunkSize, params: { [c.ZSTD_c_compressionLevel]: 3, [c.ZSTD_c_checksumFlag]: 1 } }), out);
+  // several threads write independent frames instead (gzip-parallel.ts).
+  return new ZlibCodec(zlib.createZstdCompress(zstdEngineOptions(chunkSize)), out);
 }

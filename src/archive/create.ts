@@ -13,7 +13,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { UserError } from '../errors.ts';
 import type { ArchiveOptions, ArchiveResult, ArchiveScan, ArchiveStream, ArchiveHeaderEntry } from './index.ts';
-import { ParallelGzipCodec } from './gzip-parallel.ts';
+import { ParallelCodec } from './gzip-parallel.ts';
 import { CopyCodec, singleStreamCodec, type Codec, type CodecOutput } from './codec.ts';
 import { ABORT, USED, type HeaderReply, type TarWorkerData, type WorkerCounts, type WorkerMessage } from './tar-worker.ts';
 import type { SourceRoot } from './walk.ts';
@@ -38,11 +38,11 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
   let counts: WorkerCounts | null = null;
 
   const threads = Math.max(1, Math.floor(opts.parallelism || 1));
-  // zstd ignores parallelism: see gzip-parallel.ts
-  const parallel = opts.compression === 'gz' && threads > 1;
+  // gz and zst on several threads: independent members / frames (gzip-parallel.ts)
+  const parallel = opts.compression !== 'none' && threads > 1;
   const makeCodec = (out: CodecOutput): Codec => {
     if (opts.compression === 'none') return new CopyCodec(out);
-    return parallel ? new ParallelGzipCodec(threads, out) : singleStreamCodec(opts.compression, out);
+    return parallel ? new ParallelCodec(opts.compression, threads, out) : singleStreamCodec(opts.compression, out);
   };
   const source = new ArchiveSource(
     {

@@ -9,9 +9,9 @@ export interface ArchiveOptions {
   exclude: RegExp | null;
   compression: Compression;
   /**
-   * Compression threads (>= 1). For gz above 1, the tar is cut into 1 MiB
-   * blocks compressed concurrently into independent gzip members, which every
-   * gunzip reads as one stream. zst and none ignore it.
+   * Compression threads (>= 1). For gz and zst above 1, the tar is cut into
+   * 1 MiB blocks compressed concurrently into independent gzip members / zstd
+   * frames, which gunzip and the zstd CLI read as one stream. none ignores it.
    */
   parallelism: number;
   log: Logger;

@@ -7,6 +7,7 @@ import { Transform } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { createArchive } from '../../src/archive/index.ts';
+import { extractArchive, verifyArchiveStream } from '../../src/archive/extract.ts';
 import { UserError } from '../../src/errors.ts';
 import { buildTree, describeSources, describeTree, tempDir, run, options, archiveTo, TAR_EXTRACT } from './helpers.ts';
 
@@ -230,16 +231,32 @@ test('a single file can be a source', async () => {
   assert.match(stdout, /^-rwxr-xr-x .* run\.sh$/m);
 });
 
-test('zst ignores parallelism: one zstd frame, which Node\'s own decompressor reads whole', async () => {
-  const file = join(root, 'p.tar.zst');
-  const { result, sha256 } = await archiveTo(file, options(sources, { compression: 'zst', parallelism: 2 }));
-  assert.equal(result.sha256, sha256);
-  await extractAndCompare(file, ['--zstd', '-xf'], 'zst parallel');
-  const plain = join(root, 'p-plain.tar');
-  await archiveTo(plain, options(sources, { compression: 'none' }));
-  const { zstdDecompressSync } = await import('node:zlib');
-  assert.ok(zstdDecompressSync(fs.readFileSync(file)).equals(fs.readFileSync(plain)));
-});
+for (const parallelism of [2, 3]) {
+  test(`zst with parallelism ${parallelism}: independent frames that GNU tar, the zstd CLI and offsite's restore and verify read whole`, async () => {
+    const file = join(root, `p${parallelism}.tar.zst`);
+    const { result, sha256 } = await archiveTo(file, options(sources, { compression: 'zst', parallelism }));
+    assert.equal(result.sha256, sha256);
+    await extractAndCompare(file, ['--zstd', '-xf'], `zst parallel ${parallelism}`);
+    const plain = join(root, `p${parallelism}-plain.tar`);
+    await archiveTo(plain, options(sources, { compression: 'none' }));
+    const { stdout } = await run('sh', ['-c', `zstd -dc '${file}' | sha256sum`]);
+    assert.equal(stdout.split(' ')[0], createHash('sha256').update(fs.readFileSync(plain)).digest('hex'));
+    // several frames (the tree is > 6 MiB, frames are 1 MiB of tar)
+    const frames = Number(/Zstandard Frames: (\d+)/.exec((await run('zstd', ['-lv', file])).stdout)?.[1]);
+    assert.ok(frames >= 6, `expected several zstd frames, found ${frames}`);
+    // offsite's verify reads every frame: the whole archive's counts come out, not the first MiB's
+    const verified = await verifyArchiveStream(fs.createReadStream(file));
+    assert.equal(verified.compression, 'zst');
+    assert.equal(verified.files, result.files);
+    assert.equal(verified.bytes, result.bytesRead);
+    // and offsite's restore gives back the same tree
+    const dest = fs.mkdtempSync(join(root, 'r-'));
+    await extractArchive(fs.createReadStream(file), { target: dest });
+    const got = describeTree(dest);
+    for (const [path, node] of expected) assert.deepEqual(got.get(path), node, `restore: ${path}`);
+    fs.rmSync(dest, { recursive: true, force: true });
+  });
+}
 
 test('a source path that is itself a symlink to a directory is followed (only there)', async () => {
   const link = join(root, 'linked-vol');

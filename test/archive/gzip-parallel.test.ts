@@ -2,7 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
-import { ParallelGzipCodec } from '../../src/archive/gzip-parallel.ts';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ParallelGzipCodec, ParallelCodec } from '../../src/archive/gzip-parallel.ts';
+import { ZstdFramesDecompress } from '../../src/archive/zstd.ts';
 import { run, tempDir } from './helpers.ts';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
@@ -40,7 +44,6 @@ test('parallel gzip: members in block order, released in order, one gzip stream 
     try {
       fs.writeFileSync(join(dir, 'x.gz'), out);
       const { stdout } = await run('sh', ['-c', `gzip -dc '${join(dir, 'x.gz')}' | sha256sum && gzip -t '${join(dir, 'x.gz')}'`]);
-      const { createHash } = await import('node:crypto');
       assert.equal(stdout.split(' ')[0], createHash('sha256').update(Buffer.concat(blocks)).digest('hex'));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -57,3 +60,97 @@ test('parallel gzip: never more blocks in flight than engines', async () => {
   codec.destroy();
 });
 
+
+/** Feeds blocks through a zstd ParallelCodec (as the archive source does); returns the output and the release order. */
+function compressZstd(blocks: Buffer[], threads: number): Promise<{ out: Buffer; released: number[] }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const released: number[] = [];
+    let next = 0;
+    const codec: ParallelCodec = new ParallelCodec('zst', threads, { data: (c) => chunks.push(c), error: reject, ready: () => pump() });
+    const pump = () => {
+      while (next < blocks.length && codec.canWrite()) {
+        const i = next++;
+        codec.write(blocks[i]!, () => released.push(i));
+      }
+      if (next === blocks.length) codec.end(() => resolve({ out: Buffer.concat(chunks), released }));
+    };
+    pump();
+  });
+}
+
+/** Decodes with offsite's frame-by-frame decoder, the input cut into pieces of the given sizes (cycled). */
+async function framesDecode(data: Buffer, pieces: number[]): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (let off = 0, i = 0; off < data.length; i++) {
+    const n = pieces[i % pieces.length]!;
+    parts.push(data.subarray(off, off + n));
+    off += n;
+  }
+  const out: Buffer[] = [];
+  await pipeline(Readable.from(parts), new ZstdFramesDecompress(), async function* (src) { for await (const c of src) out.push(c as Buffer); });
+  return Buffer.concat(out);
+}
+
+/** Blocks of every small size, around zstd's 128 KiB block limit and above 1 MiB; random, constant (RLE) and text. */
+function zstdBlocks(): Buffer[] {
+  const kinds = [(n: number) => randomBytes(n), (n: number) => Buffer.alloc(n, 'z'), (n: number) => Buffer.from('line of compressible text\n'.repeat(Math.ceil(n / 26))).subarray(0, n)];
+  const sizes = [...Array.from({ length: 40 }, (_, i) => i + 1), 511, 512, 513, 131071, 131072, 131073, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 17];
+  return sizes.map((n, i) => kinds[i % kinds.length]!(n));
+}
+
+test('parallel zstd: one frame per block, in block order; the zstd CLI and offsite\'s frame decoder read them all', async () => {
+  const blocks = zstdBlocks();
+  const plain = Buffer.concat(blocks);
+  for (const threads of [2, 3]) {
+    const { out, released } = await compressZstd(blocks, threads);
+    assert.deepEqual(released, blocks.map((_, i) => i));
+    const dir = tempDir();
+    try {
+      const file = join(dir, 'x.zst');
+      fs.writeFileSync(file, out);
+      // the zstd CLI: integrity, content, and one frame per block
+      await run('zstd', ['-q', '-t', file]);
+      const { stdout } = await run('sh', ['-c', `zstd -dc '${file}' | sha256sum`]);
+      assert.equal(stdout.split(' ')[0], createHash('sha256').update(plain).digest('hex'));
+      const listed = (await run('zstd', ['-lv', file])).stdout;
+      assert.match(listed, new RegExp(`Zstandard Frames: ${blocks.length}\\b`));
+      assert.match(listed, /Check: XXH64/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    // offsite's decoder: everything in one chunk (several frames per chunk), odd pieces, and frame-sized pieces
+    assert.ok((await framesDecode(out, [out.length])).equals(plain), 'one chunk');
+    assert.ok((await framesDecode(out, [1, 2, 3, 5, 7, 4096, 65536])).equals(plain), 'odd pieces');
+  }
+  // the small frames one byte at a time (every header field split across chunks)
+  const small = blocks.slice(0, 45);
+  const { out } = await compressZstd(small, 2);
+  assert.ok((await framesDecode(out, [1])).equals(Buffer.concat(small)), 'byte by byte');
+});
+
+test('parallel zstd: frames the zstd CLI wrote (several per chunk) decode whole; a cut stream fails', async () => {
+  const blocks = zstdBlocks().slice(30);
+  const cli = Buffer.concat(await Promise.all(blocks.map(async (b, i) => {
+    const dir = tempDir();
+    try {
+      fs.writeFileSync(join(dir, 'b'), b);
+      // alternate with and without checksum, as other writers may
+      await run('zstd', ['-q', i % 2 ? '--no-check' : '--check', join(dir, 'b'), '-o', join(dir, 'b.zst')]);
+      return fs.readFileSync(join(dir, 'b.zst'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  })));
+  assert.ok((await framesDecode(cli, [cli.length])).equals(Buffer.concat(blocks)));
+  await assert.rejects(framesDecode(cli.subarray(0, cli.length - 2), [cli.length]), /truncated/);
+});
+
+test('parallel zstd: never more blocks in flight than engines', async () => {
+  const codec = new ParallelCodec('zst', 2, { data: () => {}, error: () => {}, ready: () => {} });
+  let accepted = 0;
+  while (codec.canWrite()) { codec.write(Buffer.alloc(1024), () => {}); accepted++; }
+  assert.equal(accepted, 2);
+  assert.throws(() => codec.write(Buffer.alloc(1), () => {}), /busy/);
+  codec.destroy();
+});
