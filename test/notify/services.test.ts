@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, beforeEach, describe, it } from 'node:test';
 import { startRecorder, type HttpRecorder, type RecordedRequest } from '../servers/http-recorder.ts';
+import { deviceId } from '../../src/notify/services/matrix.ts';
 import { send } from './helpers.ts';
 
 const rec: HttpRecorder = await startRecorder();
@@ -133,15 +134,15 @@ describe('telegram', () => {
     assert.equal(a!.path, '/bot123456:ABC-def_ghi/sendMessage');
     assert.deepEqual(a!.json, {
       text: '<b>Backup &lt;ok&gt;</b>\na &amp; b\nline two', chat_id: '@mychannel', parse_mode: 'HTML',
-      disable_web_page_preview: true, disable_notification: false,
+      disable_web_page_preview: true, disable_notification: false, reply_to_message_id: 0,
     });
     assert.deepEqual(b!.json, {
       text: '<b>Backup &lt;ok&gt;</b>\na &amp; b\nline two', chat_id: '-100123', message_thread_id: 42, parse_mode: 'HTML',
-      disable_web_page_preview: true, disable_notification: false,
+      disable_web_page_preview: true, disable_notification: false, reply_to_message_id: 0,
     });
   });
 
-  it('splits a message over 4096 bytes into several messages, dropping nothing', async () => {
+  it('splits a message over 4096 bytes into several messages, dropping nothing (the fork refuses it: a deliberate difference)', async () => {
     rec.handle(() => ({ body: { ok: true } }));
     const lines = Array.from({ length: 900 }, (_, i) => `line ${String(i).padStart(4, '0')} <&>`);
     const r = await send('telegram://123456:ABCdef@telegram?chats=1', via(), { title: 'T', message: lines.join('\n'), level: 'info' });
@@ -158,7 +159,7 @@ describe('telegram', () => {
     rec.queue({ body: { ok: true } });
     const r = await send('telegram://123456:ABCdef@telegram?chats=1&parsemode=markdownv2&notification=no', via());
     assert.equal(r.ok, true, r.error);
-    assert.deepEqual(only().json, { text: 'line one\nline two', chat_id: '1', parse_mode: 'MarkdownV2', disable_web_page_preview: false, disable_notification: true });
+    assert.deepEqual(only().json, { text: 'line one\nline two', chat_id: '1', parse_mode: 'MarkdownV2', disable_web_page_preview: false, disable_notification: true, reply_to_message_id: 0 });
   });
 
   it('a refusal (400, ok:false) fails with the description and is not retried', async () => {
@@ -199,19 +200,19 @@ describe('teams', () => {
     assert.doesNotMatch(r.url, /SECRETSIG123/);
   });
 
-  it('legacy connector form posts a MessageCard to {host}/webhookb2/...', async () => {
-    rec.queue({ status: 200, body: '1' });
-    const g = '11111111-2222-4333-8444-555555555555', t = '66666666-7777-4888-9999-000000000000';
-    const alt = 'aaaabbbbccccddddeeeeffff00001111', owner = '12345678-1234-4234-8234-123456789012';
-    const r = await send(`teams://${g}@${t}/${alt}/${owner}?host=example.webhook.office.com&color=ff0000`, via());
+  it('a powerplatform.com workflow URL is accepted; the title block always carries a colour', async () => {
+    rec.queue({ status: 200 });
+    const pp = 'https://default0123.45.environment.api.powerplatform.com:443/powerautomate/automations/direct/workflows/abc/triggers/manual/paths/invoke?api-version=1&sig=S1G';
+    const r = await send(`teams://?host=${encodeURIComponent(pp)}`, via(), { title: 'T', message: 'm', level: 'info' });
     assert.equal(r.ok, true, r.error);
     const q = only();
-    assert.equal(q.originalHost, 'example.webhook.office.com');
-    assert.equal(q.path, `/webhookb2/${g}@${t}/IncomingWebhook/${alt}/${owner}`);
-    assert.deepEqual(q.json, {
-      '@type': 'MessageCard', '@context': 'http://schema.org/extensions', markdown: true, title: 'Backup ok', summary: 'Backup ok',
-      sections: [{ text: 'line one', startGroup: false }, { text: 'line two', startGroup: false }], themeColor: 'ff0000',
-    });
+    assert.equal(q.originalHost, 'default0123.45.environment.api.powerplatform.com');
+    assert.equal(q.path, '/powerautomate/automations/direct/workflows/abc/triggers/manual/paths/invoke');
+    const body = (q.json as { attachments: { content: { body: unknown[] } }[] }).attachments[0]!.content.body;
+    assert.deepEqual(body, [
+      { type: 'TextBlock', text: 'T', weight: 'Bolder', size: 'Medium', color: 'default' },
+      { type: 'TextBlock', text: 'm', wrap: true },
+    ]);
   });
 });
 
@@ -227,6 +228,15 @@ describe('gotify', () => {
     assert.equal(q.path, '/sub/message');
     assert.equal(q.query.get('token'), 'Aaaaaaaaaaaaaaa');
     assert.deepEqual(q.json, { message: 'line one\nline two', title: 'Backup ok', priority: 5, extras: { 'client::display': { contentType: 'text/plain' } } });
+  });
+
+  it('the body always carries extras (null when unset); date= goes as RFC 3339 UTC', async () => {
+    rec.queue({ body: { id: 1 } }, { body: { id: 2 } });
+    assert.equal((await send('gotify://gotify.example.com/Aaaaaaaaaaaaaaa', via())).ok, true);
+    assert.equal((await send('gotify://gotify.example.com/Aaaaaaaaaaaaaaa?date=2026-03-01+02:00:00', via())).ok, true);
+    const [a, b] = rec.requests;
+    assert.equal(a!.body, JSON.stringify({ message: 'line one\nline two', title: 'Backup ok', priority: 0, extras: null }));
+    assert.equal(b!.body, JSON.stringify({ message: 'line one\nline two', title: 'Backup ok', priority: 0, date: '2026-03-01T02:00:00Z', extras: null }));
   });
 
   it('disabletls and useheader reach a plain-HTTP server directly with X-Gotify-Key', async () => {
@@ -310,8 +320,9 @@ describe('mattermost', () => {
 });
 
 describe('matrix', () => {
-  it('logs in with a password, joins an alias, sends to each room', async () => {
+  it('asks the login flows, logs in with a password and a stable device id, joins an alias, sends to each room', async () => {
     rec.handle((q) => {
+      if (q.path.endsWith('/login') && q.method === 'GET') return { body: { flows: [{ type: 'm.login.sso' }, { type: 'm.login.password' }] } };
       if (q.path.endsWith('/login')) return { body: { access_token: 'syt_access', user_id: '@alice:example.org' } };
       if (q.path.includes('/join/')) return { body: { room_id: '!joined:example.org' } };
       if (q.method === 'PUT') return { body: { event_id: '$ev' } };
@@ -319,11 +330,18 @@ describe('matrix', () => {
     });
     const r = await send(`matrix://alice:s3cret-pw@${rec.host}/?rooms=ops:example.org,!room2:example.org&disableTLS=yes`);
     assert.equal(r.ok, true, r.error);
-    const [login, join, put1, put2] = rec.requests;
-    assert.equal(rec.requests.length, 4);
+    const [flows, login, join, put1, put2] = rec.requests;
+    assert.equal(rec.requests.length, 5);
+    assert.equal(flows!.method, 'GET');
+    assert.equal(flows!.path, '/_matrix/client/v3/login');
+    assert.equal(flows!.headers.authorization, undefined);
     assert.equal(login!.method, 'POST');
     assert.equal(login!.path, '/_matrix/client/v3/login');
-    assert.deepEqual(login!.json, { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'alice' }, password: 's3cret-pw' });
+    const device = deviceId('alice', rec.host);
+    assert.match(device, /^SH[A-Za-z0-9]{8}$/);
+    assert.equal(deviceId('alice', 'm.example.org:443'), deviceId('alice', 'm.example.org'));
+    assert.notEqual(deviceId('bob', rec.host), device);
+    assert.deepEqual(login!.json, { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'alice' }, password: 's3cret-pw', device_id: device });
     assert.equal(join!.path, '/_matrix/client/v3/join/%23ops%3Aexample.org');
     assert.equal(join!.headers.authorization, 'Bearer syt_access');
     assert.equal(put1!.method, 'PUT');
@@ -341,11 +359,19 @@ describe('matrix', () => {
     assert.equal(rec.requests[0]!.headers.authorization, 'Bearer syt_token_123');
   });
 
+  it('a server that does not offer password login fails before sending the password', async () => {
+    rec.queue({ body: { flows: [{ type: 'm.login.sso' }, { type: 'm.login.token' }] } });
+    const r = await send(`matrix://alice:s3cret-pw@${rec.host}/?disableTLS=yes&rooms=!r:x`);
+    assert.equal(r.ok, false);
+    assert.equal(rec.requests.length, 1);
+    assert.match(r.error!, /does not offer password login \(it offers: m\.login\.sso, m\.login\.token\)/);
+  });
+
   it('refused credentials fail without retry', async () => {
-    rec.queue({ status: 403, body: { errcode: 'M_FORBIDDEN', error: 'Invalid password' } });
+    rec.queue({ body: { flows: [{ type: 'm.login.password' }] } }, { status: 403, body: { errcode: 'M_FORBIDDEN', error: 'Invalid password' } });
     const r = await send(`matrix://alice:wrong-pass-9@${rec.host}/?disableTLS=yes&rooms=!r:x`);
     assert.equal(r.ok, false);
-    assert.equal(r.attempts, 1);
+    assert.equal(r.attempts, 2);
     assert.match(r.error!, /403/);
     assert.doesNotMatch(r.error!, /wrong-pass-9/);
   });
@@ -380,21 +406,63 @@ describe('googlechat', () => {
 });
 
 describe('zulip', () => {
-  it('POST /api/v1/messages as a form with Basic auth; the title goes before the message when a topic is set', async () => {
-    rec.queue({ body: { result: 'success' } });
+  const auth = `Basic ${Buffer.from('bot@example.com:apikey123').toString('base64')}`;
+  const zulipPeer = (limits: Record<string, number> = {}) => rec.handle((q) => (q.path === '/api/v1/register' ? { body: { result: 'success', ...limits } } : { body: { result: 'success' } }));
+
+  it('first asks the server its limits (POST /api/v1/register), then POSTs /api/v1/messages with type=channel', async () => {
+    zulipPeer();
     const r = await send('zulip://bot%40example.com:apikey123@zulip.example.com/?stream=ops&topic=backups', via());
     assert.equal(r.ok, true, r.error);
-    const q = only();
-    assert.equal(q.originalHost, 'zulip.example.com');
-    assert.equal(q.path, '/api/v1/messages');
-    assert.equal(q.headers.authorization, `Basic ${Buffer.from('bot@example.com:apikey123').toString('base64')}`);
-    assert.deepEqual(Object.fromEntries(new URLSearchParams(q.body)), { type: 'stream', to: 'ops', content: 'Backup ok\n\nline one\nline two', topic: 'backups' });
+    assert.equal(rec.requests.length, 2);
+    const [reg, q] = rec.requests;
+    assert.equal(reg!.method, 'POST');
+    assert.equal(reg!.originalHost, 'zulip.example.com');
+    assert.equal(reg!.path, '/api/v1/register');
+    assert.equal(reg!.headers.authorization, auth);
+    assert.equal(reg!.headers['content-type'], 'application/x-www-form-urlencoded');
+    assert.deepEqual(Object.fromEntries(new URLSearchParams(reg!.body)), { fetch_event_types: '["realm"]' });
+    assert.equal(q!.path, '/api/v1/messages');
+    assert.equal(q!.headers.authorization, auth);
+    assert.deepEqual(Object.fromEntries(new URLSearchParams(q!.body)), { type: 'channel', to: 'ops', content: 'Backup ok\n\nline one\nline two', topic: 'backups' });
   });
 
-  it('without topic= the title is the topic', async () => {
-    rec.queue({ body: { result: 'success' } });
+  it('without topic= the title is the topic; the URL title= is used when the message has none', async () => {
+    zulipPeer();
     await send('zulip://bot%40example.com:apikey123@zulip.example.com/?stream=ops', via());
-    assert.deepEqual(Object.fromEntries(new URLSearchParams(only().body)), { type: 'stream', to: 'ops', content: 'line one\nline two', topic: 'Backup ok' });
+    assert.deepEqual(Object.fromEntries(new URLSearchParams(rec.requests[1]!.body)), { type: 'channel', to: 'ops', content: 'line one\nline two', topic: 'Backup ok' });
+    rec.reset();
+    zulipPeer();
+    await send('zulip://bot%40example.com:apikey123@zulip.example.com/?stream=ops&title=From+URL', via(), { title: '', message: 'm', level: 'info' });
+    assert.deepEqual(Object.fromEntries(new URLSearchParams(rec.requests[1]!.body)), { type: 'channel', to: 'ops', content: 'm', topic: 'From URL' });
+  });
+
+  it('type=direct sends to= as a JSON list, no topic (the title goes before the text); read_by_sender=true is passed on', async () => {
+    zulipPeer();
+    const r = await send('zulip://bot%40example.com:apikey123@zulip.example.com/?type=direct&to=7,jane%40example.com&read_by_sender=true', via());
+    assert.equal(r.ok, true, r.error);
+    assert.deepEqual(Object.fromEntries(new URLSearchParams(rec.requests[1]!.body)), {
+      type: 'direct', to: '["7","jane@example.com"]', content: 'Backup ok\n\nline one\nline two', read_by_sender: 'true',
+    });
+  });
+
+  it("honours the server's limits: a topic over max_topic_length is shortened, content over max_message_length goes in parts (the fork refuses both)", async () => {
+    zulipPeer({ max_topic_length: 5, max_message_length: 20 });
+    const r = await send('zulip://bot%40example.com:apikey123@zulip.example.com/?stream=ops', via(), { title: 'A long title', message: 'word '.repeat(10).trim(), level: 'info' });
+    assert.equal(r.ok, true, r.error);
+    const forms = rec.requests.slice(1).map((q) => Object.fromEntries(new URLSearchParams(q.body)));
+    assert.ok(forms.length >= 3, `${forms.length} parts`);
+    for (const f of forms) {
+      assert.equal(f.topic, 'A lo…');
+      assert.ok(Buffer.byteLength(f.content!) <= 20);
+    }
+    assert.equal(forms.map((f) => f.content).join(' '), 'word '.repeat(10).trim());
+  });
+
+  it('a register that fails keeps the default limits and the message is still sent', async () => {
+    rec.handle((q) => (q.path === '/api/v1/register' ? { status: 404, body: 'no' } : { body: { result: 'success' } }));
+    const r = await send('zulip://bot%40example.com:apikey123@zulip.example.com/?stream=ops', via());
+    assert.equal(r.ok, true, r.error);
+    assert.equal(rec.requests.length, 2);
   });
 });
 
@@ -419,8 +487,9 @@ describe('join', () => {
     const q = only();
     assert.equal(q.originalHost, 'joinjoaomgcd.appspot.com');
     assert.equal(q.path, '/_ah/api/messaging/v1/sendPush');
-    assert.deepEqual(Object.fromEntries(q.query), { apikey: 'joinapikey123', deviceIds: 'dev1,dev2', icon: 'https://example.com/i.png', text: 'line one\nline two', title: 'Backup ok' });
+    assert.deepEqual([...q.query], [['apikey', 'joinapikey123'], ['deviceIds', 'dev1,dev2'], ['icon', 'https://example.com/i.png'], ['text', 'line one\nline two'], ['title', 'Backup ok']]);
     assert.equal(q.body, '');
+    assert.equal(q.headers['content-type'], 'text/plain');
   });
 });
 
@@ -457,6 +526,18 @@ describe('opsgenie', () => {
       responders: [{ type: 'team', name: 'ops' }, { type: 'user', username: 'jane@example.com' }],
       tags: ['backup', 'nightly'], details: { host: 'nas', job: 'nightly' }, priority: 'P2',
     });
+  });
+});
+
+describe('opsgenie port', () => {
+  it('the request URL names port 443 explicitly, as the fork does', async () => {
+    const seen: string[] = [];
+    const inner = rec.rewriteFetch();
+    const spy = ((input: string | URL | Request, init?: RequestInit) => { seen.push(String(input)); return inner(input, init); }) as typeof fetch;
+    rec.queue({ status: 202 });
+    const r = await send('opsgenie://api.opsgenie.com/opsgeniekey123', { fetch: spy });
+    assert.equal(r.ok, true, r.error);
+    assert.deepEqual(seen, ['https://api.opsgenie.com:443/v2/alerts']);
   });
 });
 

@@ -13,10 +13,12 @@ export interface GotifyConfig extends BaseServiceConfig {
   disableTLS: boolean;
   useHeader: boolean;
   extras: Record<string, unknown> | null;
+  /** `date=` normalised to RFC 3339 UTC (whole seconds), or ''. */
+  date: string;
 }
 
 const TOKEN_CHARS = /^[A-Za-z0-9._-]+$/;
-const KEYS = ['priority', 'title', 'disabletls', 'insecureskipverify', 'useheader', 'extras'];
+const KEYS = ['priority', 'title', 'disabletls', 'insecureskipverify', 'useheader', 'extras', 'date'];
 
 /** Gotify < 3: 15 characters starting with A; Gotify 3+: `gtfy<x>.` and at least 49 characters. */
 function validToken(t: string): boolean {
@@ -55,6 +57,7 @@ export const gotify: NotifyService<GotifyConfig> = {
       disableTLS: q.bool('disabletls', false),
       useHeader: q.bool('useheader', false),
       extras,
+      date: gotifyDate(q.str('date')),
       secrets: [token],
     };
     if (q.bool('insecureskipverify', false)) cfg.notes = [SKIP_VERIFY_NOTE('insecureskipverify')];
@@ -68,7 +71,30 @@ export const gotify: NotifyService<GotifyConfig> = {
     if (cfg.useHeader) headers['X-Gotify-Key'] = cfg.token;
     else url += `?${new URLSearchParams({ token: cfg.token })}`;
     const body: Record<string, unknown> = { message: msg.message, title: titleOf(msg, cfg.title), priority: cfg.priority };
-    if (cfg.extras) body.extras = cfg.extras;
+    if (cfg.date) body.date = cfg.date;
+    // the fork's payload always carries extras (null when none are set)
+    body.extras = cfg.extras;
     await postJson(ctx, url, body, headers);
   },
 };
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/**
+ * `date=` as the fork reads it: RFC 3339, `YYYY-MM-DDTHH:MM:SS` or `YYYY-MM-DD HH:MM:SS`
+ * (UTC), or Unix seconds; sent as RFC 3339 in UTC. The fork drops an unreadable date
+ * with a log line; offsite refuses it at start.
+ */
+export function gotifyDate(v: string): string {
+  const s = v.trim();
+  if (!s) return '';
+  let ms: number | undefined;
+  if (/^[+-]?\d+$/.test(s)) ms = parseInt(s, 10) * 1000;
+  else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(s)) ms = Date.parse(s);
+  else if (/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}$/.test(s)) ms = Date.parse(`${s.replace(' ', 'T')}Z`);
+  if (ms === undefined || Number.isNaN(ms)) {
+    throw new NotifyUrlError(`date=${v} is not a date; expected RFC 3339 (2026-03-01T02:00:00Z), "2026-03-01 02:00:00" (UTC) or Unix seconds`);
+  }
+  const d = new Date(ms);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}Z`;
+}

@@ -25,13 +25,15 @@ export const join: NotifyService<JoinConfig> = {
   },
 
   async send(cfg, msg, ctx) {
+    // as the fork (Go sorts the query keys): the icon goes with a title only, empty when unset
     const params = new URLSearchParams();
     params.set('apikey', cfg.apiKey);
     params.set('deviceIds', cfg.devices.join(','));
-    if (cfg.icon) params.set('icon', cfg.icon);
-    params.set('text', msg.message);
     const title = titleOf(msg, cfg.title);
+    if (title) params.set('icon', cfg.icon);
+    params.set('text', msg.message);
     if (title) params.set('title', title);
-    await request(ctx, `${JOIN_URL}?${params}`, { method: 'POST' });
+    // an empty body, labelled text/plain as the fork does
+    await request(ctx, `${JOIN_URL}?${params}`, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, ok: (s) => s === 200 });
   },
 };

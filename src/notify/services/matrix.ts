@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { DeliveryError, jsonOf, postJson, request } from '../http.ts';
 import { NotifyUrlError, type BaseServiceConfig, type NotifyService } from '../types.ts';
 import { Query, httpScheme, userinfo } from '../url.ts';
@@ -38,7 +38,16 @@ export const matrix: NotifyService<MatrixConfig> = {
     const base = `${httpScheme(cfg.disableTLS)}://${cfg.host}${API}`;
     let accessToken = cfg.password;
     if (cfg.user) {
-      const res = await postJson(ctx, `${base}/login`, { type: 'm.login.password', identifier: { type: 'm.id.user', user: cfg.user }, password: cfg.password });
+      // as the fork: ask which login flows the server offers, and log in with a password only if it offers that
+      const flowsRes = await request(ctx, `${base}/login`, { method: 'GET' });
+      const flows = Array.isArray(jsonOf(flowsRes)?.flows) ? (jsonOf(flowsRes)!.flows as { type?: unknown }[]).map((f) => String(f?.type)) : [];
+      if (!flows.includes('m.login.password')) {
+        throw new DeliveryError(`matrix: the server does not offer password login (it offers: ${flows.join(', ') || 'nothing'}); use matrix://:ACCESS_TOKEN@host instead`);
+      }
+      const res = await postJson(ctx, `${base}/login`, {
+        type: 'm.login.password', identifier: { type: 'm.id.user', user: cfg.user }, password: cfg.password,
+        device_id: deviceId(cfg.user, cfg.host),
+      });
       const body = jsonOf(res);
       if (!body || typeof body.access_token !== 'string') throw new DeliveryError('matrix login gave no access token');
       accessToken = body.access_token;
@@ -79,3 +88,17 @@ export const matrix: NotifyService<MatrixConfig> = {
     if (errors.length > 0) throw new DeliveryError(`matrix: ${errors.join('; ')}`);
   },
 };
+
+const OPAQUE = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/**
+ * The fork's stable device id: `SH` and 8 characters picked by the first bytes of
+ * sha256("user:host") (the host without a default port), so repeated logins reuse one device.
+ */
+export function deviceId(user: string, host: string): string {
+  const h = host.replace(/:(443|80)$/, '');
+  const hash = createHash('sha256').update(`${user}:${h}`).digest();
+  let id = 'SH';
+  for (let i = 0; i < 8; i++) id += OPAQUE[hash[i]! % OPAQUE.length];
+  return id;
+}

@@ -1,16 +1,24 @@
 import { postJson } from '../http.ts';
 import { NotifyUrlError, type BaseServiceConfig, type NotifyService } from '../types.ts';
-import { Query, decode, pathSegments } from '../url.ts';
+import { Query } from '../url.ts';
 import { titleOf } from './common.ts';
 
 export interface TeamsConfig extends BaseServiceConfig {
-  /** Power Automate workflow URL (the fork's form), or '' for the legacy connector form. */
+  /** Power Automate workflow URL (the only form the fork accepts). */
   workflowUrl: string;
-  /** Legacy: the full https://{host}/webhookb2/... URL. */
-  legacyUrl: string;
   title: string;
   color: string;
 }
+
+/**
+ * The hosts and paths the fork accepts for a workflow URL: `*.logic.azure.*` (workflows/...)
+ * and `*.environment.api.powerplatform.com` (powerautomate/automations/direct/.../workflows/...).
+ */
+const WORKFLOW_URL = new RegExp(
+  '^https://[a-zA-Z0-9][a-zA-Z0-9.-]*\\.logic\\.azure(?:\\.[a-z]{2,})?(:\\d+)?/(?:powerautomate/automations/direct/(?:[A-Za-z0-9-]+/)*)?workflows/' +
+  '|^https://[a-zA-Z0-9][a-zA-Z0-9.-]*\\.environment\\.api\\.powerplatform\\.com(:\\d+)?/powerautomate/automations/direct/(?:[A-Za-z0-9-]+/)*workflows/',
+);
+const EXAMPLE = 'teams://?host=<percent-encoded workflow URL>';
 
 export const teams: NotifyService<TeamsConfig> = {
   schemes: ['teams'],
@@ -19,53 +27,37 @@ export const teams: NotifyService<TeamsConfig> = {
     const host = q.str('host');
     const title = q.str('title');
     const color = q.str('color');
-    // Unknown query keys are ignored (shoutrrr's teams does not refuse them).
-    if (!host) throw new NotifyUrlError('missing host=; expected teams://?host=<percent-encoded workflow URL>');
-    if (/^https?:\/\//i.test(host)) {
-      let wf: URL;
-      try { wf = new URL(host); } catch { throw new NotifyUrlError('host= is not a valid workflow URL'); }
-      const secrets = [host];
-      for (const [k, v] of wf.searchParams) if (/^(sig|code|key|token)$/i.test(k) && v) secrets.push(v);
-      return { workflowUrl: wf.href, legacyUrl: '', title, color, secrets };
+    // Unknown query keys are ignored (the fork's teams does not refuse them).
+    const legacy = Boolean(url.username || url.hostname || (url.pathname && url.pathname !== '/'));
+    if (legacy && !WORKFLOW_URL.test(host)) {
+      // the fork reads only host=; the connector parts alone cannot be sent anywhere
+      throw new NotifyUrlError(`the Office 365 connector form teams://GROUP@TENANT/...?host=xxx.webhook.office.com is not supported (Microsoft retired the connectors); create a Power Automate workflow and write ${EXAMPLE}`);
     }
-    // legacy connector: teams://GROUP@TENANT/ALTID/GROUPOWNER[/EXTRAID]?host=xxx.webhook.office.com
-    const group = decode(url.username);
-    const tenant = decode(url.hostname);
-    const segs = pathSegments(url);
-    if (!group || !tenant || segs.length < 2) {
-      throw new NotifyUrlError('host= is not a workflow URL and the URL lacks the legacy webhook parts; expected teams://?host=<workflow URL> or teams://GROUP@TENANT/ALTID/GROUPOWNER?host=xxx.webhook.office.com');
+    if (!host) throw new NotifyUrlError(`missing host=; expected ${EXAMPLE}`);
+    if (!WORKFLOW_URL.test(host)) {
+      throw new NotifyUrlError('host= is not a Power Automate workflow URL (https://....logic.azure.com/workflows/... or https://....environment.api.powerplatform.com/powerautomate/automations/direct/.../workflows/...)');
     }
-    if (!/^[A-Za-z0-9.-]+(:\d+)?$/.test(host)) throw new NotifyUrlError(`host=${host} is not a host name`);
-    const legacyUrl = `https://${host}/webhookb2/${group}@${tenant}/IncomingWebhook/${segs.slice(0, 3).join('/')}`;
-    return { workflowUrl: '', legacyUrl, title, color, secrets: [group, ...segs.slice(0, 3)] };
+    let wf: URL;
+    try { wf = new URL(host); } catch { throw new NotifyUrlError('host= is not a valid workflow URL'); }
+    const secrets = [host];
+    for (const [k, v] of wf.searchParams) if (/^(sig|code|key|token)$/i.test(k) && v) secrets.push(v);
+    return { workflowUrl: host, title, color, secrets };
   },
 
   async send(cfg, msg, ctx) {
     const title = titleOf(msg, cfg.title);
-    const lines = msg.message.split('\n');
-    if (cfg.workflowUrl) {
-      const body: Record<string, unknown>[] = [];
-      if (title) body.push({ type: 'TextBlock', text: title, weight: 'Bolder', size: 'Medium', color: colorToEnum(cfg.color) });
-      for (const line of lines) if (line.trim() !== '') body.push({ type: 'TextBlock', text: line, wrap: true });
-      const payload = {
-        type: 'message',
-        attachments: [{
-          contentType: 'application/vnd.microsoft.card.adaptive',
-          contentUrl: null,
-          content: { $schema: 'http://adaptivecards.io/schemas/adaptive-card.json', type: 'AdaptiveCard', version: '1.2', body },
-        }],
-      };
-      await postJson(ctx, cfg.workflowUrl, payload, {}, (s) => s === 200 || s === 202);
-      return;
-    }
-    let summary = title;
-    if (!summary && lines.length > 0) summary = lines[0]!.slice(0, 21);
-    const payload: Record<string, unknown> = { '@type': 'MessageCard', '@context': 'http://schema.org/extensions', markdown: true };
-    if (title) payload.title = title;
-    if (summary) payload.summary = summary;
-    payload.sections = lines.map((text) => (text ? { text, startGroup: false } : { startGroup: false }));
-    if (cfg.color) payload.themeColor = cfg.color;
-    await postJson(ctx, cfg.legacyUrl, payload, {}, (s) => s === 200);
+    const body: Record<string, unknown>[] = [];
+    if (title) body.push({ type: 'TextBlock', text: title, weight: 'Bolder', size: 'Medium', color: colorToEnum(cfg.color) });
+    for (const line of msg.message.split('\n')) if (line.trim() !== '') body.push({ type: 'TextBlock', text: line, wrap: true });
+    const payload = {
+      type: 'message',
+      attachments: [{
+        contentType: 'application/vnd.microsoft.card.adaptive',
+        contentUrl: null,
+        content: { $schema: 'http://adaptivecards.io/schemas/adaptive-card.json', type: 'AdaptiveCard', version: '1.2', body },
+      }],
+    };
+    await postJson(ctx, cfg.workflowUrl, payload, {}, (s) => s === 200 || s === 202);
   },
 };
 

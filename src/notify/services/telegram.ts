@@ -51,7 +51,8 @@ export const telegram: NotifyService<TelegramConfig> = {
     }
     const header = parseMode === 'HTML' && title ? `<b>${escapeHtml(title)}</b>\n` : '';
     const render = (part: string, first: boolean) => (first ? header : '') + (escapeBody ? escapeHtml(part) : part);
-    // Telegram refuses texts over 4096: send the message in several parts rather than lose it.
+    // Telegram refuses texts over 4096 bytes. The fork then fails; offsite sends the message in
+    // several parts rather than lose it (a deliberate difference, see README).
     const room = MAX_BYTES - Buffer.byteLength(header, 'utf8');
     const parts = splitText(msg.message, Math.max(256, room), (s) => Buffer.byteLength(escapeBody ? escapeHtml(s) : s, 'utf8'));
     const url = `${API_BASE}/bot${cfg.token}/sendMessage`;
@@ -65,6 +66,8 @@ export const telegram: NotifyService<TelegramConfig> = {
         if (parseMode !== 'None') payload.parse_mode = parseMode;
         payload.disable_web_page_preview = !cfg.preview;
         payload.disable_notification = !cfg.notification;
+        // the fork's payload always carries it (0 = not a reply)
+        payload.reply_to_message_id = 0;
         const res = await postJson(ctx, url, payload);
         const body = jsonOf(res);
         if (!body || body.ok !== true) {
