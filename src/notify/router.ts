@@ -30,7 +30,7 @@ export function parseNotificationUrl(input: string): ParseOutcome {
   if (!m) return fail('is not a notification URL; expected a URL such as smtp://..., slack://..., generic+https://...');
   const scheme = m[1]!.toLowerCase();
   const service = serviceFor(scheme);
-  if (!service) return fail(`unknown service ${quote(scheme)}; expected one of ${[...new Set(SERVICES.map((s) => s.schemes[0]))].join(', ')} (or hangouts, generic+http, generic+https)`);
+  if (!service) return fail(`unknown service ${quote(scheme)}; expected one of ${[...new Set(SERVICES.map((s) => s.schemes[0]))].join(', ')} (or hangouts, mqtts, generic+http, generic+https)`);
   let url: URL;
   try {
     url = new URL(raw);

@@ -76,6 +76,38 @@ const valid: Record<string, Row[]> = {
     ['generic://h.example.com/p?disabletls=yes&template=JSON&@Content-Type=x&$k=v', { target: 'http://h.example.com/p', template: 'json', headers: { 'Content-Type': 'x' }, extras: { k: 'v' } }],
     ['generic://h.example.com/p?Title=x', { target: 'https://h.example.com/p?Title=x', title: '' }],
   ],
+  lark: [
+    ['lark://open.larksuite.com/tok123', { host: 'open.larksuite.com', token: 'tok123', secret: '', title: '', link: '' }],
+    ['lark:///tok123?Secret=s&title=T&link=https://x', { host: 'open.larksuite.com', secret: 's', title: 'T', link: 'https://x' }],
+    ['lark://open.feishu.cn/tok123/', { host: 'open.feishu.cn', token: 'tok123' }],
+  ],
+  mqtt: [
+    ['mqtt://broker.example.com/home/backups', { host: 'broker.example.com', port: 1883, topic: 'home/backups', tls: false, clientId: 'shoutrrr', qos: 0, retained: false, cleanSession: true }],
+    ['mqtts://u:p@broker.example.com/t?qos=ExactlyOnce&retained=yes&clientid=nas&cleansession=no', { port: 8883, tls: true, username: 'u', password: 'p', qos: 2, retained: true, clientId: 'nas', cleanSession: false }],
+    ['mqtts://broker.example.com:8884/t?disabletls=yes&qos=at_least_once&disabletlsverification=yes', { port: 8884, tls: false, qos: 1, skipTLSVerify: true }],
+    ['mqtt:///a%2Fb', { host: 'localhost', topic: 'a/b' }],
+  ],
+  notifiarr: [
+    ['notifiarr://apikey123', { apiKey: 'apikey123', name: 'Shoutrrr', channel: undefined }],
+    ['notifiarr://apikey123?channel=42&name=nas&color=00ff00&unknown=kept', { channel: 42, name: 'nas', color: '00ff00' }],
+  ],
+  pagerduty: [
+    ['pagerduty:///0123456789abcdef0123456789abcdef', { host: 'events.pagerduty.com', port: 443, severity: 'error', source: 'default', action: 'trigger', contexts: [] }],
+    ['pagerduty://pd.example.com:8443/0123456789abcdef0123456789abcdef?Severity=Warning&action=acknowledge&contexts=%5B%7B%22type%22%3A%22link%22%2C%22href%22%3A%22https%3A%2F%2Fx%22%2C%22text%22%3A%22run%22%7D%5D', { host: 'pd.example.com', port: 8443, severity: 'warning', action: 'acknowledge', contexts: [{ type: 'link', href: 'https://x', text: 'run' }] }],
+  ],
+  signal: [
+    ['signal://s.example.com/+15551230000/+15557654321', { host: 's.example.com', port: 8080, source: '+15551230000', recipients: ['+15557654321'], disableTLS: false }],
+    ['signal://u:p@s.example.com:9000/+15551230000/group.abc/def=/+15557654321?apikey=t&disabletls=yes', { port: 9000, user: 'u', password: 'p', token: 't', recipients: ['group.abc/def=', '+15557654321'], disableTLS: true }],
+    ['signal://s.example.com/+15551230000/+15557654321?to=%2B15550000000,group.xyz', { recipients: ['+15550000000', 'group.xyz'] }],
+  ],
+  twilio: [
+    ['twilio://ACsid:tok@+15551230000/+15557654321/+15550001111?title=T', { accountSid: 'ACsid', from: '+15551230000', to: ['+15557654321', '+15550001111'], title: 'T' }],
+    ['twilio://ACsid:tok@MGservice/+1-555-765-4321', { from: 'MGservice', to: ['+15557654321'] }],
+  ],
+  wecom: [
+    ['wecom://key-123_abc', { key: 'key-123_abc', mentionedList: [], mentionedMobileList: [] }],
+    ['wecom://key?mentioned_list=a,b', { mentionedList: ['a', 'b'] }],
+  ],
 };
 
 const invalid: Record<string, [url: string, why: RegExp][]> = {
@@ -148,6 +180,45 @@ const invalid: Record<string, [url: string, why: RegExp][]> = {
   ],
   pushbullet: [['pushbullet://tooshort', /34 characters/]],
   generic: [['generic://h.example.com/p?template=custom', /template=custom is not supported/], ['generic:///p', /missing the host/]],
+  lark: [
+    ['lark://example.com/tok', /not open.larksuite.com or open.feishu.cn/],
+    ['lark://open.larksuite.com', /missing the bot token/],
+    ['lark://open.larksuite.com/tok?color=red', /unknown query parameter "color"/],
+  ],
+  mqtt: [
+    ['mqtt://broker.example.com', /missing the topic/],
+    ['mqtt://broker.example.com/', /missing the topic/],
+    ['mqtt://:pw@broker.example.com/t', /password without a user name/],
+    ['mqtt://broker.example.com/t?qos=3', /qos=3 is not 0, 1 or 2/],
+    ['mqtt://broker.example.com/a/%23', /wildcard/],
+    ['mqtt://broker.example.com/t?topic=x', /unknown query parameter "topic"/],
+  ],
+  notifiarr: [['notifiarr://', /missing the API key/], ['notifiarr://k?channel=general', /not a Discord channel id/]],
+  pagerduty: [
+    ['pagerduty://events.pagerduty.com', /missing the integration key/],
+    ['pagerduty:///notakey', /not 32 hexadecimal characters/],
+    ['pagerduty:///0123456789abcdef0123456789abcdef?severity=fatal', /severity=fatal is not one of/],
+    ['pagerduty:///0123456789abcdef0123456789abcdef?action=open', /action=open is not one of/],
+    ['pagerduty:///0123456789abcdef0123456789abcdef?details=notjson', /details= is not JSON/],
+    ['pagerduty:///0123456789abcdef0123456789abcdef?contexts=video:x', /type "video"/],
+    ['pagerduty:///0123456789abcdef0123456789abcdef?contexts=%5B%7B%22type%22%3A%22link%22%7D%5D', /a link needs href/],
+    ['pagerduty:///0123456789abcdef0123456789abcdef?urgency=high', /unknown query parameter "urgency"/],
+  ],
+  signal: [
+    ['signal://s.example.com/+15551230000', /missing the source number or the recipients/],
+    ['signal://s.example.com/alice/+15557654321', /source "alice" is not a phone number/],
+    ['signal://s.example.com/+15551230000/bob', /recipient "bob"/],
+    ['signal:///+15551230000/+15557654321', /missing the signal-cli REST API host/],
+    ['signal://s.example.com/+15551230000/+15557654321?color=x', /unknown query parameter "color"/],
+  ],
+  twilio: [
+    ['twilio://ACsid@+15551230000/+15557654321', /missing the auth token/],
+    ['twilio://:tok@+15551230000/+15557654321', /missing the account SID/],
+    ['twilio://ACsid:tok@+15551230000', /missing the recipient numbers/],
+    ['twilio://ACsid:tok@+15551230000/+1-555-123-0000', /same number/],
+    ['twilio://ACsid:tok@+15551230000/+15557654321?priority=1', /unknown query parameter "priority"/],
+  ],
+  wecom: [['wecom://', /missing the webhook key/], ['wecom://a.b', /characters a WeCom key never has/], ['wecom://k?title=x', /unknown query parameter "title"/]],
   other: [
     ['nosuch://x', /unknown service "nosuch"/],
     ['just-text', /is not a notification URL/],
@@ -205,6 +276,13 @@ describe('redactNotificationUrl', () => {
     ['generic://h.example.com/p?@Authorization=Bearer%20gentoken9&apikey=qkey999', ['gentoken9', 'qkey999']],
     ['generic://ha.example.com/api/webhook/backup-hook-7f3a9c2e1b', ['backup-hook-7f3a9c2e1b'], 'generic://ha.example.com/api/webhook/***'],
     ['generic://h.example.com/p?template=json&titlekey=subject&auth=x&token=gentok77', ['gentok77'], 'generic://h.example.com/p?template=json&titlekey=subject&auth=x&token=***'],
+    ['lark://open.larksuite.com/larktoken99?secret=larksecret9', ['larktoken99', 'larksecret9'], 'lark://open.larksuite.com/***?secret=***'],
+    ['mqtts://user:mqttpass9@broker.example.com/t', ['mqttpass9'], 'mqtts://user:***@broker.example.com/t'],
+    ['notifiarr://nfkey999?channel=1', ['nfkey999'], 'notifiarr://***?channel=1'],
+    ['pagerduty:///0123456789abcdef0123456789abcdef', ['0123456789abcdef0123456789abcdef'], 'pagerduty:///***'],
+    ['signal://u:sigpass9@s.example.com/+15551230000/+15557654321?token=sigtok99', ['sigpass9', 'sigtok99']],
+    ['twilio://ACsid:twtoken9@+15551230000/+15557654321', ['twtoken9'], 'twilio://ACsid:***@+15551230000/+15557654321'],
+    ['wecom://wecomkey99', ['wecomkey99'], 'wecom://***'],
     // unusable URLs are still masked, by pattern
     ['nosuch://someone:hunter2pw@host/abcdefghijklmnop1234', ['hunter2pw', 'someone', 'abcdefghijklmnop1234']],
     ['slack://hook:notvalidtoken99@webhook', ['notvalidtoken99']],
