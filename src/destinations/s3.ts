@@ -1,17 +1,19 @@
 /**
  * S3 and S3-compatible servers (MinIO, Ceph, Wasabi, Scaleway, ...).
  *
- * Uploads use @aws-sdk/lib-storage: a body smaller than one part is a single PutObject,
- * anything larger a multipart upload, which only becomes visible when it is completed
- * (atomic). A failed or aborted multipart upload is aborted on the server (no orphaned
- * parts). Memory: part size × queue size (32 MiB with the default 16 MB parts).
+ * Uploads (s3-multipart.ts): a body smaller than one part is a single PutObject, anything
+ * larger a multipart upload through the SDK's own commands, which only becomes visible
+ * when it is completed (atomic). A failed or aborted multipart upload is aborted on the
+ * server (no orphaned parts). Memory: a pool of part buffers, part size × queue size
+ * (32 MiB with the default 16 MB parts), reused for every part.
  */
 import { uploadAbort } from './remote-util.ts';
+import { uploadStream } from './s3-multipart.ts';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { Readable } from 'node:stream';
-import type { S3Client, ListObjectsV2CommandOutput, StorageClass } from '@aws-sdk/client-s3';
+import type { S3Client, ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { Logger } from '../log.ts';
 import { UserError, errorMessage } from '../errors.ts';
@@ -26,13 +28,12 @@ import { describeFailure } from './describe.ts';
 /** The SDK is loaded on first use: a process without S3 never pays for it (~25 MiB, ~150 ms). */
 type Sdk = {
   s3: typeof import('@aws-sdk/client-s3');
-  storage: typeof import('@aws-sdk/lib-storage');
   imds: typeof import('@smithy/credential-provider-imds');
 };
 let sdkPromise: Promise<Sdk> | null = null;
 function loadSdk(): Promise<Sdk> {
-  sdkPromise ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage'), import('@smithy/credential-provider-imds')])
-    .then(([s3, storage, imds]) => ({ s3, storage, imds }));
+  sdkPromise ??= Promise.all([import('@aws-sdk/client-s3'), import('@smithy/credential-provider-imds')])
+    .then(([s3, imds]) => ({ s3, imds }));
   return sdkPromise;
 }
 
@@ -187,30 +188,17 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
       await guarded({ timeoutMs: retry.timeoutMs, what: `S3 upload to ${where}`, signal: opts.signal, lastError: () => attemptError(since, 'last') }, async (g) => {
         const body = metered(source, () => g.progress());
         const abort = uploadAbort(source, g.signal);
-        const up = new sdk.storage.Upload({
-          client: s3,
-          params: {
-            Bucket: bucket,
-            Key: key(name),
-            Body: body.stream,
-            ContentType: 'application/octet-stream',
-            ...(config.storageClass ? { StorageClass: config.storageClass as StorageClass } : {}),
-          },
-          partSize,
-          queueSize: queueSizeFor(partSize),
-          leavePartsOnError: false,
-          abortController: abort.controller,
-        });
-        up.on('httpUploadProgress', () => g.progress());
         try {
-          await up.done();
+          await uploadStream(body.stream, {
+            sdk: sdk.s3, client: s3, bucket, key: key(name), partSize, buffers: queueSizeFor(partSize),
+            storageClass: config.storageClass, signal: abort.controller.signal, onProgress: () => g.progress(),
+            abortTimeoutMs: retry.timeoutMs,
+          });
         } catch (err) {
           sent = body.bytes();
           const override = abort.override(err);
           if (override) throw override;
-          // lib-storage reports the failure to abort the multipart upload instead of why it aborted it
-          const abortFailed = attemptErrors.some((e) => e.err === err && e.command === 'AbortMultipartUploadCommand');
-          throw (abortFailed ? attemptError(since, 'first') : null) ?? err;
+          throw err;
         } finally {
           abort.dispose();
         }

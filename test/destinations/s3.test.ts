@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { createS3Destination, createS3Client, partSizeFor, queueSizeFor } from '../../src/destinations/s3.ts';
+import { uploadStream } from '../../src/destinations/s3-multipart.ts';
+import type { Readable } from 'node:stream';
 import { parseS3, type S3Config } from '../../src/destinations/config.ts';
 import { DEFAULT_RETRY } from '../../src/destinations/retry.ts';
 import type { ConfigIssue } from '../../src/errors.ts';
@@ -102,6 +104,37 @@ describe('S3 specifics', () => {
     assert.deepEqual((await sub.list('backup-')).map((o) => o.name), ['backup-sub.tar']);
   });
 
+  test('uploads come from a bounded pool of reused part buffers (PutObject below one part, multipart above)', async () => {
+    const sdk = await import('@aws-sdk/client-s3');
+    for (const checksum of ['when_required', 'when_supported'] as const) {
+      const client = await createS3Client(config(server.endpoint, '', { checksum }), retry, log);
+      try {
+        // [size, parts]: empty, tiny, exactly one part (PutObject), exactly two parts (no empty third), odd sizes
+        for (const [size, parts] of [[0, 0], [1, 0], [5 * MiB - 1, 0], [5 * MiB, 0], [5 * MiB + 1, 2], [10 * MiB, 2], [23 * MiB + 7, 5]] as const) {
+          const g = generated(size, { chunk: 100_003 });
+          const k = `pool/${checksum}-${size}.tar`;
+          const r = await uploadStream(g.stream, {
+            sdk, client, bucket: 'backups', key: k, partSize: 5 * MiB, buffers: 2, signal: new AbortController().signal, abortTimeoutMs: 5000,
+          });
+          assert.equal(r.parts, parts, `${size}: parts`);
+          assert.equal(r.bytes, size);
+          assert.ok(r.buffersAllocated <= 2, `${size}: at most 2 part buffers, got ${r.buffersAllocated}`);
+          assert.ok(r.maxInFlight <= 2, `${size}: at most 2 parts at once, got ${r.maxInFlight}`);
+          const got = await client.send(new sdk.GetObjectCommand({ Bucket: 'backups', Key: k }));
+          assert.equal((await digest(got.Body as Readable)).sha256, await g.sha256, `${size}: content`);
+        }
+        // many parts through two buffers: the buffers are reused, both are used at once
+        const g = generated(40 * MiB, { chunk: 65_536 });
+        const r = await uploadStream(g.stream, { sdk, client, bucket: 'backups', key: `pool/${checksum}-many.tar`, partSize: 5 * MiB, buffers: 2, signal: new AbortController().signal, abortTimeoutMs: 5000 });
+        assert.deepEqual([r.parts, r.buffersAllocated, r.maxInFlight], [8, 2, 2]);
+        const got = await client.send(new sdk.GetObjectCommand({ Bucket: 'backups', Key: `pool/${checksum}-many.tar` }));
+        assert.equal((await digest(got.Body as Readable)).sha256, await g.sha256);
+      } finally {
+        client.destroy();
+      }
+    }
+  });
+
   test('default checksums (when_supported) also round trip on s3rver for multipart uploads', async () => {
     const d = createS3Destination(config(server.endpoint, 'cs/', { checksum: 'when_supported' }), { retry }, log);
     const g = generated(11 * MiB);
@@ -113,10 +146,15 @@ describe('S3 specifics', () => {
 });
 
 /** A recording HTTP proxy in front of s3rver: shows which requests the client really sent. */
-async function recordingProxy(targetPort: number): Promise<{ url: string; seen: string[]; close(): Promise<void> }> {
+async function recordingProxy(targetPort: number, failWith500?: (line: string) => boolean): Promise<{ url: string; seen: string[]; close(): Promise<void> }> {
   const seen: string[] = [];
   const proxy = http.createServer((req, res) => {
     seen.push(`${req.method} ${req.url}`);
+    if (failWith500?.(`${req.method} ${req.url}`)) {
+      req.resume();
+      res.writeHead(500, { 'content-type': 'application/xml' }).end('<?xml version="1.0"?><Error><Code>InternalError</Code><Message>failed on purpose (test)</Message></Error>');
+      return;
+    }
     const up = http.request({ host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers }, (r) => {
       res.writeHead(r.statusCode ?? 502, r.headers);
       r.pipe(res);
@@ -167,6 +205,21 @@ describe('S3 cleanup and credentials', () => {
       await assert.rejects(d.upload('backup-aborted.tar.gz', g.stream, { signal: ac.signal }));
       for (let i = 0; i < 100 && !proxy.seen.some((l) => l.startsWith('DELETE ')); i++) await new Promise((r) => setTimeout(r, 50));
       assert.ok(proxy.seen.some((l) => l.startsWith('DELETE /backups/sig/backup-aborted.tar.gz?uploadId=')), `AbortMultipartUpload was sent: ${proxy.seen.join(', ')}`);
+      assert.deepEqual(await d.list(''), []);
+      await d.close();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('a multipart upload whose part fails on the server is aborted, never completed, and says why', async () => {
+    const proxy = await recordingProxy(server.port, (line) => line.startsWith('PUT ') && line.includes('partNumber=3'));
+    try {
+      const d = createS3Destination(config(proxy.url, 'partfail/'), { retry }, log);
+      await assert.rejects(d.upload('backup-partfail.tar.gz', generated(30 * MiB).stream), /InternalError|failed on purpose|500/);
+      for (let i = 0; i < 100 && !proxy.seen.some((l) => l.startsWith('DELETE ') && l.includes('uploadId=')); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(proxy.seen.some((l) => l.startsWith('DELETE /backups/partfail/backup-partfail.tar.gz?uploadId=')), `AbortMultipartUpload was sent: ${proxy.seen.join(', ')}`);
+      assert.ok(!proxy.seen.some((l) => l.startsWith('POST ') && l.includes('uploadId=')), 'the upload was never completed');
       assert.deepEqual(await d.list(''), []);
       await d.close();
     } finally {
