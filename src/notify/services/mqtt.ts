@@ -57,7 +57,7 @@ async function publishOnce(cfg: MqttConfig, payload: string, ctx: SendContext): 
     reconnectPeriod: 0,
     connectTimeout: ctx.timeoutMs,
     ...(cfg.username ? { username: cfg.username, password: cfg.password || undefined } : {}),
-    ...(cfg.tls ? { rejectUnauthorized: !cfg.skipTLSVerify, servername: cfg.host, ...(ctx.ca ? { ca: ctx.ca } : {}) } : {}),
+    ...(cfg.tls ? { rejectUnauthorized: !cfg.skipTLSVerify, ...(ctx.ca ? { ca: ctx.ca } : {}) } : {}),
   };
   let client: MqttClient | undefined;
   const stop = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)]);
