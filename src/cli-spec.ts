@@ -86,7 +86,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: {
       to: { type: 'string', arg: 'DIR', required: true, help: 'the directory to restore into' },
       from: { type: 'string', arg: 'DEST', help: 'the destination to read from (needed when several are configured)' },
-      include: { type: 'string', multiple: true, arg: 'PATH', help: 'restore only this path as `offsite ls` lists it (a directory with all below it), or a glob (app/**/*.conf)' },
+      include: { type: 'string', multiple: true, arg: 'PATH', help: 'restore only this path as `offsite ls` lists it (a directory with all below it), or a glob (backup/app/**/*.conf); an absolute source path (/backup/app/x) works for archives of every offsite version' },
       force: { type: 'boolean', help: 'restore into a directory that is not empty' },
       job: JOB,
     },

@@ -7,7 +7,7 @@
 import { Readable, Transform, pipeline, type Duplex } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { getCompileCacheDir } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -17,6 +17,7 @@ import { ParallelCodec } from './gzip-parallel.ts';
 import { CopyCodec, singleStreamCodec, type Codec, type CodecOutput } from './codec.ts';
 import { ABORT, USED, type HeaderReply, type TarWorkerData, type WorkerCounts, type WorkerMessage } from './tar-worker.ts';
 import type { SourceRoot } from './walk.ts';
+import { archiveNameOf, sourceOverlap } from './layout.ts';
 
 /** Tar bytes per block handed from the worker (also the parallel gzip member size). */
 const BLOCK_SIZE = 1 << 20;
@@ -130,20 +131,18 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
   return { stream: out, done, progress: () => ({ files: source.files, bytesRead: source.bytesRead, size, total: source.total }) };
 }
 
-/** Absolute source paths with their top-level names; names must be distinct. */
+/**
+ * Absolute source paths with their names inside the archive: the path without
+ * its leading slash (`/backup/app` -> `backup/app/...`), as offen stores them.
+ * Sources must not overlap (one inside another would be stored twice).
+ */
 export function resolveRoots(sources: string[]): SourceRoot[] {
   if (sources.length === 0) throw new UserError('no backup sources given', 'set BACKUP_SOURCES to the directories to back up');
-  const byName = new Map<string, string>();
+  const problem = sourceOverlap(sources);
+  if (problem) throw new UserError(problem, 'give BACKUP_SOURCES paths that do not contain one another');
   return sources.map((s) => {
     const path = resolve(s);
-    const name = basename(path);
-    if (!name) throw new UserError(`backup source ${s} has no base name to store it under`, 'mount the data below a named directory, e.g. /backup/data');
-    const other = byName.get(name);
-    if (other !== undefined) {
-      throw new UserError(`backup sources ${other} and ${path} would both be stored as "${name}/" in the archive`, 'give the sources distinct base names');
-    }
-    byName.set(name, path);
-    return { path, name };
+    return { path, name: archiveNameOf(path) };
   });
 }
 

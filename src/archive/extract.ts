@@ -506,6 +506,11 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
         throw new UserError(`the archive's manifest is not valid JSON: ${errorMessage(e)}`, DAMAGED_HINT);
       }
       opts.onManifest?.(result.manifest);
+      const m = result.manifest as { format?: unknown; layout?: unknown; sources?: unknown } | null;
+      // offsite's manifests before the path layout: sources stored under their base names
+      if (m?.format === 'offsite-backup' && m.layout === undefined && Array.isArray(m.sources)) {
+        includes.useBaseNameLayout(m.sources.filter((x): x is string => typeof x === 'string'));
+      }
       const counted = (result.manifest as { bytes?: unknown } | null)?.bytes;
       if (typeof counted === 'number' && Number.isSafeInteger(counted) && counted >= 0) {
         rules.bound(2 * counted + MANIFEST_GROWTH_ALLOWANCE, `twice the ${counted} bytes its manifest counted before archiving, plus 1 GiB`);
@@ -675,7 +680,7 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     }
     const unmatched = includes.unmatched();
     if (unmatched.length) {
-      throw new UserError(`--include ${unmatched.map(show).join(', ')} matched nothing in the archive`, 'give a path as `offsite ls NAME` lists it (e.g. app/config), or a glob such as app/**/*.conf');
+      throw new UserError(`--include ${unmatched.map(show).join(', ')} matched nothing in the archive`, 'give a path as `offsite ls NAME` lists it (e.g. backup/app/config), or a glob such as backup/app/**/*.conf');
     }
     if (!writing && MAX_PATH - rules.longestPath - STAGING_NAME_BYTES - 2 < 512) {
       warn(`the longest path in the archive is ${rules.longestPath} bytes: restore it into a directory whose path is at most ${Math.max(0, MAX_PATH - rules.longestPath - STAGING_NAME_BYTES - 2)} bytes long (the file system allows ${MAX_PATH} bytes per path)`);

@@ -5,6 +5,8 @@
  * where like the shell `*` does not match a name starting with a dot). An
  * entry is taken when it, or a directory above it, matches. A pattern is
  * tried both ways, so a listed path holding `[` or `*` still matches itself.
+ * A leading slash is dropped (`/backup/app` is the archive's `backup/app`); for
+ * an archive in the older base-name layout it is mapped to that layout.
  */
 import { matchesGlob } from 'node:path';
 import { UserError } from '../errors.ts';
@@ -14,6 +16,10 @@ const GLOB_CHARS = /[*?[\]{}]/;
 interface Pattern {
   /** As given, normalised (no leading ./ or /, no trailing /). */
   text: string;
+  /** Given as an absolute path (`/backup/app/x`): a source path, see `useBaseNameLayout`. */
+  absolute: boolean;
+  /** What error messages show (the normalised pattern as given). */
+  shown: string;
   glob: boolean;
   /** The directories above the first glob character (all of them for a plain path). */
   staticDir: string;
@@ -21,7 +27,7 @@ interface Pattern {
 
 function normalize(p: string): string {
   const parts = p.split('/').filter((x) => x !== '' && x !== '.');
-  if (parts.includes('..')) throw new UserError(`--include ${JSON.stringify(p)} must not contain ".."`, 'give a path as `offsite ls` lists it, e.g. app/config, or a glob such as app/**/*.conf');
+  if (parts.includes('..')) throw new UserError(`--include ${JSON.stringify(p)} must not contain ".."`, 'give a path as `offsite ls` lists it, e.g. backup/app/config, or a glob such as backup/app/**/*.conf');
   return parts.join('/');
 }
 
@@ -32,12 +38,25 @@ export class Includes {
   private readonly dirMemo = new Map<string, string[]>();
 
   constructor(raw: readonly string[] = []) {
-    this.patterns = raw.map((r) => {
-      const text = normalize(r);
-      const glob = GLOB_CHARS.test(text);
-      const cut = glob ? text.slice(0, text.search(GLOB_CHARS)) : text;
-      return { text, glob, staticDir: glob ? cut.slice(0, Math.max(0, cut.lastIndexOf('/'))) : text };
-    });
+    this.patterns = raw.map((r) => pattern(normalize(r), r.startsWith('/')));
+  }
+
+  /**
+   * The archive stores each source under its base name (offsite before the path
+   * layout: `/backup/app/x` as `app/x`): a pattern given as an absolute path under
+   * one of `sources` is rewritten to that layout, so `--include /backup/app/x`
+   * restores the same files from old and new archives. Call before matching.
+   */
+  useBaseNameLayout(sources: readonly string[]): void {
+    const roots = sources.map((s) => normalize(s)).filter((s) => s !== '');
+    for (let i = 0; i < this.patterns.length; i++) {
+      const p = this.patterns[i]!;
+      if (!p.absolute) continue;
+      const root = roots.find((r) => p.text === r || p.text.startsWith(`${r}/`));
+      if (root === undefined) continue;
+      const base = root.slice(root.lastIndexOf('/') + 1);
+      this.patterns[i] = { ...pattern(base + p.text.slice(root.length), true), shown: p.shown };
+    }
   }
 
   get all(): boolean { return this.patterns.length === 0; }
@@ -79,8 +98,14 @@ export class Includes {
     return this.patterns.some((p) => p.staticDir === dir || p.staticDir.startsWith(`${dir}/`) || (p.glob && p.text.startsWith(`${dir}/`)));
   }
 
-  /** Patterns that matched nothing. */
+  /** Patterns that matched nothing (as given). */
   unmatched(): string[] {
-    return this.patterns.filter((p) => !this.hit.has(p.text)).map((p) => p.text);
+    return this.patterns.filter((p) => !this.hit.has(p.text)).map((p) => p.shown);
   }
+}
+
+function pattern(text: string, absolute: boolean): Pattern {
+  const glob = GLOB_CHARS.test(text);
+  const cut = glob ? text.slice(0, text.search(GLOB_CHARS)) : text;
+  return { text, absolute, shown: absolute ? `/${text}` : text, glob, staticDir: glob ? cut.slice(0, Math.max(0, cut.lastIndexOf('/'))) : text };
 }

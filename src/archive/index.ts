@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 import type { Compression } from '../config/spine.ts';
 
 export interface ArchiveOptions {
-  /** Absolute source paths; each is stored under its base name (`/backup/app` -> `app/...`). */
+  /** Absolute source paths; each is stored under its path without the leading slash (`/backup/app` -> `backup/app/...`). */
   sources: string[];
   /** Matched against each entry's full source path; a matching directory is skipped whole. */
   exclude: RegExp | null;

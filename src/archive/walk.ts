@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 export interface SourceRoot {
   /** Absolute source path. */
   path: string;
-  /** Its name inside the archive (the base name). */
+  /** Its name inside the archive (the path without its leading slash). */
   name: string;
 }
 

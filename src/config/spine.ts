@@ -5,6 +5,7 @@ import { DESTINATION_KINDS, type DestinationKind } from '../destinations/types.t
 import { validateSection, duration, positiveDuration, integer, boolean, regexp, cronExpression, timeZone, list, oneOf, type Env } from './validate.ts';
 import { expandVars } from './expand.ts';
 import { staticPrefix } from '../archive/filename.ts';
+import { sourceOverlap } from '../archive/layout.ts';
 import { parseCalendarDuration, isEmptyPolicy, COUNT_RULES, type KeepPolicy } from '../retention/policy.ts';
 
 /** A BACKUP_RETENTION_KEEP_* count: a whole number of 0 or more, or -1 / `unlimited`. */
@@ -43,7 +44,7 @@ export interface ScheduleConfig {
 }
 
 export interface ArchiveConfig {
-  /** Absolute paths; each becomes a top-level entry named after its base name. */
+  /** Absolute paths; each is stored under its path without the leading slash (`/backup/app` -> `backup/app/...`). */
   sources: string[];
   exclude: RegExp | null;
   /** BACKUP_FILENAME after $VAR expansion, still holding strftime tokens and {{ .Extension }}. */
@@ -149,6 +150,8 @@ export function parseSpine(env: Env, issues: ConfigIssue[], cores: number, dirEx
   for (const s of sources) {
     if (!s.startsWith('/')) issues.push({ variable: 'BACKUP_SOURCES', message: `${quote(s)} is not an absolute path` });
   }
+  const overlap = sources.every((s) => s.startsWith('/')) ? sourceOverlap(sources) : null;
+  if (overlap) issues.push({ variable: 'BACKUP_SOURCES', message: overlap });
   const skip: DestinationKind[] = [];
   for (const s of v.BACKUP_SKIP_BACKENDS_FROM_PRUNE ?? []) {
     const k = DESTINATION_KINDS.find((d) => d.toLowerCase() === s.toLowerCase());

@@ -38,6 +38,12 @@ export interface Manifest {
   /** ISO 8601 time the backup started. */
   created: string;
   sources: string[];
+  /**
+   * Where the sources are inside the archive: `path` (each under its path without the
+   * leading slash, `backup/app/x`, as offen stores them) or `basename` (`app/x`, offsite
+   * before the `layout` field existed; a manifest without it reads as `basename`).
+   */
+  layout: ArchiveLayout;
   /** What the pre-scan found (lstat only, before archiving). */
   counts: ManifestCounts;
   /** Uncompressed bytes of file contents found by the pre-scan. */
@@ -46,6 +52,8 @@ export interface Manifest {
   /** The method only; never a key. */
   encryption: EncryptionMethod;
 }
+
+export type ArchiveLayout = 'path' | 'basename';
 
 /** The sidecar beside the archive: the manifest plus what only exists once the archive is written. */
 export interface Sidecar extends Manifest {
@@ -88,6 +96,7 @@ export function buildManifest(i: ManifestInput): Manifest {
     job: i.job,
     created: i.created.toISOString(),
     sources: [...i.sources],
+    layout: 'path',
     counts: { files: i.counts.files, directories: i.counts.directories, symlinks: i.counts.symlinks },
     bytes: i.bytes,
     compression: i.compression,
@@ -153,6 +162,7 @@ export function readManifest(value: unknown, where = 'the archive manifest'): Ma
     job: str('job'),
     created: str('created'),
     sources: v.sources as string[],
+    layout: v.layout === 'path' ? 'path' : 'basename',
     counts: countsOf(v.counts, where, 'counts'),
     bytes: v.bytes,
     compression,

@@ -557,7 +557,7 @@ export async function importBackup(o: ImportOptions): Promise<{ name: string; si
     const r = await extractArchive(stream, { keys: o.keys, log: o.log, signal: o.signal, onManifest: (m) => { manifest = readManifest(m, `the manifest inside ${name}`); } });
     const got = await done();
     const base: Manifest = manifest ?? {
-      format: 'offsite-backup', formatVersion: 1, offsiteVersion: 'unknown', job: 'imported', created: st.mtime.toISOString(), sources: [],
+      format: 'offsite-backup', formatVersion: 1, offsiteVersion: 'unknown', job: 'imported', created: st.mtime.toISOString(), sources: [], layout: 'path',
       counts: { files: r.files + r.hardlinks, directories: r.directories, symlinks: r.symlinks }, bytes: r.bytes,
       compression: r.compression, encryption: r.encryption,
     };

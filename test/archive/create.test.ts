@@ -9,7 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import { createArchive } from '../../src/archive/index.ts';
 import { extractArchive, verifyArchiveStream } from '../../src/archive/extract.ts';
 import { UserError } from '../../src/errors.ts';
-import { buildTree, describeSources, describeTree, tempDir, run, options, archiveTo, TAR_EXTRACT } from './helpers.ts';
+import { buildTree, describeSources, tempDir, run, options, archiveTo, inArchive, TAR_EXTRACT } from './helpers.ts';
 
 let root: string;
 let sources: string[];
@@ -26,7 +26,7 @@ async function extractAndCompare(file: string, flags: string[], label: string) {
   const dest = fs.mkdtempSync(join(root, 'x-'));
   const { stderr } = await run('tar', [...flags, file, '-C', dest]);
   assert.equal(stderr, '', `${label}: tar printed warnings`);
-  const got = describeTree(dest);
+  const got = describeSources(sources, dest);
   assert.deepEqual([...got.keys()], [...expected.keys()], `${label}: entry list`);
   for (const [path, node] of expected) assert.deepEqual(got.get(path), node, `${label}: ${path}`);
   fs.rmSync(dest, { recursive: true, force: true });
@@ -52,7 +52,9 @@ describe('createArchive cross-checked with GNU tar', () => {
       // entry names are relative: no leading '/', no '..'
       const list = (await run('tar', compression === 'zst' ? ['--zstd', '-tf', file] : ['-tf', file])).stdout.trim().split('\n');
       assert.ok(list.every((n) => !n.startsWith('/') && !n.split('/').includes('..')));
-      assert.ok(list.includes('app/') && list.includes('data/'), 'one top-level dir per source');
+      // each source under its path without the leading slash, as offen stores it
+      assert.ok(list.includes(`${inArchive(sources[0]!)}/`) && list.includes(`${inArchive(sources[1]!)}/`), 'each source under its path');
+      assert.ok(list.every((n) => n.startsWith(inArchive(sources[0]!)) || n.startsWith(inArchive(sources[1]!))), 'nothing else');
     });
   }
 
@@ -95,7 +97,7 @@ test('exclude: a matching directory is skipped whole and counted', async () => {
   const file = join(root, 'excl.tar');
   const { result } = await archiveTo(file, options([src], { compression: 'none', exclude: /\/cache$|\.log$/ }));
   const list = (await run('tar', ['-tf', file])).stdout.trim().split('\n').sort();
-  assert.deepEqual(list, ['vol/', 'vol/keep.txt']);
+  assert.deepEqual(list, [`${inArchive(src)}/`, inArchive(src, 'keep.txt')]);
   assert.equal(result.skipped, 2); // the directory (whole) and drop.log
   assert.equal(result.files, 1);
 });
@@ -115,7 +117,7 @@ test('sockets and fifos are skipped, logged and counted', async () => {
     assert.equal(result.skipped, 2);
     assert.equal(result.unreadable, 0);
     const list = (await run('tar', ['-tf', file])).stdout.trim().split('\n').sort();
-    assert.deepEqual(list, ['vol/', 'vol/plain.txt']);
+    assert.deepEqual(list, [`${inArchive(src)}/`, inArchive(src, 'plain.txt')]);
     assert.ok(lines.some((l) => l.includes('app.sock') && l.includes('socket')), 'socket logged');
     assert.ok(lines.some((l) => l.includes('pipe') && l.includes('fifo')), 'fifo logged');
   } finally {
@@ -132,10 +134,30 @@ test('a missing source rejects done and errors the stream, naming the path', asy
   assert.ok((await streamErr).message.includes(missing));
 });
 
-test('sources with the same base name are refused', async () => {
-  const a = createArchive(options([join(root, 'src', 'app'), join(root, 'other', 'app')]));
-  a.stream.on('error', () => {});
-  await assert.rejects(a.done, /would both be stored as "app\/"/);
+test('sources with the same base name are stored side by side under their paths', async () => {
+  const a = join(root, 'same', 'one', 'app');
+  const b = join(root, 'same', 'two', 'app');
+  fs.mkdirSync(a, { recursive: true });
+  fs.mkdirSync(b, { recursive: true });
+  fs.writeFileSync(join(a, 'x'), 'one');
+  fs.writeFileSync(join(b, 'x'), 'two');
+  const file = join(root, 'same.tar');
+  await archiveTo(file, options([a, b], { compression: 'none' }));
+  const list = (await run('tar', ['-tf', file])).stdout.trim().split('\n');
+  assert.deepEqual(list, [`${inArchive(a)}/`, inArchive(a, 'x'), `${inArchive(b)}/`, inArchive(b, 'x')]);
+});
+
+test('overlapping sources (one inside another, or the same twice) are refused', async () => {
+  for (const [srcs, re] of [
+    [[sources[0]!, join(sources[0]!, 'big')], /is inside the source/],
+    [[join(sources[0]!, 'big'), sources[0]!], /is inside the source/],
+    [[sources[0]!, `${sources[0]!}/`], /is given twice/],
+    [['/'], /is the root directory/],
+  ] as const) {
+    const a = createArchive(options([...srcs]));
+    a.stream.on('error', () => {});
+    await assert.rejects(a.done, re);
+  }
 });
 
 test('encrypt hook: output, size and sha256 are the transformed bytes', async () => {
@@ -180,7 +202,7 @@ test('header hook returning null adds no entry', async () => {
   const file = join(root, 'hdr-null.tar');
   await archiveTo(file, options(sources, { compression: 'none', header: () => null }));
   const { stdout } = await run('sh', ['-c', `tar -tf '${file}' | head -1`]);
-  assert.equal(stdout.trim(), 'app/');
+  assert.equal(stdout.trim(), `${inArchive(sources[0]!)}/`);
 });
 
 test('a throwing header hook fails the archive', async () => {
@@ -228,7 +250,8 @@ test('a single file can be a source', async () => {
   const { result } = await archiveTo(file, options([src], { compression: 'none' }));
   assert.equal(result.files, 1);
   const { stdout } = await run('tar', ['-tvf', file]);
-  assert.match(stdout, /^-rwxr-xr-x .* run\.sh$/m);
+  assert.match(stdout, /^-rwxr-xr-x .* \S+\/src\/app\/run\.sh$/m);
+  assert.equal((await run('tar', ['-tf', file])).stdout.trim(), inArchive(src));
 });
 
 for (const parallelism of [2, 3]) {
@@ -264,6 +287,6 @@ test('a source path that is itself a symlink to a directory is followed (only th
   const file = join(root, 'linked.tar');
   const { result } = await archiveTo(file, options([link], { compression: 'none' }));
   const list = (await run('tar', ['-tf', file])).stdout.trim().split('\n').sort();
-  assert.deepEqual(list, ['linked-vol/', 'linked-vol/db.sqlite', 'linked-vol/sub/', 'linked-vol/sub/x.txt']);
+  assert.deepEqual(list, [`${inArchive(link)}/`, inArchive(link, 'db.sqlite'), `${inArchive(link)}/sub/`, inArchive(link, 'sub/x.txt')]);
   assert.equal(result.symlinks, 0);
 });

@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
 import { createArchive, type ArchiveOptions, type ArchiveResult } from '../../src/archive/index.ts';
+import { archiveNameOf } from '../../src/archive/layout.ts';
 import { silentLogger } from '../../src/log.ts';
 
 export function tempDir(prefix = 'offsite-archive-'): string {
@@ -94,14 +95,27 @@ export function describeTree(dir: string): Map<string, Node> {
 }
 
 /** Expected extraction of `sources`: each under its base name. */
-export function describeSources(sources: string[]): Map<string, Node> {
+/**
+ * What an archive of `sources` holds, keyed by archive path (the source path without its
+ * leading slash, `tmp/x/src/app/...`): read from the sources themselves, or with `under`,
+ * from an extraction of the archive into `under` (only the sources' own entries, not the
+ * parent directories tar creates on the way).
+ */
+export function describeSources(sources: string[], under?: string): Map<string, Node> {
   const out = new Map<string, Node>();
   for (const s of sources) {
     const parent = join(s, '..');
     const base = s.slice(parent.length + 1);
-    for (const [k, v] of describeTree(parent)) if (k === base || k.startsWith(base + '/')) out.set(k, v);
+    const prefix = archiveNameOf(parent);
+    const tree = describeTree(under === undefined ? parent : join(under, prefix));
+    for (const [k, v] of tree) if (k === base || k.startsWith(base + '/')) out.set(`${prefix}/${k}`, v);
   }
   return out;
+}
+
+/** A source's path inside the archive (without the leading slash). */
+export function inArchive(source: string, rel = ''): string {
+  return rel ? `${archiveNameOf(source)}/${rel}` : archiveNameOf(source);
 }
 
 export function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<{ stdout: string; stderr: string }> {

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { createArchive, type ArchiveResult } from '../../src/archive/index.ts';
 import { MAX_WARNINGS } from '../../src/archive/create.ts';
-import { tempDir, run, options } from './helpers.ts';
+import { tempDir, run, options, inArchive } from './helpers.ts';
 
 let root: string;
 before(() => { root = tempDir(); });
@@ -60,9 +60,9 @@ test('a file deleted mid-backup is counted as unreadable and the archive extract
   const dest = fs.mkdtempSync(join(root, 'x-'));
   const { stderr } = await run('tar', ['-xf', file, '-C', dest]);
   assert.equal(stderr, '');
-  assert.equal(fs.readFileSync(join(dest, 'vol', 'c-after.txt'), 'utf8'), 'still archived\n');
-  assert.equal(fs.statSync(join(dest, 'vol', 'a-big.bin')).size, BIG);
-  assert.ok(!fs.existsSync(join(dest, 'vol', 'b-victim.txt')));
+  assert.equal(fs.readFileSync(join(dest, inArchive(src), 'c-after.txt'), 'utf8'), 'still archived\n');
+  assert.equal(fs.statSync(join(dest, inArchive(src), 'a-big.bin')).size, BIG);
+  assert.ok(!fs.existsSync(join(dest, inArchive(src), 'b-victim.txt')));
 });
 
 test('a file that shrinks while being read is padded with zeros, counted, and the tar stays valid', async () => {
@@ -76,11 +76,11 @@ test('a file that shrinks while being read is padded with zeros, counted, and th
   const dest = fs.mkdtempSync(join(root, 'x-'));
   const { stderr } = await run('tar', ['-xf', file, '-C', dest]);
   assert.equal(stderr, '');
-  const got = fs.readFileSync(join(dest, 'vol', 'a-big.bin'));
+  const got = fs.readFileSync(join(dest, inArchive(src), 'a-big.bin'));
   assert.equal(got.length, BIG, 'entry keeps the size its header announced');
   assert.ok(got.subarray(0, keep).equals(Buffer.alloc(keep, 'abcdefgh')), 'bytes read before the shrink are kept');
   assert.ok(got.subarray(got.length - 4096).every((b) => b === 0), 'the missing tail is zeros');
-  assert.equal(fs.readFileSync(join(dest, 'vol', 'b-victim.txt'), 'utf8'), 'I will be gone\n');
+  assert.equal(fs.readFileSync(join(dest, inArchive(src), 'b-victim.txt'), 'utf8'), 'I will be gone\n');
 });
 
 // Tests run as root, which reads everything: the child drops CAP_DAC_OVERRIDE
@@ -130,7 +130,7 @@ test('files and directories without read permission are counted and the archive 
   ]);
   const { stdout: list, stderr } = await run('tar', ['-tzf', file]);
   assert.equal(stderr, '');
-  assert.deepEqual(list.trim().split('\n').sort(), ['vol/', 'vol/closed/', 'vol/ok.txt']);
+  assert.deepEqual(list.trim().split('\n').sort(), [`${inArchive(src)}/`, `${inArchive(src)}/closed/`, inArchive(src, 'ok.txt')]);
 });
 
 test(`warnings are capped at ${MAX_WARNINGS} lines plus a summary`, async () => {

@@ -130,9 +130,14 @@ describe('values', () => {
     assert.equal(re.flags, 'i');
   });
 
-  test('BACKUP_SOURCES: a comma list; the root stays /', () => {
-    assert.deepEqual(load(sandbox(), { BACKUP_SOURCES: '/' }).jobs[0]!.archive.sources, ['/']);
+  test('BACKUP_SOURCES: a comma list; the root, a path twice or one inside another are refused', () => {
     assert.deepEqual(load(sandbox(), { BACKUP_SOURCES: ' /a ,, /b//' }).jobs[0]!.archive.sources, ['/a', '/b']);
+    assert.deepEqual(load(sandbox(), { BACKUP_SOURCES: '/backup/app,/backup/application' }).jobs[0]!.archive.sources, ['/backup/app', '/backup/application']);
+    for (const [value, re] of [['/', /is the root directory/], ['/a,/a/', /\/a is given twice/], ['/a/b,/a', /\/a\/b is inside the source \/a/]] as const) {
+      const issues = issuesOf(() => load(sandbox(), { BACKUP_SOURCES: value }));
+      assert.equal(issues[0]?.variable, 'BACKUP_SOURCES', value);
+      assert.match(issues[0]!.message, re, value);
+    }
   });
 });
 

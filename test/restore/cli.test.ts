@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { makeTree, describeTree } from '../helpers/tree.ts';
 import { isolatedEnv, runCli, startCli } from '../helpers/cli.ts';
+import { archiveNameOf } from '../../src/archive/layout.ts';
 
 const dirs: string[] = [];
 after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
@@ -59,16 +60,16 @@ test('backup, list, verify, restore, export and import through the CLI', () => {
   const target = join(dir, 'restored');
   const r = runCli(['restore', 'latest', '--from', 'local', '--to', target], env);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.deepEqual(describeTree(join(target, 'app'), false), describeTree(src, false));
+  assert.deepEqual(describeTree(join(target, archiveNameOf(src)), false), describeTree(src, false));
 
   // a non-empty target needs --force; --include restores a part
   const again = runCli(['restore', '--to', target], env);
   assert.equal(again.code, 1);
   assert.match(again.stderr, /error: the target directory .* is not empty\nhint: .*--force/);
   const part = join(dir, 'part');
-  const p = runCli(['restore', rows[0]!.name, '--to', part, '--include', 'app/ünïcödé'], env);
+  const p = runCli(['restore', rows[0]!.name, '--to', part, '--include', `${src}/ünïcödé`], env);
   assert.equal(p.code, 0, p.stderr);
-  assert.deepEqual(readdirSync(join(part, 'app')), ['ünïcödé']);
+  assert.deepEqual(readdirSync(join(part, archiveNameOf(src))), ['ünïcödé']);
 
   // wrong key: a clear error, nothing restored
   const bad = runCli(['restore', '--to', join(dir, 'bad')], { ...env, BACKUP_ENCRYPTION_KEY: '11'.repeat(32) });

@@ -24,6 +24,7 @@ import { startAzurite, AZURITE_ACCOUNT, AZURITE_KEY, type AzuriteHandle } from '
 import { startWebdavServer, type InProcessDav } from '../servers/webdav-server.ts';
 import { startSshd, type SshdServer } from '../servers/sshd.ts';
 import { startDropboxFake, type DropboxFake } from '../servers/dropbox-fake.ts';
+import { archiveNameOf } from '../../src/archive/layout.ts';
 
 const log = silentLogger();
 let base: string;
@@ -98,7 +99,7 @@ for (const [method, env] of Object.entries(methods)) {
         assert.ok(v.ok && v.contentChecked, `${d.name}: ${v.problems.join('; ')}`);
         const target = join(base, `restored-${tag}-${d.name}`);
         await restoreBackup({ destination: d, prefix: j.retention.prefix, target, keys: j.encryption.keys, log });
-        assert.deepEqual(describeTree(join(target, 'app'), false), describeTree(src, false), d.name);
+        assert.deepEqual(describeTree(join(target, archiveNameOf(src)), false), describeTree(src, false), d.name);
       }
     } finally {
       await Promise.allSettled(dests.map((d) => d.close()));
