@@ -275,7 +275,7 @@ for (const parallelism of [2, 3]) {
     // and offsite's restore gives back the same tree
     const dest = fs.mkdtempSync(join(root, 'r-'));
     await extractArchive(fs.createReadStream(file), { target: dest });
-    const got = describeTree(dest);
+    const got = describeSources(sources, dest);
     for (const [path, node] of expected) assert.deepEqual(got.get(path), node, `restore: ${path}`);
     fs.rmSync(dest, { recursive: true, force: true });
   });
