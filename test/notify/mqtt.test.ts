@@ -91,7 +91,7 @@ describe('mqtt against mosquitto', { skip: haveMosquitto ? false : 'mosquitto is
   it('mqtts:// verifies the broker certificate: trusted CA delivers, unknown CA fails, disabletlsverification=yes skips the check', async () => {
     const sub = await subscriber(open.port, 'tls/t');
     clients.push(sub.client);
-    const url = `mqtts://localhost:${open.tlsPort}/tls/t`;
+    const url = `mqtts://127.0.0.1:${open.tlsPort}/tls/t`;
     const trusted = await send(url, { ca: [cert.cert] }, MSG);
     assert.equal(trusted.ok, true, `${trusted.error}\n${open.log()}`);
     assert.equal((await sub.next()).payload.toString(), 'line one\nline two');
