@@ -164,6 +164,17 @@ describe('signal', () => {
   });
 });
 
+describe('signal credentials in the query', () => {
+  it('user= and password= authenticate; an echoed Authorization header does not show them', async () => {
+    rec.handle((q) => ({ status: 401, body: `refused: ${String(q.headers.authorization)}` }));
+    const r = await send(`signal://${rec.host}/+15551230000/+15557654321?disabletls=yes&user=alice&password=qu3ry-pw`);
+    assert.equal(r.ok, false);
+    assert.equal(only().headers.authorization, `Basic ${Buffer.from('alice:qu3ry-pw').toString('base64')}`);
+    assert.match(r.error!, /401 .*refused: Basic \*\*\*/);
+    assert.doesNotMatch(r.error!, /qu3ry-pw|YWxpY2U6cXUzcnktcHc/);
+  });
+});
+
 describe('twilio', () => {
   it('one form POST per recipient to /2010-04-01/Accounts/SID/Messages.json with Basic auth; the title heads the body', async () => {
     rec.handle(() => ({ status: 201, body: { sid: 'SM1' } }));

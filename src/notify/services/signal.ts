@@ -70,7 +70,11 @@ export const signal: NotifyService<SignalConfig> = {
     if (listed.length > 0) { checkRecipients(listed); cfg.recipients = listed; }
     q.finish(KEYS);
     if (!cfg.host) throw new NotifyUrlError(`missing the signal-cli REST API host; expected ${EXAMPLE}`);
-    if (cfg.password) cfg.secrets.push(cfg.password);
+    if (cfg.password) {
+      cfg.secrets.push(cfg.password);
+      // a server echoing the Authorization header shows this form
+      if (cfg.user) cfg.secrets.push(Buffer.from(`${cfg.user}:${cfg.password}`, 'utf8').toString('base64'));
+    }
     if (cfg.token) cfg.secrets.push(cfg.token);
     return cfg;
   },
