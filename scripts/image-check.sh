@@ -10,7 +10,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 # The Dockerfile must still do what this script mirrors.
 for step in 'COPY package.json package-lock.json ./' 'npm ci --omit=dev' 'COPY src ./src' \
             'ln -s /opt/offsite/src/cli.ts /usr/local/bin/offsite' 'ln -s /opt/offsite/src/cli.ts /usr/local/bin/backup' 'CMD \["offsite", "daemon"\]' \
-            'HEALTHCHECK' 'FROM node:24' 'NODE_COMPILE_CACHE=' 'UV_THREADPOOL_SIZE=8'; do
+            'HEALTHCHECK' 'FROM node:24' 'NODE_COMPILE_CACHE=' 'UV_THREADPOOL_SIZE=8' 'RUN node src/warm-compile-cache.ts'; do
   grep -q "$step" "$repo/Dockerfile" || { echo "Dockerfile no longer contains: $step (update scripts/image-check.sh)"; exit 1; }
 done
 
@@ -48,6 +48,8 @@ cp "$repo/package.json" "$repo/package-lock.json" "$app/"
 cp -r "$repo/src" "$app/src"
 chmod +x "$app/src/cli.ts" && ln -s "$app/src/cli.ts" "$bin/offsite" && ln -s "$app/src/cli.ts" "$bin/backup"
 export PATH="$bin:$PATH" NODE_ENV=production NODE_COMPILE_CACHE="$work/node-compile" UV_THREADPOOL_SIZE=8
+(cd "$app" && node src/warm-compile-cache.ts)
+[ -n "$(ls -A "$work/node-compile" 2>/dev/null)" ] || { echo "src/warm-compile-cache.ts did not fill NODE_COMPILE_CACHE"; exit 1; }
 
 # production install has no dev tools
 [ ! -e "$app/node_modules/typescript" ] || { echo "dev dependency typescript was installed"; exit 1; }
