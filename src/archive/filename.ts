@@ -160,10 +160,25 @@ export function strftime(format: string, date: Date, timeZone = 'UTC'): string {
   });
 }
 
-/** The archive's file name for a run started at `date`. */
+/**
+ * The archive's file name for a run started at `date`. As in offen, `{{ .Extension }}` is
+ * the compression's extension (`tar.gz`) and an encryption suffix (`.gpg`, `.age`, `.aes`)
+ * is appended to whatever name results, also to a literal one (`test.tar.gz` ->
+ * `test.tar.gz.gpg`).
+ */
 export function backupFilename(template: string, date: Date, timeZone: string, ext: ExtensionParts): string {
-  const withExt = template.replace(EXT_RE, extensionFor(ext));
-  return strftime(withExt, date, timeZone);
+  const withExt = template.replace(EXT_RE, extensionFor({ compression: ext.compression }));
+  const name = strftime(withExt, date, timeZone);
+  return ext.encryption && ext.encryption !== 'none' ? `${name}.${ext.encryption}` : name;
+}
+
+/**
+ * Does the template hold a strftime token (anything but `%%`)? A name without one is the
+ * same on every run: offen documents that each run then replaces the previous backup of
+ * that name, and offsite does so atomically (see UploadOptions.replace).
+ */
+export function hasTimeTokens(template: string): boolean {
+  return /%(?!%)./.test(template.replace(/%%/g, ''));
 }
 
 /**

@@ -122,8 +122,9 @@ export function createAzureDestination(config: AzureConfig, options: AzureOption
             onProgress: progress,
             blobHTTPHeaders: { blobContentType: 'application/octet-stream' },
             ...(config.accessTier ? { tier: config.accessTier } : {}),
-            // the block list is committed only when no blob has this name: an existing backup is never replaced
-            conditions: { ifNoneMatch: '*' },
+            // the block list is committed only when no blob has this name: an existing backup is never replaced;
+            // with `replace`, committing the block list swaps the blob's content atomically
+            ...(opts.replace ? {} : { conditions: { ifNoneMatch: '*' } }),
           });
         } catch (err) {
           sent = body.bytes();

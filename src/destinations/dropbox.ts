@@ -351,7 +351,8 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
     }
   }
 
-  const commitInfo = (name: string) => ({ path: pathOf(name), mode: { '.tag': 'add' as const }, autorename: false, mute: true, strict_conflict: true });
+  // `overwrite` (UploadOptions.replace): the commit swaps the file atomically; an unfinished upload session never touches it
+  const commitInfo = (name: string, replace = false) => ({ path: pathOf(name), mode: { '.tag': replace ? 'overwrite' as const : 'add' as const }, autorename: false, mute: true, strict_conflict: true });
 
   async function upload(name: string, source: Readable, options: UploadOptions = {}): Promise<void> {
     assertPlainName(name, 'Dropbox');
@@ -365,7 +366,7 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
       const first = (await it.next()).value as Chunk;
       if (signal?.aborted) throw abortError(signal);
       if (first.last) {
-        await call(`upload ${pathOf(name)}`, () => dbx.filesUpload({ ...commitInfo(name), contents: first.data, content_hash: contentHash(first.data) }, { signal, timeout: RPC_TIMEOUT_MS }), signal);
+        await call(`upload ${pathOf(name)}`, () => dbx.filesUpload({ ...commitInfo(name, options.replace), contents: first.data, content_hash: contentHash(first.data) }, { signal, timeout: RPC_TIMEOUT_MS }), signal);
         return;
       }
       const start = await call('upload_session/start', () => dbx.filesUploadSessionStart({ session_type: { '.tag': 'concurrent' }, close: false }, { signal, timeout: RPC_TIMEOUT_MS }), signal);
@@ -417,7 +418,7 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
       }
       if (signal?.aborted) throw abortError(signal);
       const wholeHash = hasher.digest();
-      await call(`upload_session/finish ${pathOf(name)}`, () => dbx.filesUploadSessionFinish({ cursor: { session_id: sessionId, offset: total }, commit: commitInfo(name), content_hash: wholeHash }, { signal, timeout: RPC_TIMEOUT_MS }), signal);
+      await call(`upload_session/finish ${pathOf(name)}`, () => dbx.filesUploadSessionFinish({ cursor: { session_id: sessionId, offset: total }, commit: commitInfo(name, options.replace), content_hash: wholeHash }, { signal, timeout: RPC_TIMEOUT_MS }), signal);
     } catch (err) {
       source.destroy(); // stop whatever produces the archive
       if (signal?.aborted) throw abortError(signal);

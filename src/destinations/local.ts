@@ -74,7 +74,7 @@ export function createLocalDestination(config: LocalConfig, log: Logger, opts: L
     try {
       options.signal?.throwIfAborted();
       await fsOp(`stat ${dir}`, () => assertDir(dir), options.signal);
-      if (await fsOp(`stat ${finalPath}`, () => exists(finalPath), options.signal)) throw alreadyExists(finalPath);
+      if (!options.replace && await fsOp(`stat ${finalPath}`, () => exists(finalPath), options.signal)) throw alreadyExists(finalPath);
       created = true;
       // Bytes taken by the file are progress; a write or the final fsync that does not
       // return for the timeout is abandoned (a hung mount).
@@ -92,7 +92,10 @@ export function createLocalDestination(config: LocalConfig, log: Logger, opts: L
       // Nothing incomplete may carry the backup's name.
       const st = await fsOp(`stat ${tmpPath}`, () => stat(tmpPath), options.signal);
       if (st.size !== sent) throw new Error(`Local write ${tmpPath} failed: the file holds ${st.size} of the ${sent} bytes written`);
-      if (await fsOp(`link ${finalPath}`, () => linkNoReplace(tmpPath, finalPath), options.signal)) await fsOp(`remove ${tmpPath}`, () => unlink(tmpPath));
+      if (options.replace) {
+        // rename(2) replaces the old file atomically: readers see the old or the new one, never neither
+        await fsOp(`rename ${tmpPath}`, () => rename(tmpPath, finalPath), options.signal);
+      } else if (await fsOp(`link ${finalPath}`, () => linkNoReplace(tmpPath, finalPath), options.signal)) await fsOp(`remove ${tmpPath}`, () => unlink(tmpPath));
       created = false;
       await fsOp(`fsync ${dir}`, () => syncDir(dir));
     } catch (err) {

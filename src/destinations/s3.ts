@@ -165,9 +165,10 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
     const where = `s3://${bucket}/${key(name)}`;
     // S3 replaces an object on PUT; refuse when the name is taken (not every S3-compatible server
     // supports conditional writes, so this is a check before the upload).
+    // With `replace`, a PUT (or the completion of a multipart upload) swaps the object atomically.
     let taken: unknown = null;
     try {
-      if (await existsKey(sdk, key(name), opts.signal)) {
+      if (!opts.replace && await existsKey(sdk, key(name), opts.signal)) {
         taken = new UserError(
           `S3: s3://${bucket}/${key(name)} already exists; refusing to overwrite it`,
           'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',

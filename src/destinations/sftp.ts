@@ -394,6 +394,32 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
    * on a new one (a stalled connection was killed); both bounded by the deadline. What
    * cannot be removed now is remembered and removed by the next upload.
    */
+  /**
+   * `replace` on a server without posix-rename (plain SFTP rename refuses an existing
+   * target): the old file steps aside as `<name>.offsite-previous`, the complete new one takes
+   * the name, then the old one is removed. When the new one cannot take the name, the old
+   * one is moved back, so a failure leaves it as it was.
+   */
+  async function replaceWithoutPosixRename(c: Conn, tmp: string, final: string): Promise<void> {
+    // not a temporary name: should the process die between the renames, leftover cleanup
+    // never deletes it, and `offsite list` shows it
+    const aside = `${final}.offsite-previous`;
+    try {
+      await op(`rename ${final}`, c, () => call((cb) => raw(c).rename(final, aside, cb)));
+    } catch (err) {
+      throw fail('rename', final, err, c);
+    }
+    try {
+      await op(`rename ${tmp}`, c, () => call((cb) => raw(c).rename(tmp, final, cb)));
+    } catch (err) {
+      await op(`rename ${aside}`, c, () => call((cb) => raw(c).rename(aside, final, cb))).catch((back) => {
+        log.error({ destination: 'SSH', path: final, kept: aside }, `could not move the previous backup back after a failed replacement: ${errorMessage(back)}; it is kept as ${aside}`);
+      });
+      throw fail('rename', tmp, err, c);
+    }
+    await removeQuietly(c, aside);
+  }
+
   async function cleanup(c: Conn, tmp: string): Promise<void> {
     let on: Conn | null = c.sftp && !dead.has(c) ? c : null;
     if (!on) {
@@ -443,9 +469,16 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
         if (!st || st.size !== sent) {
           throw withFields(new UserError(`SFTP write ${tmp} on ${target} failed: the server holds ${st ? st.size : 'no'} bytes of the ${sent} sent (a write was refused: usually a full disk or quota)`, 'free space on the SFTP server or lower BACKUP_RETENTION_DAYS'), { code: 'ESHORTWRITE', transient: false });
         }
-        if (await statOrNull(c, final)) throw conflict(name);
+        const posixRename = Boolean(raw(c)._extensions?.['posix-rename@openssh.com']);
+        if (options.replace && !posixRename && await statOrNull(c, final)) {
+          await replaceWithoutPosixRename(c, tmp, final);
+          done = true;
+          return;
+        }
+        // posix-rename replaces an existing file atomically: the check before it is the guard without `replace`
+        if (!options.replace && await statOrNull(c, final)) throw conflict(name);
         try {
-          await op(`rename ${tmp}`, c, () => raw(c)._extensions?.['posix-rename@openssh.com']
+          await op(`rename ${tmp}`, c, () => posixRename
             ? call((cb) => raw(c).ext_openssh_rename(tmp, final, cb))
             : call((cb) => raw(c).rename(tmp, final, cb)));
         } catch (err) {

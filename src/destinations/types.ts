@@ -14,6 +14,13 @@ export interface UploadOptions {
   size?: number;
   /** Aborts the upload; the destination must leave nothing under the final name. */
   signal?: AbortSignal;
+  /**
+   * Replace an object of the same name (a BACKUP_FILENAME without time tokens: each run
+   * replaces the previous backup, as offen documents). Atomic: the old object stays as it
+   * is until the new one is complete, then the name points at the new one; a failed or
+   * aborted upload leaves the old object intact. Without it, an existing name is refused.
+   */
+  replace?: boolean;
 }
 
 /**
@@ -23,7 +30,8 @@ export interface UploadOptions {
  * Contract (test/destinations/contract.ts checks it on every destination):
  * - upload is atomic: nothing is visible under `name` until the upload completed;
  *   a failed or aborted upload leaves no partial object under `name` and never
- *   touches other objects.
+ *   touches other objects. An existing `name` is refused, unless `replace` is set:
+ *   then it is replaced atomically, and kept intact when the upload fails.
  * - list(prefix) returns every object whose name starts with prefix, all pages,
  *   and returns [] for an empty or missing path.
  * - remove(names) removes in batches as the service requires; missing names are not an error.

@@ -207,9 +207,10 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
           throw withFields(new Error(`WebDAV PUT ${cfg.url}${tmp}: the server holds ${st ? st.size : 'no'} bytes of the ${sent} sent; the upload was abandoned`), { code: 'ESHORTWRITE', transient: true });
         }
         // MOVE with Overwrite: F is the real guard; the check gives a clear message on servers that ignore it.
-        if (await statOf(final)) throw conflict(name);
+        // With `replace`, one MOVE with Overwrite: T swaps the complete new file in on the server.
+        if (!options.replace && await statOf(final)) throw conflict(name);
         try {
-          await req(`MOVE ${cfg.url}${tmp}`, (s) => client.moveFile(tmp, final, { overwrite: false, signal: s }));
+          await req(`MOVE ${cfg.url}${tmp}`, (s) => client.moveFile(tmp, final, { overwrite: options.replace === true, signal: s }));
         } catch (err) {
           if ((err as HttpishError).status === 412) throw conflict(name);
           throw fail('MOVE', tmp, err);

@@ -59,7 +59,7 @@ export async function planBackup(job: JobConfig, created: Date): Promise<BackupP
  * Returns warnings; a missing sidecar never fails a backup (restore falls
  * back to the manifest inside the archive).
  */
-export async function uploadSidecars(destinations: Destination[], results: DestinationResult[], sidecar: Sidecar, log: Logger, signal?: AbortSignal): Promise<string[]> {
+export async function uploadSidecars(destinations: Destination[], results: DestinationResult[], sidecar: Sidecar, log: Logger, signal?: AbortSignal, replace = false): Promise<string[]> {
   const body = encodeManifest(sidecar);
   const name = sidecarName(sidecar.archive.name);
   const warnings: string[] = [];
@@ -67,10 +67,14 @@ export async function uploadSidecars(destinations: Destination[], results: Desti
     const r = results.find((x) => x.destination === d.name);
     if (!r?.ok) return;
     try {
-      await d.upload(name, Readable.from([body]), { size: body.length, signal });
+      await d.upload(name, Readable.from([body]), { size: body.length, signal, ...(replace ? { replace: true } : {}) });
       log.debug({ destination: d.name, sidecar: name }, 'manifest uploaded');
     } catch (e) {
-      const w = `${d.name}: the manifest ${name} could not be uploaded (${errorMessage(e)}); verify will check this backup without it`;
+      let w = `${d.name}: the manifest ${name} could not be uploaded (${errorMessage(e)}); verify will check this backup without it`;
+      if (replace) {
+        // the previous backup's manifest would not match the archive that replaced it
+        try { await d.remove([name]); } catch (re) { w += `; the previous backup's manifest could not be removed either (${errorMessage(re)}): restore will report a mismatch until the next run`; }
+      }
       warnings.push(w);
       log.warn(w);
     }

@@ -4,7 +4,7 @@ import type { Logger } from '../log.ts';
 import type { Destination } from '../destinations/types.ts';
 import { createArchive, type ArchiveStream } from '../archive/index.ts';
 import { planBackup, uploadSidecars } from '../manifest/backup.ts';
-import { backupFilename } from '../archive/filename.ts';
+import { backupFilename, hasTimeTokens } from '../archive/filename.ts';
 import { createDestinations } from '../destinations/registry.ts';
 import { acquireLock } from '../schedule/lock.ts';
 import { errorMessage, UserError } from '../errors.ts';
@@ -117,7 +117,9 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     ctx.onArchive?.(archive);
     // containers come back as soon as the archive is written, while uploads may go on
     const archived = archive.done.then(() => phase('post', () => hooks.archivePost(hookCtx)), () => {});
-    const shipped = await phase('archive', () => shipArchive({ destinations, name, archive, tmpDir: job.tmpDir, staging: job.staging, retry: job.retry, log, signal }));
+    // a name without time tokens is the same every run: it replaces the previous backup (as in offen), atomically
+    const replace = !hasTimeTokens(job.archive.filenameTemplate);
+    const shipped = await phase('archive', () => shipArchive({ destinations, name, archive, tmpDir: job.tmpDir, staging: job.staging, retry: job.retry, replace, log, signal }));
     await archived;
     await phase('post', () => hooks.processPost(hookCtx));
     await phase('post', () => hooks.copyPost(hookCtx));
@@ -127,7 +129,7 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
     if (a) {
       const { warnings, ...counts } = a;
       stats.archive = { ...counts, name, compression: job.archive.compression, encryption: plan.encryption };
-      const sidecarProblems = await uploadSidecars(destinations, shipped.results, plan.sidecar(name, a), log, signal);
+      const sidecarProblems = await uploadSidecars(destinations, shipped.results, plan.sidecar(name, a), log, signal, replace);
       stats.warnings.push(...warnings);
       degrade(stats, sidecarProblems);
       if (a.unreadable > 0) degrade(stats, [`${a.unreadable} file(s) could not be read; this backup is incomplete`]);

@@ -56,6 +56,11 @@ export interface ShipOptions {
   staging?: boolean;
   /** Retry and timeout settings (job.retry); defaults when omitted. */
   retry?: RetrySettings;
+  /**
+   * Replace a backup of the same name on every destination, atomically (BACKUP_FILENAME
+   * without time tokens); without it an existing name is refused. See UploadOptions.replace.
+   */
+  replace?: boolean;
   log: Logger;
   signal?: AbortSignal;
 }
@@ -219,6 +224,8 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
   let bytes = 0;
   let attempts = 0;
   let withSize = false;
+  // with `replace`: was there a backup of this name before (for the log; unknown when listing fails)
+  const existed = opts.replace ? await d.list(opts.name).then((os) => os.some((o) => o.name === opts.name), () => null) : false;
   try {
     const out = await withRetry(async () => {
       attempts++;
@@ -226,7 +233,7 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
       if (!src) throw new Error('the archive stream was already consumed');
       const watch = watchProgress(src.stream, retry.timeoutMs, opts.signal, (e) => plan.sourceFailed?.(e));
       try {
-        await d.upload(opts.name, watch.stream, { size: src.size, signal: watch.signal });
+        await d.upload(opts.name, watch.stream, { size: src.size, signal: watch.signal, ...(opts.replace ? { replace: true } : {}) });
       } catch (err) {
         if (watch.stalled) {
           throw new DestinationTimeoutError(`no progress for ${Math.round(retry.timeoutMs / 1000)}s (BACKUP_DESTINATION_TIMEOUT)`);
@@ -255,6 +262,7 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
     bytes = out.value;
     const durationMs = Date.now() - started;
     log.info({ location: d.location, bytes, durationMs, attempts: out.attempts }, `uploaded ${opts.name} to ${d.name} ${d.location}`);
+    if (existed === true) log.info({ location: d.location, backup: opts.name }, `replaced the previous backup ${opts.name} on ${d.name} ${d.location} (BACKUP_FILENAME has no time tokens)`);
     return result(d, true, bytes, durationMs, out.attempts);
   } catch (err) {
     const message = redact(errorMessage(err));

@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { strftime, backupFilename, staticPrefix, extensionFor, zonedParts, zonedPartsIntl, parseTimeFromName, type ExtensionParts } from '../../src/archive/filename.ts';
+import { strftime, backupFilename, hasTimeTokens, staticPrefix, extensionFor, zonedParts, zonedPartsIntl, parseTimeFromName, type ExtensionParts } from '../../src/archive/filename.ts';
 
 const D = new Date('2026-03-05T07:08:09.123Z'); // a Thursday
 
@@ -101,6 +101,25 @@ describe('backup file names', () => {
     assert.equal(backupFilename('a.{{  .Extension  }}', D, 'UTC', { compression: 'zst' }), 'a.tar.zst');
     assert.equal(backupFilename('{{ .Extension }}-%Y.{{ .Extension }}', D, 'UTC', { compression: 'none' }), 'tar-2026.tar');
     assert.equal(backupFilename('fixed-name.tar.gz', D, 'UTC', { compression: 'gz' }), 'fixed-name.tar.gz');
+  });
+
+  test('encryption appends .gpg / .age / .aes to whatever name results, as offen does', () => {
+    assert.equal(backupFilename('test.tar.gz', D, 'UTC', { compression: 'gz', encryption: 'gpg' }), 'test.tar.gz.gpg');
+    assert.equal(backupFilename('test-%Y.tar.zst', D, 'UTC', { compression: 'zst', encryption: 'age' }), 'test-2026.tar.zst.age');
+    assert.equal(backupFilename('x.{{ .Extension }}.bak', D, 'UTC', { compression: 'gz', encryption: 'gpg' }), 'x.tar.gz.bak.gpg');
+    assert.equal(backupFilename('x.{{ .Extension }}', D, 'UTC', { compression: 'none', encryption: 'aes' }), 'x.tar.aes');
+    assert.equal(backupFilename('test.tar.gz', D, 'UTC', { compression: 'gz', encryption: 'none' }), 'test.tar.gz');
+    // the time is still read back from a name with the suffix
+    assert.equal(parseTimeFromName('x-%Y-%m-%d.{{ .Extension }}.bak', backupFilename('x-%Y-%m-%d.{{ .Extension }}.bak', D, 'UTC', { compression: 'gz', encryption: 'age' }))?.toISOString().slice(0, 10), '2026-03-05');
+  });
+
+  test('hasTimeTokens: a name without strftime tokens replaces the previous backup', () => {
+    assert.equal(hasTimeTokens(T), true);
+    assert.equal(hasTimeTokens('backup-%a.tar.gz'), true);
+    assert.equal(hasTimeTokens('backup.{{ .Extension }}'), false);
+    assert.equal(hasTimeTokens('fixed-100%%.tar.gz'), false);
+    assert.equal(hasTimeTokens('fixed-100%%-%Y.tar.gz'), true);
+    assert.equal(hasTimeTokens('trailing%'), false);
   });
 
   test('staticPrefix', () => {

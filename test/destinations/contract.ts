@@ -82,6 +82,10 @@ export const CONTRACT_CASES = [
   'list of an empty or missing path returns nothing',
   'remove of missing names is not an error',
   'download of a missing name fails',
+  'an existing name is refused without replace',
+  'replace swaps an existing backup for the new one',
+  'failed replacement keeps the old backup intact',
+  'server failing mid-replacement keeps the old backup intact',
 ] as const;
 
 export type ContractCase = (typeof CONTRACT_CASES)[number];
@@ -304,6 +308,73 @@ export function runDestinationContract(
     cas('download of a missing name fails', async () => {
       const d = await fresh('dl-missing');
       await assert.rejects(async () => digest(await d.download('backup-none.tar.gz')));
+    });
+
+    // BACKUP_FILENAME without time tokens (issue 13): each run replaces the previous backup of
+    // that name, atomically; with time tokens an existing name is refused.
+    cas('an existing name is refused without replace', async () => {
+      const d = await fresh('refuse');
+      const old = generated(64 * 1024);
+      await d.upload('fixed.tar.gz', old.stream, {});
+      const oldSha = await old.sha256;
+      await assert.rejects(d.upload('fixed.tar.gz', generated(1000).stream, {}), /already exists/);
+      const listed = await d.list('');
+      assert.deepEqual(listed.map((o) => [o.name, o.size]), [['fixed.tar.gz', 64 * 1024]]);
+      assert.equal((await digest(await d.download('fixed.tar.gz'))).sha256, oldSha);
+    });
+
+    cas('replace swaps an existing backup for the new one', async () => {
+      const d = await fresh('replace');
+      await d.upload('fixed.tar.gz', generated(2 * MiB).stream, {});
+      const next = generated(3 * MiB + 17);
+      await d.upload('fixed.tar.gz', next.stream, { replace: true });
+      const listed = await d.list('');
+      assert.deepEqual(listed.map((o) => [o.name, o.size]), [['fixed.tar.gz', 3 * MiB + 17]], 'one object, the new one; no temporary or previous copy listed');
+      assert.equal((await digest(await d.download('fixed.tar.gz'))).sha256, await next.sha256);
+      // replace with nothing there yet is a plain upload
+      await d.upload('first.tar.gz', bytes('first').stream, { replace: true });
+      assert.equal((await digest(await d.download('first.tar.gz'))).size, 5);
+    });
+
+    cas('failed replacement keeps the old backup intact', async () => {
+      const d = await fresh('replace-fail');
+      const old = generated(3 * MiB);
+      await d.upload('fixed.tar.gz', old.stream, {});
+      const oldSha = await old.sha256;
+      const bad = generated(20 * MiB, { failAfter: 5 * MiB + 123 });
+      await assert.rejects(d.upload('fixed.tar.gz', bad.stream, { replace: true }));
+      const ac = new AbortController();
+      const slow = generated(64 * MiB, {
+        chunk: 256 * 1024,
+        delayMs: 5,
+        onBytes: (n) => { if (n >= 2 * MiB && !ac.signal.aborted) ac.abort(new Error('aborted by test')); },
+      });
+      await assert.rejects(d.upload('fixed.tar.gz', slow.stream, { signal: ac.signal, replace: true }));
+      const listed = await d.list('');
+      assert.deepEqual(listed.map((o) => [o.name, o.size]), [['fixed.tar.gz', 3 * MiB]], 'the old backup, nothing else');
+      assert.equal((await digest(await d.download('fixed.tar.gz'))).sha256, oldSha, 'the old backup is intact');
+    });
+
+    cas('server failing mid-replacement keeps the old backup intact', async () => {
+      assert.ok(harness.failing, 'harness.failing() is required unless this case is skipped');
+      const f = await harness.failing(`contract-${run}/${++seq}-replace-srvfail/`);
+      opened.push(f.d);
+      if (f.close) closers.push(f.close);
+      const old = generated(1 * MiB);
+      await f.d.upload('fixed.tar.gz', old.stream, {});
+      const oldSha = await old.sha256;
+      await f.breakAfter(2 * MiB);
+      try {
+        await assert.rejects(f.d.upload('fixed.tar.gz', generated(8 * MiB, { chunk: 256 * 1024 }).stream, { replace: true }));
+      } finally {
+        await f.heal();
+      }
+      let names: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        try { names = (await f.d.list('')).map((o) => o.name); break; } catch (err) { if (i === 2) throw err; }
+      }
+      assert.deepEqual(names, ['fixed.tar.gz'], 'the old backup, no temporary object listed');
+      assert.equal((await digest(await f.d.download('fixed.tar.gz'))).sha256, oldSha, 'the old backup is intact');
     });
   });
 }
