@@ -143,6 +143,19 @@ export const COMMANDS: readonly CommandSpec[] = [
     details: 'Each check is bounded by 60 s (or BACKUP_DESTINATION_TIMEOUT when shorter). The daemon runs the same checks when it starts and warns about any that fail.',
   },
   {
+    name: 'token',
+    summary: 'manage the HTTP API\'s tokens: create NAME --scopes ..., list, reset NAME, revoke NAME',
+    args: 'create|list|reset|revoke [NAME]',
+    positionals: [1, 2],
+    options: {
+      scopes: { type: 'string', arg: 'LIST', help: 'create: what the token may do, comma separated: read, run, download' },
+      json: JSON_OUT,
+    },
+    details: 'create and reset print the token once; only a salted hash is kept in OFFSITE_STATE_DIR.\n' +
+      'A token with download scope is notified to every NOTIFICATION_URLS target and works only after\n' +
+      'OFFSITE_TOKEN_ACTIVATION_DELAY. reset makes a new secret (the old one stops working at once).',
+  },
+  {
     name: 'healthcheck',
     summary: 'exit 0 when the daemon is alive and every job\'s last run succeeded within its schedule\'s interval (the image\'s HEALTHCHECK)',
   },

@@ -12,7 +12,7 @@ import { parseCommandLine, usage } from './cli-spec.ts';
 import { createLogger, type Logger } from './log.ts';
 import { redact, isSecretName, redactStream } from './redact.ts';
 import { runJob } from './run/run.ts';
-import { runDaemon } from './schedule/daemon.ts';
+import { runDaemon, type DaemonControl, type ControlHandle } from './schedule/daemon.ts';
 import { createRunHooks } from './containers/hooks.ts';
 import { EXIT, exitCodeFor, worstStatus, type RunStats } from './run/stats.ts';
 import { formatDuration } from './config/duration.ts';
@@ -172,6 +172,30 @@ async function checkAtStart(config: Config, log: Logger, signal: AbortSignal): P
   }));
 }
 
+/**
+ * The daemon's control plane: the HTTP server (OFFSITE_HTTP_ADDR) and the push monitors
+ * (OFFSITE_HEALTHCHECKS_URL, OFFSITE_UPTIME_KUMA_URL), each loaded only when configured.
+ */
+async function startControl(control: DaemonControl, log: Logger): Promise<ControlHandle> {
+  const closers: Array<() => Promise<void>> = [];
+  const http = control.config.http;
+  if (http.healthchecksUrl || http.uptimeKumaUrl) {
+    const { PushMonitors } = await import('./monitors/push.ts');
+    const monitors = new PushMonitors(http, log);
+    control.runs.on('run', (e) => {
+      if (e.type === 'started') monitors.started(e.run.job, e.run.id);
+      else if (e.type === 'finished' && e.run.stats) monitors.finished(e.run.stats, e.run.id);
+    });
+    closers.push(() => monitors.settle());
+  }
+  if (http.listen) {
+    const { startControlPlane } = await import('./http/start.ts');
+    const handle = await startControlPlane(control, log, VERSION);
+    closers.push(() => handle.close());
+  }
+  return { close: async () => { await Promise.allSettled(closers.map((c) => c())); } };
+}
+
 /** Exit 0 when the daemon is alive and every job passes the health rule (src/health/rule.ts); one readable line either way. */
 function cmdHealthcheck(): number {
   const r = checkHealthFile(HEALTH_FILE);
@@ -236,13 +260,20 @@ export async function main(argv: string[]): Promise<number> {
       process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
       return runPrune(config, log, { job: values.job as string | undefined, dryRun: Boolean(values['dry-run']), json: Boolean(values.json), signal: controller.signal });
     }
+    case 'token': {
+      const { runTokenCommand } = await import('./tokens/command.ts');
+      return runTokenCommand(config, parsed.positionals, values, log, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
+    }
     case 'check':
       return cmdCheck(config, log, values.job as string | undefined);
     case 'notify-test':
       return (await notifyTest(config, (line) => process.stdout.write(`${line}\n`), { log })) ? EXIT.success : EXIT.failure;
     case 'daemon': {
       const stop = installStopHandler({ log, timeoutMs: config.stopTimeoutMs, what: 'the daemon' });
-      const code = await runDaemon(config, { log, stop, healthFile: HEALTH_FILE, onStarted: (signal) => checkAtStart(config, log, signal), runOptions: async (job) => ({ hooks: await createRunHooks(job, log) }), afterRun: (job, stats) => reportRun(job, stats, log, stop.lateSignal()) });
+      const code = await runDaemon(config, {
+        log, stop, healthFile: HEALTH_FILE, onStarted: (signal) => checkAtStart(config, log, signal), runOptions: async (job) => ({ hooks: await createRunHooks(job, log) }), afterRun: (job, stats) => reportRun(job, stats, log, stop.lateSignal()),
+        control: (control) => startControl(control, log),
+      });
       // nothing may keep a stopped daemon alive (timers of libraries, idle sockets)
       stop.finish(code);
       return code;

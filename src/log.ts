@@ -23,8 +23,13 @@ export function createLogger(opts: LogOptions = {}): Logger {
   const format = opts.format ?? (isTty ? 'pretty' : 'json');
   const level = opts.level ?? 'info';
   const hooks = {
-    logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void) {
-      method.apply(this, args.map(redactValue));
+    logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void, levelValue: number) {
+      const redacted = args.map(redactValue);
+      if (taps.size > 0) {
+        const bindings = this.bindings();
+        for (const tap of taps) { try { tap(levelValue, bindings, redacted); } catch { /* a tap never breaks logging */ } }
+      }
+      method.apply(this, redacted);
     },
   };
   if (format === 'pretty') {
@@ -34,6 +39,16 @@ export function createLogger(opts: LogOptions = {}): Logger {
     return pino({ level, hooks, base: undefined }, { write: (line: string) => writeAbove(fd, pretty(line)) });
   }
   return pino({ level, hooks, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd, sync: true }));
+}
+
+/** Sees every line a logger made by createLogger writes (already redacted): level, the logger's bindings, the arguments. */
+export type LogTap = (level: number, bindings: Record<string, unknown>, args: unknown[]) => void;
+const taps = new Set<LogTap>();
+
+/** Watch log lines (the API keeps each run's lines); returns the function that stops watching. */
+export function addLogTap(tap: LogTap): () => void {
+  taps.add(tap);
+  return () => { taps.delete(tap); };
 }
 
 function redactValue(v: unknown): unknown {

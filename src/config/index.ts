@@ -18,6 +18,7 @@ import { parseEncryptionConfig, ENCRYPTION_SPEC } from '../crypto/config.ts';
 import type { EncryptionConfig } from '../crypto/types.ts';
 import { parseVerifyConfig, VERIFY_SPEC, type VerifyConfig } from '../restore/config.ts';
 import { parseDeprecated, DEPRECATED_SPEC } from '../compat/deprecated.ts';
+import { parseHttpConfig, HTTP_SPEC, type HttpConfig } from '../http/config.ts';
 
 export type { Env };
 
@@ -65,6 +66,8 @@ export interface Config {
   stopTimeoutMs: number;
   /** Problems that do not stop offsite (variables it does not read); printed at start. */
   warnings: readonly ConfigIssue[];
+  /** The HTTP server, its tokens and the backup key, the push monitors (src/http/config.ts). */
+  http: HttpConfig;
 }
 
 const PROCESS_SPEC = {
@@ -87,7 +90,7 @@ const PROCESS_SPEC = {
 export function knownVariables(): Set<string> {
   return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(CONTAINERS_SPEC), ...DESTINATION_CORE_VARIABLES, ...EXTRA_VARIABLES,
     ...Object.keys(WEBDAV_SPEC), ...Object.keys(SFTP_SPEC), ...Object.keys(DROPBOX_SPEC), ...NOTIFY_VARIABLES,
-    ...Object.keys(ENCRYPTION_SPEC), ...Object.keys(VERIFY_SPEC), ...Object.keys(DEPRECATED_SPEC)]);
+    ...Object.keys(ENCRYPTION_SPEC), ...Object.keys(VERIFY_SPEC), ...Object.keys(DEPRECATED_SPEC), ...Object.keys(HTTP_SPEC)]);
 }
 
 /** Names read outside envalid specs (sections that parse by hand). */
@@ -139,6 +142,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const global = loadGlobalEnv({ env: opts.env, cwd: opts.cwd, known, sources }, issues);
   registerSecretsFromEnv(global);
   const proc = validateSection(global, PROCESS_SPEC, issues);
+  const http = parseHttpConfig(global, issues);
   const raws = loadJobs(global, known, issues, sources);
   // names offsite does not read: typos warned about, errors with OFFSITE_STRICT=true
   const unknown = unknownVariables(sources, known, passthroughVariables());
@@ -160,6 +164,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     stateDir: proc.OFFSITE_STATE_DIR,
     stopTimeoutMs: proc.OFFSITE_STOP_TIMEOUT,
     warnings: Object.freeze(warnings),
+    http: deepFreeze(http!),
   });
 }
 

@@ -11,6 +11,26 @@ import { expectedIntervalMs, INTERVAL_FIRINGS } from '../health/rule.ts';
 import { installStopHandler, type StopHandler } from '../run/stop.ts';
 import { followArchive, LOG_PROGRESS_MS } from '../progress.ts';
 import type { ArchiveStream } from '../archive/index.ts';
+import { RunRegistry, RUN_BINDING, type RunRecord } from './runs.ts';
+
+/** What the HTTP API, the metrics and the push monitors see of a running daemon. */
+export interface DaemonControl {
+  config: Config;
+  health: HealthStore;
+  runs: RunRegistry;
+  /** Aborted when the daemon stops. */
+  signal: AbortSignal;
+  /** The next scheduled run of a job, or null. */
+  next(job: string): Date | null;
+  /** Expected time between runs of a job (the health rule's), or null. */
+  intervalMs(job: string): number | null;
+  /** Start a run of `job` now: its record, or `busy` while a run of that job is going. */
+  trigger(job: string): RunRecord | 'busy' | 'unknown';
+  /** When the scheduler last answered (its 15 s tick). */
+  lastTick(): Date;
+}
+
+export interface ControlHandle { close(): Promise<void> }
 
 export interface DaemonOptions {
   log: Logger;
@@ -29,6 +49,8 @@ export interface DaemonOptions {
   healthFile?: string;
   /** Called once every job is scheduled (the destination checks at start). */
   onStarted?: (signal: AbortSignal) => Promise<void>;
+  /** Called once every job is scheduled, before onStarted: the HTTP server, metrics, push monitors. Closed when the daemon stops. */
+  control?: (control: DaemonControl) => Promise<ControlHandle | void>;
 }
 
 interface Scheduled { stop(): void; next(): Date | null; intervalMs?: number | null }
@@ -55,16 +77,20 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
       : log.warn({ healthFile: opts.healthFile }, `cannot write the health file (${message}); \`offsite healthcheck\` will report the daemon unhealthy`)),
   });
 
+  const runs = new RunRegistry();
   const inflight = new Set<string>();
-  const fire = (job: JobConfig, s: () => Scheduled | undefined): Promise<void> | undefined => {
+  const fire = (job: JobConfig, s: () => Scheduled | undefined, trigger: RunRecord['trigger'] = 'schedule'): RunRecord | undefined => {
     if (controller.signal.aborted) return;
     if (inflight.has(job.name)) {
       log.warn({ job: job.name }, 'the previous run of this job is still going; skipping this one');
       return;
     }
     inflight.add(job.name);
+    const rec = runs.start(job.name, trigger);
+    const runLog = log.child({ [RUN_BINDING]: rec.id });
+    let finished = false;
     const p = (async () => {
-      const jitter = job.schedule.jitterMs > 0 ? Math.floor(Math.random() * job.schedule.jitterMs) : 0;
+      const jitter = trigger === 'schedule' && job.schedule.jitterMs > 0 ? Math.floor(Math.random() * job.schedule.jitterMs) : 0;
       if (jitter > 0) {
         log.info({ job: job.name, delay: formatDuration(jitter) }, 'waiting BACKUP_JITTER before the run');
         await sleep(jitter, controller.signal);
@@ -74,31 +100,41 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
         const extra = opts.runOptions ? await opts.runOptions(job) : {};
         // a long run says how far it got every 30 s (there is no terminal to show it)
         const onArchive = (a: ArchiveStream) => {
-          followArchive(job.name, a, LOG_PROGRESS_MS, (line, p, rate) => log.info({ job: job.name, files: p.files, bytes: p.bytes, total: p.total ?? null, bytesPerSecond: rate === null ? null : Math.round(rate) }, `progress ${line}`));
+          followArchive(job.name, a, LOG_PROGRESS_MS, (line, p, rate) => runLog.info({ job: job.name, files: p.files, bytes: p.bytes, total: p.total ?? null, bytesPerSecond: rate === null ? null : Math.round(rate) }, `progress ${line}`));
+          // the API's events: every second
+          followArchive(job.name, a, 1000, (_line, p, rate) => runs.progress(rec.id, { files: p.files, bytes: p.bytes, total: p.total ?? null, bytesPerSecond: rate === null ? null : Math.round(rate) }));
         };
-        const stats = await runJob(job, { log, lockFile: config.lockFile, signal: controller.signal, onArchive, ...extra });
+        const stats = await runJob(job, { log: runLog, lockFile: config.lockFile, signal: controller.signal, onArchive, ...extra });
         // an aborted run (SIGTERM) says nothing about the job's health
         if (!controller.signal.aborted) { health.record(job.name, stats); await health.write(); }
         if (opts.afterRun) await opts.afterRun(job, stats);
+        runs.finish(rec.id, stats);
+        finished = true;
       } catch (e) {
         log.error({ job: job.name, error: errorMessage(e) }, 'run crashed');
         health.record(job.name, { status: 'failure', end: new Date() }, `the run crashed: ${errorMessage(e)}`);
         await health.write();
+      }
+      if (!finished) {
+        const end = new Date();
+        runs.finish(rec.id, { job: job.name, status: 'failure', start: rec.started, end, durationMs: end.getTime() - rec.started.getTime(), lockWaitMs: 0, archive: null, destinations: [], containersStopped: 0, containersRestarted: 0, warnings: [], degradedBy: [], error: { phase: 'archive', message: controller.signal.aborted ? 'aborted: the daemon is stopping' : 'the run crashed' } });
       }
       const next = s()?.next();
       if (next && !controller.signal.aborted) log.info({ job: job.name, next: next.toISOString() }, 'next run scheduled');
     })();
     running.add(p);
     void p.finally(() => { running.delete(p); inflight.delete(job.name); });
-    return p;
+    return rec;
   };
 
+  const entries = new Map<string, Scheduled>();
   for (const job of config.jobs) {
     let entry: Scheduled | undefined;
     const schedule = parseCron(job.schedule.cron, job.schedule.timezone);
     const started = startSchedule(schedule, () => void fire(job, () => entry));
     entry = { ...started, intervalMs: schedule.kind === 'every' ? schedule.everyMs! : expectedIntervalMs(schedule.nextRuns(INTERVAL_FIRINGS)) };
     scheduled.push(entry);
+    entries.set(job.name, entry);
     // a random BACKUP_JITTER delay may push a run that much later
     health.setInterval(job.name, entry.intervalMs ? entry.intervalMs + job.schedule.jitterMs : null);
     if (schedule.kind === 'never') {
@@ -114,7 +150,31 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
     if (v) scheduled.push(v);
   }
   await health.write();
-  const healthTimer = setInterval(() => void health.write(), HEALTH_REFRESH_MS);
+  let tick = new Date();
+  const healthTimer = setInterval(() => { tick = new Date(); void health.write(); }, HEALTH_REFRESH_MS);
+  let handle: ControlHandle | void = undefined;
+  if (opts.control) {
+    handle = await opts.control({
+      config, health, runs, signal: controller.signal,
+      next: (name) => entries.get(name)?.next() ?? null,
+      intervalMs: (name) => health.jobs[name]?.intervalMs ?? null,
+      trigger: (name) => {
+        const job = config.jobs.find((j) => j.name === name);
+        if (!job) return 'unknown';
+        if (inflight.has(name)) return 'busy';
+        return fire(job, () => entries.get(name), 'api') ?? 'busy';
+      },
+      lastTick: () => tick,
+    }).catch((e: unknown) => {
+      // e.g. the HTTP port is taken: nothing keeps running
+      for (const s of scheduled) s.stop();
+      clearInterval(healthTimer);
+      controller.abort(e);
+      runs.close();
+      stop.dispose();
+      throw e;
+    });
+  }
   // the destination checks run beside the schedule (bounded; a failing one is a warning)
   if (opts.onStarted) void opts.onStarted(controller.signal).catch((e) => log.warn({ error: errorMessage(e) }, 'checking the destinations failed'));
 
@@ -125,6 +185,8 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
   controller.abort(new Error(`received ${signalName}`));
   // The stop handler's hard deadline (OFFSITE_STOP_TIMEOUT) ends the process if this waits too long.
   await Promise.allSettled([...running]);
+  if (handle) await handle.close().catch((e) => log.warn({ error: errorMessage(e) }, 'stopping the HTTP server failed'));
+  runs.close();
   stop.dispose();
   log.info('stopped');
   return 0;
