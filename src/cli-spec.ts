@@ -41,8 +41,14 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'backup',
     summary: 'run every job once, now',
-    options: { job: { ...JOB, help: 'run only this conf.d job (the name of its file without .env)' } },
-    details: 'With several jobs the exit code is the worst of them.',
+    options: {
+      job: { ...JOB, help: 'run only this conf.d job (the name of its file without .env)' },
+      stdout: { type: 'boolean', help: 'write a fresh archive of the job\'s sources to stdout instead (nothing is stored or pruned)' },
+      key: { type: 'string', arg: 'HEX', help: 'with --stdout: encrypt it in offsite\'s AES format with this 64-hex key' },
+    },
+    details: 'With several jobs the exit code is the worst of them.\n' +
+      '`offsite backup --stdout > backup.tar.gz` (SysReptor\'s `manage.py backup`): the archive of one job, in its\n' +
+      'compression (gz: `tar -xzf` reads it); `offsite restore - --to DIR` reads it back.',
   },
   {
     name: 'config',
@@ -81,16 +87,18 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'restore',
     summary: 'restore a backup into a directory (checked, decrypted, all or nothing)',
-    args: '[NAME|latest]',
+    args: '[NAME|latest|-]',
     positionals: [0, 1],
     options: {
       to: { type: 'string', arg: 'DIR', required: true, help: 'the directory to restore into' },
       from: { type: 'string', arg: 'DEST', help: 'the destination to read from (needed when several are configured)' },
       include: { type: 'string', multiple: true, arg: 'PATH', help: 'restore only this path as `offsite ls` lists it (a directory with all below it), or a glob (backup/app/**/*.conf); an absolute source path (/backup/app/x) works for archives of every offsite version' },
       force: { type: 'boolean', help: 'restore into a directory that is not empty' },
+      key: { type: 'string', arg: 'HEX', help: 'with -: the 64-hex AES key the archive was made with (backup --stdout --key)' },
       job: JOB,
     },
-    details: 'NAME defaults to latest, the newest backup (by the time in its name, then modification time).',
+    details: 'NAME defaults to latest, the newest backup (by the time in its name, then modification time).\n' +
+      '`-` reads the archive from stdin (`cat backup.tar.gz | offsite restore - --to DIR`).',
   },
   {
     name: 'verify',

@@ -104,6 +104,48 @@ async function cmdBackup(config: Config, log: Logger, jobName: string | undefine
   return code;
 }
 
+/** `offsite backup --stdout [--key HEX]`: a fresh archive of one job on stdout (never on a terminal). */
+async function cmdBackupStdout(config: Config, log: Logger, jobName: string | undefined, keyHex: string | undefined): Promise<number> {
+  const jobs = selectJobs(config, jobName);
+  if (jobs.length !== 1) throw new UsageError(`backup --stdout writes one job; there are ${jobs.length}: choose one with --job NAME`, `jobs: ${jobs.map((j) => j.name).join(', ')}`);
+  if (process.stdout.isTTY) throw new UsageError('backup --stdout would write an archive to the terminal', 'redirect it: offsite backup --stdout > backup.tar.gz');
+  const { freshArchive, parseKeyArgument } = await import('./run/fresh.ts');
+  const aesKey = parseKeyArgument(keyHex, '--key');
+  const stop = installStopHandler({ log, timeoutMs: config.stopTimeoutMs, what: 'the export' });
+  try {
+    const { archive } = freshArchive(jobs[0]!, { log, signal: stop.signal, aesKey });
+    const { pipeline } = await import('node:stream/promises');
+    await Promise.all([pipeline(archive.stream, process.stdout, { end: false }), archive.done]);
+    const r = await archive.done;
+    log.info({ job: jobs[0]!.name, files: r.files, size: r.size, sha256: r.sha256 }, 'archive written to stdout');
+    const code = r.unreadable > 0 ? EXIT.degraded : EXIT.success;
+    stop.finish(code);
+    return code;
+  } catch (e) {
+    log.error({ job: jobs[0]!.name, error: errorMessage(e) }, 'writing the archive to stdout failed');
+    stop.finish(EXIT.failure);
+    return EXIT.failure;
+  } finally {
+    stop.dispose();
+  }
+}
+
+/** `offsite restore - --to DIR [--key HEX]`: extract an archive read from stdin (all or nothing, the same checks as restore). */
+async function cmdRestoreStdin(config: Config, log: Logger, values: Record<string, unknown>): Promise<number> {
+  const { extractArchive } = await import('./archive/extract.ts');
+  const { parseKeyArgument } = await import('./run/fresh.ts');
+  const { resolve } = await import('node:path');
+  const key = parseKeyArgument(values.key as string | undefined, '--key');
+  const job = values.job ? selectJobs(config, values.job as string)[0]! : config.jobs.length === 1 ? config.jobs[0]! : null;
+  const keys = { ...(job?.encryption.keys ?? {}), ...(key ? { aesKeyHex: key.toString('hex') } : {}) };
+  if (process.stdin.isTTY) throw new UsageError('restore - reads the archive from stdin, which is a terminal', 'pipe it in: cat backup.tar.gz | offsite restore - --to DIR');
+  const target = resolve(values.to as string);
+  const r = await extractArchive(process.stdin, { target, include: values.include as string[] | undefined, force: Boolean(values.force), keys, log });
+  process.stdout.write(`restored the archive from stdin into ${target}\n  ok    ${r.files} files, ${r.directories} directories, ${r.symlinks} symlinks, ${r.bytes} bytes${r.encryption !== 'none' ? ` (decrypted: ${r.encryption})` : ''}\n`);
+  for (const w of r.warnings) process.stdout.write(`  note  ${w}\n`);
+  return EXIT.success;
+}
+
 /** The outcome of one run for a terminal: status, then each problem once, then what to check. */
 export function runSummary(job: string, stats: RunStats): string {
   const a = stats.archive;
@@ -232,7 +274,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  // commands whose stdout is data (a token, an archive) log to stderr
+  const dataOnStdout = command === 'token' || (command === 'backup' && values.stdout === true) || (command === 'restore' && parsed.positionals[0] === '-');
+  const log = createLogger({ level: config.logLevel, format: config.logFormat, ...(dataOnStdout ? { fd: 2 } : {}) });
   // variables offsite does not read (typos): on stderr for `config`, whose stdout is the JSON it prints
   const warnLog = command === 'config' ? createLogger({ level: config.logLevel, format: config.logFormat, fd: 2 }) : log;
   for (const w of config.warnings) warnLog.warn({ variable: w.variable }, `${w.variable} ${redact(w.message)}`);
@@ -251,8 +295,14 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'backup':
+      if (values.stdout) return cmdBackupStdout(config, log, values.job as string | undefined, values.key as string | undefined);
+      if (values.key !== undefined) throw new UsageError('backup: --key goes with --stdout', 'the stored backups are encrypted as BACKUP_ENCRYPTION_KEY (or GPG/age) say');
       return cmdBackup(config, log, values.job as string | undefined);
-    case 'list': case 'ls': case 'restore': case 'verify': case 'export': case 'import':
+    case 'restore':
+      if (parsed.positionals[0] === '-') return cmdRestoreStdin(config, log, values);
+      if (values.key !== undefined) throw new UsageError('restore: --key goes with `restore -` (stdin)', 'a stored backup is decrypted with BACKUP_ENCRYPTION_KEY');
+      return runReadCommand(command, argv.slice(1), config, log);
+    case 'list': case 'ls': case 'verify': case 'export': case 'import':
       return runReadCommand(command, argv.slice(1), config, log);
     case 'prune': {
       const controller = new AbortController();

@@ -469,6 +469,8 @@ export interface RunningServer { url: string; close(): Promise<void> }
 export function listen(app: Hono<Env>, where: { host: string; port: number }): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: app.fetch, hostname: where.host, port: where.port }) as Server;
+    // longer than clients' own idle timeout (undici: 4 s), so a client never reuses a connection the server is closing
+    server.keepAliveTimeout = 65_000;
     server.once('error', (e) => reject(new Error(`cannot listen on ${where.host}:${where.port} (OFFSITE_HTTP_ADDR): ${errorMessage(e)}`)));
     server.once('listening', () => {
       const a = server.address() as AddressInfo;

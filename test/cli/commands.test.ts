@@ -63,7 +63,7 @@ test('unknown options are usage errors with the nearest option, and nothing runs
   const { archiveDir, env } = setup();
   const dry = runCli(['backup', '--dry-run'], env);
   assert.equal(dry.code, 5, dry.stderr);
-  assert.match(dry.stderr, /^error: backup: unknown option --dry-run\nhint: backup takes --job, --help/);
+  assert.match(dry.stderr, /^error: backup: unknown option --dry-run\nhint: backup takes --job, --stdout, --key, --help/);
   assert.deepEqual(readdirSync(archiveDir), [], 'backup --dry-run made a backup');
 
   for (const [args, near] of [[['list', '--jsn'], '--json'], [['list', '--josn'], '--json'], [['verify', '--JSON'], '--json'], [['list', '--destinaton', 'x'], '--destination'], [['restore', '--to', '/tmp/x', '--inclde', 'a'], '--include']] as const) {
