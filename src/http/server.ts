@@ -264,11 +264,12 @@ export function createApp(deps: ServerDeps): Hono<Env> {
     const denied = need(c, 'read');
     if (denied) return denied;
     c.header('Cache-Control', 'no-store');
+    // listening before the response starts: no event between the answer and the stream is lost
+    const queue: RunEvent[] = [];
+    let wake: (() => void) | null = null;
+    const onRun = (e: RunEvent) => { queue.push(e); wake?.(); };
+    control.runs.on('run', onRun);
     return streamSSE(c, async (stream) => {
-      const queue: RunEvent[] = [];
-      let wake: (() => void) | null = null;
-      const onRun = (e: RunEvent) => { queue.push(e); wake?.(); };
-      control.runs.on('run', onRun);
       const stopped = () => wake?.();
       control.signal.addEventListener('abort', stopped);
       stream.onAbort(() => wake?.());
