@@ -64,7 +64,8 @@ function pingUrl(name: string, value: string, issues: ConfigIssue[]): string | n
 }
 
 export function parseHttpConfig(env: Env, issues: ConfigIssue[]): HttpConfig | null {
-  for (const k of HTTP_SECRET_VARIABLES) if (env[k]) registerSecret(env[k]);
+  // the tokens and the key whole; the ping URLs by their path tokens (pingUrl), so their host stays readable
+  for (const k of HTTP_SECRET_VARIABLES) if (env[k] && !k.endsWith('_URL')) registerSecret(env[k]);
   const before = issues.length;
   const v = validateSection(env, HTTP_SPEC, issues);
   let listen: HttpConfig['listen'] = null;

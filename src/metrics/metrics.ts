@@ -60,7 +60,7 @@ export class Metrics {
       const labels = { job, destination: d.destination };
       this.up.set(labels, d.ok ? 1 : 0);
       if (d.ok && stats.status !== 'failure') this.lastSuccess.set(labels, end);
-      if (d.pruned > 0) this.pruned.inc(labels, d.pruned);
+      this.pruned.inc(labels, Math.max(0, d.pruned));
       if (d.pruneNote?.startsWith('prune failed')) this.pruneErrors.inc(labels);
       else this.pruneErrors.inc(labels, 0);
     }
