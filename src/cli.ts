@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // offsite command line: `offsite <command> [options]`.
 import { readFileSync, realpathSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadConfig, type Config, type JobConfig } from './config/index.ts';
@@ -81,9 +82,13 @@ async function cmdBackup(config: Config, log: Logger, jobName: string | undefine
   const stop = installStopHandler({ log, timeoutMs: config.stopTimeoutMs, what: 'the backup' });
   // on a terminal with readable logs: a progress line, and the run's outcome printed once, by us
   const human = Boolean(process.stderr.isTTY) && (config.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json')) === 'pretty';
+  // push monitors (OFFSITE_HEALTHCHECKS_URL, OFFSITE_UPTIME_KUMA_URL) hear runs started by hand or by cron too
+  const monitors = config.http.healthchecksUrl || config.http.uptimeKumaUrl ? new (await import('./monitors/push.ts')).PushMonitors(config.http, log) : null;
   try {
     for (const job of jobs) {
       if (stop.stopping) break;
+      const rid = randomUUID();
+      monitors?.started(job.name, rid);
       const hooks = await createRunHooks(job, log);
       let stopProgress: (() => void) | null = null;
       const stats = await runJob(job, {
@@ -93,9 +98,11 @@ async function cmdBackup(config: Config, log: Logger, jobName: string | undefine
       (stopProgress as (() => void) | null)?.();
       statusLine.clear();
       await reportRun(job, stats, log, stop.lateSignal());
+      monitors?.finished(stats, rid);
       statuses.push(stats.status);
       if (human) process.stderr.write(runSummary(job.name, stats));
     }
+    await monitors?.settle();
   } finally {
     stop.dispose();
   }

@@ -423,7 +423,7 @@ function archiveHeaders(filename: string): Record<string, string> {
  * goes away (or the response is cancelled) the source is destroyed, so nothing more is read
  * from the destination, and `onEnd` runs once.
  */
-function streamOf(source: Readable, onEnd: () => void, requestSignal?: AbortSignal): ReadableStream<Uint8Array> {
+export function streamOf(source: Readable, onEnd: () => void, requestSignal?: AbortSignal): ReadableStream<Uint8Array> {
   let ended = false;
   const end = () => { if (!ended) { ended = true; onEnd(); } };
   const web = Readable.toWeb(source) as unknown as ReadableStream<Uint8Array>;
