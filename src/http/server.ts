@@ -241,6 +241,8 @@ export function createApp(deps: ServerDeps): Hono<Env> {
     log.info({ job: job.name, run: r.id, token: c.get('token').name, client: c.get('client') }, 'run started through the API');
     const location = `/api/v1/runs/${r.id}`;
     if (c.req.query('wait') === 'true') {
+      // no byte moves until the run ends: this connection is exempt from the idle timeout (the run has its own deadlines)
+      c.env?.incoming?.socket?.setTimeout(0);
       await waitFinished(control, r.id, c.req.raw.signal);
       return c.json(runDetail(control.runs.get(r.id) ?? r), 200, { ...JSON_HEADERS, Location: location });
     }
@@ -389,7 +391,7 @@ export function createApp(deps: ServerDeps): Hono<Env> {
     const job = jobOf(typeof body.job === 'string' ? body.job : c.req.query('job'));
     if (job === 'ambiguous') return c.json({ error: 'there are several jobs; name one: {"job": "NAME"}', jobs: control.config.jobs.map((j) => j.name) }, 400, JSON_HEADERS);
     if (!job) return c.json({ error: 'no such job' }, 404, JSON_HEADERS);
-    const limited = await takeDownload(c, 'backup exported', { job: job.name, encrypted: aesKey ? 'aes' : 'no' });
+    const limited = await takeDownload(c, 'backup downloaded', { kind: 'fresh export', job: job.name, encrypted: aesKey ? 'aes' : 'no' });
     if (limited) return limited;
     const controller = new AbortController();
     const signal = AbortSignal.any([controller.signal, control.signal]);
@@ -464,6 +466,9 @@ function waitFinished(control: DaemonControl, id: string, signal: AbortSignal): 
   });
 }
 
+/** A connection where no byte moves for this long is closed (SSE sends a keep-alive every 15 s). */
+export const IDLE_TIMEOUT_MS = 120_000;
+
 export interface RunningServer { url: string; close(): Promise<void> }
 
 /** Listen on `listen`; resolves once listening (rejects with a clear error when the port is taken). */
@@ -472,6 +477,8 @@ export function listen(app: Hono<Env>, where: { host: string; port: number }): P
     const server = serve({ fetch: app.fetch, hostname: where.host, port: where.port }) as Server;
     // longer than clients' own idle timeout (undici: 4 s), so a client never reuses a connection the server is closing
     server.keepAliveTimeout = 65_000;
+    // a client that stops reading (or sending) for this long is dropped, which ends its download's reading
+    server.timeout = IDLE_TIMEOUT_MS;
     server.once('error', (e) => reject(new Error(`cannot listen on ${where.host}:${where.port} (OFFSITE_HTTP_ADDR): ${errorMessage(e)}`)));
     server.once('listening', () => {
       const a = server.address() as AddressInfo;
