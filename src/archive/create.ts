@@ -48,7 +48,7 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
   const source = new ArchiveSource(
     {
       roots,
-      exclude: opts.exclude ? { source: opts.exclude.source, flags: opts.exclude.flags } : null,
+      exclude: opts.exclude ? { source: opts.exclude.source } : null,
       blockSize: BLOCK_SIZE,
       // blocks being compressed, one being filled, two queued
       slots: (parallel ? threads : 2) + 3,

@@ -5,8 +5,12 @@ import type { Compression } from '../config/spine.ts';
 export interface ArchiveOptions {
   /** Absolute source paths; each is stored under its path without the leading slash (`/backup/app` -> `backup/app/...`). */
   sources: string[];
-  /** Matched against each entry's full source path; a matching directory is skipped whole. */
-  exclude: RegExp | null;
+  /**
+   * BACKUP_EXCLUDE_REGEXP (Go/RE2 syntax, see exclude.ts): searched for in each entry's
+   * absolute path; only `source` goes to the archive worker, which compiles it again.
+   * A matching directory is skipped whole (stricter than offen, which walks into it).
+   */
+  exclude: { readonly source: string } | null;
   compression: Compression;
   /**
    * Compression threads (>= 1). For gz and zst above 1, the tar is cut into

@@ -15,10 +15,12 @@ import { once } from 'node:events';
 import { BlockWriter, padding } from './tar.ts';
 import { walkSource, isSoftError, reasonOf, withPath, SourceMissingError, type SourceRoot, type WalkVisitor } from './walk.ts';
 import type { ArchiveScan, ArchiveCounts } from './index.ts';
+import { compileExclude } from './exclude.ts';
 
 export interface TarWorkerData {
   roots: SourceRoot[];
-  exclude: { source: string; flags: string } | null;
+  /** BACKUP_EXCLUDE_REGEXP's pattern (Go/RE2 syntax), compiled here with re2js. */
+  exclude: { source: string } | null;
   blockSize: number;
   /** `slots * blockSize` bytes. */
   ring: SharedArrayBuffer;
@@ -54,7 +56,7 @@ const O_READ = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_
 
 function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise<void> | void {
   const ctl = new Int32Array(data.control);
-  const exclude = data.exclude ? new RegExp(data.exclude.source, data.exclude.flags.replace(/[gy]/g, '')) : null;
+  const exclude = data.exclude ? compileExclude(data.exclude.source) : null;
   const post = (m: WorkerMessage) => port.postMessage(m);
 
   const checkAbort = () => { if (Atomics.load(ctl, ABORT) !== 0) throw new Aborted(); };

@@ -6,6 +6,9 @@
  */
 import * as fs from 'node:fs';
 
+/** BACKUP_EXCLUDE_REGEXP, compiled (see exclude.ts). */
+export interface PathPattern { test(path: string): boolean }
+
 export interface SourceRoot {
   /** Absolute source path. */
   path: string;
@@ -75,7 +78,7 @@ function specialKind(st: fs.Stats): string {
   return 'unknown file type';
 }
 
-export function walkSource(root: SourceRoot, exclude: RegExp | null, v: WalkVisitor): void {
+export function walkSource(root: SourceRoot, exclude: PathPattern | null, v: WalkVisitor): void {
   let st: fs.Stats | undefined;
   try {
     st = fs.statSync(root.path, { throwIfNoEntry: false });
@@ -87,7 +90,7 @@ export function walkSource(root: SourceRoot, exclude: RegExp | null, v: WalkVisi
   visit(root.path, root.name, st, exclude, v);
 }
 
-function visit(abs: string, rel: string, st: fs.Stats, exclude: RegExp | null, v: WalkVisitor): void {
+function visit(abs: string, rel: string, st: fs.Stats, exclude: PathPattern | null, v: WalkVisitor): void {
   if (st.isFile()) v.file(abs, rel, st);
   else if (st.isDirectory()) {
     v.directory(abs, rel, st);
@@ -96,7 +99,7 @@ function visit(abs: string, rel: string, st: fs.Stats, exclude: RegExp | null, v
   else v.special(abs, specialKind(st));
 }
 
-function walkDir(dir: string, relDir: string, exclude: RegExp | null, v: WalkVisitor): void {
+function walkDir(dir: string, relDir: string, exclude: PathPattern | null, v: WalkVisitor): void {
   let names: string[];
   try {
     names = fs.readdirSync(dir);

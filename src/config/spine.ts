@@ -6,6 +6,7 @@ import { validateSection, duration, positiveDuration, integer, boolean, regexp, 
 import { expandVars } from './expand.ts';
 import { staticPrefix } from '../archive/filename.ts';
 import { sourceOverlap } from '../archive/layout.ts';
+import type { ExcludePattern } from '../archive/exclude.ts';
 import { parseCalendarDuration, isEmptyPolicy, COUNT_RULES, type KeepPolicy } from '../retention/policy.ts';
 
 /** A BACKUP_RETENTION_KEEP_* count: a whole number of 0 or more, or -1 / `unlimited`. */
@@ -46,7 +47,7 @@ export interface ScheduleConfig {
 export interface ArchiveConfig {
   /** Absolute paths; each is stored under its path without the leading slash (`/backup/app` -> `backup/app/...`). */
   sources: string[];
-  exclude: RegExp | null;
+  exclude: ExcludePattern | null;
   /** BACKUP_FILENAME after $VAR expansion, still holding strftime tokens and {{ .Extension }}. */
   filenameTemplate: string;
   compression: Compression;

@@ -2,6 +2,7 @@ import { cleanEnv, makeValidator, EnvMissingError, type Spec } from 'envalid';
 import { parseCron } from '../schedule/cron.ts';
 import { quote, type ConfigIssue } from '../errors.ts';
 import { parseDuration } from './duration.ts';
+import { compileExclude, type ExcludePattern } from '../archive/exclude.ts';
 
 export type Env = Record<string, string | undefined>;
 
@@ -93,21 +94,12 @@ export const boolean = makeValidator<boolean>((input: string) => {
  * A regular expression (JavaScript syntax, compatible with Go's RE2 for common patterns).
  * Go's leading flag group `(?i)`, `(?s)`, `(?m)` (and combinations) becomes JavaScript flags.
  */
-export const regexp = makeValidator<RegExp>((input: string) => {
-  let source = input;
-  let flags = '';
-  const lead = /^\(\?([a-zA-Z]+)\)/.exec(source);
-  if (lead) {
-    for (const f of lead[1]!) {
-      if (f !== 'i' && f !== 's' && f !== 'm') throw new Error(`${quote(input)}: the flag (?${f}) is not supported; use (?i), (?s) or (?m)`);
-      if (!flags.includes(f)) flags += f;
-    }
-    source = source.slice(lead[0].length);
-  }
+/** A Go regexp (RE2 syntax, as offen reads it): see src/archive/exclude.ts. */
+export const regexp = makeValidator<ExcludePattern>((input: string) => {
   try {
-    return new RegExp(source, flags);
+    return compileExclude(input);
   } catch (e) {
-    throw new Error(`${quote(input)} is not a valid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: \/[\s\S]*\/[a-z]*: /, '')}`);
+    throw new Error(`${quote(input)} is not a valid Go (RE2) regular expression: ${(e as Error).message}`);
   }
 });
 

@@ -102,6 +102,20 @@ test('exclude: a matching directory is skipped whole and counted', async () => {
   assert.equal(result.files, 1);
 });
 
+test('exclude is compiled as Go RE2 in the archive worker, and matched against the absolute path like offen', async () => {
+  const src = join(root, 'excl-re2', 'vol');
+  fs.mkdirSync(join(src, 'sub'), { recursive: true });
+  for (const f of ['2024.tmp', 'x.tmp', 'sub/77.tmp', 'a.b', 'aXb']) fs.writeFileSync(join(src, f), f);
+  const file = join(root, 'excl-re2.tar');
+  // [[:digit:]] is a POSIX class in RE2 (a JavaScript RegExp would read it as a set of characters),
+  // \Q..\E quotes; the source path itself is part of the matched string
+  const pattern = `^\\Q${src}\\E/(sub/)?[[:digit:]]+\\.tmp$|/\\Qa.b\\E$`;
+  const { result } = await archiveTo(file, options([src], { compression: 'none', exclude: { source: pattern } }));
+  const list = (await run('tar', ['-tf', file])).stdout.trim().split('\n').sort();
+  assert.deepEqual(list, [`${inArchive(src)}/`, inArchive(src, 'aXb'), `${inArchive(src)}/sub/`, inArchive(src, 'x.tmp')]);
+  assert.equal(result.skipped, 3);
+});
+
 test('sockets and fifos are skipped, logged and counted', async () => {
   const src = join(root, 'special', 'vol');
   fs.mkdirSync(src, { recursive: true });

@@ -127,7 +127,32 @@ describe('values', () => {
     const re = load(sandbox(), { BACKUP_EXCLUDE_REGEXP: '(?i)\\.LOG$' }).jobs[0]!.archive.exclude!;
     assert.ok(re.test('/a/b.log'));
     assert.ok(re.test('/a/b.Log'));
-    assert.equal(re.flags, 'i');
+    assert.equal(re.source, '(?i)\\.LOG$');
+  });
+
+  test('BACKUP_EXCLUDE_REGEXP is Go RE2 syntax: POSIX classes, \\Q..\\E, \\z, (?P<name>), inline flags anywhere, (?U)', () => {
+    const cases: Array<[string, string[], string[]]> = [
+      ['[[:digit:]]{4}\\.tmp$', ['/backup/a/2024.tmp'], ['/backup/a/x.tmp', '/backup/a/2024.tmpx']],
+      ['\\Q/cache.d/\\E', ['/backup/cache.d/x'], ['/backup/cachexd/x']],
+      ['\\.log\\z', ['/a/b.log'], ['/a/b.log/c']],
+      ['/(?P<dir>node_modules)(/|$)', ['/backup/app/node_modules', '/backup/app/node_modules/x'], ['/backup/app/node_modules2']],
+      ['/tmp/(?i)CaChE', ['/backup/tmp/cache'], ['/backup/TMP/cache']],
+      ['(?U)a+b', ['/aab'], ['/b']],
+    ];
+    for (const [pattern, yes, no] of cases) {
+      const re = load(sandbox(), { BACKUP_EXCLUDE_REGEXP: pattern }).jobs[0]!.archive.exclude!;
+      for (const p of yes) assert.ok(re.test(p), `${pattern} should match ${p}`);
+      for (const p of no) assert.ok(!re.test(p), `${pattern} should not match ${p}`);
+    }
+  });
+
+  test('BACKUP_EXCLUDE_REGEXP: what Go refuses is a configuration error with RE2\'s message', () => {
+    for (const [pattern, re] of [['a(?=b)', /invalid or unsupported Perl syntax: `\(\?=`/], ['(a)\\1', /invalid escape sequence: `\\1`/], ['a\\Z', /invalid escape sequence/], ['x{1001}', /invalid repeat count/]] as const) {
+      const issues = issuesOf(() => load(sandbox(), { BACKUP_EXCLUDE_REGEXP: pattern }));
+      assert.equal(issues[0]?.variable, 'BACKUP_EXCLUDE_REGEXP', pattern);
+      assert.match(issues[0]!.message, /is not a valid Go \(RE2\) regular expression/, pattern);
+      assert.match(issues[0]!.message, re, pattern);
+    }
   });
 
   test('BACKUP_SOURCES: a comma list; the root, a path twice or one inside another are refused', () => {
