@@ -27,7 +27,7 @@ import { UserError, errorMessage } from '../errors.ts';
 import { registerSecret } from '../redact.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { abortError, forEachLimit, withFields } from './remote-util.ts';
-import { guarded, guardStream, isTimeout, metered } from './deadline.ts';
+import { guarded, guardStream, isTimeout, metered, timeoutError } from './deadline.ts';
 import { describeFailure } from './describe.ts';
 import { assertPlainName } from './names.ts';
 import { DEFAULT_RETRY, RetryFailedError, withRetry, type RetrySettings } from './retry.ts';
@@ -149,8 +149,8 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
     scopes: [DRIVE_SCOPE],
     subject: cfg.impersonateSubject || undefined,
     transporterOptions: {
-      // a token request that hangs ends like any other request
-      timeout: timeoutMs,
+      // a token request that hangs ends (the deadline around it fires first and reports it)
+      timeout: timeoutMs + 1000,
       // GOOGLE_DRIVE_TOKEN_URL: the library always asks Google's token endpoint
       adapter: (o, defaultAdapter) => {
         const url = String(o.url);
@@ -186,6 +186,9 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
           : 'check GOOGLE_DRIVE_CREDENTIALS_JSON (a current key of the service account) and GOOGLE_DRIVE_IMPERSONATE_SUBJECT';
         return withFields(new UserError(`Google Drive ${what}: Google refused the service account's credentials (${message || `HTTP ${status}`})`, hint, { cause: err }), { status, code: reason || 'invalid_grant', transient: false });
       }
+    }
+    if (status === undefined && (e.code === 'TimeoutError' || e.name === 'TimeoutError')) {
+      return timeoutError(`Google Drive ${what}`, timeoutMs);
     }
     if (status === undefined) {
       const code = String((e.cause as { code?: string } | undefined)?.code ?? e.code ?? 'ENETWORK');
@@ -338,7 +341,8 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
       }
     } catch (err) {
       // cancel the session (best effort): Drive would keep it for a week
-      await guarded({ timeoutMs: Math.min(timeoutMs, 10_000), what: 'Google Drive upload cancel' }, (g) => jwt.request({ url: sessionUrl, method: 'DELETE', signal: g.signal, retry: false, timeout: 0 })).catch(() => {});
+      // in the background: against a stalled server it would only add its own deadline to the failure
+      void guarded({ timeoutMs: Math.min(timeoutMs, 10_000), what: 'Google Drive upload cancel' }, (g) => jwt.request({ url: sessionUrl, method: 'DELETE', signal: g.signal, retry: false, timeout: 0 })).catch(() => {});
       if (signal?.aborted) throw abortError(signal);
       throw err;
     } finally {
@@ -394,8 +398,10 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
       } catch (err) {
         if (signal?.aborted) throw abortError(signal);
         const failure = fail('upload', err);
-        const transient = (failure as { transient?: boolean }).transient ?? isTimeout(err) ?? false;
-        const retryable = transient || isTimeout(err) || (failure as { status?: number }).status === undefined && (failure as { code?: string }).code !== 'incorrect_offset';
+        // a lost connection or a 5xx: resume; a stall already took its whole deadline: the upload fails
+        // (the run's retry starts it again), so a stalled server costs one deadline per attempt
+        const transient = (failure as { transient?: boolean }).transient ?? false;
+        const retryable = !isTimeout(err) && (transient || ((failure as { status?: number }).status === undefined && (failure as { code?: string }).code !== 'incorrect_offset'));
         if (!retryable || attempt >= Math.max(1, retry.attempts)) throw failure;
         log.warn({ destination: 'GoogleDrive', attempt, err: errorMessage(failure) }, 'Google Drive upload chunk failed; asking Drive how much it has');
         await sleep(Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (attempt - 1)), signal);

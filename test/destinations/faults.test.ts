@@ -31,6 +31,8 @@ import { startAzurite, AZURITE_ACCOUNT, AZURITE_KEY } from '../servers/azurite.t
 import { startApache } from '../servers/apache.ts';
 import { startSshd, SFTP_USER } from '../servers/sshd.ts';
 import { startDropboxFake } from '../servers/dropbox-fake.ts';
+import { createGoogleDriveDestination } from '../../src/destinations/gdrive.ts';
+import { startDriveFake, makeServiceAccount } from '../servers/gdrive-fake.ts';
 import { digest, generated } from './streams.ts';
 
 const log = silentLogger();
@@ -172,12 +174,56 @@ async function dropboxTarget(): Promise<Target> {
   };
 }
 
+async function gdriveTarget(): Promise<Target> {
+  const subject = 'owner@example.com';
+  const fake = await startDriveFake({ subjects: [subject] });
+  const port = Number(new URL(fake.origin).port);
+  const folders = new Map<string, string>();
+  const folderOf = (path: string) => {
+    let id = folders.get(path);
+    if (!id) { id = fake.mkdir(path.replace(/\/$/, '') || 'root-case'); folders.set(path, id); }
+    return id;
+  };
+  // a Destination is created synchronously here: the factory only loads the client
+  const lazy = (make: () => Promise<Destination>): Destination => {
+    const p = make();
+    p.catch(() => {});
+    return {
+      name: 'GoogleDrive' as Destination['name'], location: 'gdrive',
+      upload: async (n, s, o) => (await p).upload(n, s, o),
+      list: async (x) => (await p).list(x),
+      remove: async (n) => (await p).remove(n),
+      download: async (n) => (await p).download(n),
+      close: async () => (await p).close(),
+    };
+  };
+  const cfg = (p: number, path: string, credentialsJson = fake.account.json) => ({
+    credentialsJson, folderId: folderOf(path), impersonateSubject: subject,
+    endpoint: `http://127.0.0.1:${p}/`, tokenUrl: `http://127.0.0.1:${p}/token`, teamDriveId: '',
+  });
+  // chunks larger than the proxy's cut/stall point: a chunk never gets through
+  const opts = { retry, chunkSize: 4 * MiB };
+  return {
+    kind: 'Google Drive', port, secrets: [fake.account.privateKeyPem],
+    make: (p, path) => lazy(() => createGoogleDriveDestination(cfg(p, path), log, opts)),
+    badAuth: (p, path) => {
+      const other = makeServiceAccount(fake.account.clientEmail);
+      return { d: lazy(() => createGoogleDriveDestination(cfg(p, path, other.json), log, opts)), secret: other.privateKeyPem };
+    },
+    // what Drive answers when the owner's storage is full
+    full: { kind: 'http', status: 403, match: /^PUT \/upload\/drive\/v3\/files/, body: JSON.stringify({ error: { code: 403, message: "The user's Drive storage quota has been exceeded.", errors: [{ domain: 'usageLimits', reason: 'storageQuotaExceeded', message: "The user's Drive storage quota has been exceeded." }] } }), headers: { 'content-type': 'application/json' } },
+    stored: (path) => fake.namesIn(folderOf(path)),
+    stop: () => fake.stop(),
+  };
+}
+
 const targets: [string, () => Promise<Target>][] = [
   ['S3 (s3rver)', s3Target],
   ['Azure (azurite)', azureTarget],
   ['WebDAV (Apache mod_dav)', webdavTarget],
   ['SFTP (OpenSSH sshd)', sftpTarget],
   ['Dropbox (fake API)', dropboxTarget],
+  ['Google Drive (local Drive v3 server)', gdriveTarget],
 ];
 
 for (const [label, start] of targets) {

@@ -193,6 +193,7 @@ describe('Google Drive against the local Drive v3 server', () => {
     await assert.rejects(d.upload('f2.bin', endlessSource(2 * MiB, () => ac.abort()), { signal: ac.signal }), { name: 'AbortError' });
     assert.deepEqual(fake.namesIn(folder), []);
     assert.deepEqual(await d.list(''), []);
+    for (let i = 0; i < 40 && fake.openSessions > 0; i++) await new Promise((r) => setTimeout(r, 25));
     assert.equal(fake.openSessions, 0, 'the sessions were cancelled');
   });
 
