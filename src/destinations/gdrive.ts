@@ -13,7 +13,9 @@
  *   after a week). A chunk whose answer was lost is resumed from the offset Drive reports.
  *   Drive allows two files with one name: an upload first checks that the name is free and,
  *   after the commit, that no other upload took it meanwhile (then its own file is deleted
- *   and the upload fails): an existing backup is never shadowed or replaced.
+ *   and the upload fails): an existing backup is never shadowed or replaced. With
+ *   UploadOptions.replace the new file is committed first and the older ones of the name
+ *   deleted after: the name never points at nothing or at a partial file.
  * - list: files.list of the folder (all pages, 1000 a page; shared drives with
  *   supportsAllDrives/driveId), names filtered here by prefix. remove: the files of each name
  *   deleted, at most 8 requests at once. download: files.get alt=media, streamed.
@@ -285,14 +287,18 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
     return out;
   }
 
+  /** Ids of the files with exactly this name in the folder, newest first. */
   async function idsNamed(name: string, signal?: AbortSignal): Promise<string[]> {
     const res = await call('lookup', (s) => drive.files.list({
       q: `${qString(folder)} in parents and trashed = false and name = ${qString(name)}`,
       pageSize: 1000,
-      fields: 'files(id, name)',
+      fields: 'files(id, name, createdTime)',
       ...(shared ? { supportsAllDrives: true, includeItemsFromAllDrives: true, corpora: 'drive', driveId: cfg.teamDriveId } : {}),
     }, { signal: s, retry: false }), signal);
-    return (res.data.files ?? []).filter((f) => f.name === name && f.id).map((f) => f.id!);
+    return (res.data.files ?? [])
+      .filter((f) => f.name === name && f.id)
+      .sort((a, b) => Date.parse(b.createdTime ?? '') - Date.parse(a.createdTime ?? ''))
+      .map((f) => f.id!);
   }
 
   async function deleteId(id: string, signal?: AbortSignal): Promise<void> {
@@ -312,8 +318,12 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
       `Google Drive upload: a file named "${name}" already exists in ${location} (${ids.length} found); refusing to overwrite it`,
       'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',
     ), { status: 409, code: 'conflict', transient: false });
-    const existing = await idsNamed(name, signal);
-    if (existing.length) throw conflict(existing);
+    // replace (a BACKUP_FILENAME without time tokens): the new file is committed first, then the
+    // old ones are deleted; the name never points at nothing, and a failed upload leaves them alone
+    if (!options.replace) {
+      const existing = await idsNamed(name, signal);
+      if (existing.length) throw conflict(existing);
+    }
 
     // the session: metadata now, content in chunks; the file exists once the last chunk is in
     const started = await call('upload start', (s) => jwt.request<unknown>({
@@ -351,7 +361,13 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
     if (!fileId) throw new Error('Google Drive upload: the last chunk was accepted but no file was returned');
     // two uploads of one name at once: the later one (ours, if another is there now) goes
     const now = await idsNamed(name);
-    if (now.length > 1) {
+    if (options.replace) {
+      const old = now.filter((id) => id !== fileId);
+      await forEachLimit(old, DELETE_CONCURRENCY, (id) => deleteId(id)).catch((err) => {
+        throw withFields(new Error(`Google Drive upload: "${name}" was uploaded, but the previous file of that name could not be deleted (both are there now): ${errorMessage(err)}`, { cause: err }), { transient: false });
+      });
+      if (old.length) log.debug({ destination: 'GoogleDrive', name, replaced: old.length }, 'Google Drive: previous file of the name deleted');
+    } else if (now.length > 1) {
       await deleteId(fileId).catch((err) => log.warn({ destination: 'GoogleDrive', err: errorMessage(err) }, `could not delete the duplicate "${name}" just uploaded`));
       throw conflict(now.filter((id) => id !== fileId));
     }
