@@ -5,7 +5,8 @@
  * them (test/servers/), with a fresh server and target per run.
  *
  *   BENCH_DEST_MB      archive size in MiB (default 4096; e.g. 256 for a quick run)
- *   BENCH_DEST_CASES   e.g. `1,5`: only these cases (numbers in table order)
+ *   BENCH_DEST_CASES   e.g. `1,5`: only these cases (numbers in table order: 1 S3 + local, 2 local,
+ *                      3 S3, 4 Azure, 5 local + S3 + Azure, 6 SFTP, 7 local + S3 + SFTP (P7))
  *   BENCH_DEST_CLI     another checkout's src/cli.ts (compare versions under the same conditions)
  *   BENCH_DEST_REPEAT  runs per case; the fastest time and the highest peak RSS count (default 2:
  *                      the machine is shared, and one slow run says little)
@@ -21,6 +22,7 @@ import { randomFillSync } from 'node:crypto';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../test/servers/s3rver.ts';
 import { startAzurite, AZURITE_ACCOUNT, AZURITE_KEY, type AzuriteHandle } from '../test/servers/azurite.ts';
+import { startSshd, type SshdServer } from '../test/servers/sshd.ts';
 
 export const DEST_MB = Number(process.env.BENCH_DEST_MB ?? 4096);
 const REPEAT = Math.max(1, Number(process.env.BENCH_DEST_REPEAT ?? 2));
@@ -28,10 +30,10 @@ const RSS_TARGET_MIB = 128;
 const RATIO_TARGET = 1.25;
 /** BENCH_DEST_CLI: another checkout's src/cli.ts, to compare versions under the same conditions. */
 const CLI = process.env.BENCH_DEST_CLI ?? join(import.meta.dirname, '..', 'src', 'cli.ts');
-/** BENCH_DEST_CASES: comma-separated case numbers (1-5, in table order) to run; default all. */
+/** BENCH_DEST_CASES: comma-separated case numbers (1-7, in table order) to run; default all. */
 const CASES = process.env.BENCH_DEST_CASES ? new Set(process.env.BENCH_DEST_CASES.split(',').map(Number)) : null;
 
-type Kind = 'local' | 's3' | 'azure';
+type Kind = 'local' | 's3' | 'azure' | 'sftp';
 
 export interface DestRow {
   case: string;
@@ -70,7 +72,7 @@ export function writeRandomFiles(dir: string, total: number, fileSize: number): 
   }
 }
 
-interface Servers { s3?: S3rverHandle; azure?: AzuriteHandle; localDir?: string }
+interface Servers { s3?: S3rverHandle; azure?: AzuriteHandle; sftp?: { sshd: SshdServer; dir: string }; localDir?: string }
 
 async function startServers(kinds: Kind[], work: string): Promise<Servers> {
   const s: Servers = {};
@@ -80,6 +82,13 @@ async function startServers(kinds: Kind[], work: string): Promise<Servers> {
     await new BlobServiceClient(s.azure.endpoint, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY)).getContainerClient('bench').createIfNotExists();
   }
   if (kinds.includes('local')) s.localDir = fs.mkdtempSync(join(work, 'local-'));
+  if (kinds.includes('sftp')) {
+    const sshd = await startSshd();
+    const dir = `bench-${process.pid}-${Date.now()}`;
+    fs.mkdirSync(join(sshd.home, dir), { recursive: true });
+    fs.chownSync(join(sshd.home, dir), fs.statSync(sshd.home).uid, fs.statSync(sshd.home).gid);
+    s.sftp = { sshd, dir };
+  }
   return s;
 }
 
@@ -87,6 +96,10 @@ async function stopServers(s: Servers): Promise<void> {
   await s.s3?.close();
   await s.azure?.stop();
   if (s.localDir) fs.rmSync(s.localDir, { recursive: true, force: true });
+  if (s.sftp) {
+    fs.rmSync(join(s.sftp.sshd.home, s.sftp.dir), { recursive: true, force: true });
+    await s.sftp.sshd.stop();
+  }
 }
 
 function env(kinds: Kind[], s: Servers, source: string, work: string, compileCache: string | null): NodeJS.ProcessEnv {
@@ -107,6 +120,12 @@ function env(kinds: Kind[], s: Servers, source: string, work: string, compileCac
     Object.assign(e, {
       AWS_S3_BUCKET_NAME: 'bench', AWS_ENDPOINT: `127.0.0.1:${s.s3.port}`, AWS_ENDPOINT_PROTO: 'http', AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey, AWS_CHECKSUM: 'when_required',
+    });
+  }
+  if (s.sftp) {
+    Object.assign(e, {
+      SSH_HOST_NAME: '127.0.0.1', SSH_PORT: String(s.sftp.sshd.port), SSH_USER: s.sftp.sshd.user, SSH_PASSWORD: s.sftp.sshd.password,
+      SSH_REMOTE_PATH: s.sftp.dir, SSH_HOST_KEY_FINGERPRINT: s.sftp.sshd.fingerprint,
     });
   }
   if (s.azure) {
@@ -157,7 +176,7 @@ export async function destinationsSection(work: string, compileCache: string | n
     const tiny = join(work, 'tiny');
     fs.mkdirSync(tiny, { recursive: true });
     fs.writeFileSync(join(tiny, 'a'), 'a');
-    await backup('warm-up (compile cache)', ['local', 's3', 'azure'], tiny, work, compileCache);
+    await backup('warm-up (compile cache)', ['local', 's3', 'azure', 'sftp'], tiny, work, compileCache);
   }
   const source = buildSource(work, DEST_MB);
   // warm the page cache
@@ -177,6 +196,8 @@ export async function destinationsSection(work: string, compileCache: string | n
     ['S3 (s3rver) alone', ['s3']],
     ['Azure (azurite) alone', ['azure']],
     ['all three: local + S3 + Azure', ['local', 's3', 'azure']],
+    ['SFTP (OpenSSH sshd) alone', ['sftp']],
+    ['P7, all three: local + S3 + SFTP', ['local', 's3', 'sftp']],
   ] as [string, Kind[]][]) {
     const row = await run(label, kinds);
     if (row) rows.push(row);
@@ -186,9 +207,11 @@ export async function destinationsSection(work: string, compileCache: string | n
 
 export function destinationsReport(rows: DestRow[], machine: string): string {
   const alone = rows.filter((r) => r.kinds.length === 1);
-  const slowest = alone.reduce((a, b) => (b.seconds > a.seconds ? b : a), alone[0]!);
   const verdict = (r: DestRow): string => {
     const parts: string[] = [];
+    // the slowest of this row's destinations, each alone
+    const mine = alone.filter((a) => r.kinds.includes(a.kinds[0]!));
+    const slowest = mine.length ? mine.reduce((a, b) => (b.seconds > a.seconds ? b : a)) : undefined;
     if (r.kinds.length === 3 && slowest) {
       const ratio = r.seconds / slowest.seconds;
       parts.push(`${ratio.toFixed(2)}× the slowest alone (${slowest.case}): ${ratio <= RATIO_TARGET ? 'ok' : 'MISSED'} (target ≤ ${RATIO_TARGET}×)`);
