@@ -113,7 +113,7 @@ function env(kinds: Kind[], s: Servers, source: string, work: string, compileCac
     UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '8',
     BACKUP_SOURCES: source, BACKUP_COMPRESSION: 'none', BACKUP_TMP_DIR: work,
     // no local copy unless asked for
-    BACKUP_ARCHIVE: s.localDir ?? join(conf, 'no-local-copy'),
+    BACKUP_ARCHIVE: s.localDir ?? '',
     ...(compileCache ? { NODE_COMPILE_CACHE: compileCache } : {}),
   };
   if (s.s3) {

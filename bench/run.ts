@@ -395,8 +395,8 @@ function report(c: Corpus, rows: Row[], installMB: number | null, loadStart: num
     if (rs.length) measured[id] = rs.map((r) => `${ratio(r)!.toFixed(2)}x (${r.ours.wallS.toFixed(2)} s vs ${r.ref!.wallS.toFixed(2)} s): ${ok(ratio(r)! <= r.target!)}`).join(' / ');
   }
   if (peakLocal !== null) measured.P5 = `${peakLocal.toFixed(0)} MiB (highest of every backup above): ${ok(peakLocal <= 96)}`;
-  measured.P6 = 'see the destinations report below';
-  measured.P7 = 'see the destinations report below (local + S3 + Azure there)';
+  measured.P6 = 'see the destinations report below (S3 + local, BENCH_DEST_MB=4096)';
+  measured.P7 = 'see the destinations report below (local + S3 + SFTP against SFTP alone)';
   const d = byId('P9').find((r) => r.label.startsWith('daemon'));
   if (d) measured.P9 = `${d.ours.rssMiB.toFixed(0)} MiB / ${(d.ours.wallS * 1000).toFixed(0)} ms: ${ok(d.ours.rssMiB <= 70)} / ${ok(d.ours.wallS <= 0.3)}`;
   if (installMB !== null) measured.P10 = `${installMB.toFixed(1)} MB (production dependencies + src/, measured from this checkout's node_modules): ${ok(installMB <= 60)}`;
