@@ -58,6 +58,9 @@ export class Inventory {
     return out;
   }
 
+  /** Forget a job's listing (a verification changed what it shows). */
+  invalidate(name: string): void { this.cache.delete(name); }
+
   async job(name: string, fresh = false): Promise<DestinationInventory[]> {
     const c = this.cache.get(name);
     if (!fresh && c && Date.now() - c.at < CACHE_MS) return c.items;

@@ -34,6 +34,7 @@ import { notifyEveryone } from './notify.ts';
 import { errorMessage } from '../errors.ts';
 import { redact } from '../redact.ts';
 import { HEALTH_MAX_AGE_MS } from '../health/state.ts';
+import { mountPage } from './page.ts';
 
 export interface ServerDeps {
   control: DaemonControl;
@@ -366,6 +367,7 @@ export function createApp(deps: ServerDeps): Hono<Env> {
     try {
       const r = await verifyBackup({ destination: dest, name: c.req.param('name'), naming: namingOf(job), keys: job.encryption.keys, log: log.child({ job: job.name, task: 'verify' }), signal: control.signal, stateDir: control.config.stateDir });
       if (r.ok) metrics.observeVerification(job.name, dest.name, now());
+      inventory.invalidate(job.name);
       return c.json({ job: job.name, destination: r.destination, name: r.name, ok: r.ok, contentChecked: r.contentChecked, checks: r.checks, problems: r.problems.map(redact), warnings: r.warnings.map(redact) }, 200, JSON_HEADERS);
     } finally {
       await dest.close().catch(() => {});
@@ -407,6 +409,8 @@ export function createApp(deps: ServerDeps): Hono<Env> {
   api.post('/v1/utils/backup', sysreptor);
 
   app.route('/api', api);
+  // the status page: a client of the API above, as the signed-in session's token
+  mountPage(app, { control, tokens, now });
   return app;
 }
 

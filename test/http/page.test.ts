@@ -1,0 +1,277 @@
+// The status page in real headless Chromium (Debian `chromium`, driven by playwright-core)
+// against one running daemon with a local destination: sign in (keyboard), see a finished run,
+// start a run and watch it finish live, verify, download with and without the backup key,
+// a POST without the CSRF token refused, sign out; the session cookie is HttpOnly and
+// SameSite=Strict and no secret reaches the browser. Screenshots go to docs/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { isolatedEnv, startCli, collect, waitFor, CLI } from '../helpers/cli.ts';
+import { acquireLock } from '../../src/schedule/lock.ts';
+import { silentLogger } from '../../src/log.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const skip = !existsSync(CHROMIUM) && !process.env.CI ? `${CHROMIUM} is missing (Debian package chromium; .ci/system-packages.sh installs it)` : false;
+const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
+const BACKUP_KEY = 'page-test-backup-key-0123456789';
+
+let env: Record<string, string>;
+let dir: string;
+let url = '';
+let output: () => string = () => '';
+let stopDaemon = () => {};
+let browser: Browser | undefined;
+let ctx: BrowserContext;
+let page: Page;
+const tokens: Record<string, string> = {};
+const seen: string[] = [];
+
+async function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code, stdout, stderr };
+}
+
+/** The page's HTML, kept for the no-secret check at the end. */
+async function html(): Promise<string> {
+  const s = await page.content();
+  seen.push(s);
+  return s;
+}
+
+async function cookieHeader(): Promise<string> {
+  return (await ctx.cookies(url)).map((c) => `${c.name}=${c.value}`).join('; ');
+}
+
+before(async () => {
+  if (skip) return;
+  const iso = isolatedEnv();
+  dir = iso.dir;
+  mkdirSync(join(dir, 'src'));
+  mkdirSync(join(dir, 'archive'));
+  writeFileSync(join(dir, 'src', 'hello.txt'), 'hello from the page test\n');
+  writeFileSync(join(dir, 'src', 'noise.bin'), randomBytes(2 << 20));
+  env = {
+    ...iso.env,
+    BACKUP_SOURCES: join(dir, 'src'),
+    BACKUP_ARCHIVE: join(dir, 'archive'),
+    BACKUP_CRON_EXPRESSION: '0 3 * * *',
+    BACKUP_COMPRESSION: 'none',
+    OFFSITE_HTTP_ADDR: '127.0.0.1:0',
+    OFFSITE_TRUSTED_PROXIES: '127.0.0.1',
+    BACKUP_KEY,
+  };
+  for (const [name, scopes] of [['admin', 'read,run,download'], ['viewer', 'read']] as const) {
+    const r = await cli(['token', 'create', name, '--scopes', scopes]);
+    assert.equal(r.code, 0, r.stderr);
+    tokens[name] = r.stdout.trim();
+  }
+  const child = startCli(['daemon'], env);
+  output = collect(child);
+  stopDaemon = () => { child.kill('SIGTERM'); };
+  const { chromium } = await import('playwright-core');
+  const launching = chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  await waitFor(() => /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+)/.test(output()), 60_000, 'the HTTP server', output);
+  url = /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output())![1]!;
+  // one finished run before the browser looks
+  const r = await fetch(`${url}/api/v1/runs?wait=true`, { method: 'POST', headers: { authorization: `Bearer ${tokens.admin}` } });
+  assert.equal(r.status, 200, await r.clone().text());
+  assert.equal((await r.json() as { status: string }).status, 'success');
+  browser = await launching;
+  ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  page = await ctx.newPage();
+});
+
+after(async () => {
+  await browser?.close();
+  stopDaemon();
+});
+
+test('sign-in: a wrong token is refused, the right one (typed, Enter) opens a session in an HttpOnly SameSite=Strict cookie', { skip }, async () => {
+  await page.goto(url);
+  assert.match(await page.title(), /Sign in/);
+  await page.getByLabel('API token').fill('ofs_not-a-token');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('[role=alert]');
+  assert.match(await page.locator('[role=alert]').innerText(), /unknown or revoked token/);
+  assert.equal((await ctx.cookies(url)).length, 0);
+
+  // keyboard only: the token field has focus, Enter submits
+  await page.getByLabel('API token').focus();
+  await page.keyboard.type(tokens.admin!);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('h1:text("Dashboard")');
+  const cookies = await ctx.cookies(url);
+  assert.equal(cookies.length, 1);
+  assert.equal(cookies[0]!.name, 'offsite_session');
+  assert.equal(cookies[0]!.httpOnly, true);
+  assert.equal(cookies[0]!.sameSite, 'Strict');
+  assert.ok(!cookies[0]!.value.includes(tokens.admin!));
+  // nothing script-visible holds the token
+  const visible = await page.evaluate('JSON.stringify({ cookie: document.cookie, local: { ...localStorage }, session: { ...sessionStorage } })');
+  assert.equal(visible, '{"cookie":"","local":{},"session":{}}');
+});
+
+test('dashboard: the finished run, health, next run, 30-day strip, destination totals, settings redacted', { skip }, async () => {
+  await page.goto(url);
+  const text = await page.locator('main').innerText();
+  await html();
+  assert.match(text, /Health:\s*ok/);
+  assert.match(text, /Last success\s*\d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+  assert.match(text, /Next run\s*\d{4}-\d\d-\d\d 03:00 UTC/);
+  assert.match(text, /Last run\s*success/);
+  assert.equal(await page.locator('.strip li').count(), 30);
+  assert.match(await page.locator('.strip li').last().getAttribute('title') ?? '', /1 run, worst success/);
+  const local = page.locator('tr', { has: page.locator('th', { hasText: 'Local' }) }).first();
+  const cells = await local.locator('td').allInnerTexts();
+  assert.equal(cells[0], '1', cells.join(' | '));
+  assert.match(cells[1]!, /^2\.\d MiB$/);
+  await page.locator('summary', { hasText: 'Settings' }).click();
+  const settings = await page.locator('details.settings').innerText();
+  assert.match(settings, /BACKUP_KEY\s*\*\*\*/);
+  assert.ok(!settings.includes(BACKUP_KEY));
+  await page.locator('details.settings summary').click();
+  mkdirSync(DOCS, { recursive: true });
+  await page.screenshot({ path: join(DOCS, 'status-dashboard.png'), fullPage: true });
+
+  // readable at 390 px: nothing wider than the screen but the scrollable tables
+  await page.setViewportSize({ width: 390, height: 844 });
+  assert.ok(await page.evaluate('document.documentElement.scrollWidth <= 390'), 'the page scrolls sideways at 390 px');
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+test('run now: the run page updates live until the run finishes, with phases, destinations and log', { skip }, async () => {
+  // hold the lock: the run waits in its lock phase while the page shows it running
+  const lock = await acquireLock(env.OFFSITE_LOCK_FILE!, { timeoutMs: 5000, log: silentLogger(), owner: 'page-test' });
+  let released = false;
+  try {
+    await page.goto(url);
+    await page.getByRole('button', { name: 'Run default now' }).click();
+    await page.waitForURL(/\/runs\/[0-9a-f-]{36}$/);
+    assert.match(await page.locator('main').innerText(), /running/);
+    assert.equal(await page.locator('#live').count(), 1);
+    await lock.release();
+    released = true;
+    // no reload by the test: the event stream tells the page the run ended
+    await page.waitForSelector('h2:text("Phases")', { timeout: 60_000 });
+  } finally {
+    if (!released) await lock.release();
+  }
+  const text = await page.locator('main').innerText();
+  await html();
+  assert.match(text, /success/);
+  assert.match(text, /archive\s*done\s*2 files/);
+  assert.match(text, /upload\s*done\s*1 of 1 destinations/);
+  assert.match(text, /Local[\s\S]*ok/);
+  assert.match(text, /backup finished/);
+  await page.screenshot({ path: join(DOCS, 'status-run.png'), fullPage: true });
+
+  await page.goto(`${url}/runs`);
+  assert.equal(await page.locator('tbody tr').count(), 2);
+});
+
+test('backups: verify, download refused without the right key, download with it', { skip }, async () => {
+  await page.goto(`${url}/backups`);
+  const files = readdirSync(join(dir, 'archive')).filter((f) => f.endsWith('.tar')).sort();
+  assert.equal(files.length, 2);
+  const name = files[0]!;
+  assert.equal(await page.locator('tbody tr').count(), 2);
+  await page.getByRole('button', { name: `Verify ${name}` }).click();
+  await page.waitForSelector('#verify-result');
+  assert.match(await page.locator('#verify-result').innerText(), /ok\s+The backup is readable on Local/);
+  await page.goto(`${url}/backups`);
+  const row = page.locator('tr', { hasText: name });
+  assert.match(await row.locator('td').nth(2).innerText(), /ok/, 'the verification is listed');
+
+  // the key field is required: an empty form is not sent
+  await page.getByRole('button', { name: `Download ${name}` }).click();
+  assert.match(page.url(), /\/backups$/);
+  await page.getByLabel(`Backup key for ${name}`).fill('wrong-key-wrong-key-wrong-key');
+  await page.getByRole('button', { name: `Download ${name}` }).click();
+  await page.waitForSelector('h1:text("Download refused")');
+  assert.match(await page.locator('[role=alert]').innerText(), /403: wrong backup key/);
+  // no key at all (sent past the form): the API's refusal
+  const csrf = await page.locator('meta[name=csrf-token]').getAttribute('content');
+  const nokey = await fetch(`${url}/download`, { method: 'POST', headers: { cookie: await cookieHeader(), 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: csrf!, job: 'default', destination: 'Local', name }) });
+  assert.equal(nokey.status, 403);
+  assert.match(await nokey.text(), /needs the backup key/);
+
+  await page.goto(`${url}/backups`);
+  await page.getByLabel(`Backup key for ${name}`).fill(BACKUP_KEY);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: `Download ${name}` }).click()]);
+  assert.equal(download.suggestedFilename(), name);
+  const saved = join(dir, 'downloaded.tar');
+  await download.saveAs(saved);
+  assert.ok(readFileSync(saved).equals(readFileSync(join(dir, 'archive', name))));
+  await waitFor(() => /backup downloaded/.test(output()) && /"token":"admin"/.test(output()), 10_000, 'the download logged with the token', output);
+});
+
+test('a POST without the CSRF token, or from another site, is refused', { skip }, async () => {
+  const cookie = await cookieHeader();
+  const form = { 'content-type': 'application/x-www-form-urlencoded' };
+  const runsBefore = ((await (await fetch(`${url}/api/v1/runs`, { headers: { authorization: `Bearer ${tokens.admin}` } })).json()) as { runs: unknown[] }).runs.length;
+  const none = await fetch(`${url}/run`, { method: 'POST', headers: { cookie, ...form }, body: 'job=default', redirect: 'manual' });
+  assert.equal(none.status, 403);
+  assert.match(await none.text(), /CSRF token/);
+  const wrong = await fetch(`${url}/run`, { method: 'POST', headers: { cookie, ...form, 'x-csrf-token': 'guess' }, body: 'job=default', redirect: 'manual' });
+  assert.equal(wrong.status, 403);
+  await page.goto(url);
+  const csrf = await page.locator('meta[name=csrf-token]').getAttribute('content');
+  const foreign = await fetch(`${url}/run`, { method: 'POST', headers: { cookie, ...form, origin: 'http://evil.example' }, body: `job=default&_csrf=${csrf}`, redirect: 'manual' });
+  assert.equal(foreign.status, 403);
+  const runsAfter = ((await (await fetch(`${url}/api/v1/runs`, { headers: { authorization: `Bearer ${tokens.admin}` } })).json()) as { runs: unknown[] }).runs.length;
+  assert.equal(runsAfter, runsBefore, 'a refused POST started a run');
+  // the same request with the token goes through (the refusals above were the CSRF check)
+  const ok = await fetch(`${url}/signout`, { method: 'POST', headers: { cookie: 'offsite_session=unknown', ...form }, body: `_csrf=${csrf}`, redirect: 'manual' });
+  assert.equal(ok.status, 401, 'an unknown session is not signed in');
+});
+
+test('a read-only token sees the actions disabled; the API refuses them anyway', { skip }, async () => {
+  const other = await browser!.newContext();
+  const p = await other.newPage();
+  await p.goto(url);
+  await p.getByLabel('API token').fill(tokens.viewer!);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.waitForSelector('h1:text("Dashboard")');
+  assert.equal(await p.getByRole('button', { name: 'Run default now' }).isDisabled(), true);
+  const csrf = await p.locator('meta[name=csrf-token]').getAttribute('content');
+  const cookie = (await other.cookies(url)).map((c) => `${c.name}=${c.value}`).join('; ');
+  const r = await fetch(`${url}/run`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: `job=default&_csrf=${csrf}`, redirect: 'manual' });
+  assert.equal(r.status, 403);
+  assert.match(await r.text(), /lacks the run scope/);
+  await other.close();
+});
+
+test('failed sign-ins count in the API\'s per-address limiter (429)', { skip }, async () => {
+  const signin = (token: string) => fetch(`${url}/signin`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': '10.7.7.7' }, body: `token=${encodeURIComponent(token)}`, redirect: 'manual' });
+  for (let i = 0; i < 10; i++) assert.equal((await signin('ofs_wrong')).status, 401);
+  const blocked = await signin(tokens.admin!);
+  assert.equal(blocked.status, 429, 'even the right token waits');
+  assert.ok(Number(blocked.headers.get('retry-after')) > 0);
+  // and the API itself refuses that address too: one limiter
+  assert.equal((await fetch(`${url}/api/v1/status`, { headers: { authorization: `Bearer ${tokens.admin}`, 'x-forwarded-for': '10.7.7.7' } })).status, 429);
+});
+
+test('sign out ends the session on the server', { skip }, async () => {
+  const old = await cookieHeader();
+  await page.goto(url);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForSelector('h1:text("Sign in")');
+  assert.equal((await ctx.cookies(url)).length, 0);
+  const again = await fetch(`${url}/runs`, { headers: { cookie: old }, redirect: 'manual' });
+  assert.equal(again.status, 303, 'the old cookie still opens pages');
+});
+
+test('no secret in any page', { skip }, () => {
+  const all = seen.join('\n');
+  for (const s of [BACKUP_KEY, ...Object.values(tokens)]) assert.ok(!all.includes(s), `a secret reached the browser: ${s.slice(0, 6)}...`);
+});
