@@ -15,7 +15,8 @@ import { UserError } from '../errors.ts';
 import type { ArchiveOptions, ArchiveResult, ArchiveScan, ArchiveStream, ArchiveHeaderEntry } from './index.ts';
 import { ParallelCodec } from './gzip-parallel.ts';
 import { CopyCodec, singleStreamCodec, type Codec, type CodecOutput } from './codec.ts';
-import { ABORT, USED, type HeaderReply, type TarWorkerData, type WorkerCounts, type WorkerMessage } from './tar-worker.ts';
+import { ABORT, USED } from './ring.ts';
+import type { HeaderReply, TarWorkerData, WorkerCounts, WorkerMessage } from './tar-worker.ts';
 import type { SourceRoot } from './walk.ts';
 import { archiveNameOf, sourceOverlap } from './layout.ts';
 

@@ -24,7 +24,6 @@ import { lstat, mkdir, readdir, rename, rm, rmdir, symlink, link, lchown, lutime
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import type { Header } from 'tar-stream';
 import { UserError, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -652,6 +651,8 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     let total = 0;
     let lastEnd = 0;
     const counter = new Transform({ transform(c: Buffer, _e, cb) { total += c.length; cb(null, c); } });
+    // loaded on first use: a process that never restores or verifies does not load tar-stream
+    const { default: tar } = await import('tar-stream');
     const ex = tar.extract();
     const pumped = opts.signal ? pipeline(decoded.tar, counter, ex, { signal: opts.signal }) : pipeline(decoded.tar, counter, ex);
     pumped.catch(() => {});

@@ -31,8 +31,8 @@ export interface TarWorkerData {
   scan: boolean;
 }
 
-export const USED = 0;
-export const ABORT = 1;
+export { USED, ABORT } from './ring.ts';
+import { USED, ABORT } from './ring.ts';
 
 export type WorkerMessage =
   | { t: 'block'; slot: number; length: number; files: number; bytesRead: number }

@@ -1,0 +1,26 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+
+const SRC = join(import.meta.dirname, '..', '..', 'src');
+
+/** The modules a fresh process resolves when it imports `modules` (in order). */
+function resolvedBy(modules: string[]): string[] {
+  const script = `
+    import { registerHooks } from 'node:module';
+    const seen = [];
+    registerHooks({ resolve(spec, ctx, next) { const r = next(spec, ctx); seen.push(r.url); return r; } });
+    for (const m of ${JSON.stringify(modules.map((m) => pathToFileURL(join(SRC, m)).href))}) await import(m);
+    process.stdout.write(JSON.stringify(seen));
+  `;
+  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as string[];
+}
+
+test('the archive and restore modules load neither tar-stream nor the worker\'s modules into the main thread until used', () => {
+  const seen = resolvedBy(['archive/index.ts', 'archive/extract.ts', 'restore/index.ts']);
+  assert.ok(seen.some((u) => u.endsWith('/archive/create.ts')), 'the modules were loaded');
+  assert.deepEqual(seen.filter((u) => /node_modules\/tar-stream\//.test(u)), [], 'tar-stream is loaded only by extraction or the worker');
+  assert.deepEqual(seen.filter((u) => /\/archive\/(tar-worker|tar|walk)\.ts$/.test(u)), [], 'the worker\'s modules stay in the worker');
+});
