@@ -10,6 +10,7 @@ import type { NotifyMessage } from './types.ts';
 import type { Env } from '../config/validate.ts';
 import { parseOffenTemplates, offenTemplateData, offenFuncs, type OffenTemplateSet } from './offen-templates.ts';
 import { GoTemplateError } from './gotemplate.ts';
+import { runLogOutput } from '../run/log-output.ts';
 
 export const TEMPLATE_NAMES = ['title_success', 'body_success', 'title_failure', 'body_failure'] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
@@ -250,8 +251,8 @@ export function renderRunMessage(stats: RunStats, templates: Templates | null, o
     const go = templates?.go?.set.templates.get(name);
     if (go && templates?.go) {
       try {
-        // offen's .Stats.LogOutput is its run log; offsite gives its own report of the run (defaultBody)
-        goData ??= offenTemplateData(stats, templates.go.env, defaultBody(stats));
+        // offen's .Stats.LogOutput: the run's log lines (offsite's own report of the run when none were captured)
+        goData ??= offenTemplateData(stats, templates.go.env, runLogOutput(stats) ?? defaultBody(stats));
         return go.execute(goData, offenFuncs(templates.go.env));
       } catch (e) {
         onTemplateError(name, e as Error);

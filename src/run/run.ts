@@ -5,6 +5,7 @@ import type { Destination } from '../destinations/types.ts';
 import { createArchive, type ArchiveStream } from '../archive/index.ts';
 import { planBackup, uploadSidecars } from '../manifest/backup.ts';
 import { backupFilename, hasTimeTokens } from '../archive/filename.ts';
+import { captureRunLog } from './log-output.ts';
 import { createDestinations } from '../destinations/registry.ts';
 import { acquireLock } from '../schedule/lock.ts';
 import { errorMessage, UserError } from '../errors.ts';
@@ -64,6 +65,19 @@ export function emptyStats(job: string, start: Date): RunStats {
  * Never throws: every failure ends up in the returned RunStats.
  */
 export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats> {
+  // offen's .Stats.LogOutput: this run's log lines, for the notification templates
+  const capture = captureRunLog(job.name);
+  let stats: RunStats | undefined;
+  try {
+    stats = await runPhases(job, ctx);
+    return stats;
+  } finally {
+    if (stats) capture.stop(stats);
+    else capture.stop(emptyStats(job.name, new Date()));
+  }
+}
+
+async function runPhases(job: JobConfig, ctx: RunContext): Promise<RunStats> {
   const now = ctx.now ?? (() => new Date());
   const log = ctx.log.child({ job: job.name });
   const hooks = ctx.hooks ?? noHooks;

@@ -111,6 +111,20 @@ describe('offen test/notifications', () => {
     assert.notEqual(failed.code, 0, 'Expected backup to fail due to missing AWS_ACCESS_KEY_ID_FILE.');
     assert.equal(messages().length, before + 1, 'Expected one additional notification after failure');
   });
+
+  test("offen's default body ends with the run's real log lines (.Stats.LogOutput)", async () => {
+    rec.reset(); rec.handle(() => ({ status: 200, body: { id: 1 } }));
+    const { dir, env } = setup({ NOTIFICATION_URLS: `gotify://${rec.host}/${TOKEN}?disableTLS=true`, GPG_PASSPHRASE: 'never-in-the-log-output' });
+    writeFileSync(join(dir, 'notifications.d', 'notifications.tmpl'), fixture('default-notifications.tmpl'));
+    const r = await runCli(['backup'], env);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const m = messages()[0]!.json as { title: string; message: string };
+    const lines = m.message.split('\n').filter((l) => l.startsWith('time='));
+    assert.ok(lines.some((l) => /^time=\S+ level=INFO msg="backup started" archive=test\.tar\.gz\.gpg /.test(l)), m.message);
+    assert.ok(lines.some((l) => / level=INFO msg="backup finished" status=success /.test(l)), m.message);
+    assert.ok(!m.message.includes('never-in-the-log-output'), 'no secret in the log output');
+    assert.ok(!m.message.includes('Started:  '), 'the log, not offsite\'s own report');
+  });
 });
 
 describe('loading offen template files', () => {
