@@ -5,7 +5,7 @@
 // SameSite=Strict and no secret reaches the browser. Screenshots go to docs/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, truncateSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,7 +65,7 @@ before(async () => {
     BACKUP_SOURCES: join(dir, 'src'),
     BACKUP_ARCHIVE: join(dir, 'archive'),
     BACKUP_CRON_EXPRESSION: '0 3 * * *',
-    BACKUP_COMPRESSION: 'none',
+    BACKUP_COMPRESSION: 'gz',
     OFFSITE_HTTP_ADDR: '127.0.0.1:0',
     OFFSITE_TRUSTED_PROXIES: '127.0.0.1',
     BACKUP_KEY,
@@ -151,8 +151,13 @@ test('dashboard: the finished run, health, next run, 30-day strip, destination t
 
 test('run now: the run page updates live until the run finishes, with phases, destinations and log', { skip }, async () => {
   // hold the lock: the run waits in its lock phase while the page shows it running
+  // a large sparse file (zeros, compressed to little): the archive phase lasts long enough for progress events
+  const zeros = join(dir, 'src', 'zeros.bin');
+  writeFileSync(zeros, '');
+  truncateSync(zeros, 1 << 30);
   const lock = await acquireLock(env.OFFSITE_LOCK_FILE!, { timeoutMs: 5000, log: silentLogger(), owner: 'page-test' });
   let released = false;
+  let progress: Record<string, string>;
   try {
     await page.goto(url);
     await page.getByRole('button', { name: 'Run default now' }).click();
@@ -161,15 +166,26 @@ test('run now: the run page updates live until the run finishes, with phases, de
     assert.equal(await page.locator('#live').count(), 1);
     await lock.release();
     released = true;
-    // no reload by the test: the event stream tells the page the run ended
-    await page.waitForSelector('h2:text("Phases")', { timeout: 60_000 });
+    // no reload by the test: the page's script follows the event stream
+    await page.waitForFunction(() => {
+      const d = (globalThis as any).document;
+      return d.getElementById('p-eta')?.textContent !== '–' && / of /.test(d.getElementById('p-bytes')?.textContent ?? '');
+    }, undefined, { timeout: 120_000 });
+    progress = await page.evaluate(() => Object.fromEntries(['p-files', 'p-bytes', 'p-rate', 'p-eta'].map((id) => [id, (globalThis as any).document.getElementById(id).textContent as string])));
+    // and reloads itself when the run ends
+    await page.waitForSelector('h2:text("Phases")', { timeout: 120_000 });
   } finally {
     if (!released) await lock.release();
+    rmSync(zeros, { force: true });
   }
+  assert.match(progress['p-files']!, /^\d+ of 3$/, JSON.stringify(progress));
+  assert.match(progress['p-bytes']!, /^[\d.]+ (B|KiB|MiB|GiB) of 1\.0 GiB$/, JSON.stringify(progress));
+  assert.match(progress['p-rate']!, /^[\d.]+ (B|KiB|MiB|GiB)\/s$/, JSON.stringify(progress));
+  assert.match(progress['p-eta']!, /^(\d+ s|less than a second)$/, JSON.stringify(progress));
   const text = await page.locator('main').innerText();
   await html();
   assert.match(text, /success/);
-  assert.match(text, /archive\s*done\s*2 files/);
+  assert.match(text, /archive\s*done\s*3 files/);
   assert.match(text, /upload\s*done\s*1 of 1 destinations/);
   assert.match(text, /Local[\s\S]*ok/);
   assert.match(text, /backup finished/);
@@ -181,7 +197,7 @@ test('run now: the run page updates live until the run finishes, with phases, de
 
 test('backups: verify, download refused without the right key, download with it', { skip }, async () => {
   await page.goto(`${url}/backups`);
-  const files = readdirSync(join(dir, 'archive')).filter((f) => f.endsWith('.tar')).sort();
+  const files = readdirSync(join(dir, 'archive')).filter((f) => f.endsWith('.tar.gz')).sort();
   assert.equal(files.length, 2);
   const name = files[0]!;
   assert.equal(await page.locator('tbody tr').count(), 2);
@@ -209,7 +225,7 @@ test('backups: verify, download refused without the right key, download with it'
   await page.getByLabel(`Backup key for ${name}`).fill(BACKUP_KEY);
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: `Download ${name}` }).click()]);
   assert.equal(download.suggestedFilename(), name);
-  const saved = join(dir, 'downloaded.tar');
+  const saved = join(dir, 'downloaded.tar.gz');
   await download.saveAs(saved);
   assert.ok(readFileSync(saved).equals(readFileSync(join(dir, 'archive', name))));
   await waitFor(() => /backup downloaded/.test(output()) && /"token":"admin"/.test(output()), 10_000, 'the download logged with the token', output);
