@@ -87,6 +87,18 @@ test('bin/offsite through a symlink on PATH (as npm link makes it) runs the CLI 
   assert.match(bad.stderr, /did you mean backup\?/);
 });
 
+test('bin/offsite turns on Node\'s compile cache (in the temporary directory unless NODE_COMPILE_CACHE says where)', () => {
+  const tmpDir = tmp();
+  const r = spawnSync(join(REPO, 'bin', 'offsite'), ['version'], { encoding: 'utf8', env: { PATH: SYSTEM_PATH, OFFSITE_NODE: process.execPath, TMPDIR: tmpDir } });
+  assert.equal(r.status, 0, r.stderr);
+  const cache = join(tmpDir, 'node-compile-cache');
+  assert.ok(existsSync(cache) && readdirSync(cache).length > 0, `compile cache written in ${cache}`);
+  const chosen = join(tmp(), 'chosen');
+  const r2 = spawnSync(join(REPO, 'bin', 'offsite'), ['version'], { encoding: 'utf8', env: { PATH: SYSTEM_PATH, OFFSITE_NODE: process.execPath, TMPDIR: tmpDir, NODE_COMPILE_CACHE: chosen } });
+  assert.equal(r2.status, 0, r2.stderr);
+  assert.ok(existsSync(chosen) && readdirSync(chosen).length > 0, 'NODE_COMPILE_CACHE is honoured');
+});
+
 test('bash scripts/example.sh on a fresh copy of the checkout installs what it needs and backs up', { timeout: 900_000 }, () => {
   const copy = join(tmp(), 'offsite');
   const skip = new Set(['node_modules', '.cache', '.git', 'archive', 'tmp']);
