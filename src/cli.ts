@@ -12,6 +12,7 @@ import { checkEncryptionKeys } from './crypto/config.ts';
 import { parseCommandLine, usage } from './cli-spec.ts';
 import { createLogger, type Logger } from './log.ts';
 import { redact, isSecretName, redactStream } from './redact.ts';
+import { installProxyFromEnv, proxyIssues } from './proxy.ts';
 import { runJob } from './run/run.ts';
 import { runDaemon, type DaemonControl, type ControlHandle } from './schedule/daemon.ts';
 import { createRunHooks } from './containers/hooks.ts';
@@ -266,6 +267,10 @@ export async function main(argv: string[]): Promise<number> {
 
   let config: Config;
   try {
+    // HTTP_PROXY / HTTPS_PROXY / NO_PROXY: every HTTP request from here on (notifications of a failed start too)
+    const badProxy = proxyIssues();
+    if (badProxy.length > 0) throw new ConfigError(badProxy);
+    installProxyFromEnv();
     config = loadConfig();
     // a source missing when the daemon starts would fail every scheduled run (at 2 am): refuse to start instead
     const missing = command === 'daemon' ? config.jobs.flatMap((job) => missingSourceIssues(job.archive.sources, job.source === 'environment' ? '' : ` (in ${job.source})`)) : [];

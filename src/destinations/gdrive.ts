@@ -153,14 +153,15 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
     transporterOptions: {
       // a token request that hangs ends (the deadline around it fires first and reports it)
       timeout: timeoutMs + 1000,
-      // GOOGLE_DRIVE_TOKEN_URL: the library always asks Google's token endpoint
-      adapter: (o, defaultAdapter) => {
-        const url = String(o.url);
-        if (tokenUrl !== GOOGLE_TOKEN_URL && url === GOOGLE_TOKEN_URL) return defaultAdapter({ ...o, url: new URL(tokenUrl) });
-        return defaultAdapter(o);
-      },
     },
   });
+  // GOOGLE_DRIVE_TOKEN_URL: the library always asks Google's token endpoint; its requests are
+  // redirected before the client picks a proxy for them (so NO_PROXY sees the real host)
+  if (tokenUrl !== GOOGLE_TOKEN_URL) {
+    const transporter = jwt.transporter;
+    const request = transporter.request.bind(transporter);
+    transporter.request = ((o: Parameters<typeof request>[0]) => request(String(o?.url) === GOOGLE_TOKEN_URL ? { ...o, url: tokenUrl } : o)) as typeof transporter.request;
+  }
   jwt.on('tokens', (t) => registerSecret(t.access_token));
   const drive = driveApi({ version: 'v3', auth: jwt, rootUrl: root });
   const common = shared ? { supportsAllDrives: true } : {};

@@ -11,6 +11,7 @@ import { uploadAbort } from './remote-util.ts';
 import { uploadStream } from './s3-multipart.ts';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import { proxyAgentOptions } from '../proxy.ts';
 import { rootCertificates } from 'node:tls';
 import { Readable } from 'node:stream';
 import type { S3Client, ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
@@ -85,8 +86,10 @@ export async function createS3Client(config: S3Config, retry: RetrySettings, log
     maxSockets: 16,
     rejectUnauthorized: !config.insecure,
     ...(config.caCert ? { ca: [...rootCertificates, config.caCert] } : {}),
+    // HTTP_PROXY / HTTPS_PROXY / NO_PROXY (src/proxy.ts)
+    ...proxyAgentOptions(),
   });
-  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 16 });
+  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 16, ...proxyAgentOptions() });
   return new sdk.s3.S3Client({
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),

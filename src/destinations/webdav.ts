@@ -8,6 +8,7 @@
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import { proxyAgentOptions } from '../proxy.ts';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createClient, AuthType, type FileStat, type WebDAVClient } from 'webdav';
@@ -46,8 +47,9 @@ export interface WebdavDestinationOptions {
 }
 
 export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: WebdavDestinationOptions = {}): Destination {
-  const httpAgent = new HttpAgent({ keepAlive: true });
-  const httpsAgent = new HttpsAgent({ keepAlive: true, rejectUnauthorized: !cfg.insecure, ...(opts.ca ? { ca: opts.ca } : {}) });
+  // HTTP_PROXY / HTTPS_PROXY / NO_PROXY (src/proxy.ts)
+  const httpAgent = new HttpAgent({ keepAlive: true, ...proxyAgentOptions() });
+  const httpsAgent = new HttpsAgent({ keepAlive: true, rejectUnauthorized: !cfg.insecure, ...(opts.ca ? { ca: opts.ca } : {}), ...proxyAgentOptions() });
   const userPass = `${cfg.username}:${cfg.password}`;
   // The client base64-encodes credentials as Latin-1 (wrong for non-ASCII passwords, which
   // servers read as UTF-8): for those, send a UTF-8 Basic header ourselves (no Digest then).
