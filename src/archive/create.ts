@@ -30,7 +30,7 @@ export const MAX_WARNINGS = 100;
 export function createArchive(opts: ArchiveOptions): ArchiveStream {
   let roots: SourceRoot[];
   try {
-    roots = resolveRoots(opts.sources);
+    roots = resolveRoots(opts.sources, opts.archiveNames);
   } catch (err) {
     return failed(err as Error);
   }
@@ -137,13 +137,13 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
  * its leading slash (`/backup/app` -> `backup/app/...`), as offen stores them.
  * Sources must not overlap (one inside another would be stored twice).
  */
-export function resolveRoots(sources: string[]): SourceRoot[] {
+export function resolveRoots(sources: string[], names?: string[]): SourceRoot[] {
   if (sources.length === 0) throw new UserError('no backup sources given', 'set BACKUP_SOURCES to the directories to back up');
-  const problem = sourceOverlap(sources);
+  const problem = sourceOverlap(names ?? sources);
   if (problem) throw new UserError(problem, 'give BACKUP_SOURCES paths that do not contain one another');
-  return sources.map((s) => {
+  return sources.map((s, i) => {
     const path = resolve(s);
-    return { path, name: archiveNameOf(path) };
+    return { path, name: archiveNameOf(names?.[i] ?? path) };
   });
 }
 

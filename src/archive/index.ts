@@ -5,6 +5,8 @@ import type { Compression } from '../config/spine.ts';
 export interface ArchiveOptions {
   /** Absolute source paths; each is stored under its path without the leading slash (`/backup/app` -> `backup/app/...`). */
   sources: string[];
+  /** Names inside the archive, one per source (default: each source's path without the leading slash); BACKUP_FROM_SNAPSHOT archives a copy under the original names. */
+  archiveNames?: string[];
   /**
    * BACKUP_EXCLUDE_REGEXP (Go/RE2 syntax, see exclude.ts): searched for in each entry's
    * absolute path; only `source` goes to the archive worker, which compiles it again.

@@ -6,6 +6,7 @@ import { createArchive, type ArchiveStream } from '../archive/index.ts';
 import { planBackup, uploadSidecars } from '../manifest/backup.ts';
 import { backupFilename, hasTimeTokens } from '../archive/filename.ts';
 import { captureRunLog } from './log-output.ts';
+import { fromSnapshot, takeSnapshot, type Snapshot } from './snapshot.ts';
 import { createDestinations } from '../destinations/registry.ts';
 import { acquireLock } from '../schedule/lock.ts';
 import { errorMessage, UserError } from '../errors.ts';
@@ -88,6 +89,12 @@ async function runPhases(job: JobConfig, ctx: RunContext): Promise<RunStats> {
   let release: (() => Promise<void>) | null = null;
   let destinations: Destination[] = [];
   let cleaning: Promise<string[]> | null = null;
+  let snapshot: Snapshot | null = null;
+  const removeSnapshot = async () => {
+    const s = snapshot;
+    snapshot = null;
+    if (s) await s.remove().catch((e) => stats.warnings.push(`removing the BACKUP_FROM_SNAPSHOT copy failed: ${errorMessage(e)}`));
+  };
 
   try {
     // 1. lock: runs never overlap, in this process or across processes
@@ -124,17 +131,25 @@ async function runPhases(job: JobConfig, ctx: RunContext): Promise<RunStats> {
     await phase('pre', () => hooks.processPre(hookCtx));
     await phase('pre', () => hooks.copyPre(hookCtx));
     log.info({ archive: name, sources: job.archive.sources, destinations: destinations.map((d) => d.location) }, 'backup started');
+    // BACKUP_FROM_SNAPSHOT (deprecated, as in offen): archive a copy of the sources, under their own names
+    if (fromSnapshot(job.env)) {
+      snapshot = await phase('archive', () => takeSnapshot(job.archive.sources, job.tmpDir, log, signal));
+    }
     const archive = createArchive({
-      sources: job.archive.sources, exclude: job.archive.exclude, compression: job.archive.compression,
+      sources: snapshot ? snapshot.paths : job.archive.sources, ...(snapshot ? { archiveNames: job.archive.sources } : {}),
+      exclude: job.archive.exclude, compression: job.archive.compression,
       parallelism: job.archive.gzipParallelism, log, signal, encrypt: plan.encrypt, header: plan.header,
     });
     ctx.onArchive?.(archive);
     // containers come back as soon as the archive is written, while uploads may go on
     const archived = archive.done.then(() => phase('post', () => hooks.archivePost(hookCtx)), () => {});
+    // the snapshot goes as soon as the archive is written (or failed)
+    const snapshotGone = archive.done.then(() => {}, () => {}).then(() => removeSnapshot());
     // a name without time tokens is the same every run: it replaces the previous backup (as in offen), atomically
     const replace = !hasTimeTokens(job.archive.filenameTemplate);
     const shipped = await phase('archive', () => shipArchive({ destinations, name, archive, tmpDir: job.tmpDir, staging: job.staging, retry: job.retry, replace, log, signal }));
     await archived;
+    await snapshotGone;
     await phase('post', () => hooks.processPost(hookCtx));
     await phase('post', () => hooks.copyPost(hookCtx));
     const a = shipped.archive;
@@ -184,6 +199,7 @@ async function runPhases(job: JobConfig, ctx: RunContext): Promise<RunStats> {
       const failed = new Set(stats.destinations.filter((d) => !d.ok).map((d) => `${d.destination}: `));
       stats.warnings.push(...(await settleCleanup(cleaning, job.retry.timeoutMs, signal)).filter((w) => ![...failed].some((f) => w.startsWith(f))));
     }
+    await removeSnapshot();
     try { await hooks.finish(hookCtx); } catch (e) { stats.warnings.push(`restoring after the run failed: ${errorMessage(e)}`); }
     await Promise.allSettled(destinations.map((d) => d.close()));
     if (release) await release().catch((e) => stats.warnings.push(`releasing the lock failed: ${errorMessage(e)}`));

@@ -37,7 +37,7 @@ describe('deprecated variables', () => {
 
   test('BACKUP_FROM_SNAPSHOT is read, with a warning saying what offsite does', () => {
     const j = load({ BACKUP_FROM_SNAPSHOT: 'true' }).jobs[0]!;
-    assert.match(j.warnings.join('\n'), /BACKUP_FROM_SNAPSHOT is deprecated.*archives them in place/);
+    assert.match(j.warnings.join('\n'), /BACKUP_FROM_SNAPSHOT is deprecated.*copies the sources into BACKUP_TMP_DIR .*archives the copy/);
     assert.deepEqual(load({ BACKUP_FROM_SNAPSHOT: 'false' }).jobs[0]!.warnings, []);
     assert.deepEqual(issues({ BACKUP_FROM_SNAPSHOT: 'sometimes' }).map((x) => x.variable), ['BACKUP_FROM_SNAPSHOT']);
   });
