@@ -182,6 +182,7 @@ test('run now: the run page updates live until the run finishes, with phases, de
   assert.match(progress['p-bytes']!, /^[\d.]+ (B|KiB|MiB|GiB) of 1\.0 GiB$/, JSON.stringify(progress));
   assert.match(progress['p-rate']!, /^[\d.]+ (B|KiB|MiB|GiB)\/s$/, JSON.stringify(progress));
   assert.match(progress['p-eta']!, /^(\d+ s|less than a second)$/, JSON.stringify(progress));
+  const runPath = new URL(page.url()).pathname;
   const text = await page.locator('main').innerText();
   await html();
   assert.match(text, /success/);
@@ -193,6 +194,14 @@ test('run now: the run page updates live until the run finishes, with phases, de
 
   await page.goto(`${url}/runs`);
   assert.equal(await page.locator('tbody tr').count(), 2);
+
+  // readable at 390 px: only the scrollable tables may be wider than the screen
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const path of ['/runs', runPath, '/backups']) {
+    await page.goto(`${url}${path}`);
+    assert.ok(await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth <= 390), `${path} scrolls sideways at 390 px`);
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
 });
 
 test('backups: verify, download refused without the right key, download with it', { skip }, async () => {
@@ -264,6 +273,10 @@ test('a read-only token sees the actions disabled; the API refuses them anyway',
   const r = await fetch(`${url}/run`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: `job=default&_csrf=${csrf}`, redirect: 'manual' });
   assert.equal(r.status, 403);
   assert.match(await r.text(), /lacks the run scope/);
+  // the CSRF token as a header works as well: the API's scope check is what refuses
+  const h = await fetch(`${url}/run`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', 'x-csrf-token': csrf! }, body: 'job=default', redirect: 'manual' });
+  assert.equal(h.status, 403);
+  assert.match(await h.text(), /lacks the run scope/);
   await other.close();
 });
 
