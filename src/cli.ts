@@ -100,6 +100,7 @@ async function cmdBackup(config: Config, log: Logger, jobName: string | undefine
       statusLine.clear();
       await reportRun(job, stats, log, stop.lateSignal());
       monitors?.finished(stats, rid);
+      if (config.http.pushgatewayUrl) await (await import('./metrics/push.ts')).pushRunMetrics(config.http.pushgatewayUrl, stats, VERSION, log);
       statuses.push(stats.status);
       if (human) process.stderr.write(runSummary(job.name, stats));
     }
@@ -237,6 +238,17 @@ async function startControl(control: DaemonControl, log: Logger): Promise<Contro
       else if (e.type === 'finished' && e.run.stats) monitors.finished(e.run.stats, e.run.id);
     });
     closers.push(() => monitors.settle());
+  }
+  if (http.pushgatewayUrl) {
+    const { pushRunMetrics } = await import('./metrics/push.ts');
+    const pushes = new Set<Promise<unknown>>();
+    control.runs.on('run', (e) => {
+      if (e.type !== 'finished' || !e.run.stats) return;
+      const p = pushRunMetrics(http.pushgatewayUrl!, e.run.stats, VERSION, log);
+      pushes.add(p);
+      void p.finally(() => pushes.delete(p));
+    });
+    closers.push(async () => { await Promise.allSettled([...pushes]); });
   }
   if (http.listen) {
     const { startControlPlane } = await import('./http/start.ts');

@@ -18,6 +18,7 @@ export const HTTP_SPEC = {
   OFFSITE_DOWNLOAD_DAILY_LIMIT: integer({ default: 3, desc: 'downloads and exports per token per UTC day (0: none allowed)' }),
   OFFSITE_HEALTHCHECKS_URL: str({ default: '', desc: 'healthchecks.io ping URL' }),
   OFFSITE_UPTIME_KUMA_URL: str({ default: '', desc: 'Uptime Kuma push URL' }),
+  OFFSITE_PUSHGATEWAY_URL: str({ default: '', desc: 'Prometheus Pushgateway the run metrics are pushed to after every run' }),
 };
 
 /**
@@ -40,6 +41,7 @@ export interface HttpConfig {
   downloadDailyLimit: number;
   healthchecksUrl: string | null;
   uptimeKumaUrl: string | null;
+  pushgatewayUrl: string | null;
 }
 
 /** `:8080`, `127.0.0.1:8080`, `[::1]:8080`, `8080`. */
@@ -93,6 +95,7 @@ export function parseHttpConfig(env: Env, issues: ConfigIssue[]): HttpConfig | n
   }
   const healthchecksUrl = pingUrl('OFFSITE_HEALTHCHECKS_URL', v.OFFSITE_HEALTHCHECKS_URL ?? '', issues);
   const uptimeKumaUrl = pingUrl('OFFSITE_UPTIME_KUMA_URL', v.OFFSITE_UPTIME_KUMA_URL ?? '', issues);
+  const pushgatewayUrl = pingUrl('OFFSITE_PUSHGATEWAY_URL', v.OFFSITE_PUSHGATEWAY_URL ?? '', issues);
   if (issues.length > before) return null;
   return {
     listen,
@@ -104,5 +107,6 @@ export function parseHttpConfig(env: Env, issues: ConfigIssue[]): HttpConfig | n
     downloadDailyLimit: v.OFFSITE_DOWNLOAD_DAILY_LIMIT,
     healthchecksUrl,
     uptimeKumaUrl,
+    pushgatewayUrl,
   };
 }

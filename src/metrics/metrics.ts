@@ -27,8 +27,8 @@ export class Metrics {
   readonly verified = new Gauge({ name: 'offsite_verify_last_success_timestamp_seconds', help: 'Last successful verification of a backup of the job on the destination', labelNames: ['job', 'destination'], registers: [this.registry] });
   readonly buildInfo = new Gauge({ name: 'offsite_build_info', help: 'offsite\'s version (always 1)', labelNames: ['version'], registers: [this.registry] });
 
-  constructor(version: string) {
-    collectDefaultMetrics({ register: this.registry });
+  constructor(version: string, opts: { processMetrics?: boolean } = {}) {
+    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
     this.buildInfo.set({ version }, 1);
   }
 

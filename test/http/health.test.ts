@@ -22,7 +22,7 @@ const servers: RunningServer[] = [];
 after(async () => { for (const s of servers) await s.close(); });
 
 function httpConfig(over: Partial<HttpConfig> = {}): HttpConfig {
-  return { listen: { host: '127.0.0.1', port: 0 }, metricsToken: null, apiToken: null, backupKey: null, activationDelayMs: 0, trustedProxies: [], downloadDailyLimit: 3, healthchecksUrl: null, uptimeKumaUrl: null, ...over };
+  return { listen: { host: '127.0.0.1', port: 0 }, metricsToken: null, apiToken: null, backupKey: null, activationDelayMs: 0, trustedProxies: [], downloadDailyLimit: 3, healthchecksUrl: null, uptimeKumaUrl: null, pushgatewayUrl: null, ...over };
 }
 
 async function start(clock: { now: Date }, http: HttpConfig, startedAt: Date) {

@@ -1,0 +1,38 @@
+/**
+ * OFFSITE_PUSHGATEWAY_URL: after every run (the daemon's and `offsite backup`'s, e.g. from
+ * cron), the run's gauges are pushed to a Prometheus Pushgateway under the grouping
+ * job=<the offsite job> (POST: a failed run leaves the last success time pushed before).
+ * Counters and the duration histogram are not pushed (each push comes from a fresh registry,
+ * so they would restart at every run); `offsite_backup_last_duration_seconds` replaces the
+ * histogram there. Bounded (PUSH_TIMEOUT_MS); a failed push is a warning, never a failed backup.
+ */
+import { Pushgateway, Gauge } from 'prom-client';
+import type { Logger } from '../log.ts';
+import type { RunStats } from '../run/stats.ts';
+import { Metrics } from './metrics.ts';
+import { errorMessage } from '../errors.ts';
+import { redact } from '../redact.ts';
+
+export const PUSH_TIMEOUT_MS = 10_000;
+const NOT_PUSHED = ['offsite_backup_runs_total', 'offsite_backup_duration_seconds', 'offsite_prune_deleted_total', 'offsite_prune_errors_total', 'offsite_schedule_expected_interval_seconds', 'offsite_destination_backups', 'offsite_destination_oldest_backup_timestamp_seconds', 'offsite_verify_last_success_timestamp_seconds'];
+
+export async function pushRunMetrics(url: string, stats: RunStats, version: string, log: Logger): Promise<boolean> {
+  const m = new Metrics(version, { processMetrics: false });
+  m.observeRun(stats);
+  for (const name of NOT_PUSHED) m.registry.removeSingleMetric(name);
+  new Gauge({ name: 'offsite_backup_last_duration_seconds', help: 'Duration of the last run', labelNames: ['job'], registers: [m.registry] }).set({ job: stats.job }, stats.durationMs / 1000);
+  const gateway = new Pushgateway(url, { timeout: PUSH_TIMEOUT_MS }, m.registry);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      gateway.pushAdd({ jobName: stats.job }),
+      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${PUSH_TIMEOUT_MS / 1000}s`)), PUSH_TIMEOUT_MS); }),
+    ]);
+    return true;
+  } catch (e) {
+    log.warn({ job: stats.job }, redact(`pushing the metrics to OFFSITE_PUSHGATEWAY_URL failed (${errorMessage(e).slice(0, 300)}); the backup itself is not affected`));
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
