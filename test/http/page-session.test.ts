@@ -24,7 +24,7 @@ const clock = { now: new Date(t0) };
 let server: RunningServer;
 after(async () => { await server?.close(); });
 
-const http: HttpConfig = { listen: { host: '127.0.0.1', port: 0 }, metricsToken: null, apiToken: null, backupKey: null, activationDelayMs: 0, trustedProxies: [], downloadDailyLimit: 3, healthchecksUrl: null, uptimeKumaUrl: null };
+const http: HttpConfig = { listen: { host: '127.0.0.1', port: 0 }, metricsToken: null, apiToken: null, backupKey: null, activationDelayMs: 0, trustedProxies: [], downloadDailyLimit: 3, healthchecksUrl: null, uptimeKumaUrl: null, pushgatewayUrl: null };
 const config = { jobs: [], stateDir: join(dir, 'state'), http } as unknown as Config;
 const tokens = new TokenStore(config.stateDir, null);
 const control: DaemonControl = {
