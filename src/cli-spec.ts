@@ -3,6 +3,7 @@
  * `--help` and the argument parser (node:util parseArgs, strict) are all made from it:
  * a command or option added here is parsed, checked and documented at once.
  */
+import { remoteDestinationTitles } from './destinations/registry.ts';
 import { parseArgs } from 'node:util';
 import { UsageError } from './errors.ts';
 
@@ -67,7 +68,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'list',
     summary: 'list the backups on every destination',
     options: {
-      destination: { type: 'string', arg: 'NAME', help: 'only this destination (e.g. local, s3, webdav)' },
+      destination: { type: 'string', arg: 'NAME', help: 'only this destination (its kind, e.g. local; `offsite config` lists them)' },
       json: JSON_OUT,
       job: JOB,
     },
@@ -203,7 +204,7 @@ export function synopsis(c: CommandSpec): string {
 export function usage(version: string): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
   const lines = [
-    `offsite ${version} — backups of mounted volumes to local, S3, WebDAV, SFTP, Azure Blob and Dropbox`,
+    `offsite ${version} — backups of mounted volumes to a local directory, ${remoteDestinationTitles('and')}`,
     '',
     'Usage: offsite <command> [options]',
     '',

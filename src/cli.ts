@@ -4,7 +4,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { loadConfig, type Config, type JobConfig } from './config/index.ts';
+import { loadConfig, knownVariables, type Config, type JobConfig } from './config/index.ts';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, UsageError, UserError, errorMessage } from './errors.ts';
 import { missingSourceIssues } from './run/sources.ts';
@@ -28,7 +28,8 @@ import { printOffenConfig } from './compat/offen-config.ts';
 import { notifyStartupFailure } from './notify/startup.ts';
 import { followArchive } from './progress.ts';
 import { statusLine } from './term.ts';
-import { createDestinations } from './destinations/registry.ts';
+import { createDestinations, describeConfigured } from './destinations/registry.ts';
+import { prefixesOf } from './config/known.ts';
 import { checkDestinations, formatCheck } from './destinations/check.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -54,7 +55,7 @@ function describeJob(job: JobConfig): Record<string, unknown> {
     lockTimeout: formatDuration(job.lockTimeoutMs),
     archive: { ...job.archive, exclude: job.archive.exclude?.source ?? null },
     retention: { ...job.retention, leeway: formatDuration(job.retention.leewayMs) },
-    local: job.local,
+    destinations: job.destinations.map((d) => describeConfigured(d, job.env)),
     tmpDir: job.tmpDir,
     staging: job.staging,
     encryption: { method: job.encryption.method, variable: job.encryption.variable },
@@ -63,8 +64,11 @@ function describeJob(job: JobConfig): Record<string, unknown> {
   };
 }
 
+/** Is a variable offsite's (one it reads, or with one of its prefixes)? Others in the environment are not shown. */
 function isRelevant(k: string): boolean {
-  return /^(BACKUP_|AWS_|AZURE_|WEBDAV_|SSH_|DROPBOX_|NOTIFICATION_|EMAIL_|GPG_|AGE_|EXEC_|DOCKER_|LOCK_|GZIP_|TZ$|LOG_|OFFSITE_|VERIFY_)/.test(k);
+  const known = knownVariables();
+  if (known.has(k) || (k.endsWith('_FILE') && known.has(k.slice(0, -5)))) return true;
+  return prefixesOf(known).some((p) => k.startsWith(p));
 }
 
 /** The jobs `--job NAME` names (every job without it); an unknown name is a usage error. */
@@ -189,7 +193,7 @@ async function cmdCheck(config: Config, log: Logger, only?: string): Promise<num
   let failed = 0;
   let total = 0;
   for (const job of jobs) {
-    const dests = createDestinations(job, log);
+    const dests = await createDestinations(job, log);
     try {
       if (dests.length === 0) { process.stdout.write(`FAIL  ${job.name}: no destination is configured\n`); failed++; continue; }
       for (const r of await checkDestinations(dests, job.retry.timeoutMs)) {
@@ -208,7 +212,7 @@ async function cmdCheck(config: Config, log: Logger, only?: string): Promise<num
 /** The daemon at start: log each job's destinations and check them; a failing one is a warning, the daemon goes on. */
 async function checkAtStart(config: Config, log: Logger, signal: AbortSignal): Promise<void> {
   await Promise.all(config.jobs.map(async (job) => {
-    const dests = createDestinations(job, log);
+    const dests = await createDestinations(job, log);
     try {
       log.info({ job: job.name, destinations: dests.map((d) => `${d.name} ${d.location}`) }, `${job.name} stores its backups on ${dests.length ? dests.map((d) => `${d.name} ${d.location}`).join(', ') : 'no destination'}`);
       const results = await checkDestinations(dests, job.retry.timeoutMs, signal);

@@ -5,15 +5,14 @@ import { str } from 'envalid';
 import { ConfigError, type ConfigIssue } from '../errors.ts';
 import { registerSecretsFromEnv } from '../redact.ts';
 import { loadGlobalEnv, loadJobs } from './env.ts';
-import { parseSpine, SPINE_SPEC, type SpineConfig } from './spine.ts';
+import { parseSpine, filenameExpander, SPINE_SPEC, type SpineConfig } from './spine.ts';
 import { parseContainers, CONTAINERS_SPEC, DOCKER_CLIENT_VARIABLES, type ContainersConfig } from '../containers/config.ts';
 import { validateSection, oneOf, boolean, positiveDuration, type Env } from './validate.ts';
 import { unknownVariables, type VariableSources } from './known.ts';
 import { parseNotifyConfig, NOTIFY_VARIABLES, type NotifyConfig } from '../notify/config.ts';
-import { parseRetry, parseS3, parseAzure, DESTINATION_CORE_VARIABLES, SDK_VARIABLES, type RetrySettings, type S3Config, type AzureConfig } from '../destinations/config.ts';
-import { parseWebdav, WEBDAV_SPEC, type WebdavConfig } from './webdav.ts';
-import { parseSftp, SFTP_SPEC, type SftpConfig } from './sftp.ts';
-import { parseDropbox, DROPBOX_SPEC, type DropboxConfig } from './dropbox.ts';
+import { parseRetry, RETRY_SPEC, type RetrySettings } from '../destinations/config.ts';
+import { parseDestinations, destinationVariables, destinationPassthrough } from '../destinations/registry.ts';
+import type { ConfiguredDestination } from '../destinations/definition.ts';
 import { parseEncryptionConfig, ENCRYPTION_SPEC } from '../crypto/config.ts';
 import type { EncryptionConfig } from '../crypto/types.ts';
 import { parseVerifyConfig, VERIFY_SPEC, type VerifyConfig } from '../restore/config.ts';
@@ -36,16 +35,8 @@ export interface JobConfig extends SpineConfig {
   notify: NotifyConfig;
   /** Retry/timeout settings shared by every destination. */
   retry: RetrySettings;
-  /** null unless AWS_S3_BUCKET_NAME is set. */
-  s3: S3Config | null;
-  /** null unless AZURE_STORAGE_ACCOUNT_NAME is set. */
-  azure: AzureConfig | null;
-  /** WebDAV destination, null when WEBDAV_URL is unset. */
-  webdav: WebdavConfig | null;
-  /** SSH/SFTP destination, null when SSH_HOST_NAME is unset. */
-  ssh: SftpConfig | null;
-  /** Dropbox destination, null unless refresh token, app key and secret are set. */
-  dropbox: DropboxConfig | null;
+  /** The destinations configured (each enabled by its trigger variable), in the registry's order; may be empty. */
+  destinations: readonly ConfiguredDestination[];
   /** Archive encryption (at most one method) and the keys restore and verify decrypt with. */
   encryption: EncryptionConfig;
   /** VERIFY_CRON_EXPRESSION: scheduled verification of the newest backup. */
@@ -88,8 +79,8 @@ const PROCESS_SPEC = {
  * Sections added later (destinations, notifications, ...) add their specs here.
  */
 export function knownVariables(): Set<string> {
-  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(CONTAINERS_SPEC), ...DESTINATION_CORE_VARIABLES, ...EXTRA_VARIABLES,
-    ...Object.keys(WEBDAV_SPEC), ...Object.keys(SFTP_SPEC), ...Object.keys(DROPBOX_SPEC), ...NOTIFY_VARIABLES,
+  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(CONTAINERS_SPEC), ...Object.keys(RETRY_SPEC), ...EXTRA_VARIABLES,
+    ...destinationVariables(), ...NOTIFY_VARIABLES,
     ...Object.keys(ENCRYPTION_SPEC), ...Object.keys(VERIFY_SPEC), ...Object.keys(DEPRECATED_SPEC), ...Object.keys(HTTP_SPEC)]);
 }
 
@@ -98,7 +89,7 @@ const EXTRA_VARIABLES: string[] = [];
 
 /** Variables libraries read from the process environment on their own: never reported as unknown. */
 export function passthroughVariables(): Set<string> {
-  return new Set<string>([...SDK_VARIABLES, ...DOCKER_CLIENT_VARIABLES]);
+  return new Set<string>([...destinationPassthrough(), ...DOCKER_CLIENT_VARIABLES]);
 }
 
 export interface LoadOptions {
@@ -111,24 +102,20 @@ function dirExists(p: string): boolean {
 }
 
 /** Parse one job's environment into a JobConfig, collecting issues. */
-export function parseJob(name: string, source: string, env: Env, issues: ConfigIssue[]): JobConfig | null {
+export function parseJob(name: string, source: string, env: Env, issues: ConfigIssue[], exists: (p: string) => boolean = dirExists): JobConfig | null {
   const where = source === 'environment' ? '' : source;
   const local: ConfigIssue[] = [];
-  const spine = parseSpine(env, local, availableParallelism(), dirExists);
+  const spine = parseSpine(env, local, availableParallelism());
   const containers = parseContainers(env, local);
   const notify = parseNotifyConfig(env, local);
   const retry = parseRetry(env, local);
-  const s3 = parseS3(env, local);
-  const azure = parseAzure(env, local);
-  const webdav = parseWebdav(env, local);
-  const ssh = parseSftp(env, local);
-  const dropbox = parseDropbox(env, local);
+  const destinations = parseDestinations(env, local, { dirExists: exists, expand: filenameExpander(env) });
   const encryption = parseEncryptionConfig(env, local);
   const verify = parseVerifyConfig(env, local);
   const deprecated = parseDeprecated(env, local);
   for (const i of local) issues.push(where ? { variable: i.variable, message: `${i.message} (in ${where})` } : i);
   if (!spine || !containers || !retry || !notify || !encryption || !verify || !deprecated || local.length > 0) return null;
-  return { ...spine, name, source, env: Object.freeze({ ...env }), containers, notify, retry, s3, azure, webdav, ssh, dropbox, encryption, verify, warnings: [...containers.warnings, ...deprecated] };
+  return { ...spine, name, source, env: Object.freeze({ ...env }), containers, notify, retry, destinations, encryption, verify, warnings: [...containers.warnings, ...deprecated] };
 }
 
 /**

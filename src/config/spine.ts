@@ -1,7 +1,9 @@
 import { str, makeValidator } from 'envalid';
 import { tmpdir } from 'node:os';
 import { quote, type ConfigIssue } from '../errors.ts';
-import { DESTINATION_KINDS, type DestinationKind } from '../destinations/types.ts';
+import type { DestinationKind } from '../destinations/types.ts';
+import { destinationKinds } from '../destinations/registry.ts';
+import { fileNameProblem } from '../destinations/names.ts';
 import { validateSection, duration, positiveDuration, integer, boolean, regexp, cronExpression, timeZone, list, oneOf, type Env } from './validate.ts';
 import { expandVars } from './expand.ts';
 import { staticPrefix } from '../archive/filename.ts';
@@ -68,19 +70,11 @@ export interface RetentionConfig {
   skipBackends: DestinationKind[];
 }
 
-export interface LocalConfig {
-  dir: string;
-  /** Name of the symlink to the newest archive, or null. */
-  latestSymlink: string | null;
-}
-
 export interface SpineConfig {
   schedule: ScheduleConfig;
   lockTimeoutMs: number;
   archive: ArchiveConfig;
   retention: RetentionConfig;
-  /** null when BACKUP_ARCHIVE does not exist as a directory. */
-  local: LocalConfig | null;
   /** Where an archive is staged (BACKUP_TMP_DIR). */
   tmpDir: string;
   /** BACKUP_STAGING: stage the archive in tmpDir so failed uploads can be retried (false: stream a single destination, no retries). */
@@ -96,8 +90,6 @@ export const SPINE_SPEC = {
   BACKUP_EXCLUDE_REGEXP: regexp({ default: undefined }),
   BACKUP_FILENAME: str({ default: 'backup-%Y-%m-%dT%H-%M-%S.{{ .Extension }}' }),
   BACKUP_FILENAME_EXPAND: boolean({ default: false }),
-  BACKUP_LATEST_SYMLINK: str({ default: '' }),
-  BACKUP_ARCHIVE: str({ default: '/archive' }),
   BACKUP_COMPRESSION: oneOf(['gz', 'zst', 'none'] as const)({ default: 'gz' }),
   GZIP_PARALLELISM: integer({ default: 1 }),
   BACKUP_RETENTION_DAYS: integer({ default: -1 }),
@@ -115,16 +107,8 @@ export const SPINE_SPEC = {
   BACKUP_STAGING: boolean({ default: true, desc: 'stage the archive in BACKUP_TMP_DIR so failed uploads can be retried' }),
 };
 
-/** Why a name cannot be a plain file name in the destination directory, or null. */
-function fileNameProblem(name: string): string | null {
-  if (name.trim() === '') return 'is empty';
-  if (name.includes('/') || name.includes('\\')) return 'contains a path separator';
-  if (name === '.' || name === '..') return 'names a directory';
-  if (name.includes('\0')) return 'contains a NUL character';
-  return null;
-}
 
-export function parseSpine(env: Env, issues: ConfigIssue[], cores: number, dirExists: (p: string) => boolean): SpineConfig | null {
+export function parseSpine(env: Env, issues: ConfigIssue[], cores: number): SpineConfig | null {
   const before = issues.length;
   const v = validateSection(env, SPINE_SPEC, issues);
 
@@ -143,9 +127,6 @@ export function parseSpine(env: Env, issues: ConfigIssue[], cores: number, dirEx
     const unknown = /\{\{(?!\s*\.Extension\s*\}\})[^}]*\}\}/.exec(f);
     if (unknown) issues.push({ variable: 'BACKUP_FILENAME', message: `unknown template ${unknown[0]}; only {{ .Extension }} is supported` });
   }
-  const link = v.BACKUP_LATEST_SYMLINK;
-  const linkProblem = link ? fileNameProblem(link) : null;
-  if (linkProblem) issues.push({ variable: 'BACKUP_LATEST_SYMLINK', message: `${quote(link)} ${linkProblem}; expected a file name only (the link is made in BACKUP_ARCHIVE)` });
   const sources = v.BACKUP_SOURCES ?? [];
   if (v.BACKUP_SOURCES !== undefined && sources.length === 0) issues.push({ variable: 'BACKUP_SOURCES', message: 'is empty; expected at least one path' });
   for (const s of sources) {
@@ -154,28 +135,21 @@ export function parseSpine(env: Env, issues: ConfigIssue[], cores: number, dirEx
   const overlap = sources.every((s) => s.startsWith('/')) ? sourceOverlap(sources) : null;
   if (overlap) issues.push({ variable: 'BACKUP_SOURCES', message: overlap });
   const skip: DestinationKind[] = [];
+  const kinds = destinationKinds();
   for (const s of v.BACKUP_SKIP_BACKENDS_FROM_PRUNE ?? []) {
-    const k = DESTINATION_KINDS.find((d) => d.toLowerCase() === s.toLowerCase());
-    if (!k) issues.push({ variable: 'BACKUP_SKIP_BACKENDS_FROM_PRUNE', message: `${quote(s)} is not one of ${DESTINATION_KINDS.join(', ')}` });
+    const k = kinds.find((d) => d.toLowerCase() === s.toLowerCase());
+    if (!k) issues.push({ variable: 'BACKUP_SKIP_BACKENDS_FROM_PRUNE', message: `${quote(s)} is not one of ${kinds.join(', ')}` });
     else skip.push(k);
   }
   const keep = parseKeep(env, v, issues);
-  // BACKUP_ARCHIVE: only the default /archive may be absent (= no local destination); a path set on purpose must be a directory
-  const archiveSet = env.BACKUP_ARCHIVE !== undefined && env.BACKUP_ARCHIVE !== '';
-  if (archiveSet && v.BACKUP_ARCHIVE !== undefined && !dirExists(v.BACKUP_ARCHIVE)) {
-    issues.push({ variable: 'BACKUP_ARCHIVE', message: `${quote(v.BACKUP_ARCHIVE)} does not exist or is not a directory; mount the local backup directory there, or unset BACKUP_ARCHIVE for no local copy` });
-  }
   if (issues.length > before) return null;
 
-  const expand = v.BACKUP_FILENAME_EXPAND ? (s: string) => expandVars(s, env) : (s: string) => s;
+  const expand = filenameExpander(env);
   const filenameTemplate = expand(v.BACKUP_FILENAME);
-  const latest = v.BACKUP_LATEST_SYMLINK ? expand(v.BACKUP_LATEST_SYMLINK) : '';
   // the names after $VAR expansion must still be plain file names: checked now, not after the archive was built
   if (v.BACKUP_FILENAME_EXPAND) {
     const fileProblem = fileNameProblem(filenameTemplate);
     if (fileProblem) issues.push({ variable: 'BACKUP_FILENAME', message: `is ${quote(filenameTemplate)} after $VAR expansion, which ${fileProblem}; expected a file name only` });
-    const linkProblem = latest || v.BACKUP_LATEST_SYMLINK ? fileNameProblem(latest) : null;
-    if (linkProblem) issues.push({ variable: 'BACKUP_LATEST_SYMLINK', message: `is ${quote(latest)} after $VAR expansion, which ${linkProblem}; expected a file name only (the link is made in BACKUP_ARCHIVE)` });
     if (issues.length > before) return null;
   }
   const prefix = v.BACKUP_PRUNING_PREFIX ? expand(v.BACKUP_PRUNING_PREFIX) : staticPrefix(filenameTemplate);
@@ -193,10 +167,15 @@ export function parseSpine(env: Env, issues: ConfigIssue[], cores: number, dirEx
       gzipParallelism: threads,
     },
     retention: { days: v.BACKUP_RETENTION_DAYS, keep, names: { template: filenameTemplate, timeZone: v.TZ }, leewayMs: v.BACKUP_PRUNING_LEEWAY, prefix, skipBackends: skip },
-    local: dirExists(v.BACKUP_ARCHIVE) ? { dir: v.BACKUP_ARCHIVE, latestSymlink: latest || null } : null,
     tmpDir: v.BACKUP_TMP_DIR || tmpdir(),
     staging: v.BACKUP_STAGING,
   };
+}
+
+/** `$VAR` expansion of file names when BACKUP_FILENAME_EXPAND is true, else the identity (an invalid value is reported by parseSpine). */
+export function filenameExpander(env: Env): (s: string) => string {
+  const v = validateSection(env, { BACKUP_FILENAME_EXPAND: SPINE_SPEC.BACKUP_FILENAME_EXPAND }, []);
+  return v.BACKUP_FILENAME_EXPAND ? (s: string) => expandVars(s, env) : (s: string) => s;
 }
 
 const isSet = (env: Env, k: string) => env[k] !== undefined && env[k] !== '';

@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import type { BlobServiceClient, ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import type { Logger } from '../log.ts';
 import { UserError, errorMessage } from '../errors.ts';
-import type { AzureConfig } from './config.ts';
+import type { AzureConfig } from './azure.def.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
 import { DEFAULT_RETRY, type RetrySettings } from './retry.ts';

@@ -1,7 +1,7 @@
 /**
  * What went wrong with a destination, in the user's terms. One function for every
  * destination, so a refused connection, a reset, a timeout, an HTTP error and a full
- * disk read the same on S3, Azure, WebDAV, SFTP, Dropbox and a local directory:
+ * disk read the same on every destination, remote or a local directory:
  *
  *   connection refused
  *   connection reset after 5.2 MB sent
@@ -13,6 +13,7 @@
  * telling fact (a timeout of ours, an HTTP status, a socket or file-system error code)
  * and falls back to the error's own message.
  */
+import { destinationDefinitions } from './registry.ts';
 import { STATUS_CODES } from 'node:http';
 import { errorMessage } from '../errors.ts';
 
@@ -62,12 +63,15 @@ function statusOf(e: Obj): number | undefined {
   return undefined;
 }
 
-/** The server's own error code (S3 Code, Azure code, Dropbox error_summary), when it says more than the status. */
+/** Error class names that say nothing beyond the status (each destination adds its SDK's: genericErrorNames). */
+const GENERIC_ERROR_NAMES = new Set(['Error', 'TypeError', 'UnknownError', 'Unknown', 'HttpError', 'DestinationTimeoutError', 'AbortError']);
+
+/** The server's own error code (e.g. an S3 Code or a JSON error summary), when it says more than the status. */
 function serverCode(e: Obj, status: number): string | undefined {
   const candidates = [e.Code, e.code, e.serverCode, e.name];
   for (const c of candidates) {
     if (typeof c !== 'string' || !c) continue;
-    if (/^(Error|TypeError|RestError|UnknownError|Unknown|HttpError|DropboxResponseError|DestinationTimeoutError|AbortError)$/.test(c)) continue;
+    if (GENERIC_ERROR_NAMES.has(c) || destinationDefinitions().some((d) => d.genericErrorNames?.includes(c))) continue;
     if (/^\d+$/.test(c) || c === `HTTP ${status}` || CODES[c]) continue;
     return c;
   }

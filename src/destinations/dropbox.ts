@@ -21,7 +21,7 @@ import { Dropbox, DropboxAuth, DropboxResponseError, type files } from 'dropbox'
 import type { Logger } from '../log.ts';
 import { UserError, errorMessage } from '../errors.ts';
 import { registerSecret } from '../redact.ts';
-import { DEFAULT_DROPBOX_ENDPOINT, type DropboxConfig } from '../config/dropbox.ts';
+import { DEFAULT_DROPBOX_ENDPOINT, type DropboxConfig } from './dropbox.def.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { abortError, withFields } from './remote-util.ts';
 import { guarded, guardStream, isTimeout } from './deadline.ts';

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../log.ts';
 import { UserError, errorMessage } from '../errors.ts';
-import type { LocalConfig } from '../config/spine.ts';
+import type { LocalConfig } from './local.def.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
 import { offsiteTempName, isOffsiteTempName, isStaleLeftover, type LeftoverPolicy, type LeftoverReport } from './leftovers.ts';

@@ -13,10 +13,19 @@ export function assertPlainName(name: string, destination: string): void {
 }
 
 /**
- * Normalise a configured remote path (AWS_S3_PATH, AZURE_STORAGE_PATH, ...) into a key
+ * Normalise a configured remote path (a destination's path variable) into a key
  * prefix: no leading slash, exactly one trailing slash, or '' for the root.
  */
 export function keyPrefix(path: string | undefined | null): string {
   const parts = (path ?? '').split('/').filter((p) => p !== '' && p !== '.');
   return parts.length === 0 ? '' : `${parts.join('/')}/`;
+}
+
+/** Why a configured name cannot be a plain file name in the destination directory (BACKUP_FILENAME, BACKUP_LATEST_SYMLINK), or null. */
+export function fileNameProblem(name: string): string | null {
+  if (name.trim() === '') return 'is empty';
+  if (name.includes('/') || name.includes('\\')) return 'contains a path separator';
+  if (name === '.' || name === '..') return 'names a directory';
+  if (name.includes('\0')) return 'contains a NUL character';
+  return null;
 }

@@ -1,5 +1,5 @@
 /**
- * Small helpers shared by the WebDAV, SFTP and Dropbox destinations.
+ * Small helpers shared by the remote destinations that write temporary names and run limited parallel work.
  */
 import { offsiteTempName, isOffsiteTempName } from './leftovers.ts';
 

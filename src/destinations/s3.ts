@@ -18,7 +18,7 @@ import type { S3Client, ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { Logger } from '../log.ts';
 import { UserError, errorMessage } from '../errors.ts';
-import type { S3Config } from './config.ts';
+import type { S3Config } from './s3.def.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
 import type { LeftoverPolicy, LeftoverReport } from './leftovers.ts';

@@ -16,7 +16,7 @@ import SftpClient from 'ssh2-sftp-client';
 import ssh2, { type SFTPWrapper, type Client as SshClient } from 'ssh2';
 import type { Logger } from '../log.ts';
 import { UserError, errorMessage } from '../errors.ts';
-import type { SftpConfig } from '../config/sftp.ts';
+import type { SftpConfig } from './sftp.def.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
 import { tempName, isTempName, forEachLimit, abortError, withFields } from './remote-util.ts';

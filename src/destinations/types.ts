@@ -24,8 +24,9 @@ export interface UploadOptions {
 }
 
 /**
- * A place backups are stored. Every destination is one file in src/destinations/
- * exporting a factory from its part of the Config to this shape.
+ * A place backups are stored. Every destination is a file pair in src/destinations/:
+ * `<name>.def.ts` (its definition: variables, secrets, parser, lazy factory; see
+ * definition.ts) and `<name>.ts` (the implementation of this interface).
  *
  * Contract (test/destinations/contract.ts checks it on every destination):
  * - upload is atomic: nothing is visible under `name` until the upload completed;
@@ -38,7 +39,7 @@ export interface UploadOptions {
  * - download(name) streams the object.
  */
 export interface Destination {
-  /** Stable id used in logs, RunStats and BACKUP_SKIP_BACKENDS_FROM_PRUNE: Local, S3, WebDAV, SSH, Azure, Dropbox. */
+  /** Stable id used in logs, RunStats and BACKUP_SKIP_BACKENDS_FROM_PRUNE: its definition's kind. */
   readonly name: DestinationKind;
   /** Human description without secrets, e.g. `s3://bucket/path`. */
   readonly location: string;
@@ -58,12 +59,11 @@ export interface Destination {
    * that `policy` says is stale (see leftovers.ts). Called after the run took the lock,
    * alongside the upload: it must never touch this run's own temporary names (made after
    * the lock was taken). A failure is a warning, never a run failure. Optional: a
-   * destination with nothing to clean (Azure, Dropbox: unfinished uploads expire by
-   * themselves) leaves it out.
+   * destination with nothing to clean (unfinished uploads that expire by themselves)
+   * leaves it out.
    */
   cleanupLeftovers?(policy: LeftoverPolicy, signal?: AbortSignal): Promise<LeftoverReport>;
 }
 
-export type DestinationKind = 'Local' | 'S3' | 'WebDAV' | 'SSH' | 'Azure' | 'Dropbox';
-
-export const DESTINATION_KINDS: readonly DestinationKind[] = ['Local', 'S3', 'WebDAV', 'SSH', 'Azure', 'Dropbox'];
+/** A destination's stable id: its definition's `kind` (registry.ts lists them: destinationKinds()). */
+export type DestinationKind = string;

@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import { createClient, AuthType, type FileStat, type WebDAVClient } from 'webdav';
 import type { Logger } from '../log.ts';
 import { UserError, errorMessage } from '../errors.ts';
-import type { WebdavConfig } from '../config/webdav.ts';
+import type { WebdavConfig } from './webdav.def.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
 import { tempName, isTempName, forEachLimit, abortError, withFields } from './remote-util.ts';

@@ -101,8 +101,6 @@ export function offenFuncs(env: Env): Record<string, GoFunc> {
 
 export const OFFEN_FUNC_NAMES = ['formatTime', 'formatBytesDec', 'formatBytesBin', 'env', 'toJson', 'toPrettyJson'] as const;
 
-/** offen's storage names, as keys of `.Stats.Storages`. */
-const STORAGE_NAMES: Record<string, string> = { Local: 'Local', S3: 'S3', WebDAV: 'WebDAV', SSH: 'SSH', Azure: 'Azure', Dropbox: 'Dropbox', GoogleDrive: 'GoogleDrive' };
 
 /**
  * offen's NotificationData for one run: `.Error` (nil on success), `.Config` (offen's field
@@ -113,7 +111,8 @@ export function offenTemplateData(stats: RunStats, env: Env, logOutput: string):
   const zone = env.TZ || 'UTC';
   const storages = new GoMap();
   for (const d of stats.destinations) {
-    const name = STORAGE_NAMES[d.destination] ?? d.destination;
+    // the destination kinds are offen's storage names (the keys of `.Stats.Storages`)
+    const name = d.destination;
     const pruneErrors = d.pruneNote && !/skipped|disabled/i.test(d.pruneNote) ? 1 : 0;
     storages.set(name, { Total: d.kept !== undefined ? d.kept + d.pruned : d.ok ? 1 : 0, Pruned: d.pruned, PruneErrors: pruneErrors });
   }

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import type { Config, JobConfig } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { Destination } from '../destinations/types.ts';
-import { createDestinations } from '../destinations/registry.ts';
+import { createDestinations, type MakeDestinations } from '../destinations/registry.ts';
 import { UsageError, UserError, errorMessage } from '../errors.ts';
 import { redact } from '../redact.ts';
 import { formatProgress, RateMeter } from '../progress.ts';
@@ -95,8 +95,8 @@ function lineWriter(io: Io, controller: AbortController): { write: (s: string) =
   };
 }
 
-async function withDestinations<T>(job: JobConfig, log: Logger, fn: (all: Destination[]) => Promise<T>, make = createDestinations): Promise<T> {
-  const all = make(job, log);
+async function withDestinations<T>(job: JobConfig, log: Logger, fn: (all: Destination[]) => Promise<T>, make: MakeDestinations = createDestinations): Promise<T> {
+  const all = await make(job, log);
   try {
     return await fn(all);
   } finally {
@@ -111,7 +111,7 @@ function verifiedField(r: VerificationRecord | undefined): { at: string; ok: boo
 
 export async function runReadCommand(
   command: string, args: string[], config: Config, log: Logger, io: Io = defaultIo,
-  make: (job: JobConfig, log: Logger) => Destination[] = createDestinations,
+  make: MakeDestinations = createDestinations,
 ): Promise<number> {
   const usingDefault = io === defaultIo;
   io = redacting(io);

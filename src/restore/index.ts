@@ -9,6 +9,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { recordVerification } from './history.ts';
+import { noDestinationHint } from '../destinations/registry.ts';
 import type { Logger } from '../log.ts';
 import type { BackupObject, Destination } from '../destinations/types.ts';
 import type { DecryptionKeys, EncryptionMethod } from '../crypto/index.ts';
@@ -36,7 +37,7 @@ export interface ListedBackup {
 /** Pick destinations by kind name (case-insensitive), or all of them. */
 export function pickDestinations(all: Destination[], name: string | undefined, flag = '--destination'): Destination[] {
   if (all.length === 0) {
-    throw new UserError('no destination is configured', 'mount a directory at /archive (or set BACKUP_ARCHIVE) or configure S3, WebDAV, SSH, Azure or Dropbox');
+    throw new UserError('no destination is configured', noDestinationHint());
   }
   if (!name) return all;
   const found = all.filter((d) => d.name.toLowerCase() === name.toLowerCase());

@@ -10,7 +10,7 @@ import { sendToTargets, type NotificationTarget } from '../notify/index.ts';
 import { verifyBackup, type VerifyReport, type Naming } from './index.ts';
 import { parseCron, startSchedule } from '../schedule/cron.ts';
 import type { JobConfig } from '../config/index.ts';
-import { createDestinations } from '../destinations/registry.ts';
+import { createDestinations, type MakeDestinations } from '../destinations/registry.ts';
 
 export interface VerifyJob {
   name: string;
@@ -57,7 +57,7 @@ export interface Scheduled { stop(): void; next(): Date | null }
  */
 export function scheduleVerification(
   job: JobConfig, log: Logger, signal: AbortSignal, track: (p: Promise<void>) => void,
-  makeDestinations: (job: JobConfig, log: Logger) => Destination[] = createDestinations,
+  makeDestinations: MakeDestinations = createDestinations,
   stateDir?: string,
 ): Scheduled | null {
   const expr = job.verify.cron;
@@ -67,7 +67,7 @@ export function scheduleVerification(
     if (busy || signal.aborted) { if (busy) log.warn({ job: job.name }, 'the previous verification is still going; skipping this one'); return; }
     busy = true;
     const p = (async () => {
-      const dests = makeDestinations(job, log);
+      const dests = await makeDestinations(job, log);
       try {
         await verifyNewest({ name: job.name, prefix: job.retention.prefix, naming: { template: job.archive.filenameTemplate, timeZone: job.schedule.timezone }, keys: job.encryption.keys, notifyTargets: job.notify.targets, stateDir }, dests, log.child({ job: job.name, task: 'verify' }), signal);
       } catch (e) {

@@ -6,7 +6,7 @@
 import type { Config, JobConfig } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { Destination, DestinationKind } from '../destinations/types.ts';
-import { createDestinations } from '../destinations/registry.ts';
+import { createDestinations, noDestinationHint, type MakeDestinations } from '../destinations/registry.ts';
 import { withRetry } from '../destinations/retry.ts';
 import { acquireLock } from '../schedule/lock.ts';
 import { strftime } from '../archive/filename.ts';
@@ -155,7 +155,7 @@ export function formatPlan(plans: JobPlan[], dryRun: boolean, timeZoneOf: (job: 
 /** The `prune` command. Returns the exit code: 0, or 1 when a destination could not be listed or pruned. */
 export async function runPrune(
   config: Config, log: Logger, opts: PruneOptions, io: PruneIo = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) },
-  make: (job: JobConfig, log: Logger) => Destination[] = createDestinations,
+  make: MakeDestinations = createDestinations,
 ): Promise<number> {
   const jobs = pickJobs(config, opts.job);
   const plans: JobPlan[] = [];
@@ -163,9 +163,9 @@ export async function runPrune(
     if (!retentionEnabled(job.retention)) { plans.push(await pruneJob(job, [], log, opts)); continue; }
     // a real prune waits for a running backup (never prunes beside an upload); a dry run reads only
     const lock = opts.dryRun ? null : await acquireLock(config.lockFile, { timeoutMs: job.lockTimeoutMs, signal: opts.signal, log, owner: `${job.name} (prune)` });
-    const dests = make(job, log);
+    const dests = await make(job, log);
     try {
-      if (dests.length === 0) throw new UserError(`job ${job.name} has no destination to prune`, 'configure BACKUP_ARCHIVE, S3, WebDAV, SSH, Azure or Dropbox');
+      if (dests.length === 0) throw new UserError(`job ${job.name} has no destination to prune`, noDestinationHint());
       plans.push(await pruneJob(job, dests, log, opts));
     } finally {
       await Promise.allSettled(dests.map((d) => d.close()));

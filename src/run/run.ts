@@ -7,7 +7,8 @@ import { planBackup, uploadSidecars } from '../manifest/backup.ts';
 import { backupFilename, hasTimeTokens } from '../archive/filename.ts';
 import { captureRunLog } from './log-output.ts';
 import { fromSnapshot, takeSnapshot, type Snapshot } from './snapshot.ts';
-import { createDestinations } from '../destinations/registry.ts';
+import { createDestinations, noDestinationHint } from '../destinations/registry.ts';
+import { localConfigOf } from '../destinations/local.def.ts';
 import { acquireLock } from '../schedule/lock.ts';
 import { errorMessage, UserError } from '../errors.ts';
 import { redact } from '../redact.ts';
@@ -109,7 +110,7 @@ async function runPhases(job: JobConfig, ctx: RunContext): Promise<RunStats> {
     if (destinations.length === 0) {
       throw new PhaseError('upload', new UserError(
         `no destination is enabled: the local directory ${job.env.BACKUP_ARCHIVE || '/archive'} does not exist and no remote destination is configured`,
-        'mount a directory at /archive (or set BACKUP_ARCHIVE) or configure S3, WebDAV, SSH, Azure or Dropbox',
+        noDestinationHint(),
       ));
     }
 
@@ -123,7 +124,8 @@ async function runPhases(job: JobConfig, ctx: RunContext): Promise<RunStats> {
     // named after the lock was taken: two jobs that waited for each other get distinct names
     const name = backupFilename(job.archive.filenameTemplate, now(), job.schedule.timezone, { compression: job.archive.compression, encryption: plan.encryption });
     // COMMAND_RUNTIME_ARCHIVE_FILEPATH: where the archive will be once the local copy is written
-    hookCtx.archivePath = job.local ? join(job.local.dir, name) : '';
+    const local = localConfigOf(job);
+    hookCtx.archivePath = local ? join(local.dir, name) : '';
     // a missing source fails the run before any container is stopped or command run
     // an empty source (or /backup with nothing mounted) still runs, but the run is degraded, never a success
     degrade(stats, await phase('archive', () => checkSources(job.archive.sources)));

@@ -14,8 +14,8 @@
  *   BACKUP_TMP_DIR. Used for a single local destination (its own temporary file is the
  *   staging; its failures are not transient) and, for a single remote destination, only
  *   when the user chose it (BACKUP_STAGING=false): the stream cannot be replayed, so the
- *   upload as a whole is tried once (the SDKs still retry single requests: S3 parts,
- *   Azure blocks).
+ *   upload as a whole is tried once (the SDKs still retry single requests: multipart
+ *   parts and blocks).
  *
  * A failing destination never cancels the others. Every upload attempt is watched:
  * when the destination stops taking data for `retry.timeoutMs` while data is waiting,

@@ -1,4 +1,5 @@
 import { test, describe, before, after } from 'node:test';
+import { localConfigOf } from '../../src/destinations/local.def.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir, availableParallelism } from 'node:os';
@@ -55,7 +56,7 @@ describe('defaults (compatible-env.md)', () => {
     });
     assert.deepEqual(j.retention, { days: -1, keep: null, names: { template: 'backup-%Y-%m-%dT%H-%M-%S.{{ .Extension }}', timeZone: 'UTC' }, leewayMs: 60_000, prefix: 'backup-', skipBackends: [] });
     // BACKUP_ARCHIVE defaults to /archive, enabled only when that directory exists.
-    assert.deepEqual(j.local, existsSync('/archive') ? { dir: '/archive', latestSymlink: null } : null);
+    assert.deepEqual(localConfigOf(j), existsSync('/archive') ? { dir: '/archive', latestSymlink: null } : null);
     assert.equal(j.tmpDir, tmpdir());
     assert.equal(c.lockFile, join(tmpdir(), 'offsite.lock'));
     assert.equal(c.logLevel, 'info');
@@ -102,7 +103,7 @@ describe('values', () => {
     assert.equal(j.archive.compression, 'zst');
     assert.equal(j.archive.gzipParallelism, 4);
     assert.deepEqual(j.retention, { days: 7, keep: null, names: { template: 'site-%F.{{ .Extension }}', timeZone: 'Europe/Berlin' }, leewayMs: 600_000, prefix: 'site-', skipBackends: ['S3', 'WebDAV', 'SSH'] });
-    assert.deepEqual(j.local, { dir: archive, latestSymlink: 'latest' });
+    assert.deepEqual(localConfigOf(j), { dir: archive, latestSymlink: 'latest' });
     assert.equal(j.tmpDir, dir);
     assert.equal(c.logLevel, 'debug');
     assert.equal(c.logFormat, 'pretty');
@@ -204,7 +205,7 @@ describe('BACKUP_FILENAME_EXPAND', () => {
     const j = load(dir, { ...env, BACKUP_FILENAME_EXPAND: 'true' }).jobs[0]!;
     assert.equal(j.archive.filenameTemplate, 'backup-shop-prod-%Y.{{ .Extension }}');
     assert.equal(j.retention.prefix, 'backup-shop-prod-');
-    assert.equal(j.local!.latestSymlink, 'shop-latest');
+    assert.equal(localConfigOf(j)!.latestSymlink, 'shop-latest');
     const k = load(dir, { ...env, BACKUP_FILENAME_EXPAND: 'true', BACKUP_PRUNING_PREFIX: '${APP}-' }).jobs[0]!;
     assert.equal(k.retention.prefix, 'shop-');
   });

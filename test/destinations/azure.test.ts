@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BlobServiceClient, BlockBlobTier, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { createAzureDestination, blockSizeFor, concurrencyFor } from '../../src/destinations/azure.ts';
-import { parseAzure, AZURE_BLOCK_BLOB_TIERS, type AzureConfig } from '../../src/destinations/config.ts';
+import { parseAzure, AZURE_BLOCK_BLOB_TIERS, type AzureConfig } from '../../src/destinations/azure.def.ts';
 import { DEFAULT_RETRY } from '../../src/destinations/retry.ts';
 import type { ConfigIssue } from '../../src/errors.ts';
 import { silentLogger } from '../../src/log.ts';

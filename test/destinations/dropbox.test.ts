@@ -4,7 +4,7 @@ import { Readable, Writable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import pino from 'pino';
 import { createDropboxDestination, type DropboxDestinationOptions } from '../../src/destinations/dropbox.ts';
-import { parseDropbox, type DropboxConfig } from '../../src/config/dropbox.ts';
+import { parseDropbox, type DropboxConfig } from '../../src/destinations/dropbox.def.ts';
 import type { ConfigIssue } from '../../src/errors.ts';
 import { UserError } from '../../src/errors.ts';
 import { silentLogger, type Logger } from '../../src/log.ts';
@@ -12,7 +12,7 @@ import { startDropboxFake, type DropboxFake } from '../servers/dropbox-fake.ts';
 import { freePort } from '../servers/util.ts';
 import { failingSource, endlessSource, patterned, streamOf } from './more-helpers.ts';
 import { runDestinationContract, viaFaultProxy } from './contract.ts';
-import { normaliseDropboxPath } from '../../src/config/dropbox.ts';
+import { normaliseDropboxPath } from '../../src/destinations/dropbox.def.ts';
 
 type Classified = Error & { code?: string; status?: number; transient?: boolean; hint?: string };
 const MiB = 1 << 20;

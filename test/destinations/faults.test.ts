@@ -22,7 +22,7 @@ import { createAzureDestination } from '../../src/destinations/azure.ts';
 import { createWebdavDestination } from '../../src/destinations/webdav.ts';
 import { createSftpDestination } from '../../src/destinations/sftp.ts';
 import { createDropboxDestination } from '../../src/destinations/dropbox.ts';
-import { normaliseDropboxPath } from '../../src/config/dropbox.ts';
+import { normaliseDropboxPath } from '../../src/destinations/dropbox.def.ts';
 import { DEFAULT_RETRY, withRetry, type RetrySettings } from '../../src/destinations/retry.ts';
 import { silentLogger } from '../../src/log.ts';
 import { startFaultProxy, type FaultMode, type FaultProxy } from '../servers/fault-proxy.ts';

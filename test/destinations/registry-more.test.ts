@@ -20,7 +20,7 @@ describe('WebDAV, SSH and Dropbox in the configuration and the registry', () => 
     }
   });
 
-  it('a configured job gets the three destinations, secrets read from _FILE', () => {
+  it('a configured job gets the three destinations, secrets read from _FILE', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'offsite-reg-'));
     try {
       writeFileSync(join(dir, 'dav'), 'dav-secret\n');
@@ -33,8 +33,8 @@ describe('WebDAV, SSH and Dropbox in the configuration and the registry', () => 
         },
       });
       const job = cfg.jobs[0]!;
-      assert.equal(job.webdav?.password, 'dav-secret');
-      const ds = createDestinations(job, silentLogger());
+      assert.equal((job.destinations.find((d) => d.kind === 'WebDAV')?.config as { password?: string } | undefined)?.password, 'dav-secret');
+      const ds = await createDestinations(job, silentLogger());
       assert.deepEqual(ds.map((d) => [d.name, d.location]), [
         ['WebDAV', 'https://dav.example.com/files/backups/'],
         ['SSH', 'sftp://bk@sftp.example.com/srv/b'],

@@ -23,7 +23,7 @@ test('builds every destination whose trigger is set, local included', async () =
     }, issues);
     assert.deepEqual(issues, []);
     assert.equal(job!.retry.attempts, 5);
-    const ds = createDestinations(job!, log);
+    const ds = await createDestinations(job!, log);
     assert.deepEqual(ds.map((d) => [d.name, d.location]), [['Local', dir], ['S3', 's3://b/p/'], ['Azure', 'azure://acct/c/']]);
     for (const d of ds) await d.close();
   } finally {
@@ -31,12 +31,12 @@ test('builds every destination whose trigger is set, local included', async () =
   }
 });
 
-test('nothing set: no destination (the default /archive may be absent)', () => {
+test('nothing set: no destination (the default /archive may be absent)', async () => {
   const issues: ConfigIssue[] = [];
   assert.ok(!existsSync('/archive'), 'this test needs a machine without /archive');
   const job = parseJob('default', 'environment', {}, issues);
   assert.deepEqual(issues, []);
-  assert.deepEqual(createDestinations(job!, log), []);
+  assert.deepEqual(await createDestinations(job!, log), []);
 });
 
 test('BACKUP_ARCHIVE set explicitly to a missing path or a file is a configuration error naming it', () => {

@@ -10,7 +10,7 @@ import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { createS3Destination, createS3Client, partSizeFor, queueSizeFor } from '../../src/destinations/s3.ts';
 import { uploadStream } from '../../src/destinations/s3-multipart.ts';
 import type { Readable } from 'node:stream';
-import { parseS3, type S3Config } from '../../src/destinations/config.ts';
+import { parseS3, type S3Config } from '../../src/destinations/s3.def.ts';
 import { DEFAULT_RETRY } from '../../src/destinations/retry.ts';
 import type { ConfigIssue } from '../../src/errors.ts';
 import { silentLogger } from '../../src/log.ts';

@@ -9,7 +9,7 @@ import { Readable, Writable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import pino from 'pino';
 import { createSftpDestination, knownHostMatches, parseKnownHosts } from '../../src/destinations/sftp.ts';
-import { parseSftp, type SftpConfig } from '../../src/config/sftp.ts';
+import { parseSftp, type SftpConfig } from '../../src/destinations/sftp.def.ts';
 import type { ConfigIssue } from '../../src/errors.ts';
 import { UserError } from '../../src/errors.ts';
 import { silentLogger, type Logger } from '../../src/log.ts';

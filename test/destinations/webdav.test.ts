@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { createWebdavDestination } from '../../src/destinations/webdav.ts';
-import { parseWebdav, type WebdavConfig } from '../../src/config/webdav.ts';
+import { parseWebdav, type WebdavConfig } from '../../src/destinations/webdav.def.ts';
 import type { ConfigIssue } from '../../src/errors.ts';
 import { UserError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -18,7 +18,7 @@ import { existsSync, readdirSync } from 'node:fs';
 
 /** Names in a directory of the server's storage ([] when it does not exist). */
 const storedUnder = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).sort() : []);
-import { normaliseDavPath } from '../../src/config/webdav.ts';
+import { normaliseDavPath } from '../../src/destinations/webdav.def.ts';
 
 const log = silentLogger();
 

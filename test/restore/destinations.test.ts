@@ -89,7 +89,7 @@ for (const [method, env] of Object.entries(methods)) {
     const stats = await runJob(j, { log, lockFile: join(base, 'lock') });
     assert.equal(stats.status, 'success', JSON.stringify({ error: stats.error, warnings: stats.warnings }));
     assert.deepEqual(stats.destinations.map((d) => d.destination).sort(), ['Azure', 'Dropbox', 'Local', 'S3', 'SSH', 'WebDAV']);
-    const dests = createDestinations(j, log);
+    const dests = await createDestinations(j, log);
     try {
       for (const d of dests) {
         const listed = await listBackups([d], j.retention.prefix);

@@ -53,7 +53,7 @@ async function backup(name: string, env: Record<string, string>): Promise<{ j: J
   const j = job(name, { BACKUP_ARCHIVE: archiveDir, ...env });
   const stats = await runJob(j, { log, lockFile: join(base, `${name}.lock`) });
   assert.equal(stats.status, 'success', JSON.stringify(stats.error));
-  return { j, dests: createDestinations(j, log), archiveDir };
+  return { j, dests: await createDestinations(j, log), archiveDir };
 }
 
 const methods: Record<string, { env: () => Record<string, string>; decrypt?: () => Record<string, string>; ext: string }> = {
@@ -180,7 +180,7 @@ test('export to a file and import into another destination', async () => {
   const other = join(base, 'archive-import');
   mkdirSync(other);
   const j2 = job('import', { BACKUP_ARCHIVE: other, BACKUP_ENCRYPTION_KEY: 'ab'.repeat(32) });
-  const d2 = createDestinations(j2, log);
+  const d2 = await createDestinations(j2, log);
   const r = await importBackup({ destinations: d2, file, keys: j2.encryption.keys, log });
   assert.deepEqual(r.destinations, ['Local']);
   await assert.rejects(importBackup({ destinations: d2, file, keys: j2.encryption.keys, log }), /already holds a backup named/);
@@ -190,7 +190,7 @@ test('export to a file and import into another destination', async () => {
   rmSync(`${file}.manifest.json`);
   const third = join(base, 'archive-import2');
   mkdirSync(third);
-  const d3 = createDestinations(job('import2', { BACKUP_ARCHIVE: third }), log);
+  const d3 = await createDestinations(job('import2', { BACKUP_ARCHIVE: third }), log);
   await importBackup({ destinations: d3, file, keys: j.encryption.keys, log });
   const v3 = await verifyBackup({ destination: d3[0]!, keys: j.encryption.keys, log });
   assert.ok(v3.ok, v3.problems.join('\n'));

@@ -1,6 +1,7 @@
 // The local destination's mount disappears between the daemon's start (configuration
 // loaded, BACKUP_ARCHIVE existed) and a run: the run is partial (exit 3), says which
 // destination did not receive the backup and why, and the remote copy is complete.
+import { localConfigOf } from '../../src/destinations/local.def.ts';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -31,7 +32,7 @@ test('a local destination whose directory went away after start makes the run pa
     },
   });
   const job = config.jobs[0]!;
-  assert.ok(job.local, 'the local destination is configured at start');
+  assert.ok(localConfigOf(job), 'the local destination is configured at start');
   rmSync(archive, { recursive: true }); // the mount went away
   const stats = await runJob(job, { log: silentLogger(), lockFile: config.lockFile });
   assert.equal(stats.status, 'partial', JSON.stringify(stats, null, 2));

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { localConfigOf } from '../../src/destinations/local.def.ts';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync, utimesSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,7 +28,7 @@ function setup(retention: Record<string, string> = { BACKUP_RETENTION_DAYS: '7' 
 
 test('a prune that fails makes the run degraded (exit 4), never a silent success', async () => {
   const s = setup();
-  const local = createLocalDestination(s.job.local!, silentLogger());
+  const local = createLocalDestination(localConfigOf(s.job)!, silentLogger());
   // the local directory refuses deletions (as a bucket policy without delete rights would)
   const noDelete: Destination = { ...local, name: local.name, location: local.location, async remove() { throw new Error('permission denied: delete is not allowed'); } };
   const stats = await runJob(s.job, { log: silentLogger(), lockFile: s.lockFile, destinations: [noDelete] });

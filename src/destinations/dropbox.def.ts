@@ -1,6 +1,8 @@
+/** The Dropbox destination's definition (implementation: dropbox.ts). */
 import { str } from 'envalid';
 import { quote, type ConfigIssue } from '../errors.ts';
-import { validateSection, integer, type Env } from './validate.ts';
+import { validateSection, integer, type Env } from '../config/validate.ts';
+import { defineDestination, NETWORK_ERROR } from './definition.ts';
 
 export const DEFAULT_DROPBOX_ENDPOINT = 'https://api.dropbox.com/';
 
@@ -74,3 +76,24 @@ export function parseDropbox(env: Env, issues: ConfigIssue[]): DropboxConfig | n
     oauth2Endpoint,
   };
 }
+
+export const dropbox = defineDestination<DropboxConfig>({
+  kind: 'Dropbox',
+  title: 'Dropbox',
+  variables: DROPBOX_SPEC,
+  secrets: ['DROPBOX_REFRESH_TOKEN', 'DROPBOX_APP_KEY', 'DROPBOX_APP_SECRET'],
+  basicAuth: [['DROPBOX_APP_KEY', 'DROPBOX_APP_SECRET']],
+  trigger: 'DROPBOX_REFRESH_TOKEN, DROPBOX_APP_KEY and DROPBOX_APP_SECRET',
+  parse: parseDropbox,
+  async create(config, ctx) {
+    const { createDropboxDestination } = await import('./dropbox.ts');
+    return createDropboxDestination(config, ctx.log, { requestTimeoutMs: ctx.retry.timeoutMs });
+  },
+  hints: [
+    { test: /invalid_grant|invalid_client|\b400\b|\b401\b|expired_access_token|invalid_access_token|unauthorized/i, hint: 'check DROPBOX_REFRESH_TOKEN, DROPBOX_APP_KEY and DROPBOX_APP_SECRET' },
+    { test: /insufficient_space|quota/i, hint: 'the Dropbox account is out of space' },
+    { test: /path|not_found|malformed/i, hint: 'check DROPBOX_REMOTE_PATH' },
+    { test: NETWORK_ERROR, hint: 'is api.dropboxapi.com (or DROPBOX_ENDPOINT) reachable from here?' },
+  ],
+  genericErrorNames: ['DropboxResponseError'],
+});

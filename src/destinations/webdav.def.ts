@@ -1,6 +1,8 @@
+/** The WebDAV destination's definition (implementation: webdav.ts). */
 import { str } from 'envalid';
 import { quote, type ConfigIssue } from '../errors.ts';
-import { validateSection, boolean, type Env } from './validate.ts';
+import { validateSection, boolean, type Env } from '../config/validate.ts';
+import { defineDestination, NETWORK_ERROR, TLS_ERROR } from './definition.ts';
 
 /** WebDAV destination (enabled by WEBDAV_URL). */
 export interface WebdavConfig {
@@ -63,3 +65,25 @@ export function parseWebdav(env: Env, issues: ConfigIssue[]): WebdavConfig | nul
     insecure: v.WEBDAV_URL_INSECURE ?? false,
   };
 }
+
+export const webdav = defineDestination<WebdavConfig>({
+  kind: 'WebDAV',
+  title: 'WebDAV',
+  variables: WEBDAV_SPEC,
+  secrets: ['WEBDAV_PASSWORD'],
+  basicAuth: [['WEBDAV_USERNAME', 'WEBDAV_PASSWORD']],
+  trigger: 'WEBDAV_URL',
+  parse: parseWebdav,
+  async create(config, ctx) {
+    const { createWebdavDestination } = await import('./webdav.ts');
+    return createWebdavDestination(config, ctx.log, { requestTimeoutMs: ctx.retry.timeoutMs });
+  },
+  hints: [
+    { test: /\b401\b|Unauthorized/i, hint: 'check WEBDAV_USERNAME and WEBDAV_PASSWORD' },
+    { test: /\b403\b|Forbidden/i, hint: 'check that WEBDAV_USERNAME may write to WEBDAV_PATH' },
+    { test: /\b404\b|\b409\b|Not Found|Conflict/i, hint: 'check WEBDAV_URL and WEBDAV_PATH (the parent directory must exist)' },
+    { test: /\b507\b|Insufficient Storage|quota/i, hint: 'the WebDAV server is out of space: free some or lower BACKUP_RETENTION_DAYS' },
+    { test: TLS_ERROR, hint: 'check the server certificate (WEBDAV_URL_INSECURE for a test server)' },
+    { test: NETWORK_ERROR, hint: 'check WEBDAV_URL: is the server reachable from here?' },
+  ],
+});

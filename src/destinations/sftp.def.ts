@@ -1,7 +1,9 @@
+/** The SSH (SFTP) destination's definition (implementation: sftp.ts). Its kind is SSH, as in docker-volume-backup. */
 import { str } from 'envalid';
 import { quote, type ConfigIssue } from '../errors.ts';
-import { validateSection, integer, list, type Env } from './validate.ts';
-import { readBoundedFile } from './files.ts';
+import { validateSection, integer, list, type Env } from '../config/validate.ts';
+import { readBoundedFile } from '../config/files.ts';
+import { defineDestination, NETWORK_ERROR } from './definition.ts';
 
 export const DEFAULT_IDENTITY_FILE = '/root/.ssh/id_rsa';
 
@@ -74,3 +76,23 @@ export function parseSftp(env: Env, issues: ConfigIssue[]): SftpConfig | null {
     hostKeyFingerprints: fps.map((f) => f.replace(/=$/, '')),
   };
 }
+
+export const sftp = defineDestination<SftpConfig>({
+  kind: 'SSH',
+  title: 'SFTP',
+  variables: SFTP_SPEC,
+  secrets: ['SSH_PASSWORD', 'SSH_IDENTITY_PASSPHRASE'],
+  trigger: 'SSH_HOST_NAME',
+  parse: parseSftp,
+  async create(config, ctx) {
+    const { createSftpDestination } = await import('./sftp.ts');
+    return createSftpDestination(config, ctx.log, { timeoutMs: ctx.retry.timeoutMs });
+  },
+  hints: [
+    { test: /host key|fingerprint|known.hosts/i, hint: 'check SSH_HOST_KEY_FINGERPRINT or SSH_KNOWN_HOSTS' },
+    { test: /authentication|auth.*fail|permission denied \(publickey|All configured authentication methods failed|passphrase/i, hint: 'check SSH_USER and SSH_PASSWORD or SSH_IDENTITY_FILE (and SSH_IDENTITY_PASSPHRASE)' },
+    { test: /No such file|ENOENT|does not exist/i, hint: 'check SSH_REMOTE_PATH (the directory must exist)' },
+    { test: /Permission denied|EACCES/i, hint: 'check that SSH_USER may write to SSH_REMOTE_PATH' },
+    { test: NETWORK_ERROR, hint: 'check SSH_HOST_NAME and SSH_PORT: is the server reachable from here?' },
+  ],
+});
