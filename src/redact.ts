@@ -3,8 +3,10 @@
  * notifications, `offsite config`) passes through redact().
  *
  * Two mechanisms:
- * - registered secret values (every env variable whose name looks secret, and
- *   secrets found inside URLs) are replaced wherever they appear;
+ * - registered secret values (every variable declared secret where it is declared:
+ *   destinations, encryption, notifications, API tokens; see declareVariables(), and
+ *   secrets found inside URLs) are replaced wherever they appear. A variable offsite
+ *   does not declare is treated as secret when its name looks secret (the fallback);
  * - URL userinfo and secret-looking query parameters are masked by pattern.
  *
  * Each secret is registered in every form it can travel in: raw, URL-encoded
@@ -17,11 +19,40 @@
 const MASK = '***';
 const secrets = new Set<string>();
 
-/** Names of variables whose values are secrets. */
+/** Variables declared secret, every variable offsite declares, and (user, password) pairs sent as HTTP Basic auth. */
+const declaredSecrets = new Set<string>();
+const declaredKnown = new Set<string>();
+const declaredBasic: Array<readonly [string, string]> = [];
+
+/**
+ * Declare variables (config/index.ts does, from every section's declarations, before
+ * anything is read): `secrets` are masked by name; `known` names that are not secrets
+ * are never masked by the name pattern; `basicAuth` pairs also mask base64(user:password).
+ */
+export function declareVariables(d: { known?: Iterable<string>; secrets?: Iterable<string>; basicAuth?: Iterable<readonly [string, string]> }): void {
+  for (const k of d.known ?? []) declaredKnown.add(k);
+  for (const k of d.secrets ?? []) { declaredSecrets.add(k); declaredKnown.add(k); }
+  for (const p of d.basicAuth ?? []) if (!declaredBasic.some(([u, pw]) => u === p[0] && pw === p[1])) declaredBasic.push(p);
+}
+
+/** The variables declared secret so far. */
+export function declaredSecretNames(): string[] {
+  return [...declaredSecrets];
+}
+
+/** The fallback for variables offsite does not declare: a name that looks secret. */
+function looksSecret(name: string): boolean {
+  if (/FINGERPRINT/i.test(name)) return false; // a fingerprint is public
+  return /(PASSWORD|PASSPHRASE|SECRET|TOKEN|_KEY$|_KEY_|ACCOUNT_KEY|CONNECTION_STRING|ACCESS_KEY|NOTIFICATION_URLS|KEY_RING|PUBLIC_KEYS|ENCRYPTION_KEY|CREDENTIALS)/i.test(name);
+}
+
+/** Names of variables whose values are secrets: declared ones; for names offsite does not declare, the name pattern. */
 export function isSecretName(name: string): boolean {
-  // X_FILE holds the path of the file with the secret, a fingerprint is public
-  if (/_FILE$|FINGERPRINT/i.test(name)) return false;
-  return /(PASSWORD|PASSPHRASE|SECRET|TOKEN|_KEY$|_KEY_|ACCOUNT_KEY|CONNECTION_STRING|ACCESS_KEY|NOTIFICATION_URLS|KEY_RING|PUBLIC_KEYS|ENCRYPTION_KEY)/i.test(name);
+  // X_FILE holds the path of the file with the secret
+  if (/_FILE$/i.test(name)) return false;
+  if (declaredSecrets.has(name)) return true;
+  if (declaredKnown.has(name)) return false;
+  return looksSecret(name);
 }
 
 function add(form: string): void {
@@ -62,7 +93,7 @@ export function registerBasicCredentials(user: string | undefined | null, passwo
   }
 }
 
-/** For each `*_PASSWORD` / `*_APP_SECRET`, the variable holding its user name. */
+/** Fallback for undeclared names: for each `*_PASSWORD` / `*_APP_SECRET`, the variable holding its user name. */
 const USER_OF: Array<[RegExp, string[]]> = [
   [/^(.*)_PASSWORD$/, ['_USERNAME', '_USER']],
   [/^(.*)_APP_SECRET$/, ['_APP_KEY']],
@@ -78,6 +109,10 @@ export function registerSecretsFromEnv(env: Record<string, string | undefined>):
       if (!/NOTIFICATION_URLS$/.test(k)) registerSecret(v);
       // URL lists: register each URL's credentials and path tokens too
       for (const part of v.split(',')) registerUrlSecrets(part.trim());
+      for (const [user, password] of declaredBasic) {
+        if (password === k && env[user] !== undefined) registerBasicCredentials(env[user], v);
+      }
+      if (declaredKnown.has(k)) continue;
       for (const [re, suffixes] of USER_OF) {
         const m = re.exec(k);
         if (!m) continue;

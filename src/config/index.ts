@@ -3,17 +3,17 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { str } from 'envalid';
 import { ConfigError, type ConfigIssue } from '../errors.ts';
-import { registerSecretsFromEnv } from '../redact.ts';
+import { registerSecretsFromEnv, declareVariables } from '../redact.ts';
 import { loadGlobalEnv, loadJobs } from './env.ts';
 import { parseSpine, filenameExpander, SPINE_SPEC, type SpineConfig } from './spine.ts';
 import { parseContainers, CONTAINERS_SPEC, DOCKER_CLIENT_VARIABLES, type ContainersConfig } from '../containers/config.ts';
 import { validateSection, oneOf, boolean, positiveDuration, type Env } from './validate.ts';
 import { unknownVariables, type VariableSources } from './known.ts';
-import { parseNotifyConfig, NOTIFY_VARIABLES, type NotifyConfig } from '../notify/config.ts';
+import { parseNotifyConfig, NOTIFY_VARIABLES, NOTIFY_SECRETS, NOTIFY_BASIC_AUTH, type NotifyConfig } from '../notify/config.ts';
 import { parseRetry, RETRY_SPEC, type RetrySettings } from '../destinations/config.ts';
-import { parseDestinations, destinationVariables, destinationPassthrough } from '../destinations/registry.ts';
+import { parseDestinations, destinationVariables, destinationPassthrough, destinationSecrets, destinationBasicAuth } from '../destinations/registry.ts';
 import type { ConfiguredDestination } from '../destinations/definition.ts';
-import { parseEncryptionConfig, ENCRYPTION_SPEC } from '../crypto/config.ts';
+import { parseEncryptionConfig, ENCRYPTION_SPEC, ENCRYPTION_SECRETS } from '../crypto/config.ts';
 import type { EncryptionConfig } from '../crypto/types.ts';
 import { parseVerifyConfig, VERIFY_SPEC, type VerifyConfig } from '../restore/config.ts';
 import { parseDeprecated, DEPRECATED_SPEC } from '../compat/deprecated.ts';
@@ -84,6 +84,26 @@ export function knownVariables(): Set<string> {
     ...Object.keys(ENCRYPTION_SPEC), ...Object.keys(VERIFY_SPEC), ...Object.keys(DEPRECATED_SPEC), ...Object.keys(HTTP_SPEC)]);
 }
 
+/**
+ * Every variable whose value is a secret, declared by its section: masked in `offsite config`,
+ * logs, errors and notifications, in every encoding (src/redact.ts). A section with secrets
+ * (API tokens, ...) adds its list here; the name pattern of redact.ts is only the fallback
+ * for variables no section declares.
+ */
+export function secretVariables(): Set<string> {
+  return new Set<string>([...destinationSecrets(), ...ENCRYPTION_SECRETS, ...NOTIFY_SECRETS]);
+}
+
+/** (user, password) variable pairs sent as HTTP Basic auth: base64(user:password) is masked too. */
+function basicAuthVariables(): Array<readonly [string, string]> {
+  return [...destinationBasicAuth(), ...NOTIFY_BASIC_AUTH];
+}
+
+/** Declare the known and secret variables to redact.ts (before any value is read). */
+export function declareSecrets(): void {
+  declareVariables({ known: knownVariables(), secrets: secretVariables(), basicAuth: basicAuthVariables() });
+}
+
 /** Names read outside envalid specs (sections that parse by hand). */
 const EXTRA_VARIABLES: string[] = [];
 
@@ -124,6 +144,7 @@ export function parseJob(name: string, source: string, env: Env, issues: ConfigI
  */
 export function loadConfig(opts: LoadOptions = {}): Config {
   const issues: ConfigIssue[] = [];
+  declareSecrets();
   const known = knownVariables();
   const sources: VariableSources[] = [];
   const global = loadGlobalEnv({ env: opts.env, cwd: opts.cwd, known, sources }, issues);

@@ -26,6 +26,8 @@ export const ENCRYPTION_SPEC = {
 };
 
 export const ENCRYPTION_VARIABLES: readonly string[] = Object.keys(ENCRYPTION_SPEC);
+/** Every encryption variable is a secret (public keys too: they say who can read the backups). */
+export const ENCRYPTION_SECRETS: readonly string[] = ENCRYPTION_VARIABLES;
 
 /** The variables that each choose an encryption method, and the method they choose. */
 const METHOD_VARIABLES: ReadonlyArray<readonly [string, EncryptionMethod]> = [

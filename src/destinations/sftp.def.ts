@@ -82,6 +82,7 @@ export const sftp = defineDestination<SftpConfig>({
   title: 'SFTP',
   variables: SFTP_SPEC,
   secrets: ['SSH_PASSWORD', 'SSH_IDENTITY_PASSPHRASE'],
+  basicAuth: [['SSH_USER', 'SSH_PASSWORD']],
   trigger: 'SSH_HOST_NAME',
   parse: parseSftp,
   async create(config, ctx) {

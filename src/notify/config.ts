@@ -19,6 +19,14 @@ export const NOTIFY_VARIABLES = [
   'EMAIL_SMTP_PASSWORD',
 ] as const;
 
+/**
+ * The secrets among them: each URL's secret parts (not its scheme and host) are registered when
+ * it is parsed (router.ts registerTargetSecrets); `offsite config` shows the whole list as ***.
+ */
+export const NOTIFY_SECRETS: readonly string[] = ['NOTIFICATION_URLS', 'EMAIL_SMTP_PASSWORD'];
+/** Sent as (user, password) to the SMTP server. */
+export const NOTIFY_BASIC_AUTH: ReadonlyArray<readonly [string, string]> = [['EMAIL_SMTP_USERNAME', 'EMAIL_SMTP_PASSWORD']];
+
 export interface NotifyConfig {
   /** Usable URLs, parsed (one per NOTIFICATION_URLS entry, plus the legacy EMAIL_* one). */
   targets: NotificationTarget[];

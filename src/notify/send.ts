@@ -63,7 +63,8 @@ async function sendOne(target: NotificationTarget, msg: NotifyMessage, log: Logg
   try {
     const service = serviceFor(target.service);
     if (!service) throw new Error(`no service for ${target.service}`);
-    await service.send(target.config, msg, ctx);
+    // every registered secret is masked in what is sent, as in logs and errors
+    await service.send(target.config, { ...msg, title: redact(msg.title), message: redact(msg.message) }, ctx);
     const result: NotificationResult = { ...base, ok: true, attempts: ctx.attempts, durationMs: Date.now() - started };
     log.info({ notification: target.redacted, attempts: ctx.attempts }, `notification sent via ${target.service}`);
     return result;
