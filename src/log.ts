@@ -1,5 +1,9 @@
 import pino, { type Logger } from 'pino';
-import { prettyFactory } from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
+import { lazy } from './lazy.ts';
+
+/** Loaded only for LOG_FORMAT=pretty (or a terminal). */
+const pinoPretty = lazy<typeof PinoPretty>('pino-pretty');
 import { redact } from './redact.ts';
 import { writeAbove } from './term.ts';
 
@@ -35,7 +39,7 @@ export function createLogger(opts: LogOptions = {}): Logger {
   if (format === 'pretty') {
     // formatted in this thread, synchronously: lines stay in order with what the CLI prints
     // and are written above the progress line (src/term.ts), never into it
-    const pretty = prettyFactory({ colorize: isTty, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss', ignore: 'pid,hostname' });
+    const pretty = pinoPretty().prettyFactory({ colorize: isTty, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss', ignore: 'pid,hostname' });
     return pino({ level, hooks, base: undefined }, { write: (line: string) => writeAbove(fd, pretty(line)) });
   }
   return pino({ level, hooks, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd, sync: true }));

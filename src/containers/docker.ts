@@ -1,7 +1,11 @@
 import { readFileSync, statSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { join } from 'node:path';
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
+import { lazy } from '../lazy.ts';
+
+/** Loaded when a Docker feature (stop labels, exec labels, ...) is used. */
+const dockerode = lazy<typeof Dockerode>('dockerode');
 import { UserError, errorMessage } from '../errors.ts';
 import type { DockerEndpoint } from './config.ts';
 
@@ -32,10 +36,10 @@ export function connectDocker(e: DockerEndpoint, apiVersion = ''): Dockerode {
   // DOCKER_API_VERSION: every request goes to /v1.xx/... (dockerode's `version`)
   const version = apiVersion || undefined;
   if (e.kind === 'unix') {
-    return new Dockerode({ socketPath: e.socketPath, host: undefined, port: undefined, protocol: 'http', ca: undefined, cert: undefined, key: undefined, version });
+    return new (dockerode())({ socketPath: e.socketPath, host: undefined, port: undefined, protocol: 'http', ca: undefined, cert: undefined, key: undefined, version });
   }
   if (!e.tls) {
-    return new Dockerode({ socketPath: undefined, host: e.host, port: e.port, protocol: 'http', ca: undefined, cert: undefined, key: undefined, version });
+    return new (dockerode())({ socketPath: undefined, host: e.host, port: e.port, protocol: 'http', ca: undefined, cert: undefined, key: undefined, version });
   }
   let ca: Buffer | undefined;
   let cert: Buffer | undefined;
@@ -51,7 +55,7 @@ export function connectDocker(e: DockerEndpoint, apiVersion = ''): Dockerode {
     }
   }
   const agent = new Agent({ ca, cert, key, rejectUnauthorized: e.tls.verify, keepAlive: false });
-  return new Dockerode({ socketPath: undefined, host: e.host, port: e.port, protocol: 'https', ca, cert, key, agent, version } as Dockerode.DockerOptions);
+  return new (dockerode())({ socketPath: undefined, host: e.host, port: e.port, protocol: 'https', ca, cert, key, agent, version } as Dockerode.DockerOptions);
 }
 
 /** Status code of a docker-modem error, if it has one. */

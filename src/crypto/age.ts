@@ -2,7 +2,11 @@
  * age encryption (AGE_PASSPHRASE or AGE_PUBLIC_KEYS) with age-encryption,
  * which streams (STREAM, 64 KiB chunks). `age --decrypt` reads the output.
  */
-import { Encrypter, Decrypter } from 'age-encryption';
+import type * as Age from 'age-encryption';
+import { lazy } from '../lazy.ts';
+
+/** Loaded when age is configured or an age archive is read. */
+const age = lazy<typeof Age>('age-encryption');
 import type { Transform } from 'node:stream';
 import { UserError, errorMessage } from '../errors.ts';
 import { WebBridge } from './bridge.ts';
@@ -19,7 +23,7 @@ export function ageRecipientProblem(recipient: string): string | null {
     return `"${recipient.slice(0, 24)}…" is an SSH public key; offsite encrypts only to native age recipients (age1...)`;
   }
   try {
-    new Encrypter().addRecipient(recipient);
+    new (age().Encrypter)().addRecipient(recipient);
     return null;
   } catch (e) {
     return `"${recipient.slice(0, 24)}${recipient.length > 24 ? '…' : ''}" is not an age recipient (${errorMessage(e)}); expected age1...`;
@@ -29,7 +33,7 @@ export function ageRecipientProblem(recipient: string): string | null {
 /** Why an AGE_SECRET_KEYS entry cannot be used, or null when it can. */
 export function ageIdentityProblem(identity: string): string | null {
   try {
-    new Decrypter().addIdentity(identity);
+    new (age().Decrypter)().addIdentity(identity);
     return null;
   } catch (e) {
     return `an entry is not an age identity (${errorMessage(e)}); expected AGE-SECRET-KEY-1...`;
@@ -45,7 +49,7 @@ export interface AgeEncryptOptions {
 
 export function ageEncryptor(opts: AgeEncryptOptions): Transform {
   return new WebBridge(async (input) => {
-    const e = new Encrypter();
+    const e = new (age().Encrypter)();
     if (opts.passphrase !== undefined) {
       if (opts.scryptLogN) e.setScryptWorkFactor(opts.scryptLogN);
       e.setPassphrase(opts.passphrase);
@@ -72,7 +76,7 @@ export function classifyAgeError(e: unknown): Error {
 
 export function ageDecryptor(opts: AgeDecryptOptions): Transform {
   return new WebBridge(async (input) => {
-    const d = new Decrypter();
+    const d = new (age().Decrypter)();
     if (opts.passphrase !== undefined) d.addPassphrase(opts.passphrase);
     for (const id of opts.identities ?? []) d.addIdentity(id);
     return await d.decrypt(input);

@@ -456,6 +456,7 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
     },
 
     async remove(names: string[]): Promise<void> {
+      for (const n of names) assertPlainName(n, 'Dropbox');
       const problems: string[] = [];
       for (let i = 0; i < names.length; i += DELETE_BATCH) {
         let pending = names.slice(i, i + DELETE_BATCH);
@@ -485,6 +486,7 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
     },
 
     async download(name: string): Promise<Readable> {
+      assertPlainName(name, 'Dropbox');
       const path = pathOf(name);
       const res = await call(`download ${path}`, async () => {
         const r = await f(`${CONTENT_HOST}2/files/download`, {

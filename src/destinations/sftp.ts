@@ -530,6 +530,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     },
 
     async remove(names: string[]): Promise<void> {
+      for (const n of names) assertPlainName(n, 'SSH');
       if (names.length === 0) return;
       const c = await conn();
       await forEachLimit(names, REMOVE_CONCURRENCY, async (name) => {
@@ -543,6 +544,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     },
 
     async download(name: string): Promise<Readable> {
+      assertPlainName(name, 'SSH');
       const c = await conn();
       const path = remote(name);
       const st = await statOrNull(c, path);

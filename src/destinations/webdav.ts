@@ -262,6 +262,7 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
     },
 
     async remove(names: string[]): Promise<void> {
+      for (const n of names) assertPlainName(n, 'WebDAV');
       await forEachLimit(names, REMOVE_CONCURRENCY, async (name) => {
         try {
           await req(`DELETE ${cfg.url}${remote(name)}`, (s) => client.deleteFile(remote(name), { signal: s }));
@@ -273,6 +274,7 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
     },
 
     async download(name: string): Promise<Readable> {
+      assertPlainName(name, 'WebDAV');
       try {
         // The deadline covers the answer; the body has its own (no data for the timeout while it is read).
         const ac = new AbortController();

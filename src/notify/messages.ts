@@ -2,7 +2,11 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { readBoundedFile } from '../config/files.ts';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import Handlebars from 'handlebars';
+import type Handlebars from 'handlebars';
+import { lazy } from '../lazy.ts';
+
+/** Loaded when a notification is rendered or templates are read. */
+const handlebars = lazy<typeof Handlebars>('handlebars');
 import { formatDuration } from '../config/duration.ts';
 import type { ConfigIssue } from '../errors.ts';
 import type { RunStats } from '../run/stats.ts';
@@ -149,7 +153,7 @@ export function defaultBody(stats: RunStats): string {
 // ---------- custom templates ----------
 
 function newHandlebars(): typeof Handlebars {
-  const hb = Handlebars.create();
+  const hb = handlebars().create();
   hb.registerHelper('bytes', (n: unknown) => formatBytes(n as number));
   hb.registerHelper('duration', (ms: unknown) => durationText(Number(ms)));
   hb.registerHelper('time', (d: unknown) => formatTime(d as Date));

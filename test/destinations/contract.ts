@@ -86,6 +86,7 @@ export const CONTRACT_CASES = [
   'replace swaps an existing backup for the new one',
   'failed replacement keeps the old backup intact',
   'server failing mid-replacement keeps the old backup intact',
+  'names with a separator or .. are refused by upload, remove and download',
 ] as const;
 
 export type ContractCase = (typeof CONTRACT_CASES)[number];
@@ -318,6 +319,8 @@ export function runDestinationContract(
       await d.upload('fixed.tar.gz', old.stream, {});
       const oldSha = await old.sha256;
       await assert.rejects(d.upload('fixed.tar.gz', generated(1000).stream, {}), /already exists/);
+      // a larger upload of known size too (multipart, chunked or block uploads take another path)
+      await assert.rejects(d.upload('fixed.tar.gz', generated(9 * MiB).stream, { size: 9 * MiB }), /already exists/);
       const listed = await d.list('');
       assert.deepEqual(listed.map((o) => [o.name, o.size]), [['fixed.tar.gz', 64 * 1024]]);
       assert.equal((await digest(await d.download('fixed.tar.gz'))).sha256, oldSha);
@@ -375,6 +378,19 @@ export function runDestinationContract(
       }
       assert.deepEqual(names, ['fixed.tar.gz'], 'the old backup, no temporary object listed');
       assert.equal((await digest(await f.d.download('fixed.tar.gz'))).sha256, oldSha, 'the old backup is intact');
+    });
+
+    cas('names with a separator or .. are refused by upload, remove and download', async () => {
+      const d = await fresh('bad-names');
+      await d.upload('keep.tar', bytes('keep').stream, {});
+      for (const bad of ['sub/backup.tar', '../backup.tar', '..', '.', 'a\\b.tar', '', 'nul\0.tar']) {
+        const what = JSON.stringify(bad);
+        await assert.rejects(d.upload(bad, bytes('x').stream, {}), /plain file name|separator/, `upload ${what}`);
+        await assert.rejects(d.remove(['keep.tar', bad]), /plain file name|separator/, `remove ${what}`);
+        await assert.rejects(async () => digest(await d.download(bad)), /plain file name|separator/, `download ${what}`);
+      }
+      // a refused remove removes nothing, not even the good names given with a bad one
+      assert.deepEqual((await d.list('')).map((o) => o.name), ['keep.tar']);
     });
   });
 }

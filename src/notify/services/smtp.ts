@@ -1,6 +1,10 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import nodemailer from 'nodemailer';
+import type nodemailer from 'nodemailer';
+import { lazy } from '../../lazy.ts';
+
+/** Loaded when an smtp:// URL sends. */
+const mailer = lazy<typeof nodemailer>('nodemailer');
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { parseDuration } from '../../config/duration.ts';
 import { DeliveryError, formatMs } from '../http.ts';
@@ -78,7 +82,7 @@ export const smtp: NotifyService<SmtpConfig> = {
   },
 
   async send(cfg, msg, ctx) {
-    const transport = nodemailer.createTransport(transportOptions(cfg, ctx));
+    const transport = mailer().createTransport(transportOptions(cfg, ctx));
     const onAbort = () => transport.close();
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     try {
