@@ -49,7 +49,8 @@ export function createMemoryDestination(name = 'Memory', location = 'memory://te
       const { signal } = options;
       if (signal?.aborted) throw abortError(signal);
       if (d.faults.upload) { source.destroy(); throw d.faults.upload; }
-      if (objects.has(objectName)) { source.destroy(); throw new Error(`${name}: ${location}${objectName} already exists; refusing to overwrite it`); }
+      const replace = (options as { replace?: boolean }).replace === true;
+      if (!replace && objects.has(objectName)) { source.destroy(); throw new Error(`${name}: ${location}${objectName} already exists; refusing to overwrite it`); }
       if (d.faults.stallUpload) {
         await new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(abortError(signal)), { once: true }));
       }
@@ -70,8 +71,8 @@ export function createMemoryDestination(name = 'Memory', location = 'memory://te
         signal?.removeEventListener('abort', onAbort);
       }
       if (signal?.aborted) throw abortError(signal);
-      // atomic: visible only once complete, and still never over an existing object
-      if (objects.has(objectName)) throw new Error(`${name}: ${location}${objectName} already exists; refusing to overwrite it`);
+      // atomic: visible only once complete; never over an existing object unless replacing
+      if (!replace && objects.has(objectName)) throw new Error(`${name}: ${location}${objectName} already exists; refusing to overwrite it`);
       objects.set(objectName, { data: Buffer.concat(chunks), modified: new Date() });
     },
 
