@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { loadConfig, secretVariables, knownVariables } from '../src/config/index.ts';
+import { loadConfig, secretVariables, knownVariables, declareSecrets } from '../src/config/index.ts';
 import { ConfigError } from '../src/errors.ts';
 import { redact, isSecretName } from '../src/redact.ts';
 import { describeConfigured, destinationDefinitions } from '../src/destinations/registry.ts';
@@ -19,7 +19,9 @@ import { silentLogger } from '../src/log.ts';
 import { isolatedEnv, runCli } from './helpers/cli.ts';
 
 /** A distinct value per variable, with characters that change under URL and JSON encoding. */
-const valueOf = (name: string) => `Sx-${name.toLowerCase().replace(/_/g, '')}/+="q&7`;
+const valueOf = (name: string) => (name.endsWith('_URL')
+  ? `https://ping.example.com/${name.toLowerCase().replace(/_/g, '')}-0123456789abcdef`
+  : `Sx-${name.toLowerCase().replace(/_/g, '')}-0123456789/+="q&7`);
 /** NOTIFICATION_URLS is a URL list: its secret is the password inside the URL. */
 const notificationPassword = 'notify-pa55/word+"x';
 
@@ -44,6 +46,7 @@ function forms(v: string): string[] {
 }
 
 test('every declared secret is a known variable and is shown as *** by name', () => {
+  declareSecrets(); // what loadConfig does first
   const known = knownVariables();
   const secrets = [...secretVariables()];
   assert.ok(secrets.length >= 15, `declared secrets: ${secrets.join(', ')}`);

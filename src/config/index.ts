@@ -17,7 +17,7 @@ import { parseEncryptionConfig, ENCRYPTION_SPEC, ENCRYPTION_SECRETS } from '../c
 import type { EncryptionConfig } from '../crypto/types.ts';
 import { parseVerifyConfig, VERIFY_SPEC, type VerifyConfig } from '../restore/config.ts';
 import { parseDeprecated, DEPRECATED_SPEC } from '../compat/deprecated.ts';
-import { parseHttpConfig, HTTP_SPEC, type HttpConfig } from '../http/config.ts';
+import { parseHttpConfig, HTTP_SPEC, HTTP_SECRET_VARIABLES, type HttpConfig } from '../http/config.ts';
 
 export type { Env };
 
@@ -91,7 +91,7 @@ export function knownVariables(): Set<string> {
  * for variables no section declares.
  */
 export function secretVariables(): Set<string> {
-  return new Set<string>([...destinationSecrets(), ...ENCRYPTION_SECRETS, ...NOTIFY_SECRETS]);
+  return new Set<string>([...destinationSecrets(), ...ENCRYPTION_SECRETS, ...NOTIFY_SECRETS, ...HTTP_SECRET_VARIABLES]);
 }
 
 /** (user, password) variable pairs sent as HTTP Basic auth: base64(user:password) is masked too. */

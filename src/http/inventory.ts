@@ -76,7 +76,7 @@ export class Inventory {
   private async list(job: JobConfig): Promise<DestinationInventory[]> {
     const history = await readVerifications(this.stateDir);
     let dests;
-    try { dests = createDestinations(job, this.log); } catch (e) {
+    try { dests = await createDestinations(job, this.log); } catch (e) {
       return [{ job: job.name, destination: '(all)', location: '', listedAt: new Date().toISOString(), error: redact(errorMessage(e)), backups: [] }];
     }
     try {

@@ -198,13 +198,13 @@ export function createApp(deps: ServerDeps): Hono<Env> {
     const denied = need(c, 'read');
     if (denied) return denied;
     const h = healthOf(control, now());
-    const jobs = control.config.jobs.map((job) => {
+    const jobs = await Promise.all(control.config.jobs.map(async (job) => {
       const rec = control.health.jobs[job.name];
       const running = control.runs.running(job.name);
       const last = control.runs.last(job.name);
       let dests: Array<{ name: string; location: string }> = [];
       try {
-        const built = createDestinations(job, log);
+        const built = await createDestinations(job, log);
         dests = built.map((d) => ({ name: d.name, location: redact(d.location) }));
         void Promise.allSettled(built.map((d) => d.close()));
       } catch (e) { dests = [{ name: '(error)', location: redact(errorMessage(e)) }]; }
@@ -219,7 +219,7 @@ export function createApp(deps: ServerDeps): Hono<Env> {
         running: running ? runSummary(running) : null,
         destinations: dests,
       };
-    });
+    }));
     return c.json({ version: deps.version, startedAt: control.health.startedAt.toISOString(), health: h.state, jobs }, 200, JSON_HEADERS);
   });
 
@@ -310,7 +310,7 @@ export function createApp(deps: ServerDeps): Hono<Env> {
       if (only && job.name !== only) continue;
       if (!name.startsWith(job.retention.prefix)) continue;
       let dests: Destination[];
-      try { dests = createDestinations(job, log); } catch { continue; }
+      try { dests = await createDestinations(job, log); } catch { continue; }
       const dest = dests.find((d) => d.name.toLowerCase() === destName.toLowerCase());
       for (const d of dests) if (d !== dest) void d.close().catch(() => {});
       if (!dest) continue;

@@ -38,7 +38,7 @@ export async function startControlPlane(control: DaemonControl, log: Logger, ver
   let ready = true;
   for (const job of config.jobs) {
     try {
-      const dests = createDestinations(job, log);
+      const dests = await createDestinations(job, log);
       await Promise.allSettled(dests.map((d) => d.close()));
     } catch (e) {
       ready = false;

@@ -49,7 +49,7 @@ export function createMemoryDestination(name = 'Memory', location = 'memory://te
       const { signal } = options;
       if (signal?.aborted) throw abortError(signal);
       if (d.faults.upload) { source.destroy(); throw d.faults.upload; }
-      const replace = (options as { replace?: boolean }).replace === true;
+      const replace = options.replace === true;
       if (!replace && objects.has(objectName)) { source.destroy(); throw new Error(`${name}: ${location}${objectName} already exists; refusing to overwrite it`); }
       if (d.faults.stallUpload) {
         await new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(abortError(signal)), { once: true }));

@@ -29,12 +29,12 @@ test('every registered destination kind runs the destination contract', () => {
 });
 
 test('the contract has the cases every destination must meet', () => {
-  for (const c of ['upload refuses to overwrite and keeps the existing backup', 'names with a separator or .. are refused by upload, remove and download']) {
+  for (const c of ['an existing name is refused without replace', 'failed replacement keeps the old backup intact', 'names with a separator or .. are refused by upload, remove and download']) {
     assert.ok((CONTRACT_CASES as readonly string[]).includes(c), c);
   }
   // nobody skips them: they hold for every destination
   for (const r of contractRuns()) {
-    assert.doesNotMatch(r.source, /'upload refuses to overwrite and keeps the existing backup':/, `${r.file} skips the overwrite case`);
+    assert.doesNotMatch(r.source, /'an existing name is refused without replace':/, `${r.file} skips the overwrite case`);
     assert.doesNotMatch(r.source, /'names with a separator or \.\. are refused[^']*':/, `${r.file} skips the name case`);
   }
 });
