@@ -92,6 +92,14 @@ export const azure = defineDestination<AzureConfig>({
     const { createAzureDestination } = await import('./azure.ts');
     return createAzureDestination(config, { retry: ctx.retry }, ctx.log);
   },
+  errorCodes: {
+    transient: ['ServerBusy', 'OperationTimedOut', 'InternalError', 'InternalServerError', 'ServiceUnavailable'],
+    permanent: [
+      'AuthenticationFailed', 'AuthorizationFailure', 'AuthorizationPermissionMismatch', 'ContainerNotFound',
+      'InvalidAuthenticationInfo', 'AccountIsDisabled', 'InsufficientAccountPermissions', 'InvalidResourceName',
+      'CredentialUnavailableError', 'AuthenticationRequiredError',
+    ],
+  },
   hints: [
     { test: /AuthenticationFailed|AuthorizationFailure|\b403\b|Signature|credential/i, hint: 'check AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_PRIMARY_ACCOUNT_KEY (or AZURE_STORAGE_CONNECTION_STRING)' },
     { test: /ContainerNotFound|\b404\b/i, hint: 'check AZURE_STORAGE_CONTAINER_NAME (the container must exist)' },

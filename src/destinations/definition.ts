@@ -71,6 +71,12 @@ export interface DestinationDefinition<C = unknown> {
   create(config: C, ctx: CreateContext): Promise<Destination>;
   /** What to check when an operation failed with a matching message (first match wins). */
   readonly hints?: readonly Hint[];
+  /**
+   * Error names/codes of its service or SDK (`Code`, `code` or `name`): `transient` ones are
+   * retried (throttling, a busy server), `permanent` ones never (credentials, a missing bucket).
+   * Others are judged by HTTP status and socket error codes (retry.ts).
+   */
+  readonly errorCodes?: { readonly transient?: readonly string[]; readonly permanent?: readonly string[] };
   /** Error class names of its SDK that say nothing beyond the HTTP status (left out of failure texts). */
   readonly genericErrorNames?: readonly string[];
 }

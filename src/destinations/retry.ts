@@ -5,6 +5,7 @@
  * attempt is logged (redacted). Authentication and configuration failures (401/403,
  * NoSuchBucket, InvalidAccessKeyId, AuthenticationFailed, ...) are never retried.
  */
+import { destinationDefinitions } from './registry.ts';
 import type { Logger } from '../log.ts';
 import { ConfigError, UserError, errorMessage } from '../errors.ts';
 import { redact } from '../redact.ts';
@@ -46,22 +47,19 @@ const TRANSIENT_CODES = new Set([
   'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
 ]);
 
-/** Error names/codes of S3, Azure and friends that mean "try again later". */
-const TRANSIENT_NAMES = new Set([
-  'TimeoutError', 'DestinationTimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'SlowDown', 'Throttling',
-  'ThrottlingException', 'ThrottledException', 'TooManyRequestsException', 'RequestThrottled', 'RequestLimitExceeded',
-  'ServiceUnavailable', 'InternalError', 'ServerBusy', 'OperationTimedOut', 'InternalServerError',
-  'BandwidthLimitExceeded', 'PriorRequestNotComplete', 'EC2ThrottledException', 'TransientError',
-]);
+/** Error names of offsite's own that mean "try again later" (each destination adds its service's: errorCodes). */
+const TRANSIENT_NAMES = new Set(['TimeoutError', 'DestinationTimeoutError', 'TransientError']);
 
-/** Error names/codes that mean a configuration or credential problem: never retried. */
-const PERMANENT_NAMES = new Set([
-  'NoSuchBucket', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'AuthorizationHeaderMalformed',
-  'InvalidBucketName', 'AllAccessDisabled', 'AccountProblem', 'InvalidToken', 'ExpiredToken', 'CredentialsProviderError',
-  'AuthenticationFailed', 'AuthorizationFailure', 'AuthorizationPermissionMismatch', 'ContainerNotFound',
-  'InvalidAuthenticationInfo', 'AccountIsDisabled', 'InsufficientAccountPermissions', 'InvalidResourceName',
-  'CredentialUnavailableError', 'AuthenticationRequiredError',
-]);
+/** The error names/codes the registered destinations declare (definition.errorCodes), with offsite's own. */
+function declaredCodes(): { transient: Set<string>; permanent: Set<string> } {
+  const transient = new Set(TRANSIENT_NAMES);
+  const permanent = new Set<string>();
+  for (const d of destinationDefinitions()) {
+    for (const c of d.errorCodes?.transient ?? []) transient.add(c);
+    for (const c of d.errorCodes?.permanent ?? []) permanent.add(c);
+  }
+  return { transient, permanent };
+}
 
 export interface Classification {
   transient: boolean;
@@ -91,10 +89,11 @@ export function classify(err: unknown, depth = 0): Classification {
   const name = typeof e.name === 'string' ? e.name : '';
   const code = typeof e.code === 'string' ? e.code : '';
   const awsCode = typeof e.Code === 'string' ? e.Code : '';
-  for (const n of [code, awsCode, name]) if (n && PERMANENT_NAMES.has(n)) return { transient: false, reason: n };
+  const codes = declaredCodes();
+  for (const n of [code, awsCode, name]) if (n && codes.permanent.has(n)) return { transient: false, reason: n };
   const status = httpStatus(e);
   if (status === 401 || status === 403 || status === 404) return { transient: false, reason: `HTTP ${status}` };
-  for (const n of [code, awsCode, name]) if (n && (TRANSIENT_NAMES.has(n) || TRANSIENT_CODES.has(n))) return { transient: true, reason: n };
+  for (const n of [code, awsCode, name]) if (n && (codes.transient.has(n) || TRANSIENT_CODES.has(n))) return { transient: true, reason: n };
   const retryable = e.$retryable as { throttling?: boolean } | undefined;
   if (retryable) return { transient: true, reason: retryable.throttling ? 'throttling' : name || 'retryable' };
   if (status !== undefined) {

@@ -131,6 +131,17 @@ export const s3 = defineDestination<S3Config>({
     const { createS3Destination } = await import('./s3.ts');
     return createS3Destination(config, { retry: ctx.retry }, ctx.log);
   },
+  errorCodes: {
+    transient: [
+      'RequestTimeout', 'RequestTimeoutException', 'SlowDown', 'Throttling', 'ThrottlingException', 'ThrottledException',
+      'TooManyRequestsException', 'RequestThrottled', 'RequestLimitExceeded', 'ServiceUnavailable', 'InternalError',
+      'BandwidthLimitExceeded', 'PriorRequestNotComplete', 'EC2ThrottledException',
+    ],
+    permanent: [
+      'NoSuchBucket', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'AuthorizationHeaderMalformed',
+      'InvalidBucketName', 'AllAccessDisabled', 'AccountProblem', 'InvalidToken', 'ExpiredToken', 'CredentialsProviderError',
+    ],
+  },
   hints: [
     { test: /InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|Forbidden|\b403\b|InvalidToken|ExpiredToken|credential/i, hint: 'check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and that the key may write to the bucket)' },
     { test: /NoSuchBucket|bucket.*(does not exist|not found)/i, hint: 'check AWS_S3_BUCKET_NAME (the bucket must exist)' },

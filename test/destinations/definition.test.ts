@@ -10,6 +10,7 @@ import {
 import { loadConfig, knownVariables, parseJob } from '../../src/config/index.ts';
 import { usage } from '../../src/cli-spec.ts';
 import { hintFor } from '../../src/run/hints.ts';
+import { classify } from '../../src/destinations/retry.ts';
 import type { ConfigIssue } from '../../src/errors.ts';
 import type { Destination } from '../../src/destinations/types.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -41,6 +42,7 @@ const memo = defineDestination<MemoConfig>({
     return d;
   },
   hints: [{ test: /quota/i, hint: 'the Memo bucket is full' }],
+  errorCodes: { transient: ['MemoBusy'], permanent: ['MemoNoSuchBucket'] },
 });
 
 test('a registered destination is derived everywhere: kinds, variables, config, usage, hints, secrets', async (t) => {
@@ -52,6 +54,9 @@ test('a registered destination is derived everywhere: kinds, variables, config, 
   assert.match(remoteDestinationTitles(), /Memo Cloud/);
   assert.match(noDestinationHint(), /Memo Cloud \(MEMO_BUCKET\)/);
   assert.equal(hintFor('Memo', 'upload failed: quota exceeded'), 'the Memo bucket is full');
+  // its service's error codes decide retries
+  assert.equal(classify(Object.assign(new Error('busy'), { code: 'MemoBusy' })).transient, true);
+  assert.equal(classify(Object.assign(new Error('no bucket'), { code: 'MemoNoSuchBucket', status: 503 })).transient, false);
 
   // parsed from a job's environment, built lazily, and its kind is accepted where kinds are
   const issues: ConfigIssue[] = [];
@@ -73,6 +78,10 @@ test('a registered destination is derived everywhere: kinds, variables, config, 
 
   // `offsite config` shows it with its declared secret masked
   assert.deepEqual(describeConfigured(job!.destinations[0]!, env), { kind: 'Memo', variables: { MEMO_BUCKET: 'b1', MEMO_TOKEN: '***' } });
+});
+
+test('without its definition, its error codes mean nothing to the retry engine', () => {
+  assert.equal(classify(Object.assign(new Error('busy'), { code: 'MemoBusy' })).transient, false);
 });
 
 test('a kind is registered once', (t) => {
