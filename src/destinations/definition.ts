@@ -49,7 +49,7 @@ export interface DestinationDefinition<C = unknown> {
    * (the built-in ones are docker-volume-backup's storage names). Never change one.
    */
   readonly kind: string;
-  /** How the usage text and hints name it (e.g. the SSH kind is titled SFTP). */
+  /** How the usage text and hints name it (may differ from the kind). */
   readonly title: string;
   /** The variables it reads: an envalid spec with defaults and `desc`. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
