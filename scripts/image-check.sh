@@ -66,7 +66,9 @@ printed=$(backup print-config)
 grep -q '^source=from environment$' <<<"$printed" || { echo "backup print-config did not print the source"; echo "$printed"; exit 1; }
 backup > "$work/backup.log"
 archive=$(ls "$work/archive"/backup-*.tar.gz)
-tar -tzf "$archive" | grep -q '^data/sub/b.txt$' || { echo "archive lacks data/sub/b.txt"; tar -tzf "$archive"; exit 1; }
+# offen's layout: each source under its path without the leading slash
+entry="${BACKUP_SOURCES#/}/sub/b.txt"
+tar -tzf "$archive" | grep -qxF "$entry" || { echo "archive lacks $entry"; tar -tzf "$archive"; exit 1; }
 
 BACKUP_CRON_EXPRESSION='0 0 1 1 *' offsite daemon > "$work/daemon.log" 2>&1 &
 daemon_pid=$!
