@@ -104,7 +104,10 @@ async function cmdBackup(config: Config, log: Logger, jobName: string | undefine
       statusLine.clear();
       await reportRun(job, stats, log, stop.lateSignal());
       monitors?.finished(stats, rid);
-      if (config.http.pushgatewayUrl) await (await import('./metrics/push.ts')).pushRunMetrics(config.http.pushgatewayUrl, stats, VERSION, log);
+      if (config.http.pushgatewayUrl) {
+        const { pushRunMetrics, jobIntervalMs } = await import('./metrics/push.ts');
+        await pushRunMetrics(config.http.pushgatewayUrl, stats, VERSION, log, { intervalMs: jobIntervalMs(job), instance: config.http.pushgatewayInstance });
+      }
       statuses.push(stats.status);
       if (human) process.stderr.write(runSummary(job.name, stats));
     }
@@ -248,7 +251,7 @@ async function startControl(control: DaemonControl, log: Logger): Promise<Contro
     const pushes = new Set<Promise<unknown>>();
     control.runs.on('run', (e) => {
       if (e.type !== 'finished' || !e.run.stats) return;
-      const p = pushRunMetrics(http.pushgatewayUrl!, e.run.stats, VERSION, log);
+      const p = pushRunMetrics(http.pushgatewayUrl!, e.run.stats, VERSION, log, { intervalMs: control.intervalMs(e.run.job), instance: http.pushgatewayInstance });
       pushes.add(p);
       void p.finally(() => pushes.delete(p));
     });

@@ -60,6 +60,11 @@ export function expectedIntervalMs(firings: readonly Date[]): number | null {
 }
 
 /** `2026-01-02T03:04:05Z` (no milliseconds). */
+/** A schedule's expected interval: `@every`'s period, else the largest gap among its next firings; null when it never fires. */
+export function scheduleIntervalMs(schedule: { kind: 'cron' | 'every' | 'never'; everyMs?: number; nextRuns(count: number): Date[] }): number | null {
+  return schedule.kind === 'every' ? schedule.everyMs! : expectedIntervalMs(schedule.nextRuns(INTERVAL_FIRINGS));
+}
+
 export function formatTime(d: Date): string {
   return Number.isNaN(d.getTime()) ? 'an unknown time' : d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

@@ -4,6 +4,7 @@
  */
 import { str } from 'envalid';
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { quote, type ConfigIssue } from '../errors.ts';
 import { registerSecret } from '../redact.ts';
 import { validateSection, positiveDuration, integer, list, type Env } from '../config/validate.ts';
@@ -19,6 +20,7 @@ export const HTTP_SPEC = {
   OFFSITE_HEALTHCHECKS_URL: str({ default: '', desc: 'healthchecks.io ping URL' }),
   OFFSITE_UPTIME_KUMA_URL: str({ default: '', desc: 'Uptime Kuma push URL' }),
   OFFSITE_PUSHGATEWAY_URL: str({ default: '', desc: 'Prometheus Pushgateway the run metrics are pushed to after every run' }),
+  OFFSITE_PUSHGATEWAY_INSTANCE: str({ default: '', desc: 'the instance label (grouping key) of pushed metrics; default: the host name' }),
 };
 
 /**
@@ -42,6 +44,8 @@ export interface HttpConfig {
   healthchecksUrl: string | null;
   uptimeKumaUrl: string | null;
   pushgatewayUrl: string | null;
+  /** The grouping key's instance for pushed metrics (OFFSITE_PUSHGATEWAY_INSTANCE, else the host name). */
+  pushgatewayInstance?: string;
 }
 
 /** `:8080`, `127.0.0.1:8080`, `[::1]:8080`, `8080`. */
@@ -108,5 +112,6 @@ export function parseHttpConfig(env: Env, issues: ConfigIssue[]): HttpConfig | n
     healthchecksUrl,
     uptimeKumaUrl,
     pushgatewayUrl,
+    pushgatewayInstance: v.OFFSITE_PUSHGATEWAY_INSTANCE || hostname(),
   };
 }

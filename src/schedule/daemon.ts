@@ -7,7 +7,7 @@ import type { RunStats } from '../run/stats.ts';
 import { errorMessage } from '../errors.ts';
 import { scheduleVerification } from '../restore/schedule.ts';
 import { HealthStore, HEALTH_REFRESH_MS } from '../health/state.ts';
-import { expectedIntervalMs, INTERVAL_FIRINGS } from '../health/rule.ts';
+import { scheduleIntervalMs } from '../health/rule.ts';
 import { installStopHandler, type StopHandler } from '../run/stop.ts';
 import { followArchive, LOG_PROGRESS_MS } from '../progress.ts';
 import type { ArchiveStream } from '../archive/index.ts';
@@ -132,7 +132,7 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
     let entry: Scheduled | undefined;
     const schedule = parseCron(job.schedule.cron, job.schedule.timezone);
     const started = startSchedule(schedule, () => void fire(job, () => entry));
-    entry = { ...started, intervalMs: schedule.kind === 'every' ? schedule.everyMs! : expectedIntervalMs(schedule.nextRuns(INTERVAL_FIRINGS)) };
+    entry = { ...started, intervalMs: scheduleIntervalMs(schedule) };
     scheduled.push(entry);
     entries.set(job.name, entry);
     // a random BACKUP_JITTER delay may push a run that much later

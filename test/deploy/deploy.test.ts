@@ -179,6 +179,7 @@ test('cronjob.yaml: offsite backup, never two at once, time zone, deadlines, pus
   assertKnownVariables(c, 'cronjob.yaml');
   const env = envOf(c);
   assert.match(env.get('OFFSITE_PUSHGATEWAY_URL') ?? '', /^https?:\/\//);
+  assert.ok(env.get('OFFSITE_PUSHGATEWAY_INSTANCE'), 'a stable instance label (pod names change every run)');
   assert.equal(env.get('BACKUP_CRON_EXPRESSION'), cron.spec.schedule);
   assert.ok(c.volumeMounts!.every((m) => m.readOnly === true));
 });

@@ -27,7 +27,8 @@ function backup(env: Record<string, string>): Promise<{ code: number | null; out
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, out })));
 }
 
-const sample = (text: string, name: string) => new RegExp(`^${name}\\{[^}]*job="nightly"[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1];
+// every pushed series carries the grouping key: job (offsite's job) and instance (OFFSITE_PUSHGATEWAY_INSTANCE)
+const sample = (text: string, name: string) => new RegExp(`^${name}\\{(?=[^}]*instance="app-backup")[^}]*job="nightly"[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1];
 
 test('offsite backup pushes its gauges to a Pushgateway; a failure keeps the last success; a dead gateway does not fail the backup', { skip: !GATEWAY && !process.env.CI ? 'Debian prometheus-pushgateway is not installed' : false }, async () => {
   assert.ok(GATEWAY, 'prometheus-pushgateway is not installed');
@@ -42,8 +43,8 @@ test('offsite backup pushes its gauges to a Pushgateway; a failure keeps the las
   mkdirSync(join(dir, 'archive'));
   writeFileSync(join(dir, 'src', 'a'), 'a');
   // one conf.d job named nightly
-  writeFileSync(join(dir, 'conf.d', 'nightly.env'), `BACKUP_SOURCES=${join(dir, 'src')}\nBACKUP_ARCHIVE=${join(dir, 'archive')}\n`);
-  const e = { ...env, OFFSITE_PUSHGATEWAY_URL: `http://127.0.0.1:${port}` };
+  writeFileSync(join(dir, 'conf.d', 'nightly.env'), `BACKUP_SOURCES=${join(dir, 'src')}\nBACKUP_ARCHIVE=${join(dir, 'archive')}\nBACKUP_CRON_EXPRESSION=0 */6 * * *\nTZ=UTC\n`);
+  const e = { ...env, OFFSITE_PUSHGATEWAY_URL: `http://127.0.0.1:${port}`, OFFSITE_PUSHGATEWAY_INSTANCE: 'app-backup' };
   const ok = await backup(e);
   assert.equal(ok.code, 0, ok.out);
   const metrics = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -53,6 +54,8 @@ test('offsite backup pushes its gauges to a Pushgateway; a failure keeps the las
   assert.ok(success && Number(success) > 1.7e9, text);
   assert.ok(sample(text, 'offsite_backup_last_duration_seconds'));
   assert.equal(sample(text, 'offsite_backup_runs_total'), undefined, 'a counter was pushed');
+  // the stale alert needs the interval: it comes from the job's BACKUP_CRON_EXPRESSION
+  assert.equal(sample(text, 'offsite_schedule_expected_interval_seconds'), String(6 * 3600), text);
 
   renameSync(join(dir, 'src'), join(dir, 'gone'));
   const failed = await backup(e);
