@@ -8,7 +8,7 @@ import type { Logger } from '../log.ts';
 import type { Destination, DestinationKind } from '../destinations/types.ts';
 import { createDestinations, noDestinationHint, type MakeDestinations } from '../destinations/registry.ts';
 import { withRetry } from '../destinations/retry.ts';
-import { acquireLock } from '../schedule/lock.ts';
+import { acquireLock } from '../run/lock.ts';
 import { strftime } from '../archive/filename.ts';
 import { UserError, errorMessage } from '../errors.ts';
 import { redact } from '../redact.ts';

@@ -9,7 +9,7 @@ import { captureRunLog } from './log-output.ts';
 import { fromSnapshot, takeSnapshot, type Snapshot } from './snapshot.ts';
 import { createDestinations, noDestinationHint } from '../destinations/registry.ts';
 import { localConfigOf } from '../destinations/local.def.ts';
-import { acquireLock } from '../schedule/lock.ts';
+import { acquireLock } from './lock.ts';
 import { errorMessage, UserError } from '../errors.ts';
 import { redact } from '../redact.ts';
 import { noHooks, type RunHooks, type HookContext } from './hooks.ts';

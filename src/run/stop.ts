@@ -17,7 +17,7 @@
 import { unlink } from 'node:fs';
 import type { Logger } from '../log.ts';
 import { formatDuration } from '../config/duration.ts';
-import { releaseHeldLocksSync } from '../schedule/lock.ts';
+import { releaseHeldLocksSync } from './lock.ts';
 
 /** Exit status of a run ended by a signal (the run is reported failed). */
 export const STOP_EXIT_CODE = 1;

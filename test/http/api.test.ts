@@ -11,7 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { isolatedEnv, startCli, collect, waitFor, CLI } from '../helpers/cli.ts';
 import { startRecorder, type HttpRecorder } from '../servers/http-recorder.ts';
-import { acquireLock } from '../../src/schedule/lock.ts';
+import { acquireLock } from '../../src/run/lock.ts';
 import { silentLogger } from '../../src/log.ts';
 
 const BACKUP_KEY = 'backup-key-0123456789-abcdefghij';

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { isolatedEnv, startCli, collect, waitFor, CLI } from '../helpers/cli.ts';
-import { acquireLock } from '../../src/schedule/lock.ts';
+import { acquireLock } from '../../src/run/lock.ts';
 import { silentLogger } from '../../src/log.ts';
 
 const CHROMIUM = '/usr/bin/chromium';

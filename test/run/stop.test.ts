@@ -68,7 +68,7 @@ test('the deadline ends a process whose file-system call is blocked forever (pro
     execFileSync('mkfifo', [fifo]); // opening a FIFO for writing blocks until a reader comes: a stand-in for a hung mount
     const lock = join(dir, 'offsite.lock');
     const stopUrl = new URL('../../src/run/stop.ts', import.meta.url).href;
-    const lockUrl = new URL('../../src/schedule/lock.ts', import.meta.url).href;
+    const lockUrl = new URL('../../src/run/lock.ts', import.meta.url).href;
     const script = `
       import { open } from 'node:fs';
       import { installStopHandler } from ${JSON.stringify(stopUrl)};

@@ -8,10 +8,10 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import pino from 'pino';
-import { acquireLock } from '../../src/schedule/lock.ts';
+import { acquireLock } from '../../src/run/lock.ts';
 import { UserError } from '../../src/errors.ts';
 
-const LOCK_URL = new URL('../../src/schedule/lock.ts', import.meta.url).href;
+const LOCK_URL = new URL('../../src/run/lock.ts', import.meta.url).href;
 const LOG_URL = new URL('../../src/log.ts', import.meta.url).href;
 
 /**
