@@ -364,6 +364,8 @@ export function createApp(deps: ServerDeps): Hono<Env> {
     const found = await locate(c, c.req.param('destination'), c.req.param('name'));
     if (found instanceof Response) return found;
     const { job, dest } = found;
+    // no byte moves until the check ends (a large backup is read whole): exempt from the idle timeout like ?wait=true
+    c.env?.incoming?.socket?.setTimeout(0);
     try {
       const r = await verifyBackup({ destination: dest, name: c.req.param('name'), naming: namingOf(job), keys: job.encryption.keys, log: log.child({ job: job.name, task: 'verify' }), signal: control.signal, stateDir: control.config.stateDir });
       if (r.ok) metrics.observeVerification(job.name, dest.name, now());

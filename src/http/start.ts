@@ -39,6 +39,9 @@ export async function startControlPlane(control: DaemonControl, log: Logger, ver
   for (const job of config.jobs) {
     try {
       const dests = await createDestinations(job, log);
+      // after a restart the last success comes from OFFSITE_STATE_DIR, or the stale alert
+      // would have no series to fire on until the next success
+      metrics.restoreSuccess(job.name, dests.map((d) => d.name), control.health.jobs[job.name]?.lastSuccess);
       await Promise.allSettled(dests.map((d) => d.close()));
     } catch (e) {
       ready = false;

@@ -45,6 +45,18 @@ export class Metrics {
     this.lastStatus.set({ job }, last.status === 'success' ? 1 : 0);
   }
 
+  /** job + destination pairs whose last success this process has seen (a restored value never overrides one). */
+  private readonly succeeded = new Set<string>();
+
+  /** The job's last success remembered in OFFSITE_STATE_DIR, for each of its destinations without a newer one. */
+  restoreSuccess(job: string, destinations: readonly string[], lastSuccess: string | undefined): void {
+    const at = lastSuccess ? Date.parse(lastSuccess) : Number.NaN;
+    if (Number.isNaN(at)) return;
+    for (const destination of destinations) {
+      if (!this.succeeded.has(`${job}\u0000${destination}`)) this.lastSuccess.set({ job, destination }, at / 1000);
+    }
+  }
+
   observeRun(stats: RunStats): void {
     const job = stats.job;
     const end = stats.end.getTime() / 1000;
@@ -59,7 +71,10 @@ export class Metrics {
     for (const d of stats.destinations) {
       const labels = { job, destination: d.destination };
       this.up.set(labels, d.ok ? 1 : 0);
-      if (d.ok && stats.status !== 'failure') this.lastSuccess.set(labels, end);
+      if (d.ok && stats.status !== 'failure') {
+        this.lastSuccess.set(labels, end);
+        this.succeeded.add(`${job}\u0000${d.destination}`);
+      }
       this.pruned.inc(labels, Math.max(0, d.pruned));
       if (d.pruneNote?.startsWith('prune failed')) this.pruneErrors.inc(labels);
       else this.pruneErrors.inc(labels, 0);
