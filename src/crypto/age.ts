@@ -10,17 +10,23 @@ const age = lazy<typeof Age>('age-encryption');
 import type { Transform } from 'node:stream';
 import { UserError, errorMessage } from '../errors.ts';
 import { WebBridge } from './bridge.ts';
+import { sshRecipient } from './age-ssh.ts';
 
 const HINT_KEY = 'AGE_PASSPHRASE or AGE_SECRET_KEYS must match what the backup was encrypted for';
 const HINT_DAMAGED = 'the archive was damaged or cut short in storage or transfer; try another copy of this backup';
 
 /**
- * Why an AGE_PUBLIC_KEYS entry cannot be used, or null when it can.
- * SSH recipients (`ssh-ed25519`, `ssh-rsa`) are not supported by age-encryption.
+ * Why an AGE_PUBLIC_KEYS entry cannot be used, or null when it can: a native age recipient
+ * (age1...), or an SSH public key `ssh-ed25519 ...` / `ssh-rsa ...` (age-ssh.ts).
  */
 export function ageRecipientProblem(recipient: string): string | null {
   if (/^ssh-/.test(recipient)) {
-    return `"${recipient.slice(0, 24)}…" is an SSH public key; offsite encrypts only to native age recipients (age1...)`;
+    try {
+      sshRecipient(recipient);
+      return null;
+    } catch (e) {
+      return `"${recipient.slice(0, 24)}…" is not a usable SSH recipient (${errorMessage(e)}); expected ssh-ed25519 or ssh-rsa (2048 bits or more)`;
+    }
   }
   try {
     new (age().Encrypter)().addRecipient(recipient);
@@ -54,7 +60,7 @@ export function ageEncryptor(opts: AgeEncryptOptions): Transform {
       if (opts.scryptLogN) e.setScryptWorkFactor(opts.scryptLogN);
       e.setPassphrase(opts.passphrase);
     } else {
-      for (const r of opts.recipients ?? []) e.addRecipient(r);
+      for (const r of opts.recipients ?? []) e.addRecipient(/^ssh-/.test(r) ? sshRecipient(r) : r);
     }
     return await e.encrypt(input);
   }, (e) => (e instanceof UserError ? e : new UserError(`age encryption failed: ${errorMessage(e)}`)));

@@ -18,7 +18,7 @@ export const ENCRYPTION_SPEC = {
   GPG_PASSPHRASE: str({ default: undefined, desc: 'symmetric OpenPGP passphrase' }),
   GPG_PUBLIC_KEY_RING: str({ default: undefined, desc: 'armored OpenPGP public key(s) to encrypt for' }),
   AGE_PASSPHRASE: str({ default: undefined, desc: 'age passphrase' }),
-  AGE_PUBLIC_KEYS: str({ default: undefined, desc: 'comma list of age1... recipients' }),
+  AGE_PUBLIC_KEYS: str({ default: undefined, desc: 'comma list of age1... recipients or ssh-ed25519 / ssh-rsa public keys' }),
   BACKUP_ENCRYPTION_KEY: str({ default: undefined, desc: '256-bit AES key as 64 hex characters' }),
   GPG_PRIVATE_KEY: str({ default: undefined, desc: 'armored OpenPGP private key (restore and verify only)' }),
   GPG_PRIVATE_KEY_PASSPHRASE: str({ default: undefined, desc: 'passphrase of GPG_PRIVATE_KEY' }),
@@ -71,7 +71,7 @@ export function parseEncryptionConfig(env: Env, issues: ConfigIssue[]): Encrypti
   let recipients: string[] | undefined;
   if (v.AGE_PUBLIC_KEYS !== undefined) {
     recipients = splitList(v.AGE_PUBLIC_KEYS, /[,\n]/);
-    if (recipients.length === 0) issues.push({ variable: 'AGE_PUBLIC_KEYS', message: 'holds no recipient; expected a comma list of age1... keys' });
+    if (recipients.length === 0) issues.push({ variable: 'AGE_PUBLIC_KEYS', message: 'holds no recipient; expected a comma list of age1... keys or ssh-ed25519 / ssh-rsa public keys' });
     for (const r of recipients) {
       const p = ageRecipientProblem(r);
       if (p) issues.push({ variable: 'AGE_PUBLIC_KEYS', message: p });

@@ -68,11 +68,16 @@ test('bad values are reported without the value', () => {
   assert.match(parse({ AGE_SECRET_KEYS: 'AGE-SECRET-KEY-1NOPE' }).issues[0]!.message, /not an age identity/);
 });
 
-test('ssh recipients are refused with a clear configuration error', () => {
-  const { cfg, issues } = parse({ AGE_PUBLIC_KEYS: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHkq user@host' });
-  assert.equal(cfg, null);
-  assert.equal(issues[0]!.variable, 'AGE_PUBLIC_KEYS');
-  assert.match(issues[0]!.message, /SSH public key.*native age recipients \(age1\.\.\.\)/);
+test('a broken or unsupported ssh recipient is a clear configuration error (good ones: test/crypto/age-ssh.test.ts)', () => {
+  for (const [key, re] of [
+    ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHkq user@host', /not a usable SSH recipient \(truncated SSH public key\)/],
+    ['ssh-dss AAAAB3NzaC1kc3MAAAA= user@host', /not a usable SSH recipient/],
+  ] as const) {
+    const { cfg, issues } = parse({ AGE_PUBLIC_KEYS: key });
+    assert.equal(cfg, null);
+    assert.equal(issues[0]!.variable, 'AGE_PUBLIC_KEYS');
+    assert.match(issues[0]!.message, re);
+  }
 });
 
 test('decryption-only variables sit beside a method', async () => {
