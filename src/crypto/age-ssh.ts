@@ -14,7 +14,12 @@
  * The tag is the first 4 bytes of SHA-256 of the key's SSH wire encoding, base64 without padding.
  */
 import { createCipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, publicEncrypt, constants, type KeyObject } from 'node:crypto';
-import { Stanza, type Recipient } from 'age-encryption';
+import type * as Age from 'age-encryption';
+import type { Recipient } from 'age-encryption';
+import { lazy } from '../lazy.ts';
+
+/** Loaded when an SSH recipient is used (offsite version/config without age never load it). */
+const age = lazy<typeof Age>('age-encryption');
 
 const ED25519_LABEL = 'age-encryption.org/v1/ssh-ed25519';
 const RSA_LABEL = 'age-encryption.org/v1/ssh-rsa';
@@ -52,7 +57,7 @@ export function sshRecipient(line: string): Recipient {
     return {
       wrapFileKey(fileKey) {
         const body = publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from(RSA_LABEL) }, fileKey);
-        return [new Stanza(['ssh-rsa', tag], body)];
+        return [new (age().Stanza)(['ssh-rsa', tag], body)];
       },
     };
   }
@@ -72,7 +77,7 @@ export function sshRecipient(line: string): Recipient {
         const wrapKey = Buffer.from(hkdfSync('sha256', shared, Buffer.concat([share, theirs]), ED25519_LABEL, 32));
         const c = createCipheriv('chacha20-poly1305', wrapKey, Buffer.alloc(12), { authTagLength: 16 });
         const body = Buffer.concat([c.update(fileKey), c.final(), c.getAuthTag()]);
-        return [new Stanza(['ssh-ed25519', tag, b64(share)], body)];
+        return [new (age().Stanza)(['ssh-ed25519', tag, b64(share)], body)];
       },
     };
   }
