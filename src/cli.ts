@@ -4,7 +4,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { loadConfig, knownVariables, type Config, type JobConfig } from './config/index.ts';
+import { loadConfig, isOffsiteVariable, type Config, type JobConfig } from './config/index.ts';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, UsageError, UserError, errorMessage } from './errors.ts';
 import { missingSourceIssues } from './run/sources.ts';
@@ -29,7 +29,6 @@ import { notifyStartupFailure } from './notify/startup.ts';
 import { followArchive } from './progress.ts';
 import { statusLine } from './term.ts';
 import { createDestinations, describeConfigured } from './destinations/registry.ts';
-import { prefixesOf } from './config/known.ts';
 import { checkDestinations, formatCheck } from './destinations/check.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -45,7 +44,7 @@ function printConfigError(err: ConfigError): void {
 function describeJob(job: JobConfig): Record<string, unknown> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(job.env).sort(([a], [b]) => a.localeCompare(b))) {
-    if (v === undefined || !isRelevant(k)) continue;
+    if (v === undefined || !isOffsiteVariable(k)) continue;
     env[k] = isSecretName(k) ? '***' : redact(v);
   }
   return {
@@ -64,12 +63,7 @@ function describeJob(job: JobConfig): Record<string, unknown> {
   };
 }
 
-/** Is a variable offsite's (one it reads, or with one of its prefixes)? Others in the environment are not shown. */
-function isRelevant(k: string): boolean {
-  const known = knownVariables();
-  if (known.has(k) || (k.endsWith('_FILE') && known.has(k.slice(0, -5)))) return true;
-  return prefixesOf(known).some((p) => k.startsWith(p));
-}
+
 
 /** The jobs `--job NAME` names (every job without it); an unknown name is a usage error. */
 export function selectJobs(config: Config, name: string | undefined): readonly JobConfig[] {

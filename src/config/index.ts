@@ -8,7 +8,7 @@ import { loadGlobalEnv, loadJobs } from './env.ts';
 import { parseSpine, filenameExpander, SPINE_SPEC, type SpineConfig } from './spine.ts';
 import { parseContainers, CONTAINERS_SPEC, DOCKER_CLIENT_VARIABLES, type ContainersConfig } from '../containers/config.ts';
 import { validateSection, oneOf, boolean, positiveDuration, type Env } from './validate.ts';
-import { unknownVariables, type VariableSources } from './known.ts';
+import { unknownVariables, prefixesOf, type VariableSources } from './known.ts';
 import { parseNotifyConfig, NOTIFY_VARIABLES, NOTIFY_SECRETS, NOTIFY_BASIC_AUTH, type NotifyConfig } from '../notify/config.ts';
 import { parseRetry, RETRY_SPEC, type RetrySettings } from '../destinations/config.ts';
 import { parseDestinations, destinationVariables, destinationPassthrough, destinationSecrets, destinationBasicAuth } from '../destinations/registry.ts';
@@ -106,6 +106,13 @@ export function declareSecrets(): void {
 
 /** Names read outside envalid specs (sections that parse by hand). */
 const EXTRA_VARIABLES: string[] = [];
+
+/** Is a variable offsite's (one it reads, its X_FILE, or with one of its prefixes)? What `offsite config` and the status page show. */
+export function isOffsiteVariable(k: string): boolean {
+  const known = knownVariables();
+  if (known.has(k) || (k.endsWith('_FILE') && known.has(k.slice(0, -5)))) return true;
+  return prefixesOf(known).some((p) => k.startsWith(p));
+}
 
 /** Variables libraries read from the process environment on their own: never reported as unknown. */
 export function passthroughVariables(): Set<string> {

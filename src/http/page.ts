@@ -18,7 +18,7 @@ import type { HtmlEscapedString } from 'hono/utils/html';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import { randomBytes } from 'node:crypto';
 import type { DaemonControl } from '../schedule/daemon.ts';
-import type { JobConfig } from '../config/index.ts';
+import { isOffsiteVariable, type JobConfig } from '../config/index.ts';
 import type { TokenStore, Scope } from '../tokens/store.ts';
 import { secretEquals } from '../tokens/store.ts';
 import { formatInterval, GRACE_FACTOR } from '../health/rule.ts';
@@ -407,7 +407,7 @@ function strip(now: Date, runs: RunJson[], dests: DestJson[]): H {
 function settings(job: JobConfig): H {
   const rows: Array<[string, string]> = [];
   for (const [k, v] of Object.entries(job.env).sort(([a], [b]) => a.localeCompare(b))) {
-    if (v === undefined || !/^(BACKUP_|AWS_|AZURE_|WEBDAV_|SSH_|DROPBOX_|NOTIFICATION_|EMAIL_|GPG_|AGE_|EXEC_|DOCKER_|LOCK_|GZIP_|TZ$|LOG_|OFFSITE_|VERIFY_)/.test(k)) continue;
+    if (v === undefined || !isOffsiteVariable(k)) continue;
     rows.push([k, isSecretName(k) ? '***' : redact(v)]);
   }
   return h`<details class="settings"><summary>Settings (secrets hidden)</summary>
