@@ -29,7 +29,12 @@ function secretEnv(): { env: Record<string, string>; values: Map<string, string[
   const env: Record<string, string> = {};
   const values = new Map<string, string[]>();
   for (const name of secretVariables()) {
-    if (name === 'NOTIFICATION_URLS') {
+    if (name === 'GOOGLE_DRIVE_CREDENTIALS_JSON') {
+      // a service account key (checked when loaded): the whole JSON and its private key are secrets
+      const key = `-----BEGIN PRIVATE KEY-----\n${valueOf(name)}\n-----END PRIVATE KEY-----\n`;
+      env[name] = JSON.stringify({ type: 'service_account', client_email: 'backup@project.iam.gserviceaccount.com', private_key: key });
+      values.set(name, [env[name], key]);
+    } else if (name === 'NOTIFICATION_URLS') {
       env[name] = `generic+https://bob:${encodeURIComponent(notificationPassword)}@127.0.0.1:9/hook`;
       values.set(name, [notificationPassword]);
     } else {
@@ -135,6 +140,6 @@ test('offsite config shows no declared secret (the CLI, every destination config
   rmSync(dir, { recursive: true, force: true });
   assert.equal(r.code, 0, r.stderr);
   const jobs = JSON.parse(r.stdout.slice(r.stdout.indexOf('[\n'))) as Array<{ destinations: Array<{ kind: string }> }>;
-  assert.deepEqual(jobs[0]!.destinations.map((d) => d.kind), ['S3', 'WebDAV', 'SSH', 'Azure', 'Dropbox']);
+  assert.deepEqual(jobs[0]!.destinations.map((d) => d.kind), ['S3', 'WebDAV', 'SSH', 'Azure', 'Dropbox', 'GoogleDrive']);
   for (const [name, vs] of values) for (const v of vs) for (const f of forms(v)) assert.ok(!r.stdout.includes(f) && !r.stderr.includes(f), `${name} shown as ${f}`);
 });

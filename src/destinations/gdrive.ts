@@ -33,59 +33,23 @@ import { guarded, guardStream, isTimeout, metered, timeoutError } from './deadli
 import { describeFailure } from './describe.ts';
 import { assertPlainName } from './names.ts';
 import { DEFAULT_RETRY, RetryFailedError, withRetry, type RetrySettings } from './retry.ts';
+import { parseServiceAccount, type GoogleDriveConfig } from './gdrive.def.ts';
+
+export { parseServiceAccount, type GoogleDriveConfig };
 
 const MiB = 1 << 20;
 export const GDRIVE_CHUNK_SIZE = 8 * MiB;
 const QUANTUM = 256 * 1024;
 const DRIVE_SCOPE = 'https://www.googleapis.com/auth/drive';
 const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
-export const DEFAULT_GDRIVE_ENDPOINT = 'https://www.googleapis.com/';
 const FOLDER_MIME = 'application/vnd.google-apps.folder';
 const DELETE_CONCURRENCY = 8;
-
-/** The Google Drive destination's configuration (parsed in gdrive.def.ts). */
-export interface GoogleDriveConfig {
-  /** The service account's key file (JSON). */
-  credentialsJson: string;
-  /** Folder id the backups go to; '' = the root of My Drive (or of the shared drive). */
-  folderId: string;
-  /** User to impersonate (domain-wide delegation); '' = the service account itself. */
-  impersonateSubject: string;
-  /** API root URL (`drive/v3/...` and `upload/drive/v3/...` are appended). */
-  endpoint: string;
-  /** OAuth2 token endpoint; '' = Google's. */
-  tokenUrl: string;
-  /** Shared drive id; '' = My Drive. */
-  teamDriveId: string;
-}
 
 export interface GoogleDriveOptions {
   /** Chunk size in bytes, a multiple of 256 KiB (default 8 MiB). */
   chunkSize?: number;
   /** Retries and the idle deadline of every request (BACKUP_RETRY_*, BACKUP_DESTINATION_TIMEOUT). */
   retry?: RetrySettings;
-}
-
-interface ServiceAccountKey {
-  client_email: string;
-  private_key: string;
-  private_key_id?: string;
-}
-
-/** Read and check a service-account key; the message names what is wrong, never the key. */
-export function parseServiceAccount(json: string): ServiceAccountKey {
-  let v: unknown;
-  try {
-    v = JSON.parse(json);
-  } catch {
-    throw new Error('is not JSON (expected the service account key file Google Cloud gives you, type "service_account")');
-  }
-  const o = v as Record<string, unknown>;
-  if (!o || typeof o !== 'object' || Array.isArray(o)) throw new Error('is not a JSON object');
-  if (o.type !== undefined && o.type !== 'service_account') throw new Error(`is a key of type "${String(o.type).slice(0, 40)}"; expected a service account key (type "service_account")`);
-  if (typeof o.client_email !== 'string' || !o.client_email) throw new Error('has no client_email');
-  if (typeof o.private_key !== 'string' || !/-----BEGIN (RSA )?PRIVATE KEY-----/.test(o.private_key)) throw new Error('has no private_key in PEM form');
-  return { client_email: o.client_email, private_key: o.private_key, private_key_id: typeof o.private_key_id === 'string' ? o.private_key_id : undefined };
 }
 
 /** `'x'` in Drive's query language. */
@@ -470,7 +434,7 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
   }
 
   return {
-    name: 'GoogleDrive' as Destination['name'],
+    name: 'GoogleDrive',
     location,
     upload: async (name, source, options) => {
       try {

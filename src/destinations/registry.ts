@@ -21,6 +21,7 @@ import { webdav } from './webdav.def.ts';
 import { sftp } from './sftp.def.ts';
 import { azure } from './azure.def.ts';
 import { dropbox } from './dropbox.def.ts';
+import { gdrive } from './gdrive.def.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyDefinition = DestinationDefinition<any>;
@@ -32,6 +33,7 @@ const DESTINATIONS: AnyDefinition[] = [
   sftp,
   azure,
   dropbox,
+  gdrive,
 ];
 
 /** Every destination definition, in the order jobs build them. */

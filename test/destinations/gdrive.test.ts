@@ -24,7 +24,7 @@ function folderFor(fake: DriveFake, path: string, parent = fake.rootId): string 
   return id;
 }
 
-runDestinationContract('Google Drive (local Drive v3 server)', async () => {
+runDestinationContract('GoogleDrive (local Drive v3 server)', async () => {
   const fake = await startDriveFake({ subjects: [SUBJECT] });
   const cfg = (folderId: string, endpoint = fake.endpoint, tokenUrl = fake.tokenUrl): GoogleDriveConfig => ({
     credentialsJson: fake.account.json, folderId, impersonateSubject: SUBJECT, endpoint, tokenUrl, teamDriveId: '',
