@@ -97,11 +97,16 @@ async function loadPrivateKeys(armored: string, passphrase: string | undefined):
   return out;
 }
 
-export function classifyGpgError(e: unknown): Error {
+export function classifyGpgError(e: unknown, symmetric = false): Error {
   if (e instanceof UserError) return e;
   const msg = errorMessage(e);
   if (/session key decryption failed|no decryption key packets|could not find valid|decryption key|password|passphrase/i.test(msg)) {
     return new UserError(`cannot decrypt the archive (OpenPGP): wrong passphrase or key (${msg})`, HINT_KEY);
+  }
+  // A passphrase-only message has no key check: a wrong passphrase decrypts to noise, which
+  // fails as a parse or integrity error, exactly like a damaged archive. Say both.
+  if (symmetric && /error during parsing|modification detected|mdc|integrity|unknown packet|unsupported/i.test(msg)) {
+    return new UserError(`cannot decrypt the archive (OpenPGP): wrong passphrase or key, or the archive is corrupted (${msg})`, HINT_KEY);
   }
   return new UserError(`the archive is corrupted or truncated (OpenPGP): ${msg}`, HINT_DAMAGED);
 }
@@ -121,5 +126,5 @@ export function gpgDecryptor(opts: GpgDecryptOptions, armored = false): Transfor
       ...(decryptionKeys ? { decryptionKeys } : {}),
     });
     return result.data as ReadableStream<Uint8Array>;
-  }, classifyGpgError);
+  }, (e) => classifyGpgError(e, opts.passphrase !== undefined && !opts.privateKey));
 }
