@@ -45,7 +45,7 @@ after(() => {
 
 /**
  * Back up `tree` with the CLI, restore the archive with GNU tar, return the
- * restore dir. The CLI runs asynchronously: the Docker fake answers from this process.
+ * restore dir (the archive holds each source under its path without the leading slash, as offen). The CLI runs asynchronously: the Docker fake answers from this process.
  */
 async function backupAndRestore(tree: string, extraEnv: Record<string, string>): Promise<{ restore: string; archive: string }> {
   const { dir, env } = isolatedEnv();
@@ -82,8 +82,8 @@ test('BACKUP_PRE_COMMAND pg_dump into the backed-up tree; the restored dump give
     BACKUP_PRE_COMMAND: `${join(pg.bin, 'pg_dump')} -h ${pg.sockDir} -p ${pg.port} -U postgres --no-owner -d app -f ${join(tree, 'db', 'app.sql')}`
       + ` && echo "$COMMAND_RUNTIME_ARCHIVE_FILEPATH" > ${join(tree, 'archive-path.txt')}`,
   });
-  loadAndCompare(join(restore, 'volume1', 'db', 'app.sql'), 'app_from_pre_command');
-  assert.equal(readFileSync(join(restore, 'volume1', 'archive-path.txt'), 'utf8'), `${archive}\n`, 'COMMAND_RUNTIME_ARCHIVE_FILEPATH names the archive');
+  loadAndCompare(join(restore, tree.slice(1), 'db', 'app.sql'), 'app_from_pre_command');
+  assert.equal(readFileSync(join(restore, tree.slice(1), 'archive-path.txt'), 'utf8'), `${archive}\n`, 'COMMAND_RUNTIME_ARCHIVE_FILEPATH names the archive');
 });
 
 test('archive-pre exec label runs pg_dump as the postgres user (Docker fake); stop label honoured', { skip }, async () => {
@@ -107,7 +107,7 @@ test('archive-pre exec label runs pg_dump as the postgres user (Docker fake); st
     assert.equal(fake.container('web').State, 'running');
     assert.equal(fake.callsTo('POST', /^\/containers\/[^/]+\/stop$/).length, 1);
     assert.equal(fake.callsTo('POST', /^\/containers\/[^/]+\/start$/).length, 1);
-    loadAndCompare(join(restore, 'volume2', 'db', 'app.sql'), 'app_from_exec_label');
+    loadAndCompare(join(restore, tree.slice(1), 'db', 'app.sql'), 'app_from_exec_label');
   } finally {
     await fake.close();
   }
