@@ -72,7 +72,12 @@ export function writeRandomFiles(dir: string, total: number, fileSize: number): 
   }
 }
 
-interface Servers { s3?: S3rverHandle; azure?: AzuriteHandle; sftp?: { sshd: SshdServer; dir: string }; localDir?: string }
+interface Servers {
+  s3?: S3rverHandle;
+  azure?: AzuriteHandle;
+  sftp?: { sshd: SshdServer; dir: string };
+  localDir?: string;
+}
 
 async function startServers(kinds: Kind[], work: string): Promise<Servers> {
   const s: Servers = {};
@@ -106,31 +111,49 @@ function env(kinds: Kind[], s: Servers, source: string, work: string, compileCac
   const conf = fs.mkdtempSync(join(work, 'conf-'));
   fs.mkdirSync(join(conf, 'conf.d'));
   const e: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH, HOME: process.env.HOME,
-    OFFSITE_CONF_DIR: join(conf, 'conf.d'), OFFSITE_LOCK_FILE: join(conf, 'lock'), OFFSITE_HEALTH_FILE: join(conf, 'health.json'),
-    OFFSITE_DOTENV: '/dev/null', LOG_FORMAT: 'json', LOG_LEVEL: 'info',
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    OFFSITE_CONF_DIR: join(conf, 'conf.d'),
+    OFFSITE_LOCK_FILE: join(conf, 'lock'),
+    OFFSITE_HEALTH_FILE: join(conf, 'health.json'),
+    OFFSITE_DOTENV: '/dev/null',
+    LOG_FORMAT: 'json',
+    LOG_LEVEL: 'info',
     // as the image sets it (Dockerfile)
     UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '8',
-    BACKUP_SOURCES: source, BACKUP_COMPRESSION: 'none', BACKUP_TMP_DIR: work,
+    BACKUP_SOURCES: source,
+    BACKUP_COMPRESSION: 'none',
+    BACKUP_TMP_DIR: work,
     // no local copy unless asked for
     BACKUP_ARCHIVE: s.localDir ?? '',
     ...(compileCache ? { NODE_COMPILE_CACHE: compileCache } : {}),
   };
   if (s.s3) {
     Object.assign(e, {
-      AWS_S3_BUCKET_NAME: 'bench', AWS_ENDPOINT: `127.0.0.1:${s.s3.port}`, AWS_ENDPOINT_PROTO: 'http', AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey, AWS_CHECKSUM: 'when_required',
+      AWS_S3_BUCKET_NAME: 'bench',
+      AWS_ENDPOINT: `127.0.0.1:${s.s3.port}`,
+      AWS_ENDPOINT_PROTO: 'http',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+      AWS_CHECKSUM: 'when_required',
     });
   }
   if (s.sftp) {
     Object.assign(e, {
-      SSH_HOST_NAME: '127.0.0.1', SSH_PORT: String(s.sftp.sshd.port), SSH_USER: s.sftp.sshd.user, SSH_PASSWORD: s.sftp.sshd.password,
-      SSH_REMOTE_PATH: s.sftp.dir, SSH_HOST_KEY_FINGERPRINT: s.sftp.sshd.fingerprint,
+      SSH_HOST_NAME: '127.0.0.1',
+      SSH_PORT: String(s.sftp.sshd.port),
+      SSH_USER: s.sftp.sshd.user,
+      SSH_PASSWORD: s.sftp.sshd.password,
+      SSH_REMOTE_PATH: s.sftp.dir,
+      SSH_HOST_KEY_FINGERPRINT: s.sftp.sshd.fingerprint,
     });
   }
   if (s.azure) {
     Object.assign(e, {
-      AZURE_STORAGE_ACCOUNT_NAME: AZURITE_ACCOUNT, AZURE_STORAGE_PRIMARY_ACCOUNT_KEY: AZURITE_KEY, AZURE_STORAGE_CONTAINER_NAME: 'bench',
+      AZURE_STORAGE_ACCOUNT_NAME: AZURITE_ACCOUNT,
+      AZURE_STORAGE_PRIMARY_ACCOUNT_KEY: AZURITE_KEY,
+      AZURE_STORAGE_CONTAINER_NAME: 'bench',
       AZURE_STORAGE_ENDPOINT: s.azure.endpoint,
     });
   }
@@ -146,21 +169,53 @@ async function backup(label: string, kinds: Kind[], source: string, work: string
     const timeFile = join(work, 'dest-time.txt');
     e = env(kinds, servers, source, work, compileCache);
     const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn('/usr/bin/time', ['-f', '%M %e %U %S', '-o', timeFile, process.execPath, CLI, 'backup'], { env: e!, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('/usr/bin/time', ['-f', '%M %e %U %S', '-o', timeFile, process.execPath, CLI, 'backup'], {
+        env: e!,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let text = '';
-      child.stdout.on('data', (d: Buffer) => { text += d; });
-      child.stderr.on('data', (d: Buffer) => { text += d; });
+      child.stdout.on('data', (d: Buffer) => {
+        text += d;
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        text += d;
+      });
       child.on('error', reject);
       child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`offsite backup (${label}) exited with ${code}\n${text.slice(-4000)}`))));
     });
-    const [rssKiB, wallS, userS, sysS] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(/\s+/).map(Number) as [number, number, number, number];
-    const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return {}; } });
+    const [rssKiB, wallS, userS, sysS] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(/\s+/).map(Number) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    const lines = out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => {
+        try {
+          return JSON.parse(l) as Record<string, unknown>;
+        } catch {
+          return {};
+        }
+      });
     const finished = lines.find((l) => l.msg === 'backup finished');
     if (!finished) throw new Error(`offsite backup (${label}) did not report success\n${out.slice(-4000)}`);
     const perDestination: Record<string, number> = {};
-    for (const l of lines) if (typeof l.msg === 'string' && l.msg.startsWith('uploaded ') && typeof l.destination === 'string') perDestination[l.destination] = Number(l.durationMs) / 1000;
-    const row: DestRow = { case: label, kinds, seconds: typeof finished.durationMs === 'number' ? finished.durationMs / 1000 : wallS, cpuS: userS + sysS, rssMiB: rssKiB / 1024, perDestination };
-    console.log(`    ${row.seconds.toFixed(1)} s (offsite CPU ${row.cpuS.toFixed(1)} s), peak RSS ${row.rssMiB.toFixed(0)} MiB ${JSON.stringify(perDestination)}`);
+    for (const l of lines)
+      if (typeof l.msg === 'string' && l.msg.startsWith('uploaded ') && typeof l.destination === 'string')
+        perDestination[l.destination] = Number(l.durationMs) / 1000;
+    const row: DestRow = {
+      case: label,
+      kinds,
+      seconds: typeof finished.durationMs === 'number' ? finished.durationMs / 1000 : wallS,
+      cpuS: userS + sysS,
+      rssMiB: rssKiB / 1024,
+      perDestination,
+    };
+    console.log(
+      `    ${row.seconds.toFixed(1)} s (offsite CPU ${row.cpuS.toFixed(1)} s), peak RSS ${row.rssMiB.toFixed(0)} MiB ${JSON.stringify(perDestination)}`,
+    );
     return row;
   } finally {
     await stopServers(servers);
@@ -216,7 +271,8 @@ export function destinationsReport(rows: DestRow[], machine: string): string {
       const ratio = r.seconds / slowest.seconds;
       parts.push(`${ratio.toFixed(2)}× the slowest alone (${slowest.case}): ${ratio <= RATIO_TARGET ? 'ok' : 'MISSED'} (target ≤ ${RATIO_TARGET}×)`);
     }
-    if (r.kinds.includes('s3') && r.kinds.includes('local') && r.kinds.length === 2) parts.push(r.rssMiB <= RSS_TARGET_MIB ? `RSS ok (≤ ${RSS_TARGET_MIB} MiB)` : `RSS MISSED (target ≤ ${RSS_TARGET_MIB} MiB)`);
+    if (r.kinds.includes('s3') && r.kinds.includes('local') && r.kinds.length === 2)
+      parts.push(r.rssMiB <= RSS_TARGET_MIB ? `RSS ok (≤ ${RSS_TARGET_MIB} MiB)` : `RSS MISSED (target ≤ ${RSS_TARGET_MIB} MiB)`);
     return parts.join('; ') || '-';
   };
   return [
@@ -227,7 +283,14 @@ export function destinationsReport(rows: DestRow[], machine: string): string {
     '',
     '| case | time (s) | all runs (s) | offsite CPU (s) | per destination (s) | peak RSS (MiB) | verdict |',
     '| --- | ---: | --- | ---: | --- | ---: | --- |',
-    ...rows.map((r) => `| ${r.case} | ${r.seconds.toFixed(1)} | ${(r.runs ?? [r.seconds]).map((x) => x.toFixed(1)).join(', ')} | ${r.cpuS.toFixed(1)} | ${Object.entries(r.perDestination).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')} | ${r.rssMiB.toFixed(0)} | ${verdict(r)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.case} | ${r.seconds.toFixed(1)} | ${(r.runs ?? [r.seconds]).map((x) => x.toFixed(1)).join(', ')} | ${r.cpuS.toFixed(1)} | ${Object.entries(
+          r.perDestination,
+        )
+          .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+          .join(', ')} | ${r.rssMiB.toFixed(0)} | ${verdict(r)} |`,
+    ),
     '',
   ].join('\n');
 }

@@ -31,7 +31,9 @@ const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 256);
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 3));
 const TARGET = 1.2;
 
-function log(s: string): void { process.stdout.write(`${s}\n`); }
+function log(s: string): void {
+  process.stdout.write(`${s}\n`);
+}
 
 /** Half small files (4 KiB, text and random), a third compressible text, the rest random. */
 function corpus(): { root: string; tgz: string; files: number } {
@@ -110,8 +112,17 @@ async function throughput(make: () => Transform, input: Buffer, repeat: number):
   for (let i = 0; i < repeat; i++) {
     const parts: Buffer[] = [];
     const t = process.hrtime.bigint();
-    await pipeline(Readable.from((function* () { for (let o = 0; o < input.length; o += 1 << 16) yield input.subarray(o, o + (1 << 16)); })()), make(),
-      async function (s) { for await (const c of s) parts.push(c as Buffer); });
+    await pipeline(
+      Readable.from(
+        (function* () {
+          for (let o = 0; o < input.length; o += 1 << 16) yield input.subarray(o, o + (1 << 16));
+        })(),
+      ),
+      make(),
+      async function (s) {
+        for await (const c of s) parts.push(c as Buffer);
+      },
+    );
     bestS = Math.min(bestS, Number(process.hrtime.bigint() - t) / 1e9);
     out = Buffer.concat(parts);
   }
@@ -138,7 +149,9 @@ async function encryptionSection(): Promise<string[]> {
   return rows;
 }
 
-const loadBefore = loadavg().map((l) => l.toFixed(2)).join(' ');
+const loadBefore = loadavg()
+  .map((l) => l.toFixed(2))
+  .join(' ');
 log('restore ...');
 const restore = await restoreSection();
 log('encryption ...');
@@ -146,7 +159,11 @@ const enc = await encryptionSection();
 const md = [
   '# Restore and encryption benchmark',
   '',
-  `Run ${new Date().toISOString()} (load average before: ${loadBefore}, after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}) on ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}. Fastest of ${REPEAT} runs; page cache warm; \`sync\` before each run; offsite and tar alternate.`,
+  `Run ${new Date().toISOString()} (load average before: ${loadBefore}, after: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(
+      ' ',
+    )}) on ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}. Fastest of ${REPEAT} runs; page cache warm; \`sync\` before each run; offsite and tar alternate.`,
   '',
   '## Restore',
   '',
@@ -156,7 +173,7 @@ const md = [
   '',
   '## Encryption',
   '',
-  '128 MiB of random data through each method\'s Transform (in memory, 64 KiB chunks).',
+  "128 MiB of random data through each method's Transform (in memory, 64 KiB chunks).",
   '',
   ...enc,
   '',

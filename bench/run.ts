@@ -54,16 +54,20 @@ interface Corpus {
 function prng(seed: number): () => number {
   let s = seed >>> 0 || 1;
   return () => {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     return s;
   };
 }
 
-const WORDS = ('lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore magna aliqua '
-  + 'backup volume container archive upload retention schedule notification error warning info debug request response '
-  + 'GET POST PUT DELETE 200 201 204 301 404 500 user session token cache database index query table row column').split(' ');
+const WORDS = (
+  'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore magna aliqua ' +
+  'backup volume container archive upload retention schedule notification error warning info debug request response ' +
+  'GET POST PUT DELETE 200 201 204 301 404 500 user session token cache database index query table row column'
+).split(' ');
 
 function textChunk(rand: () => number, size: number): Buffer {
   const parts: string[] = [];
@@ -88,8 +92,11 @@ function buildCorpus(): Corpus {
   const textBytes = Math.round(160 * scale * 2 ** 20);
   const randomBytes = Math.max(0, SIZE_MB * 2 ** 20 - smallBytes - textBytes);
   const corpus: Corpus = {
-    root, sources: [join(root, 'small'), join(root, 'text'), join(root, 'random')], small: join(root, 'small'),
-    smallFiles, bytes: smallBytes + textBytes + randomBytes,
+    root,
+    sources: [join(root, 'small'), join(root, 'text'), join(root, 'random')],
+    small: join(root, 'small'),
+    smallFiles,
+    bytes: smallBytes + textBytes + randomBytes,
   };
   if (fs.existsSync(join(root, '.complete'))) return corpus;
   for (const d of fs.existsSync(WORK) ? fs.readdirSync(WORK) : []) if (d.startsWith('corpus-')) fs.rmSync(join(WORK, d), { recursive: true, force: true });
@@ -120,20 +127,38 @@ function buildCorpus(): Corpus {
 
 // ---------------------------------------------------------------- runners
 
-interface Measured { wallS: number; cpuS: number; rssMiB: number; stdout: string }
+interface Measured {
+  wallS: number;
+  cpuS: number;
+  rssMiB: number;
+  stdout: string;
+}
 
 /** One process under /usr/bin/time: wall seconds, user + system CPU (with its children), peak RSS. */
 function timed(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Measured> {
   const timeFile = join(WORK, `time-${process.pid}.txt`);
   return new Promise((resolve, reject) => {
-    const child = spawn(TIME, ['-f', '%e %U %S %M', '-o', timeFile, cmd, ...args], { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(TIME, ['-f', '%e %U %S %M', '-o', timeFile, cmd, ...args], {
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d; });
-    child.stderr.on('data', (d: Buffer) => { out += d; });
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      out += d;
+    });
     child.on('error', reject);
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}\n${out.slice(-3000)}`));
-      const [wallS, userS, sysS, rssKiB] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(/\s+/).map(Number) as [number, number, number, number];
+      const [wallS, userS, sysS, rssKiB] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(/\s+/).map(Number) as [
+        number,
+        number,
+        number,
+        number,
+      ];
       resolve({ wallS, cpuS: userS + sysS, rssMiB: rssKiB / 1024, stdout: out });
     });
   });
@@ -150,11 +175,18 @@ function offsiteEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const conf = join(WORK, 'conf');
   fs.mkdirSync(join(conf, 'conf.d'), { recursive: true });
   return {
-    PATH: process.env.PATH, HOME: process.env.HOME,
-    NODE_ENV: 'production', UV_THREADPOOL_SIZE: '8',
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'production',
+    UV_THREADPOOL_SIZE: '8',
     ...(COMPILE_CACHE ? { NODE_COMPILE_CACHE: COMPILE_CACHE } : {}),
-    OFFSITE_CONF_DIR: join(conf, 'conf.d'), OFFSITE_LOCK_FILE: join(conf, 'lock'), OFFSITE_HEALTH_FILE: join(conf, 'health.json'),
-    OFFSITE_DOTENV: '/dev/null', LOG_FORMAT: 'json', LOG_LEVEL: 'info', BACKUP_TMP_DIR: join(WORK, 'tmp'),
+    OFFSITE_CONF_DIR: join(conf, 'conf.d'),
+    OFFSITE_LOCK_FILE: join(conf, 'lock'),
+    OFFSITE_HEALTH_FILE: join(conf, 'health.json'),
+    OFFSITE_DOTENV: '/dev/null',
+    LOG_FORMAT: 'json',
+    LOG_LEVEL: 'info',
+    BACKUP_TMP_DIR: join(WORK, 'tmp'),
     ...extra,
   };
 }
@@ -189,9 +221,19 @@ async function gnuTar(flags: string[], sources: string[]): Promise<Measured & { 
   return { ...m, size };
 }
 
-interface Stat { wallS: number; cpuS: number; rssMiB: number; runs: number[] }
+interface Stat {
+  wallS: number;
+  cpuS: number;
+  rssMiB: number;
+  runs: number[];
+}
 function summarize(ms: Measured[]): Stat {
-  return { wallS: median(ms.map((m) => m.wallS)), cpuS: median(ms.map((m) => m.cpuS)), rssMiB: Math.max(...ms.map((m) => m.rssMiB)), runs: ms.map((m) => m.wallS) };
+  return {
+    wallS: median(ms.map((m) => m.wallS)),
+    cpuS: median(ms.map((m) => m.cpuS)),
+    rssMiB: Math.max(...ms.map((m) => m.rssMiB)),
+    runs: ms.map((m) => m.wallS),
+  };
 }
 
 interface Row {
@@ -209,12 +251,24 @@ interface Row {
 }
 
 function logRow(r: Row): void {
-  const ratio = r.ref ? ` ratio ${(r.ours.wallS / r.ref.wallS).toFixed(2)}x (runs ${r.ours.runs.map((x) => x.toFixed(2)).join('/')} vs ${r.ref.runs.map((x) => x.toFixed(2)).join('/')})` : '';
-  console.log(`    offsite ${r.ours.wallS.toFixed(2)} s CPU ${r.ours.cpuS.toFixed(2)} RSS ${r.ours.rssMiB.toFixed(0)} MiB${r.ref ? `; ${r.refCmd} ${r.ref.wallS.toFixed(2)} s CPU ${r.ref.cpuS.toFixed(2)}` : ''}${ratio}; load ${r.load.toFixed(2)}`);
+  const ratio = r.ref
+    ? ` ratio ${(r.ours.wallS / r.ref.wallS).toFixed(2)}x (runs ${r.ours.runs.map((x) => x.toFixed(2)).join('/')} vs ${r.ref.runs.map((x) => x.toFixed(2)).join('/')})`
+    : '';
+  console.log(
+    `    offsite ${r.ours.wallS.toFixed(2)} s CPU ${r.ours.cpuS.toFixed(2)} RSS ${r.ours.rssMiB.toFixed(0)} MiB${r.ref ? `; ${r.refCmd} ${r.ref.wallS.toFixed(2)} s CPU ${r.ref.cpuS.toFixed(2)}` : ''}${ratio}; load ${r.load.toFixed(2)}`,
+  );
 }
 
 /** offsite backup and a tar command, alternating, REPEAT times each. */
-async function backupVsTar(id: string, label: string, sources: string[], compression: string, parallelism: number, tarFlags: string[], target: number | null): Promise<Row> {
+async function backupVsTar(
+  id: string,
+  label: string,
+  sources: string[],
+  compression: string,
+  parallelism: number,
+  tarFlags: string[],
+  target: number | null,
+): Promise<Row> {
   console.log(`[${id}] ${label} ...`);
   const ours: Measured[] = [];
   const ref: Measured[] = [];
@@ -222,11 +276,23 @@ async function backupVsTar(id: string, label: string, sources: string[], compres
   let refSize = 0;
   for (let i = 0; i < REPEAT; i++) {
     const o = await offsiteBackup(sources, compression, parallelism);
-    ours.push(o); oursSize = o.size;
+    ours.push(o);
+    oursSize = o.size;
     const t = await gnuTar(tarFlags, sources);
-    ref.push(t); refSize = t.size;
+    ref.push(t);
+    refSize = t.size;
   }
-  const row: Row = { id, label, ours: summarize(ours), ref: summarize(ref), refCmd: `tar ${tarFlags.map((f) => (f.includes(' ') ? `'${f}'` : f)).join(' ')}`, target, oursSize, refSize, load: loadavg()[0]! };
+  const row: Row = {
+    id,
+    label,
+    ours: summarize(ours),
+    ref: summarize(ref),
+    refCmd: `tar ${tarFlags.map((f) => (f.includes(' ') ? `'${f}'` : f)).join(' ')}`,
+    target,
+    oursSize,
+    refSize,
+    load: loadavg()[0]!,
+  };
   logRow(row);
   return row;
 }
@@ -254,7 +320,17 @@ const CASES: Record<string, Case> = {
     return [await backupVsTar('P3', `zst, GZIP_PARALLELISM=0 (${CORES} cores)`, c.sources, 'zst', 0, ['-I', 'zstd -T0', '-cf'], 1.0)];
   },
   async small(c) {
-    return [await backupVsTar('P4', `none, the ${c.smallFiles} small files (${(c.smallFiles * 4096 / 2 ** 20).toFixed(0)} MiB)`, [c.small], 'none', 1, ['-cf'], 1.5)];
+    return [
+      await backupVsTar(
+        'P4',
+        `none, the ${c.smallFiles} small files (${((c.smallFiles * 4096) / 2 ** 20).toFixed(0)} MiB)`,
+        [c.small],
+        'none',
+        1,
+        ['-cf'],
+        1.5,
+      ),
+    ];
   },
   async none(c) {
     return [await backupVsTar('-', 'none, whole corpus', c.sources, 'none', 1, ['-cf'], null)];
@@ -273,13 +349,25 @@ const CASES: Record<string, Case> = {
       fs.copyFileSync(gzArchive, join(dest, 'backup-bench.tar.gz'));
       const to = join(WORK, 'restored');
       fs.rmSync(to, { recursive: true, force: true });
-      ours.push(await timed(process.execPath, [CLI, 'restore', 'latest', '--to', to], { env: offsiteEnv({ BACKUP_SOURCES: c.sources.join(','), BACKUP_ARCHIVE: dest }) }));
+      ours.push(
+        await timed(process.execPath, [CLI, 'restore', 'latest', '--to', to], {
+          env: offsiteEnv({ BACKUP_SOURCES: c.sources.join(','), BACKUP_ARCHIVE: dest }),
+        }),
+      );
       const tarTo = freshDir(join(WORK, 'restored-tar'));
       ref.push(await timed('tar', ['-xzf', gzArchive, '-C', tarTo]));
     }
     fs.rmSync(join(WORK, 'restored'), { recursive: true, force: true });
     fs.rmSync(join(WORK, 'restored-tar'), { recursive: true, force: true });
-    const row: Row = { id: 'P8', label: 'restore of P1\'s archive', ours: summarize(ours), ref: summarize(ref), refCmd: 'tar -xzf', target: 1.1, load: loadavg()[0]! };
+    const row: Row = {
+      id: 'P8',
+      label: "restore of P1's archive",
+      ours: summarize(ours),
+      ref: summarize(ref),
+      refCmd: 'tar -xzf',
+      target: 1.1,
+      load: loadavg()[0]!,
+    };
     logRow(row);
     return [row];
   },
@@ -296,7 +384,15 @@ const CASES: Record<string, Case> = {
       emp.push(await offsiteBackup([empty], 'gz', 1));
     }
     rows.push({ id: '-', label: '`offsite config`', ours: summarize(cfg), ref: null, refCmd: '', target: null, load: loadavg()[0]! });
-    rows.push({ id: 'P9', label: 'backup of a directory with one 1-byte file', ours: summarize(emp), ref: null, refCmd: '', target: null, load: loadavg()[0]! });
+    rows.push({
+      id: 'P9',
+      label: 'backup of a directory with one 1-byte file',
+      ours: summarize(emp),
+      ref: null,
+      refCmd: '',
+      target: null,
+      load: loadavg()[0]!,
+    });
     rows.forEach(logRow);
     return rows;
   },
@@ -307,9 +403,18 @@ const CASES: Record<string, Case> = {
     const rss: number[] = [];
     for (let i = 0; i < REPEAT; i++) {
       const r = await idleDaemon(empty);
-      starts.push(r.startS); rss.push(r.rssMiB);
+      starts.push(r.startS);
+      rss.push(r.rssMiB);
     }
-    const row: Row = { id: 'P9', label: 'daemon, local destination: start until "job scheduled" (s) / RSS idle 3 s after (MiB)', ours: { wallS: median(starts), cpuS: NaN, rssMiB: Math.max(...rss), runs: starts }, ref: null, refCmd: '', target: null, load: loadavg()[0]! };
+    const row: Row = {
+      id: 'P9',
+      label: 'daemon, local destination: start until "job scheduled" (s) / RSS idle 3 s after (MiB)',
+      ours: { wallS: median(starts), cpuS: NaN, rssMiB: Math.max(...rss), runs: starts },
+      ref: null,
+      refCmd: '',
+      target: null,
+      load: loadavg()[0]!,
+    };
     logRow(row);
     return [row];
   },
@@ -321,11 +426,15 @@ function idleDaemon(source: string): Promise<{ startS: number; rssMiB: number }>
   return new Promise((resolve, reject) => {
     const start = performance.now();
     const child = spawn(process.execPath, [CLI, 'daemon'], {
-      env: offsiteEnv({ BACKUP_SOURCES: source, BACKUP_ARCHIVE: dest, BACKUP_CRON_EXPRESSION: '0 3 1 1 *' }), stdio: ['ignore', 'pipe', 'pipe'],
+      env: offsiteEnv({ BACKUP_SOURCES: source, BACKUP_ARCHIVE: dest, BACKUP_CRON_EXPRESSION: '0 3 1 1 *' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     let startS = 0;
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`daemon did not log "job scheduled" in 60 s\n${out.slice(-3000)}`)); }, 60_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`daemon did not log "job scheduled" in 60 s\n${out.slice(-3000)}`));
+    }, 60_000);
     child.stdout.on('data', (d: Buffer) => {
       out += d;
       if (!startS && out.includes('"job scheduled"')) {
@@ -335,14 +444,18 @@ function idleDaemon(source: string): Promise<{ startS: number; rssMiB: number }>
           try {
             const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
             rssMiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024;
-          } catch { /* not Linux */ }
+          } catch {
+            /* not Linux */
+          }
           clearTimeout(timer);
           child.once('close', () => resolve({ startS, rssMiB }));
           child.kill('SIGTERM');
         }, 3000);
       }
     });
-    child.stderr.on('data', (d: Buffer) => { out += d; });
+    child.stderr.on('data', (d: Buffer) => {
+      out += d;
+    });
     child.on('error', reject);
   });
 }
@@ -352,12 +465,22 @@ function idleDaemon(source: string): Promise<{ startS: number; rssMiB: number }>
 /** Bytes on disk of the production dependencies (`npm ls --omit=dev`) plus src/: what `npm ci --omit=dev` and the image's COPY add. */
 function productionInstallMB(): number | null {
   try {
-    const paths = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 26 })
-      .split('\n').map((p) => p.trim()).filter((p) => p.includes('node_modules'));
+    const paths = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], {
+      cwd: REPO,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      maxBuffer: 1 << 26,
+    })
+      .split('\n')
+      .map((p) => p.trim())
+      .filter((p) => p.includes('node_modules'));
     const real = [...new Set(paths.map((p) => fs.realpathSync(p)))].sort();
     // a nested package is counted with its parent's du
     const top = real.filter((p, i) => !real.slice(0, i).some((q) => p.startsWith(q + '/')));
-    const out = execFileSync('du', ['-sbc', ...top, join(REPO, 'src'), join(REPO, 'package.json'), join(REPO, 'package-lock.json')], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const out = execFileSync('du', ['-sbc', ...top, join(REPO, 'src'), join(REPO, 'package.json'), join(REPO, 'package-lock.json')], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
+    });
     return Number(/^(\d+)\s+total$/m.exec(out)?.[1]) / 1e6;
   } catch {
     return null;
@@ -369,12 +492,12 @@ function productionInstallMB(): number | null {
 const TARGETS: [string, string, string][] = [
   ['P1', 'gz, 1 thread', '<= 1.0x `tar -czf`'],
   ['P2', 'gz, all cores', '<= 1.0x `tar -I pigz -cf`'],
-  ['P3', 'zst, 1 thread / all cores', '<= 1.0x `tar --zstd -cf` / <= 1.0x `tar -I \'zstd -T0\' -cf`'],
+  ['P3', 'zst, 1 thread / all cores', "<= 1.0x `tar --zstd -cf` / <= 1.0x `tar -I 'zstd -T0' -cf`"],
   ['P4', '50,000 small files, no compression', '<= 1.5x `tar -cf`'],
   ['P5', 'peak RSS of `offsite backup` to a local directory, any corpus size', '<= 96 MiB'],
   ['P6', 'peak RSS of a 4 GiB backup to S3 (+ local)', '<= 128 MiB'],
   ['P7', 'three destinations (local + S3 + SFTP) vs the slowest alone', '<= 1.25x'],
-  ['P8', '`offsite restore` of P1\'s archive', '<= 1.1x `tar -xzf`'],
+  ['P8', "`offsite restore` of P1's archive", '<= 1.1x `tar -xzf`'],
   ['P9', 'idle daemon RSS / start until "scheduled" is logged', '<= 70 MiB / <= 300 ms'],
   ['P10', 'production install (`npm ci --omit=dev` size), image layers above node:24-slim', '<= 60 MB'],
 ];
@@ -392,20 +515,26 @@ function report(c: Corpus, rows: Row[], installMB: number | null, loadStart: num
   const measured: Record<string, string> = {};
   for (const id of ['P1', 'P2', 'P3', 'P4', 'P8']) {
     const rs = byId(id);
-    if (rs.length) measured[id] = rs.map((r) => `${ratio(r)!.toFixed(2)}x (${r.ours.wallS.toFixed(2)} s vs ${r.ref!.wallS.toFixed(2)} s): ${ok(ratio(r)! <= r.target!)}`).join(' / ');
+    if (rs.length)
+      measured[id] = rs
+        .map((r) => `${ratio(r)!.toFixed(2)}x (${r.ours.wallS.toFixed(2)} s vs ${r.ref!.wallS.toFixed(2)} s): ${ok(ratio(r)! <= r.target!)}`)
+        .join(' / ');
   }
   if (peakLocal !== null) measured.P5 = `${peakLocal.toFixed(0)} MiB (highest of every backup above): ${ok(peakLocal <= 96)}`;
   measured.P6 = 'see the destinations report below (S3 + local, BENCH_DEST_MB=4096)';
   measured.P7 = 'see the destinations report below (local + S3 + SFTP against SFTP alone)';
   const d = byId('P9').find((r) => r.label.startsWith('daemon'));
   if (d) measured.P9 = `${d.ours.rssMiB.toFixed(0)} MiB / ${(d.ours.wallS * 1000).toFixed(0)} ms: ${ok(d.ours.rssMiB <= 70)} / ${ok(d.ours.wallS <= 0.3)}`;
-  if (installMB !== null) measured.P10 = `${installMB.toFixed(1)} MB (production dependencies + src/, measured from this checkout's node_modules): ${ok(installMB <= 60)}`;
+  if (installMB !== null)
+    measured.P10 = `${installMB.toFixed(1)} MB (production dependencies + src/, measured from this checkout's node_modules): ${ok(installMB <= 60)}`;
   const lines = [
     '# Whole-process benchmark',
     '',
     `Run ${new Date().toISOString()} on ${CORES} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${osVersion()}.`,
-    `Load average (1, 5, 15 min) before: ${loadStart.map((l) => l.toFixed(2)).join(', ')}; after: ${loadavg().map((l) => l.toFixed(2)).join(', ')} (${CORES} cores shared with other sessions' tests: absolute times are noisy, ratios less so).`,
-    `Corpus: ${(c.bytes / 2 ** 20).toFixed(0)} MiB (BENCH_SIZE_MB=${SIZE_MB}): ${c.smallFiles} files of 4 KiB (half text, half random), text logs in 8 MiB files (${(160 * SIZE_MB / 613).toFixed(0)} MiB), the rest random data in 32 MiB files. Page cache warm; output on the same disk.`,
+    `Load average (1, 5, 15 min) before: ${loadStart.map((l) => l.toFixed(2)).join(', ')}; after: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(', ')} (${CORES} cores shared with other sessions' tests: absolute times are noisy, ratios less so).`,
+    `Corpus: ${(c.bytes / 2 ** 20).toFixed(0)} MiB (BENCH_SIZE_MB=${SIZE_MB}): ${c.smallFiles} files of 4 KiB (half text, half random), text logs in 8 MiB files (${((160 * SIZE_MB) / 613).toFixed(0)} MiB), the rest random data in 32 MiB files. Page cache warm; output on the same disk.`,
     `Each offsite number is a whole \`node src/cli.ts ...\` process as the image starts it (NODE_ENV=production, UV_THREADPOOL_SIZE=8, ${COMPILE_CACHE ? 'NODE_COMPILE_CACHE warmed first' : 'no compile cache'}), local destination, timed like the reference with /usr/bin/time: wall time, CPU (user + system, all threads and children), peak RSS (maxRSS). Offsite and the reference alternate; medians of ${REPEAT} runs; RSS is the highest run.`,
     '',
     '## Targets',
@@ -418,7 +547,10 @@ function report(c: Corpus, rows: Row[], installMB: number | null, loadStart: num
     '',
     '| # | case | offsite (s) | reference (s) | ratio | CPU s offsite / ref | offsite peak RSS (MiB) | output MiB offsite / ref | load (1 min) |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...rows.map((r) => `| ${r.id} | ${r.label}${r.ref ? ` vs \`${r.refCmd}\`` : ''} | ${r.ours.wallS.toFixed(2)} | ${r.ref?.wallS.toFixed(2) ?? ''} | ${ratio(r)?.toFixed(2) ?? ''}${r.ref ? 'x' : ''} | ${Number.isNaN(r.ours.cpuS) ? '' : r.ours.cpuS.toFixed(2)}${r.ref ? ` / ${r.ref.cpuS.toFixed(2)}` : ''} | ${r.ours.rssMiB.toFixed(0)} | ${r.oursSize !== undefined ? `${(r.oursSize / 2 ** 20).toFixed(1)} / ${(r.refSize! / 2 ** 20).toFixed(1)}` : ''} | ${r.load.toFixed(2)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.id} | ${r.label}${r.ref ? ` vs \`${r.refCmd}\`` : ''} | ${r.ours.wallS.toFixed(2)} | ${r.ref?.wallS.toFixed(2) ?? ''} | ${ratio(r)?.toFixed(2) ?? ''}${r.ref ? 'x' : ''} | ${Number.isNaN(r.ours.cpuS) ? '' : r.ours.cpuS.toFixed(2)}${r.ref ? ` / ${r.ref.cpuS.toFixed(2)}` : ''} | ${r.ours.rssMiB.toFixed(0)} | ${r.oursSize !== undefined ? `${(r.oursSize / 2 ** 20).toFixed(1)} / ${(r.refSize! / 2 ** 20).toFixed(1)}` : ''} | ${r.load.toFixed(2)} |`,
+    ),
     '',
   ];
   return lines.join('\n');
@@ -481,7 +613,9 @@ async function main(): Promise<void> {
     const loadStart = loadavg()[0]!;
     const rows: DestRow[] = await destinationsSection(join(WORK, 'destinations'), COMPILE_CACHE);
     const machine = `${CORES} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${osVersion()}`;
-    destMd = destinationsReport(rows, machine) + `\nLoad average (1 min) at the start: ${loadStart.toFixed(2)}, at the end: ${loadavg()[0]!.toFixed(2)} (${CORES} cores; other sessions share this machine).\n`;
+    destMd =
+      destinationsReport(rows, machine) +
+      `\nLoad average (1 min) at the start: ${loadStart.toFixed(2)}, at the end: ${loadavg()[0]!.toFixed(2)} (${CORES} cores; other sessions share this machine).\n`;
     console.log('\n' + destMd);
   }
   writeResults(processMd, destMd);

@@ -7,7 +7,9 @@ import module from 'node:module';
 const REQUIRED = 24;
 if (Number(process.versions.node.split('.')[0]) < REQUIRED) {
   const root = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
-  process.stderr.write(`offsite needs Node.js ${REQUIRED} or newer, but ${process.execPath} is ${process.version}: run \`. .ci/node.sh\` in ${root} (installs Node ${REQUIRED} into .cache/node24 and puts it on PATH), or install Node.js ${REQUIRED} from https://nodejs.org\n`);
+  process.stderr.write(
+    `offsite needs Node.js ${REQUIRED} or newer, but ${process.execPath} is ${process.version}: run \`. .ci/node.sh\` in ${root} (installs Node ${REQUIRED} into .cache/node24 and puts it on PATH), or install Node.js ${REQUIRED} from https://nodejs.org\n`,
+  );
   process.exit(1);
 }
 // Node's compile cache (NODE_COMPILE_CACHE when set, as the image does; else a directory in the

@@ -37,18 +37,19 @@ const JSON_OUT: OptionSpec = { type: 'boolean', help: 'print JSON instead of a t
 export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'daemon',
-    summary: 'run every job on its schedule until SIGTERM (the image\'s default)',
+    summary: "run every job on its schedule until SIGTERM (the image's default)",
   },
   {
     name: 'backup',
     summary: 'run every job once, now',
     options: {
       job: { ...JOB, help: 'run only this conf.d job (the name of its file without .env)' },
-      stdout: { type: 'boolean', help: 'write a fresh archive of the job\'s sources to stdout instead (nothing is stored or pruned)' },
-      key: { type: 'string', arg: 'HEX', help: 'with --stdout: encrypt it in offsite\'s AES format with this 64-hex key' },
+      stdout: { type: 'boolean', help: "write a fresh archive of the job's sources to stdout instead (nothing is stored or pruned)" },
+      key: { type: 'string', arg: 'HEX', help: "with --stdout: encrypt it in offsite's AES format with this 64-hex key" },
     },
-    details: 'With several jobs the exit code is the worst of them.\n' +
-      '`offsite backup --stdout > backup.tar.gz` (SysReptor\'s `manage.py backup`): the archive of one job, in its\n' +
+    details:
+      'With several jobs the exit code is the worst of them.\n' +
+      "`offsite backup --stdout > backup.tar.gz` (SysReptor's `manage.py backup`): the archive of one job, in its\n" +
       'compression (gz: `tar -xzf` reads it); `offsite restore - --to DIR` reads it back.',
   },
   {
@@ -93,12 +94,18 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: {
       to: { type: 'string', arg: 'DIR', required: true, help: 'the directory to restore into' },
       from: { type: 'string', arg: 'DEST', help: 'the destination to read from (needed when several are configured)' },
-      include: { type: 'string', multiple: true, arg: 'PATH', help: 'restore only this path as `offsite ls` lists it (a directory with all below it), or a glob (backup/app/**/*.conf); an absolute source path (/backup/app/x) works for archives of every offsite version' },
+      include: {
+        type: 'string',
+        multiple: true,
+        arg: 'PATH',
+        help: 'restore only this path as `offsite ls` lists it (a directory with all below it), or a glob (backup/app/**/*.conf); an absolute source path (/backup/app/x) works for archives of every offsite version',
+      },
       force: { type: 'boolean', help: 'restore into a directory that is not empty' },
       key: { type: 'string', arg: 'HEX', help: 'with -: the 64-hex AES key the archive was made with (backup --stdout --key)' },
       job: JOB,
     },
-    details: 'NAME defaults to latest, the newest backup (by the time in its name, then modification time).\n' +
+    details:
+      'NAME defaults to latest, the newest backup (by the time in its name, then modification time).\n' +
       '`-` reads the archive from stdin (`cat backup.tar.gz | offsite restore - --to DIR`).',
   },
   {
@@ -141,7 +148,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       json: JSON_OUT,
       job: JOB,
     },
-    details: 'Uses BACKUP_RETENTION_KEEP_* (or BACKUP_RETENTION_DAYS) of each job; BACKUP_SKIP_BACKENDS_FROM_PRUNE\n' +
+    details:
+      'Uses BACKUP_RETENTION_KEEP_* (or BACKUP_RETENTION_DAYS) of each job; BACKUP_SKIP_BACKENDS_FROM_PRUNE\n' +
       'destinations are left alone. Without --dry-run it waits for a running backup (the lock) first.\n' +
       'Exit code 1 when a destination could not be listed or pruned.',
   },
@@ -149,24 +157,26 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'check',
     summary: 'check every destination now (reachable, credentials accepted, a probe file written and removed); one line each, exit 1 when one fails',
     options: { job: JOB },
-    details: 'Each check is bounded by 60 s (or BACKUP_DESTINATION_TIMEOUT when shorter). The daemon runs the same checks when it starts and warns about any that fail.',
+    details:
+      'Each check is bounded by 60 s (or BACKUP_DESTINATION_TIMEOUT when shorter). The daemon runs the same checks when it starts and warns about any that fail.',
   },
   {
     name: 'token',
-    summary: 'manage the HTTP API\'s tokens: create NAME --scopes ..., list, reset NAME, revoke NAME',
+    summary: "manage the HTTP API's tokens: create NAME --scopes ..., list, reset NAME, revoke NAME",
     args: 'create|list|reset|revoke [NAME]',
     positionals: [1, 2],
     options: {
       scopes: { type: 'string', arg: 'LIST', help: 'create: what the token may do, comma separated: read, run, download' },
       json: JSON_OUT,
     },
-    details: 'create and reset print the token once; only a salted hash is kept in OFFSITE_STATE_DIR.\n' +
+    details:
+      'create and reset print the token once; only a salted hash is kept in OFFSITE_STATE_DIR.\n' +
       'A token with download scope is notified to every NOTIFICATION_URLS target and works only after\n' +
       'OFFSITE_TOKEN_ACTIVATION_DELAY. reset makes a new secret (the old one stops working at once).',
   },
   {
     name: 'healthcheck',
-    summary: 'exit 0 when the daemon is alive and every job\'s last run succeeded within its schedule\'s interval (the image\'s HEALTHCHECK)',
+    summary: "exit 0 when the daemon is alive and every job's last run succeeded within its schedule's interval (the image's HEALTHCHECK)",
   },
   {
     name: 'version',
@@ -174,7 +184,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'help',
-    summary: 'print this help, or a command\'s help',
+    summary: "print this help, or a command's help",
     args: '[COMMAND]',
     positionals: [0, 1],
   },
@@ -252,7 +262,10 @@ export function nearest(word: string, known: readonly string[]): string | undefi
   let bestD = Infinity;
   for (const k of known) {
     const dist = editDistance(word.toLowerCase(), k.toLowerCase());
-    if (dist < bestD) { best = k; bestD = dist; }
+    if (dist < bestD) {
+      best = k;
+      bestD = dist;
+    }
   }
   const limit = Math.max(1, Math.floor(Math.max(word.length, 2) / 3));
   if (best !== undefined && bestD <= limit) return best;
@@ -282,8 +295,14 @@ export function parseCommandLine(argv: readonly string[], version: string): Pars
   if (first.startsWith('-')) throw new UsageError(`${first}: options come after the command`, 'usage: offsite <command> [options]; run `offsite help`');
   const command = findCommand(first);
   if (!command) {
-    const near = nearest(first, COMMANDS.map((c) => c.name));
-    throw new UsageError(`unknown command "${first}"${near ? ` (did you mean ${near}?)` : ''}`, `commands: ${COMMANDS.map((c) => c.name).join(', ')}; run \`offsite help\``);
+    const near = nearest(
+      first,
+      COMMANDS.map((c) => c.name),
+    );
+    throw new UsageError(
+      `unknown command "${first}"${near ? ` (did you mean ${near}?)` : ''}`,
+      `commands: ${COMMANDS.map((c) => c.name).join(', ')}; run \`offsite help\``,
+    );
   }
   return parseCommand(command, rest, version);
 }
@@ -316,7 +335,10 @@ export function parseCommand(command: CommandSpec, args: readonly string[], vers
   const { values, positionals } = parsed;
   const [min, max] = command.positionals ?? [0, 0];
   if (positionals.length > max) {
-    const extra = positionals.slice(max).map((p) => `"${p}"`).join(' ');
+    const extra = positionals
+      .slice(max)
+      .map((p) => `"${p}"`)
+      .join(' ');
     throw new UsageError(
       max === 0 ? `${command.name} takes no arguments, got ${extra}` : `${command.name} takes ${command.args}; unexpected ${extra}`,
       `usage: ${synopsis(command)}`,
@@ -331,7 +353,10 @@ export function parseCommand(command: CommandSpec, args: readonly string[], vers
     if (about === undefined) return { kind: 'help', text: usage(version) };
     const c = findCommand(about);
     if (!c) {
-      const near = nearest(about, COMMANDS.map((x) => x.name));
+      const near = nearest(
+        about,
+        COMMANDS.map((x) => x.name),
+      );
       throw new UsageError(`unknown command "${about}"${near ? ` (did you mean ${near}?)` : ''}`, `commands: ${COMMANDS.map((x) => x.name).join(', ')}`);
     }
     return { kind: 'help', text: commandHelp(c) };

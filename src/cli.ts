@@ -63,8 +63,6 @@ function describeJob(job: JobConfig): Record<string, unknown> {
   };
 }
 
-
-
 /** The jobs `--job NAME` names (every job without it); an unknown name is a usage error. */
 export function selectJobs(config: Config, name: string | undefined): readonly JobConfig[] {
   if (name === undefined) return config.jobs;
@@ -91,8 +89,16 @@ async function cmdBackup(config: Config, log: Logger, jobName: string | undefine
       const hooks = await createRunHooks(job, log);
       let stopProgress: (() => void) | null = null;
       const stats = await runJob(job, {
-        log, lockFile: config.lockFile, hooks, signal: stop.signal, logSummary: !human,
-        onArchive: human ? (a) => { stopProgress = followArchive(job.name, a, 500, (line) => statusLine.set(line)); } : undefined,
+        log,
+        lockFile: config.lockFile,
+        hooks,
+        signal: stop.signal,
+        logSummary: !human,
+        onArchive: human
+          ? (a) => {
+              stopProgress = followArchive(job.name, a, 500, (line) => statusLine.set(line));
+            }
+          : undefined,
       });
       (stopProgress as (() => void) | null)?.();
       statusLine.clear();
@@ -117,8 +123,10 @@ async function cmdBackup(config: Config, log: Logger, jobName: string | undefine
 /** `offsite backup --stdout [--key HEX]`: a fresh archive of one job on stdout (never on a terminal). */
 async function cmdBackupStdout(config: Config, log: Logger, jobName: string | undefined, keyHex: string | undefined): Promise<number> {
   const jobs = selectJobs(config, jobName);
-  if (jobs.length !== 1) throw new UsageError(`backup --stdout writes one job; there are ${jobs.length}: choose one with --job NAME`, `jobs: ${jobs.map((j) => j.name).join(', ')}`);
-  if (process.stdout.isTTY) throw new UsageError('backup --stdout would write an archive to the terminal', 'redirect it: offsite backup --stdout > backup.tar.gz');
+  if (jobs.length !== 1)
+    throw new UsageError(`backup --stdout writes one job; there are ${jobs.length}: choose one with --job NAME`, `jobs: ${jobs.map((j) => j.name).join(', ')}`);
+  if (process.stdout.isTTY)
+    throw new UsageError('backup --stdout would write an archive to the terminal', 'redirect it: offsite backup --stdout > backup.tar.gz');
   const { freshArchive, parseKeyArgument } = await import('./run/fresh.ts');
   const aesKey = parseKeyArgument(keyHex, '--key');
   const stop = installStopHandler({ log, timeoutMs: config.stopTimeoutMs, what: 'the export' });
@@ -148,10 +156,13 @@ async function cmdRestoreStdin(config: Config, log: Logger, values: Record<strin
   const key = parseKeyArgument(values.key as string | undefined, '--key');
   const job = values.job ? selectJobs(config, values.job as string)[0]! : config.jobs.length === 1 ? config.jobs[0]! : null;
   const keys = { ...(job?.encryption.keys ?? {}), ...(key ? { aesKeyHex: key.toString('hex') } : {}) };
-  if (process.stdin.isTTY) throw new UsageError('restore - reads the archive from stdin, which is a terminal', 'pipe it in: cat backup.tar.gz | offsite restore - --to DIR');
+  if (process.stdin.isTTY)
+    throw new UsageError('restore - reads the archive from stdin, which is a terminal', 'pipe it in: cat backup.tar.gz | offsite restore - --to DIR');
   const target = resolve(values.to as string);
   const r = await extractArchive(process.stdin, { target, include: values.include as string[] | undefined, force: Boolean(values.force), keys, log });
-  process.stdout.write(`restored the archive from stdin into ${target}\n  ok    ${r.files} files, ${r.directories} directories, ${r.symlinks} symlinks, ${r.bytes} bytes${r.encryption !== 'none' ? ` (decrypted: ${r.encryption})` : ''}\n`);
+  process.stdout.write(
+    `restored the archive from stdin into ${target}\n  ok    ${r.files} files, ${r.directories} directories, ${r.symlinks} symlinks, ${r.bytes} bytes${r.encryption !== 'none' ? ` (decrypted: ${r.encryption})` : ''}\n`,
+  );
   for (const w of r.warnings) process.stdout.write(`  note  ${w}\n`);
   return EXIT.success;
 }
@@ -160,7 +171,9 @@ async function cmdRestoreStdin(config: Config, log: Logger, values: Record<strin
 export function runSummary(job: string, stats: RunStats): string {
   const a = stats.archive;
   const lines: string[] = [];
-  const what = a ? ` — ${a.name}, ${a.files} files, ${formatBytes(a.size)} in ${formatDuration(stats.durationMs)}` : ` after ${formatDuration(stats.durationMs)}`;
+  const what = a
+    ? ` — ${a.name}, ${a.files} files, ${formatBytes(a.size)} in ${formatDuration(stats.durationMs)}`
+    : ` after ${formatDuration(stats.durationMs)}`;
   lines.push(`${job}: ${stats.status === 'failure' ? 'FAILED' : stats.status}${what}`);
   if (stats.error) lines.push(`  error: ${stats.error.message}`);
   for (const w of stats.warnings) lines.push(`  warning: ${w}`);
@@ -171,7 +184,10 @@ export function runSummary(job: string, stats: RunStats): string {
 function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
   return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
 }
 
@@ -180,7 +196,10 @@ async function notifyFailedStart(command: string, problems: string[]): Promise<v
   const level = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(process.env.LOG_LEVEL ?? '') ? process.env.LOG_LEVEL : 'info';
   const format = process.env.LOG_FORMAT === 'json' || process.env.LOG_FORMAT === 'pretty' ? process.env.LOG_FORMAT : undefined;
   const results = await notifyStartupFailure(command, problems, createLogger({ level, format }));
-  if (results.length > 0) process.stderr.write(`the failure was notified to ${results.filter((r) => r.ok).length} of ${results.length} notification URL${results.length === 1 ? '' : 's'}\n`);
+  if (results.length > 0)
+    process.stderr.write(
+      `the failure was notified to ${results.filter((r) => r.ok).length} of ${results.length} notification URL${results.length === 1 ? '' : 's'}\n`,
+    );
 }
 
 /** `offsite check`: one line per destination of each job; exit 1 when one fails. */
@@ -192,7 +211,11 @@ async function cmdCheck(config: Config, log: Logger, only?: string): Promise<num
   for (const job of jobs) {
     const dests = await createDestinations(job, log);
     try {
-      if (dests.length === 0) { process.stdout.write(`FAIL  ${job.name}: no destination is configured\n`); failed++; continue; }
+      if (dests.length === 0) {
+        process.stdout.write(`FAIL  ${job.name}: no destination is configured\n`);
+        failed++;
+        continue;
+      }
       for (const r of await checkDestinations(dests, job.retry.timeoutMs)) {
         total++;
         if (!r.ok) failed++;
@@ -208,20 +231,33 @@ async function cmdCheck(config: Config, log: Logger, only?: string): Promise<num
 
 /** The daemon at start: log each job's destinations and check them; a failing one is a warning, the daemon goes on. */
 async function checkAtStart(config: Config, log: Logger, signal: AbortSignal): Promise<void> {
-  await Promise.all(config.jobs.map(async (job) => {
-    const dests = await createDestinations(job, log);
-    try {
-      log.info({ job: job.name, destinations: dests.map((d) => `${d.name} ${d.location}`) }, `${job.name} stores its backups on ${dests.length ? dests.map((d) => `${d.name} ${d.location}`).join(', ') : 'no destination'}`);
-      const results = await checkDestinations(dests, job.retry.timeoutMs, signal);
-      if (signal.aborted) return;
-      for (const r of results) {
-        if (r.ok) log.info({ job: job.name, destination: r.destination, location: r.location, durationMs: r.durationMs }, `destination check passed: ${r.destination} ${r.location}`);
-        else log.warn({ job: job.name, destination: r.destination, location: r.location, ...(r.hint ? { hint: r.hint } : {}) }, `destination check failed: ${r.destination} ${r.location}: ${r.error}`);
+  await Promise.all(
+    config.jobs.map(async (job) => {
+      const dests = await createDestinations(job, log);
+      try {
+        log.info(
+          { job: job.name, destinations: dests.map((d) => `${d.name} ${d.location}`) },
+          `${job.name} stores its backups on ${dests.length ? dests.map((d) => `${d.name} ${d.location}`).join(', ') : 'no destination'}`,
+        );
+        const results = await checkDestinations(dests, job.retry.timeoutMs, signal);
+        if (signal.aborted) return;
+        for (const r of results) {
+          if (r.ok)
+            log.info(
+              { job: job.name, destination: r.destination, location: r.location, durationMs: r.durationMs },
+              `destination check passed: ${r.destination} ${r.location}`,
+            );
+          else
+            log.warn(
+              { job: job.name, destination: r.destination, location: r.location, ...(r.hint ? { hint: r.hint } : {}) },
+              `destination check failed: ${r.destination} ${r.location}: ${r.error}`,
+            );
+        }
+      } finally {
+        await Promise.allSettled(dests.map((d) => d.close()));
       }
-    } finally {
-      await Promise.allSettled(dests.map((d) => d.close()));
-    }
-  }));
+    }),
+  );
 }
 
 /**
@@ -245,37 +281,64 @@ async function startControl(control: DaemonControl, log: Logger): Promise<Contro
     const pushes = new Set<Promise<unknown>>();
     control.runs.on('run', (e) => {
       if (e.type !== 'finished' || !e.run.stats) return;
-      const p = pushRunMetrics(http.pushgatewayUrl!, e.run.stats, VERSION, log, { intervalMs: control.intervalMs(e.run.job), instance: http.pushgatewayInstance });
+      const p = pushRunMetrics(http.pushgatewayUrl!, e.run.stats, VERSION, log, {
+        intervalMs: control.intervalMs(e.run.job),
+        instance: http.pushgatewayInstance,
+      });
       pushes.add(p);
       void p.finally(() => pushes.delete(p));
     });
-    closers.push(async () => { await Promise.allSettled([...pushes]); });
+    closers.push(async () => {
+      await Promise.allSettled([...pushes]);
+    });
   }
   if (http.listen) {
     const { startControlPlane } = await import('./http/start.ts');
     const handle = await startControlPlane(control, log, VERSION);
     closers.push(() => handle.close());
   }
-  return { close: async () => { await Promise.allSettled(closers.map((c) => c())); } };
+  return {
+    close: async () => {
+      await Promise.allSettled(closers.map((c) => c()));
+    },
+  };
 }
 
 /** Exit 0 when the daemon is alive and every job passes the health rule (src/health/rule.ts); one readable line either way. */
 function cmdHealthcheck(): number {
   const r = checkHealthFile(HEALTH_FILE);
-  if (r.healthy) { process.stdout.write(`${r.message}\n`); return EXIT.success; }
+  if (r.healthy) {
+    process.stdout.write(`${r.message}\n`);
+    return EXIT.success;
+  }
   process.stderr.write(`unhealthy: ${r.message}\n`);
   return EXIT.failure;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv.length === 0) { process.stderr.write(`${usage(VERSION)}\n`); return EXIT.usage; }
+  if (argv.length === 0) {
+    process.stderr.write(`${usage(VERSION)}\n`);
+    return EXIT.usage;
+  }
   // offen's `backup print-config` (in the image, `backup` is offsite invoked under that name)
   if (argv[0] === 'backup' && argv[1] === 'print-config') argv = ['print-config', ...argv.slice(2)];
   const parsed = parseCommandLine(argv, VERSION);
-  if (parsed.kind === 'help') { process.stdout.write(`${parsed.text}\n`); return EXIT.success; }
-  if (parsed.kind === 'version') { process.stdout.write(`${VERSION}\n`); return EXIT.success; }
-  const { command: { name: command }, values } = parsed;
-  if (command === 'version') { process.stdout.write(`${VERSION}\n`); return EXIT.success; }
+  if (parsed.kind === 'help') {
+    process.stdout.write(`${parsed.text}\n`);
+    return EXIT.success;
+  }
+  if (parsed.kind === 'version') {
+    process.stdout.write(`${VERSION}\n`);
+    return EXIT.success;
+  }
+  const {
+    command: { name: command },
+    values,
+  } = parsed;
+  if (command === 'version') {
+    process.stdout.write(`${VERSION}\n`);
+    return EXIT.success;
+  }
   if (command === 'healthcheck') return cmdHealthcheck();
 
   let config: Config;
@@ -286,7 +349,10 @@ export async function main(argv: string[]): Promise<number> {
     installProxyFromEnv();
     config = loadConfig();
     // a source missing when the daemon starts would fail every scheduled run (at 2 am): refuse to start instead
-    const missing = command === 'daemon' ? config.jobs.flatMap((job) => missingSourceIssues(job.archive.sources, job.source === 'environment' ? '' : ` (in ${job.source})`)) : [];
+    const missing =
+      command === 'daemon'
+        ? config.jobs.flatMap((job) => missingSourceIssues(job.archive.sources, job.source === 'environment' ? '' : ` (in ${job.source})`))
+        : [];
     if (missing.length > 0) throw new ConfigError(missing);
     const keyProblems = await checkEncryptionKeys(config.jobs);
     if (keyProblems.length > 0) throw new ConfigError(keyProblems);
@@ -294,7 +360,11 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof ConfigError) {
       printConfigError(e);
       // a sidecar in a restart loop must not fail in silence: tell the URLs that still parse
-      if (command === 'daemon' || command === 'backup') await notifyFailedStart(command, e.issues.map((i) => `${i.variable}: ${i.message}`));
+      if (command === 'daemon' || command === 'backup')
+        await notifyFailedStart(
+          command,
+          e.issues.map((i) => `${i.variable}: ${i.message}`),
+        );
       return EXIT.config;
     }
     throw e;
@@ -315,25 +385,40 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'print-config': {
       const lines: string[] = [];
-      printOffenConfig(config.jobs, (job) => [...job.notify.warnings, ...job.warnings], (line) => lines.push(line));
+      printOffenConfig(
+        config.jobs,
+        (job) => [...job.notify.warnings, ...job.warnings],
+        (line) => lines.push(line),
+      );
       process.stdout.write(`${lines.join('\n')}\n`);
       return 0;
     }
     case 'backup':
       if (values.stdout) return cmdBackupStdout(config, log, values.job as string | undefined, values.key as string | undefined);
-      if (values.key !== undefined) throw new UsageError('backup: --key goes with --stdout', 'the stored backups are encrypted as BACKUP_ENCRYPTION_KEY (or GPG/age) say');
+      if (values.key !== undefined)
+        throw new UsageError('backup: --key goes with --stdout', 'the stored backups are encrypted as BACKUP_ENCRYPTION_KEY (or GPG/age) say');
       return cmdBackup(config, log, values.job as string | undefined);
     case 'restore':
       if (parsed.positionals[0] === '-') return cmdRestoreStdin(config, log, values);
-      if (values.key !== undefined) throw new UsageError('restore: --key goes with `restore -` (stdin)', 'a stored backup is decrypted with BACKUP_ENCRYPTION_KEY');
+      if (values.key !== undefined)
+        throw new UsageError('restore: --key goes with `restore -` (stdin)', 'a stored backup is decrypted with BACKUP_ENCRYPTION_KEY');
       return runReadCommand(command, argv.slice(1), config, log);
-    case 'list': case 'ls': case 'verify': case 'export': case 'import':
+    case 'list':
+    case 'ls':
+    case 'verify':
+    case 'export':
+    case 'import':
       return runReadCommand(command, argv.slice(1), config, log);
     case 'prune': {
       const controller = new AbortController();
       const onSignal = (sig: string) => controller.abort(new Error(`received ${sig}`));
       process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
-      return runPrune(config, log, { job: values.job as string | undefined, dryRun: Boolean(values['dry-run']), json: Boolean(values.json), signal: controller.signal });
+      return runPrune(config, log, {
+        job: values.job as string | undefined,
+        dryRun: Boolean(values['dry-run']),
+        json: Boolean(values.json),
+        signal: controller.signal,
+      });
     }
     case 'token': {
       const { runTokenCommand } = await import('./tokens/command.ts');
@@ -346,7 +431,12 @@ export async function main(argv: string[]): Promise<number> {
     case 'daemon': {
       const stop = installStopHandler({ log, timeoutMs: config.stopTimeoutMs, what: 'the daemon' });
       const code = await runDaemon(config, {
-        log, stop, healthFile: HEALTH_FILE, onStarted: (signal) => checkAtStart(config, log, signal), runOptions: async (job) => ({ hooks: await createRunHooks(job, log) }), afterRun: (job, stats) => reportRun(job, stats, log, stop.lateSignal()),
+        log,
+        stop,
+        healthFile: HEALTH_FILE,
+        onStarted: (signal) => checkAtStart(config, log, signal),
+        runOptions: async (job) => ({ hooks: await createRunHooks(job, log) }),
+        afterRun: (job, stats) => reportRun(job, stats, log, stop.lateSignal()),
         control: (control) => startControl(control, log),
       });
       // nothing may keep a stopped daemon alive (timers of libraries, idle sockets)
@@ -373,24 +463,32 @@ export function run(argv: string[]): void {
   // every line the CLI prints is redacted, whichever code path wrote it
   redactStream(process.stdout);
   redactStream(process.stderr);
-  main(argv).then(
-    (code) => { process.exitCode = code; },
-    (err) => {
-      if (err instanceof ConfigError) { printConfigError(err); process.exitCode = EXIT.config; return; }
-      if (err instanceof UserError) {
-        process.stderr.write(`error: ${redact(err.message)}\n${err.hint ? `hint: ${redact(err.hint)}\n` : ''}`);
-        process.exitCode = err instanceof UsageError ? EXIT.usage : EXIT.failure;
-        return;
-      }
-      process.stderr.write(`error: ${redact(errorMessage(err))}\n`);
-      if (process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace') process.stderr.write(`${redact(String((err as Error)?.stack ?? ''))}\n`);
-      process.exitCode = EXIT.failure;
-    },
-  ).finally(() => {
-    // An operation abandoned after its deadline (an fs call blocked on a hung mount, a socket
-    // of a stalled server) must not keep the finished command alive: exit once output is flushed.
-    setTimeout(() => process.exit(), 2000).unref();
-  });
+  main(argv)
+    .then(
+      (code) => {
+        process.exitCode = code;
+      },
+      (err) => {
+        if (err instanceof ConfigError) {
+          printConfigError(err);
+          process.exitCode = EXIT.config;
+          return;
+        }
+        if (err instanceof UserError) {
+          process.stderr.write(`error: ${redact(err.message)}\n${err.hint ? `hint: ${redact(err.hint)}\n` : ''}`);
+          process.exitCode = err instanceof UsageError ? EXIT.usage : EXIT.failure;
+          return;
+        }
+        process.stderr.write(`error: ${redact(errorMessage(err))}\n`);
+        if (process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace') process.stderr.write(`${redact(String((err as Error)?.stack ?? ''))}\n`);
+        process.exitCode = EXIT.failure;
+      },
+    )
+    .finally(() => {
+      // An operation abandoned after its deadline (an fs call blocked on a hung mount, a socket
+      // of a stalled server) must not keep the finished command alive: exit once output is flushed.
+      setTimeout(() => process.exit(), 2000).unref();
+    });
 }
 
 /** True when this file is the process's main module (also through a symlink such as /usr/local/bin/offsite). */

@@ -74,10 +74,12 @@ export function quote(value: string | undefined): string {
 
 /** Escape control characters in a whole message (a last guard for text that did not go through quote()). */
 export function escapeControls(text: string): string {
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
-    const code = c.charCodeAt(0);
-    return code === 0x1b ? '\\x1b' : code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  }).replace(/\n/g, '\\n');
+  return text
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
+      const code = c.charCodeAt(0);
+      return code === 0x1b ? '\\x1b' : code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+    })
+    .replace(/\n/g, '\\n');
 }
 
 /** The longest message a configuration issue prints; quote() keeps values far shorter. */

@@ -31,7 +31,13 @@ export function createLogger(opts: LogOptions = {}): Logger {
       const redacted = args.map(redactValue);
       if (taps.size > 0) {
         const bindings = this.bindings();
-        for (const tap of taps) { try { tap(levelValue, bindings, redacted); } catch { /* a tap never breaks logging */ } }
+        for (const tap of taps) {
+          try {
+            tap(levelValue, bindings, redacted);
+          } catch {
+            /* a tap never breaks logging */
+          }
+        }
       }
       method.apply(this, redacted);
     },
@@ -52,7 +58,9 @@ const taps = new Set<LogTap>();
 /** Watch log lines (the API keeps each run's lines); returns the function that stops watching. */
 export function addLogTap(tap: LogTap): () => void {
   taps.add(tap);
-  return () => { taps.delete(tap); };
+  return () => {
+    taps.delete(tap);
+  };
 }
 
 function redactValue(v: unknown): unknown {
@@ -60,10 +68,15 @@ function redactValue(v: unknown): unknown {
   if (v instanceof Error) return { err: redact(v.message) };
   if (v && typeof v === 'object') {
     // Errors nested in the object would stringify as {} (their fields are not enumerable): keep what says what failed.
-    const errors = (_k: string, x: unknown) => (x instanceof Error
-      ? { type: x.name, message: x.message, ...((x as NodeJS.ErrnoException).code !== undefined ? { code: (x as NodeJS.ErrnoException).code } : {}) }
-      : x);
-    try { return JSON.parse(redact(JSON.stringify(v, errors))); } catch { return v; }
+    const errors = (_k: string, x: unknown) =>
+      x instanceof Error
+        ? { type: x.name, message: x.message, ...((x as NodeJS.ErrnoException).code !== undefined ? { code: (x as NodeJS.ErrnoException).code } : {}) }
+        : x;
+    try {
+      return JSON.parse(redact(JSON.stringify(v, errors)));
+    } catch {
+      return v;
+    }
   }
   return v;
 }

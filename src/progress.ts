@@ -27,7 +27,9 @@ export function formatEta(ms: number): string {
 export class RateMeter {
   private readonly samples: Array<{ t: number; bytes: number }> = [];
   private readonly windowMs: number;
-  constructor(windowMs = 10_000) { this.windowMs = windowMs; }
+  constructor(windowMs = 10_000) {
+    this.windowMs = windowMs;
+  }
   add(t: number, bytes: number): void {
     this.samples.push({ t, bytes });
     while (this.samples.length > 2 && t - this.samples[0]!.t > this.windowMs) this.samples.shift();
@@ -59,7 +61,7 @@ export function formatProgress(label: string, p: ProgressSample, bytesPerSecond:
   const parts: string[] = [];
   const t = p.total;
   if (t) {
-    const pct = t.bytes > 0 ? Math.min(100, Math.floor((p.bytes / t.bytes) * 100)) : (t.files > 0 ? Math.min(100, Math.floor((p.files / t.files) * 100)) : 100);
+    const pct = t.bytes > 0 ? Math.min(100, Math.floor((p.bytes / t.bytes) * 100)) : t.files > 0 ? Math.min(100, Math.floor((p.files / t.files) * 100)) : 100;
     parts.push(`${n(p.files)}/${n(t.files)} files`, `${formatBytes(p.bytes)}/${formatBytes(t.bytes)} (${pct}%)`);
   } else {
     parts.push(`${n(p.files)} files`, formatBytes(p.bytes));
@@ -75,7 +77,9 @@ export function formatProgress(label: string, p: ProgressSample, bytesPerSecond:
  * returned function stops it. The first line comes after one interval.
  */
 export function followProgress(
-  label: string, read: () => ProgressSample | null | undefined, intervalMs: number,
+  label: string,
+  read: () => ProgressSample | null | undefined,
+  intervalMs: number,
   emit: (line: string, p: ProgressSample, bytesPerSecond: number | null) => void,
   now: () => number = Date.now,
 ): () => void {
@@ -94,11 +98,21 @@ export function followProgress(
 }
 
 /** Follow an archive being written until it is complete (or failed). */
-export function followArchive(label: string, a: ArchiveStream, intervalMs: number, emit: (line: string, p: ProgressSample, bytesPerSecond: number | null) => void): () => void {
-  const stop = followProgress(label, () => {
-    const p = a.progress?.();
-    return p ? { files: p.files, bytes: p.bytesRead, total: p.total } : null;
-  }, intervalMs, emit);
+export function followArchive(
+  label: string,
+  a: ArchiveStream,
+  intervalMs: number,
+  emit: (line: string, p: ProgressSample, bytesPerSecond: number | null) => void,
+): () => void {
+  const stop = followProgress(
+    label,
+    () => {
+      const p = a.progress?.();
+      return p ? { files: p.files, bytes: p.bytesRead, total: p.total } : null;
+    },
+    intervalMs,
+    emit,
+  );
   void a.done.then(stop, stop);
   return stop;
 }

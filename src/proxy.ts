@@ -40,7 +40,11 @@ export function proxyIssues(env: Record<string, string | undefined> = process.en
     const v = env[k];
     if (!v) continue;
     let u: URL | null = null;
-    try { u = new URL(v); } catch { /* below */ }
+    try {
+      u = new URL(v);
+    } catch {
+      /* below */
+    }
     if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
       issues.push({ variable: k, message: 'is not an http:// or https:// proxy URL (e.g. http://proxy.example:3128)' });
     }

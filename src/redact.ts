@@ -31,7 +31,10 @@ const declaredBasic: Array<readonly [string, string]> = [];
  */
 export function declareVariables(d: { known?: Iterable<string>; secrets?: Iterable<string>; basicAuth?: Iterable<readonly [string, string]> }): void {
   for (const k of d.known ?? []) declaredKnown.add(k);
-  for (const k of d.secrets ?? []) { declaredSecrets.add(k); declaredKnown.add(k); }
+  for (const k of d.secrets ?? []) {
+    declaredSecrets.add(k);
+    declaredKnown.add(k);
+  }
   for (const p of d.basicAuth ?? []) if (!declaredBasic.some(([u, pw]) => u === p[0] && pw === p[1])) declaredBasic.push(p);
 }
 
@@ -43,7 +46,9 @@ export function declaredSecretNames(): string[] {
 /** The fallback for variables offsite does not declare: a name that looks secret. */
 function looksSecret(name: string): boolean {
   if (/FINGERPRINT/i.test(name)) return false; // a fingerprint is public
-  return /(PASSWORD|PASSPHRASE|SECRET|TOKEN|_KEY$|_KEY_|ACCOUNT_KEY|CONNECTION_STRING|ACCESS_KEY|NOTIFICATION_URLS|KEY_RING|PUBLIC_KEYS|ENCRYPTION_KEY|CREDENTIALS)/i.test(name);
+  return /(PASSWORD|PASSPHRASE|SECRET|TOKEN|_KEY$|_KEY_|ACCOUNT_KEY|CONNECTION_STRING|ACCESS_KEY|NOTIFICATION_URLS|KEY_RING|PUBLIC_KEYS|ENCRYPTION_KEY|CREDENTIALS)/i.test(
+    name,
+  );
 }
 
 /** Names of variables whose values are secrets: declared ones; for names offsite does not declare, the name pattern. */
@@ -66,7 +71,11 @@ export function registerSecret(value: string | undefined | null): void {
   if (v.length < 4) return;
   for (const base of [v, ...decodedForms(v)]) {
     add(base);
-    try { add(encodeURIComponent(base)); } catch { /* lone surrogate */ }
+    try {
+      add(encodeURIComponent(base));
+    } catch {
+      /* lone surrogate */
+    }
     add(new URLSearchParams({ x: base }).toString().slice(2));
     add(JSON.stringify(base).slice(1, -1));
     add(base.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;'));
@@ -75,8 +84,18 @@ export function registerSecret(value: string | undefined | null): void {
 
 function decodedForms(v: string): string[] {
   const out: string[] = [];
-  try { const d = decodeURIComponent(v); if (d !== v) out.push(d); } catch { /* not encoded */ }
-  try { const d = decodeURIComponent(v.replace(/\+/g, ' ')); if (d !== v && !out.includes(d)) out.push(d); } catch { /* not encoded */ }
+  try {
+    const d = decodeURIComponent(v);
+    if (d !== v) out.push(d);
+  } catch {
+    /* not encoded */
+  }
+  try {
+    const d = decodeURIComponent(v.replace(/\+/g, ' '));
+    if (d !== v && !out.includes(d)) out.push(d);
+  } catch {
+    /* not encoded */
+  }
   return out;
 }
 

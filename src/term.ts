@@ -8,9 +8,13 @@ import { writeSync } from 'node:fs';
 class StatusLine {
   private text = '';
   private readonly out: NodeJS.WriteStream;
-  constructor(out: NodeJS.WriteStream) { this.out = out; }
+  constructor(out: NodeJS.WriteStream) {
+    this.out = out;
+  }
 
-  get active(): boolean { return this.text !== ''; }
+  get active(): boolean {
+    return this.text !== '';
+  }
 
   /** Show (or replace) the status line. */
   set(text: string): void {
@@ -27,7 +31,10 @@ class StatusLine {
 
   /** Write whole lines above the status line. */
   above(write: () => void): void {
-    if (!this.text) { write(); return; }
+    if (!this.text) {
+      write();
+      return;
+    }
     this.out.write('\r\x1b[K');
     write();
     this.out.write(this.text);

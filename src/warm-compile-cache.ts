@@ -33,11 +33,21 @@ if (!getCompileCacheDir()) {
 let loaded = 0;
 const failed: string[] = [];
 for (const f of tsFiles(SRC).sort()) {
-  try { await import(pathToFileURL(join(SRC, f)).href); loaded++; } catch (e) { failed.push(`${f}: ${(e as Error).message}`); }
+  try {
+    await import(pathToFileURL(join(SRC, f)).href);
+    loaded++;
+  } catch (e) {
+    failed.push(`${f}: ${(e as Error).message}`);
+  }
 }
 const pkg = JSON.parse(readFileSync(join(SRC, '..', 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
 for (const name of Object.keys(pkg.dependencies ?? {})) {
-  try { await import(name); loaded++; } catch (e) { failed.push(`${name}: ${(e as Error).message}`); }
+  try {
+    await import(name);
+    loaded++;
+  } catch (e) {
+    failed.push(`${name}: ${(e as Error).message}`);
+  }
 }
 flushCompileCache();
 process.stdout.write(`warm-compile-cache: ${loaded} modules loaded into ${getCompileCacheDir()}${failed.length ? `; not loaded: ${failed.join('; ')}` : ''}\n`);

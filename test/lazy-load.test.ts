@@ -10,8 +10,22 @@ import { join } from 'node:path';
 
 const CLI = join(import.meta.dirname, '..', 'src', 'cli.ts');
 const HEAVY = [
-  '@aws-sdk/client-s3', '@azure/storage-blob', '@azure/identity', 'webdav', 'ssh2-sftp-client', 'ssh2', 'dropbox', '@googleapis/drive',
-  'google-auth-library', 'dockerode', 'openpgp', 'age-encryption', 'handlebars', 'nodemailer', 'pino-pretty', 'mqtt',
+  '@aws-sdk/client-s3',
+  '@azure/storage-blob',
+  '@azure/identity',
+  'webdav',
+  'ssh2-sftp-client',
+  'ssh2',
+  'dropbox',
+  '@googleapis/drive',
+  'google-auth-library',
+  'dockerode',
+  'openpgp',
+  'age-encryption',
+  'handlebars',
+  'nodemailer',
+  'pino-pretty',
+  'mqtt',
 ];
 
 test('offsite config with a local destination loads no SDK and no heavy library', () => {
@@ -28,11 +42,16 @@ test('offsite config with a local destination loads no SDK and no heavy library'
     `;
     execFileSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, CLI, 'config'], {
       env: { PATH: process.env.PATH, HOME: dir, BACKUP_ARCHIVE: join(dir, 'archive'), OFFSITE_DOTENV: '/dev/null', LOG_FORMAT: 'json' },
-      cwd: dir, encoding: 'utf8',
+      cwd: dir,
+      encoding: 'utf8',
     });
     const loaded = readFileSync(out, 'utf8').split('\n').filter(Boolean);
     assert.ok(loaded.includes('envalid'), `the tracer saw the configuration load: ${loaded.join(', ')}`);
-    assert.deepEqual(HEAVY.filter((p) => loaded.includes(p)), [], `loaded: ${loaded.join(', ')}`);
+    assert.deepEqual(
+      HEAVY.filter((p) => loaded.includes(p)),
+      [],
+      `loaded: ${loaded.join(', ')}`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -31,7 +31,10 @@ test('an error nested in a log object keeps its message, with secrets masked', (
     log.error(err);
   });
   assert.ok(!out.includes(secret), out);
-  const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+  const lines = out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, any>);
   assert.match(lines[0]!.err.message, /request to https:\/\/u:\*\*\*@host\/x failed/);
   assert.equal(lines[0]!.err.code, 'ECONNRESET');
   assert.match(lines[1]!.detail.cause.message, /failed/);

@@ -46,7 +46,12 @@ test('rate over a sliding window', () => {
 test('followProgress emits on its interval and stops', async () => {
   const lines: string[] = [];
   let bytes = 0;
-  const stop = followProgress('j', () => ({ files: 1, bytes: (bytes += 10), total: { files: 2, bytes: 1000 } }), 20, (l) => lines.push(l));
+  const stop = followProgress(
+    'j',
+    () => ({ files: 1, bytes: (bytes += 10), total: { files: 2, bytes: 1000 } }),
+    20,
+    (l) => lines.push(l),
+  );
   for (let i = 0; i < 500 && lines.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
   stop();
   const n = lines.length;

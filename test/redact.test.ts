@@ -9,7 +9,13 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 test('a secret is masked raw, percent-, form-, JSON- and XML-escaped', () => {
   const s = 'p@ss "word"/with+&<x> 1';
   registerSecret(s);
-  for (const form of [s, encodeURIComponent(s), new URLSearchParams({ a: s }).toString().slice(2), JSON.stringify(s).slice(1, -1), s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')]) {
+  for (const form of [
+    s,
+    encodeURIComponent(s),
+    new URLSearchParams({ a: s }).toString().slice(2),
+    JSON.stringify(s).slice(1, -1),
+    s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;'),
+  ]) {
     const out = redact(`before ${form} after`);
     assert.equal(out, 'before *** after', form);
   }
@@ -19,9 +25,12 @@ test('a secret is masked raw, percent-, form-, JSON- and XML-escaped', () => {
 
 test('HTTP Basic tokens of user/password pairs from the environment are masked', () => {
   registerSecretsFromEnv({
-    WEBDAV_USERNAME: 'davuser', WEBDAV_PASSWORD: 'dav-secret-pw',
-    DROPBOX_APP_KEY: 'appkey-1234', DROPBOX_APP_SECRET: 'appsecret-5678',
-    SSH_USER: 'sshuser', SSH_PASSWORD: 'ssh-secret-pw',
+    WEBDAV_USERNAME: 'davuser',
+    WEBDAV_PASSWORD: 'dav-secret-pw',
+    DROPBOX_APP_KEY: 'appkey-1234',
+    DROPBOX_APP_SECRET: 'appsecret-5678',
+    SSH_USER: 'sshuser',
+    SSH_PASSWORD: 'ssh-secret-pw',
   });
   for (const pair of ['davuser:dav-secret-pw', 'appkey-1234:appsecret-5678', 'sshuser:ssh-secret-pw']) {
     assert.equal(redact(`Authorization: Basic ${b64(pair)}`), 'Authorization: Basic ***', pair);
@@ -52,7 +61,11 @@ test('file paths, fingerprints and help text are not masked', () => {
   assert.equal(isSecretName('AWS_SECRET_ACCESS_KEY_FILE'), false);
   assert.equal(isSecretName('SSH_HOST_KEY_FINGERPRINT'), false);
   assert.equal(isSecretName('AWS_SECRET_ACCESS_KEY'), true);
-  registerSecretsFromEnv({ AWS_SECRET_ACCESS_KEY_FILE: '/run/secrets/aws', SSH_HOST_KEY_FINGERPRINT: 'SHA256:abcdefghijklmnop', NOTIFICATION_URLS: 'slack://hook@webhook' });
+  registerSecretsFromEnv({
+    AWS_SECRET_ACCESS_KEY_FILE: '/run/secrets/aws',
+    SSH_HOST_KEY_FINGERPRINT: 'SHA256:abcdefghijklmnop',
+    NOTIFICATION_URLS: 'slack://hook@webhook',
+  });
   assert.equal(redact('the file /run/secrets/aws does not exist'), 'the file /run/secrets/aws does not exist');
   assert.equal(redact('host key SHA256:abcdefghijklmnop'), 'host key SHA256:abcdefghijklmnop');
   const help = 'expected slack://hook:AAAAAAAAA-BBBBBBBBB-CCCCCCCCCCCCCCCCCCCCCCCC@webhook or slack://xoxb:TOKEN@CHANNEL';

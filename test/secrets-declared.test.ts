@@ -19,9 +19,10 @@ import { silentLogger } from '../src/log.ts';
 import { isolatedEnv, runCli } from './helpers/cli.ts';
 
 /** A distinct value per variable, with characters that change under URL and JSON encoding. */
-const valueOf = (name: string) => (name.endsWith('_URL')
-  ? `https://ping.example.com/${name.toLowerCase().replace(/_/g, '')}-0123456789abcdef`
-  : `Sx-${name.toLowerCase().replace(/_/g, '')}-0123456789/+="q&7`);
+const valueOf = (name: string) =>
+  name.endsWith('_URL')
+    ? `https://ping.example.com/${name.toLowerCase().replace(/_/g, '')}-0123456789abcdef`
+    : `Sx-${name.toLowerCase().replace(/_/g, '')}-0123456789/+="q&7`;
 /** NOTIFICATION_URLS is a URL list: its secret is the password inside the URL. */
 const notificationPassword = 'notify-pa55/word+"x';
 
@@ -86,11 +87,21 @@ test('each declared secret is masked in every form after loading, in logs, error
   assert.notEqual(errorText, '', 'the configuration (all encryption methods at once) is refused');
 
   const all = [...values.entries()].flatMap(([name, vs]) => vs.map((v) => [name, v] as const));
-  const text = all.map(([name, v]) => forms(v).map((f) => `${name}=${f}`).join(' | ')).join('\n');
+  const text = all
+    .map(([name, v]) =>
+      forms(v)
+        .map((f) => `${name}=${f}`)
+        .join(' | '),
+    )
+    .join('\n');
   const masked = redact(text);
   for (const [name, v] of all) for (const f of forms(v)) assert.ok(!masked.includes(f), `${name} leaks as ${f}:\n${masked}`);
   // HTTP Basic tokens of the declared (user, password) pairs
-  for (const [user, password] of [['dav-user', env.WEBDAV_PASSWORD!], ['smtp-user', env.EMAIL_SMTP_PASSWORD!], ['DROPBOX_APP_KEY', '']] as const) {
+  for (const [user, password] of [
+    ['dav-user', env.WEBDAV_PASSWORD!],
+    ['smtp-user', env.EMAIL_SMTP_PASSWORD!],
+    ['DROPBOX_APP_KEY', ''],
+  ] as const) {
     if (!password) continue;
     const token = Buffer.from(`${user}:${password}`).toString('base64');
     assert.ok(!redact(`Authorization: Basic ${token}`).includes(token), `Basic ${user}`);
@@ -103,8 +114,22 @@ test('each declared secret is masked in every form after loading, in logs, error
 
   // logs: a pino logger with the process logger's redaction hook
   const lines: string[] = [];
-  const sink = new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } });
-  const log = pino({ hooks: { logMethod(args, method) { method.apply(this, args.map((a) => (typeof a === 'string' ? redact(a) : JSON.parse(redact(JSON.stringify(a)))) as never) as never); } } }, sink);
+  const sink = new Writable({
+    write(chunk, _e, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+  const log = pino(
+    {
+      hooks: {
+        logMethod(args, method) {
+          method.apply(this, args.map((a) => (typeof a === 'string' ? redact(a) : JSON.parse(redact(JSON.stringify(a)))) as never) as never);
+        },
+      },
+    },
+    sink,
+  );
   log.error({ env: Object.fromEntries(all.map(([n, v]) => [n, v])) }, `failed: ${all.map(([, v]) => v).join(' ')}`);
   for (const [name, v] of all) for (const f of forms(v)) assert.ok(!lines.join('').includes(f), `${name} in the log as ${f}`);
 
@@ -118,7 +143,10 @@ test('each declared secret is masked in every form after loading, in logs, error
   const parsed = parseNotificationUrl('generic+http://127.0.0.1:9/hook');
   assert.ok(parsed.ok);
   let body = '';
-  const fetch = (async (_u: unknown, init?: RequestInit) => { body = String(init?.body ?? ''); return new Response('ok', { status: 200 }); }) as typeof globalThis.fetch;
+  const fetch = (async (_u: unknown, init?: RequestInit) => {
+    body = String(init?.body ?? '');
+    return new Response('ok', { status: 200 });
+  }) as typeof globalThis.fetch;
   await sendToTargets([parsed.target], { title: 'failed', message: all.map(([, v]) => v).join('\n'), level: 'error' }, silentLogger(), { fetch, attempts: 1 });
   assert.notEqual(body, '');
   for (const [name, v] of all) for (const f of forms(v)) assert.ok(!body.includes(f), `${name} in a notification as ${f}:\n${body}`);
@@ -128,18 +156,39 @@ test('offsite config shows no declared secret (the CLI, every destination config
   const { dir, env } = isolatedEnv();
   const { env: secrets, values } = secretEnv();
   // one encryption method only, so the configuration is valid
-  for (const k of ['GPG_PUBLIC_KEY_RING', 'AGE_PASSPHRASE', 'AGE_PUBLIC_KEYS', 'BACKUP_ENCRYPTION_KEY', 'GPG_PRIVATE_KEY', 'GPG_PRIVATE_KEY_PASSPHRASE', 'AGE_SECRET_KEYS']) {
+  for (const k of [
+    'GPG_PUBLIC_KEY_RING',
+    'AGE_PASSPHRASE',
+    'AGE_PUBLIC_KEYS',
+    'BACKUP_ENCRYPTION_KEY',
+    'GPG_PRIVATE_KEY',
+    'GPG_PRIVATE_KEY_PASSPHRASE',
+    'AGE_SECRET_KEYS',
+  ]) {
     delete secrets[k];
     values.delete(k);
   }
   const r = runCli(['config', '--json'], {
-    ...env, ...secrets, BACKUP_ARCHIVE: '', AWS_S3_BUCKET_NAME: 'b', WEBDAV_URL: 'https://dav.example.com/', WEBDAV_USERNAME: 'dav-user',
-    SSH_HOST_NAME: 'sftp.example.com', SSH_USER: 'u', AZURE_STORAGE_ACCOUNT_NAME: 'acct', AZURE_STORAGE_CONNECTION_STRING: '', AZURE_STORAGE_CONTAINER_NAME: 'c',
+    ...env,
+    ...secrets,
+    BACKUP_ARCHIVE: '',
+    AWS_S3_BUCKET_NAME: 'b',
+    WEBDAV_URL: 'https://dav.example.com/',
+    WEBDAV_USERNAME: 'dav-user',
+    SSH_HOST_NAME: 'sftp.example.com',
+    SSH_USER: 'u',
+    AZURE_STORAGE_ACCOUNT_NAME: 'acct',
+    AZURE_STORAGE_CONNECTION_STRING: '',
+    AZURE_STORAGE_CONTAINER_NAME: 'c',
     EMAIL_SMTP_USERNAME: 'smtp-user',
   });
   rmSync(dir, { recursive: true, force: true });
   assert.equal(r.code, 0, r.stderr);
   const jobs = JSON.parse(r.stdout.slice(r.stdout.indexOf('[\n'))) as Array<{ destinations: Array<{ kind: string }> }>;
-  assert.deepEqual(jobs[0]!.destinations.map((d) => d.kind), ['S3', 'WebDAV', 'SSH', 'Azure', 'Dropbox', 'GoogleDrive']);
-  for (const [name, vs] of values) for (const v of vs) for (const f of forms(v)) assert.ok(!r.stdout.includes(f) && !r.stderr.includes(f), `${name} shown as ${f}`);
+  assert.deepEqual(
+    jobs[0]!.destinations.map((d) => d.kind),
+    ['S3', 'WebDAV', 'SSH', 'Azure', 'Dropbox', 'GoogleDrive'],
+  );
+  for (const [name, vs] of values)
+    for (const v of vs) for (const f of forms(v)) assert.ok(!r.stdout.includes(f) && !r.stderr.includes(f), `${name} shown as ${f}`);
 });

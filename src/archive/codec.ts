@@ -33,7 +33,9 @@ export class CopyCodec implements Codec {
   constructor(out: CodecOutput) {
     this.out = out;
   }
-  canWrite(): boolean { return true; }
+  canWrite(): boolean {
+    return true;
+  }
   write(block: Buffer, release: () => void): void {
     const copies: Buffer[] = [];
     for (let off = 0; off < block.length; off += CHUNK) {
@@ -45,7 +47,9 @@ export class CopyCodec implements Codec {
     release();
     for (const c of copies) this.out.data(c);
   }
-  end(done: () => void): void { done(); }
+  end(done: () => void): void {
+    done();
+  }
   destroy(): void {}
 }
 

@@ -67,7 +67,9 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
         if (warnings.length < MAX_WARNINGS) warnings.push(`${path}: ${reason}`);
         else moreWarnings++;
       },
-      done: (c) => { counts = c; },
+      done: (c) => {
+        counts = c;
+      },
     },
   );
 
@@ -107,10 +109,16 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
       if (!out.destroyed) out.destroy(err);
       rejectDone(err);
     };
-    out.once('end', () => { ended = true; finish(); });
+    out.once('end', () => {
+      ended = true;
+      finish();
+    });
     pipeline([source, ...stages, out] as unknown as [Readable, Transform], (err) => {
       if (err) fail(err);
-      else { piped = true; finish(); }
+      else {
+        piped = true;
+        finish();
+      }
     });
 
     const signal = opts.signal;
@@ -222,7 +230,9 @@ class ArchiveSource extends Readable {
     this.ctl = new Int32Array(control);
     this.ring = new SharedArrayBuffer(data.slots * data.blockSize);
     this.codec = makeCodec({
-      data: (chunk) => { if (!this.destroyed && !this.push(chunk)) this.wanted = false; },
+      data: (chunk) => {
+        if (!this.destroyed && !this.push(chunk)) this.wanted = false;
+      },
       error: (err) => this.destroy(err),
       ready: () => this.pump(),
     });
@@ -271,7 +281,9 @@ class ArchiveSource extends Readable {
     }
     if (this.workerDone && this.queue.length === 0 && !this.ending) {
       this.ending = true;
-      this.codec.end(() => { if (!this.destroyed) this.push(null); });
+      this.codec.end(() => {
+        if (!this.destroyed) this.push(null);
+      });
     }
   }
 
@@ -286,15 +298,16 @@ class ArchiveSource extends Readable {
         break;
       case 'scan':
         this.total = { files: m.scan.files, bytes: m.scan.bytes };
-        this.events.header(m.scan).then(
-          (entry) => {
+        this.events
+          .header(m.scan)
+          .then((entry) => {
             if (entry && (typeof entry.name !== 'string' || !entry.name || entry.name.startsWith('/') || entry.name.split('/').includes('..'))) {
               throw new Error(`archive header entry has an invalid name: ${JSON.stringify(entry.name)}`);
             }
             const reply: HeaderReply = { entry: entry ? { name: entry.name, data: entry.data } : null };
             if (!this.destroyed) this.worker.postMessage(reply);
-          },
-        ).catch((err: unknown) => this.destroy(err instanceof Error ? err : new Error(String(err))));
+          })
+          .catch((err: unknown) => this.destroy(err instanceof Error ? err : new Error(String(err))));
         break;
       case 'skipped':
         this.events.skipped(m.path, m.kind);

@@ -32,7 +32,10 @@ export async function peek(input: Readable, n: number): Promise<{ head: Buffer; 
   let done = false;
   while (len < n) {
     const r = await it.next();
-    if (r.done) { done = true; break; }
+    if (r.done) {
+      done = true;
+      break;
+    }
     const b = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
     parts.push(b);
     len += b.length;
@@ -90,7 +93,11 @@ export async function decodeArchive(input: Readable, keys: DecryptionKeys = {}):
   switch (d) {
     case 'gzip':
       compression = 'gz';
-      stream = through(stream, wrapGunzip(), (e) => new UserError(`the archive's gzip data is ${/unexpected end/i.test(errorMessage(e)) ? 'truncated' : 'corrupted'} (${errorMessage(e)})`, HINT));
+      stream = through(
+        stream,
+        wrapGunzip(),
+        (e) => new UserError(`the archive's gzip data is ${/unexpected end/i.test(errorMessage(e)) ? 'truncated' : 'corrupted'} (${errorMessage(e)})`, HINT),
+      );
       break;
     case 'zstd':
       compression = 'zst';
@@ -104,8 +111,10 @@ export async function decodeArchive(input: Readable, keys: DecryptionKeys = {}):
       if (encryption !== 'none') {
         throw new UserError(`the archive decrypted (${encryption}) but the result is neither gzip, zstd nor tar`, HINT);
       }
-      throw new UserError('this is not an offsite archive: it is neither tar, gzip, zstd, nor encrypted with gpg, age or offsite\'s AES format',
-        head.length < 512 ? `it is only ${head.length} bytes long` : 'check that the right file was given');
+      throw new UserError(
+        "this is not an offsite archive: it is neither tar, gzip, zstd, nor encrypted with gpg, age or offsite's AES format",
+        head.length < 512 ? `it is only ${head.length} bytes long` : 'check that the right file was given',
+      );
   }
   return { tar: stream, encryption, compression };
 }

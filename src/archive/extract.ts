@@ -136,23 +136,30 @@ export function safeParts(name: string, what = 'entry'): string[] {
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   for (const p of parts) {
     if (p === '..') throw new UnsafeEntryError(`${what} ${show(name)} would be written outside the target (it contains "..")`);
-    if (Buffer.byteLength(p) > MAX_COMPONENT) throw new UnsafeEntryError(`${what} ${show(name)} has a path component longer than ${MAX_COMPONENT} bytes (the file system's NAME_MAX)`);
+    if (Buffer.byteLength(p) > MAX_COMPONENT)
+      throw new UnsafeEntryError(`${what} ${show(name)} has a path component longer than ${MAX_COMPONENT} bytes (the file system's NAME_MAX)`);
   }
   const bytes = Buffer.byteLength(parts.join('/'));
-  if (bytes > MAX_PATH) throw new UnsafeEntryError(`${what} name is ${bytes} bytes long (more than the ${MAX_PATH} bytes the file system allows, PATH_MAX 4096)`);
+  if (bytes > MAX_PATH)
+    throw new UnsafeEntryError(`${what} name is ${bytes} bytes long (more than the ${MAX_PATH} bytes the file system allows, PATH_MAX 4096)`);
   return parts;
 }
-
 
 type PaxHeader = Header & { pax?: Record<string, string> | null };
 /** A tar-stream entry: the header and its content. */
 type Entry = AsyncIterable<Buffer> & { header: Header };
 
-interface Meta { mode: number; mtime: number; atime: number; uid: number; gid: number }
+interface Meta {
+  mode: number;
+  mtime: number;
+  atime: number;
+  uid: number;
+  gid: number;
+}
 
 function metaOf(h: PaxHeader): Meta {
   const pax = h.pax ?? {};
-  const mtime = pax.mtime !== undefined && Number.isFinite(Number(pax.mtime)) ? Number(pax.mtime) : (h.mtime ? h.mtime.getTime() / 1000 : Date.now() / 1000);
+  const mtime = pax.mtime !== undefined && Number.isFinite(Number(pax.mtime)) ? Number(pax.mtime) : h.mtime ? h.mtime.getTime() / 1000 : Date.now() / 1000;
   const atime = pax.atime !== undefined && Number.isFinite(Number(pax.atime)) ? Number(pax.atime) : mtime;
   const uid = pax.uid !== undefined ? Number(pax.uid) : (h.uid ?? 0);
   const gid = pax.gid !== undefined ? Number(pax.gid) : (h.gid ?? 0);
@@ -178,7 +185,10 @@ async function writevAll(fd: number, bufs: Buffer[]): Promise<void> {
     let n = (await writevAsync(fd, rest)).bytesWritten;
     const left: Buffer[] = [];
     for (const b of rest) {
-      if (n >= b.length) { n -= b.length; continue; }
+      if (n >= b.length) {
+        n -= b.length;
+        continue;
+      }
       left.push(n > 0 ? b.subarray(n) : b);
       n = 0;
     }
@@ -207,8 +217,15 @@ async function mergeInto(src: string, dst: string): Promise<void> {
     const s = join(src, name);
     const d = join(dst, name);
     let ds: Awaited<ReturnType<typeof lstat>> | null = null;
-    try { ds = await lstat(d); } catch (e) { if (errno(e) !== 'ENOENT') throw e; }
-    if (!ds) { await rename(s, d); continue; }
+    try {
+      ds = await lstat(d);
+    } catch (e) {
+      if (errno(e) !== 'ENOENT') throw e;
+    }
+    if (!ds) {
+      await rename(s, d);
+      continue;
+    }
     const ss = await lstat(s);
     if (ss.isDirectory() && ds.isDirectory()) {
       await mergeInto(s, d);
@@ -253,10 +270,15 @@ export class EntryRules {
 
   /** Lower the content bound (the smallest one given wins). */
   bound(maxBytes: number, source: string): void {
-    if (maxBytes < this.maxBytes) { this.maxBytes = maxBytes; this.maxBytesSource = source; }
+    if (maxBytes < this.maxBytes) {
+      this.maxBytes = maxBytes;
+      this.maxBytesSource = source;
+    }
   }
 
-  private isOther(rel: string): boolean { return this.others.has(fingerprint(rel)); }
+  private isOther(rel: string): boolean {
+    return this.others.has(fingerprint(rel));
+  }
 
   private parents(parts: string[], name: string): void {
     let p = '';
@@ -285,12 +307,15 @@ export class EntryRules {
         if (this.isOther(rel)) throw new UnsafeEntryError(`the archive stores ${show(rel)} as a file and also as a directory ${show(h.name)}`);
         this.dirs.add(rel);
         break;
-      case 'file': case 'contiguous-file': {
+      case 'file':
+      case 'contiguous-file': {
         this.parents(parts, h.name);
         this.notADirectory(rel, h.name);
         const size = h.size ?? 0;
         if (this.declared + size > this.maxBytes) {
-          throw new UnsafeEntryError(`the archive holds more file content than ${this.maxBytes} bytes, ${this.maxBytesSource} (entry ${show(h.name)} alone is ${size} bytes): a decompression bomb or a damaged archive`);
+          throw new UnsafeEntryError(
+            `the archive holds more file content than ${this.maxBytes} bytes, ${this.maxBytesSource} (entry ${show(h.name)} alone is ${size} bytes): a decompression bomb or a damaged archive`,
+          );
         }
         this.declared += size;
         this.symlinks.delete(rel);
@@ -302,7 +327,10 @@ export class EntryRules {
         this.notADirectory(rel, h.name);
         const linkname = h.linkname ?? '';
         if (!linkname || linkname.includes('\0')) throw new UnsafeEntryError(`symbolic link ${show(h.name)} has an empty or invalid target`);
-        if (Buffer.byteLength(linkname) > MAX_PATH) throw new UnsafeEntryError(`symbolic link ${show(h.name)} has a target of ${Buffer.byteLength(linkname)} bytes (more than the ${MAX_PATH} bytes the file system allows)`);
+        if (Buffer.byteLength(linkname) > MAX_PATH)
+          throw new UnsafeEntryError(
+            `symbolic link ${show(h.name)} has a target of ${Buffer.byteLength(linkname)} bytes (more than the ${MAX_PATH} bytes the file system allows)`,
+          );
         this.symlinks.add(rel);
         break;
       }
@@ -315,7 +343,8 @@ export class EntryRules {
           if (this.symlinks.has(p)) throw new UnsafeEntryError(`hard link ${show(h.name)} points through the symbolic link ${show(p)}`);
         }
         if (this.dirs.has(tRel)) throw new UnsafeEntryError(`hard link ${show(h.name)} points to a directory`);
-        if (!this.symlinks.has(tRel) && !this.isOther(tRel)) throw new UnsafeEntryError(`hard link ${show(h.name)} points to ${show(h.linkname ?? '')}, which is not an earlier entry of the archive`);
+        if (!this.symlinks.has(tRel) && !this.isOther(tRel))
+          throw new UnsafeEntryError(`hard link ${show(h.name)} points to ${show(h.linkname ?? '')}, which is not an earlier entry of the archive`);
         this.parents(parts, h.name);
         this.notADirectory(rel, h.name);
         this.symlinks.delete(rel);
@@ -363,8 +392,17 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
   }
 
   const result: ExtractResult = {
-    entries: 0, files: 0, directories: 0, symlinks: 0, hardlinks: 0, bytes: 0, skipped: 0,
-    warnings: [], encryption: 'none', compression: 'none', manifest: null,
+    entries: 0,
+    files: 0,
+    directories: 0,
+    symlinks: 0,
+    hardlinks: 0,
+    bytes: 0,
+    skipped: 0,
+    warnings: [],
+    encryption: 'none',
+    compression: 'none',
+    manifest: null,
   };
   const warn = (w: string) => {
     if (result.warnings.length < 100) result.warnings.push(w);
@@ -460,7 +498,11 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
         batch.push(c);
         batched += c.length;
         result.bytes += c.length;
-        if (batched >= 1024 * 1024) { await writevAll(fd, batch); batch = []; batched = 0; }
+        if (batched >= 1024 * 1024) {
+          await writevAll(fd, batch);
+          batch = [];
+          batched = 0;
+        }
       }
       if (batch.length) await writevAll(fd, batch);
       applyFileMeta(fd, m);
@@ -520,7 +562,10 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     // the checks verify and restore share; restore's own checks below only guard the disk
     parts = rules.check(h, parts);
     result.entries++;
-    if (rel === '') { await drain(entry); return; } // the archive root (`./`)
+    if (rel === '') {
+      await drain(entry);
+      return;
+    } // the archive root (`./`)
     if (writing && Buffer.byteLength(staging) + 1 + Buffer.byteLength(rel) > MAX_PATH) {
       throw new UserError(
         `the archive path ${show(rel)} is ${Buffer.byteLength(rel)} bytes long: under ${target} it would be longer than the ${MAX_PATH} bytes the file system allows`,
@@ -531,8 +576,13 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     const m = metaOf(h);
     if (opts.onEntry) {
       await opts.onEntry({
-        path: type === 'directory' ? `${rel}/` : rel, type: String(type ?? 'file'), size: type === 'file' || type === 'contiguous-file' ? (h.size ?? 0) : 0,
-        mode: m.mode, mtime: new Date(m.mtime * 1000), uid: m.uid, gid: m.gid,
+        path: type === 'directory' ? `${rel}/` : rel,
+        type: String(type ?? 'file'),
+        size: type === 'file' || type === 'contiguous-file' ? (h.size ?? 0) : 0,
+        mode: m.mode,
+        mtime: new Date(m.mtime * 1000),
+        uid: m.uid,
+        gid: m.gid,
         ...(type === 'symlink' || type === 'link' ? { linkname: h.linkname ?? '' } : {}),
       });
     }
@@ -553,8 +603,12 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
         dirMeta.set(rel, m);
         break;
       }
-      case 'file': case 'contiguous-file': {
-        if (!wanted) { await drain(entry); return; }
+      case 'file':
+      case 'contiguous-file': {
+        if (!wanted) {
+          await drain(entry);
+          return;
+        }
         await ensureParents(parts, h.name);
         clearPath(rel, h.name);
         if (writing) await writeFile(rel, entry, h.size ?? 0, m);
@@ -587,8 +641,11 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
           pendingHardlinks.push({ rel, target: tRel });
         } else if (writing) {
           let st;
-          try { st = await lstat(abs(tRel)); } catch (e) {
-            if (errno(e) === 'ENOENT') throw new UnsafeEntryError(`hard link ${show(h.name)} points to ${show(h.linkname ?? '')}, which is not an earlier entry of the archive`);
+          try {
+            st = await lstat(abs(tRel));
+          } catch (e) {
+            if (errno(e) === 'ENOENT')
+              throw new UnsafeEntryError(`hard link ${show(h.name)} points to ${show(h.linkname ?? '')}, which is not an earlier entry of the archive`);
             throw e;
           }
           if (st.isDirectory()) throw new UnsafeEntryError(`hard link ${show(h.name)} points to a directory`);
@@ -597,7 +654,9 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
         result.hardlinks++;
         break;
       }
-      case 'character-device': case 'block-device': case 'fifo': {
+      case 'character-device':
+      case 'block-device':
+      case 'fifo': {
         await drain(entry);
         if (!wanted) return;
         result.skipped++;
@@ -650,7 +709,12 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
 
     let total = 0;
     let lastEnd = 0;
-    const counter = new Transform({ transform(c: Buffer, _e, cb) { total += c.length; cb(null, c); } });
+    const counter = new Transform({
+      transform(c: Buffer, _e, cb) {
+        total += c.length;
+        cb(null, c);
+      },
+    });
     // loaded on first use: a process that never restores or verifies does not load tar-stream
     const { default: tar } = await import('tar-stream');
     const ex = tar.extract();
@@ -664,7 +728,10 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
         await handle(entry as unknown as Entry);
         if (opts.onProgress) {
           const now = Date.now();
-          if (now - lastProgress >= 200) { lastProgress = now; opts.onProgress({ ...result }); }
+          if (now - lastProgress >= 200) {
+            lastProgress = now;
+            opts.onProgress({ ...result });
+          }
         }
         opts.signal?.throwIfAborted();
       }
@@ -673,7 +740,10 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
       ex.destroy();
       decoded.tar.destroy();
       // the decoding error is the cause when one happened; an entry error otherwise
-      const cause = await pumped.then(() => e, (pe: unknown) => (e instanceof UserError || isTeardown(pe) ? e : pe ?? e));
+      const cause = await pumped.then(
+        () => e,
+        (pe: unknown) => (e instanceof UserError || isTeardown(pe) ? e : (pe ?? e)),
+      );
       throw tarError(cause);
     }
     if (total < lastEnd + 1024) {
@@ -681,10 +751,15 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     }
     const unmatched = includes.unmatched();
     if (unmatched.length) {
-      throw new UserError(`--include ${unmatched.map(show).join(', ')} matched nothing in the archive`, 'give a path as `offsite ls NAME` lists it (e.g. backup/app/config), or a glob such as backup/app/**/*.conf');
+      throw new UserError(
+        `--include ${unmatched.map(show).join(', ')} matched nothing in the archive`,
+        'give a path as `offsite ls NAME` lists it (e.g. backup/app/config), or a glob such as backup/app/**/*.conf',
+      );
     }
     if (!writing && MAX_PATH - rules.longestPath - STAGING_NAME_BYTES - 2 < 512) {
-      warn(`the longest path in the archive is ${rules.longestPath} bytes: restore it into a directory whose path is at most ${Math.max(0, MAX_PATH - rules.longestPath - STAGING_NAME_BYTES - 2)} bytes long (the file system allows ${MAX_PATH} bytes per path)`);
+      warn(
+        `the longest path in the archive is ${rules.longestPath} bytes: restore it into a directory whose path is at most ${Math.max(0, MAX_PATH - rules.longestPath - STAGING_NAME_BYTES - 2)} bytes long (the file system allows ${MAX_PATH} bytes per path)`,
+      );
     }
     await opts.beforeCommit?.(result);
     if (writing) await finish();

@@ -17,8 +17,16 @@ const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 
 const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
 
 interface Parts {
-  year: number; month: number; day: number; hour: number; minute: number; second: number; ms: number;
-  weekday: number; offsetMin: number; zone: string;
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  ms: number;
+  weekday: number;
+  offsetMin: number;
+  zone: string;
 }
 
 /** Calendar fields of `date` as seen in `timeZone`. */
@@ -28,8 +36,16 @@ export function zonedParts(date: Date, timeZone: string): Parts {
   if (!span) return zonedPartsIntl(date, timeZone);
   const w = new Date(t + span.offsetMs);
   return {
-    year: w.getUTCFullYear(), month: w.getUTCMonth() + 1, day: w.getUTCDate(), hour: w.getUTCHours(), minute: w.getUTCMinutes(), second: w.getUTCSeconds(),
-    ms: date.getUTCMilliseconds(), weekday: w.getUTCDay(), offsetMin: Math.round(span.offsetMs / 60_000), zone: span.zone,
+    year: w.getUTCFullYear(),
+    month: w.getUTCMonth() + 1,
+    day: w.getUTCDate(),
+    hour: w.getUTCHours(),
+    minute: w.getUTCMinutes(),
+    second: w.getUTCSeconds(),
+    ms: date.getUTCMilliseconds(),
+    weekday: w.getUTCDay(),
+    offsetMin: Math.round(span.offsetMs / 60_000),
+    zone: span.zone,
   };
 }
 
@@ -40,14 +56,21 @@ export function zonedParts(date: Date, timeZone: string): Parts {
  * calendar fields of many instants (a retention plan of hundreds of backups) then costs
  * arithmetic instead of an Intl call each.
  */
-interface ZoneSpan { offsetMs: number; zone: string }
+interface ZoneSpan {
+  offsetMs: number;
+  zone: string;
+}
 const UTC_SPAN: ZoneSpan = { offsetMs: 0, zone: 'UTC' };
 const SPAN_MS = 15 * 60_000;
 const SPANS = new Map<string, Map<number, ZoneSpan | null>>();
 
 function zoneSpan(t: number, timeZone: string): ZoneSpan | null {
   let byKey = SPANS.get(timeZone);
-  if (!byKey) { if (SPANS.size > 64) SPANS.clear(); byKey = new Map(); SPANS.set(timeZone, byKey); }
+  if (!byKey) {
+    if (SPANS.size > 64) SPANS.clear();
+    byKey = new Map();
+    SPANS.set(timeZone, byKey);
+  }
   const key = Math.floor(t / SPAN_MS);
   let span = byKey.get(key);
   if (span === undefined) {
@@ -66,12 +89,27 @@ function zoneSpan(t: number, timeZone: string): ZoneSpan | null {
 export function zonedPartsIntl(date: Date, timeZone: string): Parts {
   const p: Record<string, string> = {};
   for (const { type, value } of partsFormatter(timeZone).formatToParts(date)) p[type] = value;
-  const year = Number(p.year), month = Number(p.month), day = Number(p.day);
-  const hour = Number(p.hour), minute = Number(p.minute), second = Number(p.second);
+  const year = Number(p.year),
+    month = Number(p.month),
+    day = Number(p.day);
+  const hour = Number(p.hour),
+    minute = Number(p.minute),
+    second = Number(p.second);
   const asUtc = Date.UTC(year, month - 1, day, hour, minute, second);
   const offsetMin = Math.round((asUtc - Math.floor(date.getTime() / 1000) * 1000) / 60_000);
   const weekday = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'].indexOf(p.weekday!);
-  return { year, month, day, hour, minute, second, ms: date.getUTCMilliseconds(), weekday, offsetMin, zone: zoneAbbreviation(date, timeZone, p.timeZoneName, offsetMin) };
+  return {
+    year,
+    month,
+    day,
+    hour,
+    minute,
+    second,
+    ms: date.getUTCMilliseconds(),
+    weekday,
+    offsetMin,
+    zone: zoneAbbreviation(date, timeZone, p.timeZoneName, offsetMin),
+  };
 }
 
 // Building an Intl.DateTimeFormat costs far more than using one: one per zone (and locale).
@@ -87,10 +125,22 @@ function cachedFormatter(key: string, make: () => Intl.DateTimeFormat): Intl.Dat
 }
 
 function partsFormatter(timeZone: string): Intl.DateTimeFormat {
-  return cachedFormatter(`us:${timeZone}`, () => new Intl.DateTimeFormat('en-US', {
-    timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric',
-    hour: 'numeric', minute: 'numeric', second: 'numeric', weekday: 'short', timeZoneName: 'short',
-  }));
+  return cachedFormatter(
+    `us:${timeZone}`,
+    () =>
+      new Intl.DateTimeFormat('en-US', {
+        timeZone,
+        hourCycle: 'h23',
+        year: 'numeric',
+        month: 'numeric',
+        day: 'numeric',
+        hour: 'numeric',
+        minute: 'numeric',
+        second: 'numeric',
+        weekday: 'short',
+        timeZoneName: 'short',
+      }),
+  );
 }
 
 /**
@@ -101,7 +151,9 @@ function partsFormatter(timeZone: string): Intl.DateTimeFormat {
 function zoneAbbreviation(date: Date, timeZone: string, enUS: string | undefined, offsetMin: number): string {
   const isGmtForm = (z: string | undefined) => !z || /^GMT[+-]/.test(z);
   if (!isGmtForm(enUS)) return enUS!;
-  const gb = cachedFormatter(`gb:${timeZone}`, () => new Intl.DateTimeFormat('en-GB', { timeZone, timeZoneName: 'short' })).formatToParts(date).find((x) => x.type === 'timeZoneName')?.value;
+  const gb = cachedFormatter(`gb:${timeZone}`, () => new Intl.DateTimeFormat('en-GB', { timeZone, timeZoneName: 'short' }))
+    .formatToParts(date)
+    .find((x) => x.type === 'timeZoneName')?.value;
   if (!isGmtForm(gb)) return gb!;
   const sign = offsetMin < 0 ? '-' : '+';
   const a = Math.abs(offsetMin);
@@ -125,37 +177,71 @@ export function strftime(format: string, date: Date, timeZone = 'UTC'): string {
   const p = zonedParts(date, timeZone);
   return format.replace(/%([a-zA-Z%])/g, (m, c: string) => {
     switch (c) {
-      case 'a': return DAYS[p.weekday]!.slice(0, 3);
-      case 'A': return DAYS[p.weekday]!;
-      case 'b': case 'h': return MONTHS[p.month - 1]!.slice(0, 3);
-      case 'B': return MONTHS[p.month - 1]!;
+      case 'a':
+        return DAYS[p.weekday]!.slice(0, 3);
+      case 'A':
+        return DAYS[p.weekday]!;
+      case 'b':
+      case 'h':
+        return MONTHS[p.month - 1]!.slice(0, 3);
+      case 'B':
+        return MONTHS[p.month - 1]!;
       // timeutil formats %c with Go's "Mon Jan 2 15:04:05 2006": the day is not padded.
-      case 'c': return `${DAYS[p.weekday]!.slice(0, 3)} ${MONTHS[p.month - 1]!.slice(0, 3)} ${p.day} ${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)} ${p.year}`;
-      case 'd': return pad(p.day);
-      case 'e': return String(p.day).padStart(2, ' ');
-      case 'f': return pad(p.ms * 1000, 6);
-      case 'F': return `${p.year}-${pad(p.month)}-${pad(p.day)}`;
-      case 'H': return pad(p.hour);
-      case 'I': return pad(p.hour % 12 === 0 ? 12 : p.hour % 12);
-      case 'j': return pad(dayOfYear(p), 3);
-      case 'm': return pad(p.month);
-      case 'M': return pad(p.minute);
-      case 'p': return p.hour < 12 ? 'AM' : 'PM';
-      case 's': return String(Math.floor(date.getTime() / 1000));
-      case 'S': return pad(p.second);
-      case 'T': return `${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}`;
-      case 'u': return String(p.weekday === 0 ? 7 : p.weekday);
-      case 'U': return pad(weekNumber(p, 0));
-      case 'w': return String(p.weekday);
-      case 'W': return pad(weekNumber(p, 1));
-      case 'x': return `${pad(p.month)}/${pad(p.day)}/${pad(p.year % 100)}`;
-      case 'X': return `${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}`;
-      case 'y': return pad(p.year % 100);
-      case 'Y': return String(p.year);
-      case 'z': { const s = p.offsetMin < 0 ? '-' : '+'; const a = Math.abs(p.offsetMin); return `${s}${pad(Math.floor(a / 60))}${pad(a % 60)}`; }
-      case 'Z': return p.zone;
-      case '%': return '%';
-      default: return m;
+      case 'c':
+        return `${DAYS[p.weekday]!.slice(0, 3)} ${MONTHS[p.month - 1]!.slice(0, 3)} ${p.day} ${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)} ${p.year}`;
+      case 'd':
+        return pad(p.day);
+      case 'e':
+        return String(p.day).padStart(2, ' ');
+      case 'f':
+        return pad(p.ms * 1000, 6);
+      case 'F':
+        return `${p.year}-${pad(p.month)}-${pad(p.day)}`;
+      case 'H':
+        return pad(p.hour);
+      case 'I':
+        return pad(p.hour % 12 === 0 ? 12 : p.hour % 12);
+      case 'j':
+        return pad(dayOfYear(p), 3);
+      case 'm':
+        return pad(p.month);
+      case 'M':
+        return pad(p.minute);
+      case 'p':
+        return p.hour < 12 ? 'AM' : 'PM';
+      case 's':
+        return String(Math.floor(date.getTime() / 1000));
+      case 'S':
+        return pad(p.second);
+      case 'T':
+        return `${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}`;
+      case 'u':
+        return String(p.weekday === 0 ? 7 : p.weekday);
+      case 'U':
+        return pad(weekNumber(p, 0));
+      case 'w':
+        return String(p.weekday);
+      case 'W':
+        return pad(weekNumber(p, 1));
+      case 'x':
+        return `${pad(p.month)}/${pad(p.day)}/${pad(p.year % 100)}`;
+      case 'X':
+        return `${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}`;
+      case 'y':
+        return pad(p.year % 100);
+      case 'Y':
+        return String(p.year);
+      case 'z': {
+        const s = p.offsetMin < 0 ? '-' : '+';
+        const a = Math.abs(p.offsetMin);
+        return `${s}${pad(Math.floor(a / 60))}${pad(a % 60)}`;
+      }
+      case 'Z':
+        return p.zone;
+      case '%':
+        return '%';
+      default:
+        return m;
     }
   });
 }
@@ -191,7 +277,11 @@ export function staticPrefix(template: string): string {
   for (let i = 0; i < template.length; i++) {
     const ch = template[i]!;
     if (ch === '%') {
-      if (template[i + 1] === '%') { out += '%'; i++; continue; }
+      if (template[i + 1] === '%') {
+        out += '%';
+        i++;
+        continue;
+      }
       break;
     }
     if (ch === '{' && template[i + 1] === '{') break;
@@ -211,17 +301,39 @@ const DAY_ABBRS = DAYS.map((d) => d.slice(0, 3)).join('|');
 
 /** The regular expression (source) each token matches and the field it gives, if any. */
 const TOKEN_RE: Record<string, [string, Field]> = {
-  a: [DAY_ABBRS, 'ignored'], A: [DAY_NAMES, 'ignored'], b: [MONTH_ABBRS, 'b'], h: [MONTH_ABBRS, 'b'], B: [MONTH_NAMES, 'B'],
-  d: ['\\d{2}', 'd'], e: ['[ \\d]\\d', 'e'], f: ['\\d{6}', 'f'], H: ['\\d{2}', 'H'], I: ['\\d{2}', 'I'], j: ['\\d{3}', 'j'],
-  m: ['\\d{2}', 'm'], M: ['\\d{2}', 'M'], p: ['AM|PM', 'p'], s: ['-?\\d+', 's'], S: ['\\d{2}', 'S'], u: ['[1-7]', 'ignored'],
-  U: ['\\d{2}', 'ignored'], w: ['[0-6]', 'ignored'], W: ['\\d{2}', 'ignored'], y: ['\\d{2}', 'y'], Y: ['\\d{4}', 'Y'],
-  z: ['[+-]\\d{4}', 'z'], Z: ['[A-Za-z]+|[+-]\\d{2,4}', 'ignored'],
+  a: [DAY_ABBRS, 'ignored'],
+  A: [DAY_NAMES, 'ignored'],
+  b: [MONTH_ABBRS, 'b'],
+  h: [MONTH_ABBRS, 'b'],
+  B: [MONTH_NAMES, 'B'],
+  d: ['\\d{2}', 'd'],
+  e: ['[ \\d]\\d', 'e'],
+  f: ['\\d{6}', 'f'],
+  H: ['\\d{2}', 'H'],
+  I: ['\\d{2}', 'I'],
+  j: ['\\d{3}', 'j'],
+  m: ['\\d{2}', 'm'],
+  M: ['\\d{2}', 'M'],
+  p: ['AM|PM', 'p'],
+  s: ['-?\\d+', 's'],
+  S: ['\\d{2}', 'S'],
+  u: ['[1-7]', 'ignored'],
+  U: ['\\d{2}', 'ignored'],
+  w: ['[0-6]', 'ignored'],
+  W: ['\\d{2}', 'ignored'],
+  y: ['\\d{2}', 'y'],
+  Y: ['\\d{4}', 'Y'],
+  z: ['[+-]\\d{4}', 'z'],
+  Z: ['[A-Za-z]+|[+-]\\d{2,4}', 'ignored'],
 };
 
 /** Composite tokens, spelled out in the tokens above (%c's day is not padded: `%-d`). */
 const COMPOSITE: Record<string, string> = { F: '%Y-%m-%d', T: '%H:%M:%S', X: '%H:%M:%S', x: '%m/%d/%y', c: '%a %b %-d %H:%M:%S %Y' };
 
-interface NamePattern { re: RegExp; fields: Field[] }
+interface NamePattern {
+  re: RegExp;
+  fields: Field[];
+}
 const PATTERNS = new Map<string, NamePattern>();
 
 function escapeRe(s: string): string {
@@ -236,20 +348,39 @@ function namePattern(template: string): NamePattern {
   const emit = (fmt: string): void => {
     for (let i = 0; i < fmt.length; i++) {
       const ch = fmt[i]!;
-      if (ch !== '%' || i + 1 >= fmt.length) { src += escapeRe(ch); continue; }
+      if (ch !== '%' || i + 1 >= fmt.length) {
+        src += escapeRe(ch);
+        continue;
+      }
       const c = fmt[++i]!;
-      if (c === '%') { src += '%'; continue; }
-      if (c === '-' && fmt[i + 1] === 'd') { i++; src += '(\\d{1,2})'; fields.push('d'); continue; }
-      if (COMPOSITE[c]) { emit(COMPOSITE[c]); continue; }
+      if (c === '%') {
+        src += '%';
+        continue;
+      }
+      if (c === '-' && fmt[i + 1] === 'd') {
+        i++;
+        src += '(\\d{1,2})';
+        fields.push('d');
+        continue;
+      }
+      if (COMPOSITE[c]) {
+        emit(COMPOSITE[c]);
+        continue;
+      }
       const t = TOKEN_RE[c];
-      if (!t) { src += escapeRe(`%${c}`); continue; } // strftime keeps unknown tokens as written
+      if (!t) {
+        src += escapeRe(`%${c}`);
+        continue;
+      } // strftime keeps unknown tokens as written
       src += `(${t[0]})`;
       fields.push(t[1]);
     }
   };
   const pieces = template.split(EXT_RE);
   pieces.forEach((piece, i) => {
-    if (i > 0) { src += '(?:.+?)'; }
+    if (i > 0) {
+      src += '(?:.+?)';
+    }
     emit(piece);
   });
   // encryption may append .gpg / .age / .aes to any name
@@ -285,7 +416,9 @@ export function parseTimeFromName(template: string, name: string, timeZone = 'UT
   const m = re.exec(name);
   if (!m) return null;
   const v: Partial<Record<Field, string>> = {};
-  fields.forEach((f, i) => { if (f !== 'ignored' && v[f] === undefined) v[f] = m[i + 1]!; });
+  fields.forEach((f, i) => {
+    if (f !== 'ignored' && v[f] === undefined) v[f] = m[i + 1]!;
+  });
   const num = (s: string | undefined, dflt: number) => (s === undefined ? dflt : Number(s.trim()));
   let candidates: number[];
   const ms = Math.floor(num(v.f, 0) / 1000);
@@ -294,11 +427,19 @@ export function parseTimeFromName(template: string, name: string, timeZone = 'UT
   } else {
     let year: number;
     if (v.Y !== undefined) year = Number(v.Y);
-    else if (v.y !== undefined) { const yy = Number(v.y); year = yy < 69 ? 2000 + yy : 1900 + yy; } else return null;
-    let month = v.m !== undefined ? Number(v.m) : v.b !== undefined ? MONTHS.findIndex((x) => x.startsWith(v.b!)) + 1 : v.B !== undefined ? MONTHS.indexOf(v.B) + 1 : 0;
+    else if (v.y !== undefined) {
+      const yy = Number(v.y);
+      year = yy < 69 ? 2000 + yy : 1900 + yy;
+    } else return null;
+    let month =
+      v.m !== undefined ? Number(v.m) : v.b !== undefined ? MONTHS.findIndex((x) => x.startsWith(v.b!)) + 1 : v.B !== undefined ? MONTHS.indexOf(v.B) + 1 : 0;
     let day = v.d !== undefined ? Number(v.d) : v.e !== undefined ? num(v.e, 1) : 0;
-    if (month === 0 && day === 0 && v.j !== undefined) { month = 1; day = Number(v.j); }
-    month ||= 1; day ||= 1;
+    if (month === 0 && day === 0 && v.j !== undefined) {
+      month = 1;
+      day = Number(v.j);
+    }
+    month ||= 1;
+    day ||= 1;
     let hour = num(v.H, 0);
     if (v.H === undefined && v.I !== undefined) hour = (Number(v.I) % 12) + (v.p === 'PM' ? 12 : 0);
     const wall = Date.UTC(year, month - 1, day, hour, num(v.M, 0), num(v.S, 0), ms);

@@ -27,7 +27,11 @@ interface Pattern {
 
 function normalize(p: string): string {
   const parts = p.split('/').filter((x) => x !== '' && x !== '.');
-  if (parts.includes('..')) throw new UserError(`--include ${JSON.stringify(p)} must not contain ".."`, 'give a path as `offsite ls` lists it, e.g. backup/app/config, or a glob such as backup/app/**/*.conf');
+  if (parts.includes('..'))
+    throw new UserError(
+      `--include ${JSON.stringify(p)} must not contain ".."`,
+      'give a path as `offsite ls` lists it, e.g. backup/app/config, or a glob such as backup/app/**/*.conf',
+    );
   return parts.join('/');
 }
 
@@ -59,7 +63,9 @@ export class Includes {
     }
   }
 
-  get all(): boolean { return this.patterns.length === 0; }
+  get all(): boolean {
+    return this.patterns.length === 0;
+  }
 
   /** Glob patterns that `path` itself matches. */
   private globHits(path: string): string[] {
@@ -84,11 +90,17 @@ export class Includes {
     if (this.patterns.length === 0) return true;
     let taken = false;
     for (const p of this.patterns) {
-      if (p.text === '' || rel === p.text || rel.startsWith(`${p.text}/`)) { this.hit.add(p.text); taken = true; }
+      if (p.text === '' || rel === p.text || rel.startsWith(`${p.text}/`)) {
+        this.hit.add(p.text);
+        taken = true;
+      }
     }
     if (this.patterns.some((p) => p.glob)) {
       const slash = rel.lastIndexOf('/');
-      for (const t of [...this.globHits(rel), ...this.dirHits(slash < 0 ? '' : rel.slice(0, slash))]) { this.hit.add(t); taken = true; }
+      for (const t of [...this.globHits(rel), ...this.dirHits(slash < 0 ? '' : rel.slice(0, slash))]) {
+        this.hit.add(t);
+        taken = true;
+      }
     }
     return taken;
   }

@@ -59,7 +59,9 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
   const exclude = data.exclude ? compileExclude(data.exclude.source) : null;
   const post = (m: WorkerMessage) => port.postMessage(m);
 
-  const checkAbort = () => { if (Atomics.load(ctl, ABORT) !== 0) throw new Aborted(); };
+  const checkAbort = () => {
+    if (Atomics.load(ctl, ABORT) !== 0) throw new Aborted();
+  };
   let slot = -1;
   const writer = new BlockWriter(data.blockSize, {
     acquire() {
@@ -94,7 +96,10 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
       try {
         target = fs.readlinkSync(abs);
       } catch (err) {
-        if (isSoftError(err)) { unreadable(abs, reasonOf(err)); return; }
+        if (isSoftError(err)) {
+          unreadable(abs, reasonOf(err));
+          return;
+        }
         throw withPath(err, abs);
       }
       counts.symlinks++;
@@ -105,7 +110,10 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
       try {
         fd = fs.openSync(abs, O_READ);
       } catch (err) {
-        if (isSoftError(err)) { unreadable(abs, reasonOf(err)); return; }
+        if (isSoftError(err)) {
+          unreadable(abs, reasonOf(err));
+          return;
+        }
         throw withPath(err, abs);
       }
       try {
@@ -118,10 +126,16 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
           try {
             n = fs.readSync(fd, writer.bytes, writer.pos, want, off);
           } catch (err) {
-            if (isSoftError(err)) { unreadable(abs, `read failed after ${off} of ${size} bytes: ${reasonOf(err)}; rest filled with zeros`); break; }
+            if (isSoftError(err)) {
+              unreadable(abs, `read failed after ${off} of ${size} bytes: ${reasonOf(err)}; rest filled with zeros`);
+              break;
+            }
             throw withPath(err, abs);
           }
-          if (n === 0) { unreadable(abs, `shrank while reading (${off} of ${size} bytes); rest filled with zeros`); break; }
+          if (n === 0) {
+            unreadable(abs, `shrank while reading (${off} of ${size} bytes); rest filled with zeros`);
+            break;
+          }
           writer.advance(n);
           off += n;
           if (n > 65536) checkAbort();
@@ -158,9 +172,16 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
   // Pre-scan (lstat only), then the header entry from the main thread, first.
   const scan: ArchiveScan = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
   const scanner: WalkVisitor = {
-    directory() { scan.directories++; },
-    file(_a, _r, st) { scan.files++; scan.bytes += st.size; },
-    symlink() { scan.symlinks++; },
+    directory() {
+      scan.directories++;
+    },
+    file(_a, _r, st) {
+      scan.files++;
+      scan.bytes += st.size;
+    },
+    symlink() {
+      scan.symlinks++;
+    },
     special() {},
     excluded() {},
     unreadable() {},
@@ -170,7 +191,15 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
   return once(port, 'message').then(([reply]: HeaderReply[]) => {
     if (reply.entry) {
       const { name, data: bytes } = reply.entry;
-      writer.header({ name, type: 'file', mode: 0o644, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, size: bytes.length, mtime: Math.floor(Date.now() / 1000) });
+      writer.header({
+        name,
+        type: 'file',
+        mode: 0o644,
+        uid: process.getuid?.() ?? 0,
+        gid: process.getgid?.() ?? 0,
+        size: bytes.length,
+        mtime: Math.floor(Date.now() / 1000),
+      });
       writer.write(bytes);
       writer.zeros(padding(bytes.length));
     }

@@ -9,10 +9,7 @@ import { dirname, join } from 'node:path';
 
 /** tar-stream's header encoder (headers.js; `pack()` builds on it). */
 interface TarStreamHeaders {
-  encode(h: {
-    name: string; mode: number; uid: number; gid: number; size: number; mtime: Date;
-    type: string; linkname?: string | null;
-  }): Buffer | null;
+  encode(h: { name: string; mode: number; uid: number; gid: number; size: number; mtime: Date; type: string; linkname?: string | null }): Buffer | null;
   encodePax(o: { name: string; linkname?: string | null; pax?: Record<string, string> | null }): Buffer;
 }
 
@@ -53,18 +50,39 @@ export function encodeHeader(e: TarEntry): Buffer {
   let needPax = false;
   let { uid, gid, mtime } = e;
   const size = e.type === 'file' ? e.size : 0;
-  if (size > MAX_OCTAL_11) { pax.size = String(size); needPax = true; }
-  if (mtime < 0 || mtime > MAX_MTIME_INT32) { pax.mtime = String(mtime); mtime = 0; needPax = true; }
-  if (uid > MAX_ID) { pax.uid = String(uid); uid = 0; needPax = true; }
-  if (gid > MAX_ID) { pax.gid = String(gid); gid = 0; needPax = true; }
+  if (size > MAX_OCTAL_11) {
+    pax.size = String(size);
+    needPax = true;
+  }
+  if (mtime < 0 || mtime > MAX_MTIME_INT32) {
+    pax.mtime = String(mtime);
+    mtime = 0;
+    needPax = true;
+  }
+  if (uid > MAX_ID) {
+    pax.uid = String(uid);
+    uid = 0;
+    needPax = true;
+  }
+  if (gid > MAX_ID) {
+    pax.gid = String(gid);
+    gid = 0;
+    needPax = true;
+  }
   if (e.linkname !== undefined && (NON_ASCII.test(e.linkname) || Buffer.byteLength(e.linkname) > 100)) needPax = true;
   if (NON_ASCII.test(e.name)) needPax = true;
 
   // tar-stream's encode never adds the conventional '/' to directory names
   const name = e.type === 'directory' ? e.name + '/' : e.name;
   const fields = {
-    name, mode: e.mode & 0o7777, uid, gid, size, mtime: new Date(mtime * 1000),
-    type: e.type, linkname: e.linkname ?? null,
+    name,
+    mode: e.mode & 0o7777,
+    uid,
+    gid,
+    size,
+    mtime: new Date(mtime * 1000),
+    type: e.type,
+    linkname: e.linkname ?? null,
   };
   if (!needPax) {
     // null when the name does not fit ustar's name/prefix split
@@ -73,13 +91,20 @@ export function encodeHeader(e: TarEntry): Buffer {
   }
   const record = headers.encodePax({ name, linkname: e.linkname ?? null, pax });
   const paxHeader = headers.encode({
-    name: 'PaxHeader', mode: fields.mode, uid, gid, size: record.length, mtime: fields.mtime,
-    type: 'pax-header', linkname: null,
+    name: 'PaxHeader',
+    mode: fields.mode,
+    uid,
+    gid,
+    size: record.length,
+    mtime: fields.mtime,
+    type: 'pax-header',
+    linkname: null,
   })!;
   // The ustar header after a pax header carries a readable stand-in for
   // readers without pax support; pax-aware readers use the pax values.
-  const ustar = headers.encode({ ...fields, name: fallbackName(name), linkname: e.linkname === undefined ? null : fallbackName(e.linkname) })
-    ?? headers.encode({ ...fields, name: 'PaxHeader', linkname: e.linkname === undefined ? null : 'PaxHeader' })!;
+  const ustar =
+    headers.encode({ ...fields, name: fallbackName(name), linkname: e.linkname === undefined ? null : fallbackName(e.linkname) }) ??
+    headers.encode({ ...fields, name: 'PaxHeader', linkname: e.linkname === undefined ? null : 'PaxHeader' })!;
   const recordPad = (512 - (record.length % 512)) % 512;
   return Buffer.concat([paxHeader, record, Buffer.alloc(recordPad), ustar]);
 }
@@ -144,7 +169,10 @@ export function writeSimpleHeader(buf: Uint8Array, off: number, e: TarEntry): bo
   if (nameLength > 100 || size > MAX_OCTAL_11 || e.mtime < 0 || e.mtime > MAX_MTIME_INT32 || e.uid > MAX_ID || e.gid > MAX_ID) return false;
   let sum = ascii(buf, off, e.name);
   if (sum < 0) return false;
-  if (dir) { buf[off + e.name.length] = 47; sum += 47; } // '/'
+  if (dir) {
+    buf[off + e.name.length] = 47;
+    sum += 47;
+  } // '/'
   if (e.linkname !== undefined) {
     if (e.linkname.length > 100) return false;
     const l = ascii(buf, off + 157, e.linkname);
@@ -158,8 +186,13 @@ export function writeSimpleHeader(buf: Uint8Array, off: number, e: TarEntry): bo
   sum += octal(buf, off + 136, e.mtime, 11);
   const type = TYPEFLAG[e.type];
   buf[off + 156] = type;
-  buf[off + 257] = 117; buf[off + 258] = 115; buf[off + 259] = 116; buf[off + 260] = 97; buf[off + 261] = 114; // "ustar"
-  buf[off + 263] = 48; buf[off + 264] = 48; // version "00"
+  buf[off + 257] = 117;
+  buf[off + 258] = 115;
+  buf[off + 259] = 116;
+  buf[off + 260] = 97;
+  buf[off + 261] = 114; // "ustar"
+  buf[off + 263] = 48;
+  buf[off + 264] = 48; // version "00"
   octal(buf, off + 329, 0, 6); // devmajor
   octal(buf, off + 337, 0, 6); // devminor
   octal(buf, off + 148, sum + type + USTAR_SUM + CHECKSUM_SPACES, 6);
@@ -221,7 +254,10 @@ export class BlockWriter {
   header(e: TarEntry): void {
     if (this.space() >= 512) {
       this.bytes.fill(0, this.pos, this.pos + 512);
-      if (writeSimpleHeader(this.bytes, this.pos, e)) { this.advance(512); return; }
+      if (writeSimpleHeader(this.bytes, this.pos, e)) {
+        this.advance(512);
+        return;
+      }
     }
     this.write(encodeHeader(e));
   }

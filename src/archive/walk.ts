@@ -7,7 +7,9 @@
 import * as fs from 'node:fs';
 
 /** BACKUP_EXCLUDE_REGEXP, compiled (see exclude.ts). */
-export interface PathPattern { test(path: string): boolean }
+export interface PathPattern {
+  test(path: string): boolean;
+}
 
 export interface SourceRoot {
   /** Absolute source path. */
@@ -44,12 +46,21 @@ export function reasonOf(err: unknown): string {
 
 function describe(code: string): string {
   switch (code) {
-    case 'EACCES': case 'EPERM': return 'permission denied';
-    case 'ELOOP': return 'replaced by a symlink';
-    case 'ENXIO': case 'EAGAIN': case 'EWOULDBLOCK': return 'replaced by a special file';
-    case 'EISDIR': return 'replaced by a directory';
-    case 'ESTALE': return 'stale file handle';
-    default: return 'cannot read';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ELOOP':
+      return 'replaced by a symlink';
+    case 'ENXIO':
+    case 'EAGAIN':
+    case 'EWOULDBLOCK':
+      return 'replaced by a special file';
+    case 'EISDIR':
+      return 'replaced by a directory';
+    case 'ESTALE':
+      return 'stale file handle';
+    default:
+      return 'cannot read';
   }
 }
 
@@ -86,7 +97,10 @@ export function walkSource(root: SourceRoot, exclude: PathPattern | null, v: Wal
     throw withPath(err, root.path);
   }
   if (!st) throw new SourceMissingError(root.path);
-  if (exclude && exclude.test(root.path)) { v.excluded(root.path, st.isDirectory()); return; }
+  if (exclude && exclude.test(root.path)) {
+    v.excluded(root.path, st.isDirectory());
+    return;
+  }
   visit(root.path, root.name, st, exclude, v);
 }
 
@@ -104,7 +118,10 @@ function walkDir(dir: string, relDir: string, exclude: PathPattern | null, v: Wa
   try {
     names = fs.readdirSync(dir);
   } catch (err) {
-    if (isSoftError(err)) { v.unreadable(dir, `cannot list directory: ${reasonOf(err)}`); return; }
+    if (isSoftError(err)) {
+      v.unreadable(dir, `cannot list directory: ${reasonOf(err)}`);
+      return;
+    }
     throw withPath(err, dir);
   }
   names.sort();
@@ -115,7 +132,10 @@ function walkDir(dir: string, relDir: string, exclude: PathPattern | null, v: Wa
     try {
       st = fs.lstatSync(abs, { throwIfNoEntry: false });
     } catch (err) {
-      if (isSoftError(err)) { v.unreadable(abs, reasonOf(err)); continue; }
+      if (isSoftError(err)) {
+        v.unreadable(abs, reasonOf(err));
+        continue;
+      }
       throw withPath(err, abs);
     }
     if (!st) {
@@ -124,7 +144,10 @@ function walkDir(dir: string, relDir: string, exclude: PathPattern | null, v: Wa
       v.unreadable(abs, name.includes('\uFFFD') ? 'file name is not valid UTF-8; not archived' : 'vanished during backup');
       continue;
     }
-    if (exclude !== null && exclude.test(abs)) { v.excluded(abs, st.isDirectory()); continue; }
+    if (exclude !== null && exclude.test(abs)) {
+      v.excluded(abs, st.isDirectory());
+      continue;
+    }
     visit(abs, relDir + '/' + name, st, exclude, v);
   }
 }

@@ -32,7 +32,9 @@ export class ZstdFramesDecompress extends Transform {
 
   #startFrame(): void {
     const dec = zlib.createZstdDecompress();
-    dec.on('data', (c: Buffer) => { if (!this.push(c)) dec.pause(); });
+    dec.on('data', (c: Buffer) => {
+      if (!this.push(c)) dec.pause();
+    });
     dec.on('error', (e) => this.destroy(this.#fail(`corrupted (${errorMessage(e)})`)));
     this.#decEnded = once(dec, 'end');
     this.#decEnded.catch(() => {});
@@ -91,9 +93,11 @@ export class ZstdFramesDecompress extends Transform {
           if (m === ZSTD_MAGIC) {
             this.#startFrame();
             await this.#feed(field);
-            this.#state = 'fhd'; this.#need = 1;
+            this.#state = 'fhd';
+            this.#need = 1;
           } else if ((m & 0xfffffff0) === 0x184d2a50) {
-            this.#state = 'skipSize'; this.#need = 4;
+            this.#state = 'skipSize';
+            this.#need = 4;
           } else {
             throw this.#fail(this.#frames === 0 ? 'not a zstd frame' : `followed by bytes that are not a zstd frame (after frame ${this.#frames})`);
           }
@@ -109,12 +113,19 @@ export class ZstdFramesDecompress extends Transform {
           const did = [0, 1, 2, 4][fhd & 3]!;
           const fcs = [single ? 1 : 0, 2, 4, 8][fcsFlag]!;
           const rest = (single ? 0 : 1) + did + fcs;
-          if (rest > 0) { this.#state = 'hdrRest'; this.#need = rest; } else { this.#state = 'block'; this.#need = 3; }
+          if (rest > 0) {
+            this.#state = 'hdrRest';
+            this.#need = rest;
+          } else {
+            this.#state = 'block';
+            this.#need = 3;
+          }
           break;
         }
         case 'hdrRest':
           await this.#feed(field);
-          this.#state = 'block'; this.#need = 3;
+          this.#state = 'block';
+          this.#need = 3;
           break;
         case 'block': {
           await this.#feed(field);
@@ -131,27 +142,47 @@ export class ZstdFramesDecompress extends Transform {
         case 'checksum':
           await this.#feed(field);
           await this.#endFrame();
-          this.#state = 'magic'; this.#need = 4;
+          this.#state = 'magic';
+          this.#need = 4;
           break;
         case 'skipSize':
           this.#state = 'skipBody';
           this.#need = field.readUInt32LE(0);
-          if (this.#need === 0) { this.#state = 'magic'; this.#need = 4; }
+          if (this.#need === 0) {
+            this.#state = 'magic';
+            this.#need = 4;
+          }
           break;
       }
     }
   }
 
   async #afterBody(): Promise<void> {
-    if (this.#state === 'skipBody') { this.#state = 'magic'; this.#need = 4; return; }
-    if (!this.#lastBlock) { this.#state = 'block'; this.#need = 3; return; }
-    if (this.#hasChecksum) { this.#state = 'checksum'; this.#need = 4; return; }
+    if (this.#state === 'skipBody') {
+      this.#state = 'magic';
+      this.#need = 4;
+      return;
+    }
+    if (!this.#lastBlock) {
+      this.#state = 'block';
+      this.#need = 3;
+      return;
+    }
+    if (this.#hasChecksum) {
+      this.#state = 'checksum';
+      this.#need = 4;
+      return;
+    }
     await this.#endFrame();
-    this.#state = 'magic'; this.#need = 4;
+    this.#state = 'magic';
+    this.#need = 4;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.#process(chunk).then(() => cb(), (e) => cb(e as Error));
+    this.#process(chunk).then(
+      () => cb(),
+      (e) => cb(e as Error),
+    );
   }
 
   override _flush(cb: TransformCallback): void {

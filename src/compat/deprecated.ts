@@ -16,9 +16,11 @@ export function parseDeprecated(env: Env, issues: ConfigIssue[]): string[] | nul
   if (issues.length > before) return null;
   const warnings: string[] = [];
   if (v.BACKUP_FROM_SNAPSHOT) {
-    warnings.push('BACKUP_FROM_SNAPSHOT is deprecated (in offen too): each run first copies the sources into BACKUP_TMP_DIR (room for all of them) '
-      + 'and archives the copy. To keep the sources still during the backup instead, stop the containers that write them '
-      + '(docker-volume-backup.stop-during-backup) or prepare them with docker-volume-backup.archive-pre/archive-post commands.');
+    warnings.push(
+      'BACKUP_FROM_SNAPSHOT is deprecated (in offen too): each run first copies the sources into BACKUP_TMP_DIR (room for all of them) ' +
+        'and archives the copy. To keep the sources still during the backup instead, stop the containers that write them ' +
+        '(docker-volume-backup.stop-during-backup) or prepare them with docker-volume-backup.archive-pre/archive-post commands.',
+    );
   }
   return warnings;
 }

@@ -103,7 +103,9 @@ export function goDuration(ms: number): string {
     const whole = Math.floor(v / unit);
     const rest = v % unit;
     if (rest === 0) return String(whole);
-    return `${whole}.${String(rest).padStart(String(unit).length - 1, '0').replace(/0+$/, '')}`;
+    return `${whole}.${String(rest)
+      .padStart(String(unit).length - 1, '0')
+      .replace(/0+$/, '')}`;
   };
   if (ns < 1e3) return `${sign}${ns}ns`;
   if (ns < 1e6) return `${sign}${frac(ns, 1e3)}µs`;
@@ -119,10 +121,18 @@ export function goDuration(ms: number): string {
 /** A Go time.Duration value for templates: prints as Go prints it, compares as nanoseconds. */
 export class GoDuration {
   readonly ms: number;
-  constructor(ms: number) { this.ms = ms; }
-  toString(): string { return goDuration(this.ms); }
-  valueOf(): number { return Math.round(this.ms * 1e6); }
-  toJSON(): number { return Math.round(this.ms * 1e6); }
+  constructor(ms: number) {
+    this.ms = ms;
+  }
+  toString(): string {
+    return goDuration(this.ms);
+  }
+  valueOf(): number {
+    return Math.round(this.ms * 1e6);
+  }
+  toJSON(): number {
+    return Math.round(this.ms * 1e6);
+  }
 }
 
 function truthy(v: string): boolean {
@@ -132,7 +142,7 @@ function truthy(v: string): boolean {
 /** The raw value offen would read for a field in this job (its default when unset or empty). */
 function rawValue(job: Pick<JobConfig, 'env'>, env: string, def: string | undefined): string {
   const v = job.env[env];
-  return v === undefined || v === '' ? def ?? '' : v;
+  return v === undefined || v === '' ? (def ?? '') : v;
 }
 
 /**
@@ -148,11 +158,20 @@ export function offenConfigValues(job: Pick<JobConfig, 'env'>): Record<string, u
     let raw = rawValue(job, env, def);
     if (expand && ['BACKUP_FILENAME', 'BACKUP_LATEST_SYMLINK', 'BACKUP_PRUNING_PREFIX'].includes(env)) raw = expandVars(raw, job.env);
     switch (kind) {
-      case 'bool': out[field] = raw === '' ? false : truthy(raw); break;
-      case 'int': out[field] = raw === '' ? 0 : Number.parseInt(raw, 10) || 0; break;
-      case 'list': out[field] = raw === '' ? [] : raw.split(','); break;
-      case 'duration': out[field] = new GoDuration(parseDuration(raw) ?? 0); break;
-      default: out[field] = raw;
+      case 'bool':
+        out[field] = raw === '' ? false : truthy(raw);
+        break;
+      case 'int':
+        out[field] = raw === '' ? 0 : Number.parseInt(raw, 10) || 0;
+        break;
+      case 'list':
+        out[field] = raw === '' ? [] : raw.split(',');
+        break;
+      case 'duration':
+        out[field] = new GoDuration(parseDuration(raw) ?? 0);
+        break;
+      default:
+        out[field] = raw;
     }
   }
   return out;

@@ -62,7 +62,13 @@ export function loadJobs(globalEnv: Env, known: ReadonlySet<string>, issues: Con
     try {
       files = readdirSync(dir)
         .filter((f) => !f.startsWith('.'))
-        .filter((f) => { try { return statSync(join(dir, f)).isFile(); } catch { return false; } })
+        .filter((f) => {
+          try {
+            return statSync(join(dir, f)).isFile();
+          } catch {
+            return false;
+          }
+        })
         .sort();
     } catch (e) {
       issues.push({ variable: dir, message: `cannot read the conf.d directory: ${(e as Error).message}` });

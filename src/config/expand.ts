@@ -59,9 +59,17 @@ export function shellExpand(input: string, lookup: (name: string) => string | un
   let i = 0;
   while (i < input.length) {
     const c = input[i]!;
-    if (c === '\\' && i + 1 < input.length && '$\\`'.includes(input[i + 1]!)) { out += input[i + 1]; i += 2; continue; }
+    if (c === '\\' && i + 1 < input.length && '$\\`'.includes(input[i + 1]!)) {
+      out += input[i + 1];
+      i += 2;
+      continue;
+    }
     if (c === '`') throw new Error('command substitution (`...`) is not supported');
-    if (c !== '$' || i + 1 >= input.length) { out += c; i++; continue; }
+    if (c !== '$' || i + 1 >= input.length) {
+      out += c;
+      i++;
+      continue;
+    }
     const n = input[i + 1]!;
     if (n === '(') throw new Error(input[i + 2] === '(' ? 'arithmetic expansion $((...)) is not supported' : 'command substitution $(...) is not supported');
     if (n === '{') {
@@ -72,7 +80,11 @@ export function shellExpand(input: string, lookup: (name: string) => string | un
       continue;
     }
     const name = /^(?:[A-Za-z_][A-Za-z0-9_]*|[0-9#?$!*@-])/.exec(input.slice(i + 1));
-    if (!name) { out += '$'; i++; continue; }
+    if (!name) {
+      out += '$';
+      i++;
+      continue;
+    }
     out += lookup(name[0]) ?? '';
     i += 1 + name[0].length;
   }
@@ -82,8 +94,15 @@ export function shellExpand(input: string, lookup: (name: string) => string | un
 function closingBrace(s: string, from: number): number {
   let depth = 1;
   for (let j = from; j < s.length; j++) {
-    if (s[j] === '\\') { j++; continue; }
-    if (s[j] === '$' && s[j + 1] === '{') { depth++; j++; continue; }
+    if (s[j] === '\\') {
+      j++;
+      continue;
+    }
+    if (s[j] === '$' && s[j + 1] === '{') {
+      depth++;
+      j++;
+      continue;
+    }
     if (s[j] === '}' && --depth === 0) return j;
   }
   return -1;
@@ -103,8 +122,13 @@ function parameter(body: string, lookup: (name: string) => string | undefined): 
   const unset = colon ? value === undefined || value === '' : value === undefined;
   const w = () => shellExpand(word ?? '', lookup);
   switch (op) {
-    case '-': case '=': return unset ? w() : value!;
-    case '+': return unset ? '' : w();
-    default: if (unset) throw new Error(`${name}: ${w() || 'parameter null or not set'}`); return value!;
+    case '-':
+    case '=':
+      return unset ? w() : value!;
+    case '+':
+      return unset ? '' : w();
+    default:
+      if (unset) throw new Error(`${name}: ${w() || 'parameter null or not set'}`);
+      return value!;
   }
 }

@@ -48,18 +48,34 @@ export function readBoundedFile(path: string, max = MAX_CONFIG_FILE_BYTES): Read
 function openProblem(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   switch (err.code) {
-    case 'ENOENT': return 'does not exist';
-    case 'EACCES': case 'EPERM': return 'is not readable (permission denied)';
-    case 'EISDIR': return 'is a directory';
-    case 'ENOTDIR': return 'does not exist (a part of its path is not a directory)';
-    case 'ELOOP': return 'is a symbolic link loop';
-    default: return `cannot be read (${err.code ?? err.message})`;
+    case 'ENOENT':
+      return 'does not exist';
+    case 'EACCES':
+    case 'EPERM':
+      return 'is not readable (permission denied)';
+    case 'EISDIR':
+      return 'is a directory';
+    case 'ENOTDIR':
+      return 'does not exist (a part of its path is not a directory)';
+    case 'ELOOP':
+      return 'is a symbolic link loop';
+    default:
+      return `cannot be read (${err.code ?? err.message})`;
   }
 }
 
 function kindOf(st: import('node:fs').Stats): string {
-  const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO (named pipe)' : st.isCharacterDevice() ? 'a character device'
-    : st.isBlockDevice() ? 'a block device' : st.isSocket() ? 'a socket' : '';
+  const kind = st.isDirectory()
+    ? 'a directory'
+    : st.isFIFO()
+      ? 'a FIFO (named pipe)'
+      : st.isCharacterDevice()
+        ? 'a character device'
+        : st.isBlockDevice()
+          ? 'a block device'
+          : st.isSocket()
+            ? 'a socket'
+            : '';
   return kind ? `is ${kind}, not a regular file` : 'is not a regular file';
 }
 
@@ -70,7 +86,11 @@ function formatLimit(n: number): string {
 let nullRdev: number | null | undefined;
 function devNullRdev(): number | null {
   if (nullRdev === undefined) {
-    try { nullRdev = statSync('/dev/null').rdev; } catch { nullRdev = null; }
+    try {
+      nullRdev = statSync('/dev/null').rdev;
+    } catch {
+      nullRdev = null;
+    }
   }
   return nullRdev;
 }

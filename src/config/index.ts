@@ -79,9 +79,19 @@ const PROCESS_SPEC = {
  * Sections added later (destinations, notifications, ...) add their specs here.
  */
 export function knownVariables(): Set<string> {
-  return new Set<string>([...Object.keys(SPINE_SPEC), ...Object.keys(PROCESS_SPEC), ...Object.keys(CONTAINERS_SPEC), ...Object.keys(RETRY_SPEC), ...EXTRA_VARIABLES,
-    ...destinationVariables(), ...NOTIFY_VARIABLES,
-    ...Object.keys(ENCRYPTION_SPEC), ...Object.keys(VERIFY_SPEC), ...Object.keys(DEPRECATED_SPEC), ...Object.keys(HTTP_SPEC)]);
+  return new Set<string>([
+    ...Object.keys(SPINE_SPEC),
+    ...Object.keys(PROCESS_SPEC),
+    ...Object.keys(CONTAINERS_SPEC),
+    ...Object.keys(RETRY_SPEC),
+    ...EXTRA_VARIABLES,
+    ...destinationVariables(),
+    ...NOTIFY_VARIABLES,
+    ...Object.keys(ENCRYPTION_SPEC),
+    ...Object.keys(VERIFY_SPEC),
+    ...Object.keys(DEPRECATED_SPEC),
+    ...Object.keys(HTTP_SPEC),
+  ]);
 }
 
 /**
@@ -125,7 +135,11 @@ export interface LoadOptions {
 }
 
 function dirExists(p: string): boolean {
-  try { return statSync(p).isDirectory(); } catch { return false; }
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** Parse one job's environment into a JobConfig, collecting issues. */
@@ -142,7 +156,19 @@ export function parseJob(name: string, source: string, env: Env, issues: ConfigI
   const deprecated = parseDeprecated(env, local);
   for (const i of local) issues.push(where ? { variable: i.variable, message: `${i.message} (in ${where})` } : i);
   if (!spine || !containers || !retry || !notify || !encryption || !verify || !deprecated || local.length > 0) return null;
-  return { ...spine, name, source, env: Object.freeze({ ...env }), containers, notify, retry, destinations, encryption, verify, warnings: [...containers.warnings, ...deprecated] };
+  return {
+    ...spine,
+    name,
+    source,
+    env: Object.freeze({ ...env }),
+    containers,
+    notify,
+    retry,
+    destinations,
+    encryption,
+    verify,
+    warnings: [...containers.warnings, ...deprecated],
+  };
 }
 
 /**

@@ -14,9 +14,21 @@ import type { ConfigIssue } from '../errors.ts';
 
 /** Set by the shell, ssh or gpg-agent around a CLI run; never offsite's. */
 const SHELL_VARIABLES = [
-  'SSH_AUTH_SOCK', 'SSH_AGENT_PID', 'SSH_CLIENT', 'SSH_CONNECTION', 'SSH_TTY', 'SSH_ASKPASS', 'SSH_ASKPASS_REQUIRE', 'SSH_ORIGINAL_COMMAND',
-  'GPG_TTY', 'GPG_AGENT_INFO',
-  'DOCKER_CONFIG', 'DOCKER_CONTEXT', 'DOCKER_BUILDKIT', 'DOCKER_DEFAULT_PLATFORM', 'DOCKER_CONTENT_TRUST',
+  'SSH_AUTH_SOCK',
+  'SSH_AGENT_PID',
+  'SSH_CLIENT',
+  'SSH_CONNECTION',
+  'SSH_TTY',
+  'SSH_ASKPASS',
+  'SSH_ASKPASS_REQUIRE',
+  'SSH_ORIGINAL_COMMAND',
+  'GPG_TTY',
+  'GPG_AGENT_INFO',
+  'DOCKER_CONFIG',
+  'DOCKER_CONTEXT',
+  'DOCKER_BUILDKIT',
+  'DOCKER_DEFAULT_PLATFORM',
+  'DOCKER_CONTENT_TRUST',
 ];
 
 /**
@@ -60,7 +72,9 @@ export function nearestKnown(name: string, known: readonly string[]): string | u
   const sorted = [...known].sort();
   const close = closestMatch(upper, sorted, { maxDistance: Math.max(2, Math.ceil(upper.length / 4)) });
   if (close !== undefined) return close;
-  return sorted.filter((k) => k.startsWith(upper) || upper.startsWith(k)).sort((a, b) => Math.abs(a.length - upper.length) - Math.abs(b.length - upper.length))[0];
+  return sorted
+    .filter((k) => k.startsWith(upper) || upper.startsWith(k))
+    .sort((a, b) => Math.abs(a.length - upper.length) - Math.abs(b.length - upper.length))[0];
 }
 
 /**
@@ -92,7 +106,9 @@ export function unknownVariables(sources: readonly VariableSources[], known: Rea
       const near = nearestKnown(base, knownList);
       issues.push({
         variable: name,
-        message: near ? `is not a variable offsite reads: did you mean ${isFile ? `${near}_FILE` : near}?${suffix}` : `is not a variable offsite reads (README.md lists every variable)${suffix}`,
+        message: near
+          ? `is not a variable offsite reads: did you mean ${isFile ? `${near}_FILE` : near}?${suffix}`
+          : `is not a variable offsite reads (README.md lists every variable)${suffix}`,
       });
     }
   }

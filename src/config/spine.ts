@@ -22,13 +22,20 @@ const keepCount = makeValidator<number>((input: string) => {
 /** BACKUP_RETENTION_KEEP_WITHIN: restic's duration, e.g. 1y2m3d4h. */
 const calendarDuration = makeValidator<NonNullable<KeepPolicy['within']>>((input: string) => {
   const d = parseCalendarDuration(input);
-  if (!d) throw new Error(`${quote(input)} is not a duration; expected years, months, days and hours as restic writes them, e.g. 30d, 1y6m, 2m15d, 36h (m is months)`);
+  if (!d)
+    throw new Error(
+      `${quote(input)} is not a duration; expected years, months, days and hours as restic writes them, e.g. 30d, 1y6m, 2m15d, 36h (m is months)`,
+    );
   return d;
 });
 
 const KEEP_VARIABLES = {
-  last: 'BACKUP_RETENTION_KEEP_LAST', hourly: 'BACKUP_RETENTION_KEEP_HOURLY', daily: 'BACKUP_RETENTION_KEEP_DAILY',
-  weekly: 'BACKUP_RETENTION_KEEP_WEEKLY', monthly: 'BACKUP_RETENTION_KEEP_MONTHLY', yearly: 'BACKUP_RETENTION_KEEP_YEARLY',
+  last: 'BACKUP_RETENTION_KEEP_LAST',
+  hourly: 'BACKUP_RETENTION_KEEP_HOURLY',
+  daily: 'BACKUP_RETENTION_KEEP_DAILY',
+  weekly: 'BACKUP_RETENTION_KEEP_WEEKLY',
+  monthly: 'BACKUP_RETENTION_KEEP_MONTHLY',
+  yearly: 'BACKUP_RETENTION_KEEP_YEARLY',
 } as const;
 
 export type Compression = 'gz' | 'zst' | 'none';
@@ -107,18 +114,26 @@ export const SPINE_SPEC = {
   BACKUP_STAGING: boolean({ default: true, desc: 'stage the archive in BACKUP_TMP_DIR so failed uploads can be retried' }),
 };
 
-
 export function parseSpine(env: Env, issues: ConfigIssue[], cores: number): SpineConfig | null {
   const before = issues.length;
   const v = validateSection(env, SPINE_SPEC, issues);
 
   if (v.GZIP_PARALLELISM !== undefined && v.GZIP_PARALLELISM < 0) {
-    issues.push({ variable: 'GZIP_PARALLELISM', message: `${quote(env.GZIP_PARALLELISM)} is negative; expected 0 (all cores) or a positive number of threads` });
+    issues.push({
+      variable: 'GZIP_PARALLELISM',
+      message: `${quote(env.GZIP_PARALLELISM)} is negative; expected 0 (all cores) or a positive number of threads`,
+    });
   } else if (v.GZIP_PARALLELISM !== undefined && v.GZIP_PARALLELISM > MAX_GZIP_PARALLELISM) {
-    issues.push({ variable: 'GZIP_PARALLELISM', message: `${quote(env.GZIP_PARALLELISM)} is too many threads; expected 0 (all cores) or 1 to ${MAX_GZIP_PARALLELISM} (each thread holds a block in memory)` });
+    issues.push({
+      variable: 'GZIP_PARALLELISM',
+      message: `${quote(env.GZIP_PARALLELISM)} is too many threads; expected 0 (all cores) or 1 to ${MAX_GZIP_PARALLELISM} (each thread holds a block in memory)`,
+    });
   }
   if (v.BACKUP_RETENTION_DAYS !== undefined && v.BACKUP_RETENTION_DAYS > MAX_RETENTION_DAYS) {
-    issues.push({ variable: 'BACKUP_RETENTION_DAYS', message: `${quote(env.BACKUP_RETENTION_DAYS)} is out of range; expected a negative number (no pruning) or 0 to ${MAX_RETENTION_DAYS} days (100 years)` });
+    issues.push({
+      variable: 'BACKUP_RETENTION_DAYS',
+      message: `${quote(env.BACKUP_RETENTION_DAYS)} is out of range; expected a negative number (no pruning) or 0 to ${MAX_RETENTION_DAYS} days (100 years)`,
+    });
   }
   if (v.BACKUP_FILENAME !== undefined) {
     const f = v.BACKUP_FILENAME;
@@ -149,7 +164,11 @@ export function parseSpine(env: Env, issues: ConfigIssue[], cores: number): Spin
   // the names after $VAR expansion must still be plain file names: checked now, not after the archive was built
   if (v.BACKUP_FILENAME_EXPAND) {
     const fileProblem = fileNameProblem(filenameTemplate);
-    if (fileProblem) issues.push({ variable: 'BACKUP_FILENAME', message: `is ${quote(filenameTemplate)} after $VAR expansion, which ${fileProblem}; expected a file name only` });
+    if (fileProblem)
+      issues.push({
+        variable: 'BACKUP_FILENAME',
+        message: `is ${quote(filenameTemplate)} after $VAR expansion, which ${fileProblem}; expected a file name only`,
+      });
     if (issues.length > before) return null;
   }
   const prefix = v.BACKUP_PRUNING_PREFIX ? expand(v.BACKUP_PRUNING_PREFIX) : staticPrefix(filenameTemplate);
@@ -166,7 +185,14 @@ export function parseSpine(env: Env, issues: ConfigIssue[], cores: number): Spin
       compression,
       gzipParallelism: threads,
     },
-    retention: { days: v.BACKUP_RETENTION_DAYS, keep, names: { template: filenameTemplate, timeZone: v.TZ }, leewayMs: v.BACKUP_PRUNING_LEEWAY, prefix, skipBackends: skip },
+    retention: {
+      days: v.BACKUP_RETENTION_DAYS,
+      keep,
+      names: { template: filenameTemplate, timeZone: v.TZ },
+      leewayMs: v.BACKUP_PRUNING_LEEWAY,
+      prefix,
+      skipBackends: skip,
+    },
     tmpDir: v.BACKUP_TMP_DIR || tmpdir(),
     staging: v.BACKUP_STAGING,
   };
@@ -189,7 +215,10 @@ function parseKeep(env: Env, v: ReturnType<typeof validateSection<typeof SPINE_S
   const set = names.filter((n) => isSet(env, n));
   if (set.length === 0) return null;
   if (isSet(env, 'BACKUP_RETENTION_DAYS')) {
-    issues.push({ variable: 'BACKUP_RETENTION_DAYS', message: `is set together with ${set.join(', ')}; the keep rules replace BACKUP_RETENTION_DAYS: unset one or the other` });
+    issues.push({
+      variable: 'BACKUP_RETENTION_DAYS',
+      message: `is set together with ${set.join(', ')}; the keep rules replace BACKUP_RETENTION_DAYS: unset one or the other`,
+    });
     return null;
   }
   const keep: KeepPolicy = { last: 0, hourly: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0, within: null };
@@ -203,7 +232,10 @@ function parseKeep(env: Env, v: ReturnType<typeof validateSection<typeof SPINE_S
     keep.within = v.BACKUP_RETENTION_KEEP_WITHIN;
   }
   if (isEmptyPolicy(keep)) {
-    issues.push({ variable: set[0]!, message: `${set.join(', ')} keep nothing (every count is 0${keep.within ? ' and the duration is 0' : ''}): pruning would delete every backup; use counts of 1 or more, or -1 for unlimited` });
+    issues.push({
+      variable: set[0]!,
+      message: `${set.join(', ')} keep nothing (every count is 0${keep.within ? ' and the duration is 0' : ''}): pruning would delete every backup; use counts of 1 or more, or -1 for unlimited`,
+    });
     return null;
   }
   return keep;

@@ -12,7 +12,12 @@ export type Env = Record<string, string | undefined>;
  * values; a key that failed validation is absent.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function validateSection<S extends Record<string, any>>(env: Env, specs: S, issues: ConfigIssue[], where = ''): { [K in keyof S]: S[K] extends { _parse: (input: string) => infer T } ? T : never } {
+export function validateSection<S extends Record<string, any>>(
+  env: Env,
+  specs: S,
+  issues: ConfigIssue[],
+  where = '',
+): { [K in keyof S]: S[K] extends { _parse: (input: string) => infer T } ? T : never } {
   const input: Record<string, string> = {};
   for (const k of Object.keys(specs)) {
     const v = env[k];
@@ -33,7 +38,11 @@ export function validateSection<S extends Record<string, any>>(env: Env, specs: 
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(specs)) {
     if (failed.has(k)) continue;
-    try { out[k] = cleaned[k]; } catch { /* absent */ }
+    try {
+      out[k] = cleaned[k];
+    } catch {
+      /* absent */
+    }
   }
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   return out as any;
@@ -124,7 +133,12 @@ export const timeZone = makeValidator<string>((input: string) => {
 });
 
 /** Comma-separated list, trimmed, empties dropped. */
-export const list = makeValidator<string[]>((input: string) => input.split(',').map((s) => s.trim()).filter(Boolean));
+export const list = makeValidator<string[]>((input: string) =>
+  input
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 
 /** Exact choice (case-insensitive input, canonical output). */
 export function oneOf<T extends string>(choices: readonly T[]) {

@@ -15,7 +15,10 @@ export interface CommandResult {
  * BACKUP_POST_COMMAND). Output goes to the log line by line. An abort kills
  * the whole process group.
  */
-export function runShellCommand(command: string, opts: { env: Record<string, string | undefined>; log: Logger; variable: string; signal?: AbortSignal }): Promise<CommandResult> {
+export function runShellCommand(
+  command: string,
+  opts: { env: Record<string, string | undefined>; log: Logger; variable: string; signal?: AbortSignal },
+): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.env)) if (v !== undefined) env[k] = v;
@@ -25,7 +28,11 @@ export function runShellCommand(command: string, opts: { env: Record<string, str
     child.stdout.pipe(out);
     child.stderr.pipe(err);
     const kill = () => {
-      try { if (child.pid) process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
     };
     if (opts.signal?.aborted) kill();
     opts.signal?.addEventListener('abort', kill, { once: true });

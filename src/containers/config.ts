@@ -26,9 +26,7 @@ export interface ContainersConfig {
   warnings: string[];
 }
 
-export type DockerEndpoint =
-  | { kind: 'unix'; socketPath: string }
-  | { kind: 'tcp'; host: string; port: number; tls: DockerTls | null };
+export type DockerEndpoint = { kind: 'unix'; socketPath: string } | { kind: 'tcp'; host: string; port: number; tls: DockerTls | null };
 
 export interface DockerTls {
   /** Directory with ca.pem, cert.pem, key.pem (DOCKER_CERT_PATH), or '' for system CAs and no client certificate. */
@@ -39,14 +37,17 @@ export interface DockerTls {
 
 export const CONTAINERS_SPEC = {
   BACKUP_STOP_DURING_BACKUP_LABEL: str({ default: 'true', desc: 'value of docker-volume-backup.stop-during-backup on containers to stop' }),
-  BACKUP_STOP_DURING_BACKUP_NO_RESTART_LABEL: str({ default: 'true', desc: 'value of docker-volume-backup.stop-during-backup-no-restart on containers to stop and leave stopped' }),
+  BACKUP_STOP_DURING_BACKUP_NO_RESTART_LABEL: str({
+    default: 'true',
+    desc: 'value of docker-volume-backup.stop-during-backup-no-restart on containers to stop and leave stopped',
+  }),
   BACKUP_STOP_SERVICE_TIMEOUT: positiveDuration({ default: 5 * 60_000, desc: 'how long to wait for a Swarm service to scale' }),
   EXEC_LABEL: str({ default: '' }),
   EXEC_FORWARD_OUTPUT: boolean({ default: false }),
   DOCKER_HOST: str({ default: '' }),
   DOCKER_TLS_VERIFY: str({ default: '' }),
   DOCKER_CERT_PATH: str({ default: '' }),
-  DOCKER_API_VERSION: str({ default: '', desc: 'Docker Engine API version the client speaks, e.g. 1.41 (default: the client\'s)' }),
+  DOCKER_API_VERSION: str({ default: '', desc: "Docker Engine API version the client speaks, e.g. 1.41 (default: the client's)" }),
   BACKUP_STOP_CONTAINER_LABEL: str({ default: '', desc: 'deprecated name of BACKUP_STOP_DURING_BACKUP_LABEL' }),
   BACKUP_PRE_COMMAND: str({ default: '' }),
   BACKUP_POST_COMMAND: str({ default: '' }),
@@ -101,7 +102,10 @@ export function parseContainers(env: Env, issues: ConfigIssue[]): ContainersConf
   if (v.BACKUP_STOP_CONTAINER_LABEL) {
     // offen: the old name replaces the new one, with a warning; both given is an error
     if (env.BACKUP_STOP_DURING_BACKUP_LABEL) {
-      issues.push({ variable: 'BACKUP_STOP_CONTAINER_LABEL', message: 'both BACKUP_STOP_DURING_BACKUP_LABEL and BACKUP_STOP_CONTAINER_LABEL are set; keep only BACKUP_STOP_DURING_BACKUP_LABEL' });
+      issues.push({
+        variable: 'BACKUP_STOP_CONTAINER_LABEL',
+        message: 'both BACKUP_STOP_DURING_BACKUP_LABEL and BACKUP_STOP_CONTAINER_LABEL are set; keep only BACKUP_STOP_DURING_BACKUP_LABEL',
+      });
     } else {
       stopLabel = v.BACKUP_STOP_CONTAINER_LABEL;
       warnings.push(`BACKUP_STOP_CONTAINER_LABEL is deprecated (in offen too); use BACKUP_STOP_DURING_BACKUP_LABEL=${v.BACKUP_STOP_CONTAINER_LABEL} instead`);

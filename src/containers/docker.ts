@@ -36,7 +36,16 @@ export function connectDocker(e: DockerEndpoint, apiVersion = ''): Dockerode {
   // DOCKER_API_VERSION: every request goes to /v1.xx/... (dockerode's `version`)
   const version = apiVersion || undefined;
   if (e.kind === 'unix') {
-    return new (dockerode())({ socketPath: e.socketPath, host: undefined, port: undefined, protocol: 'http', ca: undefined, cert: undefined, key: undefined, version });
+    return new (dockerode())({
+      socketPath: e.socketPath,
+      host: undefined,
+      port: undefined,
+      protocol: 'http',
+      ca: undefined,
+      cert: undefined,
+      key: undefined,
+      version,
+    });
   }
   if (!e.tls) {
     return new (dockerode())({ socketPath: undefined, host: e.host, port: e.port, protocol: 'http', ca: undefined, cert: undefined, key: undefined, version });
@@ -50,8 +59,10 @@ export function connectDocker(e: DockerEndpoint, apiVersion = ''): Dockerode {
       cert = readFileSync(join(e.tls.certPath, 'cert.pem'));
       key = readFileSync(join(e.tls.certPath, 'key.pem'));
     } catch (err) {
-      throw new UserError(`cannot read the Docker TLS files in ${e.tls.certPath}: ${errorMessage(err)}`,
-        'DOCKER_CERT_PATH must be a directory holding ca.pem, cert.pem and key.pem');
+      throw new UserError(
+        `cannot read the Docker TLS files in ${e.tls.certPath}: ${errorMessage(err)}`,
+        'DOCKER_CERT_PATH must be a directory holding ca.pem, cert.pem and key.pem',
+      );
     }
   }
   const agent = new Agent({ ca, cert, key, rejectUnauthorized: e.tls.verify, keepAlive: false });

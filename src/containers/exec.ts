@@ -89,7 +89,15 @@ export async function runLabelCommands(docker: Dockerode, phase: LifecyclePhase,
   return failures;
 }
 
-async function runOne(docker: Dockerode, id: string, name: string, command: string, user: string, label: string, opts: ExecOptions): Promise<ExecFailure | null> {
+async function runOne(
+  docker: Dockerode,
+  id: string,
+  name: string,
+  command: string,
+  user: string,
+  label: string,
+  opts: ExecOptions,
+): Promise<ExecFailure | null> {
   const shown = shortCommand(command);
   const level = opts.forwardOutput ? 'info' : 'debug';
   const out = new OutputSink((line) => opts.log[level]({ container: name, stream: 'stdout' }, line));
@@ -114,12 +122,19 @@ async function runOne(docker: Dockerode, id: string, name: string, command: stri
         if (settled) return;
         settled = true;
         opts.signal?.removeEventListener('abort', onAbort);
-        if (e) reject(e); else resolve();
+        if (e) reject(e);
+        else resolve();
       };
-      const onAbort = () => { stream.destroy(); done(opts.signal!.reason instanceof Error ? opts.signal!.reason : new Error('aborted')); };
+      const onAbort = () => {
+        stream.destroy();
+        done(opts.signal!.reason instanceof Error ? opts.signal!.reason : new Error('aborted'));
+      };
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       docker.modem.demuxStream(stream, out, err);
-      stream.on('end', () => { stream.destroy(); done(); });
+      stream.on('end', () => {
+        stream.destroy();
+        done();
+      });
       stream.on('close', () => done());
       stream.on('error', (e: Error) => done(e));
     });

@@ -46,7 +46,12 @@ export async function createRunHooks(job: JobConfig, log: Logger, opts: RunHooks
   try {
     cfg = job.containers ?? defaultConfig(job);
   } catch (e) {
-    return { ...noHooks, async archivePre() { throw e; } };
+    return {
+      ...noHooks,
+      async archivePre() {
+        throw e;
+      },
+    };
   }
   let docker: Dockerode | null = opts.docker ?? null;
   let where = 'the given Docker client';
@@ -69,20 +74,22 @@ export async function createRunHooks(job: JobConfig, log: Logger, opts: RunHooks
   }
   const stopper = docker
     ? new StopController(docker, {
-      stopLabel: cfg.stopLabel,
-      noRestartLabel: cfg.noRestartLabel,
-      serviceTimeoutMs: cfg.stopServiceTimeoutMs,
-      log,
-      pollMs: opts.pollMs,
-      selfHostname: opts.selfHostname,
-    })
+        stopLabel: cfg.stopLabel,
+        noRestartLabel: cfg.noRestartLabel,
+        serviceTimeoutMs: cfg.stopServiceTimeoutMs,
+        log,
+        pollMs: opts.pollMs,
+        selfHostname: opts.selfHostname,
+      })
     : null;
 
   /** Docker failures other than our own UserErrors become one clear UserError naming the endpoint. */
   const dockerFailure = (e: unknown, what: string, signal: AbortSignal): unknown => {
     if (e instanceof UserError || signal.aborted) return e;
-    return new UserError(`${what}: Docker at ${where} failed: ${errorMessage(e).trim()}`,
-      'check that the Docker socket is mounted into offsite (or DOCKER_HOST is right) and that the Docker daemon runs');
+    return new UserError(
+      `${what}: Docker at ${where} failed: ${errorMessage(e).trim()}`,
+      'check that the Docker socket is mounted into offsite (or DOCKER_HOST is right) and that the Docker daemon runs',
+    );
   };
 
   const execOpts = (ctx: HookContext, stopOnFailure: boolean) => ({

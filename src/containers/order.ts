@@ -35,7 +35,10 @@ function key(project: string, service: string): string {
 /** Service names a container's depends_on label lists. */
 export function parseDependsOn(value: string | undefined): string[] {
   if (!value) return [];
-  return value.split(',').map((p) => p.trim().split(':')[0]!.trim()).filter(Boolean);
+  return value
+    .split(',')
+    .map((p) => p.trim().split(':')[0]!.trim())
+    .filter(Boolean);
 }
 
 /**
@@ -97,7 +100,10 @@ export function dependencyOrder<T extends OrderItem>(targets: T[], all: OrderIte
     let next = -1;
     for (let i = 0; i < byName.length; i++) {
       if (placed.has(i)) continue;
-      if ([...deps[i]!].every((j) => placed.has(j))) { next = i; break; }
+      if ([...deps[i]!].every((j) => placed.has(j))) {
+        next = i;
+        break;
+      }
     }
     if (next === -1) {
       // A cycle (compose refuses these, but labels can be written by hand): take the first by name.

@@ -53,7 +53,10 @@ export class OutputSink extends Writable {
 
   /** The last non-empty line or two of output, for an error message. */
   tail(): string {
-    const lines = this.tailBuf.split('\n').map((l) => l.trim()).filter(Boolean);
+    const lines = this.tailBuf
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
     return lines.slice(-3).join(' | ').slice(-500);
   }
 }

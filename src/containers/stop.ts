@@ -86,7 +86,7 @@ export class StopController {
     if (/^[0-9a-f]{12}$/.test(self)) {
       for (const [id, t] of targets) {
         if (id.startsWith(self)) {
-          log.warn({ container: t.name }, 'offsite\'s own container carries a stop label; it is not stopped');
+          log.warn({ container: t.name }, "offsite's own container carries a stop label; it is not stopped");
           targets.delete(id);
         }
       }
@@ -97,8 +97,10 @@ export class StopController {
       for (const t of targets.values()) {
         if (t.labels[SWARM_SERVICE_ID]) {
           const svc = t.labels[SWARM_SERVICE_NAME] ?? t.labels[SWARM_SERVICE_ID];
-          throw new UserError(`container ${t.name} is labelled to stop but is a task of Swarm service ${svc}; Swarm would replace it at once`,
-            `put the ${STOP_LABEL} label on the service (deploy.labels in a stack file) instead of the container`);
+          throw new UserError(
+            `container ${t.name} is labelled to stop but is a task of Swarm service ${svc}; Swarm would replace it at once`,
+            `put the ${STOP_LABEL} label on the service (deploy.labels in a stack file) instead of the container`,
+          );
         }
       }
     }
@@ -112,8 +114,10 @@ export class StopController {
           const name = s.Spec?.Name ?? s.ID;
           const replicas = s.Spec?.Mode?.Replicated?.Replicas;
           if (typeof replicas !== 'number') {
-            throw new UserError(`Swarm service ${name} is labelled to stop but is not in replicated mode, so it cannot be scaled to 0`,
-              `remove the ${STOP_LABEL} label from the global service ${name}`);
+            throw new UserError(
+              `Swarm service ${name} is labelled to stop but is not in replicated mode, so it cannot be scaled to 0`,
+              `remove the ${STOP_LABEL} label from the global service ${name}`,
+            );
           }
           found.set(s.ID, { id: s.ID, name, replicas, restart });
         }
@@ -127,11 +131,16 @@ export class StopController {
 
     if (targets.size === 0 && services.length === 0) return;
 
-    const { startOrder, cycle } = dependencyOrder([...targets.values()], all.map((c) => ({ id: c.Id, name: containerName(c), labels: c.Labels ?? {} })));
+    const { startOrder, cycle } = dependencyOrder(
+      [...targets.values()],
+      all.map((c) => ({ id: c.Id, name: containerName(c), labels: c.Labels ?? {} })),
+    );
     if (cycle.length) log.warn({ containers: cycle }, 'containers depend on each other in a cycle; stopping them in name order');
     const stopOrder = [...startOrder].reverse();
-    log.info({ containers: stopOrder.map((c) => c.name), services: services.map((s) => s.name) },
-      `stopping ${stopOrder.length} of ${all.length} running container(s)${services.length ? ` and scaling ${services.length} service(s) to 0` : ''} for the backup`);
+    log.info(
+      { containers: stopOrder.map((c) => c.name), services: services.map((s) => s.name) },
+      `stopping ${stopOrder.length} of ${all.length} running container(s)${services.length ? ` and scaling ${services.length} service(s) to 0` : ''} for the backup`,
+    );
 
     // Remember everything first, in start order, so restart() knows them even if a stop fails midway.
     this.pending = startOrder.map((c) => ({ id: c.id, name: c.name, restart: c.restart, state: 'waiting' as const }));
@@ -153,7 +162,10 @@ export class StopController {
           continue;
         }
         entry.state = 'failed';
-        throw new UserError(`could not stop container ${c.name}: ${dockerError(e)}`, 'the backup was not made; the containers stopped so far are started again');
+        throw new UserError(
+          `could not stop container ${c.name}: ${dockerError(e)}`,
+          'the backup was not made; the containers stopped so far are started again',
+        );
       }
     }
 
@@ -163,7 +175,10 @@ export class StopController {
       try {
         await this.scale(s.id, 0);
       } catch (e) {
-        throw new UserError(`could not scale Swarm service ${s.name} to 0: ${dockerError(e)}`, 'the backup was not made; stopped containers and services are started again');
+        throw new UserError(
+          `could not scale Swarm service ${s.name} to 0: ${dockerError(e)}`,
+          'the backup was not made; stopped containers and services are started again',
+        );
       }
     }
     if (services.length) {
@@ -196,7 +211,10 @@ export class StopController {
         log.debug({ container: c.name }, 'container started');
       } catch (e) {
         // Already running: ours if we had stopped it (something else started it), else it never stopped.
-        if (statusOf(e) === 304) { if (c.state === 'stopped') this.restarted++; continue; }
+        if (statusOf(e) === 304) {
+          if (c.state === 'stopped') this.restarted++;
+          continue;
+        }
         errors.push(`could not start container ${c.name} again: ${dockerError(e)}`);
       }
     }
@@ -219,7 +237,8 @@ export class StopController {
       if (w.status === 'rejected') errors.push((w.reason as Error).message);
       else this.restarted++;
     }
-    if (services.length > back.length) log.info({ services: services.filter((s) => !s.restart).map((s) => s.name) }, 'services labelled no-restart left at 0 replicas');
+    if (services.length > back.length)
+      log.info({ services: services.filter((s) => !s.restart).map((s) => s.name) }, 'services labelled no-restart left at 0 replicas');
     if (pending.length || services.length) {
       log.info({ restarted: this.restarted, errors: errors.length }, errors.length ? 'restarted containers with errors' : 'restarted the stopped containers');
     }
@@ -245,8 +264,10 @@ export class StopController {
       const running = tasks.filter((t) => (t as { Status?: { State?: string } }).Status?.State === 'running').length;
       if (running === count) return;
       if (Date.now() >= deadline) {
-        throw new UserError(`Swarm service ${s.name} did not reach ${count} running task(s) within ${formatDuration(this.opts.serviceTimeoutMs)} (it has ${running})`,
-          'raise BACKUP_STOP_SERVICE_TIMEOUT or check the service with docker service ps');
+        throw new UserError(
+          `Swarm service ${s.name} did not reach ${count} running task(s) within ${formatDuration(this.opts.serviceTimeoutMs)} (it has ${running})`,
+          'raise BACKUP_STOP_SERVICE_TIMEOUT or check the service with docker service ps',
+        );
       }
       signal?.throwIfAborted();
       await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(1, deadline - Date.now()))));

@@ -85,7 +85,10 @@ export function aesEncryptor(key: Buffer, chunkLog = AES_DEFAULT_CHUNK_LOG): Tra
   let headerSent = false;
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      if (!headerSent) { this.push(header); headerSent = true; }
+      if (!headerSent) {
+        this.push(header);
+        headerSent = true;
+      }
       let off = 0;
       while (off < chunk.length) {
         if (fill === size) {
@@ -102,7 +105,10 @@ export function aesEncryptor(key: Buffer, chunkLog = AES_DEFAULT_CHUNK_LOG): Tra
       cb();
     },
     flush(cb: TransformCallback) {
-      if (!headerSent) { this.push(header); headerSent = true; }
+      if (!headerSent) {
+        this.push(header);
+        headerSent = true;
+      }
       this.push(sealChunk(encKey, header, counter++, true, buf.subarray(0, fill)));
       cb();
     },
@@ -134,7 +140,7 @@ export function aesDecryptor(key: Buffer): Transform {
   function readHeader(): void {
     const h = Buffer.from(take(AES_HEADER_LENGTH));
     if (!h.subarray(0, 6).equals(AES_MAGIC)) {
-      throw new UserError('the archive is not in offsite\'s AES format (BACKUP_ENCRYPTION_KEY)', 'it may be encrypted another way or not at all');
+      throw new UserError("the archive is not in offsite's AES format (BACKUP_ENCRYPTION_KEY)", 'it may be encrypted another way or not at all');
     }
     const version = h[6]!;
     if (version !== AES_VERSION) {

@@ -13,7 +13,18 @@
  *   the file key; stanza `ssh-ed25519 <tag> <share>`.
  * The tag is the first 4 bytes of SHA-256 of the key's SSH wire encoding, base64 without padding.
  */
-import { createCipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, publicEncrypt, constants, type KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  publicEncrypt,
+  constants,
+  type KeyObject,
+} from 'node:crypto';
 import type * as Age from 'age-encryption';
 import type { Recipient } from 'age-encryption';
 import { lazy } from '../lazy.ts';

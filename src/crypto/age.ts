@@ -54,16 +54,19 @@ export interface AgeEncryptOptions {
 }
 
 export function ageEncryptor(opts: AgeEncryptOptions): Transform {
-  return new WebBridge(async (input) => {
-    const e = new (age().Encrypter)();
-    if (opts.passphrase !== undefined) {
-      if (opts.scryptLogN) e.setScryptWorkFactor(opts.scryptLogN);
-      e.setPassphrase(opts.passphrase);
-    } else {
-      for (const r of opts.recipients ?? []) e.addRecipient(/^ssh-/.test(r) ? sshRecipient(r) : r);
-    }
-    return await e.encrypt(input);
-  }, (e) => (e instanceof UserError ? e : new UserError(`age encryption failed: ${errorMessage(e)}`)));
+  return new WebBridge(
+    async (input) => {
+      const e = new (age().Encrypter)();
+      if (opts.passphrase !== undefined) {
+        if (opts.scryptLogN) e.setScryptWorkFactor(opts.scryptLogN);
+        e.setPassphrase(opts.passphrase);
+      } else {
+        for (const r of opts.recipients ?? []) e.addRecipient(/^ssh-/.test(r) ? sshRecipient(r) : r);
+      }
+      return await e.encrypt(input);
+    },
+    (e) => (e instanceof UserError ? e : new UserError(`age encryption failed: ${errorMessage(e)}`)),
+  );
 }
 
 export interface AgeDecryptOptions {

@@ -21,8 +21,12 @@ export class WebBridge extends Transform {
     this.#mapError = mapError;
     const id = new TransformStream<Uint8Array, Uint8Array>(undefined, { highWaterMark: 1 }, { highWaterMark: 0 });
     this.#writer = id.writable.getWriter();
-    this.#writer.closed.catch(() => { /* reported through the output side */ });
-    this.#reader = Promise.resolve().then(() => build(id.readable)).then((s) => s.getReader());
+    this.#writer.closed.catch(() => {
+      /* reported through the output side */
+    });
+    this.#reader = Promise.resolve()
+      .then(() => build(id.readable))
+      .then((s) => s.getReader());
     this.#pumped = this.#pump();
     // errors surface through destroy(); keep the promise from being unhandled
     this.#pumped.catch(() => {});
@@ -36,7 +40,10 @@ export class WebBridge extends Transform {
         if (done) return;
         if (this.destroyed) return;
         const buf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-        if (!this.push(buf)) await new Promise<void>((r) => { this.#resume = r; });
+        if (!this.push(buf))
+          await new Promise<void>((r) => {
+            this.#resume = r;
+          });
       }
     } catch (e) {
       const err = this.#mapError(e);
@@ -53,12 +60,18 @@ export class WebBridge extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.#writer.write(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)).then(() => cb(), (e) => cb(this.#mapError(e)));
+    this.#writer.write(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)).then(
+      () => cb(),
+      (e) => cb(this.#mapError(e)),
+    );
   }
 
   override _flush(cb: TransformCallback): void {
     this.#writer.close().catch(() => {});
-    this.#pumped.then(() => cb(), (e) => cb(e as Error));
+    this.#pumped.then(
+      () => cb(),
+      (e) => cb(e as Error),
+    );
   }
 
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {

@@ -39,7 +39,10 @@ const METHOD_VARIABLES: ReadonlyArray<readonly [string, EncryptionMethod]> = [
 ];
 
 function splitList(text: string, separators: RegExp): string[] {
-  return text.split(separators).map((s) => s.trim()).filter((s) => s && !s.startsWith('#'));
+  return text
+    .split(separators)
+    .map((s) => s.trim())
+    .filter((s) => s && !s.startsWith('#'));
 }
 
 /** Parse the encryption variables of one job's environment. Returns null when any is invalid (issues say why). */
@@ -61,7 +64,10 @@ export function parseEncryptionConfig(env: Env, issues: ConfigIssue[]): Encrypti
   if (v.BACKUP_ENCRYPTION_KEY !== undefined) {
     const key = parseAesKey(v.BACKUP_ENCRYPTION_KEY);
     if (!key) {
-      issues.push({ variable: 'BACKUP_ENCRYPTION_KEY', message: 'must be a 256-bit key written as 64 hex characters (generate one with `openssl rand -hex 32`)' });
+      issues.push({
+        variable: 'BACKUP_ENCRYPTION_KEY',
+        message: 'must be a 256-bit key written as 64 hex characters (generate one with `openssl rand -hex 32`)',
+      });
     } else {
       aesKeyHex = key.toString('hex');
       registerSecret(aesKeyHex);
@@ -71,7 +77,8 @@ export function parseEncryptionConfig(env: Env, issues: ConfigIssue[]): Encrypti
   let recipients: string[] | undefined;
   if (v.AGE_PUBLIC_KEYS !== undefined) {
     recipients = splitList(v.AGE_PUBLIC_KEYS, /[,\n]/);
-    if (recipients.length === 0) issues.push({ variable: 'AGE_PUBLIC_KEYS', message: 'holds no recipient; expected a comma list of age1... keys or ssh-ed25519 / ssh-rsa public keys' });
+    if (recipients.length === 0)
+      issues.push({ variable: 'AGE_PUBLIC_KEYS', message: 'holds no recipient; expected a comma list of age1... keys or ssh-ed25519 / ssh-rsa public keys' });
     for (const r of recipients) {
       const p = ageRecipientProblem(r);
       if (p) issues.push({ variable: 'AGE_PUBLIC_KEYS', message: p });
@@ -80,7 +87,9 @@ export function parseEncryptionConfig(env: Env, issues: ConfigIssue[]): Encrypti
 
   let identities: string[] | undefined;
   if (v.AGE_SECRET_KEYS !== undefined) {
-    identities = splitList(v.AGE_SECRET_KEYS, /[,\n]/).flatMap((l) => l.split(/\s+/)).filter(Boolean);
+    identities = splitList(v.AGE_SECRET_KEYS, /[,\n]/)
+      .flatMap((l) => l.split(/\s+/))
+      .filter(Boolean);
     for (const id of identities) registerSecret(id);
     if (identities.length === 0) issues.push({ variable: 'AGE_SECRET_KEYS', message: 'holds no identity; expected AGE-SECRET-KEY-1... keys' });
     for (const id of identities) {
@@ -90,10 +99,16 @@ export function parseEncryptionConfig(env: Env, issues: ConfigIssue[]): Encrypti
   }
 
   if (v.GPG_PUBLIC_KEY_RING !== undefined && !/-----BEGIN PGP PUBLIC KEY BLOCK-----/.test(v.GPG_PUBLIC_KEY_RING)) {
-    issues.push({ variable: 'GPG_PUBLIC_KEY_RING', message: 'is not an armored OpenPGP public key block (-----BEGIN PGP PUBLIC KEY BLOCK-----); export one with `gpg --armor --export KEYID`' });
+    issues.push({
+      variable: 'GPG_PUBLIC_KEY_RING',
+      message: 'is not an armored OpenPGP public key block (-----BEGIN PGP PUBLIC KEY BLOCK-----); export one with `gpg --armor --export KEYID`',
+    });
   }
   if (v.GPG_PRIVATE_KEY !== undefined && !/-----BEGIN PGP PRIVATE KEY BLOCK-----/.test(v.GPG_PRIVATE_KEY)) {
-    issues.push({ variable: 'GPG_PRIVATE_KEY', message: 'is not an armored OpenPGP private key block (-----BEGIN PGP PRIVATE KEY BLOCK-----); export one with `gpg --armor --export-secret-keys KEYID`' });
+    issues.push({
+      variable: 'GPG_PRIVATE_KEY',
+      message: 'is not an armored OpenPGP private key block (-----BEGIN PGP PRIVATE KEY BLOCK-----); export one with `gpg --armor --export-secret-keys KEYID`',
+    });
   }
 
   if (issues.length > before) return null;

@@ -35,7 +35,7 @@ export async function readPublicKeyRing(armored: string, variable = 'GPG_PUBLIC_
   const blocks = armored.match(/-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g) ?? [armored];
   const keys: OpenPGP.Key[] = [];
   try {
-    for (const block of blocks) keys.push(...await pgp().readKeys({ armoredKeys: block }));
+    for (const block of blocks) keys.push(...(await pgp().readKeys({ armoredKeys: block })));
   } catch (e) {
     throw new UserError(`${variable} is not an armored OpenPGP public key ring: ${errorMessage(e)}`, 'export it with `gpg --armor --export KEYID`');
   }
@@ -56,16 +56,19 @@ export interface GpgEncryptOptions {
 }
 
 export function gpgEncryptor(opts: GpgEncryptOptions): Transform {
-  return new WebBridge(async (input) => {
-    const message = await pgp().createMessage({ binary: input, format: 'binary' });
-    const out = await pgp().encrypt({
-      message,
-      format: 'binary',
-      config: encryptConfig(),
-      ...(opts.passphrase !== undefined ? { passwords: [opts.passphrase] } : { encryptionKeys: opts.publicKeys! }),
-    });
-    return out as ReadableStream<Uint8Array>;
-  }, (e) => (e instanceof UserError ? e : new UserError(`OpenPGP encryption failed: ${errorMessage(e)}`)));
+  return new WebBridge(
+    async (input) => {
+      const message = await pgp().createMessage({ binary: input, format: 'binary' });
+      const out = await pgp().encrypt({
+        message,
+        format: 'binary',
+        config: encryptConfig(),
+        ...(opts.passphrase !== undefined ? { passwords: [opts.passphrase] } : { encryptionKeys: opts.publicKeys! }),
+      });
+      return out as ReadableStream<Uint8Array>;
+    },
+    (e) => (e instanceof UserError ? e : new UserError(`OpenPGP encryption failed: ${errorMessage(e)}`)),
+  );
 }
 
 export interface GpgDecryptOptions {
@@ -78,15 +81,21 @@ async function loadPrivateKeys(armored: string, passphrase: string | undefined):
   const blocks = armored.match(/-----BEGIN PGP PRIVATE KEY BLOCK-----[\s\S]*?-----END PGP PRIVATE KEY BLOCK-----/g) ?? [armored];
   const keys: OpenPGP.PrivateKey[] = [];
   try {
-    for (const block of blocks) keys.push(...await pgp().readPrivateKeys({ armoredKeys: block }));
+    for (const block of blocks) keys.push(...(await pgp().readPrivateKeys({ armoredKeys: block })));
   } catch (e) {
     throw new UserError(`GPG_PRIVATE_KEY is not an armored OpenPGP private key: ${errorMessage(e)}`, 'export it with `gpg --armor --export-secret-keys KEYID`');
   }
   const out: OpenPGP.PrivateKey[] = [];
   for (const k of keys) {
-    if (k.isDecrypted()) { out.push(k); continue; }
+    if (k.isDecrypted()) {
+      out.push(k);
+      continue;
+    }
     if (passphrase === undefined) {
-      throw new UserError('GPG_PRIVATE_KEY is protected by a passphrase, but GPG_PRIVATE_KEY_PASSPHRASE is not set', 'set GPG_PRIVATE_KEY_PASSPHRASE to the passphrase of the key');
+      throw new UserError(
+        'GPG_PRIVATE_KEY is protected by a passphrase, but GPG_PRIVATE_KEY_PASSPHRASE is not set',
+        'set GPG_PRIVATE_KEY_PASSPHRASE to the passphrase of the key',
+      );
     }
     try {
       out.push(await pgp().decryptKey({ privateKey: k, passphrase }));
@@ -113,18 +122,21 @@ export function classifyGpgError(e: unknown, symmetric = false): Error {
 
 /** Decrypting Transform for a binary or armored OpenPGP message. */
 export function gpgDecryptor(opts: GpgDecryptOptions, armored = false): Transform {
-  return new WebBridge(async (input) => {
-    const decryptionKeys = opts.privateKey ? await loadPrivateKeys(opts.privateKey, opts.privateKeyPassphrase) : undefined;
-    const message = armored
-      ? await pgp().readMessage({ armoredMessage: input.pipeThrough(new TextDecoderStream()), config: DECRYPT_CONFIG })
-      : await pgp().readMessage({ binaryMessage: input, config: DECRYPT_CONFIG });
-    const result = await pgp().decrypt({
-      message,
-      format: 'binary',
-      config: DECRYPT_CONFIG,
-      ...(opts.passphrase !== undefined ? { passwords: [opts.passphrase] } : {}),
-      ...(decryptionKeys ? { decryptionKeys } : {}),
-    });
-    return result.data as ReadableStream<Uint8Array>;
-  }, (e) => classifyGpgError(e, opts.passphrase !== undefined && !opts.privateKey));
+  return new WebBridge(
+    async (input) => {
+      const decryptionKeys = opts.privateKey ? await loadPrivateKeys(opts.privateKey, opts.privateKeyPassphrase) : undefined;
+      const message = armored
+        ? await pgp().readMessage({ armoredMessage: input.pipeThrough(new TextDecoderStream()), config: DECRYPT_CONFIG })
+        : await pgp().readMessage({ binaryMessage: input, config: DECRYPT_CONFIG });
+      const result = await pgp().decrypt({
+        message,
+        format: 'binary',
+        config: DECRYPT_CONFIG,
+        ...(opts.passphrase !== undefined ? { passwords: [opts.passphrase] } : {}),
+        ...(decryptionKeys ? { decryptionKeys } : {}),
+      });
+      return result.data as ReadableStream<Uint8Array>;
+    },
+    (e) => classifyGpgError(e, opts.passphrase !== undefined && !opts.privateKey),
+  );
 }

@@ -91,10 +91,16 @@ export function detectFormat(head: Buffer): Detected {
 
 export function methodOf(d: Detected): EncryptionMethod {
   switch (d) {
-    case 'aes': return 'aes';
-    case 'age': case 'age-armor': return 'age';
-    case 'gpg': case 'gpg-armor': return 'gpg';
-    default: return 'none';
+    case 'aes':
+      return 'aes';
+    case 'age':
+    case 'age-armor':
+      return 'age';
+    case 'gpg':
+    case 'gpg-armor':
+      return 'gpg';
+    default:
+      return 'none';
   }
 }
 
@@ -102,22 +108,36 @@ export function methodOf(d: Detected): EncryptionMethod {
 export function createDecryptor(d: Detected, keys: DecryptionKeys): Transform {
   switch (d) {
     case 'aes': {
-      if (!keys.aesKeyHex) throw new UserError('the archive is encrypted with offsite\'s AES format, but BACKUP_ENCRYPTION_KEY is not set', 'set BACKUP_ENCRYPTION_KEY to the key the backup was made with');
+      if (!keys.aesKeyHex)
+        throw new UserError(
+          "the archive is encrypted with offsite's AES format, but BACKUP_ENCRYPTION_KEY is not set",
+          'set BACKUP_ENCRYPTION_KEY to the key the backup was made with',
+        );
       return aesDecryptor(parseAesKey(keys.aesKeyHex)!);
     }
     case 'age': {
       if (keys.agePassphrase === undefined && !keys.ageIdentities?.length) {
-        throw new UserError('the archive is encrypted with age, but neither AGE_PASSPHRASE nor AGE_SECRET_KEYS is set', 'set AGE_PASSPHRASE, or AGE_SECRET_KEYS to the AGE-SECRET-KEY-1... of a recipient it was encrypted for');
+        throw new UserError(
+          'the archive is encrypted with age, but neither AGE_PASSPHRASE nor AGE_SECRET_KEYS is set',
+          'set AGE_PASSPHRASE, or AGE_SECRET_KEYS to the AGE-SECRET-KEY-1... of a recipient it was encrypted for',
+        );
       }
       return ageDecryptor({ passphrase: keys.agePassphrase, identities: keys.ageIdentities });
     }
     case 'age-armor':
       throw new UserError('the archive is an ASCII-armored age file, which offsite does not read', 'decrypt it with `age --decrypt` first');
-    case 'gpg': case 'gpg-armor': {
+    case 'gpg':
+    case 'gpg-armor': {
       if (keys.gpgPassphrase === undefined && keys.gpgPrivateKey === undefined) {
-        throw new UserError('the archive is encrypted with OpenPGP, but neither GPG_PASSPHRASE nor GPG_PRIVATE_KEY is set', 'set GPG_PASSPHRASE, or GPG_PRIVATE_KEY (and GPG_PRIVATE_KEY_PASSPHRASE) for a key it was encrypted for');
+        throw new UserError(
+          'the archive is encrypted with OpenPGP, but neither GPG_PASSPHRASE nor GPG_PRIVATE_KEY is set',
+          'set GPG_PASSPHRASE, or GPG_PRIVATE_KEY (and GPG_PRIVATE_KEY_PASSPHRASE) for a key it was encrypted for',
+        );
       }
-      return gpgDecryptor({ passphrase: keys.gpgPassphrase, privateKey: keys.gpgPrivateKey, privateKeyPassphrase: keys.gpgPrivateKeyPassphrase }, d === 'gpg-armor');
+      return gpgDecryptor(
+        { passphrase: keys.gpgPassphrase, privateKey: keys.gpgPrivateKey, privateKeyPassphrase: keys.gpgPrivateKeyPassphrase },
+        d === 'gpg-armor',
+      );
     }
     default:
       throw new Error(`not an encrypted format: ${d}`);

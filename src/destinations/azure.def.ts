@@ -40,7 +40,10 @@ export function parseAzure(env: Env, issues: ConfigIssue[]): AzureConfig | null 
   if (!v.AZURE_STORAGE_ACCOUNT_NAME) return null;
   const account = v.AZURE_STORAGE_ACCOUNT_NAME;
   if (v.AZURE_STORAGE_PRIMARY_ACCOUNT_KEY && v.AZURE_STORAGE_CONNECTION_STRING) {
-    issues.push({ variable: 'AZURE_STORAGE_CONNECTION_STRING', message: 'cannot be combined with AZURE_STORAGE_PRIMARY_ACCOUNT_KEY; set only one of them (neither = managed identity)' });
+    issues.push({
+      variable: 'AZURE_STORAGE_CONNECTION_STRING',
+      message: 'cannot be combined with AZURE_STORAGE_PRIMARY_ACCOUNT_KEY; set only one of them (neither = managed identity)',
+    });
   }
   if (!v.AZURE_STORAGE_CONTAINER_NAME) issues.push({ variable: 'AZURE_STORAGE_CONTAINER_NAME', message: 'is required when AZURE_STORAGE_ACCOUNT_NAME is set' });
   let endpoint = '';
@@ -75,9 +78,21 @@ export function parseAzure(env: Env, issues: ConfigIssue[]): AzureConfig | null 
 
 /** Variables Azure identity reads from the process environment on its own (managed identity, service principals). */
 const AZURE_SDK_VARIABLES: readonly string[] = [
-  'AZURE_CLIENT_ID', 'AZURE_TENANT_ID', 'AZURE_CLIENT_SECRET', 'AZURE_CLIENT_CERTIFICATE_PATH', 'AZURE_CLIENT_CERTIFICATE_PASSWORD',
-  'AZURE_CLIENT_SEND_CERTIFICATE_CHAIN', 'AZURE_USERNAME', 'AZURE_PASSWORD', 'AZURE_AUTHORITY_HOST', 'AZURE_FEDERATED_TOKEN_FILE',
-  'AZURE_REGIONAL_AUTHORITY_NAME', 'AZURE_ADDITIONALLY_ALLOWED_TENANTS', 'AZURE_POD_IDENTITY_AUTHORITY_HOST', 'AZURE_TOKEN_CREDENTIALS', 'AZURE_LOG_LEVEL',
+  'AZURE_CLIENT_ID',
+  'AZURE_TENANT_ID',
+  'AZURE_CLIENT_SECRET',
+  'AZURE_CLIENT_CERTIFICATE_PATH',
+  'AZURE_CLIENT_CERTIFICATE_PASSWORD',
+  'AZURE_CLIENT_SEND_CERTIFICATE_CHAIN',
+  'AZURE_USERNAME',
+  'AZURE_PASSWORD',
+  'AZURE_AUTHORITY_HOST',
+  'AZURE_FEDERATED_TOKEN_FILE',
+  'AZURE_REGIONAL_AUTHORITY_NAME',
+  'AZURE_ADDITIONALLY_ALLOWED_TENANTS',
+  'AZURE_POD_IDENTITY_AUTHORITY_HOST',
+  'AZURE_TOKEN_CREDENTIALS',
+  'AZURE_LOG_LEVEL',
 ];
 
 export const azure = defineDestination<AzureConfig>({
@@ -95,13 +110,23 @@ export const azure = defineDestination<AzureConfig>({
   errorCodes: {
     transient: ['ServerBusy', 'OperationTimedOut', 'InternalError', 'InternalServerError', 'ServiceUnavailable'],
     permanent: [
-      'AuthenticationFailed', 'AuthorizationFailure', 'AuthorizationPermissionMismatch', 'ContainerNotFound',
-      'InvalidAuthenticationInfo', 'AccountIsDisabled', 'InsufficientAccountPermissions', 'InvalidResourceName',
-      'CredentialUnavailableError', 'AuthenticationRequiredError',
+      'AuthenticationFailed',
+      'AuthorizationFailure',
+      'AuthorizationPermissionMismatch',
+      'ContainerNotFound',
+      'InvalidAuthenticationInfo',
+      'AccountIsDisabled',
+      'InsufficientAccountPermissions',
+      'InvalidResourceName',
+      'CredentialUnavailableError',
+      'AuthenticationRequiredError',
     ],
   },
   hints: [
-    { test: /AuthenticationFailed|AuthorizationFailure|\b403\b|Signature|credential/i, hint: 'check AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_PRIMARY_ACCOUNT_KEY (or AZURE_STORAGE_CONNECTION_STRING)' },
+    {
+      test: /AuthenticationFailed|AuthorizationFailure|\b403\b|Signature|credential/i,
+      hint: 'check AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_PRIMARY_ACCOUNT_KEY (or AZURE_STORAGE_CONNECTION_STRING)',
+    },
     { test: /ContainerNotFound|\b404\b/i, hint: 'check AZURE_STORAGE_CONTAINER_NAME (the container must exist)' },
     { test: NETWORK_ERROR, hint: 'check AZURE_STORAGE_ENDPOINT (or AZURE_STORAGE_ACCOUNT_NAME): is the service reachable from here?' },
   ],

@@ -71,13 +71,25 @@ function describe(err: unknown, op: string, where: string, ctx: { bytesSent?: nu
   const code = e?.code ?? '';
   const status = e?.statusCode;
   const msg = firstLine(errorMessage(err));
-  if (code === 'ContainerNotFound') return new UserError(`Azure ${op} ${where}: the container does not exist`, 'Create the container or fix AZURE_STORAGE_CONTAINER_NAME.', { cause: err });
+  if (code === 'ContainerNotFound')
+    return new UserError(`Azure ${op} ${where}: the container does not exist`, 'Create the container or fix AZURE_STORAGE_CONTAINER_NAME.', { cause: err });
   if (code === 'AuthenticationFailed' || code === 'InvalidAuthenticationInfo') {
-    return new UserError(`Azure ${op} ${where}: authentication failed (${code})`, 'Check AZURE_STORAGE_PRIMARY_ACCOUNT_KEY or AZURE_STORAGE_CONNECTION_STRING.', { cause: err });
+    return new UserError(
+      `Azure ${op} ${where}: authentication failed (${code})`,
+      'Check AZURE_STORAGE_PRIMARY_ACCOUNT_KEY or AZURE_STORAGE_CONNECTION_STRING.',
+      { cause: err },
+    );
   }
-  if (status === 403) return new UserError(`Azure ${op} ${where}: access denied (${code || 'HTTP 403'})`, 'Check the credentials and the role assignments of the identity.', { cause: err });
+  if (status === 403)
+    return new UserError(`Azure ${op} ${where}: access denied (${code || 'HTTP 403'})`, 'Check the credentials and the role assignments of the identity.', {
+      cause: err,
+    });
   if (e?.name === 'CredentialUnavailableError' || e?.name === 'AuthenticationError') {
-    return new UserError(`Azure ${op} ${where}: no managed identity credentials: ${msg}`, 'Set AZURE_STORAGE_PRIMARY_ACCOUNT_KEY or AZURE_STORAGE_CONNECTION_STRING, or assign a managed identity.', { cause: err });
+    return new UserError(
+      `Azure ${op} ${where}: no managed identity credentials: ${msg}`,
+      'Set AZURE_STORAGE_PRIMARY_ACCOUNT_KEY or AZURE_STORAGE_CONNECTION_STRING, or assign a managed identity.',
+      { cause: err },
+    );
   }
   void msg;
   return Object.assign(new Error(`Azure ${op} ${where} failed: ${describeFailure(err, ctx)}`, { cause: err }), status ? { status } : {});
@@ -157,7 +169,10 @@ export function createAzureDestination(config: AzureConfig, options: AzureOption
     try {
       const c = await container();
       const ac = new AbortController();
-      const pages = c.listBlobsByHierarchy('/', { prefix: blobName(prefix), abortSignal: ac.signal }).byPage({ maxPageSize: pageSize })[Symbol.asyncIterator]();
+      const pages = c
+        .listBlobsByHierarchy('/', { prefix: blobName(prefix), abortSignal: ac.signal })
+        .byPage({ maxPageSize: pageSize })
+        [Symbol.asyncIterator]();
       for (;;) {
         // each page is one request with its own deadline
         const next = await op(`Azure list ${location}${prefix}`, undefined, (abortSignal) => {
@@ -183,17 +198,21 @@ export function createAzureDestination(config: AzureConfig, options: AzureOption
     const queue = [...names];
     const failures: string[] = [];
     let firstError: unknown = null;
-    await Promise.all(Array.from({ length: Math.min(REMOVE_CONCURRENCY, queue.length) }, async () => {
-      for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
-        try {
-          await op(`Azure remove ${location}${n}`, undefined, (abortSignal) => c.getBlobClient(blobName(n)).deleteIfExists({ deleteSnapshots: 'include', abortSignal }));
-        } catch (err) {
-          failures.push(n);
-          firstError ??= err;
-          if (isTimeout(err)) queue.length = 0; // a stalled server: do not wait for every name in turn
+    await Promise.all(
+      Array.from({ length: Math.min(REMOVE_CONCURRENCY, queue.length) }, async () => {
+        for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
+          try {
+            await op(`Azure remove ${location}${n}`, undefined, (abortSignal) =>
+              c.getBlobClient(blobName(n)).deleteIfExists({ deleteSnapshots: 'include', abortSignal }),
+            );
+          } catch (err) {
+            failures.push(n);
+            firstError ??= err;
+            if (isTimeout(err)) queue.length = 0; // a stalled server: do not wait for every name in turn
+          }
         }
-      }
-    }));
+      }),
+    );
     if (firstError) {
       const e = describe(firstError, 'remove from', location);
       e.message = `${e.message} (${failures.length} of ${names.length} not removed, e.g. ${failures[0]})`;

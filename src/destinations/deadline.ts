@@ -88,7 +88,11 @@ export function guarded<T>(opts: GuardOptions, fn: (g: Guard) => Promise<T>): Pr
     if (ac.signal.aborted) return;
     ac.abort(reason);
     for (const h of hooks.splice(0)) {
-      try { h(); } catch { /* best effort */ }
+      try {
+        h();
+      } catch {
+        /* best effort */
+      }
     }
     fail(reason);
   };
@@ -114,14 +118,29 @@ export function guarded<T>(opts: GuardOptions, fn: (g: Guard) => Promise<T>): Pr
     signal: ac.signal,
     progress: arm,
     onAbort(h) {
-      if (ac.signal.aborted) { try { h(); } catch { /* best effort */ } return; }
+      if (ac.signal.aborted) {
+        try {
+          h();
+        } catch {
+          /* best effort */
+        }
+        return;
+      }
       hooks.push(h);
     },
-    get timedOut() { return timedOut; },
+    get timedOut() {
+      return timedOut;
+    },
   };
 
   return new Promise<T>((resolve, reject) => {
-    fail = (err) => { if (!settled) { settled = true; cleanup(); reject(err); } };
+    fail = (err) => {
+      if (!settled) {
+        settled = true;
+        cleanup();
+        reject(err);
+      }
+    };
     const cleanup = () => {
       if (timer) clearTimeout(timer);
       outer?.removeEventListener('abort', onOuter);
@@ -136,7 +155,13 @@ export function guarded<T>(opts: GuardOptions, fn: (g: Guard) => Promise<T>): Pr
       p = Promise.reject(err);
     }
     p.then(
-      (v) => { if (!settled) { settled = true; cleanup(); resolve(v); } },
+      (v) => {
+        if (!settled) {
+          settled = true;
+          cleanup();
+          resolve(v);
+        }
+      },
       (err) => {
         if (settled) return;
         // fn failed because we aborted it: report why we aborted, not the library's "aborted"
@@ -158,7 +183,9 @@ export function guardStream(source: Readable, opts: { timeoutMs: number; what: s
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   let last = Date.now();
   let done = false;
-  source.on('data', () => { last = Date.now(); });
+  source.on('data', () => {
+    last = Date.now();
+  });
   source.once('error', (err) => {
     done = true;
     clearInterval(timer);
@@ -166,7 +193,10 @@ export function guardStream(source: Readable, opts: { timeoutMs: number; what: s
     const e = err as { name?: string; code?: string };
     out.destroy(e?.name === 'TimeoutError' || e?.code === 'ETIMEDOUT' ? Object.assign(timeoutError(opts.what, opts.timeoutMs), { cause: err }) : err);
   });
-  source.once('end', () => { done = true; clearInterval(timer); });
+  source.once('end', () => {
+    done = true;
+    clearInterval(timer);
+  });
   source.pipe(out);
   out.once('close', () => {
     clearInterval(timer);
@@ -176,14 +206,21 @@ export function guardStream(source: Readable, opts: { timeoutMs: number; what: s
   const timer = setInterval(() => {
     if (done) return;
     // data is waiting for the reader: the reader is slow, not the server
-    if (out.readableLength > 0 || out.writableLength > 0) { last = Date.now(); return; }
+    if (out.readableLength > 0 || out.writableLength > 0) {
+      last = Date.now();
+      return;
+    }
     if (Date.now() - last > opts.timeoutMs) {
       done = true;
       clearInterval(timer);
       const err = timeoutError(opts.what, opts.timeoutMs);
       out.destroy(err);
       source.destroy(err);
-      try { opts.onAbort?.(); } catch { /* best effort */ }
+      try {
+        opts.onAbort?.();
+      } catch {
+        /* best effort */
+      }
     }
   }, tick);
   return out;
@@ -200,20 +237,31 @@ export function metered(source: Readable, onProgress: () => void): { stream: Rea
   let count = 0;
   const stream = new PassThrough({ highWaterMark: 1 << 20 });
   const idle = setInterval(() => {
-    if (source.readableEnded || stream.destroyed) { clearInterval(idle); return; }
+    if (source.readableEnded || stream.destroyed) {
+      clearInterval(idle);
+      return;
+    }
     if (stream.readableLength === 0 && stream.writableLength === 0 && source.readableLength === 0) onProgress();
   }, 200);
   idle.unref();
   stream.once('close', () => clearInterval(idle));
   const transform = stream._transform.bind(stream);
-  stream._transform = (chunk: Buffer, enc, cb) => { count += chunk.length; onProgress(); transform(chunk, enc, cb); };
+  stream._transform = (chunk: Buffer, enc, cb) => {
+    count += chunk.length;
+    onProgress();
+    transform(chunk, enc, cb);
+  };
   // the source failing or closing early fails the stream (a consumer waiting for more data must not wait forever)
-  source.on('error', (err) => { if (!stream.destroyed) stream.destroy(err); });
+  source.on('error', (err) => {
+    if (!stream.destroyed) stream.destroy(err);
+  });
   source.once('close', () => {
     if (source.readableEnded || stream.destroyed) return;
     stream.destroy(source.errored ?? Object.assign(new Error('the archive stream closed before it ended'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
   });
-  stream.once('close', () => { if (!source.readableEnded) source.destroy(); });
+  stream.once('close', () => {
+    if (!source.readableEnded) source.destroy();
+  });
   source.pipe(stream);
   return { stream, bytes: () => count };
 }

@@ -16,7 +16,10 @@ import type { RetrySettings } from './retry.ts';
 import type { Destination } from './types.ts';
 
 /** A failure hint: when the error text matches `test`, print `hint`. */
-export interface Hint { test: RegExp; hint: string }
+export interface Hint {
+  test: RegExp;
+  hint: string;
+}
 
 /** Network errors (a hint's `test`): the server cannot be reached. */
 export const NETWORK_ERROR = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ECONNRESET|ETIMEDOUT|timed? ?out|socket hang up|getaddrinfo/i;

@@ -52,16 +52,25 @@ export function parseDropbox(env: Env, issues: ConfigIssue[]): DropboxConfig | n
   const before = issues.length;
   const v = validateSection(env, DROPBOX_SPEC, issues);
   const creds = { DROPBOX_REFRESH_TOKEN: v.DROPBOX_REFRESH_TOKEN, DROPBOX_APP_KEY: v.DROPBOX_APP_KEY, DROPBOX_APP_SECRET: v.DROPBOX_APP_SECRET };
-  const set = Object.entries(creds).filter(([, x]) => x).map(([k]) => k);
+  const set = Object.entries(creds)
+    .filter(([, x]) => x)
+    .map(([k]) => k);
   if (set.length === 0) return null;
   if (set.length < 3) {
     for (const [k, x] of Object.entries(creds)) {
-      if (!x) issues.push({ variable: k, message: `is required: Dropbox needs DROPBOX_REFRESH_TOKEN, DROPBOX_APP_KEY and DROPBOX_APP_SECRET together (set: ${set.join(', ')})` });
+      if (!x)
+        issues.push({
+          variable: k,
+          message: `is required: Dropbox needs DROPBOX_REFRESH_TOKEN, DROPBOX_APP_KEY and DROPBOX_APP_SECRET together (set: ${set.join(', ')})`,
+        });
     }
   }
   const concurrency = v.DROPBOX_CONCURRENCY_LEVEL ?? 6;
   if (v.DROPBOX_CONCURRENCY_LEVEL !== undefined && (concurrency < 1 || concurrency > 32)) {
-    issues.push({ variable: 'DROPBOX_CONCURRENCY_LEVEL', message: `${concurrency} is out of range; expected 1-32 (each concurrent chunk holds 8 MiB of memory)` });
+    issues.push({
+      variable: 'DROPBOX_CONCURRENCY_LEVEL',
+      message: `${concurrency} is out of range; expected 1-32 (each concurrent chunk holds 8 MiB of memory)`,
+    });
   }
   const endpoint = checkEndpoint('DROPBOX_ENDPOINT', v.DROPBOX_ENDPOINT ?? DEFAULT_DROPBOX_ENDPOINT, issues);
   const oauth2Endpoint = checkEndpoint('DROPBOX_OAUTH2_ENDPOINT', v.DROPBOX_OAUTH2_ENDPOINT ?? DEFAULT_DROPBOX_ENDPOINT, issues);
@@ -90,7 +99,10 @@ export const dropbox = defineDestination<DropboxConfig>({
     return createDropboxDestination(config, ctx.log, { requestTimeoutMs: ctx.retry.timeoutMs });
   },
   hints: [
-    { test: /invalid_grant|invalid_client|\b400\b|\b401\b|expired_access_token|invalid_access_token|unauthorized/i, hint: 'check DROPBOX_REFRESH_TOKEN, DROPBOX_APP_KEY and DROPBOX_APP_SECRET' },
+    {
+      test: /invalid_grant|invalid_client|\b400\b|\b401\b|expired_access_token|invalid_access_token|unauthorized/i,
+      hint: 'check DROPBOX_REFRESH_TOKEN, DROPBOX_APP_KEY and DROPBOX_APP_SECRET',
+    },
     { test: /insufficient_space|quota/i, hint: 'the Dropbox account is out of space' },
     { test: /path|not_found|malformed/i, hint: 'check DROPBOX_REMOTE_PATH' },
     { test: NETWORK_ERROR, hint: 'is api.dropboxapi.com (or DROPBOX_ENDPOINT) reachable from here?' },

@@ -162,8 +162,14 @@ async function* chunks(source: AsyncIterable<Buffer | string>, size: number, has
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortError(signal));
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(t); reject(abortError(signal)); };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(abortError(signal));
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -230,9 +236,23 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
     const summary = summaryOf(e);
     if (e?.status === 400 || e?.status === 401 || e?.status === 403) {
       if (/invalid_client/.test(summary)) {
-        return withFields(new UserError(`Dropbox refused the app credentials (${summary})`, 'check DROPBOX_APP_KEY and DROPBOX_APP_SECRET (App Console > your app > Settings)', { cause: err }), { status: e.status, code: 'invalid_client', transient: false });
+        return withFields(
+          new UserError(
+            `Dropbox refused the app credentials (${summary})`,
+            'check DROPBOX_APP_KEY and DROPBOX_APP_SECRET (App Console > your app > Settings)',
+            { cause: err },
+          ),
+          { status: e.status, code: 'invalid_client', transient: false },
+        );
       }
-      return withFields(new UserError(`Dropbox refused DROPBOX_REFRESH_TOKEN (${summary || `HTTP ${e.status}`})`, 'the token was revoked or belongs to another app: create a new refresh token (see README.md, "Getting a refresh token")', { cause: err }), { status: e.status, code: 'invalid_grant', transient: false });
+      return withFields(
+        new UserError(
+          `Dropbox refused DROPBOX_REFRESH_TOKEN (${summary || `HTTP ${e.status}`})`,
+          'the token was revoked or belongs to another app: create a new refresh token (see README.md, "Getting a refresh token")',
+          { cause: err },
+        ),
+        { status: e.status, code: 'invalid_grant', transient: false },
+      );
     }
     return err;
   }
@@ -252,7 +272,9 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
       const exp = tokenSource.getAccessTokenExpiresAt();
       expiresAt = exp ? exp.getTime() : Date.now() + 3_600_000;
       log.debug({ destination: 'Dropbox', expiresAt: new Date(expiresAt).toISOString() }, 'Dropbox access token refreshed');
-    })().finally(() => { refreshing = null; });
+    })().finally(() => {
+      refreshing = null;
+    });
     return refreshing;
   }
 
@@ -274,27 +296,50 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
     const summary = summaryOf(e);
     const status = e.status;
     if (status === 401) {
-      return withFields(new UserError(`Dropbox ${what}: access refused (${summary || '401'})`, 'check that the app has the files.content.write, files.content.read and files.metadata.read permissions, then create a new refresh token', { cause: err }), { status, code: summary, transient: false });
+      return withFields(
+        new UserError(
+          `Dropbox ${what}: access refused (${summary || '401'})`,
+          'check that the app has the files.content.write, files.content.read and files.metadata.read permissions, then create a new refresh token',
+          { cause: err },
+        ),
+        { status, code: summary, transient: false },
+      );
     }
     if (status === 409) {
       if (/^path(_lookup)?\/not_found/.test(summary)) {
         return withFields(new Error(`Dropbox ${what}: not found (${summary})`, { cause: err }), { status, code: 'ENOENT', transient: false });
       }
       if (/conflict/.test(summary)) {
-        return withFields(new UserError(`Dropbox ${what}: a file or folder with that name already exists (${summary}); refusing to overwrite it`, 'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)', { cause: err }), { status, code: summary, transient: false });
+        return withFields(
+          new UserError(
+            `Dropbox ${what}: a file or folder with that name already exists (${summary}); refusing to overwrite it`,
+            'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',
+            { cause: err },
+          ),
+          { status, code: summary, transient: false },
+        );
       }
       if (/insufficient_space/.test(summary)) {
-        return withFields(new UserError(`Dropbox ${what}: the Dropbox is full (${summary})`, 'free space in the Dropbox or lower BACKUP_RETENTION_DAYS', { cause: err }), { status, code: summary, transient: false });
+        return withFields(
+          new UserError(`Dropbox ${what}: the Dropbox is full (${summary})`, 'free space in the Dropbox or lower BACKUP_RETENTION_DAYS', { cause: err }),
+          { status, code: summary, transient: false },
+        );
       }
       if (/malformed_path|disallowed_name|no_write_permission|not_folder|team_folder/.test(summary)) {
-        return withFields(new UserError(`Dropbox ${what}: ${summary}`, 'check DROPBOX_REMOTE_PATH (a folder path such as /backups) and the app\'s access type', { cause: err }), { status, code: summary, transient: false });
+        return withFields(
+          new UserError(`Dropbox ${what}: ${summary}`, "check DROPBOX_REMOTE_PATH (a folder path such as /backups) and the app's access type", { cause: err }),
+          { status, code: summary, transient: false },
+        );
       }
       return withFields(new Error(`Dropbox ${what} failed: ${summary}`, { cause: err }), { status, code: summary });
     }
     if (status === 400) {
       return withFields(new Error(`Dropbox ${what} was rejected as invalid: ${summary}`, { cause: err }), { status, code: 'bad_request', transient: false });
     }
-    return withFields(new Error(`Dropbox ${what} failed: ${describeFailure({ status, serverCode: summary || undefined })}`, { cause: err }), { status, code: summary || undefined });
+    return withFields(new Error(`Dropbox ${what} failed: ${describeFailure({ status, serverCode: summary || undefined })}`, { cause: err }), {
+      status,
+      code: summary || undefined,
+    });
   }
 
   /**
@@ -352,7 +397,13 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
   }
 
   // `overwrite` (UploadOptions.replace): the commit swaps the file atomically; an unfinished upload session never touches it
-  const commitInfo = (name: string, replace = false) => ({ path: pathOf(name), mode: { '.tag': replace ? 'overwrite' as const : 'add' as const }, autorename: false, mute: true, strict_conflict: true });
+  const commitInfo = (name: string, replace = false) => ({
+    path: pathOf(name),
+    mode: { '.tag': replace ? ('overwrite' as const) : ('add' as const) },
+    autorename: false,
+    mute: true,
+    strict_conflict: true,
+  });
 
   async function upload(name: string, source: Readable, options: UploadOptions = {}): Promise<void> {
     assertPlainName(name, 'Dropbox');
@@ -366,10 +417,22 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
       const first = (await it.next()).value as Chunk;
       if (signal?.aborted) throw abortError(signal);
       if (first.last) {
-        await call(`upload ${pathOf(name)}`, () => dbx.filesUpload({ ...commitInfo(name, options.replace), contents: first.data, content_hash: contentHash(first.data) }, { signal, timeout: RPC_TIMEOUT_MS }), signal);
+        await call(
+          `upload ${pathOf(name)}`,
+          () =>
+            dbx.filesUpload(
+              { ...commitInfo(name, options.replace), contents: first.data, content_hash: contentHash(first.data) },
+              { signal, timeout: RPC_TIMEOUT_MS },
+            ),
+          signal,
+        );
         return;
       }
-      const start = await call('upload_session/start', () => dbx.filesUploadSessionStart({ session_type: { '.tag': 'concurrent' }, close: false }, { signal, timeout: RPC_TIMEOUT_MS }), signal);
+      const start = await call(
+        'upload_session/start',
+        () => dbx.filesUploadSessionStart({ session_type: { '.tag': 'concurrent' }, close: false }, { signal, timeout: RPC_TIMEOUT_MS }),
+        signal,
+      );
       const sessionId = start.session_id;
       // in flight + the chunk being filled <= concurrency: memory = chunk size x concurrency
       const inflight = new Set<Promise<void>>();
@@ -377,16 +440,29 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
       let total = 0;
       const send = (c: Chunk) => {
         total = c.offset + c.data.length;
-        const p = call(`upload_session/append_v2 at ${c.offset}`,
-          () => dbx.filesUploadSessionAppendV2({ cursor: { session_id: sessionId, offset: c.offset }, close: c.last, contents: c.data, content_hash: contentHash(c.data) }, { signal, timeout: RPC_TIMEOUT_MS }),
+        const p = call(
+          `upload_session/append_v2 at ${c.offset}`,
+          () =>
+            dbx.filesUploadSessionAppendV2(
+              { cursor: { session_id: sessionId, offset: c.offset }, close: c.last, contents: c.data, content_hash: contentHash(c.data) },
+              { signal, timeout: RPC_TIMEOUT_MS },
+            ),
           signal,
           (e) => {
             // A retry after a lost response: Dropbox already has this chunk.
             const err = e.error as { error?: { '.tag'?: string; correct_offset?: number } } | undefined;
             return err?.error?.['.tag'] === 'incorrect_offset' && err.error.correct_offset === c.offset + c.data.length;
-          })
-          .then(() => undefined, (err) => { failure ??= err; })
-          .finally(() => { inflight.delete(p); });
+          },
+        )
+          .then(
+            () => undefined,
+            (err) => {
+              failure ??= err;
+            },
+          )
+          .finally(() => {
+            inflight.delete(p);
+          });
         inflight.add(p);
       };
       send(first);
@@ -410,7 +486,13 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
         const e = failure as DbxError;
         if (e.code === 'incorrect_offset') {
           const body = ((e.cause as DbxError | undefined)?.error as { error?: { correct_offset?: number } } | undefined)?.error;
-          const out = withFields(new Error(`Dropbox upload of ${pathOf(name)} went out of step: Dropbox expected offset ${body?.correct_offset ?? '?'}; the upload was abandoned and nothing was written`, { cause: failure }), { status: 409, code: 'incorrect_offset', transient: true });
+          const out = withFields(
+            new Error(
+              `Dropbox upload of ${pathOf(name)} went out of step: Dropbox expected offset ${body?.correct_offset ?? '?'}; the upload was abandoned and nothing was written`,
+              { cause: failure },
+            ),
+            { status: 409, code: 'incorrect_offset', transient: true },
+          );
           wrapped.add(out);
           throw out;
         }
@@ -418,7 +500,15 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
       }
       if (signal?.aborted) throw abortError(signal);
       const wholeHash = hasher.digest();
-      await call(`upload_session/finish ${pathOf(name)}`, () => dbx.filesUploadSessionFinish({ cursor: { session_id: sessionId, offset: total }, commit: commitInfo(name, options.replace), content_hash: wholeHash }, { signal, timeout: RPC_TIMEOUT_MS }), signal);
+      await call(
+        `upload_session/finish ${pathOf(name)}`,
+        () =>
+          dbx.filesUploadSessionFinish(
+            { cursor: { session_id: sessionId, offset: total }, commit: commitInfo(name, options.replace), content_hash: wholeHash },
+            { signal, timeout: RPC_TIMEOUT_MS },
+          ),
+        signal,
+      );
     } catch (err) {
       source.destroy(); // stop whatever produces the archive
       if (signal?.aborted) throw abortError(signal);
@@ -463,14 +553,19 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
         for (let round = 0; pending.length > 0; round++) {
           const batch = pending;
           pending = [];
-          const launched = await call('delete_batch', () => dbx.filesDeleteBatch({ entries: batch.map((n) => ({ path: pathOf(n) })) }, { timeout: RPC_TIMEOUT_MS }));
+          const launched = await call('delete_batch', () =>
+            dbx.filesDeleteBatch({ entries: batch.map((n) => ({ path: pathOf(n) })) }, { timeout: RPC_TIMEOUT_MS }),
+          );
           let status = launched as { '.tag': string; async_job_id?: string; entries?: unknown[] };
           for (let poll = 0; status['.tag'] === 'async_job_id' || status['.tag'] === 'in_progress'; poll++) {
             const jobId = (launched as { async_job_id?: string }).async_job_id!;
             await sleep(Math.min(100 * 2 ** poll, 2000));
-            status = await call('delete_batch/check', () => dbx.filesDeleteBatchCheck({ async_job_id: jobId }, { timeout: RPC_TIMEOUT_MS })) as typeof status;
+            status = (await call('delete_batch/check', () => dbx.filesDeleteBatchCheck({ async_job_id: jobId }, { timeout: RPC_TIMEOUT_MS }))) as typeof status;
           }
-          if (status['.tag'] === 'failed') throw withFields(new Error(`Dropbox delete_batch failed: ${JSON.stringify((status as { failed?: unknown }).failed)}`), { code: 'delete_batch_failed' });
+          if (status['.tag'] === 'failed')
+            throw withFields(new Error(`Dropbox delete_batch failed: ${JSON.stringify((status as { failed?: unknown }).failed)}`), {
+              code: 'delete_batch_failed',
+            });
           const entries = (status.entries ?? []) as { '.tag': string; failure?: { '.tag': string; path_lookup?: { '.tag': string } } }[];
           entries.forEach((e, j) => {
             if (e['.tag'] !== 'failure') return;
@@ -482,7 +577,11 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
           if (pending.length) await sleep(retryBase * 2 ** round);
         }
       }
-      if (problems.length) throw withFields(new Error(`Dropbox could not delete ${problems.length} file(s): ${problems.slice(0, 5).join(', ')}${problems.length > 5 ? ', ...' : ''}`), { code: 'delete_failed' });
+      if (problems.length)
+        throw withFields(
+          new Error(`Dropbox could not delete ${problems.length} file(s): ${problems.slice(0, 5).join(', ')}${problems.length > 5 ? ', ...' : ''}`),
+          { code: 'delete_failed' },
+        );
     },
 
     async download(name: string): Promise<Readable> {
@@ -496,13 +595,20 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
         if (!r.ok) {
           const text = await r.text();
           let body: unknown = text;
-          try { body = JSON.parse(text); } catch { /* text */ }
+          try {
+            body = JSON.parse(text);
+          } catch {
+            /* text */
+          }
           throw new DropboxResponseError(r.status, r.headers, body);
         }
         return { result: r };
       });
       if (!res.body) return Readable.from([]);
-      return guardStream(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), { timeoutMs: RPC_TIMEOUT_MS, what: `Dropbox download ${path}` });
+      return guardStream(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), {
+        timeoutMs: RPC_TIMEOUT_MS,
+        what: `Dropbox download ${path}`,
+      });
     },
 
     async close(): Promise<void> {

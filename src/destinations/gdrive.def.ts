@@ -50,7 +50,8 @@ export function parseServiceAccount(json: string): ServiceAccountKey {
   }
   const o = v as Record<string, unknown>;
   if (!o || typeof o !== 'object' || Array.isArray(o)) throw new Error('is not a JSON object');
-  if (o.type !== undefined && o.type !== 'service_account') throw new Error(`is a key of type "${String(o.type).slice(0, 40)}"; expected a service account key (type "service_account")`);
+  if (o.type !== undefined && o.type !== 'service_account')
+    throw new Error(`is a key of type "${String(o.type).slice(0, 40)}"; expected a service account key (type "service_account")`);
   if (typeof o.client_email !== 'string' || !o.client_email) throw new Error('has no client_email');
   if (typeof o.private_key !== 'string' || !/-----BEGIN (RSA )?PRIVATE KEY-----/.test(o.private_key)) throw new Error('has no private_key in PEM form');
   return { client_email: o.client_email, private_key: o.private_key, private_key_id: typeof o.private_key_id === 'string' ? o.private_key_id : undefined };
@@ -98,7 +99,8 @@ export function parseGoogleDrive(env: Env, issues: ConfigIssue[]): GoogleDriveCo
   const tokenUrl = v.GOOGLE_DRIVE_TOKEN_URL ? checkUrl('GOOGLE_DRIVE_TOKEN_URL', v.GOOGLE_DRIVE_TOKEN_URL, issues) : '';
   for (const k of ['GOOGLE_DRIVE_FOLDER_ID', 'GOOGLE_DRIVE_TEAM_DRIVE_ID'] as const) {
     const id = v[k] ?? '';
-    if (id && !/^[A-Za-z0-9_-]+$/.test(id)) issues.push({ variable: k, message: `${quote(id)} is not a Drive id (letters, digits, - and _; the last part of the folder's URL)` });
+    if (id && !/^[A-Za-z0-9_-]+$/.test(id))
+      issues.push({ variable: k, message: `${quote(id)} is not a Drive id (letters, digits, - and _; the last part of the folder's URL)` });
   }
   if (issues.length > before) return null;
   return {
@@ -123,9 +125,18 @@ export const gdrive = defineDestination<GoogleDriveConfig>({
     return createGoogleDriveDestination(config, ctx.log, { retry: ctx.retry });
   },
   hints: [
-    { test: /invalid_grant|unauthorized_client|invalid_scope|credentials|\b401\b|authError/i, hint: 'check GOOGLE_DRIVE_CREDENTIALS_JSON and GOOGLE_DRIVE_IMPERSONATE_SUBJECT (domain-wide delegation of the drive scope)' },
-    { test: /storageQuotaExceeded|quotaExceeded|Drive is full/i, hint: 'the Drive is full (a service account has no storage of its own: use a shared drive or impersonate a user)' },
-    { test: /not found|notFound|permission denied|insufficient/i, hint: 'check GOOGLE_DRIVE_FOLDER_ID (and GOOGLE_DRIVE_TEAM_DRIVE_ID): the folder must exist and be shared with the account' },
+    {
+      test: /invalid_grant|unauthorized_client|invalid_scope|credentials|\b401\b|authError/i,
+      hint: 'check GOOGLE_DRIVE_CREDENTIALS_JSON and GOOGLE_DRIVE_IMPERSONATE_SUBJECT (domain-wide delegation of the drive scope)',
+    },
+    {
+      test: /storageQuotaExceeded|quotaExceeded|Drive is full/i,
+      hint: 'the Drive is full (a service account has no storage of its own: use a shared drive or impersonate a user)',
+    },
+    {
+      test: /not found|notFound|permission denied|insufficient/i,
+      hint: 'check GOOGLE_DRIVE_FOLDER_ID (and GOOGLE_DRIVE_TEAM_DRIVE_ID): the folder must exist and be shared with the account',
+    },
     { test: NETWORK_ERROR, hint: 'is www.googleapis.com (or GOOGLE_DRIVE_ENDPOINT) reachable from here?' },
   ],
   genericErrorNames: ['GaxiosError'],

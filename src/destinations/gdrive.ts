@@ -69,9 +69,11 @@ interface GaxiosLikeError {
 
 /** Drive's error reason (`notFound`, `storageQuotaExceeded`, ...) and message from an error body. */
 function apiReason(err: GaxiosLikeError): { reason: string; message: string } {
-  const data = err.response?.data as { error?: { message?: string; errors?: { reason?: string; message?: string }[] } | string; error_description?: string } | string | undefined;
+  const data = err.response?.data as
+    { error?: { message?: string; errors?: { reason?: string; message?: string }[] } | string; error_description?: string } | string | undefined;
   if (data && typeof data === 'object') {
-    if (typeof data.error === 'string') return { reason: data.error, message: data.error_description ? `${data.error}: ${data.error_description}` : data.error };
+    if (typeof data.error === 'string')
+      return { reason: data.error, message: data.error_description ? `${data.error}: ${data.error_description}` : data.error };
     if (data.error && typeof data.error === 'object') {
       return { reason: data.error.errors?.[0]?.reason ?? '', message: data.error.message ?? data.error.errors?.[0]?.message ?? '' };
     }
@@ -86,7 +88,10 @@ function statusOf(err: GaxiosLikeError): number | undefined {
 
 function retryAfterMs(err: GaxiosLikeError): number | null {
   const h = err.response?.headers as { get?(n: string): string | null } | Record<string, string> | undefined;
-  const v = typeof (h as { get?: unknown })?.get === 'function' ? (h as { get(n: string): string | null }).get('retry-after') : (h as Record<string, string> | undefined)?.['retry-after'];
+  const v =
+    typeof (h as { get?: unknown })?.get === 'function'
+      ? (h as { get(n: string): string | null }).get('retry-after')
+      : (h as Record<string, string> | undefined)?.['retry-after'];
   if (!v) return null;
   const s = Number(v);
   return Number.isFinite(s) ? Math.min(300_000, Math.max(0, s * 1000)) : null;
@@ -124,7 +129,8 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
   if (tokenUrl !== GOOGLE_TOKEN_URL) {
     const transporter = jwt.transporter;
     const request = transporter.request.bind(transporter);
-    transporter.request = ((o: Parameters<typeof request>[0]) => request(String(o?.url) === GOOGLE_TOKEN_URL ? { ...o, url: tokenUrl } : o)) as typeof transporter.request;
+    transporter.request = ((o: Parameters<typeof request>[0]) =>
+      request(String(o?.url) === GOOGLE_TOKEN_URL ? { ...o, url: tokenUrl } : o)) as typeof transporter.request;
   }
   jwt.on('tokens', (t) => registerSecret(t.access_token));
   const drive = driveApi({ version: 'v3', auth: jwt, rootUrl: root });
@@ -148,10 +154,14 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
     const { reason, message } = apiReason(e);
     if (url === tokenUrl || url === GOOGLE_TOKEN_URL || /^(invalid_grant|unauthorized_client|invalid_scope|invalid_client|access_denied)\b/.test(reason)) {
       if (status !== undefined && status < 500 && status !== 429 && status !== 408) {
-        const hint = reason === 'unauthorized_client'
-          ? 'the service account may not impersonate GOOGLE_DRIVE_IMPERSONATE_SUBJECT: allow its client id the scope https://www.googleapis.com/auth/drive under domain-wide delegation (Google Workspace admin console)'
-          : 'check GOOGLE_DRIVE_CREDENTIALS_JSON (a current key of the service account) and GOOGLE_DRIVE_IMPERSONATE_SUBJECT';
-        return withFields(new UserError(`Google Drive ${what}: Google refused the service account's credentials (${message || `HTTP ${status}`})`, hint, { cause: err }), { status, code: reason || 'invalid_grant', transient: false });
+        const hint =
+          reason === 'unauthorized_client'
+            ? 'the service account may not impersonate GOOGLE_DRIVE_IMPERSONATE_SUBJECT: allow its client id the scope https://www.googleapis.com/auth/drive under domain-wide delegation (Google Workspace admin console)'
+            : 'check GOOGLE_DRIVE_CREDENTIALS_JSON (a current key of the service account) and GOOGLE_DRIVE_IMPERSONATE_SUBJECT';
+        return withFields(
+          new UserError(`Google Drive ${what}: Google refused the service account's credentials (${message || `HTTP ${status}`})`, hint, { cause: err }),
+          { status, code: reason || 'invalid_grant', transient: false },
+        );
       }
     }
     if (status === undefined && (e.code === 'TimeoutError' || e.name === 'TimeoutError')) {
@@ -163,22 +173,50 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
     }
     const detail = message || `HTTP ${status}`;
     if (status === 401) {
-      return withFields(new UserError(`Google Drive ${what}: access refused (${detail})`, 'check GOOGLE_DRIVE_CREDENTIALS_JSON and GOOGLE_DRIVE_IMPERSONATE_SUBJECT', { cause: err }), { status, code: reason || 'authError', transient: false });
+      return withFields(
+        new UserError(`Google Drive ${what}: access refused (${detail})`, 'check GOOGLE_DRIVE_CREDENTIALS_JSON and GOOGLE_DRIVE_IMPERSONATE_SUBJECT', {
+          cause: err,
+        }),
+        { status, code: reason || 'authError', transient: false },
+      );
     }
     if (status === 404) {
       return withFields(new Error(`Google Drive ${what}: not found (${detail})`, { cause: err }), { status, code: 'ENOENT', transient: false });
     }
     if (status === 403 || status === 429) {
       if (/storageQuotaExceeded|quotaExceeded|teamDriveFileLimitExceeded|numChildrenInNonRootLimitExceeded/.test(reason)) {
-        return withFields(new UserError(`Google Drive ${what}: the Drive is full (${reason}: ${detail})`, 'free space in the Drive (or the shared drive) or lower BACKUP_RETENTION_DAYS; a service account has no storage of its own: use a shared drive (GOOGLE_DRIVE_TEAM_DRIVE_ID) or impersonate a user', { cause: err }), { status, code: reason, transient: false });
+        return withFields(
+          new UserError(
+            `Google Drive ${what}: the Drive is full (${reason}: ${detail})`,
+            'free space in the Drive (or the shared drive) or lower BACKUP_RETENTION_DAYS; a service account has no storage of its own: use a shared drive (GOOGLE_DRIVE_TEAM_DRIVE_ID) or impersonate a user',
+            { cause: err },
+          ),
+          { status, code: reason, transient: false },
+        );
       }
       if (status === 429 || /rateLimitExceeded|userRateLimitExceeded|sharingRateLimitExceeded|backendError/.test(reason)) {
-        return withFields(new Error(`Google Drive ${what} failed: rate limited (${reason || status}: ${detail})`, { cause: err }), { status, code: reason || 'rateLimitExceeded', transient: true });
+        return withFields(new Error(`Google Drive ${what} failed: rate limited (${reason || status}: ${detail})`, { cause: err }), {
+          status,
+          code: reason || 'rateLimitExceeded',
+          transient: true,
+        });
       }
-      return withFields(new UserError(`Google Drive ${what}: permission denied (${reason ? `${reason}: ` : ''}${detail})`, 'give the service account (or GOOGLE_DRIVE_IMPERSONATE_SUBJECT) write access to GOOGLE_DRIVE_FOLDER_ID', { cause: err }), { status, code: reason || 'forbidden', transient: false });
+      return withFields(
+        new UserError(
+          `Google Drive ${what}: permission denied (${reason ? `${reason}: ` : ''}${detail})`,
+          'give the service account (or GOOGLE_DRIVE_IMPERSONATE_SUBJECT) write access to GOOGLE_DRIVE_FOLDER_ID',
+          { cause: err },
+        ),
+        { status, code: reason || 'forbidden', transient: false },
+      );
     }
     if (status >= 500 || status === 408) {
-      return withFields(new Error(`Google Drive ${what} failed: ${describeFailure({ status, serverCode: reason || undefined })}${message ? ` (${message})` : ''}`, { cause: err }), { status, code: reason || undefined, transient: true });
+      return withFields(
+        new Error(`Google Drive ${what} failed: ${describeFailure({ status, serverCode: reason || undefined })}${message ? ` (${message})` : ''}`, {
+          cause: err,
+        }),
+        { status, code: reason || undefined, transient: true },
+      );
     }
     return withFields(new Error(`Google Drive ${what} was rejected: ${detail}`, { cause: err }), { status, code: reason || 'badRequest', transient: false });
   }
@@ -208,21 +246,28 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
   async function callOnce<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (closed) throw new Error('Google Drive destination is closed');
     let waitHint = 0;
-    const r = await withRetry(async (attempt) => {
-      if (waitHint > 0) { const w = waitHint; waitHint = 0; await sleep(w, signal); }
-      try {
-        return await guarded({ timeoutMs, what: `Google Drive ${what}`, signal }, (g) => fn(g.signal));
-      } catch (err) {
-        const ra = retryAfterMs(err as GaxiosLikeError);
-        if (ra !== null) waitHint = ra;
-        const out = fail(what, err);
-        if (attempt > 1 && out instanceof Error && !(out as { attemptsNoted?: boolean }).attemptsNoted) {
-          out.message += ` (after ${attempt} attempts)`;
-          (out as { attemptsNoted?: boolean }).attemptsNoted = true;
+    const r = await withRetry(
+      async (attempt) => {
+        if (waitHint > 0) {
+          const w = waitHint;
+          waitHint = 0;
+          await sleep(w, signal);
         }
-        throw out;
-      }
-    }, { settings: retry, log, what: `Google Drive ${what}`, signal, sleep: (ms, s) => sleep(ms, s) }).catch((err: unknown) => {
+        try {
+          return await guarded({ timeoutMs, what: `Google Drive ${what}`, signal }, (g) => fn(g.signal));
+        } catch (err) {
+          const ra = retryAfterMs(err as GaxiosLikeError);
+          if (ra !== null) waitHint = ra;
+          const out = fail(what, err);
+          if (attempt > 1 && out instanceof Error && !(out as { attemptsNoted?: boolean }).attemptsNoted) {
+            out.message += ` (after ${attempt} attempts)`;
+            (out as { attemptsNoted?: boolean }).attemptsNoted = true;
+          }
+          throw out;
+        }
+      },
+      { settings: retry, log, what: `Google Drive ${what}`, signal, sleep: (ms, s) => sleep(ms, s) },
+    ).catch((err: unknown) => {
       // the engine's wrapper says what the error already says: pass the error itself on
       throw err instanceof RetryFailedError && err.cause ? err.cause : err;
     });
@@ -235,13 +280,21 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
     let pageToken: string | undefined;
     const q = `${qString(folder)} in parents and trashed = false and mimeType != ${qString(FOLDER_MIME)}`;
     do {
-      const res = await call('list', (s) => drive.files.list({
-        q,
-        pageSize: 1000,
-        pageToken,
-        fields: 'nextPageToken, files(id, name, size, createdTime, modifiedTime)',
-        ...(shared ? { supportsAllDrives: true, includeItemsFromAllDrives: true, corpora: 'drive', driveId: cfg.teamDriveId } : {}),
-      }, { signal: s, retry: false }), signal);
+      const res = await call(
+        'list',
+        (s) =>
+          drive.files.list(
+            {
+              q,
+              pageSize: 1000,
+              pageToken,
+              fields: 'nextPageToken, files(id, name, size, createdTime, modifiedTime)',
+              ...(shared ? { supportsAllDrives: true, includeItemsFromAllDrives: true, corpora: 'drive', driveId: cfg.teamDriveId } : {}),
+            },
+            { signal: s, retry: false },
+          ),
+        signal,
+      );
       for (const f of res.data.files ?? []) {
         if (!f.id || typeof f.name !== 'string') continue;
         const created = new Date(f.createdTime ?? f.modifiedTime ?? 0);
@@ -254,12 +307,20 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
 
   /** Ids of the files with exactly this name in the folder, newest first. */
   async function idsNamed(name: string, signal?: AbortSignal): Promise<string[]> {
-    const res = await call('lookup', (s) => drive.files.list({
-      q: `${qString(folder)} in parents and trashed = false and name = ${qString(name)}`,
-      pageSize: 1000,
-      fields: 'files(id, name, createdTime)',
-      ...(shared ? { supportsAllDrives: true, includeItemsFromAllDrives: true, corpora: 'drive', driveId: cfg.teamDriveId } : {}),
-    }, { signal: s, retry: false }), signal);
+    const res = await call(
+      'lookup',
+      (s) =>
+        drive.files.list(
+          {
+            q: `${qString(folder)} in parents and trashed = false and name = ${qString(name)}`,
+            pageSize: 1000,
+            fields: 'files(id, name, createdTime)',
+            ...(shared ? { supportsAllDrives: true, includeItemsFromAllDrives: true, corpora: 'drive', driveId: cfg.teamDriveId } : {}),
+          },
+          { signal: s, retry: false },
+        ),
+      signal,
+    );
     return (res.data.files ?? [])
       .filter((f) => f.name === name && f.id)
       .sort((a, b) => Date.parse(b.createdTime ?? '') - Date.parse(a.createdTime ?? ''))
@@ -279,10 +340,14 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
     assertPlainName(name, 'Google Drive');
     const signal = options.signal;
     if (signal?.aborted) throw abortError(signal);
-    const conflict = (ids: string[]) => withFields(new UserError(
-      `Google Drive upload: a file named "${name}" already exists in ${location} (${ids.length} found); refusing to overwrite it`,
-      'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',
-    ), { status: 409, code: 'conflict', transient: false });
+    const conflict = (ids: string[]) =>
+      withFields(
+        new UserError(
+          `Google Drive upload: a file named "${name}" already exists in ${location} (${ids.length} found); refusing to overwrite it`,
+          'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',
+        ),
+        { status: 409, code: 'conflict', transient: false },
+      );
     // replace (a BACKUP_FILENAME without time tokens): the new file is committed first, then the
     // old ones are deleted; the name never points at nothing, and a failed upload leaves them alone
     if (!options.replace) {
@@ -291,16 +356,21 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
     }
 
     // the session: metadata now, content in chunks; the file exists once the last chunk is in
-    const started = await call('upload start', (s) => jwt.request<unknown>({
-      url: `${root}upload/drive/v3/files`,
-      method: 'POST',
-      params: { uploadType: 'resumable', fields: 'id, name, size', ...common },
-      headers: { 'Content-Type': 'application/json; charset=UTF-8', 'X-Upload-Content-Type': 'application/octet-stream' },
-      data: JSON.stringify({ name, parents: [folder], mimeType: 'application/octet-stream' }),
-      signal: s,
-      retry: false,
-      responseType: 'text',
-    }), signal);
+    const started = await call(
+      'upload start',
+      (s) =>
+        jwt.request<unknown>({
+          url: `${root}upload/drive/v3/files`,
+          method: 'POST',
+          params: { uploadType: 'resumable', fields: 'id, name, size', ...common },
+          headers: { 'Content-Type': 'application/json; charset=UTF-8', 'X-Upload-Content-Type': 'application/octet-stream' },
+          data: JSON.stringify({ name, parents: [folder], mimeType: 'application/octet-stream' }),
+          signal: s,
+          retry: false,
+          responseType: 'text',
+        }),
+      signal,
+    );
     const sessionUrl = started.headers.get('location');
     if (!sessionUrl) throw new Error('Google Drive upload start: the answer had no upload session (Location header)');
 
@@ -317,7 +387,9 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
     } catch (err) {
       // cancel the session (best effort): Drive would keep it for a week
       // in the background: against a stalled server it would only add its own deadline to the failure
-      void guarded({ timeoutMs: Math.min(timeoutMs, 10_000), what: 'Google Drive upload cancel' }, (g) => jwt.request({ url: sessionUrl, method: 'DELETE', signal: g.signal, retry: false, timeout: 0 })).catch(() => {});
+      void guarded({ timeoutMs: Math.min(timeoutMs, 10_000), what: 'Google Drive upload cancel' }, (g) =>
+        jwt.request({ url: sessionUrl, method: 'DELETE', signal: g.signal, retry: false, timeout: 0 }),
+      ).catch(() => {});
       if (signal?.aborted) throw abortError(signal);
       throw err;
     } finally {
@@ -329,11 +401,19 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
     if (options.replace) {
       const old = now.filter((id) => id !== fileId);
       await forEachLimit(old, DELETE_CONCURRENCY, (id) => deleteId(id)).catch((err) => {
-        throw withFields(new Error(`Google Drive upload: "${name}" was uploaded, but the previous file of that name could not be deleted (both are there now): ${errorMessage(err)}`, { cause: err }), { transient: false });
+        throw withFields(
+          new Error(
+            `Google Drive upload: "${name}" was uploaded, but the previous file of that name could not be deleted (both are there now): ${errorMessage(err)}`,
+            { cause: err },
+          ),
+          { transient: false },
+        );
       });
       if (old.length) log.debug({ destination: 'GoogleDrive', name, replaced: old.length }, 'Google Drive: previous file of the name deleted');
     } else if (now.length > 1) {
-      await deleteId(fileId).catch((err) => log.warn({ destination: 'GoogleDrive', err: errorMessage(err) }, `could not delete the duplicate "${name}" just uploaded`));
+      await deleteId(fileId).catch((err) =>
+        log.warn({ destination: 'GoogleDrive', err: errorMessage(err) }, `could not delete the duplicate "${name}" just uploaded`),
+      );
       throw conflict(now.filter((id) => id !== fileId));
     }
     log.debug({ destination: 'GoogleDrive', name, id: fileId, bytes: meter.bytes() }, 'Google Drive upload committed');
@@ -353,27 +433,35 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
       try {
         const body = chunk.data.subarray(from - chunk.offset);
         const range = body.length === 0 ? `bytes */${total}` : `bytes ${from}-${end - 1}/${total}`;
-        const res = await guarded({ timeoutMs, what: 'Google Drive upload', signal }, (g) => jwt.request<{ id?: string }>({
-          url: sessionUrl,
-          method: 'PUT',
-          headers: { 'Content-Range': range, 'Content-Type': 'application/octet-stream' },
-          data: body,
-          signal: g.signal,
-          retry: false,
-          timeout: 0,
-          responseType: 'json',
-          validateStatus: (st) => st === 308 || (st >= 200 && st < 300),
-        }));
+        const res = await guarded({ timeoutMs, what: 'Google Drive upload', signal }, (g) =>
+          jwt.request<{ id?: string }>({
+            url: sessionUrl,
+            method: 'PUT',
+            headers: { 'Content-Range': range, 'Content-Type': 'application/octet-stream' },
+            data: body,
+            signal: g.signal,
+            retry: false,
+            timeout: 0,
+            responseType: 'json',
+            validateStatus: (st) => st === 308 || (st >= 200 && st < 300),
+          }),
+        );
         if (res.status === 308) {
           const have = haveBytes(res.headers.get('range'));
           if (have === end && !chunk.last) return null;
-          if (have < from || have > end) throw withFields(new Error(`Google Drive upload went out of step: Drive has ${have} bytes, expected ${end}; nothing was committed`), { code: 'incorrect_offset', transient: false });
+          if (have < from || have > end)
+            throw withFields(new Error(`Google Drive upload went out of step: Drive has ${have} bytes, expected ${end}; nothing was committed`), {
+              code: 'incorrect_offset',
+              transient: false,
+            });
           from = have; // a partial chunk was taken: send the rest
-          if (chunk.last && have === end) throw withFields(new Error('Google Drive upload: Drive did not commit the file after its last byte'), { transient: false });
+          if (chunk.last && have === end)
+            throw withFields(new Error('Google Drive upload: Drive did not commit the file after its last byte'), { transient: false });
           continue;
         }
         const id = (res.data as { id?: string } | undefined)?.id;
-        if (!chunk.last) throw withFields(new Error(`Google Drive upload: Drive finished the file before its last chunk (HTTP ${res.status})`), { transient: false });
+        if (!chunk.last)
+          throw withFields(new Error(`Google Drive upload: Drive finished the file before its last chunk (HTTP ${res.status})`), { transient: false });
         if (!id) throw new Error('Google Drive upload: the answer to the last chunk has no file id');
         return id;
       } catch (err) {
@@ -382,28 +470,38 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
         // a lost connection or a 5xx: resume; a stall already took its whole deadline: the upload fails
         // (the run's retry starts it again), so a stalled server costs one deadline per attempt
         const transient = (failure as { transient?: boolean }).transient ?? false;
-        const retryable = !isTimeout(err) && (transient || ((failure as { status?: number }).status === undefined && (failure as { code?: string }).code !== 'incorrect_offset'));
+        const retryable =
+          !isTimeout(err) &&
+          (transient || ((failure as { status?: number }).status === undefined && (failure as { code?: string }).code !== 'incorrect_offset'));
         if (!retryable || attempt >= Math.max(1, retry.attempts)) throw failure;
         log.warn({ destination: 'GoogleDrive', attempt, err: errorMessage(failure) }, 'Google Drive upload chunk failed; asking Drive how much it has');
         await sleep(Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (attempt - 1)), signal);
         // where does the session stand?
-        const status = await guarded({ timeoutMs, what: 'Google Drive upload status', signal }, (g) => jwt.request<{ id?: string }>({
-          url: sessionUrl,
-          method: 'PUT',
-          headers: { 'Content-Range': `bytes */${chunk.last ? String(end) : '*'}` },
-          signal: g.signal,
-          retry: false,
-          timeout: 0,
-          responseType: 'json',
-          validateStatus: (st) => st === 308 || (st >= 200 && st < 300),
-        })).catch((e) => { throw fail('upload status', e); });
+        const status = await guarded({ timeoutMs, what: 'Google Drive upload status', signal }, (g) =>
+          jwt.request<{ id?: string }>({
+            url: sessionUrl,
+            method: 'PUT',
+            headers: { 'Content-Range': `bytes */${chunk.last ? String(end) : '*'}` },
+            signal: g.signal,
+            retry: false,
+            timeout: 0,
+            responseType: 'json',
+            validateStatus: (st) => st === 308 || (st >= 200 && st < 300),
+          }),
+        ).catch((e) => {
+          throw fail('upload status', e);
+        });
         if (status.status !== 308) {
           const id = (status.data as { id?: string } | undefined)?.id;
           if (chunk.last && id) return id;
           throw withFields(new Error(`Google Drive upload: the session ended early (HTTP ${status.status})`), { transient: false });
         }
         const have = haveBytes(status.headers.get('range'));
-        if (have < chunk.offset || have > end) throw withFields(new Error(`Google Drive upload went out of step: Drive has ${have} bytes, this chunk starts at ${chunk.offset}; nothing was committed`), { code: 'incorrect_offset', transient: false });
+        if (have < chunk.offset || have > end)
+          throw withFields(
+            new Error(`Google Drive upload went out of step: Drive has ${have} bytes, this chunk starts at ${chunk.offset}; nothing was committed`),
+            { code: 'incorrect_offset', transient: false },
+          );
         if (have === end && !chunk.last) return null;
         from = have;
       }
@@ -428,7 +526,9 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
     const ids = await idsNamed(name);
     if (ids.length === 0) throw withFields(new Error(`Google Drive download: "${name}" not found in ${location}`), { code: 'ENOENT', transient: false });
     const id = ids[0]!;
-    const res = await call('download', (s) => drive.files.get({ fileId: id, alt: 'media', ...common }, { signal: s, retry: false, responseType: 'stream', timeout: 0 }));
+    const res = await call('download', (s) =>
+      drive.files.get({ fileId: id, alt: 'media', ...common }, { signal: s, retry: false, responseType: 'stream', timeout: 0 }),
+    );
     const body = res.data as unknown as Readable;
     return guardStream(body, { timeoutMs, what: `Google Drive download of ${name}`, onAbort: () => body.destroy() });
   }
@@ -462,13 +562,23 @@ function haveBytes(range: string | null): number {
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortError(signal));
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(t); reject(abortError(signal)); };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(abortError(signal));
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 
-interface Chunk { data: Buffer; offset: number; last: boolean }
+interface Chunk {
+  data: Buffer;
+  offset: number;
+  last: boolean;
+}
 
 /**
  * Cut a stream into chunks of `size` bytes; a full chunk is yielded only once more data

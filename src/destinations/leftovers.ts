@@ -26,7 +26,10 @@ import { resolve } from 'node:path';
 export const LEFTOVER_MAX_AGE_MS = 24 * 60 * 60_000;
 
 function tag(lockFile: string | null): string {
-  return createHash('sha256').update(`${hostname()}\0${lockFile ? resolve(lockFile) : ''}`).digest('hex').slice(0, 8);
+  return createHash('sha256')
+    .update(`${hostname()}\0${lockFile ? resolve(lockFile) : ''}`)
+    .digest('hex')
+    .slice(0, 8);
 }
 
 let writer = tag(null);

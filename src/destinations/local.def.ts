@@ -29,11 +29,18 @@ export const local = defineDestination<LocalConfig>({
     const v = validateSection(env, LOCAL_SPEC, issues);
     const link = v.BACKUP_LATEST_SYMLINK;
     const linkProblem = link ? fileNameProblem(link) : null;
-    if (linkProblem) issues.push({ variable: 'BACKUP_LATEST_SYMLINK', message: `${quote(link)} ${linkProblem}; expected a file name only (the link is made in BACKUP_ARCHIVE)` });
+    if (linkProblem)
+      issues.push({
+        variable: 'BACKUP_LATEST_SYMLINK',
+        message: `${quote(link)} ${linkProblem}; expected a file name only (the link is made in BACKUP_ARCHIVE)`,
+      });
     // BACKUP_ARCHIVE: only the default /archive may be absent (= no local destination); a path set on purpose must be a directory
     const archiveSet = env.BACKUP_ARCHIVE !== undefined && env.BACKUP_ARCHIVE !== '';
     if (archiveSet && v.BACKUP_ARCHIVE !== undefined && !ctx.dirExists(v.BACKUP_ARCHIVE)) {
-      issues.push({ variable: 'BACKUP_ARCHIVE', message: `${quote(v.BACKUP_ARCHIVE)} does not exist or is not a directory; mount the local backup directory there, or unset BACKUP_ARCHIVE for no local copy` });
+      issues.push({
+        variable: 'BACKUP_ARCHIVE',
+        message: `${quote(v.BACKUP_ARCHIVE)} does not exist or is not a directory; mount the local backup directory there, or unset BACKUP_ARCHIVE for no local copy`,
+      });
     }
     if (issues.length > before) return null;
     const latest = link ? ctx.expand(link) : '';
@@ -41,7 +48,10 @@ export const local = defineDestination<LocalConfig>({
     if (latest !== link) {
       const problem = fileNameProblem(latest);
       if (problem) {
-        issues.push({ variable: 'BACKUP_LATEST_SYMLINK', message: `is ${quote(latest)} after $VAR expansion, which ${problem}; expected a file name only (the link is made in BACKUP_ARCHIVE)` });
+        issues.push({
+          variable: 'BACKUP_LATEST_SYMLINK',
+          message: `is ${quote(latest)} after $VAR expansion, which ${problem}; expected a file name only (the link is made in BACKUP_ARCHIVE)`,
+        });
         return null;
       }
     }

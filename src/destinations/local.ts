@@ -74,28 +74,37 @@ export function createLocalDestination(config: LocalConfig, log: Logger, opts: L
     try {
       options.signal?.throwIfAborted();
       await fsOp(`stat ${dir}`, () => assertDir(dir), options.signal);
-      if (!options.replace && await fsOp(`stat ${finalPath}`, () => exists(finalPath), options.signal)) throw alreadyExists(finalPath);
+      if (!options.replace && (await fsOp(`stat ${finalPath}`, () => exists(finalPath), options.signal))) throw alreadyExists(finalPath);
       created = true;
       // Bytes taken by the file are progress; a write or the final fsync that does not
       // return for the timeout is abandoned (a hung mount).
-      await fsOp(`write ${tmpPath}`, async (g) => {
-        const body = metered(source, () => g.progress());
-        // `wx`: never reuse an existing file; `flush`: fsync before close (pipeline waits for close).
-        const file = createWriteStream(tmpPath, { flags: 'wx', flush: true, highWaterMark: 1 << 20 });
-        g.onAbort(() => { body.stream.destroy(); file.destroy(); });
-        try {
-          await pipeline(body.stream, file);
-        } finally {
-          sent = body.bytes();
-        }
-      }, options.signal, sent);
+      await fsOp(
+        `write ${tmpPath}`,
+        async (g) => {
+          const body = metered(source, () => g.progress());
+          // `wx`: never reuse an existing file; `flush`: fsync before close (pipeline waits for close).
+          const file = createWriteStream(tmpPath, { flags: 'wx', flush: true, highWaterMark: 1 << 20 });
+          g.onAbort(() => {
+            body.stream.destroy();
+            file.destroy();
+          });
+          try {
+            await pipeline(body.stream, file);
+          } finally {
+            sent = body.bytes();
+          }
+        },
+        options.signal,
+        sent,
+      );
       // Nothing incomplete may carry the backup's name.
       const st = await fsOp(`stat ${tmpPath}`, () => stat(tmpPath), options.signal);
       if (st.size !== sent) throw new Error(`Local write ${tmpPath} failed: the file holds ${st.size} of the ${sent} bytes written`);
       if (options.replace) {
         // rename(2) replaces the old file atomically: readers see the old or the new one, never neither
         await fsOp(`rename ${tmpPath}`, () => rename(tmpPath, finalPath), options.signal);
-      } else if (await fsOp(`link ${finalPath}`, () => linkNoReplace(tmpPath, finalPath), options.signal)) await fsOp(`remove ${tmpPath}`, () => unlink(tmpPath));
+      } else if (await fsOp(`link ${finalPath}`, () => linkNoReplace(tmpPath, finalPath), options.signal))
+        await fsOp(`remove ${tmpPath}`, () => unlink(tmpPath));
       created = false;
       await fsOp(`fsync ${dir}`, () => syncDir(dir));
     } catch (err) {
@@ -104,7 +113,8 @@ export function createLocalDestination(config: LocalConfig, log: Logger, opts: L
       throw err;
     }
     log.debug({ destination: 'Local', path: finalPath }, 'stored backup');
-    if (latest && !name.endsWith('.manifest.json')) { // a sidecar manifest is never the newest backup
+    if (latest && !name.endsWith('.manifest.json')) {
+      // a sidecar manifest is never the newest backup
       try {
         await swapSymlink(dir, latest, name);
       } catch (err) {
@@ -228,7 +238,10 @@ async function assertDir(dir: string): Promise<void> {
     s = await stat(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new UserError(`Local: ${dir} does not exist`, 'Mount a volume at BACKUP_ARCHIVE; offsite does not create it, so backups never land inside the container by mistake.');
+      throw new UserError(
+        `Local: ${dir} does not exist`,
+        'Mount a volume at BACKUP_ARCHIVE; offsite does not create it, so backups never land inside the container by mistake.',
+      );
     }
     throw err;
   }

@@ -26,15 +26,7 @@ import { gdrive } from './gdrive.def.ts';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyDefinition = DestinationDefinition<any>;
 
-const DESTINATIONS: AnyDefinition[] = [
-  local,
-  s3,
-  webdav,
-  sftp,
-  azure,
-  dropbox,
-  gdrive,
-];
+const DESTINATIONS: AnyDefinition[] = [local, s3, webdav, sftp, azure, dropbox, gdrive];
 
 /** Every destination definition, in the order jobs build them. */
 export function destinationDefinitions(): readonly AnyDefinition[] {

@@ -33,7 +33,8 @@ export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (i
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (errors.length === 1) throw errors[0];
-  if (errors.length > 1) throw new AggregateError(errors, `${errors.length} of ${items.length} operations failed; first: ${(errors[0] as Error)?.message ?? String(errors[0])}`);
+  if (errors.length > 1)
+    throw new AggregateError(errors, `${errors.length} of ${items.length} operations failed; first: ${(errors[0] as Error)?.message ?? String(errors[0])}`);
 }
 
 /** An AbortError like fetch's, carrying the signal's reason. */
@@ -62,7 +63,10 @@ export function uploadAbort(source: import('node:stream').Readable, signal?: Abo
   const controller = new AbortController();
   let sourceError: unknown = null;
   const onAbort = () => controller.abort(signal?.reason);
-  const onSourceError = (e: unknown) => { sourceError ??= e; controller.abort(e); };
+  const onSourceError = (e: unknown) => {
+    sourceError ??= e;
+    controller.abort(e);
+  };
   if (signal?.aborted) onAbort();
   signal?.addEventListener('abort', onAbort, { once: true });
   source.once('error', onSourceError);

@@ -42,9 +42,23 @@ export class DestinationTimeoutError extends Error {
 }
 
 const TRANSIENT_CODES = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH',
-  'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN', 'ESOCKETTIMEDOUT', 'ENOTCONN',
-  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTDOWN',
+  'ESOCKETTIMEDOUT',
+  'ENOTCONN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
 ]);
 
 /** Error names of offsite's own that mean "try again later" (each destination adds its service's: errorCodes). */
@@ -158,8 +172,14 @@ export function backoffDelay(retry: number, settings: RetrySettings, random: () 
 export function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(t); reject(signal!.reason); };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -190,7 +210,8 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
       if (!c.transient) stop = 'not retried';
       else if (attempt >= max) stop = attempt > 1 ? `gave up after ${attempt} attempts` : 'retries disabled';
       else if (opts.canRetry && !opts.canRetry()) stop = 'cannot be repeated (the source stream was consumed)';
-      else if (elapsed + delay > settings.maxDurationMs) stop = `gave up after ${attempt} attempts (retry time limit ${Math.round(settings.maxDurationMs / 1000)}s)`;
+      else if (elapsed + delay > settings.maxDurationMs)
+        stop = `gave up after ${attempt} attempts (retry time limit ${Math.round(settings.maxDurationMs / 1000)}s)`;
       // the final failure is thrown: the caller reports it once (a log line here would repeat it)
       if (stop && opts.once) {
         log.debug({ reason: c.reason, transient: c.transient }, `${what} failed (not retried: ${opts.once}): ${message}`);
@@ -201,8 +222,13 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
         const e = new RetryFailedError(`${what} failed${attempt > 1 ? ` after ${attempt} attempts` : ''}: ${message}`, attempt, err);
         throw e;
       }
-      log.warn({ attempt, attempts: max, reason: c.reason, delayMs: delay }, `${what} failed (attempt ${attempt}/${max}, ${c.reason}): ${message}; retrying in ${(delay / 1000).toFixed(1)}s`);
-      await sleep(delay, signal).catch((e) => { throw new RetryFailedError(`${what} aborted: ${redact(errorMessage(e))}`, attempt, err); });
+      log.warn(
+        { attempt, attempts: max, reason: c.reason, delayMs: delay },
+        `${what} failed (attempt ${attempt}/${max}, ${c.reason}): ${message}; retrying in ${(delay / 1000).toFixed(1)}s`,
+      );
+      await sleep(delay, signal).catch((e) => {
+        throw new RetryFailedError(`${what} aborted: ${redact(errorMessage(e))}`, attempt, err);
+      });
     }
   }
 }

@@ -57,7 +57,9 @@ export async function uploadStream(source: Readable, o: StreamUploadOptions): Pr
   if (o.signal.aborted) onOuter();
   o.signal.addEventListener('abort', onOuter, { once: true });
   // a source waiting for data does not see a signal: destroying it ends the wait
-  const onAbort = () => { if (!source.destroyed) source.destroy(ac.signal.reason instanceof Error ? ac.signal.reason : new Error('upload aborted')); };
+  const onAbort = () => {
+    if (!source.destroyed) source.destroy(ac.signal.reason instanceof Error ? ac.signal.reason : new Error('upload aborted'));
+  };
   ac.signal.addEventListener('abort', onAbort, { once: true });
 
   const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
@@ -68,7 +70,10 @@ export async function uploadStream(source: Readable, o: StreamUploadOptions): Pr
   const pull = async (): Promise<boolean> => {
     while (!pending) {
       const r = await it.next();
-      if (r.done) { eof = true; return false; }
+      if (r.done) {
+        eof = true;
+        return false;
+      }
       const b = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
       if (b.length > 0) pending = b;
     }
@@ -93,13 +98,19 @@ export async function uploadStream(source: Readable, o: StreamUploadOptions): Pr
   const inFlight = new Set<Promise<void>>();
   let maxInFlight = 0;
   const failure: { err?: unknown; set: boolean } = { set: false };
-  const fail = (err: unknown) => { if (!failure.set) Object.assign(failure, { err, set: true }); ac.abort(err); };
+  const fail = (err: unknown) => {
+    if (!failure.set) Object.assign(failure, { err, set: true });
+    ac.abort(err);
+  };
   const take = async (): Promise<Buffer> => {
     for (;;) {
       if (failure.set) throw failure.err;
       const b = free.pop();
       if (b) return b;
-      if (allocated < buffers) { allocated++; return Buffer.allocUnsafeSlow(partSize); }
+      if (allocated < buffers) {
+        allocated++;
+        return Buffer.allocUnsafeSlow(partSize);
+      }
       await Promise.race(inFlight);
     }
   };
@@ -111,40 +122,62 @@ export async function uploadStream(source: Readable, o: StreamUploadOptions): Pr
     const firstLen = await fill(first);
     if (firstLen < partSize || !(await pull())) {
       // smaller than a part (or exactly one): one PutObject, atomic by itself
-      await client.send(new sdk.PutObjectCommand({
-        ...common, Body: first.subarray(0, firstLen), ContentLength: firstLen, ContentType: 'application/octet-stream',
-        ...(o.storageClass ? { StorageClass: o.storageClass as StorageClass } : {}),
-      }), { abortSignal: ac.signal });
+      await client.send(
+        new sdk.PutObjectCommand({
+          ...common,
+          Body: first.subarray(0, firstLen),
+          ContentLength: firstLen,
+          ContentType: 'application/octet-stream',
+          ...(o.storageClass ? { StorageClass: o.storageClass as StorageClass } : {}),
+        }),
+        { abortSignal: ac.signal },
+      );
       o.onProgress?.();
       return { parts: 0, bytes, buffersAllocated: allocated, maxInFlight: 1 };
     }
-    const created = await client.send(new sdk.CreateMultipartUploadCommand({
-      ...common, ContentType: 'application/octet-stream',
-      ...(o.storageClass ? { StorageClass: o.storageClass as StorageClass } : {}),
-      ...(checksums ? { ChecksumAlgorithm: sdk.ChecksumAlgorithm.CRC32 } : {}),
-    }), { abortSignal: ac.signal });
+    const created = await client.send(
+      new sdk.CreateMultipartUploadCommand({
+        ...common,
+        ContentType: 'application/octet-stream',
+        ...(o.storageClass ? { StorageClass: o.storageClass as StorageClass } : {}),
+        ...(checksums ? { ChecksumAlgorithm: sdk.ChecksumAlgorithm.CRC32 } : {}),
+      }),
+      { abortSignal: ac.signal },
+    );
     uploadId = created.UploadId;
     if (!uploadId) throw new Error('CreateMultipartUpload answered without an UploadId');
     o.onProgress?.();
 
     const dispatch = (buf: Buffer, len: number, partNumber: number) => {
-      const p: Promise<void> = client.send(new sdk.UploadPartCommand({
-        ...common, UploadId: uploadId, PartNumber: partNumber, Body: buf.subarray(0, len), ContentLength: len,
-      }), { abortSignal: ac.signal }).then((res) => {
-        if (!res.ETag) throw new Error(`part ${partNumber} is missing an ETag in the UploadPart answer`);
-        parts.push({
-          PartNumber: partNumber, ETag: res.ETag,
-          ...(res.ChecksumCRC32 ? { ChecksumCRC32: res.ChecksumCRC32 } : {}),
-          ...(res.ChecksumCRC32C ? { ChecksumCRC32C: res.ChecksumCRC32C } : {}),
-          ...(res.ChecksumSHA1 ? { ChecksumSHA1: res.ChecksumSHA1 } : {}),
-          ...(res.ChecksumSHA256 ? { ChecksumSHA256: res.ChecksumSHA256 } : {}),
+      const p: Promise<void> = client
+        .send(
+          new sdk.UploadPartCommand({
+            ...common,
+            UploadId: uploadId,
+            PartNumber: partNumber,
+            Body: buf.subarray(0, len),
+            ContentLength: len,
+          }),
+          { abortSignal: ac.signal },
+        )
+        .then((res) => {
+          if (!res.ETag) throw new Error(`part ${partNumber} is missing an ETag in the UploadPart answer`);
+          parts.push({
+            PartNumber: partNumber,
+            ETag: res.ETag,
+            ...(res.ChecksumCRC32 ? { ChecksumCRC32: res.ChecksumCRC32 } : {}),
+            ...(res.ChecksumCRC32C ? { ChecksumCRC32C: res.ChecksumCRC32C } : {}),
+            ...(res.ChecksumSHA1 ? { ChecksumSHA1: res.ChecksumSHA1 } : {}),
+            ...(res.ChecksumSHA256 ? { ChecksumSHA256: res.ChecksumSHA256 } : {}),
+          });
+          o.onProgress?.();
+        })
+        .catch(fail)
+        .finally(() => {
+          // the SDK is done with the body (also after its own retries): the buffer is free again
+          inFlight.delete(p);
+          free.push(buf);
         });
-        o.onProgress?.();
-      }).catch(fail).finally(() => {
-        // the SDK is done with the body (also after its own retries): the buffer is free again
-        inFlight.delete(p);
-        free.push(buf);
-      });
       inFlight.add(p);
       maxInFlight = Math.max(maxInFlight, inFlight.size);
     };
@@ -154,7 +187,10 @@ export async function uploadStream(source: Readable, o: StreamUploadOptions): Pr
     while (!eof) {
       const buf = await take();
       const len = await fill(buf);
-      if (len === 0) { free.push(buf); break; }
+      if (len === 0) {
+        free.push(buf);
+        break;
+      }
       if (++partNumber > MAX_PARTS) throw new Error(`Exceeded ${MAX_PARTS} parts in multipart upload to Bucket: ${bucket} Key: ${key}.`);
       dispatch(buf, len, partNumber);
     }

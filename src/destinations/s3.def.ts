@@ -74,7 +74,10 @@ export function parseS3(env: Env, issues: ConfigIssue[]): S3Config | null {
     issues.push({ variable: 'AWS_PART_SIZE', message: `${quote(env.AWS_PART_SIZE)} is out of range; expected 5 to 5120 (MB)` });
   }
   if (v.AWS_STORAGE_CLASS && !/^[A-Za-z0-9_]+$/.test(v.AWS_STORAGE_CLASS)) {
-    issues.push({ variable: 'AWS_STORAGE_CLASS', message: `${quote(v.AWS_STORAGE_CLASS)} is not a storage class name; expected e.g. STANDARD, STANDARD_IA, GLACIER_IR` });
+    issues.push({
+      variable: 'AWS_STORAGE_CLASS',
+      message: `${quote(v.AWS_STORAGE_CLASS)} is not a storage class name; expected e.g. STANDARD, STANDARD_IA, GLACIER_IR`,
+    });
   }
   if (v.AWS_IAM_ROLE_ENDPOINT && !/^https?:\/\/[^/]+/.test(v.AWS_IAM_ROLE_ENDPOINT)) {
     issues.push({ variable: 'AWS_IAM_ROLE_ENDPOINT', message: `${quote(v.AWS_IAM_ROLE_ENDPOINT)} is not a URL; expected e.g. http://169.254.169.254` });
@@ -88,7 +91,10 @@ export function parseS3(env: Env, issues: ConfigIssue[]): S3Config | null {
       if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
       endpoint = `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`;
     } catch {
-      issues.push({ variable: 'AWS_ENDPOINT', message: `${quote(rawEndpoint)} is not a host[:port]; expected e.g. minio.example.com:9000 (the scheme comes from AWS_ENDPOINT_PROTO)` });
+      issues.push({
+        variable: 'AWS_ENDPOINT',
+        message: `${quote(rawEndpoint)} is not a host[:port]; expected e.g. minio.example.com:9000 (the scheme comes from AWS_ENDPOINT_PROTO)`,
+      });
     }
   }
   const caCert = v.AWS_ENDPOINT_CA_CERT ? readPem(v.AWS_ENDPOINT_CA_CERT, 'AWS_ENDPOINT_CA_CERT', issues) : null;
@@ -110,13 +116,39 @@ export function parseS3(env: Env, issues: ConfigIssue[]): S3Config | null {
 
 /** Variables the AWS SDK reads from the process environment on its own (credential chain, endpoints, retries). */
 const AWS_SDK_VARIABLES: readonly string[] = [
-  'AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_DEFAULT_REGION', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE',
-  'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_ROLE_ARN', 'AWS_ROLE_SESSION_NAME', 'AWS_CREDENTIAL_EXPIRATION', 'AWS_ACCOUNT_ID',
-  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_AUTHORIZATION_TOKEN', 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE',
-  'AWS_EC2_METADATA_DISABLED', 'AWS_EC2_METADATA_SERVICE_ENDPOINT', 'AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE', 'AWS_EC2_METADATA_V1_DISABLED',
-  'AWS_SDK_LOAD_CONFIG', 'AWS_USE_FIPS_ENDPOINT', 'AWS_USE_DUALSTACK_ENDPOINT', 'AWS_MAX_ATTEMPTS', 'AWS_RETRY_MODE', 'AWS_CA_BUNDLE',
-  'AWS_NODEJS_CONNECTION_REUSE_ENABLED', 'AWS_EXECUTION_ENV', 'AWS_REQUEST_CHECKSUM_CALCULATION', 'AWS_RESPONSE_CHECKSUM_VALIDATION',
-  'AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_S3', 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS', 'AWS_SDK_UA_APP_ID',
+  'AWS_PROFILE',
+  'AWS_DEFAULT_PROFILE',
+  'AWS_SESSION_TOKEN',
+  'AWS_DEFAULT_REGION',
+  'AWS_CONFIG_FILE',
+  'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_ROLE_ARN',
+  'AWS_ROLE_SESSION_NAME',
+  'AWS_CREDENTIAL_EXPIRATION',
+  'AWS_ACCOUNT_ID',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE',
+  'AWS_EC2_METADATA_DISABLED',
+  'AWS_EC2_METADATA_SERVICE_ENDPOINT',
+  'AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE',
+  'AWS_EC2_METADATA_V1_DISABLED',
+  'AWS_SDK_LOAD_CONFIG',
+  'AWS_USE_FIPS_ENDPOINT',
+  'AWS_USE_DUALSTACK_ENDPOINT',
+  'AWS_MAX_ATTEMPTS',
+  'AWS_RETRY_MODE',
+  'AWS_CA_BUNDLE',
+  'AWS_NODEJS_CONNECTION_REUSE_ENABLED',
+  'AWS_EXECUTION_ENV',
+  'AWS_REQUEST_CHECKSUM_CALCULATION',
+  'AWS_RESPONSE_CHECKSUM_VALIDATION',
+  'AWS_ENDPOINT_URL',
+  'AWS_ENDPOINT_URL_S3',
+  'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS',
+  'AWS_SDK_UA_APP_ID',
 ];
 
 export const s3 = defineDestination<S3Config>({
@@ -133,17 +165,40 @@ export const s3 = defineDestination<S3Config>({
   },
   errorCodes: {
     transient: [
-      'RequestTimeout', 'RequestTimeoutException', 'SlowDown', 'Throttling', 'ThrottlingException', 'ThrottledException',
-      'TooManyRequestsException', 'RequestThrottled', 'RequestLimitExceeded', 'ServiceUnavailable', 'InternalError',
-      'BandwidthLimitExceeded', 'PriorRequestNotComplete', 'EC2ThrottledException',
+      'RequestTimeout',
+      'RequestTimeoutException',
+      'SlowDown',
+      'Throttling',
+      'ThrottlingException',
+      'ThrottledException',
+      'TooManyRequestsException',
+      'RequestThrottled',
+      'RequestLimitExceeded',
+      'ServiceUnavailable',
+      'InternalError',
+      'BandwidthLimitExceeded',
+      'PriorRequestNotComplete',
+      'EC2ThrottledException',
     ],
     permanent: [
-      'NoSuchBucket', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'AuthorizationHeaderMalformed',
-      'InvalidBucketName', 'AllAccessDisabled', 'AccountProblem', 'InvalidToken', 'ExpiredToken', 'CredentialsProviderError',
+      'NoSuchBucket',
+      'InvalidAccessKeyId',
+      'SignatureDoesNotMatch',
+      'AccessDenied',
+      'AuthorizationHeaderMalformed',
+      'InvalidBucketName',
+      'AllAccessDisabled',
+      'AccountProblem',
+      'InvalidToken',
+      'ExpiredToken',
+      'CredentialsProviderError',
     ],
   },
   hints: [
-    { test: /InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|Forbidden|\b403\b|InvalidToken|ExpiredToken|credential/i, hint: 'check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and that the key may write to the bucket)' },
+    {
+      test: /InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|Forbidden|\b403\b|InvalidToken|ExpiredToken|credential/i,
+      hint: 'check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and that the key may write to the bucket)',
+    },
     { test: /NoSuchBucket|bucket.*(does not exist|not found)/i, hint: 'check AWS_S3_BUCKET_NAME (the bucket must exist)' },
     { test: /PermanentRedirect|AuthorizationHeaderMalformed|region/i, hint: 'check AWS_REGION' },
     { test: TLS_ERROR, hint: 'check AWS_ENDPOINT_CA_CERT (or AWS_ENDPOINT_INSECURE for a test server)' },

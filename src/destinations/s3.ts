@@ -33,8 +33,7 @@ type Sdk = {
 };
 let sdkPromise: Promise<Sdk> | null = null;
 function loadSdk(): Promise<Sdk> {
-  sdkPromise ??= Promise.all([import('@aws-sdk/client-s3'), import('@smithy/credential-provider-imds')])
-    .then(([s3, imds]) => ({ s3, imds }));
+  sdkPromise ??= Promise.all([import('@aws-sdk/client-s3'), import('@smithy/credential-provider-imds')]).then(([s3, imds]) => ({ s3, imds }));
   return sdkPromise;
 }
 
@@ -94,9 +93,7 @@ export async function createS3Client(config: S3Config, retry: RetrySettings, log
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),
     // a copy: the SDK writes into the credentials object ($source), and JobConfig is deep-frozen
-    credentials: config.credentials
-      ? { ...config.credentials }
-      : config.iamRoleEndpoint ? iamProvider(sdk, config.iamRoleEndpoint, log) : undefined,
+    credentials: config.credentials ? { ...config.credentials } : config.iamRoleEndpoint ? iamProvider(sdk, config.iamRoleEndpoint, log) : undefined,
     maxAttempts: retry.attempts,
     requestChecksumCalculation: checksum,
     responseChecksumValidation: checksum,
@@ -115,16 +112,31 @@ function describe(err: unknown, op: string, where: string, ctx: { bytesSent?: nu
   const code = e?.Code ?? e?.name ?? '';
   const status = e?.$metadata?.httpStatusCode;
   const msg = errorMessage(err);
-  if (code === 'NoSuchBucket') return new UserError(`S3 ${op} ${where}: the bucket does not exist`, 'Create the bucket or fix AWS_S3_BUCKET_NAME.', { cause: err });
-  if (code === 'InvalidAccessKeyId') return new UserError(`S3 ${op} ${where}: the access key id was refused (InvalidAccessKeyId)`, 'Check AWS_ACCESS_KEY_ID.', { cause: err });
-  if (code === 'SignatureDoesNotMatch') return new UserError(`S3 ${op} ${where}: the secret access key was refused (SignatureDoesNotMatch)`, 'Check AWS_SECRET_ACCESS_KEY.', { cause: err });
-  if (code === 'AccessDenied' || status === 403) return new UserError(`S3 ${op} ${where}: access denied (${code || 'HTTP 403'}): ${msg}`, 'Check the credentials and the bucket policy.', { cause: err });
+  if (code === 'NoSuchBucket')
+    return new UserError(`S3 ${op} ${where}: the bucket does not exist`, 'Create the bucket or fix AWS_S3_BUCKET_NAME.', { cause: err });
+  if (code === 'InvalidAccessKeyId')
+    return new UserError(`S3 ${op} ${where}: the access key id was refused (InvalidAccessKeyId)`, 'Check AWS_ACCESS_KEY_ID.', { cause: err });
+  if (code === 'SignatureDoesNotMatch')
+    return new UserError(`S3 ${op} ${where}: the secret access key was refused (SignatureDoesNotMatch)`, 'Check AWS_SECRET_ACCESS_KEY.', { cause: err });
+  if (code === 'AccessDenied' || status === 403)
+    return new UserError(`S3 ${op} ${where}: access denied (${code || 'HTTP 403'}): ${msg}`, 'Check the credentials and the bucket policy.', { cause: err });
   if (/Exceeded \d+ parts/.test(msg)) {
     // needsSize: an attempt that knows the archive's size picks a part size that fits (see upload.ts)
-    return Object.assign(new UserError(`S3 ${op} ${where}: the archive needs more than ${S3_MAX_PARTS} parts`, 'Raise AWS_PART_SIZE (MB): the largest streamed archive is AWS_PART_SIZE × 10,000.', { cause: err }), { needsSize: true });
+    return Object.assign(
+      new UserError(
+        `S3 ${op} ${where}: the archive needs more than ${S3_MAX_PARTS} parts`,
+        'Raise AWS_PART_SIZE (MB): the largest streamed archive is AWS_PART_SIZE × 10,000.',
+        { cause: err },
+      ),
+      { needsSize: true },
+    );
   }
   if (/self[- ]signed|unable to verify|certificate/i.test(msg)) {
-    return new UserError(`S3 ${op} ${where}: TLS certificate not trusted: ${msg}`, 'Give the server\'s CA with AWS_ENDPOINT_CA_CERT, or (unsafe) AWS_ENDPOINT_INSECURE=true.', { cause: err });
+    return new UserError(
+      `S3 ${op} ${where}: TLS certificate not trusted: ${msg}`,
+      "Give the server's CA with AWS_ENDPOINT_CA_CERT, or (unsafe) AWS_ENDPOINT_INSECURE=true.",
+      { cause: err },
+    );
   }
   if (isTimeout(err)) return err as Error;
   return Object.assign(new Error(`S3 ${op} ${where} failed: ${describeFailure(err, ctx)}`, { cause: err }), status ? { status } : {});
@@ -138,15 +150,18 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
   let attemptSeq = 0;
   const client = () => {
     clientPromise ??= createS3Client(config, retry, log).then((c) => {
-      c.middlewareStack.add((next, context) => async (args) => {
-        try {
-          return await next(args);
-        } catch (err) {
-          attemptErrors.push({ command: String(context.commandName ?? ''), err, seq: ++attemptSeq });
-          if (attemptErrors.length > 20) attemptErrors.shift();
-          throw err;
-        }
-      }, { step: 'deserialize', priority: 'high', name: 'offsiteAttemptErrors' });
+      c.middlewareStack.add(
+        (next, context) => async (args) => {
+          try {
+            return await next(args);
+          } catch (err) {
+            attemptErrors.push({ command: String(context.commandName ?? ''), err, seq: ++attemptSeq });
+            if (attemptErrors.length > 20) attemptErrors.shift();
+            throw err;
+          }
+        },
+        { step: 'deserialize', priority: 'high', name: 'offsiteAttemptErrors' },
+      );
       return c;
     });
     return clientPromise;
@@ -171,7 +186,7 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
     // With `replace`, a PUT (or the completion of a multipart upload) swaps the object atomically.
     let taken: unknown = null;
     try {
-      if (!opts.replace && await existsKey(sdk, key(name), opts.signal)) {
+      if (!opts.replace && (await existsKey(sdk, key(name), opts.signal))) {
         taken = new UserError(
           `S3: s3://${bucket}/${key(name)} already exists; refusing to overwrite it`,
           'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',
@@ -189,24 +204,34 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
     const since = attemptSeq;
     try {
       // No progress (no bytes taken by the SDK, no part answered) for BACKUP_DESTINATION_TIMEOUT aborts the upload.
-      await guarded({ timeoutMs: retry.timeoutMs, what: `S3 upload to ${where}`, signal: opts.signal, lastError: () => attemptError(since, 'last') }, async (g) => {
-        const body = metered(source, () => g.progress());
-        const abort = uploadAbort(source, g.signal);
-        try {
-          await uploadStream(body.stream, {
-            sdk: sdk.s3, client: s3, bucket, key: key(name), partSize, buffers: queueSizeFor(partSize),
-            storageClass: config.storageClass, signal: abort.controller.signal, onProgress: () => g.progress(),
-            abortTimeoutMs: retry.timeoutMs,
-          });
-        } catch (err) {
-          sent = body.bytes();
-          const override = abort.override(err);
-          if (override) throw override;
-          throw err;
-        } finally {
-          abort.dispose();
-        }
-      });
+      await guarded(
+        { timeoutMs: retry.timeoutMs, what: `S3 upload to ${where}`, signal: opts.signal, lastError: () => attemptError(since, 'last') },
+        async (g) => {
+          const body = metered(source, () => g.progress());
+          const abort = uploadAbort(source, g.signal);
+          try {
+            await uploadStream(body.stream, {
+              sdk: sdk.s3,
+              client: s3,
+              bucket,
+              key: key(name),
+              partSize,
+              buffers: queueSizeFor(partSize),
+              storageClass: config.storageClass,
+              signal: abort.controller.signal,
+              onProgress: () => g.progress(),
+              abortTimeoutMs: retry.timeoutMs,
+            });
+          } catch (err) {
+            sent = body.bytes();
+            const override = abort.override(err);
+            if (override) throw override;
+            throw err;
+          } finally {
+            abort.dispose();
+          }
+        },
+      );
     } catch (err) {
       source.destroy();
       if (opts.signal?.aborted) throw opts.signal.reason ?? err;
@@ -225,7 +250,9 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
   /** Is there an object under this key? Unknown (403: write-only credentials) counts as no. */
   async function existsKey(sdk: Sdk, k: string, signal: AbortSignal | undefined): Promise<boolean> {
     try {
-      await send(`S3 HEAD s3://${bucket}/${k}`, signal, (s3, abortSignal) => s3.send(new sdk.s3.HeadObjectCommand({ Bucket: bucket, Key: k }), { abortSignal }));
+      await send(`S3 HEAD s3://${bucket}/${k}`, signal, (s3, abortSignal) =>
+        s3.send(new sdk.s3.HeadObjectCommand({ Bucket: bucket, Key: k }), { abortSignal }),
+      );
       return true;
     } catch (err) {
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -245,7 +272,9 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
       let page: ListObjectsV2CommandOutput;
       try {
         const { ListObjectsV2Command } = (await loadSdk()).s3;
-        page = await send(`S3 list ${location}${prefix}`, undefined, (s3, abortSignal) => s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key(prefix), Delimiter: '/', ContinuationToken: token }), { abortSignal }));
+        page = await send(`S3 list ${location}${prefix}`, undefined, (s3, abortSignal) =>
+          s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key(prefix), Delimiter: '/', ContinuationToken: token }), { abortSignal }),
+        );
       } catch (err) {
         throw describe(err, 'list', `${location}${prefix}`);
       }
@@ -267,14 +296,19 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
       let res;
       try {
         const { DeleteObjectsCommand } = (await loadSdk()).s3;
-        res = await send(`S3 remove from ${location}`, undefined, (s3, abortSignal) => s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((n) => ({ Key: key(n) })), Quiet: true } }), { abortSignal }));
+        res = await send(`S3 remove from ${location}`, undefined, (s3, abortSignal) =>
+          s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((n) => ({ Key: key(n) })), Quiet: true } }), { abortSignal }),
+        );
       } catch (err) {
         throw describe(err, 'remove from', location);
       }
       const errors = (res.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
       if (errors.length > 0) {
         const first = errors[0]!;
-        throw Object.assign(new Error(`S3 remove from ${location}: ${errors.length} object(s) not removed, e.g. ${first.Key}: ${first.Code} ${first.Message ?? ''}`.trim()), { code: first.Code });
+        throw Object.assign(
+          new Error(`S3 remove from ${location}: ${errors.length} object(s) not removed, e.g. ${first.Key}: ${first.Code} ${first.Message ?? ''}`.trim()),
+          { code: first.Code },
+        );
       }
     }
   }
@@ -318,11 +352,16 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
     for (let page = 0; page < 1000; page++) {
       let res;
       try {
-        res = await c.send(new sdk.s3.ListMultipartUploadsCommand({ Bucket: bucket, Prefix: base, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }), { abortSignal: signal });
+        res = await c.send(new sdk.s3.ListMultipartUploadsCommand({ Bucket: bucket, Prefix: base, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }), {
+          abortSignal: signal,
+        });
       } catch (err) {
         const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
         if (e?.name === 'NotImplemented' || e?.Code === 'NotImplemented' || e?.$metadata?.httpStatusCode === 501 || e?.$metadata?.httpStatusCode === 405) {
-          return { removed, note: 'the server does not list unfinished multipart uploads (ListMultipartUploads not implemented); set a lifecycle rule AbortIncompleteMultipartUpload on the bucket instead' };
+          return {
+            removed,
+            note: 'the server does not list unfinished multipart uploads (ListMultipartUploads not implemented); set a lifecycle rule AbortIncompleteMultipartUpload on the bucket instead',
+          };
         }
         throw describe(err, 'list unfinished uploads in', location);
       }
@@ -355,6 +394,8 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
     remove,
     download,
     cleanupLeftovers,
-    async close() { if (clientPromise) (await clientPromise.catch(() => null))?.destroy(); },
+    async close() {
+      if (clientPromise) (await clientPromise.catch(() => null))?.destroy();
+    },
   };
 }

@@ -52,7 +52,10 @@ export function parseSftp(env: Env, issues: ConfigIssue[]): SftpConfig | null {
   const fps = v.SSH_HOST_KEY_FINGERPRINT ?? [];
   for (const fp of fps) {
     if (!FINGERPRINT.test(fp)) {
-      issues.push({ variable: 'SSH_HOST_KEY_FINGERPRINT', message: `${quote(fp)} is not a SHA256 fingerprint; expected SHA256: followed by 43 base64 characters, as printed by: ssh-keyscan HOST | ssh-keygen -lf -` });
+      issues.push({
+        variable: 'SSH_HOST_KEY_FINGERPRINT',
+        message: `${quote(fp)} is not a SHA256 fingerprint; expected SHA256: followed by 43 base64 characters, as printed by: ssh-keyscan HOST | ssh-keygen -lf -`,
+      });
     }
   }
   // files named on purpose must be there now, not when the first upload starts (after the archive was built)
@@ -91,7 +94,10 @@ export const sftp = defineDestination<SftpConfig>({
   },
   hints: [
     { test: /host key|fingerprint|known.hosts/i, hint: 'check SSH_HOST_KEY_FINGERPRINT or SSH_KNOWN_HOSTS' },
-    { test: /authentication|auth.*fail|permission denied \(publickey|All configured authentication methods failed|passphrase/i, hint: 'check SSH_USER and SSH_PASSWORD or SSH_IDENTITY_FILE (and SSH_IDENTITY_PASSPHRASE)' },
+    {
+      test: /authentication|auth.*fail|permission denied \(publickey|All configured authentication methods failed|passphrase/i,
+      hint: 'check SSH_USER and SSH_PASSWORD or SSH_IDENTITY_FILE (and SSH_IDENTITY_PASSPHRASE)',
+    },
     { test: /No such file|ENOENT|does not exist/i, hint: 'check SSH_REMOTE_PATH (the directory must exist)' },
     { test: /Permission denied|EACCES/i, hint: 'check that SSH_USER may write to SSH_REMOTE_PATH' },
     { test: NETWORK_ERROR, hint: 'check SSH_HOST_NAME and SSH_PORT: is the server reachable from here?' },

@@ -86,7 +86,10 @@ export function parseKnownHosts(text: string): KnownHostEntry[] {
 }
 
 function globToRegExp(glob: string): RegExp {
-  const re = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const re = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${re}$`, 'i');
 }
 
@@ -155,12 +158,18 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     if (!c) return;
     dead.add(c);
     dirReady = null;
-    try { c.client.destroy(); } catch { /* gone */ }
+    try {
+      c.client.destroy();
+    } catch {
+      /* gone */
+    }
   }
   /** One operation with the deadline: a timeout kills the connection; the caller's abort only stops waiting. */
   function op<T>(what: string, c: Conn | null, fn: (g: Guard) => Promise<T>, signal?: AbortSignal): Promise<T> {
     return guarded({ timeoutMs, what: `SFTP ${what} on ${target}`, signal }, (g) => {
-      g.onAbort(() => { if (g.timedOut) kill(c); });
+      g.onAbort(() => {
+        if (g.timedOut) kill(c);
+      });
       return fn(g);
     });
   }
@@ -187,20 +196,43 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       if (parsed instanceof Error) {
         const m = parsed.message;
         if (/no passphrase given/i.test(m)) {
-          throw withFields(new UserError(`SFTP: the private key ${cfg.identityFile} is protected by a passphrase`, 'set SSH_IDENTITY_PASSPHRASE'), { transient: false });
+          throw withFields(new UserError(`SFTP: the private key ${cfg.identityFile} is protected by a passphrase`, 'set SSH_IDENTITY_PASSPHRASE'), {
+            transient: false,
+          });
         }
         if (/bad passphrase|integrity check failed|decrypt/i.test(m)) {
-          throw withFields(new UserError(`SFTP: SSH_IDENTITY_PASSPHRASE does not decrypt the private key ${cfg.identityFile} (${m})`, 'check SSH_IDENTITY_PASSPHRASE'), { transient: false });
+          throw withFields(
+            new UserError(`SFTP: SSH_IDENTITY_PASSPHRASE does not decrypt the private key ${cfg.identityFile} (${m})`, 'check SSH_IDENTITY_PASSPHRASE'),
+            { transient: false },
+          );
         }
-        throw withFields(new UserError(`SFTP: SSH_IDENTITY_FILE ${cfg.identityFile} is not a usable private key: ${m}`, 'use a private key in OpenSSH or PEM format (ed25519, ecdsa or rsa)'), { transient: false });
+        throw withFields(
+          new UserError(
+            `SFTP: SSH_IDENTITY_FILE ${cfg.identityFile} is not a usable private key: ${m}`,
+            'use a private key in OpenSSH or PEM format (ed25519, ecdsa or rsa)',
+          ),
+          { transient: false },
+        );
       }
       creds.privateKey = key;
       if (cfg.identityPassphrase) creds.passphrase = cfg.identityPassphrase;
     } else if (cfg.identityFileExplicit) {
-      throw withFields(new UserError(`SFTP: SSH_IDENTITY_FILE ${cfg.identityFile} does not exist`, 'mount the private key file there, or unset SSH_IDENTITY_FILE to log in with SSH_PASSWORD'), { transient: false });
+      throw withFields(
+        new UserError(
+          `SFTP: SSH_IDENTITY_FILE ${cfg.identityFile} does not exist`,
+          'mount the private key file there, or unset SSH_IDENTITY_FILE to log in with SSH_PASSWORD',
+        ),
+        { transient: false },
+      );
     }
     if (!creds.password && !creds.privateKey) {
-      throw withFields(new UserError(`SFTP: no credentials for ${cfg.user}@${target}`, `set SSH_PASSWORD, or provide a private key at SSH_IDENTITY_FILE (${cfg.identityFile})`), { transient: false });
+      throw withFields(
+        new UserError(
+          `SFTP: no credentials for ${cfg.user}@${target}`,
+          `set SSH_PASSWORD, or provide a private key at SSH_IDENTITY_FILE (${cfg.identityFile})`,
+        ),
+        { transient: false },
+      );
     }
     return creds;
   }
@@ -214,12 +246,24 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       try {
         text = readFileSync(cfg.knownHosts, 'utf8');
       } catch (err) {
-        throw withFields(new UserError(`SFTP: cannot read SSH_KNOWN_HOSTS ${cfg.knownHosts}: ${errorMessage(err)}`, 'mount the known_hosts file there, or unset SSH_KNOWN_HOSTS'), { transient: false });
+        throw withFields(
+          new UserError(
+            `SFTP: cannot read SSH_KNOWN_HOSTS ${cfg.knownHosts}: ${errorMessage(err)}`,
+            'mount the known_hosts file there, or unset SSH_KNOWN_HOSTS',
+          ),
+          { transient: false },
+        );
       }
       known = parseKnownHosts(text).filter((e) => e.marker !== '@cert-authority' && knownHostMatches(e.hosts, cfg.host, cfg.port));
       if (!known.some((e) => e.marker === '')) {
         const name = cfg.port === 22 ? cfg.host : `[${cfg.host}]:${cfg.port}`;
-        throw withFields(new UserError(`SFTP: SSH_KNOWN_HOSTS ${cfg.knownHosts} has no key for ${name}`, `add one: ssh-keyscan ${cfg.port === 22 ? '' : `-p ${cfg.port} `}${cfg.host} >> ${cfg.knownHosts} (and compare it with the server's real key)`), { transient: false });
+        throw withFields(
+          new UserError(
+            `SFTP: SSH_KNOWN_HOSTS ${cfg.knownHosts} has no key for ${name}`,
+            `add one: ssh-keyscan ${cfg.port === 22 ? '' : `-p ${cfg.port} `}${cfg.host} >> ${cfg.knownHosts} (and compare it with the server's real key)`,
+          ),
+          { transient: false },
+        );
       }
     }
     const verify = (key: Buffer): boolean => {
@@ -241,8 +285,10 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       }
       if (!known && cfg.hostKeyFingerprints.length === 0 && !warnedUnverified) {
         warnedUnverified = true;
-        log.warn({ destination: 'SSH', host: target, hostKeyType: info.type, fingerprint: info.fingerprint },
-          `SFTP host key of ${target} is not verified: set SSH_HOST_KEY_FINGERPRINT=${info.fingerprint} (or SSH_KNOWN_HOSTS) to pin it`);
+        log.warn(
+          { destination: 'SSH', host: target, hostKeyType: info.type, fingerprint: info.fingerprint },
+          `SFTP host key of ${target} is not verified: set SSH_HOST_KEY_FINGERPRINT=${info.fingerprint} (or SSH_KNOWN_HOSTS) to pin it`,
+        );
       }
       return true;
     };
@@ -254,12 +300,25 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     const e = err as SshError;
     const m = errorMessage(err);
     if (state.refusal || /Host denied/i.test(m)) {
-      return withFields(new UserError(`SFTP: refused to connect to ${target}: ${state.refusal ?? 'host key verification failed'}`,
-        'if the server\'s key changed on purpose, update SSH_HOST_KEY_FINGERPRINT / SSH_KNOWN_HOSTS (ssh-keyscan HOST | ssh-keygen -lf - shows the fingerprints); otherwise someone may be intercepting the connection', { cause: err }), { code: 'HOST_KEY_MISMATCH', transient: false });
+      return withFields(
+        new UserError(
+          `SFTP: refused to connect to ${target}: ${state.refusal ?? 'host key verification failed'}`,
+          "if the server's key changed on purpose, update SSH_HOST_KEY_FINGERPRINT / SSH_KNOWN_HOSTS (ssh-keyscan HOST | ssh-keygen -lf - shows the fingerprints); otherwise someone may be intercepting the connection",
+          { cause: err },
+        ),
+        { code: 'HOST_KEY_MISMATCH', transient: false },
+      );
     }
     if (/authentication methods failed/i.test(m)) {
       const tried = [cfg.password ? 'password' : '', existsSync(cfg.identityFile) ? `key ${cfg.identityFile}` : ''].filter(Boolean).join(' and ');
-      return withFields(new UserError(`SFTP: ${target} refused login for user "${cfg.user}" (tried ${tried})`, 'check SSH_USER, SSH_PASSWORD and SSH_IDENTITY_FILE, and that the public key is in the user\'s authorized_keys', { cause: err }), { code: 'AUTH_FAILED', transient: false });
+      return withFields(
+        new UserError(
+          `SFTP: ${target} refused login for user "${cfg.user}" (tried ${tried})`,
+          "check SSH_USER, SSH_PASSWORD and SSH_IDENTITY_FILE, and that the public key is in the user's authorized_keys",
+          { cause: err },
+        ),
+        { code: 'AUTH_FAILED', transient: false },
+      );
     }
     const code = typeof e?.code === 'string' ? e.code : undefined;
     const detail = code ? describeFailure(err) : m.replace(/^getConnection: /, '');
@@ -271,7 +330,10 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     const creds = credentials();
     const { state, verify, algorithms } = hostCheck();
     const client = new SftpClient('offsite', {
-      error: (err: unknown) => { log.debug({ destination: 'SSH', err: errorMessage(err) }, 'SFTP connection error'); forget(); },
+      error: (err: unknown) => {
+        log.debug({ destination: 'SSH', err: errorMessage(err) }, 'SFTP connection error');
+        forget();
+      },
       end: forget,
       close: forget,
     }) as Conn;
@@ -279,23 +341,33 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     handshaking.add(client.client);
     try {
       await op('connect', null, (g) => {
-        g.onAbort(() => { try { client.client.destroy(); } catch { /* gone */ } });
+        g.onAbort(() => {
+          try {
+            client.client.destroy();
+          } catch {
+            /* gone */
+          }
+        });
         return client.connect({
-        host: cfg.host,
-        port: cfg.port,
-        username: cfg.user,
-        ...creds,
-        tryKeyboard: false,
-        readyTimeout: readyTimeoutMs,
-        keepaliveInterval: 15_000,
-        keepaliveCountMax: 4,
-        hostVerifier: (key: Buffer) => verify(key),
-        ...(algorithms.length ? { algorithms: { serverHostKey: algorithms as never } } : {}),
-      });
+          host: cfg.host,
+          port: cfg.port,
+          username: cfg.user,
+          ...creds,
+          tryKeyboard: false,
+          readyTimeout: readyTimeoutMs,
+          keepaliveInterval: 15_000,
+          keepaliveCountMax: 4,
+          hostVerifier: (key: Buffer) => verify(key),
+          ...(algorithms.length ? { algorithms: { serverHostKey: algorithms as never } } : {}),
+        });
       });
     } catch (err) {
       handshaking.delete(client.client);
-      try { client.client.destroy(); } catch { /* gone */ }
+      try {
+        client.client.destroy();
+      } catch {
+        /* gone */
+      }
       if (isTimeout(err)) throw err;
       throw connectError(err, state);
     }
@@ -309,12 +381,15 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     if (!connecting) {
       // A connection that ends is forgotten so the next operation reconnects; a late event
       // of an old connection must not make us forget the current one.
-      const p: Promise<Conn> = open(() => { if (connecting === p) connecting = null; });
+      const p: Promise<Conn> = open(() => {
+        if (connecting === p) connecting = null;
+      });
       connecting = p;
     }
     try {
       const c = await connecting;
-      if (!c.sftp || dead.has(c)) { // dropped meanwhile
+      if (!c.sftp || dead.has(c)) {
+        // dropped meanwhile
         connecting = null;
         return conn();
       }
@@ -333,18 +408,39 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     if (err instanceof UserError || (err as Error)?.name === 'AbortError' || isTimeout(err)) return err as Error;
     const e = err as SshError;
     const m = errorMessage(err).replace(/^\w+: /, '');
-    const socketGone = typeof e?.code === 'string' && ['EPIPE', 'ECONNRESET', 'ECONNABORTED', 'ERR_STREAM_WRITE_AFTER_END', 'ERR_STREAM_DESTROYED'].includes(e.code);
-    if ((c && !c.sftp) || socketGone) { // the connection went away under the operation: worth another try
+    const socketGone =
+      typeof e?.code === 'string' && ['EPIPE', 'ECONNRESET', 'ECONNABORTED', 'ERR_STREAM_WRITE_AFTER_END', 'ERR_STREAM_DESTROYED'].includes(e.code);
+    if ((c && !c.sftp) || socketGone) {
+      // the connection went away under the operation: worth another try
       const after = bytesSent ? ` after ${formatBytes(bytesSent)} sent` : '';
-      return withFields(new Error(`SFTP ${op} ${path} on ${target} failed: connection lost${after} (${m})`, { cause: err }), { code: 'ECONNRESET', transient: true });
+      return withFields(new Error(`SFTP ${op} ${path} on ${target} failed: connection lost${after} (${m})`, { cause: err }), {
+        code: 'ECONNRESET',
+        transient: true,
+      });
     }
-    if (e?.code === 3) { // SSH_FX_PERMISSION_DENIED
-      return withFields(new UserError(`SFTP ${op} ${path} on ${target}: permission denied`, `check that user "${cfg.user}" may write to SSH_REMOTE_PATH ${cfg.remotePath}`, { cause: err }), { code: 'EACCES', transient: false });
+    if (e?.code === 3) {
+      // SSH_FX_PERMISSION_DENIED
+      return withFields(
+        new UserError(`SFTP ${op} ${path} on ${target}: permission denied`, `check that user "${cfg.user}" may write to SSH_REMOTE_PATH ${cfg.remotePath}`, {
+          cause: err,
+        }),
+        { code: 'EACCES', transient: false },
+      );
     }
     if (e?.code === FX_FAILURE) {
-      return withFields(new UserError(`SFTP ${op} ${path} on ${target} failed: the server refused the write (SSH_FX_FAILURE${m && m !== 'Failure' ? `: ${m}` : ''}); usually its disk is full or the user's quota is used up`, 'free space on the SFTP server or lower BACKUP_RETENTION_DAYS', { cause: err }), { code: 'ENOSPC', transient: false });
+      return withFields(
+        new UserError(
+          `SFTP ${op} ${path} on ${target} failed: the server refused the write (SSH_FX_FAILURE${m && m !== 'Failure' ? `: ${m}` : ''}); usually its disk is full or the user's quota is used up`,
+          'free space on the SFTP server or lower BACKUP_RETENTION_DAYS',
+          { cause: err },
+        ),
+        { code: 'ENOSPC', transient: false },
+      );
     }
-    return withFields(new Error(`SFTP ${op} ${path} on ${target} failed: ${typeof e?.code === 'string' ? describeFailure(err, { bytesSent }) : m}`, { cause: err }), { code: e?.code });
+    return withFields(
+      new Error(`SFTP ${op} ${path} on ${target} failed: ${typeof e?.code === 'string' ? describeFailure(err, { bytesSent }) : m}`, { cause: err }),
+      { code: e?.code },
+    );
   }
 
   const call = <T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void) =>
@@ -385,7 +481,10 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     } catch (err) {
       if ((err as SshError).code === NO_SUCH_FILE) return;
       if (!c.sftp || isTimeout(err)) orphans.add(path);
-      log.warn({ destination: 'SSH', path, err: errorMessage(err) }, c.sftp ? 'could not delete a temporary upload; delete it by hand' : 'could not delete a temporary upload; will try again on the next upload');
+      log.warn(
+        { destination: 'SSH', path, err: errorMessage(err) },
+        c.sftp ? 'could not delete a temporary upload; delete it by hand' : 'could not delete a temporary upload; will try again on the next upload',
+      );
     }
   }
 
@@ -413,7 +512,10 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       await op(`rename ${tmp}`, c, () => call((cb) => raw(c).rename(tmp, final, cb)));
     } catch (err) {
       await op(`rename ${aside}`, c, () => call((cb) => raw(c).rename(aside, final, cb))).catch((back) => {
-        log.error({ destination: 'SSH', path: final, kept: aside }, `could not move the previous backup back after a failed replacement: ${errorMessage(back)}; it is kept as ${aside}`);
+        log.error(
+          { destination: 'SSH', path: final, kept: aside },
+          `could not move the previous backup back after a failed replacement: ${errorMessage(back)}; it is kept as ${aside}`,
+        );
       });
       throw fail('rename', tmp, err, c);
     }
@@ -423,7 +525,12 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
   async function cleanup(c: Conn, tmp: string): Promise<void> {
     let on: Conn | null = c.sftp && !dead.has(c) ? c : null;
     if (!on) {
-      try { on = await conn(); } catch { orphans.add(tmp); return; }
+      try {
+        on = await conn();
+      } catch {
+        orphans.add(tmp);
+        return;
+      }
     }
     await removeQuietly(on, tmp);
   }
@@ -438,27 +545,41 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       if (signal?.aborted) throw abortError(signal);
       const c = await untilAborted(conn(), signal);
       await ensureDir(c);
-      for (const o of [...orphans]) { orphans.delete(o); await removeQuietly(c, o); }
+      for (const o of [...orphans]) {
+        orphans.delete(o);
+        await removeQuietly(c, o);
+      }
       const tmp = remote(tempName(name));
       const final = remote(name);
       let done = false;
       let sent = 0;
       try {
         // Bytes taken by the SFTP write stream are progress; nothing for the timeout kills the connection.
-        await op(`write ${tmp}`, c, async (g) => {
-          const body = metered(source, () => g.progress());
-          g.onAbort(() => body.stream.destroy());
-          try {
-            await c.put(body.stream, tmp, { writeStreamOptions: { highWaterMark: WRITE_HWM, flags: 'w' } as SftpClient.WriteStreamOptions });
-          } finally {
-            sent = body.bytes();
-          }
-          if (!body.stream.readableEnded && !g.signal.aborted) {
-            // ssh2 ends the write stream on a refused write without always reporting the error
-            if (!c.sftp || dead.has(c)) throw withFields(new Error(`the connection closed after ${sent} bytes were sent`), { code: 'ECONNRESET' });
-            throw withFields(new UserError(`SFTP write ${tmp} on ${target} failed: the server stopped taking data after ${sent} bytes (a write was refused: usually a full disk or quota)`, 'free space on the SFTP server or lower BACKUP_RETENTION_DAYS'), { code: 'ENOSPC', transient: false });
-          }
-        }, signal).catch((err) => {
+        await op(
+          `write ${tmp}`,
+          c,
+          async (g) => {
+            const body = metered(source, () => g.progress());
+            g.onAbort(() => body.stream.destroy());
+            try {
+              await c.put(body.stream, tmp, { writeStreamOptions: { highWaterMark: WRITE_HWM, flags: 'w' } as SftpClient.WriteStreamOptions });
+            } finally {
+              sent = body.bytes();
+            }
+            if (!body.stream.readableEnded && !g.signal.aborted) {
+              // ssh2 ends the write stream on a refused write without always reporting the error
+              if (!c.sftp || dead.has(c)) throw withFields(new Error(`the connection closed after ${sent} bytes were sent`), { code: 'ECONNRESET' });
+              throw withFields(
+                new UserError(
+                  `SFTP write ${tmp} on ${target} failed: the server stopped taking data after ${sent} bytes (a write was refused: usually a full disk or quota)`,
+                  'free space on the SFTP server or lower BACKUP_RETENTION_DAYS',
+                ),
+                { code: 'ENOSPC', transient: false },
+              );
+            }
+          },
+          signal,
+        ).catch((err) => {
           if (signal?.aborted) throw abortError(signal);
           throw fail('write', tmp, err, c, sent);
         });
@@ -467,20 +588,26 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
         // (ssh2 may report a failed write, e.g. a full disk, only by closing the stream).
         const st = await statOrNull(c, tmp);
         if (!st || st.size !== sent) {
-          throw withFields(new UserError(`SFTP write ${tmp} on ${target} failed: the server holds ${st ? st.size : 'no'} bytes of the ${sent} sent (a write was refused: usually a full disk or quota)`, 'free space on the SFTP server or lower BACKUP_RETENTION_DAYS'), { code: 'ESHORTWRITE', transient: false });
+          throw withFields(
+            new UserError(
+              `SFTP write ${tmp} on ${target} failed: the server holds ${st ? st.size : 'no'} bytes of the ${sent} sent (a write was refused: usually a full disk or quota)`,
+              'free space on the SFTP server or lower BACKUP_RETENTION_DAYS',
+            ),
+            { code: 'ESHORTWRITE', transient: false },
+          );
         }
         const posixRename = Boolean(raw(c)._extensions?.['posix-rename@openssh.com']);
-        if (options.replace && !posixRename && await statOrNull(c, final)) {
+        if (options.replace && !posixRename && (await statOrNull(c, final))) {
           await replaceWithoutPosixRename(c, tmp, final);
           done = true;
           return;
         }
         // posix-rename replaces an existing file atomically: the check before it is the guard without `replace`
-        if (!options.replace && await statOrNull(c, final)) throw conflict(name);
+        if (!options.replace && (await statOrNull(c, final))) throw conflict(name);
         try {
-          await op(`rename ${tmp}`, c, () => posixRename
-            ? call((cb) => raw(c).ext_openssh_rename(tmp, final, cb))
-            : call((cb) => raw(c).rename(tmp, final, cb)));
+          await op(`rename ${tmp}`, c, () =>
+            posixRename ? call((cb) => raw(c).ext_openssh_rename(tmp, final, cb)) : call((cb) => raw(c).rename(tmp, final, cb)),
+          );
         } catch (err) {
           throw fail('rename', tmp, err, c);
         }
@@ -558,11 +685,22 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     async close(): Promise<void> {
       // A fully read download still closes its remote handle: wait for that (briefly),
       // else ending the connection fails the pending close with "No response from server".
-      await Promise.all([...openReads].map((s) => new Promise<void>((resolve) => {
-        const t = setTimeout(() => { s.destroy(); resolve(); }, 2000);
-        s.once('close', () => { clearTimeout(t); resolve(); });
-        if (!s.readableEnded) s.destroy();
-      })));
+      await Promise.all(
+        [...openReads].map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              const t = setTimeout(() => {
+                s.destroy();
+                resolve();
+              }, 2000);
+              s.once('close', () => {
+                clearTimeout(t);
+                resolve();
+              });
+              if (!s.readableEnded) s.destroy();
+            }),
+        ),
+      );
       abandonHandshakes();
       const p = connecting;
       connecting = null;
@@ -576,7 +714,13 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
 
   /** Give up on connections still connecting (a server that accepts and never speaks SSH). */
   function abandonHandshakes(): void {
-    for (const h of handshaking) { try { h.destroy(); } catch { /* already gone */ } }
+    for (const h of handshaking) {
+      try {
+        h.destroy();
+      } catch {
+        /* already gone */
+      }
+    }
     handshaking.clear();
   }
 
@@ -584,15 +728,32 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
   function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     if (!signal) return p;
     return new Promise<T>((resolve, reject) => {
-      const onAbort = () => { abandonHandshakes(); reject(abortError(signal)); };
+      const onAbort = () => {
+        abandonHandshakes();
+        reject(abortError(signal));
+      };
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
-      p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
-        (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); });
+      p.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        (e: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      );
     });
   }
 
   function conflict(name: string): Error {
-    return withFields(new UserError(`SFTP: ${location.replace(/\/?$/, '/')}${name} already exists; refusing to overwrite it`, 'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)'), { code: 'EEXIST', transient: false });
+    return withFields(
+      new UserError(
+        `SFTP: ${location.replace(/\/?$/, '/')}${name} already exists; refusing to overwrite it`,
+        'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',
+      ),
+      { code: 'EEXIST', transient: false },
+    );
   }
 }

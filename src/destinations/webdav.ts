@@ -27,8 +27,13 @@ const REMOVE_CONCURRENCY = 8;
 const REQUEST_TIMEOUT_MS = 600_000;
 
 const TLS_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_NOT_YET_VALID',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_NOT_YET_VALID',
 ]);
 
 interface HttpishError extends Error {
@@ -83,13 +88,26 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
     const status = typeof e?.status === 'number' ? e.status : undefined;
     const code = typeof e?.code === 'string' ? e.code : undefined;
     if (status === 401) {
-      return withFields(new UserError(`WebDAV ${op} ${where} was refused: 401 Unauthorized`, 'check WEBDAV_USERNAME and WEBDAV_PASSWORD', { cause: err }), { status, transient: false });
+      return withFields(new UserError(`WebDAV ${op} ${where} was refused: 401 Unauthorized`, 'check WEBDAV_USERNAME and WEBDAV_PASSWORD', { cause: err }), {
+        status,
+        transient: false,
+      });
     }
     if (status === 403) {
-      return withFields(new UserError(`WebDAV ${op} ${where} was refused: 403 Forbidden`, `check that user "${cfg.username}" may write to WEBDAV_PATH ${dir}`, { cause: err }), { status, transient: false });
+      return withFields(
+        new UserError(`WebDAV ${op} ${where} was refused: 403 Forbidden`, `check that user "${cfg.username}" may write to WEBDAV_PATH ${dir}`, { cause: err }),
+        { status, transient: false },
+      );
     }
     if (code && TLS_CODES.has(code)) {
-      return withFields(new UserError(`WebDAV ${op} ${where}: TLS certificate not trusted (${code})`, 'use a certificate from a trusted CA, or set WEBDAV_URL_INSECURE=true to skip verification for a self-signed server', { cause: err }), { code, transient: false });
+      return withFields(
+        new UserError(
+          `WebDAV ${op} ${where}: TLS certificate not trusted (${code})`,
+          'use a certificate from a trusted CA, or set WEBDAV_URL_INSECURE=true to skip verification for a self-signed server',
+          { cause: err },
+        ),
+        { code, transient: false },
+      );
     }
     return withFields(new Error(`WebDAV ${op} ${where} failed: ${describeFailure(err, { bytesSent })}`, { cause: err }), { status, code });
   }
@@ -106,7 +124,8 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
         throw fail('PROPFIND', p, err);
       });
       if (st) {
-        if (st.type !== 'directory') throw withFields(new UserError(`WebDAV: ${cfg.url}${p} is a file, not a collection`, 'fix WEBDAV_PATH'), { transient: false });
+        if (st.type !== 'directory')
+          throw withFields(new UserError(`WebDAV: ${cfg.url}${p} is a file, not a collection`, 'fix WEBDAV_PATH'), { transient: false });
         break;
       }
       missingFrom = i - 1;
@@ -182,23 +201,30 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
       let started = false;
       try {
         await ensureDir(signal);
-        for (const o of [...orphans]) { orphans.delete(o); await removeQuietly(o); }
+        for (const o of [...orphans]) {
+          orphans.delete(o);
+          await removeQuietly(o);
+        }
         const headers: Record<string, string> = {};
         if (size !== undefined) headers['Content-Length'] = String(size);
         started = true;
         // Bytes taken by the request are progress; the deadline also covers the wait for the answer.
-        await req(`PUT ${cfg.url}${tmp}`, async (s, g) => {
-          const body = metered(source, () => g.progress());
-          try {
-            await client.putFileContents(tmp, body.stream, { overwrite: true, headers, signal: s });
-          } catch (err) {
-            sent = body.bytes();
-            throw err;
-          } finally {
-            sent = body.bytes();
-            body.stream.destroy();
-          }
-        }, signal).catch((err) => {
+        await req(
+          `PUT ${cfg.url}${tmp}`,
+          async (s, g) => {
+            const body = metered(source, () => g.progress());
+            try {
+              await client.putFileContents(tmp, body.stream, { overwrite: true, headers, signal: s });
+            } catch (err) {
+              sent = body.bytes();
+              throw err;
+            } finally {
+              sent = body.bytes();
+              body.stream.destroy();
+            }
+          },
+          signal,
+        ).catch((err) => {
           if (signal?.aborted) throw abortError(signal);
           throw fail('PUT', tmp, err, sent);
         });
@@ -206,11 +232,14 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
         // Nothing incomplete may carry the backup's name: the server must hold every byte sent.
         const st = await statOf(tmp);
         if (!st || st.size !== sent) {
-          throw withFields(new Error(`WebDAV PUT ${cfg.url}${tmp}: the server holds ${st ? st.size : 'no'} bytes of the ${sent} sent; the upload was abandoned`), { code: 'ESHORTWRITE', transient: true });
+          throw withFields(
+            new Error(`WebDAV PUT ${cfg.url}${tmp}: the server holds ${st ? st.size : 'no'} bytes of the ${sent} sent; the upload was abandoned`),
+            { code: 'ESHORTWRITE', transient: true },
+          );
         }
         // MOVE with Overwrite: F is the real guard; the check gives a clear message on servers that ignore it.
         // With `replace`, one MOVE with Overwrite: T swaps the complete new file in on the server.
-        if (!options.replace && await statOf(final)) throw conflict(name);
+        if (!options.replace && (await statOf(final))) throw conflict(name);
         try {
           await req(`MOVE ${cfg.url}${tmp}`, (s) => client.moveFile(tmp, final, { overwrite: options.replace === true, signal: s }));
         } catch (err) {
@@ -299,6 +328,12 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
   };
 
   function conflict(name: string): Error {
-    return withFields(new UserError(`WebDAV: ${location}${name} already exists; refusing to overwrite it`, 'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)'), { status: 412, transient: false });
+    return withFields(
+      new UserError(
+        `WebDAV: ${location}${name} already exists; refusing to overwrite it`,
+        'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',
+      ),
+      { status: 412, transient: false },
+    );
   }
 }

@@ -38,7 +38,11 @@ export interface HealthInput {
   graceFactor?: number;
 }
 
-export interface JobHealth { job: string; state: JobState; message: string }
+export interface JobHealth {
+  job: string;
+  state: JobState;
+  message: string;
+}
 
 export interface HealthResult {
   /** ok and starting are healthy. */
@@ -95,7 +99,11 @@ export function evaluateJob(job: JobHealthInput, now: Date, startedAt: Date, gra
   }
   if (job.intervalMs === null || !(job.intervalMs > 0)) {
     // no further firing: only the last result counts
-    return { job: name, state: 'ok', message: `${name}: ${validDate(job.lastSuccess) ? `last run succeeded at ${formatTime(job.lastSuccess)}` : 'not scheduled to run again'}` };
+    return {
+      job: name,
+      state: 'ok',
+      message: `${name}: ${validDate(job.lastSuccess) ? `last run succeeded at ${formatTime(job.lastSuccess)}` : 'not scheduled to run again'}`,
+    };
   }
   const allowed = job.intervalMs * graceFactor;
   const every = formatInterval(job.intervalMs);
@@ -106,7 +114,8 @@ export function evaluateJob(job: JobHealthInput, now: Date, startedAt: Date, gra
     return { job: name, state: 'starting', message: `${name}: no run since the daemon started at ${formatTime(startedAt)} (expected every ${every})` };
   }
   return {
-    job: name, state: 'stale',
+    job: name,
+    state: 'stale',
     message: validDate(job.lastSuccess)
       ? `${name}: no successful run since ${formatTime(job.lastSuccess)} (expected every ${every})`
       : `${name}: no successful run since the daemon started at ${formatTime(startedAt)} (expected every ${every})`,

@@ -66,7 +66,11 @@ export class HealthStore {
     const previous = this.loadPrevious();
     for (const j of jobs) {
       const p = previous[j.name];
-      this.jobs[j.name] = { intervalMs: j.intervalMs, ...(p?.lastAttempt ? { lastAttempt: p.lastAttempt } : {}), ...(p?.lastSuccess ? { lastSuccess: p.lastSuccess } : {}) };
+      this.jobs[j.name] = {
+        intervalMs: j.intervalMs,
+        ...(p?.lastAttempt ? { lastAttempt: p.lastAttempt } : {}),
+        ...(p?.lastSuccess ? { lastSuccess: p.lastSuccess } : {}),
+      };
     }
   }
 
@@ -80,7 +84,9 @@ export class HealthStore {
       try {
         const j = readJson(file) as { jobs?: Record<string, JobRecord> };
         if (j && typeof j === 'object' && j.jobs && typeof j.jobs === 'object') return j.jobs;
-      } catch { /* absent or unreadable: start afresh */ }
+      } catch {
+        /* absent or unreadable: start afresh */
+      }
     }
     return {};
   }
@@ -90,7 +96,7 @@ export class HealthStore {
   }
 
   record(job: string, stats: Pick<RunStats, 'status' | 'end'> & Partial<RunStats>, cause?: string): void {
-    const rec = this.jobs[job] ??= { intervalMs: null };
+    const rec = (this.jobs[job] ??= { intervalMs: null });
     const at = stats.end.toISOString();
     const c = cause ?? causeOf(stats as RunStats);
     rec.lastAttempt = { at, status: stats.status, ...(c ? { cause: c } : {}) };
@@ -111,7 +117,10 @@ export class HealthStore {
     };
     if (this.opts.healthFile) await atomicWrite(this.opts.healthFile, body).catch(fail('health file'));
     const sf = this.stateFile;
-    if (sf) await mkdir(dirname(sf), { recursive: true }).then(() => atomicWrite(sf, JSON.stringify({ jobs: this.jobs }))).catch(fail('state'));
+    if (sf)
+      await mkdir(dirname(sf), { recursive: true })
+        .then(() => atomicWrite(sf, JSON.stringify({ jobs: this.jobs })))
+        .catch(fail('state'));
   }
 }
 
@@ -122,10 +131,19 @@ async function atomicWrite(file: string, body: string): Promise<void> {
 }
 
 function isAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
-export interface HealthcheckResult { healthy: boolean; message: string; result?: HealthResult }
+export interface HealthcheckResult {
+  healthy: boolean;
+  message: string;
+  result?: HealthResult;
+}
 
 function toDate(s: string | undefined): Date | null {
   if (!s) return null;
@@ -140,14 +158,25 @@ export function checkHealthFile(file: string, now = new Date(), alive: (pid: num
     h = readJson(file) as Partial<HealthFile>;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { healthy: false, message: `the daemon is not running: it has not written ${file} (is \`offsite daemon\` running, with the same OFFSITE_HEALTH_FILE?)` };
+    if (code === 'ENOENT')
+      return {
+        healthy: false,
+        message: `the daemon is not running: it has not written ${file} (is \`offsite daemon\` running, with the same OFFSITE_HEALTH_FILE?)`,
+      };
     return { healthy: false, message: `cannot read the health file ${file}: ${e instanceof SyntaxError ? 'it is not valid JSON' : errorMessage(e)}` };
   }
   if (!h || typeof h !== 'object' || typeof h.pid !== 'number') return { healthy: false, message: `the health file ${file} is not one the daemon wrote` };
-  if (!alive(h.pid)) return { healthy: false, message: `the daemon (pid ${h.pid}) is not running any more; it last reported at ${formatTime(toDate(h.updated) ?? new Date(NaN))}` };
+  if (!alive(h.pid))
+    return {
+      healthy: false,
+      message: `the daemon (pid ${h.pid}) is not running any more; it last reported at ${formatTime(toDate(h.updated) ?? new Date(NaN))}`,
+    };
   const updated = toDate(h.updated);
   if (!updated || now.getTime() - updated.getTime() > HEALTH_MAX_AGE_MS) {
-    return { healthy: false, message: `the daemon (pid ${h.pid}) is not responding: it last reported ${updated ? `at ${formatTime(updated)}, ${Math.round((now.getTime() - updated.getTime()) / 1000)}s ago` : 'never'}` };
+    return {
+      healthy: false,
+      message: `the daemon (pid ${h.pid}) is not responding: it last reported ${updated ? `at ${formatTime(updated)}, ${Math.round((now.getTime() - updated.getTime()) / 1000)}s ago` : 'never'}`,
+    };
   }
   const jobs: JobHealthInput[] = Object.entries(h.jobs ?? {}).map(([job, r]) => ({
     job,

@@ -41,7 +41,10 @@ export class ProxyTrust {
   client(peer: string, forwardedFor: string | undefined): string {
     let client = normalizeAddress(peer);
     if (!forwardedFor || !this.trusted(client)) return client;
-    const hops = forwardedFor.split(',').map((s) => normalizeAddress(s.trim())).filter(Boolean);
+    const hops = forwardedFor
+      .split(',')
+      .map((s) => normalizeAddress(s.trim()))
+      .filter(Boolean);
     for (let i = hops.length - 1; i >= 0; i--) {
       const hop = hops[i]!;
       if (!isIP(hop)) break;
@@ -68,7 +71,10 @@ export class FailureLimiter {
     const f = this.failures.get(addr);
     if (!f) return 0;
     const left = f.since + this.windowMs - this.now();
-    if (left <= 0) { this.failures.delete(addr); return 0; }
+    if (left <= 0) {
+      this.failures.delete(addr);
+      return 0;
+    }
     return f.count >= this.max ? Math.ceil(left / 1000) : 0;
   }
 
@@ -93,14 +99,22 @@ export class DownloadLimit {
     this.limit = limit;
     try {
       const j = JSON.parse(readFileSync(this.file, 'utf8')) as { day?: string; counts?: Record<string, number> };
-      if (typeof j.day === 'string' && j.counts && typeof j.counts === 'object') { this.day = j.day; this.counts = j.counts; }
-    } catch { /* none yet */ }
+      if (typeof j.day === 'string' && j.counts && typeof j.counts === 'object') {
+        this.day = j.day;
+        this.counts = j.counts;
+      }
+    } catch {
+      /* none yet */
+    }
   }
 
   /** Take one download for `token` today: false when the day's limit is used up. */
   async take(token: string, now = new Date()): Promise<{ ok: boolean; used: number; limit: number }> {
     const day = now.toISOString().slice(0, 10);
-    if (day !== this.day) { this.day = day; this.counts = {}; }
+    if (day !== this.day) {
+      this.day = day;
+      this.counts = {};
+    }
     const used = this.counts[token] ?? 0;
     if (used >= this.limit) return { ok: false, used, limit: this.limit };
     this.counts[token] = used + 1;

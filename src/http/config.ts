@@ -28,7 +28,13 @@ export const HTTP_SPEC = {
  * soon as they are read (never in a log, error, notification or API response).
  * The ping URLs carry their secret in the path (a healthchecks.io UUID, a Kuma push token).
  */
-export const HTTP_SECRET_VARIABLES = ['OFFSITE_METRICS_TOKEN', 'OFFSITE_API_TOKEN', 'BACKUP_KEY', 'OFFSITE_HEALTHCHECKS_URL', 'OFFSITE_UPTIME_KUMA_URL'] as const;
+export const HTTP_SECRET_VARIABLES = [
+  'OFFSITE_METRICS_TOKEN',
+  'OFFSITE_API_TOKEN',
+  'BACKUP_KEY',
+  'OFFSITE_HEALTHCHECKS_URL',
+  'OFFSITE_UPTIME_KUMA_URL',
+] as const;
 
 export const BACKUP_KEY_MIN_LENGTH = 20;
 
@@ -62,8 +68,16 @@ export function parseListenAddress(input: string): { host: string; port: number 
 function pingUrl(name: string, value: string, issues: ConfigIssue[]): string | null {
   if (!value) return null;
   let u: URL;
-  try { u = new URL(value); } catch { issues.push({ variable: name, message: 'is not a URL; expected http(s)://host/path' }); return null; }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') { issues.push({ variable: name, message: `has the scheme ${quote(u.protocol)}; expected http: or https:` }); return null; }
+  try {
+    u = new URL(value);
+  } catch {
+    issues.push({ variable: name, message: 'is not a URL; expected http(s)://host/path' });
+    return null;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    issues.push({ variable: name, message: `has the scheme ${quote(u.protocol)}; expected http: or https:` });
+    return null;
+  }
   for (const part of u.pathname.split('/')) if (part.length >= 8) registerSecret(part);
   for (const v of u.searchParams.values()) registerSecret(v);
   return value.replace(/\/+$/, '');
@@ -77,14 +91,25 @@ export function parseHttpConfig(env: Env, issues: ConfigIssue[]): HttpConfig | n
   let listen: HttpConfig['listen'] = null;
   if (v.OFFSITE_HTTP_ADDR) {
     listen = parseListenAddress(v.OFFSITE_HTTP_ADDR);
-    if (!listen) issues.push({ variable: 'OFFSITE_HTTP_ADDR', message: `${quote(v.OFFSITE_HTTP_ADDR)} is not an address; expected [HOST]:PORT such as :8080 or 127.0.0.1:8080` });
+    if (!listen)
+      issues.push({
+        variable: 'OFFSITE_HTTP_ADDR',
+        message: `${quote(v.OFFSITE_HTTP_ADDR)} is not an address; expected [HOST]:PORT such as :8080 or 127.0.0.1:8080`,
+      });
   }
   const key = v.BACKUP_KEY ?? '';
   if (key && key.length < BACKUP_KEY_MIN_LENGTH) {
-    issues.push({ variable: 'BACKUP_KEY', message: `is ${key.length} characters long; it must be at least ${BACKUP_KEY_MIN_LENGTH} (e.g. openssl rand -hex 20), or unset to disable backup downloads` });
+    issues.push({
+      variable: 'BACKUP_KEY',
+      message: `is ${key.length} characters long; it must be at least ${BACKUP_KEY_MIN_LENGTH} (e.g. openssl rand -hex 20), or unset to disable backup downloads`,
+    });
   }
-  for (const [name, value] of [['OFFSITE_API_TOKEN', v.OFFSITE_API_TOKEN], ['OFFSITE_METRICS_TOKEN', v.OFFSITE_METRICS_TOKEN]] as const) {
-    if (value && value.length < 16) issues.push({ variable: name, message: `is ${value.length} characters long; use at least 16 random characters (e.g. openssl rand -hex 24)` });
+  for (const [name, value] of [
+    ['OFFSITE_API_TOKEN', v.OFFSITE_API_TOKEN],
+    ['OFFSITE_METRICS_TOKEN', v.OFFSITE_METRICS_TOKEN],
+  ] as const) {
+    if (value && value.length < 16)
+      issues.push({ variable: name, message: `is ${value.length} characters long; use at least 16 random characters (e.g. openssl rand -hex 24)` });
   }
   for (const p of v.OFFSITE_TRUSTED_PROXIES ?? []) {
     const [addr, bits] = p.split('/');
@@ -95,7 +120,10 @@ export function parseHttpConfig(env: Env, issues: ConfigIssue[]): HttpConfig | n
     }
   }
   if (v.OFFSITE_DOWNLOAD_DAILY_LIMIT !== undefined && v.OFFSITE_DOWNLOAD_DAILY_LIMIT < 0) {
-    issues.push({ variable: 'OFFSITE_DOWNLOAD_DAILY_LIMIT', message: `${quote(env.OFFSITE_DOWNLOAD_DAILY_LIMIT)} is negative; expected 0 or more downloads a day` });
+    issues.push({
+      variable: 'OFFSITE_DOWNLOAD_DAILY_LIMIT',
+      message: `${quote(env.OFFSITE_DOWNLOAD_DAILY_LIMIT)} is negative; expected 0 or more downloads a day`,
+    });
   }
   const healthchecksUrl = pingUrl('OFFSITE_HEALTHCHECKS_URL', v.OFFSITE_HEALTHCHECKS_URL ?? '', issues);
   const uptimeKumaUrl = pingUrl('OFFSITE_UPTIME_KUMA_URL', v.OFFSITE_UPTIME_KUMA_URL ?? '', issues);

@@ -33,7 +33,9 @@ export interface DestinationInventory {
   backups: InventoryBackup[];
 }
 
-export interface InventoryListener { (inv: DestinationInventory, verifiedAt: Date | null): void }
+export interface InventoryListener {
+  (inv: DestinationInventory, verifiedAt: Date | null): void;
+}
 
 export class Inventory {
   private readonly cache = new Map<string, { at: number; items: DestinationInventory[] }>();
@@ -49,17 +51,21 @@ export class Inventory {
     this.log = log;
   }
 
-  onListing(l: InventoryListener): void { this.listeners.push(l); }
+  onListing(l: InventoryListener): void {
+    this.listeners.push(l);
+  }
 
   /** Every job's destinations; listed again when older than CACHE_MS (or `fresh`). */
   async all(fresh = false): Promise<DestinationInventory[]> {
     const out: DestinationInventory[] = [];
-    for (const j of this.jobs) out.push(...await this.job(j.name, fresh));
+    for (const j of this.jobs) out.push(...(await this.job(j.name, fresh)));
     return out;
   }
 
   /** Forget a job's listing (a verification changed what it shows). */
-  invalidate(name: string): void { this.cache.delete(name); }
+  invalidate(name: string): void {
+    this.cache.delete(name);
+  }
 
   async job(name: string, fresh = false): Promise<DestinationInventory[]> {
     const c = this.cache.get(name);
@@ -76,32 +82,43 @@ export class Inventory {
   private async list(job: JobConfig): Promise<DestinationInventory[]> {
     const history = await readVerifications(this.stateDir);
     let dests;
-    try { dests = await createDestinations(job, this.log); } catch (e) {
+    try {
+      dests = await createDestinations(job, this.log);
+    } catch (e) {
       return [{ job: job.name, destination: '(all)', location: '', listedAt: new Date().toISOString(), error: redact(errorMessage(e)), backups: [] }];
     }
     try {
-      const items = await Promise.all(dests.map(async (d): Promise<DestinationInventory> => {
-        const listedAt = new Date().toISOString();
-        try {
-          const objs = await withTimeout(listArchives(d, job.retention.prefix, namingOf(job)), job.retry.timeoutMs, `listing ${d.name} took longer than BACKUP_DESTINATION_TIMEOUT`);
-          let verifiedAt: Date | null = null;
-          const backups = objs.map((o) => {
-            const v = lastVerification(history, d.location, o.name);
-            if (v?.ok && (!verifiedAt || Date.parse(v.at) > verifiedAt.getTime())) verifiedAt = new Date(v.at);
-            return {
-              name: o.name, size: o.size, time: new Date(backupTime(o, namingOf(job))).toISOString(), modified: o.modified.toISOString(),
-              lastVerification: v ? { at: v.at, ok: v.ok, contentChecked: v.contentChecked } : null,
-            };
-          });
-          const inv = { job: job.name, destination: d.name, location: d.location, listedAt, error: null, backups };
-          for (const l of this.listeners) l(inv, verifiedAt);
-          return inv;
-        } catch (e) {
-          const inv = { job: job.name, destination: d.name, location: d.location, listedAt, error: redact(errorMessage(e)), backups: [] };
-          for (const l of this.listeners) l(inv, null);
-          return inv;
-        }
-      }));
+      const items = await Promise.all(
+        dests.map(async (d): Promise<DestinationInventory> => {
+          const listedAt = new Date().toISOString();
+          try {
+            const objs = await withTimeout(
+              listArchives(d, job.retention.prefix, namingOf(job)),
+              job.retry.timeoutMs,
+              `listing ${d.name} took longer than BACKUP_DESTINATION_TIMEOUT`,
+            );
+            let verifiedAt: Date | null = null;
+            const backups = objs.map((o) => {
+              const v = lastVerification(history, d.location, o.name);
+              if (v?.ok && (!verifiedAt || Date.parse(v.at) > verifiedAt.getTime())) verifiedAt = new Date(v.at);
+              return {
+                name: o.name,
+                size: o.size,
+                time: new Date(backupTime(o, namingOf(job))).toISOString(),
+                modified: o.modified.toISOString(),
+                lastVerification: v ? { at: v.at, ok: v.ok, contentChecked: v.contentChecked } : null,
+              };
+            });
+            const inv = { job: job.name, destination: d.name, location: d.location, listedAt, error: null, backups };
+            for (const l of this.listeners) l(inv, verifiedAt);
+            return inv;
+          } catch (e) {
+            const inv = { job: job.name, destination: d.name, location: d.location, listedAt, error: redact(errorMessage(e)), backups: [] };
+            for (const l of this.listeners) l(inv, null);
+            return inv;
+          }
+        }),
+      );
       this.cache.set(job.name, { at: Date.now(), items });
       return items;
     } finally {
@@ -112,5 +129,10 @@ export class Inventory {
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<T>((_, reject) => { t = setTimeout(() => reject(new Error(message)), ms); })]).finally(() => clearTimeout(t));
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new Error(message)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
 }

@@ -64,7 +64,10 @@ export function mountPage(app: Hono<any>, deps: PageDeps): void {
     const s = sessions.get(id);
     if (!s) return null;
     const t = now().getTime();
-    if (t - s.seen > SESSION_IDLE_MS || t - s.created > SESSION_MAX_MS) { sessions.delete(id); return null; }
+    if (t - s.seen > SESSION_IDLE_MS || t - s.created > SESSION_MAX_MS) {
+      sessions.delete(id);
+      return null;
+    }
     s.seen = t;
     return s;
   };
@@ -79,14 +82,22 @@ export function mountPage(app: Hono<any>, deps: PageDeps): void {
   const cookieOpts = (c: Context) => ({ httpOnly: true, sameSite: 'Strict' as const, path: '/', secure: new URL(c.req.url).protocol === 'https:' });
 
   /** A request to the API's own handlers, as the session's token, from the same client. */
-  const api = (c: Context, token: string | null, method: string, path: string, opts: { body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> => {
+  const api = (
+    c: Context,
+    token: string | null,
+    method: string,
+    path: string,
+    opts: { body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<Response> => {
     const headers = new Headers(opts.headers ?? {});
     if (token) headers.set('authorization', `Bearer ${token}`);
     const xff = c.req.header('x-forwarded-for');
     if (xff) headers.set('x-forwarded-for', xff);
     if (opts.body !== undefined) headers.set('content-type', 'application/json');
     const req = new Request(new URL(path, 'http://offsite.invalid'), {
-      method, headers, signal: c.req.raw.signal,
+      method,
+      headers,
+      signal: c.req.raw.signal,
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
     });
     return Promise.resolve(app.fetch(req, c.env));
@@ -94,9 +105,13 @@ export function mountPage(app: Hono<any>, deps: PageDeps): void {
   /** JSON from the API, or the page to answer instead (sign-in again, or the API's error). */
   const read = async <T>(c: Context, s: Session, path: string): Promise<T | Response> => {
     const r = await api(c, s.token, 'GET', path);
-    if (r.status === 401 || r.status === 404) { sessions.delete(s.id); deleteCookie(c, SESSION_COOKIE, cookieOpts(c)); return c.redirect('/', 303); }
+    if (r.status === 401 || r.status === 404) {
+      sessions.delete(s.id);
+      deleteCookie(c, SESSION_COOKIE, cookieOpts(c));
+      return c.redirect('/', 303);
+    }
     if (!r.ok) return page(c, s, 'Error', errorBox(`${r.status}: ${await apiError(r)}`), r.status as 403);
-    return await r.json() as T;
+    return (await r.json()) as T;
   };
 
   const page = (c: Context, s: Session | null, title: string, body: H, status = 200): Response => {
@@ -108,9 +123,13 @@ ${s ? h`<meta name="csrf-token" content="${s.csrf}">` : ''}
 <style nonce="${nonce}">${raw(CSS)}</style></head>
 <body><a class="skip" href="#main">Skip to content</a>
 <header><nav aria-label="Main"><span class="brand">offsite</span>
-${s ? h`<a href="/">Dashboard</a><a href="/runs">Runs</a><a href="/backups">Backups</a>
+${
+  s
+    ? h`<a href="/">Dashboard</a><a href="/runs">Runs</a><a href="/backups">Backups</a>
 <span class="who">signed in as <strong>${s.name}</strong></span>
-<form method="post" action="/signout" class="inline"><input type="hidden" name="_csrf" value="${s.csrf}"><button type="submit">Sign out</button></form>` : ''}
+<form method="post" action="/signout" class="inline"><input type="hidden" name="_csrf" value="${s.csrf}"><button type="submit">Sign out</button></form>`
+    : ''
+}
 </nav></header>
 <main id="main" tabindex="-1"><h1>${title}</h1>${body}</main>
 ${raw(`<script nonce="${nonce}">`)}${raw(SCRIPT)}${raw('</script>')}
@@ -128,7 +147,11 @@ ${raw(`<script nonce="${nonce}">`)}${raw(SCRIPT)}${raw('</script>')}
   const foreign = (c: Context): boolean => {
     const origin = c.req.header('origin');
     if (!origin || origin === 'null') return false;
-    try { return new URL(origin).host !== (c.req.header('host') ?? new URL(c.req.url).host); } catch { return true; }
+    try {
+      return new URL(origin).host !== (c.req.header('host') ?? new URL(c.req.url).host);
+    } catch {
+      return true;
+    }
   };
   /** A POST action: the session and its CSRF token (form field `_csrf` or X-CSRF-Token), or the refusal. */
   const action = async (c: Context): Promise<{ s: Session; form: Record<string, string> } | Response> => {
@@ -141,7 +164,8 @@ ${raw(`<script nonce="${nonce}">`)}${raw(SCRIPT)}${raw('</script>')}
       for (const [k, v] of Object.entries(await c.req.parseBody())) if (typeof v === 'string') form[k] = v;
     }
     const given = c.req.header('x-csrf-token') ?? form._csrf;
-    if (!given || !secretEquals(given, s.csrf)) return page(c, s, 'Refused', errorBox('The form is missing its CSRF token or it is wrong: reload the page and try again.'), 403);
+    if (!given || !secretEquals(given, s.csrf))
+      return page(c, s, 'Refused', errorBox('The form is missing its CSRF token or it is wrong: reload the page and try again.'), 403);
     return { s, form };
   };
 
@@ -163,14 +187,21 @@ ${raw(`<script nonce="${nonce}">`)}${raw(SCRIPT)}${raw('</script>')}
     if (r.status === 429) c.header('Retry-After', r.headers.get('retry-after') ?? '60');
     return signIn(c, r.status, why);
   });
-  const signIn = (c: Context, status: number, error?: string): Response => page(c, null, 'Sign in', h`
+  const signIn = (c: Context, status: number, error?: string): Response =>
+    page(
+      c,
+      null,
+      'Sign in',
+      h`
 ${error ? errorBox(error) : ''}
 <form method="post" action="/signin" class="card signin">
 <label for="token">API token <span class="hint">(read scope; from <code>offsite token create</code>)</span></label>
 <input id="token" name="token" type="password" autocomplete="current-password" required autofocus spellcheck="false">
 <button type="submit">Sign in</button>
 <p class="hint">The token stays on the server; the browser keeps only a session cookie.</p>
-</form>`, status);
+</form>`,
+      status,
+    );
 
   app.post('/signout', async (c) => {
     const a = await action(c);
@@ -221,8 +252,13 @@ ${d.error ? h`<td colspan="4" class="bad">cannot list: ${d.error}</td>` : h`<td>
 ${cfg ? settings(cfg) : ''}
 </section>`;
     });
-    return page(c, s, 'Dashboard', h`<p>Health: ${badge(status.health)} <span class="hint">version ${status.version}, daemon started ${when(status.startedAt)}</span></p>
-<div class="jobs">${cards}</div>`);
+    return page(
+      c,
+      s,
+      'Dashboard',
+      h`<p>Health: ${badge(status.health)} <span class="hint">version ${status.version}, daemon started ${when(status.startedAt)}</span></p>
+<div class="jobs">${cards}</div>`,
+    );
   });
 
   const runNowForm = (s: Session, job: string, running: boolean): H => {
@@ -237,11 +273,22 @@ ${cfg ? settings(cfg) : ''}
     if (!s) return c.redirect('/', 303);
     const runs = await read<{ runs: RunJson[] }>(c, s, '/api/v1/runs');
     if (runs instanceof Response) return runs;
-    return page(c, s, 'Runs', runs.runs.length === 0 ? h`<p>No run since the daemon started (it keeps the last 100).</p>` : h`
+    return page(
+      c,
+      s,
+      'Runs',
+      runs.runs.length === 0
+        ? h`<p>No run since the daemon started (it keeps the last 100).</p>`
+        : h`
 <div class="scroll" role="region" aria-label="Runs" tabindex="0"><table>
 <thead><tr><th scope="col">Started</th><th scope="col">Job</th><th scope="col">Result</th><th scope="col">Duration</th><th scope="col">Archive</th><th scope="col">Trigger</th></tr></thead>
-<tbody>${runs.runs.map((r) => h`<tr><td><a href="/runs/${r.id}">${when(r.started)}</a></td><td>${r.job}</td><td>${r.state === 'running' ? badge('running') : statusBadge(r.status ?? 'unknown')}</td>
-<td>${r.finished ? formatInterval(Date.parse(r.finished) - Date.parse(r.started)) : '–'}</td><td>${r.archive ? h`${bytes(r.archive.size)}, ${r.archive.files} files` : '–'}</td><td>${r.trigger}</td></tr>`)}</tbody></table></div>`);
+<tbody>${runs.runs.map(
+            (
+              r,
+            ) => h`<tr><td><a href="/runs/${r.id}">${when(r.started)}</a></td><td>${r.job}</td><td>${r.state === 'running' ? badge('running') : statusBadge(r.status ?? 'unknown')}</td>
+<td>${r.finished ? formatInterval(Date.parse(r.finished) - Date.parse(r.started)) : '–'}</td><td>${r.archive ? h`${bytes(r.archive.size)}, ${r.archive.files} files` : '–'}</td><td>${r.trigger}</td></tr>`,
+          )}</tbody></table></div>`,
+    );
   });
 
   app.get('/runs/:id', async (c) => {
@@ -252,26 +299,47 @@ ${cfg ? settings(cfg) : ''}
     const st = r.stats;
     const live = r.state === 'running';
     const p = r.progress;
-    return page(c, s, `Run of ${r.job}`, h`
+    return page(
+      c,
+      s,
+      `Run of ${r.job}`,
+      h`
 <p>${live ? badge('running') : statusBadge(r.status ?? 'unknown')} started ${when(r.started)}${r.finished ? h`, finished ${when(r.finished)} (${formatInterval(Date.parse(r.finished) - Date.parse(r.started))})` : ''} · ${r.trigger === 'api' ? 'started by hand' : 'scheduled'}</p>
-${live ? h`<section class="card" id="live" data-run="${r.id}" aria-live="polite"><h2>Progress</h2>
+${
+  live
+    ? h`<section class="card" id="live" data-run="${r.id}" aria-live="polite"><h2>Progress</h2>
 <dl class="facts"><dt>Files</dt><dd id="p-files">${p ? `${p.files}${p.total ? ` of ${p.total.files}` : ''}` : '–'}</dd>
 <dt>Bytes</dt><dd id="p-bytes">${p ? `${bytes(p.bytes)}${p.total ? ` of ${bytes(p.total.bytes)}` : ''}` : '–'}</dd>
 <dt>Rate</dt><dd id="p-rate">${p?.bytesPerSecond ? `${bytes(p.bytesPerSecond)}/s` : '–'}</dd>
 <dt>ETA</dt><dd id="p-eta">–</dd></dl>
-<progress id="p-bar" max="1" aria-label="Progress"></progress></section>` : ''}
-${st ? h`
+<progress id="p-bar" max="1" aria-label="Progress"></progress></section>`
+    : ''
+}
+${
+  st
+    ? h`
 ${st.error ? errorBox(`${st.error.phase}: ${st.error.message}`) : ''}
 <section class="card"><h2>Phases</h2><ol class="phases">${phases(st).map(([name, state, note]) => h`<li class="${state}"><strong>${name}</strong> <span class="badge ${state}">${state}</span> ${note}</li>`)}</ol></section>
 <section class="card"><h2>Destinations</h2><div class="scroll" role="region" aria-label="Destination results" tabindex="0"><table>
 <thead><tr><th scope="col">Destination</th><th scope="col">Result</th><th scope="col">Bytes</th><th scope="col">Time</th><th scope="col">Attempts</th><th scope="col">Pruned</th></tr></thead>
-<tbody>${st.destinations.map((d) => h`<tr><th scope="row">${d.destination}<div class="hint">${redact(d.location)}</div></th><td>${d.ok ? badge('ok') : h`${badge('failure')} ${redact(d.error ?? '')}`}</td>
-<td>${bytes(d.bytes)}</td><td>${formatInterval(d.durationMs)}</td><td>${d.attempts}</td><td>${d.pruned}${d.pruneNote ? h` <span class="hint">${redact(d.pruneNote)}</span>` : ''}</td></tr>`)}</tbody></table></div></section>
-${st.warnings.length ? h`<section class="card"><h2>Warnings</h2><ul>${st.warnings.map((w) => h`<li>${redact(w)}</li>`)}</ul></section>` : ''}` : ''}
-<section class="card"><h2>Log</h2>${r.logs.length === 0 ? h`<p>No log lines.</p>` : h`<div class="scroll" role="region" aria-label="Log" tabindex="0"><table class="log">
+<tbody>${st.destinations.map(
+        (
+          d,
+        ) => h`<tr><th scope="row">${d.destination}<div class="hint">${redact(d.location)}</div></th><td>${d.ok ? badge('ok') : h`${badge('failure')} ${redact(d.error ?? '')}`}</td>
+<td>${bytes(d.bytes)}</td><td>${formatInterval(d.durationMs)}</td><td>${d.attempts}</td><td>${d.pruned}${d.pruneNote ? h` <span class="hint">${redact(d.pruneNote)}</span>` : ''}</td></tr>`,
+      )}</tbody></table></div></section>
+${st.warnings.length ? h`<section class="card"><h2>Warnings</h2><ul>${st.warnings.map((w) => h`<li>${redact(w)}</li>`)}</ul></section>` : ''}`
+    : ''
+}
+<section class="card"><h2>Log</h2>${
+        r.logs.length === 0
+          ? h`<p>No log lines.</p>`
+          : h`<div class="scroll" role="region" aria-label="Log" tabindex="0"><table class="log">
 <thead><tr><th scope="col">Time</th><th scope="col">Level</th><th scope="col">Message</th></tr></thead>
-<tbody>${r.logs.map((l) => h`<tr class="lvl-${l.level}"><td>${l.time.slice(11, 19)}</td><td>${l.level}</td><td>${redact(l.msg)}${l.fields ? h` <code>${redact(JSON.stringify(l.fields))}</code>` : ''}</td></tr>`)}</tbody></table></div>`}
-${r.droppedLines ? h`<p class="hint">${r.droppedLines} more lines were dropped.</p>` : ''}</section>`);
+<tbody>${r.logs.map((l) => h`<tr class="lvl-${l.level}"><td>${l.time.slice(11, 19)}</td><td>${l.level}</td><td>${redact(l.msg)}${l.fields ? h` <code>${redact(JSON.stringify(l.fields))}</code>` : ''}</td></tr>`)}</tbody></table></div>`
+      }
+${r.droppedLines ? h`<p class="hint">${r.droppedLines} more lines were dropped.</p>` : ''}</section>`,
+    );
   });
 
   // live updates: the API's event stream, as the session's token
@@ -291,14 +359,26 @@ ${r.droppedLines ? h`<p class="hint">${r.droppedLines} more lines were dropped.<
     const canDownload = s.scopes.includes('download');
     const canVerify = s.scopes.includes('run');
     const downloadWhy = !keySet ? 'downloads are disabled: BACKUP_KEY is not set' : !canDownload ? 'your token lacks the download scope' : '';
-    return page(c, s, 'Backups', h`
+    return page(
+      c,
+      s,
+      'Backups',
+      h`
 ${downloadWhy ? h`<p class="note">Download: ${downloadWhy}.</p>` : ''}
-${inv.destinations.map((d) => h`<section class="card"><h2>${d.destination} <span class="hint">job ${d.job} · ${d.location}</span></h2>
-${d.error ? errorBox(`cannot list: ${d.error}`) : d.backups.length === 0 ? h`<p>No backups.</p>` : h`<div class="scroll" role="region" aria-label="Backups on ${d.destination}" tabindex="0"><table>
+${inv.destinations.map(
+  (d) => h`<section class="card"><h2>${d.destination} <span class="hint">job ${d.job} · ${d.location}</span></h2>
+${
+  d.error
+    ? errorBox(`cannot list: ${d.error}`)
+    : d.backups.length === 0
+      ? h`<p>No backups.</p>`
+      : h`<div class="scroll" role="region" aria-label="Backups on ${d.destination}" tabindex="0"><table>
 <thead><tr><th scope="col">Backup</th><th scope="col">Time</th><th scope="col">Size</th><th scope="col">Last verification</th><th scope="col">Actions</th></tr></thead>
-<tbody>${[...d.backups].sort((a, b) => b.time.localeCompare(a.time)).map((b, i) => {
-      const id = `${d.job}-${d.destination}-${i}`.replace(/[^A-Za-z0-9_-]/g, '_');
-      return h`<tr><th scope="row"><code>${b.name}</code></th><td>${when(b.time)}</td><td>${bytes(b.size)}</td>
+<tbody>${[...d.backups]
+          .sort((a, b) => b.time.localeCompare(a.time))
+          .map((b, i) => {
+            const id = `${d.job}-${d.destination}-${i}`.replace(/[^A-Za-z0-9_-]/g, '_');
+            return h`<tr><th scope="row"><code>${b.name}</code></th><td>${when(b.time)}</td><td>${bytes(b.size)}</td>
 <td>${b.lastVerification ? h`${b.lastVerification.ok ? badge('ok') : badge('failure')} ${when(b.lastVerification.at)}${b.lastVerification.contentChecked ? '' : ' (not decrypted)'}` : 'never'}</td>
 <td class="actions">
 <form method="post" action="/verify" class="inline"><input type="hidden" name="_csrf" value="${s.csrf}"><input type="hidden" name="job" value="${d.job}"><input type="hidden" name="destination" value="${d.destination}"><input type="hidden" name="name" value="${b.name}">
@@ -307,7 +387,10 @@ ${d.error ? errorBox(`cannot list: ${d.error}`) : d.backups.length === 0 ? h`<p>
 <label for="key-${id}" class="sr">Backup key for ${b.name}</label><input id="key-${id}" name="key" type="password" placeholder="backup key" autocomplete="off" ${downloadWhy ? raw('disabled') : raw('required')}>
 <button type="submit" ${downloadWhy ? raw(`disabled aria-disabled="true"`) : ''} aria-label="Download ${b.name}">Download</button></form>
 </td></tr>`;
-    })}</tbody></table></div>`}</section>`)}`);
+          })}</tbody></table></div>`
+}</section>`,
+)}`,
+    );
   });
 
   // --- actions: each is the API's handler, as the session's token ---
@@ -315,7 +398,7 @@ ${d.error ? errorBox(`cannot list: ${d.error}`) : d.backups.length === 0 ? h`<p>
     const a = await action(c);
     if (a instanceof Response) return a;
     const r = await api(c, a.s.token, 'POST', '/api/v1/runs', { body: { job: a.form.job } });
-    if (r.status === 202) return c.redirect(`/runs/${(await r.json() as { id: string }).id}`, 303);
+    if (r.status === 202) return c.redirect(`/runs/${((await r.json()) as { id: string }).id}`, 303);
     const err = await apiError(r);
     return page(c, a.s, 'Run not started', h`${errorBox(`${r.status}: ${err}`)}<p><a href="/">Back to the dashboard</a></p>`, r.status as 403);
   });
@@ -324,54 +407,127 @@ ${d.error ? errorBox(`cannot list: ${d.error}`) : d.backups.length === 0 ? h`<p>
     const a = await action(c);
     if (a instanceof Response) return a;
     const { job = '', destination = '', name = '' } = a.form;
-    const r = await api(c, a.s.token, 'POST', `/api/v1/backups/${encodeURIComponent(destination)}/${encodeURIComponent(name)}/verify?job=${encodeURIComponent(job)}`);
-    if (!r.ok) return page(c, a.s, 'Verification failed', h`${errorBox(`${r.status}: ${await apiError(r)}`)}<p><a href="/backups">Back to the backups</a></p>`, r.status as 403);
-    const v = await r.json() as { ok: boolean; contentChecked: boolean; problems: string[]; warnings: string[]; checks?: unknown };
-    return page(c, a.s, `Verification of ${name}`, h`
+    const r = await api(
+      c,
+      a.s.token,
+      'POST',
+      `/api/v1/backups/${encodeURIComponent(destination)}/${encodeURIComponent(name)}/verify?job=${encodeURIComponent(job)}`,
+    );
+    if (!r.ok)
+      return page(
+        c,
+        a.s,
+        'Verification failed',
+        h`${errorBox(`${r.status}: ${await apiError(r)}`)}<p><a href="/backups">Back to the backups</a></p>`,
+        r.status as 403,
+      );
+    const v = (await r.json()) as { ok: boolean; contentChecked: boolean; problems: string[]; warnings: string[]; checks?: unknown };
+    return page(
+      c,
+      a.s,
+      `Verification of ${name}`,
+      h`
 <p id="verify-result">${v.ok ? badge('ok') : badge('failure')} ${v.ok ? 'The backup is readable' : 'The backup has problems'} on ${destination}${v.contentChecked ? ' (decrypted and read through)' : ' (not decrypted: no key)'}.</p>
 ${v.problems.length ? h`<h2>Problems</h2><ul>${v.problems.map((p) => h`<li>${p}</li>`)}</ul>` : ''}
 ${v.warnings.length ? h`<h2>Warnings</h2><ul>${v.warnings.map((p) => h`<li>${p}</li>`)}</ul>` : ''}
-<p><a href="/backups">Back to the backups</a></p>`);
+<p><a href="/backups">Back to the backups</a></p>`,
+    );
   });
 
   app.post('/download', async (c) => {
     const a = await action(c);
     if (a instanceof Response) return a;
     const { job = '', destination = '', name = '', key = '' } = a.form;
-    const r = await api(c, a.s.token, 'GET', `/api/v1/backups/${encodeURIComponent(destination)}/${encodeURIComponent(name)}?job=${encodeURIComponent(job)}`, { headers: key ? { 'x-backup-key': key } : {} });
+    const r = await api(c, a.s.token, 'GET', `/api/v1/backups/${encodeURIComponent(destination)}/${encodeURIComponent(name)}?job=${encodeURIComponent(job)}`, {
+      headers: key ? { 'x-backup-key': key } : {},
+    });
     if (r.ok) return r;
-    return page(c, a.s, 'Download refused', h`${errorBox(`${r.status}: ${await apiError(r)}`)}<p><a href="/backups">Back to the backups</a></p>`, r.status as 403);
+    return page(
+      c,
+      a.s,
+      'Download refused',
+      h`${errorBox(`${r.status}: ${await apiError(r)}`)}<p><a href="/backups">Back to the backups</a></p>`,
+      r.status as 403,
+    );
   });
 }
 
 // --- the API's JSON, as the page reads it ---
 interface StatusJson {
-  version: string; startedAt: string; health: string;
-  jobs: Array<{ name: string; schedule: string; timezone?: string; next: string | null; expectedIntervalSeconds: number | null; health: string; lastRun: { at: string; status: string; id?: string } | null; lastSuccess: string | null; running: RunJson | null }>;
+  version: string;
+  startedAt: string;
+  health: string;
+  jobs: Array<{
+    name: string;
+    schedule: string;
+    timezone?: string;
+    next: string | null;
+    expectedIntervalSeconds: number | null;
+    health: string;
+    lastRun: { at: string; status: string; id?: string } | null;
+    lastSuccess: string | null;
+    running: RunJson | null;
+  }>;
 }
-interface RunJson { id: string; job: string; trigger: string; state: string; started: string; finished: string | null; status: string | null; progress: { files: number; bytes: number; total: { files: number; bytes: number } | null; bytesPerSecond: number | null } | null; archive: { size: number; files: number } | null }
+interface RunJson {
+  id: string;
+  job: string;
+  trigger: string;
+  state: string;
+  started: string;
+  finished: string | null;
+  status: string | null;
+  progress: { files: number; bytes: number; total: { files: number; bytes: number } | null; bytesPerSecond: number | null } | null;
+  archive: { size: number; files: number } | null;
+}
 interface RunDetailJson extends RunJson {
   stats: {
-    status: string; lockWaitMs: number; containersStopped: number; warnings: string[]; degradedBy: string[];
+    status: string;
+    lockWaitMs: number;
+    containersStopped: number;
+    warnings: string[];
+    degradedBy: string[];
     archive: { name: string; size: number; files: number } | null;
-    destinations: Array<{ destination: string; location: string; ok: boolean; bytes: number; durationMs: number; attempts: number; error?: string; pruned: number; kept?: number; pruneNote?: string }>;
+    destinations: Array<{
+      destination: string;
+      location: string;
+      ok: boolean;
+      bytes: number;
+      durationMs: number;
+      attempts: number;
+      error?: string;
+      pruned: number;
+      kept?: number;
+      pruneNote?: string;
+    }>;
     error: { phase: string; message: string } | null;
     notifications?: Array<{ service: string; ok: boolean; error?: string }>;
   } | null;
   logs: Array<{ time: string; level: string; msg: string; fields?: Record<string, unknown> }>;
   droppedLines: number;
 }
-interface DestJson { job: string; destination: string; location: string; error: string | null; backups: Array<{ name: string; size: number; time: string; lastVerification: { at: string; ok: boolean; contentChecked: boolean } | null }> }
+interface DestJson {
+  job: string;
+  destination: string;
+  location: string;
+  error: string | null;
+  backups: Array<{ name: string; size: number; time: string; lastVerification: { at: string; ok: boolean; contentChecked: boolean } | null }>;
+}
 
 async function apiError(r: Response): Promise<string> {
-  try { const j = await r.json() as { error?: string }; return redact(j.error ?? r.statusText); } catch { return r.statusText || String(r.status); }
+  try {
+    const j = (await r.json()) as { error?: string };
+    return redact(j.error ?? r.statusText);
+  } catch {
+    return r.statusText || String(r.status);
+  }
 }
 
 const PHASES = ['config', 'lock', 'pre', 'archive', 'upload', 'prune', 'post', 'notify'] as const;
 
 /** What each phase did, from the run's stats: done, failed, or not reached. */
 function phases(st: NonNullable<RunDetailJson['stats']>): Array<[string, string, string]> {
-  const failedAt = st.error ? PHASES.indexOf(st.error.phase as typeof PHASES[number]) : -1;
+  const failedAt = st.error ? PHASES.indexOf(st.error.phase as (typeof PHASES)[number]) : -1;
   const note: Record<string, string> = {
     config: '',
     lock: st.lockWaitMs ? `waited ${formatInterval(st.lockWaitMs)}` : '',
@@ -397,7 +553,11 @@ function strip(now: Date, runs: RunJson[], dests: DestJson[]): H {
     const worst = ofDay.reduce<string | null>((w, r) => (w === null || (RANK[r.status!] ?? 3) > (RANK[w] ?? 3) ? r.status : w), null);
     const stored = dests.reduce((n, x) => n + x.backups.filter((b) => day(Date.parse(b.time)) === d).length, 0);
     const cls = worst ?? (stored ? 'stored' : 'none');
-    const label = worst ? `${d}: ${ofDay.length} run${ofDay.length === 1 ? '' : 's'}, worst ${worst}` : stored ? `${d}: ${stored} backup${stored === 1 ? '' : 's'} stored` : `${d}: no run`;
+    const label = worst
+      ? `${d}: ${ofDay.length} run${ofDay.length === 1 ? '' : 's'}, worst ${worst}`
+      : stored
+        ? `${d}: ${stored} backup${stored === 1 ? '' : 's'} stored`
+        : `${d}: no run`;
     cells.push(h`<li class="day ${cls}" title="${label}"><span class="sr">${label}</span></li>`);
   }
   return h`<ol class="strip" aria-label="Runs of the last 30 days, oldest first">${cells}</ol>
@@ -424,11 +584,25 @@ export function bytes(n: number): string {
   if (!Number.isFinite(n)) return '–';
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
   return i === 0 ? `${n} B` : `${n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
 }
 
-const LABEL: Record<string, string> = { ok: 'ok', starting: 'waiting for the first run', stale: 'overdue', failing: 'failing', running: 'running', success: 'success', degraded: 'degraded', partial: 'partial', failure: 'failure', unknown: 'unknown' };
+const LABEL: Record<string, string> = {
+  ok: 'ok',
+  starting: 'waiting for the first run',
+  stale: 'overdue',
+  failing: 'failing',
+  running: 'running',
+  success: 'success',
+  degraded: 'degraded',
+  partial: 'partial',
+  failure: 'failure',
+  unknown: 'unknown',
+};
 function badge(state: string): H {
   return h`<span class="badge ${state}">${LABEL[state] ?? state}</span>`;
 }

@@ -58,9 +58,11 @@ const JSON_HEADERS = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'n
 export function healthOf(control: Pick<DaemonControl, 'health'>, now: Date): HealthResult {
   const h = control.health;
   return evaluateHealth({
-    now, startedAt: h.startedAt,
+    now,
+    startedAt: h.startedAt,
     jobs: Object.entries(h.jobs).map(([job, r]) => ({
-      job, intervalMs: r.intervalMs,
+      job,
+      intervalMs: r.intervalMs,
       lastAttempt: r.lastAttempt ? { at: new Date(r.lastAttempt.at), status: r.lastAttempt.status, cause: r.lastAttempt.cause } : null,
       lastSuccess: r.lastSuccess ? new Date(r.lastSuccess) : null,
     })),
@@ -74,7 +76,8 @@ function publicHealth(r: HealthResult, control: DaemonControl): Record<string, u
     jobs: r.jobs.map((j) => {
       const rec = control.health.jobs[j.job];
       return {
-        job: j.job, status: j.state,
+        job: j.job,
+        status: j.state,
         lastSuccess: rec?.lastSuccess ?? null,
         lastAttempt: rec?.lastAttempt ? { at: rec.lastAttempt.at, status: rec.lastAttempt.status } : null,
         expectedIntervalSeconds: rec?.intervalMs ? Math.round(rec.intervalMs / 1000) : null,
@@ -85,8 +88,12 @@ function publicHealth(r: HealthResult, control: DaemonControl): Record<string, u
 
 export function runSummary(r: RunRecord): Record<string, unknown> {
   return {
-    id: r.id, job: r.job, trigger: r.trigger, state: r.state,
-    started: r.started.toISOString(), finished: r.finished?.toISOString() ?? null,
+    id: r.id,
+    job: r.job,
+    trigger: r.trigger,
+    state: r.state,
+    started: r.started.toISOString(),
+    finished: r.finished?.toISOString() ?? null,
     status: r.stats?.status ?? null,
     progress: r.progress ?? null,
     archive: r.stats?.archive ? { size: r.stats.archive.size, files: r.stats.archive.files, sha256: r.stats.archive.sha256 } : null,
@@ -120,14 +127,17 @@ export function createApp(deps: ServerDeps): Hono<Env> {
   });
   app.onError((e, c) => {
     log.error({ path: c.req.path, error: errorMessage(e) }, 'HTTP request failed');
-    return c.json({ error: 'internal error; see the daemon\'s log' }, 500, JSON_HEADERS);
+    return c.json({ error: "internal error; see the daemon's log" }, 500, JSON_HEADERS);
   });
   app.notFound((c) => c.json({ error: 'not found' }, 404, JSON_HEADERS));
 
   const tooMany = (c: Context<Env>): Response | null => {
     const wait = limiter.blockedFor(c.get('client'));
     if (!wait) return null;
-    return c.json({ error: `too many failed authentications from ${c.get('client')}; try again in ${wait}s` }, 429, { ...JSON_HEADERS, 'Retry-After': String(wait) });
+    return c.json({ error: `too many failed authentications from ${c.get('client')}; try again in ${wait}s` }, 429, {
+      ...JSON_HEADERS,
+      'Retry-After': String(wait),
+    });
   };
   const failAuth = (c: Context<Env>, status: 401 | 403, error: string): Response => {
     limiter.fail(c.get('client'));
@@ -154,7 +164,8 @@ export function createApp(deps: ServerDeps): Hono<Env> {
       const blocked = tooMany(c);
       if (blocked) return blocked;
       const t = bearer(c);
-      if (!t || !secretEquals(t, cfg.metricsToken)) return failAuth(c, 401, t ? 'wrong metrics token' : 'this endpoint needs OFFSITE_METRICS_TOKEN as a Bearer token');
+      if (!t || !secretEquals(t, cfg.metricsToken))
+        return failAuth(c, 401, t ? 'wrong metrics token' : 'this endpoint needs OFFSITE_METRICS_TOKEN as a Bearer token');
     }
     return c.body(await metrics.text(), 200, { 'Content-Type': metrics.contentType, 'Cache-Control': 'no-store' });
   });
@@ -170,16 +181,16 @@ export function createApp(deps: ServerDeps): Hono<Env> {
     if (!presented) return failAuth(c, 401, 'this endpoint needs a token: Authorization: Bearer TOKEN (offsite token create)');
     const r = tokens.check(presented, now());
     if (!r.ok) {
-      if (r.reason === 'inactive') return c.json({ error: `token ${r.name} becomes valid at ${formatTime(r.activeFrom)} (OFFSITE_TOKEN_ACTIVATION_DELAY)` }, 403, JSON_HEADERS);
+      if (r.reason === 'inactive')
+        return c.json({ error: `token ${r.name} becomes valid at ${formatTime(r.activeFrom)} (OFFSITE_TOKEN_ACTIVATION_DELAY)` }, 403, JSON_HEADERS);
       return failAuth(c, 401, 'unknown or revoked token');
     }
     tokens.touch(r.token.name, now());
     c.set('token', r.token);
     await next();
   });
-  const need = (c: Context<Env>, scope: Scope): Response | null => (c.get('token').scopes.includes(scope)
-    ? null
-    : c.json({ error: `token ${c.get('token').name} lacks the ${scope} scope` }, 403, JSON_HEADERS));
+  const need = (c: Context<Env>, scope: Scope): Response | null =>
+    c.get('token').scopes.includes(scope) ? null : c.json({ error: `token ${c.get('token').name} lacks the ${scope} scope` }, 403, JSON_HEADERS);
   /** BACKUP_KEY: 404 when unset; the key from X-Backup-Key or the JSON body's "key". */
   const needKey = (c: Context<Env>, bodyKey?: unknown): Response | null => {
     if (!cfg.backupKey) return c.json({ error: 'not found (backup downloads are disabled: BACKUP_KEY is not set)' }, 404, JSON_HEADERS);
@@ -198,28 +209,33 @@ export function createApp(deps: ServerDeps): Hono<Env> {
     const denied = need(c, 'read');
     if (denied) return denied;
     const h = healthOf(control, now());
-    const jobs = await Promise.all(control.config.jobs.map(async (job) => {
-      const rec = control.health.jobs[job.name];
-      const running = control.runs.running(job.name);
-      const last = control.runs.last(job.name);
-      let dests: Array<{ name: string; location: string }> = [];
-      try {
-        const built = await createDestinations(job, log);
-        dests = built.map((d) => ({ name: d.name, location: redact(d.location) }));
-        void Promise.allSettled(built.map((d) => d.close()));
-      } catch (e) { dests = [{ name: '(error)', location: redact(errorMessage(e)) }]; }
-      return {
-        name: job.name,
-        schedule: job.schedule.cron, timezone: job.schedule.timezone,
-        next: control.next(job.name)?.toISOString() ?? null,
-        expectedIntervalSeconds: rec?.intervalMs ? Math.round(rec.intervalMs / 1000) : null,
-        health: h.jobs.find((j) => j.job === job.name)?.state ?? 'ok',
-        lastRun: rec?.lastAttempt ? { ...rec.lastAttempt, ...(last ? { id: last.id } : {}) } : null,
-        lastSuccess: rec?.lastSuccess ?? null,
-        running: running ? runSummary(running) : null,
-        destinations: dests,
-      };
-    }));
+    const jobs = await Promise.all(
+      control.config.jobs.map(async (job) => {
+        const rec = control.health.jobs[job.name];
+        const running = control.runs.running(job.name);
+        const last = control.runs.last(job.name);
+        let dests: Array<{ name: string; location: string }> = [];
+        try {
+          const built = await createDestinations(job, log);
+          dests = built.map((d) => ({ name: d.name, location: redact(d.location) }));
+          void Promise.allSettled(built.map((d) => d.close()));
+        } catch (e) {
+          dests = [{ name: '(error)', location: redact(errorMessage(e)) }];
+        }
+        return {
+          name: job.name,
+          schedule: job.schedule.cron,
+          timezone: job.schedule.timezone,
+          next: control.next(job.name)?.toISOString() ?? null,
+          expectedIntervalSeconds: rec?.intervalMs ? Math.round(rec.intervalMs / 1000) : null,
+          health: h.jobs.find((j) => j.job === job.name)?.state ?? 'ok',
+          lastRun: rec?.lastAttempt ? { ...rec.lastAttempt, ...(last ? { id: last.id } : {}) } : null,
+          lastSuccess: rec?.lastSuccess ?? null,
+          running: running ? runSummary(running) : null,
+          destinations: dests,
+        };
+      }),
+    );
     return c.json({ version: deps.version, startedAt: control.health.startedAt.toISOString(), health: h.state, jobs }, 200, JSON_HEADERS);
   });
 
@@ -228,10 +244,19 @@ export function createApp(deps: ServerDeps): Hono<Env> {
     if (denied) return denied;
     let body: { job?: unknown } = {};
     if ((c.req.header('content-type') ?? '').includes('json')) {
-      try { body = await c.req.json(); } catch { return c.json({ error: 'the body is not JSON' }, 400, JSON_HEADERS); }
+      try {
+        body = await c.req.json();
+      } catch {
+        return c.json({ error: 'the body is not JSON' }, 400, JSON_HEADERS);
+      }
     }
     const job = jobOf(typeof body.job === 'string' ? body.job : undefined);
-    if (job === 'ambiguous') return c.json({ error: `there are ${control.config.jobs.length} jobs; name one: {"job": "NAME"}`, jobs: control.config.jobs.map((j) => j.name) }, 400, JSON_HEADERS);
+    if (job === 'ambiguous')
+      return c.json(
+        { error: `there are ${control.config.jobs.length} jobs; name one: {"job": "NAME"}`, jobs: control.config.jobs.map((j) => j.name) },
+        400,
+        JSON_HEADERS,
+      );
     if (!job) return c.json({ error: 'no such job', jobs: control.config.jobs.map((j) => j.name) }, 404, JSON_HEADERS);
     const r = control.trigger(job.name);
     if (r === 'busy') {
@@ -270,17 +295,31 @@ export function createApp(deps: ServerDeps): Hono<Env> {
     // listening before the response starts: no event between the answer and the stream is lost
     const queue: RunEvent[] = [];
     let wake: (() => void) | null = null;
-    const onRun = (e: RunEvent) => { queue.push(e); wake?.(); };
+    const onRun = (e: RunEvent) => {
+      queue.push(e);
+      wake?.();
+    };
     control.runs.on('run', onRun);
     return streamSSE(c, async (stream) => {
       const stopped = () => wake?.();
       control.signal.addEventListener('abort', stopped);
       stream.onAbort(() => wake?.());
       try {
-        await stream.writeSSE({ event: 'hello', data: JSON.stringify({ running: control.config.jobs.map((j) => control.runs.running(j.name)).filter(Boolean).map((r) => runSummary(r!)) }) });
+        await stream.writeSSE({
+          event: 'hello',
+          data: JSON.stringify({
+            running: control.config.jobs
+              .map((j) => control.runs.running(j.name))
+              .filter(Boolean)
+              .map((r) => runSummary(r!)),
+          }),
+        });
         while (!stream.aborted && !stream.closed && !control.signal.aborted) {
           if (queue.length === 0) {
-            await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, 15_000).unref(); });
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+              setTimeout(resolve, 15_000).unref();
+            });
             wake = null;
             if (queue.length === 0 && !stream.aborted && !control.signal.aborted) await stream.write(': keep-alive\n\n');
             continue;
@@ -310,7 +349,11 @@ export function createApp(deps: ServerDeps): Hono<Env> {
       if (only && job.name !== only) continue;
       if (!name.startsWith(job.retention.prefix)) continue;
       let dests: Destination[];
-      try { dests = await createDestinations(job, log); } catch { continue; }
+      try {
+        dests = await createDestinations(job, log);
+      } catch {
+        continue;
+      }
       const dest = dests.find((d) => d.name.toLowerCase() === destName.toLowerCase());
       for (const d of dests) if (d !== dest) void d.close().catch(() => {});
       if (!dest) continue;
@@ -332,10 +375,23 @@ export function createApp(deps: ServerDeps): Hono<Env> {
     const t = await downloads.take(token, now());
     if (!t.ok) {
       log.warn({ token, client: c.get('client'), ...fields }, `${what} refused: the daily limit of ${t.limit} is used up`);
-      return c.json({ error: `token ${token} used its ${t.limit} downloads of today (OFFSITE_DOWNLOAD_DAILY_LIMIT); the limit resets at 00:00 UTC` }, 429, { ...JSON_HEADERS, 'Retry-After': String(secondsToMidnight(now())) });
+      return c.json({ error: `token ${token} used its ${t.limit} downloads of today (OFFSITE_DOWNLOAD_DAILY_LIMIT); the limit resets at 00:00 UTC` }, 429, {
+        ...JSON_HEADERS,
+        'Retry-After': String(secondsToMidnight(now())),
+      });
     }
     log.info({ token, client: c.get('client'), ...fields }, what);
-    void notifyEveryone(control.config, { title: `[offsite] ${what}`, message: `${what} on ${hostname()} by token ${token} from ${c.get('client')}: ${Object.entries(fields).map(([k, v]) => `${k} ${String(v)}`).join(', ')}`, level: 'info' }, log);
+    void notifyEveryone(
+      control.config,
+      {
+        title: `[offsite] ${what}`,
+        message: `${what} on ${hostname()} by token ${token} from ${c.get('client')}: ${Object.entries(fields)
+          .map(([k, v]) => `${k} ${String(v)}`)
+          .join(', ')}`,
+        level: 'info',
+      },
+      log,
+    );
     return null;
   };
 
@@ -347,15 +403,25 @@ export function createApp(deps: ServerDeps): Hono<Env> {
     const { job, dest, size } = found;
     const name = c.req.param('name');
     const limited = await takeDownload(c, 'backup downloaded', { job: job.name, destination: dest.name, backup: name });
-    if (limited) { await dest.close().catch(() => {}); return limited; }
+    if (limited) {
+      await dest.close().catch(() => {});
+      return limited;
+    }
     let source: Readable;
-    try { source = await dest.download(name); } catch (e) {
+    try {
+      source = await dest.download(name);
+    } catch (e) {
       await dest.close().catch(() => {});
       return c.json({ error: `cannot read ${name} from ${dest.name}: ${redact(errorMessage(e))}` }, 502, JSON_HEADERS);
     }
-    return c.body(streamOf(source, () => void dest.close().catch(() => {}), c.req.raw.signal), 200, {
-      ...archiveHeaders(name), 'Content-Length': String(size),
-    });
+    return c.body(
+      streamOf(source, () => void dest.close().catch(() => {}), c.req.raw.signal),
+      200,
+      {
+        ...archiveHeaders(name),
+        'Content-Length': String(size),
+      },
+    );
   });
 
   api.post('/v1/backups/:destination/:name/verify', async (c) => {
@@ -367,10 +433,31 @@ export function createApp(deps: ServerDeps): Hono<Env> {
     // no byte moves until the check ends (a large backup is read whole): exempt from the idle timeout like ?wait=true
     c.env?.incoming?.socket?.setTimeout(0);
     try {
-      const r = await verifyBackup({ destination: dest, name: c.req.param('name'), naming: namingOf(job), keys: job.encryption.keys, log: log.child({ job: job.name, task: 'verify' }), signal: control.signal, stateDir: control.config.stateDir });
+      const r = await verifyBackup({
+        destination: dest,
+        name: c.req.param('name'),
+        naming: namingOf(job),
+        keys: job.encryption.keys,
+        log: log.child({ job: job.name, task: 'verify' }),
+        signal: control.signal,
+        stateDir: control.config.stateDir,
+      });
       if (r.ok) metrics.observeVerification(job.name, dest.name, now());
       inventory.invalidate(job.name);
-      return c.json({ job: job.name, destination: r.destination, name: r.name, ok: r.ok, contentChecked: r.contentChecked, checks: r.checks, problems: r.problems.map(redact), warnings: r.warnings.map(redact) }, 200, JSON_HEADERS);
+      return c.json(
+        {
+          job: job.name,
+          destination: r.destination,
+          name: r.name,
+          ok: r.ok,
+          contentChecked: r.contentChecked,
+          checks: r.checks,
+          problems: r.problems.map(redact),
+          warnings: r.warnings.map(redact),
+        },
+        200,
+        JSON_HEADERS,
+      );
     } finally {
       await dest.close().catch(() => {});
     }
@@ -381,7 +468,11 @@ export function createApp(deps: ServerDeps): Hono<Env> {
     let body: Record<string, unknown> = {};
     const type = c.req.header('content-type') ?? '';
     if (type.includes('json')) {
-      try { body = await c.req.json(); } catch { return c.json({ error: 'the body is not JSON' }, 400, JSON_HEADERS); }
+      try {
+        body = await c.req.json();
+      } catch {
+        return c.json({ error: 'the body is not JSON' }, 400, JSON_HEADERS);
+      }
     } else if (type.includes('form')) {
       body = Object.fromEntries(Object.entries(await c.req.parseBody()).filter(([, v]) => typeof v === 'string'));
     }
@@ -393,7 +484,8 @@ export function createApp(deps: ServerDeps): Hono<Env> {
       if (!aesKey) return c.json({ error: '"aes_key" must be 64 hexadecimal characters (256 bits)' }, 400, JSON_HEADERS);
     }
     const job = jobOf(typeof body.job === 'string' ? body.job : c.req.query('job'));
-    if (job === 'ambiguous') return c.json({ error: 'there are several jobs; name one: {"job": "NAME"}', jobs: control.config.jobs.map((j) => j.name) }, 400, JSON_HEADERS);
+    if (job === 'ambiguous')
+      return c.json({ error: 'there are several jobs; name one: {"job": "NAME"}', jobs: control.config.jobs.map((j) => j.name) }, 400, JSON_HEADERS);
     if (!job) return c.json({ error: 'no such job' }, 404, JSON_HEADERS);
     const limited = await takeDownload(c, 'backup downloaded', { kind: 'fresh export', job: job.name, encrypted: aesKey ? 'aes' : 'no' });
     if (limited) return limited;
@@ -404,8 +496,15 @@ export function createApp(deps: ServerDeps): Hono<Env> {
       (r) => log.info({ job: job.name, token: c.get('token').name, size: r.size, files: r.files, sha256: r.sha256 }, 'backup export finished'),
       (e) => log.warn({ job: job.name, token: c.get('token').name, error: errorMessage(e) }, 'backup export ended early'),
     );
-    const stamp = now().toISOString().replace(/\.\d+Z$/, '').replace(/:/g, '-');
-    return c.body(streamOf(archive.stream, () => controller.abort(new Error('the client went away')), c.req.raw.signal), 200, archiveHeaders(`${job.name}-${stamp}.${extension}`));
+    const stamp = now()
+      .toISOString()
+      .replace(/\.\d+Z$/, '')
+      .replace(/:/g, '-');
+    return c.body(
+      streamOf(archive.stream, () => controller.abort(new Error('the client went away')), c.req.raw.signal),
+      200,
+      archiveHeaders(`${job.name}-${stamp}.${extension}`),
+    );
   };
   api.post('/v1/utils/backup/', sysreptor);
   api.post('/v1/utils/backup', sysreptor);
@@ -433,27 +532,46 @@ function archiveHeaders(filename: string): Record<string, string> {
  */
 export function streamOf(source: Readable, onEnd: () => void, requestSignal?: AbortSignal): ReadableStream<Uint8Array> {
   let ended = false;
-  const end = () => { if (!ended) { ended = true; onEnd(); } };
+  const end = () => {
+    if (!ended) {
+      ended = true;
+      onEnd();
+    }
+  };
   const web = Readable.toWeb(source) as unknown as ReadableStream<Uint8Array>;
   const reader = web.getReader();
-  requestSignal?.addEventListener('abort', () => { source.destroy(); end(); }, { once: true });
-  return new ReadableStream<Uint8Array>({
-    async pull(ctrl) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) { ctrl.close(); end(); return; }
-        ctrl.enqueue(value);
-      } catch (e) {
-        end();
-        ctrl.error(e);
-      }
-    },
-    cancel() {
+  requestSignal?.addEventListener(
+    'abort',
+    () => {
       source.destroy();
-      void reader.cancel().catch(() => {});
       end();
     },
-  }, { highWaterMark: 0 });
+    { once: true },
+  );
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(ctrl) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            ctrl.close();
+            end();
+            return;
+          }
+          ctrl.enqueue(value);
+        } catch (e) {
+          end();
+          ctrl.error(e);
+        }
+      },
+      cancel() {
+        source.destroy();
+        void reader.cancel().catch(() => {});
+        end();
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 function secondsToMidnight(now: Date): number {
@@ -463,9 +581,19 @@ function secondsToMidnight(now: Date): number {
 
 function waitFinished(control: DaemonControl, id: string, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    if (control.runs.get(id)?.state !== 'running') { resolve(); return; }
-    const done = () => { control.runs.off('run', on); control.signal.removeEventListener('abort', done); signal.removeEventListener('abort', done); resolve(); };
-    const on = (e: RunEvent) => { if (e.type === 'finished' && e.run.id === id) done(); };
+    if (control.runs.get(id)?.state !== 'running') {
+      resolve();
+      return;
+    }
+    const done = () => {
+      control.runs.off('run', on);
+      control.signal.removeEventListener('abort', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const on = (e: RunEvent) => {
+      if (e.type === 'finished' && e.run.id === id) done();
+    };
     control.runs.on('run', on);
     control.signal.addEventListener('abort', done);
     signal.addEventListener('abort', done);
@@ -475,7 +603,10 @@ function waitFinished(control: DaemonControl, id: string, signal: AbortSignal): 
 /** A connection where no byte moves for this long is closed (SSE sends a keep-alive every 15 s). */
 export const IDLE_TIMEOUT_MS = 120_000;
 
-export interface RunningServer { url: string; close(): Promise<void> }
+export interface RunningServer {
+  url: string;
+  close(): Promise<void>;
+}
 
 /** Listen on `listen`; resolves once listening (rejects with a clear error when the port is taken). */
 export function listen(app: Hono<Env>, where: { host: string; port: number }): Promise<RunningServer> {
@@ -491,10 +622,11 @@ export function listen(app: Hono<Env>, where: { host: string; port: number }): P
       const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
       resolve({
         url: `http://${host}:${a.port}`,
-        close: () => new Promise<void>((done) => {
-          server.close(() => done());
-          server.closeAllConnections();
-        }),
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
       });
     });
   });

@@ -41,7 +41,11 @@ export async function startControlPlane(control: DaemonControl, log: Logger, ver
       const dests = await createDestinations(job, log);
       // after a restart the last success comes from OFFSITE_STATE_DIR, or the stale alert
       // would have no series to fire on until the next success
-      metrics.restoreSuccess(job.name, dests.map((d) => d.name), control.health.jobs[job.name]?.lastSuccess);
+      metrics.restoreSuccess(
+        job.name,
+        dests.map((d) => d.name),
+        control.health.jobs[job.name]?.lastSuccess,
+      );
       await Promise.allSettled(dests.map((d) => d.close()));
     } catch (e) {
       ready = false;
@@ -50,13 +54,23 @@ export async function startControlPlane(control: DaemonControl, log: Logger, ver
   }
 
   const tokens = new TokenStore(config.stateDir, config.http.apiToken);
-  const flush = () => void tokens.flushUsage().catch((e) => log.warn({ error: errorMessage(e) }, `cannot remember when tokens were used in OFFSITE_STATE_DIR: ${errorMessage(e)}`));
+  const flush = () =>
+    void tokens
+      .flushUsage()
+      .catch((e) => log.warn({ error: errorMessage(e) }, `cannot remember when tokens were used in OFFSITE_STATE_DIR: ${errorMessage(e)}`));
   const flushTimer = setInterval(flush, 60_000);
   flushTimer.unref();
 
   const app = createApp({ control, metrics, inventory, tokens, log, version, ready: () => ready });
   const server = await listen(app, where);
-  log.info({ url: server.url, api: tokens.any() ? 'enabled' : 'disabled (no token: offsite token create)', downloads: config.http.backupKey ? 'enabled' : 'disabled (BACKUP_KEY is not set)' }, `HTTP server listening on ${server.url}`);
+  log.info(
+    {
+      url: server.url,
+      api: tokens.any() ? 'enabled' : 'disabled (no token: offsite token create)',
+      downloads: config.http.backupKey ? 'enabled' : 'disabled (BACKUP_KEY is not set)',
+    },
+    `HTTP server listening on ${server.url}`,
+  );
   return {
     async close() {
       clearInterval(flushTimer);

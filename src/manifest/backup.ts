@@ -28,15 +28,16 @@ export interface BackupPlan {
 export async function planBackup(job: JobConfig, created: Date): Promise<BackupPlan> {
   const enc = await prepareEncryption(job.encryption);
   let manifest: Manifest | null = null;
-  const make = (scan: ArchiveScan | null): Manifest => buildManifest({
-    job: job.name,
-    created,
-    sources: job.archive.sources,
-    counts: { files: scan?.files ?? 0, directories: scan?.directories ?? 0, symlinks: scan?.symlinks ?? 0 },
-    bytes: scan?.bytes ?? 0,
-    compression: job.archive.compression,
-    encryption: enc.method,
-  });
+  const make = (scan: ArchiveScan | null): Manifest =>
+    buildManifest({
+      job: job.name,
+      created,
+      sources: job.archive.sources,
+      counts: { files: scan?.files ?? 0, directories: scan?.directories ?? 0, symlinks: scan?.symlinks ?? 0 },
+      bytes: scan?.bytes ?? 0,
+      compression: job.archive.compression,
+      encryption: enc.method,
+    });
   return {
     encryption: enc.method,
     encrypt: enc.encrypt,
@@ -46,9 +47,18 @@ export async function planBackup(job: JobConfig, created: Date): Promise<BackupP
     },
     manifest: () => manifest,
     sidecar(name, r) {
-      return buildSidecar(manifest ?? make(null), { name, size: r.size, sha256: r.sha256 }, {
-        files: r.files, directories: r.directories, symlinks: r.symlinks, bytes: r.bytesRead, skipped: r.skipped, unreadable: r.unreadable,
-      });
+      return buildSidecar(
+        manifest ?? make(null),
+        { name, size: r.size, sha256: r.sha256 },
+        {
+          files: r.files,
+          directories: r.directories,
+          symlinks: r.symlinks,
+          bytes: r.bytesRead,
+          skipped: r.skipped,
+          unreadable: r.unreadable,
+        },
+      );
     },
   };
 }
@@ -59,25 +69,38 @@ export async function planBackup(job: JobConfig, created: Date): Promise<BackupP
  * Returns warnings; a missing sidecar never fails a backup (restore falls
  * back to the manifest inside the archive).
  */
-export async function uploadSidecars(destinations: Destination[], results: DestinationResult[], sidecar: Sidecar, log: Logger, signal?: AbortSignal, replace = false): Promise<string[]> {
+export async function uploadSidecars(
+  destinations: Destination[],
+  results: DestinationResult[],
+  sidecar: Sidecar,
+  log: Logger,
+  signal?: AbortSignal,
+  replace = false,
+): Promise<string[]> {
   const body = encodeManifest(sidecar);
   const name = sidecarName(sidecar.archive.name);
   const warnings: string[] = [];
-  await Promise.all(destinations.map(async (d) => {
-    const r = results.find((x) => x.destination === d.name);
-    if (!r?.ok) return;
-    try {
-      await d.upload(name, Readable.from([body]), { size: body.length, signal, ...(replace ? { replace: true } : {}) });
-      log.debug({ destination: d.name, sidecar: name }, 'manifest uploaded');
-    } catch (e) {
-      let w = `${d.name}: the manifest ${name} could not be uploaded (${errorMessage(e)}); verify will check this backup without it`;
-      if (replace) {
-        // the previous backup's manifest would not match the archive that replaced it
-        try { await d.remove([name]); } catch (re) { w += `; the previous backup's manifest could not be removed either (${errorMessage(re)}): restore will report a mismatch until the next run`; }
+  await Promise.all(
+    destinations.map(async (d) => {
+      const r = results.find((x) => x.destination === d.name);
+      if (!r?.ok) return;
+      try {
+        await d.upload(name, Readable.from([body]), { size: body.length, signal, ...(replace ? { replace: true } : {}) });
+        log.debug({ destination: d.name, sidecar: name }, 'manifest uploaded');
+      } catch (e) {
+        let w = `${d.name}: the manifest ${name} could not be uploaded (${errorMessage(e)}); verify will check this backup without it`;
+        if (replace) {
+          // the previous backup's manifest would not match the archive that replaced it
+          try {
+            await d.remove([name]);
+          } catch (re) {
+            w += `; the previous backup's manifest could not be removed either (${errorMessage(re)}): restore will report a mismatch until the next run`;
+          }
+        }
+        warnings.push(w);
+        log.warn(w);
       }
-      warnings.push(w);
-      log.warn(w);
-    }
-  }));
+    }),
+  );
   return warnings;
 }

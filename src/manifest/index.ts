@@ -120,7 +120,8 @@ function bad(where: string, what: string): UserError {
 }
 
 function countsOf(v: unknown, where: string, field: string): ManifestCounts {
-  if (!isObj(v) || !isCount(v.files) || !isCount(v.directories) || !isCount(v.symlinks)) throw bad(where, `"${field}" must hold files, directories and symlinks`);
+  if (!isObj(v) || !isCount(v.files) || !isCount(v.directories) || !isCount(v.symlinks))
+    throw bad(where, `"${field}" must hold files, directories and symlinks`);
   return { files: v.files, directories: v.directories, symlinks: v.symlinks };
 }
 
@@ -148,11 +149,15 @@ export function readManifest(value: unknown, where = 'the archive manifest'): Ma
   checkVersion(value, where);
   // format 1 is the current shape; older formats (none yet) would be converted here
   const v = value;
-  const str = (k: string) => { if (typeof v[k] !== 'string') throw bad(where, `"${k}" must be text`); return v[k] as string; };
+  const str = (k: string) => {
+    if (typeof v[k] !== 'string') throw bad(where, `"${k}" must be text`);
+    return v[k] as string;
+  };
   const compression = v.compression;
   if (compression !== 'gz' && compression !== 'zst' && compression !== 'none') throw bad(where, '"compression" must be gz, zst or none');
   const encryption = v.encryption;
-  if (encryption !== 'none' && encryption !== 'gpg' && encryption !== 'age' && encryption !== 'aes') throw bad(where, '"encryption" must be none, gpg, age or aes');
+  if (encryption !== 'none' && encryption !== 'gpg' && encryption !== 'age' && encryption !== 'aes')
+    throw bad(where, '"encryption" must be none, gpg, age or aes');
   if (!Array.isArray(v.sources) || !v.sources.every((s) => typeof s === 'string')) throw bad(where, '"sources" must be a list of paths');
   if (!isCount(v.bytes)) throw bad(where, '"bytes" must be a whole number');
   return {
@@ -182,7 +187,11 @@ export function readSidecar(value: unknown, where = 'the sidecar manifest'): Sid
   const counts = countsOf(ar, where, 'archived');
   const r = ar as Record<string, unknown>;
   if (!isCount(r.bytes) || !isCount(r.skipped) || !isCount(r.unreadable)) throw bad(where, '"archived" must hold bytes, skipped and unreadable');
-  return { ...m, archive: { name: a.name, size: a.size, sha256: a.sha256 }, archived: { ...counts, bytes: r.bytes, skipped: r.skipped, unreadable: r.unreadable } };
+  return {
+    ...m,
+    archive: { name: a.name, size: a.size, sha256: a.sha256 },
+    archived: { ...counts, bytes: r.bytes, skipped: r.skipped, unreadable: r.unreadable },
+  };
 }
 
 /** Parse sidecar bytes. */

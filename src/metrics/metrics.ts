@@ -11,21 +11,87 @@ export const RESULTS = ['success', 'partial', 'degraded', 'failure'] as const;
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly lastSuccess = new Gauge({ name: 'offsite_backup_last_success_timestamp_seconds', help: 'End of the last run that stored the backup on this destination (set only on success)', labelNames: ['job', 'destination'], registers: [this.registry] });
-  readonly lastAttempt = new Gauge({ name: 'offsite_backup_last_attempt_timestamp_seconds', help: 'End of the last run of the job, whatever its result', labelNames: ['job'], registers: [this.registry] });
-  readonly lastStatus = new Gauge({ name: 'offsite_backup_last_status', help: '1 when the last run of the job succeeded, 0 otherwise', labelNames: ['job'], registers: [this.registry] });
-  readonly interval = new Gauge({ name: 'offsite_schedule_expected_interval_seconds', help: 'Largest gap among the next 8 firings of the job\'s schedule', labelNames: ['job'], registers: [this.registry] });
-  readonly runs = new Counter({ name: 'offsite_backup_runs_total', help: 'Runs by result (success, partial, degraded, failure)', labelNames: ['job', 'result'], registers: [this.registry] });
-  readonly duration = new Histogram({ name: 'offsite_backup_duration_seconds', help: 'Duration of runs', labelNames: ['job'], buckets: DURATION_BUCKETS, registers: [this.registry] });
-  readonly size = new Gauge({ name: 'offsite_backup_archive_size_bytes', help: 'Size of the last archive (compressed, encrypted)', labelNames: ['job'], registers: [this.registry] });
+  readonly lastSuccess = new Gauge({
+    name: 'offsite_backup_last_success_timestamp_seconds',
+    help: 'End of the last run that stored the backup on this destination (set only on success)',
+    labelNames: ['job', 'destination'],
+    registers: [this.registry],
+  });
+  readonly lastAttempt = new Gauge({
+    name: 'offsite_backup_last_attempt_timestamp_seconds',
+    help: 'End of the last run of the job, whatever its result',
+    labelNames: ['job'],
+    registers: [this.registry],
+  });
+  readonly lastStatus = new Gauge({
+    name: 'offsite_backup_last_status',
+    help: '1 when the last run of the job succeeded, 0 otherwise',
+    labelNames: ['job'],
+    registers: [this.registry],
+  });
+  readonly interval = new Gauge({
+    name: 'offsite_schedule_expected_interval_seconds',
+    help: "Largest gap among the next 8 firings of the job's schedule",
+    labelNames: ['job'],
+    registers: [this.registry],
+  });
+  readonly runs = new Counter({
+    name: 'offsite_backup_runs_total',
+    help: 'Runs by result (success, partial, degraded, failure)',
+    labelNames: ['job', 'result'],
+    registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: 'offsite_backup_duration_seconds',
+    help: 'Duration of runs',
+    labelNames: ['job'],
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly size = new Gauge({
+    name: 'offsite_backup_archive_size_bytes',
+    help: 'Size of the last archive (compressed, encrypted)',
+    labelNames: ['job'],
+    registers: [this.registry],
+  });
   readonly files = new Gauge({ name: 'offsite_backup_files', help: 'Files in the last archive', labelNames: ['job'], registers: [this.registry] });
-  readonly backups = new Gauge({ name: 'offsite_destination_backups', help: 'Backups of the job stored on the destination', labelNames: ['job', 'destination'], registers: [this.registry] });
-  readonly oldest = new Gauge({ name: 'offsite_destination_oldest_backup_timestamp_seconds', help: 'Time of the oldest backup of the job on the destination', labelNames: ['job', 'destination'], registers: [this.registry] });
-  readonly up = new Gauge({ name: 'offsite_destination_up', help: '1 when the last upload, listing or check of the destination worked, 0 otherwise', labelNames: ['job', 'destination'], registers: [this.registry] });
-  readonly pruned = new Counter({ name: 'offsite_prune_deleted_total', help: 'Backups removed by retention', labelNames: ['job', 'destination'], registers: [this.registry] });
-  readonly pruneErrors = new Counter({ name: 'offsite_prune_errors_total', help: 'Prunes that failed', labelNames: ['job', 'destination'], registers: [this.registry] });
-  readonly verified = new Gauge({ name: 'offsite_verify_last_success_timestamp_seconds', help: 'Last successful verification of a backup of the job on the destination', labelNames: ['job', 'destination'], registers: [this.registry] });
-  readonly buildInfo = new Gauge({ name: 'offsite_build_info', help: 'offsite\'s version (always 1)', labelNames: ['version'], registers: [this.registry] });
+  readonly backups = new Gauge({
+    name: 'offsite_destination_backups',
+    help: 'Backups of the job stored on the destination',
+    labelNames: ['job', 'destination'],
+    registers: [this.registry],
+  });
+  readonly oldest = new Gauge({
+    name: 'offsite_destination_oldest_backup_timestamp_seconds',
+    help: 'Time of the oldest backup of the job on the destination',
+    labelNames: ['job', 'destination'],
+    registers: [this.registry],
+  });
+  readonly up = new Gauge({
+    name: 'offsite_destination_up',
+    help: '1 when the last upload, listing or check of the destination worked, 0 otherwise',
+    labelNames: ['job', 'destination'],
+    registers: [this.registry],
+  });
+  readonly pruned = new Counter({
+    name: 'offsite_prune_deleted_total',
+    help: 'Backups removed by retention',
+    labelNames: ['job', 'destination'],
+    registers: [this.registry],
+  });
+  readonly pruneErrors = new Counter({
+    name: 'offsite_prune_errors_total',
+    help: 'Prunes that failed',
+    labelNames: ['job', 'destination'],
+    registers: [this.registry],
+  });
+  readonly verified = new Gauge({
+    name: 'offsite_verify_last_success_timestamp_seconds',
+    help: 'Last successful verification of a backup of the job on the destination',
+    labelNames: ['job', 'destination'],
+    registers: [this.registry],
+  });
+  readonly buildInfo = new Gauge({ name: 'offsite_build_info', help: "offsite's version (always 1)", labelNames: ['version'], registers: [this.registry] });
 
   constructor(version: string, opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
@@ -84,7 +150,10 @@ export class Metrics {
   /** A listing of the destination: how many backups, the oldest; null when it could not be listed. */
   observeListing(job: string, destination: string, backups: ReadonlyArray<{ time: number }> | null): void {
     const labels = { job, destination };
-    if (backups === null) { this.up.set(labels, 0); return; }
+    if (backups === null) {
+      this.up.set(labels, 0);
+      return;
+    }
     this.up.set(labels, 1);
     this.backups.set(labels, backups.length);
     if (backups.length) this.oldest.set(labels, Math.min(...backups.map((b) => b.time)) / 1000);

@@ -19,7 +19,15 @@ import type { JobConfig } from '../config/index.ts';
 import { redact } from '../redact.ts';
 
 export const PUSH_TIMEOUT_MS = 10_000;
-const NOT_PUSHED = ['offsite_backup_runs_total', 'offsite_backup_duration_seconds', 'offsite_prune_deleted_total', 'offsite_prune_errors_total', 'offsite_destination_backups', 'offsite_destination_oldest_backup_timestamp_seconds', 'offsite_verify_last_success_timestamp_seconds'];
+const NOT_PUSHED = [
+  'offsite_backup_runs_total',
+  'offsite_backup_duration_seconds',
+  'offsite_prune_deleted_total',
+  'offsite_prune_errors_total',
+  'offsite_destination_backups',
+  'offsite_destination_oldest_backup_timestamp_seconds',
+  'offsite_verify_last_success_timestamp_seconds',
+];
 
 export interface PushOptions {
   /** The job's expected interval (offsite_schedule_expected_interval_seconds); null: not pushed. */
@@ -43,18 +51,26 @@ export async function pushRunMetrics(url: string, stats: RunStats, version: stri
   m.observeRun(stats);
   if (opts.intervalMs) m.interval.set({ job: stats.job }, opts.intervalMs / 1000);
   for (const name of NOT_PUSHED) m.registry.removeSingleMetric(name);
-  new Gauge({ name: 'offsite_backup_last_duration_seconds', help: 'Duration of the last run', labelNames: ['job'], registers: [m.registry] }).set({ job: stats.job }, stats.durationMs / 1000);
+  new Gauge({ name: 'offsite_backup_last_duration_seconds', help: 'Duration of the last run', labelNames: ['job'], registers: [m.registry] }).set(
+    { job: stats.job },
+    stats.durationMs / 1000,
+  );
   // the socket's idle timeout, and a deadline that really ends the request (not only the wait)
   const gateway = new Pushgateway(url, { timeout: PUSH_TIMEOUT_MS, signal: AbortSignal.timeout(PUSH_TIMEOUT_MS) }, m.registry);
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       gateway.pushAdd({ jobName: stats.job, ...(opts.instance ? { groupings: { instance: opts.instance } } : {}) }),
-      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${PUSH_TIMEOUT_MS / 1000}s`)), PUSH_TIMEOUT_MS); }),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${PUSH_TIMEOUT_MS / 1000}s`)), PUSH_TIMEOUT_MS);
+      }),
     ]);
     return true;
   } catch (e) {
-    log.warn({ job: stats.job }, redact(`pushing the metrics to OFFSITE_PUSHGATEWAY_URL failed (${errorMessage(e).slice(0, 300)}); the backup itself is not affected`));
+    log.warn(
+      { job: stats.job },
+      redact(`pushing the metrics to OFFSITE_PUSHGATEWAY_URL failed (${errorMessage(e).slice(0, 300)}); the backup itself is not affected`),
+    );
     return false;
   } finally {
     clearTimeout(timer);

@@ -19,18 +19,16 @@ export const PING_ATTEMPTS = 2;
 export const MAX_BODY = 100_000;
 
 export function runSummaryText(stats: RunStats): string {
-  const lines = [
-    `job: ${stats.job}`,
-    `status: ${stats.status}`,
-    `started: ${stats.start.toISOString()}`,
-    `duration: ${Math.round(stats.durationMs / 1000)}s`,
-  ];
+  const lines = [`job: ${stats.job}`, `status: ${stats.status}`, `started: ${stats.start.toISOString()}`, `duration: ${Math.round(stats.durationMs / 1000)}s`];
   if (stats.archive) lines.push(`archive: ${stats.archive.name}, ${stats.archive.size} bytes, ${stats.archive.files} files`);
   for (const d of stats.destinations) lines.push(`${d.destination}: ${d.ok ? 'ok' : `failed: ${d.error ?? ''}`}`);
   if (stats.error) lines.push(`error (${stats.error.phase}): ${stats.error.message}`);
   for (const w of stats.warnings) lines.push(`warning: ${w}`);
   let text = redact(lines.join('\n'));
-  if (Buffer.byteLength(text) > MAX_BODY) text = `${Buffer.from(text).subarray(0, MAX_BODY - 20).toString('utf8')}\n... (cut)`;
+  if (Buffer.byteLength(text) > MAX_BODY)
+    text = `${Buffer.from(text)
+      .subarray(0, MAX_BODY - 20)
+      .toString('utf8')}\n... (cut)`;
   return text;
 }
 
@@ -46,7 +44,9 @@ export class PushMonitors {
     this.fetchFn = fetchFn;
   }
 
-  get enabled(): boolean { return Boolean(this.cfg.healthchecksUrl || this.cfg.uptimeKumaUrl); }
+  get enabled(): boolean {
+    return Boolean(this.cfg.healthchecksUrl || this.cfg.uptimeKumaUrl);
+  }
 
   started(job: string, runId: string): void {
     if (this.cfg.healthchecksUrl) this.track(this.ping('healthchecks', job, `${this.cfg.healthchecksUrl}/start?rid=${runId}`, 'POST', ''));
@@ -60,7 +60,8 @@ export class PushMonitors {
     if (this.cfg.uptimeKumaUrl) {
       const u = new URL(this.cfg.uptimeKumaUrl);
       u.searchParams.set('status', stats.status === 'success' ? 'up' : 'down');
-      const msg = stats.status === 'success' ? `${stats.job}: backup succeeded` : `${stats.job}: backup ${stats.status}${stats.error ? `: ${stats.error.message}` : ''}`;
+      const msg =
+        stats.status === 'success' ? `${stats.job}: backup succeeded` : `${stats.job}: backup ${stats.status}${stats.error ? `: ${stats.error.message}` : ''}`;
       u.searchParams.set('msg', redact(msg).slice(0, 250));
       u.searchParams.set('ping', String(Math.round(stats.durationMs)));
       this.track(this.ping('Uptime Kuma', stats.job, u.toString(), 'GET'));
@@ -82,7 +83,8 @@ export class PushMonitors {
     for (let attempt = 1; attempt <= PING_ATTEMPTS; attempt++) {
       try {
         const res = await this.fetchFn(url, {
-          method, signal: AbortSignal.timeout(PING_TIMEOUT_MS),
+          method,
+          signal: AbortSignal.timeout(PING_TIMEOUT_MS),
           ...(body !== undefined ? { body, headers: { 'content-type': 'text/plain; charset=utf-8' } } : {}),
         });
         await res.arrayBuffer().catch(() => undefined);

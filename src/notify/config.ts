@@ -39,7 +39,10 @@ export interface NotifyConfig {
 /** Split NOTIFICATION_URLS: on commas, trimmed, empties skipped (a comma inside a URL is %2C). */
 export function splitUrls(value: string | undefined): string[] {
   if (!value) return [];
-  return value.split(',').map((s) => s.trim()).filter(Boolean);
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** The deprecated EMAIL_* variables as one smtp:// URL (as docker-volume-backup converts them), or null. */
@@ -91,19 +94,30 @@ export function parseNotifyConfig(env: Env, issues: ConfigIssue[]): NotifyConfig
   });
 
   const legacy = legacyEmailUrl(env, issues);
-  const legacyNames = ['EMAIL_NOTIFICATION_RECIPIENT', 'EMAIL_NOTIFICATION_SENDER', 'EMAIL_SMTP_HOST', 'EMAIL_SMTP_PORT', 'EMAIL_SMTP_USERNAME', 'EMAIL_SMTP_PASSWORD'];
+  const legacyNames = [
+    'EMAIL_NOTIFICATION_RECIPIENT',
+    'EMAIL_NOTIFICATION_SENDER',
+    'EMAIL_SMTP_HOST',
+    'EMAIL_SMTP_PORT',
+    'EMAIL_SMTP_USERNAME',
+    'EMAIL_SMTP_PASSWORD',
+  ];
   const legacySet = legacyNames.filter((n) => env[n]);
   if (legacy) {
     const out = parseNotificationUrl(legacy);
     registerTargetSecrets(legacy, out.ok ? out.target : null);
     if (out.ok) {
       targets.push(out.target);
-      warnings.push(`${legacySet.join(', ')} ${legacySet.length === 1 ? 'is' : 'are'} deprecated; set NOTIFICATION_URLS=${out.target.redacted} instead (with the real password)`);
+      warnings.push(
+        `${legacySet.join(', ')} ${legacySet.length === 1 ? 'is' : 'are'} deprecated; set NOTIFICATION_URLS=${out.target.redacted} instead (with the real password)`,
+      );
     } else {
       issues.push({ variable: 'EMAIL_NOTIFICATION_RECIPIENT', message: `the EMAIL_* settings give an unusable URL (${out.redacted}): ${out.issue}` });
     }
   } else if (legacySet.length > 0 && !env.EMAIL_NOTIFICATION_RECIPIENT) {
-    warnings.push(`${legacySet.join(', ')} ${legacySet.length === 1 ? 'is' : 'are'} set but EMAIL_NOTIFICATION_RECIPIENT is not, so no e-mail is sent; these variables are deprecated, use NOTIFICATION_URLS=smtp://...`);
+    warnings.push(
+      `${legacySet.join(', ')} ${legacySet.length === 1 ? 'is' : 'are'} set but EMAIL_NOTIFICATION_RECIPIENT is not, so no e-mail is sent; these variables are deprecated, use NOTIFICATION_URLS=smtp://...`,
+    );
   }
 
   const explicitDir = (env.NOTIFICATION_TEMPLATES_DIR ?? '').trim();

@@ -12,7 +12,10 @@
  */
 
 export class GoTemplateError extends Error {
-  constructor(message: string) { super(message); this.name = 'GoTemplateError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'GoTemplateError';
+  }
 }
 
 /** A Go map (keys print sorted; a missing key is `<no value>`, not an error). */
@@ -28,7 +31,12 @@ type Tok =
   | { t: 'str'; v: string }
   | { t: 'num'; v: number }
   | { t: 'ident'; v: string }
-  | { t: 'pipe' } | { t: 'lparen' } | { t: 'rparen'; path: string[] } | { t: 'decl' } | { t: 'assign' } | { t: 'comma' };
+  | { t: 'pipe' }
+  | { t: 'lparen' }
+  | { t: 'rparen'; path: string[] }
+  | { t: 'decl' }
+  | { t: 'assign' }
+  | { t: 'comma' };
 
 function lexAction(src: string, where: string): Tok[] {
   const toks: Tok[] = [];
@@ -45,17 +53,48 @@ function lexAction(src: string, where: string): Tok[] {
   };
   while (i < src.length) {
     const c = src[i]!;
-    if (/\s/.test(c)) { i++; continue; }
-    if (c === '|') { toks.push({ t: 'pipe' }); i++; continue; }
-    if (c === '(') { toks.push({ t: 'lparen' }); i++; continue; }
-    if (c === ')') { i++; toks.push({ t: 'rparen', path: path() }); continue; }
-    if (c === ',') { toks.push({ t: 'comma' }); i++; continue; }
-    if (c === ':' && src[i + 1] === '=') { toks.push({ t: 'decl' }); i += 2; continue; }
-    if (c === '=') { toks.push({ t: 'assign' }); i++; continue; }
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
+    if (c === '|') {
+      toks.push({ t: 'pipe' });
+      i++;
+      continue;
+    }
+    if (c === '(') {
+      toks.push({ t: 'lparen' });
+      i++;
+      continue;
+    }
+    if (c === ')') {
+      i++;
+      toks.push({ t: 'rparen', path: path() });
+      continue;
+    }
+    if (c === ',') {
+      toks.push({ t: 'comma' });
+      i++;
+      continue;
+    }
+    if (c === ':' && src[i + 1] === '=') {
+      toks.push({ t: 'decl' });
+      i += 2;
+      continue;
+    }
+    if (c === '=') {
+      toks.push({ t: 'assign' });
+      i++;
+      continue;
+    }
     if (c === '"') {
       const m = /^"(?:[^"\\\n]|\\.)*"/.exec(src.slice(i));
       if (!m) throw new GoTemplateError(`${where}: unterminated quoted string`);
-      try { toks.push({ t: 'str', v: JSON.parse(m[0]) as string }); } catch { throw new GoTemplateError(`${where}: bad string ${m[0]}`); }
+      try {
+        toks.push({ t: 'str', v: JSON.parse(m[0]) as string });
+      } catch {
+        throw new GoTemplateError(`${where}: bad string ${m[0]}`);
+      }
       i += m[0].length;
       continue;
     }
@@ -67,8 +106,17 @@ function lexAction(src: string, where: string): Tok[] {
       continue;
     }
     if (c === '.') {
-      if (/[A-Za-z_]/.test(src[i + 1] ?? '')) { toks.push({ t: 'field', path: path() }); continue; }
-      if (/[0-9]/.test(src[i + 1] ?? '')) { /* number below */ } else { i++; toks.push({ t: 'field', path: [] }); continue; }
+      if (/[A-Za-z_]/.test(src[i + 1] ?? '')) {
+        toks.push({ t: 'field', path: path() });
+        continue;
+      }
+      if (/[0-9]/.test(src[i + 1] ?? '')) {
+        /* number below */
+      } else {
+        i++;
+        toks.push({ t: 'field', path: [] });
+        continue;
+      }
     }
     if (c === '$') {
       const m = /^\$[A-Za-z0-9_]*/.exec(src.slice(i))!;
@@ -83,7 +131,11 @@ function lexAction(src: string, where: string): Tok[] {
       continue;
     }
     const id = /^[A-Za-z_][A-Za-z0-9_]*/.exec(src.slice(i));
-    if (id) { toks.push({ t: 'ident', v: id[0] }); i += id[0].length; continue; }
+    if (id) {
+      toks.push({ t: 'ident', v: id[0] });
+      i += id[0].length;
+      continue;
+    }
     throw new GoTemplateError(`${where}: unexpected "${c}" in action`);
   }
   return toks;
@@ -98,7 +150,11 @@ type Operand =
   | { k: 'fn'; name: string }
   | { k: 'sub'; pipe: Pipeline; path: string[] };
 type Command = Operand[];
-interface Pipeline { decl: string[]; assign: boolean; cmds: Command[] }
+interface Pipeline {
+  decl: string[];
+  assign: boolean;
+  cmds: Command[];
+}
 
 type Node =
   | { n: 'text'; v: string }
@@ -111,8 +167,15 @@ type Node =
 const BUILTINS = new Set(['and', 'or', 'not', 'len', 'index', 'print', 'printf', 'println', 'eq', 'ne', 'lt', 'le', 'gt', 'ge']);
 const KEYWORDS = new Set(['if', 'else', 'end', 'range', 'with', 'define', 'template', 'block', 'break', 'continue']);
 
-interface Item { kind: 'text'; v: string } 
-interface ActionItem { kind: 'action'; toks: Tok[]; line: number }
+interface Item {
+  kind: 'text';
+  v: string;
+}
+interface ActionItem {
+  kind: 'action';
+  toks: Tok[];
+  line: number;
+}
 
 function split(src: string, file: string): Array<Item | ActionItem> {
   const items: Array<Item | ActionItem> = [];
@@ -123,7 +186,10 @@ function split(src: string, file: string): Array<Item | ActionItem> {
     let text = open < 0 ? src.slice(i) : src.slice(i, open);
     if (trimNext) text = text.replace(/^\s+/, '');
     trimNext = false;
-    if (open < 0) { if (text) items.push({ kind: 'text', v: text }); break; }
+    if (open < 0) {
+      if (text) items.push({ kind: 'text', v: text });
+      break;
+    }
     const trimLeft = /^\{\{- /.test(src.slice(open)) || /^\{\{-\t|^\{\{-\n|^\{\{-\r/.test(src.slice(open));
     if (trimLeft) text = text.replace(/\s+$/, '');
     if (text) items.push({ kind: 'text', v: text });
@@ -143,14 +209,33 @@ function split(src: string, file: string): Array<Item | ActionItem> {
     let close = -1;
     while (k < src.length) {
       const ch = src[k];
-      if (ch === '"') { k++; while (k < src.length && src[k] !== '"') { if (src[k] === '\\') k++; k++; } k++; continue; }
-      if (ch === '`') { k = src.indexOf('`', k + 1); if (k < 0) break; k++; continue; }
-      if (ch === '}' && src[k + 1] === '}') { close = k; break; }
+      if (ch === '"') {
+        k++;
+        while (k < src.length && src[k] !== '"') {
+          if (src[k] === '\\') k++;
+          k++;
+        }
+        k++;
+        continue;
+      }
+      if (ch === '`') {
+        k = src.indexOf('`', k + 1);
+        if (k < 0) break;
+        k++;
+        continue;
+      }
+      if (ch === '}' && src[k + 1] === '}') {
+        close = k;
+        break;
+      }
       k++;
     }
     if (close < 0) throw new GoTemplateError(`${where}: unclosed action`);
     let body = src.slice(j, close);
-    if (/\s-$/.test(body)) { body = body.slice(0, -1); trimNext = true; }
+    if (/\s-$/.test(body)) {
+      body = body.slice(0, -1);
+      trimNext = true;
+    }
     items.push({ kind: 'action', toks: lexAction(body, where), line });
     i = close + 2;
   }
@@ -163,14 +248,21 @@ class Parser {
   private readonly items: Array<Item | ActionItem>;
   private readonly file: string;
   private readonly funcs: ReadonlySet<string>;
-  constructor(items: Array<Item | ActionItem>, file: string, funcs: ReadonlySet<string>) { this.items = items; this.file = file; this.funcs = funcs; }
+  constructor(items: Array<Item | ActionItem>, file: string, funcs: ReadonlySet<string>) {
+    this.items = items;
+    this.file = file;
+    this.funcs = funcs;
+  }
 
   /** Parse nodes until an `end`/`else` (returned as the terminator) or the end of input. */
   nodes(top: boolean): { nodes: Node[]; term: { kw: 'end' | 'else'; toks: Tok[]; line: number } | null } {
     const out: Node[] = [];
     while (this.pos < this.items.length) {
       const it = this.items[this.pos++]!;
-      if (it.kind === 'text') { out.push({ n: 'text', v: it.v }); continue; }
+      if (it.kind === 'text') {
+        out.push({ n: 'text', v: it.v });
+        continue;
+      }
       const where = `${this.file}:${it.line}`;
       const [first, ...rest] = it.toks;
       if (!first) throw new GoTemplateError(`${where}: missing value for command`);
@@ -188,7 +280,10 @@ class Parser {
         this.defines.set(name.v, body.nodes);
         continue;
       }
-      if (kw === 'if' || kw === 'with' || kw === 'range') { out.push(this.control(kw, rest, where)); continue; }
+      if (kw === 'if' || kw === 'with' || kw === 'range') {
+        out.push(this.control(kw, rest, where));
+        continue;
+      }
       if (kw === 'template') {
         const name = rest[0];
         if (!name || name.t !== 'str') throw new GoTemplateError(`${where}: expected {{ template "name" }}`);
@@ -230,7 +325,10 @@ class Parser {
     // $x := / $i, $v := / $x =
     const declEnd = toks.findIndex((t) => t.t === 'decl' || t.t === 'assign');
     if (declEnd > 0 && toks.slice(0, declEnd).every((t) => t.t === 'var' || t.t === 'comma')) {
-      decl = toks.slice(0, declEnd).filter((t): t is Extract<Tok, { t: 'var' }> => t.t === 'var').map((t) => t.name);
+      decl = toks
+        .slice(0, declEnd)
+        .filter((t): t is Extract<Tok, { t: 'var' }> => t.t === 'var')
+        .map((t) => t.name);
       assign = toks[declEnd]!.t === 'assign';
       toks = toks.slice(declEnd + 1);
     }
@@ -239,10 +337,14 @@ class Parser {
     const operand = (): Operand => {
       const t = toks[i++]!;
       switch (t.t) {
-        case 'field': return { k: 'field', path: t.path };
-        case 'var': return { k: 'var', name: t.name, path: t.path };
-        case 'str': return { k: 'lit', v: t.v };
-        case 'num': return { k: 'lit', v: t.v };
+        case 'field':
+          return { k: 'field', path: t.path };
+        case 'var':
+          return { k: 'var', name: t.name, path: t.path };
+        case 'str':
+          return { k: 'lit', v: t.v };
+        case 'num':
+          return { k: 'lit', v: t.v };
         case 'ident':
           if (t.v === 'true' || t.v === 'false') return { k: 'lit', v: t.v === 'true' };
           if (t.v === 'nil') return { k: 'lit', v: null };
@@ -251,19 +353,26 @@ class Parser {
         case 'lparen': {
           let depth = 1;
           const start = i;
-          while (i < toks.length && depth > 0) { if (toks[i]!.t === 'lparen') depth++; else if (toks[i]!.t === 'rparen') depth--; i++; }
+          while (i < toks.length && depth > 0) {
+            if (toks[i]!.t === 'lparen') depth++;
+            else if (toks[i]!.t === 'rparen') depth--;
+            i++;
+          }
           if (depth !== 0) throw new GoTemplateError(`${where}: unclosed left paren`);
           const close = toks[i - 1] as Extract<Tok, { t: 'rparen' }>;
           return { k: 'sub', pipe: this.pipeline(toks.slice(start, i - 1), where), path: close.path };
         }
-        default: throw new GoTemplateError(`${where}: unexpected ${t.t} in operand`);
+        default:
+          throw new GoTemplateError(`${where}: unexpected ${t.t} in operand`);
       }
     };
     let cmd: Command = [];
     while (i < toks.length) {
       if (toks[i]!.t === 'pipe') {
         if (!cmd.length) throw new GoTemplateError(`${where}: missing command before |`);
-        cmds.push(cmd); cmd = []; i++;
+        cmds.push(cmd);
+        cmd = [];
+        i++;
         continue;
       }
       cmd.push(operand());
@@ -298,9 +407,15 @@ export function goString(v: unknown): string {
   if (typeof v === 'boolean') return String(v);
   if (v instanceof Error) return v.message;
   if (Array.isArray(v)) return `[${v.map(goString).join(' ')}]`;
-  if (v instanceof Map) return `map[${[...v.keys()].sort().map((k) => `${k}:${goString(v.get(k))}`).join(' ')}]`;
+  if (v instanceof Map)
+    return `map[${[...v.keys()]
+      .sort()
+      .map((k) => `${k}:${goString(v.get(k))}`)
+      .join(' ')}]`;
   if (typeof v === 'object' && Object.prototype.toString.call(v) === '[object Object]' && (v as object).constructor === Object) {
-    return `{${Object.values(v as Record<string, unknown>).map(goString).join(' ')}}`;
+    return `{${Object.values(v as Record<string, unknown>)
+      .map(goString)
+      .join(' ')}}`;
   }
   return String(v);
 }
@@ -342,32 +457,75 @@ function field(v: unknown, name: string, where: string): unknown {
 
 function printf(format: string, ...args: unknown[]): string {
   let ai = 0;
-  return format.replace(/%([-+# 0]*)(\d+)?(?:\.(\d+))?([vsdqftxXeEgbc%T])/g, (m, flags: string, width: string | undefined, prec: string | undefined, verb: string) => {
-    if (verb === '%') return '%';
-    if (ai >= args.length) return `%!${verb}(MISSING)`;
-    const a = prim(args[ai++]);
-    let s: string;
-    switch (verb) {
-      case 'v': case 's': s = goString(args[ai - 1]); break;
-      case 'd': s = typeof a === 'number' ? String(Math.trunc(a)) : `%!d(${goString(a)})`; break;
-      case 'q': s = JSON.stringify(goString(a)); break;
-      case 'f': case 'F': s = typeof a === 'number' ? a.toFixed(prec === undefined ? 6 : Number(prec)) : `%!f(${goString(a)})`; break;
-      case 'e': case 'E': s = typeof a === 'number' ? a.toExponential(prec === undefined ? 6 : Number(prec)).replace(/e([+-])(\d)$/, 'e$10$2') : goString(a); if (verb === 'E') s = s.toUpperCase(); break;
-      case 'g': s = typeof a === 'number' ? goFloat(a) : goString(a); break;
-      case 't': s = String(a); break;
-      case 'x': case 'X': s = typeof a === 'number' ? Math.trunc(a).toString(16) : Buffer.from(goString(a)).toString('hex'); if (verb === 'X') s = s.toUpperCase(); break;
-      case 'b': s = typeof a === 'number' ? Math.trunc(a).toString(2) : goString(a); break;
-      case 'c': s = typeof a === 'number' ? String.fromCodePoint(a) : goString(a); break;
-      case 'T': s = a === null ? '<nil>' : typeof a === 'number' ? (Number.isInteger(a) ? 'int' : 'float64') : typeof a === 'string' ? 'string' : typeof a === 'boolean' ? 'bool' : 'object'; break;
-      default: s = m;
-    }
-    if (width) {
-      const w = Number(width);
-      const pad = flags.includes('0') && !flags.includes('-') ? '0' : ' ';
-      s = flags.includes('-') ? s.padEnd(w) : s.padStart(w, pad);
-    }
-    return s;
-  });
+  return format.replace(
+    /%([-+# 0]*)(\d+)?(?:\.(\d+))?([vsdqftxXeEgbc%T])/g,
+    (m, flags: string, width: string | undefined, prec: string | undefined, verb: string) => {
+      if (verb === '%') return '%';
+      if (ai >= args.length) return `%!${verb}(MISSING)`;
+      const a = prim(args[ai++]);
+      let s: string;
+      switch (verb) {
+        case 'v':
+        case 's':
+          s = goString(args[ai - 1]);
+          break;
+        case 'd':
+          s = typeof a === 'number' ? String(Math.trunc(a)) : `%!d(${goString(a)})`;
+          break;
+        case 'q':
+          s = JSON.stringify(goString(a));
+          break;
+        case 'f':
+        case 'F':
+          s = typeof a === 'number' ? a.toFixed(prec === undefined ? 6 : Number(prec)) : `%!f(${goString(a)})`;
+          break;
+        case 'e':
+        case 'E':
+          s = typeof a === 'number' ? a.toExponential(prec === undefined ? 6 : Number(prec)).replace(/e([+-])(\d)$/, 'e$10$2') : goString(a);
+          if (verb === 'E') s = s.toUpperCase();
+          break;
+        case 'g':
+          s = typeof a === 'number' ? goFloat(a) : goString(a);
+          break;
+        case 't':
+          s = String(a);
+          break;
+        case 'x':
+        case 'X':
+          s = typeof a === 'number' ? Math.trunc(a).toString(16) : Buffer.from(goString(a)).toString('hex');
+          if (verb === 'X') s = s.toUpperCase();
+          break;
+        case 'b':
+          s = typeof a === 'number' ? Math.trunc(a).toString(2) : goString(a);
+          break;
+        case 'c':
+          s = typeof a === 'number' ? String.fromCodePoint(a) : goString(a);
+          break;
+        case 'T':
+          s =
+            a === null
+              ? '<nil>'
+              : typeof a === 'number'
+                ? Number.isInteger(a)
+                  ? 'int'
+                  : 'float64'
+                : typeof a === 'string'
+                  ? 'string'
+                  : typeof a === 'boolean'
+                    ? 'bool'
+                    : 'object';
+          break;
+        default:
+          s = m;
+      }
+      if (width) {
+        const w = Number(width);
+        const pad = flags.includes('0') && !flags.includes('-') ? '0' : ' ';
+        s = flags.includes('-') ? s.padEnd(w) : s.padStart(w, pad);
+      }
+      return s;
+    },
+  );
 }
 
 function goSprint(args: unknown[]): string {
@@ -390,7 +548,8 @@ function cmp(a: unknown, b: unknown, where: string): number {
 
 function builtin(name: string, args: unknown[], where: string): unknown {
   switch (name) {
-    case 'not': return !truth(args[0]);
+    case 'not':
+      return !truth(args[0]);
     case 'len': {
       const v = args[0];
       if (typeof v === 'string') return Buffer.byteLength(v);
@@ -408,25 +567,36 @@ function builtin(name: string, args: unknown[], where: string): unknown {
       }
       return v;
     }
-    case 'print': return goSprint(args);
-    case 'println': return `${args.map(goString).join(' ')}\n`;
-    case 'printf': return printf(goString(args[0]), ...args.slice(1));
+    case 'print':
+      return goSprint(args);
+    case 'println':
+      return `${args.map(goString).join(' ')}\n`;
+    case 'printf':
+      return printf(goString(args[0]), ...args.slice(1));
     case 'eq': {
       if (args.length < 2) throw new GoTemplateError(`${where}: missing argument for comparison`);
       return args.slice(1).some((b) => prim(args[0]) === prim(b));
     }
-    case 'ne': return prim(args[0]) !== prim(args[1]);
-    case 'lt': return cmp(args[0], args[1], where) < 0;
-    case 'le': return cmp(args[0], args[1], where) <= 0;
-    case 'gt': return cmp(args[0], args[1], where) > 0;
-    case 'ge': return cmp(args[0], args[1], where) >= 0;
+    case 'ne':
+      return prim(args[0]) !== prim(args[1]);
+    case 'lt':
+      return cmp(args[0], args[1], where) < 0;
+    case 'le':
+      return cmp(args[0], args[1], where) <= 0;
+    case 'gt':
+      return cmp(args[0], args[1], where) > 0;
+    case 'ge':
+      return cmp(args[0], args[1], where) >= 0;
   }
   throw new GoTemplateError(`${where}: function "${name}" not defined`);
 }
 
 // ---------------- execution ----------------
 
-interface Scope { vars: Map<string, unknown>; parent: Scope | null }
+interface Scope {
+  vars: Map<string, unknown>;
+  parent: Scope | null;
+}
 
 function lookupVar(s: Scope, name: string, where: string): unknown {
   for (let c: Scope | null = s; c; c = c.parent) if (c.vars.has(name)) return c.vars.get(name);
@@ -434,7 +604,11 @@ function lookupVar(s: Scope, name: string, where: string): unknown {
 }
 
 function setVar(s: Scope, name: string, v: unknown, where: string): void {
-  for (let c: Scope | null = s; c; c = c.parent) if (c.vars.has(name)) { c.vars.set(name, v); return; }
+  for (let c: Scope | null = s; c; c = c.parent)
+    if (c.vars.has(name)) {
+      c.vars.set(name, v);
+      return;
+    }
   throw new GoTemplateError(`${where}: undefined variable: $${name}`);
 }
 
@@ -442,7 +616,11 @@ export class GoTemplate {
   readonly name: string;
   private readonly body: Node[];
   private readonly all: Map<string, Node[]>;
-  constructor(name: string, body: Node[], all: Map<string, Node[]>) { this.name = name; this.body = body; this.all = all; }
+  constructor(name: string, body: Node[], all: Map<string, Node[]>) {
+    this.name = name;
+    this.body = body;
+    this.all = all;
+  }
 
   execute(data: unknown, funcs: Record<string, GoFunc>): string {
     const scope: Scope = { vars: new Map([['', data]]), parent: null };
@@ -456,13 +634,16 @@ export class GoTemplate {
     if (depth > 100) throw new GoTemplateError(`${where}: exceeded maximum template depth`);
     for (const node of nodes) {
       switch (node.n) {
-        case 'text': out.push(node.v); break;
+        case 'text':
+          out.push(node.v);
+          break;
         case 'out': {
           const v = this.pipe(node.pipe, dot, scope, funcs);
           if (!node.pipe.decl.length) out.push(goString(v));
           break;
         }
-        case 'if': case 'with': {
+        case 'if':
+        case 'with': {
           const inner: Scope = { vars: new Map(), parent: scope };
           const v = this.pipe(node.pipe, dot, inner, funcs);
           if (truth(v)) this.run(node.then, node.n === 'with' ? v : dot, inner, funcs, out, depth);
@@ -473,15 +654,28 @@ export class GoTemplate {
           const inner: Scope = { vars: new Map(), parent: scope };
           const decl = node.pipe.decl;
           const v = this.pipe({ ...node.pipe, decl: [] }, dot, inner, funcs);
-          const entries: Array<[unknown, unknown]> = Array.isArray(v) ? v.map((x, i) => [i, x])
-            : v instanceof Map ? [...v.keys()].sort().map((k) => [k, v.get(k)])
-              : typeof v === 'number' ? Array.from({ length: Math.max(0, v) }, (_, i) => [i, i])
-                : v === null || v === undefined ? [] : (() => { throw new GoTemplateError(`${where}: range can't iterate over ${goString(v)}`); })();
-          if (!entries.length) { this.run(node.else, dot, inner, funcs, out, depth); break; }
+          const entries: Array<[unknown, unknown]> = Array.isArray(v)
+            ? v.map((x, i) => [i, x])
+            : v instanceof Map
+              ? [...v.keys()].sort().map((k) => [k, v.get(k)])
+              : typeof v === 'number'
+                ? Array.from({ length: Math.max(0, v) }, (_, i) => [i, i])
+                : v === null || v === undefined
+                  ? []
+                  : (() => {
+                      throw new GoTemplateError(`${where}: range can't iterate over ${goString(v)}`);
+                    })();
+          if (!entries.length) {
+            this.run(node.else, dot, inner, funcs, out, depth);
+            break;
+          }
           for (const [k, x] of entries) {
             const it: Scope = { vars: new Map(), parent: inner };
             if (decl.length === 1) it.vars.set(decl[0]!, x);
-            if (decl.length === 2) { it.vars.set(decl[0]!, k); it.vars.set(decl[1]!, x); }
+            if (decl.length === 2) {
+              it.vars.set(decl[0]!, k);
+              it.vars.set(decl[1]!, x);
+            }
             this.run(node.then, x, it, funcs, out, depth);
           }
           break;
@@ -547,11 +741,22 @@ export class GoTemplate {
     let v: unknown;
     let path: string[];
     switch (o.k) {
-      case 'lit': return o.v;
-      case 'fn': return this.command([o], dot, scope, funcs, []);
-      case 'field': v = dot; path = o.path; break;
-      case 'var': v = lookupVar(scope, o.name, where); path = o.path; break;
-      case 'sub': v = this.pipe(o.pipe, dot, { vars: new Map(), parent: scope }, funcs); path = o.path; break;
+      case 'lit':
+        return o.v;
+      case 'fn':
+        return this.command([o], dot, scope, funcs, []);
+      case 'field':
+        v = dot;
+        path = o.path;
+        break;
+      case 'var':
+        v = lookupVar(scope, o.name, where);
+        path = o.path;
+        break;
+      case 'sub':
+        v = this.pipe(o.pipe, dot, { vars: new Map(), parent: scope }, funcs);
+        path = o.path;
+        break;
     }
     for (const name of path) v = field(v, name, where);
     return v;

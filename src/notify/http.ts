@@ -38,7 +38,10 @@ async function readBody(res: Response): Promise<string> {
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    if (size < MAX_BODY) { chunks.push(value); size += value.byteLength; }
+    if (size < MAX_BODY) {
+      chunks.push(value);
+      size += value.byteLength;
+    }
   }
   return Buffer.concat(chunks).toString('utf8').slice(0, MAX_BODY);
 }
@@ -72,7 +75,11 @@ function networkReason(err: unknown): string {
 
 /** Host of a URL for messages (never the path: it may hold tokens). */
 export function hostForMessage(url: string): string {
-  try { return new URL(url).host; } catch { return 'the server'; }
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'the server';
+  }
 }
 
 /**
@@ -102,7 +109,10 @@ export async function request(ctx: SendContext, url: string, init: RequestInit2 
       lastError = why;
       const after = retryAfterMs(res.headers.get('retry-after'));
       if (after !== undefined && after > maxDelayMs) {
-        throw new DeliveryError(`${why} (the server asks to retry after ${Math.ceil(after / 1000)}s, more than the ${Math.ceil(maxDelayMs / 1000)}s allowed)`, res.status);
+        throw new DeliveryError(
+          `${why} (the server asks to retry after ${Math.ceil(after / 1000)}s, more than the ${Math.ceil(maxDelayMs / 1000)}s allowed)`,
+          res.status,
+        );
       }
       delay = after ?? backoff(backoffMs, attempt, maxDelayMs);
       if (attempt >= attempts) throw new DeliveryError(`${why} (gave up after ${attempt} tries)`, res.status);
@@ -136,13 +146,30 @@ export function formatMs(ms: number): string {
 }
 
 /** POST JSON; returns the read response. */
-export function postJson(ctx: SendContext, url: string, body: unknown, headers: Record<string, string> = {}, ok?: (s: number) => boolean): Promise<HttpResponse> {
+export function postJson(
+  ctx: SendContext,
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+  ok?: (s: number) => boolean,
+): Promise<HttpResponse> {
   return request(ctx, url, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body), ok });
 }
 
 /** POST an urlencoded form. */
-export function postForm(ctx: SendContext, url: string, form: Record<string, string>, headers: Record<string, string> = {}, ok?: (s: number) => boolean): Promise<HttpResponse> {
-  return request(ctx, url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(form).toString(), ok });
+export function postForm(
+  ctx: SendContext,
+  url: string,
+  form: Record<string, string>,
+  headers: Record<string, string> = {},
+  ok?: (s: number) => boolean,
+): Promise<HttpResponse> {
+  return request(ctx, url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(form).toString(),
+    ok,
+  });
 }
 
 /** Parse a JSON response body, or undefined. */

@@ -70,7 +70,10 @@ export async function notifyTest(config: ConfigWithJobs, out: (line: string) => 
     const jobs = entries[i]!.jobs;
     const forJobs = config.jobs.length > 1 ? ` [job ${jobs.join(', ')}]` : '';
     if (r.ok) out(`ok    ${r.url}${forJobs} (${r.attempts} ${r.attempts === 1 ? 'try' : 'tries'}, ${r.durationMs} ms)`);
-    else { allOk = false; out(`FAIL  ${r.url}${forJobs}: ${r.error}`); }
+    else {
+      allOk = false;
+      out(`FAIL  ${r.url}${forJobs}: ${r.error}`);
+    }
   });
   return allOk;
 }

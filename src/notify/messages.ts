@@ -54,7 +54,10 @@ export function formatBytes(n: number | null | undefined): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let v = n;
   let i = 0;
-  while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  while (Math.abs(v) >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
   return i === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
 }
 
@@ -63,7 +66,10 @@ export function formatTime(d: Date | string | number | null | undefined): string
   if (d === null || d === undefined) return '?';
   const date = d instanceof Date ? d : new Date(d);
   if (Number.isNaN(date.getTime())) return String(d);
-  return `${date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, '')} UTC`;
+  return `${date
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, '')} UTC`;
 }
 
 /** Milliseconds -> "1m12s" (whole seconds), or "350ms" under a second. */
@@ -123,7 +129,9 @@ export function defaultBody(stats: RunStats): string {
   if (a) {
     const enc = a.encryption === 'none' ? 'not encrypted' : `encrypted with ${a.encryption}`;
     lines.push(`Archive:  ${a.name}, ${formatBytes(a.size)} (${a.compression === 'none' ? 'uncompressed' : a.compression}, ${enc})`);
-    lines.push(`          ${a.files} files, ${a.directories} directories, ${formatBytes(a.bytesRead)} read${a.skipped ? `, ${a.skipped} skipped` : ''}${a.unreadable ? `, ${a.unreadable} UNREADABLE` : ''}`);
+    lines.push(
+      `          ${a.files} files, ${a.directories} directories, ${formatBytes(a.bytesRead)} read${a.skipped ? `, ${a.skipped} skipped` : ''}${a.unreadable ? `, ${a.unreadable} UNREADABLE` : ''}`,
+    );
     if (a.sha256) lines.push(`          sha256 ${a.sha256}`);
   } else {
     lines.push('Archive:  none was made');
@@ -181,7 +189,11 @@ const GO_TEMPLATE = /\{\{-?\s*(\.|printf\b|range\b|end\b)/;
 export function loadTemplates(dir: string, explicit: boolean, variable: string, issues: ConfigIssue[], env: Env = {}): Templates {
   const out: Templates = { dir: '', files: {}, compiled: {} };
   let isDir = false;
-  try { isDir = statSync(dir).isDirectory(); } catch { /* missing */ }
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    /* missing */
+  }
   if (!isDir) {
     if (explicit) issues.push({ variable, message: `the directory ${dir} does not exist` });
     return out;
@@ -199,7 +211,10 @@ export function loadTemplates(dir: string, explicit: boolean, variable: string, 
     }
     const src = read.text;
     if (GO_TEMPLATE.test(src)) {
-      issues.push({ variable, message: `${file} looks like a Go template (docker-volume-backup); rewrite it in Handlebars, e.g. {{job}} and {{bytes archive.size}} (see docs/notifications.md)` });
+      issues.push({
+        variable,
+        message: `${file} looks like a Go template (docker-volume-backup); rewrite it in Handlebars, e.g. {{job}} and {{bytes archive.size}} (see docs/notifications.md)`,
+      });
       continue;
     }
     try {
@@ -216,13 +231,20 @@ export function loadTemplates(dir: string, explicit: boolean, variable: string, 
   const handlebarsFiles = new Set(Object.values(out.files));
   const goFiles: Array<{ path: string; text: string }> = [];
   let names: string[] = [];
-  try { names = readdirSync(dir).sort(); } catch (e) { issues.push({ variable, message: `cannot read the directory ${dir}: ${(e as Error).message}` }); }
+  try {
+    names = readdirSync(dir).sort();
+  } catch (e) {
+    issues.push({ variable, message: `cannot read the directory ${dir}: ${(e as Error).message}` });
+  }
   for (const f of names) {
     const path = join(dir, f);
     if (!f.includes('.') || f.startsWith('.') || /\.(hbs|handlebars)$/.test(f) || handlebarsFiles.has(path)) continue;
     try {
       if (!statSync(path).isFile()) continue;
-      if (statSync(path).size > 1 << 20) { issues.push({ variable, message: `the template ${path} is larger than 1 MiB` }); continue; }
+      if (statSync(path).size > 1 << 20) {
+        issues.push({ variable, message: `the template ${path} is larger than 1 MiB` });
+        continue;
+      }
       goFiles.push({ path, text: readFileSync(path, 'utf8') });
     } catch (e) {
       issues.push({ variable, message: `cannot read the template ${path}: ${(e as Error).message}` });
@@ -234,7 +256,8 @@ export function loadTemplates(dir: string, explicit: boolean, variable: string, 
       out.go = { set, env };
       for (const name of TEMPLATE_NAMES) {
         if (!set.templates.has(name)) continue;
-        if (out.compiled[name]) issues.push({ variable, message: `${name} is given twice: as ${out.files[name]} (Handlebars) and in a Go template file; keep one` });
+        if (out.compiled[name])
+          issues.push({ variable, message: `${name} is given twice: as ${out.files[name]} (Handlebars) and in a Go template file; keep one` });
       }
     } catch (e) {
       if (!(e instanceof GoTemplateError)) throw e;
@@ -245,7 +268,11 @@ export function loadTemplates(dir: string, explicit: boolean, variable: string, 
 }
 
 /** Title and body for a run: custom templates where given, defaults elsewhere. Template errors fall back to the default and are reported. */
-export function renderRunMessage(stats: RunStats, templates: Templates | null, onTemplateError: (name: TemplateName, err: Error) => void = () => {}): NotifyMessage {
+export function renderRunMessage(
+  stats: RunStats,
+  templates: Templates | null,
+  onTemplateError: (name: TemplateName, err: Error) => void = () => {},
+): NotifyMessage {
   const ok = stats.status === 'success';
   const titleName: TemplateName = ok ? 'title_success' : 'title_failure';
   const bodyName: TemplateName = ok ? 'body_success' : 'body_failure';
@@ -272,7 +299,9 @@ export function renderRunMessage(stats: RunStats, templates: Templates | null, o
       return fallback();
     }
   };
-  const title = render(titleName, () => defaultTitle(stats)).replace(/\s*\n\s*/g, ' ').trim();
+  const title = render(titleName, () => defaultTitle(stats))
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
   const message = render(bodyName, () => defaultBody(stats)).replace(/\s+$/, '');
   return { title: title || defaultTitle(stats), message: message || defaultBody(stats), level: ok ? 'info' : 'error' };
 }

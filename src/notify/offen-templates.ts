@@ -15,11 +15,23 @@ import { parseGoTemplates, GoMap, GoTemplateError, type GoFunc, type GoTemplate 
 export class GoTime {
   readonly date: Date;
   readonly zone: string;
-  constructor(date: Date, zone: string) { this.date = date; this.zone = zone; }
+  constructor(date: Date, zone: string) {
+    this.date = date;
+    this.zone = zone;
+  }
 
   /** Wall-clock parts and the offset from UTC in minutes, in this zone. */
   private parts(): { y: number; mo: number; d: number; h: number; mi: number; s: number; offset: number } {
-    const f = new Intl.DateTimeFormat('en-US', { timeZone: this.zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    const f = new Intl.DateTimeFormat('en-US', {
+      timeZone: this.zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
     const p = Object.fromEntries(f.formatToParts(this.date).map((x) => [x.type, x.value]));
     const [y, mo, d, h, mi, s] = [p.year, p.month, p.day, p.hour, p.minute, p.second].map(Number) as [number, number, number, number, number, number];
     const wall = Date.UTC(y, mo - 1, d, h, mi, s);
@@ -27,7 +39,9 @@ export class GoTime {
     return { y, mo, d, h, mi, s, offset };
   }
 
-  private static pad(n: number, w = 2): string { return String(n).padStart(w, '0'); }
+  private static pad(n: number, w = 2): string {
+    return String(n).padStart(w, '0');
+  }
 
   private base(): string {
     const p = this.parts();
@@ -47,23 +61,34 @@ export class GoTime {
   }
 
   /** time.RFC3339: 2006-01-02T15:04:05Z07:00 */
-  rfc3339(): string { return `${this.base()}${this.offsetText(true, true)}`; }
+  rfc3339(): string {
+    return `${this.base()}${this.offsetText(true, true)}`;
+  }
 
   /** Go's default String(): 2006-01-02 15:04:05.999999999 -0700 MST */
   toString(): string {
-    const abbr = this.zone === 'UTC' || this.zone === 'Etc/UTC' ? 'UTC'
-      : new Intl.DateTimeFormat('en-US', { timeZone: this.zone, timeZoneName: 'short' }).formatToParts(this.date).find((x) => x.type === 'timeZoneName')?.value ?? '';
+    const abbr =
+      this.zone === 'UTC' || this.zone === 'Etc/UTC'
+        ? 'UTC'
+        : (new Intl.DateTimeFormat('en-US', { timeZone: this.zone, timeZoneName: 'short' }).formatToParts(this.date).find((x) => x.type === 'timeZoneName')
+            ?.value ?? '');
     return `${this.base().replace('T', ' ')}${this.fraction()} ${this.offsetText(false, false)} ${abbr}`;
   }
 
   /** encoding/json: RFC 3339 with nanoseconds. */
-  toJSON(): string { return `${this.base()}${this.fraction()}${this.offsetText(true, true)}`; }
-  valueOf(): number { return this.date.getTime(); }
+  toJSON(): string {
+    return `${this.base()}${this.fraction()}${this.offsetText(true, true)}`;
+  }
+  valueOf(): number {
+    return this.date.getTime();
+  }
 }
 
 /** An error value: prints its message; JSON shows {} as Go's json.Marshal of an error does. */
 class GoError extends Error {
-  toJSON(): Record<string, never> { return {}; }
+  toJSON(): Record<string, never> {
+    return {};
+  }
 }
 
 /** offen's formatBytes: powers of 1000 (`kB`, `MB`) or 1024 (`KiB`, `MiB`), one decimal. */
@@ -72,7 +97,10 @@ export function offenFormatBytes(b: number, decimal: boolean): string {
   if (b < unit) return `${Math.trunc(b)} B`;
   let div = unit;
   let exp = 0;
-  for (let n = Math.floor(b / unit); n >= unit; n = Math.floor(n / unit)) { div *= unit; exp++; }
+  for (let n = Math.floor(b / unit); n >= unit; n = Math.floor(n / unit)) {
+    div *= unit;
+    exp++;
+  }
   return `${(b / div).toFixed(1)} ${'kMGTPE'[exp]}${decimal ? 'B' : 'iB'}`;
 }
 
@@ -100,7 +128,6 @@ export function offenFuncs(env: Env): Record<string, GoFunc> {
 }
 
 export const OFFEN_FUNC_NAMES = ['formatTime', 'formatBytesDec', 'formatBytesBin', 'env', 'toJson', 'toPrettyJson'] as const;
-
 
 /**
  * offen's NotificationData for one run: `.Error` (nil on success), `.Config` (offen's field
@@ -153,7 +180,10 @@ export function parseOffenTemplates(files: Array<{ path: string; text: string }>
   const templates = new Map<string, GoTemplate>();
   for (const f of files) {
     const defs = parseGoTemplates(f.text, f.path, OFFEN_FUNC_NAMES);
-    if (defs.size === 0) throw new GoTemplateError(`${f.path} defines no template; expected {{ define "title_failure" }}...{{ end }} blocks (title_success, body_success, title_failure, body_failure)`);
+    if (defs.size === 0)
+      throw new GoTemplateError(
+        `${f.path} defines no template; expected {{ define "title_failure" }}...{{ end }} blocks (title_success, body_success, title_failure, body_failure)`,
+      );
     for (const [k, v] of defs) templates.set(k, v);
   }
   return { files: files.map((f) => f.path), templates };

@@ -16,9 +16,7 @@ export function serviceFor(scheme: string): NotifyService<BaseServiceConfig> | u
   return BY_SCHEME.get(scheme.toLowerCase());
 }
 
-export type ParseOutcome =
-  | { ok: true; target: NotificationTarget }
-  | { ok: false; redacted: string; issue: string };
+export type ParseOutcome = { ok: true; target: NotificationTarget } | { ok: false; redacted: string; issue: string };
 
 const SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
 
@@ -30,7 +28,10 @@ export function parseNotificationUrl(input: string): ParseOutcome {
   if (!m) return fail('is not a notification URL; expected a URL such as smtp://..., slack://..., generic+https://...');
   const scheme = m[1]!.toLowerCase();
   const service = serviceFor(scheme);
-  if (!service) return fail(`unknown service ${quote(scheme)}; expected one of ${[...new Set(SERVICES.map((s) => s.schemes[0]))].join(', ')} (or hangouts, mqtts, generic+http, generic+https)`);
+  if (!service)
+    return fail(
+      `unknown service ${quote(scheme)}; expected one of ${[...new Set(SERVICES.map((s) => s.schemes[0]))].join(', ')} (or hangouts, mqtts, generic+http, generic+https)`,
+    );
   let url: URL;
   try {
     url = new URL(raw);
@@ -69,7 +70,14 @@ const NOT_SECRET = new Set(['titlekey', 'messagekey', 'usestarttls', 'requiresta
 
 function variants(s: string): string[] {
   const v = new Set<string>([s]);
-  try { v.add(encodeURIComponent(s)); v.add(encodeURIComponent(encodeURIComponent(s))); v.add(encodeURI(s)); v.add(encodeURIComponent(s).replace(/%20/g, '+')); } catch { /* lone surrogate */ }
+  try {
+    v.add(encodeURIComponent(s));
+    v.add(encodeURIComponent(encodeURIComponent(s)));
+    v.add(encodeURI(s));
+    v.add(encodeURIComponent(s).replace(/%20/g, '+'));
+  } catch {
+    /* lone surrogate */
+  }
   return [...v].filter((x) => x.length >= 3);
 }
 
@@ -82,7 +90,10 @@ function redactWith(raw: string, secrets: string[], known: boolean): string {
   const m = SCHEME.exec(raw);
   const prefix = m ? m[0] : '';
   let rest = raw.slice(prefix.length);
-  const all = secrets.filter((s) => s && s.length >= 3).flatMap(variants).sort((a, b) => b.length - a.length);
+  const all = secrets
+    .filter((s) => s && s.length >= 3)
+    .flatMap(variants)
+    .sort((a, b) => b.length - a.length);
   for (const s of all) if (rest.includes(s)) rest = rest.split(s).join(MASK);
   if (!m) return raw.replace(/[A-Za-z0-9_\-.~%:+/=]{8,}/g, MASK);
   // userinfo
@@ -99,7 +110,11 @@ function redactWith(raw: string, secrets: string[], known: boolean): string {
   // query values whose key looks secret
   rest = rest.replace(/([?&])([^=&#]*)=([^&#]*)/g, (all2, sep: string, k: string, v: string) => {
     let key = k;
-    try { key = decodeURIComponent(k.replace(/\+/g, ' ')); } catch { /* keep */ }
+    try {
+      key = decodeURIComponent(k.replace(/\+/g, ' '));
+    } catch {
+      /* keep */
+    }
     return SECRET_KEY.test(key) && !NOT_SECRET.has(key.toLowerCase()) && v && v !== MASK ? `${sep}${k}=${MASK}` : all2;
   });
   if (!known) {

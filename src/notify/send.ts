@@ -37,7 +37,12 @@ function clean(text: string, target: NotificationTarget): string {
  * Send one message to every target concurrently. Each URL gets its own
  * deadline and retries; a failure is logged and returned, never thrown.
  */
-export async function sendToTargets(targets: readonly NotificationTarget[], msg: NotifyMessage, log: Logger, opts: SendOptions = {}): Promise<NotificationResult[]> {
+export async function sendToTargets(
+  targets: readonly NotificationTarget[],
+  msg: NotifyMessage,
+  log: Logger,
+  opts: SendOptions = {},
+): Promise<NotificationResult[]> {
   return Promise.all(targets.map((t) => sendOne(t, msg, log, opts)));
 }
 

@@ -48,8 +48,9 @@ export function startupTargets(env?: Env): NotificationTarget[] {
 export function startupFailureMessage(command: string, problems: readonly string[]): NotifyMessage {
   return {
     title: '[offsite] start-up FAILED: no backup will run',
-    message: `offsite could not start (\`offsite ${command}\`):\n\n${problems.map((p) => `- ${redact(p)}`).join('\n')}\n\n`
-      + 'Nothing was backed up. Fix the configuration and restart the container.',
+    message:
+      `offsite could not start (\`offsite ${command}\`):\n\n${problems.map((p) => `- ${redact(p)}`).join('\n')}\n\n` +
+      'Nothing was backed up. Fix the configuration and restart the container.',
     level: 'error',
   };
 }
@@ -58,7 +59,12 @@ export function startupFailureMessage(command: string, problems: readonly string
  * Send the start-up failure to every usable URL, within STARTUP_SEND's bounds. Never throws;
  * returns the results (empty when no URL is usable).
  */
-export async function notifyStartupFailure(command: string, problems: readonly string[], log: Logger, opts: SendOptions & { env?: Env } = {}): Promise<NotificationResult[]> {
+export async function notifyStartupFailure(
+  command: string,
+  problems: readonly string[],
+  log: Logger,
+  opts: SendOptions & { env?: Env } = {},
+): Promise<NotificationResult[]> {
   let targets: NotificationTarget[];
   try {
     targets = startupTargets(opts.env);

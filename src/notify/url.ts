@@ -21,7 +21,10 @@ export function hostOf(url: URL): string {
 
 /** Path segments, decoded, without empty ones. */
 export function pathSegments(url: URL): string[] {
-  return url.pathname.split('/').filter(Boolean).map((p) => decode(p, 'path'));
+  return url.pathname
+    .split('/')
+    .filter(Boolean)
+    .map((p) => decode(p, 'path'));
 }
 
 const TRUE = ['true', '1', 'yes', 'y'];
@@ -95,7 +98,10 @@ export class Query {
   list(aliases: string | string[], sep = ','): string[] {
     const v = this.get(...(Array.isArray(aliases) ? aliases : [aliases]));
     if (!v) return [];
-    return v.split(sep).map((s) => s.trim()).filter(Boolean);
+    return v
+      .split(sep)
+      .map((s) => s.trim())
+      .filter(Boolean);
   }
 
   /** One of a fixed set (case-insensitive), returned in its canonical spelling. */

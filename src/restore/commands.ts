@@ -16,8 +16,16 @@ import { statusLine } from '../term.ts';
 import { formatBytes } from '../notify/index.ts';
 import { retentionFates } from '../retention/command.ts';
 import {
-  pickDestinations, listBackups, restoreBackup, verifyBackup, exportBackup, importBackup, findBackup, listContents,
-  type VerifyReport, type Naming,
+  pickDestinations,
+  listBackups,
+  restoreBackup,
+  verifyBackup,
+  exportBackup,
+  importBackup,
+  findBackup,
+  listContents,
+  type VerifyReport,
+  type Naming,
 } from './index.ts';
 
 export interface Io {
@@ -59,7 +67,10 @@ function pad(s: string, n: number): string {
 }
 
 function time(d: Date): string {
-  return d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 function printVerify(r: VerifyReport, io: Io): void {
@@ -86,7 +97,11 @@ function lineWriter(io: Io, controller: AbortController): { write: (s: string) =
       if (closed) throw new Error('the output was closed');
       if (process.stdout.write(s)) return;
       return new Promise<void>((res) => {
-        const done = () => { process.stdout.off('drain', done); controller.signal.removeEventListener('abort', done); res(); };
+        const done = () => {
+          process.stdout.off('drain', done);
+          controller.signal.removeEventListener('abort', done);
+          res();
+        };
         process.stdout.on('drain', done);
         controller.signal.addEventListener('abort', done);
       });
@@ -95,7 +110,12 @@ function lineWriter(io: Io, controller: AbortController): { write: (s: string) =
   };
 }
 
-async function withDestinations<T>(job: JobConfig, log: Logger, fn: (all: Destination[]) => Promise<T>, make: MakeDestinations = createDestinations): Promise<T> {
+async function withDestinations<T>(
+  job: JobConfig,
+  log: Logger,
+  fn: (all: Destination[]) => Promise<T>,
+  make: MakeDestinations = createDestinations,
+): Promise<T> {
   const all = await make(job, log);
   try {
     return await fn(all);
@@ -110,7 +130,11 @@ function verifiedField(r: VerificationRecord | undefined): { at: string; ok: boo
 }
 
 export async function runReadCommand(
-  command: string, args: string[], config: Config, log: Logger, io: Io = defaultIo,
+  command: string,
+  args: string[],
+  config: Config,
+  log: Logger,
+  io: Io = defaultIo,
   make: MakeDestinations = createDestinations,
 ): Promise<number> {
   const usingDefault = io === defaultIo;
@@ -121,7 +145,13 @@ export async function runReadCommand(
   const parsed = spec ? parseCommand(spec, args) : null;
   if (!parsed || parsed.kind !== 'run') throw new UsageError(`${command}: not a read command`);
   const values = parsed.values as {
-    json?: boolean; destination?: string; from?: string; to?: string; include?: string[]; force?: boolean; job?: string;
+    json?: boolean;
+    destination?: string;
+    from?: string;
+    to?: string;
+    include?: string[];
+    force?: boolean;
+    job?: string;
   };
   const positionals = parsed.positionals;
   const controller = new AbortController();
@@ -135,34 +165,53 @@ export async function runReadCommand(
         const history = await readVerifications(config.stateDir);
         const failures: Array<{ job: string; destination: string; location: string; error: string }> = [];
         for (const job of jobs) {
-          await withDestinations(job, log, async (all) => {
-            const dests = pickDestinations(all, values.destination);
-            const found = [];
-            for (const d of dests) {
-              try {
-                const listed = await listBackups([d], job.retention.prefix, log, namingOf(job));
-                const fates = retentionFates(job.retention, listed);
-                found.push(...listed.map((b) => ({ ...b, retention: fates?.get(b.name) ?? null })));
-              } catch (e) {
-                failures.push({ job: job.name, destination: d.name, location: d.location, error: errorMessage(e) });
+          await withDestinations(
+            job,
+            log,
+            async (all) => {
+              const dests = pickDestinations(all, values.destination);
+              const found = [];
+              for (const d of dests) {
+                try {
+                  const listed = await listBackups([d], job.retention.prefix, log, namingOf(job));
+                  const fates = retentionFates(job.retention, listed);
+                  found.push(...listed.map((b) => ({ ...b, retention: fates?.get(b.name) ?? null })));
+                } catch (e) {
+                  failures.push({ job: job.name, destination: d.name, location: d.location, error: errorMessage(e) });
+                }
               }
-            }
-            for (const b of found) {
-              rows.push({
-                job: job.name, destination: b.destination, location: b.location, name: b.name, size: b.size, modified: b.modified.toISOString(),
-                encryption: b.manifest?.encryption ?? null, compression: b.manifest?.compression ?? null,
-                files: b.manifest?.archived.files ?? null, bytes: b.manifest?.archived.bytes ?? null, sha256: b.manifest?.archive.sha256 ?? null,
-                lastVerified: verifiedField(lastVerification(history, b.location, b.name)),
-                retention: b.retention,
-                ...(b.manifestError ? { manifestError: b.manifestError } : {}),
-              });
-            }
-          }, make);
+              for (const b of found) {
+                rows.push({
+                  job: job.name,
+                  destination: b.destination,
+                  location: b.location,
+                  name: b.name,
+                  size: b.size,
+                  modified: b.modified.toISOString(),
+                  encryption: b.manifest?.encryption ?? null,
+                  compression: b.manifest?.compression ?? null,
+                  files: b.manifest?.archived.files ?? null,
+                  bytes: b.manifest?.archived.bytes ?? null,
+                  sha256: b.manifest?.archive.sha256 ?? null,
+                  lastVerified: verifiedField(lastVerification(history, b.location, b.name)),
+                  retention: b.retention,
+                  ...(b.manifestError ? { manifestError: b.manifestError } : {}),
+                });
+              }
+            },
+            make,
+          );
         }
         const code = failures.length ? 1 : 0;
-        if (values.json) { io.out(`${JSON.stringify(failures.length ? { backups: rows, errors: failures } : rows, null, 2)}\n`); return code; }
+        if (values.json) {
+          io.out(`${JSON.stringify(failures.length ? { backups: rows, errors: failures } : rows, null, 2)}\n`);
+          return code;
+        }
         for (const f of failures) io.err(`error: cannot list ${f.destination} (${f.location}): ${f.error}\n`);
-        if (rows.length === 0) { io.out('no backups found\n'); return code; }
+        if (rows.length === 0) {
+          io.out('no backups found\n');
+          return code;
+        }
         const w = Math.max(...rows.map((r) => String(r.name).length), 4);
         // what retention does with each backup (prune --dry-run's reasons), when retention is on
         const withRetention = rows.some((r) => r.retention);
@@ -170,112 +219,220 @@ export async function runReadCommand(
           const f = r.retention as { keep: boolean; reasons: string[] } | null;
           return f ? `${f.keep ? 'keep' : 'remove'}: ${f.reasons.join(', ')}` : '-';
         };
-        io.out(`${pad('DESTINATION', 12)}${pad('NAME', w + 2)}${pad('SIZE', 11)}${pad('MODIFIED', 22)}${pad('ENCRYPTION', 11)}${pad('FILES', 9)}${withRetention ? `${pad('LAST VERIFIED', 37)}RETENTION` : 'LAST VERIFIED'}\n`);
+        io.out(
+          `${pad('DESTINATION', 12)}${pad('NAME', w + 2)}${pad('SIZE', 11)}${pad('MODIFIED', 22)}${pad('ENCRYPTION', 11)}${pad('FILES', 9)}${withRetention ? `${pad('LAST VERIFIED', 37)}RETENTION` : 'LAST VERIFIED'}\n`,
+        );
         for (const r of rows) {
           const v = r.lastVerified as ReturnType<typeof verifiedField>;
           const verified = v ? `${time(new Date(v.at))} ${v.ok ? (v.contentChecked ? 'ok' : 'ok (hash only)') : 'FAILED'}` : 'never';
-          io.out(`${pad(String(r.destination), 12)}${pad(String(r.name), w + 2)}${pad(formatBytes(r.size as number), 11)}${pad(time(new Date(r.modified as string)), 22)}${pad(String(r.encryption ?? '?'), 11)}${pad(String(r.files ?? '?'), 9)}${withRetention ? `${pad(verified, 37)}${retentionText(r)}` : verified}\n`);
+          io.out(
+            `${pad(String(r.destination), 12)}${pad(String(r.name), w + 2)}${pad(formatBytes(r.size as number), 11)}${pad(time(new Date(r.modified as string)), 22)}${pad(String(r.encryption ?? '?'), 11)}${pad(String(r.files ?? '?'), 9)}${withRetention ? `${pad(verified, 37)}${retentionText(r)}` : verified}\n`,
+          );
         }
         return code;
       }
 
       case 'restore': {
         const job = pickJob(config, values.job);
-        return await withDestinations(job, log, async (all) => {
-          if (!values.from && all.length > 1) throw new UsageError('restore needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
-          const [dest] = pickDestinations(all, values.from, '--from');
-          let last = 0;
-          const meter = new RateMeter();
-          const report = await restoreBackup({
-            destination: dest!, name: positionals[0], prefix: job.retention.prefix, naming: namingOf(job), target: resolve(values.to!),
-            include: values.include, force: values.force, keys: job.encryption.keys, log, signal: controller.signal,
-            onProgress: io.isTty ? (p, total) => {
-              const now = Date.now();
-              meter.add(now, p.bytes);
-              if (now - last < 250) return;
-              last = now;
-              // the status line of src/term.ts: log lines are written above it, not into it
-              const line = formatProgress('restoring', { files: p.files, bytes: p.bytes, total }, meter.rate());
-              if (io === redactedDefault) statusLine.set(line); else io.err(`\r${line}`);
-            } : undefined,
-          });
-          if (io.isTty) { if (io === redactedDefault) statusLine.clear(); else io.err('\n'); }
-          const r = report.result;
-          io.out(`restored ${report.name} from ${report.destination} into ${report.target}\n`);
-          for (const c of report.checks) io.out(`  ok    ${c}\n`);
-          if (r.hardlinks) io.out(`  ok    ${r.hardlinks} hard links\n`);
-          for (const w of r.warnings) io.out(`  note  ${w}\n`);
-          return 0;
-        }, make);
+        return await withDestinations(
+          job,
+          log,
+          async (all) => {
+            if (!values.from && all.length > 1)
+              throw new UsageError('restore needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
+            const [dest] = pickDestinations(all, values.from, '--from');
+            let last = 0;
+            const meter = new RateMeter();
+            const report = await restoreBackup({
+              destination: dest!,
+              name: positionals[0],
+              prefix: job.retention.prefix,
+              naming: namingOf(job),
+              target: resolve(values.to!),
+              include: values.include,
+              force: values.force,
+              keys: job.encryption.keys,
+              log,
+              signal: controller.signal,
+              onProgress: io.isTty
+                ? (p, total) => {
+                    const now = Date.now();
+                    meter.add(now, p.bytes);
+                    if (now - last < 250) return;
+                    last = now;
+                    // the status line of src/term.ts: log lines are written above it, not into it
+                    const line = formatProgress('restoring', { files: p.files, bytes: p.bytes, total }, meter.rate());
+                    if (io === redactedDefault) statusLine.set(line);
+                    else io.err(`\r${line}`);
+                  }
+                : undefined,
+            });
+            if (io.isTty) {
+              if (io === redactedDefault) statusLine.clear();
+              else io.err('\n');
+            }
+            const r = report.result;
+            io.out(`restored ${report.name} from ${report.destination} into ${report.target}\n`);
+            for (const c of report.checks) io.out(`  ok    ${c}\n`);
+            if (r.hardlinks) io.out(`  ok    ${r.hardlinks} hard links\n`);
+            for (const w of r.warnings) io.out(`  note  ${w}\n`);
+            return 0;
+          },
+          make,
+        );
       }
 
       case 'ls': {
         const job = pickJob(config, values.job);
-        return await withDestinations(job, log, async (all) => {
-          if (!values.from && all.length > 1) throw new UserError('ls needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
-          const [dest] = pickDestinations(all, values.from, '--from');
-          const out = lineWriter(io, controller);
-          try {
-            await listContents({
-              destination: dest!, name: positionals[0], prefix: job.retention.prefix, naming: namingOf(job), keys: job.encryption.keys, log, signal: controller.signal,
-              onEntry: (e) => out.write(values.json
-                ? `${JSON.stringify({ path: e.path, type: e.type, size: e.size, mode: `0${e.mode.toString(8)}`, mtime: e.mtime.toISOString(), uid: e.uid, gid: e.gid, ...(e.linkname !== undefined ? { linkname: e.linkname } : {}) })}\n`
-                : `${e.path}\n`),
-            });
-          } catch (e) {
-            if (out.closed()) return 0; // the reader went away (ls | head): end quietly
-            throw e;
-          }
-          return 0;
-        }, make);
+        return await withDestinations(
+          job,
+          log,
+          async (all) => {
+            if (!values.from && all.length > 1)
+              throw new UserError('ls needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
+            const [dest] = pickDestinations(all, values.from, '--from');
+            const out = lineWriter(io, controller);
+            try {
+              await listContents({
+                destination: dest!,
+                name: positionals[0],
+                prefix: job.retention.prefix,
+                naming: namingOf(job),
+                keys: job.encryption.keys,
+                log,
+                signal: controller.signal,
+                onEntry: (e) =>
+                  out.write(
+                    values.json
+                      ? `${JSON.stringify({ path: e.path, type: e.type, size: e.size, mode: `0${e.mode.toString(8)}`, mtime: e.mtime.toISOString(), uid: e.uid, gid: e.gid, ...(e.linkname !== undefined ? { linkname: e.linkname } : {}) })}\n`
+                      : `${e.path}\n`,
+                  ),
+              });
+            } catch (e) {
+              if (out.closed()) return 0; // the reader went away (ls | head): end quietly
+              throw e;
+            }
+            return 0;
+          },
+          make,
+        );
       }
 
       case 'verify': {
         const job = pickJob(config, values.job);
-        return await withDestinations(job, log, async (all) => {
-          const dests = pickDestinations(all, values.from, '--from');
-          const reports: VerifyReport[] = [];
-          for (const d of dests) {
-            const r = await verifyBackup({ destination: d, name: positionals[0], prefix: job.retention.prefix, naming: namingOf(job), keys: job.encryption.keys, log, signal: controller.signal, stateDir: config.stateDir });
-            reports.push(r);
-            if (!values.json) printVerify(r, io);
-          }
-          if (values.json) {
-            io.out(`${JSON.stringify(reports.map((r) => ({
-              destination: r.destination, location: r.location, name: r.name, ok: r.ok, contentChecked: r.contentChecked,
-              checks: r.checks, warnings: r.warnings, problems: r.problems,
-              counts: r.result ? { files: r.result.files, hardlinks: r.result.hardlinks, directories: r.result.directories, symlinks: r.result.symlinks, bytes: r.result.bytes } : null,
-            })), null, 2)}\n`);
-          }
-          return reports.every((r) => r.ok) ? 0 : 1;
-        }, make);
+        return await withDestinations(
+          job,
+          log,
+          async (all) => {
+            const dests = pickDestinations(all, values.from, '--from');
+            const reports: VerifyReport[] = [];
+            for (const d of dests) {
+              const r = await verifyBackup({
+                destination: d,
+                name: positionals[0],
+                prefix: job.retention.prefix,
+                naming: namingOf(job),
+                keys: job.encryption.keys,
+                log,
+                signal: controller.signal,
+                stateDir: config.stateDir,
+              });
+              reports.push(r);
+              if (!values.json) printVerify(r, io);
+            }
+            if (values.json) {
+              io.out(
+                `${JSON.stringify(
+                  reports.map((r) => ({
+                    destination: r.destination,
+                    location: r.location,
+                    name: r.name,
+                    ok: r.ok,
+                    contentChecked: r.contentChecked,
+                    checks: r.checks,
+                    warnings: r.warnings,
+                    problems: r.problems,
+                    counts: r.result
+                      ? {
+                          files: r.result.files,
+                          hardlinks: r.result.hardlinks,
+                          directories: r.result.directories,
+                          symlinks: r.result.symlinks,
+                          bytes: r.result.bytes,
+                        }
+                      : null,
+                  })),
+                  null,
+                  2,
+                )}\n`,
+              );
+            }
+            return reports.every((r) => r.ok) ? 0 : 1;
+          },
+          make,
+        );
       }
 
       case 'export': {
         const job = pickJob(config, values.job);
         const [name, file] = positionals as [string, string];
-        return await withDestinations(job, log, async (all) => {
-          let dests = pickDestinations(all, values.from, '--from');
-          if (!values.from && name !== 'latest') {
-            // the first destination that holds it
-            const holding: Destination[] = [];
-            for (const d of dests) { if (await findBackup(d, name, '').then(() => true, () => false)) holding.push(d); }
-            if (holding.length) dests = holding;
-          }
-          const r = await exportBackup({ destination: dests[0]!, name, prefix: job.retention.prefix, naming: namingOf(job), file, log, signal: controller.signal });
-          io.out(`exported ${r.name} (${formatBytes(r.size)}, SHA-256 ${r.sha256}) to ${r.file}${r.sidecar ? ` and its manifest to ${r.file}.manifest.json` : ''}\n`);
-          return 0;
-        }, make);
+        return await withDestinations(
+          job,
+          log,
+          async (all) => {
+            let dests = pickDestinations(all, values.from, '--from');
+            if (!values.from && name !== 'latest') {
+              // the first destination that holds it
+              const holding: Destination[] = [];
+              for (const d of dests) {
+                if (
+                  await findBackup(d, name, '').then(
+                    () => true,
+                    () => false,
+                  )
+                )
+                  holding.push(d);
+              }
+              if (holding.length) dests = holding;
+            }
+            const r = await exportBackup({
+              destination: dests[0]!,
+              name,
+              prefix: job.retention.prefix,
+              naming: namingOf(job),
+              file,
+              log,
+              signal: controller.signal,
+            });
+            io.out(
+              `exported ${r.name} (${formatBytes(r.size)}, SHA-256 ${r.sha256}) to ${r.file}${r.sidecar ? ` and its manifest to ${r.file}.manifest.json` : ''}\n`,
+            );
+            return 0;
+          },
+          make,
+        );
       }
 
       case 'import': {
         const job = pickJob(config, values.job);
-        return await withDestinations(job, log, async (all) => {
-          const dests = pickDestinations(all, values.to, '--to');
-          const r = await importBackup({ destinations: dests, file: resolve(positionals[0]!), keys: job.encryption.keys, force: values.force, log, signal: controller.signal });
-          io.out(`imported ${r.name} to ${r.destinations.join(', ')}\n`);
-          return 0;
-        }, make);
+        return await withDestinations(
+          job,
+          log,
+          async (all) => {
+            const dests = pickDestinations(all, values.to, '--to');
+            const r = await importBackup({
+              destinations: dests,
+              file: resolve(positionals[0]!),
+              keys: job.encryption.keys,
+              force: values.force,
+              log,
+              signal: controller.signal,
+            });
+            io.out(`imported ${r.name} to ${r.destinations.join(', ')}\n`);
+            return 0;
+          },
+          make,
+        );
       }
     }
     throw new UserError(`unknown command ${command}`);
@@ -283,4 +440,3 @@ export async function runReadCommand(
     process.off('SIGTERM', onSignal).off('SIGINT', onSignal);
   }
 }
-

@@ -17,4 +17,3 @@ export function parseVerifyConfig(env: Env, issues: ConfigIssue[]): VerifyConfig
   if (issues.length > before) return null;
   return { cron: v.VERIFY_CRON_EXPRESSION ?? null };
 }
-

@@ -29,11 +29,17 @@ const keyOf = (r: { location: string; name: string }) => `${r.location}\n${r.nam
 export async function readVerifications(stateDir: string): Promise<Map<string, VerificationRecord>> {
   const out = new Map<string, VerificationRecord>();
   let text: string;
-  try { text = await readFile(fileOf(stateDir), 'utf8'); } catch { return out; }
+  try {
+    text = await readFile(fileOf(stateDir), 'utf8');
+  } catch {
+    return out;
+  }
   try {
     const list = JSON.parse(text) as VerificationRecord[];
     if (Array.isArray(list)) for (const r of list) if (r && typeof r.name === 'string' && typeof r.location === 'string') out.set(keyOf(r), r);
-  } catch { /* a damaged history is treated as empty; the next record rewrites it */ }
+  } catch {
+    /* a damaged history is treated as empty; the next record rewrites it */
+  }
   return out;
 }
 

@@ -18,8 +18,15 @@ import { isTemporaryName } from '../retention/index.ts';
 import { parseTimeFromName } from '../archive/filename.ts';
 import { extractArchive, type EntryInfo, type ExtractProgress, type ExtractResult } from '../archive/extract.ts';
 import {
-  readManifest, parseSidecar, sidecarName, isSidecarName, buildSidecar, encodeManifest, NewerFormatError,
-  type Manifest, type Sidecar,
+  readManifest,
+  parseSidecar,
+  sidecarName,
+  isSidecarName,
+  buildSidecar,
+  encodeManifest,
+  NewerFormatError,
+  type Manifest,
+  type Sidecar,
 } from '../manifest/index.ts';
 
 export interface ListedBackup {
@@ -64,7 +71,10 @@ export function newestFirst(naming?: Naming): (a: BackupObject, b: BackupObject)
   const key = new Map<BackupObject, number>();
   const time = (o: BackupObject) => {
     let t = key.get(o);
-    if (t === undefined) { t = backupTime(o, naming); key.set(o, t); }
+    if (t === undefined) {
+      t = backupTime(o, naming);
+      key.set(o, t);
+    }
     return t;
   };
   return (a, b) => {
@@ -84,7 +94,10 @@ async function readAll(stream: Readable, limit: number, what: string): Promise<B
   let n = 0;
   for await (const c of stream) {
     n += (c as Buffer).length;
-    if (n > limit) { stream.destroy(); throw new UserError(`${what} is larger than ${limit} bytes`, 'it is not an offsite manifest'); }
+    if (n > limit) {
+      stream.destroy();
+      throw new UserError(`${what} is larger than ${limit} bytes`, 'it is not an offsite manifest');
+    }
     parts.push(c as Buffer);
   }
   return Buffer.concat(parts);
@@ -93,7 +106,7 @@ async function readAll(stream: Readable, limit: number, what: string): Promise<B
 /** The sidecar of `name` on `dest`, or null when there is none. A newer format version throws. */
 export async function fetchSidecar(dest: Destination, name: string, listing?: BackupObject[]): Promise<Sidecar | null> {
   const sc = sidecarName(name);
-  const objs = listing ?? await dest.list(sc);
+  const objs = listing ?? (await dest.list(sc));
   if (!objs.some((o) => o.name === sc)) return null;
   const data = await readAll(await dest.download(sc), 1024 * 1024, sc);
   return parseSidecar(data, `${dest.name}: ${sc}`);
@@ -105,7 +118,14 @@ export async function listBackups(dests: Destination[], prefix = '', log?: Logge
   for (const d of dests) {
     const all = await d.list(prefix);
     const archives = all.filter((o) => !isSidecarName(o.name) && !isTemporaryName(o.name)).sort(newestFirst(naming));
-    const rows: ListedBackup[] = archives.map((o) => ({ destination: d.name, location: d.location, name: o.name, size: o.size, modified: o.modified, manifest: null }));
+    const rows: ListedBackup[] = archives.map((o) => ({
+      destination: d.name,
+      location: d.location,
+      name: o.name,
+      size: o.size,
+      modified: o.modified,
+      manifest: null,
+    }));
     // sidecars are small; read a few at a time
     let i = 0;
     const worker = async () => {
@@ -133,7 +153,11 @@ export async function listBackups(dests: Destination[], prefix = '', log?: Logge
 export async function findBackup(dest: Destination, name: string | undefined, prefix = '', naming?: Naming): Promise<BackupObject> {
   if (!name || name === 'latest') {
     const [newest] = await listArchives(dest, prefix, naming);
-    if (!newest) throw new UserError(`${dest.name} (${dest.location}) holds no backup${prefix ? ` starting with "${prefix}"` : ''}`, 'run `offsite list` to see what is stored');
+    if (!newest)
+      throw new UserError(
+        `${dest.name} (${dest.location}) holds no backup${prefix ? ` starting with "${prefix}"` : ''}`,
+        'run `offsite list` to see what is stored',
+      );
     return newest;
   }
   const found = (await dest.list(name)).find((o) => o.name === name);
@@ -183,7 +207,11 @@ function hashed(source: Readable): Hashed {
         h.unpipe(out);
         h.resume();
       }
-      try { return await done(); } catch { return null; }
+      try {
+        return await done();
+      } catch {
+        return null;
+      }
     },
   };
 }
@@ -215,19 +243,27 @@ function contentBound(sidecar: Sidecar | null): { maxBytes?: number; maxBytesSou
 /** Can these keys decrypt an archive made with `method`? (A gpg archive may need the other kind of gpg key.) */
 export function haveKeyFor(method: EncryptionMethod, keys: DecryptionKeys): boolean {
   switch (method) {
-    case 'none': return true;
-    case 'gpg': return keys.gpgPassphrase !== undefined || keys.gpgPrivateKey !== undefined;
-    case 'age': return keys.agePassphrase !== undefined || (keys.ageIdentities?.length ?? 0) > 0;
-    case 'aes': return keys.aesKeyHex !== undefined;
+    case 'none':
+      return true;
+    case 'gpg':
+      return keys.gpgPassphrase !== undefined || keys.gpgPrivateKey !== undefined;
+    case 'age':
+      return keys.agePassphrase !== undefined || (keys.ageIdentities?.length ?? 0) > 0;
+    case 'aes':
+      return keys.aesKeyHex !== undefined;
   }
 }
 
 function keyVariables(method: EncryptionMethod): string {
   switch (method) {
-    case 'gpg': return 'GPG_PASSPHRASE or GPG_PRIVATE_KEY';
-    case 'age': return 'AGE_PASSPHRASE or AGE_SECRET_KEYS';
-    case 'aes': return 'BACKUP_ENCRYPTION_KEY';
-    default: return '';
+    case 'gpg':
+      return 'GPG_PASSPHRASE or GPG_PRIVATE_KEY';
+    case 'age':
+      return 'AGE_PASSPHRASE or AGE_SECRET_KEYS';
+    case 'aes':
+      return 'BACKUP_ENCRYPTION_KEY';
+    default:
+      return '';
   }
 }
 
@@ -273,13 +309,17 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   const checks: string[] = [];
   if (!sidecar) o.log.warn({ backup: obj.name }, 'no manifest beside this backup: its SHA-256 cannot be checked (restoring anyway)');
   let manifest: Manifest | null = null;
-  let total: { files: number; bytes: number } | null = sidecar
-    ? { files: sidecar.archived.files, bytes: sidecar.archived.bytes }
-    : null;
+  let total: { files: number; bytes: number } | null = sidecar ? { files: sidecar.archived.files, bytes: sidecar.archived.bytes } : null;
   o.log.info({ destination: o.destination.name, backup: obj.name, size: obj.size, target: o.target }, 'restore started');
   const { stream, done } = hashed(await o.destination.download(obj.name));
   const result = await extractArchive(stream, {
-    target: o.target, include: o.include, force: o.force, keys: o.keys, log: o.log, signal: o.signal, ...contentBound(sidecar),
+    target: o.target,
+    include: o.include,
+    force: o.force,
+    keys: o.keys,
+    log: o.log,
+    signal: o.signal,
+    ...contentBound(sidecar),
     onManifest: (m) => {
       manifest = readManifest(m, `the manifest inside ${obj.name}`);
       total ??= { files: manifest.counts.files, bytes: manifest.bytes };
@@ -335,17 +375,34 @@ export async function verifyBackup(o: VerifyOptions): Promise<VerifyReport> {
   const report = await verifyOnce(o);
   // a backup that was found was verified (well or not); "not found" is no verification of anything
   if (o.stateDir && report.found) {
-    await recordVerification(o.stateDir, {
-      location: report.location, name: report.name, at: new Date().toISOString(), ok: report.ok, contentChecked: report.contentChecked,
-    }, o.log);
+    await recordVerification(
+      o.stateDir,
+      {
+        location: report.location,
+        name: report.name,
+        at: new Date().toISOString(),
+        ok: report.ok,
+        contentChecked: report.contentChecked,
+      },
+      o.log,
+    );
   }
   return report;
 }
 
 async function verifyOnce(o: VerifyOptions): Promise<VerifyReport> {
   const report: VerifyReport = {
-    destination: o.destination.name, location: o.destination.location, name: o.name ?? 'latest', ok: false, contentChecked: false,
-    checks: [], problems: [], warnings: [], result: null, sidecar: null, manifest: null,
+    destination: o.destination.name,
+    location: o.destination.location,
+    name: o.name ?? 'latest',
+    ok: false,
+    contentChecked: false,
+    checks: [],
+    problems: [],
+    warnings: [],
+    result: null,
+    sidecar: null,
+    manifest: null,
   };
   try {
     const obj = await findBackup(o.destination, o.name, o.prefix, o.naming);
@@ -353,7 +410,10 @@ async function verifyOnce(o: VerifyOptions): Promise<VerifyReport> {
     report.found = true;
     const sidecar = await fetchSidecar(o.destination, obj.name);
     report.sidecar = sidecar;
-    if (sidecar) report.checks.push(`manifest: format version ${sidecar.formatVersion}, written by offsite ${sidecar.offsiteVersion} for job ${sidecar.job} at ${sidecar.created}`);
+    if (sidecar)
+      report.checks.push(
+        `manifest: format version ${sidecar.formatVersion}, written by offsite ${sidecar.offsiteVersion} for job ${sidecar.job} at ${sidecar.created}`,
+      );
     else report.warnings.push('no manifest beside this backup: its SHA-256 cannot be checked');
 
     const method = sidecar?.encryption;
@@ -363,7 +423,9 @@ async function verifyOnce(o: VerifyOptions): Promise<VerifyReport> {
       stream.resume();
       const got = await done();
       report.checks.push(checkIntegrity(got, sidecar, obj.name)!);
-      report.warnings.push(`contents not decrypted: the backup is encrypted with ${method} and ${keyVariables(method)} is not set; only its SHA-256 was checked`);
+      report.warnings.push(
+        `contents not decrypted: the backup is encrypted with ${method} and ${keyVariables(method)} is not set; only its SHA-256 was checked`,
+      );
       report.ok = true;
       return report;
     }
@@ -372,8 +434,13 @@ async function verifyOnce(o: VerifyOptions): Promise<VerifyReport> {
     let result: ExtractResult;
     try {
       result = await extractArchive(stream, {
-        keys: o.keys, log: o.log, signal: o.signal, ...contentBound(sidecar),
-        onManifest: (m) => { report.manifest = readManifest(m, `the manifest inside ${obj.name}`); },
+        keys: o.keys,
+        log: o.log,
+        signal: o.signal,
+        ...contentBound(sidecar),
+        onManifest: (m) => {
+          report.manifest = readManifest(m, `the manifest inside ${obj.name}`);
+        },
         beforeCommit: async () => {
           const c = checkIntegrity(await done(), sidecar, obj.name);
           if (c) report.checks.push(c);
@@ -384,7 +451,9 @@ async function verifyOnce(o: VerifyOptions): Promise<VerifyReport> {
       if (sidecar && !(e instanceof UserError && /does not match its manifest|bytes, but its manifest says/.test(e.message))) {
         const got = await drain();
         if (got && (got.sha256 !== sidecar.archive.sha256 || got.size !== sidecar.archive.size)) {
-          report.problems.push(`${obj.name} does not match its manifest (SHA-256 ${got.sha256}, ${got.size} bytes; expected ${sidecar.archive.sha256}, ${sidecar.archive.size} bytes): it was changed or damaged after the backup`);
+          report.problems.push(
+            `${obj.name} does not match its manifest (SHA-256 ${got.sha256}, ${got.size} bytes; expected ${sidecar.archive.sha256}, ${sidecar.archive.size} bytes): it was changed or damaged after the backup`,
+          );
         } else if (got) {
           report.checks.push(`SHA-256 ${got.sha256} and size ${got.size} match the manifest (the archive is stored as it was written)`);
         }
@@ -394,7 +463,9 @@ async function verifyOnce(o: VerifyOptions): Promise<VerifyReport> {
     report.result = result;
     report.contentChecked = true;
     if (result.encryption !== 'none') report.checks.push(`decrypted (${result.encryption})`);
-    report.checks.push(`decoded (${result.compression}): ${result.files} files, ${result.directories} directories, ${result.symlinks} symlinks, ${result.bytes} bytes`);
+    report.checks.push(
+      `decoded (${result.compression}): ${result.files} files, ${result.directories} directories, ${result.symlinks} symlinks, ${result.bytes} bytes`,
+    );
     report.warnings.push(...result.warnings);
     if (!report.manifest) report.warnings.push('the archive holds no offsite manifest (made by another tool or an older offsite)');
     else report.checks.push(`archive manifest: format version ${report.manifest.formatVersion}`);
@@ -405,13 +476,17 @@ async function verifyOnce(o: VerifyOptions): Promise<VerifyReport> {
         if (got[k] === a[k]) continue;
         // files cut short while reading were filled with zeros up to their tar size: more content than bytes read
         if (k === 'bytes' && a.unreadable > 0 && got.bytes > a.bytes) {
-          report.warnings.push(`the archive holds ${got.bytes} bytes of file content, ${got.bytes - a.bytes} more than were read: ${a.unreadable} file(s) could not be read to their end during the backup and were filled with zeros`);
+          report.warnings.push(
+            `the archive holds ${got.bytes} bytes of file content, ${got.bytes - a.bytes} more than were read: ${a.unreadable} file(s) could not be read to their end during the backup and were filled with zeros`,
+          );
           continue;
         }
         report.problems.push(`the archive holds ${got[k]} ${k === 'bytes' ? 'bytes of file content' : k}, but its manifest says ${a[k]} were archived`);
       }
-      if (sidecar.encryption !== result.encryption) report.problems.push(`the archive is encrypted with ${result.encryption}, but its manifest says ${sidecar.encryption}`);
-      if (sidecar.compression !== result.compression) report.problems.push(`the archive is compressed with ${result.compression}, but its manifest says ${sidecar.compression}`);
+      if (sidecar.encryption !== result.encryption)
+        report.problems.push(`the archive is encrypted with ${result.encryption}, but its manifest says ${sidecar.encryption}`);
+      if (sidecar.compression !== result.compression)
+        report.problems.push(`the archive is compressed with ${result.compression}, but its manifest says ${sidecar.compression}`);
     }
     report.ok = report.problems.length === 0;
   } catch (e) {
@@ -450,9 +525,17 @@ export async function listContents(o: ContentsOptions): Promise<{ name: string; 
   }
   const { stream, done } = hashed(await o.destination.download(obj.name));
   const result = await extractArchive(stream, {
-    keys: o.keys, log: o.log, signal: o.signal, onEntry: o.onEntry, ...contentBound(sidecar),
-    onManifest: (m) => { readManifest(m, `the manifest inside ${obj.name}`); },
-    beforeCommit: async () => { checkIntegrity(await done(), sidecar, obj.name); },
+    keys: o.keys,
+    log: o.log,
+    signal: o.signal,
+    onEntry: o.onEntry,
+    ...contentBound(sidecar),
+    onManifest: (m) => {
+      readManifest(m, `the manifest inside ${obj.name}`);
+    },
+    beforeCommit: async () => {
+      checkIntegrity(await done(), sidecar, obj.name);
+    },
   });
   return { name: obj.name, result };
 }
@@ -503,7 +586,14 @@ export async function exportBackup(o: ExportOptions): Promise<{ name: string; fi
   try {
     const { stream, done } = hashed(await o.destination.download(obj.name));
     const out = createWriteStream(part, { flags: 'wx' });
-    await new Promise<void>((res, rej) => { out.once('open', () => { created.push(part); res(); }).once('error', rej); });
+    await new Promise<void>((res, rej) => {
+      out
+        .once('open', () => {
+          created.push(part);
+          res();
+        })
+        .once('error', rej);
+    });
     await (o.signal ? pipeline(stream, out, { signal: o.signal }) : pipeline(stream, out));
     const got = await done();
     checkIntegrity(got, sidecar, obj.name);
@@ -555,16 +645,40 @@ export async function importBackup(o: ImportOptions): Promise<{ name: string; si
     sidecar = buildSidecar(read, { ...read.archive, name }, read.archived);
   } else {
     let manifest: Manifest | null = null;
-    const r = await extractArchive(stream, { keys: o.keys, log: o.log, signal: o.signal, onManifest: (m) => { manifest = readManifest(m, `the manifest inside ${name}`); } });
+    const r = await extractArchive(stream, {
+      keys: o.keys,
+      log: o.log,
+      signal: o.signal,
+      onManifest: (m) => {
+        manifest = readManifest(m, `the manifest inside ${name}`);
+      },
+    });
     const got = await done();
     const base: Manifest = manifest ?? {
-      format: 'offsite-backup', formatVersion: 1, offsiteVersion: 'unknown', job: 'imported', created: st.mtime.toISOString(), sources: [], layout: 'path',
-      counts: { files: r.files + r.hardlinks, directories: r.directories, symlinks: r.symlinks }, bytes: r.bytes,
-      compression: r.compression, encryption: r.encryption,
+      format: 'offsite-backup',
+      formatVersion: 1,
+      offsiteVersion: 'unknown',
+      job: 'imported',
+      created: st.mtime.toISOString(),
+      sources: [],
+      layout: 'path',
+      counts: { files: r.files + r.hardlinks, directories: r.directories, symlinks: r.symlinks },
+      bytes: r.bytes,
+      compression: r.compression,
+      encryption: r.encryption,
     };
-    sidecar = buildSidecar(base, { name, size: got.size, sha256: got.sha256 }, {
-      files: r.files + r.hardlinks, directories: r.directories, symlinks: r.symlinks, bytes: r.bytes, skipped: r.skipped, unreadable: 0,
-    });
+    sidecar = buildSidecar(
+      base,
+      { name, size: got.size, sha256: got.sha256 },
+      {
+        files: r.files + r.hardlinks,
+        directories: r.directories,
+        symlinks: r.symlinks,
+        bytes: r.bytes,
+        skipped: r.skipped,
+        unreadable: 0,
+      },
+    );
   }
   const body = encodeManifest(sidecar);
   for (const d of o.destinations) {
@@ -583,4 +697,3 @@ export async function importBackup(o: ImportOptions): Promise<{ name: string; si
   }
   return { name, sidecar, destinations: done2 };
 }
-

@@ -38,8 +38,9 @@ export async function verifyNewest(job: VerifyJob, destinations: Destination[], 
   const failed = reports.filter((r) => !r.ok);
   if (failed.length && job.notifyTargets.length) {
     const title = `[offsite] ${job.name}: verification FAILED`;
-    const message = failed.map((r) => `${r.destination} (${r.location}): ${r.name}\n  ${r.problems.join('\n  ')}`).join('\n\n')
-      + '\n\nThe newest backup on these destinations could not be verified. Run `offsite verify --from DESTINATION` for details.';
+    const message =
+      failed.map((r) => `${r.destination} (${r.location}): ${r.name}\n  ${r.problems.join('\n  ')}`).join('\n\n') +
+      '\n\nThe newest backup on these destinations could not be verified. Run `offsite verify --from DESTINATION` for details.';
     try {
       await sendToTargets(job.notifyTargets, { title, message, level: 'error' }, log);
     } catch (e) {
@@ -49,14 +50,20 @@ export async function verifyNewest(job: VerifyJob, destinations: Destination[], 
   return reports;
 }
 
-export interface Scheduled { stop(): void; next(): Date | null }
+export interface Scheduled {
+  stop(): void;
+  next(): Date | null;
+}
 
 /**
  * Schedule VERIFY_CRON_EXPRESSION for one job in the daemon. `track` receives
  * each verification's promise (the daemon waits for them on shutdown).
  */
 export function scheduleVerification(
-  job: JobConfig, log: Logger, signal: AbortSignal, track: (p: Promise<void>) => void,
+  job: JobConfig,
+  log: Logger,
+  signal: AbortSignal,
+  track: (p: Promise<void>) => void,
   makeDestinations: MakeDestinations = createDestinations,
   stateDir?: string,
 ): Scheduled | null {
@@ -64,12 +71,27 @@ export function scheduleVerification(
   if (!expr) return null;
   let busy = false;
   const fire = () => {
-    if (busy || signal.aborted) { if (busy) log.warn({ job: job.name }, 'the previous verification is still going; skipping this one'); return; }
+    if (busy || signal.aborted) {
+      if (busy) log.warn({ job: job.name }, 'the previous verification is still going; skipping this one');
+      return;
+    }
     busy = true;
     const p = (async () => {
       const dests = await makeDestinations(job, log);
       try {
-        await verifyNewest({ name: job.name, prefix: job.retention.prefix, naming: { template: job.archive.filenameTemplate, timeZone: job.schedule.timezone }, keys: job.encryption.keys, notifyTargets: job.notify.targets, stateDir }, dests, log.child({ job: job.name, task: 'verify' }), signal);
+        await verifyNewest(
+          {
+            name: job.name,
+            prefix: job.retention.prefix,
+            naming: { template: job.archive.filenameTemplate, timeZone: job.schedule.timezone },
+            keys: job.encryption.keys,
+            notifyTargets: job.notify.targets,
+            stateDir,
+          },
+          dests,
+          log.child({ job: job.name, task: 'verify' }),
+          signal,
+        );
       } catch (e) {
         log.error({ job: job.name, error: errorMessage(e) }, 'verification crashed');
       } finally {

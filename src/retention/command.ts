@@ -64,9 +64,18 @@ export function describeRetention(r: RetentionPolicy): string {
  * What retention does with each listed backup now (for `offsite list`): keep or remove, and why.
  * Null when retention is off. `backups` are archives as listed (sidecars need not be included).
  */
-export function retentionFates(policy: RetentionPolicy, backups: ReadonlyArray<{ name: string; size: number; modified: Date }>, now = new Date()): Map<string, { keep: boolean; reasons: string[] }> | null {
+export function retentionFates(
+  policy: RetentionPolicy,
+  backups: ReadonlyArray<{ name: string; size: number; modified: Date }>,
+  now = new Date(),
+): Map<string, { keep: boolean; reasons: string[] }> | null {
   if (!retentionEnabled(policy)) return null;
-  const d = planPrune(backups.map((b) => ({ name: b.name, size: b.size, modified: b.modified })), policy, now, null);
+  const d = planPrune(
+    backups.map((b) => ({ name: b.name, size: b.size, modified: b.modified })),
+    policy,
+    now,
+    null,
+  );
   return new Map(d.backups.map((b) => [b.name, { keep: b.keep, reasons: b.reasons }]));
 }
 
@@ -91,10 +100,15 @@ export async function pruneJob(job: JobConfig, destinations: Destination[], log:
   for (const d of destinations) {
     const dp: DestinationPlan = { destination: d.name, location: d.location, backups: [], kept: 0, remove: [], removed: false, warnings: [] };
     plan.destinations.push(dp);
-    if (r.skipBackends.includes(d.name)) { dp.skipped = 'BACKUP_SKIP_BACKENDS_FROM_PRUNE'; continue; }
+    if (r.skipBackends.includes(d.name)) {
+      dp.skipped = 'BACKUP_SKIP_BACKENDS_FROM_PRUNE';
+      continue;
+    }
     const dlog = log.child({ destination: d.name });
     try {
-      const listing = (await withRetry(() => d.list(r.prefix), { settings: job.retry, log: dlog, what: `listing ${d.name} ${d.location}`, signal: opts.signal })).value;
+      const listing = (
+        await withRetry(() => d.list(r.prefix), { settings: job.retry, log: dlog, what: `listing ${d.name} ${d.location}`, signal: opts.signal })
+      ).value;
       const decision = planPrune(listing, r, now, null);
       dp.backups = decision.backups;
       dp.kept = decision.kept;
@@ -102,9 +116,17 @@ export async function pruneJob(job: JobConfig, destinations: Destination[], log:
       dp.warnings = decision.warnings;
       for (const w of decision.warnings) dlog.warn(w);
       if (!opts.dryRun && decision.remove.length > 0) {
-        await withRetry(() => d.remove(decision.remove), { settings: job.retry, log: dlog, what: `removing ${decision.remove.length} old backup file(s) from ${d.name} ${d.location}`, signal: opts.signal });
+        await withRetry(() => d.remove(decision.remove), {
+          settings: job.retry,
+          log: dlog,
+          what: `removing ${decision.remove.length} old backup file(s) from ${d.name} ${d.location}`,
+          signal: opts.signal,
+        });
         dp.removed = true;
-        dlog.info({ removed: decision.remove.length, kept: decision.kept }, `pruned ${decision.remove.length} file(s) from ${d.name} ${d.location}, kept ${decision.kept} backup(s)`);
+        dlog.info(
+          { removed: decision.remove.length, kept: decision.kept },
+          `pruned ${decision.remove.length} file(s) from ${d.name} ${d.location}, kept ${decision.kept} backup(s)`,
+        );
       }
     } catch (e) {
       dp.error = redact(errorMessage(e));
@@ -129,8 +151,14 @@ export function formatPlan(plans: JobPlan[], dryRun: boolean, timeZoneOf: (job: 
     const tz = timeZoneOf(p.job);
     for (const d of p.destinations) {
       lines.push('');
-      if (d.skipped) { lines.push(`  ${d.destination} ${d.location}: skipped (${d.skipped})`); continue; }
-      if (d.error && d.backups.length === 0) { lines.push(`  ${d.destination} ${d.location}: FAILED: ${d.error}`); continue; }
+      if (d.skipped) {
+        lines.push(`  ${d.destination} ${d.location}: skipped (${d.skipped})`);
+        continue;
+      }
+      if (d.error && d.backups.length === 0) {
+        lines.push(`  ${d.destination} ${d.location}: FAILED: ${d.error}`);
+        continue;
+      }
       const removing = d.backups.length - d.kept;
       const verb = dryRun ? 'would remove' : d.removed ? 'removed' : 'remove';
       lines.push(`  ${d.destination} ${d.location}: ${d.backups.length} backup(s), keep ${d.kept}, ${verb} ${removing}`);
@@ -154,15 +182,23 @@ export function formatPlan(plans: JobPlan[], dryRun: boolean, timeZoneOf: (job: 
 
 /** The `prune` command. Returns the exit code: 0, or 1 when a destination could not be listed or pruned. */
 export async function runPrune(
-  config: Config, log: Logger, opts: PruneOptions, io: PruneIo = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) },
+  config: Config,
+  log: Logger,
+  opts: PruneOptions,
+  io: PruneIo = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) },
   make: MakeDestinations = createDestinations,
 ): Promise<number> {
   const jobs = pickJobs(config, opts.job);
   const plans: JobPlan[] = [];
   for (const job of jobs) {
-    if (!retentionEnabled(job.retention)) { plans.push(await pruneJob(job, [], log, opts)); continue; }
+    if (!retentionEnabled(job.retention)) {
+      plans.push(await pruneJob(job, [], log, opts));
+      continue;
+    }
     // a real prune waits for a running backup (never prunes beside an upload); a dry run reads only
-    const lock = opts.dryRun ? null : await acquireLock(config.lockFile, { timeoutMs: job.lockTimeoutMs, signal: opts.signal, log, owner: `${job.name} (prune)` });
+    const lock = opts.dryRun
+      ? null
+      : await acquireLock(config.lockFile, { timeoutMs: job.lockTimeoutMs, signal: opts.signal, log, owner: `${job.name} (prune)` });
     const dests = await make(job, log);
     try {
       if (dests.length === 0) throw new UserError(`job ${job.name} has no destination to prune`, noDestinationHint());

@@ -1,4 +1,4 @@
-import type { BackupObject } from "../destinations/types.ts";
+import type { BackupObject } from '../destinations/types.ts';
 import type { KeepPolicy } from './policy.ts';
 export type { BackupObject, KeepPolicy };
 
@@ -53,4 +53,13 @@ export function retentionEnabled(p: Pick<RetentionPolicy, 'days' | 'keep'>): boo
  * never touches a name outside the prefix.
  */
 export { planPrune, pruneDeadline, isTemporaryName, SIDECAR_SUFFIX, backupTime } from './plan.ts';
-export { applyKeepPolicy, parseCalendarDuration, formatCalendarDuration, formatReason, describePolicy, isEmptyPolicy, EMPTY_KEEP_POLICY, COUNT_RULES } from './policy.ts';
+export {
+  applyKeepPolicy,
+  parseCalendarDuration,
+  formatCalendarDuration,
+  formatReason,
+  describePolicy,
+  isEmptyPolicy,
+  EMPTY_KEEP_POLICY,
+  COUNT_RULES,
+} from './policy.ts';

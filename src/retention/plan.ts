@@ -124,22 +124,37 @@ export function planPrune(listing: BackupObject[], policy: RetentionPolicy, now:
       why.set(a, 'modification time unknown');
       continue;
     }
-    if (!(t < deadline)) { why.set(a, `newer than ${policy.days} day(s)`); continue; }
+    if (!(t < deadline)) {
+      why.set(a, `newer than ${policy.days} day(s)`);
+      continue;
+    }
     if (a.name === justWritten) {
       warnings.push(`kept ${a.name}: it was just written, but the destination reports it older than the retention deadline (clock skew?)`);
       why.set(a, 'just written');
       continue;
     }
     expired.push(a);
-    if (a === newest) { expiredKept.push(a.name); why.set(a, 'newest backup'); }
+    if (a === newest) {
+      expiredKept.push(a.name);
+      why.set(a, 'newest backup');
+    }
   }
 
   const entries = (removed: Set<BackupObject>): PlannedBackup[] =>
-    [...archives].sort((a, b) => (newerThan(a, b) ? -1 : newerThan(b, a) ? 1 : 0)).map((a) => {
-      const t = timeOf(a);
-      const gone = removed.has(a);
-      return { name: a.name, time: Number.isNaN(t) ? null : new Date(t), timeFrom: Number.isNaN(t) ? 'unknown' : 'modified', keep: !gone, reasons: [gone ? `older than ${policy.days} day(s)` : why.get(a) ?? 'kept'], ...(sidecarOf(a.name) ? { sidecar: sidecarOf(a.name) } : {}) };
-    });
+    [...archives]
+      .sort((a, b) => (newerThan(a, b) ? -1 : newerThan(b, a) ? 1 : 0))
+      .map((a) => {
+        const t = timeOf(a);
+        const gone = removed.has(a);
+        return {
+          name: a.name,
+          time: Number.isNaN(t) ? null : new Date(t),
+          timeFrom: Number.isNaN(t) ? 'unknown' : 'modified',
+          keep: !gone,
+          reasons: [gone ? `older than ${policy.days} day(s)` : (why.get(a) ?? 'kept')],
+          ...(sidecarOf(a.name) ? { sidecar: sidecarOf(a.name) } : {}),
+        };
+      });
 
   if (expired.length > 0 && expired.length === archives.length) {
     warnings.push(
@@ -177,8 +192,14 @@ function guardJustWritten(d: PruneDecision, justWritten: string | null): PruneDe
 }
 
 function planKeep(
-  archives: BackupObject[], orphanSidecars: BackupObject[], rules: KeepPolicy, policy: RetentionPolicy, nowMs: number,
-  justWritten: string | null, sidecarOf: (name: string) => string | undefined, warnings: string[],
+  archives: BackupObject[],
+  orphanSidecars: BackupObject[],
+  rules: KeepPolicy,
+  policy: RetentionPolicy,
+  nowMs: number,
+  justWritten: string | null,
+  sidecarOf: (name: string) => string | undefined,
+  warnings: string[],
 ): PruneDecision {
   const names = policy.names ?? null;
   const prefix = policy.prefix;
@@ -212,7 +233,10 @@ function planKeep(
     ordered.push(d.item);
   }
   const newest = ordered[0];
-  if (newest && !newest.keep) { newest.keep = true; newest.reasons.push('newest backup'); }
+  if (newest && !newest.keep) {
+    newest.keep = true;
+    newest.reasons.push('newest backup');
+  }
   for (const r of ordered) {
     if (r.name === justWritten && !r.keep) {
       r.keep = true;
@@ -223,7 +247,10 @@ function planKeep(
   const doomed = ordered.filter((r) => !r.keep);
   if (doomed.length > 0 && doomed.length === archives.length) {
     warnings.push(`refusing to delete all ${archives.length} backup(s) starting with "${prefix}" (rules: ${describePolicy(rules)})`);
-    for (const r of doomed) { r.keep = true; r.reasons = ['refused: pruning would delete every backup']; }
+    for (const r of doomed) {
+      r.keep = true;
+      r.reasons = ['refused: pruning would delete every backup'];
+    }
   }
   for (const r of ordered) if (!r.keep) r.reasons = ['no rule keeps it'];
   // an orphan sidecar goes once it is older than every backup that stays

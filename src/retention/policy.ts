@@ -113,7 +113,13 @@ export function describePolicy(p: KeepPolicy): string {
 }
 
 /** Calendar fields of an instant in a zone, as bucket keys (one integer per rule). */
-interface Buckets { hour: number; day: number; week: number; month: number; year: number }
+interface Buckets {
+  hour: number;
+  day: number;
+  week: number;
+  month: number;
+  year: number;
+}
 
 function bucketsOf(ms: number, timeZone: string): Buckets {
   const p = zonedParts(new Date(ms), timeZone);
@@ -171,7 +177,13 @@ export function applyKeepPolicy<T>(items: readonly T[], timeOf: (item: T) => num
   const within = policy.within && !isZeroDuration(policy.within) ? policy.within : null;
   const cutoff = within ? (latest === -Infinity ? -Infinity : subtractCalendar(latest, within, opts.timeZone)) : Infinity;
 
-  const rules = COUNT_RULES.filter((r) => policy[r] > 0 || policy[r] === -1).map((rule) => ({ rule, of: policy[rule], left: policy[rule], used: 0, last: NaN as number }));
+  const rules = COUNT_RULES.filter((r) => policy[r] > 0 || policy[r] === -1).map((rule) => ({
+    rule,
+    of: policy[rule],
+    left: policy[rule],
+    used: 0,
+    last: NaN as number,
+  }));
   const out: Array<Decision<T>> = [];
   for (let nr = 0; nr < n; nr++) {
     const cur = sorted[nr]!;
@@ -180,7 +192,10 @@ export function applyKeepPolicy<T>(items: readonly T[], timeOf: (item: T) => num
     const b = rules.length > 0 ? bucketsOf(cur.t, opts.timeZone) : null;
     for (const r of rules) {
       if (!(r.left > 0 || r.left === -1)) continue;
-      const key = r.rule === 'last' ? nr : b![r.rule === 'hourly' ? 'hour' : r.rule === 'daily' ? 'day' : r.rule === 'weekly' ? 'week' : r.rule === 'monthly' ? 'month' : 'year'];
+      const key =
+        r.rule === 'last'
+          ? nr
+          : b![r.rule === 'hourly' ? 'hour' : r.rule === 'daily' ? 'day' : r.rule === 'weekly' ? 'week' : r.rule === 'monthly' ? 'month' : 'year'];
       const isOldest = nr === n - 1;
       if (key !== r.last || isOldest) {
         const oldest = key === r.last && isOldest;

@@ -19,21 +19,34 @@ export function parseKeyArgument(hex: string | undefined, what: string): Buffer 
   return key;
 }
 
-export function freshArchive(job: JobConfig, opts: { log: Logger; signal?: AbortSignal; aesKey?: Buffer | null; now?: Date }): { archive: ArchiveStream; extension: string } {
+export function freshArchive(
+  job: JobConfig,
+  opts: { log: Logger; signal?: AbortSignal; aesKey?: Buffer | null; now?: Date },
+): { archive: ArchiveStream; extension: string } {
   const created = opts.now ?? new Date();
   const aesKey = opts.aesKey ?? null;
   const compression = job.archive.compression;
   const archive = createArchive({
-    sources: job.archive.sources, exclude: job.archive.exclude, compression,
-    parallelism: job.archive.gzipParallelism, log: opts.log, signal: opts.signal,
+    sources: job.archive.sources,
+    exclude: job.archive.exclude,
+    compression,
+    parallelism: job.archive.gzipParallelism,
+    log: opts.log,
+    signal: opts.signal,
     encrypt: aesKey ? () => aesEncryptor(aesKey) : undefined,
     header: (scan) => ({
       name: MANIFEST_ENTRY,
-      data: encodeManifest(buildManifest({
-        job: job.name, created, sources: job.archive.sources,
-        counts: { files: scan.files, directories: scan.directories, symlinks: scan.symlinks },
-        bytes: scan.bytes, compression, encryption: aesKey ? 'aes' : 'none',
-      })),
+      data: encodeManifest(
+        buildManifest({
+          job: job.name,
+          created,
+          sources: job.archive.sources,
+          counts: { files: scan.files, directories: scan.directories, symlinks: scan.symlinks },
+          bytes: scan.bytes,
+          compression,
+          encryption: aesKey ? 'aes' : 'none',
+        }),
+      ),
     }),
   });
   const ext = compression === 'gz' ? 'tar.gz' : compression === 'zst' ? 'tar.zst' : 'tar';

@@ -29,6 +29,13 @@ export interface HookContext {
 }
 
 export const noHooks: RunHooks = {
-  async archivePre() {}, async archivePost() {}, async processPre() {}, async processPost() {},
-  async copyPre() {}, async copyPost() {}, async prunePre() {}, async prunePost() {}, async finish() {},
+  async archivePre() {},
+  async archivePost() {},
+  async processPre() {},
+  async processPost() {},
+  async copyPre() {},
+  async copyPost() {},
+  async prunePre() {},
+  async prunePost() {},
+  async finish() {},
 };

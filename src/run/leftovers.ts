@@ -45,29 +45,42 @@ export async function cleanupTmpDir(tmpDir: string, policy: LeftoverPolicy): Pro
  * Clean BACKUP_TMP_DIR and every destination that can be cleaned, concurrently. Resolves
  * with warnings (one per place that could not be cleaned); never rejects.
  */
-export async function cleanupLeftovers(destinations: readonly Destination[], tmpDir: string, policy: LeftoverPolicy, log: Logger, signal?: AbortSignal): Promise<string[]> {
+export async function cleanupLeftovers(
+  destinations: readonly Destination[],
+  tmpDir: string,
+  policy: LeftoverPolicy,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<string[]> {
   const warnings: string[] = [];
   const places: { what: string; location: string; run: () => Promise<LeftoverReport> }[] = [
     { what: 'BACKUP_TMP_DIR', location: tmpDir, run: () => cleanupTmpDir(tmpDir, policy) },
-    ...destinations.filter((d) => d.cleanupLeftovers).map((d) => ({ what: d.name as string, location: d.location, run: () => d.cleanupLeftovers!(policy, signal) })),
+    ...destinations
+      .filter((d) => d.cleanupLeftovers)
+      .map((d) => ({ what: d.name as string, location: d.location, run: () => d.cleanupLeftovers!(policy, signal) })),
   ];
-  await Promise.all(places.map(async (p) => {
-    try {
-      const r = await p.run();
-      if (r.removed.length > 0) {
-        log.info({ destination: p.what, location: p.location, removed: r.removed }, `removed ${r.removed.length} leftover(s) of interrupted runs from ${p.what} ${p.location}`);
+  await Promise.all(
+    places.map(async (p) => {
+      try {
+        const r = await p.run();
+        if (r.removed.length > 0) {
+          log.info(
+            { destination: p.what, location: p.location, removed: r.removed },
+            `removed ${r.removed.length} leftover(s) of interrupted runs from ${p.what} ${p.location}`,
+          );
+        }
+        if (r.note && !noted.has(`${p.what} ${p.location}`)) {
+          noted.add(`${p.what} ${p.location}`);
+          log.info({ destination: p.what, location: p.location }, `leftovers of interrupted runs on ${p.what}: ${r.note}`);
+        }
+      } catch (err) {
+        if (signal?.aborted) return;
+        const message = `${p.what}: could not remove leftovers of interrupted runs from ${p.location}: ${redact(errorMessage(err))}`;
+        warnings.push(message);
+        // reported once, with the run's warnings (summary, terminal, notification)
+        log.debug({ destination: p.what }, message);
       }
-      if (r.note && !noted.has(`${p.what} ${p.location}`)) {
-        noted.add(`${p.what} ${p.location}`);
-        log.info({ destination: p.what, location: p.location }, `leftovers of interrupted runs on ${p.what}: ${r.note}`);
-      }
-    } catch (err) {
-      if (signal?.aborted) return;
-      const message = `${p.what}: could not remove leftovers of interrupted runs from ${p.location}: ${redact(errorMessage(err))}`;
-      warnings.push(message);
-      // reported once, with the run's warnings (summary, terminal, notification)
-      log.debug({ destination: p.what }, message);
-    }
-  }));
+    }),
+  );
   return warnings;
 }

@@ -70,9 +70,18 @@ const GUARD_STALE_MS = 10_000;
 // ---------------------------------------------------------------------------
 // In-process FIFO mutex, one per resolved lock path.
 
-interface LocalHolder { owner: string | undefined; since: number }
-interface Waiter { holder: LocalHolder; grant: () => void }
-interface LocalMutex { held: LocalHolder | null; queue: Waiter[] }
+interface LocalHolder {
+  owner: string | undefined;
+  since: number;
+}
+interface Waiter {
+  holder: LocalHolder;
+  grant: () => void;
+}
+interface LocalMutex {
+  held: LocalHolder | null;
+  queue: Waiter[];
+}
 const mutexes = new Map<string, LocalMutex>();
 
 function localRelease(key: string): void {
@@ -102,7 +111,11 @@ function installExitHook(): void {
 /** Remove every lock file this process holds, synchronously (exit paths that cannot wait). */
 export function releaseHeldLocksSync(): void {
   for (const [path, raw] of heldFiles) {
-    try { if (readFileSync(path, 'utf8') === raw) unlinkSync(path); } catch { /* best effort */ }
+    try {
+      if (readFileSync(path, 'utf8') === raw) unlinkSync(path);
+    } catch {
+      /* best effort */
+    }
   }
   heldFiles.clear();
 }
@@ -123,7 +136,11 @@ function readProcStart(pid: number): string | undefined {
 let bootIdCache: string | undefined | null = null;
 function bootId(): string | undefined {
   if (bootIdCache === null) {
-    try { bootIdCache = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined; } catch { bootIdCache = undefined; }
+    try {
+      bootIdCache = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+    } catch {
+      bootIdCache = undefined;
+    }
   }
   return bootIdCache;
 }
@@ -240,7 +257,9 @@ async function takeOver(path: string, staleRaw: string): Promise<'removed' | 'ch
     try {
       const s = await stat(guard);
       if (Date.now() - s.mtimeMs > GUARD_STALE_MS) await unlink(guard).catch(() => {});
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
     return 'busy';
   }
   try {
@@ -255,7 +274,9 @@ async function takeOver(path: string, staleRaw: string): Promise<'removed' | 'ch
       throw e;
     }
     if (now !== staleRaw) return 'changed'; // someone else already took over; compete again
-    await unlink(path).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+    await unlink(path).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+    });
     return 'removed';
   } finally {
     if (fh) await fh.close().catch(() => {});
@@ -265,9 +286,21 @@ async function takeOver(path: string, staleRaw: string): Promise<'removed' | 'ch
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolveSleep, reject) => {
-    if (signal?.aborted) { reject(signal.reason); return; }
-    const onAbort = () => { clearTimeout(t); reject(signal!.reason); };
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolveSleep(); }, Math.max(0, ms));
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    const t = setTimeout(
+      () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolveSleep();
+      },
+      Math.max(0, ms),
+    );
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -290,9 +323,8 @@ function mkLockError(path: string, timeoutMs: number, info: LockInfo | null): Us
   const held = info ? heldForMs(info) : null;
   const who = info ? `another backup run (${holderText(info)})` : 'another backup run';
   const since = held !== null ? ` for ${round(held)}` : '';
-  const remote = info && info.host !== hostname()
-    ? ` It runs on another host, so offsite cannot tell whether it is still alive; if it is not, remove ${path}.`
-    : '';
+  const remote =
+    info && info.host !== hostname() ? ` It runs on another host, so offsite cannot tell whether it is still alive; if it is not, remove ${path}.` : '';
   return new UserError(
     `${who} has held the lock ${path}${since}; waited LOCK_TIMEOUT=${formatDuration(timeoutMs)}.${remote}`,
     'runs never overlap: raise LOCK_TIMEOUT or space the schedules further apart',
@@ -323,7 +355,10 @@ export async function acquireLock(path: string, opts: LockOptions): Promise<Lock
   // 1. In-process.
   const me: LocalHolder = { owner: opts.owner, since: 0 };
   let m = mutexes.get(key);
-  if (!m) { m = { held: null, queue: [] }; mutexes.set(key, m); }
+  if (!m) {
+    m = { held: null, queue: [] };
+    mutexes.set(key, m);
+  }
   if (m.held === null) {
     me.since = Date.now();
     m.held = me;
@@ -334,19 +369,41 @@ export async function acquireLock(path: string, opts: LockOptions): Promise<Lock
     await new Promise<void>((resolveWait, reject) => {
       const waiter: Waiter = {
         holder: me,
-        grant: () => { cleanup(); me.since = Date.now(); resolveWait(); },
+        grant: () => {
+          cleanup();
+          me.since = Date.now();
+          resolveWait();
+        },
       };
-      const drop = () => { const i = mutex.queue.indexOf(waiter); if (i >= 0) mutex.queue.splice(i, 1); };
-      const onAbort = () => { cleanup(); drop(); reject(signal!.reason); };
-      const timer = setTimeout(() => {
-        cleanup(); drop();
-        const cur = mutex.held;
-        const who = cur?.owner ? `another backup job in this process (job ${cur.owner})` : 'another backup job in this process';
-        const since = cur ? ` has been running for ${round(Date.now() - cur.since)}` : ' is still running';
-        reject(new UserError(`${who}${since}; waited LOCK_TIMEOUT=${formatDuration(opts.timeoutMs)} for the lock ${key}`,
-          'runs never overlap: raise LOCK_TIMEOUT or space the schedules further apart'));
-      }, Math.max(0, deadline - Date.now()));
-      const cleanup = () => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); };
+      const drop = () => {
+        const i = mutex.queue.indexOf(waiter);
+        if (i >= 0) mutex.queue.splice(i, 1);
+      };
+      const onAbort = () => {
+        cleanup();
+        drop();
+        reject(signal!.reason);
+      };
+      const timer = setTimeout(
+        () => {
+          cleanup();
+          drop();
+          const cur = mutex.held;
+          const who = cur?.owner ? `another backup job in this process (job ${cur.owner})` : 'another backup job in this process';
+          const since = cur ? ` has been running for ${round(Date.now() - cur.since)}` : ' is still running';
+          reject(
+            new UserError(
+              `${who}${since}; waited LOCK_TIMEOUT=${formatDuration(opts.timeoutMs)} for the lock ${key}`,
+              'runs never overlap: raise LOCK_TIMEOUT or space the schedules further apart',
+            ),
+          );
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+      const cleanup = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
       signal?.addEventListener('abort', onAbort, { once: true });
       mutex.queue.push(waiter);
     });
@@ -356,7 +413,10 @@ export async function acquireLock(path: string, opts: LockOptions): Promise<Lock
   try {
     const token = randomBytes(12).toString('hex');
     const info: LockInfo = {
-      pid: process.pid, host: hostname(), token, startedAt: '',
+      pid: process.pid,
+      host: hostname(),
+      token,
+      startedAt: '',
       ...(opts.owner ? { owner: opts.owner } : {}),
       ...(bootId() ? { bootId: bootId() } : {}),
       ...(readProcStart(process.pid) ? { procStart: readProcStart(process.pid) } : {}),
@@ -371,7 +431,11 @@ export async function acquireLock(path: string, opts: LockOptions): Promise<Lock
         created = await tryCreate(key, raw);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' && !madeDir) { madeDir = true; await mkdir(dirname(key), { recursive: true }).catch(() => {}); continue; }
+        if (code === 'ENOENT' && !madeDir) {
+          madeDir = true;
+          await mkdir(dirname(key), { recursive: true }).catch(() => {});
+          continue;
+        }
         throw new UserError(`cannot create the lock file ${key}: ${errorMessage(e)}`, 'set OFFSITE_LOCK_FILE to a path in a writable directory', { cause: e });
       }
       if (created) {
@@ -408,9 +472,22 @@ function makeRelease(key: string, raw: string, token: string, log: Logger | unde
     released = true;
     try {
       let now: string | null = null;
-      try { now = await readFile(key, 'utf8'); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
-      if (now === raw) await unlink(key).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
-      else log?.warn({ lockFile: key }, now === null ? 'the lock file was removed by someone else while this run held it' : 'the lock file was replaced by someone else while this run held it; left it alone');
+      try {
+        now = await readFile(key, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+      if (now === raw)
+        await unlink(key).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'ENOENT') throw e;
+        });
+      else
+        log?.warn(
+          { lockFile: key },
+          now === null
+            ? 'the lock file was removed by someone else while this run held it'
+            : 'the lock file was replaced by someone else while this run held it; left it alone',
+        );
     } finally {
       heldFiles.delete(key);
       ownTokens.delete(token);

@@ -29,7 +29,10 @@ export function captureRunLog(job: string): { stop(stats: RunStats): void } {
   const untap = addLogTap((level, bindings, args) => {
     if (bindings.job !== job) return;
     const line = formatLine(level, args);
-    if (lines.length >= MAX_LINES || bytes + line.length + 1 > MAX_BYTES) { dropped++; return; }
+    if (lines.length >= MAX_LINES || bytes + line.length + 1 > MAX_BYTES) {
+      dropped++;
+      return;
+    }
     lines.push(line);
     bytes += line.length + 1;
   });
@@ -44,7 +47,7 @@ export function captureRunLog(job: string): { stop(stats: RunStats): void } {
 
 function formatLine(level: number, args: unknown[]): string {
   const [first, second] = args;
-  const fields = first && typeof first === 'object' && !Array.isArray(first) ? first as Record<string, unknown> : {};
+  const fields = first && typeof first === 'object' && !Array.isArray(first) ? (first as Record<string, unknown>) : {};
   const msg = typeof first === 'string' ? first : typeof second === 'string' ? second : '';
   let out = `time=${new Date().toISOString()} level=${LEVELS[level] ?? 'INFO'} msg=${quote(msg)}`;
   for (const [k, v] of Object.entries(fields)) {

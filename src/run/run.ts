@@ -56,8 +56,19 @@ async function phase<T>(name: RunPhase, fn: () => Promise<T>): Promise<T> {
 
 export function emptyStats(job: string, start: Date): RunStats {
   return {
-    job, status: 'success', start, end: start, durationMs: 0, lockWaitMs: 0, archive: null,
-    destinations: [], containersStopped: 0, containersRestarted: 0, warnings: [], degradedBy: [], error: null,
+    job,
+    status: 'success',
+    start,
+    end: start,
+    durationMs: 0,
+    lockWaitMs: 0,
+    archive: null,
+    destinations: [],
+    containersStopped: 0,
+    containersRestarted: 0,
+    warnings: [],
+    degradedBy: [],
+    error: null,
   };
 }
 
@@ -106,12 +117,15 @@ async function runPhases(job: JobConfig, ctx: RunContext): Promise<RunStats> {
     setWriterIdentity(ctx.lockFile);
 
     // 2. destinations: built before anything is stopped, so a bad destination fails fast
-    destinations = ctx.destinations ?? await phase('upload', async () => createDestinations(job, log));
+    destinations = ctx.destinations ?? (await phase('upload', async () => createDestinations(job, log)));
     if (destinations.length === 0) {
-      throw new PhaseError('upload', new UserError(
-        `no destination is enabled: the local directory ${job.env.BACKUP_ARCHIVE || '/archive'} does not exist and no remote destination is configured`,
-        noDestinationHint(),
-      ));
+      throw new PhaseError(
+        'upload',
+        new UserError(
+          `no destination is enabled: the local directory ${job.env.BACKUP_ARCHIVE || '/archive'} does not exist and no remote destination is configured`,
+          noDestinationHint(),
+        ),
+      );
     }
 
     // leftovers of interrupted runs (temporary files, unfinished multipart uploads, staged
@@ -122,7 +136,10 @@ async function runPhases(job: JobConfig, ctx: RunContext): Promise<RunStats> {
     // 3. archive and upload, streamed
     const plan = await phase('archive', () => planBackup(job, stats.start));
     // named after the lock was taken: two jobs that waited for each other get distinct names
-    const name = backupFilename(job.archive.filenameTemplate, now(), job.schedule.timezone, { compression: job.archive.compression, encryption: plan.encryption });
+    const name = backupFilename(job.archive.filenameTemplate, now(), job.schedule.timezone, {
+      compression: job.archive.compression,
+      encryption: plan.encryption,
+    });
     // COMMAND_RUNTIME_ARCHIVE_FILEPATH: where the archive will be once the local copy is written
     const local = localConfigOf(job);
     hookCtx.archivePath = local ? join(local.dir, name) : '';
@@ -138,18 +155,34 @@ async function runPhases(job: JobConfig, ctx: RunContext): Promise<RunStats> {
       snapshot = await phase('archive', () => takeSnapshot(job.archive.sources, job.tmpDir, log, signal));
     }
     const archive = createArchive({
-      sources: snapshot ? snapshot.paths : job.archive.sources, ...(snapshot ? { archiveNames: job.archive.sources } : {}),
-      exclude: job.archive.exclude, compression: job.archive.compression,
-      parallelism: job.archive.gzipParallelism, log, signal, encrypt: plan.encrypt, header: plan.header,
+      sources: snapshot ? snapshot.paths : job.archive.sources,
+      ...(snapshot ? { archiveNames: job.archive.sources } : {}),
+      exclude: job.archive.exclude,
+      compression: job.archive.compression,
+      parallelism: job.archive.gzipParallelism,
+      log,
+      signal,
+      encrypt: plan.encrypt,
+      header: plan.header,
     });
     ctx.onArchive?.(archive);
     // containers come back as soon as the archive is written, while uploads may go on
-    const archived = archive.done.then(() => phase('post', () => hooks.archivePost(hookCtx)), () => {});
+    const archived = archive.done.then(
+      () => phase('post', () => hooks.archivePost(hookCtx)),
+      () => {},
+    );
     // the snapshot goes as soon as the archive is written (or failed)
-    const snapshotGone = archive.done.then(() => {}, () => {}).then(() => removeSnapshot());
+    const snapshotGone = archive.done
+      .then(
+        () => {},
+        () => {},
+      )
+      .then(() => removeSnapshot());
     // a name without time tokens is the same every run: it replaces the previous backup (as in offen), atomically
     const replace = !hasTimeTokens(job.archive.filenameTemplate);
-    const shipped = await phase('archive', () => shipArchive({ destinations, name, archive, tmpDir: job.tmpDir, staging: job.staging, retry: job.retry, replace, log, signal }));
+    const shipped = await phase('archive', () =>
+      shipArchive({ destinations, name, archive, tmpDir: job.tmpDir, staging: job.staging, retry: job.retry, replace, log, signal }),
+    );
     await archived;
     await snapshotGone;
     await phase('post', () => hooks.processPost(hookCtx));
@@ -181,10 +214,15 @@ async function runPhases(job: JobConfig, ctx: RunContext): Promise<RunStats> {
     const status = statusOf(stats);
     if (status === 'success' && retentionEnabled(job.retention)) {
       await phase('prune', () => hooks.prunePre(hookCtx));
-      const warnings = await phase('prune', () => pruneDestinations(destinations, stats.destinations, job.retention, now(), name, job.retention.skipBackends, log, job.retry));
+      const warnings = await phase('prune', () =>
+        pruneDestinations(destinations, stats.destinations, job.retention, now(), name, job.retention.skipBackends, log, job.retry),
+      );
       stats.warnings.push(...warnings);
       // a prune that fails is not silent: old backups pile up until someone looks
-      degrade(stats, stats.destinations.filter((r) => r.pruneNote?.startsWith('prune failed')).map((r) => `${r.destination}: ${r.pruneNote}`));
+      degrade(
+        stats,
+        stats.destinations.filter((r) => r.pruneNote?.startsWith('prune failed')).map((r) => `${r.destination}: ${r.pruneNote}`),
+      );
       await phase('prune', () => hooks.prunePost(hookCtx));
     } else if (retentionEnabled(job.retention)) {
       for (const r of stats.destinations) r.pruneNote = `not pruned: the run was ${status}`;
@@ -202,7 +240,11 @@ async function runPhases(job: JobConfig, ctx: RunContext): Promise<RunStats> {
       stats.warnings.push(...(await settleCleanup(cleaning, job.retry.timeoutMs, signal)).filter((w) => ![...failed].some((f) => w.startsWith(f))));
     }
     await removeSnapshot();
-    try { await hooks.finish(hookCtx); } catch (e) { stats.warnings.push(`restoring after the run failed: ${errorMessage(e)}`); }
+    try {
+      await hooks.finish(hookCtx);
+    } catch (e) {
+      stats.warnings.push(`restoring after the run failed: ${errorMessage(e)}`);
+    }
     await Promise.allSettled(destinations.map((d) => d.close()));
     if (release) await release().catch((e) => stats.warnings.push(`releasing the lock failed: ${errorMessage(e)}`));
   }
@@ -217,11 +259,24 @@ async function runPhases(job: JobConfig, ctx: RunContext): Promise<RunStats> {
   if (ctx.logSummary === false) return stats;
   // the one place a run's failure is reported in the log: its text once, with what to check
   const summary = {
-    status: stats.status, archive: stats.archive?.name, size: stats.archive?.size, sha256: stats.archive?.sha256, durationMs: stats.durationMs,
-    destinations: stats.destinations.map((d) => ({ destination: d.destination, ok: d.ok, pruned: d.pruned, ...(d.kept !== undefined ? { kept: d.kept } : {}) })),
+    status: stats.status,
+    archive: stats.archive?.name,
+    size: stats.archive?.size,
+    sha256: stats.archive?.sha256,
+    durationMs: stats.durationMs,
+    destinations: stats.destinations.map((d) => ({
+      destination: d.destination,
+      ok: d.ok,
+      pruned: d.pruned,
+      ...(d.kept !== undefined ? { kept: d.kept } : {}),
+    })),
     ...(hints.length ? { hints } : {}),
   };
-  if (stats.status === 'failure') log.error({ ...summary, phase: stats.error?.phase, ...(stats.warnings.length ? { warnings: stats.warnings } : {}) }, `backup failed: ${stats.error?.message ?? 'no destination stored the archive'}`);
+  if (stats.status === 'failure')
+    log.error(
+      { ...summary, phase: stats.error?.phase, ...(stats.warnings.length ? { warnings: stats.warnings } : {}) },
+      `backup failed: ${stats.error?.message ?? 'no destination stored the archive'}`,
+    );
   else if (stats.status === 'success') log.info({ ...summary, ...(stats.warnings.length ? { warnings: stats.warnings } : {}) }, 'backup finished');
   else log.warn({ ...summary, warnings: stats.warnings }, `backup finished ${stats.status}`);
   return stats;
@@ -232,7 +287,14 @@ async function settleCleanup(cleaning: Promise<string[]>, timeoutMs: number, sig
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const late = new Promise<string[]>((resolve) => {
-    const give = () => resolve(signal.aborted ? [] : [`removing leftovers of interrupted runs did not finish within ${Math.round(timeoutMs / 1000)}s (BACKUP_DESTINATION_TIMEOUT); the next run tries again`]);
+    const give = () =>
+      resolve(
+        signal.aborted
+          ? []
+          : [
+              `removing leftovers of interrupted runs did not finish within ${Math.round(timeoutMs / 1000)}s (BACKUP_DESTINATION_TIMEOUT); the next run tries again`,
+            ],
+      );
     timer = setTimeout(give, timeoutMs);
     onAbort = give;
     signal.addEventListener('abort', onAbort, { once: true });

@@ -37,7 +37,11 @@ export async function takeSnapshot(sources: readonly string[], tmpDir: string, l
       signal?.throwIfAborted();
       const to = join(dir, src);
       await cp(src, to, {
-        recursive: true, preserveTimestamps: true, verbatimSymlinks: true, errorOnExist: true, force: false,
+        recursive: true,
+        preserveTimestamps: true,
+        verbatimSymlinks: true,
+        errorOnExist: true,
+        force: false,
         filter: (from) => {
           const st = lstatSync(from, { throwIfNoEntry: false });
           return st !== undefined && (st.isFile() || st.isDirectory() || st.isSymbolicLink());

@@ -21,11 +21,18 @@ export async function checkSources(sources: readonly string[]): Promise<string[]
       st = await stat(src);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new UserError(`backup source ${src} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`, 'mount the volume there or fix BACKUP_SOURCES');
+      throw new UserError(
+        `backup source ${src} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`,
+        'mount the volume there or fix BACKUP_SOURCES',
+      );
     }
     if (!st.isDirectory()) continue;
     let empty = false;
-    try { empty = (await readdir(src)).length === 0; } catch { /* unreadable: the archive reports it */ }
+    try {
+      empty = (await readdir(src)).length === 0;
+    } catch {
+      /* unreadable: the archive reports it */
+    }
     if (empty) reasons.push(`source ${src} is empty: is the volume mounted?`);
     else if (src === DEFAULT_SOURCE && !(await isMountPoint(src))) reasons.push(`source ${src} is not a mount point: is the volume mounted?`);
   }
@@ -36,9 +43,14 @@ export async function checkSources(sources: readonly string[]): Promise<string[]
 export function missingSourceIssues(sources: readonly string[], where: string): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   for (const src of sources) {
-    try { statSync(src); } catch (e) {
+    try {
+      statSync(src);
+    } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      issues.push({ variable: 'BACKUP_SOURCES', message: `${src} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}; mount the volume there or fix BACKUP_SOURCES${where}` });
+      issues.push({
+        variable: 'BACKUP_SOURCES',
+        message: `${src} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}; mount the volume there or fix BACKUP_SOURCES${where}`,
+      });
     }
   }
   return issues;

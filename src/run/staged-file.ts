@@ -25,7 +25,9 @@ export class StagedFile {
   private closed = false;
   private settle!: () => void;
   /** Resolves once the file is complete or failed. */
-  readonly settled = new Promise<void>((resolve) => { this.settle = resolve; });
+  readonly settled = new Promise<void>((resolve) => {
+    this.settle = resolve;
+  });
   /** Set when writing to the file itself failed (disk full, ...), as opposed to the data source. */
   writeError: unknown = null;
 
@@ -40,21 +42,41 @@ export class StagedFile {
   }
 
   /** Bytes written so far (all of them visible to followers). */
-  get written(): number { return this.length; }
-  get isComplete(): boolean { return this.state === 'complete'; }
-  get isFailed(): boolean { return this.state === 'failed'; }
-  get error(): unknown { return this.failure; }
+  get written(): number {
+    return this.length;
+  }
+  get isComplete(): boolean {
+    return this.state === 'complete';
+  }
+  get isFailed(): boolean {
+    return this.state === 'failed';
+  }
+  get error(): unknown {
+    return this.failure;
+  }
 
   /** The writing end. Call `complete()` or `fail()` once the data source is done. */
   writable(): Writable {
     return new Writable({
       highWaterMark: CHUNK,
       write: (chunk: Buffer, _enc, cb) => {
-        this.append([chunk]).then(() => cb(), (e: unknown) => { this.writeError ??= e; cb(e as Error); });
+        this.append([chunk]).then(
+          () => cb(),
+          (e: unknown) => {
+            this.writeError ??= e;
+            cb(e as Error);
+          },
+        );
       },
       // chunks that queued up while a write was running go out in one call
       writev: (chunks, cb) => {
-        this.append(chunks.map((c) => c.chunk as Buffer)).then(() => cb(), (e: unknown) => { this.writeError ??= e; cb(e as Error); });
+        this.append(chunks.map((c) => c.chunk as Buffer)).then(
+          () => cb(),
+          (e: unknown) => {
+            this.writeError ??= e;
+            cb(e as Error);
+          },
+        );
       },
     });
   }
@@ -112,20 +134,33 @@ export class StagedFile {
     let fh: FileHandle | null = null;
     let pos = 0;
     let wakeMe: (() => void) | null = null;
-    const waitForMore = () => new Promise<void>((resolve) => {
-      wakeMe = () => { wakeMe = null; resolve(); };
-      file.waiters.add(wakeMe);
-    });
+    const waitForMore = () =>
+      new Promise<void>((resolve) => {
+        wakeMe = () => {
+          wakeMe = null;
+          resolve();
+        };
+        file.waiters.add(wakeMe);
+      });
     const stream: Readable = new Readable({
       highWaterMark: CHUNK,
       construct(cb) {
-        open(file.path, 'r').then((h) => { fh = h; cb(); }, (e: Error) => cb(e));
+        open(file.path, 'r').then(
+          (h) => {
+            fh = h;
+            cb();
+          },
+          (e: Error) => cb(e),
+        );
       },
       read() {
         (async () => {
           for (;;) {
             if (stream.destroyed) return;
-            if (file.state === 'failed') { stream.destroy(file.failure as Error); return; }
+            if (file.state === 'failed') {
+              stream.destroy(file.failure as Error);
+              return;
+            }
             const available = file.length - pos;
             // read in large chunks: while the writer is busy, wait until a whole chunk is there
             if (available >= CHUNK || (available > 0 && file.state !== 'writing')) {
@@ -138,17 +173,26 @@ export class StagedFile {
               stream.push(bytesRead < len ? buf.subarray(0, bytesRead) : buf);
               return;
             }
-            if (file.state === 'complete') { stream.push(null); return; }
+            if (file.state === 'complete') {
+              stream.push(null);
+              return;
+            }
             await waitForMore();
           }
         })().catch((e: Error) => stream.destroy(e));
       },
       destroy(err, cb) {
-        if (wakeMe) { file.waiters.delete(wakeMe); wakeMe(); }
+        if (wakeMe) {
+          file.waiters.delete(wakeMe);
+          wakeMe();
+        }
         const h = fh;
         fh = null;
         if (!h) return cb(err);
-        h.close().then(() => cb(err), () => cb(err));
+        h.close().then(
+          () => cb(err),
+          () => cb(err),
+        );
       },
     });
     return stream;

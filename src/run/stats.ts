@@ -74,10 +74,14 @@ export const EXIT = {
 
 export function exitCodeFor(status: RunStatus): number {
   switch (status) {
-    case 'success': return EXIT.success;
-    case 'degraded': return EXIT.degraded;
-    case 'partial': return EXIT.partial;
-    case 'failure': return EXIT.failure;
+    case 'success':
+      return EXIT.success;
+    case 'degraded':
+      return EXIT.degraded;
+    case 'partial':
+      return EXIT.partial;
+    case 'failure':
+      return EXIT.failure;
   }
 }
 

@@ -27,8 +27,12 @@ export const STOP_EXIT_CODE = 1;
 const trackedFiles = new Set<string>();
 
 /** A temporary file (on local disk: BACKUP_TMP_DIR) to remove if the process must exit at once. */
-export function trackTempFile(path: string): void { trackedFiles.add(path); }
-export function untrackTempFile(path: string): void { trackedFiles.delete(path); }
+export function trackTempFile(path: string): void {
+  trackedFiles.add(path);
+}
+export function untrackTempFile(path: string): void {
+  trackedFiles.delete(path);
+}
 
 /** Resources that occupy a thread-pool thread while pending (a hung mount blocks them forever). */
 const POOL_RESOURCE = /^(FSReq|FileHandle|GetAddrInfo|GetNameInfo|Zlib|Work|Random|PBKDF2|Scrypt|Hash|Cipher|Sign|Verify|Keygen|DiffieHellman|ECDH|HKDF)/;
@@ -53,7 +57,10 @@ const EXIT_GRACE_MS = 400;
 export function exitNow(code: number): void {
   releaseHeldLocksSync();
   let pending = trackedFiles.size;
-  for (const p of trackedFiles) unlink(p, () => { pending--; });
+  for (const p of trackedFiles)
+    unlink(p, () => {
+      pending--;
+    });
   trackedFiles.clear();
   const until = Date.now() + EXIT_GRACE_MS;
   const tick = () => {
@@ -104,7 +111,9 @@ export function installStopHandler(opts: StopHandlerOptions): StopHandler {
   const exit = opts.exit ?? exitNow;
   const controller = new AbortController();
   let resolveReceived!: (sig: string) => void;
-  const received = new Promise<string>((r) => { resolveReceived = r; });
+  const received = new Promise<string>((r) => {
+    resolveReceived = r;
+  });
   let deadline = 0;
   let hardTimer: NodeJS.Timeout | null = null;
   let late: AbortSignal | undefined;
@@ -116,13 +125,20 @@ export function installStopHandler(opts: StopHandlerOptions): StopHandler {
       return;
     }
     deadline = Date.now() + timeoutMs;
-    log.warn({ signal: sig, stopTimeout: formatDuration(timeoutMs) },
-      `stopping (${sig}): aborting ${what}; exiting within OFFSITE_STOP_TIMEOUT (${formatDuration(timeoutMs)}), at once on a second signal`);
-    hardTimer = setTimeout(() => {
-      log.error({ stopTimeout: formatDuration(timeoutMs) },
-        `${what} did not stop within OFFSITE_STOP_TIMEOUT (${formatDuration(timeoutMs)}): exiting anyway, abandoning what could not be cancelled; the run is reported failed`);
-      exit(STOP_EXIT_CODE);
-    }, Math.max(timeoutMs / 2, timeoutMs - EXIT_GRACE_MS - 100));
+    log.warn(
+      { signal: sig, stopTimeout: formatDuration(timeoutMs) },
+      `stopping (${sig}): aborting ${what}; exiting within OFFSITE_STOP_TIMEOUT (${formatDuration(timeoutMs)}), at once on a second signal`,
+    );
+    hardTimer = setTimeout(
+      () => {
+        log.error(
+          { stopTimeout: formatDuration(timeoutMs) },
+          `${what} did not stop within OFFSITE_STOP_TIMEOUT (${formatDuration(timeoutMs)}): exiting anyway, abandoning what could not be cancelled; the run is reported failed`,
+        );
+        exit(STOP_EXIT_CODE);
+      },
+      Math.max(timeoutMs / 2, timeoutMs - EXIT_GRACE_MS - 100),
+    );
     hardTimer.unref();
     controller.abort(new Error(`received ${sig}`));
     resolveReceived(sig);
@@ -133,7 +149,9 @@ export function installStopHandler(opts: StopHandlerOptions): StopHandler {
   return {
     signal: controller.signal,
     received,
-    get stopping() { return controller.signal.aborted; },
+    get stopping() {
+      return controller.signal.aborted;
+    },
     lateSignal() {
       if (!controller.signal.aborted) return undefined;
       // leave a moment at the end for the exit itself
@@ -146,7 +164,10 @@ export function installStopHandler(opts: StopHandlerOptions): StopHandler {
       // A thread-pool call finishing right now is given a moment (exitNow would SIGKILL).
       const until = Math.min(deadline, Date.now() + 1000);
       const tick = () => {
-        if (poolBusy() && Date.now() < until) { setTimeout(tick, 50).unref(); return; }
+        if (poolBusy() && Date.now() < until) {
+          setTimeout(tick, 50).unref();
+          return;
+        }
         exit(code);
       };
       setTimeout(tick, 100).unref();

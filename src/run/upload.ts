@@ -126,9 +126,14 @@ async function shipDirect(opts: ShipOptions, destination: Destination): Promise<
       used = true;
       return { stream: archive.stream };
     },
-    sourceFailed(err) { sourceError ??= err; },
+    sourceFailed(err) {
+      sourceError ??= err;
+    },
   };
-  const archiveDone = archive.done.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
+  const archiveDone = archive.done.then(
+    (r) => ({ ok: true as const, r }),
+    (e: unknown) => ({ ok: false as const, e }),
+  );
   const result = await uploadOne(destination, plan, opts);
   const a = await archiveDone;
   if (!a.ok) {
@@ -159,12 +164,22 @@ async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
   try {
     // Write the archive to the file; the uploads follow it as it grows.
     const writing = (async (): Promise<{ ok: true; r: ArchiveResult } | { ok: false; e: unknown }> => {
-      const piped = pipe(archive.stream, file.writable(), { signal: opts.signal }).then(() => null, (e: unknown) => e ?? new Error('staging failed'));
-      const done = archive.done.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
+      const piped = pipe(archive.stream, file.writable(), { signal: opts.signal }).then(
+        () => null,
+        (e: unknown) => e ?? new Error('staging failed'),
+      );
+      const done = archive.done.then(
+        (r) => ({ ok: true as const, r }),
+        (e: unknown) => ({ ok: false as const, e }),
+      );
       const [pipeError, a] = await Promise.all([piped, done]);
       let failure: unknown = null;
       if (!file.writeError && a.ok && !pipeError) {
-        try { await file.complete(); } catch (e) { file.writeError = e; }
+        try {
+          await file.complete();
+        } catch (e) {
+          file.writeError = e;
+        }
       }
       if (file.writeError) failure = opts.signal?.aborted ? opts.signal.reason : stagingError(opts.tmpDir, file.writeError);
       else if (!a.ok) failure = abandoned ? a.e : new ArchiveFailedError(a.e);
@@ -188,12 +203,15 @@ async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
     };
     const uploads = Promise.all(opts.destinations.map((d) => uploadOne(d, plan, { ...opts, signal })));
     // Every destination failed for good while the archive was still being written: stop writing it.
-    uploads.then((rs) => {
-      if (!file.isComplete && !file.isFailed && rs.every((r) => !r.ok)) {
-        abandoned = true;
-        archive.stream.destroy();
-      }
-    }, () => {});
+    uploads.then(
+      (rs) => {
+        if (!file.isComplete && !file.isFailed && rs.every((r) => !r.ok)) {
+          abandoned = true;
+          archive.stream.destroy();
+        }
+      },
+      () => {},
+    );
     const [results, outcome] = await Promise.all([uploads, writing]);
     if (!outcome.ok) {
       if (abandoned) return { results, archive: null };
@@ -225,44 +243,58 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
   let attempts = 0;
   let withSize = false;
   // with `replace`: was there a backup of this name before (for the log; unknown when listing fails)
-  const existed = opts.replace ? await d.list(opts.name).then((os) => os.some((o) => o.name === opts.name), () => null) : false;
+  const existed = opts.replace
+    ? await d.list(opts.name).then(
+        (os) => os.some((o) => o.name === opts.name),
+        () => null,
+      )
+    : false;
   try {
-    const out = await withRetry(async () => {
-      attempts++;
-      const src = await plan.open(withSize);
-      if (!src) throw new Error('the archive stream was already consumed');
-      const watch = watchProgress(src.stream, retry.timeoutMs, opts.signal, (e) => plan.sourceFailed?.(e));
-      try {
-        await d.upload(opts.name, watch.stream, { size: src.size, signal: watch.signal, ...(opts.replace ? { replace: true } : {}) });
-      } catch (err) {
-        if (watch.stalled) {
-          throw new DestinationTimeoutError(`no progress for ${Math.round(retry.timeoutMs / 1000)}s (BACKUP_DESTINATION_TIMEOUT)`);
+    const out = await withRetry(
+      async () => {
+        attempts++;
+        const src = await plan.open(withSize);
+        if (!src) throw new Error('the archive stream was already consumed');
+        const watch = watchProgress(src.stream, retry.timeoutMs, opts.signal, (e) => plan.sourceFailed?.(e));
+        try {
+          await d.upload(opts.name, watch.stream, { size: src.size, signal: watch.signal, ...(opts.replace ? { replace: true } : {}) });
+        } catch (err) {
+          if (watch.stalled) {
+            throw new DestinationTimeoutError(`no progress for ${Math.round(retry.timeoutMs / 1000)}s (BACKUP_DESTINATION_TIMEOUT)`);
+          }
+          // Started before the archive's size was known and the destination needs it (e.g. S3's
+          // 10,000 parts): try again, once the archive is complete, with the size.
+          if (src.size === undefined && !withSize && plan.canRepeat() && (err as { needsSize?: unknown })?.needsSize === true) {
+            withSize = true;
+            throw Object.assign(new Error(`${errorMessage(err)}; trying again with the archive's size once it is complete`, { cause: err }), {
+              transient: true,
+            });
+          }
+          throw err;
+        } finally {
+          watch.stop();
+          src.stream.destroy();
         }
-        // Started before the archive's size was known and the destination needs it (e.g. S3's
-        // 10,000 parts): try again, once the archive is complete, with the size.
-        if (src.size === undefined && !withSize && plan.canRepeat() && (err as { needsSize?: unknown })?.needsSize === true) {
-          withSize = true;
-          throw Object.assign(new Error(`${errorMessage(err)}; trying again with the archive's size once it is complete`, { cause: err }), { transient: true });
-        }
-        throw err;
-      } finally {
-        watch.stop();
-        src.stream.destroy();
-      }
-      if (!watch.ended) throw new Error(`${d.name} finished before reading the whole archive`);
-      return watch.bytes();
-    }, {
-      settings: retry,
-      log,
-      what: `upload of ${opts.name} to ${d.name} ${d.location}`,
-      signal: opts.signal,
-      canRetry: () => plan.canRepeat(),
-      ...(plan.once ? { once: plan.once } : {}),
-    });
+        if (!watch.ended) throw new Error(`${d.name} finished before reading the whole archive`);
+        return watch.bytes();
+      },
+      {
+        settings: retry,
+        log,
+        what: `upload of ${opts.name} to ${d.name} ${d.location}`,
+        signal: opts.signal,
+        canRetry: () => plan.canRepeat(),
+        ...(plan.once ? { once: plan.once } : {}),
+      },
+    );
     bytes = out.value;
     const durationMs = Date.now() - started;
     log.info({ location: d.location, bytes, durationMs, attempts: out.attempts }, `uploaded ${opts.name} to ${d.name} ${d.location}`);
-    if (existed === true) log.info({ location: d.location, backup: opts.name }, `replaced the previous backup ${opts.name} on ${d.name} ${d.location} (BACKUP_FILENAME has no time tokens)`);
+    if (existed === true)
+      log.info(
+        { location: d.location, backup: opts.name },
+        `replaced the previous backup ${opts.name} on ${d.name} ${d.location} (BACKUP_FILENAME has no time tokens)`,
+      );
     return result(d, true, bytes, durationMs, out.attempts);
   } catch (err) {
     const message = redact(errorMessage(err));
@@ -316,9 +348,16 @@ export function watchProgress(source: Readable, timeoutMs: number, outer?: Abort
     },
   });
   const read = stream._read.bind(stream);
-  stream._read = (n: number) => { lastPull = Date.now(); read(n); };
-  stream.once('end', () => { ended = true; });
-  source.once('error', (err) => { if (!abandoned) onSourceError?.(err); });
+  stream._read = (n: number) => {
+    lastPull = Date.now();
+    read(n);
+  };
+  stream.once('end', () => {
+    ended = true;
+  });
+  source.once('error', (err) => {
+    if (!abandoned) onSourceError?.(err);
+  });
   pipeline(source, stream, () => {});
   const tick = Math.max(50, Math.min(5000, Math.floor(timeoutMs / 4)));
   const timer = setInterval(() => {
@@ -336,8 +375,12 @@ export function watchProgress(source: Readable, timeoutMs: number, outer?: Abort
   return {
     stream,
     signal,
-    get stalled() { return stalled; },
-    get ended() { return ended; },
+    get stalled() {
+      return stalled;
+    },
+    get ended() {
+      return ended;
+    },
     bytes: () => count,
     stop: () => clearInterval(timer),
   };
@@ -364,31 +407,46 @@ export async function pruneDestinations(
   const warnings: string[] = [];
   const out = results;
   if (!retentionEnabled(policy)) return warnings;
-  await Promise.all(destinations.map(async (d, i) => {
-    const r = out[i] ?? out.find((x) => x.destination === d.name);
-    if (!r) return;
-    if (skipBackends.includes(d.name)) { r.pruneNote = 'skipped (BACKUP_SKIP_BACKENDS_FROM_PRUNE)'; return; }
-    if (!r.ok) { r.pruneNote = 'skipped because the upload failed'; return; }
-    const dlog = log.child({ destination: d.name });
-    try {
-      const listing = (await withRetry(() => d.list(policy.prefix), { settings: retry, log: dlog, what: `listing ${d.name} ${d.location}` })).value;
-      const decision = planPrune(listing, policy, now, justWritten);
-      for (const w of decision.warnings) {
-        warnings.push(`${d.name}: ${w}`);
-        dlog.warn(w);
+  await Promise.all(
+    destinations.map(async (d, i) => {
+      const r = out[i] ?? out.find((x) => x.destination === d.name);
+      if (!r) return;
+      if (skipBackends.includes(d.name)) {
+        r.pruneNote = 'skipped (BACKUP_SKIP_BACKENDS_FROM_PRUNE)';
+        return;
       }
-      if (decision.remove.length > 0) {
-        await withRetry(() => d.remove(decision.remove), { settings: retry, log: dlog, what: `removing ${decision.remove.length} old backup(s) from ${d.name} ${d.location}` });
-        dlog.info({ removed: decision.remove.length, kept: decision.kept }, `pruned ${decision.remove.length} file(s) from ${d.name} ${d.location}, kept ${decision.kept} backup(s)`);
+      if (!r.ok) {
+        r.pruneNote = 'skipped because the upload failed';
+        return;
       }
-      r.pruned = decision.backups.length - decision.kept;
-      r.kept = decision.kept;
-    } catch (err) {
-      const message = redact(errorMessage(err));
-      r.pruneNote = `prune failed: ${message}`;
-      warnings.push(`${d.name}: prune failed: ${message}`);
-      dlog.error(`prune failed: ${message}`);
-    }
-  }));
+      const dlog = log.child({ destination: d.name });
+      try {
+        const listing = (await withRetry(() => d.list(policy.prefix), { settings: retry, log: dlog, what: `listing ${d.name} ${d.location}` })).value;
+        const decision = planPrune(listing, policy, now, justWritten);
+        for (const w of decision.warnings) {
+          warnings.push(`${d.name}: ${w}`);
+          dlog.warn(w);
+        }
+        if (decision.remove.length > 0) {
+          await withRetry(() => d.remove(decision.remove), {
+            settings: retry,
+            log: dlog,
+            what: `removing ${decision.remove.length} old backup(s) from ${d.name} ${d.location}`,
+          });
+          dlog.info(
+            { removed: decision.remove.length, kept: decision.kept },
+            `pruned ${decision.remove.length} file(s) from ${d.name} ${d.location}, kept ${decision.kept} backup(s)`,
+          );
+        }
+        r.pruned = decision.backups.length - decision.kept;
+        r.kept = decision.kept;
+      } catch (err) {
+        const message = redact(errorMessage(err));
+        r.pruneNote = `prune failed: ${message}`;
+        warnings.push(`${d.name}: prune failed: ${message}`);
+        dlog.error(`prune failed: ${message}`);
+      }
+    }),
+  );
   return warnings;
 }

@@ -70,12 +70,18 @@ export function parseCron(input: string, defaultZone: string): CronSchedule {
     const everyMs = Math.floor(ms / 1000) * 1000;
     const next = (from = new Date()) => new Date(Math.floor(from.getTime() / 1000) * 1000 + everyMs);
     return {
-      expression: input, timezone, kind: 'every', everyMs,
+      expression: input,
+      timezone,
+      kind: 'every',
+      everyMs,
       next,
       nextRuns: (count, from = new Date()) => {
         const out: Date[] = [];
         let t = from;
-        for (let i = 0; i < count; i++) { t = next(t); out.push(t); }
+        for (let i = 0; i < count; i++) {
+          t = next(t);
+          out.push(t);
+        }
         return out;
       },
     };
@@ -83,12 +89,17 @@ export function parseCron(input: string, defaultZone: string): CronSchedule {
   let pattern: string;
   if (spec.startsWith('@')) {
     const d = DESCRIPTORS[spec.toLowerCase()];
-    if (!d) throw new Error(`${quote(input)}: unknown descriptor ${quote(spec)}; expected @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or @every <duration>`);
+    if (!d)
+      throw new Error(
+        `${quote(input)}: unknown descriptor ${quote(spec)}; expected @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or @every <duration>`,
+      );
     pattern = d;
   } else {
     const fields = spec.split(/\s+/);
     if (fields.length < 5 || fields.length > 6) {
-      throw new Error(`${quote(input)} is not a cron expression; expected 5 fields (minute hour day month weekday), 6 with seconds first, or a descriptor such as @daily`);
+      throw new Error(
+        `${quote(input)} is not a cron expression; expected 5 fields (minute hour day month weekday), 6 with seconds first, or a descriptor such as @daily`,
+      );
     }
     pattern = spec;
   }
@@ -97,12 +108,16 @@ export function parseCron(input: string, defaultZone: string): CronSchedule {
     // paused: parsing only; nothing is scheduled here
     cron = new Cron(pattern, { paused: true, timezone });
   } catch (e) {
-    throw new Error(`${quote(input)} is not a valid cron expression (${(e as Error).message.replace(/^CronPattern: /, '')}); expected e.g. "0 2 * * *" or @daily`);
+    throw new Error(
+      `${quote(input)} is not a valid cron expression (${(e as Error).message.replace(/^CronPattern: /, '')}); expected e.g. "0 2 * * *" or @daily`,
+    );
   }
   const next = (from = new Date()) => cron.nextRun(from);
   const never = next() === null;
   return {
-    expression: input, timezone, kind: never ? 'never' : 'cron',
+    expression: input,
+    timezone,
+    kind: never ? 'never' : 'cron',
     next,
     nextRuns: (count, from = new Date()) => (never ? [] : cron.nextRuns(count, from)),
   };
@@ -131,7 +146,10 @@ export function startSchedule(schedule: CronSchedule, fire: () => void): Running
   if (schedule.kind === 'every') {
     const ms = schedule.everyMs!;
     let nextAt = Date.now() + ms;
-    const timer = setInterval(() => { nextAt = Date.now() + ms; fire(); }, ms);
+    const timer = setInterval(() => {
+      nextAt = Date.now() + ms;
+      fire();
+    }, ms);
     return { stop: () => clearInterval(timer), next: () => new Date(nextAt) };
   }
   const pattern = schedule.expression.trim().replace(/^(CRON_TZ|TZ)=\S+\s+/, '');

@@ -30,7 +30,9 @@ export interface DaemonControl {
   lastTick(): Date;
 }
 
-export interface ControlHandle { close(): Promise<void> }
+export interface ControlHandle {
+  close(): Promise<void>;
+}
 
 export interface DaemonOptions {
   log: Logger;
@@ -53,7 +55,11 @@ export interface DaemonOptions {
   control?: (control: DaemonControl) => Promise<ControlHandle | void>;
 }
 
-interface Scheduled { stop(): void; next(): Date | null; intervalMs?: number | null }
+interface Scheduled {
+  stop(): void;
+  next(): Date | null;
+  intervalMs?: number | null;
+}
 
 /**
  * Schedules every job and runs until SIGTERM/SIGINT. On a signal, a running
@@ -69,13 +75,20 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
   const controller = new AbortController();
   const running = new Set<Promise<void>>();
   const scheduled: Scheduled[] = [];
-  const health = new HealthStore(config.jobs.map((j) => ({ name: j.name, intervalMs: null })), {
-    healthFile: opts.healthFile,
-    stateDir: config.stateDir,
-    onError: (what, message) => (what === 'state'
-      ? log.warn({ stateDir: config.stateDir }, `cannot remember run results in OFFSITE_STATE_DIR (${message}); they are kept in the health file only and lost when the container is recreated`)
-      : log.warn({ healthFile: opts.healthFile }, `cannot write the health file (${message}); \`offsite healthcheck\` will report the daemon unhealthy`)),
-  });
+  const health = new HealthStore(
+    config.jobs.map((j) => ({ name: j.name, intervalMs: null })),
+    {
+      healthFile: opts.healthFile,
+      stateDir: config.stateDir,
+      onError: (what, message) =>
+        what === 'state'
+          ? log.warn(
+              { stateDir: config.stateDir },
+              `cannot remember run results in OFFSITE_STATE_DIR (${message}); they are kept in the health file only and lost when the container is recreated`,
+            )
+          : log.warn({ healthFile: opts.healthFile }, `cannot write the health file (${message}); \`offsite healthcheck\` will report the daemon unhealthy`),
+    },
+  );
 
   const runs = new RunRegistry();
   const inflight = new Set<string>();
@@ -100,13 +113,23 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
         const extra = opts.runOptions ? await opts.runOptions(job) : {};
         // a long run says how far it got every 30 s (there is no terminal to show it)
         const onArchive = (a: ArchiveStream) => {
-          followArchive(job.name, a, LOG_PROGRESS_MS, (line, p, rate) => runLog.info({ job: job.name, files: p.files, bytes: p.bytes, total: p.total ?? null, bytesPerSecond: rate === null ? null : Math.round(rate) }, `progress ${line}`));
+          followArchive(job.name, a, LOG_PROGRESS_MS, (line, p, rate) =>
+            runLog.info(
+              { job: job.name, files: p.files, bytes: p.bytes, total: p.total ?? null, bytesPerSecond: rate === null ? null : Math.round(rate) },
+              `progress ${line}`,
+            ),
+          );
           // the API's events: every second
-          followArchive(job.name, a, 1000, (_line, p, rate) => runs.progress(rec.id, { files: p.files, bytes: p.bytes, total: p.total ?? null, bytesPerSecond: rate === null ? null : Math.round(rate) }));
+          followArchive(job.name, a, 1000, (_line, p, rate) =>
+            runs.progress(rec.id, { files: p.files, bytes: p.bytes, total: p.total ?? null, bytesPerSecond: rate === null ? null : Math.round(rate) }),
+          );
         };
         const stats = await runJob(job, { log: runLog, lockFile: config.lockFile, signal: controller.signal, onArchive, ...extra });
         // an aborted run (SIGTERM) says nothing about the job's health
-        if (!controller.signal.aborted) { health.record(job.name, stats); await health.write(); }
+        if (!controller.signal.aborted) {
+          health.record(job.name, stats);
+          await health.write();
+        }
         if (opts.afterRun) await opts.afterRun(job, stats);
         runs.finish(rec.id, stats);
         finished = true;
@@ -117,13 +140,30 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
       }
       if (!finished) {
         const end = new Date();
-        runs.finish(rec.id, { job: job.name, status: 'failure', start: rec.started, end, durationMs: end.getTime() - rec.started.getTime(), lockWaitMs: 0, archive: null, destinations: [], containersStopped: 0, containersRestarted: 0, warnings: [], degradedBy: [], error: { phase: 'archive', message: controller.signal.aborted ? 'aborted: the daemon is stopping' : 'the run crashed' } });
+        runs.finish(rec.id, {
+          job: job.name,
+          status: 'failure',
+          start: rec.started,
+          end,
+          durationMs: end.getTime() - rec.started.getTime(),
+          lockWaitMs: 0,
+          archive: null,
+          destinations: [],
+          containersStopped: 0,
+          containersRestarted: 0,
+          warnings: [],
+          degradedBy: [],
+          error: { phase: 'archive', message: controller.signal.aborted ? 'aborted: the daemon is stopping' : 'the run crashed' },
+        });
       }
       const next = s()?.next();
       if (next && !controller.signal.aborted) log.info({ job: job.name, next: next.toISOString() }, 'next run scheduled');
     })();
     running.add(p);
-    void p.finally(() => { running.delete(p); inflight.delete(job.name); });
+    void p.finally(() => {
+      running.delete(p);
+      inflight.delete(job.name);
+    });
     return rec;
   };
 
@@ -139,41 +179,65 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
     health.setInterval(job.name, entry.intervalMs ? entry.intervalMs + job.schedule.jitterMs : null);
     if (schedule.kind === 'never') {
       // offen's documented "never" (e.g. 0 0 5 31 2 ?): the job runs only by hand (`backup`)
-      log.info({ job: job.name, schedule: job.schedule.cron, sources: job.archive.sources }, `${job.name} never runs on its own: no date matches its schedule; run it by hand with \`backup\``);
+      log.info(
+        { job: job.name, schedule: job.schedule.cron, sources: job.archive.sources },
+        `${job.name} never runs on its own: no date matches its schedule; run it by hand with \`backup\``,
+      );
       continue;
     }
-    log.info({ job: job.name, schedule: job.schedule.cron, timezone: schedule.timezone, next: entry.next()?.toISOString() ?? null, sources: job.archive.sources }, 'job scheduled');
+    log.info(
+      { job: job.name, schedule: job.schedule.cron, timezone: schedule.timezone, next: entry.next()?.toISOString() ?? null, sources: job.archive.sources },
+      'job scheduled',
+    );
   }
   // VERIFY_CRON_EXPRESSION: verify the newest backup on every destination
   for (const job of config.jobs) {
-    const v = scheduleVerification(job, log, controller.signal, (p) => { running.add(p); void p.finally(() => running.delete(p)); }, undefined, config.stateDir);
+    const v = scheduleVerification(
+      job,
+      log,
+      controller.signal,
+      (p) => {
+        running.add(p);
+        void p.finally(() => running.delete(p));
+      },
+      undefined,
+      config.stateDir,
+    );
     if (v) scheduled.push(v);
   }
   await health.write();
   let tick = new Date();
-  const healthTimer = setInterval(() => { tick = new Date(); void health.write(); }, HEALTH_REFRESH_MS);
+  const healthTimer = setInterval(() => {
+    tick = new Date();
+    void health.write();
+  }, HEALTH_REFRESH_MS);
   let handle: ControlHandle | void = undefined;
   if (opts.control) {
-    handle = await opts.control({
-      config, health, runs, signal: controller.signal,
-      next: (name) => entries.get(name)?.next() ?? null,
-      intervalMs: (name) => health.jobs[name]?.intervalMs ?? null,
-      trigger: (name) => {
-        const job = config.jobs.find((j) => j.name === name);
-        if (!job) return 'unknown';
-        if (inflight.has(name)) return 'busy';
-        return fire(job, () => entries.get(name), 'api') ?? 'busy';
-      },
-      lastTick: () => tick,
-    }).catch((e: unknown) => {
-      // e.g. the HTTP port is taken: nothing keeps running
-      for (const s of scheduled) s.stop();
-      clearInterval(healthTimer);
-      controller.abort(e);
-      runs.close();
-      stop.dispose();
-      throw e;
-    });
+    handle = await opts
+      .control({
+        config,
+        health,
+        runs,
+        signal: controller.signal,
+        next: (name) => entries.get(name)?.next() ?? null,
+        intervalMs: (name) => health.jobs[name]?.intervalMs ?? null,
+        trigger: (name) => {
+          const job = config.jobs.find((j) => j.name === name);
+          if (!job) return 'unknown';
+          if (inflight.has(name)) return 'busy';
+          return fire(job, () => entries.get(name), 'api') ?? 'busy';
+        },
+        lastTick: () => tick,
+      })
+      .catch((e: unknown) => {
+        // e.g. the HTTP port is taken: nothing keeps running
+        for (const s of scheduled) s.stop();
+        clearInterval(healthTimer);
+        controller.abort(e);
+        runs.close();
+        stop.dispose();
+        throw e;
+      });
   }
   // the destination checks run beside the schedule (bounded; a failing one is a warning)
   if (opts.onStarted) void opts.onStarted(controller.signal).catch((e) => log.warn({ error: errorMessage(e) }, 'checking the destinations failed'));
@@ -195,6 +259,13 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }

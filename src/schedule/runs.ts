@@ -12,9 +12,19 @@ import type { RunStats } from '../run/stats.ts';
 export const MAX_RUNS = 100;
 export const MAX_LOG_LINES = 1000;
 
-export interface RunLogLine { time: string; level: string; msg: string; fields?: Record<string, unknown> }
+export interface RunLogLine {
+  time: string;
+  level: string;
+  msg: string;
+  fields?: Record<string, unknown>;
+}
 
-export interface RunProgress { files: number; bytes: number; total: { files: number; bytes: number } | null; bytesPerSecond: number | null }
+export interface RunProgress {
+  files: number;
+  bytes: number;
+  total: { files: number; bytes: number } | null;
+  bytesPerSecond: number | null;
+}
 
 export interface RunRecord {
   id: string;
@@ -31,10 +41,7 @@ export interface RunRecord {
   droppedLines: number;
 }
 
-export type RunEvent =
-  | { type: 'started'; run: RunRecord }
-  | { type: 'progress'; run: RunRecord }
-  | { type: 'finished'; run: RunRecord };
+export type RunEvent = { type: 'started'; run: RunRecord } | { type: 'progress'; run: RunRecord } | { type: 'finished'; run: RunRecord };
 
 const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
@@ -53,12 +60,20 @@ export class RunRegistry extends EventEmitter<{ run: [RunEvent] }> {
       if (typeof id !== 'string') return;
       const rec = this.runs.get(id);
       if (!rec || rec.state !== 'running') return;
-      if (rec.logs.length >= MAX_LOG_LINES) { rec.droppedLines++; return; }
+      if (rec.logs.length >= MAX_LOG_LINES) {
+        rec.droppedLines++;
+        return;
+      }
       const [first, second] = args;
-      const obj = first && typeof first === 'object' ? first as Record<string, unknown> : undefined;
+      const obj = first && typeof first === 'object' ? (first as Record<string, unknown>) : undefined;
       const msg = typeof first === 'string' ? first : typeof second === 'string' ? second : '';
       const fields = obj ? Object.fromEntries(Object.entries(obj).filter(([k]) => k !== RUN_BINDING)) : undefined;
-      rec.logs.push({ time: new Date().toISOString(), level: LEVELS[level] ?? String(level), msg, ...(fields && Object.keys(fields).length ? { fields } : {}) });
+      rec.logs.push({
+        time: new Date().toISOString(),
+        level: LEVELS[level] ?? String(level),
+        msg,
+        ...(fields && Object.keys(fields).length ? { fields } : {}),
+      });
     });
   }
 

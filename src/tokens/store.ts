@@ -28,13 +28,14 @@ export interface StoredToken {
   activeFrom: string;
 }
 
-export interface TokenIdentity { name: string; scopes: readonly Scope[] }
+export interface TokenIdentity {
+  name: string;
+  scopes: readonly Scope[];
+}
 
 /** Why a presented token was refused, or the identity it proves. */
 export type TokenCheck =
-  | { ok: true; token: TokenIdentity }
-  | { ok: false; reason: 'unknown' }
-  | { ok: false; reason: 'inactive'; name: string; activeFrom: Date };
+  { ok: true; token: TokenIdentity } | { ok: false; reason: 'unknown' } | { ok: false; reason: 'inactive'; name: string; activeFrom: Date };
 
 const MAX_FILE = 1 << 20;
 const PREFIX = 'ofs_';
@@ -58,7 +59,10 @@ function hashToken(salt: Buffer, token: string): Buffer {
 export function parseScopes(input: string | undefined): Scope[] {
   if (!input) throw new UsageError('token create needs --scopes', `scopes: ${SCOPES.join(', ')} (comma separated), e.g. --scopes read,run`);
   const out: Scope[] = [];
-  for (const s of input.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean)) {
+  for (const s of input
+    .split(',')
+    .map((x) => x.trim().toLowerCase())
+    .filter(Boolean)) {
     if (!(SCOPES as readonly string[]).includes(s)) throw new UsageError(`--scopes: unknown scope "${s}"`, `scopes: ${SCOPES.join(', ')}`);
     if (!out.includes(s as Scope)) out.push(s as Scope);
   }
@@ -95,7 +99,9 @@ export class TokenStore {
     try {
       const u = readJson(this.usedFile) as Record<string, string>;
       if (u && typeof u === 'object') this.used = u;
-    } catch { /* none yet */ }
+    } catch {
+      /* none yet */
+    }
   }
 
   /** Read tokens.json again when it changed (size, mtime); a missing file is no token. Throws when it cannot be read or parsed. */
@@ -105,7 +111,11 @@ export class TokenStore {
       const st = statSync(this.file);
       key = `${st.size}:${st.mtimeMs}:${st.ino}`;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') { this.tokens = []; this.loadedKey = ''; return this.tokens; }
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.tokens = [];
+        this.loadedKey = '';
+        return this.tokens;
+      }
       throw e;
     }
     if (key === this.loadedKey) return this.tokens;
@@ -119,7 +129,11 @@ export class TokenStore {
   /** Is any token configured (OFFSITE_API_TOKEN or a stored one)? Without one, /api/ answers 404. */
   any(): boolean {
     if (this.envToken) return true;
-    try { return this.load().length > 0; } catch { return false; }
+    try {
+      return this.load().length > 0;
+    } catch {
+      return false;
+    }
   }
 
   /** Check a presented token against every token, each in constant time. */
@@ -128,13 +142,20 @@ export class TokenStore {
     // every candidate is compared (no early exit on a match)
     if (this.envToken && secretEquals(presented, this.envToken)) match = { ok: true, token: { name: ENV_TOKEN_NAME, scopes: SCOPES } };
     let tokens: StoredToken[] = [];
-    try { tokens = this.load(); } catch { /* unreadable: only the environment's token works */ }
+    try {
+      tokens = this.load();
+    } catch {
+      /* unreadable: only the environment's token works */
+    }
     for (const t of tokens) {
       const expected = Buffer.from(t.hash, 'hex');
       const got = hashToken(Buffer.from(t.salt, 'hex'), presented);
       if (expected.length === got.length && timingSafeEqual(expected, got) && !match.ok) {
         const activeFrom = new Date(t.activeFrom);
-        match = now.getTime() < activeFrom.getTime() ? { ok: false, reason: 'inactive', name: t.name, activeFrom } : { ok: true, token: { name: t.name, scopes: t.scopes } };
+        match =
+          now.getTime() < activeFrom.getTime()
+            ? { ok: false, reason: 'inactive', name: t.name, activeFrom }
+            : { ok: true, token: { name: t.name, scopes: t.scopes } };
       }
     }
     return match;
@@ -150,7 +171,9 @@ export class TokenStore {
     try {
       const u = readJson(this.usedFile) as Record<string, string>;
       if (u && typeof u[name] === 'string') return u[name];
-    } catch { /* never used */ }
+    } catch {
+      /* never used */
+    }
     return this.used[name] ?? null;
   }
 
@@ -175,10 +198,15 @@ export class TokenStore {
 
   /** A new token; the returned secret is shown once and never stored. */
   async create(name: string, scopes: Scope[], activationDelayMs: number, now = new Date()): Promise<{ token: string; stored: StoredToken }> {
-    if (!NAME_RE.test(name)) throw new UsageError(`"${name}" is not a token name`, 'use letters, digits, ".", "_" and "-" (at most 64), starting with a letter or digit');
+    if (!NAME_RE.test(name))
+      throw new UsageError(`"${name}" is not a token name`, 'use letters, digits, ".", "_" and "-" (at most 64), starting with a letter or digit');
     if (name === ENV_TOKEN_NAME) throw new UsageError(`${name} is the name of the token in the environment`, 'choose another name');
     const tokens = this.load();
-    if (tokens.some((t) => t.name === name)) throw new UsageError(`a token named "${name}" exists`, `\`offsite token reset ${name}\` makes a new secret for it; \`offsite token revoke ${name}\` removes it`);
+    if (tokens.some((t) => t.name === name))
+      throw new UsageError(
+        `a token named "${name}" exists`,
+        `\`offsite token reset ${name}\` makes a new secret for it; \`offsite token revoke ${name}\` removes it`,
+      );
     const { token, salt, hash } = this.issue();
     const iso = now.toISOString();
     const delay = scopes.includes('download') ? activationDelayMs : 0;

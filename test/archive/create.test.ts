@@ -45,7 +45,10 @@ describe('createArchive cross-checked with GNU tar', () => {
       assert.equal(result.files, files.length);
       assert.equal(result.directories, [...expected.values()].filter((n) => n.type === 'dir').length);
       assert.equal(result.symlinks, 5);
-      assert.equal(result.bytesRead, files.reduce((s, n) => s + n.size!, 0));
+      assert.equal(
+        result.bytesRead,
+        files.reduce((s, n) => s + n.size!, 0),
+      );
       assert.equal(result.unreadable, 0);
       assert.equal(result.skipped, 0);
       assert.deepEqual(result.warnings, []);
@@ -54,7 +57,10 @@ describe('createArchive cross-checked with GNU tar', () => {
       assert.ok(list.every((n) => !n.startsWith('/') && !n.split('/').includes('..')));
       // each source under its path without the leading slash, as offen stores it
       assert.ok(list.includes(`${inArchive(sources[0]!)}/`) && list.includes(`${inArchive(sources[1]!)}/`), 'each source under its path');
-      assert.ok(list.every((n) => n.startsWith(inArchive(sources[0]!)) || n.startsWith(inArchive(sources[1]!))), 'nothing else');
+      assert.ok(
+        list.every((n) => n.startsWith(inArchive(sources[0]!)) || n.startsWith(inArchive(sources[1]!))),
+        'nothing else',
+      );
     });
   }
 
@@ -125,15 +131,28 @@ test('sockets and fifos are skipped, logged and counted', async () => {
   await new Promise<void>((r) => server.listen(join(src, 'app.sock'), r));
   try {
     const lines: string[] = [];
-    const log = (await import('pino')).default({ level: 'info' }, { write: (s: string) => { lines.push(s); } });
+    const log = (await import('pino')).default(
+      { level: 'info' },
+      {
+        write: (s: string) => {
+          lines.push(s);
+        },
+      },
+    );
     const file = join(root, 'special.tar');
     const { result } = await archiveTo(file, options([src], { compression: 'none', log }));
     assert.equal(result.skipped, 2);
     assert.equal(result.unreadable, 0);
     const list = (await run('tar', ['-tf', file])).stdout.trim().split('\n').sort();
     assert.deepEqual(list, [`${inArchive(src)}/`, inArchive(src, 'plain.txt')]);
-    assert.ok(lines.some((l) => l.includes('app.sock') && l.includes('socket')), 'socket logged');
-    assert.ok(lines.some((l) => l.includes('pipe') && l.includes('fifo')), 'fifo logged');
+    assert.ok(
+      lines.some((l) => l.includes('app.sock') && l.includes('socket')),
+      'socket logged',
+    );
+    assert.ok(
+      lines.some((l) => l.includes('pipe') && l.includes('fifo')),
+      'fifo logged',
+    );
   } finally {
     await new Promise((r) => server.close(r));
   }
@@ -175,13 +194,14 @@ test('overlapping sources (one inside another, or the same twice) are refused', 
 });
 
 test('encrypt hook: output, size and sha256 are the transformed bytes', async () => {
-  const xor = () => new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      const out = Buffer.allocUnsafe(chunk.length);
-      for (let i = 0; i < chunk.length; i++) out[i] = chunk[i]! ^ 0x5a;
-      cb(null, out);
-    },
-  });
+  const xor = () =>
+    new Transform({
+      transform(chunk: Buffer, _e, cb) {
+        const out = Buffer.allocUnsafe(chunk.length);
+        for (let i = 0; i < chunk.length; i++) out[i] = chunk[i]! ^ 0x5a;
+        cb(null, out);
+      },
+    });
   const file = join(root, 'enc.bin');
   const { result, sha256, size } = await archiveTo(file, options(sources, { compression: 'gz', encrypt: xor }));
   assert.equal(result.sha256, sha256);
@@ -197,12 +217,15 @@ test('encrypt hook: output, size and sha256 are the transformed bytes', async ()
 test('header hook: pre-scan counts and the manifest is the first entry', async () => {
   let seen: unknown = null;
   const file = join(root, 'hdr.tar.gz');
-  const { result } = await archiveTo(file, options(sources, {
-    header: (scan) => {
-      seen = scan;
-      return { name: 'backup-manifest.json', data: Buffer.from(JSON.stringify(scan)) };
-    },
-  }));
+  const { result } = await archiveTo(
+    file,
+    options(sources, {
+      header: (scan) => {
+        seen = scan;
+        return { name: 'backup-manifest.json', data: Buffer.from(JSON.stringify(scan)) };
+      },
+    }),
+  );
   const { stdout } = await run('sh', ['-c', `tar -tzf '${file}' | head -1`]);
   assert.equal(stdout.trim(), 'backup-manifest.json');
   assert.deepEqual(seen, { files: result.files, directories: result.directories, symlinks: result.symlinks, bytes: result.bytesRead });
@@ -220,7 +243,13 @@ test('header hook returning null adds no entry', async () => {
 });
 
 test('a throwing header hook fails the archive', async () => {
-  const a = createArchive(options(sources, { header: () => { throw new Error('manifest broke'); } }));
+  const a = createArchive(
+    options(sources, {
+      header: () => {
+        throw new Error('manifest broke');
+      },
+    }),
+  );
   a.stream.on('error', () => {});
   a.stream.resume();
   await assert.rejects(a.done, /manifest broke/);
@@ -228,13 +257,14 @@ test('a throwing header hook fails the archive', async () => {
 
 test('an error in a later stage rejects done and destroys the stream', async () => {
   let seenBytes = 0;
-  const failing = () => new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      seenBytes += chunk.length;
-      if (seenBytes > 100_000) cb(new Error('encryptor exploded'));
-      else cb(null, chunk);
-    },
-  });
+  const failing = () =>
+    new Transform({
+      transform(chunk: Buffer, _e, cb) {
+        seenBytes += chunk.length;
+        if (seenBytes > 100_000) cb(new Error('encryptor exploded'));
+        else cb(null, chunk);
+      },
+    });
   const a = createArchive(options(sources, { compression: 'none', encrypt: failing }));
   const streamErr = new Promise<Error>((resolve) => a.stream.on('error', resolve));
   a.stream.resume();

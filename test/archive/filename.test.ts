@@ -1,19 +1,56 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { strftime, backupFilename, hasTimeTokens, staticPrefix, extensionFor, zonedParts, zonedPartsIntl, parseTimeFromName, type ExtensionParts } from '../../src/archive/filename.ts';
+import {
+  strftime,
+  backupFilename,
+  hasTimeTokens,
+  staticPrefix,
+  extensionFor,
+  zonedParts,
+  zonedPartsIntl,
+  parseTimeFromName,
+  type ExtensionParts,
+} from '../../src/archive/filename.ts';
 
 const D = new Date('2026-03-05T07:08:09.123Z'); // a Thursday
 
 describe('strftime tokens (UTC)', () => {
   const tokens: Array<[string, string]> = [
-    ['%a', 'Thu'], ['%A', 'Thursday'], ['%b', 'Mar'], ['%h', 'Mar'], ['%B', 'March'],
-    ['%c', 'Thu Mar 5 07:08:09 2026'], ['%d', '05'], ['%e', ' 5'], ['%f', '123000'],
-    ['%F', '2026-03-05'], ['%H', '07'], ['%I', '07'], ['%j', '064'], ['%m', '03'], ['%M', '08'],
-    ['%p', 'AM'], ['%s', '1772694489'], ['%S', '09'], ['%T', '07:08:09'], ['%u', '4'], ['%U', '09'],
-    ['%w', '4'], ['%W', '09'], ['%x', '03/05/26'], ['%X', '07:08:09'], ['%y', '26'], ['%Y', '2026'],
-    ['%z', '+0000'], ['%Z', 'UTC'], ['%%', '%'], ['%Q', '%Q'], ['100%', '100%'],
-    ['backup-%Y-%m-%dT%H-%M-%S', 'backup-2026-03-05T07-08-09'], ['%%Y', '%Y'],
+    ['%a', 'Thu'],
+    ['%A', 'Thursday'],
+    ['%b', 'Mar'],
+    ['%h', 'Mar'],
+    ['%B', 'March'],
+    ['%c', 'Thu Mar 5 07:08:09 2026'],
+    ['%d', '05'],
+    ['%e', ' 5'],
+    ['%f', '123000'],
+    ['%F', '2026-03-05'],
+    ['%H', '07'],
+    ['%I', '07'],
+    ['%j', '064'],
+    ['%m', '03'],
+    ['%M', '08'],
+    ['%p', 'AM'],
+    ['%s', '1772694489'],
+    ['%S', '09'],
+    ['%T', '07:08:09'],
+    ['%u', '4'],
+    ['%U', '09'],
+    ['%w', '4'],
+    ['%W', '09'],
+    ['%x', '03/05/26'],
+    ['%X', '07:08:09'],
+    ['%y', '26'],
+    ['%Y', '2026'],
+    ['%z', '+0000'],
+    ['%Z', 'UTC'],
+    ['%%', '%'],
+    ['%Q', '%Q'],
+    ['100%', '100%'],
+    ['backup-%Y-%m-%dT%H-%M-%S', 'backup-2026-03-05T07-08-09'],
+    ['%%Y', '%Y'],
   ];
   for (const [fmt, want] of tokens) test(`${fmt} -> ${JSON.stringify(want)}`, () => assert.equal(strftime(fmt, D), want));
 });
@@ -63,16 +100,21 @@ describe('strftime in time zones', () => {
 
   test('zonedParts matches the offset Intl reports for random instants and zones', () => {
     const zones = ['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kolkata', 'Australia/Lord_Howe', 'America/St_Johns', 'Pacific/Chatham'];
-    fc.assert(fc.property(fc.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2040, 0, 1) }), fc.constantFrom(...zones), (t, tz) => {
-      const d = new Date(t);
-      const p = zonedParts(d, tz);
-      const wall = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) + p.ms;
-      assert.equal(wall - t, p.offsetMin * 60_000);
-      const long = new Intl.DateTimeFormat('en-US', { timeZone: tz, timeZoneName: 'longOffset' }).formatToParts(d).find((x) => x.type === 'timeZoneName')!.value;
-      const m = /^GMT(?:([+-])(\d\d):(\d\d))?$/.exec(long)!;
-      const expectOffset = m[1] ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
-      assert.equal(p.offsetMin, expectOffset);
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2040, 0, 1) }), fc.constantFrom(...zones), (t, tz) => {
+        const d = new Date(t);
+        const p = zonedParts(d, tz);
+        const wall = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) + p.ms;
+        assert.equal(wall - t, p.offsetMin * 60_000);
+        const long = new Intl.DateTimeFormat('en-US', { timeZone: tz, timeZoneName: 'longOffset' })
+          .formatToParts(d)
+          .find((x) => x.type === 'timeZoneName')!.value;
+        const m = /^GMT(?:([+-])(\d\d):(\d\d))?$/.exec(long)!;
+        const expectOffset = m[1] ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
+        assert.equal(p.offsetMin, expectOffset);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
@@ -110,7 +152,15 @@ describe('backup file names', () => {
     assert.equal(backupFilename('x.{{ .Extension }}', D, 'UTC', { compression: 'none', encryption: 'aes' }), 'x.tar.aes');
     assert.equal(backupFilename('test.tar.gz', D, 'UTC', { compression: 'gz', encryption: 'none' }), 'test.tar.gz');
     // the time is still read back from a name with the suffix
-    assert.equal(parseTimeFromName('x-%Y-%m-%d.{{ .Extension }}.bak', backupFilename('x-%Y-%m-%d.{{ .Extension }}.bak', D, 'UTC', { compression: 'gz', encryption: 'age' }))?.toISOString().slice(0, 10), '2026-03-05');
+    assert.equal(
+      parseTimeFromName(
+        'x-%Y-%m-%d.{{ .Extension }}.bak',
+        backupFilename('x-%Y-%m-%d.{{ .Extension }}.bak', D, 'UTC', { compression: 'gz', encryption: 'age' }),
+      )
+        ?.toISOString()
+        .slice(0, 10),
+      '2026-03-05',
+    );
   });
 
   test('hasTimeTokens: a name without strftime tokens replaces the previous backup', () => {
@@ -134,18 +184,21 @@ describe('backup file names', () => {
 
   test('every name a template produces starts with its static prefix', () => {
     const templates = [T, 'db-%%-%y%j.{{ .Extension }}', 'x{y-%H', 'nightly.{{ .Extension }}', '%Y', 'a%Q-%F', 'site-%c'];
-    fc.assert(fc.property(
-      fc.constantFrom(...templates),
-      fc.integer({ min: Date.UTC(1990, 0, 1), max: Date.UTC(2100, 0, 1) }),
-      fc.constantFrom('UTC', 'Europe/Berlin', 'Asia/Kathmandu', 'America/Los_Angeles'),
-      fc.constantFrom('gz' as const, 'zst' as const, 'none' as const),
-      fc.constantFrom('none' as const, 'gpg' as const, 'age' as const),
-      (tpl, t, tz, compression, encryption) => {
-        const name = backupFilename(tpl, new Date(t), tz, { compression, encryption });
-        assert.ok(name.startsWith(staticPrefix(tpl)), `${name} / ${staticPrefix(tpl)}`);
-        assert.ok(!name.includes('{{'));
-      },
-    ), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...templates),
+        fc.integer({ min: Date.UTC(1990, 0, 1), max: Date.UTC(2100, 0, 1) }),
+        fc.constantFrom('UTC', 'Europe/Berlin', 'Asia/Kathmandu', 'America/Los_Angeles'),
+        fc.constantFrom('gz' as const, 'zst' as const, 'none' as const),
+        fc.constantFrom('none' as const, 'gpg' as const, 'age' as const),
+        (tpl, t, tz, compression, encryption) => {
+          const name = backupFilename(tpl, new Date(t), tz, { compression, encryption });
+          assert.ok(name.startsWith(staticPrefix(tpl)), `${name} / ${staticPrefix(tpl)}`);
+          assert.ok(!name.includes('{{'));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
 
@@ -183,33 +236,62 @@ describe('parseTimeFromName: the time a backup name was made at', () => {
   }
 
   test('property: every name a template makes reads back to a time that makes the same name', () => {
-    const templates = [T, 'db-%Y%m%d-%H%M%S-%f.{{ .Extension }}', '%F %T %Z %z {{ .Extension }}', '%c.{{ .Extension }}', '%a-%d-%b-%Y-%I%M%S%p.tar', 'x-%s.tar'];
+    const templates = [
+      T,
+      'db-%Y%m%d-%H%M%S-%f.{{ .Extension }}',
+      '%F %T %Z %z {{ .Extension }}',
+      '%c.{{ .Extension }}',
+      '%a-%d-%b-%Y-%I%M%S%p.tar',
+      'x-%s.tar',
+    ];
     const zones = ['UTC', 'Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata', 'Pacific/Chatham'];
-    fc.assert(fc.property(
-      fc.constantFrom(...templates), fc.constantFrom(...zones),
-      fc.date({ min: new Date('1971-01-01T00:00:00Z'), max: new Date('2099-12-31T00:00:00Z'), noInvalidDate: true }),
-      fc.constantFrom<ExtensionParts>({ compression: 'gz' }, { compression: 'zst', encryption: 'age' }, { compression: 'none', encryption: 'gpg' }),
-      (tpl, tz, date, ext) => {
-        const name = backupFilename(tpl, date, tz, ext);
-        const t = parseTimeFromName(tpl, name, tz);
-        assert.ok(t, `${name} in ${tz} did not parse`);
-        assert.equal(backupFilename(tpl, t, tz, ext), name);
-        assert.ok(Math.abs(t.getTime() - date.getTime()) <= 3_600_000 + 1000, 'at most an hour (a repeated hour) and the dropped fraction apart');
-      },
-    ), { numRuns: 400 });
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...templates),
+        fc.constantFrom(...zones),
+        fc.date({ min: new Date('1971-01-01T00:00:00Z'), max: new Date('2099-12-31T00:00:00Z'), noInvalidDate: true }),
+        fc.constantFrom<ExtensionParts>({ compression: 'gz' }, { compression: 'zst', encryption: 'age' }, { compression: 'none', encryption: 'gpg' }),
+        (tpl, tz, date, ext) => {
+          const name = backupFilename(tpl, date, tz, ext);
+          const t = parseTimeFromName(tpl, name, tz);
+          assert.ok(t, `${name} in ${tz} did not parse`);
+          assert.equal(backupFilename(tpl, t, tz, ext), name);
+          assert.ok(Math.abs(t.getTime() - date.getTime()) <= 3_600_000 + 1000, 'at most an hour (a repeated hour) and the dropped fraction apart');
+        },
+      ),
+      { numRuns: 400 },
+    );
   });
 });
 
 describe('zonedParts: the cached path agrees with Intl', () => {
   test('property: random instants in zones with odd offsets and changes', () => {
-    const zones = ['UTC', 'Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata', 'Pacific/Chatham', 'Africa/Monrovia', 'America/St_Johns', 'Asia/Kathmandu'];
-    fc.assert(fc.property(fc.constantFrom(...zones), fc.integer({ min: Date.parse('1960-01-01T00:00:00Z'), max: Date.parse('2060-01-01T00:00:00Z') }), (tz, t) => {
-      assert.deepEqual(zonedParts(new Date(t), tz), zonedPartsIntl(new Date(t), tz));
-    }), { numRuns: 3000 });
+    const zones = [
+      'UTC',
+      'Europe/Berlin',
+      'America/New_York',
+      'Australia/Lord_Howe',
+      'Asia/Kolkata',
+      'Pacific/Chatham',
+      'Africa/Monrovia',
+      'America/St_Johns',
+      'Asia/Kathmandu',
+    ];
+    fc.assert(
+      fc.property(fc.constantFrom(...zones), fc.integer({ min: Date.parse('1960-01-01T00:00:00Z'), max: Date.parse('2060-01-01T00:00:00Z') }), (tz, t) => {
+        assert.deepEqual(zonedParts(new Date(t), tz), zonedPartsIntl(new Date(t), tz));
+      }),
+      { numRuns: 3000 },
+    );
   });
   test('around changes: every minute of the days Berlin and Monrovia changed', () => {
-    for (const [tz, from] of [['Europe/Berlin', '2026-03-29T00:00:00Z'], ['Europe/Berlin', '2026-10-25T00:00:00Z'], ['Africa/Monrovia', '1972-01-06T23:00:00Z']] as const) {
-      for (let t = Date.parse(from); t < Date.parse(from) + 3 * 3_600_000; t += 30_000) assert.deepEqual(zonedParts(new Date(t), tz), zonedPartsIntl(new Date(t), tz), `${tz} ${new Date(t).toISOString()}`);
+    for (const [tz, from] of [
+      ['Europe/Berlin', '2026-03-29T00:00:00Z'],
+      ['Europe/Berlin', '2026-10-25T00:00:00Z'],
+      ['Africa/Monrovia', '1972-01-06T23:00:00Z'],
+    ] as const) {
+      for (let t = Date.parse(from); t < Date.parse(from) + 3 * 3_600_000; t += 30_000)
+        assert.deepEqual(zonedParts(new Date(t), tz), zonedPartsIntl(new Date(t), tz), `${tz} ${new Date(t).toISOString()}`);
     }
   });
 });

@@ -38,7 +38,10 @@ test('parallel gzip: members in block order, released in order, one gzip stream 
   const blocks = Array.from({ length: 24 }, (_, i) => (i % 3 === 0 ? randomBytes(256 * 1024 + i) : Buffer.alloc(300 * 1024 - i, String(i))));
   for (const threads of [2, 4]) {
     const { out, released } = await compress(blocks, threads);
-    assert.deepEqual(released, blocks.map((_, i) => i));
+    assert.deepEqual(
+      released,
+      blocks.map((_, i) => i),
+    );
     assert.ok(gunzipSync(out).equals(Buffer.concat(blocks)));
     const dir = tempDir();
     try {
@@ -54,12 +57,14 @@ test('parallel gzip: members in block order, released in order, one gzip stream 
 test('parallel gzip: never more blocks in flight than engines', async () => {
   const codec = new ParallelGzipCodec(3, { data: () => {}, error: () => {}, ready: () => {} });
   let accepted = 0;
-  while (codec.canWrite()) { codec.write(Buffer.alloc(1024), () => {}); accepted++; }
+  while (codec.canWrite()) {
+    codec.write(Buffer.alloc(1024), () => {});
+    accepted++;
+  }
   assert.equal(accepted, 3);
   assert.throws(() => codec.write(Buffer.alloc(1), () => {}), /busy/);
   codec.destroy();
 });
-
 
 /** Feeds blocks through a zstd ParallelCodec (as the archive source does); returns the output and the release order. */
 function compressZstd(blocks: Buffer[], threads: number): Promise<{ out: Buffer; released: number[] }> {
@@ -88,23 +93,32 @@ async function framesDecode(data: Buffer, pieces: number[]): Promise<Buffer> {
     off += n;
   }
   const out: Buffer[] = [];
-  await pipeline(Readable.from(parts), new ZstdFramesDecompress(), async function* (src) { for await (const c of src) out.push(c as Buffer); });
+  await pipeline(Readable.from(parts), new ZstdFramesDecompress(), async function* (src) {
+    for await (const c of src) out.push(c as Buffer);
+  });
   return Buffer.concat(out);
 }
 
 /** Blocks of every small size, around zstd's 128 KiB block limit and above 1 MiB; random, constant (RLE) and text. */
 function zstdBlocks(): Buffer[] {
-  const kinds = [(n: number) => randomBytes(n), (n: number) => Buffer.alloc(n, 'z'), (n: number) => Buffer.from('line of compressible text\n'.repeat(Math.ceil(n / 26))).subarray(0, n)];
+  const kinds = [
+    (n: number) => randomBytes(n),
+    (n: number) => Buffer.alloc(n, 'z'),
+    (n: number) => Buffer.from('line of compressible text\n'.repeat(Math.ceil(n / 26))).subarray(0, n),
+  ];
   const sizes = [...Array.from({ length: 40 }, (_, i) => i + 1), 511, 512, 513, 131071, 131072, 131073, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 17];
   return sizes.map((n, i) => kinds[i % kinds.length]!(n));
 }
 
-test('parallel zstd: one frame per block, in block order; the zstd CLI and offsite\'s frame decoder read them all', async () => {
+test("parallel zstd: one frame per block, in block order; the zstd CLI and offsite's frame decoder read them all", async () => {
   const blocks = zstdBlocks();
   const plain = Buffer.concat(blocks);
   for (const threads of [2, 3]) {
     const { out, released } = await compressZstd(blocks, threads);
-    assert.deepEqual(released, blocks.map((_, i) => i));
+    assert.deepEqual(
+      released,
+      blocks.map((_, i) => i),
+    );
     const dir = tempDir();
     try {
       const file = join(dir, 'x.zst');
@@ -131,17 +145,21 @@ test('parallel zstd: one frame per block, in block order; the zstd CLI and offsi
 
 test('parallel zstd: frames the zstd CLI wrote (several per chunk) decode whole; a cut stream fails', async () => {
   const blocks = zstdBlocks().slice(30);
-  const cli = Buffer.concat(await Promise.all(blocks.map(async (b, i) => {
-    const dir = tempDir();
-    try {
-      fs.writeFileSync(join(dir, 'b'), b);
-      // alternate with and without checksum, as other writers may
-      await run('zstd', ['-q', i % 2 ? '--no-check' : '--check', join(dir, 'b'), '-o', join(dir, 'b.zst')]);
-      return fs.readFileSync(join(dir, 'b.zst'));
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  })));
+  const cli = Buffer.concat(
+    await Promise.all(
+      blocks.map(async (b, i) => {
+        const dir = tempDir();
+        try {
+          fs.writeFileSync(join(dir, 'b'), b);
+          // alternate with and without checksum, as other writers may
+          await run('zstd', ['-q', i % 2 ? '--no-check' : '--check', join(dir, 'b'), '-o', join(dir, 'b.zst')]);
+          return fs.readFileSync(join(dir, 'b.zst'));
+        } finally {
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      }),
+    ),
+  );
   assert.ok((await framesDecode(cli, [cli.length])).equals(Buffer.concat(blocks)));
   await assert.rejects(framesDecode(cli.subarray(0, cli.length - 2), [cli.length]), /truncated/);
 });
@@ -149,7 +167,10 @@ test('parallel zstd: frames the zstd CLI wrote (several per chunk) decode whole;
 test('parallel zstd: never more blocks in flight than engines', async () => {
   const codec = new ParallelCodec('zst', 2, { data: () => {}, error: () => {}, ready: () => {} });
   let accepted = 0;
-  while (codec.canWrite()) { codec.write(Buffer.alloc(1024), () => {}); accepted++; }
+  while (codec.canWrite()) {
+    codec.write(Buffer.alloc(1024), () => {});
+    accepted++;
+  }
   assert.equal(accepted, 2);
   assert.throws(() => codec.write(Buffer.alloc(1), () => {}), /busy/);
   codec.destroy();

@@ -85,7 +85,10 @@ export function describeTree(dir: string): Map<string, Node> {
       for (const name of fs.readdirSync(abs).sort()) walk(join(abs, name), rel ? `${rel}/${name}` : name);
     } else if (st.isFile()) {
       out.set(rel, {
-        type: 'file', mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000), size: st.size,
+        type: 'file',
+        mode: st.mode & 0o7777,
+        mtime: Math.floor(st.mtimeMs / 1000),
+        size: st.size,
         sha: createHash('sha256').update(fs.readFileSync(abs)).digest('hex'),
       });
     }
@@ -136,7 +139,10 @@ export async function archiveTo(file: string, opts: ArchiveOptions): Promise<{ r
   const a = createArchive(opts);
   const hash = createHash('sha256');
   let size = 0;
-  a.stream.on('data', (c: Buffer) => { hash.update(c); size += c.length; });
+  a.stream.on('data', (c: Buffer) => {
+    hash.update(c);
+    size += c.length;
+  });
   await pipeline(a.stream, createWriteStream(file));
   const result = await a.done;
   return { result, sha256: hash.digest('hex'), size };

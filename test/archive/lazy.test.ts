@@ -18,9 +18,20 @@ function resolvedBy(modules: string[]): string[] {
   return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as string[];
 }
 
-test('the archive and restore modules load neither tar-stream nor the worker\'s modules into the main thread until used', () => {
+test("the archive and restore modules load neither tar-stream nor the worker's modules into the main thread until used", () => {
   const seen = resolvedBy(['archive/index.ts', 'archive/extract.ts', 'restore/index.ts']);
-  assert.ok(seen.some((u) => u.endsWith('/archive/create.ts')), 'the modules were loaded');
-  assert.deepEqual(seen.filter((u) => /node_modules\/tar-stream\//.test(u)), [], 'tar-stream is loaded only by extraction or the worker');
-  assert.deepEqual(seen.filter((u) => /\/archive\/(tar-worker|tar|walk)\.ts$/.test(u)), [], 'the worker\'s modules stay in the worker');
+  assert.ok(
+    seen.some((u) => u.endsWith('/archive/create.ts')),
+    'the modules were loaded',
+  );
+  assert.deepEqual(
+    seen.filter((u) => /node_modules\/tar-stream\//.test(u)),
+    [],
+    'tar-stream is loaded only by extraction or the worker',
+  );
+  assert.deepEqual(
+    seen.filter((u) => /\/archive\/(tar-worker|tar|walk)\.ts$/.test(u)),
+    [],
+    "the worker's modules stay in the worker",
+  );
 });

@@ -8,10 +8,15 @@ import { encodeHeader, writeSimpleHeader, padding, BlockWriter, type TarEntry } 
 import { tempDir, run } from './helpers.ts';
 
 /** Header fields as tar-stream's parser reads them back (pax applied). */
-function parse(header: Buffer): Promise<{ name: string; size?: number; mtime?: Date; uid?: number; gid?: number; linkname?: string | null; type?: string | null; mode?: number }> {
+function parse(
+  header: Buffer,
+): Promise<{ name: string; size?: number; mtime?: Date; uid?: number; gid?: number; linkname?: string | null; type?: string | null; mode?: number }> {
   return new Promise((resolve, reject) => {
     const x = extract();
-    x.on('entry', (h) => { resolve(h); x.destroy(); });
+    x.on('entry', (h) => {
+      resolve(h);
+      x.destroy();
+    });
     x.on('error', reject);
     x.write(header);
   });
@@ -75,7 +80,9 @@ test('padding and BlockWriter framing', () => {
   let current = new Uint8Array(0);
   const w = new BlockWriter(1024, {
     acquire: () => (current = new Uint8Array(1024).fill(0xee)), // dirty memory: the writer must zero what it pads
-    flush: (n) => { blocks.push(Buffer.from(current.subarray(0, n))); },
+    flush: (n) => {
+      blocks.push(Buffer.from(current.subarray(0, n)));
+    },
   });
   w.write(Buffer.alloc(700, 1));
   w.zeros(10);
@@ -83,31 +90,37 @@ test('padding and BlockWriter framing', () => {
   w.end();
   const all = Buffer.concat(blocks);
   assert.equal(all.length, 700 + 10 + 600 + 1024);
-  assert.deepEqual(blocks.slice(0, -1).map((b) => b.length), [1024, 1024]);
+  assert.deepEqual(
+    blocks.slice(0, -1).map((b) => b.length),
+    [1024, 1024],
+  );
   assert.ok(all.subarray(700, 710).every((b) => b === 0));
   assert.ok(all.subarray(710, 1310).every((b) => b === 2));
 });
 
-test('the fast header writer produces exactly tar-stream\'s bytes', () => {
+test("the fast header writer produces exactly tar-stream's bytes", () => {
   const printable = fc.string({ unit: fc.constantFrom(...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i))), minLength: 1, maxLength: 99 });
-  fc.assert(fc.property(
-    fc.record({
-      name: printable,
-      type: fc.constantFrom<TarEntry['type'][]>('file', 'directory', 'symlink'),
-      mode: fc.integer({ min: 0, max: 0o177777 }),
-      uid: fc.integer({ min: 0, max: 0o777777 }),
-      gid: fc.integer({ min: 0, max: 0o777777 }),
-      size: fc.oneof(fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 0o77777777777 })),
-      mtime: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-      linkname: printable,
-    }),
-    (r) => {
-      const e: TarEntry = { ...r, linkname: r.type === 'symlink' ? r.linkname : undefined };
-      const fast = new Uint8Array(512);
-      assert.ok(writeSimpleHeader(fast, 0, e));
-      assert.deepEqual(Buffer.from(fast), encodeHeader(e));
-    },
-  ), { numRuns: 2000 });
+  fc.assert(
+    fc.property(
+      fc.record({
+        name: printable,
+        type: fc.constantFrom<TarEntry['type'][]>('file', 'directory', 'symlink'),
+        mode: fc.integer({ min: 0, max: 0o177777 }),
+        uid: fc.integer({ min: 0, max: 0o777777 }),
+        gid: fc.integer({ min: 0, max: 0o777777 }),
+        size: fc.oneof(fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 0o77777777777 })),
+        mtime: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        linkname: printable,
+      }),
+      (r) => {
+        const e: TarEntry = { ...r, linkname: r.type === 'symlink' ? r.linkname : undefined };
+        const fast = new Uint8Array(512);
+        assert.ok(writeSimpleHeader(fast, 0, e));
+        assert.deepEqual(Buffer.from(fast), encodeHeader(e));
+      },
+    ),
+    { numRuns: 2000 },
+  );
   // and it declines what needs pax
   assert.equal(writeSimpleHeader(new Uint8Array(512), 0, { ...base, name: 'ä' }), false);
   assert.equal(writeSimpleHeader(new Uint8Array(512), 0, { ...base, name: 'x'.repeat(101) }), false);

@@ -18,7 +18,9 @@ import { MAX_WARNINGS } from '../../src/archive/create.ts';
 import { tempDir, run, options, inArchive } from './helpers.ts';
 
 let root: string;
-before(() => { root = tempDir(); });
+before(() => {
+  root = tempDir();
+});
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
 const BIG = 32 * 1024 * 1024;
@@ -30,7 +32,10 @@ async function archiveSlowly(src: string, file: string, onFirstChunk: () => void
   let first = true;
   const hash = createHash('sha256');
   for await (const chunk of a.stream) {
-    if (first) { first = false; onFirstChunk(); }
+    if (first) {
+      first = false;
+      onFirstChunk();
+    }
     hash.update(chunk as Buffer);
     fs.writeSync(out, chunk as Buffer);
   }
@@ -79,7 +84,10 @@ test('a file that shrinks while being read is padded with zeros, counted, and th
   const got = fs.readFileSync(join(dest, inArchive(src), 'a-big.bin'));
   assert.equal(got.length, BIG, 'entry keeps the size its header announced');
   assert.ok(got.subarray(0, keep).equals(Buffer.alloc(keep, 'abcdefgh')), 'bytes read before the shrink are kept');
-  assert.ok(got.subarray(got.length - 4096).every((b) => b === 0), 'the missing tail is zeros');
+  assert.ok(
+    got.subarray(got.length - 4096).every((b) => b === 0),
+    'the missing tail is zeros',
+  );
   assert.equal(fs.readFileSync(join(dest, inArchive(src), 'b-victim.txt'), 'utf8'), 'I will be gone\n');
 });
 
@@ -88,25 +96,32 @@ test('a file that shrinks while being read is padded with zeros, counted, and th
 const asRoot = process.getuid?.() === 0;
 const capsDropFailure = asRoot
   ? await new Promise<string | null>((resolve) => {
-    execFile('setpriv', ['--bounding-set=-dac_override,-dac_read_search', 'true'], (err, _o, errOut) => resolve(err ? `${err.message} ${errOut}`.trim() : null));
-  })
+      execFile('setpriv', ['--bounding-set=-dac_override,-dac_read_search', 'true'], (err, _o, errOut) =>
+        resolve(err ? `${err.message} ${errOut}`.trim() : null),
+      );
+    })
   : null;
 
-test('files and directories without read permission are counted and the archive continues', {
-  skip: capsDropFailure ? `running as root and setpriv cannot drop CAP_DAC_OVERRIDE here: ${capsDropFailure}` : false,
-}, async () => {
-  const src = join(root, 'perm', 'vol');
-  fs.mkdirSync(join(src, 'closed'), { recursive: true });
-  fs.writeFileSync(join(src, 'closed', 'inside.txt'), 'hidden');
-  fs.writeFileSync(join(src, 'ok.txt'), 'readable');
-  fs.writeFileSync(join(src, 'secret.txt'), 'secret');
-  fs.chmodSync(join(src, 'secret.txt'), 0);
-  fs.chmodSync(join(src, 'closed'), 0);
-  const file = join(root, 'perm.tar.gz');
-  const child = join(root, 'perm-child.ts');
-  const moduleUrl = new URL('../../src/archive/index.ts', import.meta.url).href;
-  const logUrl = new URL('../../src/log.ts', import.meta.url).href;
-  fs.writeFileSync(child, `
+test(
+  'files and directories without read permission are counted and the archive continues',
+  {
+    skip: capsDropFailure ? `running as root and setpriv cannot drop CAP_DAC_OVERRIDE here: ${capsDropFailure}` : false,
+  },
+  async () => {
+    const src = join(root, 'perm', 'vol');
+    fs.mkdirSync(join(src, 'closed'), { recursive: true });
+    fs.writeFileSync(join(src, 'closed', 'inside.txt'), 'hidden');
+    fs.writeFileSync(join(src, 'ok.txt'), 'readable');
+    fs.writeFileSync(join(src, 'secret.txt'), 'secret');
+    fs.chmodSync(join(src, 'secret.txt'), 0);
+    fs.chmodSync(join(src, 'closed'), 0);
+    const file = join(root, 'perm.tar.gz');
+    const child = join(root, 'perm-child.ts');
+    const moduleUrl = new URL('../../src/archive/index.ts', import.meta.url).href;
+    const logUrl = new URL('../../src/log.ts', import.meta.url).href;
+    fs.writeFileSync(
+      child,
+      `
     import { createWriteStream } from 'node:fs';
     import { pipeline } from 'node:stream/promises';
     const { createArchive } = await import(${JSON.stringify(moduleUrl)});
@@ -114,24 +129,24 @@ test('files and directories without read permission are counted and the archive 
     const a = createArchive({ sources: [${JSON.stringify(src)}], exclude: null, compression: 'gz', parallelism: 1, log: silentLogger() });
     await pipeline(a.stream, createWriteStream(${JSON.stringify(file)}));
     process.stdout.write(JSON.stringify(await a.done));
-  `);
-  const [cmd, args] = asRoot
-    ? ['setpriv', ['--bounding-set=-dac_override,-dac_read_search', process.execPath, child]]
-    : [process.execPath, [child]];
-  const stdout = await new Promise<string>((resolve, reject) => {
-    execFile(cmd, args as string[], (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)));
-  });
-  fs.chmodSync(join(src, 'closed'), 0o755);
-  const result = JSON.parse(stdout) as ArchiveResult;
-  assert.equal(result.unreadable, 2);
-  assert.deepEqual(result.warnings.sort(), [
-    `${join(src, 'closed')}: cannot list directory: EACCES: permission denied`,
-    `${join(src, 'secret.txt')}: EACCES: permission denied`,
-  ]);
-  const { stdout: list, stderr } = await run('tar', ['-tzf', file]);
-  assert.equal(stderr, '');
-  assert.deepEqual(list.trim().split('\n').sort(), [`${inArchive(src)}/`, `${inArchive(src)}/closed/`, inArchive(src, 'ok.txt')]);
-});
+  `,
+    );
+    const [cmd, args] = asRoot ? ['setpriv', ['--bounding-set=-dac_override,-dac_read_search', process.execPath, child]] : [process.execPath, [child]];
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(cmd, args as string[], (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)));
+    });
+    fs.chmodSync(join(src, 'closed'), 0o755);
+    const result = JSON.parse(stdout) as ArchiveResult;
+    assert.equal(result.unreadable, 2);
+    assert.deepEqual(result.warnings.sort(), [
+      `${join(src, 'closed')}: cannot list directory: EACCES: permission denied`,
+      `${join(src, 'secret.txt')}: EACCES: permission denied`,
+    ]);
+    const { stdout: list, stderr } = await run('tar', ['-tzf', file]);
+    assert.equal(stderr, '');
+    assert.deepEqual(list.trim().split('\n').sort(), [`${inArchive(src)}/`, `${inArchive(src)}/closed/`, inArchive(src, 'ok.txt')]);
+  },
+);
 
 test(`warnings are capped at ${MAX_WARNINGS} lines plus a summary`, async () => {
   const src = join(root, 'many', 'vol');

@@ -13,7 +13,9 @@ import { CLI, isolatedEnv, runCli } from '../helpers/cli.ts';
 import { COMMANDS, editDistance, nearest } from '../../src/cli-spec.ts';
 
 const dirs: string[] = [];
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 /** A job with one source file and an empty archive directory. */
 function setup() {
@@ -66,7 +68,13 @@ test('unknown options are usage errors with the nearest option, and nothing runs
   assert.match(dry.stderr, /^error: backup: unknown option --dry-run\nhint: backup takes --job, --stdout, --key, --help/);
   assert.deepEqual(readdirSync(archiveDir), [], 'backup --dry-run made a backup');
 
-  for (const [args, near] of [[['list', '--jsn'], '--json'], [['list', '--josn'], '--json'], [['verify', '--JSON'], '--json'], [['list', '--destinaton', 'x'], '--destination'], [['restore', '--to', '/tmp/x', '--inclde', 'a'], '--include']] as const) {
+  for (const [args, near] of [
+    [['list', '--jsn'], '--json'],
+    [['list', '--josn'], '--json'],
+    [['verify', '--JSON'], '--json'],
+    [['list', '--destinaton', 'x'], '--destination'],
+    [['restore', '--to', '/tmp/x', '--inclde', 'a'], '--include'],
+  ] as const) {
     const r = runCli([...args], env);
     assert.equal(r.code, 5, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, new RegExp(`unknown option ${args.find((a) => a.startsWith('--') && a !== '--to')}.*\\(did you mean ${near}\\?\\)`), args.join(' '));
@@ -87,7 +95,13 @@ test('unknown options are usage errors with the nearest option, and nothing runs
 
 test('unknown commands are usage errors with the nearest command', () => {
   const { env } = setup();
-  for (const [word, near] of [['bakcup', 'backup'], ['lsit', 'list'], ['restor', 'restore'], ['notify', 'notify-test'], ['health', 'healthcheck']]) {
+  for (const [word, near] of [
+    ['bakcup', 'backup'],
+    ['lsit', 'list'],
+    ['restor', 'restore'],
+    ['notify', 'notify-test'],
+    ['health', 'healthcheck'],
+  ]) {
     const r = runCli([word!], env);
     assert.equal(r.code, 5, word);
     assert.match(r.stderr, new RegExp(`unknown command "${word}" \\(did you mean ${near}\\?\\)`), r.stderr);
@@ -131,8 +145,10 @@ async function withClosedStdout(args: string[], env: Record<string, string>) {
   const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.destroy();
   let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-  const [code, signal] = await once(child, 'close') as [number | null, string | null];
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  const [code, signal] = (await once(child, 'close')) as [number | null, string | null];
   return { code, signal, stderr };
 }
 

@@ -22,7 +22,13 @@ test('offsite config prints every job with secrets redacted', () => {
     assert.ok(!r.stdout.includes(secret), `secret ${secret} leaked:\n${r.stdout}`);
   }
   const jobs = JSON.parse(r.stdout) as Array<{ job: string; schedule: { cron: string } }>;
-  assert.deepEqual(jobs.map((j) => [j.job, j.schedule.cron]), [['hourly', '@hourly'], ['nightly', '0 3 * * *']]);
+  assert.deepEqual(
+    jobs.map((j) => [j.job, j.schedule.cron]),
+    [
+      ['hourly', '@hourly'],
+      ['nightly', '0 3 * * *'],
+    ],
+  );
 });
 
 test('a bad configuration exits 2, names each variable, prints no stack trace', () => {

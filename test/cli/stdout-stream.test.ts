@@ -41,7 +41,7 @@ test('backup --stdout writes a .tar.gz that tar -xz reads; nothing is stored; lo
   assert.equal(readFileSync(join(dir, 'restored', dir.slice(1), 'data', 'sub', 'a.txt'), 'utf8'), 'alpha\n');
 });
 
-test('backup --stdout --key encrypts in offsite\'s AES format; restore - needs the same key', () => {
+test("backup --stdout --key encrypts in offsite's AES format; restore - needs the same key", () => {
   const { dir, env } = setup();
   const key = randomBytes(32).toString('hex');
   const r = cli(['backup', '--stdout', '--key', key], env);

@@ -54,9 +54,11 @@ test('a log line written while the progress line shows clears it first and redra
 
 test('offsite backup on a terminal shows files and bytes of the total with a percentage', { skip: !hasScript && 'script(1) is not installed' }, () => {
   const { dir, env } = isolatedEnv();
-  const data = join(dir, 'src'); mkdirSync(data);
+  const data = join(dir, 'src');
+  mkdirSync(data);
   for (let i = 0; i < 40; i++) writeFileSync(join(data, `f${i}.bin`), randomBytes(1 << 20));
-  const archive = join(dir, 'archive'); mkdirSync(archive);
+  const archive = join(dir, 'archive');
+  mkdirSync(archive);
   const e: Record<string, string> = { ...env, BACKUP_SOURCES: data, BACKUP_ARCHIVE: archive, BACKUP_COMPRESSION: 'gz' };
   delete e.LOG_FORMAT;
   const r = underTty(`${process.execPath} ${CLI} backup`, e);

@@ -17,7 +17,12 @@ function load(env: Record<string, string>) {
 }
 
 function issues(env: Record<string, string>) {
-  try { load(env); } catch (e) { assert.ok(e instanceof ConfigError); return e.issues; }
+  try {
+    load(env);
+  } catch (e) {
+    assert.ok(e instanceof ConfigError);
+    return e.issues;
+  }
   assert.fail('expected a configuration error');
 }
 
@@ -32,26 +37,39 @@ describe('deprecated variables', () => {
 
   test('BACKUP_STOP_CONTAINER_LABEL with BACKUP_STOP_DURING_BACKUP_LABEL is an error (as in offen)', () => {
     const i = issues({ BACKUP_STOP_CONTAINER_LABEL: 'a', BACKUP_STOP_DURING_BACKUP_LABEL: 'b' });
-    assert.deepEqual(i.map((x) => x.variable), ['BACKUP_STOP_CONTAINER_LABEL']);
+    assert.deepEqual(
+      i.map((x) => x.variable),
+      ['BACKUP_STOP_CONTAINER_LABEL'],
+    );
   });
 
   test('BACKUP_FROM_SNAPSHOT is read, with a warning saying what offsite does', () => {
     const j = load({ BACKUP_FROM_SNAPSHOT: 'true' }).jobs[0]!;
     assert.match(j.warnings.join('\n'), /BACKUP_FROM_SNAPSHOT is deprecated.*copies the sources into BACKUP_TMP_DIR .*archives the copy/);
     assert.deepEqual(load({ BACKUP_FROM_SNAPSHOT: 'false' }).jobs[0]!.warnings, []);
-    assert.deepEqual(issues({ BACKUP_FROM_SNAPSHOT: 'sometimes' }).map((x) => x.variable), ['BACKUP_FROM_SNAPSHOT']);
+    assert.deepEqual(
+      issues({ BACKUP_FROM_SNAPSHOT: 'sometimes' }).map((x) => x.variable),
+      ['BACKUP_FROM_SNAPSHOT'],
+    );
   });
 
   test('DOCKER_API_VERSION: checked, and every request of the client goes to /v1.xx/', async () => {
     assert.equal(load({ DOCKER_API_VERSION: '1.41' }).jobs[0]!.containers.dockerApiVersion, 'v1.41');
     assert.equal(load({ DOCKER_API_VERSION: 'v1.44' }).jobs[0]!.containers.dockerApiVersion, 'v1.44');
     assert.equal(load({}).jobs[0]!.containers.dockerApiVersion, '');
-    assert.deepEqual(issues({ DOCKER_API_VERSION: 'latest' }).map((x) => x.variable), ['DOCKER_API_VERSION']);
+    assert.deepEqual(
+      issues({ DOCKER_API_VERSION: 'latest' }).map((x) => x.variable),
+      ['DOCKER_API_VERSION'],
+    );
 
     const dir = mkdtempSync(join(tmpdir(), 'offsite-docker-'));
     const socketPath = join(dir, 'docker.sock');
     const seen: string[] = [];
-    const server = createServer((req, res) => { seen.push(req.url ?? ''); res.writeHead(200, { 'content-type': 'text/plain' }); res.end('OK'); });
+    const server = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('OK');
+    });
     await new Promise<void>((r) => server.listen(socketPath, r));
     try {
       await connectDocker({ kind: 'unix', socketPath }, 'v1.41').ping();

@@ -38,45 +38,103 @@ const cases: BadCase[] = [
   { name: 'unknown compression', env: { BACKUP_COMPRESSION: 'xz' }, variables: ['BACKUP_COMPRESSION'], message: 'gz, zst, none' },
   { name: 'negative parallelism', env: { GZIP_PARALLELISM: '-1' }, variables: ['GZIP_PARALLELISM'], message: 'negative' },
   { name: 'non-numeric parallelism', env: { GZIP_PARALLELISM: 'two' }, variables: ['GZIP_PARALLELISM'] },
-  { name: 'parallelism beyond the bound (was: Array buffer allocation failed)', env: { GZIP_PARALLELISM: '100000' }, variables: ['GZIP_PARALLELISM'], message: '1 to 64' },
-  { name: 'retention beyond a safe integer (was: pruning silently never happened)', env: { BACKUP_RETENTION_DAYS: '99999999999999999999' }, variables: ['BACKUP_RETENTION_DAYS'], message: 'too large' },
+  {
+    name: 'parallelism beyond the bound (was: Array buffer allocation failed)',
+    env: { GZIP_PARALLELISM: '100000' },
+    variables: ['GZIP_PARALLELISM'],
+    message: '1 to 64',
+  },
+  {
+    name: 'retention beyond a safe integer (was: pruning silently never happened)',
+    env: { BACKUP_RETENTION_DAYS: '99999999999999999999' },
+    variables: ['BACKUP_RETENTION_DAYS'],
+    message: 'too large',
+  },
   { name: 'retention beyond 100 years', env: { BACKUP_RETENTION_DAYS: '40000' }, variables: ['BACKUP_RETENTION_DAYS'], message: '0 to 36500 days' },
-  { name: 'SSH port beyond a safe integer', env: { SSH_HOST_NAME: 'h', SSH_USER: 'u', SSH_PORT: '99999999999999999999' }, variables: ['SSH_PORT'], message: 'too large' },
+  {
+    name: 'SSH port beyond a safe integer',
+    env: { SSH_HOST_NAME: 'h', SSH_USER: 'u', SSH_PORT: '99999999999999999999' },
+    variables: ['SSH_PORT'],
+    message: 'too large',
+  },
   { name: 'duration longer than a timer can wait (would fire at once)', env: { LOCK_TIMEOUT: '1000h' }, variables: ['LOCK_TIMEOUT'], message: 'at most 596h' },
-  { name: 'duration beyond Go\'s range', env: { BACKUP_JITTER: '99999999999999999999h' }, variables: ['BACKUP_JITTER'], message: 'not a duration' },
+  { name: "duration beyond Go's range", env: { BACKUP_JITTER: '99999999999999999999h' }, variables: ['BACKUP_JITTER'], message: 'not a duration' },
   { name: 'non-numeric retention', env: { BACKUP_RETENTION_DAYS: 'seven' }, variables: ['BACKUP_RETENTION_DAYS'], message: 'not a whole number' },
   { name: 'fractional retention', env: { BACKUP_RETENTION_DAYS: '7.5' }, variables: ['BACKUP_RETENTION_DAYS'] },
   { name: 'keep count: words', env: { BACKUP_RETENTION_KEEP_DAILY: 'seven' }, variables: ['BACKUP_RETENTION_KEEP_DAILY'], message: 'not a count' },
   { name: 'keep count: below -1', env: { BACKUP_RETENTION_KEEP_LAST: '-2' }, variables: ['BACKUP_RETENTION_KEEP_LAST'], message: '-1 (unlimited)' },
-  { name: 'keep within: minutes are not a unit', env: { BACKUP_RETENTION_KEEP_WITHIN: '30min' }, variables: ['BACKUP_RETENTION_KEEP_WITHIN'], message: 'm is months' },
-  { name: 'keep rules together with BACKUP_RETENTION_DAYS', env: { BACKUP_RETENTION_DAYS: '7', BACKUP_RETENTION_KEEP_DAILY: '7', BACKUP_RETENTION_KEEP_MONTHLY: '12' }, variables: ['BACKUP_RETENTION_DAYS'], message: 'BACKUP_RETENTION_KEEP_DAILY, BACKUP_RETENTION_KEEP_MONTHLY' },
-  { name: 'keep rules that keep nothing', env: { BACKUP_RETENTION_KEEP_LAST: '0', BACKUP_RETENTION_KEEP_WITHIN: '0d' }, variables: ['BACKUP_RETENTION_KEEP_LAST'], message: 'keep nothing' },
+  {
+    name: 'keep within: minutes are not a unit',
+    env: { BACKUP_RETENTION_KEEP_WITHIN: '30min' },
+    variables: ['BACKUP_RETENTION_KEEP_WITHIN'],
+    message: 'm is months',
+  },
+  {
+    name: 'keep rules together with BACKUP_RETENTION_DAYS',
+    env: { BACKUP_RETENTION_DAYS: '7', BACKUP_RETENTION_KEEP_DAILY: '7', BACKUP_RETENTION_KEEP_MONTHLY: '12' },
+    variables: ['BACKUP_RETENTION_DAYS'],
+    message: 'BACKUP_RETENTION_KEEP_DAILY, BACKUP_RETENTION_KEEP_MONTHLY',
+  },
+  {
+    name: 'keep rules that keep nothing',
+    env: { BACKUP_RETENTION_KEEP_LAST: '0', BACKUP_RETENTION_KEEP_WITHIN: '0d' },
+    variables: ['BACKUP_RETENTION_KEEP_LAST'],
+    message: 'keep nothing',
+  },
   { name: 'bad TZ', env: { TZ: 'Mars/Olympus_Mons' }, variables: ['TZ'], message: 'time zone' },
   { name: 'bad regexp', env: { BACKUP_EXCLUDE_REGEXP: '(unclosed' }, variables: ['BACKUP_EXCLUDE_REGEXP'], message: 'regular expression' },
   { name: 'regexp syntax Go does not have (lookahead)', env: { BACKUP_EXCLUDE_REGEXP: 'a(?=b)' }, variables: ['BACKUP_EXCLUDE_REGEXP'], message: '(?=' },
   { name: 'relative source', env: { BACKUP_SOURCES: '/data,relative/path' }, variables: ['BACKUP_SOURCES'], message: 'relative/path' },
   { name: 'no source at all', env: { BACKUP_SOURCES: ' , ' }, variables: ['BACKUP_SOURCES'], message: 'empty' },
-  { name: 'bad BACKUP_SKIP_BACKENDS_FROM_PRUNE', env: { BACKUP_SKIP_BACKENDS_FROM_PRUNE: 'S3,FTP' }, variables: ['BACKUP_SKIP_BACKENDS_FROM_PRUNE'], message: 'FTP' },
+  {
+    name: 'bad BACKUP_SKIP_BACKENDS_FROM_PRUNE',
+    env: { BACKUP_SKIP_BACKENDS_FROM_PRUNE: 'S3,FTP' },
+    variables: ['BACKUP_SKIP_BACKENDS_FROM_PRUNE'],
+    message: 'FTP',
+  },
   { name: 'bad LOG_LEVEL', env: { LOG_LEVEL: 'loud' }, variables: ['LOG_LEVEL'] },
   { name: 'bad LOG_FORMAT', env: { LOG_FORMAT: 'xml' }, variables: ['LOG_FORMAT'] },
   { name: 'bad boolean', env: { BACKUP_FILENAME_EXPAND: 'maybe' }, variables: ['BACKUP_FILENAME_EXPAND'], message: 'boolean' },
   { name: 'file name with a directory', env: { BACKUP_FILENAME: 'sub/backup-%Y.tar.gz' }, variables: ['BACKUP_FILENAME'], message: 'path separator' },
-  { name: 'latest symlink with a directory', env: { BACKUP_LATEST_SYMLINK: 'sub/latest.tar.gz' }, variables: ['BACKUP_LATEST_SYMLINK'], message: 'path separator' },
+  {
+    name: 'latest symlink with a directory',
+    env: { BACKUP_LATEST_SYMLINK: 'sub/latest.tar.gz' },
+    variables: ['BACKUP_LATEST_SYMLINK'],
+    message: 'path separator',
+  },
   { name: 'file name with an unknown template', env: { BACKUP_FILENAME: 'backup-{{ .Date }}.tar.gz' }, variables: ['BACKUP_FILENAME'], message: '{{ .Date }}' },
   { name: 'X_FILE does not exist', env: { BACKUP_RETENTION_DAYS_FILE: '{dir}/missing' }, variables: ['BACKUP_RETENTION_DAYS_FILE'], message: 'does not exist' },
   { name: 'X_FILE is a directory (unreadable)', env: { TZ_FILE: '{dir}' }, variables: ['TZ_FILE'], message: 'is a directory' },
-  { name: 'X and X_FILE both set', env: { BACKUP_SOURCES: '/a', BACKUP_SOURCES_FILE: '{dir}/sources' }, files: { sources: '/b\n' }, variables: ['BACKUP_SOURCES_FILE'], message: 'both' },
+  {
+    name: 'X and X_FILE both set',
+    env: { BACKUP_SOURCES: '/a', BACKUP_SOURCES_FILE: '{dir}/sources' },
+    files: { sources: '/b\n' },
+    variables: ['BACKUP_SOURCES_FILE'],
+    message: 'both',
+  },
   { name: 'X_FILE content invalid', env: { BACKUP_RETENTION_DAYS_FILE: '{dir}/days' }, files: { days: 'a week\n' }, variables: ['BACKUP_RETENTION_DAYS'] },
   { name: 'two problems at once', env: { TZ: 'Nowhere', BACKUP_COMPRESSION: 'rar' }, variables: ['BACKUP_COMPRESSION', 'TZ'] },
-  { name: 'five problems at once', env: { TZ: 'Nowhere', BACKUP_COMPRESSION: 'rar', LOCK_TIMEOUT: 'long', GZIP_PARALLELISM: '-4', LOG_LEVEL: 'chatty' }, variables: ['BACKUP_COMPRESSION', 'GZIP_PARALLELISM', 'LOCK_TIMEOUT', 'LOG_LEVEL', 'TZ'] },
-  { name: 'bad value in a conf.d file', env: {}, files: { 'conf.d/nightly.env': 'BACKUP_RETENTION_DAYS=lots\n' }, variables: ['BACKUP_RETENTION_DAYS'], message: 'nightly.env' },
+  {
+    name: 'five problems at once',
+    env: { TZ: 'Nowhere', BACKUP_COMPRESSION: 'rar', LOCK_TIMEOUT: 'long', GZIP_PARALLELISM: '-4', LOG_LEVEL: 'chatty' },
+    variables: ['BACKUP_COMPRESSION', 'GZIP_PARALLELISM', 'LOCK_TIMEOUT', 'LOG_LEVEL', 'TZ'],
+  },
+  {
+    name: 'bad value in a conf.d file',
+    env: {},
+    files: { 'conf.d/nightly.env': 'BACKUP_RETENTION_DAYS=lots\n' },
+    variables: ['BACKUP_RETENTION_DAYS'],
+    message: 'nightly.env',
+  },
   { name: 'bad value in the .env file', env: {}, files: { '.env': 'BACKUP_JITTER=soon\n' }, variables: ['BACKUP_JITTER'] },
   { name: 'OFFSITE_CONF_DIR missing', env: { OFFSITE_CONF_DIR: '{dir}/no-such-dir' }, variables: ['OFFSITE_CONF_DIR'] },
   { name: 'OFFSITE_DOTENV missing', env: { OFFSITE_DOTENV: '{dir}/no.env' }, variables: ['OFFSITE_DOTENV'] },
 ];
 
 let root: string;
-before(() => { root = mkdtempSync(join(tmpdir(), 'offsite-badcfg-')); });
+before(() => {
+  root = mkdtempSync(join(tmpdir(), 'offsite-badcfg-'));
+});
 after(() => rmSync(root, { recursive: true, force: true }));
 
 let seq = 0;
@@ -99,7 +157,11 @@ describe('bad configurations, in-process', () => {
     test(c.name, () => {
       const { dir, env } = prepare(c);
       let err: unknown;
-      try { loadConfig({ env, cwd: dir }); } catch (e) { err = e; }
+      try {
+        loadConfig({ env, cwd: dir });
+      } catch (e) {
+        err = e;
+      }
       assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
       assert.deepEqual(err.issues.map((i) => i.variable).sort(), c.variables);
       if (c.message) assert.ok(err.issues[0]!.message.includes(c.message), `"${err.issues[0]!.message}" should mention ${c.message}`);
@@ -113,11 +175,18 @@ function runConfig(env: Record<string, string>, cwd: string): Promise<{ code: nu
     const child = spawn(process.execPath, [CLI, 'config'], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('error', reject);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
@@ -131,7 +200,11 @@ describe('bad configurations, `offsite config` in a child process', { concurrenc
       assert.equal(r.stdout, '');
       const lines = r.stderr.split('\n');
       assert.equal(lines[0], 'configuration error:');
-      for (const v of c.variables) assert.ok(lines.some((l) => l.startsWith(`  ${v}: `)), `no line for ${v} in:\n${r.stderr}`);
+      for (const v of c.variables)
+        assert.ok(
+          lines.some((l) => l.startsWith(`  ${v}: `)),
+          `no line for ${v} in:\n${r.stderr}`,
+        );
       const issueLines = lines.filter((l) => /^ {2}[A-Za-z_/]/.test(l));
       assert.equal(issueLines.length, c.variables.length, r.stderr);
       assert.ok(!/^\s+at /m.test(r.stderr), `stack trace in:\n${r.stderr}`);
@@ -142,7 +215,15 @@ describe('bad configurations, `offsite config` in a child process', { concurrenc
 
 describe('a good configuration, `offsite config`', () => {
   test('prints the resolved job with secrets redacted and exits 0', async () => {
-    const { dir, env } = prepare({ name: 'good', env: { BACKUP_RETENTION_DAYS: '9', AWS_SECRET_ACCESS_KEY: 'sup3r-s3cret-value', NOTIFICATION_URLS: 'smtp://me:hunter2hunter2@mail.example.com/?from=backup@example.com&to=ops@example.com' }, variables: [] });
+    const { dir, env } = prepare({
+      name: 'good',
+      env: {
+        BACKUP_RETENTION_DAYS: '9',
+        AWS_SECRET_ACCESS_KEY: 'sup3r-s3cret-value',
+        NOTIFICATION_URLS: 'smtp://me:hunter2hunter2@mail.example.com/?from=backup@example.com&to=ops@example.com',
+      },
+      variables: [],
+    });
     const r = await runConfig({ PATH: process.env.PATH ?? '', ...env }, dir);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { job: string; retention: { days: number } };

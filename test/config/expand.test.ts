@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { expandVars } from '../../src/config/expand.ts';
 
 // Expected values follow Go's os.Expand (offen expands with os.ExpandEnv).
-const env = { NAME: 'db', HOST_NAME: 'web1', EMPTY: '', '1': 'one', '-': 'dash', 'A B': 'spaced', '$': 'dollar' };
+const env = { NAME: 'db', HOST_NAME: 'web1', EMPTY: '', '1': 'one', '-': 'dash', 'A B': 'spaced', $: 'dollar' };
 const cases: Array<[string, string]> = [
   ['backup-$NAME', 'backup-db'],
   ['backup-${NAME}-x', 'backup-db-x'],

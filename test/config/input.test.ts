@@ -12,7 +12,9 @@ import { isolatedEnv, runCli } from '../helpers/cli.ts';
 
 let root: string;
 let n = 0;
-before(() => { root = mkdtempSync(join(tmpdir(), 'offsite-input-')); });
+before(() => {
+  root = mkdtempSync(join(tmpdir(), 'offsite-input-'));
+});
 after(() => rmSync(root, { recursive: true, force: true }));
 
 function sandbox(): string {
@@ -35,7 +37,10 @@ describe('X_FILE, .env and conf.d files are read bounded', () => {
   test('X_FILE=/dev/zero is refused at once, naming the variable', () => {
     const t = Date.now();
     const issues = issuesOf(sandbox(), { WEBDAV_PASSWORD_FILE: '/dev/zero' });
-    assert.deepEqual(issues.map((i) => i.variable), ['WEBDAV_PASSWORD_FILE']);
+    assert.deepEqual(
+      issues.map((i) => i.variable),
+      ['WEBDAV_PASSWORD_FILE'],
+    );
     assert.match(issues[0]!.message, /is a character device, not a regular file/);
     assert.ok(Date.now() - t < 5000);
   });
@@ -44,7 +49,10 @@ describe('X_FILE, .env and conf.d files are read bounded', () => {
     const dir = sandbox();
     execFileSync('mkfifo', [join(dir, 'pipe')]);
     const issues = issuesOf(dir, { GPG_PASSPHRASE_FILE: join(dir, 'pipe') });
-    assert.deepEqual(issues.map((i) => i.variable), ['GPG_PASSPHRASE_FILE']);
+    assert.deepEqual(
+      issues.map((i) => i.variable),
+      ['GPG_PASSPHRASE_FILE'],
+    );
     assert.match(issues[0]!.message, /is a FIFO \(named pipe\), not a regular file/);
   });
 
@@ -61,7 +69,10 @@ describe('X_FILE, .env and conf.d files are read bounded', () => {
     const dir = sandbox();
     execFileSync('mkfifo', [join(dir, 'env.pipe')]);
     const issues = issuesOf(dir, { OFFSITE_DOTENV: join(dir, 'env.pipe') });
-    assert.deepEqual(issues.map((i) => i.variable), ['OFFSITE_DOTENV']);
+    assert.deepEqual(
+      issues.map((i) => i.variable),
+      ['OFFSITE_DOTENV'],
+    );
     assert.match(issues[0]!.message, /FIFO/);
     writeFileSync(join(dir, 'big.env'), `A=${'x'.repeat(MAX_CONFIG_FILE_BYTES)}\n`);
     assert.match(issuesOf(dir, { OFFSITE_DOTENV: join(dir, 'big.env') })[0]!.message, /larger than 1 MiB/);
@@ -81,7 +92,10 @@ describe('X_FILE, .env and conf.d files are read bounded', () => {
     mkdirSync(join(dir, 'templates'));
     execFileSync('mkfifo', [join(dir, 'templates', 'title_failure.hbs')]);
     const issues = issuesOf(dir, { NOTIFICATION_TEMPLATES_DIR: join(dir, 'templates') });
-    assert.deepEqual(issues.map((i) => i.variable), ['NOTIFICATION_TEMPLATES_DIR']);
+    assert.deepEqual(
+      issues.map((i) => i.variable),
+      ['NOTIFICATION_TEMPLATES_DIR'],
+    );
     assert.match(issues[0]!.message, /FIFO/);
   });
 

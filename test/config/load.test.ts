@@ -9,7 +9,9 @@ import { ConfigError } from '../../src/errors.ts';
 
 let root: string;
 let n = 0;
-before(() => { root = mkdtempSync(join(tmpdir(), 'offsite-config-')); });
+before(() => {
+  root = mkdtempSync(join(tmpdir(), 'offsite-config-'));
+});
 after(() => rmSync(root, { recursive: true, force: true }));
 
 /** A fresh directory with an empty conf.d; files maps relative paths to contents. */
@@ -54,7 +56,14 @@ describe('defaults (compatible-env.md)', () => {
       compression: 'gz',
       gzipParallelism: 1,
     });
-    assert.deepEqual(j.retention, { days: -1, keep: null, names: { template: 'backup-%Y-%m-%dT%H-%M-%S.{{ .Extension }}', timeZone: 'UTC' }, leewayMs: 60_000, prefix: 'backup-', skipBackends: [] });
+    assert.deepEqual(j.retention, {
+      days: -1,
+      keep: null,
+      names: { template: 'backup-%Y-%m-%dT%H-%M-%S.{{ .Extension }}', timeZone: 'UTC' },
+      leewayMs: 60_000,
+      prefix: 'backup-',
+      skipBackends: [],
+    });
     // BACKUP_ARCHIVE defaults to /archive, enabled only when that directory exists.
     assert.deepEqual(localConfigOf(j), existsSync('/archive') ? { dir: '/archive', latestSymlink: null } : null);
     assert.equal(j.tmpDir, tmpdir());
@@ -87,11 +96,25 @@ describe('values', () => {
     const archive = join(dir, 'archive');
     mkdirSync(archive);
     const c = load(dir, {
-      BACKUP_CRON_EXPRESSION: '0 2 * * *', BACKUP_JITTER: '5m', TZ: 'Europe/Berlin', LOCK_TIMEOUT: '1h30m',
-      BACKUP_SOURCES: '/data/a, /data/b/ ,/c', BACKUP_EXCLUDE_REGEXP: '\\.log$', BACKUP_FILENAME: 'site-%F.{{ .Extension }}',
-      BACKUP_LATEST_SYMLINK: 'latest', BACKUP_ARCHIVE: archive, BACKUP_COMPRESSION: 'ZST', GZIP_PARALLELISM: '4',
-      BACKUP_RETENTION_DAYS: '7', BACKUP_PRUNING_LEEWAY: '10m', BACKUP_PRUNING_PREFIX: 'site-', BACKUP_SKIP_BACKENDS_FROM_PRUNE: 's3, webdav,SSH',
-      BACKUP_TMP_DIR: dir, LOG_LEVEL: 'DEBUG', LOG_FORMAT: 'pretty', OFFSITE_LOCK_FILE: join(dir, 'x.lock'),
+      BACKUP_CRON_EXPRESSION: '0 2 * * *',
+      BACKUP_JITTER: '5m',
+      TZ: 'Europe/Berlin',
+      LOCK_TIMEOUT: '1h30m',
+      BACKUP_SOURCES: '/data/a, /data/b/ ,/c',
+      BACKUP_EXCLUDE_REGEXP: '\\.log$',
+      BACKUP_FILENAME: 'site-%F.{{ .Extension }}',
+      BACKUP_LATEST_SYMLINK: 'latest',
+      BACKUP_ARCHIVE: archive,
+      BACKUP_COMPRESSION: 'ZST',
+      GZIP_PARALLELISM: '4',
+      BACKUP_RETENTION_DAYS: '7',
+      BACKUP_PRUNING_LEEWAY: '10m',
+      BACKUP_PRUNING_PREFIX: 'site-',
+      BACKUP_SKIP_BACKENDS_FROM_PRUNE: 's3, webdav,SSH',
+      BACKUP_TMP_DIR: dir,
+      LOG_LEVEL: 'DEBUG',
+      LOG_FORMAT: 'pretty',
+      OFFSITE_LOCK_FILE: join(dir, 'x.lock'),
     });
     const j = c.jobs[0]!;
     assert.deepEqual(j.schedule, { cron: '0 2 * * *', jitterMs: 300_000, timezone: 'Europe/Berlin' });
@@ -102,7 +125,14 @@ describe('values', () => {
     assert.equal(j.archive.filenameTemplate, 'site-%F.{{ .Extension }}');
     assert.equal(j.archive.compression, 'zst');
     assert.equal(j.archive.gzipParallelism, 4);
-    assert.deepEqual(j.retention, { days: 7, keep: null, names: { template: 'site-%F.{{ .Extension }}', timeZone: 'Europe/Berlin' }, leewayMs: 600_000, prefix: 'site-', skipBackends: ['S3', 'WebDAV', 'SSH'] });
+    assert.deepEqual(j.retention, {
+      days: 7,
+      keep: null,
+      names: { template: 'site-%F.{{ .Extension }}', timeZone: 'Europe/Berlin' },
+      leewayMs: 600_000,
+      prefix: 'site-',
+      skipBackends: ['S3', 'WebDAV', 'SSH'],
+    });
     assert.deepEqual(localConfigOf(j), { dir: archive, latestSymlink: 'latest' });
     assert.equal(j.tmpDir, dir);
     assert.equal(c.logLevel, 'debug');
@@ -147,8 +177,13 @@ describe('values', () => {
     }
   });
 
-  test('BACKUP_EXCLUDE_REGEXP: what Go refuses is a configuration error with RE2\'s message', () => {
-    for (const [pattern, re] of [['a(?=b)', /invalid or unsupported Perl syntax: `\(\?=`/], ['(a)\\1', /invalid escape sequence: `\\1`/], ['a\\Z', /invalid escape sequence/], ['x{1001}', /invalid repeat count/]] as const) {
+  test("BACKUP_EXCLUDE_REGEXP: what Go refuses is a configuration error with RE2's message", () => {
+    for (const [pattern, re] of [
+      ['a(?=b)', /invalid or unsupported Perl syntax: `\(\?=`/],
+      ['(a)\\1', /invalid escape sequence: `\\1`/],
+      ['a\\Z', /invalid escape sequence/],
+      ['x{1001}', /invalid repeat count/],
+    ] as const) {
       const issues = issuesOf(() => load(sandbox(), { BACKUP_EXCLUDE_REGEXP: pattern }));
       assert.equal(issues[0]?.variable, 'BACKUP_EXCLUDE_REGEXP', pattern);
       assert.match(issues[0]!.message, /is not a valid Go \(RE2\) regular expression/, pattern);
@@ -159,7 +194,11 @@ describe('values', () => {
   test('BACKUP_SOURCES: a comma list; the root, a path twice or one inside another are refused', () => {
     assert.deepEqual(load(sandbox(), { BACKUP_SOURCES: ' /a ,, /b//' }).jobs[0]!.archive.sources, ['/a', '/b']);
     assert.deepEqual(load(sandbox(), { BACKUP_SOURCES: '/backup/app,/backup/application' }).jobs[0]!.archive.sources, ['/backup/app', '/backup/application']);
-    for (const [value, re] of [['/', /is the root directory/], ['/a,/a/', /\/a is given twice/], ['/a/b,/a', /\/a\/b is inside the source \/a/]] as const) {
+    for (const [value, re] of [
+      ['/', /is the root directory/],
+      ['/a,/a/', /\/a is given twice/],
+      ['/a/b,/a', /\/a\/b is inside the source \/a/],
+    ] as const) {
       const issues = issuesOf(() => load(sandbox(), { BACKUP_SOURCES: value }));
       assert.equal(issues[0]?.variable, 'BACKUP_SOURCES', value);
       assert.match(issues[0]!.message, re, value);
@@ -170,15 +209,35 @@ describe('values', () => {
 describe('BACKUP_RETENTION_KEEP_*', () => {
   test('counts, -1 / unlimited and a restic duration; BACKUP_RETENTION_DAYS stays unset', () => {
     const j = load(sandbox(), {
-      BACKUP_RETENTION_KEEP_DAILY: '7', BACKUP_RETENTION_KEEP_WEEKLY: '4', BACKUP_RETENTION_KEEP_MONTHLY: 'unlimited', BACKUP_RETENTION_KEEP_YEARLY: '-1',
-      BACKUP_RETENTION_KEEP_WITHIN: '1y2m3d4h', TZ: 'Europe/Berlin',
+      BACKUP_RETENTION_KEEP_DAILY: '7',
+      BACKUP_RETENTION_KEEP_WEEKLY: '4',
+      BACKUP_RETENTION_KEEP_MONTHLY: 'unlimited',
+      BACKUP_RETENTION_KEEP_YEARLY: '-1',
+      BACKUP_RETENTION_KEEP_WITHIN: '1y2m3d4h',
+      TZ: 'Europe/Berlin',
     }).jobs[0]!;
-    assert.deepEqual(j.retention.keep, { last: 0, hourly: 0, daily: 7, weekly: 4, monthly: -1, yearly: -1, within: { years: 1, months: 2, days: 3, hours: 4 } });
+    assert.deepEqual(j.retention.keep, {
+      last: 0,
+      hourly: 0,
+      daily: 7,
+      weekly: 4,
+      monthly: -1,
+      yearly: -1,
+      within: { years: 1, months: 2, days: 3, hours: 4 },
+    });
     assert.equal(j.retention.days, -1);
     assert.deepEqual(j.retention.names, { template: 'backup-%Y-%m-%dT%H-%M-%S.{{ .Extension }}', timeZone: 'Europe/Berlin' });
   });
   test('one rule alone is enough (KEEP_LAST as Squidex does)', () => {
-    assert.deepEqual(load(sandbox(), { BACKUP_RETENTION_KEEP_LAST: '10' }).jobs[0]!.retention.keep, { last: 10, hourly: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0, within: null });
+    assert.deepEqual(load(sandbox(), { BACKUP_RETENTION_KEEP_LAST: '10' }).jobs[0]!.retention.keep, {
+      last: 10,
+      hourly: 0,
+      daily: 0,
+      weekly: 0,
+      monthly: 0,
+      yearly: 0,
+      within: null,
+    });
   });
   test('a conf.d job may use rules while another keeps days', () => {
     const dir = sandbox();
@@ -199,8 +258,11 @@ describe('BACKUP_FILENAME_EXPAND', () => {
     const archive = join(dir, 'archive');
     mkdirSync(archive);
     const env = {
-      APP: 'shop', STAGE: 'prod', BACKUP_ARCHIVE: archive,
-      BACKUP_FILENAME: 'backup-$APP-${STAGE}-%Y.{{ .Extension }}', BACKUP_LATEST_SYMLINK: '$APP-latest',
+      APP: 'shop',
+      STAGE: 'prod',
+      BACKUP_ARCHIVE: archive,
+      BACKUP_FILENAME: 'backup-$APP-${STAGE}-%Y.{{ .Extension }}',
+      BACKUP_LATEST_SYMLINK: '$APP-latest',
     };
     const j = load(dir, { ...env, BACKUP_FILENAME_EXPAND: 'true' }).jobs[0]!;
     assert.equal(j.archive.filenameTemplate, 'backup-shop-prod-%Y.{{ .Extension }}');
@@ -220,7 +282,10 @@ describe('BACKUP_FILENAME_EXPAND', () => {
   test('conf.d jobs expand from their own environment', () => {
     const dir = sandbox({ 'conf.d/a.env': 'APP=alpha\n', 'conf.d/b.env': 'APP=beta\n' });
     const c = load(dir, { BACKUP_FILENAME_EXPAND: '1', BACKUP_FILENAME: '$APP-%Y.{{ .Extension }}' });
-    assert.deepEqual(c.jobs.map((j) => j.archive.filenameTemplate), ['alpha-%Y.{{ .Extension }}', 'beta-%Y.{{ .Extension }}']);
+    assert.deepEqual(
+      c.jobs.map((j) => j.archive.filenameTemplate),
+      ['alpha-%Y.{{ .Extension }}', 'beta-%Y.{{ .Extension }}'],
+    );
   });
 });
 
@@ -245,7 +310,7 @@ describe('.env file', () => {
 
 describe('X_FILE', () => {
   test('reads the value from the file, trimming one trailing newline (LF or CRLF)', () => {
-    const dir = sandbox({ 'days': '21\n', 'prefix': 'pre-\r\n', 'cron': '0 4 * * *' });
+    const dir = sandbox({ days: '21\n', prefix: 'pre-\r\n', cron: '0 4 * * *' });
     const j = load(dir, {
       BACKUP_RETENTION_DAYS_FILE: join(dir, 'days'),
       BACKUP_PRUNING_PREFIX_FILE: join(dir, 'prefix'),
@@ -259,12 +324,12 @@ describe('X_FILE', () => {
   });
 
   test('only one newline is trimmed', () => {
-    const dir = sandbox({ 'prefix': 'pre-\n\n' });
+    const dir = sandbox({ prefix: 'pre-\n\n' });
     assert.equal(load(dir, { BACKUP_PRUNING_PREFIX_FILE: join(dir, 'prefix') }).jobs[0]!.retention.prefix, 'pre-\n');
   });
 
   test('X and X_FILE both set is an error naming X_FILE', () => {
-    const dir = sandbox({ 'days': '21\n' });
+    const dir = sandbox({ days: '21\n' });
     const issues = issuesOf(() => load(dir, { BACKUP_RETENTION_DAYS: '7', BACKUP_RETENTION_DAYS_FILE: join(dir, 'days') }));
     assert.equal(issues.length, 1);
     assert.equal(issues[0]!.variable, 'BACKUP_RETENTION_DAYS_FILE');
@@ -274,15 +339,21 @@ describe('X_FILE', () => {
   test('a missing or unreadable file is an error naming X_FILE and the path', () => {
     const dir = sandbox();
     let issues = issuesOf(() => load(dir, { TZ_FILE: join(dir, 'nope') }));
-    assert.deepEqual(issues.map((i) => i.variable), ['TZ_FILE']);
+    assert.deepEqual(
+      issues.map((i) => i.variable),
+      ['TZ_FILE'],
+    );
     assert.match(issues[0]!.message, new RegExp(`${join(dir, 'nope')} does not exist`));
     issues = issuesOf(() => load(dir, { TZ_FILE: dir }));
-    assert.deepEqual(issues.map((i) => i.variable), ['TZ_FILE']);
+    assert.deepEqual(
+      issues.map((i) => i.variable),
+      ['TZ_FILE'],
+    );
     assert.match(issues[0]!.message, /is a directory/);
   });
 
   test('X_FILE can come from the .env file', () => {
-    const dir = sandbox({ 'tz': 'Asia/Tokyo\n' });
+    const dir = sandbox({ tz: 'Asia/Tokyo\n' });
     writeFileSync(join(dir, '.env'), `TZ_FILE=${join(dir, 'tz')}\n`);
     assert.equal(load(dir).jobs[0]!.schedule.timezone, 'Asia/Tokyo');
   });
@@ -301,7 +372,10 @@ describe('conf.d jobs', () => {
       'conf.d/.hidden.env': 'BACKUP_CRON_EXPRESSION=broken\n',
     });
     const c = load(dir, { BACKUP_CRON_EXPRESSION: '0 1 * * *', TZ: 'Europe/Berlin', BACKUP_RETENTION_DAYS: '7' });
-    assert.deepEqual(c.jobs.map((j) => j.name), ['a-daily', 'b-hourly']);
+    assert.deepEqual(
+      c.jobs.map((j) => j.name),
+      ['a-daily', 'b-hourly'],
+    );
     const [a, b] = c.jobs;
     assert.equal(a!.source, join(dir, 'conf.d', 'a-daily.env'));
     assert.equal(a!.schedule.cron, '0 1 * * *');
@@ -318,15 +392,24 @@ describe('conf.d jobs', () => {
     writeFileSync(join(dir, 'conf.d', 'one.env'), 'BACKUP_RETENTION_DAYS=5\n');
     writeFileSync(join(dir, 'conf.d', 'two.env'), `BACKUP_RETENTION_DAYS_FILE=${join(dir, 'days-b')}\n`);
     const c = load(dir, { BACKUP_RETENTION_DAYS_FILE: join(dir, 'days-a') });
-    assert.deepEqual(c.jobs.map((j) => j.retention.days), [5, 20]);
+    assert.deepEqual(
+      c.jobs.map((j) => j.retention.days),
+      [5, 20],
+    );
     const d = load(dir, { BACKUP_RETENTION_DAYS: '3' });
-    assert.deepEqual(d.jobs.map((j) => j.retention.days), [5, 20]);
+    assert.deepEqual(
+      d.jobs.map((j) => j.retention.days),
+      [5, 20],
+    );
   });
 
   test("a problem in one file names the variable and the file, and other files' problems are reported too", () => {
     const dir = sandbox({ 'conf.d/a.env': 'BACKUP_RETENTION_DAYS=many\n', 'conf.d/b.env': 'TZ=Nowhere/Land\n' });
     const issues = issuesOf(() => load(dir));
-    assert.deepEqual(issues.map((i) => i.variable), ['BACKUP_RETENTION_DAYS', 'TZ']);
+    assert.deepEqual(
+      issues.map((i) => i.variable),
+      ['BACKUP_RETENTION_DAYS', 'TZ'],
+    );
     assert.match(issues[0]!.message, new RegExp(`in ${join(dir, 'conf.d', 'a.env')}`));
     assert.match(issues[1]!.message, new RegExp(`in ${join(dir, 'conf.d', 'b.env')}`));
   });
@@ -340,21 +423,42 @@ describe('conf.d jobs', () => {
 
   test('an empty conf.d means one job from the environment; a missing OFFSITE_CONF_DIR is an error', () => {
     const dir = sandbox();
-    assert.deepEqual(load(dir).jobs.map((j) => j.name), ['default']);
+    assert.deepEqual(
+      load(dir).jobs.map((j) => j.name),
+      ['default'],
+    );
     const issues = issuesOf(() => load(dir, { OFFSITE_CONF_DIR: join(dir, 'nope') }));
-    assert.deepEqual(issues.map((i) => i.variable), ['OFFSITE_CONF_DIR']);
+    assert.deepEqual(
+      issues.map((i) => i.variable),
+      ['OFFSITE_CONF_DIR'],
+    );
   });
 });
 
 describe('every issue at once', () => {
   test('all problems of all sections come in one ConfigError', () => {
     const dir = sandbox();
-    const issues = issuesOf(() => load(dir, {
-      BACKUP_CRON_EXPRESSION: 'every day', BACKUP_COMPRESSION: 'xz', GZIP_PARALLELISM: '-3', TZ: 'Mars/Base',
-      BACKUP_SOURCES: 'relative', LOG_LEVEL: 'loud', LOCK_TIMEOUT: '1d', BACKUP_TMP_DIR_FILE: join(dir, 'missing'),
-    }));
+    const issues = issuesOf(() =>
+      load(dir, {
+        BACKUP_CRON_EXPRESSION: 'every day',
+        BACKUP_COMPRESSION: 'xz',
+        GZIP_PARALLELISM: '-3',
+        TZ: 'Mars/Base',
+        BACKUP_SOURCES: 'relative',
+        LOG_LEVEL: 'loud',
+        LOCK_TIMEOUT: '1d',
+        BACKUP_TMP_DIR_FILE: join(dir, 'missing'),
+      }),
+    );
     assert.deepEqual(issues.map((i) => i.variable).sort(), [
-      'BACKUP_COMPRESSION', 'BACKUP_CRON_EXPRESSION', 'BACKUP_SOURCES', 'BACKUP_TMP_DIR_FILE', 'GZIP_PARALLELISM', 'LOCK_TIMEOUT', 'LOG_LEVEL', 'TZ',
+      'BACKUP_COMPRESSION',
+      'BACKUP_CRON_EXPRESSION',
+      'BACKUP_SOURCES',
+      'BACKUP_TMP_DIR_FILE',
+      'GZIP_PARALLELISM',
+      'LOCK_TIMEOUT',
+      'LOG_LEVEL',
+      'TZ',
     ]);
     for (const i of issues) assert.ok(i.message.length > 10, `${i.variable}: ${i.message}`);
   });

@@ -13,7 +13,9 @@ import { isolatedEnv, runCli } from '../helpers/cli.ts';
 
 let root: string;
 let n = 0;
-before(() => { root = mkdtempSync(join(tmpdir(), 'offsite-unknown-')); });
+before(() => {
+  root = mkdtempSync(join(tmpdir(), 'offsite-unknown-'));
+});
 after(() => rmSync(root, { recursive: true, force: true }));
 
 function sandbox(files: Record<string, string> = {}): string {
@@ -25,23 +27,51 @@ function sandbox(files: Record<string, string> = {}): string {
 
 function warningsOf(env: Record<string, string>, files: Record<string, string> = {}): string[] {
   const dir = sandbox(files);
-  const config = loadConfig({ env: { OFFSITE_CONF_DIR: join(dir, 'conf.d'), OFFSITE_DOTENV: files['.env'] ? join(dir, '.env') : '/dev/null', ...env }, cwd: dir });
+  const config = loadConfig({
+    env: { OFFSITE_CONF_DIR: join(dir, 'conf.d'), OFFSITE_DOTENV: files['.env'] ? join(dir, '.env') : '/dev/null', ...env },
+    cwd: dir,
+  });
   return config.warnings.map((w) => `${w.variable} ${w.message}`);
 }
 
 describe('unknown variables', () => {
   test('the known list is collected from the sections and gives the prefixes', () => {
     const known = knownVariables();
-    for (const v of ['BACKUP_CRON_EXPRESSION', 'AWS_S3_BUCKET_NAME', 'NOTIFICATION_URLS', 'SSH_KNOWN_HOSTS', 'DROPBOX_APP_KEY', 'GPG_PUBLIC_KEY_RING', 'OFFSITE_STRICT', 'OFFSITE_CONF_DIR', 'VERIFY_CRON_EXPRESSION']) {
+    for (const v of [
+      'BACKUP_CRON_EXPRESSION',
+      'AWS_S3_BUCKET_NAME',
+      'NOTIFICATION_URLS',
+      'SSH_KNOWN_HOSTS',
+      'DROPBOX_APP_KEY',
+      'GPG_PUBLIC_KEY_RING',
+      'OFFSITE_STRICT',
+      'OFFSITE_CONF_DIR',
+      'VERIFY_CRON_EXPRESSION',
+    ]) {
       assert.ok(known.has(v), v);
     }
     const prefixes = prefixesOf(known);
-    for (const p of ['BACKUP_', 'AWS_', 'AZURE_', 'WEBDAV_', 'SSH_', 'DROPBOX_', 'GPG_', 'AGE_', 'NOTIFICATION_', 'OFFSITE_', 'GZIP_', 'EXEC_', 'DOCKER_', 'EMAIL_']) {
+    for (const p of [
+      'BACKUP_',
+      'AWS_',
+      'AZURE_',
+      'WEBDAV_',
+      'SSH_',
+      'DROPBOX_',
+      'GPG_',
+      'AGE_',
+      'NOTIFICATION_',
+      'OFFSITE_',
+      'GZIP_',
+      'EXEC_',
+      'DOCKER_',
+      'EMAIL_',
+    ]) {
       assert.ok(prefixes.includes(p), p);
     }
   });
 
-  test('the issue\'s typos are named with the nearest known name', () => {
+  test("the issue's typos are named with the nearest known name", () => {
     const w = warningsOf({ BACKUP_CRON_EXPRESION: '*/5 * * * *', BACKUP_RETENTON_DAYS: '7', AWS_S3_BUCKET: 'foo', NOTIFICATION_URL: 'slack://x' });
     assert.deepEqual(w.sort(), [
       'AWS_S3_BUCKET is not a variable offsite reads: did you mean AWS_S3_BUCKET_NAME?',
@@ -74,22 +104,52 @@ describe('unknown variables', () => {
   });
 
   test('names of other software are left alone: other prefixes, SDK and shell variables', () => {
-    assert.deepEqual(warningsOf({ HOME: '/root', HTTP_PROXY: 'http://p', NODE_OPTIONS: '', AWS_PROFILE: 'p', AWS_SESSION_TOKEN: 't', AZURE_CLIENT_ID: 'c', SSH_AUTH_SOCK: '/tmp/s', DOCKER_CONFIG: '/x', TZ: 'UTC' }), []);
+    assert.deepEqual(
+      warningsOf({
+        HOME: '/root',
+        HTTP_PROXY: 'http://p',
+        NODE_OPTIONS: '',
+        AWS_PROFILE: 'p',
+        AWS_SESSION_TOKEN: 't',
+        AZURE_CLIENT_ID: 'c',
+        SSH_AUTH_SOCK: '/tmp/s',
+        DOCKER_CONFIG: '/x',
+        TZ: 'UTC',
+      }),
+      [],
+    );
   });
 
   test('names in the .env file and in conf.d files are checked and say where', () => {
     const w = warningsOf({}, { '.env': 'BACKUP_JITER=5m\n', 'conf.d/nightly.env': 'BACKUP_SOURCE=/data\n' });
     assert.equal(w.length, 2, w.join('\n'));
-    assert.ok(w.some((l) => l.startsWith('BACKUP_JITER is not a variable offsite reads: did you mean BACKUP_JITTER? (in ') && l.endsWith('.env)')), w.join('\n'));
-    assert.ok(w.some((l) => l.startsWith('BACKUP_SOURCE is not a variable offsite reads: did you mean BACKUP_SOURCES? (in ') && l.includes('nightly.env')), w.join('\n'));
+    assert.ok(
+      w.some((l) => l.startsWith('BACKUP_JITER is not a variable offsite reads: did you mean BACKUP_JITTER? (in ') && l.endsWith('.env)')),
+      w.join('\n'),
+    );
+    assert.ok(
+      w.some((l) => l.startsWith('BACKUP_SOURCE is not a variable offsite reads: did you mean BACKUP_SOURCES? (in ') && l.includes('nightly.env')),
+      w.join('\n'),
+    );
   });
 
   test('OFFSITE_STRICT=true makes each one a configuration error naming it', () => {
     const dir = sandbox();
     let err: unknown;
     try {
-      loadConfig({ env: { OFFSITE_CONF_DIR: join(dir, 'conf.d'), OFFSITE_DOTENV: '/dev/null', OFFSITE_STRICT: 'true', BACKUP_CRON_EXPRESION: '@hourly', GOOGLE_DRIVE_FOLDER_ID: 'x' }, cwd: dir });
-    } catch (e) { err = e; }
+      loadConfig({
+        env: {
+          OFFSITE_CONF_DIR: join(dir, 'conf.d'),
+          OFFSITE_DOTENV: '/dev/null',
+          OFFSITE_STRICT: 'true',
+          BACKUP_CRON_EXPRESION: '@hourly',
+          GOOGLE_DRIVE_FOLDER_ID: 'x',
+        },
+        cwd: dir,
+      });
+    } catch (e) {
+      err = e;
+    }
     assert.ok(err instanceof ConfigError);
     assert.deepEqual(err.issues.map((i) => i.variable).sort(), ['BACKUP_CRON_EXPRESION', 'GOOGLE_DRIVE_FOLDER_ID']);
     assert.match(err.issues.find((i) => i.variable === 'BACKUP_CRON_EXPRESION')!.message, /did you mean BACKUP_CRON_EXPRESSION\?/);

@@ -11,18 +11,34 @@ describe('containers config', () => {
     const c = parseContainers({}, issues);
     assert.deepEqual(issues, []);
     assert.deepEqual(c, {
-      stopLabel: 'true', noRestartLabel: 'true', stopServiceTimeoutMs: 300_000, execLabel: '', execForwardOutput: false,
-      docker: null, preCommand: '', postCommand: '', dockerApiVersion: '', warnings: [],
+      stopLabel: 'true',
+      noRestartLabel: 'true',
+      stopServiceTimeoutMs: 300_000,
+      execLabel: '',
+      execForwardOutput: false,
+      docker: null,
+      preCommand: '',
+      postCommand: '',
+      dockerApiVersion: '',
+      warnings: [],
     });
   });
 
   it('reads every variable', () => {
     const issues: ConfigIssue[] = [];
-    const c = parseContainers({
-      BACKUP_STOP_DURING_BACKUP_LABEL: 'nightly', BACKUP_STOP_DURING_BACKUP_NO_RESTART_LABEL: 'once',
-      BACKUP_STOP_SERVICE_TIMEOUT: '90s', EXEC_LABEL: 'main', EXEC_FORWARD_OUTPUT: 'yes', DOCKER_HOST: 'unix:///run/user/1000/docker.sock',
-      BACKUP_PRE_COMMAND: 'pg_dump > /backup/db.sql', BACKUP_POST_COMMAND: 'rm /backup/db.sql',
-    }, issues);
+    const c = parseContainers(
+      {
+        BACKUP_STOP_DURING_BACKUP_LABEL: 'nightly',
+        BACKUP_STOP_DURING_BACKUP_NO_RESTART_LABEL: 'once',
+        BACKUP_STOP_SERVICE_TIMEOUT: '90s',
+        EXEC_LABEL: 'main',
+        EXEC_FORWARD_OUTPUT: 'yes',
+        DOCKER_HOST: 'unix:///run/user/1000/docker.sock',
+        BACKUP_PRE_COMMAND: 'pg_dump > /backup/db.sql',
+        BACKUP_POST_COMMAND: 'rm /backup/db.sql',
+      },
+      issues,
+    );
     assert.deepEqual(issues, []);
     assert.equal(c?.stopLabel, 'nightly');
     assert.equal(c?.noRestartLabel, 'once');
@@ -49,20 +65,37 @@ describe('containers config', () => {
     assert.deepEqual(parseDockerHost('tcp://[::1]:2375', '', ''), { kind: 'tcp', host: '::1', port: 2375, tls: null });
     assert.deepEqual(parseDockerHost('tcp://docker', '1', '/certs'), { kind: 'tcp', host: 'docker', port: 2376, tls: { certPath: '/certs', verify: true } });
     assert.deepEqual(parseDockerHost('tcp://docker:2376', '', ''), { kind: 'tcp', host: 'docker', port: 2376, tls: { certPath: '', verify: false } });
-    assert.deepEqual(parseDockerHost('tcp://docker:2376', '0', '/certs'), { kind: 'tcp', host: 'docker', port: 2376, tls: { certPath: '/certs', verify: false } });
+    assert.deepEqual(parseDockerHost('tcp://docker:2376', '0', '/certs'), {
+      kind: 'tcp',
+      host: 'docker',
+      port: 2376,
+      tls: { certPath: '/certs', verify: false },
+    });
     assert.match(parseDockerHost('unix://relative.sock', '', '') as string, /no absolute socket path/);
     assert.match(parseDockerHost('npipe:////./pipe/docker_engine', '', '') as string, /npipe:\/\/ scheme is not supported/);
   });
 
   it('is wired into jobs and the X_FILE-capable names', () => {
     const known = knownVariables();
-    for (const v of ['BACKUP_STOP_DURING_BACKUP_LABEL', 'BACKUP_STOP_DURING_BACKUP_NO_RESTART_LABEL', 'BACKUP_STOP_SERVICE_TIMEOUT', 'EXEC_LABEL', 'EXEC_FORWARD_OUTPUT', 'DOCKER_HOST', 'BACKUP_PRE_COMMAND', 'BACKUP_POST_COMMAND']) {
+    for (const v of [
+      'BACKUP_STOP_DURING_BACKUP_LABEL',
+      'BACKUP_STOP_DURING_BACKUP_NO_RESTART_LABEL',
+      'BACKUP_STOP_SERVICE_TIMEOUT',
+      'EXEC_LABEL',
+      'EXEC_FORWARD_OUTPUT',
+      'DOCKER_HOST',
+      'BACKUP_PRE_COMMAND',
+      'BACKUP_POST_COMMAND',
+    ]) {
       assert.ok(known.has(v), v);
     }
     const issues: ConfigIssue[] = [];
     const job = parseJob('j', '/etc/dockervolumebackup/conf.d/j.env', { EXEC_LABEL: 'x', BACKUP_STOP_SERVICE_TIMEOUT: 'soon' }, issues);
     assert.equal(job, null);
-    assert.deepEqual(issues.map((i) => i.variable), ['BACKUP_STOP_SERVICE_TIMEOUT']);
+    assert.deepEqual(
+      issues.map((i) => i.variable),
+      ['BACKUP_STOP_SERVICE_TIMEOUT'],
+    );
     assert.match(issues[0]!.message, /\(in \/etc\/dockervolumebackup\/conf\.d\/j\.env\)/);
     const ok = parseJob('j', 'environment', { EXEC_LABEL: 'x' }, []);
     assert.equal(ok?.containers.execLabel, 'x');

@@ -7,7 +7,11 @@ import type { Logger } from '../../src/log.ts';
 import type { HookContext } from '../../src/run/hooks.ts';
 import type { RunStats } from '../../src/run/stats.ts';
 
-export interface LogLine { level: number; msg: string; [k: string]: unknown }
+export interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
 
 /** A pino logger that keeps every line (as parsed JSON) in `lines`. */
 export function captureLogger(): { log: Logger; lines: LogLine[] } {

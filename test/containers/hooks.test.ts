@@ -160,7 +160,10 @@ describe('stop during backup', () => {
     fake.addContainer({ name: 'job', labels: { 'docker-volume-backup.stop-during-backup-no-restart': 'nightly' } });
     fake.addContainer({ name: 'api', labels: { [STOP]: 'nightly' } });
     fake.addContainer({ name: 'default-value', labels: { [STOP]: 'true' } });
-    const hooks = await createRunHooks(jobFrom(env({ BACKUP_STOP_DURING_BACKUP_LABEL: 'nightly', BACKUP_STOP_DURING_BACKUP_NO_RESTART_LABEL: 'nightly' })), captureLogger().log);
+    const hooks = await createRunHooks(
+      jobFrom(env({ BACKUP_STOP_DURING_BACKUP_LABEL: 'nightly', BACKUP_STOP_DURING_BACKUP_NO_RESTART_LABEL: 'nightly' })),
+      captureLogger().log,
+    );
     const stats = newStats();
     await hooks.archivePre(ctxFor(stats));
     assert.deepEqual(stoppedNames().sort(), ['api', 'job']);
@@ -304,11 +307,19 @@ describe('exec labels', () => {
     assert.equal(existsSync(`${out}.post`), true);
     const after = fake.calls.map((c) => `${c.method} ${c.path.replace(/[0-9a-f]{64}/g, 'ID')}`);
     assert.ok(after.lastIndexOf('POST /containers/ID/start') < after.lastIndexOf('POST /containers/ID/exec'), 'archive-post after the restart');
-    assert.deepEqual((fake.callsTo('POST', /\/exec$/)[1]!.body as { Cmd: string[] }).Cmd, ['touch', `${out}.post`], 'plain commands are split into words, no shell');
+    assert.deepEqual(
+      (fake.callsTo('POST', /\/exec$/)[1]!.body as { Cmd: string[] }).Cmd,
+      ['touch', `${out}.post`],
+      'plain commands are split into words, no shell',
+    );
   });
 
   it('EXEC_LABEL selects the containers whose commands run', async () => {
-    for (const [name, value] of [['a', 'main'], ['b', 'other'], ['c', undefined]] as const) {
+    for (const [name, value] of [
+      ['a', 'main'],
+      ['b', 'other'],
+      ['c', undefined],
+    ] as const) {
       fake.addContainer({
         name,
         labels: {
@@ -319,7 +330,10 @@ describe('exec labels', () => {
     }
     const hooks = await createRunHooks(jobFrom(env({ EXEC_LABEL: 'main' })), captureLogger().log);
     await hooks.archivePre(ctxFor(newStats()));
-    assert.deepEqual(['a', 'b', 'c'].filter((n) => existsSync(join(work, n))), ['a']);
+    assert.deepEqual(
+      ['a', 'b', 'c'].filter((n) => existsSync(join(work, n))),
+      ['a'],
+    );
     const list = fake.callsTo('GET', /^\/containers\/json$/)[0]!;
     assert.deepEqual(JSON.parse(list.query.filters!).label, ['docker-volume-backup.archive-pre', 'docker-volume-backup.exec-label=main']);
 
@@ -327,7 +341,10 @@ describe('exec labels', () => {
     rmSync(join(work, 'a'));
     const all = await createRunHooks(jobFrom(env()), captureLogger().log);
     await all.archivePre(ctxFor(newStats()));
-    assert.deepEqual(['a', 'b', 'c'].filter((n) => existsSync(join(work, n))), ['a', 'b', 'c']);
+    assert.deepEqual(
+      ['a', 'b', 'c'].filter((n) => existsSync(join(work, n))),
+      ['a', 'b', 'c'],
+    );
   });
 
   it('a failing pre command fails the run before its phase, naming container, command and exit code', async () => {
@@ -338,11 +355,14 @@ describe('exec labels', () => {
     const stats = newStats();
     await assert.rejects(hooks.archivePre(ctxFor(stats)), (e: unknown) => {
       assert.ok(e instanceof UserError);
-      assert.match(e.message, /docker-volume-backup\.archive-pre command "sh -c 'echo dump failed: no space >&2; exit 3'" in container db exited with code 3: dump failed: no space/);
+      assert.match(
+        e.message,
+        /docker-volume-backup\.archive-pre command "sh -c 'echo dump failed: no space >&2; exit 3'" in container db exited with code 3: dump failed: no space/,
+      );
       return true;
     });
     assert.equal(stoppedNames().length, 0, 'nothing stopped when the pre command failed');
-    assert.equal(existsSync(join(work, 'later')), false, 'the next container\'s command is not run');
+    assert.equal(existsSync(join(work, 'later')), false, "the next container's command is not run");
     await hooks.finish(ctxFor(stats));
     assert.equal(startedNames().length, 0);
   });
@@ -395,7 +415,10 @@ describe('exec labels', () => {
 
   it('large output is streamed through without being kept whole', async () => {
     // ~3 MB on stdout, in frames dockerode must reassemble across chunks
-    fake.addContainer({ name: 'big', labels: { 'docker-volume-backup.archive-pre': `sh -c 'head -c 3000000 /dev/zero | tr "\\0" "x" | fold -w 1000; echo; echo done >&2; exit 4'` } });
+    fake.addContainer({
+      name: 'big',
+      labels: { 'docker-volume-backup.archive-pre': `sh -c 'head -c 3000000 /dev/zero | tr "\\0" "x" | fold -w 1000; echo; echo done >&2; exit 4'` },
+    });
     const cap = captureLogger();
     const hooks = await createRunHooks(jobFrom(env({ EXEC_FORWARD_OUTPUT: 'true' })), cap.log);
     await assert.rejects(hooks.archivePre(ctxFor(newStats())), /exited with code 4: done$/);
@@ -408,25 +431,36 @@ describe('BACKUP_PRE_COMMAND / BACKUP_POST_COMMAND', () => {
   it('run with /bin/sh -c in offsite itself, around the archive, with the archive path', async () => {
     const f = join(work, 'trace');
     const { log, lines } = captureLogger();
-    const hooks = await createRunHooks(jobFrom({
-      BACKUP_PRE_COMMAND: `echo "pre $COMMAND_RUNTIME_ARCHIVE_FILEPATH $MY_SETTING" >> ${f}; echo said-pre`,
-      BACKUP_POST_COMMAND: `echo post >> ${f}`,
-      MY_SETTING: 'from-job-env',
-    }), log, { defaultSocket: join(work, 'no.sock') });
+    const hooks = await createRunHooks(
+      jobFrom({
+        BACKUP_PRE_COMMAND: `echo "pre $COMMAND_RUNTIME_ARCHIVE_FILEPATH $MY_SETTING" >> ${f}; echo said-pre`,
+        BACKUP_POST_COMMAND: `echo post >> ${f}`,
+        MY_SETTING: 'from-job-env',
+      }),
+      log,
+      { defaultSocket: join(work, 'no.sock') },
+    );
     const stats = newStats();
     await hooks.archivePre(ctxFor(stats, '/tmp/a.tar.gz'));
     assert.equal(readFileSync(f, 'utf8'), 'pre /tmp/a.tar.gz from-job-env\n');
     await hooks.archivePost(ctxFor(stats, '/tmp/a.tar.gz'));
     assert.equal(readFileSync(f, 'utf8'), 'pre /tmp/a.tar.gz from-job-env\npost\n');
-    assert.ok(lines.some((l) => l.msg === 'said-pre' && l.command === 'BACKUP_PRE_COMMAND'), 'output goes to the log');
+    assert.ok(
+      lines.some((l) => l.msg === 'said-pre' && l.command === 'BACKUP_PRE_COMMAND'),
+      'output goes to the log',
+    );
     assert.equal(stats.status, 'success');
   });
 
   it('a failing pre command throws before archiving; a failing post command is an error in RunStats', async () => {
-    const hooks = await createRunHooks(jobFrom({
-      BACKUP_PRE_COMMAND: 'echo cannot reach database >&2; exit 2',
-      BACKUP_POST_COMMAND: 'exit 5',
-    }), captureLogger().log, { defaultSocket: join(work, 'no.sock') });
+    const hooks = await createRunHooks(
+      jobFrom({
+        BACKUP_PRE_COMMAND: 'echo cannot reach database >&2; exit 2',
+        BACKUP_POST_COMMAND: 'exit 5',
+      }),
+      captureLogger().log,
+      { defaultSocket: join(work, 'no.sock') },
+    );
     const stats = newStats();
     await assert.rejects(hooks.archivePre(ctxFor(stats)), (e: unknown) => {
       assert.ok(e instanceof UserError);

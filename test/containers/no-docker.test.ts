@@ -9,7 +9,9 @@ import { captureLogger, ctxFor, jobFrom, newStats } from './helpers.ts';
 // Its own file: "said once" is once per process.
 describe('without Docker', () => {
   let dir: string;
-  before(() => { dir = mkdtempSync(join(tmpdir(), 'offsite-nodocker-')); });
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'offsite-nodocker-'));
+  });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('features are off, said once at info level, and the hooks do nothing', async () => {

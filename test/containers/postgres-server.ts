@@ -28,7 +28,9 @@ export interface Postgres {
 export function findPostgresBin(): string | null {
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return null;
-  const versions = readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a));
+  const versions = readdirSync(root)
+    .filter((v) => existsSync(join(root, v, 'bin', 'initdb')))
+    .sort((a, b) => Number(b) - Number(a));
   return versions[0] ? join(root, versions[0], 'bin') : null;
 }
 
@@ -47,7 +49,11 @@ export function startPostgres(bin: string): Postgres {
     return String(r.stdout);
   };
   run(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'], asServer);
-  run(join(bin, 'pg_ctl'), ['-D', data, '-l', join(base, 'server.log'), '-w', '-o', `-k ${base} -p ${port} -c listen_addresses= -c fsync=off`, 'start'], asServer);
+  run(
+    join(bin, 'pg_ctl'),
+    ['-D', data, '-l', join(base, 'server.log'), '-w', '-o', `-k ${base} -p ${port} -c listen_addresses= -c fsync=off`, 'start'],
+    asServer,
+  );
   let stopped = false;
   const stop = () => {
     if (stopped) return;
@@ -56,11 +62,20 @@ export function startPostgres(bin: string): Postgres {
     rmSync(base, { recursive: true, force: true });
   };
   process.once('exit', stop);
-  const client = (db: string, extra: string[]) => run(join(bin, 'psql'), ['-h', base, '-p', String(port), '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', '-X', '-q', '-At', ...extra], { encoding: 'utf8' });
+  const client = (db: string, extra: string[]) =>
+    run(join(bin, 'psql'), ['-h', base, '-p', String(port), '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', '-X', '-q', '-At', ...extra], {
+      encoding: 'utf8',
+    });
   return {
-    bin, sockDir: base, port, uid, gid,
+    bin,
+    sockDir: base,
+    port,
+    uid,
+    gid,
     psql: (db, sql) => client(db, ['-c', sql]),
-    psqlFile: (db, file) => { client(db, ['-f', file]); },
+    psqlFile: (db, file) => {
+      client(db, ['-f', file]);
+    },
     stop,
   };
 }

@@ -15,8 +15,11 @@ import { archiveAvailable, collect, NO_ARCHIVE } from './e2e-helpers.ts';
 import { findPostgresBin, startPostgres, type Postgres } from './postgres-server.ts';
 
 const bin = findPostgresBin();
-const skip = !bin ? 'PostgreSQL server binaries are not installed (Debian package postgresql; .ci/system-packages.sh installs it)'
-  : !(await archiveAvailable()) ? NO_ARCHIVE : false;
+const skip = !bin
+  ? 'PostgreSQL server binaries are not installed (Debian package postgresql; .ci/system-packages.sh installs it)'
+  : !(await archiveAvailable())
+    ? NO_ARCHIVE
+    : false;
 
 const ROWS = `SELECT id, name, price, tags, created, note FROM items ORDER BY id`;
 let pg: Postgres;
@@ -26,14 +29,17 @@ before(() => {
   if (skip) return;
   pg = startPostgres(bin!);
   pg.psql('postgres', 'CREATE DATABASE app');
-  pg.psql('app', `
+  pg.psql(
+    'app',
+    `
     CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL, price numeric(10,2), tags text[], created timestamptz, note text);
     INSERT INTO items (name, price, tags, created, note)
       SELECT 'item ' || g, g * 1.25, ARRAY['t' || (g % 7), 'all'], timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute',
              CASE WHEN g % 10 = 0 THEN NULL ELSE repeat('x', g % 50) END
       FROM generate_series(1, 2000) g;
     INSERT INTO items (name, price, tags, note) VALUES ('ünïcödé ✓ "quoted" \\ back', 0, '{}', E'line1\\nline2\\ttab');
-  `);
+  `,
+  );
   work = mkdtempSync(join(tmpdir(), 'offsite-pgtest-'));
   chmodSync(work, 0o755); // the postgres user writes the exec label's dump below it
 });
@@ -79,8 +85,9 @@ test('BACKUP_PRE_COMMAND pg_dump into the backed-up tree; the restored dump give
   mkdirSync(join(tree, 'db'), { recursive: true });
   writeFileSync(join(tree, 'uploads.txt'), 'other data\n');
   const { restore, archive } = await backupAndRestore(tree, {
-    BACKUP_PRE_COMMAND: `${join(pg.bin, 'pg_dump')} -h ${pg.sockDir} -p ${pg.port} -U postgres --no-owner -d app -f ${join(tree, 'db', 'app.sql')}`
-      + ` && echo "$COMMAND_RUNTIME_ARCHIVE_FILEPATH" > ${join(tree, 'archive-path.txt')}`,
+    BACKUP_PRE_COMMAND:
+      `${join(pg.bin, 'pg_dump')} -h ${pg.sockDir} -p ${pg.port} -U postgres --no-owner -d app -f ${join(tree, 'db', 'app.sql')}` +
+      ` && echo "$COMMAND_RUNTIME_ARCHIVE_FILEPATH" > ${join(tree, 'archive-path.txt')}`,
   });
   loadAndCompare(join(restore, tree.slice(1), 'db', 'app.sql'), 'app_from_pre_command');
   assert.equal(readFileSync(join(restore, tree.slice(1), 'archive-path.txt'), 'utf8'), `${archive}\n`, 'COMMAND_RUNTIME_ARCHIVE_FILEPATH names the archive');

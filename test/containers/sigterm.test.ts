@@ -22,7 +22,15 @@ let env: Record<string, string>;
 beforeEach(async () => {
   fake = await DockerFake.start();
   fake.addContainer({ name: 'db', labels: { 'com.docker.compose.project': 'p', 'com.docker.compose.service': 'db', [STOP]: 'true' } });
-  fake.addContainer({ name: 'app', labels: { 'com.docker.compose.project': 'p', 'com.docker.compose.service': 'app', 'com.docker.compose.depends_on': 'db:service_started:false', [STOP]: 'true' } });
+  fake.addContainer({
+    name: 'app',
+    labels: {
+      'com.docker.compose.project': 'p',
+      'com.docker.compose.service': 'app',
+      'com.docker.compose.depends_on': 'db:service_started:false',
+      [STOP]: 'true',
+    },
+  });
   fake.addContainer({ name: 'bystander' });
   ({ dir, env } = isolatedEnv());
   const src = join(dir, 'src');

@@ -12,7 +12,9 @@ const CHUNK = 1 << CHUNK_LOG;
 
 async function collect(src: Readable | Buffer[], t: import('node:stream').Transform): Promise<Buffer> {
   const parts: Buffer[] = [];
-  await pipeline(Array.isArray(src) ? Readable.from(src) : src, t, async function* (s) { for await (const c of s) parts.push(c as Buffer); });
+  await pipeline(Array.isArray(src) ? Readable.from(src) : src, t, async function* (s) {
+    for await (const c of s) parts.push(c as Buffer);
+  });
   return Buffer.concat(parts);
 }
 
@@ -58,8 +60,17 @@ test('truncation anywhere is detected', async () => {
   const plain = randomBytes(3 * CHUNK + 100);
   const sealed = await encrypt(plain);
   const sealedChunk = CHUNK + AES_TAG_LENGTH;
-  const cuts = [0, 5, AES_HEADER_LENGTH - 1, AES_HEADER_LENGTH, AES_HEADER_LENGTH + 10,
-    AES_HEADER_LENGTH + sealedChunk, AES_HEADER_LENGTH + 2 * sealedChunk, AES_HEADER_LENGTH + 3 * sealedChunk, sealed.length - 1];
+  const cuts = [
+    0,
+    5,
+    AES_HEADER_LENGTH - 1,
+    AES_HEADER_LENGTH,
+    AES_HEADER_LENGTH + 10,
+    AES_HEADER_LENGTH + sealedChunk,
+    AES_HEADER_LENGTH + 2 * sealedChunk,
+    AES_HEADER_LENGTH + 3 * sealedChunk,
+    sealed.length - 1,
+  ];
   for (const cut of cuts) {
     await assert.rejects(decrypt(sealed.subarray(0, cut)), (e: Error) => e instanceof UserError && /truncated|empty/.test(e.message), `cut at ${cut}`);
   }
@@ -139,7 +150,8 @@ test('docs/encryption.md describes the format exactly (independent decryptor)', 
   const salt = randomBytes(16);
   const okm = Buffer.from(hkdfSync('sha256', KEY, salt, Buffer.from('offsite-aes-256-gcm-v1'), 48));
   const header = Buffer.concat([Buffer.from('OFSAES'), Buffer.from([1, 12]), salt, okm.subarray(32, 48)]);
-  const nonce = Buffer.alloc(12); nonce[11] = 1;
+  const nonce = Buffer.alloc(12);
+  nonce[11] = 1;
   const c = createCipheriv('aes-256-gcm', okm.subarray(0, 32), nonce);
   c.setAAD(header);
   const body = Buffer.concat([c.update('built from the spec'), c.final(), c.getAuthTag()]);

@@ -13,7 +13,9 @@ import { isolatedEnv, runCli } from '../helpers/cli.ts';
 import { sshRecipient } from '../../src/crypto/age-ssh.ts';
 
 const dirs: string[] = [];
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 function keys(dir: string) {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ed@test', '-f', join(dir, 'id_ed25519')]);
@@ -55,13 +57,18 @@ test('ssh recipients: stanzas carry the key tag; many file keys round-trip throu
   const { dir } = isolatedEnv();
   dirs.push(dir);
   const k = keys(dir);
-  for (const [line, id] of [[k.ed, 'id_ed25519'], [k.rsa, 'id_rsa']] as const) {
+  for (const [line, id] of [
+    [k.ed, 'id_ed25519'],
+    [k.rsa, 'id_rsa'],
+  ] as const) {
     for (let i = 0; i < 8; i++) {
       const e = new Encrypter();
       e.addRecipient(sshRecipient(line));
       const file = join(dir, `m-${id}-${i}.age`);
       writeFileSync(file, await e.encrypt(`message ${i}\n`));
-      const header = readFileSync(file, 'latin1').split('\n').find((l) => l.startsWith('-> '))!;
+      const header = readFileSync(file, 'latin1')
+        .split('\n')
+        .find((l) => l.startsWith('-> '))!;
       assert.match(header, id === 'id_rsa' ? /^-> ssh-rsa [A-Za-z0-9+/]{6}$/ : /^-> ssh-ed25519 [A-Za-z0-9+/]{6} [A-Za-z0-9+/]{43}$/);
       const d = ageDecrypt(join(dir, id), file);
       assert.equal(d.status, 0, d.err);

@@ -104,7 +104,10 @@ test('a GPG_PUBLIC_KEY_RING that does not parse is a configuration error at star
   const r = parse({ GPG_PUBLIC_KEY_RING: garbage });
   assert.deepEqual(r.issues, [], 'the armor header alone passes the synchronous check');
   const issues = await checkEncryptionKeys([{ source: 'environment', encryption: r.cfg! }]);
-  assert.deepEqual(issues.map((i) => i.variable), ['GPG_PUBLIC_KEY_RING']);
+  assert.deepEqual(
+    issues.map((i) => i.variable),
+    ['GPG_PUBLIC_KEY_RING'],
+  );
   assert.match(issues[0]!.message, /^is not an armored OpenPGP public key ring/);
   assert.deepEqual(await checkEncryptionKeys([{ source: 'environment', encryption: parse({}).cfg! }]), []);
 });

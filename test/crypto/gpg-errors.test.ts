@@ -17,5 +17,6 @@ test('a parse error while decrypting with a key is damage', () => {
 });
 
 test('a session key error is a wrong passphrase or key either way', () => {
-  for (const symmetric of [true, false]) assert.match(classifyGpgError(new Error('Error decrypting message: Session key decryption failed.'), symmetric).message, /wrong passphrase or key \(/);
+  for (const symmetric of [true, false])
+    assert.match(classifyGpgError(new Error('Error decrypting message: Session key decryption failed.'), symmetric).message, /wrong passphrase or key \(/);
 });

@@ -105,9 +105,15 @@ test('offsite restores `tar -cz | gpg -c` and gpg -e, binary and armored', async
 
 test('gpg: a wrong passphrase or key fails clearly', async () => {
   const sealed = await encryptWith({ GPG_PASSPHRASE: 'right-pass' });
-  await assert.rejects(decryptWith({ GPG_PASSPHRASE: 'wrong-pass' }, sealed), (e: Error) => e instanceof UserError && /wrong passphrase or key/.test(e.message));
+  await assert.rejects(
+    decryptWith({ GPG_PASSPHRASE: 'wrong-pass' }, sealed),
+    (e: Error) => e instanceof UserError && /wrong passphrase or key/.test(e.message),
+  );
   const toKey = await encryptWith({ GPG_PUBLIC_KEY_RING: publicRing });
-  await assert.rejects(decryptWith({ GPG_PRIVATE_KEY: protectedSecretKey, GPG_PRIVATE_KEY_PASSPHRASE: 'key-lock-pass' }, toKey), (e: Error) => e instanceof UserError && /wrong passphrase or key/.test(e.message));
+  await assert.rejects(
+    decryptWith({ GPG_PRIVATE_KEY: protectedSecretKey, GPG_PRIVATE_KEY_PASSPHRASE: 'key-lock-pass' }, toKey),
+    (e: Error) => e instanceof UserError && /wrong passphrase or key/.test(e.message),
+  );
   await assert.rejects(decryptWith({ GPG_PRIVATE_KEY: protectedSecretKey }, toKey), /GPG_PRIVATE_KEY_PASSPHRASE/);
   await assert.rejects(decryptWith({}, sealed), /neither GPG_PASSPHRASE nor GPG_PRIVATE_KEY is set/);
 });
@@ -138,7 +144,10 @@ test('offsite restores `tar -cz` encrypted by `age -p` and `age -r`', async () =
   assert.equal(r.code, 0, r.output);
   const withKey = join(dir, 'tree.tar.gz.r.age');
   execFileSync('age', ['-r', ageRecipient, '-o', withKey, tgz]);
-  for (const [file, env] of [[withPass, { AGE_PASSPHRASE: 'tar-age-pass' }], [withKey, { AGE_SECRET_KEYS: ageId }]] as const) {
+  for (const [file, env] of [
+    [withPass, { AGE_PASSPHRASE: 'tar-age-pass' }],
+    [withKey, { AGE_SECRET_KEYS: ageId }],
+  ] as const) {
     const target = join(dir, `restored-${file.slice(-5)}`);
     const res = await extractArchive(createReadStream(file), { target, keys: config(env).keys });
     assert.equal(res.encryption, 'age');
@@ -148,7 +157,10 @@ test('offsite restores `tar -cz` encrypted by `age -p` and `age -r`', async () =
 
 test('age: a wrong passphrase or key fails clearly', async () => {
   const sealed = await encryptWith({ AGE_PASSPHRASE: 'right-pass' });
-  await assert.rejects(decryptWith({ AGE_PASSPHRASE: 'wrong-pass' }, sealed), (e: Error) => e instanceof UserError && /wrong passphrase or key/.test(e.message));
+  await assert.rejects(
+    decryptWith({ AGE_PASSPHRASE: 'wrong-pass' }, sealed),
+    (e: Error) => e instanceof UserError && /wrong passphrase or key/.test(e.message),
+  );
   const toKey = await encryptWith({ AGE_PUBLIC_KEYS: ageRecipient });
   await assert.rejects(decryptWith({ AGE_SECRET_KEYS: await generateX25519Identity() }, toKey), /wrong passphrase or key/);
   await assert.rejects(decryptWith({}, toKey), /neither AGE_PASSPHRASE nor AGE_SECRET_KEYS is set/);

@@ -26,7 +26,10 @@ function source(onBlock: () => void): Readable {
   return new Readable({
     highWaterMark: 1 << 16,
     read() {
-      if (sent >= TOTAL) { this.push(null); return; }
+      if (sent >= TOTAL) {
+        this.push(null);
+        return;
+      }
       onBlock();
       const b = Buffer.alloc(1 << 16);
       b.writeUInt32BE(block++, 0);
@@ -64,10 +67,20 @@ for (const [name, [enc, dec]] of Object.entries(methods)) {
     try {
       await pipeline(
         source(sample),
-        async function* (s) { for await (const c of s) { hIn.update(c as Buffer); yield c; } },
+        async function* (s) {
+          for await (const c of s) {
+            hIn.update(c as Buffer);
+            yield c;
+          }
+        },
         enc(),
         dec(),
-        async function (s) { for await (const c of s) { hOut.update(c as Buffer); n += (c as Buffer).length; } },
+        async function (s) {
+          for await (const c of s) {
+            hOut.update(c as Buffer);
+            n += (c as Buffer).length;
+          }
+        },
       );
     } finally {
       sample();

@@ -34,7 +34,8 @@ runDestinationContract('Azure', async () => {
       const port = await freePort();
       return createAzureDestination(config(`http://127.0.0.1:${port}/${AZURITE_ACCOUNT}/`, path), { retry: { ...retry, timeoutMs } }, log);
     },
-    failing: (path) => viaFaultProxy(server.port, (port) => createAzureDestination(config(`http://127.0.0.1:${port}/${AZURITE_ACCOUNT}/`, path), { retry }, log)),
+    failing: (path) =>
+      viaFaultProxy(server.port, (port) => createAzureDestination(config(`http://127.0.0.1:${port}/${AZURITE_ACCOUNT}/`, path), { retry }, log)),
     teardown: () => server.stop(),
   };
 });
@@ -42,26 +43,48 @@ runDestinationContract('Azure', async () => {
 describe('Azure specifics', () => {
   let server: AzuriteHandle;
   let svc: BlobServiceClient;
-  before(async () => { server = await startAzurite(); svc = await createContainer(server, 'backups'); });
-  after(async () => { await server?.stop(); });
+  before(async () => {
+    server = await startAzurite();
+    svc = await createContainer(server, 'backups');
+  });
+  after(async () => {
+    await server?.stop();
+  });
 
   test('configured from the environment with a connection string', async () => {
     const issues: ConfigIssue[] = [];
-    const c = parseAzure({ AZURE_STORAGE_ACCOUNT_NAME: AZURITE_ACCOUNT, AZURE_STORAGE_CONNECTION_STRING: server.connectionString, AZURE_STORAGE_CONTAINER_NAME: 'backups', AZURE_STORAGE_PATH: 'cs' }, issues);
+    const c = parseAzure(
+      {
+        AZURE_STORAGE_ACCOUNT_NAME: AZURITE_ACCOUNT,
+        AZURE_STORAGE_CONNECTION_STRING: server.connectionString,
+        AZURE_STORAGE_CONTAINER_NAME: 'backups',
+        AZURE_STORAGE_PATH: 'cs',
+      },
+      issues,
+    );
     assert.deepEqual(issues, []);
     const d = createAzureDestination(c!, { retry }, log);
     const g = generated(9 * MiB);
     await d.upload('backup-cs.tar.gz', g.stream);
-    assert.deepEqual((await d.list('backup-')).map((o) => [o.name, o.size]), [['backup-cs.tar.gz', 9 * MiB]]);
+    assert.deepEqual(
+      (await d.list('backup-')).map((o) => [o.name, o.size]),
+      [['backup-cs.tar.gz', 9 * MiB]],
+    );
     assert.equal((await digest(await d.download('backup-cs.tar.gz'))).sha256, await g.sha256);
   });
 
   test('shared key with the endpoint template', async () => {
     const issues: ConfigIssue[] = [];
-    const c = parseAzure({
-      AZURE_STORAGE_ACCOUNT_NAME: AZURITE_ACCOUNT, AZURE_STORAGE_PRIMARY_ACCOUNT_KEY: AZURITE_KEY, AZURE_STORAGE_CONTAINER_NAME: 'backups',
-      AZURE_STORAGE_ENDPOINT: `http://127.0.0.1:${server.port}/{{ .AccountName }}/`, AZURE_STORAGE_PATH: '/key/',
-    }, issues);
+    const c = parseAzure(
+      {
+        AZURE_STORAGE_ACCOUNT_NAME: AZURITE_ACCOUNT,
+        AZURE_STORAGE_PRIMARY_ACCOUNT_KEY: AZURITE_KEY,
+        AZURE_STORAGE_CONTAINER_NAME: 'backups',
+        AZURE_STORAGE_ENDPOINT: `http://127.0.0.1:${server.port}/{{ .AccountName }}/`,
+        AZURE_STORAGE_PATH: '/key/',
+      },
+      issues,
+    );
     assert.deepEqual(issues, []);
     assert.equal(c!.endpoint, server.endpoint);
     const d = createAzureDestination(c!, { retry }, log);
@@ -79,7 +102,10 @@ describe('Azure specifics', () => {
   test('a wrong key is refused with a clear error without the key', async () => {
     const wrong = Buffer.from('x'.repeat(64)).toString('base64');
     const d = createAzureDestination(config(server.endpoint, '', { auth: { kind: 'key', accountKey: wrong } }), { retry }, log);
-    await assert.rejects(d.upload('backup-x.tar', bytes('x').stream), (e: Error) => /authentication failed|access denied/i.test(e.message) && !e.message.includes(wrong));
+    await assert.rejects(
+      d.upload('backup-x.tar', bytes('x').stream),
+      (e: Error) => /authentication failed|access denied/i.test(e.message) && !e.message.includes(wrong),
+    );
     await assert.rejects(d.list(''), /authentication failed|access denied/i);
   });
 
@@ -117,7 +143,15 @@ describe('Azure configuration', () => {
 
   test('unknown tier and template are errors', () => {
     const issues: ConfigIssue[] = [];
-    parseAzure({ AZURE_STORAGE_ACCOUNT_NAME: 'a', AZURE_STORAGE_CONTAINER_NAME: 'c', AZURE_STORAGE_ACCESS_TIER: 'Lukewarm', AZURE_STORAGE_ENDPOINT: 'https://{{ .Account }}.x/' }, issues);
+    parseAzure(
+      {
+        AZURE_STORAGE_ACCOUNT_NAME: 'a',
+        AZURE_STORAGE_CONTAINER_NAME: 'c',
+        AZURE_STORAGE_ACCESS_TIER: 'Lukewarm',
+        AZURE_STORAGE_ENDPOINT: 'https://{{ .Account }}.x/',
+      },
+      issues,
+    );
     assert.deepEqual(issues.map((i) => i.variable).sort(), ['AZURE_STORAGE_ACCESS_TIER', 'AZURE_STORAGE_ENDPOINT']);
   });
 

@@ -56,7 +56,11 @@ export interface FailingServer {
  * failing() for a network destination: the destination reaches its server through a
  * fault proxy, and breakAfter() cuts the connection (a reset) once that many bytes passed.
  */
-export async function viaFaultProxy(upstreamPort: number, make: (port: number) => Destination | Promise<Destination>, stored: () => string[] | null = () => null): Promise<FailingServer> {
+export async function viaFaultProxy(
+  upstreamPort: number,
+  make: (port: number) => Destination | Promise<Destination>,
+  stored: () => string[] | null = () => null,
+): Promise<FailingServer> {
   const proxy = await startFaultProxy({ port: upstreamPort });
   return {
     d: await make(proxy.port),
@@ -129,7 +133,9 @@ export function runDestinationContract(
       return d;
     };
 
-    before(async () => { harness = await setup(); });
+    before(async () => {
+      harness = await setup();
+    });
     after(async () => {
       for (const d of opened) await d.close().catch(() => {});
       for (const c of closers) await c().catch(() => {});
@@ -175,7 +181,10 @@ export function runDestinationContract(
       const n = 'backup 2026-01-02 ünïcødé – 日本語 😀.tar.gz';
       await roundTrip(d, n, 1234);
       const all = await d.list('backup ');
-      assert.deepEqual(all.map((o) => o.name), [n]);
+      assert.deepEqual(
+        all.map((o) => o.name),
+        [n],
+      );
       await d.remove([n]);
       assert.deepEqual(await d.list(''), []);
     });
@@ -195,31 +204,41 @@ export function runDestinationContract(
       const names = Array.from({ length: manyCount }, (_, i) => `many-${String(i).padStart(5, '0')}.tar.gz`);
       const others = ['other-1.tar.gz', 'other-2.tar.gz', 'man.tar.gz'];
       const queue = [...names, ...others];
-      await Promise.all(Array.from({ length: manyConcurrency }, async () => {
-        for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
-          await d.upload(n, Readable.from([Buffer.from(n)]), {});
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: manyConcurrency }, async () => {
+          for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
+            await d.upload(n, Readable.from([Buffer.from(n)]), {});
+          }
+        }),
+      );
       many = { d, names };
       return many;
     }
 
-    cas('list with a prefix pages past 1000 objects', async () => {
-      const { d, names } = await ensureMany();
-      const listed = await d.list('many-');
-      assert.equal(listed.length, names.length);
-      assert.deepEqual(listed.map((o) => o.name).sort(), [...names].sort());
-      for (const o of listed) assert.equal(o.size, o.name.length);
-      const all = await d.list('');
-      assert.equal(all.length, names.length + 3);
-    }, 300_000);
+    cas(
+      'list with a prefix pages past 1000 objects',
+      async () => {
+        const { d, names } = await ensureMany();
+        const listed = await d.list('many-');
+        assert.equal(listed.length, names.length);
+        assert.deepEqual(listed.map((o) => o.name).sort(), [...names].sort());
+        for (const o of listed) assert.equal(o.size, o.name.length);
+        const all = await d.list('');
+        assert.equal(all.length, names.length + 3);
+      },
+      300_000,
+    );
 
-    cas('remove more than 1000 in one call', async () => {
-      const { d, names } = await ensureMany();
-      await d.remove(names);
-      assert.deepEqual(await d.list('many-'), []);
-      assert.deepEqual((await d.list('')).map((o) => o.name).sort(), ['man.tar.gz', 'other-1.tar.gz', 'other-2.tar.gz']);
-    }, 300_000);
+    cas(
+      'remove more than 1000 in one call',
+      async () => {
+        const { d, names } = await ensureMany();
+        await d.remove(names);
+        assert.deepEqual(await d.list('many-'), []);
+        assert.deepEqual((await d.list('')).map((o) => o.name).sort(), ['man.tar.gz', 'other-1.tar.gz', 'other-2.tar.gz']);
+      },
+      300_000,
+    );
 
     cas('failed source leaves nothing and keeps older backup', async () => {
       const d = await fresh('fail');
@@ -229,9 +248,16 @@ export function runDestinationContract(
       const bad = generated(20 * MiB, { failAfter: 5 * MiB + 123 });
       await assert.rejects(d.upload('backup-2026-01-02.tar.gz', bad.stream, {}));
       const listed = await d.list('backup-');
-      assert.deepEqual(listed.map((o) => o.name), ['backup-2026-01-01.tar.gz']);
+      assert.deepEqual(
+        listed.map((o) => o.name),
+        ['backup-2026-01-01.tar.gz'],
+      );
       assert.equal(listed[0]!.size, 3 * MiB);
-      assert.deepEqual((await d.list('')).map((o) => o.name), ['backup-2026-01-01.tar.gz'], 'no temporary object is listed');
+      assert.deepEqual(
+        (await d.list('')).map((o) => o.name),
+        ['backup-2026-01-01.tar.gz'],
+        'no temporary object is listed',
+      );
       assert.equal((await digest(await d.download('backup-2026-01-01.tar.gz'))).sha256, oldSha);
       await assert.rejects(async () => digest(await d.download('backup-2026-01-02.tar.gz')));
     });
@@ -242,7 +268,9 @@ export function runDestinationContract(
       const slow = generated(64 * MiB, {
         chunk: 256 * 1024,
         delayMs: 5,
-        onBytes: (n) => { if (n >= 2 * MiB && !ac.signal.aborted) ac.abort(new Error('aborted by test')); },
+        onBytes: (n) => {
+          if (n >= 2 * MiB && !ac.signal.aborted) ac.abort(new Error('aborted by test'));
+        },
       });
       await assert.rejects(d.upload('backup-aborted.tar.gz', slow.stream, { signal: ac.signal }));
       assert.deepEqual(await d.list(''), []);
@@ -265,7 +293,12 @@ export function runDestinationContract(
       // the destination recovers: listing may need a retry after its connection was broken
       let names: string[] = [];
       for (let i = 0; i < 3; i++) {
-        try { names = (await f.d.list('')).map((o) => o.name); break; } catch (err) { if (i === 2) throw err; }
+        try {
+          names = (await f.d.list('')).map((o) => o.name);
+          break;
+        } catch (err) {
+          if (i === 2) throw err;
+        }
       }
       assert.deepEqual(names, ['backup-2026-01-01.tar.gz'], 'nothing under the final name, no temporary object listed');
       assert.equal((await digest(await f.d.download('backup-2026-01-01.tar.gz'))).sha256, oldSha, 'the older backup is intact');
@@ -277,17 +310,21 @@ export function runDestinationContract(
       if (stored) assert.deepEqual(stored, ['backup-2026-01-01.tar.gz'], 'the temporary file is gone');
     });
 
-    cas('upload to a stopped server fails clearly', async () => {
-      assert.ok(harness.unreachable, 'harness.unreachable() is required unless this case is skipped');
-      const d = await harness.unreachable(`contract-${run}/${++seq}-down/`, unreachableTimeoutMs);
-      opened.push(d);
-      const g = generated(1 * MiB);
-      await assert.rejects(d.upload('backup-down.tar.gz', g.stream, {}), (err: unknown) => {
-        assert.ok(err instanceof Error, 'an Error');
-        assert.match(err.message, /refused|ECONNREFUSED|unreachable|timed? ?out|timeout|connect|socket|closed|reset/i);
-        return true;
-      });
-    }, unreachableTimeoutMs * 10 + 30_000);
+    cas(
+      'upload to a stopped server fails clearly',
+      async () => {
+        assert.ok(harness.unreachable, 'harness.unreachable() is required unless this case is skipped');
+        const d = await harness.unreachable(`contract-${run}/${++seq}-down/`, unreachableTimeoutMs);
+        opened.push(d);
+        const g = generated(1 * MiB);
+        await assert.rejects(d.upload('backup-down.tar.gz', g.stream, {}), (err: unknown) => {
+          assert.ok(err instanceof Error, 'an Error');
+          assert.match(err.message, /refused|ECONNREFUSED|unreachable|timed? ?out|timeout|connect|socket|closed|reset/i);
+          return true;
+        });
+      },
+      unreachableTimeoutMs * 10 + 30_000,
+    );
 
     cas('list of an empty or missing path returns nothing', async () => {
       const d = await fresh('empty');
@@ -303,7 +340,10 @@ export function runDestinationContract(
       await d.remove(['backup-never-existed.tar.gz']);
       await d.upload('keep.tar', bytes('keep').stream, {});
       await d.remove(['backup-never-existed.tar.gz']);
-      assert.deepEqual((await d.list('')).map((o) => o.name), ['keep.tar']);
+      assert.deepEqual(
+        (await d.list('')).map((o) => o.name),
+        ['keep.tar'],
+      );
     });
 
     cas('download of a missing name fails', async () => {
@@ -322,7 +362,10 @@ export function runDestinationContract(
       // a larger upload of known size too (multipart, chunked or block uploads take another path)
       await assert.rejects(d.upload('fixed.tar.gz', generated(9 * MiB).stream, { size: 9 * MiB }), /already exists/);
       const listed = await d.list('');
-      assert.deepEqual(listed.map((o) => [o.name, o.size]), [['fixed.tar.gz', 64 * 1024]]);
+      assert.deepEqual(
+        listed.map((o) => [o.name, o.size]),
+        [['fixed.tar.gz', 64 * 1024]],
+      );
       assert.equal((await digest(await d.download('fixed.tar.gz'))).sha256, oldSha);
     });
 
@@ -332,7 +375,11 @@ export function runDestinationContract(
       const next = generated(3 * MiB + 17);
       await d.upload('fixed.tar.gz', next.stream, { replace: true });
       const listed = await d.list('');
-      assert.deepEqual(listed.map((o) => [o.name, o.size]), [['fixed.tar.gz', 3 * MiB + 17]], 'one object, the new one; no temporary or previous copy listed');
+      assert.deepEqual(
+        listed.map((o) => [o.name, o.size]),
+        [['fixed.tar.gz', 3 * MiB + 17]],
+        'one object, the new one; no temporary or previous copy listed',
+      );
       assert.equal((await digest(await d.download('fixed.tar.gz'))).sha256, await next.sha256);
       // replace with nothing there yet is a plain upload
       await d.upload('first.tar.gz', bytes('first').stream, { replace: true });
@@ -350,11 +397,17 @@ export function runDestinationContract(
       const slow = generated(64 * MiB, {
         chunk: 256 * 1024,
         delayMs: 5,
-        onBytes: (n) => { if (n >= 2 * MiB && !ac.signal.aborted) ac.abort(new Error('aborted by test')); },
+        onBytes: (n) => {
+          if (n >= 2 * MiB && !ac.signal.aborted) ac.abort(new Error('aborted by test'));
+        },
       });
       await assert.rejects(d.upload('fixed.tar.gz', slow.stream, { signal: ac.signal, replace: true }));
       const listed = await d.list('');
-      assert.deepEqual(listed.map((o) => [o.name, o.size]), [['fixed.tar.gz', 3 * MiB]], 'the old backup, nothing else');
+      assert.deepEqual(
+        listed.map((o) => [o.name, o.size]),
+        [['fixed.tar.gz', 3 * MiB]],
+        'the old backup, nothing else',
+      );
       assert.equal((await digest(await d.download('fixed.tar.gz'))).sha256, oldSha, 'the old backup is intact');
     });
 
@@ -374,7 +427,12 @@ export function runDestinationContract(
       }
       let names: string[] = [];
       for (let i = 0; i < 3; i++) {
-        try { names = (await f.d.list('')).map((o) => o.name); break; } catch (err) { if (i === 2) throw err; }
+        try {
+          names = (await f.d.list('')).map((o) => o.name);
+          break;
+        } catch (err) {
+          if (i === 2) throw err;
+        }
       }
       assert.deepEqual(names, ['fixed.tar.gz'], 'the old backup, no temporary object listed');
       assert.equal((await digest(await f.d.download('fixed.tar.gz'))).sha256, oldSha, 'the old backup is intact');
@@ -390,7 +448,10 @@ export function runDestinationContract(
         await assert.rejects(async () => digest(await d.download(bad)), /plain file name|separator/, `download ${what}`);
       }
       // a refused remove removes nothing, not even the good names given with a bad one
-      assert.deepEqual((await d.list('')).map((o) => o.name), ['keep.tar']);
+      assert.deepEqual(
+        (await d.list('')).map((o) => o.name),
+        ['keep.tar'],
+      );
     });
   });
 }

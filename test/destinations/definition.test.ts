@@ -5,7 +5,12 @@ import assert from 'node:assert/strict';
 import { str } from 'envalid';
 import { defineDestination } from '../../src/destinations/definition.ts';
 import {
-  registerDestination, destinationKinds, createDestinations, describeConfigured, noDestinationHint, remoteDestinationTitles,
+  registerDestination,
+  destinationKinds,
+  createDestinations,
+  describeConfigured,
+  noDestinationHint,
+  remoteDestinationTitles,
 } from '../../src/destinations/registry.ts';
 import { loadConfig, knownVariables, parseJob } from '../../src/config/index.ts';
 import { usage } from '../../src/cli-spec.ts';
@@ -15,7 +20,10 @@ import type { ConfigIssue } from '../../src/errors.ts';
 import type { Destination } from '../../src/destinations/types.ts';
 import { silentLogger } from '../../src/log.ts';
 
-interface MemoConfig { bucket: string; token: string }
+interface MemoConfig {
+  bucket: string;
+  token: string;
+}
 
 const created: MemoConfig[] = [];
 const memo = defineDestination<MemoConfig>({
@@ -29,15 +37,32 @@ const memo = defineDestination<MemoConfig>({
   trigger: 'MEMO_BUCKET',
   parse(env, issues) {
     if (!env.MEMO_BUCKET) return null;
-    if (!env.MEMO_TOKEN) { issues.push({ variable: 'MEMO_TOKEN', message: 'is required when MEMO_BUCKET is set' }); return null; }
+    if (!env.MEMO_TOKEN) {
+      issues.push({ variable: 'MEMO_TOKEN', message: 'is required when MEMO_BUCKET is set' });
+      return null;
+    }
     return { bucket: env.MEMO_BUCKET, token: env.MEMO_TOKEN };
   },
   async create(config) {
     created.push(config);
     const d: Destination = {
-      name: 'Memo', location: `memo://${config.bucket}`,
-      async upload() { /* nothing */ }, async list() { return []; }, async remove() { /* nothing */ },
-      async download() { throw new Error('empty'); }, async close() { /* nothing */ },
+      name: 'Memo',
+      location: `memo://${config.bucket}`,
+      async upload() {
+        /* nothing */
+      },
+      async list() {
+        return [];
+      },
+      async remove() {
+        /* nothing */
+      },
+      async download() {
+        throw new Error('empty');
+      },
+      async close() {
+        /* nothing */
+      },
     };
     return d;
   },
@@ -63,17 +88,29 @@ test('a registered destination is derived everywhere: kinds, variables, config, 
   const env = { MEMO_BUCKET: 'b1', MEMO_TOKEN: 'memo-token-secret-123', BACKUP_SKIP_BACKENDS_FROM_PRUNE: 'memo' };
   const job = parseJob('default', 'environment', env, issues, () => false);
   assert.deepEqual(issues, []);
-  assert.deepEqual(job!.destinations.map((d) => d.kind), ['Memo']);
+  assert.deepEqual(
+    job!.destinations.map((d) => d.kind),
+    ['Memo'],
+  );
   assert.deepEqual(job!.retention.skipBackends, ['Memo']);
   const ds = await createDestinations(job!, silentLogger());
-  assert.deepEqual(ds.map((d) => [d.name, d.location]), [['Memo', 'memo://b1']]);
+  assert.deepEqual(
+    ds.map((d) => [d.name, d.location]),
+    [['Memo', 'memo://b1']],
+  );
   assert.deepEqual(created, [{ bucket: 'b1', token: 'memo-token-secret-123' }]);
 
   // its problems name its variable; a typo of its variables is warned about with the nearest name
   const bad: ConfigIssue[] = [];
   parseJob('default', 'environment', { MEMO_BUCKET: 'b1' }, bad, () => false);
-  assert.deepEqual(bad.map((i) => i.variable), ['MEMO_TOKEN']);
-  const cfg = loadConfig({ env: { MEMO_BUCKET: 'b1', MEMO_TOKEN: 'memo-token-secret-123', MEMO_BUKET: 'x', OFFSITE_DOTENV: '/dev/null' }, cwd: '/nonexistent' });
+  assert.deepEqual(
+    bad.map((i) => i.variable),
+    ['MEMO_TOKEN'],
+  );
+  const cfg = loadConfig({
+    env: { MEMO_BUCKET: 'b1', MEMO_TOKEN: 'memo-token-secret-123', MEMO_BUKET: 'x', OFFSITE_DOTENV: '/dev/null' },
+    cwd: '/nonexistent',
+  });
   assert.match(cfg.warnings.map((w) => `${w.variable}: ${w.message}`).join('\n'), /MEMO_BUKET: .*did you mean MEMO_BUCKET/);
 
   // `offsite config` shows it with its declared secret masked

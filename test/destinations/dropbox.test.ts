@@ -19,15 +19,33 @@ const MiB = 1 << 20;
 
 function capture(): { log: Logger; lines: () => Record<string, unknown>[] } {
   const out: string[] = [];
-  const stream = new Writable({ write(chunk, _enc, cb) { out.push(chunk.toString()); cb(); } });
-  return { log: pino({ level: 'debug' }, stream), lines: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      out.push(chunk.toString());
+      cb();
+    },
+  });
+  return {
+    log: pino({ level: 'debug' }, stream),
+    lines: () =>
+      out
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+  };
 }
 
 runDestinationContract('Dropbox (local API fake)', async () => {
   const fake = await startDropboxFake({ pageSize: 500 });
   const cfg = (path: string, endpoint = 'https://api.dropbox.com/'): DropboxConfig => ({
-    refreshToken: fake.refreshToken, appKey: fake.appKey, appSecret: fake.appSecret, remotePath: normaliseDropboxPath(path),
-    concurrency: 6, endpoint, oauth2Endpoint: endpoint,
+    refreshToken: fake.refreshToken,
+    appKey: fake.appKey,
+    appSecret: fake.appSecret,
+    remotePath: normaliseDropboxPath(path),
+    concurrency: 6,
+    endpoint,
+    oauth2Endpoint: endpoint,
   });
   return {
     create: async (path) => createDropboxDestination(cfg(path), silentLogger(), { fetch: fake.fetch }),
@@ -35,8 +53,12 @@ runDestinationContract('Dropbox (local API fake)', async () => {
       const down = `http://127.0.0.1:${await freePort()}/`;
       return createDropboxDestination(cfg(path, down), silentLogger(), { retryBaseMs: 10, requestTimeoutMs: timeoutMs });
     },
-    failing: (path) => viaFaultProxy(Number(new URL(fake.origin).port), (port) => createDropboxDestination(cfg(path, `http://127.0.0.1:${port}/`), silentLogger(), { retryBaseMs: 10, requestTimeoutMs: 5000 }),
-      () => [...fake.files.keys()].filter((k) => k.startsWith(normaliseDropboxPath(path).toLowerCase() + '/')).map((k) => k.slice(k.lastIndexOf('/') + 1))),
+    failing: (path) =>
+      viaFaultProxy(
+        Number(new URL(fake.origin).port),
+        (port) => createDropboxDestination(cfg(path, `http://127.0.0.1:${port}/`), silentLogger(), { retryBaseMs: 10, requestTimeoutMs: 5000 }),
+        () => [...fake.files.keys()].filter((k) => k.startsWith(normaliseDropboxPath(path).toLowerCase() + '/')).map((k) => k.slice(k.lastIndexOf('/') + 1)),
+      ),
     teardown: () => fake.stop(),
   };
 });
@@ -59,9 +81,23 @@ describe('Dropbox config', () => {
   it('reads every variable with defaults', () => {
     assert.deepEqual(parse(creds), {
       issues: [],
-      cfg: { refreshToken: 'rt', appKey: 'key', appSecret: 'secret', remotePath: '', concurrency: 6, endpoint: 'https://api.dropbox.com/', oauth2Endpoint: 'https://api.dropbox.com/' },
+      cfg: {
+        refreshToken: 'rt',
+        appKey: 'key',
+        appSecret: 'secret',
+        remotePath: '',
+        concurrency: 6,
+        endpoint: 'https://api.dropbox.com/',
+        oauth2Endpoint: 'https://api.dropbox.com/',
+      },
     });
-    const b = parse({ ...creds, DROPBOX_REMOTE_PATH: 'backups/daily/', DROPBOX_CONCURRENCY_LEVEL: '2', DROPBOX_ENDPOINT: 'http://127.0.0.1:9', DROPBOX_OAUTH2_ENDPOINT: 'http://127.0.0.1:8/' });
+    const b = parse({
+      ...creds,
+      DROPBOX_REMOTE_PATH: 'backups/daily/',
+      DROPBOX_CONCURRENCY_LEVEL: '2',
+      DROPBOX_ENDPOINT: 'http://127.0.0.1:9',
+      DROPBOX_OAUTH2_ENDPOINT: 'http://127.0.0.1:8/',
+    });
     assert.equal(b.cfg?.remotePath, '/backups/daily');
     assert.equal(b.cfg?.concurrency, 2);
     assert.equal(b.cfg?.endpoint, 'http://127.0.0.1:9/');
@@ -75,8 +111,12 @@ describe('Dropbox config', () => {
 
 describe('Dropbox against the local API fake', () => {
   let fake: DropboxFake;
-  before(async () => { fake = await startDropboxFake({ pageSize: 7 }); });
-  after(async () => { await fake?.stop(); });
+  before(async () => {
+    fake = await startDropboxFake({ pageSize: 7 });
+  });
+  after(async () => {
+    await fake?.stop();
+  });
   beforeEach(() => {
     fake.calls.clear();
     fake.statuses.clear();
@@ -87,8 +127,14 @@ describe('Dropbox against the local API fake', () => {
   });
 
   const cfgFor = (remotePath: string, extra: Partial<DropboxConfig> = {}): DropboxConfig => ({
-    refreshToken: fake.refreshToken, appKey: fake.appKey, appSecret: fake.appSecret, remotePath, concurrency: 3,
-    endpoint: 'https://api.dropbox.com/', oauth2Endpoint: 'https://api.dropbox.com/', ...extra,
+    refreshToken: fake.refreshToken,
+    appKey: fake.appKey,
+    appSecret: fake.appSecret,
+    remotePath,
+    concurrency: 3,
+    endpoint: 'https://api.dropbox.com/',
+    oauth2Endpoint: 'https://api.dropbox.com/',
+    ...extra,
   });
   const dest = (remotePath: string, extra: Partial<DropboxConfig> = {}, opts: DropboxDestinationOptions = {}, log: Logger = silentLogger()) =>
     createDropboxDestination(cfgFor(remotePath, extra), log, { fetch: fake.fetch, retryBaseMs: 5, ...opts });
@@ -102,7 +148,11 @@ describe('Dropbox against the local API fake', () => {
     await d.upload('one', Readable.from([Buffer.from('1')]));
     assert.equal(stored('/new/deep path/ünï/backup 2026 ü.tar.gz')?.toString(), 'hello');
     assert.equal(stored('/new/deep path/ünï/empty')?.length, 0);
-    assert.deepEqual((await d.list('')).map((o) => [o.name, o.size]).sort(), [['backup 2026 ü.tar.gz', 5], ['empty', 0], ['one', 1]]);
+    assert.deepEqual((await d.list('')).map((o) => [o.name, o.size]).sort(), [
+      ['backup 2026 ü.tar.gz', 5],
+      ['empty', 0],
+      ['one', 1],
+    ]);
     assert.equal((await buffer(await d.download('backup 2026 ü.tar.gz'))).toString(), 'hello');
     assert.equal((await buffer(await d.download('empty'))).length, 0);
     assert.equal(fake.calls.get('files/upload'), 3);
@@ -138,7 +188,10 @@ describe('Dropbox against the local API fake', () => {
     const d = dest('/conflict', {}, { chunkSize: 4 * MiB });
     await d.upload('a.tar', Readable.from([Buffer.from('first')]));
     await d.upload('b.tar', streamOf(patterned(9 * MiB, 1)));
-    for (const [name, source] of [['a.tar', Readable.from([Buffer.from('first')])], ['b.tar', streamOf(patterned(9 * MiB, 2))]] as const) {
+    for (const [name, source] of [
+      ['a.tar', Readable.from([Buffer.from('first')])],
+      ['b.tar', streamOf(patterned(9 * MiB, 2))],
+    ] as const) {
       await assert.rejects(d.upload(name, source), (err: Classified) => {
         assert.ok((err as unknown) instanceof UserError);
         assert.match(err.message, /already exists.*refusing to overwrite/);
@@ -183,7 +236,10 @@ describe('Dropbox against the local API fake', () => {
     const d = dest('/ratelimit', {}, {}, log);
     await d.upload('r.tar', Readable.from([Buffer.from('r')]));
     fake.inject('files/list_folder', { kind: 'status', status: 429, retryAfter: 1 });
-    assert.deepEqual((await d.list('')).map((o) => o.name), ['r.tar']);
+    assert.deepEqual(
+      (await d.list('')).map((o) => o.name),
+      ['r.tar'],
+    );
     assert.equal(fake.statuses.get(429), 1);
     const waits = lines().filter((l) => /Retry-After/.test(String(l.msg)));
     assert.equal(waits.length, 1);
@@ -209,7 +265,10 @@ describe('Dropbox against the local API fake', () => {
       return true;
     });
     assert.equal(fake.calls.get('files/upload_session/finish'), undefined);
-    assert.deepEqual((await d.list('')).map((o) => o.name), ['old.bin']);
+    assert.deepEqual(
+      (await d.list('')).map((o) => o.name),
+      ['old.bin'],
+    );
   });
 
   it('a lost append response is retried and recognised as done (incorrect_offset pointing past the chunk)', async () => {
@@ -226,7 +285,14 @@ describe('Dropbox against the local API fake', () => {
     await assert.rejects(d.upload('f1.bin', failingSource(9 * MiB)), /source broke/);
     await assert.rejects(d.upload('f2.bin', failingSource(1000)), /source broke/);
     const ac = new AbortController();
-    await assert.rejects(d.upload('f3.bin', endlessSource(6 * MiB, () => ac.abort()), { signal: ac.signal }), { name: 'AbortError' });
+    await assert.rejects(
+      d.upload(
+        'f3.bin',
+        endlessSource(6 * MiB, () => ac.abort()),
+        { signal: ac.signal },
+      ),
+      { name: 'AbortError' },
+    );
     assert.equal(fake.calls.get('files/upload_session/finish'), undefined);
     assert.equal(fake.calls.get('files/upload'), undefined);
     assert.deepEqual(await d.list(''), []);
@@ -249,7 +315,10 @@ describe('Dropbox against the local API fake', () => {
     fake.put('/many/keep.tar', Buffer.from('k'));
     const d = dest('/many');
     await d.remove([...names, 'missing.tar']);
-    assert.deepEqual((await d.list('')).map((o) => o.name), ['keep.tar']);
+    assert.deepEqual(
+      (await d.list('')).map((o) => o.name),
+      ['keep.tar'],
+    );
     assert.equal(fake.calls.get('files/delete_batch'), 2);
     assert.ok((fake.calls.get('files/delete_batch/check') ?? 0) >= 4);
   });
@@ -296,10 +365,19 @@ describe('Dropbox against the local API fake', () => {
 describe('Dropbox with the server down', () => {
   it('fails with the connection error after a few quick retries', async () => {
     const port = await freePort();
-    const d = createDropboxDestination({
-      refreshToken: 'rt', appKey: 'k', appSecret: 's', remotePath: '/x', concurrency: 2,
-      endpoint: `http://127.0.0.1:${port}/`, oauth2Endpoint: `http://127.0.0.1:${port}/`,
-    }, silentLogger(), { retryBaseMs: 5 });
+    const d = createDropboxDestination(
+      {
+        refreshToken: 'rt',
+        appKey: 'k',
+        appSecret: 's',
+        remotePath: '/x',
+        concurrency: 2,
+        endpoint: `http://127.0.0.1:${port}/`,
+        oauth2Endpoint: `http://127.0.0.1:${port}/`,
+      },
+      silentLogger(),
+      { retryBaseMs: 5 },
+    );
     await assert.rejects(d.upload('a', Readable.from([Buffer.from('a')])), (err: Classified) => {
       assert.equal(err.code, 'ECONNREFUSED');
       assert.match(err.message, /cannot reach Dropbox/);

@@ -64,11 +64,22 @@ interface Target {
 async function s3Target(): Promise<Target> {
   const server = await startS3rver({ buckets: ['backups'] });
   const cfg = (port: number, path: string, creds = S3RVER_CREDENTIALS) => ({
-    bucket: 'backups', path, credentials: creds, iamRoleEndpoint: null, endpoint: `http://127.0.0.1:${port}`,
-    insecure: false, caCert: null, storageClass: null, partSize: 5 * MiB, region: 'us-east-1', checksum: 'when_required' as const,
+    bucket: 'backups',
+    path,
+    credentials: creds,
+    iamRoleEndpoint: null,
+    endpoint: `http://127.0.0.1:${port}`,
+    insecure: false,
+    caCert: null,
+    storageClass: null,
+    partSize: 5 * MiB,
+    region: 'us-east-1',
+    checksum: 'when_required' as const,
   });
   return {
-    kind: 'S3', port: server.port, secrets: [S3RVER_CREDENTIALS.secretAccessKey],
+    kind: 'S3',
+    port: server.port,
+    secrets: [S3RVER_CREDENTIALS.secretAccessKey],
     make: (port, path) => createS3Destination(cfg(port, path), { retry }, log),
     badAuth: (port, path) => {
       const secret = `bad-secret-${randomBytes(6).toString('hex')}`;
@@ -85,11 +96,17 @@ async function azureTarget(): Promise<Target> {
   const svc = new BlobServiceClient(server.endpoint, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY));
   await svc.getContainerClient('backups').createIfNotExists();
   const cfg = (port: number, path: string, key = AZURITE_KEY) => ({
-    accountName: AZURITE_ACCOUNT, auth: { kind: 'key' as const, accountKey: key }, container: 'backups', path,
-    endpoint: `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}/`, accessTier: null,
+    accountName: AZURITE_ACCOUNT,
+    auth: { kind: 'key' as const, accountKey: key },
+    container: 'backups',
+    path,
+    endpoint: `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}/`,
+    accessTier: null,
   });
   return {
-    kind: 'Azure', port: server.port, secrets: [AZURITE_KEY],
+    kind: 'Azure',
+    port: server.port,
+    secrets: [AZURITE_KEY],
     make: (port, path) => createAzureDestination(cfg(port, path), { retry }, log),
     badAuth: (port, path) => {
       const secret = randomBytes(64).toString('base64');
@@ -105,10 +122,16 @@ async function webdavTarget(): Promise<Target> {
   const server = await startApache();
   const port = Number(new URL(server.url).port);
   const cfg = (p: number, path: string, password = server.password) => ({
-    url: `http://127.0.0.1:${p}`, path: path ? `/${path.replace(/\/$/, '')}` : '/', username: server.username, password, insecure: false,
+    url: `http://127.0.0.1:${p}`,
+    path: path ? `/${path.replace(/\/$/, '')}` : '/',
+    username: server.username,
+    password,
+    insecure: false,
   });
   return {
-    kind: 'WebDAV', port, secrets: [server.password],
+    kind: 'WebDAV',
+    port,
+    secrets: [server.password],
     make: (p, path) => createWebdavDestination(cfg(p, path), log, { requestTimeoutMs: TIMEOUT }),
     badAuth: (p, path) => {
       const secret = `bad-dav-${randomBytes(6).toString('hex')}`;
@@ -128,12 +151,23 @@ async function sftpTarget(): Promise<Target & { home: string; run: string }> {
   const key = sshd.addKey('id_faults');
   const run = `faults-${randomBytes(4).toString('hex')}`;
   const cfg = (port: number, path: string, password = '') => ({
-    host: '127.0.0.1', port, remotePath: `${run}/${path}`, user: sshd.user, password,
-    identityFile: password ? '/nonexistent/key' : key, identityFileExplicit: !password,
-    identityPassphrase: '', knownHosts: '', hostKeyFingerprints: [sshd.fingerprint],
+    host: '127.0.0.1',
+    port,
+    remotePath: `${run}/${path}`,
+    user: sshd.user,
+    password,
+    identityFile: password ? '/nonexistent/key' : key,
+    identityFileExplicit: !password,
+    identityPassphrase: '',
+    knownHosts: '',
+    hostKeyFingerprints: [sshd.fingerprint],
   });
   return {
-    kind: 'SSH', port: sshd.port, secrets: [sshd.password], home: sshd.home, run,
+    kind: 'SSH',
+    port: sshd.port,
+    secrets: [sshd.password],
+    home: sshd.home,
+    run,
     make: (port, path) => createSftpDestination(cfg(port, path), log, { timeoutMs: TIMEOUT }),
     badAuth: (port, path) => {
       const secret = `bad-ssh-${randomBytes(6).toString('hex')}`;
@@ -156,19 +190,32 @@ async function dropboxTarget(): Promise<Target> {
   const fake = await startDropboxFake();
   const port = Number(new URL(fake.origin).port);
   const cfg = (p: number, path: string, refreshToken = fake.refreshToken) => ({
-    refreshToken, appKey: fake.appKey, appSecret: fake.appSecret, remotePath: normaliseDropboxPath(`/${path}`),
-    concurrency: 2, endpoint: `http://127.0.0.1:${p}/`, oauth2Endpoint: `http://127.0.0.1:${p}/`,
+    refreshToken,
+    appKey: fake.appKey,
+    appSecret: fake.appSecret,
+    remotePath: normaliseDropboxPath(`/${path}`),
+    concurrency: 2,
+    endpoint: `http://127.0.0.1:${p}/`,
+    oauth2Endpoint: `http://127.0.0.1:${p}/`,
   });
   const opts = { requestTimeoutMs: TIMEOUT, retryBaseMs: 20, chunkSize: 4 * MiB };
   return {
-    kind: 'Dropbox', port, secrets: [fake.appSecret, fake.refreshToken],
+    kind: 'Dropbox',
+    port,
+    secrets: [fake.appSecret, fake.refreshToken],
     make: (p, path) => createDropboxDestination(cfg(p, path), log, opts),
     badAuth: (p, path) => {
       const secret = `bad-refresh-${randomBytes(8).toString('hex')}`;
       return { d: createDropboxDestination(cfg(p, path, secret), log, opts), secret };
     },
     // what Dropbox answers when the account is full
-    full: { kind: 'http', status: 409, match: /upload_session\/(append_v2|finish)|files\/upload$/, body: JSON.stringify({ error_summary: 'path/insufficient_space/..', error: { '.tag': 'path', path: { '.tag': 'insufficient_space' } } }), headers: { 'content-type': 'application/json' } },
+    full: {
+      kind: 'http',
+      status: 409,
+      match: /upload_session\/(append_v2|finish)|files\/upload$/,
+      body: JSON.stringify({ error_summary: 'path/insufficient_space/..', error: { '.tag': 'path', path: { '.tag': 'insufficient_space' } } }),
+      headers: { 'content-type': 'application/json' },
+    },
     stored: () => null,
     stop: () => fake.stop(),
   };
@@ -181,7 +228,10 @@ async function gdriveTarget(): Promise<Target> {
   const folders = new Map<string, string>();
   const folderOf = (path: string) => {
     let id = folders.get(path);
-    if (!id) { id = fake.mkdir(path.replace(/\/$/, '') || 'root-case'); folders.set(path, id); }
+    if (!id) {
+      id = fake.mkdir(path.replace(/\/$/, '') || 'root-case');
+      folders.set(path, id);
+    }
     return id;
   };
   // a Destination is created synchronously here: the factory only loads the client
@@ -189,7 +239,8 @@ async function gdriveTarget(): Promise<Target> {
     const p = make();
     p.catch(() => {});
     return {
-      name: 'GoogleDrive' as Destination['name'], location: 'gdrive',
+      name: 'GoogleDrive' as Destination['name'],
+      location: 'gdrive',
       upload: async (n, s, o) => (await p).upload(n, s, o),
       list: async (x) => (await p).list(x),
       remove: async (n) => (await p).remove(n),
@@ -198,20 +249,38 @@ async function gdriveTarget(): Promise<Target> {
     };
   };
   const cfg = (p: number, path: string, credentialsJson = fake.account.json) => ({
-    credentialsJson, folderId: folderOf(path), impersonateSubject: subject,
-    endpoint: `http://127.0.0.1:${p}/`, tokenUrl: `http://127.0.0.1:${p}/token`, teamDriveId: '',
+    credentialsJson,
+    folderId: folderOf(path),
+    impersonateSubject: subject,
+    endpoint: `http://127.0.0.1:${p}/`,
+    tokenUrl: `http://127.0.0.1:${p}/token`,
+    teamDriveId: '',
   });
   // chunks larger than the proxy's cut/stall point: a chunk never gets through
   const opts = { retry, chunkSize: 4 * MiB };
   return {
-    kind: 'Google Drive', port, secrets: [fake.account.privateKeyPem],
+    kind: 'Google Drive',
+    port,
+    secrets: [fake.account.privateKeyPem],
     make: (p, path) => lazy(() => createGoogleDriveDestination(cfg(p, path), log, opts)),
     badAuth: (p, path) => {
       const other = makeServiceAccount(fake.account.clientEmail);
       return { d: lazy(() => createGoogleDriveDestination(cfg(p, path, other.json), log, opts)), secret: other.privateKeyPem };
     },
     // what Drive answers when the owner's storage is full
-    full: { kind: 'http', status: 403, match: /^PUT \/upload\/drive\/v3\/files/, body: JSON.stringify({ error: { code: 403, message: "The user's Drive storage quota has been exceeded.", errors: [{ domain: 'usageLimits', reason: 'storageQuotaExceeded', message: "The user's Drive storage quota has been exceeded." }] } }), headers: { 'content-type': 'application/json' } },
+    full: {
+      kind: 'http',
+      status: 403,
+      match: /^PUT \/upload\/drive\/v3\/files/,
+      body: JSON.stringify({
+        error: {
+          code: 403,
+          message: "The user's Drive storage quota has been exceeded.",
+          errors: [{ domain: 'usageLimits', reason: 'storageQuotaExceeded', message: "The user's Drive storage quota has been exceeded." }],
+        },
+      }),
+      headers: { 'content-type': 'application/json' },
+    },
     stored: (path) => fake.namesIn(folderOf(path)),
     stop: () => fake.stop(),
   };
@@ -260,15 +329,22 @@ for (const [label, start] of targets) {
     async function uploadFails(d: Destination, mode: FaultMode | null, cause: RegExp, secrets: string[] = []): Promise<number> {
       if (mode) await proxy.setMode(mode);
       const started = Date.now();
-      const err = await withRetry(() => d.upload('backup-2-new.tar.gz', generated(6 * MiB, { chunk: 256 * 1024 }).stream), { settings: retry, log, what: `upload to ${t.kind}` })
-        .then(() => null, (e: unknown) => e as Error);
+      const err = await withRetry(() => d.upload('backup-2-new.tar.gz', generated(6 * MiB, { chunk: 256 * 1024 }).stream), {
+        settings: retry,
+        log,
+        what: `upload to ${t.kind}`,
+      }).then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
       const elapsed = Date.now() - started;
       assert.ok(err, 'the upload failed');
       assert.ok(elapsed < BOUND_MS, `ended within ${BOUND_MS} ms (took ${elapsed} ms)`);
       const name = t.kind === 'SSH' ? 'SFTP' : t.kind;
       assert.match(err.message, new RegExp(name), `the error names the destination: ${err.message}`);
       assert.match(err.message, cause, `the error names the cause: ${err.message}`);
-      for (const s of [...t.secrets, ...secrets]) assert.ok(!err.message.includes(s) && !String((err as { hint?: string }).hint ?? '').includes(s), 'no secret in the error');
+      for (const s of [...t.secrets, ...secrets])
+        assert.ok(!err.message.includes(s) && !String((err as { hint?: string }).hint ?? '').includes(s), 'no secret in the error');
       return elapsed;
     }
 
@@ -322,7 +398,10 @@ for (const [label, start] of targets) {
     });
 
     test('out of space', async (ctx) => {
-      if (!t.full) { ctx.skip('tested below with a full file system on the server'); return; }
+      if (!t.full) {
+        ctx.skip('tested below with a full file system on the server');
+        return;
+      }
       const { d, path, oldSha } = await withOlder();
       await uploadFails(d, t.full, /507 Insufficient Storage|out of space|insufficient_space|full/i);
       await intact(d, path, oldSha);
@@ -339,11 +418,15 @@ for (const [label, start] of targets) {
         ['remove', () => fresh.remove(['backup-1-older.tar.gz'])],
       ] as const) {
         const started = Date.now();
-        await assert.rejects(op(), (err: Error) => {
-          assert.ok(err instanceof Error, `${what} fails`);
-          assert.match(err.message, TIMED_OUT, `${what}: ${err.message}`);
-          return true;
-        }, `${what} fails against a stalled server`);
+        await assert.rejects(
+          op(),
+          (err: Error) => {
+            assert.ok(err instanceof Error, `${what} fails`);
+            assert.match(err.message, TIMED_OUT, `${what}: ${err.message}`);
+            return true;
+          },
+          `${what} fails against a stalled server`,
+        );
         const elapsed = Date.now() - started;
         assert.ok(elapsed < 3 * TIMEOUT + 3000, `${what} ended within the bound (took ${elapsed} ms)`);
       }
@@ -373,9 +456,16 @@ for (const [label, start] of targets) {
 describe('fault matrix: SFTP server with a full disk', () => {
   let t: Awaited<ReturnType<typeof sftpTarget>>;
   let mnt = '';
-  before(async () => { t = await sftpTarget(); });
+  before(async () => {
+    t = await sftpTarget();
+  });
   after(async () => {
-    if (mnt) try { execFileSync('umount', ['-l', mnt]); } catch { /* not mounted */ }
+    if (mnt)
+      try {
+        execFileSync('umount', ['-l', mnt]);
+      } catch {
+        /* not mounted */
+      }
     await t?.stop();
   });
 
@@ -395,14 +485,23 @@ describe('fault matrix: SFTP server with a full disk', () => {
       await d.upload('backup-1-older.tar.gz', old.stream);
       const oldSha = await old.sha256;
       const started = Date.now();
-      const err = await withRetry(() => d.upload('backup-2-new.tar.gz', generated(6 * MiB, { chunk: 256 * 1024 }).stream), { settings: retry, log, what: 'upload to SSH' })
-        .then(() => null, (e: unknown) => e as Error);
+      const err = await withRetry(() => d.upload('backup-2-new.tar.gz', generated(6 * MiB, { chunk: 256 * 1024 }).stream), {
+        settings: retry,
+        log,
+        what: 'upload to SSH',
+      }).then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
       assert.ok(err, 'the upload failed');
       assert.ok(Date.now() - started < BOUND_MS);
       assert.match(err.message, /SFTP .*(SSH_FX_FAILURE|holds \d+ bytes of the \d+ sent|stopped taking data after \d+ bytes)/, err.message);
       assert.match(err.message, /full disk|quota/);
       assert.deepEqual(readdirSync(mnt).sort(), ['backup-1-older.tar.gz'], 'no truncated backup under the final name, no temporary file');
-      assert.deepEqual((await d.list('')).map((o) => o.name), ['backup-1-older.tar.gz']);
+      assert.deepEqual(
+        (await d.list('')).map((o) => o.name),
+        ['backup-1-older.tar.gz'],
+      );
       assert.equal((await digest(await d.download('backup-1-older.tar.gz'))).sha256, oldSha);
     } finally {
       await d.close();

@@ -27,12 +27,20 @@ function folderFor(fake: DriveFake, path: string, parent = fake.rootId): string 
 runDestinationContract('GoogleDrive (local Drive v3 server)', async () => {
   const fake = await startDriveFake({ subjects: [SUBJECT] });
   const cfg = (folderId: string, endpoint = fake.endpoint, tokenUrl = fake.tokenUrl): GoogleDriveConfig => ({
-    credentialsJson: fake.account.json, folderId, impersonateSubject: SUBJECT, endpoint, tokenUrl, teamDriveId: '',
+    credentialsJson: fake.account.json,
+    folderId,
+    impersonateSubject: SUBJECT,
+    endpoint,
+    tokenUrl,
+    teamDriveId: '',
   });
   const folders = new Map<string, string>();
   const idFor = (path: string) => {
     let id = folders.get(path);
-    if (!id) { id = folderFor(fake, path); folders.set(path, id); }
+    if (!id) {
+      id = folderFor(fake, path);
+      folders.set(path, id);
+    }
     return id;
   };
   return {
@@ -41,8 +49,16 @@ runDestinationContract('GoogleDrive (local Drive v3 server)', async () => {
       const down = `http://127.0.0.1:${await freePort()}`;
       return createGoogleDriveDestination(cfg(idFor(path), `${down}/`, `${down}/token`), silentLogger(), { retry: { ...fastRetry, timeoutMs } });
     },
-    failing: (path) => viaFaultProxy(Number(new URL(fake.origin).port), (port) => createGoogleDriveDestination(cfg(idFor(path), `http://127.0.0.1:${port}/`, `http://127.0.0.1:${port}/token`), silentLogger(), { retry: { ...fastRetry, attempts: 1, timeoutMs: 5000 }, chunkSize: 4 * MiB }),
-      () => fake.namesIn(idFor(path))),
+    failing: (path) =>
+      viaFaultProxy(
+        Number(new URL(fake.origin).port),
+        (port) =>
+          createGoogleDriveDestination(cfg(idFor(path), `http://127.0.0.1:${port}/`, `http://127.0.0.1:${port}/token`), silentLogger(), {
+            retry: { ...fastRetry, attempts: 1, timeoutMs: 5000 },
+            chunkSize: 4 * MiB,
+          }),
+        () => fake.namesIn(idFor(path)),
+      ),
     teardown: () => fake.stop(),
   };
 });
@@ -58,19 +74,26 @@ describe('Google Drive service account key', () => {
       [JSON.stringify({ type: 'service_account', private_key: 'x' }), /no client_email/],
       [JSON.stringify({ type: 'service_account', client_email: 'a@b', private_key: 'secret-not-pem' }), /no private_key in PEM form/],
     ] as const) {
-      assert.throws(() => parseServiceAccount(bad), (err: Error) => {
-        assert.match(err.message, msg);
-        assert.ok(!err.message.includes('secret-not-pem'));
-        return true;
-      });
+      assert.throws(
+        () => parseServiceAccount(bad),
+        (err: Error) => {
+          assert.match(err.message, msg);
+          assert.ok(!err.message.includes('secret-not-pem'));
+          return true;
+        },
+      );
     }
   });
 });
 
 describe('Google Drive against the local Drive v3 server', () => {
   let fake: DriveFake;
-  before(async () => { fake = await startDriveFake({ subjects: [SUBJECT] }); });
-  after(async () => { await fake?.stop(); });
+  before(async () => {
+    fake = await startDriveFake({ subjects: [SUBJECT] });
+  });
+  after(async () => {
+    await fake?.stop();
+  });
   beforeEach(() => {
     fake.calls.clear();
     fake.statuses.clear();
@@ -79,12 +102,18 @@ describe('Google Drive against the local Drive v3 server', () => {
     fake.tokenLifetime = 3599;
   });
   const cfgFor = (folderId: string, extra: Partial<GoogleDriveConfig> = {}): GoogleDriveConfig => ({
-    credentialsJson: fake.account.json, folderId, impersonateSubject: SUBJECT, endpoint: fake.endpoint, tokenUrl: fake.tokenUrl, teamDriveId: '', ...extra,
+    credentialsJson: fake.account.json,
+    folderId,
+    impersonateSubject: SUBJECT,
+    endpoint: fake.endpoint,
+    tokenUrl: fake.tokenUrl,
+    teamDriveId: '',
+    ...extra,
   });
   const dest = (folderId: string, extra: Partial<GoogleDriveConfig> = {}, opts: GoogleDriveOptions = {}) =>
     createGoogleDriveDestination(cfgFor(folderId, extra), silentLogger(), { retry: fastRetry, chunkSize: 1 * MiB, ...opts });
 
-  it('signs a verifiable JWT (RS256) with the account, the drive scope, Google\'s audience and the subject', async () => {
+  it("signs a verifiable JWT (RS256) with the account, the drive scope, Google's audience and the subject", async () => {
     const d = await dest(fake.mkdir('jwt'));
     await d.list('');
     assert.equal(fake.calls.get('token'), 1);
@@ -105,12 +134,14 @@ describe('Google Drive against the local Drive v3 server', () => {
     const d = await dest(folder);
     const data = patterned(5 * MiB + 123, 3);
     let seenMidway: string[] | null = null;
-    const source = Readable.from((async function* () {
-      for (let at = 0; at < data.length; at += 256 * 1024) {
-        if (seenMidway === null && at > 3 * MiB) seenMidway = fake.namesIn(folder);
-        yield data.subarray(at, at + 256 * 1024);
-      }
-    })());
+    const source = Readable.from(
+      (async function* () {
+        for (let at = 0; at < data.length; at += 256 * 1024) {
+          if (seenMidway === null && at > 3 * MiB) seenMidway = fake.namesIn(folder);
+          yield data.subarray(at, at + 256 * 1024);
+        }
+      })(),
+    );
     await d.upload('big.bin', source);
     assert.deepEqual(seenMidway, [], 'nothing is listed while the upload runs');
     assert.equal(fake.calls.get('upload.start'), 1);
@@ -140,10 +171,12 @@ describe('Google Drive against the local Drive v3 server', () => {
     const folder = fake.mkdir('race');
     const d = await dest(folder);
     const payload = patterned(3 * MiB, 1);
-    const src = Readable.from((async function* () {
-      fake.put('r.tar', folder, Buffer.from('theirs'));
-      yield payload;
-    })());
+    const src = Readable.from(
+      (async function* () {
+        fake.put('r.tar', folder, Buffer.from('theirs'));
+        yield payload;
+      })(),
+    );
     await assert.rejects(d.upload('r.tar', src), /already exists/);
     assert.deepEqual(fake.namesIn(folder), ['r.tar']);
     assert.equal((await buffer(await d.download('r.tar'))).toString(), 'theirs');
@@ -190,7 +223,14 @@ describe('Google Drive against the local Drive v3 server', () => {
     const d = await dest(folder);
     await assert.rejects(d.upload('f1.bin', failingSource(3 * MiB)), /source broke/);
     const ac = new AbortController();
-    await assert.rejects(d.upload('f2.bin', endlessSource(2 * MiB, () => ac.abort()), { signal: ac.signal }), { name: 'AbortError' });
+    await assert.rejects(
+      d.upload(
+        'f2.bin',
+        endlessSource(2 * MiB, () => ac.abort()),
+        { signal: ac.signal },
+      ),
+      { name: 'AbortError' },
+    );
     assert.deepEqual(fake.namesIn(folder), []);
     assert.deepEqual(await d.list(''), []);
     for (let i = 0; i < 40 && fake.openSessions > 0; i++) await new Promise((r) => setTimeout(r, 25));
@@ -225,7 +265,10 @@ describe('Google Drive against the local Drive v3 server', () => {
     const d = await dest('', { teamDriveId: driveId });
     await d.upload('s.tar', Readable.from([Buffer.from('shared')]));
     assert.deepEqual(fake.namesIn(driveId), ['s.tar']);
-    assert.deepEqual((await d.list('')).map((o) => o.name), ['s.tar']);
+    assert.deepEqual(
+      (await d.list('')).map((o) => o.name),
+      ['s.tar'],
+    );
     assert.equal((await buffer(await d.download('s.tar'))).toString(), 'shared');
     await d.remove(['s.tar']);
     assert.deepEqual(fake.namesIn(driveId), []);
@@ -269,7 +312,11 @@ describe('Google Drive against the local Drive v3 server', () => {
 
   it('a full Drive (403 storageQuotaExceeded) is a UserError', async () => {
     const d = await dest(fake.mkdir('full'));
-    fake.inject('upload.put', { kind: 'status', status: 403, reason: 'storageQuotaExceeded', message: "The user's Drive storage quota has been exceeded." }, 10);
+    fake.inject(
+      'upload.put',
+      { kind: 'status', status: 403, reason: 'storageQuotaExceeded', message: "The user's Drive storage quota has been exceeded." },
+      10,
+    );
     await assert.rejects(d.upload('x.bin', generated(2 * MiB).stream), (err: Classified) => {
       assert.ok((err as unknown) instanceof UserError);
       assert.match(err.message, /the Drive is full/);

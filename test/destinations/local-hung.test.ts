@@ -28,12 +28,22 @@ let remoteDir = '';
 let skip = '';
 
 function mounted(path: string): boolean {
-  return readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === path);
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === path);
 }
 
 before(async () => {
-  try { execFileSync('which', ['sshfs'], { stdio: 'ignore' }); } catch { skip = 'sshfs is not installed'; return; }
-  if (!existsSync('/dev/fuse')) { skip = 'no /dev/fuse'; return; }
+  try {
+    execFileSync('which', ['sshfs'], { stdio: 'ignore' });
+  } catch {
+    skip = 'sshfs is not installed';
+    return;
+  }
+  if (!existsSync('/dev/fuse')) {
+    skip = 'no /dev/fuse';
+    return;
+  }
   sshd = await startSshd();
   const key = sshd.addKey('id_fuse');
   remoteDir = join(sshd.home, `hung-${randomBytes(3).toString('hex')}`);
@@ -41,10 +51,21 @@ before(async () => {
   const uid = Number(execFileSync('id', ['-u', sshd.user]).toString().trim());
   chownSync(remoteDir, uid, uid);
   mnt = mkdtempSync(join(tmpdir(), 'offsite-hung-mnt-'));
-  sshfs = spawn('sshfs', ['-f', '-o', `port=${sshd.port},IdentityFile=${key},StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,BatchMode=yes`,
-    `${sshd.user}@127.0.0.1:${remoteDir}`, mnt], { stdio: ['ignore', 'ignore', 'pipe'] });
+  sshfs = spawn(
+    'sshfs',
+    [
+      '-f',
+      '-o',
+      `port=${sshd.port},IdentityFile=${key},StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,BatchMode=yes`,
+      `${sshd.user}@127.0.0.1:${remoteDir}`,
+      mnt,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let err = '';
-  sshfs.stderr!.on('data', (d) => { err += d; });
+  sshfs.stderr!.on('data', (d) => {
+    err += d;
+  });
   for (let i = 0; i < 100 && !mounted(mnt); i++) {
     if (sshfs.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 100));
@@ -54,10 +75,22 @@ before(async () => {
 
 after(async () => {
   if (sshfs?.pid) {
-    try { process.kill(sshfs.pid, 'SIGCONT'); } catch { /* gone */ }
+    try {
+      process.kill(sshfs.pid, 'SIGCONT');
+    } catch {
+      /* gone */
+    }
   }
   if (mnt) {
-    try { execFileSync('fusermount3', ['-u', '-z', mnt], { stdio: 'ignore' }); } catch { try { execFileSync('umount', ['-l', mnt], { stdio: 'ignore' }); } catch { /* not mounted */ } }
+    try {
+      execFileSync('fusermount3', ['-u', '-z', mnt], { stdio: 'ignore' });
+    } catch {
+      try {
+        execFileSync('umount', ['-l', mnt], { stdio: 'ignore' });
+      } catch {
+        /* not mounted */
+      }
+    }
   }
   sshfs?.kill('SIGKILL');
   if (remoteDir) rmSync(remoteDir, { recursive: true, force: true });
@@ -66,7 +99,10 @@ after(async () => {
 });
 
 test('a write that never returns (hung mount) ends after the timeout; nothing under the final name; the older backup intact', async (t) => {
-  if (skip) { t.skip(skip); return; }
+  if (skip) {
+    t.skip(skip);
+    return;
+  }
   const d = createLocalDestination({ dir: mnt, latestSymlink: null }, silentLogger(), { timeoutMs: TIMEOUT });
   const old = randomBytes(MiB);
   const { Readable } = await import('node:stream');
@@ -74,9 +110,15 @@ test('a write that never returns (hung mount) ends after the timeout; nothing un
   // a slow archive: the mount hangs while the temporary file is being written
   const src = generated(64 * MiB, { chunk: 256 * 1024, delayMs: 20 });
   const started = Date.now();
-  const upload = d.upload('backup-2-new.tar.gz', src.stream).then(() => null, (e: unknown) => e as Error);
+  const upload = d.upload('backup-2-new.tar.gz', src.stream).then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
   for (let i = 0; i < 200 && !readdirSync(remoteDir).some((n) => n.endsWith('.tmp')); i++) await new Promise((r) => setTimeout(r, 25));
-  assert.ok(readdirSync(remoteDir).some((n) => n.endsWith('.tmp')), 'the upload started writing its temporary file');
+  assert.ok(
+    readdirSync(remoteDir).some((n) => n.endsWith('.tmp')),
+    'the upload started writing its temporary file',
+  );
   process.kill(sshfs!.pid!, 'SIGSTOP');
   const stoppedAt = Date.now();
   const err = await upload;

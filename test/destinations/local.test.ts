@@ -12,35 +12,51 @@ import { bytes, generated } from './streams.ts';
 
 const log = silentLogger();
 
-runDestinationContract('Local', async () => {
-  const root = await mkdtemp(join(tmpdir(), 'offsite-local-'));
-  return {
-    // BACKUP_ARCHIVE is an existing (mounted) directory: the harness creates it, the destination never does
-    create: async (path) => { await mkdir(join(root, path), { recursive: true }); return createLocalDestination({ dir: join(root, path), latestSymlink: null }, log); },
-    // the "server side" of a local destination failing mid-upload: its file system fills up (a 3 MiB tmpfs)
-    failing: async (path) => {
-      const dir = join(root, path);
-      await mkdir(dir, { recursive: true });
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', dir]);
-      return {
-        d: createLocalDestination({ dir, latestSymlink: null }, log),
-        breakAfter: async () => {},
-        heal: async () => {},
-        stored: () => readdirSync(dir).sort(),
-        close: async () => { execFileSync('umount', ['-l', dir]); },
-      };
-    },
-    teardown: () => rm(root, { recursive: true, force: true }),
-  };
-}, {
-  'upload to a stopped server fails clearly': 'the local destination has no server to stop; disk errors are covered in local.test.ts',
-  'path that does not exist yet': 'the local directory is a mount and is never created; a missing one is refused (see "a missing directory is refused" in local.test.ts)',
-});
+runDestinationContract(
+  'Local',
+  async () => {
+    const root = await mkdtemp(join(tmpdir(), 'offsite-local-'));
+    return {
+      // BACKUP_ARCHIVE is an existing (mounted) directory: the harness creates it, the destination never does
+      create: async (path) => {
+        await mkdir(join(root, path), { recursive: true });
+        return createLocalDestination({ dir: join(root, path), latestSymlink: null }, log);
+      },
+      // the "server side" of a local destination failing mid-upload: its file system fills up (a 3 MiB tmpfs)
+      failing: async (path) => {
+        const dir = join(root, path);
+        await mkdir(dir, { recursive: true });
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', dir]);
+        return {
+          d: createLocalDestination({ dir, latestSymlink: null }, log),
+          breakAfter: async () => {},
+          heal: async () => {},
+          stored: () => readdirSync(dir).sort(),
+          close: async () => {
+            execFileSync('umount', ['-l', dir]);
+          },
+        };
+      },
+      teardown: () => rm(root, { recursive: true, force: true }),
+    };
+  },
+  {
+    'upload to a stopped server fails clearly': 'the local destination has no server to stop; disk errors are covered in local.test.ts',
+    'path that does not exist yet':
+      'the local directory is a mount and is never created; a missing one is refused (see "a missing directory is refused" in local.test.ts)',
+  },
+);
 
 describe('Local destination specifics', () => {
   const roots: string[] = [];
-  after(async () => { for (const r of roots) await rm(r, { recursive: true, force: true }); });
-  const newRoot = async () => { const r = await mkdtemp(join(tmpdir(), 'offsite-local-')); roots.push(r); return r; };
+  after(async () => {
+    for (const r of roots) await rm(r, { recursive: true, force: true });
+  });
+  const newRoot = async () => {
+    const r = await mkdtemp(join(tmpdir(), 'offsite-local-'));
+    roots.push(r);
+    return r;
+  };
 
   test('refuses to overwrite an existing backup and keeps it intact', async () => {
     const dir = await newRoot();
@@ -92,12 +108,16 @@ describe('Local destination specifics', () => {
     assert.deepEqual(await readdir(dir), []);
   });
 
-  test('an unwritable directory fails with the path in the error', { skip: process.getuid?.() === 0 ? 'root ignores directory permissions' : false }, async () => {
-    const dir = await newRoot();
-    await chmod(dir, 0o500);
-    const d = createLocalDestination({ dir, latestSymlink: null }, log);
-    await assert.rejects(d.upload('backup-x.tar', bytes('x').stream), (e: Error) => e.message.includes(dir));
-  });
+  test(
+    'an unwritable directory fails with the path in the error',
+    { skip: process.getuid?.() === 0 ? 'root ignores directory permissions' : false },
+    async () => {
+      const dir = await newRoot();
+      await chmod(dir, 0o500);
+      const d = createLocalDestination({ dir, latestSymlink: null }, log);
+      await assert.rejects(d.upload('backup-x.tar', bytes('x').stream), (e: Error) => e.message.includes(dir));
+    },
+  );
 
   test('a missing directory is refused, never created', async () => {
     const dir = join(await newRoot(), 'unmounted');

@@ -48,9 +48,15 @@ export function createMemoryDestination(name = 'Memory', location = 'memory://te
       d.uploads++;
       const { signal } = options;
       if (signal?.aborted) throw abortError(signal);
-      if (d.faults.upload) { source.destroy(); throw d.faults.upload; }
+      if (d.faults.upload) {
+        source.destroy();
+        throw d.faults.upload;
+      }
       const replace = options.replace === true;
-      if (!replace && objects.has(objectName)) { source.destroy(); throw new Error(`${name}: ${location}${objectName} already exists; refusing to overwrite it`); }
+      if (!replace && objects.has(objectName)) {
+        source.destroy();
+        throw new Error(`${name}: ${location}${objectName} already exists; refusing to overwrite it`);
+      }
       if (d.faults.stallUpload) {
         await new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(abortError(signal)), { once: true }));
       }
@@ -97,7 +103,9 @@ export function createMemoryDestination(name = 'Memory', location = 'memory://te
       return Readable.from([o.data]);
     },
 
-    async close(): Promise<void> { /* nothing to release */ },
+    async close(): Promise<void> {
+      /* nothing to release */
+    },
   };
   return d;
 }

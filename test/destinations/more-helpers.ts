@@ -41,7 +41,10 @@ export function endlessSource(after: number, onData: () => void): Readable {
     read() {
       setTimeout(() => {
         sent += 64 << 10;
-        if (!fired && sent >= after) { fired = true; onData(); }
+        if (!fired && sent >= after) {
+          fired = true;
+          onData();
+        }
         this.push(Buffer.alloc(64 << 10, 2));
       }, 2);
     },
@@ -53,7 +56,11 @@ export function patterned(size: number, seed = 1): Buffer {
   const b = Buffer.allocUnsafe(size);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < size; i += 4) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
     if (i + 4 <= size) b.writeUInt32LE(x, i);
     else for (let j = i; j < size; j++) b[j] = x & 0xff;
   }
@@ -62,5 +69,9 @@ export function patterned(size: number, seed = 1): Buffer {
 
 /** Stream a buffer in 1 MiB pieces. */
 export function streamOf(buf: Buffer, piece = 1 << 20): Readable {
-  return Readable.from((function* () { for (let i = 0; i < buf.length; i += piece) yield buf.subarray(i, i + piece); })());
+  return Readable.from(
+    (function* () {
+      for (let i = 0; i < buf.length; i += piece) yield buf.subarray(i, i + piece);
+    })(),
+  );
 }

@@ -29,7 +29,11 @@ test('every registered destination kind runs the destination contract', () => {
 });
 
 test('the contract has the cases every destination must meet', () => {
-  for (const c of ['an existing name is refused without replace', 'failed replacement keeps the old backup intact', 'names with a separator or .. are refused by upload, remove and download']) {
+  for (const c of [
+    'an existing name is refused without replace',
+    'failed replacement keeps the old backup intact',
+    'names with a separator or .. are refused by upload, remove and download',
+  ]) {
     assert.ok((CONTRACT_CASES as readonly string[]).includes(c), c);
   }
   // nobody skips them: they hold for every destination

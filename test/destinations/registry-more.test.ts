@@ -11,11 +11,29 @@ import { ConfigError } from '../../src/errors.ts';
 describe('WebDAV, SSH and Dropbox in the configuration and the registry', () => {
   it('every variable is known (so X_FILE works for each)', () => {
     const known = knownVariables();
-    for (const v of ['WEBDAV_URL', 'WEBDAV_PATH', 'WEBDAV_USERNAME', 'WEBDAV_PASSWORD', 'WEBDAV_URL_INSECURE',
-      'SSH_HOST_NAME', 'SSH_PORT', 'SSH_REMOTE_PATH', 'SSH_USER', 'SSH_PASSWORD', 'SSH_IDENTITY_FILE', 'SSH_IDENTITY_PASSPHRASE',
-      'SSH_KNOWN_HOSTS', 'SSH_HOST_KEY_FINGERPRINT',
-      'DROPBOX_REFRESH_TOKEN', 'DROPBOX_APP_KEY', 'DROPBOX_APP_SECRET', 'DROPBOX_REMOTE_PATH', 'DROPBOX_CONCURRENCY_LEVEL',
-      'DROPBOX_ENDPOINT', 'DROPBOX_OAUTH2_ENDPOINT']) {
+    for (const v of [
+      'WEBDAV_URL',
+      'WEBDAV_PATH',
+      'WEBDAV_USERNAME',
+      'WEBDAV_PASSWORD',
+      'WEBDAV_URL_INSECURE',
+      'SSH_HOST_NAME',
+      'SSH_PORT',
+      'SSH_REMOTE_PATH',
+      'SSH_USER',
+      'SSH_PASSWORD',
+      'SSH_IDENTITY_FILE',
+      'SSH_IDENTITY_PASSPHRASE',
+      'SSH_KNOWN_HOSTS',
+      'SSH_HOST_KEY_FINGERPRINT',
+      'DROPBOX_REFRESH_TOKEN',
+      'DROPBOX_APP_KEY',
+      'DROPBOX_APP_SECRET',
+      'DROPBOX_REMOTE_PATH',
+      'DROPBOX_CONCURRENCY_LEVEL',
+      'DROPBOX_ENDPOINT',
+      'DROPBOX_OAUTH2_ENDPOINT',
+    ]) {
       assert.ok(known.has(v), v);
     }
   });
@@ -27,29 +45,44 @@ describe('WebDAV, SSH and Dropbox in the configuration and the registry', () => 
       const cfg = loadConfig({
         cwd: dir,
         env: {
-          WEBDAV_URL: 'https://dav.example.com/files', WEBDAV_PATH: 'backups', WEBDAV_USERNAME: 'me', WEBDAV_PASSWORD_FILE: join(dir, 'dav'),
-          SSH_HOST_NAME: 'sftp.example.com', SSH_USER: 'bk', SSH_PASSWORD: 'pw', SSH_REMOTE_PATH: '/srv/b',
-          DROPBOX_REFRESH_TOKEN: 'rt', DROPBOX_APP_KEY: 'ak', DROPBOX_APP_SECRET: 'as', DROPBOX_REMOTE_PATH: 'host1',
+          WEBDAV_URL: 'https://dav.example.com/files',
+          WEBDAV_PATH: 'backups',
+          WEBDAV_USERNAME: 'me',
+          WEBDAV_PASSWORD_FILE: join(dir, 'dav'),
+          SSH_HOST_NAME: 'sftp.example.com',
+          SSH_USER: 'bk',
+          SSH_PASSWORD: 'pw',
+          SSH_REMOTE_PATH: '/srv/b',
+          DROPBOX_REFRESH_TOKEN: 'rt',
+          DROPBOX_APP_KEY: 'ak',
+          DROPBOX_APP_SECRET: 'as',
+          DROPBOX_REMOTE_PATH: 'host1',
         },
       });
       const job = cfg.jobs[0]!;
       assert.equal((job.destinations.find((d) => d.kind === 'WebDAV')?.config as { password?: string } | undefined)?.password, 'dav-secret');
       const ds = await createDestinations(job, silentLogger());
-      assert.deepEqual(ds.map((d) => [d.name, d.location]), [
-        ['WebDAV', 'https://dav.example.com/files/backups/'],
-        ['SSH', 'sftp://bk@sftp.example.com/srv/b'],
-        ['Dropbox', 'dropbox:/host1'],
-      ]);
+      assert.deepEqual(
+        ds.map((d) => [d.name, d.location]),
+        [
+          ['WebDAV', 'https://dav.example.com/files/backups/'],
+          ['SSH', 'sftp://bk@sftp.example.com/srv/b'],
+          ['Dropbox', 'dropbox:/host1'],
+        ],
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it('a partial Dropbox set and a bad SSH port are configuration errors', () => {
-    assert.throws(() => loadConfig({ env: { DROPBOX_APP_KEY: 'ak', SSH_HOST_NAME: 'h', SSH_USER: 'u', SSH_PORT: 'x' } }), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.deepEqual(err.issues.map((i) => i.variable).sort(), ['DROPBOX_APP_SECRET', 'DROPBOX_REFRESH_TOKEN', 'SSH_PORT']);
-      return true;
-    });
+    assert.throws(
+      () => loadConfig({ env: { DROPBOX_APP_KEY: 'ak', SSH_HOST_NAME: 'h', SSH_USER: 'u', SSH_PORT: 'x' } }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.deepEqual(err.issues.map((i) => i.variable).sort(), ['DROPBOX_APP_SECRET', 'DROPBOX_REFRESH_TOKEN', 'SSH_PORT']);
+        return true;
+      },
+    );
   });
 });

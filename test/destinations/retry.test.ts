@@ -2,14 +2,30 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { backoffDelay, classify, withRetry, DEFAULT_RETRY, RetryFailedError, DestinationTimeoutError, type RetrySettings } from '../../src/destinations/retry.ts';
+import {
+  backoffDelay,
+  classify,
+  withRetry,
+  DEFAULT_RETRY,
+  RetryFailedError,
+  DestinationTimeoutError,
+  type RetrySettings,
+} from '../../src/destinations/retry.ts';
 import { parseRetry } from '../../src/destinations/config.ts';
 import { UserError, type ConfigIssue } from '../../src/errors.ts';
 import { registerSecret, clearSecrets } from '../../src/redact.ts';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: 'debug' }, new Writable({ write(c, _e, cb) { lines.push(JSON.parse(String(c))); cb(); } }));
+  const log = pino(
+    { level: 'debug' },
+    new Writable({
+      write(c, _e, cb) {
+        lines.push(JSON.parse(String(c)));
+        cb();
+      },
+    }),
+  );
   return { log, lines };
 }
 
@@ -51,7 +67,13 @@ describe('withRetry', () => {
   test('retries transient failures, logs each attempt, returns the attempt count', async () => {
     const { log, lines } = capture();
     let n = 0;
-    const out = await withRetry(async () => { if (++n < 3) throw httpErr(503, 'SlowDown'); return 'ok'; }, { settings: fast, log, what: 'upload x', sleep: noSleep });
+    const out = await withRetry(
+      async () => {
+        if (++n < 3) throw httpErr(503, 'SlowDown');
+        return 'ok';
+      },
+      { settings: fast, log, what: 'upload x', sleep: noSleep },
+    );
     assert.deepEqual(out, { value: 'ok', attempts: 3 });
     const warns = lines.filter((l) => l.level === 40);
     assert.equal(warns.length, 2);
@@ -62,7 +84,13 @@ describe('withRetry', () => {
     const { log } = capture();
     let n = 0;
     await assert.rejects(
-      withRetry(async () => { n++; throw httpErr(403, 'InvalidAccessKeyId'); }, { settings: fast, log, what: 'list', sleep: noSleep }),
+      withRetry(
+        async () => {
+          n++;
+          throw httpErr(403, 'InvalidAccessKeyId');
+        },
+        { settings: fast, log, what: 'list', sleep: noSleep },
+      ),
       (e: RetryFailedError) => e instanceof RetryFailedError && e.attempts === 1 && /list failed: status 403/.test(e.message),
     );
     assert.equal(n, 1);
@@ -72,7 +100,13 @@ describe('withRetry', () => {
     const { log } = capture();
     let n = 0;
     await assert.rejects(
-      withRetry(async () => { n++; throw Object.assign(new Error('reset'), { code: 'ECONNRESET' }); }, { settings: fast, log, what: 'op', sleep: noSleep }),
+      withRetry(
+        async () => {
+          n++;
+          throw Object.assign(new Error('reset'), { code: 'ECONNRESET' });
+        },
+        { settings: fast, log, what: 'op', sleep: noSleep },
+      ),
       (e: RetryFailedError) => e.attempts === 4 && /op failed after 4 attempts: reset/.test(e.message),
     );
     assert.equal(n, 4);
@@ -84,9 +118,27 @@ describe('withRetry', () => {
     const settings = { ...fast, attempts: 10, initialDelayMs: 1000, maxDelayMs: 60_000, maxDurationMs: 2500 };
     const sleeps: number[] = [];
     let clock = 0;
-    await assert.rejects(withRetry(async () => { n++; clock += 100; throw httpErr(500); }, {
-      settings, log, what: 'op', random: () => 1, now: () => clock, sleep: async (ms) => { sleeps.push(ms); clock += ms; },
-    }), /op failed after 2 attempts/);
+    await assert.rejects(
+      withRetry(
+        async () => {
+          n++;
+          clock += 100;
+          throw httpErr(500);
+        },
+        {
+          settings,
+          log,
+          what: 'op',
+          random: () => 1,
+          now: () => clock,
+          sleep: async (ms) => {
+            sleeps.push(ms);
+            clock += ms;
+          },
+        },
+      ),
+      /op failed after 2 attempts/,
+    );
     // attempt 1 ends at 100 ms, waits 1000; attempt 2 ends at 1200 ms: 1200 + 2000 > 2500, so no third attempt
     assert.deepEqual(sleeps, [1000]);
     assert.equal(n, 2);
@@ -95,7 +147,16 @@ describe('withRetry', () => {
   test('does not repeat an operation whose source cannot be replayed', async () => {
     const { log } = capture();
     let n = 0;
-    await assert.rejects(withRetry(async () => { n++; throw httpErr(503); }, { settings: fast, log, what: 'op', sleep: noSleep, canRetry: () => false }), /failed: status 503/);
+    await assert.rejects(
+      withRetry(
+        async () => {
+          n++;
+          throw httpErr(503);
+        },
+        { settings: fast, log, what: 'op', sleep: noSleep, canRetry: () => false },
+      ),
+      /failed: status 503/,
+    );
     assert.equal(n, 1);
   });
 
@@ -103,7 +164,14 @@ describe('withRetry', () => {
     const { log } = capture();
     const ac = new AbortController();
     let n = 0;
-    const p = withRetry(async () => { n++; if (n === 1) ac.abort(new Error('shutdown')); throw httpErr(503); }, { settings: { ...fast, initialDelayMs: 5000 }, log, what: 'op', signal: ac.signal });
+    const p = withRetry(
+      async () => {
+        n++;
+        if (n === 1) ac.abort(new Error('shutdown'));
+        throw httpErr(503);
+      },
+      { settings: { ...fast, initialDelayMs: 5000 }, log, what: 'op', signal: ac.signal },
+    );
     await assert.rejects(p, /op aborted/);
     assert.equal(n, 1);
   });
@@ -111,7 +179,15 @@ describe('withRetry', () => {
   test('real backoff waits (small delays) between attempts', async () => {
     const { log } = capture();
     const times: number[] = [];
-    await assert.rejects(withRetry(async () => { times.push(Date.now()); throw httpErr(502); }, { settings: { ...fast, attempts: 3, initialDelayMs: 20, maxDelayMs: 100 }, log, what: 'op' }));
+    await assert.rejects(
+      withRetry(
+        async () => {
+          times.push(Date.now());
+          throw httpErr(502);
+        },
+        { settings: { ...fast, attempts: 3, initialDelayMs: 20, maxDelayMs: 100 }, log, what: 'op' },
+      ),
+    );
     assert.equal(times.length, 3);
     assert.ok(times[1]! - times[0]! >= 9, 'waited at least half the first delay');
   });
@@ -121,7 +197,12 @@ describe('withRetry', () => {
     registerSecret('SuperSecretKey123');
     const { log, lines } = capture();
     await assert.rejects(
-      withRetry(async () => { throw Object.assign(new Error('refused for key SuperSecretKey123'), { code: 'ECONNREFUSED' }); }, { settings: { ...fast, attempts: 2 }, log, what: 'op', sleep: noSleep }),
+      withRetry(
+        async () => {
+          throw Object.assign(new Error('refused for key SuperSecretKey123'), { code: 'ECONNREFUSED' });
+        },
+        { settings: { ...fast, attempts: 2 }, log, what: 'op', sleep: noSleep },
+      ),
       (e: Error) => !e.message.includes('SuperSecretKey123') && e.message.includes('***'),
     );
     assert.ok(lines.length > 0);
@@ -132,10 +213,22 @@ describe('withRetry', () => {
 
 test('backoff doubles, is capped and jittered within 50-100 %', () => {
   const s = { ...DEFAULT_RETRY, initialDelayMs: 1000, maxDelayMs: 5000 };
-  assert.equal(backoffDelay(1, s, () => 0), 500);
-  assert.equal(backoffDelay(1, s, () => 1), 1000);
-  assert.equal(backoffDelay(3, s, () => 1), 4000);
-  assert.equal(backoffDelay(10, s, () => 1), 5000);
+  assert.equal(
+    backoffDelay(1, s, () => 0),
+    500,
+  );
+  assert.equal(
+    backoffDelay(1, s, () => 1),
+    1000,
+  );
+  assert.equal(
+    backoffDelay(3, s, () => 1),
+    4000,
+  );
+  assert.equal(
+    backoffDelay(10, s, () => 1),
+    5000,
+  );
 });
 
 describe('retry settings', () => {
@@ -146,7 +239,10 @@ describe('retry settings', () => {
   });
   test('values and errors', () => {
     const issues: ConfigIssue[] = [];
-    const r = parseRetry({ BACKUP_RETRY_ATTEMPTS: '5', BACKUP_RETRY_MAX_DURATION: '1h', BACKUP_RETRY_INITIAL_DELAY: '2s', BACKUP_DESTINATION_TIMEOUT: '30s' }, issues);
+    const r = parseRetry(
+      { BACKUP_RETRY_ATTEMPTS: '5', BACKUP_RETRY_MAX_DURATION: '1h', BACKUP_RETRY_INITIAL_DELAY: '2s', BACKUP_DESTINATION_TIMEOUT: '30s' },
+      issues,
+    );
     assert.deepEqual(r, { attempts: 5, maxDurationMs: 3600_000, initialDelayMs: 2000, maxDelayMs: 60_000, timeoutMs: 30_000 });
     const bad: ConfigIssue[] = [];
     assert.equal(parseRetry({ BACKUP_RETRY_ATTEMPTS: '0', BACKUP_DESTINATION_TIMEOUT: 'soon' }, bad), null);

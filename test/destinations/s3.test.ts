@@ -24,9 +24,18 @@ const retry = { ...DEFAULT_RETRY, attempts: 2, initialDelayMs: 50, timeoutMs: 50
 
 function config(endpoint: string, path: string, extra: Partial<S3Config> = {}): S3Config {
   return {
-    bucket: 'backups', path, credentials: S3RVER_CREDENTIALS, iamRoleEndpoint: null, endpoint,
-    insecure: false, caCert: null, storageClass: null, partSize: 5 * MiB, region: 'us-east-1',
-    checksum: 'when_required', ...extra,
+    bucket: 'backups',
+    path,
+    credentials: S3RVER_CREDENTIALS,
+    iamRoleEndpoint: null,
+    endpoint,
+    insecure: false,
+    caCert: null,
+    storageClass: null,
+    partSize: 5 * MiB,
+    region: 'us-east-1',
+    checksum: 'when_required',
+    ...extra,
   };
 }
 
@@ -55,8 +64,12 @@ runDestinationContract('S3', async () => {
 
 describe('S3 specifics', () => {
   let server: S3rverHandle;
-  before(async () => { server = await startS3rver({ buckets: ['backups', 'other'] }); });
-  after(async () => { await server?.close(); });
+  before(async () => {
+    server = await startS3rver({ buckets: ['backups', 'other'] });
+  });
+  after(async () => {
+    await server?.close();
+  });
 
   test('refuses to overwrite an existing backup (single and multipart uploads) and keeps it intact', async () => {
     const d = createS3Destination(config(server.endpoint, 'nooverwrite/'), { retry }, log);
@@ -100,8 +113,14 @@ describe('S3 specifics', () => {
     const sub = createS3Destination(config(server.endpoint, 'nest/sub/'), { retry }, log);
     await top.upload('backup-top.tar', bytes('t').stream);
     await sub.upload('backup-sub.tar', bytes('s').stream);
-    assert.deepEqual((await top.list('backup-')).map((o) => o.name), ['backup-top.tar']);
-    assert.deepEqual((await sub.list('backup-')).map((o) => o.name), ['backup-sub.tar']);
+    assert.deepEqual(
+      (await top.list('backup-')).map((o) => o.name),
+      ['backup-top.tar'],
+    );
+    assert.deepEqual(
+      (await sub.list('backup-')).map((o) => o.name),
+      ['backup-sub.tar'],
+    );
   });
 
   test('uploads come from a bounded pool of reused part buffers (PutObject below one part, multipart above)', async () => {
@@ -110,11 +129,26 @@ describe('S3 specifics', () => {
       const client = await createS3Client(config(server.endpoint, '', { checksum }), retry, log);
       try {
         // [size, parts]: empty, tiny, exactly one part (PutObject), exactly two parts (no empty third), odd sizes
-        for (const [size, parts] of [[0, 0], [1, 0], [5 * MiB - 1, 0], [5 * MiB, 0], [5 * MiB + 1, 2], [10 * MiB, 2], [23 * MiB + 7, 5]] as const) {
+        for (const [size, parts] of [
+          [0, 0],
+          [1, 0],
+          [5 * MiB - 1, 0],
+          [5 * MiB, 0],
+          [5 * MiB + 1, 2],
+          [10 * MiB, 2],
+          [23 * MiB + 7, 5],
+        ] as const) {
           const g = generated(size, { chunk: 100_003 });
           const k = `pool/${checksum}-${size}.tar`;
           const r = await uploadStream(g.stream, {
-            sdk, client, bucket: 'backups', key: k, partSize: 5 * MiB, buffers: 2, signal: new AbortController().signal, abortTimeoutMs: 5000,
+            sdk,
+            client,
+            bucket: 'backups',
+            key: k,
+            partSize: 5 * MiB,
+            buffers: 2,
+            signal: new AbortController().signal,
+            abortTimeoutMs: 5000,
           });
           assert.equal(r.parts, parts, `${size}: parts`);
           assert.equal(r.bytes, size);
@@ -125,7 +159,16 @@ describe('S3 specifics', () => {
         }
         // many parts through two buffers: the buffers are reused, both are used at once
         const g = generated(40 * MiB, { chunk: 65_536 });
-        const r = await uploadStream(g.stream, { sdk, client, bucket: 'backups', key: `pool/${checksum}-many.tar`, partSize: 5 * MiB, buffers: 2, signal: new AbortController().signal, abortTimeoutMs: 5000 });
+        const r = await uploadStream(g.stream, {
+          sdk,
+          client,
+          bucket: 'backups',
+          key: `pool/${checksum}-many.tar`,
+          partSize: 5 * MiB,
+          buffers: 2,
+          signal: new AbortController().signal,
+          abortTimeoutMs: 5000,
+        });
         assert.deepEqual([r.parts, r.buffersAllocated, r.maxInFlight], [8, 2, 2]);
         const got = await client.send(new sdk.GetObjectCommand({ Bucket: 'backups', Key: `pool/${checksum}-many.tar` }));
         assert.equal((await digest(got.Body as Readable)).sha256, await g.sha256);
@@ -152,7 +195,9 @@ async function recordingProxy(targetPort: number, failWith500?: (line: string) =
     seen.push(`${req.method} ${req.url}`);
     if (failWith500?.(`${req.method} ${req.url}`)) {
       req.resume();
-      res.writeHead(500, { 'content-type': 'application/xml' }).end('<?xml version="1.0"?><Error><Code>InternalError</Code><Message>failed on purpose (test)</Message></Error>');
+      res
+        .writeHead(500, { 'content-type': 'application/xml' })
+        .end('<?xml version="1.0"?><Error><Code>InternalError</Code><Message>failed on purpose (test)</Message></Error>');
       return;
     }
     const up = http.request({ host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers }, (r) => {
@@ -164,19 +209,34 @@ async function recordingProxy(targetPort: number, failWith500?: (line: string) =
   });
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
   const port = (proxy.address() as { port: number }).port;
-  return { url: `http://127.0.0.1:${port}`, seen, close: () => new Promise((r) => { proxy.closeAllConnections(); proxy.close(() => r()); }) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise((r) => {
+        proxy.closeAllConnections();
+        proxy.close(() => r());
+      }),
+  };
 }
 
 describe('S3 cleanup and credentials', () => {
   let server: S3rverHandle;
-  before(async () => { server = await startS3rver({ buckets: ['backups'] }); });
-  after(async () => { await server?.close(); });
+  before(async () => {
+    server = await startS3rver({ buckets: ['backups'] });
+  });
+  after(async () => {
+    await server?.close();
+  });
 
   test('static credentials in a frozen config (as loadConfig returns it) work', async () => {
     const frozen = Object.freeze({ ...config(server.endpoint, 'frozen/'), credentials: Object.freeze({ ...S3RVER_CREDENTIALS }) });
     const d = createS3Destination(frozen, { retry }, log);
     await d.upload('backup-frozen.tar', bytes('frozen config').stream);
-    assert.deepEqual((await d.list('')).map((o) => o.name), ['backup-frozen.tar']);
+    assert.deepEqual(
+      (await d.list('')).map((o) => o.name),
+      ['backup-frozen.tar'],
+    );
     await d.close();
   });
 
@@ -186,8 +246,14 @@ describe('S3 cleanup and credentials', () => {
       const d = createS3Destination(config(proxy.url, 'abort/'), { retry }, log);
       await assert.rejects(d.upload('backup-broken.tar.gz', generated(30 * MiB, { failAfter: 12 * MiB }).stream), /source failed on purpose/);
       for (let i = 0; i < 100 && !proxy.seen.some((l) => l.startsWith('DELETE ') && l.includes('uploadId=')); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.ok(proxy.seen.some((l) => l.startsWith('POST ') && l.includes('?uploads')), `a multipart upload was started: ${proxy.seen.join(', ')}`);
-      assert.ok(proxy.seen.some((l) => l.startsWith('DELETE /backups/abort/backup-broken.tar.gz?uploadId=')), `AbortMultipartUpload was sent: ${proxy.seen.join(', ')}`);
+      assert.ok(
+        proxy.seen.some((l) => l.startsWith('POST ') && l.includes('?uploads')),
+        `a multipart upload was started: ${proxy.seen.join(', ')}`,
+      );
+      assert.ok(
+        proxy.seen.some((l) => l.startsWith('DELETE /backups/abort/backup-broken.tar.gz?uploadId=')),
+        `AbortMultipartUpload was sent: ${proxy.seen.join(', ')}`,
+      );
       assert.ok(!proxy.seen.some((l) => l.startsWith('POST ') && l.includes('uploadId=')), 'the upload was never completed');
       assert.deepEqual(await d.list(''), []);
       await d.close();
@@ -201,10 +267,19 @@ describe('S3 cleanup and credentials', () => {
     try {
       const d = createS3Destination(config(proxy.url, 'sig/'), { retry }, log);
       const ac = new AbortController();
-      const g = generated(64 * MiB, { chunk: MiB, delayMs: 5, onBytes: (n) => { if (n >= 12 * MiB && !ac.signal.aborted) ac.abort(new Error('stop')); } });
+      const g = generated(64 * MiB, {
+        chunk: MiB,
+        delayMs: 5,
+        onBytes: (n) => {
+          if (n >= 12 * MiB && !ac.signal.aborted) ac.abort(new Error('stop'));
+        },
+      });
       await assert.rejects(d.upload('backup-aborted.tar.gz', g.stream, { signal: ac.signal }));
       for (let i = 0; i < 100 && !proxy.seen.some((l) => l.startsWith('DELETE ')); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.ok(proxy.seen.some((l) => l.startsWith('DELETE /backups/sig/backup-aborted.tar.gz?uploadId=')), `AbortMultipartUpload was sent: ${proxy.seen.join(', ')}`);
+      assert.ok(
+        proxy.seen.some((l) => l.startsWith('DELETE /backups/sig/backup-aborted.tar.gz?uploadId=')),
+        `AbortMultipartUpload was sent: ${proxy.seen.join(', ')}`,
+      );
       assert.deepEqual(await d.list(''), []);
       await d.close();
     } finally {
@@ -218,7 +293,10 @@ describe('S3 cleanup and credentials', () => {
       const d = createS3Destination(config(proxy.url, 'partfail/'), { retry }, log);
       await assert.rejects(d.upload('backup-partfail.tar.gz', generated(30 * MiB).stream), /InternalError|failed on purpose|500/);
       for (let i = 0; i < 100 && !proxy.seen.some((l) => l.startsWith('DELETE ') && l.includes('uploadId=')); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.ok(proxy.seen.some((l) => l.startsWith('DELETE /backups/partfail/backup-partfail.tar.gz?uploadId=')), `AbortMultipartUpload was sent: ${proxy.seen.join(', ')}`);
+      assert.ok(
+        proxy.seen.some((l) => l.startsWith('DELETE /backups/partfail/backup-partfail.tar.gz?uploadId=')),
+        `AbortMultipartUpload was sent: ${proxy.seen.join(', ')}`,
+      );
       assert.ok(!proxy.seen.some((l) => l.startsWith('POST ') && l.includes('uploadId=')), 'the upload was never completed');
       assert.deepEqual(await d.list(''), []);
       await d.close();
@@ -231,22 +309,46 @@ describe('S3 cleanup and credentials', () => {
     const requests: string[] = [];
     const imds = http.createServer((req, res) => {
       requests.push(`${req.method} ${req.url}`);
-      if (req.method === 'PUT' && req.url === '/latest/api/token') { res.end('tok'); return; }
-      if (req.headers['x-aws-ec2-metadata-token'] !== 'tok') { res.statusCode = 401; res.end(); return; }
-      if (req.url === '/latest/meta-data/iam/security-credentials/') { res.end('backup-role'); return; }
-      if (req.url === '/latest/meta-data/iam/security-credentials/backup-role') {
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify({ Code: 'Success', Type: 'AWS-HMAC', AccessKeyId: 'S3RVER', SecretAccessKey: 'S3RVER', Token: 'session', Expiration: new Date(Date.now() + 3600_000).toISOString(), LastUpdated: new Date().toISOString() }));
+      if (req.method === 'PUT' && req.url === '/latest/api/token') {
+        res.end('tok');
         return;
       }
-      res.statusCode = 404; res.end();
+      if (req.headers['x-aws-ec2-metadata-token'] !== 'tok') {
+        res.statusCode = 401;
+        res.end();
+        return;
+      }
+      if (req.url === '/latest/meta-data/iam/security-credentials/') {
+        res.end('backup-role');
+        return;
+      }
+      if (req.url === '/latest/meta-data/iam/security-credentials/backup-role') {
+        res.setHeader('content-type', 'application/json');
+        res.end(
+          JSON.stringify({
+            Code: 'Success',
+            Type: 'AWS-HMAC',
+            AccessKeyId: 'S3RVER',
+            SecretAccessKey: 'S3RVER',
+            Token: 'session',
+            Expiration: new Date(Date.now() + 3600_000).toISOString(),
+            LastUpdated: new Date().toISOString(),
+          }),
+        );
+        return;
+      }
+      res.statusCode = 404;
+      res.end();
     });
     await new Promise<void>((r) => imds.listen(0, '127.0.0.1', () => r()));
     try {
       const endpoint = `http://127.0.0.1:${(imds.address() as { port: number }).port}`;
       const d = createS3Destination(config(server.endpoint, 'iam/', { credentials: null, iamRoleEndpoint: endpoint }), { retry }, log);
       await d.upload('backup-iam.tar', bytes('via role').stream);
-      assert.deepEqual((await d.list('')).map((o) => o.name), ['backup-iam.tar']);
+      assert.deepEqual(
+        (await d.list('')).map((o) => o.name),
+        ['backup-iam.tar'],
+      );
       assert.ok(requests.includes('GET /latest/meta-data/iam/security-credentials/backup-role'), requests.join(', '));
       await d.close();
     } finally {
@@ -261,15 +363,43 @@ describe('S3 over HTTPS with a private CA', () => {
   let server: S3rverHandle;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'offsite-s3tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-      '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+        '-days',
+        '2',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      ],
+      { stdio: 'ignore' },
+    );
     server = await startS3rver({ buckets: ['backups'], https: { keyFile: join(dir, 'key.pem'), certFile: join(dir, 'cert.pem') } });
   });
-  after(async () => { await server?.close(); await rm(dir, { recursive: true, force: true }); });
+  after(async () => {
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
 
   const env = (extra: Record<string, string>) => ({
-    AWS_S3_BUCKET_NAME: 'backups', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    AWS_ENDPOINT: `127.0.0.1:${server.port}`, AWS_ENDPOINT_PROTO: 'https', AWS_CHECKSUM: 'when_required', AWS_S3_PATH: 'tls', ...extra,
+    AWS_S3_BUCKET_NAME: 'backups',
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_ENDPOINT: `127.0.0.1:${server.port}`,
+    AWS_ENDPOINT_PROTO: 'https',
+    AWS_CHECKSUM: 'when_required',
+    AWS_S3_PATH: 'tls',
+    ...extra,
   });
   const fromEnv = (e: Record<string, string>) => {
     const issues: ConfigIssue[] = [];
@@ -287,7 +417,10 @@ describe('S3 over HTTPS with a private CA', () => {
   test('AWS_ENDPOINT_CA_CERT as a file path', async () => {
     const d = fromEnv(env({ AWS_ENDPOINT_CA_CERT: join(dir, 'cert.pem') }));
     await d.upload('backup-ca.tar', bytes('over tls').stream);
-    assert.deepEqual((await d.list('backup-')).map((o) => o.name), ['backup-ca.tar']);
+    assert.deepEqual(
+      (await d.list('backup-')).map((o) => o.name),
+      ['backup-ca.tar'],
+    );
     await d.close();
   });
 
@@ -310,7 +443,18 @@ describe('S3 configuration', () => {
   test('defaults and custom endpoint', () => {
     const issues: ConfigIssue[] = [];
     assert.equal(parseS3({}, issues), null);
-    const c = parseS3({ AWS_S3_BUCKET_NAME: 'b', AWS_S3_PATH: '/a/b', AWS_ENDPOINT: 'minio:9000', AWS_ENDPOINT_PROTO: 'http', AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', AWS_STORAGE_CLASS: 'standard_ia' }, issues);
+    const c = parseS3(
+      {
+        AWS_S3_BUCKET_NAME: 'b',
+        AWS_S3_PATH: '/a/b',
+        AWS_ENDPOINT: 'minio:9000',
+        AWS_ENDPOINT_PROTO: 'http',
+        AWS_ACCESS_KEY_ID: 'k',
+        AWS_SECRET_ACCESS_KEY: 's',
+        AWS_STORAGE_CLASS: 'standard_ia',
+      },
+      issues,
+    );
     assert.deepEqual(issues, []);
     assert.equal(c!.endpoint, 'http://minio:9000');
     assert.equal(c!.path, 'a/b/');
@@ -322,7 +466,13 @@ describe('S3 configuration', () => {
 
   test('errors are collected', () => {
     const issues: ConfigIssue[] = [];
-    assert.equal(parseS3({ AWS_S3_BUCKET_NAME: 'b', AWS_ACCESS_KEY_ID: 'k', AWS_PART_SIZE: '2', AWS_ENDPOINT_CA_CERT: '/nonexistent/ca.pem', AWS_CHECKSUM: 'sometimes' }, issues), null);
+    assert.equal(
+      parseS3(
+        { AWS_S3_BUCKET_NAME: 'b', AWS_ACCESS_KEY_ID: 'k', AWS_PART_SIZE: '2', AWS_ENDPOINT_CA_CERT: '/nonexistent/ca.pem', AWS_CHECKSUM: 'sometimes' },
+        issues,
+      ),
+      null,
+    );
     assert.deepEqual(issues.map((i) => i.variable).sort(), ['AWS_CHECKSUM', 'AWS_ENDPOINT_CA_CERT', 'AWS_PART_SIZE', 'AWS_SECRET_ACCESS_KEY']);
   });
 
@@ -346,4 +496,3 @@ test('S3 upload to a port where nothing listens fails with the connection error'
   await assert.rejects(d.upload('x.tar', generated(MiB).stream), /ECONNREFUSED/);
   await d.close();
 });
-

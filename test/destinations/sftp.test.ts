@@ -22,8 +22,21 @@ type Classified = Error & { code?: string | number; transient?: boolean; hint?: 
 
 function capture(): { log: Logger; lines: () => Record<string, unknown>[] } {
   const out: string[] = [];
-  const stream = new Writable({ write(chunk, _enc, cb) { out.push(chunk.toString()); cb(); } });
-  return { log: pino({ level: 'debug' }, stream), lines: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      out.push(chunk.toString());
+      cb();
+    },
+  });
+  return {
+    log: pino({ level: 'debug' }, stream),
+    lines: () =>
+      out
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+  };
 }
 
 runDestinationContract('SSH (OpenSSH sshd, SFTP)', async () => {
@@ -31,16 +44,29 @@ runDestinationContract('SSH (OpenSSH sshd, SFTP)', async () => {
   const key = sshd.addKey('id_contract');
   const run = `contract-${randomBytes(4).toString('hex')}`;
   const cfg = (path: string, port = sshd.port): SftpConfig => ({
-    host: '127.0.0.1', port, remotePath: `${run}/${path}`, user: sshd.user, password: '', identityFile: key, identityFileExplicit: true,
-    identityPassphrase: '', knownHosts: '', hostKeyFingerprints: [sshd.fingerprint],
+    host: '127.0.0.1',
+    port,
+    remotePath: `${run}/${path}`,
+    user: sshd.user,
+    password: '',
+    identityFile: key,
+    identityFileExplicit: true,
+    identityPassphrase: '',
+    knownHosts: '',
+    hostKeyFingerprints: [sshd.fingerprint],
   });
   return {
     create: async (path) => createSftpDestination(cfg(path), silentLogger()),
     unreachable: async (path, timeoutMs) => createSftpDestination(cfg(path, await freePort()), silentLogger(), { readyTimeoutMs: timeoutMs }),
-    failing: (path) => viaFaultProxy(sshd.port, (port) => createSftpDestination(cfg(path, port), silentLogger(), { timeoutMs: 5000 }), () => {
-      const d = join(sshd.home, run, path);
-      return existsSync(d) ? readdirSync(d).sort() : [];
-    }),
+    failing: (path) =>
+      viaFaultProxy(
+        sshd.port,
+        (port) => createSftpDestination(cfg(path, port), silentLogger(), { timeoutMs: 5000 }),
+        () => {
+          const d = join(sshd.home, run, path);
+          return existsSync(d) ? readdirSync(d).sort() : [];
+        },
+      ),
     teardown: async () => {
       rmSync(join(sshd.home, run), { recursive: true, force: true });
       await sshd.stop();
@@ -60,13 +86,29 @@ describe('SFTP config', () => {
     const { cfg, issues } = parse({ SSH_HOST_NAME: 'h', SSH_USER: 'u' });
     assert.deepEqual(issues, []);
     assert.deepEqual(cfg, {
-      host: 'h', port: 22, remotePath: '.', user: 'u', password: '', identityFile: '/root/.ssh/id_rsa', identityFileExplicit: false,
-      identityPassphrase: '', knownHosts: '', hostKeyFingerprints: [],
+      host: 'h',
+      port: 22,
+      remotePath: '.',
+      user: 'u',
+      password: '',
+      identityFile: '/root/.ssh/id_rsa',
+      identityFileExplicit: false,
+      identityPassphrase: '',
+      knownHosts: '',
+      hostKeyFingerprints: [],
     });
     const fp = `SHA256:${'a'.repeat(43)}`;
     // files named on purpose must exist at configuration time: this test file stands in for both
     const here = fileURLToPath(import.meta.url);
-    const b = parse({ SSH_HOST_NAME: 'h', SSH_USER: 'u', SSH_PORT: '2222', SSH_REMOTE_PATH: '/srv/b', SSH_IDENTITY_FILE: here, SSH_HOST_KEY_FINGERPRINT: `${fp}=, ${fp}`, SSH_KNOWN_HOSTS: here });
+    const b = parse({
+      SSH_HOST_NAME: 'h',
+      SSH_USER: 'u',
+      SSH_PORT: '2222',
+      SSH_REMOTE_PATH: '/srv/b',
+      SSH_IDENTITY_FILE: here,
+      SSH_HOST_KEY_FINGERPRINT: `${fp}=, ${fp}`,
+      SSH_KNOWN_HOSTS: here,
+    });
     assert.deepEqual(b.issues, []);
     assert.equal(b.cfg?.port, 2222);
     assert.equal(b.cfg?.identityFileExplicit, true);
@@ -94,7 +136,10 @@ describe('known_hosts matching', () => {
     assert.ok(knownHostMatches('*.example.com,!bad.example.com', 'a.example.com', 22));
     assert.ok(!knownHostMatches('*.example.com,!bad.example.com', 'bad.example.com', 22));
     // |1|salt|HMAC-SHA1(salt, host) as `ssh-keygen -H` writes
-    const line = execFileSync('sh', ['-c', 'f=$(mktemp); echo "[h.example]:2200 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMX11QUYelWWUNSwTFBV/sfb2fZGLXXKf33Y+a6RuMJ2" > $f; ssh-keygen -q -H -f $f >/dev/null 2>&1; cat $f; rm -f $f $f.old']).toString();
+    const line = execFileSync('sh', [
+      '-c',
+      'f=$(mktemp); echo "[h.example]:2200 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMX11QUYelWWUNSwTFBV/sfb2fZGLXXKf33Y+a6RuMJ2" > $f; ssh-keygen -q -H -f $f >/dev/null 2>&1; cat $f; rm -f $f $f.old',
+    ]).toString();
     const [entry] = parseKnownHosts(line);
     assert.match(entry!.hosts, /^\|1\|/);
     assert.ok(knownHostMatches(entry!.hosts, 'h.example', 2200));
@@ -109,8 +154,17 @@ describe('SFTP on OpenSSH sshd', () => {
   let ed25519Pass: string;
   let rsaPemPass: string;
   const base = (extra: Partial<SftpConfig> = {}): SftpConfig => ({
-    host: sshd.host, port: sshd.port, remotePath: `${run}/x`, user: sshd.user, password: '', identityFile: '/nonexistent/id_rsa',
-    identityFileExplicit: false, identityPassphrase: '', knownHosts: '', hostKeyFingerprints: [sshd.fingerprint], ...extra,
+    host: sshd.host,
+    port: sshd.port,
+    remotePath: `${run}/x`,
+    user: sshd.user,
+    password: '',
+    identityFile: '/nonexistent/id_rsa',
+    identityFileExplicit: false,
+    identityPassphrase: '',
+    knownHosts: '',
+    hostKeyFingerprints: [sshd.fingerprint],
+    ...extra,
   });
   const remoteDir = (p: string) => (p.startsWith('/') ? p : join(sshd.home, p));
   async function roundTrip(cfg: SftpConfig, log: Logger = silentLogger()): Promise<void> {
@@ -143,7 +197,10 @@ describe('SFTP on OpenSSH sshd', () => {
       const data = patterned(300_000);
       await d.upload('backup 2026 ü.tar.gz', streamOf(data, 10_000));
       const listed = await d.list('backup');
-      assert.deepEqual(listed.map((o) => [o.name, o.size]), [['backup 2026 ü.tar.gz', data.length]]);
+      assert.deepEqual(
+        listed.map((o) => [o.name, o.size]),
+        [['backup 2026 ü.tar.gz', data.length]],
+      );
       assert.ok(Math.abs(listed[0]!.modified.getTime() - Date.now()) < 120_000);
       assert.ok(readFileSync(join(remoteDir(`${run}/new/deep path/ünï`), 'backup 2026 ü.tar.gz')).equals(data));
       assert.ok((await buffer(await d.download('backup 2026 ü.tar.gz'))).equals(data));
@@ -227,19 +284,25 @@ describe('SFTP on OpenSSH sshd', () => {
 
     const wrong = join(sshd.dir, 'known_hosts_wrong');
     writeFileSync(wrong, `[127.0.0.1]:${sshd.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMX11QUYelWWUNSwTFBV/sfb2fZGLXXKf33Y+a6RuMJ2\n`);
-    await assert.rejects(createSftpDestination(base({ identityFile: ed25519, hostKeyFingerprints: [], knownHosts: wrong }), silentLogger()).list(''), (err: Classified) => {
-      assert.equal(err.code, 'HOST_KEY_MISMATCH');
-      assert.match(err.message, /is not in SSH_KNOWN_HOSTS/);
-      return true;
-    });
+    await assert.rejects(
+      createSftpDestination(base({ identityFile: ed25519, hostKeyFingerprints: [], knownHosts: wrong }), silentLogger()).list(''),
+      (err: Classified) => {
+        assert.equal(err.code, 'HOST_KEY_MISMATCH');
+        assert.match(err.message, /is not in SSH_KNOWN_HOSTS/);
+        return true;
+      },
+    );
     const missing = join(sshd.dir, 'known_hosts_other');
     writeFileSync(missing, 'other.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMX11QUYelWWUNSwTFBV/sfb2fZGLXXKf33Y+a6RuMJ2\n');
-    await assert.rejects(createSftpDestination(base({ identityFile: ed25519, hostKeyFingerprints: [], knownHosts: missing }), silentLogger()).list(''), (err: Classified) => {
-      assert.ok((err as unknown) instanceof UserError);
-      assert.match(err.message, new RegExp(`has no key for \\[127\\.0\\.0\\.1\\]:${sshd.port}`));
-      assert.match(err.hint ?? '', /ssh-keyscan -p/);
-      return true;
-    });
+    await assert.rejects(
+      createSftpDestination(base({ identityFile: ed25519, hostKeyFingerprints: [], knownHosts: missing }), silentLogger()).list(''),
+      (err: Classified) => {
+        assert.ok((err as unknown) instanceof UserError);
+        assert.match(err.message, new RegExp(`has no key for \\[127\\.0\\.0\\.1\\]:${sshd.port}`));
+        assert.match(err.hint ?? '', /ssh-keyscan -p/);
+        return true;
+      },
+    );
   });
 
   it('without pinning it connects and warns once with the fingerprint to pin', async () => {
@@ -281,9 +344,19 @@ describe('SFTP on OpenSSH sshd', () => {
       await d.upload('old.tar', Readable.from([Buffer.from('old')]));
       await assert.rejects(d.upload('new.tar', failingSource(3 << 20)), /source broke/);
       const ac = new AbortController();
-      await assert.rejects(d.upload('new2.tar', endlessSource(1 << 20, () => ac.abort()), { signal: ac.signal }), { name: 'AbortError' });
+      await assert.rejects(
+        d.upload(
+          'new2.tar',
+          endlessSource(1 << 20, () => ac.abort()),
+          { signal: ac.signal },
+        ),
+        { name: 'AbortError' },
+      );
       assert.deepEqual(filesUnder(remoteDir(`${run}/failing`)), ['old.tar']);
-      assert.deepEqual((await d.list('')).map((o) => o.name), ['old.tar']);
+      assert.deepEqual(
+        (await d.list('')).map((o) => o.name),
+        ['old.tar'],
+      );
       // the connection is still usable afterwards
       await d.upload('after.tar', Readable.from([Buffer.from('after')]));
       assert.deepEqual((await d.list('')).map((o) => o.name).sort(), ['after.tar', 'old.tar']);
@@ -296,12 +369,18 @@ describe('SFTP on OpenSSH sshd', () => {
     const d = createSftpDestination(base({ identityFile: ed25519, remotePath: `${run}/drop` }), silentLogger());
     try {
       await d.upload('old.tar', Readable.from([Buffer.from('old')]));
-      await assert.rejects(d.upload('lost.tar', endlessSource(2 << 20, () => sshd.dropConnections())), (err: Classified) => {
-        assert.equal(err.code, 'ECONNRESET');
-        assert.equal(err.transient, true);
-        assert.match(err.message, /connection lost/);
-        return true;
-      });
+      await assert.rejects(
+        d.upload(
+          'lost.tar',
+          endlessSource(2 << 20, () => sshd.dropConnections()),
+        ),
+        (err: Classified) => {
+          assert.equal(err.code, 'ECONNRESET');
+          assert.equal(err.transient, true);
+          assert.match(err.message, /connection lost/);
+          return true;
+        },
+      );
       assert.deepEqual(filesUnder(remoteDir(`${run}/drop`)), ['old.tar'], 'the partial temporary file was removed on a new connection');
       await d.upload('next.tar', Readable.from([Buffer.from('next')]));
       assert.deepEqual(filesUnder(remoteDir(`${run}/drop`)), ['next.tar', 'old.tar']);
@@ -328,10 +407,21 @@ describe('SFTP on OpenSSH sshd', () => {
 describe('SFTP to a stopped server', () => {
   it('fails clearly with the connection error code', async () => {
     const port = await freePort();
-    const d = createSftpDestination({
-      host: '127.0.0.1', port, remotePath: 'x', user: 'u', password: 'p', identityFile: '/nonexistent', identityFileExplicit: false,
-      identityPassphrase: '', knownHosts: '', hostKeyFingerprints: [],
-    }, silentLogger());
+    const d = createSftpDestination(
+      {
+        host: '127.0.0.1',
+        port,
+        remotePath: 'x',
+        user: 'u',
+        password: 'p',
+        identityFile: '/nonexistent',
+        identityFileExplicit: false,
+        identityPassphrase: '',
+        knownHosts: '',
+        hostKeyFingerprints: [],
+      },
+      silentLogger(),
+    );
     await assert.rejects(d.upload('a', Readable.from([Buffer.from('a')])), (err: Classified) => {
       assert.equal(err.code, 'ECONNREFUSED');
       assert.equal(err.message, `SFTP: cannot connect to 127.0.0.1:${port}: connection refused (ECONNREFUSED)`);

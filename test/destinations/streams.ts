@@ -12,12 +12,17 @@ export interface GeneratedStream {
  * `size` random bytes in chunks of `chunk`. When `failAfter` is given, the stream
  * errors once that many bytes were produced (a source failing halfway).
  */
-export function generated(size: number, opts: { chunk?: number; failAfter?: number; delayMs?: number; onBytes?: (produced: number) => void } = {}): GeneratedStream {
+export function generated(
+  size: number,
+  opts: { chunk?: number; failAfter?: number; delayMs?: number; onBytes?: (produced: number) => void } = {},
+): GeneratedStream {
   const chunk = opts.chunk ?? 1 << 20;
   const hash = createHash('sha256');
   let produced = 0;
   let resolve!: (v: string) => void;
-  const sha256 = new Promise<string>((r) => { resolve = r; });
+  const sha256 = new Promise<string>((r) => {
+    resolve = r;
+  });
   const stream = new Readable({
     highWaterMark: chunk,
     read() {

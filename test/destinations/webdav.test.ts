@@ -29,16 +29,21 @@ function cfgFor(s: { url: string; username: string; password: string }, path: st
 /** A destination whose server is down: nothing listens on the port. */
 async function unreachable(path: string, timeoutMs: number) {
   const port = await freePort();
-  return createWebdavDestination({ url: `http://127.0.0.1:${port}`, path: normaliseDavPath(path), username: 'u', password: 'p', insecure: false }, log, { requestTimeoutMs: timeoutMs });
+  return createWebdavDestination({ url: `http://127.0.0.1:${port}`, path: normaliseDavPath(path), username: 'u', password: 'p', insecure: false }, log, {
+    requestTimeoutMs: timeoutMs,
+  });
 }
 
 runDestinationContract('WebDAV (Apache httpd mod_dav)', async () => {
   const apache = await startApache();
   return {
     create: async (path) => createWebdavDestination(cfgFor(apache, normaliseDavPath(path)), log),
-    failing: (path) => viaFaultProxy(Number(new URL(apache.url).port),
-      (port) => createWebdavDestination(cfgFor({ ...apache, url: `http://127.0.0.1:${port}` }, normaliseDavPath(path)), log),
-      () => storedUnder(join(apache.root, path))),
+    failing: (path) =>
+      viaFaultProxy(
+        Number(new URL(apache.url).port),
+        (port) => createWebdavDestination(cfgFor({ ...apache, url: `http://127.0.0.1:${port}` }, normaliseDavPath(path)), log),
+        () => storedUnder(join(apache.root, path)),
+      ),
     unreachable,
     teardown: () => apache.stop(),
   };
@@ -48,9 +53,12 @@ runDestinationContract('WebDAV (webdav-server, in process)', async () => {
   const dav = await startWebdavServer();
   return {
     create: async (path) => createWebdavDestination(cfgFor(dav, normaliseDavPath(path)), log),
-    failing: (path) => viaFaultProxy(Number(new URL(dav.url).port),
-      (port) => createWebdavDestination(cfgFor({ ...dav, url: `http://127.0.0.1:${port}` }, normaliseDavPath(path)), log),
-      () => storedUnder(join(dav.root, path))),
+    failing: (path) =>
+      viaFaultProxy(
+        Number(new URL(dav.url).port),
+        (port) => createWebdavDestination(cfgFor({ ...dav, url: `http://127.0.0.1:${port}` }, normaliseDavPath(path)), log),
+        () => storedUnder(join(dav.root, path)),
+      ),
     unreachable,
     teardown: () => dav.stop(),
   };
@@ -87,8 +95,12 @@ describe('WebDAV config', () => {
 
 describe('WebDAV on Apache httpd mod_dav', () => {
   let apache: ApacheServer;
-  before(async () => { apache = await startApache(); });
-  after(async () => { await apache?.stop(); });
+  before(async () => {
+    apache = await startApache();
+  });
+  after(async () => {
+    await apache?.stop();
+  });
 
   it('creates a missing nested path and round-trips names with spaces and unicode', async () => {
     const d = createWebdavDestination(cfgFor(apache, '/new/deep path/ünï'), log);
@@ -97,7 +109,10 @@ describe('WebDAV on Apache httpd mod_dav', () => {
       const data = patterned(300_000);
       await d.upload('backup 2026 ü.tar.gz', streamOf(data, 10_000), { size: data.length });
       const listed = await d.list('backup');
-      assert.deepEqual(listed.map((o) => [o.name, o.size]), [['backup 2026 ü.tar.gz', data.length]]);
+      assert.deepEqual(
+        listed.map((o) => [o.name, o.size]),
+        [['backup 2026 ü.tar.gz', data.length]],
+      );
       assert.ok(Math.abs(listed[0]!.modified.getTime() - Date.now()) < 120_000);
       assert.ok(readFileSync(join(apache.root, 'new/deep path/ünï/backup 2026 ü.tar.gz')).equals(data));
       assert.ok((await buffer(await d.download('backup 2026 ü.tar.gz'))).equals(data));
@@ -130,7 +145,10 @@ describe('WebDAV on Apache httpd mod_dav', () => {
       await d.upload('old.tar', Readable.from([Buffer.from('old')]));
       await assert.rejects(d.upload('new.tar', failingSource(3 << 20)));
       assert.deepEqual(filesUnder(join(apache.root, 'failing')), ['old.tar']);
-      assert.deepEqual((await d.list('')).map((o) => o.name), ['old.tar']);
+      assert.deepEqual(
+        (await d.list('')).map((o) => o.name),
+        ['old.tar'],
+      );
     } finally {
       await d.close();
     }
@@ -140,7 +158,14 @@ describe('WebDAV on Apache httpd mod_dav', () => {
     const d = createWebdavDestination(cfgFor(apache, '/aborted'), log);
     try {
       const ac = new AbortController();
-      await assert.rejects(d.upload('x.tar', endlessSource(1 << 20, () => ac.abort(new Error('stop'))), { signal: ac.signal }), { name: 'AbortError' });
+      await assert.rejects(
+        d.upload(
+          'x.tar',
+          endlessSource(1 << 20, () => ac.abort(new Error('stop'))),
+          { signal: ac.signal },
+        ),
+        { name: 'AbortError' },
+      );
       assert.deepEqual(filesUnder(join(apache.root, 'aborted')), []);
     } finally {
       await d.close();
@@ -180,7 +205,10 @@ describe('WebDAV on Apache httpd mod_dav', () => {
     try {
       for (const n of ['a', 'b', 'c']) await d.upload(n, Readable.from([Buffer.from(n)]));
       await d.remove(['a', 'missing', 'c']);
-      assert.deepEqual((await d.list('')).map((o) => o.name), ['b']);
+      assert.deepEqual(
+        (await d.list('')).map((o) => o.name),
+        ['b'],
+      );
     } finally {
       await d.close();
     }
@@ -189,8 +217,12 @@ describe('WebDAV on Apache httpd mod_dav', () => {
 
 describe('WebDAV over HTTPS with a self-signed certificate', () => {
   let apache: ApacheServer;
-  before(async () => { apache = await startApache({ tls: true }); });
-  after(async () => { await apache?.stop(); });
+  before(async () => {
+    apache = await startApache({ tls: true });
+  });
+  after(async () => {
+    await apache?.stop();
+  });
 
   it('refuses the certificate by default, with a hint to WEBDAV_URL_INSECURE', async () => {
     const d = createWebdavDestination(cfgFor(apache, '/tls'), log);
@@ -220,8 +252,12 @@ describe('WebDAV over HTTPS with a self-signed certificate', () => {
 
 describe('WebDAV on webdav-server (npm, in process)', () => {
   let dav: InProcessDav;
-  before(async () => { dav = await startWebdavServer(); });
-  after(async () => { await dav?.stop(); });
+  before(async () => {
+    dav = await startWebdavServer();
+  });
+  after(async () => {
+    await dav?.stop();
+  });
 
   it('round-trips, lists and refuses to overwrite', async () => {
     const d = createWebdavDestination(cfgFor(dav, '/a b/ü'), log);
@@ -230,7 +266,10 @@ describe('WebDAV on webdav-server (npm, in process)', () => {
       await d.upload('one.tar', streamOf(data));
       await assert.rejects(d.upload('one.tar', Readable.from([Buffer.from('x')])), /already exists/);
       assert.ok((await buffer(await d.download('one.tar'))).equals(data));
-      assert.deepEqual((await d.list('o')).map((o) => [o.name, o.size]), [['one.tar', data.length]]);
+      assert.deepEqual(
+        (await d.list('o')).map((o) => [o.name, o.size]),
+        [['one.tar', data.length]],
+      );
       assert.deepEqual(filesUnder(join(dav.root, 'a b/ü')), ['one.tar']);
       await d.remove(['one.tar']);
       assert.deepEqual(await d.list(''), []);
@@ -244,7 +283,10 @@ describe('WebDAV on webdav-server (npm, in process)', () => {
     try {
       writeFileSync(join(dav.root, 'x.tar.tmp-0123456789ab'), 'partial');
       await d.upload('x.tar', Readable.from([Buffer.from('x')]));
-      assert.deepEqual((await d.list('x')).map((o) => o.name), ['x.tar']);
+      assert.deepEqual(
+        (await d.list('x')).map((o) => o.name),
+        ['x.tar'],
+      );
     } finally {
       await d.close();
     }
@@ -272,22 +314,33 @@ describe('WebDAV to a server that stops answering', () => {
     const { createServer } = await import('node:net');
     const sockets = new Set<import('node:net').Socket>();
     // Accepts connections, reads nothing, answers nothing.
-    const silent = createServer((s) => { sockets.add(s); s.pause(); });
+    const silent = createServer((s) => {
+      sockets.add(s);
+      s.pause();
+    });
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const port = (silent.address() as import('node:net').AddressInfo).port;
-    const d = createWebdavDestination({ url: `http://127.0.0.1:${port}`, path: '/', username: 'u', password: 'p', insecure: false }, log,
-      { requestTimeoutMs: 300, stallTimeoutMs: 500 });
+    const d = createWebdavDestination({ url: `http://127.0.0.1:${port}`, path: '/', username: 'u', password: 'p', insecure: false }, log, {
+      requestTimeoutMs: 300,
+      stallTimeoutMs: 500,
+    });
     try {
       await assert.rejects(d.list(''), (err: Error & { code?: string }) => {
         assert.equal(err.code, 'ETIMEDOUT');
         assert.match(err.message, /WebDAV PROPFIND .*: timed out after 0.3s with no progress \(BACKUP_DESTINATION_TIMEOUT\)/);
         return true;
       });
-      await assert.rejects(d.upload('x.tar', endlessSource(0, () => {})), (err: Error & { code?: string }) => {
-        assert.equal(err.code, 'ETIMEDOUT');
-        assert.match(err.message, /WebDAV PUT .*: timed out after 0.3s with no progress/);
-        return true;
-      });
+      await assert.rejects(
+        d.upload(
+          'x.tar',
+          endlessSource(0, () => {}),
+        ),
+        (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'ETIMEDOUT');
+          assert.match(err.message, /WebDAV PUT .*: timed out after 0.3s with no progress/);
+          return true;
+        },
+      );
     } finally {
       await d.close();
       for (const s of sockets) s.destroy();

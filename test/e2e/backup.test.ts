@@ -33,7 +33,11 @@ for (const compression of ['gz', 'zst', 'none'] as const) {
     assert.deepEqual(describeTree(join(out, src.slice(1))), describeTree(src));
 
     // the log's summary carries the same SHA-256 as the file
-    const summary = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.msg === 'backup finished');
+    const summary = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .find((l) => l.msg === 'backup finished');
     assert.ok(summary, `no "backup finished" line in:\n${r.stdout}`);
     assert.equal(summary.status, 'success');
     const hash = createHash('sha256');
@@ -44,12 +48,18 @@ for (const compression of ['gz', 'zst', 'none'] as const) {
 
 test('several sources are each stored under their own path', () => {
   const { dir, env } = isolatedEnv();
-  for (const n of ['one', 'two']) { mkdirSync(join(dir, 'v', n), { recursive: true }); writeFileSync(join(dir, 'v', n, `${n}.txt`), n); }
-  const archiveDir = join(dir, 'archive'); mkdirSync(archiveDir);
+  for (const n of ['one', 'two']) {
+    mkdirSync(join(dir, 'v', n), { recursive: true });
+    writeFileSync(join(dir, 'v', n, `${n}.txt`), n);
+  }
+  const archiveDir = join(dir, 'archive');
+  mkdirSync(archiveDir);
   const r = runCli(['backup'], { ...env, BACKUP_SOURCES: `${join(dir, 'v', 'one')}, ${join(dir, 'v', 'two')}`, BACKUP_ARCHIVE: archiveDir });
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const [name] = readdirSync(archiveDir).filter((n) => !n.endsWith('.manifest.json'));
-  const list = spawnSync('tar', ['-tzf', join(archiveDir, name!)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  const list = spawnSync('tar', ['-tzf', join(archiveDir, name!)], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter(Boolean);
   const v = join(dir, 'v').slice(1);
   assert.ok(list.includes(`${v}/one/one.txt`) && list.includes(`${v}/two/two.txt`), list.join('\n'));
 });
@@ -67,7 +77,8 @@ test('no destination: the run fails with a clear message and exit code 1', () =>
 
 test('a missing source fails the run, leaves nothing behind, exit code 1', () => {
   const { dir, env } = isolatedEnv();
-  const archiveDir = join(dir, 'archive'); mkdirSync(archiveDir);
+  const archiveDir = join(dir, 'archive');
+  mkdirSync(archiveDir);
   const marker = join(dir, 'pre-command-ran');
   const r = runCli(['backup'], { ...env, BACKUP_SOURCES: join(dir, 'nope'), BACKUP_ARCHIVE: archiveDir, BACKUP_PRE_COMMAND: `touch ${marker}` });
   assert.equal(r.code, 1, r.stdout + r.stderr);
@@ -78,8 +89,11 @@ test('a missing source fails the run, leaves nothing behind, exit code 1', () =>
 
 test('retention prunes old backups after a successful run, never other files', () => {
   const { dir, env } = isolatedEnv();
-  const src = join(dir, 'src'); mkdirSync(src); writeFileSync(join(src, 'a'), 'a');
-  const archiveDir = join(dir, 'archive'); mkdirSync(archiveDir);
+  const src = join(dir, 'src');
+  mkdirSync(src);
+  writeFileSync(join(src, 'a'), 'a');
+  const archiveDir = join(dir, 'archive');
+  mkdirSync(archiveDir);
   const old = new Date(Date.now() - 10 * 86_400_000);
   for (const n of ['backup-2000-01-01T00-00-00.tar.gz', 'backup-2000-01-02T00-00-00.tar.gz', 'notes.txt', 'other-2000.tar.gz']) {
     writeFileSync(join(archiveDir, n), 'x');

@@ -16,14 +16,20 @@ after(() => s3.close());
 
 function setup(extra: Record<string, string>) {
   const { dir, env } = isolatedEnv();
-  const src = join(dir, 'src'); mkdirSync(src); writeFileSync(join(src, 'a.txt'), 'a');
-  const archive = join(dir, 'archive'); mkdirSync(archive);
+  const src = join(dir, 'src');
+  mkdirSync(src);
+  writeFileSync(join(src, 'a.txt'), 'a');
+  const archive = join(dir, 'archive');
+  mkdirSync(archive);
   return { archive, env: { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: archive, BACKUP_RETRY_ATTEMPTS: '1', ...extra } };
 }
 
 const s3env = (key: string, secret: string) => ({
-  AWS_S3_BUCKET_NAME: 'check-bucket', AWS_ENDPOINT: `127.0.0.1:${s3.port}`, AWS_ENDPOINT_PROTO: 'http',
-  AWS_ACCESS_KEY_ID: key, AWS_SECRET_ACCESS_KEY: secret,
+  AWS_S3_BUCKET_NAME: 'check-bucket',
+  AWS_ENDPOINT: `127.0.0.1:${s3.port}`,
+  AWS_ENDPOINT_PROTO: 'http',
+  AWS_ACCESS_KEY_ID: key,
+  AWS_SECRET_ACCESS_KEY: secret,
 });
 
 test('check: every destination passes, one line each, the probe files are gone', () => {
@@ -35,7 +41,11 @@ test('check: every destination passes, one line each, the probe files are gone',
   assert.match(lines[0]!, /^ok {4}Local .*archive \(\d+\.\ds\)$/);
   assert.match(lines[1]!, /^ok {4}S3 s3:\/\/check-bucket\/ \(\d+\.\ds\)$/);
   assert.deepEqual(readdirSync(archive), [], 'the Local probe was removed');
-  assert.deepEqual(readdirSync(join(s3.directory, 'check-bucket')).filter((n) => !n.startsWith('.') || n.includes('offsite-check')), [], 'the S3 probe was removed');
+  assert.deepEqual(
+    readdirSync(join(s3.directory, 'check-bucket')).filter((n) => !n.startsWith('.') || n.includes('offsite-check')),
+    [],
+    'the S3 probe was removed',
+  );
 });
 
 test('check: refused credentials fail with the variable to check, exit 1', () => {
@@ -55,19 +65,35 @@ test('check --help does nothing else', () => {
   assert.match(r.stdout, /probe file/);
 });
 
-test('daemon: logs each job\'s destinations at start, warns about one that fails the check, keeps running', async (t) => {
-  const { env } = setup({ AWS_S3_BUCKET_NAME: 'b', AWS_ENDPOINT: '127.0.0.1:9', AWS_ENDPOINT_PROTO: 'http', AWS_ACCESS_KEY_ID: 'AKIACHECK', AWS_SECRET_ACCESS_KEY: 'check-secret-value', BACKUP_CRON_EXPRESSION: '0 0 1 1 *' });
+test("daemon: logs each job's destinations at start, warns about one that fails the check, keeps running", async (t) => {
+  const { env } = setup({
+    AWS_S3_BUCKET_NAME: 'b',
+    AWS_ENDPOINT: '127.0.0.1:9',
+    AWS_ENDPOINT_PROTO: 'http',
+    AWS_ACCESS_KEY_ID: 'AKIACHECK',
+    AWS_SECRET_ACCESS_KEY: 'check-secret-value',
+    BACKUP_CRON_EXPRESSION: '0 0 1 1 *',
+  });
   const child = startCli(['daemon'], env);
-  t.after(() => { child.kill('SIGKILL'); });
+  t.after(() => {
+    child.kill('SIGKILL');
+  });
   let out = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { out += d; });
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    out += d;
+  });
   const end = Date.now() + 60_000;
   while (!/destination check failed: S3/.test(out)) {
     if (Date.now() > end || child.exitCode !== null) throw new Error(`no failed check logged:\n${out}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = out
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const stores = lines.find((l) => /stores its backups on/.test(String(l.msg)));
   assert.ok(stores, out);
   assert.match(String(stores.msg), /Local .*archive, S3 s3:\/\/b\//);

@@ -30,8 +30,12 @@ async function cli(args: string[], env: Record<string, string>) {
   const started = Date.now();
   const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { out += d; });
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
   const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
   const [code] = await once(child, 'exit');
   clearTimeout(killer);
@@ -65,34 +69,52 @@ after(async () => {
 
 const sftpRun = `e2e-faults-${randomBytes(3).toString('hex')}`;
 const remotes: [string, () => Remote][] = [
-  ['S3 (s3rver)', () => ({
-    kind: 'S3',
-    env: (port) => ({
-      AWS_S3_BUCKET_NAME: 'faults', AWS_ENDPOINT: `127.0.0.1:${port}`, AWS_ENDPOINT_PROTO: 'http',
-      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-      AWS_S3_PATH: sftpRun,
-      // multipart (5 MB parts): s3rver writes a single PUT to its disk as it arrives and keeps
-      // what it got when the connection breaks (real S3 never shows a partial PUT)
-      AWS_PART_SIZE: '5',
+  [
+    'S3 (s3rver)',
+    () => ({
+      kind: 'S3',
+      env: (port) => ({
+        AWS_S3_BUCKET_NAME: 'faults',
+        AWS_ENDPOINT: `127.0.0.1:${port}`,
+        AWS_ENDPOINT_PROTO: 'http',
+        AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+        AWS_S3_PATH: sftpRun,
+        // multipart (5 MB parts): s3rver writes a single PUT to its disk as it arrives and keeps
+        // what it got when the connection breaks (real S3 never shows a partial PUT)
+        AWS_PART_SIZE: '5',
+      }),
+      async stored() {
+        const dir = join(s3.directory, 'faults', sftpRun);
+        return existsSync(dir)
+          ? readdirSync(dir)
+              .map((n) => n.replace(/\._S3rver_.*$/, ''))
+              .filter((n, i, a) => a.indexOf(n) === i)
+              .sort()
+          : [];
+      },
+      secrets: [],
     }),
-    async stored() {
-      const dir = join(s3.directory, 'faults', sftpRun);
-      return existsSync(dir) ? readdirSync(dir).map((n) => n.replace(/\._S3rver_.*$/, '')).filter((n, i, a) => a.indexOf(n) === i).sort() : [];
-    },
-    secrets: [],
-  })],
-  ['SFTP (sshd)', () => ({
-    kind: 'SSH',
-    env: (port) => ({
-      SSH_HOST_NAME: '127.0.0.1', SSH_PORT: String(port), SSH_USER: sshd.user, SSH_PASSWORD: sshd.password,
-      SSH_REMOTE_PATH: sftpRun, SSH_HOST_KEY_FINGERPRINT: sshd.fingerprint,
+  ],
+  [
+    'SFTP (sshd)',
+    () => ({
+      kind: 'SSH',
+      env: (port) => ({
+        SSH_HOST_NAME: '127.0.0.1',
+        SSH_PORT: String(port),
+        SSH_USER: sshd.user,
+        SSH_PASSWORD: sshd.password,
+        SSH_REMOTE_PATH: sftpRun,
+        SSH_HOST_KEY_FINGERPRINT: sshd.fingerprint,
+      }),
+      async stored() {
+        const dir = join(sshd.home, sftpRun);
+        return existsSync(dir) ? readdirSync(dir).sort() : [];
+      },
+      secrets: [sshd.password],
     }),
-    async stored() {
-      const dir = join(sshd.home, sftpRun);
-      return existsSync(dir) ? readdirSync(dir).sort() : [];
-    },
-    secrets: [sshd.password],
-  })],
+  ],
 ];
 
 for (const [label, make] of remotes) {
@@ -114,8 +136,13 @@ for (const [label, make] of remotes) {
       archive = join(iso.dir, 'archive');
       mkdirSync(archive);
       env = {
-        ...iso.env, ...r.env(proxy.port), BACKUP_SOURCES: src, BACKUP_ARCHIVE: archive,
-        BACKUP_DESTINATION_TIMEOUT: `${TIMEOUT_S}s`, BACKUP_RETRY_ATTEMPTS: String(ATTEMPTS), BACKUP_RETRY_INITIAL_DELAY: '1s',
+        ...iso.env,
+        ...r.env(proxy.port),
+        BACKUP_SOURCES: src,
+        BACKUP_ARCHIVE: archive,
+        BACKUP_DESTINATION_TIMEOUT: `${TIMEOUT_S}s`,
+        BACKUP_RETRY_ATTEMPTS: String(ATTEMPTS),
+        BACKUP_RETRY_INITIAL_DELAY: '1s',
         BACKUP_FILENAME: 'backup-%Y-%m-%dT%H-%M-%S.{{ .Extension }}',
         NOTIFICATION_URLS: `generic+${rec.url.replace(/\/$/, '')}/hook?template=json`,
       };
@@ -124,7 +151,9 @@ for (const [label, make] of remotes) {
       older = await r.stored();
       assert.equal(older.filter((n) => n.endsWith('.tar.gz')).length, 1, `one older backup on ${r.kind}: ${older.join(', ')}`);
     });
-    after(async () => { await proxy?.close(); });
+    after(async () => {
+      await proxy?.close();
+    });
 
     async function faulty(mode: FaultMode, cause: RegExp): Promise<void> {
       await proxy.setMode(mode);
@@ -138,7 +167,11 @@ for (const [label, make] of remotes) {
       assert.equal(res.code, 3, `exit 3 (partial): ${res.out}`);
       assert.ok(res.elapsed < BOUND_MS, `ended within ${BOUND_MS} ms (took ${res.elapsed} ms)`);
       assert.equal(backups().length, localBefore + 1, 'the healthy local destination has the new backup');
-      assert.deepEqual(readdirSync(archive).filter((n) => n.startsWith('.')), [], 'no temporary file in the local directory');
+      assert.deepEqual(
+        readdirSync(archive).filter((n) => n.startsWith('.')),
+        [],
+        'no temporary file in the local directory',
+      );
       assert.deepEqual(await r.stored(), older, `only the older backup on ${r.kind}, nothing under the new name, no temporary file`);
       assert.match(res.out, cause, 'the output names the cause');
       const name = r.kind === 'SSH' ? /SSH|SFTP/ : new RegExp(r.kind);
@@ -156,16 +189,27 @@ for (const [label, make] of remotes) {
     test('connection cut mid-upload', () => faulty({ kind: 'cut', afterBytes: 1 << 20 }, /reset|closed|lost|ECONNRESET|EPIPE/));
     test('stalled past the timeout', () => faulty({ kind: 'stall', afterBytes: 1 << 20 }, /timed out after 3s with no progress/));
     if (label.startsWith('S3')) {
-      test('out of space (HTTP 507 on the upload)', () => faulty({
-        kind: 'http', status: 507, match: /^PUT /, afterBytes: 256 << 10,
-        body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>InsufficientStorage</Code><Message>quota exceeded</Message></Error>',
-      }, /HTTP 507 Insufficient Storage \(InsufficientStorage\): the destination is out of space/));
+      test('out of space (HTTP 507 on the upload)', () =>
+        faulty(
+          {
+            kind: 'http',
+            status: 507,
+            match: /^PUT /,
+            afterBytes: 256 << 10,
+            body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>InsufficientStorage</Code><Message>quota exceeded</Message></Error>',
+          },
+          /HTTP 507 Insufficient Storage \(InsufficientStorage\): the destination is out of space/,
+        ));
     }
 
     test('list, verify and restore against a stalled server end within the bound', async () => {
       await proxy.setMode({ kind: 'stall', afterBytes: 0 });
       try {
-        for (const args of [['list'], ['verify'], ['restore', 'latest', '--from', r.kind === 'SSH' ? 'ssh' : 's3', '--to', join(archive, '..', `restored-${randomBytes(3).toString('hex')}`)]]) {
+        for (const args of [
+          ['list'],
+          ['verify'],
+          ['restore', 'latest', '--from', r.kind === 'SSH' ? 'ssh' : 's3', '--to', join(archive, '..', `restored-${randomBytes(3).toString('hex')}`)],
+        ]) {
           const res = await cli(args, env);
           assert.ok(res.elapsed < BOUND_MS, `${args[0]} ended within ${BOUND_MS} ms (took ${res.elapsed} ms): ${res.out}`);
           assert.notEqual(res.code, 0, `${args[0]} reports the failure: ${res.out}`);

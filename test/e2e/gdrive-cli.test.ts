@@ -19,8 +19,12 @@ async function cli(args: string[], env: Record<string, string>) {
   const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
   const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
   const [code] = await once(child, 'exit');
   clearTimeout(killer);
@@ -30,7 +34,9 @@ async function cli(args: string[], env: Record<string, string>) {
 const SUBJECT = 'owner@example.com';
 let fake: DriveFake;
 const dirs: string[] = [];
-before(async () => { fake = await startDriveFake({ subjects: [SUBJECT] }); });
+before(async () => {
+  fake = await startDriveFake({ subjects: [SUBJECT] });
+});
 after(async () => {
   await fake?.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -46,9 +52,14 @@ function setup(extra: Record<string, string> = {}) {
   writeFileSync(keyFile, fake.account.json);
   const folder = fake.mkdir(`cli-${dirs.length}`);
   const env = {
-    ...iso.env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: '',
-    GOOGLE_DRIVE_CREDENTIALS_JSON_FILE: keyFile, GOOGLE_DRIVE_FOLDER_ID: folder, GOOGLE_DRIVE_IMPERSONATE_SUBJECT: SUBJECT,
-    GOOGLE_DRIVE_ENDPOINT: fake.endpoint, GOOGLE_DRIVE_TOKEN_URL: fake.tokenUrl,
+    ...iso.env,
+    BACKUP_SOURCES: src,
+    BACKUP_ARCHIVE: '',
+    GOOGLE_DRIVE_CREDENTIALS_JSON_FILE: keyFile,
+    GOOGLE_DRIVE_FOLDER_ID: folder,
+    GOOGLE_DRIVE_IMPERSONATE_SUBJECT: SUBJECT,
+    GOOGLE_DRIVE_ENDPOINT: fake.endpoint,
+    GOOGLE_DRIVE_TOKEN_URL: fake.tokenUrl,
     ...extra,
   };
   return { env, folder, dir: iso.dir };
@@ -87,31 +98,44 @@ test('GoogleDrive in BACKUP_SKIP_BACKENDS_FROM_PRUNE is accepted; a misspelt kin
 });
 
 test('a key that is not a service account key is a configuration error naming the variable, without its content', async () => {
-  const r = await cli(['config'], setup({ GOOGLE_DRIVE_CREDENTIALS_JSON_FILE: '', GOOGLE_DRIVE_CREDENTIALS_JSON: '{"type":"authorized_user","refresh_token":"rt-secret-123"}' }).env);
+  const r = await cli(
+    ['config'],
+    setup({ GOOGLE_DRIVE_CREDENTIALS_JSON_FILE: '', GOOGLE_DRIVE_CREDENTIALS_JSON: '{"type":"authorized_user","refresh_token":"rt-secret-123"}' }).env,
+  );
   assert.equal(r.code, 2, r.out);
   assert.match(r.out, /GOOGLE_DRIVE_CREDENTIALS_JSON: is a key of type "authorized_user"/);
   assert.ok(!r.out.includes('rt-secret-123'));
 });
 
-test('parse: defaults, the key file named in the variable (as offen\'s tests do), endpoints, ids', () => {
+test("parse: defaults, the key file named in the variable (as offen's tests do), endpoints, ids", () => {
   const parse = (env: Record<string, string>) => {
     const issues: ConfigIssue[] = [];
     return { cfg: parseGoogleDrive(env, issues), issues };
   };
   assert.deepEqual(parse({ GOOGLE_DRIVE_FOLDER_ID: 'x' }), { cfg: null, issues: [] });
   const { cfg } = parse({ GOOGLE_DRIVE_CREDENTIALS_JSON: fake.account.json });
-  assert.deepEqual({ ...cfg, credentialsJson: '' }, { credentialsJson: '', folderId: '', impersonateSubject: '', endpoint: 'https://www.googleapis.com/', tokenUrl: '', teamDriveId: '' });
+  assert.deepEqual(
+    { ...cfg, credentialsJson: '' },
+    { credentialsJson: '', folderId: '', impersonateSubject: '', endpoint: 'https://www.googleapis.com/', tokenUrl: '', teamDriveId: '' },
+  );
   const { dir } = setup();
   const path = join(dir, 'key.json');
   writeFileSync(path, fake.account.json);
-  const byPath = parse({ GOOGLE_DRIVE_CREDENTIALS_JSON: path, GOOGLE_DRIVE_ENDPOINT: 'http://127.0.0.1:8080/drive/v3/', GOOGLE_DRIVE_TEAM_DRIVE_ID: '0AbCd_-9' });
+  const byPath = parse({
+    GOOGLE_DRIVE_CREDENTIALS_JSON: path,
+    GOOGLE_DRIVE_ENDPOINT: 'http://127.0.0.1:8080/drive/v3/',
+    GOOGLE_DRIVE_TEAM_DRIVE_ID: '0AbCd_-9',
+  });
   assert.deepEqual(byPath.issues, []);
   assert.equal(byPath.cfg?.credentialsJson, readFileSync(path, 'utf8'));
   assert.equal(byPath.cfg?.endpoint, 'http://127.0.0.1:8080/');
   assert.equal(byPath.cfg?.teamDriveId, '0AbCd_-9');
   const bad = parse({ GOOGLE_DRIVE_CREDENTIALS_JSON: '/nonexistent/key.json', GOOGLE_DRIVE_TOKEN_URL: 'not a url', GOOGLE_DRIVE_FOLDER_ID: 'a/b' });
   assert.equal(bad.cfg, null);
-  assert.deepEqual(bad.issues.map((i) => i.variable), ['GOOGLE_DRIVE_CREDENTIALS_JSON']);
+  assert.deepEqual(
+    bad.issues.map((i) => i.variable),
+    ['GOOGLE_DRIVE_CREDENTIALS_JSON'],
+  );
   const bad2 = parse({ GOOGLE_DRIVE_CREDENTIALS_JSON: fake.account.json, GOOGLE_DRIVE_TOKEN_URL: 'not a url', GOOGLE_DRIVE_FOLDER_ID: 'a/b' });
   assert.deepEqual(bad2.issues.map((i) => i.variable).sort(), ['GOOGLE_DRIVE_FOLDER_ID', 'GOOGLE_DRIVE_TOKEN_URL']);
 });

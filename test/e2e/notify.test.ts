@@ -11,8 +11,12 @@ async function backup(env: Record<string, string>) {
   // async spawn: the recorder lives in this process and must keep answering
   const child = spawn(process.execPath, [CLI, 'backup'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { out += d; });
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
   const [code] = await once(child, 'exit');
   return { code: code as number, out };
 }
@@ -21,8 +25,11 @@ test('offsite backup notifies: none on success at level error, one at level info
   const rec = await startRecorder();
   t.after(() => rec.close());
   const { dir, env } = isolatedEnv();
-  const src = join(dir, 'src'); mkdirSync(src); writeFileSync(join(src, 'a'), 'a');
-  const archiveDir = join(dir, 'archive'); mkdirSync(archiveDir);
+  const src = join(dir, 'src');
+  mkdirSync(src);
+  writeFileSync(join(src, 'a'), 'a');
+  const archiveDir = join(dir, 'archive');
+  mkdirSync(archiveDir);
   const url = `generic+${rec.url.replace(/\/$/, '')}/hook?template=json`;
   const base = { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: archiveDir, NOTIFICATION_URLS: url };
 

@@ -33,8 +33,12 @@ async function cli(args: string[], env: Record<string, string>) {
   // async: the servers and the recorder live in this process
   const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { out += d; });
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
   const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
   const [code] = await once(child, 'exit');
   clearTimeout(killer);
@@ -52,7 +56,12 @@ const dirs: string[] = [];
 
 before(async () => {
   [proxy, s3, azurite, dav, dropbox, rec] = await Promise.all([
-    startTinyproxy(), startS3rver({ buckets: ['proxied'] }), startAzurite(), startApache({ tls: true }), startDropboxFake(), startRecorder(),
+    startTinyproxy(),
+    startS3rver({ buckets: ['proxied'] }),
+    startAzurite(),
+    startApache({ tls: true }),
+    startDropboxFake(),
+    startRecorder(),
   ]);
   await new BlobServiceClient(azurite.endpoint, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY)).getContainerClient('proxied').createIfNotExists();
   deadProxy = `http://127.0.0.1:${await freePort()}`;
@@ -62,34 +71,54 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-interface Target { label: string; port: () => number; env: () => Record<string, string> }
+interface Target {
+  label: string;
+  port: () => number;
+  env: () => Record<string, string>;
+}
 const targets: Target[] = [
   {
-    label: 'S3 (s3rver)', port: () => s3.port,
+    label: 'S3 (s3rver)',
+    port: () => s3.port,
     env: () => ({
-      AWS_S3_BUCKET_NAME: 'proxied', AWS_S3_PATH: 'p', AWS_ENDPOINT: `127.0.0.1:${s3.port}`, AWS_ENDPOINT_PROTO: 'http',
-      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey, AWS_CHECKSUM: 'when_required',
+      AWS_S3_BUCKET_NAME: 'proxied',
+      AWS_S3_PATH: 'p',
+      AWS_ENDPOINT: `127.0.0.1:${s3.port}`,
+      AWS_ENDPOINT_PROTO: 'http',
+      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+      AWS_CHECKSUM: 'when_required',
     }),
   },
   {
-    label: 'WebDAV over https (Apache mod_dav)', port: () => Number(new URL(dav.url).port),
+    label: 'WebDAV over https (Apache mod_dav)',
+    port: () => Number(new URL(dav.url).port),
     // https (a CONNECT tunnel, as WebDAV servers are reached in practice); the test certificate is self-signed.
     // (Plain http PROPFIND/MKCOL through tinyproxy 1.11 get their connection reset: a tinyproxy limit,
     // which S3's and the notification's plain-http requests show the http path works for.)
     env: () => ({ WEBDAV_URL: dav.url, WEBDAV_URL_INSECURE: 'true', WEBDAV_PATH: 'p', WEBDAV_USERNAME: dav.username, WEBDAV_PASSWORD: dav.password }),
   },
   {
-    label: 'Azure (azurite)', port: () => azurite.port,
+    label: 'Azure (azurite)',
+    port: () => azurite.port,
     env: () => ({
-      AZURE_STORAGE_ACCOUNT_NAME: AZURITE_ACCOUNT, AZURE_STORAGE_PRIMARY_ACCOUNT_KEY: AZURITE_KEY, AZURE_STORAGE_CONTAINER_NAME: 'proxied',
-      AZURE_STORAGE_PATH: 'p', AZURE_STORAGE_ENDPOINT: `http://127.0.0.1:${azurite.port}/{{ .AccountName }}/`,
+      AZURE_STORAGE_ACCOUNT_NAME: AZURITE_ACCOUNT,
+      AZURE_STORAGE_PRIMARY_ACCOUNT_KEY: AZURITE_KEY,
+      AZURE_STORAGE_CONTAINER_NAME: 'proxied',
+      AZURE_STORAGE_PATH: 'p',
+      AZURE_STORAGE_ENDPOINT: `http://127.0.0.1:${azurite.port}/{{ .AccountName }}/`,
     }),
   },
   {
-    label: 'Dropbox (API fake)', port: () => Number(new URL(dropbox.origin).port),
+    label: 'Dropbox (API fake)',
+    port: () => Number(new URL(dropbox.origin).port),
     env: () => ({
-      DROPBOX_REFRESH_TOKEN: dropbox.refreshToken, DROPBOX_APP_KEY: dropbox.appKey, DROPBOX_APP_SECRET: dropbox.appSecret,
-      DROPBOX_REMOTE_PATH: 'p', DROPBOX_ENDPOINT: `${dropbox.origin}/`, DROPBOX_OAUTH2_ENDPOINT: `${dropbox.origin}/`,
+      DROPBOX_REFRESH_TOKEN: dropbox.refreshToken,
+      DROPBOX_APP_KEY: dropbox.appKey,
+      DROPBOX_APP_SECRET: dropbox.appSecret,
+      DROPBOX_REMOTE_PATH: 'p',
+      DROPBOX_ENDPOINT: `${dropbox.origin}/`,
+      DROPBOX_OAUTH2_ENDPOINT: `${dropbox.origin}/`,
     }),
   },
 ];
@@ -102,8 +131,14 @@ function setup(extra: Record<string, string>): Record<string, string> {
   writeFileSync(join(src, 'data.txt'), 'through the proxy');
   return {
     // tinyproxy drops the Keep-Alive hints of the servers: a reused connection may meet a reset, which a retry absorbs
-    ...iso.env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: '', BACKUP_DESTINATION_TIMEOUT: '10s', BACKUP_RETRY_ATTEMPTS: '3', BACKUP_RETRY_INITIAL_DELAY: '1s',
-    NOTIFICATION_URLS: `generic+${rec.url.replace(/\/$/, '')}/hook?template=json`, NOTIFICATION_LEVEL: 'info',
+    ...iso.env,
+    BACKUP_SOURCES: src,
+    BACKUP_ARCHIVE: '',
+    BACKUP_DESTINATION_TIMEOUT: '10s',
+    BACKUP_RETRY_ATTEMPTS: '3',
+    BACKUP_RETRY_INITIAL_DELAY: '1s',
+    NOTIFICATION_URLS: `generic+${rec.url.replace(/\/$/, '')}/hook?template=json`,
+    NOTIFICATION_LEVEL: 'info',
     ...extra,
   };
 }
@@ -117,7 +152,13 @@ for (const t of targets) {
       const r = await cli(['backup'], setup({ ...t.env(), HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url }));
       assert.equal(r.code, 0, r.out);
       const seen = proxy.requestsTo(t.port()).slice(before);
-      assert.ok(seen.length > 0, `the proxy relayed requests to ${t.label} (port ${t.port()}); proxy log:\n${proxy.requests().map((x) => `${x.method} ${x.target}`).join('\n')}\n${r.out}`);
+      assert.ok(
+        seen.length > 0,
+        `the proxy relayed requests to ${t.label} (port ${t.port()}); proxy log:\n${proxy
+          .requests()
+          .map((x) => `${x.method} ${x.target}`)
+          .join('\n')}\n${r.out}`,
+      );
       assert.ok(proxy.requestsTo(Number(new URL(rec.url).port)).length > notesBefore, 'the notification went through the proxy');
       assert.ok(rec.requests.length > recBefore, 'the notification arrived');
     });
@@ -132,7 +173,10 @@ for (const t of targets) {
 
 test('NO_PROXY lets a host bypass the proxy (a dead proxy does not matter for it)', async () => {
   const s3t = targets[0]!;
-  const r = await cli(['backup'], setup({ ...s3t.env(), HTTP_PROXY: deadProxy, HTTPS_PROXY: deadProxy, NO_PROXY: '127.0.0.1', NOTIFICATION_URLS: '', BACKUP_RETRY_ATTEMPTS: '1' }));
+  const r = await cli(
+    ['backup'],
+    setup({ ...s3t.env(), HTTP_PROXY: deadProxy, HTTPS_PROXY: deadProxy, NO_PROXY: '127.0.0.1', NOTIFICATION_URLS: '', BACKUP_RETRY_ATTEMPTS: '1' }),
+  );
   assert.equal(r.code, 0, r.out);
 });
 
@@ -142,20 +186,36 @@ test('an HTTP_PROXY that is not a URL is a configuration error naming the variab
   assert.match(r.out, /HTTP_PROXY/);
 });
 
-describe('Google Drive through HTTPS_PROXY (Google\'s client reads the variables itself)', () => {
+describe("Google Drive through HTTPS_PROXY (Google's client reads the variables itself)", () => {
   let fake: DriveFake;
   const saved: Record<string, string | undefined> = {};
   before(async () => {
     fake = await startDriveFake({ subjects: ['owner@example.com'] });
-    for (const k of ['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'no_proxy']) { saved[k] = process.env[k]; delete process.env[k]; }
+    for (const k of ['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'no_proxy']) {
+      saved[k] = process.env[k];
+      delete process.env[k];
+    }
   });
   after(async () => {
-    for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v; }
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
     await fake?.stop();
   });
-  const dest = (folderId: string) => createGoogleDriveDestination({
-    credentialsJson: fake.account.json, folderId, impersonateSubject: 'owner@example.com', endpoint: fake.endpoint, tokenUrl: fake.tokenUrl, teamDriveId: '',
-  }, silentLogger(), { retry: { ...DEFAULT_RETRY, attempts: 1, timeoutMs: 10_000 } });
+  const dest = (folderId: string) =>
+    createGoogleDriveDestination(
+      {
+        credentialsJson: fake.account.json,
+        folderId,
+        impersonateSubject: 'owner@example.com',
+        endpoint: fake.endpoint,
+        tokenUrl: fake.tokenUrl,
+        teamDriveId: '',
+      },
+      silentLogger(),
+      { retry: { ...DEFAULT_RETRY, attempts: 1, timeoutMs: 10_000 } },
+    );
   const port = () => Number(new URL(fake.origin).port);
 
   test('token, upload, list and download go through the proxy', async () => {
@@ -164,7 +224,10 @@ describe('Google Drive through HTTPS_PROXY (Google\'s client reads the variables
       const before = proxy.requestsTo(port()).length;
       const d = await dest(fake.mkdir('proxied'));
       await d.upload('b.tar', Readable.from([Buffer.from('via proxy')]));
-      assert.deepEqual((await d.list('')).map((o) => o.name), ['b.tar']);
+      assert.deepEqual(
+        (await d.list('')).map((o) => o.name),
+        ['b.tar'],
+      );
       assert.equal((await buffer(await d.download('b.tar'))).toString(), 'via proxy');
       assert.ok(proxy.requestsTo(port()).length > before, 'the proxy relayed the requests');
     } finally {

@@ -83,11 +83,18 @@ function run(args: string[], env: Record<string, string>): Promise<{ code: numbe
     const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
     child.on('error', reject);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
@@ -97,8 +104,11 @@ const CASES: { name: string; env: () => Record<string, string>; extra?: string[]
   {
     name: 'S3',
     env: () => ({
-      AWS_S3_BUCKET_NAME: 'bucket', AWS_ENDPOINT: hostile.host, AWS_ENDPOINT_PROTO: 'http',
-      AWS_ACCESS_KEY_ID: SECRETS.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: SECRETS.AWS_SECRET_ACCESS_KEY,
+      AWS_S3_BUCKET_NAME: 'bucket',
+      AWS_ENDPOINT: hostile.host,
+      AWS_ENDPOINT_PROTO: 'http',
+      AWS_ACCESS_KEY_ID: SECRETS.AWS_ACCESS_KEY_ID,
+      AWS_SECRET_ACCESS_KEY: SECRETS.AWS_SECRET_ACCESS_KEY,
     }),
   },
   {
@@ -109,16 +119,20 @@ const CASES: { name: string; env: () => Record<string, string>; extra?: string[]
   {
     name: 'Azure',
     env: () => ({
-      AZURE_STORAGE_ACCOUNT_NAME: 'acct', AZURE_STORAGE_PRIMARY_ACCOUNT_KEY: SECRETS.AZURE_STORAGE_PRIMARY_ACCOUNT_KEY,
-      AZURE_STORAGE_CONTAINER_NAME: 'backups', AZURE_STORAGE_ENDPOINT: `${hostile.url}/{{ .AccountName }}/`,
+      AZURE_STORAGE_ACCOUNT_NAME: 'acct',
+      AZURE_STORAGE_PRIMARY_ACCOUNT_KEY: SECRETS.AZURE_STORAGE_PRIMARY_ACCOUNT_KEY,
+      AZURE_STORAGE_CONTAINER_NAME: 'backups',
+      AZURE_STORAGE_ENDPOINT: `${hostile.url}/{{ .AccountName }}/`,
     }),
   },
   {
     name: 'Dropbox',
     env: () => ({
-      DROPBOX_APP_KEY: SECRETS.DROPBOX_APP_KEY, DROPBOX_APP_SECRET: SECRETS.DROPBOX_APP_SECRET,
+      DROPBOX_APP_KEY: SECRETS.DROPBOX_APP_KEY,
+      DROPBOX_APP_SECRET: SECRETS.DROPBOX_APP_SECRET,
       DROPBOX_REFRESH_TOKEN: SECRETS.DROPBOX_REFRESH_TOKEN,
-      DROPBOX_ENDPOINT: `${hostile.url}/`, DROPBOX_OAUTH2_ENDPOINT: `${hostile.url}/`,
+      DROPBOX_ENDPOINT: `${hostile.url}/`,
+      DROPBOX_OAUTH2_ENDPOINT: `${hostile.url}/`,
     }),
     extra: [basic(SECRETS.DROPBOX_APP_KEY, SECRETS.DROPBOX_APP_SECRET)],
   },
@@ -132,16 +146,24 @@ describe('a Dropbox access token obtained at run time never leaves the process',
     hostile.handle((req) => {
       if (req.path.includes('oauth2/token')) return { status: 200, body: { access_token: ACCESS, token_type: 'bearer', expires_in: 14400 } };
       const echo = `${req.method} ${req.path} auth=${String(req.headers.authorization)}`;
-      return { status: 409, body: { error_summary: `path/conflict/ ${echo}`, error: { '.tag': 'path', path: { '.tag': 'conflict' } }, user_message: { text: echo } } };
+      return {
+        status: 409,
+        body: { error_summary: `path/conflict/ ${echo}`, error: { '.tag': 'path', path: { '.tag': 'conflict' } }, user_message: { text: echo } },
+      };
     });
     const { env } = setup({
-      DROPBOX_APP_KEY: SECRETS.DROPBOX_APP_KEY, DROPBOX_APP_SECRET: SECRETS.DROPBOX_APP_SECRET,
+      DROPBOX_APP_KEY: SECRETS.DROPBOX_APP_KEY,
+      DROPBOX_APP_SECRET: SECRETS.DROPBOX_APP_SECRET,
       DROPBOX_REFRESH_TOKEN: SECRETS.DROPBOX_REFRESH_TOKEN,
-      DROPBOX_ENDPOINT: `${hostile.url}/`, DROPBOX_OAUTH2_ENDPOINT: `${hostile.url}/`,
+      DROPBOX_ENDPOINT: `${hostile.url}/`,
+      DROPBOX_OAUTH2_ENDPOINT: `${hostile.url}/`,
     });
     const r = await run(['backup'], env);
     assert.equal(r.code, 1, `exit code\n${r.stdout}\n${r.stderr}`);
-    assert.ok(hostile.requests.some((q) => String(q.headers.authorization ?? '').includes(ACCESS)), 'the token was used');
+    assert.ok(
+      hostile.requests.some((q) => String(q.headers.authorization ?? '').includes(ACCESS)),
+      'the token was used',
+    );
     assertClean('stdout', r.stdout, [ACCESS]);
     assertClean('stderr', r.stderr, [ACCESS]);
     assert.equal(notify.requests.length, 1, `one notification\n${r.stdout}`);
@@ -175,9 +197,11 @@ describe('no secret leaves the process when a destination refuses', () => {
 
 describe('list, verify and notify-test never print a secret a server echoes', () => {
   const dropbox = () => ({
-    DROPBOX_APP_KEY: SECRETS.DROPBOX_APP_KEY, DROPBOX_APP_SECRET: SECRETS.DROPBOX_APP_SECRET,
+    DROPBOX_APP_KEY: SECRETS.DROPBOX_APP_KEY,
+    DROPBOX_APP_SECRET: SECRETS.DROPBOX_APP_SECRET,
     DROPBOX_REFRESH_TOKEN: SECRETS.DROPBOX_REFRESH_TOKEN,
-    DROPBOX_ENDPOINT: `${hostile.url}/`, DROPBOX_OAUTH2_ENDPOINT: `${hostile.url}/`,
+    DROPBOX_ENDPOINT: `${hostile.url}/`,
+    DROPBOX_OAUTH2_ENDPOINT: `${hostile.url}/`,
   });
   for (const command of [['list'], ['list', '--json'], ['verify', 'latest']]) {
     it(`Dropbox: \`offsite ${command.join(' ')}\` fails and its output is clean`, async () => {
@@ -197,12 +221,19 @@ describe('list, verify and notify-test never print a secret a server echoes', ()
 
   it('ntfy: a Basic-auth header echoed in the notification error does not reveal the password; the URL keeps its host', async () => {
     notify.reset();
-    notify.handle((req) => ({ status: 403, headers: { 'content-type': 'application/json' }, body: { error: `forbidden auth=${String(req.headers.authorization)}` } }));
+    notify.handle((req) => ({
+      status: 403,
+      headers: { 'content-type': 'application/json' },
+      body: { error: `forbidden auth=${String(req.headers.authorization)}` },
+    }));
     const password = 'ntfy-Pa55word-secret';
     const { env } = setup({ NOTIFICATION_URLS: `ntfy://alice:${password}@${notify.host}/alerts?disabletls=yes` });
     const r = await run(['notify-test'], env);
     assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
-    assert.ok(notify.requests.some((q) => String(q.headers.authorization ?? '') === `Basic ${basic('alice', password)}`), 'Basic auth was sent');
+    assert.ok(
+      notify.requests.some((q) => String(q.headers.authorization ?? '') === `Basic ${basic('alice', password)}`),
+      'Basic auth was sent',
+    );
     const out = r.stdout + r.stderr;
     assert.match(out, /forbidden/, 'the server answer is shown');
     for (const f of [password, basic('alice', password)]) assert.ok(!out.includes(f), `output contains ${f}:\n${out}`);

@@ -9,8 +9,10 @@ import { checkSources, isMountPoint } from '../../src/run/sources.ts';
 
 test('an empty source makes the run degraded (exit 4) and says the volume may not be mounted', () => {
   const { dir, env } = isolatedEnv();
-  const src = join(dir, 'src'); mkdirSync(src);
-  const archive = join(dir, 'archive'); mkdirSync(archive);
+  const src = join(dir, 'src');
+  mkdirSync(src);
+  const archive = join(dir, 'archive');
+  mkdirSync(archive);
   const r = runCli(['backup'], { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: archive, BACKUP_RETENTION_DAYS: '0' });
   assert.equal(r.code, 4, r.stdout + r.stderr);
   assert.ok(r.stdout.includes(`source ${src} is empty: is the volume mounted?`), r.stdout);
@@ -29,7 +31,9 @@ test('the default /backup that is not a mount point is reported; a mount point i
 
 test('BACKUP_ARCHIVE set to a missing path is a configuration error naming it (exit 2), nothing is written', () => {
   const { dir, env } = isolatedEnv();
-  const src = join(dir, 'src'); mkdirSync(src); writeFileSync(join(src, 'a'), 'a');
+  const src = join(dir, 'src');
+  mkdirSync(src);
+  writeFileSync(join(src, 'a'), 'a');
   const r = runCli(['backup'], { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: join(dir, 'not-mounted') });
   assert.equal(r.code, 2, r.stdout + r.stderr);
   assert.match(r.stderr, /^ {2}BACKUP_ARCHIVE: ".*not-mounted" does not exist or is not a directory/m);
@@ -38,7 +42,8 @@ test('BACKUP_ARCHIVE set to a missing path is a configuration error naming it (e
 
 test('the daemon refuses to start when a BACKUP_SOURCES path is missing (exit 2), instead of failing at 2 am', () => {
   const { dir, env } = isolatedEnv();
-  const archive = join(dir, 'archive'); mkdirSync(archive);
+  const archive = join(dir, 'archive');
+  mkdirSync(archive);
   const r = runCli(['daemon'], { ...env, BACKUP_SOURCES: join(dir, 'forgotten'), BACKUP_ARCHIVE: archive, BACKUP_CRON_EXPRESSION: '0 2 * * *' });
   assert.equal(r.code, 2, r.stdout + r.stderr);
   assert.match(r.stderr, /^ {2}BACKUP_SOURCES: .*forgotten does not exist/m);
@@ -47,8 +52,11 @@ test('the daemon refuses to start when a BACKUP_SOURCES path is missing (exit 2)
 
 test('BACKUP_FILENAME and BACKUP_LATEST_SYMLINK are checked after $VAR expansion, before any archive', () => {
   const { dir, env } = isolatedEnv();
-  const src = join(dir, 'src'); mkdirSync(src); writeFileSync(join(src, 'a'), 'a');
-  const archive = join(dir, 'archive'); mkdirSync(archive);
+  const src = join(dir, 'src');
+  mkdirSync(src);
+  writeFileSync(join(src, 'a'), 'a');
+  const archive = join(dir, 'archive');
+  mkdirSync(archive);
   const base = { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: archive, BACKUP_FILENAME_EXPAND: 'true' };
   const r = runCli(['backup'], { ...base, APP: '../escape', BACKUP_FILENAME: '$APP-%Y.{{ .Extension }}', LINK: '..', BACKUP_LATEST_SYMLINK: '$LINK' });
   assert.equal(r.code, 2, r.stdout + r.stderr);

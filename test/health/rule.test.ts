@@ -8,8 +8,9 @@ const at = (ms: number) => new Date(t0.getTime() + ms);
 
 test('expected interval: largest gap among the firings', () => {
   // weekdays at 02:00: Fri -> Mon is the largest gap (3 days)
-  const firings = ['2026-01-05', '2026-01-06', '2026-01-07', '2026-01-08', '2026-01-09', '2026-01-12', '2026-01-13', '2026-01-14']
-    .map((d) => new Date(`${d}T02:00:00Z`));
+  const firings = ['2026-01-05', '2026-01-06', '2026-01-07', '2026-01-08', '2026-01-09', '2026-01-12', '2026-01-13', '2026-01-14'].map(
+    (d) => new Date(`${d}T02:00:00Z`),
+  );
   assert.equal(expectedIntervalMs(firings), 72 * H);
   assert.equal(expectedIntervalMs([at(0), at(H), at(2 * H)]), H);
   assert.equal(expectedIntervalMs([at(0)]), null);
@@ -87,7 +88,10 @@ test('several jobs: the worst state wins and names the job', () => {
   const r = evaluateHealth({ now: at(60_000), startedAt: at(-10 * H), jobs: [good, bad, old] });
   assert.equal(r.state, 'failing');
   assert.equal(r.message, 'b: last run failed at 2026-01-05T00:00:00Z: boom');
-  assert.deepEqual(r.jobs.map((j) => j.state), ['ok', 'failing', 'stale']);
+  assert.deepEqual(
+    r.jobs.map((j) => j.state),
+    ['ok', 'failing', 'stale'],
+  );
   const r2 = evaluateHealth({ now: at(60_000), startedAt: at(-10 * H), jobs: [good, old] });
   assert.equal(r2.state, 'stale');
   assert.match(r2.message, /^c: /);

@@ -69,13 +69,17 @@ test('the store records results, the healthcheck fails on a failed last run, and
 
 test('without a writable state dir the health file carries the results across a restart', async () => {
   const d = dir();
-  const blocker = join(d, 'file'); writeFileSync(blocker, 'x');
+  const blocker = join(d, 'file');
+  writeFileSync(blocker, 'x');
   const errors: string[] = [];
   const healthFile = join(d, 'h.json');
   const store = new HealthStore([{ name: 'a', intervalMs: 1000 }], { healthFile, stateDir: join(blocker, 'state'), onError: (w) => errors.push(w) });
-  const s = emptyStats('a', new Date()); s.status = 'failure'; s.error = { phase: 'archive', message: 'boom' };
+  const s = emptyStats('a', new Date());
+  s.status = 'failure';
+  s.error = { phase: 'archive', message: 'boom' };
   store.record('a', s);
-  await store.write(); await store.write();
+  await store.write();
+  await store.write();
   assert.deepEqual(errors, ['state'], 'warned once');
   const again = new HealthStore([{ name: 'a', intervalMs: 1000 }], { healthFile, stateDir: join(blocker, 'state') });
   assert.equal(again.jobs.a!.lastAttempt?.cause, 'boom');
@@ -85,10 +89,14 @@ test('causeOf: error, failed destinations, degraded reasons', () => {
   const s = emptyStats('x', new Date());
   assert.equal(causeOf(s), undefined);
   s.status = 'partial';
-  s.destinations = [{ destination: 'S3', location: 's3://b', ok: false, bytes: 0, durationMs: 1, attempts: 1, pruned: 0, error: 'HTTP 403' },
-    { destination: 'Local', location: '/archive', ok: true, bytes: 1, durationMs: 1, attempts: 1, pruned: 0 }];
+  s.destinations = [
+    { destination: 'S3', location: 's3://b', ok: false, bytes: 0, durationMs: 1, attempts: 1, pruned: 0, error: 'HTTP 403' },
+    { destination: 'Local', location: '/archive', ok: true, bytes: 1, durationMs: 1, attempts: 1, pruned: 0 },
+  ];
   assert.equal(causeOf(s), 'S3: HTTP 403');
-  s.status = 'degraded'; s.destinations = []; s.degradedBy = ['2 file(s) could not be read'];
+  s.status = 'degraded';
+  s.destinations = [];
+  s.degradedBy = ['2 file(s) could not be read'];
   assert.equal(causeOf(s), '2 file(s) could not be read');
   mkdirSync(join(dir(), 'x'));
 });

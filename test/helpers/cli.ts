@@ -48,8 +48,12 @@ export function startCli(args: string[], env: Record<string, string>): ChildProc
 /** Everything a child writes to stdout and stderr so far. */
 export function collect(child: ChildProcess): () => string {
   let out = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { out += d; });
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    out += d;
+  });
   return () => out;
 }
 

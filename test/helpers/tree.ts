@@ -35,7 +35,13 @@ export function makeTree(root: string): void {
   symlinkSync(`../long/${'a'.repeat(120)}.txt`, join(root, 'ünïcödé/link-to-long'));
 }
 
-export interface EntryInfo { type: 'file' | 'dir' | 'symlink'; mode: number; mtime: number; content?: string; target?: string }
+export interface EntryInfo {
+  type: 'file' | 'dir' | 'symlink';
+  mode: number;
+  mtime: number;
+  content?: string;
+  target?: string;
+}
 
 /** Every entry under root: type, permission bits, mtime (seconds), content hash-ish or link target. */
 export function describeTree(root: string, skipDirMtime = true): Map<string, EntryInfo> {
@@ -47,8 +53,10 @@ export function describeTree(root: string, skipDirMtime = true): Map<string, Ent
       const s = lstatSync(p);
       const mtime = Math.floor(s.mtimeMs / 1000);
       if (s.isSymbolicLink()) out.set(r, { type: 'symlink', mode: 0, mtime, target: readlinkSync(p) });
-      else if (s.isDirectory()) { out.set(r, { type: 'dir', mode: s.mode & 0o7777, mtime: skipDirMtime ? 0 : mtime }); walk(r); }
-      else out.set(r, { type: 'file', mode: s.mode & 0o7777, mtime, content: readFileSync(p).toString('base64') });
+      else if (s.isDirectory()) {
+        out.set(r, { type: 'dir', mode: s.mode & 0o7777, mtime: skipDirMtime ? 0 : mtime });
+        walk(r);
+      } else out.set(r, { type: 'file', mode: s.mode & 0o7777, mtime, content: readFileSync(p).toString('base64') });
     }
   };
   walk('');

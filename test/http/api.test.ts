@@ -31,7 +31,11 @@ async function call(method: string, path: string, opts: { token?: string; header
   const text = buf.toString('utf8');
   bodies.push(text);
   let json: any;
-  try { json = JSON.parse(text); } catch { json = undefined; }
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
   return { status: res.status, json, text, buf, headers: res.headers };
 }
 
@@ -40,8 +44,12 @@ async function cli(args: string[], extra: Record<string, string> = {}): Promise<
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   return { code, stdout, stderr };
 }
@@ -81,11 +89,16 @@ before(async () => {
   output = collect(child);
   await waitFor(() => /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+)/.test(output()), 60_000, 'the HTTP server', output);
   url = /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output())![1]!;
-  stopDaemon = () => { child.kill('SIGTERM'); };
+  stopDaemon = () => {
+    child.kill('SIGTERM');
+  };
 });
 
 let stopDaemon = () => {};
-after(async () => { stopDaemon(); await rec.close(); });
+after(async () => {
+  stopDaemon();
+  await rec.close();
+});
 
 test('without any token the API answers 404; open endpoints answer', async () => {
   assert.equal((await call('GET', '/api/v1/status')).status, 404);
@@ -146,7 +159,10 @@ test('tokens: missing, wrong, revoked, not yet active, wrong scope', async () =>
 
 test('download tokens made or reset are notified to every URL, whatever NOTIFICATION_LEVEL', async () => {
   const notes = rec.requests.filter((q) => q.path === '/notify').map((q) => q.body);
-  assert.ok(notes.some((b) => /token dl with download access was created on/.test(b)), notes.join('\n'));
+  assert.ok(
+    notes.some((b) => /token dl with download access was created on/.test(b)),
+    notes.join('\n'),
+  );
   assert.ok(notes.some((b) => /token late with download access was created/.test(b)));
   assert.ok(!notes.some((b) => /token runner /.test(b)), 'a token without download scope was notified');
 });
@@ -183,10 +199,16 @@ test('runs: 202 with Location, 409 while the job runs, GET runs/{id}, ?wait=true
 
   let run = await call('GET', started.headers.get('location')!, { token: runner });
   const until = Date.now() + 60_000;
-  while (run.json.state !== 'finished' && Date.now() < until) { await new Promise((r) => setTimeout(r, 100)); run = await call('GET', `/api/v1/runs/${started.json.id}`, { token: runner }); }
+  while (run.json.state !== 'finished' && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 100));
+    run = await call('GET', `/api/v1/runs/${started.json.id}`, { token: runner });
+  }
   assert.equal(run.json.status, 'success', run.text);
   assert.equal(run.json.stats.status, 'success');
-  assert.ok(run.json.logs.some((l: any) => l.msg === 'backup finished'), JSON.stringify(run.json.logs));
+  assert.ok(
+    run.json.logs.some((l: any) => l.msg === 'backup finished'),
+    JSON.stringify(run.json.logs),
+  );
 
   const waited = await call('POST', '/api/v1/runs?wait=true', { token: runner, body: {} });
   assert.equal(waited.status, 200);
@@ -219,7 +241,12 @@ test('backups: list, download with the backup key, headers, verify', async () =>
   assert.equal(dl.headers.get('cache-control'), 'no-store');
   assert.ok(dl.buf.equals(readFileSync(join(dir, 'archive', name))));
   assert.ok(/backup downloaded/.test(output()) && /"token":"dl"/.test(output()), 'the download is logged with the token name');
-  await waitFor(() => rec.requests.some((q) => q.path === '/notify' && /backup downloaded/.test(q.body)), 20_000, 'the download notification', () => rec.requests.map((q) => q.body).join('\n'));
+  await waitFor(
+    () => rec.requests.some((q) => q.path === '/notify' && /backup downloaded/.test(q.body)),
+    20_000,
+    'the download notification',
+    () => rec.requests.map((q) => q.body).join('\n'),
+  );
 
   const v = await call('POST', `${path}/verify`, { token: tokens.runner });
   assert.equal(v.status, 200, v.text);
@@ -229,20 +256,37 @@ test('backups: list, download with the backup key, headers, verify', async () =>
 });
 
 test('a download the client aborts leaves the backup untouched and the daemon serving', async () => {
-  const name = readdirSync(join(dir, 'archive')).filter((f) => f.endsWith('.tar')).sort()[0]!;
-  const before = createHash('sha256').update(readFileSync(join(dir, 'archive', name))).digest('hex');
+  const name = readdirSync(join(dir, 'archive'))
+    .filter((f) => f.endsWith('.tar'))
+    .sort()[0]!;
+  const before = createHash('sha256')
+    .update(readFileSync(join(dir, 'archive', name)))
+    .digest('hex');
   const u = new URL(`${url}/api/v1/backups/Local/${name}`);
   await new Promise<void>((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname, headers: { authorization: `Bearer ${tokens.dl}`, 'x-backup-key': BACKUP_KEY } }, (res) => {
-      assert.equal(res.statusCode, 200);
-      res.once('data', () => { req.destroy(); resolve(); });
+    const req = request(
+      { host: u.hostname, port: u.port, path: u.pathname, headers: { authorization: `Bearer ${tokens.dl}`, 'x-backup-key': BACKUP_KEY } },
+      (res) => {
+        assert.equal(res.statusCode, 200);
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      },
+    );
+    req.on('error', (e) => {
+      if (!req.destroyed) reject(e);
     });
-    req.on('error', (e) => { if (!req.destroyed) reject(e); });
     req.end();
   });
   await new Promise((r) => setTimeout(r, 300));
   assert.deepEqual(readdirSync(join(dir, 'archive')).filter((f) => f.endsWith('.tar')).length, 2);
-  assert.equal(createHash('sha256').update(readFileSync(join(dir, 'archive', name))).digest('hex'), before);
+  assert.equal(
+    createHash('sha256')
+      .update(readFileSync(join(dir, 'archive', name)))
+      .digest('hex'),
+    before,
+  );
   assert.equal((await call('GET', '/livez')).status, 200);
 });
 
@@ -262,7 +306,9 @@ test('SysReptor: POST /api/v1/utils/backup/ with {"key"} streams a fresh archive
 
 test('downloads and exports are limited per token per day (OFFSITE_DOWNLOAD_DAILY_LIMIT)', async () => {
   // dl used 3 so far (download, aborted download, export); the 4th works, the 5th is refused
-  const name = readdirSync(join(dir, 'archive')).filter((f) => f.endsWith('.tar')).sort()[0]!;
+  const name = readdirSync(join(dir, 'archive'))
+    .filter((f) => f.endsWith('.tar'))
+    .sort()[0]!;
   const path = `/api/v1/backups/Local/${name}`;
   assert.equal((await call('GET', path, { token: tokens.dl, headers: { 'x-backup-key': BACKUP_KEY } })).status, 200);
   const refused = await call('GET', path, { token: tokens.dl, headers: { 'x-backup-key': BACKUP_KEY } });

@@ -19,10 +19,24 @@ import type { HttpConfig } from '../../src/http/config.ts';
 const HOUR = 3600_000;
 const dir = mkdtempSync(join(tmpdir(), 'offsite-health-'));
 const servers: RunningServer[] = [];
-after(async () => { for (const s of servers) await s.close(); });
+after(async () => {
+  for (const s of servers) await s.close();
+});
 
 function httpConfig(over: Partial<HttpConfig> = {}): HttpConfig {
-  return { listen: { host: '127.0.0.1', port: 0 }, metricsToken: null, apiToken: null, backupKey: null, activationDelayMs: 0, trustedProxies: [], downloadDailyLimit: 3, healthchecksUrl: null, uptimeKumaUrl: null, pushgatewayUrl: null, ...over };
+  return {
+    listen: { host: '127.0.0.1', port: 0 },
+    metricsToken: null,
+    apiToken: null,
+    backupKey: null,
+    activationDelayMs: 0,
+    trustedProxies: [],
+    downloadDailyLimit: 3,
+    healthchecksUrl: null,
+    uptimeKumaUrl: null,
+    pushgatewayUrl: null,
+    ...over,
+  };
 }
 
 async function start(clock: { now: Date }, http: HttpConfig, startedAt: Date) {
@@ -31,22 +45,47 @@ async function start(clock: { now: Date }, http: HttpConfig, startedAt: Date) {
   const runs = new RunRegistry();
   let tick = startedAt;
   const control: DaemonControl = {
-    config, health, runs, signal: new AbortController().signal,
-    next: () => null, intervalMs: () => HOUR, trigger: () => 'unknown', lastTick: () => tick,
+    config,
+    health,
+    runs,
+    signal: new AbortController().signal,
+    next: () => null,
+    intervalMs: () => HOUR,
+    trigger: () => 'unknown',
+    lastTick: () => tick,
   };
   const metrics = new Metrics('test');
   metrics.addJob('db', HOUR);
-  const app = createApp({ control, metrics, inventory: new Inventory([], config.stateDir, silentLogger()), tokens: new TokenStore(config.stateDir, http.apiToken), log: silentLogger(), version: 'test', now: () => clock.now });
+  const app = createApp({
+    control,
+    metrics,
+    inventory: new Inventory([], config.stateDir, silentLogger()),
+    tokens: new TokenStore(config.stateDir, http.apiToken),
+    log: silentLogger(),
+    version: 'test',
+    now: () => clock.now,
+  });
   const server = await listen(app, { host: '127.0.0.1', port: 0 });
   servers.push(server);
-  return { url: server.url, health, metrics, setTick: (d: Date) => { tick = d; } };
+  return {
+    url: server.url,
+    health,
+    metrics,
+    setTick: (d: Date) => {
+      tick = d;
+    },
+  };
 }
 
 async function get(url: string, headers: Record<string, string> = {}) {
   const res = await fetch(url, { headers });
   const text = await res.text();
   let json: any;
-  try { json = JSON.parse(text); } catch { json = undefined; }
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
   return { status: res.status, text, json, headers: res.headers };
 }
 

@@ -14,8 +14,12 @@ after(() => rec.close());
 function backup(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
   const child = spawn(process.execPath, [CLI, 'backup'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { out += d; });
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, out })));
 }
 
@@ -24,7 +28,13 @@ test('offsite backup: /start and success pings with one rid; a failing monitor d
   mkdirSync(join(dir, 'src'));
   mkdirSync(join(dir, 'archive'));
   writeFileSync(join(dir, 'src', 'x'), 'x');
-  const e = { ...env, BACKUP_SOURCES: join(dir, 'src'), BACKUP_ARCHIVE: join(dir, 'archive'), OFFSITE_HEALTHCHECKS_URL: `${rec.url}/ping/abcdef012345`, OFFSITE_UPTIME_KUMA_URL: `${rec.url}/api/push/pushtoken99` };
+  const e = {
+    ...env,
+    BACKUP_SOURCES: join(dir, 'src'),
+    BACKUP_ARCHIVE: join(dir, 'archive'),
+    OFFSITE_HEALTHCHECKS_URL: `${rec.url}/ping/abcdef012345`,
+    OFFSITE_UPTIME_KUMA_URL: `${rec.url}/api/push/pushtoken99`,
+  };
   const r = await backup(e);
   assert.equal(r.code, 0, r.out);
   const start = rec.requests.find((q) => q.path === '/ping/abcdef012345/start');

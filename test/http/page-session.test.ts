@@ -22,25 +22,57 @@ const dir = mkdtempSync(join(tmpdir(), 'offsite-page-'));
 const t0 = new Date('2026-03-01T00:00:00Z');
 const clock = { now: new Date(t0) };
 let server: RunningServer;
-after(async () => { await server?.close(); });
+after(async () => {
+  await server?.close();
+});
 
-const http: HttpConfig = { listen: { host: '127.0.0.1', port: 0 }, metricsToken: null, apiToken: null, backupKey: null, activationDelayMs: 0, trustedProxies: [], downloadDailyLimit: 3, healthchecksUrl: null, uptimeKumaUrl: null, pushgatewayUrl: null };
+const http: HttpConfig = {
+  listen: { host: '127.0.0.1', port: 0 },
+  metricsToken: null,
+  apiToken: null,
+  backupKey: null,
+  activationDelayMs: 0,
+  trustedProxies: [],
+  downloadDailyLimit: 3,
+  healthchecksUrl: null,
+  uptimeKumaUrl: null,
+  pushgatewayUrl: null,
+};
 const config = { jobs: [], stateDir: join(dir, 'state'), http } as unknown as Config;
 const tokens = new TokenStore(config.stateDir, null);
 const control: DaemonControl = {
-  config, health: new HealthStore([], { stateDir: join(dir, 'h') }, t0), runs: new RunRegistry(), signal: new AbortController().signal,
-  next: () => null, intervalMs: () => null, trigger: () => 'unknown', lastTick: () => clock.now,
+  config,
+  health: new HealthStore([], { stateDir: join(dir, 'h') }, t0),
+  runs: new RunRegistry(),
+  signal: new AbortController().signal,
+  next: () => null,
+  intervalMs: () => null,
+  trigger: () => 'unknown',
+  lastTick: () => clock.now,
 };
 
 async function start(): Promise<string> {
   if (server) return server.url;
-  const app = createApp({ control, metrics: new Metrics('test'), inventory: new Inventory([], config.stateDir, silentLogger()), tokens, log: silentLogger(), version: 'test', now: () => clock.now });
+  const app = createApp({
+    control,
+    metrics: new Metrics('test'),
+    inventory: new Inventory([], config.stateDir, silentLogger()),
+    tokens,
+    log: silentLogger(),
+    version: 'test',
+    now: () => clock.now,
+  });
   server = await listen(app, { host: '127.0.0.1', port: 0 });
   return server.url;
 }
 
 async function signIn(url: string, token: string): Promise<string> {
-  const r = await fetch(`${url}/signin`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${encodeURIComponent(token)}`, redirect: 'manual' });
+  const r = await fetch(`${url}/signin`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: `token=${encodeURIComponent(token)}`,
+    redirect: 'manual',
+  });
   assert.equal(r.status, 303, await r.text());
   const set = r.headers.get('set-cookie') ?? '';
   assert.match(set, /^offsite_session=[A-Za-z0-9_-]{43};/);
@@ -106,7 +138,11 @@ test('without BACKUP_KEY downloads are disabled on the page and refused by the A
   const page = await open(url, cookie, '/backups');
   assert.match(page.text, /downloads are disabled: BACKUP_KEY is not set/);
   const csrf = /<meta name="csrf-token" content="([^"]+)">/.exec(page.text)![1]!;
-  const r = await fetch(`${url}/download`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: csrf, job: 'default', destination: 'Local', name: 'backup.tar.gz', key: 'anything-at-all-0123456789' }) });
+  const r = await fetch(`${url}/download`, {
+    method: 'POST',
+    headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ _csrf: csrf, job: 'default', destination: 'Local', name: 'backup.tar.gz', key: 'anything-at-all-0123456789' }),
+  });
   assert.equal(r.status, 404);
   assert.match(await r.text(), /BACKUP_KEY is not set/);
 });

@@ -35,8 +35,12 @@ async function cli(args: string[]): Promise<{ code: number | null; stdout: strin
   const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   return { code, stdout, stderr };
 }
@@ -70,14 +74,19 @@ before(async () => {
     OFFSITE_TRUSTED_PROXIES: '127.0.0.1',
     BACKUP_KEY,
   };
-  for (const [name, scopes] of [['admin', 'read,run,download'], ['viewer', 'read']] as const) {
+  for (const [name, scopes] of [
+    ['admin', 'read,run,download'],
+    ['viewer', 'read'],
+  ] as const) {
     const r = await cli(['token', 'create', name, '--scopes', scopes]);
     assert.equal(r.code, 0, r.stderr);
     tokens[name] = r.stdout.trim();
   }
   const child = startCli(['daemon'], env);
   output = collect(child);
-  stopDaemon = () => { child.kill('SIGTERM'); };
+  stopDaemon = () => {
+    child.kill('SIGTERM');
+  };
   const { chromium } = await import('playwright-core');
   const launching = chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   await waitFor(() => /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+)/.test(output()), 60_000, 'the HTTP server', output);
@@ -85,7 +94,7 @@ before(async () => {
   // one finished run before the browser looks
   const r = await fetch(`${url}/api/v1/runs?wait=true`, { method: 'POST', headers: { authorization: `Bearer ${tokens.admin}` } });
   assert.equal(r.status, 200, await r.clone().text());
-  assert.equal((await r.json() as { status: string }).status, 'success');
+  assert.equal(((await r.json()) as { status: string }).status, 'success');
   browser = await launching;
   ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   page = await ctx.newPage();
@@ -130,7 +139,7 @@ test('dashboard: the finished run, health, next run, 30-day strip, destination t
   assert.match(text, /Next run\s*\d{4}-\d\d-\d\d 03:00 UTC/);
   assert.match(text, /Last run\s*success/);
   assert.equal(await page.locator('.strip li').count(), 30);
-  assert.match(await page.locator('.strip li').last().getAttribute('title') ?? '', /1 run, worst success/);
+  assert.match((await page.locator('.strip li').last().getAttribute('title')) ?? '', /1 run, worst success/);
   const local = page.locator('tr', { has: page.locator('th', { hasText: 'Local' }) }).first();
   const cells = await local.locator('td').allInnerTexts();
   assert.equal(cells[0], '1', cells.join(' | '));
@@ -167,11 +176,17 @@ test('run now: the run page updates live until the run finishes, with phases, de
     await lock.release();
     released = true;
     // no reload by the test: the page's script follows the event stream
-    await page.waitForFunction(() => {
-      const d = (globalThis as any).document;
-      return d.getElementById('p-eta')?.textContent !== '–' && / of /.test(d.getElementById('p-bytes')?.textContent ?? '');
-    }, undefined, { timeout: 120_000 });
-    progress = await page.evaluate(() => Object.fromEntries(['p-files', 'p-bytes', 'p-rate', 'p-eta'].map((id) => [id, (globalThis as any).document.getElementById(id).textContent as string])));
+    await page.waitForFunction(
+      () => {
+        const d = (globalThis as any).document;
+        return d.getElementById('p-eta')?.textContent !== '–' && / of /.test(d.getElementById('p-bytes')?.textContent ?? '');
+      },
+      undefined,
+      { timeout: 120_000 },
+    );
+    progress = await page.evaluate(() =>
+      Object.fromEntries(['p-files', 'p-bytes', 'p-rate', 'p-eta'].map((id) => [id, (globalThis as any).document.getElementById(id).textContent as string])),
+    );
     // and reloads itself when the run ends
     await page.waitForSelector('h2:text("Phases")', { timeout: 120_000 });
   } finally {
@@ -206,7 +221,9 @@ test('run now: the run page updates live until the run finishes, with phases, de
 
 test('backups: verify, download refused without the right key, download with it', { skip }, async () => {
   await page.goto(`${url}/backups`);
-  const files = readdirSync(join(dir, 'archive')).filter((f) => f.endsWith('.tar.gz')).sort();
+  const files = readdirSync(join(dir, 'archive'))
+    .filter((f) => f.endsWith('.tar.gz'))
+    .sort();
   assert.equal(files.length, 2);
   const name = files[0]!;
   assert.equal(await page.locator('tbody tr').count(), 2);
@@ -226,7 +243,11 @@ test('backups: verify, download refused without the right key, download with it'
   assert.match(await page.locator('[role=alert]').innerText(), /403: wrong backup key/);
   // no key at all (sent past the form): the API's refusal
   const csrf = await page.locator('meta[name=csrf-token]').getAttribute('content');
-  const nokey = await fetch(`${url}/download`, { method: 'POST', headers: { cookie: await cookieHeader(), 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: csrf!, job: 'default', destination: 'Local', name }) });
+  const nokey = await fetch(`${url}/download`, {
+    method: 'POST',
+    headers: { cookie: await cookieHeader(), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ _csrf: csrf!, job: 'default', destination: 'Local', name }),
+  });
   assert.equal(nokey.status, 403);
   assert.match(await nokey.text(), /needs the backup key/);
 
@@ -243,7 +264,8 @@ test('backups: verify, download refused without the right key, download with it'
 test('a POST without the CSRF token, or from another site, is refused', { skip }, async () => {
   const cookie = await cookieHeader();
   const form = { 'content-type': 'application/x-www-form-urlencoded' };
-  const runsBefore = ((await (await fetch(`${url}/api/v1/runs`, { headers: { authorization: `Bearer ${tokens.admin}` } })).json()) as { runs: unknown[] }).runs.length;
+  const runsBefore = ((await (await fetch(`${url}/api/v1/runs`, { headers: { authorization: `Bearer ${tokens.admin}` } })).json()) as { runs: unknown[] }).runs
+    .length;
   const none = await fetch(`${url}/run`, { method: 'POST', headers: { cookie, ...form }, body: 'job=default', redirect: 'manual' });
   assert.equal(none.status, 403);
   assert.match(await none.text(), /CSRF token/);
@@ -251,12 +273,23 @@ test('a POST without the CSRF token, or from another site, is refused', { skip }
   assert.equal(wrong.status, 403);
   await page.goto(url);
   const csrf = await page.locator('meta[name=csrf-token]').getAttribute('content');
-  const foreign = await fetch(`${url}/run`, { method: 'POST', headers: { cookie, ...form, origin: 'http://evil.example' }, body: `job=default&_csrf=${csrf}`, redirect: 'manual' });
+  const foreign = await fetch(`${url}/run`, {
+    method: 'POST',
+    headers: { cookie, ...form, origin: 'http://evil.example' },
+    body: `job=default&_csrf=${csrf}`,
+    redirect: 'manual',
+  });
   assert.equal(foreign.status, 403);
-  const runsAfter = ((await (await fetch(`${url}/api/v1/runs`, { headers: { authorization: `Bearer ${tokens.admin}` } })).json()) as { runs: unknown[] }).runs.length;
+  const runsAfter = ((await (await fetch(`${url}/api/v1/runs`, { headers: { authorization: `Bearer ${tokens.admin}` } })).json()) as { runs: unknown[] }).runs
+    .length;
   assert.equal(runsAfter, runsBefore, 'a refused POST started a run');
   // the same request with the token goes through (the refusals above were the CSRF check)
-  const ok = await fetch(`${url}/signout`, { method: 'POST', headers: { cookie: 'offsite_session=unknown', ...form }, body: `_csrf=${csrf}`, redirect: 'manual' });
+  const ok = await fetch(`${url}/signout`, {
+    method: 'POST',
+    headers: { cookie: 'offsite_session=unknown', ...form },
+    body: `_csrf=${csrf}`,
+    redirect: 'manual',
+  });
   assert.equal(ok.status, 401, 'an unknown session is not signed in');
 });
 
@@ -270,18 +303,34 @@ test('a read-only token sees the actions disabled; the API refuses them anyway',
   assert.equal(await p.getByRole('button', { name: 'Run default now' }).isDisabled(), true);
   const csrf = await p.locator('meta[name=csrf-token]').getAttribute('content');
   const cookie = (await other.cookies(url)).map((c) => `${c.name}=${c.value}`).join('; ');
-  const r = await fetch(`${url}/run`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: `job=default&_csrf=${csrf}`, redirect: 'manual' });
+  const r = await fetch(`${url}/run`, {
+    method: 'POST',
+    headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    body: `job=default&_csrf=${csrf}`,
+    redirect: 'manual',
+  });
   assert.equal(r.status, 403);
   assert.match(await r.text(), /lacks the run scope/);
   // the CSRF token as a header works as well: the API's scope check is what refuses
-  const h = await fetch(`${url}/run`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', 'x-csrf-token': csrf! }, body: 'job=default', redirect: 'manual' });
+  const h = await fetch(`${url}/run`, {
+    method: 'POST',
+    headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', 'x-csrf-token': csrf! },
+    body: 'job=default',
+    redirect: 'manual',
+  });
   assert.equal(h.status, 403);
   assert.match(await h.text(), /lacks the run scope/);
   await other.close();
 });
 
-test('failed sign-ins count in the API\'s per-address limiter (429)', { skip }, async () => {
-  const signin = (token: string) => fetch(`${url}/signin`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': '10.7.7.7' }, body: `token=${encodeURIComponent(token)}`, redirect: 'manual' });
+test("failed sign-ins count in the API's per-address limiter (429)", { skip }, async () => {
+  const signin = (token: string) =>
+    fetch(`${url}/signin`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': '10.7.7.7' },
+      body: `token=${encodeURIComponent(token)}`,
+      redirect: 'manual',
+    });
   for (let i = 0; i < 10; i++) assert.equal((await signin('ofs_wrong')).status, 401);
   const blocked = await signin(tokens.admin!);
   assert.equal(blocked.status, 429, 'even the right token waits');

@@ -11,63 +11,92 @@ import { isolatedEnv, CLI, collect, waitFor } from '../helpers/cli.ts';
 
 const GATEWAY = ['/usr/bin/prometheus-pushgateway', '/bin/prometheus-pushgateway'].find((p) => existsSync(p));
 let gw: ChildProcess | undefined;
-after(() => { gw?.kill('SIGTERM'); });
+after(() => {
+  gw?.kill('SIGTERM');
+});
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
   });
 }
 
 function backup(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
   const child = spawn(process.execPath, [CLI, 'backup'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { out += d; });
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, out })));
 }
 
 // every pushed series carries the grouping key: job (offsite's job) and instance (OFFSITE_PUSHGATEWAY_INSTANCE)
 const sample = (text: string, name: string) => new RegExp(`^${name}\\{(?=[^}]*instance="app-backup")[^}]*job="nightly"[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1];
 
-test('offsite backup pushes its gauges to a Pushgateway; a failure keeps the last success; a dead gateway does not fail the backup', { skip: !GATEWAY && !process.env.CI ? 'Debian prometheus-pushgateway is not installed' : false }, async () => {
-  assert.ok(GATEWAY, 'prometheus-pushgateway is not installed');
-  const port = await freePort();
-  gw = spawn(GATEWAY!, [`--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const glog = collect(gw);
-  let up = false;
-  await waitFor(() => { void fetch(`http://127.0.0.1:${port}/-/ready`).then((r) => { up = r.ok; }, () => {}); return up; }, 30_000, 'the pushgateway', glog);
+test(
+  'offsite backup pushes its gauges to a Pushgateway; a failure keeps the last success; a dead gateway does not fail the backup',
+  { skip: !GATEWAY && !process.env.CI ? 'Debian prometheus-pushgateway is not installed' : false },
+  async () => {
+    assert.ok(GATEWAY, 'prometheus-pushgateway is not installed');
+    const port = await freePort();
+    gw = spawn(GATEWAY!, [`--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const glog = collect(gw);
+    let up = false;
+    await waitFor(
+      () => {
+        void fetch(`http://127.0.0.1:${port}/-/ready`).then(
+          (r) => {
+            up = r.ok;
+          },
+          () => {},
+        );
+        return up;
+      },
+      30_000,
+      'the pushgateway',
+      glog,
+    );
 
-  const { dir, env } = isolatedEnv();
-  mkdirSync(join(dir, 'src'));
-  mkdirSync(join(dir, 'archive'));
-  writeFileSync(join(dir, 'src', 'a'), 'a');
-  // one conf.d job named nightly
-  writeFileSync(join(dir, 'conf.d', 'nightly.env'), `BACKUP_SOURCES=${join(dir, 'src')}\nBACKUP_ARCHIVE=${join(dir, 'archive')}\nBACKUP_CRON_EXPRESSION=0 */6 * * *\nTZ=UTC\n`);
-  const e = { ...env, OFFSITE_PUSHGATEWAY_URL: `http://127.0.0.1:${port}`, OFFSITE_PUSHGATEWAY_INSTANCE: 'app-backup' };
-  const ok = await backup(e);
-  assert.equal(ok.code, 0, ok.out);
-  const metrics = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let text = await metrics();
-  assert.equal(sample(text, 'offsite_backup_last_status'), '1', text);
-  const success = sample(text, 'offsite_backup_last_success_timestamp_seconds');
-  assert.ok(success && Number(success) > 1.7e9, text);
-  assert.ok(sample(text, 'offsite_backup_last_duration_seconds'));
-  assert.equal(sample(text, 'offsite_backup_runs_total'), undefined, 'a counter was pushed');
-  // the stale alert needs the interval: it comes from the job's BACKUP_CRON_EXPRESSION
-  assert.equal(sample(text, 'offsite_schedule_expected_interval_seconds'), String(6 * 3600), text);
+    const { dir, env } = isolatedEnv();
+    mkdirSync(join(dir, 'src'));
+    mkdirSync(join(dir, 'archive'));
+    writeFileSync(join(dir, 'src', 'a'), 'a');
+    // one conf.d job named nightly
+    writeFileSync(
+      join(dir, 'conf.d', 'nightly.env'),
+      `BACKUP_SOURCES=${join(dir, 'src')}\nBACKUP_ARCHIVE=${join(dir, 'archive')}\nBACKUP_CRON_EXPRESSION=0 */6 * * *\nTZ=UTC\n`,
+    );
+    const e = { ...env, OFFSITE_PUSHGATEWAY_URL: `http://127.0.0.1:${port}`, OFFSITE_PUSHGATEWAY_INSTANCE: 'app-backup' };
+    const ok = await backup(e);
+    assert.equal(ok.code, 0, ok.out);
+    const metrics = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    let text = await metrics();
+    assert.equal(sample(text, 'offsite_backup_last_status'), '1', text);
+    const success = sample(text, 'offsite_backup_last_success_timestamp_seconds');
+    assert.ok(success && Number(success) > 1.7e9, text);
+    assert.ok(sample(text, 'offsite_backup_last_duration_seconds'));
+    assert.equal(sample(text, 'offsite_backup_runs_total'), undefined, 'a counter was pushed');
+    // the stale alert needs the interval: it comes from the job's BACKUP_CRON_EXPRESSION
+    assert.equal(sample(text, 'offsite_schedule_expected_interval_seconds'), String(6 * 3600), text);
 
-  renameSync(join(dir, 'src'), join(dir, 'gone'));
-  const failed = await backup(e);
-  assert.equal(failed.code, 1, failed.out);
-  text = await metrics();
-  assert.equal(sample(text, 'offsite_backup_last_status'), '0');
-  assert.equal(sample(text, 'offsite_backup_last_success_timestamp_seconds'), success, 'the failed run erased the last success');
-  renameSync(join(dir, 'gone'), join(dir, 'src'));
+    renameSync(join(dir, 'src'), join(dir, 'gone'));
+    const failed = await backup(e);
+    assert.equal(failed.code, 1, failed.out);
+    text = await metrics();
+    assert.equal(sample(text, 'offsite_backup_last_status'), '0');
+    assert.equal(sample(text, 'offsite_backup_last_success_timestamp_seconds'), success, 'the failed run erased the last success');
+    renameSync(join(dir, 'gone'), join(dir, 'src'));
 
-  gw.kill('SIGTERM');
-  await new Promise((r) => gw!.once('exit', r));
-  const dead = await backup(e);
-  assert.equal(dead.code, 0, dead.out);
-  assert.match(dead.out, /pushing the metrics to OFFSITE_PUSHGATEWAY_URL failed .*the backup itself is not affected/);
-});
+    gw.kill('SIGTERM');
+    await new Promise((r) => gw!.once('exit', r));
+    const dead = await backup(e);
+    assert.equal(dead.code, 0, dead.out);
+    assert.match(dead.out, /pushing the metrics to OFFSITE_PUSHGATEWAY_URL failed .*the backup itself is not affected/);
+  },
+);

@@ -14,13 +14,28 @@ test('a client that disconnects mid-download ends the reading of the source', as
   // 10 GiB if read to the end
   const source = new Readable({
     read() {
-      if (produced >= 10 * 1024 ** 3) { this.push(null); return; }
+      if (produced >= 10 * 1024 ** 3) {
+        this.push(null);
+        return;
+      }
       produced += chunk.length;
       this.push(chunk);
     },
   });
   const app = new Hono();
-  app.get('/dl', (c) => c.body(streamOf(source, () => { ended++; }, c.req.raw.signal), 200, { 'Content-Type': 'application/octet-stream' }));
+  app.get('/dl', (c) =>
+    c.body(
+      streamOf(
+        source,
+        () => {
+          ended++;
+        },
+        c.req.raw.signal,
+      ),
+      200,
+      { 'Content-Type': 'application/octet-stream' },
+    ),
+  );
   const server = await listen(app as never, { host: '127.0.0.1', port: 0 });
   try {
     const u = new URL(`${server.url}/dl`);
@@ -29,10 +44,15 @@ test('a client that disconnects mid-download ends the reading of the source', as
       const req = request({ host: u.hostname, port: u.port, path: u.pathname }, (res) => {
         res.on('data', (d: Buffer) => {
           received += d.length;
-          if (received > 1024 * 1024) { req.destroy(); resolve(); }
+          if (received > 1024 * 1024) {
+            req.destroy();
+            resolve();
+          }
         });
       });
-      req.on('error', (e) => { if (!req.destroyed) reject(e); });
+      req.on('error', (e) => {
+        if (!req.destroyed) reject(e);
+      });
       req.end();
     });
     const deadline = Date.now() + 10_000;

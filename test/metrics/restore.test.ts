@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { Metrics } from '../../src/metrics/metrics.ts';
 import type { RunStats } from '../../src/run/stats.ts';
 
-const value = (text: string, destination: string) => new RegExp(`^offsite_backup_last_success_timestamp_seconds\\{job="db",destination="${destination}"\\} (\\S+)$`, 'm').exec(text)?.[1];
+const value = (text: string, destination: string) =>
+  new RegExp(`^offsite_backup_last_success_timestamp_seconds\\{job="db",destination="${destination}"\\} (\\S+)$`, 'm').exec(text)?.[1];
 
 test('the remembered last success is restored for every destination of the job', async () => {
   const m = new Metrics('test', { processMetrics: false });
@@ -26,7 +27,14 @@ test('nothing remembered (or unreadable): no series is made up', async () => {
 test('a success seen by this process is never replaced by the older remembered one', async () => {
   const m = new Metrics('test', { processMetrics: false });
   const end = new Date('2026-11-26T02:00:00.000Z');
-  m.observeRun({ job: 'db', status: 'success', start: end, end, durationMs: 1000, destinations: [{ destination: 'local', ok: true, pruned: 0 }] } as unknown as RunStats);
+  m.observeRun({
+    job: 'db',
+    status: 'success',
+    start: end,
+    end,
+    durationMs: 1000,
+    destinations: [{ destination: 'local', ok: true, pruned: 0 }],
+  } as unknown as RunStats);
   m.restoreSuccess('db', ['local'], '2026-11-20T02:00:05.000Z');
   assert.equal(value(await m.text(), 'local'), String(end.getTime() / 1000));
 });

@@ -25,7 +25,10 @@ describe('parseNotifyConfig', () => {
       NOTIFICATION_URLS: ' smtp://h/?from=a@example.com&to=b@example.com%2Cc@example.com , ,discord://tok@123 ',
     });
     assert.deepEqual(issues, []);
-    assert.deepEqual(cfg!.targets.map((t) => t.service), ['smtp', 'discord']);
+    assert.deepEqual(
+      cfg!.targets.map((t) => t.service),
+      ['smtp', 'discord'],
+    );
     assert.deepEqual((cfg!.targets[0]!.config as unknown as { to: string[] }).to, ['b@example.com', 'c@example.com']);
     assert.equal(cfg!.level, 'error');
     assert.deepEqual(cfg!.warnings, []);
@@ -69,21 +72,41 @@ describe('parseNotifyConfig', () => {
       { host: 'mail.example.com', port: 587, username: 'mailer', password: 'p@ss,word', from: 'noreply@nohost', to: ['ops@example.com'] },
     );
     assert.equal(cfg!.warnings.length, 1);
-    assert.match(cfg!.warnings[0]!, /EMAIL_NOTIFICATION_RECIPIENT, EMAIL_SMTP_HOST, EMAIL_SMTP_USERNAME, EMAIL_SMTP_PASSWORD are deprecated; set NOTIFICATION_URLS=smtp:\/\/mailer:\*\*\*@mail\.example\.com:587\//);
+    assert.match(
+      cfg!.warnings[0]!,
+      /EMAIL_NOTIFICATION_RECIPIENT, EMAIL_SMTP_HOST, EMAIL_SMTP_USERNAME, EMAIL_SMTP_PASSWORD are deprecated; set NOTIFICATION_URLS=smtp:\/\/mailer:\*\*\*@mail\.example\.com:587\//,
+    );
     assert.doesNotMatch(cfg!.warnings[0]!, /p@ss|p%40ss/);
   });
 
   it('EMAIL_* and NOTIFICATION_URLS add up', () => {
-    const { cfg } = parse({ NOTIFICATION_URLS: 'discord://tok@1', EMAIL_NOTIFICATION_RECIPIENT: 'a@example.com', EMAIL_SMTP_HOST: 'h', EMAIL_SMTP_PORT: '25', EMAIL_NOTIFICATION_SENDER: 'me@example.com' });
-    assert.deepEqual(cfg!.targets.map((t) => t.service), ['discord', 'smtp']);
-    assert.equal(legacyEmailUrl({ EMAIL_NOTIFICATION_RECIPIENT: 'a@example.com', EMAIL_SMTP_HOST: 'h', EMAIL_SMTP_PORT: '25', EMAIL_NOTIFICATION_SENDER: 'me@example.com' }, []),
-      'smtp://h:25/?fromaddress=me%40example.com&toaddresses=a%40example.com');
+    const { cfg } = parse({
+      NOTIFICATION_URLS: 'discord://tok@1',
+      EMAIL_NOTIFICATION_RECIPIENT: 'a@example.com',
+      EMAIL_SMTP_HOST: 'h',
+      EMAIL_SMTP_PORT: '25',
+      EMAIL_NOTIFICATION_SENDER: 'me@example.com',
+    });
+    assert.deepEqual(
+      cfg!.targets.map((t) => t.service),
+      ['discord', 'smtp'],
+    );
+    assert.equal(
+      legacyEmailUrl(
+        { EMAIL_NOTIFICATION_RECIPIENT: 'a@example.com', EMAIL_SMTP_HOST: 'h', EMAIL_SMTP_PORT: '25', EMAIL_NOTIFICATION_SENDER: 'me@example.com' },
+        [],
+      ),
+      'smtp://h:25/?fromaddress=me%40example.com&toaddresses=a%40example.com',
+    );
   });
 
   it('settings accepted but not honoured (skip certificate checks) become start-up warnings', () => {
     const { cfg, issues } = parse({ NOTIFICATION_URLS: 'ntfy://n.example.com/t?disabletlsverification=yes' });
     assert.deepEqual(issues, []);
-    assert.match(cfg!.warnings[0]!, /^NOTIFICATION_URLS entry 1 \(ntfy:\/\/n\.example\.com\/t\?disabletlsverification=yes\): disabletlsverification=yes is not supported.*NODE_EXTRA_CA_CERTS/);
+    assert.match(
+      cfg!.warnings[0]!,
+      /^NOTIFICATION_URLS entry 1 \(ntfy:\/\/n\.example\.com\/t\?disabletlsverification=yes\): disabletlsverification=yes is not supported.*NODE_EXTRA_CA_CERTS/,
+    );
   });
 
   it('EMAIL_NOTIFICATION_RECIPIENT without EMAIL_SMTP_HOST is an issue', () => {
@@ -113,7 +136,10 @@ describe('wired into loadConfig', () => {
     const cfg = loadConfig({ env: { NOTIFICATION_URLS_FILE: f, NOTIFICATION_LEVEL: 'info', OFFSITE_CONF_DIR: '', NOTIFICATION_TEMPLATES_DIR: '' }, cwd: tmp });
     const job = cfg.jobs[0]!;
     assert.equal(job.notify.level, 'info');
-    assert.deepEqual(job.notify.targets.map((t) => t.redacted), ['discord://***@42']);
+    assert.deepEqual(
+      job.notify.targets.map((t) => t.redacted),
+      ['discord://***@42'],
+    );
   });
 
   it('a bad URL stops start-up with a ConfigError on NOTIFICATION_URLS', () => {

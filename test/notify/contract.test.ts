@@ -33,7 +33,12 @@ const WF = encodeURIComponent('https://prod-01.westeurope.logic.azure.com/workfl
 const NOT_HTTP = new Set(['smtp', 'mqtt', 'stdout', 'logger']);
 
 const CASES: Record<string, Case> = {
-  slack: { url: () => 'slack://hook:AAAAAAAAA-BBBBBBBBB-s3krCCCCCCCCCCCCCCCCCCCC@webhook', rewrite: true, success: () => ({ body: 'ok' }), secrets: ['s3krCCCCCCCCCCCCCCCCCCCC'] },
+  slack: {
+    url: () => 'slack://hook:AAAAAAAAA-BBBBBBBBB-s3krCCCCCCCCCCCCCCCCCCCC@webhook',
+    rewrite: true,
+    success: () => ({ body: 'ok' }),
+    secrets: ['s3krCCCCCCCCCCCCCCCCCCCC'],
+  },
   discord: { url: () => 'discord://s3krtoken@123456', rewrite: true, success: () => ({ status: 204 }), secrets: ['s3krtoken'] },
   telegram: { url: () => 'telegram://123:s3krbot@telegram?chats=1', rewrite: true, success: () => ({ body: { ok: true } }), secrets: ['s3krbot'] },
   teams: { url: () => `teams://?host=${WF}`, rewrite: true, success: () => ({ status: 202 }), secrets: ['s3krsig'] },
@@ -41,27 +46,59 @@ const CASES: Record<string, Case> = {
   ntfy: { url: (r) => `ntfy://u:s3krpw@${r.host}/topic?scheme=http`, rewrite: false, success: () => ok200, secrets: ['s3krpw'] },
   pushover: { url: () => 'pushover://shoutrrr:s3krtok@userkey1', rewrite: true, success: () => ok200, secrets: ['s3krtok'] },
   mattermost: { url: (r) => `mattermost://${r.host}/s3krhook?disabletls=yes`, rewrite: false, success: () => ok200, secrets: ['s3krhook'] },
-  matrix: { url: (r) => `matrix://:s3kraccess@${r.host}/?rooms=!r:x&disableTLS=yes`, rewrite: false, success: () => ({ body: { event_id: '$e' } }), secrets: ['s3kraccess'] },
+  matrix: {
+    url: (r) => `matrix://:s3kraccess@${r.host}/?rooms=!r:x&disableTLS=yes`,
+    rewrite: false,
+    success: () => ({ body: { event_id: '$e' } }),
+    secrets: ['s3kraccess'],
+  },
   rocketchat: { url: () => 'rocketchat://chat.example.com/s3krA/s3krB', rewrite: true, success: () => ok200, secrets: ['s3krA', 's3krB'] },
-  googlechat: { url: () => 'googlechat://chat.googleapis.com/v1/spaces/S/messages?key=s3krkey&token=s3krtok', rewrite: true, success: () => ok200, secrets: ['s3krkey', 's3krtok'] },
+  googlechat: {
+    url: () => 'googlechat://chat.googleapis.com/v1/spaces/S/messages?key=s3krkey&token=s3krtok',
+    rewrite: true,
+    success: () => ok200,
+    secrets: ['s3krkey', 's3krtok'],
+  },
   // zulip first asks /api/v1/register for the server's limits (best effort, not counted as a try)
-  zulip: { url: () => 'zulip://bot%40example.com:s3krzulip@zulip.example.com/?stream=ops', rewrite: true, success: () => ({ body: { result: 'success' } }), secrets: ['s3krzulip'] },
+  zulip: {
+    url: () => 'zulip://bot%40example.com:s3krzulip@zulip.example.com/?stream=ops',
+    rewrite: true,
+    success: () => ({ body: { result: 'success' } }),
+    secrets: ['s3krzulip'],
+  },
   ifttt: { url: () => 'ifttt://s3krifttt/?events=e', rewrite: true, success: () => ({ body: 'Congratulations' }), secrets: ['s3krifttt'] },
   join: { url: () => 'join://shoutrrr:s3krjoin@join/?devices=d', rewrite: true, success: () => ok200, secrets: ['s3krjoin'] },
   bark: { url: () => 'bark://:s3krdev@bark.example.com', rewrite: true, success: () => ({ body: { code: 200 } }), secrets: ['s3krdev'] },
   opsgenie: { url: () => 'opsgenie://api.opsgenie.com/s3krgenie', rewrite: true, success: () => ({ status: 202 }), secrets: ['s3krgenie'] },
-  pushbullet: { url: () => 'pushbullet://s3krabcdefghijklmnopqrstuvwxyz0123', rewrite: true, success: () => ({ body: { type: 'note', active: true } }), secrets: ['s3krabcdefghijklmnopqrstuvwxyz0123'] },
+  pushbullet: {
+    url: () => 'pushbullet://s3krabcdefghijklmnopqrstuvwxyz0123',
+    rewrite: true,
+    success: () => ({ body: { type: 'note', active: true } }),
+    secrets: ['s3krabcdefghijklmnopqrstuvwxyz0123'],
+  },
   generic: { url: (r) => `generic+http://${r.host}/hook?token=s3krgen`, rewrite: false, success: () => ok200, secrets: ['s3krgen'] },
   lark: { url: () => 'lark://open.larksuite.com/s3krlark', rewrite: true, success: () => ({ body: { code: 0 } }), secrets: ['s3krlark'] },
   notifiarr: { url: () => 'notifiarr://s3krnotifiarr', rewrite: true, success: () => ok200, secrets: ['s3krnotifiarr'] },
-  pagerduty: { url: () => 'pagerduty:///5e6b1a2c3d4e5f60718293a4b5c6d7e8', rewrite: true, success: () => ({ status: 202 }), secrets: ['5e6b1a2c3d4e5f60718293a4b5c6d7e8'] },
-  signal: { url: (r) => `signal://u:s3krsignal@${r.host}/+15551230000/+15557654321?disabletls=yes`, rewrite: false, success: () => ({ status: 201 }), secrets: ['s3krsignal'] },
+  pagerduty: {
+    url: () => 'pagerduty:///5e6b1a2c3d4e5f60718293a4b5c6d7e8',
+    rewrite: true,
+    success: () => ({ status: 202 }),
+    secrets: ['5e6b1a2c3d4e5f60718293a4b5c6d7e8'],
+  },
+  signal: {
+    url: (r) => `signal://u:s3krsignal@${r.host}/+15551230000/+15557654321?disabletls=yes`,
+    rewrite: false,
+    success: () => ({ status: 201 }),
+    secrets: ['s3krsignal'],
+  },
   twilio: { url: () => 'twilio://ACsid:s3krtwilio@+15551230000/+15557654321', rewrite: true, success: () => ({ status: 201 }), secrets: ['s3krtwilio'] },
   wecom: { url: () => 'wecom://s3krwecom', rewrite: true, success: () => ({ body: { errcode: 0 } }), secrets: ['s3krwecom'] },
 };
 
 const opts = (c: Case, extra: Record<string, unknown> = {}) => ({ ...(c.rewrite ? { fetch: rec.rewriteFetch() } : {}), ...extra });
-const clean = (c: Case, text: string) => { for (const s of c.secrets) assert.ok(!text.includes(s), `${text} shows ${s}`); };
+const clean = (c: Case, text: string) => {
+  for (const s of c.secrets) assert.ok(!text.includes(s), `${text} shows ${s}`);
+};
 
 for (const [name, c] of Object.entries(CASES)) {
   describe(`contract: ${name}`, () => {

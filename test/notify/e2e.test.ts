@@ -15,25 +15,34 @@ import { FAST } from './helpers.ts';
 
 const rec: HttpRecorder = await startRecorder();
 const tmp = mkdtempSync(join(tmpdir(), 'offsite-notify-e2e-'));
-after(async () => { await rec.close(); rmSync(tmp, { recursive: true, force: true }); });
+after(async () => {
+  await rec.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
 beforeEach(() => rec.reset());
 
 function setup(level: 'error' | 'info') {
   const dir = mkdtempSync(join(tmp, 'run-'));
   const src = join(dir, 'src');
   const archive = join(dir, 'archive');
-  mkdirSync(src); mkdirSync(archive); mkdirSync(join(dir, 'conf.d'));
+  mkdirSync(src);
+  mkdirSync(archive);
+  mkdirSync(join(dir, 'conf.d'));
   writeFileSync(join(src, 'data.txt'), 'important');
   const config = loadConfig({
     env: {
-      BACKUP_SOURCES: src, BACKUP_ARCHIVE: archive, OFFSITE_CONF_DIR: join(dir, 'conf.d'), OFFSITE_DOTENV: '/dev/null',
-      NOTIFICATION_URLS: `generic+http://${rec.host}/notify?template=json`, NOTIFICATION_LEVEL: level, NOTIFICATION_TEMPLATES_DIR: '',
+      BACKUP_SOURCES: src,
+      BACKUP_ARCHIVE: archive,
+      OFFSITE_CONF_DIR: join(dir, 'conf.d'),
+      OFFSITE_DOTENV: '/dev/null',
+      NOTIFICATION_URLS: `generic+http://${rec.host}/notify?template=json`,
+      NOTIFICATION_LEVEL: level,
+      NOTIFICATION_TEMPLATES_DIR: '',
     },
     cwd: dir,
   });
   return { config, job: config.jobs[0]!, archive, lockFile: join(dir, 'lock') };
 }
-
 
 describe('notifications after a real run', () => {
   it('a successful run: nothing at level error, one success message at level info', async () => {
@@ -46,7 +55,10 @@ describe('notifications after a real run', () => {
     const chatty = setup('info');
     const s2 = await runJob(chatty.job, { log: silentLogger(), lockFile: chatty.lockFile });
     const results = await sendRunNotifications(chatty.job.notify, s2, silentLogger(), FAST);
-    assert.deepEqual(results.map((r) => r.ok), [true]);
+    assert.deepEqual(
+      results.map((r) => r.ok),
+      [true],
+    );
     assert.equal(rec.requests.length, 1);
     const body = rec.requests[0]!.json as { title: string; message: string };
     assert.equal(body.title, '[offsite] default: backup succeeded');
@@ -77,11 +89,16 @@ describe('offsite notify-test', () => {
     });
     const child = spawn(process.execPath, [CLI, 'notify-test'], { env: { ...env, NOTIFICATION_TEMPLATES_DIR: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout.on('data', (c) => { out += String(c); });
+    child.stdout.on('data', (c) => {
+      out += String(c);
+    });
     const code = await new Promise<number | null>((res) => child.on('close', res));
     rmSync(dir, { recursive: true, force: true });
     assert.equal(code, 1, out);
-    const lines = out.trim().split('\n').filter((l) => !l.startsWith('{'));
+    const lines = out
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('{'));
     assert.equal(lines[0], 'Sending a test notification to 2 URLs...');
     assert.match(lines[1]!, new RegExp(`^ok {4}generic\\+http://${rec.host}/good `));
     assert.match(lines[2]!, new RegExp(`^FAIL {2}generic\\+http://${rec.host}/bad\\?apikey=\\*\\*\\*: `));

@@ -17,7 +17,12 @@ const gotifyUrl = () => `gotify://${rec.host}/${TOKEN}?disabletls=yes`;
 
 function capture(): { log: pino.Logger; lines: () => string } {
   let out = '';
-  const stream = new Writable({ write(chunk, _enc, cb) { out += String(chunk); cb(); } });
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      out += String(chunk);
+      cb();
+    },
+  });
   return { log: pino({ level: 'debug' }, stream), lines: () => out };
 }
 
@@ -110,10 +115,14 @@ describe('retries and faults', () => {
       target(`gotify://${rec.host}/good/${TOKEN}?disabletls=yes`),
     ];
     const results = await sendToTargets(targets, MSG, log, { ...FAST, timeoutMs: 500, attempts: 2 });
-    assert.deepEqual(results.map((r) => r.ok), [false, false, true]);
-    assert.deepEqual(results.map((r) => r.url), [
-      `gotify://${rec.host}/hang/***?disabletls=yes`, `gotify://${rec.host}/bad/***?disabletls=yes`, `gotify://${rec.host}/good/***?disabletls=yes`,
-    ]);
+    assert.deepEqual(
+      results.map((r) => r.ok),
+      [false, false, true],
+    );
+    assert.deepEqual(
+      results.map((r) => r.url),
+      [`gotify://${rec.host}/hang/***?disabletls=yes`, `gotify://${rec.host}/bad/***?disabletls=yes`, `gotify://${rec.host}/good/***?disabletls=yes`],
+    );
     const text = lines();
     assert.match(text, /notification via gotify failed/);
     assert.match(text, /notification sent via gotify/);

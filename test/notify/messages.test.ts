@@ -14,13 +14,25 @@ function tdir(files: Record<string, string>): string {
   for (const [k, v] of Object.entries(files)) writeFileSync(join(d, k), v);
   return d;
 }
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 const failed = runStats({
   status: 'failure',
   destinations: [
     { destination: 'S3', location: 's3://bucket/backups', ok: true, bytes: 1_288_490_189, durationMs: 40_000, attempts: 1, pruned: 3 },
-    { destination: 'WebDAV', location: 'https://dav.example.com/backups', ok: false, bytes: 0, durationMs: 30_000, attempts: 3, pruned: 0, error: 'HTTP 503 Service Unavailable', pruneNote: 'skipped: upload failed' },
+    {
+      destination: 'WebDAV',
+      location: 'https://dav.example.com/backups',
+      ok: false,
+      bytes: 0,
+      durationMs: 30_000,
+      attempts: 3,
+      pruned: 0,
+      error: 'HTTP 503 Service Unavailable',
+      pruneNote: 'skipped: upload failed',
+    },
   ],
   warnings: ['2 files vanished while archiving'],
   error: { phase: 'upload', message: 'upload to WebDAV failed: HTTP 503 Service Unavailable', destination: 'WebDAV' },
@@ -64,7 +76,9 @@ describe('default messages', () => {
   });
 
   it('a run that failed before archiving says no archive was made', () => {
-    const body = defaultBody(runStats({ status: 'failure', archive: null, destinations: [], error: { phase: 'lock', message: 'another backup holds the lock' } }));
+    const body = defaultBody(
+      runStats({ status: 'failure', archive: null, destinations: [], error: { phase: 'lock', message: 'another backup holds the lock' } }),
+    );
     assert.match(body, /Error \(phase lock\): another backup holds the lock/);
     assert.match(body, /Archive: {2}none was made/);
   });
@@ -80,14 +94,18 @@ describe('custom templates (Handlebars)', () => {
   it('uses title_success.hbs and plain body_success with the RunStats fields and helpers', () => {
     const d = tdir({
       'title_success.hbs': '{{job}} ok: {{archive.name}} ({{bytes archive.size}})',
-      body_success: '{{#each destinations}}{{destination}}={{#if ok}}ok{{else}}failed{{/if}} pruned {{pruned}}\n{{/each}}took {{duration durationMs}} from {{time start}} ({{iso start}}); total pruned {{prunedTotal}}; <b>{{status}}</b> {{json warnings}}',
+      body_success:
+        '{{#each destinations}}{{destination}}={{#if ok}}ok{{else}}failed{{/if}} pruned {{pruned}}\n{{/each}}took {{duration durationMs}} from {{time start}} ({{iso start}}); total pruned {{prunedTotal}}; <b>{{status}}</b> {{json warnings}}',
     });
     const issues: ConfigIssue[] = [];
     const t = loadTemplates(d, true, 'NOTIFICATION_TEMPLATES_DIR', issues);
     assert.deepEqual(issues, []);
     const m = renderRunMessage(runStats(), t);
     assert.equal(m.title, 'nightly ok: backup-2026-03-01T02-00-00.tar.gz (1.20 GiB)');
-    assert.equal(m.message, 'S3=ok pruned 3\nLocal=ok pruned 0\ntook 1m12s from 2026-03-01 02:00:00 UTC (2026-03-01T02:00:00.000Z); total pruned 3; <b>success</b> []');
+    assert.equal(
+      m.message,
+      'S3=ok pruned 3\nLocal=ok pruned 0\ntook 1m12s from 2026-03-01 02:00:00 UTC (2026-03-01T02:00:00.000Z); total pruned 3; <b>success</b> []',
+    );
     assert.equal(m.level, 'info');
   });
 
@@ -112,7 +130,7 @@ describe('custom templates (Handlebars)', () => {
   });
 
   it('a template that does not parse, or a Go template, is a configuration issue', () => {
-    const d = tdir({ 'title_success.hbs': '{{#if job}}unclosed', 'body_failure': 'Failed: {{ .Error }}' });
+    const d = tdir({ 'title_success.hbs': '{{#if job}}unclosed', body_failure: 'Failed: {{ .Error }}' });
     const issues: ConfigIssue[] = [];
     loadTemplates(d, true, 'NOTIFICATION_TEMPLATES_DIR', issues);
     assert.equal(issues.length, 2);
@@ -129,13 +147,16 @@ describe('custom templates (Handlebars)', () => {
     const m = renderRunMessage(failed, loadTemplates(d, true, 'X', issues));
     assert.deepEqual(issues, []);
     assert.equal(m.title, 'Backup nightly failure in upload (WebDAV)');
-    assert.equal(m.message, [
-      'Error: upload to WebDAV failed: HTTP 503 Service Unavailable',
-      'Archive backup-2026-03-01T02-00-00.tar.gz, 1.20 GiB, made in 1m12s.',
-      '- S3: ok, pruned 3',
-      '- WebDAV: FAILED: HTTP 503 Service Unavailable',
-      'Warning: 2 files vanished while archiving',
-    ].join('\n'));
+    assert.equal(
+      m.message,
+      [
+        'Error: upload to WebDAV failed: HTTP 503 Service Unavailable',
+        'Archive backup-2026-03-01T02-00-00.tar.gz, 1.20 GiB, made in 1m12s.',
+        '- S3: ok, pruned 3',
+        '- WebDAV: FAILED: HTTP 503 Service Unavailable',
+        'Warning: 2 files vanished while archiving',
+      ].join('\n'),
+    );
   });
 
   it('a missing directory is fine by default and an issue when named explicitly', () => {

@@ -25,7 +25,11 @@ test('every registered service has accepted and refused URLs in the table', () =
 });
 
 test('every scheme, aliases included, appears in an accepted URL', () => {
-  const used = new Set(Object.values(valid).flat().map(([url]) => url.slice(0, url.indexOf('://')).toLowerCase()));
+  const used = new Set(
+    Object.values(valid)
+      .flat()
+      .map(([url]) => url.slice(0, url.indexOf('://')).toLowerCase()),
+  );
   for (const scheme of knownSchemes()) assert.ok(used.has(scheme), `${scheme}:// has no accepted URL in url-table.ts`);
 });
 
@@ -34,6 +38,9 @@ test('every service whose URLs hold secrets has a redaction case', () => {
   for (const s of SERVICES) {
     const name = s.schemes[0]!;
     if (NO_SECRETS.has(name)) continue;
-    assert.ok(s.schemes.some((sc) => covered.has(sc)), `${name}: no redaction case in url-table.ts redactionCases`);
+    assert.ok(
+      s.schemes.some((sc) => covered.has(sc)),
+      `${name}: no redaction case in url-table.ts redactionCases`,
+    );
   }
 });

@@ -13,19 +13,38 @@ import { send } from './helpers.ts';
 const MSG = { title: 'Backup ok', message: 'line one\nline two', level: 'info' as const };
 
 /** A subscriber that collects what the broker delivers on a topic. */
-async function subscriber(port: number, topic: string, auth: { username?: string; password?: string } = {}): Promise<{ client: MqttClient; got: IPublishPacket[]; next(): Promise<IPublishPacket> }> {
-  const client = await connectAsync({ host: '127.0.0.1', port, protocolVersion: 5, reconnectPeriod: 0, clientId: `sub-${Math.random().toString(16).slice(2)}`, ...auth });
+async function subscriber(
+  port: number,
+  topic: string,
+  auth: { username?: string; password?: string } = {},
+): Promise<{ client: MqttClient; got: IPublishPacket[]; next(): Promise<IPublishPacket> }> {
+  const client = await connectAsync({
+    host: '127.0.0.1',
+    port,
+    protocolVersion: 5,
+    reconnectPeriod: 0,
+    clientId: `sub-${Math.random().toString(16).slice(2)}`,
+    ...auth,
+  });
   const got: IPublishPacket[] = [];
   const waiters: ((p: IPublishPacket) => void)[] = [];
-  client.on('message', (_t, _p, packet) => { got.push(packet); waiters.shift()?.(packet); });
+  client.on('message', (_t, _p, packet) => {
+    got.push(packet);
+    waiters.shift()?.(packet);
+  });
   await client.subscribeAsync(topic, { qos: 2 });
   return {
-    client, got,
-    next: () => new Promise((resolve, reject) => {
-      if (got.length > 0) return resolve(got[got.length - 1]!);
-      const t = setTimeout(() => reject(new Error(`nothing arrived on ${topic}`)), 5000);
-      waiters.push((p) => { clearTimeout(t); resolve(p); });
-    }),
+    client,
+    got,
+    next: () =>
+      new Promise((resolve, reject) => {
+        if (got.length > 0) return resolve(got[got.length - 1]!);
+        const t = setTimeout(() => reject(new Error(`nothing arrived on ${topic}`)), 5000);
+        waiters.push((p) => {
+          clearTimeout(t);
+          resolve(p);
+        });
+      }),
   };
 }
 
@@ -123,7 +142,9 @@ describe('mqtt failures', () => {
   it('a broker that accepts the connection but never answers fails within the request timeout', async () => {
     const { createServer } = await import('node:net');
     const sockets: import('node:net').Socket[] = [];
-    const srv = createServer((s) => { sockets.push(s); });
+    const srv = createServer((s) => {
+      sockets.push(s);
+    });
     await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
     const port = (srv.address() as import('node:net').AddressInfo).port;
     try {
@@ -140,13 +161,21 @@ describe('mqtt failures', () => {
 
   it('the mqtt client is loaded only when an mqtt URL sends', async () => {
     const { execFileSync: run } = await import('node:child_process');
-    const out = run(process.execPath, ['--input-type=module', '-e', `
+    const out = run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `
       import { createRequire } from 'node:module';
       const req = createRequire(import.meta.url);
       const { parseNotificationUrl } = await import('./src/notify/index.ts');
       if (!parseNotificationUrl('mqtt://broker/t').ok) throw new Error('not parsed');
       console.log(Object.keys(req('module')._cache).filter((k) => k.includes('/node_modules/mqtt/')).length);
-    `], { cwd: new URL('../..', import.meta.url), encoding: 'utf8' });
+    `,
+      ],
+      { cwd: new URL('../..', import.meta.url), encoding: 'utf8' },
+    );
     assert.equal(out.trim(), '0');
   });
 });

@@ -23,8 +23,14 @@ const hook = () => `generic+http://${rec.host}/hook?template=json`;
 
 describe('level rule', () => {
   it('shouldNotify: error only for non-success runs, info for all', () => {
-    assert.deepEqual(['success', 'degraded', 'partial', 'failure'].map((s) => shouldNotify('error', s as never)), [false, true, true, true]);
-    assert.deepEqual(['success', 'degraded', 'partial', 'failure'].map((s) => shouldNotify('info', s as never)), [true, true, true, true]);
+    assert.deepEqual(
+      ['success', 'degraded', 'partial', 'failure'].map((s) => shouldNotify('error', s as never)),
+      [false, true, true, true],
+    );
+    assert.deepEqual(
+      ['success', 'degraded', 'partial', 'failure'].map((s) => shouldNotify('info', s as never)),
+      [true, true, true, true],
+    );
   });
 
   it('a successful run sends nothing at level error', async () => {
@@ -46,7 +52,18 @@ describe('level rule', () => {
   it('a failed run (destination down) sends one failure notification naming the destination', async () => {
     const stats = runStats({
       status: 'failure',
-      destinations: [{ destination: 'WebDAV', location: 'https://dav.example.com/b', ok: false, bytes: 0, durationMs: 10, attempts: 3, pruned: 0, error: 'connect ECONNREFUSED 127.0.0.1:9' }],
+      destinations: [
+        {
+          destination: 'WebDAV',
+          location: 'https://dav.example.com/b',
+          ok: false,
+          bytes: 0,
+          durationMs: 10,
+          attempts: 3,
+          pruned: 0,
+          error: 'connect ECONNREFUSED 127.0.0.1:9',
+        },
+      ],
       error: { phase: 'upload', message: 'every destination failed: WebDAV: connect ECONNREFUSED 127.0.0.1:9', destination: 'WebDAV' },
     });
     const results = await sendRunNotifications(notifyConfig({ NOTIFICATION_URLS: hook() }), stats, silentLogger(), FAST);
@@ -59,7 +76,12 @@ describe('level rule', () => {
 
   it('a notification that fails is returned (not thrown) with the masked URL', async () => {
     rec.handle(() => ({ status: 500 }));
-    const results = await sendRunNotifications(notifyConfig({ NOTIFICATION_URLS: `${hook()}&@Authorization=Bearer%20sekret-abc` }), runStats({ status: 'partial' }), silentLogger(), { ...FAST, attempts: 2 });
+    const results = await sendRunNotifications(
+      notifyConfig({ NOTIFICATION_URLS: `${hook()}&@Authorization=Bearer%20sekret-abc` }),
+      runStats({ status: 'partial' }),
+      silentLogger(),
+      { ...FAST, attempts: 2 },
+    );
     assert.equal(results.length, 1);
     assert.equal(results[0]!.ok, false);
     assert.equal(results[0]!.attempts, 2);
@@ -72,7 +94,16 @@ describe('notifyTest (offsite notify-test)', () => {
     rec.handle((q) => (q.path === '/down' ? { status: 503 } : { status: 200 }));
     const shared = notifyConfig({ NOTIFICATION_URLS: `generic+http://${rec.host}/up?template=json,generic+http://${rec.host}/down?token=tok-secret-1` });
     const lines: string[] = [];
-    const ok = await notifyTest({ jobs: [{ name: 'a', notify: shared }, { name: 'b', notify: shared }] }, (l) => lines.push(l), { ...FAST, attempts: 1 });
+    const ok = await notifyTest(
+      {
+        jobs: [
+          { name: 'a', notify: shared },
+          { name: 'b', notify: shared },
+        ],
+      },
+      (l) => lines.push(l),
+      { ...FAST, attempts: 1 },
+    );
     assert.equal(ok, false);
     assert.equal(rec.requests.length, 2);
     const up = rec.requests.find((q) => q.path === '/up')!;

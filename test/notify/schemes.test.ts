@@ -8,9 +8,35 @@ import { knownSchemes } from '../../src/notify/router.ts';
 import { isolatedEnv, runCli } from '../helpers/cli.ts';
 
 const FORK_SCHEMES = [
-  'bark', 'discord', 'generic', 'gotify', 'googlechat', 'hangouts', 'ifttt', 'lark', 'join', 'logger',
-  'matrix', 'mattermost', 'mqtt', 'mqtts', 'notifiarr', 'ntfy', 'opsgenie', 'pagerduty', 'pushbullet', 'pushover',
-  'rocketchat', 'signal', 'slack', 'smtp', 'teams', 'telegram', 'twilio', 'wecom', 'zulip',
+  'bark',
+  'discord',
+  'generic',
+  'gotify',
+  'googlechat',
+  'hangouts',
+  'ifttt',
+  'lark',
+  'join',
+  'logger',
+  'matrix',
+  'mattermost',
+  'mqtt',
+  'mqtts',
+  'notifiarr',
+  'ntfy',
+  'opsgenie',
+  'pagerduty',
+  'pushbullet',
+  'pushover',
+  'rocketchat',
+  'signal',
+  'slack',
+  'smtp',
+  'teams',
+  'telegram',
+  'twilio',
+  'wecom',
+  'zulip',
 ];
 
 const WF = encodeURIComponent('https://prod-01.westeurope.logic.azure.com:443/workflows/abc/triggers/manual/paths/invoke?sig=wfsig0001');

@@ -33,7 +33,14 @@ describe('lark', () => {
     assert.equal(q.headers['content-type'], 'application/json');
     assert.deepEqual(q.json, {
       msg_type: 'post',
-      content: { post: { en_us: { title: 'Backup ok', content: [[{ tag: 'text', text: 'line one\nline two' }], [{ tag: 'a', text: 'More Info', href: 'https://example.com/run' }]] } } },
+      content: {
+        post: {
+          en_us: {
+            title: 'Backup ok',
+            content: [[{ tag: 'text', text: 'line one\nline two' }], [{ tag: 'a', text: 'More Info', href: 'https://example.com/run' }]],
+          },
+        },
+      },
     });
   });
 
@@ -84,7 +91,10 @@ describe('wecom', () => {
     assert.equal(q.path, '/cgi-bin/webhook/send');
     assert.deepEqual([...q.query], [['key', '693axxx6-7aoc-4bc4-97a0-0ec2sifa5aaa']]);
     assert.equal(q.headers['content-type'], 'application/json');
-    assert.deepEqual(q.json, { msgtype: 'text', text: { content: 'line one\nline two', mentioned_list: ['alice', '@all'], mentioned_mobile_list: ['13800001111'] } });
+    assert.deepEqual(q.json, {
+      msgtype: 'text',
+      text: { content: 'line one\nline two', mentioned_list: ['alice', '@all'], mentioned_mobile_list: ['13800001111'] },
+    });
   });
 
   it('errcode other than 0 fails', async () => {
@@ -101,8 +111,14 @@ describe('pagerduty', () => {
     rec.queue({ status: 202, body: { status: 'success', dedup_key: 'x' } });
     const seen: string[] = [];
     const inner = rec.rewriteFetch();
-    const spy = ((input: string | URL | Request, init?: RequestInit) => { seen.push(String(input)); return inner(input, init); }) as typeof fetch;
-    const r = await send(`pagerduty:///${key}?severity=critical&source=nas&dedup_key=offsite-nightly&details=${encodeURIComponent('{"job":"nightly","n":1}')}&contexts=link:https://example.com/run,image:https://example.com/i.png,text:ignored&client=offsite&client_url=https://example.com`, { fetch: spy });
+    const spy = ((input: string | URL | Request, init?: RequestInit) => {
+      seen.push(String(input));
+      return inner(input, init);
+    }) as typeof fetch;
+    const r = await send(
+      `pagerduty:///${key}?severity=critical&source=nas&dedup_key=offsite-nightly&details=${encodeURIComponent('{"job":"nightly","n":1}')}&contexts=link:https://example.com/run,image:https://example.com/i.png,text:ignored&client=offsite&client_url=https://example.com`,
+      { fetch: spy },
+    );
     assert.equal(r.ok, true, r.error);
     assert.deepEqual(seen, ['https://events.pagerduty.com:443/v2/enqueue']);
     const q = only();
@@ -110,19 +126,32 @@ describe('pagerduty', () => {
     assert.equal(q.path, '/v2/enqueue');
     assert.equal(q.headers['content-type'], 'application/json');
     assert.equal(q.headers.authorization, undefined);
-    assert.equal(q.body, JSON.stringify({
-      payload: { summary: 'line one\nline two', severity: 'critical', source: 'nas' },
-      routing_key: key, event_action: 'trigger', dedup_key: 'offsite-nightly', details: { job: 'nightly', n: 1 },
-      contexts: [{ type: 'link', href: 'https://example.com/run' }, { type: 'image', src: 'https://example.com/i.png' }],
-      client: 'offsite', client_url: 'https://example.com',
-    }));
+    assert.equal(
+      q.body,
+      JSON.stringify({
+        payload: { summary: 'line one\nline two', severity: 'critical', source: 'nas' },
+        routing_key: key,
+        event_action: 'trigger',
+        dedup_key: 'offsite-nightly',
+        details: { job: 'nightly', n: 1 },
+        contexts: [
+          { type: 'link', href: 'https://example.com/run' },
+          { type: 'image', src: 'https://example.com/i.png' },
+        ],
+        client: 'offsite',
+        client_url: 'https://example.com',
+      }),
+    );
   });
 
   it('defaults: severity error, source default, action trigger; the summary is cut at 1024 characters; a custom host and port', async () => {
     rec.queue({ status: 202 });
     const seen: string[] = [];
     const inner = rec.rewriteFetch();
-    const spy = ((input: string | URL | Request, init?: RequestInit) => { seen.push(String(input)); return inner(input, init); }) as typeof fetch;
+    const spy = ((input: string | URL | Request, init?: RequestInit) => {
+      seen.push(String(input));
+      return inner(input, init);
+    }) as typeof fetch;
     const r = await send(`pagerduty://pd.example.com:8443/${key}?action=resolve`, { fetch: spy }, { title: 'T', message: 'é'.repeat(1500), level: 'info' });
     assert.equal(r.ok, true, r.error);
     assert.deepEqual(seen, ['https://pd.example.com:8443/v2/enqueue']);
@@ -130,7 +159,7 @@ describe('pagerduty', () => {
   });
 
   it('a 400 fails with the API message, not retried', async () => {
-    rec.queue({ status: 400, body: { status: 'invalid event', message: 'Event object is invalid', errors: ['Length of \'routing_key\' is incorrect'] } });
+    rec.queue({ status: 400, body: { status: 'invalid event', message: 'Event object is invalid', errors: ["Length of 'routing_key' is incorrect"] } });
     const r = await send(`pagerduty:///${key}`, via());
     assert.equal(r.ok, false);
     assert.equal(r.attempts, 1);
@@ -155,7 +184,10 @@ describe('signal', () => {
     rec.queue({ status: 201 });
     const seen: string[] = [];
     const inner = rec.rewriteFetch();
-    const spy = ((input: string | URL | Request, init?: RequestInit) => { seen.push(String(input)); return inner(input, init); }) as typeof fetch;
+    const spy = ((input: string | URL | Request, init?: RequestInit) => {
+      seen.push(String(input));
+      return inner(input, init);
+    }) as typeof fetch;
     const r = await send('signal://signal.example.com/+15551230000/+15557654321?token=sigtoken99', { fetch: spy });
     assert.equal(r.ok, true, r.error);
     assert.deepEqual(seen, ['https://signal.example.com:8080/v2/send']);
@@ -187,10 +219,21 @@ describe('twilio', () => {
       assert.equal(q.headers['content-type'], 'application/x-www-form-urlencoded');
       assert.equal(q.headers.authorization, `Basic ${Buffer.from('ACabc123:twtoken99').toString('base64')}`);
     }
-    assert.deepEqual(rec.requests.map((q) => [...new URLSearchParams(q.body)]), [
-      [['Body', 'Backup ok\nline one\nline two'], ['From', '+15551230000'], ['To', '+15557654321']],
-      [['Body', 'Backup ok\nline one\nline two'], ['From', '+15551230000'], ['To', '+15550001111']],
-    ]);
+    assert.deepEqual(
+      rec.requests.map((q) => [...new URLSearchParams(q.body)]),
+      [
+        [
+          ['Body', 'Backup ok\nline one\nline two'],
+          ['From', '+15551230000'],
+          ['To', '+15557654321'],
+        ],
+        [
+          ['Body', 'Backup ok\nline one\nline two'],
+          ['From', '+15551230000'],
+          ['To', '+15550001111'],
+        ],
+      ],
+    );
   });
 
   it('an MG... sender is a MessagingServiceSid; one failed recipient does not stop the next, and fails the URL', async () => {
@@ -198,7 +241,14 @@ describe('twilio', () => {
     const r = await send('twilio://ACabc123:twtoken99@MG0123456789abcdef/+15550000000/+15557654321', via(), { title: '', message: 'm', level: 'info' });
     assert.equal(r.ok, false);
     assert.equal(rec.requests.length, 2);
-    assert.deepEqual([...new URLSearchParams(rec.requests[1]!.body)], [['Body', 'm'], ['MessagingServiceSid', 'MG0123456789abcdef'], ['To', '+15557654321']]);
+    assert.deepEqual(
+      [...new URLSearchParams(rec.requests[1]!.body)],
+      [
+        ['Body', 'm'],
+        ['MessagingServiceSid', 'MG0123456789abcdef'],
+        ['To', '+15557654321'],
+      ],
+    );
     assert.match(r.error!, /sending to \+15550000000: .*400.*not valid/);
     assert.doesNotMatch(r.error!, /twtoken99/);
   });
@@ -207,21 +257,30 @@ describe('twilio', () => {
 describe('notifiarr', () => {
   it('POST notifiarr.com/api/v1/notification/passthrough/APIKEY with the notification and the discord fields', async () => {
     rec.queue({ body: { result: 'success' } });
-    const r = await send('notifiarr://nfapikey123?name=offsite&channel=123456789&color=FF0000&thumbnail=https://example.com/t.png&image=https://example.com/i.png', via(), { title: 'Backup ok', message: 'done <@42> <@&7>', level: 'info' });
+    const r = await send(
+      'notifiarr://nfapikey123?name=offsite&channel=123456789&color=FF0000&thumbnail=https://example.com/t.png&image=https://example.com/i.png',
+      via(),
+      { title: 'Backup ok', message: 'done <@42> <@&7>', level: 'info' },
+    );
     assert.equal(r.ok, true, r.error);
     const q = only();
     assert.equal(q.originalHost, 'notifiarr.com');
     assert.equal(q.path, '/api/v1/notification/passthrough/nfapikey123');
     assert.equal(q.headers['content-type'], 'application/json');
     assert.equal(q.headers.accept, 'application/json');
-    assert.equal(q.body, JSON.stringify({
-      notification: { name: 'offsite' },
-      discord: {
-        color: 'FF0000', ping: { pingUser: 42, pingRole: 7 },
-        images: { thumbnail: 'https://example.com/t.png', image: 'https://example.com/i.png' },
-        text: { title: 'Backup ok', description: 'done <@42> <@&7>' }, ids: { channel: 123456789 },
-      },
-    }));
+    assert.equal(
+      q.body,
+      JSON.stringify({
+        notification: { name: 'offsite' },
+        discord: {
+          color: 'FF0000',
+          ping: { pingUser: 42, pingRole: 7 },
+          images: { thumbnail: 'https://example.com/t.png', image: 'https://example.com/i.png' },
+          text: { title: 'Backup ok', description: 'done <@42> <@&7>' },
+          ids: { channel: 123456789 },
+        },
+      }),
+    );
   });
 
   it('defaults: name Shoutrrr, only the text', async () => {

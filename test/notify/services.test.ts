@@ -31,8 +31,12 @@ describe('slack', () => {
     assert.equal(q.path, '/services/AAAAAAAAA/BBBBBBBBB/CCCCCCCCCCCCCCCCCCCCCCCC');
     assert.match(String(q.headers['content-type']), /application\/json/);
     assert.deepEqual(q.json, {
-      text: 'Backup ok', username: 'backup',
-      attachments: [{ text: 'line one', color: 'good' }, { text: 'line two', color: 'good' }],
+      text: 'Backup ok',
+      username: 'backup',
+      attachments: [
+        { text: 'line one', color: 'good' },
+        { text: 'line two', color: 'good' },
+      ],
       icon_emoji: ':floppy_disk:',
     });
   });
@@ -46,8 +50,11 @@ describe('slack', () => {
     assert.equal(q.path, '/api/chat.postMessage');
     assert.equal(q.headers.authorization, 'Bearer xoxb-123456789012-1234567890123-abcdefghijklmnopqrstuvwx');
     assert.deepEqual(q.json, {
-      text: 'Backup ok', attachments: [{ text: 'line one' }, { text: 'line two' }],
-      thread_ts: '1234.5', channel: 'C0CHANNELID', icon_url: 'https://example.com/i.png',
+      text: 'Backup ok',
+      attachments: [{ text: 'line one' }, { text: 'line two' }],
+      thread_ts: '1234.5',
+      channel: 'C0CHANNELID',
+      icon_url: 'https://example.com/i.png',
     });
   });
 
@@ -85,8 +92,12 @@ describe('discord', () => {
     assert.equal(q.path, '/api/webhooks/123456789012345678/tok3n-value');
     assert.equal(q.query.get('thread_id'), '777');
     assert.deepEqual(q.json, {
-      embeds: [{ title: 'Backup ok', description: 'line one', color: 0x50d9ff }, { description: 'line two', color: 0x50d9ff }],
-      username: 'Backup', avatar_url: 'https://example.com/a.png',
+      embeds: [
+        { title: 'Backup ok', description: 'line one', color: 0x50d9ff },
+        { description: 'line two', color: 0x50d9ff },
+      ],
+      username: 'Backup',
+      avatar_url: 'https://example.com/a.png',
     });
   });
 
@@ -105,7 +116,10 @@ describe('discord', () => {
     assert.equal(r.ok, true, r.error);
     assert.equal(rec.requests.length, 3);
     const embeds = rec.requests.map((q) => (q.json as { embeds: { title?: string; description: string }[] }).embeds);
-    assert.deepEqual(embeds.map((e) => e.length), [10, 10, 5]);
+    assert.deepEqual(
+      embeds.map((e) => e.length),
+      [10, 10, 5],
+    );
     assert.equal(embeds[0]![0]!.title, 'T');
     const long = embeds[0]![3]!.description;
     assert.equal(Array.from(long).length, 2000);
@@ -118,7 +132,10 @@ describe('discord', () => {
     const r = await send('discord://tok3n@123456?splitLines=no', via(), { title: 'T', message: text, level: 'info' });
     assert.equal(r.ok, true, r.error);
     const all = rec.requests.map((q) => (q.json as { embeds: { description: string }[] }).embeds.map((e) => e.description));
-    assert.deepEqual(all.map((a) => a.map((d) => d.length)), [[2000, 2000, 2000], [2000, 2000, 2000], [1000]]);
+    assert.deepEqual(
+      all.map((a) => a.map((d) => d.length)),
+      [[2000, 2000, 2000], [2000, 2000, 2000], [1000]],
+    );
     assert.equal(all.flat().join(''), text);
   });
 });
@@ -126,19 +143,32 @@ describe('discord', () => {
 describe('telegram', () => {
   it('POST api.telegram.org/bot<token>/sendMessage per chat, title as bold HTML, thread ids', async () => {
     rec.handle(() => ({ body: { ok: true, result: {} } }));
-    const r = await send('telegram://123456:ABC-def_ghi@telegram?chats=@mychannel,-100123:42&preview=no', via(), { title: 'Backup <ok>', message: 'a & b\nline two', level: 'info' });
+    const r = await send('telegram://123456:ABC-def_ghi@telegram?chats=@mychannel,-100123:42&preview=no', via(), {
+      title: 'Backup <ok>',
+      message: 'a & b\nline two',
+      level: 'info',
+    });
     assert.equal(r.ok, true, r.error);
     assert.equal(rec.requests.length, 2);
     const [a, b] = rec.requests;
     assert.equal(a!.originalHost, 'api.telegram.org');
     assert.equal(a!.path, '/bot123456:ABC-def_ghi/sendMessage');
     assert.deepEqual(a!.json, {
-      text: '<b>Backup &lt;ok&gt;</b>\na &amp; b\nline two', chat_id: '@mychannel', parse_mode: 'HTML',
-      disable_web_page_preview: true, disable_notification: false, reply_to_message_id: 0,
+      text: '<b>Backup &lt;ok&gt;</b>\na &amp; b\nline two',
+      chat_id: '@mychannel',
+      parse_mode: 'HTML',
+      disable_web_page_preview: true,
+      disable_notification: false,
+      reply_to_message_id: 0,
     });
     assert.deepEqual(b!.json, {
-      text: '<b>Backup &lt;ok&gt;</b>\na &amp; b\nline two', chat_id: '-100123', message_thread_id: 42, parse_mode: 'HTML',
-      disable_web_page_preview: true, disable_notification: false, reply_to_message_id: 0,
+      text: '<b>Backup &lt;ok&gt;</b>\na &amp; b\nline two',
+      chat_id: '-100123',
+      message_thread_id: 42,
+      parse_mode: 'HTML',
+      disable_web_page_preview: true,
+      disable_notification: false,
+      reply_to_message_id: 0,
     });
   });
 
@@ -151,7 +181,12 @@ describe('telegram', () => {
     const texts = rec.requests.map((q) => (q.json as { text: string }).text);
     for (const t of texts) assert.ok(Buffer.byteLength(t) <= 4096, `${Buffer.byteLength(t)} bytes`);
     assert.ok(texts[0]!.startsWith('<b>T</b>\n'));
-    const unescaped = texts.map((t, i) => (i === 0 ? t.slice('<b>T</b>\n'.length) : t)).join('\n').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+    const unescaped = texts
+      .map((t, i) => (i === 0 ? t.slice('<b>T</b>\n'.length) : t))
+      .join('\n')
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&amp;/g, '&');
     assert.equal(unescaped, lines.join('\n'));
   });
 
@@ -159,7 +194,14 @@ describe('telegram', () => {
     rec.queue({ body: { ok: true } });
     const r = await send('telegram://123456:ABCdef@telegram?chats=1&parsemode=markdownv2&notification=no', via());
     assert.equal(r.ok, true, r.error);
-    assert.deepEqual(only().json, { text: 'line one\nline two', chat_id: '1', parse_mode: 'MarkdownV2', disable_web_page_preview: false, disable_notification: true, reply_to_message_id: 0 });
+    assert.deepEqual(only().json, {
+      text: 'line one\nline two',
+      chat_id: '1',
+      parse_mode: 'MarkdownV2',
+      disable_web_page_preview: false,
+      disable_notification: true,
+      reply_to_message_id: 0,
+    });
   });
 
   it('a refusal (400, ok:false) fails with the description and is not retried', async () => {
@@ -173,7 +215,8 @@ describe('telegram', () => {
 });
 
 describe('teams', () => {
-  const wf = 'https://prod-01.westeurope.logic.azure.com:443/workflows/abc123/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sig=SECRETSIG123';
+  const wf =
+    'https://prod-01.westeurope.logic.azure.com:443/workflows/abc123/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sig=SECRETSIG123';
   it('workflow URL in host=: POST an adaptive card to it', async () => {
     rec.queue({ status: 202 });
     const r = await send(`teams://?host=${encodeURIComponent(wf)}&color=red`, via());
@@ -185,24 +228,30 @@ describe('teams', () => {
     assert.equal(q.query.get('sp'), '/triggers/manual/run');
     assert.deepEqual(q.json, {
       type: 'message',
-      attachments: [{
-        contentType: 'application/vnd.microsoft.card.adaptive', contentUrl: null,
-        content: {
-          $schema: 'http://adaptivecards.io/schemas/adaptive-card.json', type: 'AdaptiveCard', version: '1.2',
-          body: [
-            { type: 'TextBlock', text: 'Backup ok', weight: 'Bolder', size: 'Medium', color: 'attention' },
-            { type: 'TextBlock', text: 'line one', wrap: true },
-            { type: 'TextBlock', text: 'line two', wrap: true },
-          ],
+      attachments: [
+        {
+          contentType: 'application/vnd.microsoft.card.adaptive',
+          contentUrl: null,
+          content: {
+            $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
+            type: 'AdaptiveCard',
+            version: '1.2',
+            body: [
+              { type: 'TextBlock', text: 'Backup ok', weight: 'Bolder', size: 'Medium', color: 'attention' },
+              { type: 'TextBlock', text: 'line one', wrap: true },
+              { type: 'TextBlock', text: 'line two', wrap: true },
+            ],
+          },
         },
-      }],
+      ],
     });
     assert.doesNotMatch(r.url, /SECRETSIG123/);
   });
 
   it('a powerplatform.com workflow URL is accepted; the title block always carries a colour', async () => {
     rec.queue({ status: 200 });
-    const pp = 'https://default0123.45.environment.api.powerplatform.com:443/powerautomate/automations/direct/workflows/abc/triggers/manual/paths/invoke?api-version=1&sig=S1G';
+    const pp =
+      'https://default0123.45.environment.api.powerplatform.com:443/powerautomate/automations/direct/workflows/abc/triggers/manual/paths/invoke?api-version=1&sig=S1G';
     const r = await send(`teams://?host=${encodeURIComponent(pp)}`, via(), { title: 'T', message: 'm', level: 'info' });
     assert.equal(r.ok, true, r.error);
     const q = only();
@@ -253,7 +302,11 @@ describe('gotify', () => {
 describe('ntfy', () => {
   it('POST {scheme}://host/topic with the message as body and the options as headers', async () => {
     rec.queue({ body: { id: 'x' } });
-    const r = await send(`ntfy://user:pa%3Ass@${rec.host}/backups?scheme=http&priority=4&tags=floppy_disk,ok&click=https://example.com&cache=no&firebase=no&actions=view,Open,https://a.example;http,Poke,https://b.example&delay=10m&email=ops@example.com&icon=https://example.com/i.png&attach=https://example.com/f.txt&filename=f.txt`, {}, { title: 'Sauvegarde réussie ✓', message: 'corps', level: 'info' });
+    const r = await send(
+      `ntfy://user:pa%3Ass@${rec.host}/backups?scheme=http&priority=4&tags=floppy_disk,ok&click=https://example.com&cache=no&firebase=no&actions=view,Open,https://a.example;http,Poke,https://b.example&delay=10m&email=ops@example.com&icon=https://example.com/i.png&attach=https://example.com/f.txt&filename=f.txt`,
+      {},
+      { title: 'Sauvegarde réussie ✓', message: 'corps', level: 'info' },
+    );
     assert.equal(r.ok, true, r.error);
     const q = only();
     assert.equal(q.method, 'POST');
@@ -302,8 +355,12 @@ describe('pushover', () => {
     assert.equal(q.path, '/1/messages.json');
     assert.equal(q.headers['content-type'], 'application/x-www-form-urlencoded');
     assert.deepEqual(Object.fromEntries(new URLSearchParams(q.body)), {
-      device: 'phone,tablet', message: 'line one\nline two', priority: '1', title: 'Backup ok',
-      token: 'azGDORePK8gMaC0QOYAMyEEuzJnyUi', user: 'uQiRzpo4DXghDmr9QzzfQu27cmVRsG',
+      device: 'phone,tablet',
+      message: 'line one\nline two',
+      priority: '1',
+      title: 'Backup ok',
+      token: 'azGDORePK8gMaC0QOYAMyEEuzJnyUi',
+      user: 'uQiRzpo4DXghDmr9QzzfQu27cmVRsG',
     });
   });
 });
@@ -355,7 +412,10 @@ describe('matrix', () => {
     rec.handle((q) => (q.path.endsWith('/joined_rooms') ? { body: { joined_rooms: ['!a:x.org'] } } : { body: { event_id: '$e' } }));
     const r = await send(`matrix://:syt_token_123@${rec.host}/?disableTLS=yes`);
     assert.equal(r.ok, true, r.error);
-    assert.deepEqual(rec.requests.map((q) => `${q.method} ${q.path.replace(/[^/]+$/, '')}`), ['GET /_matrix/client/v3/', 'PUT /_matrix/client/v3/rooms/!a%3Ax.org/send/m.room.message/']);
+    assert.deepEqual(
+      rec.requests.map((q) => `${q.method} ${q.path.replace(/[^/]+$/, '')}`),
+      ['GET /_matrix/client/v3/', 'PUT /_matrix/client/v3/rooms/!a%3Ax.org/send/m.room.message/'],
+    );
     assert.equal(rec.requests[0]!.headers.authorization, 'Bearer syt_token_123');
   });
 
@@ -407,7 +467,8 @@ describe('googlechat', () => {
 
 describe('zulip', () => {
   const auth = `Basic ${Buffer.from('bot@example.com:apikey123').toString('base64')}`;
-  const zulipPeer = (limits: Record<string, number> = {}) => rec.handle((q) => (q.path === '/api/v1/register' ? { body: { result: 'success', ...limits } } : { body: { result: 'success' } }));
+  const zulipPeer = (limits: Record<string, number> = {}) =>
+    rec.handle((q) => (q.path === '/api/v1/register' ? { body: { result: 'success', ...limits } } : { body: { result: 'success' } }));
 
   it('first asks the server its limits (POST /api/v1/register), then POSTs /api/v1/messages with type=channel', async () => {
     zulipPeer();
@@ -423,13 +484,23 @@ describe('zulip', () => {
     assert.deepEqual(Object.fromEntries(new URLSearchParams(reg!.body)), { fetch_event_types: '["realm"]' });
     assert.equal(q!.path, '/api/v1/messages');
     assert.equal(q!.headers.authorization, auth);
-    assert.deepEqual(Object.fromEntries(new URLSearchParams(q!.body)), { type: 'channel', to: 'ops', content: 'Backup ok\n\nline one\nline two', topic: 'backups' });
+    assert.deepEqual(Object.fromEntries(new URLSearchParams(q!.body)), {
+      type: 'channel',
+      to: 'ops',
+      content: 'Backup ok\n\nline one\nline two',
+      topic: 'backups',
+    });
   });
 
   it('without topic= the title is the topic; the URL title= is used when the message has none', async () => {
     zulipPeer();
     await send('zulip://bot%40example.com:apikey123@zulip.example.com/?stream=ops', via());
-    assert.deepEqual(Object.fromEntries(new URLSearchParams(rec.requests[1]!.body)), { type: 'channel', to: 'ops', content: 'line one\nline two', topic: 'Backup ok' });
+    assert.deepEqual(Object.fromEntries(new URLSearchParams(rec.requests[1]!.body)), {
+      type: 'channel',
+      to: 'ops',
+      content: 'line one\nline two',
+      topic: 'Backup ok',
+    });
     rec.reset();
     zulipPeer();
     await send('zulip://bot%40example.com:apikey123@zulip.example.com/?stream=ops&title=From+URL', via(), { title: '', message: 'm', level: 'info' });
@@ -441,13 +512,20 @@ describe('zulip', () => {
     const r = await send('zulip://bot%40example.com:apikey123@zulip.example.com/?type=direct&to=7,jane%40example.com&read_by_sender=true', via());
     assert.equal(r.ok, true, r.error);
     assert.deepEqual(Object.fromEntries(new URLSearchParams(rec.requests[1]!.body)), {
-      type: 'direct', to: '["7","jane@example.com"]', content: 'Backup ok\n\nline one\nline two', read_by_sender: 'true',
+      type: 'direct',
+      to: '["7","jane@example.com"]',
+      content: 'Backup ok\n\nline one\nline two',
+      read_by_sender: 'true',
     });
   });
 
   it("honours the server's limits: a topic over max_topic_length is shortened, content over max_message_length goes in parts (the fork refuses both)", async () => {
     zulipPeer({ max_topic_length: 5, max_message_length: 20 });
-    const r = await send('zulip://bot%40example.com:apikey123@zulip.example.com/?stream=ops', via(), { title: 'A long title', message: 'word '.repeat(10).trim(), level: 'info' });
+    const r = await send('zulip://bot%40example.com:apikey123@zulip.example.com/?stream=ops', via(), {
+      title: 'A long title',
+      message: 'word '.repeat(10).trim(),
+      level: 'info',
+    });
     assert.equal(r.ok, true, r.error);
     const forms = rec.requests.slice(1).map((q) => Object.fromEntries(new URLSearchParams(q.body)));
     assert.ok(forms.length >= 3, `${forms.length} parts`);
@@ -471,10 +549,13 @@ describe('ifttt', () => {
     rec.handle(() => ({ body: 'Congratulations!' }));
     const r = await send('ifttt://ifttkey123/?events=backup_done,other&value1=v1&messagevalue=2&titlevalue=3', via());
     assert.equal(r.ok, true, r.error);
-    assert.deepEqual(rec.requests.map((q) => [q.originalHost, q.path]), [
-      ['maker.ifttt.com', '/trigger/backup_done/with/key/ifttkey123'],
-      ['maker.ifttt.com', '/trigger/other/with/key/ifttkey123'],
-    ]);
+    assert.deepEqual(
+      rec.requests.map((q) => [q.originalHost, q.path]),
+      [
+        ['maker.ifttt.com', '/trigger/backup_done/with/key/ifttkey123'],
+        ['maker.ifttt.com', '/trigger/other/with/key/ifttkey123'],
+      ],
+    );
     assert.deepEqual(rec.requests[0]!.json, { value1: 'v1', value2: 'line one\nline two', value3: 'Backup ok' });
   });
 });
@@ -487,7 +568,16 @@ describe('join', () => {
     const q = only();
     assert.equal(q.originalHost, 'joinjoaomgcd.appspot.com');
     assert.equal(q.path, '/_ah/api/messaging/v1/sendPush');
-    assert.deepEqual([...q.query], [['apikey', 'joinapikey123'], ['deviceIds', 'dev1,dev2'], ['icon', 'https://example.com/i.png'], ['text', 'line one\nline two'], ['title', 'Backup ok']]);
+    assert.deepEqual(
+      [...q.query],
+      [
+        ['apikey', 'joinapikey123'],
+        ['deviceIds', 'dev1,dev2'],
+        ['icon', 'https://example.com/i.png'],
+        ['text', 'line one\nline two'],
+        ['title', 'Backup ok'],
+      ],
+    );
     assert.equal(q.body, '');
     assert.equal(q.headers['content-type'], 'text/plain');
   });
@@ -515,16 +605,26 @@ describe('bark', () => {
 describe('opsgenie', () => {
   it('POST https://host/v2/alerts with GenieKey, the title as message and the text as description', async () => {
     rec.queue({ status: 202, body: { result: 'Request will be processed' } });
-    const r = await send('opsgenie://api.eu.opsgenie.com/opsgeniekey123?responders=team:ops,user:jane@example.com&tags=backup,nightly&priority=P2&details=host:nas,job:nightly&alias=offsite-nightly', via());
+    const r = await send(
+      'opsgenie://api.eu.opsgenie.com/opsgeniekey123?responders=team:ops,user:jane@example.com&tags=backup,nightly&priority=P2&details=host:nas,job:nightly&alias=offsite-nightly',
+      via(),
+    );
     assert.equal(r.ok, true, r.error);
     const q = only();
     assert.equal(q.originalHost, 'api.eu.opsgenie.com');
     assert.equal(q.path, '/v2/alerts');
     assert.equal(q.headers.authorization, 'GenieKey opsgeniekey123');
     assert.deepEqual(q.json, {
-      message: 'Backup ok', alias: 'offsite-nightly', description: 'line one\nline two',
-      responders: [{ type: 'team', name: 'ops' }, { type: 'user', username: 'jane@example.com' }],
-      tags: ['backup', 'nightly'], details: { host: 'nas', job: 'nightly' }, priority: 'P2',
+      message: 'Backup ok',
+      alias: 'offsite-nightly',
+      description: 'line one\nline two',
+      responders: [
+        { type: 'team', name: 'ops' },
+        { type: 'user', username: 'jane@example.com' },
+      ],
+      tags: ['backup', 'nightly'],
+      details: { host: 'nas', job: 'nightly' },
+      priority: 'P2',
     });
   });
 });
@@ -533,7 +633,10 @@ describe('opsgenie port', () => {
   it('the request URL names port 443 explicitly, as the fork does', async () => {
     const seen: string[] = [];
     const inner = rec.rewriteFetch();
-    const spy = ((input: string | URL | Request, init?: RequestInit) => { seen.push(String(input)); return inner(input, init); }) as typeof fetch;
+    const spy = ((input: string | URL | Request, init?: RequestInit) => {
+      seen.push(String(input));
+      return inner(input, init);
+    }) as typeof fetch;
     rec.queue({ status: 202 });
     const r = await send('opsgenie://api.opsgenie.com/opsgeniekey123', { fetch: spy });
     assert.equal(r.ok, true, r.error);
@@ -553,16 +656,23 @@ describe('pushbullet', () => {
       assert.equal(q.headers['access-token'], 'o.abcdefghijklmnopqrstuvwxyz123456');
     }
     const base = { type: 'note', title: 'Backup ok', body: 'line one\nline two', email: '', channel_tag: '', device_iden: '' };
-    assert.deepEqual(rec.requests.map((q) => q.json), [
-      { ...base, device_iden: 'device1' }, { ...base, email: 'me@example.com' }, { ...base, channel_tag: 'mychan' },
-    ]);
+    assert.deepEqual(
+      rec.requests.map((q) => q.json),
+      [
+        { ...base, device_iden: 'device1' },
+        { ...base, email: 'me@example.com' },
+        { ...base, channel_tag: 'mychan' },
+      ],
+    );
   });
 });
 
 describe('generic', () => {
   it('generic+http: template=json with title/message keys, @headers, $extras, other params kept, __ escapes', async () => {
     rec.queue({ status: 201 });
-    const r = await send(`generic+http://${rec.host}/hook/path?template=json&titlekey=subject&messagekey=text&@XApiKey=k-123456&$source=offsite&foo=bar&__title=kept`);
+    const r = await send(
+      `generic+http://${rec.host}/hook/path?template=json&titlekey=subject&messagekey=text&@XApiKey=k-123456&$source=offsite&foo=bar&__title=kept`,
+    );
     assert.equal(r.ok, true, r.error);
     const q = only();
     assert.equal(q.method, 'POST');
@@ -588,7 +698,10 @@ describe('generic', () => {
     rec.queue({}, {});
     assert.equal((await send('generic://hooks.example.com/a', via())).ok, true);
     assert.equal((await send('generic+https://hooks.example.com:8443/b', via())).ok, true);
-    assert.deepEqual(rec.requests.map((q) => `${q.originalScheme}//${q.originalHost}${q.path}`), ['https://hooks.example.com/a', 'https://hooks.example.com:8443/b']);
+    assert.deepEqual(
+      rec.requests.map((q) => `${q.originalScheme}//${q.originalHost}${q.path}`),
+      ['https://hooks.example.com/a', 'https://hooks.example.com:8443/b'],
+    );
   });
 
   it('a status >= 400 fails', async () => {
@@ -598,4 +711,3 @@ describe('generic', () => {
     assert.match(r.error!, /404/);
   });
 });
-

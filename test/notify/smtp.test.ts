@@ -12,18 +12,27 @@ async function peer(opts: Parameters<typeof startSmtp>[0]): Promise<SmtpPeer> {
   peers.push(p);
   return p;
 }
-after(async () => { await Promise.all(peers.map((p) => p.close())); });
+after(async () => {
+  await Promise.all(peers.map((p) => p.close()));
+});
 
 const q = 'from=backup%40example.com&to=ops%40example.com';
 
 describe('smtp against a real smtp-server', () => {
   it('delivers plain mail, one transaction per recipient, with subject, sender name and UTF-8 text', async () => {
     const p = await peer({});
-    const r = await send(`smtp://127.0.0.1:${p.port}/?from=backup%40example.com&fromname=Offsite%20Backup&to=a%40example.com%2Cb%40example.com&subject=ignored`, {}, { title: 'Backup ok: 1.2 GiB', message: 'Grüße\nline two', level: 'info' });
+    const r = await send(
+      `smtp://127.0.0.1:${p.port}/?from=backup%40example.com&fromname=Offsite%20Backup&to=a%40example.com%2Cb%40example.com&subject=ignored`,
+      {},
+      { title: 'Backup ok: 1.2 GiB', message: 'Grüße\nline two', level: 'info' },
+    );
     assert.equal(r.ok, true, r.error);
     assert.equal(r.attempts, 2);
     assert.equal(p.messages.length, 2);
-    assert.deepEqual(p.messages.map((m) => m.to), [['a@example.com'], ['b@example.com']]);
+    assert.deepEqual(
+      p.messages.map((m) => m.to),
+      [['a@example.com'], ['b@example.com']],
+    );
     const m = p.messages[0]!;
     assert.equal(m.from, 'backup@example.com');
     assert.equal(m.secure, false);
@@ -44,7 +53,12 @@ describe('smtp against a real smtp-server', () => {
     assert.deepEqual(p.authMethods, ['PLAIN']);
   });
 
-  for (const [auth, method] of [['Login', 'LOGIN'], ['CRAMMD5', 'CRAM-MD5'], ['OAuth2', 'XOAUTH2'], ['Unknown', 'PLAIN']] as const) {
+  for (const [auth, method] of [
+    ['Login', 'LOGIN'],
+    ['CRAMMD5', 'CRAM-MD5'],
+    ['OAuth2', 'XOAUTH2'],
+    ['Unknown', 'PLAIN'],
+  ] as const) {
     it(`auth=${auth} uses ${method}`, async () => {
       const p = await peer({ tls: cert, users: { u: 'tok-secret' } });
       const r = await send(`smtp://u:tok-secret@127.0.0.1:${p.port}/?${q}&auth=${auth}`, { ca });
@@ -72,7 +86,10 @@ describe('smtp against a real smtp-server', () => {
     const p = await peer({ tls: cert });
     assert.equal((await send(`smtp://127.0.0.1:${p.port}/?${q}&usestarttls=no`, { ca })).ok, true);
     assert.equal((await send(`smtp://127.0.0.1:${p.port}/?${q}&encryption=None`, { ca })).ok, true);
-    assert.deepEqual(p.messages.map((m) => m.secure), [false, true]);
+    assert.deepEqual(
+      p.messages.map((m) => m.secure),
+      [false, true],
+    );
   });
 
   it('refuses an untrusted certificate, unless skiptlsverify=yes', async () => {
@@ -113,7 +130,11 @@ describe('smtp against a real smtp-server', () => {
 
   it('sends clienthost in HELO and HTML with usehtml=yes', async () => {
     const p = await peer({});
-    const r = await send(`smtp://127.0.0.1:${p.port}/?${q}&clienthost=backup.example.net&usehtml=yes`, {}, { title: 't', message: '<b>bold</b>', level: 'info' });
+    const r = await send(
+      `smtp://127.0.0.1:${p.port}/?${q}&clienthost=backup.example.net&usehtml=yes`,
+      {},
+      { title: 't', message: '<b>bold</b>', level: 'info' },
+    );
     assert.equal(r.ok, true, r.error);
     assert.equal(p.messages[0]!.clientHostname, 'backup.example.net');
     assert.match(p.messages[0]!.data, /Content-Type: text\/html/i);
@@ -124,11 +145,16 @@ describe('smtp against a real smtp-server', () => {
     let port = 0;
     const sockets = new Set<import('node:net').Socket>();
     before(async () => {
-      silent = createServer((s) => { sockets.add(s); /* accept and say nothing */ });
+      silent = createServer((s) => {
+        sockets.add(s); /* accept and say nothing */
+      });
       await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
       port = (silent.address() as { port: number }).port;
     });
-    after(() => { for (const s of sockets) s.destroy(); silent.close(); });
+    after(() => {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    });
     it('times out and the send still ends', async () => {
       const r = await send(`smtp://127.0.0.1:${port}/?${q}`, { timeoutMs: 300 });
       assert.equal(r.ok, false);

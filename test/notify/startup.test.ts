@@ -9,15 +9,23 @@ import { CLI, isolatedEnv } from '../helpers/cli.ts';
 import { startRecorder, type HttpRecorder } from '../servers/http-recorder.ts';
 
 let rec: HttpRecorder;
-before(async () => { rec = await startRecorder(); });
-after(async () => { await rec.close(); });
+before(async () => {
+  rec = await startRecorder();
+});
+after(async () => {
+  await rec.close();
+});
 
 function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { out += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
     child.on('exit', (code) => resolve({ code, out }));
   });
 }
@@ -28,7 +36,9 @@ describe('failed start-up', () => {
     const { env } = isolatedEnv({
       NOTIFICATION_URLS: `generic+http://${rec.host}/hook?template=json`,
       BACKUP_CRON_EXPRESSION: 'every day',
-      AWS_S3_BUCKET_NAME: 'b', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY_FILE: '/nonexistent/secret',
+      AWS_S3_BUCKET_NAME: 'b',
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY_FILE: '/nonexistent/secret',
     });
     const r = await run(['backup'], env);
     assert.equal(r.code, 2, r.out);
@@ -46,7 +56,10 @@ describe('failed start-up', () => {
     writeFileSync(join(dir, 'conf.d', 'a.env'), `NOTIFICATION_URLS=generic+http://${rec.host}/from-confd?template=json\nBACKUP_RETENTION_DAYS=seven\n`);
     const r = await run(['daemon'], env);
     assert.equal(r.code, 2, r.out);
-    assert.deepEqual(rec.requests.map((q) => q.path), ['/from-confd']);
+    assert.deepEqual(
+      rec.requests.map((q) => q.path),
+      ['/from-confd'],
+    );
     assert.match((rec.requests[0]!.json as { message: string }).message, /BACKUP_RETENTION_DAYS/);
   });
 
@@ -60,7 +73,11 @@ describe('failed start-up', () => {
 
   test('secrets stay out of the notification', async () => {
     rec.reset();
-    const { env } = isolatedEnv({ NOTIFICATION_URLS: `generic+http://${rec.host}/hook?template=json`, GPG_PASSPHRASE: 'hunter2-very-secret', AGE_PASSPHRASE: 'another-secret-value' });
+    const { env } = isolatedEnv({
+      NOTIFICATION_URLS: `generic+http://${rec.host}/hook?template=json`,
+      GPG_PASSPHRASE: 'hunter2-very-secret',
+      AGE_PASSPHRASE: 'another-secret-value',
+    });
     const r = await run(['backup'], env);
     assert.equal(r.code, 2, r.out);
     assert.equal(rec.requests.length, 1, r.out);

@@ -9,9 +9,18 @@ export type Row = [url: string, check?: Record<string, unknown>];
 
 export const valid: Record<string, Row[]> = {
   smtp: [
-    ['smtp://mail.example.com/?from=a@example.com&to=b@example.com', { port: 25, auth: 'Unknown', encryption: 'Auto', useStartTLS: true, clientHost: 'localhost' }],
-    ['SMTP://u%40x:p%40ss%2Cw@mail.example.com:587/?FromAddress=a@example.com&ToAddresses=b@example.com%2Cc@example.com', { username: 'u@x', password: 'p@ss,w', port: 587, to: ['b@example.com', 'c@example.com'] }],
-    ['smtp://u:p@mail.example.com:465/?from=a@example.com&to=b@example.com&auth=crammd5&encryption=implicittls&starttls=no&usehtml=yes&timeout=30s', { auth: 'CRAMMD5', encryption: 'ImplicitTLS', useStartTLS: false, useHTML: true, timeoutMs: 30_000 }],
+    [
+      'smtp://mail.example.com/?from=a@example.com&to=b@example.com',
+      { port: 25, auth: 'Unknown', encryption: 'Auto', useStartTLS: true, clientHost: 'localhost' },
+    ],
+    [
+      'SMTP://u%40x:p%40ss%2Cw@mail.example.com:587/?FromAddress=a@example.com&ToAddresses=b@example.com%2Cc@example.com',
+      { username: 'u@x', password: 'p@ss,w', port: 587, to: ['b@example.com', 'c@example.com'] },
+    ],
+    [
+      'smtp://u:p@mail.example.com:465/?from=a@example.com&to=b@example.com&auth=crammd5&encryption=implicittls&starttls=no&usehtml=yes&timeout=30s',
+      { auth: 'CRAMMD5', encryption: 'ImplicitTLS', useStartTLS: false, useHTML: true, timeoutMs: 30_000 },
+    ],
   ],
   slack: [
     ['slack://hook:AAAAAAAAA-BBBBBBBBB-CCCCCCCCCCCCCCCCCCCCCCCC@webhook', { tokenType: 'hook', channel: 'webhook' }],
@@ -28,7 +37,10 @@ export const valid: Record<string, Row[]> = {
     ['telegram://123:abc@telegram?channels=1%2C-100123:42&parsemode=html&preview=0', { chats: ['1', '-100123:42'], parseMode: 'HTML', preview: false }],
   ],
   teams: [
-    [`teams://?host=${encodeURIComponent('https://x.logic.azure.com/workflows/1?sig=s')}&unknownkey=ignored`, { workflowUrl: 'https://x.logic.azure.com/workflows/1?sig=s' }],
+    [
+      `teams://?host=${encodeURIComponent('https://x.logic.azure.com/workflows/1?sig=s')}&unknownkey=ignored`,
+      { workflowUrl: 'https://x.logic.azure.com/workflows/1?sig=s' },
+    ],
     [`teams://?host=${encodeURIComponent('https://prod-1.westeurope.logic.azure.cn:443/powerautomate/automations/direct/workflows/1')}`, {}],
     [`teams://?host=${encodeURIComponent('https://d1.environment.api.powerplatform.com/powerautomate/automations/direct/a-b/workflows/1')}`, {}],
   ],
@@ -59,11 +71,17 @@ export const valid: Record<string, Row[]> = {
     ['rocketchat://h.example.com/A/B#room', { channel: '#room' }],
   ],
   googlechat: [
-    ['googlechat://chat.googleapis.com/v1/spaces/S/messages?key=K&token=T&threadKey=x', { url: 'https://chat.googleapis.com/v1/spaces/S/messages?key=K&token=T&threadKey=x' }],
+    [
+      'googlechat://chat.googleapis.com/v1/spaces/S/messages?key=K&token=T&threadKey=x',
+      { url: 'https://chat.googleapis.com/v1/spaces/S/messages?key=K&token=T&threadKey=x' },
+    ],
     ['hangouts://chat.googleapis.com/v1/spaces/S/messages?key=K&token=T', { url: 'https://chat.googleapis.com/v1/spaces/S/messages?key=K&token=T' }],
   ],
   zulip: [
-    ['zulip://bot%40example.com:key@z.example.com?stream=s&title=T&other=ignored', { botMail: 'bot@example.com', stream: 's', topic: '', title: 'T', type: 'channel', readBySender: false }],
+    [
+      'zulip://bot%40example.com:key@z.example.com?stream=s&title=T&other=ignored',
+      { botMail: 'bot@example.com', stream: 's', topic: '', title: 'T', type: 'channel', readBySender: false },
+    ],
     ['zulip://bot%40example.com:key@z.example.com?type=Direct&to=1,2&read_by_sender=yes', { type: 'direct', to: ['1', '2'], readBySender: true }],
     ['zulip://bot%40example.com:key@z.example.com?type=direct&stream=jane%40example.com', { type: 'direct', to: ['jane@example.com'] }],
   ],
@@ -72,14 +90,20 @@ export const valid: Record<string, Row[]> = {
   bark: [['bark://:dk@b.example.com:8080/p/?scheme=http&copy=x', { scheme: 'http', path: '/p', copy: 'x' }]],
   opsgenie: [
     ['opsgenie://api.opsgenie.com/key', { port: 443, host: 'api.opsgenie.com' }],
-    ['opsgenie://api.opsgenie.com:8443/key?visibleTo=team:4513b7ea-3b91-438f-b7e4-e3e54af9147c&actions=a,b', { port: 8443, visibleTo: [{ type: 'team', id: '4513b7ea-3b91-438f-b7e4-e3e54af9147c' }], actions: ['a', 'b'] }],
+    [
+      'opsgenie://api.opsgenie.com:8443/key?visibleTo=team:4513b7ea-3b91-438f-b7e4-e3e54af9147c&actions=a,b',
+      { port: 8443, visibleTo: [{ type: 'team', id: '4513b7ea-3b91-438f-b7e4-e3e54af9147c' }], actions: ['a', 'b'] },
+    ],
   ],
   pushbullet: [['pushbullet://abcdefghijklmnopqrstuvwxyz01234567', { targets: [''], title: 'Shoutrrr notification' }]],
   generic: [
     ['generic://h.example.com/p?a=1', { target: 'https://h.example.com/p?a=1', template: '', method: 'POST', contentType: 'application/json' }],
     ['generic+http://h.example.com:81', { target: 'http://h.example.com:81/' }],
     ['generic+https://h.example.com:8443/x', { target: 'https://h.example.com:8443/x' }],
-    ['generic://h.example.com/p?disabletls=yes&template=JSON&@Content-Type=x&$k=v', { target: 'http://h.example.com/p', template: 'json', headers: { 'Content-Type': 'x' }, extras: { k: 'v' } }],
+    [
+      'generic://h.example.com/p?disabletls=yes&template=JSON&@Content-Type=x&$k=v',
+      { target: 'http://h.example.com/p', template: 'json', headers: { 'Content-Type': 'x' }, extras: { k: 'v' } },
+    ],
     ['generic://h.example.com/p?Title=x', { target: 'https://h.example.com/p?Title=x', title: '' }],
   ],
   stdout: [['stdout://', {}]],
@@ -90,8 +114,14 @@ export const valid: Record<string, Row[]> = {
     ['lark://open.feishu.cn/tok123/', { host: 'open.feishu.cn', token: 'tok123' }],
   ],
   mqtt: [
-    ['mqtt://broker.example.com/home/backups', { host: 'broker.example.com', port: 1883, topic: 'home/backups', tls: false, clientId: 'shoutrrr', qos: 0, retained: false, cleanSession: true }],
-    ['mqtts://u:p@broker.example.com/t?qos=ExactlyOnce&retained=yes&clientid=nas&cleansession=no', { port: 8883, tls: true, username: 'u', password: 'p', qos: 2, retained: true, clientId: 'nas', cleanSession: false }],
+    [
+      'mqtt://broker.example.com/home/backups',
+      { host: 'broker.example.com', port: 1883, topic: 'home/backups', tls: false, clientId: 'shoutrrr', qos: 0, retained: false, cleanSession: true },
+    ],
+    [
+      'mqtts://u:p@broker.example.com/t?qos=ExactlyOnce&retained=yes&clientid=nas&cleansession=no',
+      { port: 8883, tls: true, username: 'u', password: 'p', qos: 2, retained: true, clientId: 'nas', cleanSession: false },
+    ],
     ['mqtts://broker.example.com:8884/t?disabletls=yes&qos=at_least_once&disabletlsverification=yes', { port: 8884, tls: false, qos: 1, skipTLSVerify: true }],
     ['mqtt:///a%2Fb', { host: 'localhost', topic: 'a/b' }],
   ],
@@ -100,16 +130,31 @@ export const valid: Record<string, Row[]> = {
     ['notifiarr://apikey123?channel=42&name=nas&color=00ff00&unknown=kept', { channel: 42, name: 'nas', color: '00ff00' }],
   ],
   pagerduty: [
-    ['pagerduty:///0123456789abcdef0123456789abcdef', { host: 'events.pagerduty.com', port: 443, severity: 'error', source: 'default', action: 'trigger', contexts: [] }],
-    ['pagerduty://pd.example.com:8443/0123456789abcdef0123456789abcdef?Severity=Warning&action=acknowledge&contexts=%5B%7B%22type%22%3A%22link%22%2C%22href%22%3A%22https%3A%2F%2Fx%22%2C%22text%22%3A%22run%22%7D%5D', { host: 'pd.example.com', port: 8443, severity: 'warning', action: 'acknowledge', contexts: [{ type: 'link', href: 'https://x', text: 'run' }] }],
+    [
+      'pagerduty:///0123456789abcdef0123456789abcdef',
+      { host: 'events.pagerduty.com', port: 443, severity: 'error', source: 'default', action: 'trigger', contexts: [] },
+    ],
+    [
+      'pagerduty://pd.example.com:8443/0123456789abcdef0123456789abcdef?Severity=Warning&action=acknowledge&contexts=%5B%7B%22type%22%3A%22link%22%2C%22href%22%3A%22https%3A%2F%2Fx%22%2C%22text%22%3A%22run%22%7D%5D',
+      { host: 'pd.example.com', port: 8443, severity: 'warning', action: 'acknowledge', contexts: [{ type: 'link', href: 'https://x', text: 'run' }] },
+    ],
   ],
   signal: [
-    ['signal://s.example.com/+15551230000/+15557654321', { host: 's.example.com', port: 8080, source: '+15551230000', recipients: ['+15557654321'], disableTLS: false }],
-    ['signal://u:p@s.example.com:9000/+15551230000/group.abc/def=/+15557654321?apikey=t&disabletls=yes', { port: 9000, user: 'u', password: 'p', token: 't', recipients: ['group.abc/def=', '+15557654321'], disableTLS: true }],
+    [
+      'signal://s.example.com/+15551230000/+15557654321',
+      { host: 's.example.com', port: 8080, source: '+15551230000', recipients: ['+15557654321'], disableTLS: false },
+    ],
+    [
+      'signal://u:p@s.example.com:9000/+15551230000/group.abc/def=/+15557654321?apikey=t&disabletls=yes',
+      { port: 9000, user: 'u', password: 'p', token: 't', recipients: ['group.abc/def=', '+15557654321'], disableTLS: true },
+    ],
     ['signal://s.example.com/+15551230000/+15557654321?to=%2B15550000000,group.xyz', { recipients: ['+15550000000', 'group.xyz'] }],
   ],
   twilio: [
-    ['twilio://ACsid:tok@+15551230000/+15557654321/+15550001111?title=T', { accountSid: 'ACsid', from: '+15551230000', to: ['+15557654321', '+15550001111'], title: 'T' }],
+    [
+      'twilio://ACsid:tok@+15551230000/+15557654321/+15550001111?title=T',
+      { accountSid: 'ACsid', from: '+15551230000', to: ['+15557654321', '+15550001111'], title: 'T' },
+    ],
     ['twilio://ACsid:tok@MGservice/+1-555-765-4321', { from: 'MGservice', to: ['+15557654321'] }],
   ],
   wecom: [
@@ -167,7 +212,10 @@ export const invalid: Record<string, [url: string, why: RegExp][]> = {
     ['ntfy://ntfy.example.com/t?priority=urgentish', /priority=urgentish/],
     ['ntfy://ntfy.example.com/t?scheme=ftp', /scheme=ftp/],
   ],
-  pushover: [['pushover://shoutrrr@user', /missing the API token/], ['pushover://shoutrrr:tok@user?priority=2', /out of range/]],
+  pushover: [
+    ['pushover://shoutrrr@user', /missing the API token/],
+    ['pushover://shoutrrr:tok@user?priority=2', /out of range/],
+  ],
   mattermost: [['mattermost://mm.example.com/', /missing the webhook token/]],
   matrix: [['matrix://user@m.example.com', /missing the password or access token/]],
   rocketchat: [['rocketchat://h.example.com/A', /missing the webhook tokens/]],
@@ -178,7 +226,10 @@ export const invalid: Record<string, [url: string, why: RegExp][]> = {
     ['zulip://bot%40example.com:key@z.example.com?type=stream&stream=s', /type=stream is not one of channel, direct/],
     ['zulip://bot%40example.com:key@z.example.com?type=direct', /type=direct needs to=/],
   ],
-  ifttt: [['ifttt://key/', /missing events=/], ['ifttt://key/?events=a&messagevalue=2&titlevalue=2', /same value/]],
+  ifttt: [
+    ['ifttt://key/', /missing events=/],
+    ['ifttt://key/?events=a&messagevalue=2&titlevalue=2', /same value/],
+  ],
   join: [['join://shoutrrr:key@join/', /missing devices=/]],
   bark: [['bark://b.example.com', /missing the device key/]],
   opsgenie: [
@@ -187,7 +238,10 @@ export const invalid: Record<string, [url: string, why: RegExp][]> = {
     ['opsgenie://api.opsgenie.com/key?priority=P9', /priority=P9/],
   ],
   pushbullet: [['pushbullet://tooshort', /34 characters/]],
-  generic: [['generic://h.example.com/p?template=custom', /template=custom is not supported/], ['generic:///p', /missing the host/]],
+  generic: [
+    ['generic://h.example.com/p?template=custom', /template=custom is not supported/],
+    ['generic:///p', /missing the host/],
+  ],
   stdout: [['stdout://host', /takes no host or path/]],
   logger: [['logger://x/y', /takes no host or path/]],
   lark: [
@@ -203,7 +257,10 @@ export const invalid: Record<string, [url: string, why: RegExp][]> = {
     ['mqtt://broker.example.com/a/%23', /wildcard/],
     ['mqtt://broker.example.com/t?topic=x', /unknown query parameter "topic"/],
   ],
-  notifiarr: [['notifiarr://', /missing the API key/], ['notifiarr://k?channel=general', /not a Discord channel id/]],
+  notifiarr: [
+    ['notifiarr://', /missing the API key/],
+    ['notifiarr://k?channel=general', /not a Discord channel id/],
+  ],
   pagerduty: [
     ['pagerduty://events.pagerduty.com', /missing the integration key/],
     ['pagerduty:///notakey', /not 32 hexadecimal characters/],
@@ -228,7 +285,11 @@ export const invalid: Record<string, [url: string, why: RegExp][]> = {
     ['twilio://ACsid:tok@+15551230000/+1-555-123-0000', /same number/],
     ['twilio://ACsid:tok@+15551230000/+15557654321?priority=1', /unknown query parameter "priority"/],
   ],
-  wecom: [['wecom://', /missing the webhook key/], ['wecom://a.b', /characters a WeCom key never has/], ['wecom://k?title=x', /unknown query parameter "title"/]],
+  wecom: [
+    ['wecom://', /missing the webhook key/],
+    ['wecom://a.b', /characters a WeCom key never has/],
+    ['wecom://k?title=x', /unknown query parameter "title"/],
+  ],
   other: [
     ['nosuch://x', /unknown service "nosuch"/],
     ['just-text', /is not a notification URL/],
@@ -237,7 +298,11 @@ export const invalid: Record<string, [url: string, why: RegExp][]> = {
 
 /** URL, the secrets that must not show, and the exact masked form when it matters. */
 export const redactionCases: [url: string, secrets: string[], expected?: string][] = [
-  ['smtp://user:s3cr%40t@mail.example.com:587/?from=a@example.com&to=b@example.com', ['s3cr%40t', 's3cr@t'], 'smtp://user:***@mail.example.com:587/?from=a@example.com&to=b@example.com'],
+  [
+    'smtp://user:s3cr%40t@mail.example.com:587/?from=a@example.com&to=b@example.com',
+    ['s3cr%40t', 's3cr@t'],
+    'smtp://user:***@mail.example.com:587/?from=a@example.com&to=b@example.com',
+  ],
   ['slack://hook:AAAAAAAAA-BBBBBBBBB-CCCCCCCCCCCCCCCCCCCCCCCC@webhook', ['CCCCCCCCCCCCCCCCCCCCCCCC'], 'slack://hook:***@webhook'],
   ['slack://AAAAAAAAA/BBBBBBBBB/CCCCCCCCCCCCCCCCCCCCCCCC', ['CCCCCCCCCCCCCCCCCCCCCCCC']],
   ['discord://discordtoken123@123456', ['discordtoken123'], 'discord://***@123456'],
@@ -258,7 +323,11 @@ export const redactionCases: [url: string, secrets: string[], expected?: string]
   [`teams://?host=${encodeURIComponent('https://x.logic.azure.com/workflows/1?sig=teamssig9')}`, ['teamssig9']],
   ['generic://h.example.com/p?@Authorization=Bearer%20gentoken9&apikey=qkey999', ['gentoken9', 'qkey999']],
   ['generic://ha.example.com/api/webhook/backup-hook-7f3a9c2e1b', ['backup-hook-7f3a9c2e1b'], 'generic://ha.example.com/api/webhook/***'],
-  ['generic://h.example.com/p?template=json&titlekey=subject&auth=x&token=gentok77', ['gentok77'], 'generic://h.example.com/p?template=json&titlekey=subject&auth=x&token=***'],
+  [
+    'generic://h.example.com/p?template=json&titlekey=subject&auth=x&token=gentok77',
+    ['gentok77'],
+    'generic://h.example.com/p?template=json&titlekey=subject&auth=x&token=***',
+  ],
   ['lark://open.larksuite.com/larktoken99?secret=larksecret9', ['larktoken99', 'larksecret9'], 'lark://open.larksuite.com/***?secret=***'],
   ['mqtts://user:mqttpass9@broker.example.com/t', ['mqttpass9'], 'mqtts://user:***@broker.example.com/t'],
   ['notifiarr://nfkey999?channel=1', ['nfkey999'], 'notifiarr://***?channel=1'],

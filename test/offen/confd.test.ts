@@ -35,13 +35,15 @@ describe('offen config_provider_test.go: source()', () => {
   const env = { QUX: 'yyy' };
   test('default', () => assert.deepEqual(sourceConfFile('FOO=bar\nBAZ=qux\n', env), { FOO: 'bar', BAZ: 'qux' }));
   test('braces', () => assert.deepEqual(sourceConfFile('FOO=${bar:-qux}\nBAR=xxx\nBAZ=$NOPE\n', env), { FOO: 'qux', BAR: 'xxx', BAZ: '' }));
-  test('expansion', () => assert.deepEqual(sourceConfFile('BAR=xxx\nFOO=${BAR}\nBAZ=$BAR\nQUX=${QUX}\n', env), { BAR: 'xxx', FOO: 'xxx', BAZ: 'xxx', QUX: 'yyy' }));
+  test('expansion', () =>
+    assert.deepEqual(sourceConfFile('BAR=xxx\nFOO=${BAR}\nBAZ=$BAR\nQUX=${QUX}\n', env), { BAR: 'xxx', FOO: 'xxx', BAZ: 'xxx', QUX: 'yyy' }));
   test('comments', () => {
-    const text = '# This is a comment about `why` things are here\n# FOO="${bar:-qux}"\n # e.g. `backup-$HOSTNAME-%Y-%m-%dT%H-%M-%S.tar.gz`. Expansion happens before`\n\nBAR=xxx\n\nBAZ=$QUX\n';
+    const text =
+      '# This is a comment about `why` things are here\n# FOO="${bar:-qux}"\n # e.g. `backup-$HOSTNAME-%Y-%m-%dT%H-%M-%S.tar.gz`. Expansion happens before`\n\nBAR=xxx\n\nBAZ=$QUX\n';
     assert.deepEqual(sourceConfFile(text, env), { BAR: 'xxx', BAZ: 'yyy' });
   });
   test('an earlier line wins over the environment; quotes do not stop expansion', () => {
-    assert.deepEqual(sourceConfFile("QUX=zzz\nA='$QUX'\nB=\"${QUX}-x\"\nC=\\$QUX\n", env), { QUX: 'zzz', A: 'zzz', B: 'zzz-x', C: '$QUX' });
+    assert.deepEqual(sourceConfFile('QUX=zzz\nA=\'$QUX\'\nB="${QUX}-x"\nC=\\$QUX\n', env), { QUX: 'zzz', A: 'zzz', B: 'zzz-x', C: '$QUX' });
   });
   test('command substitution is refused, naming the line', () => {
     assert.throws(() => sourceConfFile('A=1\nB=$(id -u)\n', env), /line 2: command substitution/);
@@ -54,29 +56,41 @@ describe('offen test/confd', () => {
     writeFileSync(join(dir, 'conf.d', '01backup.env'), BACKUP01);
     writeFileSync(join(dir, 'conf.d', '02backup.env'), BACKUP02);
     writeFileSync(join(dir, 'conf.d', '03never.env'), NEVER03);
-    const archive = join(dir, 'archive'); mkdirSync(archive);
+    const archive = join(dir, 'archive');
+    mkdirSync(archive);
     const c = loadConfig({ env: { ...env, BACKUP_ARCHIVE: archive } });
-    assert.deepEqual(c.jobs.map((j) => [j.name, j.schedule.cron, j.archive.filenameTemplate]), [
-      ['01backup', '*/1 * * * *', 'conf.tar.gz'],
-      ['02backup', '*/1 * * * *', 'override-other.tar.gz'],
-      ['03never', '0 0 5 31 2 ?', 'never.tar.gz'],
-    ]);
+    assert.deepEqual(
+      c.jobs.map((j) => [j.name, j.schedule.cron, j.archive.filenameTemplate]),
+      [
+        ['01backup', '*/1 * * * *', 'conf.tar.gz'],
+        ['02backup', '*/1 * * * *', 'override-other.tar.gz'],
+        ['03never', '0 0 5 31 2 ?', 'never.tar.gz'],
+      ],
+    );
   });
 
   test('run.sh: both jobs run on their schedule, the "never" job does not', async (t) => {
     const { dir, env } = isolatedEnv(COMPOSE_ENV);
-    const src = join(dir, 'backup', 'app_data'); mkdirSync(src, { recursive: true });
+    const src = join(dir, 'backup', 'app_data');
+    mkdirSync(src, { recursive: true });
     writeFileSync(join(src, 'offen.db'), 'data');
-    const local = join(dir, 'archive'); mkdirSync(local);
+    const local = join(dir, 'archive');
+    mkdirSync(local);
     const everySecond = (s: string) => s.replace('"*/1 * * * *"', '"* * * * * *"');
     writeFileSync(join(dir, 'conf.d', '01backup.env'), everySecond(BACKUP01));
     writeFileSync(join(dir, 'conf.d', '02backup.env'), everySecond(BACKUP02));
     writeFileSync(join(dir, 'conf.d', '03never.env'), NEVER03);
     const child = startCli(['daemon'], { ...env, BACKUP_SOURCES: join(dir, 'backup'), BACKUP_ARCHIVE: local });
     let out = '';
-    child.stdout!.on('data', (d) => { out += d; });
-    child.stderr!.on('data', (d) => { out += d; });
-    t.after(() => { child.kill('SIGKILL'); });
+    child.stdout!.on('data', (d) => {
+      out += d;
+    });
+    child.stderr!.on('data', (d) => {
+      out += d;
+    });
+    t.after(() => {
+      child.kill('SIGKILL');
+    });
     const end = Date.now() + 60_000;
     while (!(existsSync(join(local, 'conf.tar.gz')) && existsSync(join(local, 'override-other.tar.gz')))) {
       if (Date.now() > end) break;

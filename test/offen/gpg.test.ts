@@ -13,7 +13,9 @@ import { tmpdir } from 'node:os';
 import { isolatedEnv, runCli } from '../helpers/cli.ts';
 
 const dirs: string[] = [];
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 test('offen test/gpg: test.tar.gz.gpg decrypts with gpg and the passphrase; latest symlink', () => {
   const { dir, env } = isolatedEnv();
@@ -38,7 +40,11 @@ test('offen test/gpg: test.tar.gz.gpg decrypts with gpg and the passphrase; late
   dirs.push(tmp);
   const gnupg = mkdtempSync(join(tmpdir(), 'offen-gpg-home-'));
   dirs.push(gnupg);
-  const decrypted = execFileSync('gpg', ['--homedir', gnupg, '--batch', '-d', '--pinentry-mode', 'loopback', '--yes', '--passphrase-fd', '0', join(local, 'test.tar.gz.gpg')], { input: '1234#$ecret\n', stdio: ['pipe', 'pipe', 'ignore'] });
+  const decrypted = execFileSync(
+    'gpg',
+    ['--homedir', gnupg, '--batch', '-d', '--pinentry-mode', 'loopback', '--yes', '--passphrase-fd', '0', join(local, 'test.tar.gz.gpg')],
+    { input: '1234#$ecret\n', stdio: ['pipe', 'pipe', 'ignore'] },
+  );
   writeFileSync(join(local, 'decrypted.tar.gz'), decrypted);
   execFileSync('tar', ['-xf', join(local, 'decrypted.tar.gz'), '-C', tmp]);
   assert.ok(existsSync(join(tmp, dir.slice(1), 'backup', 'app_data', 'offen.db')), 'Could not find expected file in untared archive.');

@@ -13,7 +13,9 @@ import { tmpdir } from 'node:os';
 import { isolatedEnv, runCli } from '../helpers/cli.ts';
 
 const dirs: string[] = [];
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 test('offen test/ignore: a file matching BACKUP_EXCLUDE_REGEXP is not archived, the others are', () => {
   const { dir, env } = isolatedEnv();

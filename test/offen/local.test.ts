@@ -16,7 +16,9 @@ import { tmpdir } from 'node:os';
 import { isolatedEnv, runCli } from '../helpers/cli.ts';
 
 const dirs: string[] = [];
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 test('offen test/local: $HOSTNAME in the name, symlinks kept, latest symlink, retention 0 keeps, 7 prunes', () => {
   const { dir, env: base } = isolatedEnv();
@@ -44,7 +46,10 @@ test('offen test/local: $HOSTNAME in the name, symlinks kept, latest symlink, re
     const r = runCli(['backup'], env(days));
     assert.equal(r.code, 0, r.stdout + r.stderr);
   };
-  const archives = () => readdirSync(local).filter((n) => !n.endsWith('.manifest.json') && lstatSync(join(local, n)).isFile()).sort();
+  const archives = () =>
+    readdirSync(local)
+      .filter((n) => !n.endsWith('.manifest.json') && lstatSync(join(local, n)).isFile())
+      .sort();
 
   backup('7');
   const tmp = mkdtempSync(join(tmpdir(), 'offen-local-out-'));

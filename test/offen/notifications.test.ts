@@ -23,8 +23,12 @@ function runCli(args: string[], env: Record<string, string>): Promise<{ code: nu
     const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }
@@ -36,17 +40,26 @@ describe("offen's default templates (cmd/backup/notifications.tmpl) render as Go
   const set = parseOffenTemplates([{ path: 'notifications.tmpl', text: DEFAULT }]);
   const data = (error: Error | null) => ({
     Error: error,
-    Stats: { StartTime: new GoTime(new Date('2026-01-02T03:04:05Z'), 'UTC'), LogOutput: 'time=... level=INFO msg="Created backup"\ntime=... level=INFO msg="Finished"\n' },
+    Stats: {
+      StartTime: new GoTime(new Date('2026-01-02T03:04:05Z'), 'UTC'),
+      LogOutput: 'time=... level=INFO msg="Created backup"\ntime=... level=INFO msg="Finished"\n',
+    },
   });
   const run = (name: string, e: Error | null) => set.templates.get(name)!.execute(data(e), offenFuncs({}));
 
   test('title_failure / body_failure', () => {
     assert.equal(run('title_failure', new Error('boom')), 'Failure running docker-volume-backup at 2026-01-02T03:04:05Z');
-    assert.equal(run('body_failure', new Error('boom')), 'Running docker-volume-backup failed with error: boom\n\nLog output of the failed run was:\n\ntime=... level=INFO msg="Created backup"\ntime=... level=INFO msg="Finished"\n');
+    assert.equal(
+      run('body_failure', new Error('boom')),
+      'Running docker-volume-backup failed with error: boom\n\nLog output of the failed run was:\n\ntime=... level=INFO msg="Created backup"\ntime=... level=INFO msg="Finished"\n',
+    );
   });
   test('title_success / body_success', () => {
     assert.equal(run('title_success', null), 'Success running docker-volume-backup at 2026-01-02T03:04:05Z');
-    assert.equal(run('body_success', null), 'Running docker-volume-backup succeeded.\n\nLog output was:\n\ntime=... level=INFO msg="Created backup"\ntime=... level=INFO msg="Finished"\n');
+    assert.equal(
+      run('body_success', null),
+      'Running docker-volume-backup succeeded.\n\nLog output was:\n\ntime=... level=INFO msg="Created backup"\ntime=... level=INFO msg="Finished"\n',
+    );
   });
   test('formatTime is RFC 3339 in the zone (TZ)', () => {
     const t = new GoTime(new Date('2026-07-02T03:04:05Z'), 'Europe/Berlin');
@@ -57,16 +70,24 @@ describe("offen's default templates (cmd/backup/notifications.tmpl) render as Go
 
 describe('offen test/notifications', () => {
   let rec: HttpRecorder;
-  before(async () => { rec = await startRecorder(); rec.handle(() => ({ status: 200, body: { id: 1 } })); });
-  after(async () => { await rec.close(); });
+  before(async () => {
+    rec = await startRecorder();
+    rec.handle(() => ({ status: 200, body: { id: 1 } }));
+  });
+  after(async () => {
+    await rec.close();
+  });
   const TOKEN = 'Aaaaaaaaaaaaaaa';
 
   function setup(extra: Record<string, string> = {}) {
     const { dir, env } = isolatedEnv();
-    const local = join(dir, 'archive'); mkdirSync(local);
-    const app = join(dir, 'backup', 'app_data'); mkdirSync(app, { recursive: true });
+    const local = join(dir, 'archive');
+    mkdirSync(local);
+    const app = join(dir, 'backup', 'app_data');
+    mkdirSync(app, { recursive: true });
     writeFileSync(join(app, 'offen.db'), 'data');
-    const tpl = join(dir, 'notifications.d'); mkdirSync(tpl);
+    const tpl = join(dir, 'notifications.d');
+    mkdirSync(tpl);
     writeFileSync(join(tpl, 'notifications.tmpl'), CUSTOM);
     return {
       dir,
@@ -89,7 +110,8 @@ describe('offen test/notifications', () => {
   const messages = () => rec.requests.filter((q) => q.path === '/message');
 
   test('no notifications are sent when not configured', async () => {
-    rec.reset(); rec.handle(() => ({ status: 200, body: { id: 1 } }));
+    rec.reset();
+    rec.handle(() => ({ status: 200, body: { id: 1 } }));
     const { env } = setup();
     const r = await runCli(['backup'], env);
     assert.equal(r.code, 0, r.stderr + r.stdout);
@@ -97,7 +119,8 @@ describe('offen test/notifications', () => {
   });
 
   test('configured: one notification with the custom title and body; a failed start is notified too', async () => {
-    rec.reset(); rec.handle(() => ({ status: 200, body: { id: 1 } }));
+    rec.reset();
+    rec.handle(() => ({ status: 200, body: { id: 1 } }));
     const { env } = setup({ NOTIFICATION_URLS: `gotify://${rec.host}/${TOKEN}?disableTLS=true` });
     const r = await runCli(['backup'], env);
     assert.equal(r.code, 0, r.stderr + r.stdout);
@@ -113,24 +136,32 @@ describe('offen test/notifications', () => {
   });
 
   test("offen's default body ends with the run's real log lines (.Stats.LogOutput)", async () => {
-    rec.reset(); rec.handle(() => ({ status: 200, body: { id: 1 } }));
+    rec.reset();
+    rec.handle(() => ({ status: 200, body: { id: 1 } }));
     const { dir, env } = setup({ NOTIFICATION_URLS: `gotify://${rec.host}/${TOKEN}?disableTLS=true`, GPG_PASSPHRASE: 'never-in-the-log-output' });
     writeFileSync(join(dir, 'notifications.d', 'notifications.tmpl'), fixture('default-notifications.tmpl'));
     const r = await runCli(['backup'], env);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const m = messages()[0]!.json as { title: string; message: string };
     const lines = m.message.split('\n').filter((l) => l.startsWith('time='));
-    assert.ok(lines.some((l) => /^time=\S+ level=INFO msg="backup started" archive=test\.tar\.gz\.gpg /.test(l)), m.message);
-    assert.ok(lines.some((l) => / level=INFO msg="backup finished" status=success /.test(l)), m.message);
+    assert.ok(
+      lines.some((l) => /^time=\S+ level=INFO msg="backup started" archive=test\.tar\.gz\.gpg /.test(l)),
+      m.message,
+    );
+    assert.ok(
+      lines.some((l) => / level=INFO msg="backup finished" status=success /.test(l)),
+      m.message,
+    );
     assert.ok(!m.message.includes('never-in-the-log-output'), 'no secret in the log output');
-    assert.ok(!m.message.includes('Started:  '), 'the log, not offsite\'s own report');
+    assert.ok(!m.message.includes('Started:  '), "the log, not offsite's own report");
   });
 });
 
 describe('loading offen template files', () => {
   const load = (files: Record<string, string>) => {
     const { dir } = isolatedEnv();
-    const tpl = join(dir, 'n.d'); mkdirSync(tpl);
+    const tpl = join(dir, 'n.d');
+    mkdirSync(tpl);
     for (const [f, t] of Object.entries(files)) writeFileSync(join(tpl, f), t);
     const issues: ConfigIssue[] = [];
     const t = loadTemplates(tpl, true, 'NOTIFICATION_TEMPLATES_DIR', issues, { EXTRA_VALUE: 'x' });

@@ -13,7 +13,11 @@ import { CLI, isolatedEnv } from '../helpers/cli.ts';
 function backup(dir: string, args: string[], env: Record<string, string>) {
   const bin = join(dir, 'bin');
   mkdirSync(bin, { recursive: true });
-  try { symlinkSync(CLI, join(bin, 'backup')); } catch { /* exists */ }
+  try {
+    symlinkSync(CLI, join(bin, 'backup'));
+  } catch {
+    /* exists */
+  }
   const r = spawnSync(process.execPath, [join(bin, 'backup'), ...args], { env, encoding: 'utf8', timeout: 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -53,7 +57,13 @@ describe('offen test/print-config', () => {
   });
 
   test('offsite masks secrets offen would print', () => {
-    const { dir, env } = isolatedEnv({ GPG_PASSPHRASE: 'correct horse battery', NOTIFICATION_URLS: 'gotify://gotify.example.com/AbCdEfGhIjKlMnO', AWS_S3_BUCKET_NAME: 'b', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMIsecret' });
+    const { dir, env } = isolatedEnv({
+      GPG_PASSPHRASE: 'correct horse battery',
+      NOTIFICATION_URLS: 'gotify://gotify.example.com/AbCdEfGhIjKlMnO',
+      AWS_S3_BUCKET_NAME: 'b',
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMIsecret',
+    });
     const r = backup(dir, ['print-config'], env);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /GpgPassphrase:\*\*\*/);

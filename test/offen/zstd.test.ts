@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { isolatedEnv, runCli } from '../helpers/cli.ts';
 
 const dirs: string[] = [];
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 test('offen test/zstd: BACKUP_COMPRESSION=zst makes test.tar.zst that tar --zstd extracts', () => {
   const { dir, env } = isolatedEnv();
@@ -22,7 +24,13 @@ test('offen test/zstd: BACKUP_COMPRESSION=zst makes test.tar.zst that tar --zstd
   writeFileSync(join(appData, 'offen.db'), 'db');
   const localDir = join(dir, 'archive'); // -v $LOCAL_DIR:/archive
   mkdirSync(localDir);
-  const r = runCli(['backup'], { ...env, BACKUP_COMPRESSION: 'zst', BACKUP_FILENAME: 'test.{{ .Extension }}', BACKUP_SOURCES: join(dir, 'backup'), BACKUP_ARCHIVE: localDir });
+  const r = runCli(['backup'], {
+    ...env,
+    BACKUP_COMPRESSION: 'zst',
+    BACKUP_FILENAME: 'test.{{ .Extension }}',
+    BACKUP_SOURCES: join(dir, 'backup'),
+    BACKUP_ARCHIVE: localDir,
+  });
   assert.equal(r.code, 0, r.stdout + r.stderr);
   const tmp = mkdtempSync(join(tmpdir(), 'offen-zstd-out-'));
   dirs.push(tmp);

@@ -11,7 +11,9 @@ export type TarEntry = Partial<Header> & { name: string; content?: string | Buff
 export async function buildTar(entries: TarEntry[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  const done = (async () => { for await (const c of pack) chunks.push(c as Buffer); })();
+  const done = (async () => {
+    for await (const c of pack) chunks.push(c as Buffer);
+  })();
   for (const e of entries) {
     const { content, ...header } = e;
     const body = content === undefined ? undefined : Buffer.isBuffer(content) ? content : Buffer.from(content);
@@ -44,7 +46,11 @@ export function listAll(dir: string): string[] {
   const out: string[] = [];
   const walk = (rel: string) => {
     let names: string[];
-    try { names = readdirSync(join(dir, rel)); } catch { return; }
+    try {
+      names = readdirSync(join(dir, rel));
+    } catch {
+      return;
+    }
     for (const n of names.sort()) {
       const r = rel ? `${rel}/${n}` : n;
       out.push(r);

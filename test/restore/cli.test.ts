@@ -14,7 +14,9 @@ import { isolatedEnv, runCli, startCli } from '../helpers/cli.ts';
 import { archiveNameOf } from '../../src/archive/layout.ts';
 
 const dirs: string[] = [];
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 const KEY = '7e'.repeat(32);
 
@@ -50,7 +52,10 @@ test('backup, list, verify, restore, export and import through the CLI', () => {
   assert.match(v.stdout, /SHA-256 [0-9a-f]{64} and size \d+ match the manifest/);
 
   // the verification is remembered (OFFSITE_STATE_DIR) and shown by list
-  const after = JSON.parse(runCli(['list', '--json'], env).stdout) as Array<{ name: string; lastVerified: { at: string; ok: boolean; contentChecked: boolean } | null }>;
+  const after = JSON.parse(runCli(['list', '--json'], env).stdout) as Array<{
+    name: string;
+    lastVerified: { at: string; ok: boolean; contentChecked: boolean } | null;
+  }>;
   assert.equal(after[0]!.name, rows[0]!.name);
   assert.equal(after[0]!.lastVerified?.ok, true);
   assert.equal(after[0]!.lastVerified?.contentChecked, true);
@@ -111,8 +116,14 @@ test('list goes on when one destination cannot be reached, and exits 1', async (
   const port = (dead.address() as { port: number }).port;
   dead.close();
   const r = runCli(['list'], {
-    ...env, AWS_S3_BUCKET_NAME: 'b', AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', AWS_ENDPOINT: `127.0.0.1:${port}`, AWS_ENDPOINT_PROTO: 'http',
-    BACKUP_RETRY_ATTEMPTS: '1', BACKUP_DESTINATION_TIMEOUT: '2s',
+    ...env,
+    AWS_S3_BUCKET_NAME: 'b',
+    AWS_ACCESS_KEY_ID: 'k',
+    AWS_SECRET_ACCESS_KEY: 's',
+    AWS_ENDPOINT: `127.0.0.1:${port}`,
+    AWS_ENDPOINT_PROTO: 'http',
+    BACKUP_RETRY_ATTEMPTS: '1',
+    BACKUP_DESTINATION_TIMEOUT: '2s',
   });
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.match(r.stdout, /^Local +backup-/m);
@@ -160,8 +171,13 @@ test('VERIFY_CRON_EXPRESSION: the daemon verifies the newest backup and notifies
   const bodies: string[] = [];
   const server: Server = createServer((req, res) => {
     let body = '';
-    req.on('data', (c) => { body += c; });
-    req.on('end', () => { bodies.push(body); res.end('ok'); });
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => {
+      bodies.push(body);
+      res.end('ok');
+    });
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -173,8 +189,12 @@ test('VERIFY_CRON_EXPRESSION: the daemon verifies the newest backup and notifies
     NOTIFICATION_URLS: `generic+http://127.0.0.1:${port}/hook`,
   });
   let out = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { out += d; });
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    out += d;
+  });
   try {
     const deadline = Date.now() + 60_000;
     while (bodies.length === 0 && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));

@@ -15,7 +15,9 @@ import { buildTgz } from './build.ts';
 import { archiveNameOf } from '../../src/archive/layout.ts';
 
 const dirs: string[] = [];
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 const KEY = '3c'.repeat(32);
 
@@ -58,7 +60,11 @@ test('latest is the newest by the time in the name (BACKUP_FILENAME in TZ), not 
   assert.equal((JSON.parse(v.stdout) as Array<{ name: string }>)[0]!.name, name);
 
   const l = runCli(['list', '--json'], env);
-  assert.deepEqual((JSON.parse(l.stdout) as Array<{ name: string }>).map((r) => r.name), [name, 'backup-2020-01-01T00-00-00.tar.gz.aes'], 'list shows newest first too');
+  assert.deepEqual(
+    (JSON.parse(l.stdout) as Array<{ name: string }>).map((r) => r.name),
+    [name, 'backup-2020-01-01T00-00-00.tar.gz.aes'],
+    'list shows newest first too',
+  );
 
   // names the template did not make fall back to their modification time
   const t = runCli(['restore', 'latest', '--to', join(dir, 'r')], { ...env, BACKUP_FILENAME: 'other-%Y.{{ .Extension }}', BACKUP_PRUNING_PREFIX: 'backup-' });
@@ -102,10 +108,16 @@ test('export into a directory (existing, or a path ending in /), and a failed ex
 test('restore is bounded by the manifest: a decompression bomb is refused, nothing is written, the new target is removed', async () => {
   const { dir, archiveDir, env, name } = backedUp();
   const sidecar = JSON.parse(readFileSync(join(archiveDir, `${name}.manifest.json`), 'utf8')) as {
-    archive: { name: string; size: number; sha256: string }; archived: { bytes: number }; encryption: string; compression: string;
+    archive: { name: string; size: number; sha256: string };
+    archived: { bytes: number };
+    encryption: string;
+    compression: string;
   };
   // storage an attacker controls: a bomb whose sidecar matches it byte for byte, counting the real content
-  const bomb = await buildTgz([{ name: 'app/', type: 'directory' }, { name: 'app/zeros.bin', content: Buffer.alloc(48 * 1024 * 1024) }]);
+  const bomb = await buildTgz([
+    { name: 'app/', type: 'directory' },
+    { name: 'app/zeros.bin', content: Buffer.alloc(48 * 1024 * 1024) },
+  ]);
   const bombName = 'backup-2099-01-01T00-00-00.tar.gz';
   writeFileSync(join(archiveDir, bombName), bomb);
   sidecar.archive = { name: bombName, size: bomb.length, sha256: createHash('sha256').update(bomb).digest('hex') };
@@ -115,7 +127,12 @@ test('restore is bounded by the manifest: a decompression bomb is refused, nothi
   const target = join(dir, 'new', 'restore');
   const r = runCli(['restore', 'latest', '--to', target], env);
   assert.equal(r.code, 1, r.stdout + r.stderr);
-  assert.match(r.stderr, new RegExp(`error: refusing to restore: the archive holds more file content than ${sidecar.archived.bytes} bytes, which its manifest ${bombName.replace(/\./g, '\\.')}\\.manifest\\.json says were archived \\(entry "app/zeros\\.bin" alone is 50331648 bytes\\): a decompression bomb`));
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `error: refusing to restore: the archive holds more file content than ${sidecar.archived.bytes} bytes, which its manifest ${bombName.replace(/\./g, '\\.')}\\.manifest\\.json says were archived \\(entry "app/zeros\\.bin" alone is 50331648 bytes\\): a decompression bomb`,
+    ),
+  );
   assert.ok(!existsSync(join(dir, 'new')), 'the directories made for the target are removed');
 
   const v = runCli(['verify', bombName], env);
@@ -139,7 +156,7 @@ test('restore is bounded by the manifest: a decompression bomb is refused, nothi
   assert.match(vd.stdout, /note +the archive holds \d+ bytes of file content, 1000 more than were read: 1 file\(s\) could not be read to their end/);
 });
 
-test('ls lists a backup\'s paths (plain and --json lines) and restore --include takes them as listed, and globs', () => {
+test("ls lists a backup's paths (plain and --json lines) and restore --include takes them as listed, and globs", () => {
   const { dir, env, src } = backedUp();
   const A = archiveNameOf(src); // the source's path without its leading slash
   const ls = runCli(['ls', 'latest'], env);
@@ -153,8 +170,15 @@ test('ls lists a backup\'s paths (plain and --json lines) and restore --include 
 
   const js = runCli(['ls', 'latest', '--json'], env);
   assert.equal(js.code, 0, js.stderr);
-  const rows = js.stdout.split('\n').filter((l) => l.startsWith('{"path"')).map((l) => JSON.parse(l) as { path: string; type: string; size: number; mode: string; linkname?: string });
-  assert.deepEqual(rows.map((r) => r.path), paths, 'one JSON object per line, the same paths');
+  const rows = js.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{"path"'))
+    .map((l) => JSON.parse(l) as { path: string; type: string; size: number; mode: string; linkname?: string });
+  assert.deepEqual(
+    rows.map((r) => r.path),
+    paths,
+    'one JSON object per line, the same paths',
+  );
   const key = rows.find((r) => r.path === `${A}/secret.key`)!;
   assert.deepEqual([key.type, key.size, key.mode], ['file', 8, '0600']);
   assert.equal(rows.find((r) => r.path === `${A}/link-relative`)!.linkname, 'plain.txt');
@@ -170,7 +194,8 @@ test('ls lists a backup\'s paths (plain and --json lines) and restore --include 
   const globbed = join(dir, 'globbed');
   const r2 = runCli(['restore', 'latest', '--to', globbed, '--include', `${A}/**/*.txt`, '--include', `${A}/empty-*`], env);
   assert.equal(r2.code, 0, r2.stderr);
-  const got = runCli(['ls', 'latest'], env).stdout.split('\n')
+  const got = runCli(['ls', 'latest'], env)
+    .stdout.split('\n')
     .filter((p) => p.startsWith(`${A}/`) && (/\.txt$/.test(p) || /\/empty-dir(-old)?\/$/.test(p.slice(A.length))));
   for (const p of got) assert.ok(existsSync(join(globbed, p)), `${p} restored`);
   assert.ok(!existsSync(join(globbed, A, 'binary.dat')) && !existsSync(join(globbed, A, 'secret.key')), 'nothing else');
@@ -179,7 +204,10 @@ test('ls lists a backup\'s paths (plain and --json lines) and restore --include 
   const none = join(dir, 'none');
   const r3 = runCli(['restore', 'latest', '--to', none, '--include', `${A}/*.nothing`], env);
   assert.equal(r3.code, 1);
-  assert.ok(r3.stderr.includes(`--include ${JSON.stringify(`${A}/*.nothing`)} matched nothing in the archive\nhint: give a path as \`offsite ls NAME\` lists it`), r3.stderr);
+  assert.ok(
+    r3.stderr.includes(`--include ${JSON.stringify(`${A}/*.nothing`)} matched nothing in the archive\nhint: give a path as \`offsite ls NAME\` lists it`),
+    r3.stderr,
+  );
   assert.ok(!existsSync(none));
 
   const usage = runCli(['ls'], env);

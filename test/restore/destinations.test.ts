@@ -42,7 +42,11 @@ before(async () => {
   src = join(base, 'volumes', 'app');
   makeTree(src);
   [s3, azurite, dav, sshd, dropbox] = await Promise.all([
-    startS3rver({ buckets: ['backups'] }), startAzurite(), startWebdavServer(), startSshd(), startDropboxFake(),
+    startS3rver({ buckets: ['backups'] }),
+    startAzurite(),
+    startWebdavServer(),
+    startSshd(),
+    startDropboxFake(),
   ]);
   await new BlobServiceClient(azurite.endpoint, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY)).getContainerClient('backups').createIfNotExists();
   const knownHosts = join(base, 'known_hosts');
@@ -51,15 +55,34 @@ before(async () => {
   mkdirSync(archive);
   destEnv = {
     BACKUP_ARCHIVE: archive,
-    AWS_S3_BUCKET_NAME: 'backups', AWS_S3_PATH: 'roundtrip', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    AWS_ENDPOINT: `127.0.0.1:${s3.port}`, AWS_ENDPOINT_PROTO: 'http', AWS_CHECKSUM: 'when_required',
-    AZURE_STORAGE_ACCOUNT_NAME: AZURITE_ACCOUNT, AZURE_STORAGE_PRIMARY_ACCOUNT_KEY: AZURITE_KEY, AZURE_STORAGE_CONTAINER_NAME: 'backups',
-    AZURE_STORAGE_PATH: 'roundtrip', AZURE_STORAGE_ENDPOINT: `http://127.0.0.1:${azurite.port}/{{ .AccountName }}/`,
-    WEBDAV_URL: dav.url, WEBDAV_PATH: 'roundtrip', WEBDAV_USERNAME: dav.username, WEBDAV_PASSWORD: dav.password,
-    SSH_HOST_NAME: sshd.host, SSH_PORT: String(sshd.port), SSH_USER: sshd.user, SSH_PASSWORD: sshd.password,
-    SSH_REMOTE_PATH: join(sshd.home, `roundtrip-${process.pid}`), SSH_KNOWN_HOSTS: knownHosts,
-    DROPBOX_REFRESH_TOKEN: dropbox.refreshToken, DROPBOX_APP_KEY: dropbox.appKey, DROPBOX_APP_SECRET: dropbox.appSecret,
-    DROPBOX_REMOTE_PATH: 'roundtrip', DROPBOX_ENDPOINT: `${dropbox.origin}/`, DROPBOX_OAUTH2_ENDPOINT: `${dropbox.origin}/`,
+    AWS_S3_BUCKET_NAME: 'backups',
+    AWS_S3_PATH: 'roundtrip',
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_ENDPOINT: `127.0.0.1:${s3.port}`,
+    AWS_ENDPOINT_PROTO: 'http',
+    AWS_CHECKSUM: 'when_required',
+    AZURE_STORAGE_ACCOUNT_NAME: AZURITE_ACCOUNT,
+    AZURE_STORAGE_PRIMARY_ACCOUNT_KEY: AZURITE_KEY,
+    AZURE_STORAGE_CONTAINER_NAME: 'backups',
+    AZURE_STORAGE_PATH: 'roundtrip',
+    AZURE_STORAGE_ENDPOINT: `http://127.0.0.1:${azurite.port}/{{ .AccountName }}/`,
+    WEBDAV_URL: dav.url,
+    WEBDAV_PATH: 'roundtrip',
+    WEBDAV_USERNAME: dav.username,
+    WEBDAV_PASSWORD: dav.password,
+    SSH_HOST_NAME: sshd.host,
+    SSH_PORT: String(sshd.port),
+    SSH_USER: sshd.user,
+    SSH_PASSWORD: sshd.password,
+    SSH_REMOTE_PATH: join(sshd.home, `roundtrip-${process.pid}`),
+    SSH_KNOWN_HOSTS: knownHosts,
+    DROPBOX_REFRESH_TOKEN: dropbox.refreshToken,
+    DROPBOX_APP_KEY: dropbox.appKey,
+    DROPBOX_APP_SECRET: dropbox.appSecret,
+    DROPBOX_REMOTE_PATH: 'roundtrip',
+    DROPBOX_ENDPOINT: `${dropbox.origin}/`,
+    DROPBOX_OAUTH2_ENDPOINT: `${dropbox.origin}/`,
   };
   const k = await openpgp.generateKey({ userIDs: [{ email: 'dest@example.invalid' }], format: 'armored' });
   const ageId = await generateX25519Identity();
@@ -82,9 +105,17 @@ for (const [method, env] of Object.entries(methods)) {
   test(`every destination (${method}): backup, list, verify, restore`, async () => {
     const tag = method.replace(/\W+/g, '-');
     const issues: ConfigIssue[] = [];
-    const j: JobConfig = parseJob('default', 'environment', {
-      BACKUP_SOURCES: src, BACKUP_FILENAME: `rt-${tag}-%Y%m%dT%H%M%S.{{ .Extension }}`, ...destEnv, ...env(),
-    }, issues)!;
+    const j: JobConfig = parseJob(
+      'default',
+      'environment',
+      {
+        BACKUP_SOURCES: src,
+        BACKUP_FILENAME: `rt-${tag}-%Y%m%dT%H%M%S.{{ .Extension }}`,
+        ...destEnv,
+        ...env(),
+      },
+      issues,
+    )!;
     assert.deepEqual(issues, []);
     const stats = await runJob(j, { log, lockFile: join(base, 'lock') });
     assert.equal(stats.status, 'success', JSON.stringify({ error: stats.error, warnings: stats.warnings }));

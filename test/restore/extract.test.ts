@@ -2,8 +2,19 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
-  mkdtempSync, rmSync, readFileSync, writeFileSync, mkdirSync, statSync, linkSync, chownSync, chmodSync,
-  createReadStream, utimesSync, readdirSync, existsSync,
+  mkdtempSync,
+  rmSync,
+  readFileSync,
+  writeFileSync,
+  mkdirSync,
+  statSync,
+  linkSync,
+  chownSync,
+  chmodSync,
+  createReadStream,
+  utimesSync,
+  readdirSync,
+  existsSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +46,9 @@ before(() => {
     chownSync(join(src, 'owned.txt'), 1234, 5678);
   }
 });
-after(() => { rmSync(base, { recursive: true, force: true }); });
+after(() => {
+  rmSync(base, { recursive: true, force: true });
+});
 
 function gnuTar(args: string[]): Buffer {
   return execFileSync('tar', [...args, '-C', src, '.'], { maxBuffer: 1 << 28 });
@@ -99,7 +112,12 @@ test('multi-member gzip and multi-frame zstd (with a skippable frame)', async ()
 test('--include restores only the given paths (parents created), and refuses paths that match nothing', async () => {
   const tgz = gnuTar(['-cz', '-f', '-']);
   const { target, result } = await restore(tgz, { include: ['ünïcödé', './long/'] });
-  assert.deepEqual(listAll(target).filter((p) => !p.includes('/')).sort(), ['long', 'ünïcödé']);
+  assert.deepEqual(
+    listAll(target)
+      .filter((p) => !p.includes('/'))
+      .sort(),
+    ['long', 'ünïcödé'],
+  );
   assert.ok(existsSync(join(target, 'ünïcödé/日本語のファイル名.txt')));
   // the parent of an included path keeps the archive's mode and time
   const dirOnly = join(base, 'include-parent');
@@ -109,7 +127,10 @@ test('--include restores only the given paths (parents created), and refuses pat
   assert.deepEqual(got, want);
   assert.ok(result.files >= 2);
   const t2 = join(base, 'include-none');
-  await assert.rejects(extractArchive(Readable.from([tgz]), { target: t2, include: ['nope'] }), (e: Error) => e instanceof UserError && /--include "nope" matched nothing/.test(e.message));
+  await assert.rejects(
+    extractArchive(Readable.from([tgz]), { target: t2, include: ['nope'] }),
+    (e: Error) => e instanceof UserError && /--include "nope" matched nothing/.test(e.message),
+  );
   assert.deepEqual(listAll(t2), []);
 });
 
@@ -146,11 +167,22 @@ test('the manifest entry is read, handed over and never written', async () => {
     { name: 'app/a.txt', content: 'a' },
   ]);
   let seen: unknown = null;
-  const { target, result } = await restore(tgz, { onManifest: (m) => { seen = m; } });
+  const { target, result } = await restore(tgz, {
+    onManifest: (m) => {
+      seen = m;
+    },
+  });
   assert.deepEqual(seen, manifest);
   assert.deepEqual(result.manifest, manifest);
   assert.deepEqual(listAll(target), ['app', 'app/a.txt']);
-  await assert.rejects(restore(tgz, { onManifest: () => { throw new UserError('too new'); } }), /too new/);
+  await assert.rejects(
+    restore(tgz, {
+      onManifest: () => {
+        throw new UserError('too new');
+      },
+    }),
+    /too new/,
+  );
 });
 
 test('restores from a file stream with modes and empty directories', async () => {
@@ -171,25 +203,29 @@ test('an aborted restore stops, removes its staging directory and the target it 
   const target = join(base, 'aborted');
   const ac = new AbortController();
   let sent = 0;
-  const input = Readable.from((function* () {
-    for (let o = 0; o < tgz.length; o += 16384) {
-      sent += 16384;
-      if (sent > tgz.length / 3) ac.abort(new Error('stop requested'));
-      yield tgz.subarray(o, o + 16384);
-    }
-  })());
+  const input = Readable.from(
+    (function* () {
+      for (let o = 0; o < tgz.length; o += 16384) {
+        sent += 16384;
+        if (sent > tgz.length / 3) ac.abort(new Error('stop requested'));
+        yield tgz.subarray(o, o + 16384);
+      }
+    })(),
+  );
   await assert.rejects(extractArchive(input, { target, signal: ac.signal }), /stop requested|aborted/i);
   assert.ok(!existsSync(target), 'the target this restore created is removed');
   mkdirSync(target);
   const ac2 = new AbortController();
   let sent2 = 0;
-  const input2 = Readable.from((function* () {
-    for (let o = 0; o < tgz.length; o += 16384) {
-      sent2 += 16384;
-      if (sent2 > tgz.length / 3) ac2.abort(new Error('stop requested'));
-      yield tgz.subarray(o, o + 16384);
-    }
-  })());
+  const input2 = Readable.from(
+    (function* () {
+      for (let o = 0; o < tgz.length; o += 16384) {
+        sent2 += 16384;
+        if (sent2 > tgz.length / 3) ac2.abort(new Error('stop requested'));
+        yield tgz.subarray(o, o + 16384);
+      }
+    })(),
+  );
   await assert.rejects(extractArchive(input2, { target, signal: ac2.signal }), /stop requested|aborted/i);
   assert.deepEqual(readdirSync(target), [], 'an existing target stays, empty');
 });

@@ -22,10 +22,17 @@ import { buildTgz } from './build.ts';
 const FIXTURE_KEY = '0f'.repeat(32);
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const log = silentLogger();
-const versions = readdirSync(fixtures).map((d) => /^format-v(\d+)$/.exec(d)).filter((m) => m !== null).map((m) => Number(m[1])).sort((a, b) => a - b);
+const versions = readdirSync(fixtures)
+  .map((d) => /^format-v(\d+)$/.exec(d))
+  .filter((m) => m !== null)
+  .map((m) => Number(m[1]))
+  .sort((a, b) => a - b);
 
 test('there is a fixture for every format version up to the current one', () => {
-  assert.deepEqual(versions, Array.from({ length: FORMAT_VERSION }, (_, i) => i + 1));
+  assert.deepEqual(
+    versions,
+    Array.from({ length: FORMAT_VERSION }, (_, i) => i + 1),
+  );
 });
 
 for (const v of versions) {
@@ -53,8 +60,23 @@ for (const v of versions) {
 }
 
 test('an archive whose manifest has a newer format version is refused, nothing written', async () => {
-  const manifest = { format: 'offsite-backup', formatVersion: FORMAT_VERSION + 1, offsiteVersion: '99.0.0', job: 'x', created: new Date().toISOString(), sources: [], counts: { files: 1, directories: 0, symlinks: 0 }, bytes: 1, compression: 'gz', encryption: 'none', newField: { unknown: true } };
-  const tgz = await buildTgz([{ name: MANIFEST_ENTRY, content: JSON.stringify(manifest) }, { name: 'data/a.txt', content: 'a' }]);
+  const manifest = {
+    format: 'offsite-backup',
+    formatVersion: FORMAT_VERSION + 1,
+    offsiteVersion: '99.0.0',
+    job: 'x',
+    created: new Date().toISOString(),
+    sources: [],
+    counts: { files: 1, directories: 0, symlinks: 0 },
+    bytes: 1,
+    compression: 'gz',
+    encryption: 'none',
+    newField: { unknown: true },
+  };
+  const tgz = await buildTgz([
+    { name: MANIFEST_ENTRY, content: JSON.stringify(manifest) },
+    { name: 'data/a.txt', content: 'a' },
+  ]);
   const base = mkdtempSync(join(tmpdir(), 'offsite-newer-'));
   try {
     const dir = join(base, 'store');
@@ -63,8 +85,10 @@ test('an archive whose manifest has a newer format version is refused, nothing w
     writeFileSync(join(dir, 'future.tar.gz'), tgz);
     const dest = createLocalDestination({ dir, latestSymlink: null }, log);
     const target = join(base, 'target');
-    await assert.rejects(restoreBackup({ destination: dest, name: 'future.tar.gz', target, keys: {}, log }),
-      new RegExp(`written by offsite 99\\.0\\.0 in backup format version ${FORMAT_VERSION + 1}; this offsite .* reads format versions up to ${FORMAT_VERSION}`));
+    await assert.rejects(
+      restoreBackup({ destination: dest, name: 'future.tar.gz', target, keys: {}, log }),
+      new RegExp(`written by offsite 99\\.0\\.0 in backup format version ${FORMAT_VERSION + 1}; this offsite .* reads format versions up to ${FORMAT_VERSION}`),
+    );
     assert.ok(!existsSync(target), 'nothing restored: the target this restore created is removed');
     const v = await verifyBackup({ destination: dest, name: 'future.tar.gz', keys: {}, log });
     assert.equal(v.ok, false);

@@ -17,8 +17,12 @@ import { buildTar, buildTgz, layout, listAll, type TarEntry } from './build.ts';
 import { through } from '../crypto/tools.ts';
 
 let base: string;
-before(() => { base = mkdtempSync(join(tmpdir(), 'offsite-hostile-')); });
-after(() => { rmSync(base, { recursive: true, force: true }); });
+before(() => {
+  base = mkdtempSync(join(tmpdir(), 'offsite-hostile-'));
+});
+after(() => {
+  rmSync(base, { recursive: true, force: true });
+});
 
 const KEY_HEX = '5f'.repeat(32);
 const keysFor = (env: Record<string, string>) => parseEncryptionConfig(env, [])!.keys;
@@ -30,18 +34,19 @@ const bulky: TarEntry[] = [
 ];
 
 let caseNo = 0;
-async function refused(archive: Buffer, pattern: RegExp, opts: { keys?: Record<string, string>; prepare?: (target: string, outside: string) => void; force?: boolean } = {}): Promise<void> {
+async function refused(
+  archive: Buffer,
+  pattern: RegExp,
+  opts: { keys?: Record<string, string>; prepare?: (target: string, outside: string) => void; force?: boolean } = {},
+): Promise<void> {
   const { root, target, outside } = layout(base, `case-${++caseNo}`);
   opts.prepare?.(target, outside);
   const before = listAll(target);
-  await assert.rejects(
-    extractArchive(Readable.from([archive]), { target, keys: opts.keys ? keysFor(opts.keys) : {}, force: opts.force }),
-    (e: Error) => {
-      assert.ok(e instanceof UserError, `expected a UserError, got ${e.name}: ${e.message}`);
-      assert.match(e.message, pattern);
-      return true;
-    },
-  );
+  await assert.rejects(extractArchive(Readable.from([archive]), { target, keys: opts.keys ? keysFor(opts.keys) : {}, force: opts.force }), (e: Error) => {
+    assert.ok(e instanceof UserError, `expected a UserError, got ${e.name}: ${e.message}`);
+    assert.match(e.message, pattern);
+    return true;
+  });
   assert.deepEqual(listAll(target), before, 'the target is left as it was');
   assert.deepEqual(readdirSync(outside), ['sentinel'], 'nothing written outside');
   assert.equal(readFileSync(join(outside, 'sentinel'), 'utf8'), 'untouched');
@@ -49,47 +54,97 @@ async function refused(archive: Buffer, pattern: RegExp, opts: { keys?: Record<s
   assert.deepEqual(readdirSync(root).sort(), opts.prepare ? ['outside', 'target'] : ['outside']);
   // verify refuses what restore refuses, for the same reason (only a non-empty target is restore's own business)
   if (!opts.prepare) {
-    await assert.rejects(
-      verifyArchiveStream(Readable.from([archive]), { keys: opts.keys ? keysFor(opts.keys) : {} }),
-      (e: Error) => {
-        assert.ok(e instanceof UserError, `verify: expected a UserError, got ${e.name}: ${e.message}`);
-        assert.match(e.message, pattern, 'verify gives the same reason');
-        return true;
-      },
-    );
+    await assert.rejects(verifyArchiveStream(Readable.from([archive]), { keys: opts.keys ? keysFor(opts.keys) : {} }), (e: Error) => {
+      assert.ok(e instanceof UserError, `verify: expected a UserError, got ${e.name}: ${e.message}`);
+      assert.match(e.message, pattern, 'verify gives the same reason');
+      return true;
+    });
   }
 }
 
 test('path traversal with ..', async () => {
-  await refused(await buildTgz([{ name: 'ok.txt', content: 'fine' }, { name: '../outside/evil', content: 'x' }]), /outside the target.*"\.\."/);
+  await refused(
+    await buildTgz([
+      { name: 'ok.txt', content: 'fine' },
+      { name: '../outside/evil', content: 'x' },
+    ]),
+    /outside the target.*"\.\."/,
+  );
   await refused(await buildTgz([{ name: 'a/b/../../../outside/evil', content: 'x' }]), /outside the target/);
 });
 
 test('absolute path', async () => {
   const { outside } = layout(base, 'abs-probe');
-  await refused(await buildTgz([{ name: 'ok.txt', content: 'fine' }, { name: join(outside, 'evil'), content: 'x' }]), /absolute path/);
+  await refused(
+    await buildTgz([
+      { name: 'ok.txt', content: 'fine' },
+      { name: join(outside, 'evil'), content: 'x' },
+    ]),
+    /absolute path/,
+  );
 });
 
 test('symlink escape and a write through it', async () => {
-  await refused(await buildTgz([{ name: 'esc', type: 'symlink', linkname: '../outside' }, { name: 'esc/evil', content: 'x' }]), /written through the symbolic link "esc"/);
-  await refused(await buildTgz([{ name: 'esc', type: 'symlink', linkname: '/' }, { name: 'esc/tmp/evil', content: 'x' }]), /through the symbolic link/);
-  await refused(await buildTgz([
-    { name: 'd/', type: 'directory' }, { name: 'd/l', type: 'symlink', linkname: '../../outside' }, { name: 'd/l/evil', content: 'x' },
-  ]), /through the symbolic link "d\/l"/);
-  await refused(await buildTgz([{ name: 'esc', type: 'symlink', linkname: '../outside' }, { name: 'esc/', type: 'directory' }]), /through the symbolic link|replace the symbolic link/);
+  await refused(
+    await buildTgz([
+      { name: 'esc', type: 'symlink', linkname: '../outside' },
+      { name: 'esc/evil', content: 'x' },
+    ]),
+    /written through the symbolic link "esc"/,
+  );
+  await refused(
+    await buildTgz([
+      { name: 'esc', type: 'symlink', linkname: '/' },
+      { name: 'esc/tmp/evil', content: 'x' },
+    ]),
+    /through the symbolic link/,
+  );
+  await refused(
+    await buildTgz([
+      { name: 'd/', type: 'directory' },
+      { name: 'd/l', type: 'symlink', linkname: '../../outside' },
+      { name: 'd/l/evil', content: 'x' },
+    ]),
+    /through the symbolic link "d\/l"/,
+  );
+  await refused(
+    await buildTgz([
+      { name: 'esc', type: 'symlink', linkname: '../outside' },
+      { name: 'esc/', type: 'directory' },
+    ]),
+    /through the symbolic link|replace the symbolic link/,
+  );
 });
 
 test('symlink replacing a directory that was already extracted', async () => {
-  await refused(await buildTgz([
-    { name: 'd/', type: 'directory' }, { name: 'd/x', content: 'x' }, { name: 'd', type: 'symlink', linkname: '../outside' }, { name: 'd/y', content: 'y' },
-  ]), /both a directory and a non-directory entry "d"/);
+  await refused(
+    await buildTgz([
+      { name: 'd/', type: 'directory' },
+      { name: 'd/x', content: 'x' },
+      { name: 'd', type: 'symlink', linkname: '../outside' },
+      { name: 'd/y', content: 'y' },
+    ]),
+    /both a directory and a non-directory entry "d"/,
+  );
 });
 
 test('hard link escapes', async () => {
   const { outside } = layout(base, 'hl-probe');
-  await refused(await buildTgz([{ name: 'h', type: 'link', linkname: '../outside/sentinel' }, { name: 'h', content: 'overwrite' }]), /hard link target.*outside the target/);
+  await refused(
+    await buildTgz([
+      { name: 'h', type: 'link', linkname: '../outside/sentinel' },
+      { name: 'h', content: 'overwrite' },
+    ]),
+    /hard link target.*outside the target/,
+  );
   await refused(await buildTgz([{ name: 'h', type: 'link', linkname: join(outside, 'sentinel') }]), /absolute path/);
-  await refused(await buildTgz([{ name: 's', type: 'symlink', linkname: '../outside' }, { name: 'h', type: 'link', linkname: 's/sentinel' }]), /points through the symbolic link "s"/);
+  await refused(
+    await buildTgz([
+      { name: 's', type: 'symlink', linkname: '../outside' },
+      { name: 'h', type: 'link', linkname: 's/sentinel' },
+    ]),
+    /points through the symbolic link "s"/,
+  );
   await refused(await buildTgz([{ name: 'h', type: 'link', linkname: 'missing' }]), /not an earlier entry/);
 });
 
@@ -164,12 +219,17 @@ test('encrypted: wrong key, flipped bits, truncation, newer version', async () =
 
 test('devices and fifos are skipped, never created', async () => {
   const { target, outside } = layout(base, 'devices');
-  const r = await extractArchive(Readable.from([await buildTgz([
-    { name: 'null', type: 'character-device', devmajor: 1, devminor: 3 },
-    { name: 'disk', type: 'block-device', devmajor: 8, devminor: 0 },
-    { name: 'pipe', type: 'fifo' },
-    { name: 'kept.txt', content: 'kept' },
-  ])]), { target });
+  const r = await extractArchive(
+    Readable.from([
+      await buildTgz([
+        { name: 'null', type: 'character-device', devmajor: 1, devminor: 3 },
+        { name: 'disk', type: 'block-device', devmajor: 8, devminor: 0 },
+        { name: 'pipe', type: 'fifo' },
+        { name: 'kept.txt', content: 'kept' },
+      ]),
+    ]),
+    { target },
+  );
   assert.deepEqual(listAll(target), ['kept.txt']);
   assert.equal(r.skipped, 3);
   assert.equal(r.warnings.length, 3);
@@ -179,11 +239,16 @@ test('devices and fifos are skipped, never created', async () => {
 
 test('a later regular file replaces a symlink of the same name instead of writing through it', async () => {
   const { target, outside } = layout(base, 'replace-link');
-  await extractArchive(Readable.from([await buildTgz([
-    { name: 'x', type: 'symlink', linkname: '../outside/sentinel' },
-    { name: 'x', content: 'new content' },
-    { name: 'y', type: 'symlink', linkname: '../outside/sentinel' },
-  ])]), { target });
+  await extractArchive(
+    Readable.from([
+      await buildTgz([
+        { name: 'x', type: 'symlink', linkname: '../outside/sentinel' },
+        { name: 'x', content: 'new content' },
+        { name: 'y', type: 'symlink', linkname: '../outside/sentinel' },
+      ]),
+    ]),
+    { target },
+  );
   assert.ok(lstatSync(join(target, 'x')).isFile());
   assert.equal(readFileSync(join(target, 'x'), 'utf8'), 'new content');
   assert.equal(readlinkSync(join(target, 'y')), '../outside/sentinel', 'a dangling or outward symlink is restored as a link, not followed');
@@ -194,8 +259,17 @@ test('--force over a target holding a symlink never writes through it', async ()
   const { target, outside } = layout(base, 'force-link');
   mkdirSync(target);
   symlinkSync(outside, join(target, 'data'));
-  const tgz = await buildTgz([{ name: 'data/', type: 'directory' }, { name: 'data/pwned', content: 'x' }, { name: 'data/sentinel', content: 'replaced?' }]);
-  await refused(tgz, /target directory .* is not empty/, { prepare: (t, o) => { mkdirSync(t); symlinkSync(o, join(t, 'data')); } });
+  const tgz = await buildTgz([
+    { name: 'data/', type: 'directory' },
+    { name: 'data/pwned', content: 'x' },
+    { name: 'data/sentinel', content: 'replaced?' },
+  ]);
+  await refused(tgz, /target directory .* is not empty/, {
+    prepare: (t, o) => {
+      mkdirSync(t);
+      symlinkSync(o, join(t, 'data'));
+    },
+  });
   await extractArchive(Readable.from([tgz]), { target, force: true });
   assert.ok(lstatSync(join(target, 'data')).isDirectory(), 'the symlink was replaced by the directory');
   assert.deepEqual(readdirSync(outside), ['sentinel']);
@@ -204,11 +278,42 @@ test('--force over a target holding a symlink never writes through it', async ()
 });
 
 test('what verify passed but restore refused: a hard link to a path not in the archive, a file and a directory of one name, paths too long for the file system', async () => {
-  await refused(await buildTgz([{ name: 'ok.txt', content: 'x' }, { name: 'h', type: 'link', linkname: 'missing' }]), /hard link "h" points to "missing", which is not an earlier entry/);
-  await refused(await buildTgz([{ name: 'd/', type: 'directory' }, { name: 'h', type: 'link', linkname: 'd' }]), /hard link "h" points to a directory/);
-  await refused(await buildTgz([{ name: 'a', content: 'x' }, { name: 'a/', type: 'directory' }]), /stores "a" as a file and also as a directory/);
-  await refused(await buildTgz([{ name: 'a', content: 'x' }, { name: 'a/b', content: 'y' }]), /stores "a" as a file and also has "a\/b" inside it/);
-  await refused(await buildTgz([{ name: 'f', content: 'x' }, { name: 'h', type: 'link', linkname: 'f' }, { name: 'h/x', content: 'y' }]), /stores "h" as a file and also has "h\/x" inside it/);
+  await refused(
+    await buildTgz([
+      { name: 'ok.txt', content: 'x' },
+      { name: 'h', type: 'link', linkname: 'missing' },
+    ]),
+    /hard link "h" points to "missing", which is not an earlier entry/,
+  );
+  await refused(
+    await buildTgz([
+      { name: 'd/', type: 'directory' },
+      { name: 'h', type: 'link', linkname: 'd' },
+    ]),
+    /hard link "h" points to a directory/,
+  );
+  await refused(
+    await buildTgz([
+      { name: 'a', content: 'x' },
+      { name: 'a/', type: 'directory' },
+    ]),
+    /stores "a" as a file and also as a directory/,
+  );
+  await refused(
+    await buildTgz([
+      { name: 'a', content: 'x' },
+      { name: 'a/b', content: 'y' },
+    ]),
+    /stores "a" as a file and also has "a\/b" inside it/,
+  );
+  await refused(
+    await buildTgz([
+      { name: 'f', content: 'x' },
+      { name: 'h', type: 'link', linkname: 'f' },
+      { name: 'h/x', content: 'y' },
+    ]),
+    /stores "h" as a file and also has "h\/x" inside it/,
+  );
   // PATH_MAX is 4096 bytes with its NUL: a 4096-byte path cannot be created anywhere
   await refused(await buildTgz([{ name: `${'d/'.repeat(2047)}ff`, content: 'x' }]), /4096 bytes long \(more than the 4095 bytes/);
   await refused(await buildTgz([{ name: 's', type: 'symlink', linkname: 'x'.repeat(4096) }]), /symbolic link "s" has a target of 4096 bytes/);
@@ -237,39 +342,64 @@ test('a path that fits the archive but not under the chosen target is refused wi
 
 /** A plain tar whose header announces `size` bytes of zeros, produced lazily (never held in memory). */
 function zeroBomb(size: number, manifest?: object): Readable {
-  return Readable.from((async function* () {
-    if (manifest) yield await buildTar([{ name: MANIFEST_ENTRY, content: JSON.stringify(manifest) }]).then((b) => b.subarray(0, b.length - 1024));
-    const header = (await buildTar([{ name: 'zeros.bin', content: 'x' }])).subarray(0, 512);
-    const h = Buffer.from(header);
-    h.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 12, 'latin1');
-    h.fill(' ', 148, 156);
-    let sum = 0;
-    for (const b of h) sum += b;
-    h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
-    yield h;
-    const chunk = Buffer.alloc(1 << 20);
-    for (let n = 0; n < size; n += chunk.length) yield chunk;
-  })());
+  return Readable.from(
+    (async function* () {
+      if (manifest) yield await buildTar([{ name: MANIFEST_ENTRY, content: JSON.stringify(manifest) }]).then((b) => b.subarray(0, b.length - 1024));
+      const header = (await buildTar([{ name: 'zeros.bin', content: 'x' }])).subarray(0, 512);
+      const h = Buffer.from(header);
+      h.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 12, 'latin1');
+      h.fill(' ', 148, 156);
+      let sum = 0;
+      for (const b of h) sum += b;
+      h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
+      yield h;
+      const chunk = Buffer.alloc(1 << 20);
+      for (let n = 0; n < size; n += chunk.length) yield chunk;
+    })(),
+  );
 }
 
-test('a decompression bomb beyond the manifest\'s byte count is refused before it is written, and nothing is left', async () => {
+test("a decompression bomb beyond the manifest's byte count is refused before it is written, and nothing is left", async () => {
   // the sidecar's exact count (restore and verify pass it as maxBytes)
-  const gz = await buildTgz([{ name: 'small.txt', content: 'x'.repeat(100) }, { name: 'bomb.bin', content: Buffer.alloc(32 * 1024 * 1024) }]);
+  const gz = await buildTgz([
+    { name: 'small.txt', content: 'x'.repeat(100) },
+    { name: 'bomb.bin', content: Buffer.alloc(32 * 1024 * 1024) },
+  ]);
   assert.ok(gz.length < 100_000, 'a small archive');
   const { root, target } = layout(base, 'bomb-sidecar');
-  await assert.rejects(extractArchive(Readable.from([gz]), { target: join(target, 'new'), maxBytes: 100, maxBytesSource: 'which its manifest says were archived' }), (e: Error) => {
-    assert.ok(e instanceof UserError);
-    assert.match(e.message, /more file content than 100 bytes, which its manifest says were archived \(entry "bomb.bin" alone is 33554432 bytes\): a decompression bomb/);
-    return true;
-  });
+  await assert.rejects(
+    extractArchive(Readable.from([gz]), { target: join(target, 'new'), maxBytes: 100, maxBytesSource: 'which its manifest says were archived' }),
+    (e: Error) => {
+      assert.ok(e instanceof UserError);
+      assert.match(
+        e.message,
+        /more file content than 100 bytes, which its manifest says were archived \(entry "bomb.bin" alone is 33554432 bytes\): a decompression bomb/,
+      );
+      return true;
+    },
+  );
   assert.deepEqual(readdirSync(root), ['outside'], 'nothing written, the target made for it removed');
   await assert.rejects(verifyArchiveStream(Readable.from([gz]), { maxBytes: 100, maxBytesSource: 'x' }), /decompression bomb/);
 
   // without a sidecar, the manifest inside the archive bounds it (twice its count plus 1 GiB): 8 TiB announced
   const announced = 8 * 1024 ** 4;
-  const m = { format: 'offsite-backup', formatVersion: 1, offsiteVersion: '0', job: 'x', created: new Date().toISOString(), sources: [], counts: { files: 1, directories: 0, symlinks: 0 }, bytes: 1000, compression: 'none', encryption: 'none' };
+  const m = {
+    format: 'offsite-backup',
+    formatVersion: 1,
+    offsiteVersion: '0',
+    job: 'x',
+    created: new Date().toISOString(),
+    sources: [],
+    counts: { files: 1, directories: 0, symlinks: 0 },
+    bytes: 1000,
+    compression: 'none',
+    encryption: 'none',
+  };
   const t2 = join(base, 'bomb-inside');
-  await assert.rejects(extractArchive(zeroBomb(announced, m), { target: t2 }), /more file content than 1073743824 bytes, twice the 1000 bytes its manifest counted before archiving, plus 1 GiB/);
+  await assert.rejects(
+    extractArchive(zeroBomb(announced, m), { target: t2 }),
+    /more file content than 1073743824 bytes, twice the 1000 bytes its manifest counted before archiving, plus 1 GiB/,
+  );
   assert.throws(() => readdirSync(t2), /ENOENT/);
   await assert.rejects(verifyArchiveStream(zeroBomb(announced, m)), /decompression bomb/);
 });

@@ -15,7 +15,9 @@ import { makeTree, describeTree } from '../helpers/tree.ts';
 import { isolatedEnv, runCli } from '../helpers/cli.ts';
 
 const dirs: string[] = [];
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 const fixtures = fileURLToPath(new URL('../fixtures/format-v1/', import.meta.url));
 
@@ -50,7 +52,10 @@ test('new backups store each source under its path without the leading slash; re
   const O = other.slice(1);
   assert.ok(list.includes(`${A}/plain.txt`), list.join('\n'));
   assert.ok(list.includes(`${O}/other.txt`), list.join('\n'));
-  assert.ok(list.slice(1).every((p) => p.startsWith(`${A}/`) || p.startsWith(`${O}/`)), 'every entry under a source path');
+  assert.ok(
+    list.slice(1).every((p) => p.startsWith(`${A}/`) || p.startsWith(`${O}/`)),
+    'every entry under a source path',
+  );
   const manifest = JSON.parse(readFileSync(join(archiveDir, 'layout.tar.gz.manifest.json'), 'utf8')) as { layout?: string };
   assert.equal(manifest.layout, 'path');
 
@@ -64,7 +69,10 @@ test('new backups store each source under its path without the leading slash; re
   assert.deepEqual(describeTree(restored), describeTree(byTar), 'offsite restore and GNU tar extract the same tree');
 
   // --include takes the archive path as listed, or the source's absolute path: the same files
-  for (const [tag, include] of [['rel', `${A}/ünïcödé`], ['abs', `${app}/ünïcödé`]] as const) {
+  for (const [tag, include] of [
+    ['rel', `${A}/ünïcödé`],
+    ['abs', `${app}/ünïcödé`],
+  ] as const) {
     const part = join(dir, `part-${tag}`);
     const p = runCli(['restore', 'latest', '--to', part, '--include', include], env);
     assert.equal(p.code, 0, p.stderr);
@@ -107,7 +115,10 @@ test('an archive of an earlier offsite (sources under their base names) restores
   assert.deepEqual(describeTree(restored), describeTree(byTar));
 
   // the source's absolute path (/tmp/offsite-fixture-.../data/docs) maps to the old layout's data/docs
-  for (const [tag, include] of [['rel', 'data/docs'], ['abs', `${sidecar.sources[0]}/docs`]] as const) {
+  for (const [tag, include] of [
+    ['rel', 'data/docs'],
+    ['abs', `${sidecar.sources[0]}/docs`],
+  ] as const) {
     const part = join(base, `part-${tag}`);
     const p = runCli(['restore', name, '--to', part, '--include', include], env);
     assert.equal(p.code, 0, `${tag}: ${p.stderr}`);

@@ -37,7 +37,9 @@ before(async () => {
   const ageId = await generateX25519Identity();
   keys = { gpgPublic: k.publicKey, gpgPrivate: k.privateKey, ageId, ageRecipient: await identityToRecipient(ageId) };
 });
-after(() => { rmSync(base, { recursive: true, force: true }); });
+after(() => {
+  rmSync(base, { recursive: true, force: true });
+});
 
 function job(name: string, env: Record<string, string>): JobConfig {
   const issues: ConfigIssue[] = [];

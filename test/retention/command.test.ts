@@ -11,7 +11,9 @@ import { isolatedEnv, runCli } from '../helpers/cli.ts';
 
 const log = createLogger({ level: 'silent' });
 const roots: string[] = [];
-after(() => { for (const r of roots) rmSync(r, { recursive: true, force: true }); });
+after(() => {
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+});
 
 const DAY = 86_400_000;
 const nameAt = (ms: number) => `backup-${new Date(ms).toISOString().slice(0, 19).replace(/:/g, '-')}.tar.gz`;
@@ -36,13 +38,34 @@ function archiveDir(): string {
 
 function configFor(dir: string, env: Record<string, string>) {
   const root = join(dir, '..');
-  return loadConfig({ env: { BACKUP_ARCHIVE: dir, BACKUP_SOURCES: join(root, 'src'), OFFSITE_CONF_DIR: join(root, 'none'), OFFSITE_DOTENV: '/dev/null', OFFSITE_LOCK_FILE: join(root, 'lock'), ...env }, cwd: root });
+  return loadConfig({
+    env: {
+      BACKUP_ARCHIVE: dir,
+      BACKUP_SOURCES: join(root, 'src'),
+      OFFSITE_CONF_DIR: join(root, 'none'),
+      OFFSITE_DOTENV: '/dev/null',
+      OFFSITE_LOCK_FILE: join(root, 'lock'),
+      ...env,
+    },
+    cwd: root,
+  });
 }
 
 function capture() {
   const out: string[] = [];
   const err: string[] = [];
-  return { io: { out: (s: string) => { out.push(s); }, err: (s: string) => { err.push(s); } }, out: () => out.join(''), err: () => err.join('') };
+  return {
+    io: {
+      out: (s: string) => {
+        out.push(s);
+      },
+      err: (s: string) => {
+        err.push(s);
+      },
+    },
+    out: () => out.join(''),
+    err: () => err.join(''),
+  };
 }
 
 const RULES = { BACKUP_RETENTION_KEEP_DAILY: '7', BACKUP_RETENTION_KEEP_WEEKLY: '4', BACKUP_RETENTION_KEEP_MONTHLY: '3' };
@@ -72,13 +95,26 @@ describe('offsite prune', () => {
     assert.equal(await runPrune(config, log, {}, capture().io), 0);
     const left = readdirSync(dir).sort();
     assert.deepEqual(left, [
-      'backup-2026-01-31T02-00-00.tar.gz', 'backup-2026-01-31T02-00-00.tar.gz.manifest.json', 'backup-2026-02-08T02-00-00.tar.gz', 'backup-2026-02-15T02-00-00.tar.gz', 'backup-2026-02-22T02-00-00.tar.gz',
-      'backup-2026-02-23T02-00-00.tar.gz', 'backup-2026-02-24T02-00-00.tar.gz', 'backup-2026-02-25T02-00-00.tar.gz', 'backup-2026-02-26T02-00-00.tar.gz',
-      'backup-2026-02-27T02-00-00.tar.gz', 'backup-2026-02-28T02-00-00.tar.gz', 'backup-2026-03-01T02-00-00.tar.gz', 'notes.txt',
+      'backup-2026-01-31T02-00-00.tar.gz',
+      'backup-2026-01-31T02-00-00.tar.gz.manifest.json',
+      'backup-2026-02-08T02-00-00.tar.gz',
+      'backup-2026-02-15T02-00-00.tar.gz',
+      'backup-2026-02-22T02-00-00.tar.gz',
+      'backup-2026-02-23T02-00-00.tar.gz',
+      'backup-2026-02-24T02-00-00.tar.gz',
+      'backup-2026-02-25T02-00-00.tar.gz',
+      'backup-2026-02-26T02-00-00.tar.gz',
+      'backup-2026-02-27T02-00-00.tar.gz',
+      'backup-2026-02-28T02-00-00.tar.gz',
+      'backup-2026-03-01T02-00-00.tar.gz',
+      'notes.txt',
     ]);
     const c = capture();
     assert.equal(await runPrune(config, log, { json: true }, c.io), 0);
-    const j = JSON.parse(c.out()) as { dryRun: boolean; jobs: Array<{ destinations: Array<{ kept: number; remove: string[]; backups: Array<{ keep: boolean; reasons: string[] }> }> }> };
+    const j = JSON.parse(c.out()) as {
+      dryRun: boolean;
+      jobs: Array<{ destinations: Array<{ kept: number; remove: string[]; backups: Array<{ keep: boolean; reasons: string[] }> }> }>;
+    };
     assert.equal(j.dryRun, false);
     assert.equal(j.jobs[0]!.destinations[0]!.kept, 11);
     assert.deepEqual(j.jobs[0]!.destinations[0]!.remove, []);
@@ -124,7 +160,13 @@ describe('offsite prune', () => {
 
   test('`offsite list` shows the same reasons in a RETENTION column (and in --json); without retention no column', () => {
     const dir = archiveDir();
-    const { env } = isolatedEnv({ BACKUP_ARCHIVE: dir, BACKUP_SOURCES: join(dir, '..', 'src'), BACKUP_RETENTION_KEEP_LAST: '2', BACKUP_RETENTION_KEEP_MONTHLY: '2', LOG_LEVEL: 'error' });
+    const { env } = isolatedEnv({
+      BACKUP_ARCHIVE: dir,
+      BACKUP_SOURCES: join(dir, '..', 'src'),
+      BACKUP_RETENTION_KEEP_LAST: '2',
+      BACKUP_RETENTION_KEEP_MONTHLY: '2',
+      LOG_LEVEL: 'error',
+    });
     const r = runCli(['list'], env);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');

@@ -1,7 +1,16 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { planPrune, pruneDeadline, isTemporaryName, SIDECAR_SUFFIX, EMPTY_KEEP_POLICY, type BackupObject, type RetentionPolicy, type KeepPolicy } from '../../src/retention/index.ts';
+import {
+  planPrune,
+  pruneDeadline,
+  isTemporaryName,
+  SIDECAR_SUFFIX,
+  EMPTY_KEEP_POLICY,
+  type BackupObject,
+  type RetentionPolicy,
+  type KeepPolicy,
+} from '../../src/retention/index.ts';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -102,7 +111,13 @@ const cases: Case[] = [
   },
   {
     name: 'temporary upload names are ignored (never removed, never counted)',
-    listing: [obj('backup-1.tar.gz', 10 * DAY), obj('backup-2.tar.gz.tmp', 20 * DAY), obj('backup-3.tar.gz.tmp-8f3a', 20 * DAY), obj('backup-4.tar.gz.part', 20 * DAY), obj('backup-5.tar.gz', 0)],
+    listing: [
+      obj('backup-1.tar.gz', 10 * DAY),
+      obj('backup-2.tar.gz.tmp', 20 * DAY),
+      obj('backup-3.tar.gz.tmp-8f3a', 20 * DAY),
+      obj('backup-4.tar.gz.part', 20 * DAY),
+      obj('backup-5.tar.gz', 0),
+    ],
     policy: policy(7),
     remove: ['backup-1.tar.gz'],
   },
@@ -116,8 +131,10 @@ const cases: Case[] = [
   {
     name: 'a removed archive takes its sidecar, even a newer one; a kept archive keeps it',
     listing: [
-      obj('backup-1.tar.gz', 10 * DAY), obj('backup-1.tar.gz.manifest.json', 1 * DAY),
-      obj('backup-2.tar.gz', 0), obj('backup-2.tar.gz.manifest.json', 30 * DAY),
+      obj('backup-1.tar.gz', 10 * DAY),
+      obj('backup-1.tar.gz.manifest.json', 1 * DAY),
+      obj('backup-2.tar.gz', 0),
+      obj('backup-2.tar.gz.manifest.json', 30 * DAY),
     ],
     policy: policy(7),
     remove: ['backup-1.tar.gz', 'backup-1.tar.gz.manifest.json'],
@@ -132,8 +149,10 @@ const cases: Case[] = [
   {
     name: 'an orphan sidecar is removed only when older than the deadline',
     listing: [
-      obj('backup-0.tar.gz.manifest.json', 10 * DAY), obj('backup-9.tar.gz.manifest.json', 1 * DAY),
-      obj('backup-5.tar.gz', 3 * DAY), obj('backup-6.tar.gz', 0),
+      obj('backup-0.tar.gz.manifest.json', 10 * DAY),
+      obj('backup-9.tar.gz.manifest.json', 1 * DAY),
+      obj('backup-5.tar.gz', 3 * DAY),
+      obj('backup-6.tar.gz', 0),
     ],
     policy: policy(7),
     remove: ['backup-0.tar.gz.manifest.json'],
@@ -232,10 +251,10 @@ const ageArb = fc.oneof(
   fc.integer({ min: -DAY, max: 20 * DAY }),
   fc.constantFrom(0, DAY, 3 * DAY, 3 * DAY + MIN, 7 * DAY, 7 * DAY + MIN, 7 * DAY + MIN + 1, 10 * DAY),
 );
-const listingArb = fc.uniqueArray(
-  fc.record({ name: nameArb, size: fc.nat(1000), modified: ageArb.map((a) => at(-a)) }),
-  { selector: (o) => o.name, maxLength: 30 },
-);
+const listingArb = fc.uniqueArray(fc.record({ name: nameArb, size: fc.nat(1000), modified: ageArb.map((a) => at(-a)) }), {
+  selector: (o) => o.name,
+  maxLength: 30,
+});
 const policyArb: fc.Arbitrary<RetentionPolicy> = fc.record({
   days: fc.integer({ min: -3, max: 12 }),
   leewayMs: fc.constantFrom(0, MIN, HOUR, DAY),
@@ -265,107 +284,134 @@ const RUNS = { numRuns: 1500 };
 
 describe('planPrune properties', () => {
   test('days < 0 removes nothing', () => {
-    fc.assert(fc.property(scenarioArb, ({ listing, policy: p, justWritten }) => {
-      const d = planPrune(listing, { ...p, days: -1 - Math.abs(p.days) }, NOW, justWritten);
-      assert.deepEqual(d.remove, []);
-    }), RUNS);
+    fc.assert(
+      fc.property(scenarioArb, ({ listing, policy: p, justWritten }) => {
+        const d = planPrune(listing, { ...p, days: -1 - Math.abs(p.days) }, NOW, justWritten);
+        assert.deepEqual(d.remove, []);
+      }),
+      RUNS,
+    );
   });
 
   test('only listed names, within the prefix, never temporary, no repeats', () => {
-    fc.assert(fc.property(scenarioArb, ({ listing, policy: p, justWritten }) => {
-      const { remove } = planPrune(listing, p, NOW, justWritten);
-      const names = new Set(listing.map((o) => o.name));
-      assert.equal(new Set(remove).size, remove.length);
-      for (const n of remove) {
-        assert.ok(names.has(n), `${n} not listed`);
-        assert.ok(n.startsWith(p.prefix), `${n} outside prefix ${p.prefix}`);
-        assert.ok(!isTemporaryName(n), `${n} is temporary`);
-      }
-    }), RUNS);
+    fc.assert(
+      fc.property(scenarioArb, ({ listing, policy: p, justWritten }) => {
+        const { remove } = planPrune(listing, p, NOW, justWritten);
+        const names = new Set(listing.map((o) => o.name));
+        assert.equal(new Set(remove).size, remove.length);
+        for (const n of remove) {
+          assert.ok(names.has(n), `${n} not listed`);
+          assert.ok(n.startsWith(p.prefix), `${n} outside prefix ${p.prefix}`);
+          assert.ok(!isTemporaryName(n), `${n} is temporary`);
+        }
+      }),
+      RUNS,
+    );
   });
 
   test('never the just-written archive nor its sidecar', () => {
-    fc.assert(fc.property(scenarioArb, ({ listing, policy: p, justWritten }) => {
-      const { remove } = planPrune(listing, p, NOW, justWritten);
-      if (justWritten) {
-        assert.ok(!remove.includes(justWritten));
-        assert.ok(!remove.includes(justWritten + SIDECAR_SUFFIX));
-      }
-    }), RUNS);
+    fc.assert(
+      fc.property(scenarioArb, ({ listing, policy: p, justWritten }) => {
+        const { remove } = planPrune(listing, p, NOW, justWritten);
+        if (justWritten) {
+          assert.ok(!remove.includes(justWritten));
+          assert.ok(!remove.includes(justWritten + SIDECAR_SUFFIX));
+        }
+      }),
+      RUNS,
+    );
   });
 
   test('never the newest candidate, never every candidate', () => {
-    fc.assert(fc.property(scenarioArb, ({ listing, policy: p, justWritten }) => {
-      const d = planPrune(listing, p, NOW, justWritten);
-      const cands = candidatesOf(listing, p);
-      const newest = newestOf(cands);
-      if (newest) assert.ok(!d.remove.includes(newest.name), `removed newest ${newest.name}`);
-      const removedCands = cands.filter((c) => d.remove.includes(c.name));
-      if (cands.length > 0) assert.ok(removedCands.length < cands.length, 'removed every candidate');
-    }), RUNS);
+    fc.assert(
+      fc.property(scenarioArb, ({ listing, policy: p, justWritten }) => {
+        const d = planPrune(listing, p, NOW, justWritten);
+        const cands = candidatesOf(listing, p);
+        const newest = newestOf(cands);
+        if (newest) assert.ok(!d.remove.includes(newest.name), `removed newest ${newest.name}`);
+        const removedCands = cands.filter((c) => d.remove.includes(c.name));
+        if (cands.length > 0) assert.ok(removedCands.length < cands.length, 'removed every candidate');
+      }),
+      RUNS,
+    );
   });
 
   test('only what is older than the deadline (a sidecar goes only with its archive)', () => {
-    fc.assert(fc.property(scenarioArb, ({ listing, policy: p, justWritten }) => {
-      const { remove } = planPrune(listing, p, NOW, justWritten);
-      const deadline = pruneDeadline(p, NOW).getTime();
-      const byName = new Map(listing.map((o) => [o.name, o]));
-      for (const n of remove) {
-        const o = byName.get(n)!;
-        if (n.endsWith(SIDECAR_SUFFIX) && byName.has(n.slice(0, -SIDECAR_SUFFIX.length))) {
-          assert.ok(remove.includes(n.slice(0, -SIDECAR_SUFFIX.length)), `sidecar ${n} removed without its archive`);
-        } else {
-          assert.ok(o.modified.getTime() < deadline, `${n} is not older than the deadline`);
+    fc.assert(
+      fc.property(scenarioArb, ({ listing, policy: p, justWritten }) => {
+        const { remove } = planPrune(listing, p, NOW, justWritten);
+        const deadline = pruneDeadline(p, NOW).getTime();
+        const byName = new Map(listing.map((o) => [o.name, o]));
+        for (const n of remove) {
+          const o = byName.get(n)!;
+          if (n.endsWith(SIDECAR_SUFFIX) && byName.has(n.slice(0, -SIDECAR_SUFFIX.length))) {
+            assert.ok(remove.includes(n.slice(0, -SIDECAR_SUFFIX.length)), `sidecar ${n} removed without its archive`);
+          } else {
+            assert.ok(o.modified.getTime() < deadline, `${n} is not older than the deadline`);
+          }
         }
-      }
-    }), RUNS);
+      }),
+      RUNS,
+    );
   });
 
   test('a removed archive always takes its listed sidecar', () => {
-    fc.assert(fc.property(scenarioArb, ({ listing, policy: p, justWritten }) => {
-      const { remove } = planPrune(listing, p, NOW, justWritten);
-      const names = new Set(listing.map((o) => o.name));
-      for (const n of remove) {
-        const s = n + SIDECAR_SUFFIX;
-        if (names.has(s) && s.startsWith(p.prefix)) assert.ok(remove.includes(s), `${n} removed but not ${s}`);
-      }
-    }), RUNS);
+    fc.assert(
+      fc.property(scenarioArb, ({ listing, policy: p, justWritten }) => {
+        const { remove } = planPrune(listing, p, NOW, justWritten);
+        const names = new Set(listing.map((o) => o.name));
+        for (const n of remove) {
+          const s = n + SIDECAR_SUFFIX;
+          if (names.has(s) && s.startsWith(p.prefix)) assert.ok(remove.includes(s), `${n} removed but not ${s}`);
+        }
+      }),
+      RUNS,
+    );
   });
 
   test('prunes everything it may: every other expired candidate goes unless it refused with a warning', () => {
-    fc.assert(fc.property(scenarioArb, ({ listing, policy: p, justWritten }) => {
-      if (p.days < 0) return;
-      const d = planPrune(listing, p, NOW, justWritten);
-      const deadline = pruneDeadline(p, NOW).getTime();
-      const cands = candidatesOf(listing, p);
-      const newest = newestOf(cands);
-      const expected = cands.filter((c) => c.modified.getTime() < deadline && c.name !== justWritten && c !== newest);
-      const refused = d.warnings.some((w) => w.startsWith('refusing'));
-      if (refused) assert.deepEqual(d.remove, []);
-      else for (const c of expected) assert.ok(d.remove.includes(c.name), `${c.name} should have been removed`);
-    }), RUNS);
+    fc.assert(
+      fc.property(scenarioArb, ({ listing, policy: p, justWritten }) => {
+        if (p.days < 0) return;
+        const d = planPrune(listing, p, NOW, justWritten);
+        const deadline = pruneDeadline(p, NOW).getTime();
+        const cands = candidatesOf(listing, p);
+        const newest = newestOf(cands);
+        const expected = cands.filter((c) => c.modified.getTime() < deadline && c.name !== justWritten && c !== newest);
+        const refused = d.warnings.some((w) => w.startsWith('refusing'));
+        if (refused) assert.deepEqual(d.remove, []);
+        else for (const c of expected) assert.ok(d.remove.includes(c.name), `${c.name} should have been removed`);
+      }),
+      RUNS,
+    );
   });
 
   test('idempotent: planning again on what remains removes nothing', () => {
-    fc.assert(fc.property(scenarioArb, ({ listing, policy: p, justWritten }) => {
-      const first = planPrune(listing, p, NOW, justWritten);
-      const gone = new Set(first.remove);
-      const rest = listing.filter((o) => !gone.has(o.name));
-      assert.deepEqual(planPrune(rest, p, NOW, justWritten).remove, []);
-    }), RUNS);
+    fc.assert(
+      fc.property(scenarioArb, ({ listing, policy: p, justWritten }) => {
+        const first = planPrune(listing, p, NOW, justWritten);
+        const gone = new Set(first.remove);
+        const rest = listing.filter((o) => !gone.has(o.name));
+        assert.deepEqual(planPrune(rest, p, NOW, justWritten).remove, []);
+      }),
+      RUNS,
+    );
   });
 
   test('the order of the listing does not matter', () => {
-    fc.assert(fc.property(scenarioArb, fc.nat(), ({ listing, policy: p, justWritten }, seed) => {
-      const shuffled = [...listing];
-      let s = seed;
-      for (let i = shuffled.length - 1; i > 0; i--) {
-        s = (s * 1103515245 + 12345) % 2 ** 31;
-        const j = s % (i + 1);
-        [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
-      }
-      assert.deepEqual(planPrune(shuffled, p, NOW, justWritten), planPrune(listing, p, NOW, justWritten));
-    }), RUNS);
+    fc.assert(
+      fc.property(scenarioArb, fc.nat(), ({ listing, policy: p, justWritten }, seed) => {
+        const shuffled = [...listing];
+        let s = seed;
+        for (let i = shuffled.length - 1; i > 0; i--) {
+          s = (s * 1103515245 + 12345) % 2 ** 31;
+          const j = s % (i + 1);
+          [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+        }
+        assert.deepEqual(planPrune(shuffled, p, NOW, justWritten), planPrune(listing, p, NOW, justWritten));
+      }),
+      RUNS,
+    );
   });
 });
 
@@ -373,7 +419,13 @@ describe('planPrune properties', () => {
 
 const TEMPLATE = 'backup-%Y-%m-%dT%H-%M-%S.{{ .Extension }}';
 const NAMES = { template: TEMPLATE, timeZone: 'UTC' };
-const keepRules = (k: Partial<KeepPolicy>): RetentionPolicy => ({ days: -1, leewayMs: MIN, prefix: 'backup-', keep: { ...EMPTY_KEEP_POLICY, ...k }, names: NAMES });
+const keepRules = (k: Partial<KeepPolicy>): RetentionPolicy => ({
+  days: -1,
+  leewayMs: MIN,
+  prefix: 'backup-',
+  keep: { ...EMPTY_KEEP_POLICY, ...k },
+  names: NAMES,
+});
 const nameAt = (ms: number, ext = 'tar.gz') => `backup-${new Date(ms).toISOString().slice(0, 19).replace(/:/g, '-')}.${ext}`;
 /** 60 daily backups at 02:00 from 2026-01-01 to 2026-03-01, all copied today (the modification times say nothing). */
 const SERIES = Array.from({ length: 60 }, (_, i) => Date.parse('2026-01-01T02:00:00Z') + i * DAY);
@@ -387,7 +439,19 @@ describe('planPrune with count and calendar rules', () => {
     listing.push({ name: 'other-2026-01-01T02-00-00.tar.gz', size: 1, modified: at(-100 * DAY) });
     const d = planPrune(listing, keepRules({ daily: 7, weekly: 4, monthly: 3 }), NOW, null);
     const keptDays = d.backups.filter((b) => b.keep).map((b) => b.name.slice(7, 17));
-    assert.deepEqual(keptDays, ['2026-03-01', '2026-02-28', '2026-02-27', '2026-02-26', '2026-02-25', '2026-02-24', '2026-02-23', '2026-02-22', '2026-02-15', '2026-02-08', '2026-01-31']);
+    assert.deepEqual(keptDays, [
+      '2026-03-01',
+      '2026-02-28',
+      '2026-02-27',
+      '2026-02-26',
+      '2026-02-25',
+      '2026-02-24',
+      '2026-02-23',
+      '2026-02-22',
+      '2026-02-15',
+      '2026-02-08',
+      '2026-01-31',
+    ]);
     assert.equal(d.kept, 11);
     assert.equal(d.backups.length, 60);
     assert.ok(d.backups.every((b) => b.timeFrom === 'name'));
@@ -408,9 +472,14 @@ describe('planPrune with count and calendar rules', () => {
       { name: 'backup-older.tar.gz', size: 1, modified: at(-6 * DAY) },
     ];
     const d = planPrune(listing, keepRules({ last: 2 }), NOW, null);
-    assert.deepEqual(d.backups.map((b) => [b.name, b.timeFrom, b.keep]), [
-      [nameAt(Date.parse('2026-03-09T02:00:00Z')), 'name', true], ['backup-manual.tar.gz', 'modified', true], ['backup-older.tar.gz', 'modified', false],
-    ]);
+    assert.deepEqual(
+      d.backups.map((b) => [b.name, b.timeFrom, b.keep]),
+      [
+        [nameAt(Date.parse('2026-03-09T02:00:00Z')), 'name', true],
+        ['backup-manual.tar.gz', 'modified', true],
+        ['backup-older.tar.gz', 'modified', false],
+      ],
+    );
     assert.deepEqual(d.remove, ['backup-older.tar.gz']);
   });
 
@@ -441,7 +510,10 @@ describe('planPrune with count and calendar rules', () => {
   test('a backup dated in the future by its name: kept by within, the window ends at the newest past backup', () => {
     const listing = copiedToday([...SERIES.slice(-5), Date.parse('2027-01-01T00:00:00Z')]);
     const d = planPrune(listing, keepRules({ within: { years: 0, months: 0, days: 2, hours: 0 } }), NOW, null);
-    assert.deepEqual(d.backups.filter((b) => b.keep).map((b) => b.name.slice(7, 17)), ['2027-01-01', '2026-03-01', '2026-02-28']);
+    assert.deepEqual(
+      d.backups.filter((b) => b.keep).map((b) => b.name.slice(7, 17)),
+      ['2027-01-01', '2026-03-01', '2026-02-28'],
+    );
   });
 
   test('orphan sidecars older than every kept backup go; newer ones stay', () => {
@@ -473,64 +545,92 @@ describe('planPrune with count and calendar rules', () => {
 });
 
 const keepArb: fc.Arbitrary<KeepPolicy> = fc.record({
-  last: fc.constantFrom(0, 0, 1, 3, -1), hourly: fc.constantFrom(0, 0, 2, -1), daily: fc.constantFrom(0, 0, 1, 7, -1),
-  weekly: fc.constantFrom(0, 0, 2, 4), monthly: fc.constantFrom(0, 0, 3, -1), yearly: fc.constantFrom(0, 0, 1),
-  within: fc.option(fc.record({ years: fc.constant(0), months: fc.constantFrom(0, 1), days: fc.constantFrom(0, 2, 9), hours: fc.constantFrom(0, 6) }), { nil: null }),
+  last: fc.constantFrom(0, 0, 1, 3, -1),
+  hourly: fc.constantFrom(0, 0, 2, -1),
+  daily: fc.constantFrom(0, 0, 1, 7, -1),
+  weekly: fc.constantFrom(0, 0, 2, 4),
+  monthly: fc.constantFrom(0, 0, 3, -1),
+  yearly: fc.constantFrom(0, 0, 1),
+  within: fc.option(fc.record({ years: fc.constant(0), months: fc.constantFrom(0, 1), days: fc.constantFrom(0, 2, 9), hours: fc.constantFrom(0, 6) }), {
+    nil: null,
+  }),
 });
-const keepScenarioArb = fc.record({
-  times: fc.uniqueArray(fc.integer({ min: Date.parse('2025-06-01T00:00:00Z') / 1000, max: Date.parse('2026-03-10T11:00:00Z') / 1000 }).map((s) => s * 1000), { maxLength: 40 }),
-  extras: fc.subarray(['backup-manual.tar.gz', 'backup-x.tar.gz.tmp-1', 'other-2026-01-01T00-00-00.tar.gz', 'backup-2020-01-01T00-00-00.tar.gz.manifest.json', 'backup-2026-03-10T11-00-00.tar.gz.manifest.json']),
-  sidecarEvery: fc.integer({ min: 1, max: 4 }),
-  keep: keepArb,
-  zone: fc.constantFrom('UTC', 'Europe/Berlin', 'America/New_York'),
-  justWritten: fc.option(fc.nat(40), { nil: null }),
-}).map(({ times, extras, sidecarEvery, keep, zone, justWritten }) => {
-  const listing: BackupObject[] = times.map((t, i) => ({ name: nameAt(t), size: 1, modified: at(-i * MIN) }));
-  times.forEach((t, i) => { if (i % sidecarEvery === 0) listing.push({ name: nameAt(t) + SIDECAR_SUFFIX, size: 1, modified: NOW }); });
-  for (const e of extras) listing.push({ name: e, size: 1, modified: at(-30 * DAY) });
-  const policy: RetentionPolicy = { days: -1, leewayMs: MIN, prefix: 'backup-', keep, names: { template: TEMPLATE, timeZone: zone } };
-  return { listing, policy, justWritten: justWritten !== null && justWritten < times.length ? nameAt(times[justWritten]!) : null };
-});
+const keepScenarioArb = fc
+  .record({
+    times: fc.uniqueArray(
+      fc.integer({ min: Date.parse('2025-06-01T00:00:00Z') / 1000, max: Date.parse('2026-03-10T11:00:00Z') / 1000 }).map((s) => s * 1000),
+      { maxLength: 40 },
+    ),
+    extras: fc.subarray([
+      'backup-manual.tar.gz',
+      'backup-x.tar.gz.tmp-1',
+      'other-2026-01-01T00-00-00.tar.gz',
+      'backup-2020-01-01T00-00-00.tar.gz.manifest.json',
+      'backup-2026-03-10T11-00-00.tar.gz.manifest.json',
+    ]),
+    sidecarEvery: fc.integer({ min: 1, max: 4 }),
+    keep: keepArb,
+    zone: fc.constantFrom('UTC', 'Europe/Berlin', 'America/New_York'),
+    justWritten: fc.option(fc.nat(40), { nil: null }),
+  })
+  .map(({ times, extras, sidecarEvery, keep, zone, justWritten }) => {
+    const listing: BackupObject[] = times.map((t, i) => ({ name: nameAt(t), size: 1, modified: at(-i * MIN) }));
+    times.forEach((t, i) => {
+      if (i % sidecarEvery === 0) listing.push({ name: nameAt(t) + SIDECAR_SUFFIX, size: 1, modified: NOW });
+    });
+    for (const e of extras) listing.push({ name: e, size: 1, modified: at(-30 * DAY) });
+    const policy: RetentionPolicy = { days: -1, leewayMs: MIN, prefix: 'backup-', keep, names: { template: TEMPLATE, timeZone: zone } };
+    return { listing, policy, justWritten: justWritten !== null && justWritten < times.length ? nameAt(times[justWritten]!) : null };
+  });
 
 describe('planPrune properties with count and calendar rules', () => {
   const R = { numRuns: 300 };
   test('never outside the prefix, never a temporary name, never a kept backup or its sidecar, only listed names', () => {
-    fc.assert(fc.property(keepScenarioArb, ({ listing, policy, justWritten }) => {
-      const d = planPrune(listing, policy, NOW, justWritten);
-      const listed = new Set(listing.map((o) => o.name));
-      for (const n of d.remove) {
-        assert.ok(listed.has(n) && n.startsWith('backup-') && !isTemporaryName(n), n);
-      }
-      for (const b of d.backups.filter((x) => x.keep)) {
-        assert.ok(!d.remove.includes(b.name));
-        assert.ok(!d.remove.includes(b.name + SIDECAR_SUFFIX), `sidecar of kept ${b.name} removed`);
-      }
-      for (const b of d.backups.filter((x) => !x.keep)) {
-        assert.ok(d.remove.includes(b.name));
-        if (listed.has(b.name + SIDECAR_SUFFIX)) assert.ok(d.remove.includes(b.name + SIDECAR_SUFFIX), `sidecar of removed ${b.name} left`);
-      }
-      assert.equal(d.kept, d.backups.filter((b) => b.keep).length);
-    }), R);
+    fc.assert(
+      fc.property(keepScenarioArb, ({ listing, policy, justWritten }) => {
+        const d = planPrune(listing, policy, NOW, justWritten);
+        const listed = new Set(listing.map((o) => o.name));
+        for (const n of d.remove) {
+          assert.ok(listed.has(n) && n.startsWith('backup-') && !isTemporaryName(n), n);
+        }
+        for (const b of d.backups.filter((x) => x.keep)) {
+          assert.ok(!d.remove.includes(b.name));
+          assert.ok(!d.remove.includes(b.name + SIDECAR_SUFFIX), `sidecar of kept ${b.name} removed`);
+        }
+        for (const b of d.backups.filter((x) => !x.keep)) {
+          assert.ok(d.remove.includes(b.name));
+          if (listed.has(b.name + SIDECAR_SUFFIX)) assert.ok(d.remove.includes(b.name + SIDECAR_SUFFIX), `sidecar of removed ${b.name} left`);
+        }
+        assert.equal(d.kept, d.backups.filter((b) => b.keep).length);
+      }),
+      R,
+    );
   });
 
   test('never the newest, never everything, never the just-written backup', () => {
-    fc.assert(fc.property(keepScenarioArb, ({ listing, policy, justWritten }) => {
-      const d = planPrune(listing, policy, NOW, justWritten);
-      if (d.backups.length === 0) return;
-      assert.ok(d.backups[0]!.keep, 'the newest stays');
-      assert.ok(d.kept >= 1);
-      if (justWritten) assert.ok(!d.remove.includes(justWritten));
-      for (const b of d.backups) if (b.keep) assert.ok(b.reasons.length > 0, `${b.name} kept without a reason`);
-    }), R);
+    fc.assert(
+      fc.property(keepScenarioArb, ({ listing, policy, justWritten }) => {
+        const d = planPrune(listing, policy, NOW, justWritten);
+        if (d.backups.length === 0) return;
+        assert.ok(d.backups[0]!.keep, 'the newest stays');
+        assert.ok(d.kept >= 1);
+        if (justWritten) assert.ok(!d.remove.includes(justWritten));
+        for (const b of d.backups) if (b.keep) assert.ok(b.reasons.length > 0, `${b.name} kept without a reason`);
+      }),
+      R,
+    );
   });
 
   test('idempotent: pruning twice removes nothing more', () => {
-    fc.assert(fc.property(keepScenarioArb, ({ listing, policy, justWritten }) => {
-      const first = planPrune(listing, policy, NOW, justWritten);
-      const gone = new Set(first.remove);
-      const rest = listing.filter((o) => !gone.has(o.name));
-      assert.deepEqual(planPrune(rest, policy, NOW, justWritten).remove, []);
-    }), R);
+    fc.assert(
+      fc.property(keepScenarioArb, ({ listing, policy, justWritten }) => {
+        const first = planPrune(listing, policy, NOW, justWritten);
+        const gone = new Set(first.remove);
+        const rest = listing.filter((o) => !gone.has(o.name));
+        assert.deepEqual(planPrune(rest, policy, NOW, justWritten).remove, []);
+      }),
+      R,
+    );
   });
 });
 

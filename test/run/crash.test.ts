@@ -43,16 +43,34 @@ before(async () => {
   const sub = `crash-${randomBytes(4).toString('hex')}`;
   const sftpDir = join(sshd.home, sub);
   work = {
-    dir, archive, tmp, sftpDir, davDir: join(dav.root, sub),
+    dir,
+    archive,
+    tmp,
+    sftpDir,
+    davDir: join(dav.root, sub),
     env: {
       ...env,
-      BACKUP_SOURCES: src, BACKUP_ARCHIVE: archive, BACKUP_TMP_DIR: tmp,
-      BACKUP_COMPRESSION: 'none', OFFSITE_STOP_TIMEOUT: `${STOP_MS / 1000}s`,
-      AWS_S3_BUCKET_NAME: 'crash', AWS_S3_PATH: sub, AWS_ENDPOINT: `127.0.0.1:${s3.port}`, AWS_ENDPOINT_PROTO: 'http',
-      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-      SSH_HOST_NAME: '127.0.0.1', SSH_PORT: String(sshd.port), SSH_USER: SFTP_USER, SSH_PASSWORD: SFTP_PASSWORD,
-      SSH_REMOTE_PATH: sftpDir, SSH_HOST_KEY_FINGERPRINT: sshd.fingerprint,
-      WEBDAV_URL: dav.url, WEBDAV_USERNAME: dav.username, WEBDAV_PASSWORD: dav.password, WEBDAV_PATH: `/${sub}`,
+      BACKUP_SOURCES: src,
+      BACKUP_ARCHIVE: archive,
+      BACKUP_TMP_DIR: tmp,
+      BACKUP_COMPRESSION: 'none',
+      OFFSITE_STOP_TIMEOUT: `${STOP_MS / 1000}s`,
+      AWS_S3_BUCKET_NAME: 'crash',
+      AWS_S3_PATH: sub,
+      AWS_ENDPOINT: `127.0.0.1:${s3.port}`,
+      AWS_ENDPOINT_PROTO: 'http',
+      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+      SSH_HOST_NAME: '127.0.0.1',
+      SSH_PORT: String(sshd.port),
+      SSH_USER: SFTP_USER,
+      SSH_PASSWORD: SFTP_PASSWORD,
+      SSH_REMOTE_PATH: sftpDir,
+      SSH_HOST_KEY_FINGERPRINT: sshd.fingerprint,
+      WEBDAV_URL: dav.url,
+      WEBDAV_USERNAME: dav.username,
+      WEBDAV_PASSWORD: dav.password,
+      WEBDAV_PATH: `/${sub}`,
     },
   };
 });
@@ -75,15 +93,20 @@ function leftovers(): Record<string, string[]> {
 
 /** Whatever carries a final name is a complete backup (the source is incompressible, compression off). */
 function assertNoPartialUnderFinalName(where: string) {
-  for (const [place, d] of [['local', work.archive], ['sftp', work.sftpDir], ['webdav', work.davDir]] as const) {
+  for (const [place, d] of [
+    ['local', work.archive],
+    ['sftp', work.sftpDir],
+    ['webdav', work.davDir],
+  ] as const) {
     for (const n of list(d)) {
       if (n.startsWith('.') || isTemporaryName(n) || n.endsWith('.manifest.json')) continue;
-      assert.ok(statSync(join(d, n)).size >= SOURCE_MIB << 20, `${where}: ${place}/${n} is a partial file under a final name (${statSync(join(d, n)).size} bytes)`);
+      assert.ok(
+        statSync(join(d, n)).size >= SOURCE_MIB << 20,
+        `${where}: ${place}/${n} is a partial file under a final name (${statSync(join(d, n)).size} bytes)`,
+      );
     }
   }
 }
-
-
 
 test(`${KILLS} runs SIGKILLed at random moments: the next run succeeds and leaves nothing behind`, { timeout: 900_000 }, async () => {
   let seen = 0;

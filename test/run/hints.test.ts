@@ -27,8 +27,14 @@ for (const [kind, message, want] of cases) test(`${kind}: ${message}`, () => ass
 test('no hint when nothing specific applies; one hint per destination and cause', () => {
   assert.equal(hintFor('S3', 'something odd'), undefined);
   assert.equal(hintFor(undefined, 'HTTP 401'), undefined);
-  assert.deepEqual(hintsFor([{ destination: 'WebDAV', error: 'HTTP 401' }, { destination: 'WebDAV', error: 'HTTP 401 again' }, { destination: 'S3', error: 'weird' }]),
-    ['WebDAV: check WEBDAV_USERNAME and WEBDAV_PASSWORD']);
+  assert.deepEqual(
+    hintsFor([
+      { destination: 'WebDAV', error: 'HTTP 401' },
+      { destination: 'WebDAV', error: 'HTTP 401 again' },
+      { destination: 'S3', error: 'weird' },
+    ]),
+    ['WebDAV: check WEBDAV_USERNAME and WEBDAV_PASSWORD'],
+  );
 });
 
 test('the notification carries the hint', () => {

@@ -10,7 +10,15 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { createLocalDestination } from '../../src/destinations/local.ts';
 import { createS3Destination } from '../../src/destinations/s3.ts';
-import { isStaleLeftover, leftoverPolicy, offsiteTempName, parseTempName, setWriterIdentity, writerTag, LEFTOVER_MAX_AGE_MS } from '../../src/destinations/leftovers.ts';
+import {
+  isStaleLeftover,
+  leftoverPolicy,
+  offsiteTempName,
+  parseTempName,
+  setWriterIdentity,
+  writerTag,
+  LEFTOVER_MAX_AGE_MS,
+} from '../../src/destinations/leftovers.ts';
 import { isTemporaryName } from '../../src/retention/index.ts';
 import { cleanupLeftovers } from '../../src/run/leftovers.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -18,8 +26,14 @@ import { startS3rver, S3RVER_CREDENTIALS } from '../servers/s3rver.ts';
 
 const log = silentLogger();
 const roots: string[] = [];
-after(async () => { for (const r of roots) await rm(r, { recursive: true, force: true }); });
-const dir = async () => { const r = await mkdtemp(join(tmpdir(), 'offsite-leftovers-')); roots.push(r); return r; };
+after(async () => {
+  for (const r of roots) await rm(r, { recursive: true, force: true });
+});
+const dir = async () => {
+  const r = await mkdtemp(join(tmpdir(), 'offsite-leftovers-'));
+  roots.push(r);
+  return r;
+};
 
 describe('temporary names', () => {
   test('carry offsite, the writer and a time stamp; retention never takes them for backups', () => {
@@ -60,7 +74,7 @@ describe('temporary names', () => {
 });
 
 describe('cleanupLeftovers', () => {
-  test('local destination and BACKUP_TMP_DIR: removes stale leftovers only, never backups or this run\'s files', async () => {
+  test("local destination and BACKUP_TMP_DIR: removes stale leftovers only, never backups or this run's files", async () => {
     const out = await dir();
     const tmp = await dir();
     setWriterIdentity('/tmp/run.lock');
@@ -79,7 +93,15 @@ describe('cleanupLeftovers', () => {
     await utimes(join(out, othersOld), old, old);
     await utimes(join(out, legacyOld), old, old);
     let text = '';
-    const clog = pino({ level: 'info' }, new Writable({ write(c, _e, cb) { text += c; cb(); } }));
+    const clog = pino(
+      { level: 'info' },
+      new Writable({
+        write(c, _e, cb) {
+          text += c;
+          cb();
+        },
+      }),
+    );
     const warnings = await cleanupLeftovers([createLocalDestination({ dir: out, latestSymlink: null }, log)], tmp, leftoverPolicy(lockAt), clog);
     assert.deepEqual(warnings, []);
     assert.deepEqual((await readdir(out)).sort(), ['.keep', 'backup-0.tar.gz', mine, othersRecent].sort());
@@ -89,7 +111,12 @@ describe('cleanupLeftovers', () => {
   });
 
   test('a destination whose cleanup fails is a warning, and a missing directory has nothing to clean', async () => {
-    const broken = { ...createLocalDestination({ dir: await dir(), latestSymlink: null }, log), async cleanupLeftovers(): Promise<never> { throw new Error('server said no'); } };
+    const broken = {
+      ...createLocalDestination({ dir: await dir(), latestSymlink: null }, log),
+      async cleanupLeftovers(): Promise<never> {
+        throw new Error('server said no');
+      },
+    };
     const missing = createLocalDestination({ dir: join(await dir(), 'gone'), latestSymlink: null }, log);
     const warnings = await cleanupLeftovers([broken, missing], join(await dir(), 'no-tmp'), leftoverPolicy(new Date()), log);
     assert.equal(warnings.length, 1);
@@ -99,7 +126,20 @@ describe('cleanupLeftovers', () => {
   test('S3 on a server without ListMultipartUploads (s3rver): noted, not a failure', async () => {
     const s3 = await startS3rver({ buckets: ['leftovers'] });
     try {
-      const d = createS3Destination({ bucket: 'leftovers', path: 'p/', region: 'us-east-1', endpoint: s3.endpoint, credentials: S3RVER_CREDENTIALS, partSize: 5 << 20, checksum: 'when_required', insecure: false } as never, {}, log);
+      const d = createS3Destination(
+        {
+          bucket: 'leftovers',
+          path: 'p/',
+          region: 'us-east-1',
+          endpoint: s3.endpoint,
+          credentials: S3RVER_CREDENTIALS,
+          partSize: 5 << 20,
+          checksum: 'when_required',
+          insecure: false,
+        } as never,
+        {},
+        log,
+      );
       const r = await d.cleanupLeftovers!(leftoverPolicy(new Date()));
       assert.deepEqual(r.removed, []);
       assert.match(r.note ?? '', /ListMultipartUploads not implemented/);

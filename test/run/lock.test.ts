@@ -50,14 +50,29 @@ try {
 const children = new Set<ChildProcess>();
 let dir: string;
 
-before(() => { dir = mkdtempSync(join(tmpdir(), 'offsite-lock-')); });
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'offsite-lock-'));
+});
 after(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
-process.on('exit', () => { for (const c of children) try { c.kill('SIGKILL'); } catch { /* gone */ } });
+process.on('exit', () => {
+  for (const c of children)
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+});
 
-interface Child { proc: ChildProcess; lines: string[]; stderr: string[]; waitLine(re: RegExp): Promise<string>; exited: Promise<number | null> }
+interface Child {
+  proc: ChildProcess;
+  lines: string[];
+  stderr: string[];
+  waitLine(re: RegExp): Promise<string>;
+  exited: Promise<number | null>;
+}
 
 function startChild(env: Record<string, string>): Child {
   const proc = spawn(process.execPath, ['--input-type=module', '-e', CHILD], {
@@ -70,12 +85,19 @@ function startChild(env: Record<string, string>): Child {
   const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
   createInterface({ input: proc.stdout! }).on('line', (l) => {
     lines.push(l);
-    for (const w of [...waiters]) if (w.re.test(l)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(l); }
+    for (const w of [...waiters])
+      if (w.re.test(l)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(l);
+      }
   });
   createInterface({ input: proc.stderr! }).on('line', (l) => stderr.push(l));
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
   return {
-    proc, lines, stderr, exited,
+    proc,
+    lines,
+    stderr,
+    exited,
     waitLine(re) {
       const found = lines.find((l) => re.test(l));
       if (found) return Promise.resolve(found);
@@ -89,7 +111,12 @@ function startChild(env: Record<string, string>): Child {
 
 function capture() {
   const records: Array<{ level: number; msg: string; [k: string]: unknown }> = [];
-  const stream = new Writable({ write(chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l) records.push(JSON.parse(l)); cb(); } });
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split('\n')) if (l) records.push(JSON.parse(l));
+      cb();
+    },
+  });
   return { log: pino({ level: 'debug' }, stream), records };
 }
 
@@ -99,7 +126,14 @@ const lockPath = () => join(dir, `run-${++n}.lock`);
 /** Settles to 'pending' if the promise has not settled within a moment: used only to show a waiter is still blocked. */
 async function stillPending(p: Promise<unknown>, ms = 300): Promise<boolean> {
   let settled = false;
-  p.then(() => { settled = true; }, () => { settled = true; });
+  p.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
   await delay(ms);
   return !settled;
 }
@@ -126,8 +160,14 @@ describe('lock within one process', () => {
     const { log, records } = capture();
     const first = await acquireLock(p, { timeoutMs: 10_000, log, owner: 'a' });
     const order: string[] = [];
-    const second = acquireLock(p, { timeoutMs: 10_000, log, owner: 'b' }).then((l) => { order.push('b'); return l; });
-    const third = acquireLock(p, { timeoutMs: 10_000, log, owner: 'c' }).then((l) => { order.push('c'); return l; });
+    const second = acquireLock(p, { timeoutMs: 10_000, log, owner: 'b' }).then((l) => {
+      order.push('b');
+      return l;
+    });
+    const third = acquireLock(p, { timeoutMs: 10_000, log, owner: 'c' }).then((l) => {
+      order.push('c');
+      return l;
+    });
     assert.equal(await stillPending(second, 100), true);
     assert.deepEqual(order, []);
     await first.release();
@@ -197,7 +237,8 @@ describe('lock within one process', () => {
 });
 
 describe('stale locks are taken over', () => {
-  const stale = (over: Record<string, unknown>) => JSON.stringify({ pid: 999_999_999, host: hostname(), token: 'x', startedAt: new Date().toISOString(), ...over });
+  const stale = (over: Record<string, unknown>) =>
+    JSON.stringify({ pid: 999_999_999, host: hostname(), token: 'x', startedAt: new Date().toISOString(), ...over });
 
   test('garbage content', async () => {
     const p = lockPath();
@@ -241,7 +282,10 @@ describe('stale locks are taken over', () => {
   });
 
   test('another boot', async (t) => {
-    if (!existsSync('/proc/sys/kernel/random/boot_id')) { t.skip('no /proc/sys/kernel/random/boot_id on this system'); return; }
+    if (!existsSync('/proc/sys/kernel/random/boot_id')) {
+      t.skip('no /proc/sys/kernel/random/boot_id on this system');
+      return;
+    }
     const p = lockPath();
     writeFileSync(p, stale({ pid: process.ppid, bootId: 'another-boot' }));
     const l = await acquireLock(p, { timeoutMs: 0 });
@@ -249,7 +293,10 @@ describe('stale locks are taken over', () => {
   });
 
   test('a pid now used by another process (start time differs), but not a live one with the same start time', async (t) => {
-    if (!existsSync(`/proc/${process.pid}/stat`)) { t.skip('no /proc/<pid>/stat on this system'); return; }
+    if (!existsSync(`/proc/${process.pid}/stat`)) {
+      t.skip('no /proc/<pid>/stat on this system');
+      return;
+    }
     const sleeper = spawn('sleep', ['60']);
     children.add(sleeper);
     await new Promise((r) => sleeper.once('spawn', r));
@@ -269,7 +316,10 @@ describe('stale locks are taken over', () => {
     writeFileSync(p, stale({ host: 'some-other-host', startedAt: new Date(Date.now() - 3_600_000).toISOString() }));
     await assert.rejects(acquireLock(p, { timeoutMs: 50, pollMs: 10 }), (e: unknown) => {
       assert.ok(e instanceof UserError);
-      assert.match(e.message, /another backup run \(pid 999999999, on host some-other-host\) has held the lock .* for 1h\d*m?\d*s?; waited LOCK_TIMEOUT=0\.05s\. It runs on another host/);
+      assert.match(
+        e.message,
+        /another backup run \(pid 999999999, on host some-other-host\) has held the lock .* for 1h\d*m?\d*s?; waited LOCK_TIMEOUT=0\.05s\. It runs on another host/,
+      );
       return true;
     });
     assert.ok(existsSync(p), 'the foreign lock is left alone');
@@ -369,7 +419,12 @@ describe('lock across processes', () => {
     await child.waitLine(/^acquired/);
     await assert.rejects(acquireLock(p, { timeoutMs: 300, pollMs: 20 }), (e: unknown) => {
       assert.ok(e instanceof UserError);
-      assert.match(e.message, new RegExp(`^another backup run \\(pid ${child.proc.pid}, job child\\) has held the lock ${p.replace(/[.]/g, '\\.')} for \\d+s; waited LOCK_TIMEOUT=0\\.3s\\.$`));
+      assert.match(
+        e.message,
+        new RegExp(
+          `^another backup run \\(pid ${child.proc.pid}, job child\\) has held the lock ${p.replace(/[.]/g, '\\.')} for \\d+s; waited LOCK_TIMEOUT=0\\.3s\\.$`,
+        ),
+      );
       return true;
     });
     assert.equal(JSON.parse(readFileSync(p, 'utf8')).pid, child.proc.pid, 'the holder keeps its lock');
@@ -384,7 +439,11 @@ describe('lock across processes', () => {
     writeFileSync(p, JSON.stringify({ pid: 999_999_999, host: hostname(), token: 'dead', startedAt: new Date().toISOString() }));
     const kids = Array.from({ length: 6 }, () => startChild({ LOCK_PATH: p, MODE: 'stress', LOG: logFile }));
     const codes = await Promise.all(kids.map((k) => k.exited));
-    assert.deepEqual(codes, kids.map(() => 0), kids.map((k) => k.lines.join(' ')).join('\n'));
+    assert.deepEqual(
+      codes,
+      kids.map(() => 0),
+      kids.map((k) => k.lines.join(' ')).join('\n'),
+    );
     const events = readFileSync(logFile, 'utf8').trim().split('\n');
     assert.equal(events.length, 12);
     for (let i = 0; i < events.length; i += 2) {

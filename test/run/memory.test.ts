@@ -15,12 +15,22 @@ const OLD = 'backup-2000-01-01T00-00-00.tar.gz';
 
 function setup(extra: Record<string, string> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'offsite-memrun-'));
-  const src = join(dir, 'src'); mkdirSync(src); writeFileSync(join(src, 'a.txt'), 'a'.repeat(200_000));
+  const src = join(dir, 'src');
+  mkdirSync(src);
+  writeFileSync(join(src, 'a.txt'), 'a'.repeat(200_000));
   mkdirSync(join(dir, 'conf.d'));
   const config = loadConfig({
     env: {
-      BACKUP_SOURCES: src, BACKUP_ARCHIVE: '', BACKUP_RETENTION_DAYS: '7', BACKUP_RETRY_ATTEMPTS: '1', BACKUP_COMPRESSION: 'none',
-      OFFSITE_CONF_DIR: join(dir, 'conf.d'), OFFSITE_DOTENV: '/dev/null', OFFSITE_STATE_DIR: join(dir, 'state'), BACKUP_TMP_DIR: dir, ...extra,
+      BACKUP_SOURCES: src,
+      BACKUP_ARCHIVE: '',
+      BACKUP_RETENTION_DAYS: '7',
+      BACKUP_RETRY_ATTEMPTS: '1',
+      BACKUP_COMPRESSION: 'none',
+      OFFSITE_CONF_DIR: join(dir, 'conf.d'),
+      OFFSITE_DOTENV: '/dev/null',
+      OFFSITE_STATE_DIR: join(dir, 'state'),
+      BACKUP_TMP_DIR: dir,
+      ...extra,
     },
     cwd: dir,
   });

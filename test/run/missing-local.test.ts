@@ -15,7 +15,10 @@ import { startWebdavServer } from '../servers/webdav-server.ts';
 
 const dav = await startWebdavServer();
 const dir = mkdtempSync(join(tmpdir(), 'offsite-missing-local-'));
-after(async () => { await dav.stop(); rmSync(dir, { recursive: true, force: true }); });
+after(async () => {
+  await dav.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 test('a local destination whose directory went away after start makes the run partial, never a silent success', async () => {
   const src = join(dir, 'src');
@@ -26,9 +29,16 @@ test('a local destination whose directory went away after start makes the run pa
   mkdirSync(join(dir, 'conf.d'));
   const config = loadConfig({
     env: {
-      BACKUP_SOURCES: src, BACKUP_ARCHIVE: archive, BACKUP_TMP_DIR: dir,
-      WEBDAV_URL: dav.url, WEBDAV_USERNAME: dav.username, WEBDAV_PASSWORD: dav.password, WEBDAV_PATH: '/remote',
-      OFFSITE_CONF_DIR: join(dir, 'conf.d'), OFFSITE_DOTENV: '/dev/null', OFFSITE_LOCK_FILE: join(dir, 'lock'),
+      BACKUP_SOURCES: src,
+      BACKUP_ARCHIVE: archive,
+      BACKUP_TMP_DIR: dir,
+      WEBDAV_URL: dav.url,
+      WEBDAV_USERNAME: dav.username,
+      WEBDAV_PASSWORD: dav.password,
+      WEBDAV_PATH: '/remote',
+      OFFSITE_CONF_DIR: join(dir, 'conf.d'),
+      OFFSITE_DOTENV: '/dev/null',
+      OFFSITE_LOCK_FILE: join(dir, 'lock'),
     },
   });
   const job = config.jobs[0]!;
@@ -40,8 +50,14 @@ test('a local destination whose directory went away after start makes the run pa
   const local = stats.destinations.find((d) => d.destination === 'Local')!;
   assert.equal(local.ok, false);
   assert.match(local.error ?? '', /does not exist/);
-  assert.ok(stats.warnings.some((w) => /upload to Local failed: .*does not exist/.test(w)), stats.warnings.join('\n'));
+  assert.ok(
+    stats.warnings.some((w) => /upload to Local failed: .*does not exist/.test(w)),
+    stats.warnings.join('\n'),
+  );
   assert.equal(stats.destinations.find((d) => d.destination === 'WebDAV')!.ok, true);
-  assert.ok(readdirSync(join(dav.root, 'remote')).some((n) => n.endsWith('.tar.gz')), 'the remote copy is there');
+  assert.ok(
+    readdirSync(join(dav.root, 'remote')).some((n) => n.endsWith('.tar.gz')),
+    'the remote copy is there',
+  );
   assert.equal(existsSync(archive), false, 'offsite never creates the missing mount point');
 });

@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import { isolatedEnv, runCli } from '../helpers/cli.ts';
 
 const dirs: string[] = [];
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 function setup(filename: string, extra: Record<string, string> = {}) {
   const { dir, env: base } = isolatedEnv();

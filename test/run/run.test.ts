@@ -13,14 +13,24 @@ import { exitCodeFor, EXIT } from '../../src/run/stats.ts';
 
 function setup(retention: Record<string, string> = { BACKUP_RETENTION_DAYS: '7' }) {
   const dir = mkdtempSync(join(tmpdir(), 'offsite-run-'));
-  const src = join(dir, 'src'); mkdirSync(src); writeFileSync(join(src, 'a.txt'), 'a');
-  const archive = join(dir, 'archive'); mkdirSync(archive);
+  const src = join(dir, 'src');
+  mkdirSync(src);
+  writeFileSync(join(src, 'a.txt'), 'a');
+  const archive = join(dir, 'archive');
+  mkdirSync(archive);
   mkdirSync(join(dir, 'conf.d'));
   const old = new Date(Date.now() - 30 * 86_400_000);
   writeFileSync(join(archive, 'backup-2000-01-01T00-00-00.tar.gz'), 'old');
   utimesSync(join(archive, 'backup-2000-01-01T00-00-00.tar.gz'), old, old);
   const config = loadConfig({
-    env: { BACKUP_SOURCES: src, BACKUP_ARCHIVE: archive, ...retention, OFFSITE_CONF_DIR: join(dir, 'conf.d'), OFFSITE_DOTENV: '/dev/null', OFFSITE_STATE_DIR: join(dir, 'state') },
+    env: {
+      BACKUP_SOURCES: src,
+      BACKUP_ARCHIVE: archive,
+      ...retention,
+      OFFSITE_CONF_DIR: join(dir, 'conf.d'),
+      OFFSITE_DOTENV: '/dev/null',
+      OFFSITE_STATE_DIR: join(dir, 'state'),
+    },
     cwd: dir,
   });
   return { dir, archive, job: config.jobs[0]!, lockFile: join(dir, 'lock') };
@@ -30,7 +40,14 @@ test('a prune that fails makes the run degraded (exit 4), never a silent success
   const s = setup();
   const local = createLocalDestination(localConfigOf(s.job)!, silentLogger());
   // the local directory refuses deletions (as a bucket policy without delete rights would)
-  const noDelete: Destination = { ...local, name: local.name, location: local.location, async remove() { throw new Error('permission denied: delete is not allowed'); } };
+  const noDelete: Destination = {
+    ...local,
+    name: local.name,
+    location: local.location,
+    async remove() {
+      throw new Error('permission denied: delete is not allowed');
+    },
+  };
   const stats = await runJob(s.job, { log: silentLogger(), lockFile: s.lockFile, destinations: [noDelete] });
   assert.equal(stats.status, 'degraded');
   assert.equal(exitCodeFor(stats.status), EXIT.degraded);

@@ -30,11 +30,12 @@ async function silentServer(opts: { stall?: boolean } = {}): Promise<{ port: num
   return {
     port: (server.address() as { port: number }).port,
     connections: () => count,
-    close: async () => { for (const s of sockets) s.destroy(); await new Promise<void>((r) => server.close(() => r())); },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
   };
 }
-
-
 
 const STOP_MS = 4000;
 /** Process start-up and scheduling noise on a loaded 2-core machine, on top of the bound. */
@@ -50,13 +51,27 @@ function setup(extra: Record<string, string> = {}) {
   const tmp = join(dir, 'tmp');
   mkdirSync(tmp);
   return {
-    dir, archive, tmp, lockFile: env.OFFSITE_LOCK_FILE!,
-    env: { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: archive, BACKUP_TMP_DIR: tmp, OFFSITE_STOP_TIMEOUT: `${STOP_MS / 1000}s`, BACKUP_DESTINATION_TIMEOUT: '10m', ...extra },
+    dir,
+    archive,
+    tmp,
+    lockFile: env.OFFSITE_LOCK_FILE!,
+    env: {
+      ...env,
+      BACKUP_SOURCES: src,
+      BACKUP_ARCHIVE: archive,
+      BACKUP_TMP_DIR: tmp,
+      OFFSITE_STOP_TIMEOUT: `${STOP_MS / 1000}s`,
+      BACKUP_DESTINATION_TIMEOUT: '10m',
+      ...extra,
+    },
   };
 }
 
 /** Send `sig` and measure how long the process takes to exit. */
-async function stopAndTime(child: ReturnType<typeof startCli>, sig: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: string | null; ms: number }> {
+async function stopAndTime(
+  child: ReturnType<typeof startCli>,
+  sig: NodeJS.Signals = 'SIGTERM',
+): Promise<{ code: number | null; signal: string | null; ms: number }> {
   const t0 = Date.now();
   const exited = once(child, 'exit');
   child.kill(sig);
@@ -71,7 +86,11 @@ function assertClean(s: { archive: string; tmp: string; lockFile: string }, log:
   assert.equal(existsSync(s.lockFile), false, `the lock file is released\n${log}`);
   assert.deepEqual(readdirSync(s.tmp), [], `no staged archive is left in BACKUP_TMP_DIR\n${log}`);
   const left = readdirSync(s.archive);
-  assert.deepEqual(left.filter((n) => n.startsWith('.')), [], `no temporary file is left in the local destination\n${log}`);
+  assert.deepEqual(
+    left.filter((n) => n.startsWith('.')),
+    [],
+    `no temporary file is left in the local destination\n${log}`,
+  );
   // whatever carries a final name is a complete backup (the local copy may have finished before the signal)
   for (const n of left) assert.ok(statSync(join(s.archive, n)).size > 2 << 20, `${n} is complete`);
 }
@@ -82,7 +101,9 @@ test('SIGTERM during an SFTP connect to a server that never speaks SSH: exits wi
   const s = setup({ SSH_HOST_NAME: '127.0.0.1', SSH_PORT: String(ssh.port), SSH_USER: 'u', SSH_PASSWORD: 'p', SSH_REMOTE_PATH: '/backups' });
   const child = startCli(['backup'], s.env);
   const log = collect(child);
-  t.after(() => { child.kill('SIGKILL'); });
+  t.after(() => {
+    child.kill('SIGKILL');
+  });
   await waitFor(() => ssh.connections() > 0, 90_000, 'the SFTP connect', log);
   const r = await stopAndTime(child);
   assert.ok(r.ms <= STOP_MS + SLACK_MS, `exited ${r.ms} ms after SIGTERM (bound ${STOP_MS} ms)\n${log()}`);
@@ -101,7 +122,9 @@ test('SIGTERM during an upload to a server that stopped reading: exits within th
   const s = setup({ WEBDAV_URL: `http://127.0.0.1:${dav.port}`, WEBDAV_USERNAME: 'u', WEBDAV_PASSWORD: 'p' });
   const child = startCli(['backup'], s.env);
   const log = collect(child);
-  t.after(() => { child.kill('SIGKILL'); });
+  t.after(() => {
+    child.kill('SIGKILL');
+  });
   await waitFor(() => dav.connections() > 0, 90_000, 'the upload', log);
   await new Promise((r) => setTimeout(r, 500)); // let the upload's buffers fill up
   const r = await stopAndTime(child);
@@ -116,7 +139,9 @@ test('a second signal exits at once, still releasing the lock', async (t) => {
   const s = setup({ WEBDAV_URL: `http://127.0.0.1:${dav.port}`, WEBDAV_USERNAME: 'u', WEBDAV_PASSWORD: 'p', OFFSITE_STOP_TIMEOUT: '120s' });
   const child = startCli(['backup'], s.env);
   const log = collect(child);
-  t.after(() => { child.kill('SIGKILL'); });
+  t.after(() => {
+    child.kill('SIGKILL');
+  });
   await waitFor(() => dav.connections() > 0, 90_000, 'the upload', log);
   child.kill('SIGTERM');
   await waitFor(() => /stopping \(SIGTERM\)/.test(log()), 5000, 'the first signal to be seen', log);
@@ -135,7 +160,9 @@ test('daemon: SIGTERM mid-run (SFTP connecting) exits within the bound, clean', 
   const s = setup({ SSH_HOST_NAME: '127.0.0.1', SSH_PORT: String(ssh.port), SSH_USER: 'u', SSH_PASSWORD: 'p', BACKUP_CRON_EXPRESSION: '* * * * * *' });
   const child = startCli(['daemon'], s.env);
   const log = collect(child);
-  t.after(() => { child.kill('SIGKILL'); });
+  t.after(() => {
+    child.kill('SIGKILL');
+  });
   // (the daemon's start-up check connects too: wait for a run)
   await waitFor(() => /backup started/.test(log()) && ssh.connections() > 0, 90_000, 'a run connecting to SFTP', log);
   const r = await stopAndTime(child);
@@ -151,7 +178,9 @@ test('OFFSITE_STOP_TIMEOUT reached: what cannot be cancelled is abandoned; failu
   const s = setup({ WEBDAV_URL: `http://127.0.0.1:${dav.port}`, WEBDAV_USERNAME: 'u', WEBDAV_PASSWORD: 'p', OFFSITE_STOP_TIMEOUT: '300ms' });
   const child = startCli(['backup'], s.env);
   const log = collect(child);
-  t.after(() => { child.kill('SIGKILL'); });
+  t.after(() => {
+    child.kill('SIGKILL');
+  });
   await waitFor(() => dav.connections() > 0 && readdirSync(s.tmp).length > 0, 90_000, 'the upload from the staged archive', log);
   const r = await stopAndTime(child);
   assert.ok(r.ms <= 300 + SLACK_MS, `exited ${r.ms} ms after SIGTERM (bound 300 ms)\n${log()}`);
@@ -162,5 +191,9 @@ test('OFFSITE_STOP_TIMEOUT reached: what cannot be cancelled is abandoned; failu
   // the next run starts at once and removes whatever the abandoned run left in the local destination
   const next = runCli(['backup'], { ...s.env, WEBDAV_URL: '', LOCK_TIMEOUT: '0s' });
   assert.equal(next.code, 0, next.stdout + next.stderr);
-  assert.deepEqual(readdirSync(s.archive).filter((n) => n.startsWith('.')), [], next.stdout);
+  assert.deepEqual(
+    readdirSync(s.archive).filter((n) => n.startsWith('.')),
+    [],
+    next.stdout,
+  );
 });

@@ -12,7 +12,9 @@ import { isolatedEnv, runCli } from '../helpers/cli.ts';
 import { describeTree } from '../helpers/tree.ts';
 
 const dirs: string[] = [];
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 test('BACKUP_FROM_SNAPSHOT archives a copy of the sources under their own paths and removes the copy', () => {
   const { dir, env: base } = isolatedEnv();
@@ -31,7 +33,11 @@ test('BACKUP_FROM_SNAPSHOT archives a copy of the sources under their own paths 
   mkdirSync(archiveDir);
   mkdirSync(tmp);
   const env = {
-    ...base, BACKUP_SOURCES: src, BACKUP_ARCHIVE: archiveDir, BACKUP_TMP_DIR: tmp, BACKUP_FROM_SNAPSHOT: 'true',
+    ...base,
+    BACKUP_SOURCES: src,
+    BACKUP_ARCHIVE: archiveDir,
+    BACKUP_TMP_DIR: tmp,
+    BACKUP_FROM_SNAPSHOT: 'true',
     BACKUP_FILENAME: 'snap.tar.gz',
     // as in offen, the exclude pattern sees the snapshot's paths
     BACKUP_EXCLUDE_REGEXP: '/offsite-snapshot-[^/]+/.*/skip\\.txt$',
@@ -44,8 +50,15 @@ test('BACKUP_FROM_SNAPSHOT archives a copy of the sources under their own paths 
   assert.deepEqual(readdirSync(tmp), [], 'the snapshot is removed');
 
   const A = src.slice(1);
-  const list = execFileSync('tar', ['-tzf', join(archiveDir, 'snap.tar.gz')], { encoding: 'utf8' }).trim().split('\n').sort();
-  assert.deepEqual(list, ['.offsite-manifest.json', `${A}/`, `${A}/keep.txt`, `${A}/link`, `${A}/run.sh`, `${A}/sub/`], 'the sources\' own paths; skip.txt excluded through the snapshot path');
+  const list = execFileSync('tar', ['-tzf', join(archiveDir, 'snap.tar.gz')], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .sort();
+  assert.deepEqual(
+    list,
+    ['.offsite-manifest.json', `${A}/`, `${A}/keep.txt`, `${A}/link`, `${A}/run.sh`, `${A}/sub/`],
+    "the sources' own paths; skip.txt excluded through the snapshot path",
+  );
   const out = join(dir, 'restored');
   mkdirSync(out);
   execFileSync('tar', ['-xzf', join(archiveDir, 'snap.tar.gz'), '-C', out]);

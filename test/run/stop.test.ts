@@ -12,7 +12,14 @@ import { silentLogger } from '../../src/log.ts';
 
 test('first signal aborts and arms the deadline; the deadline exits with a failure status', async () => {
   const exits: number[] = [];
-  const stop = installStopHandler({ log: silentLogger(), timeoutMs: 100, what: 'the test', exit: (c) => { exits.push(c); } });
+  const stop = installStopHandler({
+    log: silentLogger(),
+    timeoutMs: 100,
+    what: 'the test',
+    exit: (c) => {
+      exits.push(c);
+    },
+  });
   try {
     assert.equal(stop.stopping, false);
     assert.equal(stop.lateSignal(), undefined);
@@ -32,7 +39,14 @@ test('first signal aborts and arms the deadline; the deadline exits with a failu
 
 test('a second signal exits at once', async () => {
   const exits: number[] = [];
-  installStopHandler({ log: silentLogger(), timeoutMs: 60_000, what: 'the test', exit: (c) => { exits.push(c); } });
+  installStopHandler({
+    log: silentLogger(),
+    timeoutMs: 60_000,
+    what: 'the test',
+    exit: (c) => {
+      exits.push(c);
+    },
+  });
   try {
     process.emit('SIGINT', 'SIGINT');
     assert.deepEqual(exits, []);
@@ -44,9 +58,16 @@ test('a second signal exits at once', async () => {
   }
 });
 
-test('finish() ends a stopping process with the run\'s exit code; no-op when not stopping', async () => {
+test("finish() ends a stopping process with the run's exit code; no-op when not stopping", async () => {
   const exits: number[] = [];
-  const stop = installStopHandler({ log: silentLogger(), timeoutMs: 60_000, what: 'the test', exit: (c) => { exits.push(c); } });
+  const stop = installStopHandler({
+    log: silentLogger(),
+    timeoutMs: 60_000,
+    what: 'the test',
+    exit: (c) => {
+      exits.push(c);
+    },
+  });
   try {
     stop.finish(3);
     await new Promise((r) => setTimeout(r, 300));
@@ -83,7 +104,9 @@ test('the deadline ends a process whose file-system call is blocked forever (pro
     writeFileSync(join(dir, 'child.mjs'), script);
     const child = spawn(process.execPath, [join(dir, 'child.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    child.stdout!.on('data', (d) => { out += d; });
+    child.stdout!.on('data', (d) => {
+      out += d;
+    });
     const exited = once(child, 'exit');
     const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
     while (!out.includes('ready')) await new Promise((r) => setTimeout(r, 20));
@@ -101,4 +124,3 @@ test('the deadline ends a process whose file-system call is blocked forever (pro
     rmSync(dir, { recursive: true, force: true });
   }
 });
-

@@ -35,9 +35,16 @@ function fakeArchive(size: number, opts: { failAfter?: number; delayMs?: number;
 }
 
 /** A destination written for tests: fails on chosen attempts, otherwise delegates to a local directory. */
-function flaky(inner: Destination, failures: (attempt: number) => Error | null, name: Destination['name'] = 'S3'): Destination & { calls: number; sizes: (number | undefined)[] } {
+function flaky(
+  inner: Destination,
+  failures: (attempt: number) => Error | null,
+  name: Destination['name'] = 'S3',
+): Destination & { calls: number; sizes: (number | undefined)[] } {
   const d = {
-    name, location: `flaky:${inner.location}`, calls: 0, sizes: [] as (number | undefined)[],
+    name,
+    location: `flaky:${inner.location}`,
+    calls: 0,
+    sizes: [] as (number | undefined)[],
     async upload(n: string, s: Readable, o?: UploadOptions) {
       d.calls++;
       d.sizes.push(o?.size);
@@ -50,11 +57,13 @@ function flaky(inner: Destination, failures: (attempt: number) => Error | null, 
       }
       return inner.upload(n, s, o);
     },
-    list: (p: string) => inner.list(p), remove: (n: string[]) => inner.remove(n), download: (n: string) => inner.download(n), close: async () => {},
+    list: (p: string) => inner.list(p),
+    remove: (n: string[]) => inner.remove(n),
+    download: (n: string) => inner.download(n),
+    close: async () => {},
   };
   return d;
 }
-
 
 /** An ArchiveStream fed by the test: `write` pushes bytes, `end` completes it, `fail` breaks it. */
 function controlledArchive() {
@@ -68,15 +77,21 @@ function controlledArchive() {
   done.catch(() => {});
   return {
     archive: { stream, done } as ArchiveStream,
-    get written() { return written; },
+    get written() {
+      return written;
+    },
     async write(n: number) {
       const b = randomBytes(n);
       hash.update(b);
       written += n;
       if (!stream.write(b)) await once(stream, 'drain');
     },
-    end() { stream.end(); },
-    fail() { stream.destroy(new Error('archive broke on purpose (test)')); },
+    end() {
+      stream.end();
+    },
+    fail() {
+      stream.destroy(new Error('archive broke on purpose (test)'));
+    },
   };
 }
 
@@ -85,19 +100,25 @@ function tapped(inner: Destination, name: Destination['name']) {
   let got = 0;
   const waiting: { n: number; resolve: () => void }[] = [];
   const d = {
-    ...inner, name,
+    ...inner,
+    name,
     async upload(n: string, s: Readable, o?: UploadOptions) {
       const count = new Transform({
         transform(chunk: Buffer, _e, cb) {
           got += chunk.length;
-          for (const w of waiting.filter((x) => got >= x.n)) { waiting.splice(waiting.indexOf(w), 1); w.resolve(); }
+          for (const w of waiting.filter((x) => got >= x.n)) {
+            waiting.splice(waiting.indexOf(w), 1);
+            w.resolve();
+          }
           cb(null, chunk);
         },
       });
       s.on('error', (e) => count.destroy(e));
       return inner.upload(n, s.pipe(count), o);
     },
-    get got() { return got; },
+    get got() {
+      return got;
+    },
     received(n: number) {
       return got >= n ? Promise.resolve() : new Promise<void>((resolve) => waiting.push({ n, resolve }));
     },
@@ -108,13 +129,23 @@ function tapped(inner: Destination, name: Destination['name']) {
 /** Fails the test (instead of hanging) when `p` does not settle within `ms`: a guard, not a speed assertion. */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms); })]).finally(() => clearTimeout(t));
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
 }
 
 /** A logger whose lines the test can read. */
 function capture() {
   let out = '';
-  const stream = new Writable({ write(c, _e, cb) { out += c; cb(); } });
+  const stream = new Writable({
+    write(c, _e, cb) {
+      out += c;
+      cb();
+    },
+  });
   return { log: pino({ level: 'debug' }, stream), text: () => out };
 }
 
@@ -122,16 +153,32 @@ const http = (status: number, name = 'Error') => Object.assign(new Error(`HTTP $
 
 describe('shipArchive', () => {
   const roots: string[] = [];
-  after(async () => { for (const r of roots) await rm(r, { recursive: true, force: true }); });
-  const dir = async () => { const r = await mkdtemp(join(tmpdir(), 'offsite-ship-')); roots.push(r); return r; };
+  after(async () => {
+    for (const r of roots) await rm(r, { recursive: true, force: true });
+  });
+  const dir = async () => {
+    const r = await mkdtemp(join(tmpdir(), 'offsite-ship-'));
+    roots.push(r);
+    return r;
+  };
 
   test('one destination streams directly: nothing goes through tmpDir', async () => {
     const out = await dir();
     const tmp = join(await dir(), 'does-not-exist');
     const a = fakeArchive(5 * MiB + 7);
-    const r = await shipArchive({ destinations: [createLocalDestination({ dir: out, latestSymlink: null }, log)], name: 'backup-1.tar.gz', archive: a, tmpDir: tmp, retry: fastRetry, log });
+    const r = await shipArchive({
+      destinations: [createLocalDestination({ dir: out, latestSymlink: null }, log)],
+      name: 'backup-1.tar.gz',
+      archive: a,
+      tmpDir: tmp,
+      retry: fastRetry,
+      log,
+    });
     assert.equal(r.results.length, 1);
-    assert.deepEqual({ ...r.results[0], durationMs: 0 }, { destination: 'Local', location: out, ok: true, bytes: 5 * MiB + 7, durationMs: 0, attempts: 1, pruned: 0 });
+    assert.deepEqual(
+      { ...r.results[0], durationMs: 0 },
+      { destination: 'Local', location: out, ok: true, bytes: 5 * MiB + 7, durationMs: 0, attempts: 1, pruned: 0 },
+    );
     assert.equal(r.archive?.sha256, await a.sha);
     assert.equal(sha256Hex(await readFile(join(out, 'backup-1.tar.gz'))), await a.sha);
   });
@@ -140,13 +187,26 @@ describe('shipArchive', () => {
     const [d1, d2, d3, tmp] = [await dir(), await dir(), await dir(), await dir()];
     const seenTemp: string[][] = [];
     const local1 = createLocalDestination({ dir: d1, latestSymlink: null }, log);
-    const spy: Destination = { ...local1, async upload(n, s, o) { seenTemp.push(await readdir(tmp)); return local1.upload(n, s, o); } };
+    const spy: Destination = {
+      ...local1,
+      async upload(n, s, o) {
+        seenTemp.push(await readdir(tmp));
+        return local1.upload(n, s, o);
+      },
+    };
     const retried = flaky(createLocalDestination({ dir: d2, latestSymlink: null }, log), (n) => (n < 3 ? http(503, 'SlowDown') : null), 'S3');
     const denied = flaky(createLocalDestination({ dir: d3, latestSymlink: null }, log), () => http(403, 'InvalidAccessKeyId'), 'Azure');
     const a = fakeArchive(3 * MiB);
     const r = await shipArchive({ destinations: [spy, retried, denied], name: 'backup-2.tar.gz', archive: a, tmpDir: tmp, retry: fastRetry, log });
     const want = await a.sha;
-    assert.deepEqual(r.results.map((x) => [x.destination, x.ok, x.attempts]), [['Local', true, 1], ['S3', true, 3], ['Azure', false, 1]]);
+    assert.deepEqual(
+      r.results.map((x) => [x.destination, x.ok, x.attempts]),
+      [
+        ['Local', true, 1],
+        ['S3', true, 3],
+        ['Azure', false, 1],
+      ],
+    );
     assert.match(r.results[2]!.error!, /HTTP 403 InvalidAccessKeyId/);
     assert.equal(r.results[0]!.bytes, 3 * MiB);
     assert.equal(r.results[1]!.bytes, 3 * MiB);
@@ -173,8 +233,15 @@ describe('shipArchive', () => {
     const out = await dir();
     const tmp = await dir();
     const seenTemp: string[][] = [];
-    const d = flaky(createLocalDestination({ dir: out, latestSymlink: null }, log), (n) => (n === 1 ? Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) : null));
-    const spy: Destination & { calls: number } = Object.assign(Object.create(d), { async upload(n: string, s: Readable, o?: UploadOptions) { seenTemp.push(await readdir(tmp)); return d.upload(n, s, o); } });
+    const d = flaky(createLocalDestination({ dir: out, latestSymlink: null }, log), (n) =>
+      n === 1 ? Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) : null,
+    );
+    const spy: Destination & { calls: number } = Object.assign(Object.create(d), {
+      async upload(n: string, s: Readable, o?: UploadOptions) {
+        seenTemp.push(await readdir(tmp));
+        return d.upload(n, s, o);
+      },
+    });
     const a = fakeArchive(3 * MiB + 11);
     const r = await shipArchive({ destinations: [spy], name: 'one.tar', archive: a, tmpDir: tmp, retry: fastRetry, log });
     assert.equal(r.results[0]!.ok, true, r.results[0]!.error);
@@ -202,19 +269,35 @@ describe('shipArchive', () => {
   test('an archive failure (single destination) rejects with ArchiveFailedError and leaves nothing', async () => {
     const out = await dir();
     const a = fakeArchive(10 * MiB, { failAfter: 2 * MiB });
-    await assert.rejects(shipArchive({ destinations: [createLocalDestination({ dir: out, latestSymlink: null }, log)], name: 'b.tar', archive: a, tmpDir: await dir(), retry: fastRetry, log }),
-      (e: Error) => e instanceof ArchiveFailedError && /source failed on purpose/.test(e.message));
+    await assert.rejects(
+      shipArchive({
+        destinations: [createLocalDestination({ dir: out, latestSymlink: null }, log)],
+        name: 'b.tar',
+        archive: a,
+        tmpDir: await dir(),
+        retry: fastRetry,
+        log,
+      }),
+      (e: Error) => e instanceof ArchiveFailedError && /source failed on purpose/.test(e.message),
+    );
     assert.deepEqual(await readdir(out), []);
   });
 
   test('an archive failure (several destinations) rejects, uploads nothing and removes the staged file', async () => {
     const [o1, o2, tmp] = [await dir(), await dir(), await dir()];
     const a = fakeArchive(10 * MiB, { failAfter: 2 * MiB });
-    await assert.rejects(shipArchive({
-      destinations: [createLocalDestination({ dir: o1, latestSymlink: null }, log), createLocalDestination({ dir: o2, latestSymlink: null }, log)],
-      name: 'b.tar', archive: a, tmpDir: tmp, retry: fastRetry, log,
-    }), ArchiveFailedError);
-    assert.deepEqual([...await readdir(o1), ...await readdir(o2), ...await readdir(tmp)], []);
+    await assert.rejects(
+      shipArchive({
+        destinations: [createLocalDestination({ dir: o1, latestSymlink: null }, log), createLocalDestination({ dir: o2, latestSymlink: null }, log)],
+        name: 'b.tar',
+        archive: a,
+        tmpDir: tmp,
+        retry: fastRetry,
+        log,
+      }),
+      ArchiveFailedError,
+    );
+    assert.deepEqual([...(await readdir(o1)), ...(await readdir(o2)), ...(await readdir(tmp))], []);
   });
 
   test('several destinations: uploads start while the archive is still being written', async () => {
@@ -231,7 +314,13 @@ describe('shipArchive', () => {
     await a.write(3 * MiB + 5);
     a.end();
     const r = await p;
-    assert.deepEqual(r.results.map((x) => [x.ok, x.bytes, x.attempts]), [[true, 5 * MiB + 5, 1], [true, 5 * MiB + 5, 1]]);
+    assert.deepEqual(
+      r.results.map((x) => [x.ok, x.bytes, x.attempts]),
+      [
+        [true, 5 * MiB + 5, 1],
+        [true, 5 * MiB + 5, 1],
+      ],
+    );
     assert.equal(r.archive?.size, 5 * MiB + 5);
     for (const d of [d1, d2]) assert.equal(sha256Hex(await readFile(join(d, 'early.tar'))), r.archive?.sha256);
     assert.deepEqual(await readdir(tmp), [], 'staged archive removed');
@@ -243,14 +332,17 @@ describe('shipArchive', () => {
     const t1 = tapped(createLocalDestination({ dir: d1, latestSymlink: null }, log), 'Local');
     const t2 = tapped(createLocalDestination({ dir: d2, latestSymlink: null }, log), 'S3');
     const p = shipArchive({ destinations: [t1, t2], name: 'broken.tar', archive: a.archive, tmpDir: tmp, retry: fastRetry, log });
-    const settled = p.then(() => 'resolved', (e: unknown) => e);
+    const settled = p.then(
+      () => 'resolved',
+      (e: unknown) => e,
+    );
     await a.write(2 * MiB);
     await within(Promise.all([t1.received(2 * MiB), t2.received(2 * MiB)]), 20_000, 'uploads in progress');
     a.fail();
     const e = await settled;
     assert.ok(e instanceof ArchiveFailedError, `rejects with ArchiveFailedError, got ${String(e)}`);
     assert.match(e.message, /archive broke on purpose/);
-    assert.deepEqual([...await readdir(d1), ...await readdir(d2), ...await readdir(tmp)], [], 'no partial upload, no temporary file');
+    assert.deepEqual([...(await readdir(d1)), ...(await readdir(d2)), ...(await readdir(tmp))], [], 'no partial upload, no temporary file');
   });
 
   test('several destinations: a retry after the archive finished gets every byte and the size', async () => {
@@ -264,14 +356,29 @@ describe('shipArchive', () => {
         if (first) {
           first = false;
           retried.sizes.push(o?.size);
-          for await (const _ of s) { /* the whole growing file: ends only once the archive is complete */ }
+          for await (const _ of s) {
+            /* the whole growing file: ends only once the archive is complete */
+          }
           throw http(503, 'SlowDown');
         }
         return retried.upload(n, s, o);
       },
     };
-    const r = await shipArchive({ destinations: [createLocalDestination({ dir: d1, latestSymlink: null }, log), failsOnceAfterArchive], name: 'retry.tar', archive: a, tmpDir: tmp, retry: fastRetry, log });
-    assert.deepEqual(r.results.map((x) => [x.ok, x.attempts, x.bytes]), [[true, 1, 6 * MiB + 3], [true, 2, 6 * MiB + 3]]);
+    const r = await shipArchive({
+      destinations: [createLocalDestination({ dir: d1, latestSymlink: null }, log), failsOnceAfterArchive],
+      name: 'retry.tar',
+      archive: a,
+      tmpDir: tmp,
+      retry: fastRetry,
+      log,
+    });
+    assert.deepEqual(
+      r.results.map((x) => [x.ok, x.attempts, x.bytes]),
+      [
+        [true, 1, 6 * MiB + 3],
+        [true, 2, 6 * MiB + 3],
+      ],
+    );
     assert.deepEqual(retried.sizes, [undefined, 6 * MiB + 3], 'size unknown while writing, known for the retry');
     assert.equal(sha256Hex(await readFile(join(d2, 'retry.tar'))), await a.sha);
     assert.deepEqual(await readdir(tmp), []);
@@ -286,14 +393,30 @@ describe('shipArchive', () => {
       async upload(n, s, o) {
         if (o?.size === undefined) {
           inner.sizes.push(undefined);
-          for await (const _ of s) { /* like S3 failing at part 10,001 */ }
+          for await (const _ of s) {
+            /* like S3 failing at part 10,001 */
+          }
           throw Object.assign(new UserError('S3 upload: the archive needs more than 10000 parts', 'Raise AWS_PART_SIZE'), { needsSize: true });
         }
         return inner.upload(n, s, o);
       },
     };
-    const r = await shipArchive({ destinations: [createLocalDestination({ dir: d1, latestSymlink: null }, log), needsSize], name: 'big.tar', archive: a, tmpDir: tmp, retry: fastRetry, log });
-    assert.deepEqual(r.results.map((x) => [x.ok, x.attempts]), [[true, 1], [true, 2]], r.results[1]!.error);
+    const r = await shipArchive({
+      destinations: [createLocalDestination({ dir: d1, latestSymlink: null }, log), needsSize],
+      name: 'big.tar',
+      archive: a,
+      tmpDir: tmp,
+      retry: fastRetry,
+      log,
+    });
+    assert.deepEqual(
+      r.results.map((x) => [x.ok, x.attempts]),
+      [
+        [true, 1],
+        [true, 2],
+      ],
+      r.results[1]!.error,
+    );
     assert.deepEqual(inner.sizes, [undefined, 3 * MiB + 1]);
     assert.equal(sha256Hex(await readFile(join(d2, 'big.tar'))), await a.sha);
   });
@@ -303,7 +426,10 @@ describe('shipArchive', () => {
     const denied = (name: Destination['name']) => flaky(createLocalDestination({ dir: tmp, latestSymlink: null }, log), () => http(403, 'AccessDenied'), name);
     const a = fakeArchive(64 * MiB, { chunk: 256 * 1024, delayMs: 1 });
     const r = await shipArchive({ destinations: [denied('S3'), denied('Azure')], name: 'b.tar', archive: a, tmpDir: tmp, retry: fastRetry, log });
-    assert.deepEqual(r.results.map((x) => x.ok), [false, false]);
+    assert.deepEqual(
+      r.results.map((x) => x.ok),
+      [false, false],
+    );
     assert.equal(r.archive, null);
     await assert.rejects(a.done);
     assert.deepEqual(await readdir(tmp), []);
@@ -313,10 +439,20 @@ describe('shipArchive', () => {
     const file = join(await dir(), 'file');
     await writeFile(file, 'x');
     const a = fakeArchive(MiB);
-    await assert.rejects(shipArchive({
-      destinations: [createLocalDestination({ dir: await dir(), latestSymlink: null }, log), createLocalDestination({ dir: await dir(), latestSymlink: null }, log)],
-      name: 'b.tar', archive: a, tmpDir: file, retry: fastRetry, log,
-    }), /could not stage the archive in .*file: .*ENOTDIR/);
+    await assert.rejects(
+      shipArchive({
+        destinations: [
+          createLocalDestination({ dir: await dir(), latestSymlink: null }, log),
+          createLocalDestination({ dir: await dir(), latestSymlink: null }, log),
+        ],
+        name: 'b.tar',
+        archive: a,
+        tmpDir: file,
+        retry: fastRetry,
+        log,
+      }),
+      /could not stage the archive in .*file: .*ENOTDIR/,
+    );
   });
 
   test('staging failure with a real archive names BACKUP_TMP_DIR (not reported as an archive failure)', async () => {
@@ -325,9 +461,19 @@ describe('shipArchive', () => {
     const archive = createArchive({ sources: [src], exclude: null, compression: 'gz', parallelism: 1, log });
     const missing = join(await dir(), 'no-such-tmp');
     const err = await shipArchive({
-      destinations: [createLocalDestination({ dir: await dir(), latestSymlink: null }, log), createLocalDestination({ dir: await dir(), latestSymlink: null }, log)],
-      name: 'b.tar.gz', archive, tmpDir: missing, retry: fastRetry, log,
-    }).then(() => null, (e: Error) => e);
+      destinations: [
+        createLocalDestination({ dir: await dir(), latestSymlink: null }, log),
+        createLocalDestination({ dir: await dir(), latestSymlink: null }, log),
+      ],
+      name: 'b.tar.gz',
+      archive,
+      tmpDir: missing,
+      retry: fastRetry,
+      log,
+    }).then(
+      () => null,
+      (e: Error) => e,
+    );
     assert.ok(err, 'shipArchive rejects');
     assert.ok(!(err instanceof ArchiveFailedError), `not an archive failure: ${err.message}`);
     assert.match(err.message, /could not stage the archive in .*no-such-tmp/);
@@ -339,17 +485,29 @@ describe('shipArchive', () => {
     const inner = createLocalDestination({ dir: out, latestSymlink: null }, log);
     let calls = 0;
     const stuck: Destination = {
-      ...inner, name: 'WebDAV',
+      ...inner,
+      name: 'WebDAV',
       async upload(n, s, o) {
         calls++;
         if (calls > 1) return inner.upload(n, s, o);
-        await new Promise((r) => s.once('readable', r)); s.read(); // take one chunk, then hang until aborted
+        await new Promise((r) => s.once('readable', r));
+        s.read(); // take one chunk, then hang until aborted
         await new Promise((_, reject) => o!.signal!.addEventListener('abort', () => reject(o!.signal!.reason), { once: true }));
       },
     };
-    const r = await shipArchive({ destinations: [stuck, createLocalDestination({ dir: await dir(), latestSymlink: null }, log)], name: 'b.tar', archive: fakeArchive(4 * MiB), tmpDir: await dir(), retry: { ...fastRetry, timeoutMs: 300 }, log });
+    const r = await shipArchive({
+      destinations: [stuck, createLocalDestination({ dir: await dir(), latestSymlink: null }, log)],
+      name: 'b.tar',
+      archive: fakeArchive(4 * MiB),
+      tmpDir: await dir(),
+      retry: { ...fastRetry, timeoutMs: 300 },
+      log,
+    });
     assert.equal(calls, 2);
-    assert.deepEqual(r.results.map((x) => x.ok), [true, true]);
+    assert.deepEqual(
+      r.results.map((x) => x.ok),
+      [true, true],
+    );
     assert.equal(r.results[0]!.attempts, 2);
   });
 
@@ -357,11 +515,19 @@ describe('shipArchive', () => {
     const stuck: Destination = {
       ...createLocalDestination({ dir: await dir(), latestSymlink: null }, log),
       async upload(_n, s, o) {
-        await new Promise((r) => s.once('readable', r)); s.read();
+        await new Promise((r) => s.once('readable', r));
+        s.read();
         await new Promise((_, reject) => o!.signal!.addEventListener('abort', () => reject(o!.signal!.reason), { once: true }));
       },
     };
-    const r = await shipArchive({ destinations: [stuck], name: 'b.tar', archive: fakeArchive(8 * MiB), tmpDir: await dir(), retry: { ...fastRetry, timeoutMs: 300 }, log });
+    const r = await shipArchive({
+      destinations: [stuck],
+      name: 'b.tar',
+      archive: fakeArchive(8 * MiB),
+      tmpDir: await dir(),
+      retry: { ...fastRetry, timeoutMs: 300 },
+      log,
+    });
     assert.equal(r.results[0]!.ok, false);
     assert.match(r.results[0]!.error!, /no progress for 0s \(BACKUP_DESTINATION_TIMEOUT\)|no progress/);
   });
@@ -369,9 +535,16 @@ describe('shipArchive', () => {
   test('a slow archive is not a stalled destination', async () => {
     const out = await dir();
     const a = fakeArchive(8 * 64 * 1024, { chunk: 64 * 1024, delayMs: 150 });
-    const r = await shipArchive({ destinations: [createLocalDestination({ dir: out, latestSymlink: null }, log)], name: 'slow.tar', archive: a, tmpDir: await dir(), retry: { ...fastRetry, timeoutMs: 100 }, log });
+    const r = await shipArchive({
+      destinations: [createLocalDestination({ dir: out, latestSymlink: null }, log)],
+      name: 'slow.tar',
+      archive: a,
+      tmpDir: await dir(),
+      retry: { ...fastRetry, timeoutMs: 100 },
+      log,
+    });
     assert.equal(r.results[0]!.ok, true, r.results[0]!.error);
-    assert.equal((await digest((await createLocalDestination({ dir: out, latestSymlink: null }, log).download('slow.tar')))).sha256, await a.sha);
+    assert.equal((await digest(await createLocalDestination({ dir: out, latestSymlink: null }, log).download('slow.tar'))).sha256, await a.sha);
   });
 
   test('an outer abort fails the upload and leaves nothing', async () => {
@@ -379,7 +552,15 @@ describe('shipArchive', () => {
     const ac = new AbortController();
     const a = fakeArchive(64 * MiB, { chunk: 256 * 1024, delayMs: 2 });
     setTimeout(() => ac.abort(new Error('SIGTERM')), 100);
-    const p = shipArchive({ destinations: [createLocalDestination({ dir: out, latestSymlink: null }, log)], name: 'b.tar', archive: a, tmpDir: await dir(), retry: fastRetry, log, signal: ac.signal });
+    const p = shipArchive({
+      destinations: [createLocalDestination({ dir: out, latestSymlink: null }, log)],
+      name: 'b.tar',
+      archive: a,
+      tmpDir: await dir(),
+      retry: fastRetry,
+      log,
+      signal: ac.signal,
+    });
     const r = await p.catch((e: Error) => e);
     if (!(r instanceof Error)) assert.equal(r.results[0]!.ok, false);
     assert.deepEqual(await readdir(out), []);
@@ -392,13 +573,21 @@ describe('shipArchive', () => {
 
 describe('pruneDestinations', () => {
   const roots: string[] = [];
-  after(async () => { for (const r of roots) await rm(r, { recursive: true, force: true }); });
+  after(async () => {
+    for (const r of roots) await rm(r, { recursive: true, force: true });
+  });
 
   test('prunes where the upload succeeded, skips failed and excluded destinations', async () => {
     const now = new Date('2026-03-01T00:00:00Z');
     const mk = async () => {
-      const r = await mkdtemp(join(tmpdir(), 'offsite-prune-')); roots.push(r);
-      for (const [n, daysAgo] of [['backup-old.tar.gz', 10], ['backup-mid.tar.gz', 3], ['backup-new.tar.gz', 0], ['other-old.tar.gz', 10]] as const) {
+      const r = await mkdtemp(join(tmpdir(), 'offsite-prune-'));
+      roots.push(r);
+      for (const [n, daysAgo] of [
+        ['backup-old.tar.gz', 10],
+        ['backup-mid.tar.gz', 3],
+        ['backup-new.tar.gz', 0],
+        ['other-old.tar.gz', 10],
+      ] as const) {
         await writeFile(join(r, n), n);
         const t = new Date(now.getTime() - daysAgo * 86_400_000);
         await utimes(join(r, n), t, t);
@@ -411,10 +600,33 @@ describe('pruneDestinations', () => {
       { ...createLocalDestination({ dir: b, latestSymlink: null }, log), name: 'S3' },
       { ...createLocalDestination({ dir: c, latestSymlink: null }, log), name: 'Azure' },
     ];
-    const results: DestinationResult[] = dests.map((d, i) => ({ destination: d.name, location: d.location, ok: i !== 2, bytes: 1, durationMs: 1, attempts: 1, pruned: 0 }));
-    const broken: Destination = { ...dests[0]!, name: 'WebDAV', list: async () => { throw new Error('listing exploded'); } };
+    const results: DestinationResult[] = dests.map((d, i) => ({
+      destination: d.name,
+      location: d.location,
+      ok: i !== 2,
+      bytes: 1,
+      durationMs: 1,
+      attempts: 1,
+      pruned: 0,
+    }));
+    const broken: Destination = {
+      ...dests[0]!,
+      name: 'WebDAV',
+      list: async () => {
+        throw new Error('listing exploded');
+      },
+    };
     results.push({ destination: 'WebDAV', location: 'x', ok: true, bytes: 1, durationMs: 1, attempts: 1, pruned: 0 });
-    const warnings = await pruneDestinations([...dests, broken], results, { days: 2, leewayMs: 60_000, prefix: 'backup-' }, now, 'backup-new.tar.gz', ['S3'], log, { ...fastRetry, attempts: 1 });
+    const warnings = await pruneDestinations(
+      [...dests, broken],
+      results,
+      { days: 2, leewayMs: 60_000, prefix: 'backup-' },
+      now,
+      'backup-new.tar.gz',
+      ['S3'],
+      log,
+      { ...fastRetry, attempts: 1 },
+    );
     assert.deepEqual((await readdir(a)).sort(), ['backup-new.tar.gz', 'other-old.tar.gz']);
     assert.equal((await readdir(b)).length, 4);
     assert.equal((await readdir(c)).length, 4);
@@ -429,7 +641,8 @@ describe('pruneDestinations', () => {
 
   test('keep rules read the times from the names (modification times all today); counts exclude sidecars', async () => {
     const now = new Date('2026-03-01T12:00:00Z');
-    const r = await mkdtemp(join(tmpdir(), 'offsite-prune-')); roots.push(r);
+    const r = await mkdtemp(join(tmpdir(), 'offsite-prune-'));
+    roots.push(r);
     const names: string[] = [];
     for (let d = 1; d <= 20; d++) {
       const n = `backup-2026-02-${String(d).padStart(2, '0')}T02-00-00.tar.gz`;
@@ -439,10 +652,22 @@ describe('pruneDestinations', () => {
     }
     const dests: Destination[] = [createLocalDestination({ dir: r, latestSymlink: null }, log)];
     const results: DestinationResult[] = [{ destination: 'Local', location: r, ok: true, bytes: 1, durationMs: 1, attempts: 1, pruned: 0 }];
-    const policy = { days: -1, leewayMs: 60_000, prefix: 'backup-', keep: { last: 3, hourly: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0, within: null }, names: { template: 'backup-%Y-%m-%dT%H-%M-%S.{{ .Extension }}', timeZone: 'UTC' } };
+    const policy = {
+      days: -1,
+      leewayMs: 60_000,
+      prefix: 'backup-',
+      keep: { last: 3, hourly: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0, within: null },
+      names: { template: 'backup-%Y-%m-%dT%H-%M-%S.{{ .Extension }}', timeZone: 'UTC' },
+    };
     const warnings = await pruneDestinations(dests, results, policy, now, names.at(-1)!, [], log, { ...fastRetry, attempts: 1 });
     assert.deepEqual(warnings, []);
-    assert.deepEqual((await readdir(r)).sort(), names.slice(-3).flatMap((n) => [n, `${n}.manifest.json`]).sort());
+    assert.deepEqual(
+      (await readdir(r)).sort(),
+      names
+        .slice(-3)
+        .flatMap((n) => [n, `${n}.manifest.json`])
+        .sort(),
+    );
     assert.equal(results[0]!.pruned, 17);
     assert.equal(results[0]!.kept, 3);
   });

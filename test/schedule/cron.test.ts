@@ -12,7 +12,9 @@ describe("cron: robfig/cron's dialect (offen's)", () => {
     assert.equal(s.next(FROM), null);
     assert.deepEqual(nextFirings('0 0 5 31 2 ?', 'UTC', 8, FROM), []);
     let fired = 0;
-    const r = startSchedule(s, () => { fired++; });
+    const r = startSchedule(s, () => {
+      fired++;
+    });
     assert.equal(r.next(), null);
     r.stop();
     assert.equal(fired, 0);

@@ -27,8 +27,27 @@ const MODULES = '/usr/lib/apache2/modules';
 export function selfSignedCert(dir: string): [string, string] {
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   return [cert, key];
 }
 
@@ -62,7 +81,9 @@ SSLSessionCache none
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     const conf = join(base, 'httpd.conf');
-    writeFileSync(conf, `ServerRoot ${base}
+    writeFileSync(
+      conf,
+      `ServerRoot ${base}
 ServerName 127.0.0.1
 Listen 127.0.0.1:${port}
 PidFile ${run}/httpd.pid
@@ -95,10 +116,13 @@ DocumentRoot ${root}
   AuthUserFile ${base}/htpasswd
   Require valid-user
 </Directory>
-`);
+`,
+    );
     const child = spawn('/usr/sbin/apache2', ['-f', conf, '-DFOREGROUND'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     killOnExit(child);
     const describe = () => `${stderr}${existsSync(join(base, 'error.log')) ? readFileSync(join(base, 'error.log'), 'utf8') : ''}`;
     try {

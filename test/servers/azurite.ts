@@ -18,7 +18,9 @@ export interface AzuriteHandle {
 }
 
 const children = new Set<ChildProcess>();
-process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
 
 export async function freePort(): Promise<number> {
   const srv = createServer();
@@ -33,7 +35,10 @@ async function waitForPort(port: number, child: ChildProcess, ms: number): Promi
   for (;;) {
     if (child.exitCode !== null) throw new Error(`azurite exited with ${child.exitCode}`);
     const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => { s.end(); resolve(true); });
+      const s = connect(port, '127.0.0.1', () => {
+        s.end();
+        resolve(true);
+      });
       s.on('error', () => resolve(false));
     });
     if (ok) return;
@@ -46,8 +51,11 @@ export async function startAzurite(): Promise<AzuriteHandle> {
   const location = await mkdtemp(join(tmpdir(), 'offsite-azurite-'));
   const port = await freePort();
   const bin = fileURLToPath(new URL('../../node_modules/.bin/azurite-blob', import.meta.url));
-  const child = spawn(bin, ['--silent', '--location', location, '--blobHost', '127.0.0.1', '--blobPort', String(port),
-    '--skipApiVersionCheck', '--loose', '--disableTelemetry'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(
+    bin,
+    ['--silent', '--location', location, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--skipApiVersionCheck', '--loose', '--disableTelemetry'],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   children.add(child);
   await waitForPort(port, child, 20_000);
   const endpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}/`;

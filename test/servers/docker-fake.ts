@@ -114,7 +114,11 @@ function now(): string {
 function parseFilters(raw: string | undefined): Record<string, string[]> | string {
   if (!raw) return {};
   let parsed: unknown;
-  try { parsed = JSON.parse(raw); } catch { return 'invalid filter: not JSON'; }
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return 'invalid filter: not JSON';
+  }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return 'invalid filter';
   const out: Record<string, string[]> = {};
   for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
@@ -165,10 +169,16 @@ export class DockerFake {
   private constructor(dir: string, tls?: FakeTls) {
     this.dir = dir;
     this.socketPath = join(dir, 'docker.sock');
-    const handler = (req: IncomingMessage, res: ServerResponse) => { void this.handle(req, res, null); };
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      void this.handle(req, res, null);
+    };
     // like dockerd --tlsverify: clients must present a certificate signed by the CA
-    this.server = tls ? createHttpsServer({ key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true }, handler) : createServer(handler);
-    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { void this.handle(req, null, { socket, head }); });
+    this.server = tls
+      ? createHttpsServer({ key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true }, handler)
+      : createServer(handler);
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      void this.handle(req, null, { socket, head });
+    });
   }
 
   /** Listen on a unix socket (default), or on 127.0.0.1 with `tcp` (optionally TLS with client certificates). */
@@ -193,7 +203,14 @@ export class DockerFake {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  addContainer(opts: { name: string; labels?: Record<string, string>; state?: FakeContainer['State']; env?: Record<string, string>; workDir?: string; image?: string }): string {
+  addContainer(opts: {
+    name: string;
+    labels?: Record<string, string>;
+    state?: FakeContainer['State'];
+    env?: Record<string, string>;
+    workDir?: string;
+    image?: string;
+  }): string {
     const id = newId();
     const running = (opts.state ?? 'running') === 'running';
     this.containers.set(id, {
@@ -275,8 +292,14 @@ export class DockerFake {
   }
 
   private later(fn: () => void): void {
-    if (this.taskDelayMs <= 0) { fn(); return; }
-    const t = setTimeout(() => { this.timers.delete(t); fn(); }, this.taskDelayMs);
+    if (this.taskDelayMs <= 0) {
+      fn();
+      return;
+    }
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, this.taskDelayMs);
     this.timers.add(t);
   }
 
@@ -308,7 +331,11 @@ export class DockerFake {
     const raw = up ? await readUpgradeBody(req, up.socket, up.head) : await readBody(req);
     let body: unknown = undefined;
     if (raw.length) {
-      try { body = JSON.parse(raw.toString('utf8')); } catch { body = raw.toString('utf8'); }
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch {
+        body = raw.toString('utf8');
+      }
     }
     const call: FakeCall = { method, path, query, body, status: 0 };
     this.calls.push(call);
@@ -321,7 +348,9 @@ export class DockerFake {
         res.writeHead(status, { 'Content-Type': contentType, 'Api-Version': API_VERSION, 'Content-Length': Buffer.byteLength(data) });
         res.end(data);
       } else if (up) {
-        up.socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: ${contentType}\r\nApi-Version: ${API_VERSION}\r\nContent-Length: ${Buffer.byteLength(data)}\r\nConnection: close\r\n\r\n${data}`);
+        up.socket.end(
+          `HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: ${contentType}\r\nApi-Version: ${API_VERSION}\r\nContent-Length: ${Buffer.byteLength(data)}\r\nConnection: close\r\n\r\n${data}`,
+        );
       }
     };
     const fail = (status: number, message: string) => send(status, { message });
@@ -329,7 +358,8 @@ export class DockerFake {
     let m: RegExpExecArray | null;
     try {
       if (method === 'GET' && path === '/_ping') return send(200, 'OK', 'text/plain; charset=utf-8');
-      if (method === 'GET' && path === '/version') return send(200, { ApiVersion: API_VERSION, MinAPIVersion: '1.24', Version: '27.0.0-fake', Os: 'linux', Arch: 'amd64' });
+      if (method === 'GET' && path === '/version')
+        return send(200, { ApiVersion: API_VERSION, MinAPIVersion: '1.24', Version: '27.0.0-fake', Os: 'linux', Arch: 'amd64' });
       if (method === 'GET' && path === '/info') return send(200, this.info());
 
       if (method === 'GET' && path === '/containers/json') {
@@ -345,7 +375,10 @@ export class DockerFake {
           if (filters.id && !filters.id.some((i) => c.Id.startsWith(i))) return false;
           return true;
         });
-        return send(200, list.map((c) => this.summary(c)));
+        return send(
+          200,
+          list.map((c) => this.summary(c)),
+        );
       }
       if ((m = /^\/containers\/([^/]+)\/json$/.exec(path)) && method === 'GET') {
         const c = this.find(decodeURIComponent(m[1]!));
@@ -377,10 +410,18 @@ export class DockerFake {
         if (!Array.isArray(b.Cmd) || b.Cmd.length === 0) return fail(400, 'No exec command specified');
         const id = newId();
         this.execs.set(id, {
-          ID: id, ContainerID: c.Id, Cmd: b.Cmd.map(String), Env: Array.isArray(b.Env) ? b.Env.map(String) : [],
-          User: typeof b.User === 'string' ? b.User : '', Tty: b.Tty === true,
-          AttachStdout: b.AttachStdout === true, AttachStderr: b.AttachStderr === true,
-          Running: false, ExitCode: null, Pid: 0, started: false,
+          ID: id,
+          ContainerID: c.Id,
+          Cmd: b.Cmd.map(String),
+          Env: Array.isArray(b.Env) ? b.Env.map(String) : [],
+          User: typeof b.User === 'string' ? b.User : '',
+          Tty: b.Tty === true,
+          AttachStdout: b.AttachStdout === true,
+          AttachStderr: b.AttachStderr === true,
+          Running: false,
+          ExitCode: null,
+          Pid: 0,
+          started: false,
         });
         return send(201, { Id: id });
       }
@@ -397,10 +438,17 @@ export class DockerFake {
         const e = this.execs.get(m[1]!);
         if (!e) return fail(404, `No such exec instance: ${m[1]}`);
         return send(200, {
-          CanRemove: false, ContainerID: e.ContainerID, DetachKeys: '', ExitCode: e.ExitCode, ID: e.ID,
-          OpenStderr: e.AttachStderr, OpenStdin: false, OpenStdout: e.AttachStdout,
+          CanRemove: false,
+          ContainerID: e.ContainerID,
+          DetachKeys: '',
+          ExitCode: e.ExitCode,
+          ID: e.ID,
+          OpenStderr: e.AttachStderr,
+          OpenStdin: false,
+          OpenStdout: e.AttachStdout,
           ProcessConfig: { arguments: e.Cmd.slice(1), entrypoint: e.Cmd[0], privileged: false, tty: e.Tty, user: e.User },
-          Running: e.Running, Pid: e.Pid,
+          Running: e.Running,
+          Pid: e.Pid,
         });
       }
 
@@ -418,7 +466,10 @@ export class DockerFake {
           if (filters.id && !filters.id.some((i) => s.ID.startsWith(i))) return false;
           return true;
         });
-        return send(200, list.map((s) => structuredClone(s)));
+        return send(
+          200,
+          list.map((s) => structuredClone(s)),
+        );
       }
       if ((m = /^\/services\/([^/]+)$/.exec(path)) && method === 'GET') {
         const s = this.findService(decodeURIComponent(m[1]!));
@@ -428,7 +479,8 @@ export class DockerFake {
       if ((m = /^\/services\/([^/]+)\/update$/.exec(path)) && method === 'POST') {
         const s = this.findService(decodeURIComponent(m[1]!));
         if (!s) return fail(404, `service ${m[1]} not found`);
-        if (!/^\d+$/.test(query.version ?? '')) return fail(400, `invalid service version '${query.version ?? ''}': strconv.ParseUint: parsing "${query.version ?? ''}": invalid syntax`);
+        if (!/^\d+$/.test(query.version ?? ''))
+          return fail(400, `invalid service version '${query.version ?? ''}': strconv.ParseUint: parsing "${query.version ?? ''}": invalid syntax`);
         if (Number(query.version) !== s.Version.Index) return fail(500, 'rpc error: code = Unknown desc = update out of sequence');
         const spec = body as FakeService['Spec'];
         if (!spec || typeof spec !== 'object' || !spec.Name) return fail(400, 'invalid JSON: service spec with a Name expected');
@@ -442,15 +494,22 @@ export class DockerFake {
         const filters = parseFilters(query.filters);
         if (typeof filters === 'string') return fail(400, filters);
         const list = this.tasks.filter((t) => {
-          if (filters.service && !filters.service.some((ref) => {
-            const s = this.findService(ref);
-            return s ? s.ID === t.ServiceID : false;
-          })) return false;
+          if (
+            filters.service &&
+            !filters.service.some((ref) => {
+              const s = this.findService(ref);
+              return s ? s.ID === t.ServiceID : false;
+            })
+          )
+            return false;
           if (filters['desired-state'] && !filters['desired-state'].includes(t.DesiredState)) return false;
           if (filters.id && !filters.id.some((i) => t.ID.startsWith(i))) return false;
           return true;
         });
-        return send(200, list.map((t) => structuredClone(t)));
+        return send(
+          200,
+          list.map((t) => structuredClone(t)),
+        );
       }
       return fail(404, 'page not found');
     } catch (err) {
@@ -461,7 +520,10 @@ export class DockerFake {
   private info(): unknown {
     const all = [...this.containers.values()];
     return {
-      ID: 'FAKE:DOCK:ER00', Name: 'docker-fake', ServerVersion: '27.0.0-fake', OperatingSystem: 'Debian (fake)',
+      ID: 'FAKE:DOCK:ER00',
+      Name: 'docker-fake',
+      ServerVersion: '27.0.0-fake',
+      OperatingSystem: 'Debian (fake)',
       Containers: all.length,
       ContainersRunning: all.filter((c) => c.State === 'running').length,
       ContainersPaused: all.filter((c) => c.State === 'paused').length,
@@ -479,19 +541,47 @@ export class DockerFake {
 
   private summary(c: FakeContainer): unknown {
     return {
-      Id: c.Id, Names: c.Names, Image: c.Image, ImageID: c.ImageID, Command: c.Command, Created: c.Created,
-      Ports: [], Labels: c.Labels, State: c.State, Status: c.Status,
-      HostConfig: { NetworkMode: 'bridge' }, NetworkSettings: { Networks: {} }, Mounts: [],
+      Id: c.Id,
+      Names: c.Names,
+      Image: c.Image,
+      ImageID: c.ImageID,
+      Command: c.Command,
+      Created: c.Created,
+      Ports: [],
+      Labels: c.Labels,
+      State: c.State,
+      Status: c.Status,
+      HostConfig: { NetworkMode: 'bridge' },
+      NetworkSettings: { Networks: {} },
+      Mounts: [],
     };
   }
 
   private inspect(c: FakeContainer): unknown {
     return {
-      Id: c.Id, Created: new Date(c.Created * 1000).toISOString(), Path: 'sleep', Args: ['infinity'],
-      State: { Status: c.State, Running: c.State === 'running', Paused: c.State === 'paused', Restarting: false, OOMKilled: false, Dead: false, Pid: c.State === 'running' ? 4242 : 0, ExitCode: 0, Error: '', StartedAt: now(), FinishedAt: '0001-01-01T00:00:00Z' },
-      Image: c.ImageID, Name: c.Names[0], RestartCount: 0,
+      Id: c.Id,
+      Created: new Date(c.Created * 1000).toISOString(),
+      Path: 'sleep',
+      Args: ['infinity'],
+      State: {
+        Status: c.State,
+        Running: c.State === 'running',
+        Paused: c.State === 'paused',
+        Restarting: false,
+        OOMKilled: false,
+        Dead: false,
+        Pid: c.State === 'running' ? 4242 : 0,
+        ExitCode: 0,
+        Error: '',
+        StartedAt: now(),
+        FinishedAt: '0001-01-01T00:00:00Z',
+      },
+      Image: c.ImageID,
+      Name: c.Names[0],
+      RestartCount: 0,
       Config: { Hostname: c.Id.slice(0, 12), Image: c.Image, Labels: c.Labels, Env: Object.entries(c.env).map(([k, v]) => `${k}=${v}`), WorkingDir: c.workDir },
-      HostConfig: { NetworkMode: 'bridge' }, Mounts: [],
+      HostConfig: { NetworkMode: 'bridge' },
+      Mounts: [],
     };
   }
 
@@ -502,12 +592,16 @@ export class DockerFake {
     if (live.length > want) {
       for (const t of live.slice(want)) {
         t.DesiredState = 'shutdown';
-        this.later(() => { t.Status = { Timestamp: now(), State: 'shutdown', Message: 'shutdown' }; });
+        this.later(() => {
+          t.Status = { Timestamp: now(), State: 'shutdown', Message: 'shutdown' };
+        });
       }
     } else {
       for (let i = live.length; i < want; i++) {
         const t = this.addTask(s.ID, i + 1, 'pending');
-        this.later(() => { t.Status = { Timestamp: now(), State: 'running', Message: 'started' }; });
+        this.later(() => {
+          t.Status = { Timestamp: now(), State: 'running', Message: 'started' };
+        });
       }
     }
   }
@@ -528,7 +622,9 @@ export class DockerFake {
       return this.writeStream(res, up, call, detach, [frame(1, msg)], true);
     }
     const child = spawn(e.Cmd[0]!, e.Cmd.slice(1), {
-      env, cwd: c.workDir, stdio: ['ignore', 'pipe', 'pipe'],
+      env,
+      cwd: c.workDir,
+      stdio: ['ignore', 'pipe', 'pipe'],
       ...(ids ? { uid: ids.uid, gid: ids.gid } : {}),
     });
     this.children.add(child);
@@ -537,10 +633,15 @@ export class DockerFake {
     let out: Duplex | ServerResponse | null = null;
     if (!detach) {
       if (up) {
-        up.socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: ${API_VERSION}\r\n\r\n`);
+        up.socket.write(
+          `HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: ${API_VERSION}\r\n\r\n`,
+        );
         out = up.socket;
       } else if (res) {
-        res.writeHead(200, { 'Content-Type': e.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream', 'Api-Version': API_VERSION });
+        res.writeHead(200, {
+          'Content-Type': e.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream',
+          'Api-Version': API_VERSION,
+        });
         out = res;
       }
       call.status = up ? 101 : 200;
@@ -568,7 +669,10 @@ export class DockerFake {
     child.on('error', (err) => {
       // Like runc: a missing executable is exit code 127 (126 when not executable), reported on the stream.
       const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 127 : 126;
-      if (out) out.write(frame(1, Buffer.from(`OCI runtime exec failed: exec failed: unable to start container process: exec: "${e.Cmd[0]}": ${(err as Error).message}\n`)));
+      if (out)
+        out.write(
+          frame(1, Buffer.from(`OCI runtime exec failed: exec failed: unable to start container process: exec: "${e.Cmd[0]}": ${(err as Error).message}\n`)),
+        );
       finish(code);
     });
     child.on('close', (code, signal) => finish(code ?? (signal ? 128 + 15 : 1)));
@@ -597,7 +701,21 @@ export class DockerFake {
 }
 
 function statusText(status: number): string {
-  return ({ 200: 'OK', 201: 'Created', 204: 'No Content', 304: 'Not Modified', 400: 'Bad Request', 404: 'Not Found', 409: 'Conflict', 500: 'Internal Server Error', 503: 'Service Unavailable' } as Record<number, string>)[status] ?? 'Status';
+  return (
+    (
+      {
+        200: 'OK',
+        201: 'Created',
+        204: 'No Content',
+        304: 'Not Modified',
+        400: 'Bad Request',
+        404: 'Not Found',
+        409: 'Conflict',
+        500: 'Internal Server Error',
+        503: 'Service Unavailable',
+      } as Record<number, string>
+    )[status] ?? 'Status'
+  );
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -615,7 +733,10 @@ function readUpgradeBody(req: IncomingMessage, socket: Duplex, head: Buffer): Pr
   if (!len) return Promise.resolve(Buffer.alloc(0));
   return new Promise((resolve) => {
     let buf = head;
-    if (buf.length >= len) { resolve(buf.subarray(0, len)); return; }
+    if (buf.length >= len) {
+      resolve(buf.subarray(0, len));
+      return;
+    }
     const onData = (c: Buffer) => {
       buf = Buffer.concat([buf, c]);
       if (buf.length >= len) {

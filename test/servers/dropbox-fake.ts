@@ -71,7 +71,12 @@ export interface DropboxFake {
 /** Dropbox content hash: SHA-256 of the concatenated SHA-256 digests of 4 MiB blocks. */
 export function contentHash(data: Buffer): string {
   const all = createHash('sha256');
-  for (let i = 0; i < data.length; i += BLOCK) all.update(createHash('sha256').update(data.subarray(i, i + BLOCK)).digest());
+  for (let i = 0; i < data.length; i += BLOCK)
+    all.update(
+      createHash('sha256')
+        .update(data.subarray(i, i + BLOCK))
+        .digest(),
+    );
   return all.digest('hex');
 }
 
@@ -111,7 +116,13 @@ function badInput(route: string, msg: string): ApiError {
 const COMMIT_PATH = /^((\/(.|[\r\n])*)|(ns:[0-9]+(\/.*)?)|(id:.*))$/;
 const LIST_PATH = /^((\/(.|[\r\n])*)?|id:.*|(ns:[0-9]+(\/.*)?))$/;
 
-const CONTENT_ROUTES = new Set(['files/upload', 'files/upload_session/start', 'files/upload_session/append_v2', 'files/upload_session/finish', 'files/download']);
+const CONTENT_ROUTES = new Set([
+  'files/upload',
+  'files/upload_session/start',
+  'files/upload_session/append_v2',
+  'files/upload_session/finish',
+  'files/download',
+]);
 
 export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?: number; appendDelayMs?: number } = {}): Promise<DropboxFake> {
   const appKey = `key${randomBytes(4).toString('hex')}`;
@@ -163,9 +174,17 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
   function meta(f: StoredFile) {
     const name = f.pathDisplay.split('/').pop()!;
     return {
-      '.tag': 'file', name, id: f.id, path_lower: f.pathDisplay.toLowerCase(), path_display: f.pathDisplay,
-      client_modified: f.modified.toISOString().replace(/\.\d+Z$/, 'Z'), server_modified: f.modified.toISOString().replace(/\.\d+Z$/, 'Z'),
-      rev: f.rev, size: f.data.length, is_downloadable: true, content_hash: contentHash(f.data),
+      '.tag': 'file',
+      name,
+      id: f.id,
+      path_lower: f.pathDisplay.toLowerCase(),
+      path_display: f.pathDisplay,
+      client_modified: f.modified.toISOString().replace(/\.\d+Z$/, 'Z'),
+      server_modified: f.modified.toISOString().replace(/\.\d+Z$/, 'Z'),
+      rev: f.rev,
+      size: f.data.length,
+      is_downloadable: true,
+      content_hash: contentHash(f.data),
     };
   }
 
@@ -187,7 +206,10 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
     // Parent folders are created implicitly; a file in the way is a conflict.
     const parts = path.split('/');
     for (let i = 1; i < parts.length - 1; i++) {
-      const folder = parts.slice(0, i + 1).join('/').toLowerCase();
+      const folder = parts
+        .slice(0, i + 1)
+        .join('/')
+        .toLowerCase();
       if (fake.files.has(folder)) throw routeError(['path', 'conflict', 'file']);
       folders.add(folder);
     }
@@ -229,8 +251,10 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
       let clientSecret = get('client_secret');
       const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
       if (basic) [clientId, clientSecret] = Buffer.from(basic[1]!, 'base64').toString().split(':') as [string, string];
-      if (get('grant_type') !== 'refresh_token') throw new ApiError(400, { error: 'unsupported_grant_type', error_description: 'grant_type must be refresh_token here' });
-      if (clientId !== appKey || clientSecret !== appSecret) throw new ApiError(400, { error: 'invalid_client', error_description: 'Invalid client_id or client_secret' });
+      if (get('grant_type') !== 'refresh_token')
+        throw new ApiError(400, { error: 'unsupported_grant_type', error_description: 'grant_type must be refresh_token here' });
+      if (clientId !== appKey || clientSecret !== appSecret)
+        throw new ApiError(400, { error: 'invalid_client', error_description: 'Invalid client_id or client_secret' });
       if (get('refresh_token') !== refreshToken) throw new ApiError(400, { error: 'invalid_grant', error_description: 'refresh token is invalid or revoked' });
       const token = `sl.${randomBytes(24).toString('hex')}`;
       tokens.set(token, Date.now() + fake.tokenLifetime * 1000);
@@ -253,11 +277,19 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
       if (/[^\x20-\x7e]/.test(header)) throw badInput(route, 'HTTP header "Dropbox-API-Arg": could not decode input as JSON');
       arg = JSON.parse(header);
       if (route !== 'files/download' && req.headers['content-type'] !== 'application/octet-stream') {
-        throw badInput(route, `Bad HTTP "Content-Type" header: "${req.headers['content-type']}". Expecting one of "application/octet-stream", "text/plain; charset=dropbox-cors-hack".`);
+        throw badInput(
+          route,
+          `Bad HTTP "Content-Type" header: "${req.headers['content-type']}". Expecting one of "application/octet-stream", "text/plain; charset=dropbox-cors-hack".`,
+        );
       }
     } else {
-      if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) throw badInput(route, `Bad HTTP "Content-Type" header: "${req.headers['content-type']}". Expecting one of "application/json".`);
-      try { arg = JSON.parse(body.toString() || 'null'); } catch { throw badInput(route, 'request body: could not decode input as JSON'); }
+      if (!String(req.headers['content-type'] ?? '').startsWith('application/json'))
+        throw badInput(route, `Bad HTTP "Content-Type" header: "${req.headers['content-type']}". Expecting one of "application/json".`);
+      try {
+        arg = JSON.parse(body.toString() || 'null');
+      } catch {
+        throw badInput(route, 'request body: could not decode input as JSON');
+      }
       if (!arg || typeof arg !== 'object') throw badInput(route, 'request body: expected an object');
     }
     if (body.length > MAX_PAYLOAD) throw routeError(['payload_too_large']);
@@ -266,7 +298,7 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
       case 'files/upload': {
         const path = checkCommitPath(route, arg.path);
         hashCheck(body, arg.content_hash, ['content_hash_mismatch']);
-        const mode = typeof arg.mode === 'string' ? arg.mode : (arg.mode as { '.tag'?: string })?.['.tag'] ?? 'add';
+        const mode = typeof arg.mode === 'string' ? arg.mode : ((arg.mode as { '.tag'?: string })?.['.tag'] ?? 'add');
         if (arg.autorename) throw new Error('fake: autorename not implemented');
         return meta(commit(path, body, mode, new Date(), Boolean(arg.strict_conflict)));
       }
@@ -277,7 +309,10 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
         if (concurrent && arg.close) throw routeError(['concurrent_session_close_not_allowed']);
         const id = `sess-${randomBytes(10).toString('hex')}`;
         const s: Session = { concurrent, closed: Boolean(arg.close), pieces: new Map(), length: 0 };
-        if (body.length) { s.pieces.set(0, body); s.length = body.length; }
+        if (body.length) {
+          s.pieces.set(0, body);
+          s.length = body.length;
+        }
         sessions.set(id, s);
         return { session_id: id };
       }
@@ -292,7 +327,8 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
           const s = sessions.get(cursor.session_id);
           if (!s) throw routeError(['not_found']);
           if (s.closed) throw routeError(['closed']);
-          if (fault?.kind === 'incorrect-offset') throw routeError(['incorrect_offset'], { correct_offset: fault.correctOffset ?? Math.max(0, cursor.offset - BLOCK) });
+          if (fault?.kind === 'incorrect-offset')
+            throw routeError(['incorrect_offset'], { correct_offset: fault.correctOffset ?? Math.max(0, cursor.offset - BLOCK) });
           hashCheck(body, arg.content_hash, ['content_hash_mismatch']);
           if (s.concurrent) {
             if (cursor.offset % BLOCK !== 0) throw routeError(['concurrent_session_invalid_offset']);
@@ -336,8 +372,8 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
           data = Buffer.concat([...[...s.pieces.keys()].sort((a, b) => a - b).map((o) => s.pieces.get(o)!), body]);
         }
         hashCheck(data, arg.content_hash, ['content_hash_mismatch']);
-        const mode = (commitArg.mode as { '.tag'?: string } | string | undefined);
-        const modeTag = typeof mode === 'string' ? mode : mode?.['.tag'] ?? 'add';
+        const mode = commitArg.mode as { '.tag'?: string } | string | undefined;
+        const modeTag = typeof mode === 'string' ? mode : (mode?.['.tag'] ?? 'add');
         if (commitArg.autorename) throw new Error('fake: autorename not implemented');
         const f = commit(path, data, modeTag, new Date(), Boolean(commitArg.strict_conflict));
         sessions.delete(cursor.session_id);
@@ -394,7 +430,10 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
         const key = String(arg.path).toLowerCase();
         const f = fake.files.get(key);
         if (!f) throw routeError(['path', 'not_found']);
-        res.setHeader('Dropbox-API-Result', JSON.stringify(meta(f)).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+        res.setHeader(
+          'Dropbox-API-Result',
+          JSON.stringify(meta(f)).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+        );
         res.setHeader('Content-Type', 'application/octet-stream');
         res.setHeader('Content-Length', f.data.length);
         res.end(f.data);
@@ -408,7 +447,10 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => { chunks.push(c); size += c.length; });
+    req.on('data', (c: Buffer) => {
+      chunks.push(c);
+      size += c.length;
+    });
     req.on('end', async () => {
       const body = Buffer.concat(chunks, size);
       fake.maxBody = Math.max(fake.maxBody, size);
@@ -433,7 +475,11 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
         if (fault?.kind === 'status') {
           if (fault.status === 429) {
             const ra = fault.retryAfter ?? 1;
-            throw new ApiError(429, { error_summary: 'too_many_requests/..', error: { reason: { '.tag': 'too_many_requests' }, retry_after: ra } }, { 'Retry-After': String(ra) });
+            throw new ApiError(
+              429,
+              { error_summary: 'too_many_requests/..', error: { reason: { '.tag': 'too_many_requests' }, retry_after: ra } },
+              { 'Retry-After': String(ra) },
+            );
           }
           throw new ApiError(fault.status, 'Internal Server Error');
         }

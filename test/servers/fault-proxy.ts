@@ -50,7 +50,13 @@ export async function startFaultProxy(target: { host?: string; port: number }, i
   let server: Server | null = null;
   let port = 0;
 
-  interface Conn { client: Socket; upstream: Socket | null; sent: number; stalled: boolean; apply(): void }
+  interface Conn {
+    client: Socket;
+    upstream: Socket | null;
+    sent: number;
+    stalled: boolean;
+    apply(): void;
+  }
 
   const http = createHttpServer({ keepAlive: true }, (req, res) => handleHttp(req, res));
   http.on('clientError', (_e, s) => s.destroy());
@@ -66,12 +72,20 @@ export async function startFaultProxy(target: { host?: string; port: number }, i
         answered = true;
         injected++;
         const body = m.body ?? '';
-        res.writeHead(m.status, { 'content-type': 'application/xml', 'content-length': String(Buffer.byteLength(body)), connection: 'close', ...(m.headers ?? {}) });
+        res.writeHead(m.status, {
+          'content-type': 'application/xml',
+          'content-length': String(Buffer.byteLength(body)),
+          connection: 'close',
+          ...(m.headers ?? {}),
+        });
         res.end(body, () => setTimeout(() => req.socket.destroy(), 50));
       };
       const after = m.afterBytes ?? 0;
       if (after === 0) answer();
-      req.on('data', (d: Buffer) => { seen += d.length; if (seen >= after) answer(); });
+      req.on('data', (d: Buffer) => {
+        seen += d.length;
+        if (seen >= after) answer();
+      });
       req.on('end', answer);
       return;
     }
@@ -79,9 +93,13 @@ export async function startFaultProxy(target: { host?: string; port: number }, i
       res.writeHead(ur.statusCode ?? 502, ur.rawHeaders as unknown as Record<string, string>);
       ur.pipe(res);
     });
-    up.on('error', () => { res.destroy(); });
+    up.on('error', () => {
+      res.destroy();
+    });
     req.pipe(up);
-    res.on('close', () => { if (!res.writableFinished) up.destroy(); });
+    res.on('close', () => {
+      if (!res.writableFinished) up.destroy();
+    });
   }
 
   function onConnection(client: Socket): void {
@@ -96,30 +114,57 @@ export async function startFaultProxy(target: { host?: string; port: number }, i
       return;
     }
     const c: Conn = {
-      client, upstream: null, sent: 0, stalled: false,
+      client,
+      upstream: null,
+      sent: 0,
+      stalled: false,
       apply() {
         const m = mode;
-        if (m.kind === 'cut' && c.sent >= m.afterBytes) { client.resetAndDestroy(); c.upstream?.resetAndDestroy(); return; }
+        if (m.kind === 'cut' && c.sent >= m.afterBytes) {
+          client.resetAndDestroy();
+          c.upstream?.resetAndDestroy();
+          return;
+        }
         if (m.kind === 'stall' && c.sent >= m.afterBytes && !c.stalled) {
           c.stalled = true;
           // keep both sockets open, forward nothing more, never answer
-          client.unpipe(); c.upstream?.unpipe();
-          client.pause(); c.upstream?.pause();
+          client.unpipe();
+          c.upstream?.unpipe();
+          client.pause();
+          c.upstream?.pause();
         }
       },
     };
     live.add(c);
-    client.once('close', () => { live.delete(c); c.upstream?.destroy(); });
-    if (mode.kind === 'stall' && mode.afterBytes === 0) { c.stalled = true; client.pause(); return; }
-    if (mode.kind === 'cut' && mode.afterBytes === 0) { client.resetAndDestroy(); return; }
+    client.once('close', () => {
+      live.delete(c);
+      c.upstream?.destroy();
+    });
+    if (mode.kind === 'stall' && mode.afterBytes === 0) {
+      c.stalled = true;
+      client.pause();
+      return;
+    }
+    if (mode.kind === 'cut' && mode.afterBytes === 0) {
+      client.resetAndDestroy();
+      return;
+    }
     const upstream = connect({ host, port: target.port });
     c.upstream = upstream;
     upstream.on('error', () => client.destroy());
-    upstream.once('close', () => { if (!c.stalled) client.destroy(); });
+    upstream.once('close', () => {
+      if (!c.stalled) client.destroy();
+    });
     // with backpressure both ways: what is in flight stays small, so a stall stops a transfer in its middle
-    upstream.on('data', (d: Buffer) => { if (!c.stalled && !client.write(d)) upstream.pause(); });
-    client.on('drain', () => { if (!c.stalled) upstream.resume(); });
-    upstream.on('drain', () => { if (!c.stalled) client.resume(); });
+    upstream.on('data', (d: Buffer) => {
+      if (!c.stalled && !client.write(d)) upstream.pause();
+    });
+    client.on('drain', () => {
+      if (!c.stalled) upstream.resume();
+    });
+    upstream.on('drain', () => {
+      if (!c.stalled) client.resume();
+    });
     client.on('data', (d: Buffer) => {
       if (c.stalled) return;
       const m = mode;
@@ -134,14 +179,19 @@ export async function startFaultProxy(target: { host?: string; port: number }, i
       c.sent += d.length;
       if (!upstream.write(d)) client.pause();
     });
-    client.once('end', () => { if (!c.stalled) upstream.end(); });
+    client.once('end', () => {
+      if (!c.stalled) upstream.end();
+    });
   }
 
   async function listen(p: number): Promise<void> {
     const s = createServer(onConnection);
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
-      s.listen(p, '127.0.0.1', () => { s.off('error', reject); resolve(); });
+      s.listen(p, '127.0.0.1', () => {
+        s.off('error', reject);
+        resolve();
+      });
     });
     server = s;
     port = (s.address() as { port: number }).port;
@@ -165,14 +215,28 @@ export async function startFaultProxy(target: { host?: string; port: number }, i
     if (!server) {
       // the same port again (retry briefly: the kernel may hold it for a moment)
       for (let i = 0; ; i++) {
-        try { await listen(port); break; } catch (err) { if (i > 40) throw err; await new Promise((r) => setTimeout(r, 50)); }
+        try {
+          await listen(port);
+          break;
+        } catch (err) {
+          if (i > 40) throw err;
+          await new Promise((r) => setTimeout(r, 50));
+        }
       }
     }
     for (const c of live) {
       // HTTP faults are injected per request: connections opened before go away, clients reconnect
-      if (next.kind === 'http') { c.client.destroy(); c.upstream?.destroy(); continue; }
+      if (next.kind === 'http') {
+        c.client.destroy();
+        c.upstream?.destroy();
+        continue;
+      }
       // a connection that was stalled stays broken (bytes were dropped): the server drops it when it recovers
-      if (next.kind === 'pass' && c.stalled) { c.client.destroy(); c.upstream?.destroy(); continue; }
+      if (next.kind === 'pass' && c.stalled) {
+        c.client.destroy();
+        c.upstream?.destroy();
+        continue;
+      }
       c.sent = 0;
       c.apply();
     }
@@ -181,13 +245,25 @@ export async function startFaultProxy(target: { host?: string; port: number }, i
   await listen(0);
   if (initial.kind === 'refuse') await setMode(initial);
   return {
-    get port() { return port; },
-    get url() { return `http://127.0.0.1:${port}`; },
-    get mode() { return mode; },
-    set mode(m: FaultMode) { void setMode(m); },
+    get port() {
+      return port;
+    },
+    get url() {
+      return `http://127.0.0.1:${port}`;
+    },
+    get mode() {
+      return mode;
+    },
+    set mode(m: FaultMode) {
+      void setMode(m);
+    },
     setMode,
-    get connections() { return connections; },
-    get injected() { return injected; },
+    get connections() {
+      return connections;
+    },
+    get injected() {
+      return injected;
+    },
     async close() {
       const closing = unlisten();
       for (const s of sockets) s.destroy();

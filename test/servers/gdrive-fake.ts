@@ -67,19 +67,23 @@ export interface ServiceAccount {
 export function makeServiceAccount(clientEmail = `offsite-test@test-project.iam.gserviceaccount.com`): ServiceAccount & { publicKey: KeyObject } {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const json = JSON.stringify({
-    type: 'service_account',
-    project_id: 'test-project',
-    private_key_id: randomBytes(20).toString('hex'),
-    private_key: privateKeyPem,
-    client_email: clientEmail,
-    client_id: String(100000000000000000000n + BigInt(randomBytes(4).readUInt32BE())),
-    auth_uri: 'https://accounts.google.com/o/oauth2/auth',
-    token_uri: GOOGLE_TOKEN_AUD,
-    auth_provider_x509_cert_url: 'https://www.googleapis.com/oauth2/v1/certs',
-    client_x509_cert_url: `https://www.googleapis.com/robot/v1/metadata/x509/${encodeURIComponent(clientEmail)}`,
-    universe_domain: 'googleapis.com',
-  }, null, 2);
+  const json = JSON.stringify(
+    {
+      type: 'service_account',
+      project_id: 'test-project',
+      private_key_id: randomBytes(20).toString('hex'),
+      private_key: privateKeyPem,
+      client_email: clientEmail,
+      client_id: String(100000000000000000000n + BigInt(randomBytes(4).readUInt32BE())),
+      auth_uri: 'https://accounts.google.com/o/oauth2/auth',
+      token_uri: GOOGLE_TOKEN_AUD,
+      auth_provider_x509_cert_url: 'https://www.googleapis.com/oauth2/v1/certs',
+      client_x509_cert_url: `https://www.googleapis.com/robot/v1/metadata/x509/${encodeURIComponent(clientEmail)}`,
+      universe_domain: 'googleapis.com',
+    },
+    null,
+    2,
+  );
   return { json, clientEmail, privateKeyPem, publicKey };
 }
 
@@ -131,9 +135,24 @@ class ApiError extends Error {
 
 /** Drive's error body: `{error: {code, message, errors: [{domain, reason, message}]}}`. */
 function driveError(status: number, reason: string, message: string, extra: Record<string, string> = {}): ApiError {
-  const domain = reason === 'notFound' || reason === 'badRequest' || reason === 'invalid' ? 'global' : reason.endsWith('RateLimitExceeded') || reason === 'rateLimitExceeded' || reason === 'storageQuotaExceeded' ? 'usageLimits' : 'global';
-  const statusText: Record<number, string> = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE' };
-  return new ApiError(status, { error: { code: status, message, errors: [{ message, domain, reason, ...extra }], ...(statusText[status] ? { status: statusText[status] } : {}) } });
+  const domain =
+    reason === 'notFound' || reason === 'badRequest' || reason === 'invalid'
+      ? 'global'
+      : reason.endsWith('RateLimitExceeded') || reason === 'rateLimitExceeded' || reason === 'storageQuotaExceeded'
+        ? 'usageLimits'
+        : 'global';
+  const statusText: Record<number, string> = {
+    400: 'INVALID_ARGUMENT',
+    401: 'UNAUTHENTICATED',
+    403: 'PERMISSION_DENIED',
+    404: 'NOT_FOUND',
+    429: 'RESOURCE_EXHAUSTED',
+    500: 'INTERNAL',
+    503: 'UNAVAILABLE',
+  };
+  return new ApiError(status, {
+    error: { code: status, message, errors: [{ message, domain, reason, ...extra }], ...(statusText[status] ? { status: statusText[status] } : {}) },
+  });
 }
 
 const notFound = (id: string) => driveError(404, 'notFound', `File not found: ${id}.`, { location: 'fileId', locationType: 'parameter' });
@@ -153,16 +172,30 @@ function tokenize(q: string): Token[] {
   let i = 0;
   while (i < q.length) {
     const c = q[i]!;
-    if (/\s/.test(c)) { i++; continue; }
-    if (c === '(' || c === ')') { out.push({ t: c, v: c } as Token); i++; continue; }
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
+    if (c === '(' || c === ')') {
+      out.push({ t: c, v: c } as Token);
+      i++;
+      continue;
+    }
     if (c === "'") {
       let v = '';
       i++;
       for (;;) {
         if (i >= q.length) throw new Error('unterminated string');
         const d = q[i]!;
-        if (d === '\\') { v += q[i + 1] ?? ''; i += 2; continue; }
-        if (d === "'") { i++; break; }
+        if (d === '\\') {
+          v += q[i + 1] ?? '';
+          i += 2;
+          continue;
+        }
+        if (d === "'") {
+          i++;
+          break;
+        }
         v += d;
         i++;
       }
@@ -170,7 +203,11 @@ function tokenize(q: string): Token[] {
       continue;
     }
     const op = /^(!=|<=|>=|=|<|>)/.exec(q.slice(i));
-    if (op) { out.push({ t: 'op', v: op[1]! }); i += op[1]!.length; continue; }
+    if (op) {
+      out.push({ t: 'op', v: op[1]! });
+      i += op[1]!.length;
+      continue;
+    }
     const w = /^[A-Za-z_][A-Za-z0-9_]*/.exec(q.slice(i));
     if (!w) throw new Error(`unexpected character ${c}`);
     out.push({ t: 'word', v: w[0] });
@@ -186,16 +223,25 @@ function parseQuery(q: string): Expr {
   const word = (v: string) => peek()?.t === 'word' && peek()!.v.toLowerCase() === v;
   const orExpr = (): Expr => {
     let a = andExpr();
-    while (word('or')) { p++; a = { k: 'or', a, b: andExpr() }; }
+    while (word('or')) {
+      p++;
+      a = { k: 'or', a, b: andExpr() };
+    }
     return a;
   };
   const andExpr = (): Expr => {
     let a = unary();
-    while (word('and')) { p++; a = { k: 'and', a, b: unary() }; }
+    while (word('and')) {
+      p++;
+      a = { k: 'and', a, b: unary() };
+    }
     return a;
   };
   const unary = (): Expr => {
-    if (word('not')) { p++; return { k: 'not', a: unary() }; }
+    if (word('not')) {
+      p++;
+      return { k: 'not', a: unary() };
+    }
     if (peek()?.t === '(') {
       p++;
       const e = orExpr();
@@ -232,10 +278,14 @@ function parseQuery(q: string): Expr {
 
 function evaluate(e: Expr, f: DriveFile): boolean {
   switch (e.k) {
-    case 'and': return evaluate(e.a, f) && evaluate(e.b, f);
-    case 'or': return evaluate(e.a, f) || evaluate(e.b, f);
-    case 'not': return !evaluate(e.a, f);
-    case 'in': return e.field === 'parents' ? f.parents.includes(e.value) : false;
+    case 'and':
+      return evaluate(e.a, f) && evaluate(e.b, f);
+    case 'or':
+      return evaluate(e.a, f) || evaluate(e.b, f);
+    case 'not':
+      return !evaluate(e.a, f);
+    case 'in':
+      return e.field === 'parents' ? f.parents.includes(e.value) : false;
     case 'cmp': {
       const v = (f as unknown as Record<string, unknown>)[e.field];
       if (e.op === 'contains') {
@@ -291,7 +341,12 @@ function pick(obj: Record<string, unknown>, fields: Map<string, unknown> | null)
   return out;
 }
 
-const DEFAULT_FILE_FIELDS = new Map<string, unknown>([['kind', null], ['id', null], ['name', null], ['mimeType', null]]);
+const DEFAULT_FILE_FIELDS = new Map<string, unknown>([
+  ['kind', null],
+  ['id', null],
+  ['name', null],
+  ['mimeType', null],
+]);
 
 // ---------------------------------------------------------------------------------------
 
@@ -307,7 +362,9 @@ function b64urlJson(s: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(s, 'base64url').toString('utf8'));
 }
 
-export async function startDriveFake(opts: { account?: ServiceAccount & { publicKey: KeyObject }; subjects?: string[]; tokenLifetime?: number } = {}): Promise<DriveFake> {
+export async function startDriveFake(
+  opts: { account?: ServiceAccount & { publicKey: KeyObject }; subjects?: string[]; tokenLifetime?: number } = {},
+): Promise<DriveFake> {
   const account = opts.account ?? makeServiceAccount();
   const publicKey = account.publicKey ?? createPublicKey(account.privateKeyPem);
   const tokens = new Map<string, { exp: number; sub: string | null }>();
@@ -332,7 +389,9 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
     maxBody: 0,
     tokenLifetime: opts.tokenLifetime ?? 3599,
     assertions: [] as Record<string, unknown>[],
-    get openSessions() { return [...sessions.values()].filter((s) => !s.done).length; },
+    get openSessions() {
+      return [...sessions.values()].filter((s) => !s.done).length;
+    },
     inject(route: string, fault: DriveFault, times = 1) {
       const list = faults.get(route) ?? [];
       list.push({ fault, times });
@@ -345,7 +404,17 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
       const p = fake.files.get(parent);
       const id = newId();
       const now = new Date();
-      fake.files.set(id, { id, name, mimeType: FOLDER, parents: [parent], data: Buffer.alloc(0), createdTime: now, modifiedTime: now, trashed: false, driveId: p?.driveId });
+      fake.files.set(id, {
+        id,
+        name,
+        mimeType: FOLDER,
+        parents: [parent],
+        data: Buffer.alloc(0),
+        createdTime: now,
+        modifiedTime: now,
+        trashed: false,
+        driveId: p?.driveId,
+      });
       return id;
     },
     sharedDrive(name: string) {
@@ -357,17 +426,39 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
     },
     put(name: string, parent: string, data: Buffer, created = new Date()) {
       const id = newId();
-      const f: DriveFile = { id, name, mimeType: 'application/octet-stream', parents: [parent], data, createdTime: created, modifiedTime: created, trashed: false, driveId: fake.files.get(parent)?.driveId };
+      const f: DriveFile = {
+        id,
+        name,
+        mimeType: 'application/octet-stream',
+        parents: [parent],
+        data,
+        createdTime: created,
+        modifiedTime: created,
+        trashed: false,
+        driveId: fake.files.get(parent)?.driveId,
+      };
       fake.files.set(id, f);
       return f;
     },
     namesIn(folderId: string) {
-      return [...fake.files.values()].filter((f) => f.parents.includes(folderId) && !f.trashed).map((f) => f.name).sort();
+      return [...fake.files.values()]
+        .filter((f) => f.parents.includes(folderId) && !f.trashed)
+        .map((f) => f.name)
+        .sort();
     },
     stop: async () => {},
   } as DriveFake;
   const now0 = new Date();
-  fake.files.set(rootId, { id: rootId, name: 'My Drive', mimeType: FOLDER, parents: [], data: Buffer.alloc(0), createdTime: now0, modifiedTime: now0, trashed: false });
+  fake.files.set(rootId, {
+    id: rootId,
+    name: 'My Drive',
+    mimeType: FOLDER,
+    parents: [],
+    data: Buffer.alloc(0),
+    createdTime: now0,
+    modifiedTime: now0,
+    trashed: false,
+  });
 
   function takeFault(route: string): DriveFault | null {
     const list = faults.get(route);
@@ -379,8 +470,14 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
 
   function fileJson(f: DriveFile): Record<string, unknown> {
     const out: Record<string, unknown> = {
-      kind: 'drive#file', id: f.id, name: f.name, mimeType: f.mimeType, parents: f.parents, trashed: f.trashed,
-      createdTime: f.createdTime.toISOString(), modifiedTime: f.modifiedTime.toISOString(),
+      kind: 'drive#file',
+      id: f.id,
+      name: f.name,
+      mimeType: f.mimeType,
+      parents: f.parents,
+      trashed: f.trashed,
+      createdTime: f.createdTime.toISOString(),
+      modifiedTime: f.modifiedTime.toISOString(),
     };
     if (f.mimeType !== FOLDER) out.size = String(f.data.length);
     if (f.driveId) out.driveId = f.driveId;
@@ -399,14 +496,18 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
     const t = m ? tokens.get(m[1]!) : undefined;
     if (!t || t.exp <= Date.now()) {
-      throw new ApiError(401, {
-        error: {
-          code: 401,
-          message: 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
-          errors: [{ message: 'Invalid Credentials', domain: 'global', reason: 'authError', location: 'Authorization', locationType: 'header' }],
-          status: 'UNAUTHENTICATED',
+      throw new ApiError(
+        401,
+        {
+          error: {
+            code: 401,
+            message: 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
+            errors: [{ message: 'Invalid Credentials', domain: 'global', reason: 'authError', location: 'Authorization', locationType: 'header' }],
+            status: 'UNAUTHENTICATED',
+          },
         },
-      }, { 'WWW-Authenticate': 'Bearer realm="https://accounts.google.com/", error="invalid_token"' });
+        { 'WWW-Authenticate': 'Bearer realm="https://accounts.google.com/", error="invalid_token"' },
+      );
     }
   }
 
@@ -414,13 +515,23 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
     const ct = String(req.headers['content-type'] ?? '');
     if (!ct.startsWith('application/x-www-form-urlencoded')) throw new ApiError(400, { error: 'invalid_request', error_description: `Bad Content-Type ${ct}` });
     const form = new URLSearchParams(body.toString());
-    if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') throw new ApiError(400, { error: 'unsupported_grant_type', error_description: 'Invalid grant_type: ' + form.get('grant_type') });
+    if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer')
+      throw new ApiError(400, { error: 'unsupported_grant_type', error_description: 'Invalid grant_type: ' + form.get('grant_type') });
     const assertion = form.get('assertion') ?? '';
     const parts = assertion.split('.');
-    if (parts.length !== 3) throw new ApiError(400, { error: 'invalid_grant', error_description: 'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.' });
+    if (parts.length !== 3)
+      throw new ApiError(400, {
+        error: 'invalid_grant',
+        error_description: 'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.',
+      });
     let header: Record<string, unknown>;
     let claims: Record<string, unknown>;
-    try { header = b64urlJson(parts[0]!); claims = b64urlJson(parts[1]!); } catch { throw new ApiError(400, { error: 'invalid_grant', error_description: 'Invalid JWT: could not decode.' }); }
+    try {
+      header = b64urlJson(parts[0]!);
+      claims = b64urlJson(parts[1]!);
+    } catch {
+      throw new ApiError(400, { error: 'invalid_grant', error_description: 'Invalid JWT: could not decode.' });
+    }
     if (header.alg !== 'RS256') throw new ApiError(400, { error: 'invalid_grant', error_description: `Invalid JWT: algorithm ${String(header.alg)}` });
     const ok = verify('RSA-SHA256', Buffer.from(`${parts[0]}.${parts[1]}`), publicKey, Buffer.from(parts[2]!, 'base64url'));
     if (!ok) throw new ApiError(400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' });
@@ -428,15 +539,24 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
     const iat = Number(claims.iat);
     const exp = Number(claims.exp);
     if (!Number.isFinite(iat) || !Number.isFinite(exp) || exp <= now || iat > now + 300 || exp - iat > 3600) {
-      throw new ApiError(400, { error: 'invalid_grant', error_description: 'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.' });
+      throw new ApiError(400, {
+        error: 'invalid_grant',
+        error_description:
+          'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.',
+      });
     }
     if (claims.iss !== account.clientEmail) throw new ApiError(400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' });
-    if (claims.aud !== GOOGLE_TOKEN_AUD) throw new ApiError(400, { error: 'invalid_grant', error_description: `Invalid JWT: Failed audience check. The right audience is ${GOOGLE_TOKEN_AUD}` });
+    if (claims.aud !== GOOGLE_TOKEN_AUD)
+      throw new ApiError(400, { error: 'invalid_grant', error_description: `Invalid JWT: Failed audience check. The right audience is ${GOOGLE_TOKEN_AUD}` });
     const scopes = String(claims.scope ?? '').split(' ');
-    if (!scopes.includes(DRIVE_SCOPE)) throw new ApiError(400, { error: 'invalid_scope', error_description: `Invalid OAuth scope or ID token audience provided: ${String(claims.scope)}` });
+    if (!scopes.includes(DRIVE_SCOPE))
+      throw new ApiError(400, { error: 'invalid_scope', error_description: `Invalid OAuth scope or ID token audience provided: ${String(claims.scope)}` });
     const sub = typeof claims.sub === 'string' ? claims.sub : null;
     if (sub !== null && !fake.subjects.has(sub)) {
-      throw new ApiError(401, { error: 'unauthorized_client', error_description: 'Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.' });
+      throw new ApiError(401, {
+        error: 'unauthorized_client',
+        error_description: 'Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.',
+      });
     }
     fake.assertions.push({ header, ...claims });
     const token = `ya29.${randomBytes(24).toString('base64url')}`;
@@ -452,7 +572,13 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
     return { parents: [p.id], driveId: p.driveId };
   }
 
-  async function handle(route: string, req: IncomingMessage, url: URL, body: Buffer, res: ServerResponse): Promise<{ status: number; json?: unknown; headers?: Record<string, string> } | null> {
+  async function handle(
+    route: string,
+    req: IncomingMessage,
+    url: URL,
+    body: Buffer,
+    res: ServerResponse,
+  ): Promise<{ status: number; json?: unknown; headers?: Record<string, string> } | null> {
     switch (route) {
       case 'token':
         return { status: 200, json: tokenGrant(body, req) };
@@ -467,7 +593,13 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
         if (typeof meta.name !== 'string' || !meta.name) throw driveError(400, 'required', 'This test server needs a name.');
         const { parents, driveId } = parentFor(meta, url);
         const id = randomBytes(18).toString('base64url');
-        sessions.set(id, { meta: { name: meta.name, parents, mimeType: typeof meta.mimeType === 'string' ? meta.mimeType : 'application/octet-stream', driveId }, received: [], length: 0, fields: url.searchParams.get('fields'), done: null });
+        sessions.set(id, {
+          meta: { name: meta.name, parents, mimeType: typeof meta.mimeType === 'string' ? meta.mimeType : 'application/octet-stream', driveId },
+          received: [],
+          length: 0,
+          fields: url.searchParams.get('fields'),
+          done: null,
+        });
         // the session URI is on the host the client asked (through a proxy: the proxy's)
         const location = `http://${req.headers.host ?? new URL(fake.origin).host}/upload/drive/v3/files?uploadType=resumable&upload_id=${id}${url.searchParams.get('supportsAllDrives') ? '&supportsAllDrives=true' : ''}`;
         return { status: 200, headers: { Location: location, 'X-GUploader-UploadID': id }, json: undefined };
@@ -488,9 +620,20 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
           const start = Number(chunk[1]);
           const end = Number(chunk[2]);
           total = chunk[3] === '*' ? null : Number(chunk[3]);
-          if (start !== s.length) throw driveError(400, 'badRequest', `Invalid request. According to the Content-Range header, the upload offset is ${start} byte(s), which does not match the already uploaded size of ${s.length} byte(s).`);
-          if (end < start || end - start + 1 !== body.length) throw driveError(400, 'badRequest', `Invalid request. The Content-Range header says ${end - start + 1} byte(s), the body has ${body.length}.`);
-          if (total === null && body.length % QUANTUM !== 0) throw driveError(400, 'badRequest', `Invalid request. The number of bytes uploaded is required to be equal or greater than 262144, except for the final request (it's recommended to be the exact multiple of 262144). The received request contained ${body.length} bytes.`);
+          if (start !== s.length)
+            throw driveError(
+              400,
+              'badRequest',
+              `Invalid request. According to the Content-Range header, the upload offset is ${start} byte(s), which does not match the already uploaded size of ${s.length} byte(s).`,
+            );
+          if (end < start || end - start + 1 !== body.length)
+            throw driveError(400, 'badRequest', `Invalid request. The Content-Range header says ${end - start + 1} byte(s), the body has ${body.length}.`);
+          if (total === null && body.length % QUANTUM !== 0)
+            throw driveError(
+              400,
+              'badRequest',
+              `Invalid request. The number of bytes uploaded is required to be equal or greater than 262144, except for the final request (it's recommended to be the exact multiple of 262144). The received request contained ${body.length} bytes.`,
+            );
           if (total !== null && end + 1 > total) throw driveError(400, 'badRequest', 'Invalid request. The Content-Range end exceeds the total size.');
           s.received.push(body);
           s.length += body.length;
@@ -501,7 +644,17 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
         }
         if (total !== null && s.length === total) {
           const now = new Date();
-          const f: DriveFile = { id: newId(), name: s.meta.name, mimeType: s.meta.mimeType, parents: s.meta.parents, data: Buffer.concat(s.received, s.length), createdTime: now, modifiedTime: now, trashed: false, driveId: s.meta.driveId };
+          const f: DriveFile = {
+            id: newId(),
+            name: s.meta.name,
+            mimeType: s.meta.mimeType,
+            parents: s.meta.parents,
+            data: Buffer.concat(s.received, s.length),
+            createdTime: now,
+            modifiedTime: now,
+            trashed: false,
+            driveId: s.meta.driveId,
+          };
           s.received = [];
           s.done = f;
           fake.files.set(f.id, f);
@@ -525,9 +678,14 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
         const driveId = sp.get('driveId');
         const allDrives = sp.get('includeItemsFromAllDrives') === 'true';
         if (driveId && (corpora !== 'drive' || !allDrives || sp.get('supportsAllDrives') !== 'true')) {
-          throw driveError(403, 'invalid', "The includeItemsFromAllDrives and supportsAllDrives parameters must be true and corpora must be 'drive' when driveId is specified.");
+          throw driveError(
+            403,
+            'invalid',
+            "The includeItemsFromAllDrives and supportsAllDrives parameters must be true and corpora must be 'drive' when driveId is specified.",
+          );
         }
-        if (corpora === 'drive' && !driveId) throw driveError(400, 'invalid', 'The driveId parameter must be specified if and only if corpora is set to drive.');
+        if (corpora === 'drive' && !driveId)
+          throw driveError(400, 'invalid', 'The driveId parameter must be specified if and only if corpora is set to drive.');
         if (driveId && !drives.has(driveId)) throw driveError(404, 'notFound', `Shared drive not found: ${driveId}`);
         const pageSize = Math.min(1000, Math.max(1, Number(sp.get('pageSize') ?? 100)));
         let ids: string[];
@@ -543,7 +701,11 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
           let expr: Expr | null = null;
           const q = sp.get('q');
           if (q) {
-            try { expr = parseQuery(q); } catch (err) { throw driveError(400, 'invalid', `Invalid Value (${(err as Error).message})`, { location: 'q', locationType: 'parameter' }); }
+            try {
+              expr = parseQuery(q);
+            } catch (err) {
+              throw driveError(400, 'invalid', `Invalid Value (${(err as Error).message})`, { location: 'q', locationType: 'parameter' });
+            }
           }
           ids = [...fake.files.values()]
             .filter((f) => f.id !== rootId && !drives.has(f.id))
@@ -552,14 +714,24 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
             .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1))
             .map((f) => f.id);
         }
-        const page = ids.slice(offset, offset + pageSize).map((id) => fake.files.get(id)).filter((f): f is DriveFile => Boolean(f));
+        const page = ids
+          .slice(offset, offset + pageSize)
+          .map((id) => fake.files.get(id))
+          .filter((f): f is DriveFile => Boolean(f));
         const out: Record<string, unknown> = { kind: 'drive#fileList', incompleteSearch: false, files: page.map(fileJson) };
         if (offset + pageSize < ids.length) {
           const next = randomBytes(16).toString('base64url');
           pageTokens.set(next, { ids, offset: offset + pageSize, fields });
           out.nextPageToken = next;
         }
-        const parsed = fields ? parseFields(fields) : new Map<string, unknown>([['kind', null], ['incompleteSearch', null], ['nextPageToken', null], ['files', DEFAULT_FILE_FIELDS]]);
+        const parsed = fields
+          ? parseFields(fields)
+          : new Map<string, unknown>([
+              ['kind', null],
+              ['incompleteSearch', null],
+              ['nextPageToken', null],
+              ['files', DEFAULT_FILE_FIELDS],
+            ]);
         return { status: 200, json: pick(out, parsed as Map<string, unknown>) };
       }
       case 'files.get': {
@@ -578,7 +750,10 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
             while (at < f.data.length) {
               const ok = res.write(f.data.subarray(at, at + piece));
               at += piece;
-              if (!ok) { res.once('drain', pump); return; }
+              if (!ok) {
+                res.once('drain', pump);
+                return;
+              }
             }
             res.end();
           };
@@ -600,7 +775,7 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
         checkToken(req);
         const id = decodeURIComponent(url.pathname.split('/').pop()!);
         const f = lookup(id, url);
-        const meta = body.length ? JSON.parse(body.toString()) as Record<string, unknown> : {};
+        const meta = body.length ? (JSON.parse(body.toString()) as Record<string, unknown>) : {};
         if (typeof meta.name === 'string') f.name = meta.name;
         const add = url.searchParams.get('addParents');
         const remove = url.searchParams.get('removeParents');
@@ -630,7 +805,10 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => { chunks.push(c); size += c.length; });
+    req.on('data', (c: Buffer) => {
+      chunks.push(c);
+      size += c.length;
+    });
     req.on('end', async () => {
       const body = Buffer.concat(chunks, size);
       fake.maxBody = Math.max(fake.maxBody, size);
@@ -658,11 +836,21 @@ export async function startDriveFake(opts: { account?: ServiceAccount & { public
         }
         if (fault?.kind === 'expire-token') fake.expireTokens();
         const out = await handle(route, req, url, body, res);
-        if (fault?.kind === 'drop-response') { req.socket.destroy(); return; }
+        if (fault?.kind === 'drop-response') {
+          req.socket.destroy();
+          return;
+        }
         if (out) send(out.status, out.json, out.headers);
       } catch (err) {
         if (err instanceof ApiError) send(err.status, err.body, err.headers);
-        else send(500, { error: { code: 500, message: `fake error: ${(err as Error).message}`, errors: [{ reason: 'internalError', domain: 'global', message: (err as Error).message }] } });
+        else
+          send(500, {
+            error: {
+              code: 500,
+              message: `fake error: ${(err as Error).message}`,
+              errors: [{ reason: 'internalError', domain: 'global', message: (err as Error).message }],
+            },
+          });
       }
     });
   });

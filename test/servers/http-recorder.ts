@@ -63,7 +63,11 @@ export async function startRecorder(): Promise<HttpRecorder> {
       const u = new URL(req.url ?? '/', 'http://recorder');
       const body = Buffer.concat(chunks).toString('utf8');
       let json: unknown;
-      try { json = JSON.parse(body); } catch { json = undefined; }
+      try {
+        json = JSON.parse(body);
+      } catch {
+        json = undefined;
+      }
       const rec: RecordedRequest = {
         method: req.method ?? '',
         path: u.pathname,
@@ -76,7 +80,10 @@ export async function startRecorder(): Promise<HttpRecorder> {
       };
       requests.push(rec);
       const reply = queued.shift() ?? handler?.(rec) ?? {};
-      if (reply.hang) { hanging.add(res); return; }
+      if (reply.hang) {
+        hanging.add(res);
+        return;
+      }
       const payload = reply.body === undefined ? '' : typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
       const headers: Record<string, string> = { ...(reply.headers ?? {}) };
       if (reply.body !== undefined && typeof reply.body !== 'string' && !headers['content-type']) headers['content-type'] = 'application/json';
@@ -92,9 +99,17 @@ export async function startRecorder(): Promise<HttpRecorder> {
     url: base,
     host: `127.0.0.1:${port}`,
     requests,
-    queue(...replies) { queued.push(...replies); },
-    handle(h) { handler = h; },
-    reset() { requests.length = 0; queued = []; handler = null; },
+    queue(...replies) {
+      queued.push(...replies);
+    },
+    handle(h) {
+      handler = h;
+    },
+    reset() {
+      requests.length = 0;
+      queued = [];
+      handler = null;
+    },
     rewriteFetch() {
       return (async (input: string | URL | Request, init?: RequestInit) => {
         const original = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);

@@ -60,8 +60,12 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   let log = '';
   const child: ChildProcess = spawn(BIN, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   killOnExit(child);
-  child.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => {
+    log += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    log += d.toString();
+  });
   try {
     await waitForPort(port, 10_000, child, () => log);
     if (tlsPort) await waitForPort(tlsPort, 10_000, child, () => log);

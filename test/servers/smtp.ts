@@ -47,11 +47,27 @@ export interface SmtpPeerOptions {
 export function makeSelfSignedCert(): { key: string; cert: string } {
   const dir = mkdtempSync(join(tmpdir(), 'offsite-cert-'));
   try {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '2',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -79,7 +95,11 @@ export async function startSmtp(opts: SmtpPeerOptions = {}): Promise<SmtpPeer> {
         else if (auth.method === 'XOAUTH2') ok = auth.accessToken === want;
         else ok = auth.password === want;
       }
-      if (!ok) { peer.refusedLogins++; cb(new Error('Invalid username or password')); return; }
+      if (!ok) {
+        peer.refusedLogins++;
+        cb(new Error('Invalid username or password'));
+        return;
+      }
       cb(null, { user: auth.username });
     },
     onData(stream, session, cb) {

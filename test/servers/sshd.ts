@@ -71,11 +71,17 @@ function descendants(root: number): number[] {
       const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       parent.set(Number(e), ppid);
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }
   const out: number[] = [];
   const walk = (p: number) => {
-    for (const [pid, pp] of parent) if (pp === p) { out.push(pid); walk(pid); }
+    for (const [pid, pp] of parent)
+      if (pp === p) {
+        out.push(pid);
+        walk(pid);
+      }
   };
   walk(root);
   return out;
@@ -96,7 +102,9 @@ export async function startSshd(): Promise<SshdServer> {
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     const cfg = join(dir, 'sshd_config');
-    writeFileSync(cfg, `Port ${port}
+    writeFileSync(
+      cfg,
+      `Port ${port}
 ListenAddress 127.0.0.1
 HostKey ${hostKey}
 PidFile ${dir}/sshd.pid
@@ -112,11 +120,14 @@ LogLevel ERROR
 MaxStartups 50
 MaxAuthTries 6
 Subsystem sftp internal-sftp
-`);
+`,
+    );
     execFileSync('/usr/sbin/sshd', ['-t', '-f', cfg]);
     const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     killOnExit(child);
     try {
       await waitForPort(port, 10_000, child, () => stderr);
@@ -137,7 +148,11 @@ Subsystem sftp internal-sftp
       log: () => stderr,
       dropConnections() {
         for (const pid of descendants(child.pid!)) {
-          try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
         }
       },
       addKey(name, opts = {}) {

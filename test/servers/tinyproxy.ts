@@ -32,28 +32,33 @@ export interface Tinyproxy {
 }
 
 const children = new Set<ChildProcess>();
-process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
 
 export async function startTinyproxy(): Promise<Tinyproxy> {
   const dir = mkdtempSync(join(tmpdir(), 'offsite-tinyproxy-'));
   const port = await freePort();
   const conf = join(dir, 'tinyproxy.conf');
-  writeFileSync(conf, [
-    `Port ${port}`,
-    'Listen 127.0.0.1',
-    'Timeout 120',
-    'LogLevel Connect',
-    'MaxClients 200',
-    'Allow 127.0.0.1',
-    'DisableViaHeader Yes',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    conf,
+    [`Port ${port}`, 'Listen 127.0.0.1', 'Timeout 120', 'LogLevel Connect', 'MaxClients 200', 'Allow 127.0.0.1', 'DisableViaHeader Yes', ''].join('\n'),
+  );
   const child = spawn('tinyproxy', ['-d', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let out = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { out += d; });
-  const exited = new Promise<void>((r) => child.once('exit', () => { children.delete(child); r(); }));
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    out += d;
+  });
+  const exited = new Promise<void>((r) =>
+    child.once('exit', () => {
+      children.delete(child);
+      r();
+    }),
+  );
   try {
     await waitForPort(port, 10_000, child, () => out);
   } catch (err) {

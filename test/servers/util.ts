@@ -22,7 +22,10 @@ export async function waitForPort(port: number, timeoutMs: number, child?: Child
     if (child && child.exitCode !== null) throw new Error(`server exited with code ${child.exitCode} before listening on ${port}\n${describe()}`);
     const ok = await new Promise<boolean>((resolve) => {
       const s = connect({ port, host: '127.0.0.1' });
-      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
       s.once('error', () => resolve(false));
     });
     if (ok) return;
@@ -41,7 +44,13 @@ export function killOnExit(child: ChildProcess): void {
   if (hooked) return;
   hooked = true;
   process.once('exit', () => {
-    for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
+    for (const c of children) {
+      try {
+        c.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
   });
 }
 
@@ -50,7 +59,13 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
-  const t = setTimeout(() => { try { child.kill('SIGKILL'); } catch { /* gone */ } }, 5000);
+  const t = setTimeout(() => {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }, 5000);
   await exited;
   clearTimeout(t);
 }

@@ -13,7 +13,9 @@ import { fileURLToPath } from 'node:url';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 const dirs: string[] = [];
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 function tmp(): string {
   const d = mkdtempSync(join(tmpdir(), 'offsite-setup-'));
   dirs.push(d);
@@ -34,7 +36,12 @@ const SYSTEM_PATH = '/usr/local/bin:/usr/bin:/bin';
 const hasDash = spawnSync('dash', ['-c', 'true']).status === 0;
 
 function sh(shell: string, script: string, cwd: string, env: Record<string, string> = {}) {
-  const r = spawnSync(shell, ['-c', script], { cwd, encoding: 'utf8', env: { PATH: SYSTEM_PATH, HOME: process.env.HOME ?? '/root', ...env }, timeout: 600_000 });
+  const r = spawnSync(shell, ['-c', script], {
+    cwd,
+    encoding: 'utf8',
+    env: { PATH: SYSTEM_PATH, HOME: process.env.HOME ?? '/root', ...env },
+    timeout: 600_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -87,14 +94,20 @@ test('bin/offsite through a symlink on PATH (as npm link makes it) runs the CLI 
   assert.match(bad.stderr, /did you mean backup\?/);
 });
 
-test('bin/offsite turns on Node\'s compile cache (in the temporary directory unless NODE_COMPILE_CACHE says where)', () => {
+test("bin/offsite turns on Node's compile cache (in the temporary directory unless NODE_COMPILE_CACHE says where)", () => {
   const tmpDir = tmp();
-  const r = spawnSync(join(REPO, 'bin', 'offsite'), ['version'], { encoding: 'utf8', env: { PATH: SYSTEM_PATH, OFFSITE_NODE: process.execPath, TMPDIR: tmpDir } });
+  const r = spawnSync(join(REPO, 'bin', 'offsite'), ['version'], {
+    encoding: 'utf8',
+    env: { PATH: SYSTEM_PATH, OFFSITE_NODE: process.execPath, TMPDIR: tmpDir },
+  });
   assert.equal(r.status, 0, r.stderr);
   const cache = join(tmpDir, 'node-compile-cache');
   assert.ok(existsSync(cache) && readdirSync(cache).length > 0, `compile cache written in ${cache}`);
   const chosen = join(tmp(), 'chosen');
-  const r2 = spawnSync(join(REPO, 'bin', 'offsite'), ['version'], { encoding: 'utf8', env: { PATH: SYSTEM_PATH, OFFSITE_NODE: process.execPath, TMPDIR: tmpDir, NODE_COMPILE_CACHE: chosen } });
+  const r2 = spawnSync(join(REPO, 'bin', 'offsite'), ['version'], {
+    encoding: 'utf8',
+    env: { PATH: SYSTEM_PATH, OFFSITE_NODE: process.execPath, TMPDIR: tmpDir, NODE_COMPILE_CACHE: chosen },
+  });
   assert.equal(r2.status, 0, r2.stderr);
   assert.ok(existsSync(chosen) && readdirSync(chosen).length > 0, 'NODE_COMPILE_CACHE is honoured');
 });
@@ -109,6 +122,9 @@ test('bash scripts/example.sh on a fresh copy of the checkout installs what it n
   const r = sh('sh', 'bash scripts/example.sh', copy);
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /archives in \.\/archive:/);
-  assert.ok(readdirSync(join(copy, 'archive')).some((n) => n.endsWith('.tar.gz')), readdirSync(join(copy, 'archive')).join(', '));
+  assert.ok(
+    readdirSync(join(copy, 'archive')).some((n) => n.endsWith('.tar.gz')),
+    readdirSync(join(copy, 'archive')).join(', '),
+  );
   assert.doesNotMatch(r.stderr, /Cannot find package|ERR_/);
 });

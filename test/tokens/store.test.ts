@@ -107,7 +107,10 @@ test('configuration: BACKUP_KEY shorter than 20 characters, a bad address or pro
   assert.deepEqual(issues.map((i) => i.variable).sort(), ['BACKUP_KEY', 'OFFSITE_HTTP_ADDR', 'OFFSITE_TRUSTED_PROXIES']);
   assert.ok(!issues.some((i) => i.message.includes('short-key-1234')));
   assert.match(issues.find((i) => i.variable === 'BACKUP_KEY')!.message, /at least 20/);
-  const ok = parseHttpConfig({ BACKUP_KEY: 'a-key-of-twenty-chars', OFFSITE_HTTP_ADDR: ':8080', OFFSITE_HEALTHCHECKS_URL: 'https://hc-ping.com/0b1c2d3e-aaaa-bbbb-cccc-123456789abc' }, []);
+  const ok = parseHttpConfig(
+    { BACKUP_KEY: 'a-key-of-twenty-chars', OFFSITE_HTTP_ADDR: ':8080', OFFSITE_HEALTHCHECKS_URL: 'https://hc-ping.com/0b1c2d3e-aaaa-bbbb-cccc-123456789abc' },
+    [],
+  );
   assert.deepEqual(ok?.listen, { host: '0.0.0.0', port: 8080 });
   assert.equal(redact('key a-key-of-twenty-chars'), 'key ***');
   assert.equal(redact('GET https://hc-ping.com/0b1c2d3e-aaaa-bbbb-cccc-123456789abc/start'), 'GET https://hc-ping.com/***/start');

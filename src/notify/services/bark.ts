@@ -30,7 +30,8 @@ export const bark: NotifyService<BarkConfig> = {
     const cfg: BarkConfig = {
       host: url.host,
       path: url.pathname.replace(/\/+$/, ''),
-      deviceKey, scheme,
+      deviceKey,
+      scheme,
       title: q.str('title'),
       sound: q.str('sound'),
       badge: q.int('badge', 0, 0),

@@ -31,20 +31,34 @@ export function splitText(text: string, max: number, size: (s: string) => number
   const parts: string[] = [];
   let rest = text;
   while (rest.length > 0) {
-    if (size(rest) <= max) { parts.push(rest); break; }
+    if (size(rest) <= max) {
+      parts.push(rest);
+      break;
+    }
     // longest prefix (in code points) that fits
     const cps = Array.from(rest);
-    let lo = 1, hi = cps.length;
+    let lo = 1,
+      hi = cps.length;
     while (lo < hi) {
       const mid = Math.ceil((lo + hi) / 2);
-      if (size(cps.slice(0, mid).join('')) <= max) lo = mid; else hi = mid - 1;
+      if (size(cps.slice(0, mid).join('')) <= max) lo = mid;
+      else hi = mid - 1;
     }
     let cut = cps.slice(0, lo).join('');
     const nl = cut.lastIndexOf('\n');
     const sp = cut.lastIndexOf(' ');
     let skip = 0;
-    if (nl > cut.length / 3) { cut = cut.slice(0, nl); skip = 1; } else if (sp > cut.length / 2) { cut = cut.slice(0, sp); skip = 1; }
-    if (cut.length === 0) { cut = cps.slice(0, Math.max(1, lo)).join(''); skip = 0; }
+    if (nl > cut.length / 3) {
+      cut = cut.slice(0, nl);
+      skip = 1;
+    } else if (sp > cut.length / 2) {
+      cut = cut.slice(0, sp);
+      skip = 1;
+    }
+    if (cut.length === 0) {
+      cut = cps.slice(0, Math.max(1, lo)).join('');
+      skip = 0;
+    }
     parts.push(cut);
     rest = rest.slice(cut.length + skip);
   }

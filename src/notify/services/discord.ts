@@ -38,9 +38,13 @@ export const discord: NotifyService<DiscordConfig> = {
     if (!webhookId) throw new NotifyUrlError('missing the webhook id; expected discord://TOKEN@WEBHOOKID');
     if (!token) throw new NotifyUrlError('missing the token; expected discord://TOKEN@WEBHOOKID');
     const q = new Query(url);
-    const color = (k: string, def: number) => { const v = q.str(k); return v ? parseHexColor(k, v) : def; };
+    const color = (k: string, def: number) => {
+      const v = q.str(k);
+      return v ? parseHexColor(k, v) : def;
+    };
     const cfg: DiscordConfig = {
-      webhookId, token,
+      webhookId,
+      token,
       title: q.str('title'),
       username: q.str('username'),
       avatar: q.str(['avatar', 'avatarurl']),
@@ -123,7 +127,11 @@ function partition(runes: string[]): { items: string[]; consumed: number } {
     } else {
       for (let r = 0; r < MAX_SEARCH_RUNES; r++) {
         const rp = end - r;
-        if (runes[rp] === '\n' || runes[rp] === ' ') { end = rp; next = rp + 1; break; }
+        if (runes[rp] === '\n' || runes[rp] === ' ') {
+          end = rp;
+          next = rp + 1;
+          break;
+        }
       }
     }
     items.push(runes.slice(offset, end).join(''));

@@ -45,14 +45,27 @@ export const generic: NotifyService<GenericConfig> = {
     const conf: Record<string, string> = {};
     const rest = new URLSearchParams();
     for (const [k, v] of url.searchParams) {
-      if (k.startsWith('@') && k.length > 1) { if (!(normalizedHeaderKey(k.slice(1)) in headers)) headers[normalizedHeaderKey(k.slice(1))] = v; continue; }
-      if (k.startsWith('$') && k.length > 1) { if (!(k.slice(1) in extras)) extras[k.slice(1)] = v; continue; }
-      if (CONFIG_KEYS.includes(k)) { if (!(k in conf)) conf[k] = v; continue; }
-      if (k.startsWith('__') && CONFIG_KEYS.includes(k.slice(2))) { rest.append(k.slice(2), v); continue; }
+      if (k.startsWith('@') && k.length > 1) {
+        if (!(normalizedHeaderKey(k.slice(1)) in headers)) headers[normalizedHeaderKey(k.slice(1))] = v;
+        continue;
+      }
+      if (k.startsWith('$') && k.length > 1) {
+        if (!(k.slice(1) in extras)) extras[k.slice(1)] = v;
+        continue;
+      }
+      if (CONFIG_KEYS.includes(k)) {
+        if (!(k in conf)) conf[k] = v;
+        continue;
+      }
+      if (k.startsWith('__') && CONFIG_KEYS.includes(k.slice(2))) {
+        rest.append(k.slice(2), v);
+        continue;
+      }
       rest.append(k, v);
     }
     const template = (conf.template ?? '').toLowerCase();
-    if (template !== '' && template !== 'json') throw new NotifyUrlError(`template=${conf.template} is not supported; use template=json or leave it out for the raw message`);
+    if (template !== '' && template !== 'json')
+      throw new NotifyUrlError(`template=${conf.template} is not supported; use template=json or leave it out for the raw message`);
     const method = (conf.method ?? 'POST').toUpperCase();
     if (!/^[A-Z]+$/.test(method)) throw new NotifyUrlError(`method=${conf.method} is not an HTTP method`);
     let targetScheme = 'https';
@@ -73,7 +86,12 @@ export const generic: NotifyService<GenericConfig> = {
       const after = i > 0 && /^(?:web)?hooks?$|^tokens?$|^keys?$|^secrets?$|^t$|^k$/i.test(segs[i - 1]!);
       if (after || (/^[A-Za-z0-9_.~%-]{16,}$/.test(seg) && /\d/.test(seg)) || seg.length >= 24) {
         secrets.push(seg);
-        try { const d = decodeURIComponent(seg); if (d !== seg) secrets.push(d); } catch { /* keep */ }
+        try {
+          const d = decodeURIComponent(seg);
+          if (d !== seg) secrets.push(d);
+        } catch {
+          /* keep */
+        }
       }
     });
     return {

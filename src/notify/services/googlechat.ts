@@ -10,7 +10,8 @@ export const googlechat: NotifyService<GooglechatConfig> = {
   schemes: ['googlechat', 'hangouts'],
   parse(url) {
     if (!url.host) throw new NotifyUrlError('missing the host; expected googlechat://chat.googleapis.com/v1/spaces/FOO/messages?key=K&token=T');
-    if (!url.pathname || url.pathname === '/') throw new NotifyUrlError('missing the webhook path; expected googlechat://chat.googleapis.com/v1/spaces/FOO/messages?key=K&token=T');
+    if (!url.pathname || url.pathname === '/')
+      throw new NotifyUrlError('missing the webhook path; expected googlechat://chat.googleapis.com/v1/spaces/FOO/messages?key=K&token=T');
     const key = url.searchParams.get('key') ?? '';
     const token = url.searchParams.get('token') ?? '';
     if (!key || !token) throw new NotifyUrlError('missing key= or token= (copy them from the webhook URL Google Chat gave you)');

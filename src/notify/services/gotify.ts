@@ -35,7 +35,8 @@ export const gotify: NotifyService<GotifyConfig> = {
     const token = decode(path.slice(idx + 1), 'token');
     const sub = path.slice(0, Math.max(0, idx));
     if (!token) throw new NotifyUrlError('missing the application token; expected gotify://host/TOKEN');
-    if (!validToken(token)) throw new NotifyUrlError('invalid application token; expected 15 characters starting with A (or a Gotify 3 token starting with gtfy)');
+    if (!validToken(token))
+      throw new NotifyUrlError('invalid application token; expected 15 characters starting with A (or a Gotify 3 token starting with gtfy)');
     const q = new Query(url);
     const extrasRaw = q.str('extras');
     let extras: Record<string, unknown> | null = null;

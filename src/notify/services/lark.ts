@@ -63,7 +63,8 @@ export const lark: NotifyService<LarkConfig> = {
       const res = await postJson(ctx, url, body, {}, (s) => s === 200);
       const answer = jsonOf(res);
       if (!answer) throw new DeliveryError(`lark answered something that is not JSON: ${res.text.slice(0, 200)}`);
-      if (answer.code !== 0 && answer.code !== undefined) throw new DeliveryError(`lark refused the message: code ${String(answer.code)}: ${String(answer.msg ?? '')}`);
+      if (answer.code !== 0 && answer.code !== undefined)
+        throw new DeliveryError(`lark refused the message: code ${String(answer.code)}: ${String(answer.msg ?? '')}`);
     }
   },
 };

@@ -25,7 +25,10 @@ export const matrix: NotifyService<MatrixConfig> = {
     const q = new Query(url);
     const rooms = q.list(['rooms', 'room']).map((r) => (r[0] !== '#' && r[0] !== '!' ? `#${r}` : r));
     const cfg: MatrixConfig = {
-      host: url.host, user, password, rooms,
+      host: url.host,
+      user,
+      password,
+      rooms,
       disableTLS: q.bool('disableTLS', false),
       title: q.str('title'),
       secrets: [password],
@@ -42,10 +45,14 @@ export const matrix: NotifyService<MatrixConfig> = {
       const flowsRes = await request(ctx, `${base}/login`, { method: 'GET' });
       const flows = Array.isArray(jsonOf(flowsRes)?.flows) ? (jsonOf(flowsRes)!.flows as { type?: unknown }[]).map((f) => String(f?.type)) : [];
       if (!flows.includes('m.login.password')) {
-        throw new DeliveryError(`matrix: the server does not offer password login (it offers: ${flows.join(', ') || 'nothing'}); use matrix://:ACCESS_TOKEN@host instead`);
+        throw new DeliveryError(
+          `matrix: the server does not offer password login (it offers: ${flows.join(', ') || 'nothing'}); use matrix://:ACCESS_TOKEN@host instead`,
+        );
       }
       const res = await postJson(ctx, `${base}/login`, {
-        type: 'm.login.password', identifier: { type: 'm.id.user', user: cfg.user }, password: cfg.password,
+        type: 'm.login.password',
+        identifier: { type: 'm.id.user', user: cfg.user },
+        password: cfg.password,
         device_id: deviceId(cfg.user, cfg.host),
       });
       const body = jsonOf(res);
@@ -62,7 +69,10 @@ export const matrix: NotifyService<MatrixConfig> = {
       if (roomIds.length === 0) throw new DeliveryError('matrix: the account has joined no rooms and rooms= is not set');
     } else {
       for (const room of cfg.rooms) {
-        if (room.startsWith('!')) { roomIds.push(room); continue; }
+        if (room.startsWith('!')) {
+          roomIds.push(room);
+          continue;
+        }
         try {
           const res = await postJson(ctx, `${base}/join/${encodeURIComponent(room)}`, {}, auth);
           const id = jsonOf(res)?.room_id;
@@ -79,7 +89,9 @@ export const matrix: NotifyService<MatrixConfig> = {
       const txn = `${Date.now()}-${randomBytes(8).toString('hex')}`;
       try {
         await request(ctx, `${base}/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${txn}`, {
-          method: 'PUT', headers: { 'Content-Type': 'application/json', ...auth }, body: JSON.stringify({ msgtype: 'm.text', body: text }),
+          method: 'PUT',
+          headers: { 'Content-Type': 'application/json', ...auth },
+          body: JSON.stringify({ msgtype: 'm.text', body: text }),
         });
       } catch (err) {
         errors.push(`sending to ${roomId}: ${(err as Error).message}`);

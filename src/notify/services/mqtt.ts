@@ -27,10 +27,21 @@ const SESSION_EXPIRY_S = 60;
 
 function qosOf(v: string): 0 | 1 | 2 {
   switch (v.trim().toLowerCase()) {
-    case '': case '0': case 'atmostonce': case 'at_most_once': return 0;
-    case '1': case 'atleastonce': case 'at_least_once': return 1;
-    case '2': case 'exactlyonce': case 'exactly_once': return 2;
-    default: throw new NotifyUrlError(`qos=${v} is not 0, 1 or 2 (AtMostOnce, AtLeastOnce, ExactlyOnce)`);
+    case '':
+    case '0':
+    case 'atmostonce':
+    case 'at_most_once':
+      return 0;
+    case '1':
+    case 'atleastonce':
+    case 'at_least_once':
+      return 1;
+    case '2':
+    case 'exactlyonce':
+    case 'exactly_once':
+      return 2;
+    default:
+      throw new NotifyUrlError(`qos=${v} is not 0, 1 or 2 (AtMostOnce, AtLeastOnce, ExactlyOnce)`);
   }
 }
 
@@ -75,7 +86,8 @@ async function publishOnce(cfg: MqttConfig, payload: string, ctx: SendContext): 
       client.once('close', () => fail(new Error('the broker closed the connection')));
     });
   } catch (err) {
-    if (ctx.signal.aborted) throw new DeliveryError(`mqtt to ${where} was stopped: ${ctx.signal.reason instanceof Error ? ctx.signal.reason.message : 'aborted'}`);
+    if (ctx.signal.aborted)
+      throw new DeliveryError(`mqtt to ${where} was stopped: ${ctx.signal.reason instanceof Error ? ctx.signal.reason.message : 'aborted'}`);
     if (stop.aborted) throw new DeliveryError(`mqtt to ${where} got no answer within ${formatMs(ctx.timeoutMs)}`);
     const e = err as { message?: string; code?: unknown };
     const error = new DeliveryError(`mqtt to ${where}, topic ${cfg.topic}: ${e.message ?? String(err)}`);
@@ -85,11 +97,19 @@ async function publishOnce(cfg: MqttConfig, payload: string, ctx: SendContext): 
     const c = client as MqttClient | undefined;
     if (c) {
       c.removeAllListeners();
-      c.on('error', () => { /* after the outcome is known, errors are only noise */ });
+      c.on('error', () => {
+        /* after the outcome is known, errors are only noise */
+      });
       // a clean DISCONNECT when connected, bounded; else drop the socket
       await new Promise<void>((resolve) => {
-        const t = setTimeout(() => { c.end(true); resolve(); }, 2000);
-        c.end(!c.connected, {}, () => { clearTimeout(t); resolve(); });
+        const t = setTimeout(() => {
+          c.end(true);
+          resolve();
+        }, 2000);
+        c.end(!c.connected, {}, () => {
+          clearTimeout(t);
+          resolve();
+        });
       });
     }
   }
@@ -138,7 +158,11 @@ export const mqtt: NotifyService<MqttConfig> = {
         }
         const delay = Math.min(ctx.retry.maxDelayMs, ctx.retry.backoffMs * 2 ** (attempt - 1));
         ctx.log.debug({ attempt, delayMs: delay }, `notification: retrying: ${(err as Error).message}`);
-        try { await sleep(delay, undefined, { signal: ctx.signal }); } catch { throw err; }
+        try {
+          await sleep(delay, undefined, { signal: ctx.signal });
+        } catch {
+          throw err;
+        }
       }
     }
   },

@@ -25,8 +25,38 @@ export interface NtfyConfig extends BaseServiceConfig {
   firebase: boolean;
 }
 
-const PRIORITIES: Record<string, string> = { '1': 'min', min: 'min', '2': 'low', low: 'low', '3': 'default', default: 'default', '4': 'high', high: 'high', '5': 'max', max: 'max', urgent: 'max' };
-const KEYS = ['title', 'token', 'scheme', 'tags', 'priority', 'actions', 'click', 'attach', 'filename', 'delay|at|in', 'email', 'icon', 'markdown', 'cache', 'firebase', 'disabletlsverification', 'disabletls'];
+const PRIORITIES: Record<string, string> = {
+  '1': 'min',
+  min: 'min',
+  '2': 'low',
+  low: 'low',
+  '3': 'default',
+  default: 'default',
+  '4': 'high',
+  high: 'high',
+  '5': 'max',
+  max: 'max',
+  urgent: 'max',
+};
+const KEYS = [
+  'title',
+  'token',
+  'scheme',
+  'tags',
+  'priority',
+  'actions',
+  'click',
+  'attach',
+  'filename',
+  'delay|at|in',
+  'email',
+  'icon',
+  'markdown',
+  'cache',
+  'firebase',
+  'disabletlsverification',
+  'disabletls',
+];
 
 export const ntfy: NotifyService<NtfyConfig> = {
   schemes: ['ntfy'],
@@ -72,7 +102,9 @@ export const ntfy: NotifyService<NtfyConfig> = {
     const headers: Record<string, string> = {
       'Content-Type': cfg.markdown ? 'text/markdown' : 'text/plain; charset=utf-8',
     };
-    const add = (k: string, v: string) => { if (v) headers[k] = headerValue(v); };
+    const add = (k: string, v: string) => {
+      if (v) headers[k] = headerValue(v);
+    };
     add('Title', titleOf(msg, cfg.title));
     add('Priority', cfg.priority);
     add('Tags', cfg.tags.join(','));

@@ -3,7 +3,12 @@ import { NotifyUrlError, type BaseServiceConfig, type NotifyService } from '../t
 import { Query, decode } from '../url.ts';
 import { omitEmpty, titleOf } from './common.ts';
 
-interface Entity { type: string; id?: string; name?: string; username?: string }
+interface Entity {
+  type: string;
+  id?: string;
+  name?: string;
+  username?: string;
+}
 
 export interface OpsgenieConfig extends BaseServiceConfig {
   host: string;
@@ -82,7 +87,10 @@ export const opsgenie: NotifyService<OpsgenieConfig> = {
     let description = msg.message;
     if (!title) {
       if (Buffer.byteLength(description) > MAX_MESSAGE) title = Array.from(description).slice(0, MAX_MESSAGE).join('');
-      else { title = description; description = ''; }
+      else {
+        title = description;
+        description = '';
+      }
     }
     if (cfg.description && description) description += '\n';
     const payload = {

@@ -2,7 +2,12 @@ import { postJson } from '../http.ts';
 import { NotifyUrlError, type BaseServiceConfig, type NotifyService } from '../types.ts';
 import { Query, decode } from '../url.ts';
 
-interface PdContext { type: 'link' | 'image'; href?: string; src?: string; text?: string }
+interface PdContext {
+  type: 'link' | 'image';
+  href?: string;
+  src?: string;
+  text?: string;
+}
 
 export interface PagerdutyConfig extends BaseServiceConfig {
   host: string;
@@ -27,7 +32,11 @@ const KEYS = ['severity', 'source', 'action', 'dedup_key', 'details', 'contexts'
 function parseContexts(v: string): PdContext[] {
   if (!v) return [];
   let list: unknown;
-  try { list = JSON.parse(v); } catch { list = undefined; }
+  try {
+    list = JSON.parse(v);
+  } catch {
+    list = undefined;
+  }
   if (Array.isArray(list)) {
     return list.map((c: Record<string, unknown>) => {
       const type = String(c?.type ?? '');
@@ -65,7 +74,11 @@ export const pagerduty: NotifyService<PagerdutyConfig> = {
     const detailsRaw = q.str('details');
     let details: unknown;
     if (detailsRaw) {
-      try { details = JSON.parse(detailsRaw); } catch { throw new NotifyUrlError('details= is not JSON'); }
+      try {
+        details = JSON.parse(detailsRaw);
+      } catch {
+        throw new NotifyUrlError('details= is not JSON');
+      }
     }
     const cfg: PagerdutyConfig = {
       host: url.hostname || 'events.pagerduty.com',

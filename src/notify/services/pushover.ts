@@ -22,7 +22,8 @@ export const pushover: NotifyService<PushoverConfig> = {
     if (!token) throw new NotifyUrlError('missing the API token; expected pushover://shoutrrr:APITOKEN@USERKEY');
     const q = new Query(url);
     const cfg: PushoverConfig = {
-      token, user,
+      token,
+      user,
       devices: q.list('devices'),
       priority: q.int('priority', 0, -2, 1),
       title: q.str('title'),

@@ -31,7 +31,10 @@ function recipientsOf(parts: string[]): string[] {
     } else if (group !== undefined && !part.startsWith('+')) {
       group += `/${part}`;
     } else {
-      if (group !== undefined) { out.push(group); group = undefined; }
+      if (group !== undefined) {
+        out.push(group);
+        group = undefined;
+      }
       out.push(part);
     }
   }
@@ -48,7 +51,11 @@ export const signal: NotifyService<SignalConfig> = {
   schemes: ['signal'],
   parse(url) {
     const { user, password } = userinfo(url);
-    const parts = url.pathname.replace(/^\/+|\/+$/g, '').split('/').filter((p) => p !== '').map((p) => decode(p, 'path'));
+    const parts = url.pathname
+      .replace(/^\/+|\/+$/g, '')
+      .split('/')
+      .filter((p) => p !== '')
+      .map((p) => decode(p, 'path'));
     if (parts.length < 2) throw new NotifyUrlError(`missing the source number or the recipients; expected ${EXAMPLE}`);
     const source = parts[0]!;
     if (!PHONE.test(source)) throw new NotifyUrlError(`the source "${source}" is not a phone number`);
@@ -67,7 +74,10 @@ export const signal: NotifyService<SignalConfig> = {
       secrets: [],
     };
     const listed = q.list(['recipients', 'to']);
-    if (listed.length > 0) { checkRecipients(listed); cfg.recipients = listed; }
+    if (listed.length > 0) {
+      checkRecipients(listed);
+      cfg.recipients = listed;
+    }
     q.finish(KEYS);
     if (!cfg.host) throw new NotifyUrlError(`missing the signal-cli REST API host; expected ${EXAMPLE}`);
     if (cfg.password) {

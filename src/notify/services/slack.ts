@@ -63,7 +63,10 @@ export const slack: NotifyService<SlackConfig> = {
     const lines = msg.message.split('\n');
     const attachments: { text: string; color?: string }[] = [];
     lines.forEach((line, i) => {
-      if (i >= MAX_ATTACHMENTS) { attachments[MAX_ATTACHMENTS - 1]!.text += `\n${line}`; return; }
+      if (i >= MAX_ATTACHMENTS) {
+        attachments[MAX_ATTACHMENTS - 1]!.text += `\n${line}`;
+        return;
+      }
       attachments.push(cfg.color ? { text: line, color: cfg.color } : { text: line });
     });
     if (attachments.length > 0 && attachments[attachments.length - 1]!.text === '') attachments.pop();
@@ -77,7 +80,8 @@ export const slack: NotifyService<SlackConfig> = {
     if (cfg.tokenType !== 'hook') {
       const res = await postJson(ctx, API_POST_MESSAGE, payload, { Authorization: `Bearer ${cfg.tokenType}-${cfg.parts.join('-')}` });
       const body = jsonOf(res);
-      if (!body || body.ok !== true) throw new DeliveryError(`slack API refused the message: ${String(body?.error ?? (res.text.slice(0, 200) || 'no answer body'))}`);
+      if (!body || body.ok !== true)
+        throw new DeliveryError(`slack API refused the message: ${String(body?.error ?? (res.text.slice(0, 200) || 'no answer body'))}`);
       return;
     }
     const res = await postJson(ctx, `${WEBHOOK_BASE}${cfg.parts.join('/')}`, payload);

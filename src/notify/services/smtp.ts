@@ -34,7 +34,20 @@ export interface SmtpConfig extends BaseServiceConfig {
   timeoutMs: number;
 }
 
-const KEYS = ['fromaddress|from', 'toaddresses|to', 'fromname', 'subject|title', 'auth', 'encryption', 'usestarttls|starttls', 'usehtml', 'clienthost', 'requirestarttls', 'skiptlsverify', 'timeout'];
+const KEYS = [
+  'fromaddress|from',
+  'toaddresses|to',
+  'fromname',
+  'subject|title',
+  'auth',
+  'encryption',
+  'usestarttls|starttls',
+  'usehtml',
+  'clienthost',
+  'requirestarttls',
+  'skiptlsverify',
+  'timeout',
+];
 
 const ADDRESS = /^[^\s@<>,]+@[^\s@<>,]+$/;
 
@@ -61,7 +74,12 @@ export const smtp: NotifyService<SmtpConfig> = {
     }
     const clientHostRaw = q.str('clienthost', 'localhost');
     const cfg: SmtpConfig = {
-      host, port, username: user, password, from, to,
+      host,
+      port,
+      username: user,
+      password,
+      from,
+      to,
       fromName: q.str('fromname'),
       subject: q.str(['subject', 'title']),
       auth: q.choice('auth', AUTH_TYPES, 'Unknown'),
@@ -76,7 +94,8 @@ export const smtp: NotifyService<SmtpConfig> = {
     };
     q.finish(KEYS);
     if (cfg.auth === 'OAuth2' && !password) throw new NotifyUrlError('auth=OAuth2 needs the access token as the password');
-    if ((cfg.auth === 'Plain' || cfg.auth === 'Login' || cfg.auth === 'CRAMMD5') && !user) throw new NotifyUrlError(`auth=${cfg.auth} needs a user name in the URL`);
+    if ((cfg.auth === 'Plain' || cfg.auth === 'Login' || cfg.auth === 'CRAMMD5') && !user)
+      throw new NotifyUrlError(`auth=${cfg.auth} needs a user name in the URL`);
     if (cfg.encryption === 'ExplicitTLS' && !cfg.useStartTLS) throw new NotifyUrlError('encryption=ExplicitTLS contradicts usestarttls=no');
     return cfg;
   },
@@ -110,11 +129,23 @@ function transportOptions(cfg: SmtpConfig, ctx: SendContext): SMTPTransport.Opti
   let authMethod: string | undefined;
   const kind = cfg.auth === 'Unknown' ? (cfg.username ? 'Plain' : 'None') : cfg.auth;
   switch (kind) {
-    case 'None': break;
-    case 'OAuth2': auth = { type: 'OAuth2', user: cfg.username, accessToken: cfg.password }; break;
-    case 'Plain': auth = { user: cfg.username, pass: cfg.password }; authMethod = 'PLAIN'; break;
-    case 'Login': auth = { user: cfg.username, pass: cfg.password }; authMethod = 'LOGIN'; break;
-    case 'CRAMMD5': auth = { user: cfg.username, pass: cfg.password }; authMethod = 'CRAM-MD5'; break;
+    case 'None':
+      break;
+    case 'OAuth2':
+      auth = { type: 'OAuth2', user: cfg.username, accessToken: cfg.password };
+      break;
+    case 'Plain':
+      auth = { user: cfg.username, pass: cfg.password };
+      authMethod = 'PLAIN';
+      break;
+    case 'Login':
+      auth = { user: cfg.username, pass: cfg.password };
+      authMethod = 'LOGIN';
+      break;
+    case 'CRAMMD5':
+      auth = { user: cfg.username, pass: cfg.password };
+      authMethod = 'CRAM-MD5';
+      break;
   }
   return {
     host: cfg.host,
@@ -159,14 +190,18 @@ async function sendOne(transport: nodemailer.Transporter, cfg: SmtpConfig, rcpt:
       return;
     } catch (e) {
       const err = e as { code?: string; responseCode?: number; message?: string };
-      const why = err.code === 'ETIMEDOUT' ? `got no answer within ${formatMs(Math.min(cfg.timeoutMs, ctx.timeoutMs))}` : err.message ?? String(e);
+      const why = err.code === 'ETIMEDOUT' ? `got no answer within ${formatMs(Math.min(cfg.timeoutMs, ctx.timeoutMs))}` : (err.message ?? String(e));
       const text = `smtp to ${where} for ${rcpt}: ${why}`;
       if (ctx.signal.aborted || !isTransient(err) || attempt >= ctx.retry.attempts) {
         throw new DeliveryError(attempt > 1 ? `${text} (gave up after ${attempt} tries)` : text);
       }
       const delay = Math.min(ctx.retry.maxDelayMs, ctx.retry.backoffMs * 2 ** (attempt - 1));
       ctx.log.debug({ attempt, delayMs: delay }, `notification: retrying: ${text}`);
-      try { await sleep(delay, undefined, { signal: ctx.signal }); } catch { throw new DeliveryError(`${text} (stopped before the next try)`); }
+      try {
+        await sleep(delay, undefined, { signal: ctx.signal });
+      } catch {
+        throw new DeliveryError(`${text} (stopped before the next try)`);
+      }
     }
   }
 }

@@ -16,7 +16,7 @@ export interface TeamsConfig extends BaseServiceConfig {
  */
 const WORKFLOW_URL = new RegExp(
   '^https://[a-zA-Z0-9][a-zA-Z0-9.-]*\\.logic\\.azure(?:\\.[a-z]{2,})?(:\\d+)?/(?:powerautomate/automations/direct/(?:[A-Za-z0-9-]+/)*)?workflows/' +
-  '|^https://[a-zA-Z0-9][a-zA-Z0-9.-]*\\.environment\\.api\\.powerplatform\\.com(:\\d+)?/powerautomate/automations/direct/(?:[A-Za-z0-9-]+/)*workflows/',
+    '|^https://[a-zA-Z0-9][a-zA-Z0-9.-]*\\.environment\\.api\\.powerplatform\\.com(:\\d+)?/powerautomate/automations/direct/(?:[A-Za-z0-9-]+/)*workflows/',
 );
 const EXAMPLE = 'teams://?host=<percent-encoded workflow URL>';
 
@@ -31,14 +31,22 @@ export const teams: NotifyService<TeamsConfig> = {
     const legacy = Boolean(url.username || url.hostname || (url.pathname && url.pathname !== '/'));
     if (legacy && !WORKFLOW_URL.test(host)) {
       // the fork reads only host=; the connector parts alone cannot be sent anywhere
-      throw new NotifyUrlError(`the Office 365 connector form teams://GROUP@TENANT/...?host=xxx.webhook.office.com is not supported (Microsoft retired the connectors); create a Power Automate workflow and write ${EXAMPLE}`);
+      throw new NotifyUrlError(
+        `the Office 365 connector form teams://GROUP@TENANT/...?host=xxx.webhook.office.com is not supported (Microsoft retired the connectors); create a Power Automate workflow and write ${EXAMPLE}`,
+      );
     }
     if (!host) throw new NotifyUrlError(`missing host=; expected ${EXAMPLE}`);
     if (!WORKFLOW_URL.test(host)) {
-      throw new NotifyUrlError('host= is not a Power Automate workflow URL (https://....logic.azure.com/workflows/... or https://....environment.api.powerplatform.com/powerautomate/automations/direct/.../workflows/...)');
+      throw new NotifyUrlError(
+        'host= is not a Power Automate workflow URL (https://....logic.azure.com/workflows/... or https://....environment.api.powerplatform.com/powerautomate/automations/direct/.../workflows/...)',
+      );
     }
     let wf: URL;
-    try { wf = new URL(host); } catch { throw new NotifyUrlError('host= is not a valid workflow URL'); }
+    try {
+      wf = new URL(host);
+    } catch {
+      throw new NotifyUrlError('host= is not a valid workflow URL');
+    }
     const secrets = [host];
     for (const [k, v] of wf.searchParams) if (/^(sig|code|key|token)$/i.test(k) && v) secrets.push(v);
     return { workflowUrl: host, title, color, secrets };
@@ -51,11 +59,13 @@ export const teams: NotifyService<TeamsConfig> = {
     for (const line of msg.message.split('\n')) if (line.trim() !== '') body.push({ type: 'TextBlock', text: line, wrap: true });
     const payload = {
       type: 'message',
-      attachments: [{
-        contentType: 'application/vnd.microsoft.card.adaptive',
-        contentUrl: null,
-        content: { $schema: 'http://adaptivecards.io/schemas/adaptive-card.json', type: 'AdaptiveCard', version: '1.2', body },
-      }],
+      attachments: [
+        {
+          contentType: 'application/vnd.microsoft.card.adaptive',
+          contentUrl: null,
+          content: { $schema: 'http://adaptivecards.io/schemas/adaptive-card.json', type: 'AdaptiveCard', version: '1.2', body },
+        },
+      ],
     };
     await postJson(ctx, cfg.workflowUrl, payload, {}, (s) => s === 200 || s === 202);
   },
@@ -63,12 +73,27 @@ export const teams: NotifyService<TeamsConfig> = {
 
 function colorToEnum(color: string): string {
   switch (color.toLowerCase()) {
-    case 'red': case 'attention': case 'danger': return 'attention';
-    case 'orange': case 'yellow': case 'warning': case 'warn': return 'warning';
-    case 'green': case 'good': case 'success': return 'good';
-    case 'blue': case 'accent': return 'accent';
-    case 'dark': return 'dark';
-    case 'light': return 'light';
-    default: return 'default';
+    case 'red':
+    case 'attention':
+    case 'danger':
+      return 'attention';
+    case 'orange':
+    case 'yellow':
+    case 'warning':
+    case 'warn':
+      return 'warning';
+    case 'green':
+    case 'good':
+    case 'success':
+      return 'good';
+    case 'blue':
+    case 'accent':
+      return 'accent';
+    case 'dark':
+      return 'dark';
+    case 'light':
+      return 'light';
+    default:
+      return 'default';
   }
 }

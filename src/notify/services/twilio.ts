@@ -26,7 +26,11 @@ export const twilio: NotifyService<TwilioConfig> = {
   parse(url) {
     const { user, password } = userinfo(url);
     const from = normalise(decode(url.hostname, 'sender'));
-    const to = url.pathname.replace(/^\//, '').split('/').map((p) => normalise(decode(p, 'recipient').trim())).filter(Boolean);
+    const to = url.pathname
+      .replace(/^\//, '')
+      .split('/')
+      .map((p) => normalise(decode(p, 'recipient').trim()))
+      .filter(Boolean);
     const q = new Query(url);
     const cfg: TwilioConfig = { accountSid: user, authToken: password, from, to, title: q.str('title'), secrets: password ? [password] : [] };
     q.finish(['title']);
@@ -59,4 +63,3 @@ export const twilio: NotifyService<TwilioConfig> = {
     if (errors.length > 0) throw new DeliveryError(`twilio: ${errors.join('; ')}`);
   },
 };
-

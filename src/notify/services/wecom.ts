@@ -38,7 +38,8 @@ export const wecom: NotifyService<WecomConfig> = {
       const res = await postJson(ctx, url, { msgtype: 'text', text }, {}, (s) => s === 200);
       const answer = jsonOf(res);
       if (!answer) throw new DeliveryError(`wecom answered something that is not JSON: ${res.text.slice(0, 200)}`);
-      if (answer.errcode !== 0 && answer.errcode !== undefined) throw new DeliveryError(`wecom refused the message: error ${String(answer.errcode)}: ${String(answer.errmsg ?? '')}`);
+      if (answer.errcode !== 0 && answer.errcode !== undefined)
+        throw new DeliveryError(`wecom refused the message: error ${String(answer.errcode)}: ${String(answer.errmsg ?? '')}`);
     }
   },
 };

@@ -60,8 +60,22 @@ export const zulip: NotifyService<ZulipConfig> = {
     if (type === 'direct' && to.length === 0 && !stream) throw new NotifyUrlError('type=direct needs to= (user ids or e-mails, comma-separated)');
     // Other query keys are ignored, as the fork's zulip does.
     return {
-      botMail: user, botKey: password, host: url.host, type, stream, to: to.length > 0 ? to : stream.split(',').map((s) => s.trim()).filter(Boolean),
-      topic: q.str('topic'), title: q.str('title'), readBySender: q.bool('read_by_sender', false), secrets: [password],
+      botMail: user,
+      botKey: password,
+      host: url.host,
+      type,
+      stream,
+      to:
+        to.length > 0
+          ? to
+          : stream
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean),
+      topic: q.str('topic'),
+      title: q.str('title'),
+      readBySender: q.bool('read_by_sender', false),
+      secrets: [password],
     };
   },
 
@@ -71,9 +85,15 @@ export const zulip: NotifyService<ZulipConfig> = {
     let topic = cfg.topic;
     // a channel message without topic= takes the title as its topic; a direct message has no topic,
     // so its title goes before the text (the fork drops it there)
-    if (!topic && title && cfg.type === 'channel') { topic = title; title = ''; }
+    if (!topic && title && cfg.type === 'channel') {
+      topic = title;
+      title = '';
+    }
     // The fork refuses a topic over the limit; offsite shortens it so the message still arrives.
-    if (runeCount(topic) > max.topic) topic = `${Array.from(topic).slice(0, max.topic - 1).join('')}…`;
+    if (runeCount(topic) > max.topic)
+      topic = `${Array.from(topic)
+        .slice(0, max.topic - 1)
+        .join('')}…`;
     const content = title ? `${title}\n\n${msg.message}` : msg.message;
     const url = `https://${cfg.host}/api/v1/messages`;
     // The fork refuses a message over the limit; offsite sends it in parts.
