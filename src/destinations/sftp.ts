@@ -533,6 +533,9 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       }
     }
     await removeQuietly(on, tmp);
+    // the lost connection's server process may still create or write the file after this
+    // removal (its requests were in flight): the next upload removes it again
+    if (on !== c) orphans.add(tmp);
   }
 
   return {
