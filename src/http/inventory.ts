@@ -3,6 +3,7 @@
  * start, after every run and when the API asks (at most every CACHE_MS), each listing bounded
  * by the job's BACKUP_DESTINATION_TIMEOUT. A destination that cannot be listed says why.
  */
+import { retentionFates } from '../retention/command.ts';
 import type { JobConfig } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import { createDestinations } from '../destinations/registry.ts';
@@ -21,6 +22,8 @@ export interface InventoryBackup {
   time: string;
   modified: string;
   lastVerification: { at: string; ok: boolean; contentChecked: boolean } | null;
+  /** What retention does with it at the next prune, and why (null: retention off, or the destination is skipped from pruning). */
+  retention: { keep: boolean; reasons: string[] } | null;
 }
 
 export interface DestinationInventory {
@@ -98,6 +101,7 @@ export class Inventory {
               `listing ${d.name} took longer than BACKUP_DESTINATION_TIMEOUT`,
             );
             let verifiedAt: Date | null = null;
+            const fates = (job.retention.skipBackends as readonly string[]).includes(d.name) ? null : retentionFates(job.retention, objs);
             const backups = objs.map((o) => {
               const v = lastVerification(history, d.location, o.name);
               if (v?.ok && (!verifiedAt || Date.parse(v.at) > verifiedAt.getTime())) verifiedAt = new Date(v.at);
@@ -107,6 +111,7 @@ export class Inventory {
                 time: new Date(backupTime(o, namingOf(job))).toISOString(),
                 modified: o.modified.toISOString(),
                 lastVerification: v ? { at: v.at, ok: v.ok, contentChecked: v.contentChecked } : null,
+                retention: fates?.get(o.name) ?? null,
               };
             });
             const inv = { job: job.name, destination: d.name, location: d.location, listedAt, error: null, backups };

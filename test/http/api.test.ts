@@ -78,6 +78,7 @@ before(async () => {
     BACKUP_ARCHIVE: join(dir, 'archive'),
     BACKUP_CRON_EXPRESSION: '0 0 5 31 2 ?', // never: runs only through the API
     BACKUP_COMPRESSION: 'none',
+    BACKUP_RETENTION_DAYS: '7',
     OFFSITE_HTTP_ADDR: '127.0.0.1:0',
     BACKUP_KEY,
     OFFSITE_DOWNLOAD_DAILY_LIMIT: '4',
@@ -229,6 +230,8 @@ test('backups: list, download with the backup key, headers, verify', async () =>
   const local = list.json.destinations[0];
   assert.equal(local.destination, 'Local');
   assert.ok(local.backups.some((b: any) => b.name === name && b.size > 8 << 20));
+  // the retention decision for each backup (the status page shows it)
+  for (const b of local.backups) assert.deepEqual(b.retention, { keep: true, reasons: ['newer than 7 day(s)'] }, JSON.stringify(b));
 
   const path = `/api/v1/backups/Local/${name}`;
   assert.equal((await call('GET', path, { token: tokens.dl })).status, 403, 'no backup key');

@@ -70,6 +70,7 @@ before(async () => {
     BACKUP_ARCHIVE: join(dir, 'archive'),
     BACKUP_CRON_EXPRESSION: '0 3 * * *',
     BACKUP_COMPRESSION: 'gz',
+    BACKUP_RETENTION_DAYS: '7',
     OFFSITE_HTTP_ADDR: '127.0.0.1:0',
     OFFSITE_TRUSTED_PROXIES: '127.0.0.1',
     BACKUP_KEY,
@@ -233,6 +234,7 @@ test('backups: verify, download refused without the right key, download with it'
   await page.goto(`${url}/backups`);
   const row = page.locator('tr', { hasText: name });
   assert.match(await row.locator('td').nth(2).innerText(), /ok/, 'the verification is listed');
+  assert.equal(await row.locator('.retention').innerText(), 'kept: newer than 7 day(s)', 'the retention decision is shown');
 
   // the key field is required: an empty form is not sent
   await page.getByRole('button', { name: `Download ${name}` }).click();
