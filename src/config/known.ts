@@ -37,12 +37,7 @@ const SHELL_VARIABLES = [
  * does read, such as BACKUP_FROM_SNAPSHOT or DOCKER_API_VERSION, are declared in their sections' specs.)
  */
 export const OFFEN_UNSUPPORTED: Readonly<Record<string, string>> = {
-  GOOGLE_DRIVE_CREDENTIALS_JSON: 'the Google Drive destination is not implemented',
-  GOOGLE_DRIVE_FOLDER_ID: 'the Google Drive destination is not implemented',
-  GOOGLE_DRIVE_IMPERSONATE_SUBJECT: 'the Google Drive destination is not implemented',
-  GOOGLE_DRIVE_ENDPOINT: 'the Google Drive destination is not implemented',
-  GOOGLE_DRIVE_TOKEN_URL: 'the Google Drive destination is not implemented',
-  GOOGLE_DRIVE_TEAM_DRIVE_ID: 'the Google Drive destination is not implemented',
+  // empty since the Google Drive destination exists: offsite reads every variable offen documents
 };
 
 export interface VariableSources {
@@ -82,7 +77,12 @@ export function nearestKnown(name: string, known: readonly string[]): string | u
  * is a docker-volume-backup name) and is neither known nor read by a library
  * (`passthrough`). `X_FILE` is fine when X is known.
  */
-export function unknownVariables(sources: readonly VariableSources[], known: ReadonlySet<string>, passthrough: ReadonlySet<string>): ConfigIssue[] {
+export function unknownVariables(
+  sources: readonly VariableSources[],
+  known: ReadonlySet<string>,
+  passthrough: ReadonlySet<string>,
+  unsupported: Readonly<Record<string, string>> = OFFEN_UNSUPPORTED,
+): ConfigIssue[] {
   const prefixes = prefixesOf(known);
   const knownList = [...known];
   const shell = new Set(SHELL_VARIABLES);
@@ -97,7 +97,7 @@ export function unknownVariables(sources: readonly VariableSources[], known: Rea
       const key = `${name}\0${where}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      const offen = OFFEN_UNSUPPORTED[base];
+      const offen = unsupported[base];
       if (offen) {
         issues.push({ variable: name, message: `is a docker-volume-backup variable not supported by offsite: ${offen}${suffix}` });
         continue;

@@ -7,7 +7,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, knownVariables } from '../../src/config/index.ts';
-import { prefixesOf, nearestKnown } from '../../src/config/known.ts';
+import { prefixesOf, nearestKnown, unknownVariables } from '../../src/config/known.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { isolatedEnv, runCli } from '../helpers/cli.ts';
 
@@ -92,13 +92,17 @@ describe('unknown variables', () => {
   });
 
   test('docker-volume-backup variables offsite does not implement are "not supported", not typos', () => {
-    const w = warningsOf({ GOOGLE_DRIVE_FOLDER_ID: 'x', GOOGLE_DRIVE_CREDENTIALS_JSON_FILE: '/run/secrets/gd' });
+    const sources = [{ where: 'environment', names: ['OFFEN_ONLY_THING', 'OFFEN_ONLY_THING_FILE'] }];
+    const w = unknownVariables(sources, knownVariables(), new Set(), { OFFEN_ONLY_THING: 'that feature is not implemented' }).map(
+      (i) => `${i.variable} ${i.message}`,
+    );
     assert.equal(w.length, 2, w.join('\n'));
     for (const line of w) {
-      assert.match(line, /is a docker-volume-backup variable not supported by offsite: /);
+      assert.match(line, /is a docker-volume-backup variable not supported by offsite: that feature is not implemented/);
       assert.doesNotMatch(line, /did you mean/);
     }
-    assert.ok(w.some((l) => l.startsWith('GOOGLE_DRIVE_FOLDER_ID') && l.includes('Google Drive destination is not implemented')));
+    // Google Drive's variables are read now (the destination exists): no warning
+    assert.deepEqual(warningsOf({ GOOGLE_DRIVE_FOLDER_ID: 'x', GOOGLE_DRIVE_TEAM_DRIVE_ID: 'y' }), []);
     // deprecated names offsite does read are not reported as unknown
     assert.deepEqual(warningsOf({ BACKUP_STOP_CONTAINER_LABEL: 'x', BACKUP_FROM_SNAPSHOT: 'false', DOCKER_API_VERSION: '1.41' }), []);
   });
@@ -143,7 +147,7 @@ describe('unknown variables', () => {
           OFFSITE_DOTENV: '/dev/null',
           OFFSITE_STRICT: 'true',
           BACKUP_CRON_EXPRESION: '@hourly',
-          GOOGLE_DRIVE_FOLDER_ID: 'x',
+          AWS_S3_BUKET_NAME: 'x',
         },
         cwd: dir,
       });
@@ -151,7 +155,7 @@ describe('unknown variables', () => {
       err = e;
     }
     assert.ok(err instanceof ConfigError);
-    assert.deepEqual(err.issues.map((i) => i.variable).sort(), ['BACKUP_CRON_EXPRESION', 'GOOGLE_DRIVE_FOLDER_ID']);
+    assert.deepEqual(err.issues.map((i) => i.variable).sort(), ['AWS_S3_BUKET_NAME', 'BACKUP_CRON_EXPRESION']);
     assert.match(err.issues.find((i) => i.variable === 'BACKUP_CRON_EXPRESION')!.message, /did you mean BACKUP_CRON_EXPRESSION\?/);
   });
 });
