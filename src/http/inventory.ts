@@ -6,8 +6,9 @@
 import { retentionFates } from '../retention/command.ts';
 import type { JobConfig } from '../config/index.ts';
 import type { Logger } from '../log.ts';
+import type { Destination } from '../destinations/types.ts';
 import { createDestinations } from '../destinations/registry.ts';
-import { listArchives, backupTime } from '../restore/index.ts';
+import { listArchives, backupTime, fetchSidecar } from '../restore/index.ts';
 import { namingOf } from '../restore/commands.ts';
 import { readVerifications, lastVerification } from '../restore/history.ts';
 import { errorMessage } from '../errors.ts';
@@ -22,6 +23,8 @@ export interface InventoryBackup {
   time: string;
   modified: string;
   lastVerification: { at: string; ok: boolean; contentChecked: boolean } | null;
+  /** Files in the backup, from its manifest (null: no manifest, or it could not be read). */
+  files: number | null;
   /** What retention does with it at the next prune, and why (null: retention off, or the destination is skipped from pruning). */
   retention: { keep: boolean; reasons: string[] } | null;
 }
@@ -82,6 +85,23 @@ export class Inventory {
     return p;
   }
 
+  /** File counts from manifests, by destination, name, size and time (a replaced backup is read again); bounded. */
+  private readonly manifestFiles = new Map<string, number | null>();
+
+  private async filesOf(d: Destination, o: { name: string; size: number; modified: Date }): Promise<number | null> {
+    const key = `${d.location}\u0000${o.name}\u0000${o.size}\u0000${o.modified.getTime()}`;
+    if (this.manifestFiles.has(key)) return this.manifestFiles.get(key)!;
+    let files: number | null = null;
+    try {
+      files = (await fetchSidecar(d, o.name))?.archived.files ?? null;
+    } catch (e) {
+      this.log.debug({ destination: d.name, backup: o.name, error: redact(errorMessage(e)) }, 'cannot read the manifest');
+    }
+    if (this.manifestFiles.size >= 10_000) this.manifestFiles.clear();
+    this.manifestFiles.set(key, files);
+    return files;
+  }
+
   private async list(job: JobConfig): Promise<DestinationInventory[]> {
     const history = await readVerifications(this.stateDir);
     let dests;
@@ -102,6 +122,8 @@ export class Inventory {
             );
             let verifiedAt: Date | null = null;
             const fates = (job.retention.skipBackends as readonly string[]).includes(d.name) ? null : retentionFates(job.retention, objs);
+            const counts = new Map<string, number | null>();
+            for (const o of objs) counts.set(o.name, await this.filesOf(d, o));
             const backups = objs.map((o) => {
               const v = lastVerification(history, d.location, o.name);
               if (v?.ok && (!verifiedAt || Date.parse(v.at) > verifiedAt.getTime())) verifiedAt = new Date(v.at);
@@ -111,6 +133,7 @@ export class Inventory {
                 time: new Date(backupTime(o, namingOf(job))).toISOString(),
                 modified: o.modified.toISOString(),
                 lastVerification: v ? { at: v.at, ok: v.ok, contentChecked: v.contentChecked } : null,
+                files: counts.get(o.name) ?? null,
                 retention: fates?.get(o.name) ?? null,
               };
             });

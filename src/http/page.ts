@@ -378,7 +378,7 @@ ${
           .sort((a, b) => b.time.localeCompare(a.time))
           .map((b, i) => {
             const id = `${d.job}-${d.destination}-${i}`.replace(/[^A-Za-z0-9_-]/g, '_');
-            return h`<tr><th scope="row"><code>${b.name}</code><div class="hint retention">${b.retention ? (b.retention.keep ? h`kept: ${b.retention.reasons.join(', ')}` : h`removed at the next prune (${b.retention.reasons.join(', ')})`) : 'retention off'}</div></th><td>${when(b.time)}</td><td>${bytes(b.size)}</td>
+            return h`<tr><th scope="row"><code>${b.name}</code><div class="hint retention">${b.retention ? (b.retention.keep ? h`kept: ${b.retention.reasons.join(', ')}` : h`removed at the next prune (${b.retention.reasons.join(', ')})`) : 'retention off'}</div></th><td>${when(b.time)}</td><td>${bytes(b.size)}${b.files !== null && b.files !== undefined ? h`<div class="hint">${b.files} file${b.files === 1 ? '' : 's'}</div>` : ''}</td>
 <td>${b.lastVerification ? h`${b.lastVerification.ok ? badge('ok') : badge('failure')} ${when(b.lastVerification.at)}${b.lastVerification.contentChecked ? '' : ' (not decrypted)'}` : 'never'}</td>
 <td class="actions">
 <form method="post" action="/verify" class="inline"><input type="hidden" name="_csrf" value="${s.csrf}"><input type="hidden" name="job" value="${d.job}"><input type="hidden" name="destination" value="${d.destination}"><input type="hidden" name="name" value="${b.name}">
@@ -516,6 +516,7 @@ interface DestJson {
     size: number;
     time: string;
     lastVerification: { at: string; ok: boolean; contentChecked: boolean } | null;
+    files?: number | null;
     retention?: { keep: boolean; reasons: string[] } | null;
   }>;
 }

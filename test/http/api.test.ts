@@ -211,6 +211,9 @@ test('runs: 202 with Location, 409 while the job runs, GET runs/{id}, ?wait=true
     JSON.stringify(run.json.logs),
   );
 
+  // backup names have one-second resolution, and a second backup of the same name is refused:
+  // the next run starts in the next second
+  await new Promise((r) => setTimeout(r, 1100));
   const waited = await call('POST', '/api/v1/runs?wait=true', { token: runner, body: {} });
   assert.equal(waited.status, 200);
   assert.equal(waited.json.state, 'finished');
@@ -232,6 +235,8 @@ test('backups: list, download with the backup key, headers, verify', async () =>
   assert.ok(local.backups.some((b: any) => b.name === name && b.size > 8 << 20));
   // the retention decision for each backup (the status page shows it)
   for (const b of local.backups) assert.deepEqual(b.retention, { keep: true, reasons: ['newer than 7 day(s)'] }, JSON.stringify(b));
+  // the file count from each backup's manifest (hello.txt and noise.bin)
+  for (const b of local.backups) assert.equal(b.files, 2, JSON.stringify(b));
 
   const path = `/api/v1/backups/Local/${name}`;
   assert.equal((await call('GET', path, { token: tokens.dl })).status, 403, 'no backup key');

@@ -235,6 +235,7 @@ test('backups: verify, download refused without the right key, download with it'
   const row = page.locator('tr', { hasText: name });
   assert.match(await row.locator('td').nth(2).innerText(), /ok/, 'the verification is listed');
   assert.equal(await row.locator('.retention').innerText(), 'kept: newer than 7 day(s)', 'the retention decision is shown');
+  assert.match(await row.locator('td').nth(1).innerText(), /\b\d+ files?\b/, 'the file count from the manifest is shown');
 
   // the key field is required: an empty form is not sent
   await page.getByRole('button', { name: `Download ${name}` }).click();
