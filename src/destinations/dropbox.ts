@@ -24,6 +24,7 @@ import { registerSecret } from '../redact.ts';
 import { DEFAULT_DROPBOX_ENDPOINT, type DropboxConfig } from './dropbox.def.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { abortError, withFields } from './remote-util.ts';
+import { chunks, type Chunk } from './chunks.ts';
 import { guarded, guardStream, isTimeout } from './deadline.ts';
 import { describeFailure } from './describe.ts';
 import { assertPlainName } from './names.ts';
@@ -121,42 +122,6 @@ function contentHash(data: Buffer): string {
   const h = new ContentHasher();
   h.update(data);
   return h.digest();
-}
-
-interface Chunk {
-  data: Buffer;
-  offset: number;
-  last: boolean;
-}
-
-/**
- * Cut a stream into chunks of `size` bytes. A full chunk is yielded only once more data
- * has arrived (so the consumer knows it is not the last); the final chunk has `last`.
- */
-async function* chunks(source: AsyncIterable<Buffer | string>, size: number, hasher: ContentHasher): AsyncGenerator<Chunk> {
-  // Pieces are gathered and joined once per chunk: a small archive never costs a full chunk of memory.
-  let parts: Buffer[] = [];
-  let len = 0;
-  let offset = 0;
-  for await (const piece of source) {
-    let p = typeof piece === 'string' ? Buffer.from(piece) : piece;
-    while (p.length > 0) {
-      if (len === size) {
-        const data = Buffer.concat(parts, len);
-        parts = [];
-        yield { data, offset, last: false };
-        offset += len;
-        len = 0;
-      }
-      const take = Math.min(size - len, p.length);
-      const part = p.subarray(0, take);
-      parts.push(part);
-      hasher.update(part);
-      len += take;
-      p = p.subarray(take);
-    }
-  }
-  yield { data: Buffer.concat(parts, len), offset, last: true };
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -410,7 +375,7 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
     const { signal } = options;
     if (signal?.aborted) throw abortError(signal);
     const hasher = new ContentHasher();
-    const it = chunks(source, chunkSize, hasher);
+    const it = chunks(source, chunkSize, { hasher });
     const onAbort = () => source.destroy(abortError(signal));
     signal?.addEventListener('abort', onAbort, { once: true });
     try {

@@ -29,6 +29,7 @@ import { UserError, errorMessage } from '../errors.ts';
 import { registerSecret } from '../redact.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { abortError, forEachLimit, withFields } from './remote-util.ts';
+import { chunks, type Chunk } from './chunks.ts';
 import { guarded, guardStream, isTimeout, metered, timeoutError } from './deadline.ts';
 import { describeFailure } from './describe.ts';
 import { assertPlainName } from './names.ts';
@@ -380,7 +381,7 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
     signal?.addEventListener('abort', onAbort, { once: true });
     let fileId: string | null = null;
     try {
-      for await (const chunk of chunks(meter.stream, chunkSize, abortAll.signal)) {
+      for await (const chunk of chunks(meter.stream, chunkSize, { signal: abortAll.signal })) {
         if (signal?.aborted) throw abortError(signal);
         fileId = await sendChunk(sessionUrl, chunk, signal);
       }
@@ -572,38 +573,4 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-interface Chunk {
-  data: Buffer;
-  offset: number;
-  last: boolean;
-}
-
-/**
- * Cut a stream into chunks of `size` bytes; a full chunk is yielded only once more data
- * arrived (so it is known not to be the last); the final chunk (maybe empty) has `last`.
- */
-async function* chunks(source: AsyncIterable<Buffer | string>, size: number, signal: AbortSignal): AsyncGenerator<Chunk> {
-  let parts: Buffer[] = [];
-  let len = 0;
-  let offset = 0;
-  for await (const piece of source) {
-    signal.throwIfAborted();
-    let p = typeof piece === 'string' ? Buffer.from(piece) : piece;
-    while (p.length > 0) {
-      if (len === size) {
-        const data = Buffer.concat(parts, len);
-        parts = [];
-        yield { data, offset, last: false };
-        offset += len;
-        len = 0;
-      }
-      const take = Math.min(size - len, p.length);
-      parts.push(p.subarray(0, take));
-      len += take;
-      p = p.subarray(take);
-    }
-  }
-  yield { data: Buffer.concat(parts, len), offset, last: true };
 }
