@@ -1,0 +1,76 @@
+// Translated from offen/docker-volume-backup test/age-publickey (run.sh, docker-compose.yml):
+// AGE_PUBLIC_KEYS with two age-keygen recipients and one ssh-ed25519 key made by ssh-keygen
+// (age's ssh recipient type), the literal BACKUP_FILENAME test.tar.gz gets `.age` appended
+// (test.tar.gz.age); each of the three identities decrypts it with the age CLI
+// (`age --decrypt -i <identity>`) and tar extracts it; the latest symlink test-latest.tar.gz.age.
+// offsite runs as a process (`offsite backup`); the `offen` container stopped during the backup
+// (expect_running_containers) needs Docker and is left out, its volume is a directory under
+// <tmp>/backup/app_data, so archive paths carry the <tmp> prefix.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { isolatedEnv, runCli } from '../helpers/cli.ts';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+test('offen test/age-publickey: two age keys and an ssh-ed25519 key each decrypt test.tar.gz.age with the age CLI', () => {
+  const { dir, env } = isolatedEnv();
+  dirs.push(dir);
+  const appData = join(dir, 'backup', 'app_data'); // app_data:/backup/app_data:ro
+  mkdirSync(appData, { recursive: true });
+  writeFileSync(join(appData, 'offen.db'), 'db');
+  const local = join(dir, 'local'); // ${LOCAL_DIR}:/archive
+  mkdirSync(local);
+  const keys = mkdtempSync(join(tmpdir(), 'offen-age-keys-'));
+  dirs.push(keys);
+
+  const publicKey = (file: string) => {
+    execFileSync('age-keygen', ['-o', file], { stdio: 'ignore' });
+    const line = readFileSync(file, 'utf8')
+      .split('\n')
+      .find((l) => /public key/.test(l));
+    return line!.split(':')[1]!.trim();
+  };
+  const pkA = publicKey(join(keys, 'pk-a.txt'));
+  const pkB = publicKey(join(keys, 'pk-b.txt'));
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-m', 'pem', '-N', '', '-f', join(keys, 'id_ed25519'), '-C', 'docker-volume-backup@local']);
+  const pkC = readFileSync(join(keys, 'id_ed25519.pub'), 'utf8').trim();
+
+  const r = runCli(['backup'], {
+    ...env,
+    BACKUP_CRON_EXPRESSION: '0 0 5 31 2 ?',
+    BACKUP_FILENAME: 'test.tar.gz',
+    BACKUP_LATEST_SYMLINK: 'test-latest.tar.gz.age',
+    BACKUP_RETENTION_DAYS: '7',
+    AGE_PUBLIC_KEYS: `${pkA},${pkB},${pkC}`,
+    BACKUP_SOURCES: join(dir, 'backup'),
+    BACKUP_ARCHIVE: local,
+  });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+
+  const doDecrypt = (identity: string) => {
+    const tmp = mkdtempSync(join(tmpdir(), 'offen-age-pk-out-'));
+    dirs.push(tmp);
+    execFileSync('age', ['--decrypt', '-i', identity, '-o', join(local, 'decrypted.tar.gz'), join(local, 'test.tar.gz.age')]);
+    execFileSync('tar', ['-xf', join(local, 'decrypted.tar.gz'), '-C', tmp]);
+    assert.ok(existsSync(join(tmp, dir.slice(1), 'backup', 'app_data', 'offen.db')), `Could not find expected file in untared archive (${identity}).`);
+    rmSync(join(local, 'decrypted.tar.gz'));
+    assert.ok(lstatSync(join(local, 'test-latest.tar.gz.age')).isSymbolicLink(), 'Could not find local symlink to latest encrypted backup.');
+  };
+  doDecrypt(join(keys, 'pk-a.txt'));
+  doDecrypt(join(keys, 'pk-b.txt'));
+  doDecrypt(join(keys, 'id_ed25519'));
+
+  // a key that is not a recipient does not decrypt (the checks above can fail)
+  execFileSync('age-keygen', ['-o', join(keys, 'other.txt')], { stdio: 'ignore' });
+  assert.throws(
+    () => execFileSync('age', ['--decrypt', '-i', join(keys, 'other.txt'), '-o', join(local, 'x'), join(local, 'test.tar.gz.age')], { stdio: 'pipe' }),
+    /no identity matched/,
+  );
+});

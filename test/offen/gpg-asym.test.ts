@@ -1,0 +1,84 @@
+// Translated from offen/docker-volume-backup test/gpg-asym (run.sh, docker-compose.yml): a
+// 4096-bit RSA key made with `gpg --batch --gen-key` (passphrase "test"), its armored public key
+// exported to a file given as GPG_PUBLIC_KEY_RING_FILE; the literal BACKUP_FILENAME test.tar.gz
+// gets `.gpg` appended (test.tar.gz.gpg), `gpg -d` with the private key decrypts it and tar
+// extracts it; the latest symlink test-latest.tar.gz.gpg. Differences: the keyring is a private
+// --homedir (not the user's ~/.gnupg) and the key is 2048 bits (4096-bit generation takes long
+// on a shared CI machine; the size does not change what is tested). offsite runs as a process
+// (`offsite backup`); the `offen` container stopped during the backup (expect_running_containers)
+// needs Docker and is left out, its volume is a directory under <tmp>/backup/app_data, so archive
+// paths carry the <tmp> prefix.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { isolatedEnv, runCli } from '../helpers/cli.ts';
+
+const dirs: string[] = [];
+const homes: string[] = [];
+after(() => {
+  // gpg started an agent for each private home: end it before its directory goes
+  for (const h of homes) spawnSync('gpgconf', ['--homedir', h, '--kill', 'all'], { stdio: 'ignore', timeout: 10_000 });
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+test('offen test/gpg-asym: GPG_PUBLIC_KEY_RING_FILE encrypts test.tar.gz.gpg for the key; gpg -d decrypts it', () => {
+  const { dir, env } = isolatedEnv();
+  dirs.push(dir);
+  const appData = join(dir, 'backup', 'app_data'); // app_data:/backup/app_data:ro
+  mkdirSync(appData, { recursive: true });
+  writeFileSync(join(appData, 'offen.db'), 'db');
+  const local = join(dir, 'local'); // ${LOCAL_DIR}:/archive
+  mkdirSync(local);
+  const keyDir = mkdtempSync(join(tmpdir(), 'offen-gpg-asym-keys-')); // ${KEY_DIR}
+  dirs.push(keyDir);
+  const gnupg = mkdtempSync(join(tmpdir(), 'offen-gpg-asym-home-'));
+  dirs.push(gnupg);
+  homes.push(gnupg);
+  const passphrase = 'test';
+  const gpg = (args: string[], input?: string) => execFileSync('gpg', ['--homedir', gnupg, '--batch', ...args], { input, stdio: ['pipe', 'pipe', 'pipe'] });
+  gpg(
+    ['--gen-key'],
+    `Key-Type: RSA
+Key-Length: 2048
+Name-Real: offen
+Name-Email: docker-volume-backup@local
+Expire-Date: 0
+Passphrase: ${passphrase}
+%commit
+`,
+  );
+  gpg(['--export', '--armor', '--yes', '--pinentry-mode', 'loopback', '--passphrase', passphrase, '--output', join(keyDir, 'public_key.asc')]);
+
+  const r = runCli(['backup'], {
+    ...env,
+    BACKUP_CRON_EXPRESSION: '0 0 5 31 2 ?',
+    BACKUP_FILENAME: 'test.tar.gz',
+    BACKUP_LATEST_SYMLINK: 'test-latest.tar.gz.gpg',
+    BACKUP_RETENTION_DAYS: '7',
+    GPG_PUBLIC_KEY_RING_FILE: join(keyDir, 'public_key.asc'),
+    BACKUP_SOURCES: join(dir, 'backup'),
+    BACKUP_ARCHIVE: local,
+  });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+
+  const tmp = mkdtempSync(join(tmpdir(), 'offen-gpg-asym-out-'));
+  dirs.push(tmp);
+  const decrypted = gpg(['-d', '--pinentry-mode', 'loopback', '--yes', '--passphrase', passphrase, join(local, 'test.tar.gz.gpg')]);
+  writeFileSync(join(local, 'decrypted.tar.gz'), decrypted);
+  execFileSync('tar', ['-xf', join(local, 'decrypted.tar.gz'), '-C', tmp]);
+  assert.ok(existsSync(join(tmp, dir.slice(1), 'backup', 'app_data', 'offen.db')), 'Could not find expected file in untared archive.');
+  rmSync(join(local, 'decrypted.tar.gz'));
+  assert.ok(lstatSync(join(local, 'test-latest.tar.gz.gpg')).isSymbolicLink(), 'Could not find local symlink to latest encrypted backup.');
+
+  // the archive is encrypted to the key, not with a passphrase: without the secret key gpg fails
+  const empty = mkdtempSync(join(tmpdir(), 'offen-gpg-asym-empty-'));
+  dirs.push(empty);
+  assert.throws(() =>
+    execFileSync('gpg', ['--homedir', empty, '--batch', '-d', '--pinentry-mode', 'loopback', '--passphrase', passphrase, join(local, 'test.tar.gz.gpg')], {
+      stdio: 'pipe',
+    }),
+  );
+});
