@@ -10,8 +10,8 @@
  * - Azure's and Google's clients read the same variables themselves.
  * - SFTP (SSH), SMTP and MQTT connect directly: they are not HTTP.
  *
- * Plain-http targets go through the proxy as absolute-URI requests, https ones through a
- * CONNECT tunnel (TLS stays end to end). A proxy URL's password is masked in every output.
+ * Plain-http targets go through the proxy as absolute-URI requests (one connection each, see
+ * proxyAgentOptions), https ones through a CONNECT tunnel (TLS stays end to end). A proxy URL's password is masked in every output.
  */
 import { setGlobalProxyFromEnv } from 'node:http';
 import { registerUrlSecrets } from './redact.ts';
@@ -71,8 +71,24 @@ export function installProxyFromEnv(env: Record<string, string | undefined> = pr
   };
 }
 
-/** Options for an http(s).Agent a destination makes itself: the proxy from the environment, if any. */
-export function proxyAgentOptions(env: Record<string, string | undefined> = process.env): { proxyEnv?: Record<string, string> } {
+/**
+ * Options for an http(s).Agent a destination makes itself: the proxy from the environment, if
+ * any. Spread them after the agent's own options.
+ *
+ * For the plain-http agent (`kind` 'http') with HTTP_PROXY set, keep-alive is also turned off:
+ * plain-http requests reach the proxy as absolute-URI requests, and a proxy may close the
+ * client connection after each response without announcing it (tinyproxy does: no
+ * `Connection: close`). Node's agent reuses the pooled connection at once for the next
+ * request (WebDAV's MKCOL right after its PROPFIND), which the closed socket answers with a
+ * reset. One connection per request through the proxy costs a TCP handshake to the proxy;
+ * https targets are unaffected (their CONNECT tunnel stays open).
+ */
+export function proxyAgentOptions(
+  env: Record<string, string | undefined> = process.env,
+  kind: 'http' | 'https' = 'https',
+): { proxyEnv?: Record<string, string>; keepAlive?: false } {
   const p = proxyEnv(env);
-  return p ? { proxyEnv: p } : {};
+  if (!p) return {};
+  if (kind === 'http' && (p.HTTP_PROXY || p.http_proxy)) return { proxyEnv: p, keepAlive: false };
+  return { proxyEnv: p };
 }

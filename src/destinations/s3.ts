@@ -88,7 +88,7 @@ export async function createS3Client(config: S3Config, retry: RetrySettings, log
     // HTTP_PROXY / HTTPS_PROXY / NO_PROXY (src/proxy.ts)
     ...proxyAgentOptions(),
   });
-  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 16, ...proxyAgentOptions() });
+  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 16, ...proxyAgentOptions(process.env, 'http') });
   return new sdk.s3.S3Client({
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),

@@ -53,7 +53,7 @@ export interface WebdavDestinationOptions {
 
 export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: WebdavDestinationOptions = {}): Destination {
   // HTTP_PROXY / HTTPS_PROXY / NO_PROXY (src/proxy.ts)
-  const httpAgent = new HttpAgent({ keepAlive: true, ...proxyAgentOptions() });
+  const httpAgent = new HttpAgent({ keepAlive: true, ...proxyAgentOptions(process.env, 'http') });
   const httpsAgent = new HttpsAgent({ keepAlive: true, rejectUnauthorized: !cfg.insecure, ...(opts.ca ? { ca: opts.ca } : {}), ...proxyAgentOptions() });
   const userPass = `${cfg.username}:${cfg.password}`;
   // The client base64-encodes credentials as Latin-1 (wrong for non-ASCII passwords, which

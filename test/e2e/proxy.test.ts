@@ -1,16 +1,23 @@
 /**
  * HTTP_PROXY / HTTPS_PROXY / NO_PROXY against a real forward proxy (tinyproxy) on 127.0.0.1:
- * `offsite backup` to S3 (s3rver), WebDAV (Apache mod_dav), Azure (azurite) and Dropbox (the
+ * `offsite backup` to S3 (s3rver), WebDAV (Apache mod_dav, https and plain http), Azure (azurite) and Dropbox (the
  * API fake), with a notification to an HTTP service (generic webhook to the recorder), goes
  * through the proxy: the proxy's log holds the requests (or CONNECT tunnels) to each server.
  * The same backup with the proxy variables naming a port where nothing listens fails: the
  * servers are reached through the proxy only, not beside it. NO_PROXY lets a host bypass it.
  * Google Drive's client (in-process: gaxios reads the same variables) likewise.
+ *
+ * Plain-http WebDAV through tinyproxy: tinyproxy closes the client connection after each
+ * relayed request without a `Connection: close` (pinned below with a raw socket; curl shows
+ * the same: "Connection 0 seems to be dead" before its second request). Node's keep-alive
+ * agent reused that connection for MKCOL right after PROPFIND and met a reset; offsite's
+ * plain-http agents do not keep connections alive through an HTTP_PROXY (src/proxy.ts).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { connect } from 'node:net';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -28,6 +35,7 @@ import { freePort } from '../servers/util.ts';
 import { createGoogleDriveDestination } from '../../src/destinations/gdrive.ts';
 import { DEFAULT_RETRY } from '../../src/destinations/retry.ts';
 import { silentLogger } from '../../src/log.ts';
+import { proxyAgentOptions } from '../../src/proxy.ts';
 
 async function cli(args: string[], env: Record<string, string>) {
   // async: the servers and the recorder live in this process
@@ -49,17 +57,19 @@ let proxy: Tinyproxy;
 let s3: S3rverHandle;
 let azurite: AzuriteHandle;
 let dav: ApacheServer;
+let davPlain: ApacheServer;
 let dropbox: DropboxFake;
 let rec: HttpRecorder;
 let deadProxy: string;
 const dirs: string[] = [];
 
 before(async () => {
-  [proxy, s3, azurite, dav, dropbox, rec] = await Promise.all([
+  [proxy, s3, azurite, dav, davPlain, dropbox, rec] = await Promise.all([
     startTinyproxy(),
     startS3rver({ buckets: ['proxied'] }),
     startAzurite(),
     startApache({ tls: true }),
+    startApache({}),
     startDropboxFake(),
     startRecorder(),
   ]);
@@ -67,7 +77,7 @@ before(async () => {
   deadProxy = `http://127.0.0.1:${await freePort()}`;
 });
 after(async () => {
-  await Promise.allSettled([proxy?.stop(), s3?.close(), azurite?.stop(), dav?.stop(), dropbox?.stop(), rec?.close()]);
+  await Promise.allSettled([proxy?.stop(), s3?.close(), azurite?.stop(), dav?.stop(), davPlain?.stop(), dropbox?.stop(), rec?.close()]);
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -94,9 +104,19 @@ const targets: Target[] = [
     label: 'WebDAV over https (Apache mod_dav)',
     port: () => Number(new URL(dav.url).port),
     // https (a CONNECT tunnel, as WebDAV servers are reached in practice); the test certificate is self-signed.
-    // (Plain http PROPFIND/MKCOL through tinyproxy 1.11 get their connection reset: a tinyproxy limit,
-    // which S3's and the notification's plain-http requests show the http path works for.)
     env: () => ({ WEBDAV_URL: dav.url, WEBDAV_URL_INSECURE: 'true', WEBDAV_PATH: 'p', WEBDAV_USERNAME: dav.username, WEBDAV_PASSWORD: dav.password }),
+  },
+  {
+    label: 'WebDAV over plain http (Apache mod_dav)',
+    port: () => Number(new URL(davPlain.url).port),
+    // absolute-URI requests (PROPFIND, MKCOL, PUT, MOVE...) one connection each; no retry to hide a reset
+    env: () => ({
+      WEBDAV_URL: davPlain.url,
+      WEBDAV_PATH: 'p',
+      WEBDAV_USERNAME: davPlain.username,
+      WEBDAV_PASSWORD: davPlain.password,
+      BACKUP_RETRY_ATTEMPTS: '1',
+    }),
   },
   {
     label: 'Azure (azurite)',
@@ -130,7 +150,6 @@ function setup(extra: Record<string, string>): Record<string, string> {
   mkdirSync(src);
   writeFileSync(join(src, 'data.txt'), 'through the proxy');
   return {
-    // tinyproxy drops the Keep-Alive hints of the servers: a reused connection may meet a reset, which a retry absorbs
     ...iso.env,
     BACKUP_SOURCES: src,
     BACKUP_ARCHIVE: '',
@@ -159,6 +178,12 @@ for (const t of targets) {
           .map((x) => `${x.method} ${x.target}`)
           .join('\n')}\n${r.out}`,
       );
+      if (t.label.includes('plain http')) {
+        // each WebDAV method as an absolute-URI request, not a tunnel
+        const methods = new Set(seen.map((x) => x.method));
+        for (const m of ['PROPFIND', 'MKCOL', 'PUT']) assert.ok(methods.has(m), `${m} through the proxy: ${[...methods].join(' ')}`);
+        assert.ok(seen.every((x) => x.target.startsWith('http://')));
+      }
       assert.ok(proxy.requestsTo(Number(new URL(rec.url).port)).length > notesBefore, 'the notification went through the proxy');
       assert.ok(rec.requests.length > recBefore, 'the notification arrived');
     });
@@ -247,5 +272,32 @@ describe("Google Drive through HTTPS_PROXY (Google's client reads the variables 
       delete process.env.https_proxy;
       delete process.env.no_proxy;
     }
+  });
+});
+
+describe('plain http through tinyproxy: one connection per request', () => {
+  test('tinyproxy closes the client connection after a relayed response without saying so (why keep-alive is off)', async () => {
+    const sock = connect(proxy.port, '127.0.0.1');
+    await once(sock, 'connect');
+    let got = '';
+    sock.on('data', (d) => {
+      got += d;
+    });
+    // HTTP/1.1 without Connection: close: the client asks to keep the connection
+    sock.write(`GET ${rec.url}/keepalive HTTP/1.1\r\nHost: ${rec.host}\r\n\r\n`);
+    const closed = await Promise.race([once(sock, 'end').then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+    sock.destroy();
+    const head = got.split('\r\n\r\n')[0]!;
+    assert.match(head, /^HTTP\/1\.[01] 200/);
+    assert.doesNotMatch(head, /^connection:\s*close/im, head);
+    assert.ok(closed, 'tinyproxy ended the connection after the response');
+  });
+
+  test('the plain-http agents of S3 and WebDAV keep no connection alive through HTTP_PROXY (https ones do)', () => {
+    assert.deepEqual(proxyAgentOptions({ HTTP_PROXY: proxy.url }, 'http'), { proxyEnv: { HTTP_PROXY: proxy.url }, keepAlive: false });
+    assert.deepEqual(proxyAgentOptions({ http_proxy: proxy.url }, 'https'), { proxyEnv: { http_proxy: proxy.url } });
+    // only HTTPS_PROXY: plain-http targets go direct, keep-alive stays
+    assert.deepEqual(proxyAgentOptions({ HTTPS_PROXY: proxy.url }, 'http'), { proxyEnv: { HTTPS_PROXY: proxy.url } });
+    assert.deepEqual(proxyAgentOptions({}, 'http'), {});
   });
 });
