@@ -1,11 +1,12 @@
 /**
- * Apache httpd 2.4 with mod_dav/mod_dav_fs on 127.0.0.1, private config, Basic auth:
+ * Apache httpd 2.4 with mod_dav/mod_dav_fs on 127.0.0.1, private config, Basic auth (or Digest, as offen's WebDAV test server):
  * the strictest WebDAV server (honours Overwrite: F and If-None-Match). Optional TLS
  * with a self-signed certificate made by openssl.
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync, chmodSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { freePort, waitForPort, killOnExit, stopChild } from './util.ts';
 
@@ -22,6 +23,7 @@ export interface ApacheServer {
 }
 
 const MODULES = '/usr/lib/apache2/modules';
+const REALM = 'offsite-test';
 
 /** Make a self-signed certificate for 127.0.0.1/localhost into dir; returns [certPath, keyPath]. */
 export function selfSignedCert(dir: string): [string, string] {
@@ -51,7 +53,7 @@ export function selfSignedCert(dir: string): [string, string] {
   return [cert, key];
 }
 
-export async function startApache(opts: { tls?: boolean; username?: string; password?: string } = {}): Promise<ApacheServer> {
+export async function startApache(opts: { tls?: boolean; username?: string; password?: string; digest?: boolean } = {}): Promise<ApacheServer> {
   const username = opts.username ?? 'davuser';
   const password = opts.password ?? 'dav pass wörd';
   const base = mkdtempSync(join(tmpdir(), 'offsite-apache-'));
@@ -63,7 +65,11 @@ export async function startApache(opts: { tls?: boolean; username?: string; pass
   // httpd workers run as www-data: they need to write the DAV root and the lock database.
   execFileSync('chown', ['www-data:www-data', root, lock]);
   // APR1-MD5, not bcrypt: bcrypt costs ~5 ms of server CPU per request, which dominates the 1000-object cases.
-  execFileSync('htpasswd', ['-cbm', join(base, 'htpasswd'), username, password], { stdio: 'ignore' });
+  if (opts.digest) {
+    // htdigest's format (user:realm:MD5(user:realm:password)); htdigest itself only prompts
+    const ha1 = createHash('md5').update(`${username}:${REALM}:${password}`).digest('hex');
+    writeFileSync(join(base, 'htpasswd'), `${username}:${REALM}:${ha1}\n`);
+  } else execFileSync('htpasswd', ['-cbm', join(base, 'htpasswd'), username, password], { stdio: 'ignore' });
   chmodSync(join(base, 'htpasswd'), 0o644);
   let tlsConf = '';
   let cert: string | undefined;
@@ -95,6 +101,7 @@ LoadModule authn_file_module ${MODULES}/mod_authn_file.so
 LoadModule authz_core_module ${MODULES}/mod_authz_core.so
 LoadModule authz_user_module ${MODULES}/mod_authz_user.so
 LoadModule auth_basic_module ${MODULES}/mod_auth_basic.so
+${opts.digest ? `LoadModule auth_digest_module ${MODULES}/mod_auth_digest.so` : ''}
 LoadModule dav_module ${MODULES}/mod_dav.so
 LoadModule dav_fs_module ${MODULES}/mod_dav_fs.so
 ${tlsConf}
@@ -111,8 +118,8 @@ LimitRequestBody 0
 DocumentRoot ${root}
 <Directory ${root}>
   Dav On
-  AuthType Basic
-  AuthName offsite-test
+  AuthType ${opts.digest ? 'Digest' : 'Basic'}
+  AuthName ${REALM}
   AuthUserFile ${base}/htpasswd
   Require valid-user
 </Directory>

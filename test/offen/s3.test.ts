@@ -1,0 +1,57 @@
+// Translated from offen/docker-volume-backup test/s3 (run.sh, docker-compose.yml): backups to
+// an S3-compatible server (offen: MinIO RELEASE.2020-08-04 with bucket `backup`, AWS_ENDPOINT
+// minio:9000, AWS_ENDPOINT_PROTO http), named test-$HOSTNAME.tar.gz, retention 7 / 0 / 7 with
+// leeway 5s and prefix test; see destination-scenario.ts for the steps. The server is s3rver
+// (test/servers/s3rver.ts) and the test reads its data directory directly, as run.sh reads
+// MinIO's volume: an object `<key>` is the file `<bucket>/<key>._S3rver_object`, and its
+// LastModified is that file's mtime (so offen's `touch -d@...` of an old backup in the volume
+// is the same touch here).
+// Differences from offen's compose file, from the server, not from offsite: s3rver accepts only
+// its own access key (S3RVER/S3RVER, not test/GMusLtUmILge2by+z890kQ), and, like MinIO of 2020,
+// stores the aws-chunked framing of the SDK's default request checksums verbatim, so the test
+// sets AWS_CHECKSUM=when_required (offsite's setting for such servers; offen's older SDK sends
+// no such checksums).
+import { test, after, before } from 'node:test';
+import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../servers/s3rver.ts';
+import { FOURTEEN_DAYS_AGO, offenSetup, runOffenDestinationScenario, type Store } from './destination-scenario.ts';
+
+const SUFFIX = '._S3rver_object';
+let server: S3rverHandle;
+before(async () => {
+  server = await startS3rver({ buckets: ['backup'] }); // minio: mkdir -p /data/backup
+});
+after(async () => {
+  await server?.close();
+});
+
+test('offen test/s3: backup found in the bucket and extracts, retention 0 keeps it, retention 7 prunes a 14 days old one', async () => {
+  const bucket = join(server.directory, 'backup');
+  const store: Store = {
+    names: async () =>
+      readdirSync(bucket)
+        .filter((n) => n.endsWith(SUFFIX))
+        .map((n) => n.slice(0, -SUFFIX.length)),
+    read: async (name) => readFileSync(join(bucket, name + SUFFIX)),
+    putOld: async (name) => {
+      mkdirSync(bucket, { recursive: true });
+      const file = join(bucket, name + SUFFIX);
+      writeFileSync(file, '');
+      utimesSync(file, FOURTEEN_DAYS_AGO(), FOURTEEN_DAYS_AGO());
+    },
+  };
+  const setup = offenSetup({
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT: `127.0.0.1:${server.port}`,
+    AWS_ENDPOINT_PROTO: 'http',
+    AWS_S3_BUCKET_NAME: 'backup',
+    AWS_CHECKSUM: 'when_required',
+  });
+  try {
+    await runOffenDestinationScenario(store, setup);
+  } finally {
+    setup.cleanup();
+  }
+});
