@@ -3,8 +3,9 @@
  * encrypted), and the read-only decode used by verify.
  *
  * Safety rules (every violation fails the whole restore with a clear error):
- * - no entry is written outside the target: absolute names, `..` components
- *   and hard links that point outside are refused;
+ * - no entry is written outside the target: `..` components and hard links
+ *   that point outside are refused; a leading `/` is dropped (GNU tar's default,
+ *   and how offen's archives name every entry), so `/backup/x` lands in `<target>/backup/x`;
  * - nothing is ever written through a symbolic link: symlinks are created
  *   only after every other entry, and an entry below a symlink of the
  *   archive is refused;
@@ -132,7 +133,9 @@ function show(name: string): string {
 /** Split an archive path into safe components, or throw. An empty result is the archive root (`./`). */
 export function safeParts(name: string, what = 'entry'): string[] {
   if (name.includes('\0')) throw new UnsafeEntryError(`${what} ${show(name)} contains a NUL byte`);
-  if (name.startsWith('/')) throw new UnsafeEntryError(`${what} ${show(name)} is an absolute path`);
+  // A leading `/` is dropped, as GNU tar does ("Removing leading `/' from member names"): offen
+  // writes every entry so (`/backup/app/x`, cmd/backup/archive.go), and the entry lands
+  // relative to the target like any other; `..` is still refused below.
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   for (const p of parts) {
     if (p === '..') throw new UnsafeEntryError(`${what} ${show(name)} would be written outside the target (it contains "..")`);
@@ -529,6 +532,7 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
   }
 
   let first = true;
+  let leadingSlashNoted = false;
   async function handle(entry: Entry): Promise<void> {
     const h = entry.header as PaxHeader;
     const isFirst = first;
@@ -536,6 +540,10 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     const type = h.type;
     let parts = safeParts(h.name);
     const rel = parts.join('/');
+    if (!leadingSlashNoted && h.name.startsWith('/')) {
+      leadingSlashNoted = true;
+      log?.info(`entries have a leading "/" (as offen writes them, e.g. ${show(h.name)}): restored relative to the target, as GNU tar does`);
+    }
 
     if (isFirst && rel === MANIFEST_ENTRY && (type === 'file' || type === 'contiguous-file')) {
       if ((h.size ?? 0) > MANIFEST_MAX) throw new UserError(`the archive's manifest is ${h.size} bytes (more than ${MANIFEST_MAX})`, DAMAGED_HINT);

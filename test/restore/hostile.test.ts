@@ -73,15 +73,19 @@ test('path traversal with ..', async () => {
   await refused(await buildTgz([{ name: 'a/b/../../../outside/evil', content: 'x' }]), /outside the target/);
 });
 
-test('absolute path', async () => {
-  const { outside } = layout(base, 'abs-probe');
-  await refused(
-    await buildTgz([
-      { name: 'ok.txt', content: 'fine' },
-      { name: join(outside, 'evil'), content: 'x' },
-    ]),
-    /absolute path/,
-  );
+test('a leading "/" is dropped, as GNU tar does (offen writes every entry so): the entry lands inside the target', async () => {
+  const { target, outside } = layout(base, 'abs-probe');
+  const archive = await buildTgz([
+    { name: 'ok.txt', content: 'fine' },
+    { name: join(outside, 'evil'), content: 'x' },
+    { name: '/h', type: 'link', linkname: join(outside, 'evil') },
+  ]);
+  await extractArchive(Readable.from([archive]), { target, keys: {} });
+  assert.deepEqual(readdirSync(outside), ['sentinel'], 'nothing written outside');
+  assert.equal(readFileSync(join(target, outside.slice(1), 'evil'), 'utf8'), 'x');
+  assert.equal(readFileSync(join(target, 'h'), 'utf8'), 'x', 'a hard link target with a leading "/" is inside the target too');
+  // ".." after the leading "/" is still refused
+  await refused(await buildTgz([{ name: '/../outside/evil', content: 'x' }]), /outside the target.*"\.\."/);
 });
 
 test('symlink escape and a write through it', async () => {
@@ -137,7 +141,8 @@ test('hard link escapes', async () => {
     ]),
     /hard link target.*outside the target/,
   );
-  await refused(await buildTgz([{ name: 'h', type: 'link', linkname: join(outside, 'sentinel') }]), /absolute path/);
+  // a leading "/" is dropped: the target is <target>/<outside>/sentinel, no earlier entry
+  await refused(await buildTgz([{ name: 'h', type: 'link', linkname: join(outside, 'sentinel') }]), /not an earlier entry/);
   await refused(
     await buildTgz([
       { name: 's', type: 'symlink', linkname: '../outside' },
