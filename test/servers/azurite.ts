@@ -14,6 +14,10 @@ export interface AzuriteHandle {
   /** Service URL with the account path, e.g. http://127.0.0.1:PORT/devstoreaccount1/ */
   endpoint: string;
   connectionString: string;
+  /** Directory of azurite's data (its metadata database `__azurite_db_blob__.json`, saved when it stops). */
+  location: string;
+  /** Stops azurite (it saves its database), runs `whileDown`, starts it again on the same port and data. */
+  restart(whileDown?: () => void | Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -51,25 +55,38 @@ export async function startAzurite(): Promise<AzuriteHandle> {
   const location = await mkdtemp(join(tmpdir(), 'offsite-azurite-'));
   const port = await freePort();
   const bin = fileURLToPath(new URL('../../node_modules/.bin/azurite-blob', import.meta.url));
-  const child = spawn(
-    bin,
-    ['--silent', '--location', location, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--skipApiVersionCheck', '--loose', '--disableTelemetry'],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  children.add(child);
-  await waitForPort(port, child, 20_000);
+  const launch = async () => {
+    const c = spawn(
+      bin,
+      ['--silent', '--location', location, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--skipApiVersionCheck', '--loose', '--disableTelemetry'],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    children.add(c);
+    await waitForPort(port, c, 20_000);
+    return c;
+  };
+  const halt = async (c: ChildProcess) => {
+    if (c.exitCode === null && c.signalCode === null) {
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill('SIGTERM');
+      await exited;
+    }
+    children.delete(c);
+  };
+  let child = await launch();
   const endpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}/`;
   return {
     port,
     endpoint,
+    location,
     connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${endpoint.replace(/\/$/, '')};`,
+    async restart(whileDown) {
+      await halt(child);
+      await whileDown?.();
+      child = await launch();
+    },
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
-      children.delete(child);
+      await halt(child);
       await rm(location, { recursive: true, force: true });
     },
   };
