@@ -25,6 +25,7 @@ import { DEFAULT_DROPBOX_ENDPOINT, type DropboxConfig } from './dropbox.def.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { abortError, withFields } from './remote-util.ts';
 import { chunks, type Chunk } from './chunks.ts';
+import { backoffDelay, retryAfterMs, retryLoop, sleep } from '../retry.ts';
 import { guarded, guardStream, isTimeout } from './deadline.ts';
 import { describeFailure } from './describe.ts';
 import { assertPlainName } from './names.ts';
@@ -39,6 +40,7 @@ const DEFAULT_RPC_TIMEOUT_MS = 600_000;
 const MAX_TRANSIENT_RETRIES = 4;
 const MAX_RATE_LIMIT_WAITS = 10;
 const MAX_RETRY_AFTER_MS = 300_000;
+const MAX_BACKOFF_MS = 30_000;
 
 const API_HOST = 'https://api.dropboxapi.com/';
 const CONTENT_HOST = 'https://content.dropboxapi.com/';
@@ -124,20 +126,8 @@ function contentHash(data: Buffer): string {
   return h.digest();
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(abortError(signal));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+/** Waits between tries end at an abort with an AbortError. */
+const dropboxSleep = (ms: number, signal?: AbortSignal) => sleep(ms, signal, abortError);
 
 /** JSON for the Dropbox-API-Arg header: non-ASCII escaped as \uXXXX. */
 function headerJson(v: unknown): string {
@@ -317,48 +307,56 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
     let refreshed = false;
     let retried = false;
     let forceRefresh = false;
-    for (;;) {
-      if (signal?.aborted) throw abortError(signal);
-      try {
-        await ensureToken(forceRefresh);
-        forceRefresh = false;
-        return (await fn()).result;
-      } catch (err) {
+    const r = await retryLoop(
+      async () => {
         if (signal?.aborted) throw abortError(signal);
-        if (err instanceof UserError) throw err;
-        // a stalled request already waited the whole deadline: the caller's retries decide what next
-        if (isTimeout(err)) throw err;
-        const e = err as DbxError;
-        const summary = summaryOf(e);
-        if (e.status === 401 && !refreshed) {
-          refreshed = true;
-          log.debug({ destination: 'Dropbox', what, summary }, 'Dropbox returned 401: refreshing the access token');
-          forceRefresh = true;
-          continue;
+        try {
+          await ensureToken(forceRefresh);
+          forceRefresh = false;
+          return (await fn()).result;
+        } catch (err) {
+          if ((err as DbxError)?.status === 409 && retried && !signal?.aborted && acceptAfterRetry?.(err as DbxError)) return undefined as T;
+          throw err;
         }
-        if (e.status === 409 && retried && acceptAfterRetry?.(e)) return undefined as T;
-        const retryAfterHeader = header(e, 'retry-after');
-        if (e.status === 429 || (e.status === 503 && retryAfterHeader)) {
-          if (++rateLimited > MAX_RATE_LIMIT_WAITS) throw fail(what, err);
-          const body = e.error as { error?: { retry_after?: number } } | undefined;
-          const secs = Number(retryAfterHeader ?? body?.error?.retry_after ?? 1);
-          const wait = Math.min(Number.isFinite(secs) && secs >= 0 ? secs * 1000 : 1000, MAX_RETRY_AFTER_MS);
-          log.info({ destination: 'Dropbox', what, waitMs: wait }, 'Dropbox rate limit: waiting as Retry-After asks');
-          await sleep(wait, signal);
-          retried = true;
-          continue;
-        }
-        const retryable = isNetworkError(err) || (typeof e.status === 'number' && e.status >= 500) || /too_many_write_operations/.test(summary);
-        if (retryable && transient < MAX_TRANSIENT_RETRIES) {
-          const wait = retryBase * 2 ** transient++;
-          log.debug({ destination: 'Dropbox', what, err: errorMessage(err), waitMs: wait }, 'Dropbox request failed; retrying');
-          await sleep(wait, signal);
-          retried = true;
-          continue;
-        }
-        throw fail(what, err);
-      }
-    }
+      },
+      {
+        signal,
+        sleep: dropboxSleep,
+        next(err) {
+          if (signal?.aborted) throw abortError(signal);
+          if (err instanceof UserError) throw err;
+          // a stalled request already waited the whole deadline: the caller's retries decide what next
+          if (isTimeout(err)) throw err;
+          const e = err as DbxError;
+          const summary = summaryOf(e);
+          if (e.status === 401 && !refreshed) {
+            refreshed = true;
+            log.debug({ destination: 'Dropbox', what, summary }, 'Dropbox returned 401: refreshing the access token');
+            forceRefresh = true;
+            return 0;
+          }
+          const retryAfterHeader = header(e, 'retry-after');
+          if (e.status === 429 || (e.status === 503 && retryAfterHeader)) {
+            if (++rateLimited > MAX_RATE_LIMIT_WAITS) throw fail(what, err);
+            const body = e.error as { error?: { retry_after?: number } } | undefined;
+            const asked = retryAfterMs(retryAfterHeader ?? String(body?.error?.retry_after ?? 1));
+            const wait = Math.min(asked ?? 1000, MAX_RETRY_AFTER_MS);
+            log.info({ destination: 'Dropbox', what, waitMs: wait }, 'Dropbox rate limit: waiting as Retry-After asks');
+            retried = true;
+            return wait;
+          }
+          const retryable = isNetworkError(err) || (typeof e.status === 'number' && e.status >= 500) || /too_many_write_operations/.test(summary);
+          if (retryable && transient < MAX_TRANSIENT_RETRIES) {
+            const wait = backoffDelay(++transient, { initialDelayMs: retryBase, maxDelayMs: MAX_BACKOFF_MS });
+            log.debug({ destination: 'Dropbox', what, err: errorMessage(err), waitMs: wait }, 'Dropbox request failed; retrying');
+            retried = true;
+            return wait;
+          }
+          throw fail(what, err);
+        },
+      },
+    );
+    return r.value;
   }
 
   // `overwrite` (UploadOptions.replace): the commit swaps the file atomically; an unfinished upload session never touches it

@@ -30,6 +30,7 @@ import { registerSecret } from '../redact.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { abortError, forEachLimit, withFields } from './remote-util.ts';
 import { chunks, type Chunk } from './chunks.ts';
+import { retryAfterMs, sleep } from '../retry.ts';
 import { guarded, guardStream, isTimeout, metered, timeoutError } from './deadline.ts';
 import { describeFailure } from './describe.ts';
 import { assertPlainName } from './names.ts';
@@ -87,15 +88,15 @@ function statusOf(err: GaxiosLikeError): number | undefined {
   return typeof s === 'number' ? s : undefined;
 }
 
-function retryAfterMs(err: GaxiosLikeError): number | null {
-  const h = err.response?.headers as { get?(n: string): string | null } | Record<string, string> | undefined;
+/** The wait a 429/503 asks for (Retry-After), at most 5 minutes. */
+function retryAfterOf(err: unknown): number | undefined {
+  const h = (err as GaxiosLikeError)?.response?.headers as { get?(n: string): string | null } | Record<string, string> | undefined;
   const v =
     typeof (h as { get?: unknown })?.get === 'function'
       ? (h as { get(n: string): string | null }).get('retry-after')
       : (h as Record<string, string> | undefined)?.['retry-after'];
-  if (!v) return null;
-  const s = Number(v);
-  return Number.isFinite(s) ? Math.min(300_000, Math.max(0, s * 1000)) : null;
+  const ms = retryAfterMs(v);
+  return ms === undefined ? undefined : Math.min(300_000, ms);
 }
 
 export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: Logger, opts: GoogleDriveOptions = {}): Promise<Destination> {
@@ -246,19 +247,11 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
 
   async function callOnce<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (closed) throw new Error('Google Drive destination is closed');
-    let waitHint = 0;
     const r = await withRetry(
       async (attempt) => {
-        if (waitHint > 0) {
-          const w = waitHint;
-          waitHint = 0;
-          await sleep(w, signal);
-        }
         try {
           return await guarded({ timeoutMs, what: `Google Drive ${what}`, signal }, (g) => fn(g.signal));
         } catch (err) {
-          const ra = retryAfterMs(err as GaxiosLikeError);
-          if (ra !== null) waitHint = ra;
           const out = fail(what, err);
           if (attempt > 1 && out instanceof Error && !(out as { attemptsNoted?: boolean }).attemptsNoted) {
             out.message += ` (after ${attempt} attempts)`;
@@ -267,7 +260,7 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
           throw out;
         }
       },
-      { settings: retry, log, what: `Google Drive ${what}`, signal, sleep: (ms, s) => sleep(ms, s) },
+      { settings: retry, log, what: `Google Drive ${what}`, signal, sleep: driveSleep, retryAfter: (e) => retryAfterOf(e) ?? retryAfterOf((e as Error).cause) },
     ).catch((err: unknown) => {
       // the engine's wrapper says what the error already says: pass the error itself on
       throw err instanceof RetryFailedError && err.cause ? err.cause : err;
@@ -476,7 +469,7 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
           (transient || ((failure as { status?: number }).status === undefined && (failure as { code?: string }).code !== 'incorrect_offset'));
         if (!retryable || attempt >= Math.max(1, retry.attempts)) throw failure;
         log.warn({ destination: 'GoogleDrive', attempt, err: errorMessage(failure) }, 'Google Drive upload chunk failed; asking Drive how much it has');
-        await sleep(Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (attempt - 1)), signal);
+        await driveSleep(Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (attempt - 1)), signal);
         // where does the session stand?
         const status = await guarded({ timeoutMs, what: 'Google Drive upload status', signal }, (g) =>
           jwt.request<{ id?: string }>({
@@ -560,17 +553,5 @@ function haveBytes(range: string | null): number {
   return m ? Number(m[1]) + 1 : 0;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(abortError(signal));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+/** Waits between tries end at an abort with an AbortError. */
+const driveSleep = (ms: number, signal?: AbortSignal) => sleep(ms, signal, abortError);

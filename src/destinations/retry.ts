@@ -9,6 +9,7 @@ import { destinationDefinitions } from './registry.ts';
 import type { Logger } from '../log.ts';
 import { ConfigError, UserError, errorMessage } from '../errors.ts';
 import { redact } from '../redact.ts';
+import { backoffDelay, retryLoop, sleep } from '../retry.ts';
 
 export interface RetrySettings {
   /** Tries per operation, the first included (>= 1). BACKUP_RETRY_ATTEMPTS. */
@@ -142,6 +143,10 @@ export interface RetryOptions {
    * attempt, and the log names the reason instead of counting attempts.
    */
   once?: string;
+  /** Is this failure transient? The destination's own judgement (default: classify). */
+  classify?: (err: unknown) => Classification;
+  /** How long the service asked to wait (Retry-After), in ms: the wait before the next try is at least this. */
+  retryAfter?: (err: unknown) => number | undefined;
   /** For tests: replaces setTimeout-based waiting. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   random?: () => number;
@@ -163,26 +168,10 @@ export class RetryFailedError extends Error {
   }
 }
 
-/** Delay before retry number `retry` (1-based): initial × 2^(retry-1), capped, with "equal jitter" (50-100 %). */
-export function backoffDelay(retry: number, settings: RetrySettings, random: () => number = Math.random): number {
-  const exp = Math.min(settings.maxDelayMs, settings.initialDelayMs * 2 ** (retry - 1));
-  return Math.round(exp / 2 + random() * (exp / 2));
-}
+export { backoffDelay };
 
-export function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+/** The engine's wait: an abort rejects with the signal's reason. */
+export const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> => sleep(ms, signal);
 
 /**
  * Run `fn` until it succeeds, fails permanently, runs out of attempts or of time.
@@ -191,44 +180,46 @@ export function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
  */
 export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions): Promise<RetryOutcome<T>> {
   const { settings, log, what, signal } = opts;
-  const sleep = opts.sleep ?? defaultSleep;
   const random = opts.random ?? Math.random;
   const max = opts.once ? 1 : Math.max(1, settings.attempts);
   const now = opts.now ?? Date.now;
   const start = now();
-  for (let attempt = 1; ; attempt++) {
-    try {
+  return retryLoop(
+    (attempt) => {
       signal?.throwIfAborted();
-      return { value: await fn(attempt), attempts: attempt };
-    } catch (err) {
-      const message = redact(errorMessage(err));
-      if (signal?.aborted) throw new RetryFailedError(`${what} aborted: ${message}`, attempt, err);
-      const c = classify(err);
-      const elapsed = now() - start;
-      const delay = backoffDelay(attempt, settings, random);
-      let stop = '';
-      if (!c.transient) stop = 'not retried';
-      else if (attempt >= max) stop = attempt > 1 ? `gave up after ${attempt} attempts` : 'retries disabled';
-      else if (opts.canRetry && !opts.canRetry()) stop = 'cannot be repeated (the source stream was consumed)';
-      else if (elapsed + delay > settings.maxDurationMs)
-        stop = `gave up after ${attempt} attempts (retry time limit ${Math.round(settings.maxDurationMs / 1000)}s)`;
-      // the final failure is thrown: the caller reports it once (a log line here would repeat it)
-      if (stop && opts.once) {
-        log.debug({ reason: c.reason, transient: c.transient }, `${what} failed (not retried: ${opts.once}): ${message}`);
-        throw new RetryFailedError(`${what} failed (not retried: ${opts.once}): ${message}`, attempt, err);
-      }
-      if (stop) {
-        log.debug({ attempt, attempts: max, reason: c.reason, transient: c.transient }, `${what} failed (attempt ${attempt}/${max}, ${stop}): ${message}`);
-        const e = new RetryFailedError(`${what} failed${attempt > 1 ? ` after ${attempt} attempts` : ''}: ${message}`, attempt, err);
-        throw e;
-      }
-      log.warn(
-        { attempt, attempts: max, reason: c.reason, delayMs: delay },
-        `${what} failed (attempt ${attempt}/${max}, ${c.reason}): ${message}; retrying in ${(delay / 1000).toFixed(1)}s`,
-      );
-      await sleep(delay, signal).catch((e) => {
-        throw new RetryFailedError(`${what} aborted: ${redact(errorMessage(e))}`, attempt, err);
-      });
-    }
-  }
+      return fn(attempt);
+    },
+    {
+      signal,
+      sleep: opts.sleep,
+      stopped: (e, err, attempt) => new RetryFailedError(`${what} aborted: ${redact(errorMessage(e))}`, attempt, err),
+      next(err, attempt) {
+        const message = redact(errorMessage(err));
+        if (signal?.aborted) throw new RetryFailedError(`${what} aborted: ${message}`, attempt, err);
+        const c = (opts.classify ?? classify)(err);
+        const elapsed = now() - start;
+        const delay = Math.max(backoffDelay(attempt, settings, random), (c.transient && opts.retryAfter?.(err)) || 0);
+        let stop = '';
+        if (!c.transient) stop = 'not retried';
+        else if (attempt >= max) stop = attempt > 1 ? `gave up after ${attempt} attempts` : 'retries disabled';
+        else if (opts.canRetry && !opts.canRetry()) stop = 'cannot be repeated (the source stream was consumed)';
+        else if (elapsed + delay > settings.maxDurationMs)
+          stop = `gave up after ${attempt} attempts (retry time limit ${Math.round(settings.maxDurationMs / 1000)}s)`;
+        // the final failure is thrown: the caller reports it once (a log line here would repeat it)
+        if (stop && opts.once) {
+          log.debug({ reason: c.reason, transient: c.transient }, `${what} failed (not retried: ${opts.once}): ${message}`);
+          throw new RetryFailedError(`${what} failed (not retried: ${opts.once}): ${message}`, attempt, err);
+        }
+        if (stop) {
+          log.debug({ attempt, attempts: max, reason: c.reason, transient: c.transient }, `${what} failed (attempt ${attempt}/${max}, ${stop}): ${message}`);
+          throw new RetryFailedError(`${what} failed${attempt > 1 ? ` after ${attempt} attempts` : ''}: ${message}`, attempt, err);
+        }
+        log.warn(
+          { attempt, attempts: max, reason: c.reason, delayMs: delay },
+          `${what} failed (attempt ${attempt}/${max}, ${c.reason}): ${message}; retrying in ${(delay / 1000).toFixed(1)}s`,
+        );
+        return delay;
+      },
+    },
+  );
 }

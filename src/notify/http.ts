@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { redact } from '../redact.ts';
 import type { SendContext } from './types.ts';
+import { backoffDelay, retryAfterMs, retryLoop } from '../retry.ts';
 
 /** A response already read (bounded) so retries and error messages can use it. */
 export interface HttpResponse {
@@ -46,15 +46,7 @@ async function readBody(res: Response): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').slice(0, MAX_BODY);
 }
 
-/** Retry-After (seconds or HTTP date) in milliseconds; undefined when absent or unreadable. */
-export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const v = value.trim();
-  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(parseFloat(v) * 1000);
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) return undefined;
-  return Math.max(0, t - now);
-}
+export { retryAfterMs };
 
 function excerpt(text: string): string {
   const t = text.replace(/\s+/g, ' ').trim();
@@ -92,53 +84,72 @@ export async function request(ctx: SendContext, url: string, init: RequestInit2 
   const method = init.method ?? 'POST';
   const host = hostForMessage(url);
   const okStatus = init.ok ?? ((s: number) => s >= 200 && s < 300);
-  const { attempts, backoffMs, maxDelayMs } = ctx.retry;
+  const { attempts, maxDelayMs } = ctx.retry;
   let lastError = '';
-  for (let attempt = 1; attempt <= Math.max(1, attempts); attempt++) {
-    if (ctx.signal.aborted) break;
-    ctx.attempts++;
-    const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)]);
-    let delay: number;
-    try {
+  const stopped = () => new DeliveryError(`${lastError || `${method} to ${host} was not sent`} (stopped before the next try)`);
+  const r = await retryLoop(
+    async () => {
+      if (ctx.signal.aborted) throw stopped();
+      ctx.attempts++;
+      const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)]);
       const res = await ctx.fetch(url, { method, headers: init.headers, body: init.body, signal, redirect: 'follow' });
       const text = await readBody(res);
       const out: HttpResponse = { status: res.status, statusText: res.statusText, headers: res.headers, text };
       if (okStatus(res.status)) return out;
-      const why = `${method} to ${host} answered HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}${text ? `: ${excerpt(text)}` : ''}`;
-      if (res.status !== 429 && res.status < 500) throw new DeliveryError(why, res.status);
-      lastError = why;
-      const after = retryAfterMs(res.headers.get('retry-after'));
-      if (after !== undefined && after > maxDelayMs) {
-        throw new DeliveryError(
-          `${why} (the server asks to retry after ${Math.ceil(after / 1000)}s, more than the ${Math.ceil(maxDelayMs / 1000)}s allowed)`,
-          res.status,
-        );
-      }
-      delay = after ?? backoff(backoffMs, attempt, maxDelayMs);
-      if (attempt >= attempts) throw new DeliveryError(`${why} (gave up after ${attempt} tries)`, res.status);
-    } catch (err) {
-      if (err instanceof DeliveryError) throw err;
-      if (ctx.signal.aborted) {
-        throw new DeliveryError(`${method} to ${host} was stopped: ${ctx.signal.reason instanceof Error ? ctx.signal.reason.message : 'aborted'}`);
-      }
-      if (isTimeout(err)) throw new DeliveryError(`${method} to ${host} got no answer within ${formatMs(ctx.timeoutMs)}`);
-      lastError = `${method} to ${host} failed: ${networkReason(err)}`;
-      if (attempt >= attempts) throw new DeliveryError(`${lastError} (gave up after ${attempt} tries)`);
-      delay = backoff(backoffMs, attempt, maxDelayMs);
-    }
-    ctx.log.debug({ host, attempt, delayMs: delay }, `notification: retrying: ${lastError}`);
-    try {
-      await sleep(delay, undefined, { signal: ctx.signal });
-    } catch {
-      break;
-    }
-  }
-  throw new DeliveryError(`${lastError || `${method} to ${host} was not sent`} (stopped before the next try)`);
+      throw new RefusedRequest(
+        `${method} to ${host} answered HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}${text ? `: ${excerpt(text)}` : ''}`,
+        out,
+      );
+    },
+    {
+      signal: ctx.signal,
+      stopped,
+      next(err, attempt) {
+        if (err instanceof DeliveryError) throw err;
+        let delay: number;
+        if (err instanceof RefusedRequest) {
+          const { status } = err.response;
+          if (status !== 429 && status < 500) throw new DeliveryError(err.message, status);
+          lastError = err.message;
+          const after = retryAfterMs(err.response.headers.get('retry-after'));
+          if (after !== undefined && after > maxDelayMs) {
+            throw new DeliveryError(
+              `${err.message} (the server asks to retry after ${Math.ceil(after / 1000)}s, more than the ${Math.ceil(maxDelayMs / 1000)}s allowed)`,
+              status,
+            );
+          }
+          if (attempt >= attempts) throw new DeliveryError(`${err.message} (gave up after ${attempt} tries)`, status);
+          delay = after ?? notifyBackoff(ctx, attempt);
+        } else {
+          if (ctx.signal.aborted) {
+            throw new DeliveryError(`${method} to ${host} was stopped: ${ctx.signal.reason instanceof Error ? ctx.signal.reason.message : 'aborted'}`);
+          }
+          if (isTimeout(err)) throw new DeliveryError(`${method} to ${host} got no answer within ${formatMs(ctx.timeoutMs)}`);
+          lastError = `${method} to ${host} failed: ${networkReason(err)}`;
+          if (attempt >= attempts) throw new DeliveryError(`${lastError} (gave up after ${attempt} tries)`);
+          delay = notifyBackoff(ctx, attempt);
+        }
+        ctx.log.debug({ host, attempt, delayMs: delay }, `notification: retrying: ${lastError}`);
+        return delay;
+      },
+    },
+  );
+  return r.value;
 }
 
-function backoff(base: number, attempt: number, max: number): number {
-  const d = base * 2 ** (attempt - 1);
-  return Math.min(max, Math.round(d * (0.75 + Math.random() * 0.5)));
+/** An answer that is not a success, read: retried or not by request()'s policy. */
+class RefusedRequest extends Error {
+  readonly response: HttpResponse;
+  constructor(message: string, response: HttpResponse) {
+    super(message);
+    this.name = 'RefusedRequest';
+    this.response = response;
+  }
+}
+
+/** The wait before retry number `attempt` of a notification (NOTIFICATION_RETRY_* settings). */
+export function notifyBackoff(ctx: SendContext, attempt: number): number {
+  return backoffDelay(attempt, { initialDelayMs: ctx.retry.backoffMs, maxDelayMs: ctx.retry.maxDelayMs });
 }
 
 export function formatMs(ms: number): string {

@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { retryLoop } from '../../retry.ts';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { DeliveryError, formatMs } from '../http.ts';
+import { DeliveryError, formatMs, notifyBackoff } from '../http.ts';
 import { NotifyUrlError, type BaseServiceConfig, type NotifyService, type SendContext } from '../types.ts';
 import { Query, decode, userinfo } from '../url.ts';
 
@@ -147,23 +147,23 @@ export const mqtt: NotifyService<MqttConfig> = {
 
   async send(cfg, msg, ctx) {
     // the payload is the text; the title is dropped (the fork publishes the message only)
-    for (let attempt = 1; ; attempt++) {
-      ctx.attempts++;
-      try {
-        await publishOnce(cfg, msg.message, ctx);
-        return;
-      } catch (err) {
-        if (ctx.signal.aborted || !transient(err) || attempt >= ctx.retry.attempts) {
-          throw attempt > 1 ? new DeliveryError(`${(err as Error).message} (gave up after ${attempt} tries)`) : err;
-        }
-        const delay = Math.min(ctx.retry.maxDelayMs, ctx.retry.backoffMs * 2 ** (attempt - 1));
-        ctx.log.debug({ attempt, delayMs: delay }, `notification: retrying: ${(err as Error).message}`);
-        try {
-          await sleep(delay, undefined, { signal: ctx.signal });
-        } catch {
-          throw err;
-        }
-      }
-    }
+    await retryLoop(
+      () => {
+        ctx.attempts++;
+        return publishOnce(cfg, msg.message, ctx);
+      },
+      {
+        signal: ctx.signal,
+        stopped: (_wait, err) => err,
+        next(err, attempt) {
+          if (ctx.signal.aborted || !transient(err) || attempt >= ctx.retry.attempts) {
+            throw attempt > 1 ? new DeliveryError(`${(err as Error).message} (gave up after ${attempt} tries)`) : err;
+          }
+          const delay = notifyBackoff(ctx, attempt);
+          ctx.log.debug({ attempt, delayMs: delay }, `notification: retrying: ${(err as Error).message}`);
+          return delay;
+        },
+      },
+    );
   },
 };

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { retryLoop } from '../../retry.ts';
 import type nodemailer from 'nodemailer';
 import { lazy } from '../../lazy.ts';
 
@@ -7,7 +7,7 @@ import { lazy } from '../../lazy.ts';
 const mailer = lazy<typeof nodemailer>('nodemailer');
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { parseDuration } from '../../config/duration.ts';
-import { DeliveryError, formatMs } from '../http.ts';
+import { DeliveryError, formatMs, notifyBackoff } from '../http.ts';
 import { NotifyUrlError, type BaseServiceConfig, type NotifyMessage, type NotifyService, type SendContext } from '../types.ts';
 import { Query, userinfo } from '../url.ts';
 import { titleOf } from './common.ts';
@@ -182,26 +182,28 @@ async function sendOne(transport: nodemailer.Transporter, cfg: SmtpConfig, rcpt:
     ...(cfg.useHTML ? { html: msg.message } : { text: msg.message }),
     textEncoding: 'quoted-printable' as const,
   };
-  for (let attempt = 1; ; attempt++) {
-    if (ctx.signal.aborted) throw new DeliveryError(`smtp to ${where} for ${rcpt} was stopped`);
-    ctx.attempts++;
-    try {
+  let text = '';
+  await retryLoop(
+    async () => {
+      if (ctx.signal.aborted) throw new DeliveryError(`smtp to ${where} for ${rcpt} was stopped`);
+      ctx.attempts++;
       await transport.sendMail(mail);
-      return;
-    } catch (e) {
-      const err = e as { code?: string; responseCode?: number; message?: string };
-      const why = err.code === 'ETIMEDOUT' ? `got no answer within ${formatMs(Math.min(cfg.timeoutMs, ctx.timeoutMs))}` : (err.message ?? String(e));
-      const text = `smtp to ${where} for ${rcpt}: ${why}`;
-      if (ctx.signal.aborted || !isTransient(err) || attempt >= ctx.retry.attempts) {
-        throw new DeliveryError(attempt > 1 ? `${text} (gave up after ${attempt} tries)` : text);
-      }
-      const delay = Math.min(ctx.retry.maxDelayMs, ctx.retry.backoffMs * 2 ** (attempt - 1));
-      ctx.log.debug({ attempt, delayMs: delay }, `notification: retrying: ${text}`);
-      try {
-        await sleep(delay, undefined, { signal: ctx.signal });
-      } catch {
-        throw new DeliveryError(`${text} (stopped before the next try)`);
-      }
-    }
-  }
+    },
+    {
+      signal: ctx.signal,
+      stopped: () => new DeliveryError(`${text} (stopped before the next try)`),
+      next(e, attempt) {
+        if (e instanceof DeliveryError) throw e;
+        const err = e as { code?: string; responseCode?: number; message?: string };
+        const why = err.code === 'ETIMEDOUT' ? `got no answer within ${formatMs(Math.min(cfg.timeoutMs, ctx.timeoutMs))}` : (err.message ?? String(e));
+        text = `smtp to ${where} for ${rcpt}: ${why}`;
+        if (ctx.signal.aborted || !isTransient(err) || attempt >= ctx.retry.attempts) {
+          throw new DeliveryError(attempt > 1 ? `${text} (gave up after ${attempt} tries)` : text);
+        }
+        const delay = notifyBackoff(ctx, attempt);
+        ctx.log.debug({ attempt, delayMs: delay }, `notification: retrying: ${text}`);
+        return delay;
+      },
+    },
+  );
 }
