@@ -14,7 +14,7 @@
  *   offsets in order), 308 Resume Incomplete with `Range: bytes=0-n` until the final chunk,
  *   then 200 with the file. `Content-Range: bytes *\/total` asks for the status. The file
  *   exists (is listed, can be read) only once the last byte is in.
- * - GET /drive/v3/files: q (a subset of the query language: `'id' in parents`, `name =`,
+ * - GET /drive/v3/files: q (a subset of the query language: `'id' in parents` with the alias `'root'`, `name =`,
  *   `name contains`, `trashed =`, `mimeType =`/`!=`, and/or/not, parentheses), pageSize
  *   (max 1000), pageToken, fields (partial responses), supportsAllDrives,
  *   includeItemsFromAllDrives, corpora and driveId for shared drives. Sizes are strings
@@ -276,16 +276,17 @@ function parseQuery(q: string): Expr {
   return e;
 }
 
-function evaluate(e: Expr, f: DriveFile): boolean {
+/** `rootId`: what the alias 'root' stands for (`'root' in parents`, as Drive accepts). */
+function evaluate(e: Expr, f: DriveFile, rootId: string): boolean {
   switch (e.k) {
     case 'and':
-      return evaluate(e.a, f) && evaluate(e.b, f);
+      return evaluate(e.a, f, rootId) && evaluate(e.b, f, rootId);
     case 'or':
-      return evaluate(e.a, f) || evaluate(e.b, f);
+      return evaluate(e.a, f, rootId) || evaluate(e.b, f, rootId);
     case 'not':
-      return !evaluate(e.a, f);
+      return !evaluate(e.a, f, rootId);
     case 'in':
-      return e.field === 'parents' ? f.parents.includes(e.value) : false;
+      return e.field === 'parents' ? f.parents.includes(e.value === 'root' ? rootId : e.value) : false;
     case 'cmp': {
       const v = (f as unknown as Record<string, unknown>)[e.field];
       if (e.op === 'contains') {
@@ -710,7 +711,7 @@ export async function startDriveFake(
           ids = [...fake.files.values()]
             .filter((f) => f.id !== rootId && !drives.has(f.id))
             .filter((f) => (driveId ? f.driveId === driveId : !f.driveId || allDrives))
-            .filter((f) => !expr || evaluate(expr, f))
+            .filter((f) => !expr || evaluate(expr, f, rootId))
             .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1))
             .map((f) => f.id);
         }
