@@ -20,6 +20,7 @@ import { EXIT, exitCodeFor, worstStatus, type RunStats } from './run/stats.ts';
 import { formatDuration } from './config/duration.ts';
 import { notifyTest } from './notify/index.ts';
 import { reportRun } from './run/report.ts';
+import { recordRun } from './run/history.ts';
 import { checkHealthFile } from './health/state.ts';
 import { installStopHandler } from './run/stop.ts';
 import { runReadCommand } from './restore/commands.ts';
@@ -104,9 +105,15 @@ async function cmdBackup(config: Config, log: Logger, jobName: string | undefine
       statusLine.clear();
       await reportRun(job, stats, log, stop.lateSignal());
       monitors?.finished(stats, rid);
+      // OFFSITE_STATE_DIR/run-history.json: the status page's strip and runs list show this run too
+      const history = await recordRun(config.stateDir, stats, rid, 'cli', log);
       if (config.http.pushgatewayUrl) {
         const { pushRunMetrics, jobIntervalMs } = await import('./metrics/push.ts');
-        await pushRunMetrics(config.http.pushgatewayUrl, stats, VERSION, log, { intervalMs: jobIntervalMs(job), instance: config.http.pushgatewayInstance });
+        await pushRunMetrics(config.http.pushgatewayUrl, stats, VERSION, log, {
+          intervalMs: jobIntervalMs(job),
+          instance: config.http.pushgatewayInstance,
+          totals: history.totals[job.name],
+        });
       }
       statuses.push(stats.status);
       if (human) process.stderr.write(runSummary(job.name, stats));
@@ -284,6 +291,7 @@ async function startControl(control: DaemonControl, log: Logger): Promise<Contro
       const p = pushRunMetrics(http.pushgatewayUrl!, e.run.stats, VERSION, log, {
         intervalMs: control.intervalMs(e.run.job),
         instance: http.pushgatewayInstance,
+        totals: control.history?.totals(e.run.job),
       });
       pushes.add(p);
       void p.finally(() => pushes.delete(p));

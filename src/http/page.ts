@@ -238,7 +238,7 @@ ${error ? errorBox(error) : ''}
 ${job.running ? h`<dt>Running</dt><dd><a href="/runs/${job.running.id}">a run started ${when(job.running.started)}</a></dd>` : ''}
 </dl>
 ${runNowForm(s, job.name, Boolean(job.running))}
-<h3>Last 30 days</h3>${strip(t, jobRuns, dests)}
+<h3>Last 30 days</h3>${strip(t, job.days ?? null, jobRuns, dests)}
 <h3>Destinations</h3>
 <div class="scroll" role="region" aria-label="Destinations of ${job.name}" tabindex="0"><table>
 <thead><tr><th scope="col">Destination</th><th scope="col">Backups</th><th scope="col">Bytes</th><th scope="col">Oldest</th><th scope="col">Newest</th></tr></thead>
@@ -278,7 +278,7 @@ ${cfg ? settings(cfg) : ''}
       s,
       'Runs',
       runs.runs.length === 0
-        ? h`<p>No run since the daemon started (it keeps the last 100).</p>`
+        ? h`<p>No run recorded yet.</p>`
         : h`
 <div class="scroll" role="region" aria-label="Runs" tabindex="0"><table>
 <thead><tr><th scope="col">Started</th><th scope="col">Job</th><th scope="col">Result</th><th scope="col">Duration</th><th scope="col">Archive</th><th scope="col">Trigger</th></tr></thead>
@@ -286,7 +286,7 @@ ${cfg ? settings(cfg) : ''}
             (
               r,
             ) => h`<tr><td><a href="/runs/${r.id}">${when(r.started)}</a></td><td>${r.job}</td><td>${r.state === 'running' ? badge('running') : statusBadge(r.status ?? 'unknown')}</td>
-<td>${r.finished ? formatInterval(Date.parse(r.finished) - Date.parse(r.started)) : '–'}</td><td>${r.archive ? h`${bytes(r.archive.size)}, ${r.archive.files} files` : '–'}</td><td>${r.trigger}</td></tr>`,
+<td>${r.finished ? formatInterval(Date.parse(r.finished) - Date.parse(r.started)) : '–'}</td><td>${r.archive ? h`${bytes(r.archive.size)}, ${r.archive.files} files` : '–'}</td><td>${TRIGGERS[r.trigger] ?? r.trigger}</td></tr>`,
           )}</tbody></table></div>`,
     );
   });
@@ -304,7 +304,7 @@ ${cfg ? settings(cfg) : ''}
       s,
       `Run of ${r.job}`,
       h`
-<p>${live ? badge('running') : statusBadge(r.status ?? 'unknown')} started ${when(r.started)}${r.finished ? h`, finished ${when(r.finished)} (${formatInterval(Date.parse(r.finished) - Date.parse(r.started))})` : ''} · ${r.trigger === 'api' ? 'started by hand' : 'scheduled'}</p>
+<p>${live ? badge('running') : statusBadge(r.status ?? 'unknown')} started ${when(r.started)}${r.finished ? h`, finished ${when(r.finished)} (${formatInterval(Date.parse(r.finished) - Date.parse(r.started))})` : ''} · ${TRIGGERS[r.trigger] ?? r.trigger}</p>
 ${
   live
     ? h`<section class="card" id="live" data-run="${r.id}" aria-live="polite"><h2>Progress</h2>
@@ -329,11 +329,20 @@ ${st.error ? errorBox(`${st.error.phase}: ${st.error.message}`) : ''}
 <td>${bytes(d.bytes)}</td><td>${formatInterval(d.durationMs)}</td><td>${d.attempts}</td><td>${d.pruned}${d.pruneNote ? h` <span class="hint">${redact(d.pruneNote)}</span>` : ''}</td></tr>`,
       )}</tbody></table></div></section>
 ${st.warnings.length ? h`<section class="card"><h2>Warnings</h2><ul>${st.warnings.map((w) => h`<li>${redact(w)}</li>`)}</ul></section>` : ''}`
-    : ''
+    : r.source === 'history'
+      ? h`
+${r.error ? errorBox(redact(r.error)) : ''}
+<section class="card"><h2>Destinations</h2><div class="scroll" role="region" aria-label="Destination results" tabindex="0"><table>
+<thead><tr><th scope="col">Destination</th><th scope="col">Result</th><th scope="col">Bytes</th></tr></thead>
+<tbody>${(r.destinations ?? []).map(
+          (d) =>
+            h`<tr><th scope="row">${d.destination}<div class="hint">${redact(d.location)}</div></th><td>${d.ok ? badge('ok') : h`${badge('failure')} ${redact(d.error ?? '')}`}</td><td>${bytes(d.bytes)}</td></tr>`,
+        )}</tbody></table></div></section>`
+      : ''
 }
 <section class="card"><h2>Log</h2>${
         r.logs.length === 0
-          ? h`<p>No log lines.</p>`
+          ? h`<p>${r.source === 'history' ? "From the run history: its phases and log were kept only by the process that ran it (see that process's log)." : 'No log lines.'}</p>`
           : h`<div class="scroll" role="region" aria-label="Log" tabindex="0"><table class="log">
 <thead><tr><th scope="col">Time</th><th scope="col">Level</th><th scope="col">Message</th></tr></thead>
 <tbody>${r.logs.map((l) => h`<tr class="lvl-${l.level}"><td>${l.time.slice(11, 19)}</td><td>${l.level}</td><td>${redact(l.msg)}${l.fields ? h` <code>${redact(JSON.stringify(l.fields))}</code>` : ''}</td></tr>`)}</tbody></table></div>`
@@ -467,6 +476,8 @@ interface StatusJson {
     lastRun: { at: string; status: string; id?: string } | null;
     lastSuccess: string | null;
     running: RunJson | null;
+    /** Runs per UTC day by result, oldest first (the run history's counts). */
+    days?: Array<{ day: string; success: number; degraded: number; partial: number; failure: number }>;
   }>;
 }
 interface RunJson {
@@ -479,6 +490,10 @@ interface RunJson {
   status: string | null;
   progress: { files: number; bytes: number; total: { files: number; bytes: number } | null; bytesPerSecond: number | null } | null;
   archive: { size: number; files: number } | null;
+  /** 'history': known only from the run history (no progress, stats or log). */
+  source?: string;
+  error?: string | null;
+  destinations?: Array<{ destination: string; location: string; ok: boolean; bytes: number; error?: string }>;
 }
 interface RunDetailJson extends RunJson {
   stats: {
@@ -550,18 +565,31 @@ function phases(st: NonNullable<RunDetailJson['stats']>): Array<[string, string,
 
 const RANK: Record<string, number> = { success: 0, degraded: 1, partial: 2, failure: 3 };
 
-/** The last 30 days, one cell a day coloured by the worst run of the day (a backup found on a destination counts when no run is known). */
-function strip(now: Date, runs: RunJson[], dests: DestJson[]): H {
+const TRIGGERS: Record<string, string> = { api: 'started by hand', schedule: 'scheduled', cli: 'offsite backup' };
+
+/**
+ * The last 30 days, one cell a day coloured by the worst run of the day: the run history's counts
+ * per day (`days`, from the status API), else the runs listed; a backup found on a destination
+ * counts when no run is known.
+ */
+function strip(now: Date, days: NonNullable<StatusJson['jobs'][number]['days']> | null, runs: RunJson[], dests: DestJson[]): H {
   const day = (t: number) => new Date(t).toISOString().slice(0, 10);
   const cells: H[] = [];
   for (let i = 29; i >= 0; i--) {
     const d = day(now.getTime() - i * 86_400_000);
-    const ofDay = runs.filter((r) => r.state === 'finished' && r.status && day(Date.parse(r.finished ?? r.started)) === d);
-    const worst = ofDay.reduce<string | null>((w, r) => (w === null || (RANK[r.status!] ?? 3) > (RANK[w] ?? 3) ? r.status : w), null);
+    const counts: Record<string, number> = { success: 0, degraded: 0, partial: 0, failure: 0 };
+    const known = days?.find((x) => x.day === d);
+    if (days) {
+      if (known) for (const k of Object.keys(counts)) counts[k] = known[k as keyof typeof known] as number;
+    } else
+      for (const r of runs)
+        if (r.state === 'finished' && r.status && day(Date.parse(r.finished ?? r.started)) === d) counts[r.status] = (counts[r.status] ?? 0) + 1;
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    const worst = Object.keys(counts).reduce<string | null>((w, k) => (counts[k]! > 0 && (w === null || (RANK[k] ?? 3) > (RANK[w] ?? 3)) ? k : w), null);
     const stored = dests.reduce((n, x) => n + x.backups.filter((b) => day(Date.parse(b.time)) === d).length, 0);
     const cls = worst ?? (stored ? 'stored' : 'none');
     const label = worst
-      ? `${d}: ${ofDay.length} run${ofDay.length === 1 ? '' : 's'}, worst ${worst}`
+      ? `${d}: ${total} run${total === 1 ? '' : 's'}, worst ${worst}`
       : stored
         ? `${d}: ${stored} backup${stored === 1 ? '' : 's'} stored`
         : `${d}: no run`;

@@ -35,6 +35,7 @@ import { errorMessage } from '../errors.ts';
 import { redact } from '../redact.ts';
 import { HEALTH_MAX_AGE_MS } from '../health/state.ts';
 import { mountPage } from './page.ts';
+import { dayOf, HISTORY_DAYS, MAX_HISTORY_RUNS, type HistoryData, type HistoryRun } from '../run/history.ts';
 
 export interface ServerDeps {
   control: DaemonControl;
@@ -98,6 +99,47 @@ export function runSummary(r: RunRecord): Record<string, unknown> {
     progress: r.progress ?? null,
     archive: r.stats?.archive ? { size: r.stats.archive.size, files: r.stats.archive.files, sha256: r.stats.archive.sha256 } : null,
   };
+}
+
+/** A run known only from the run history (an earlier daemon's, or `offsite backup`'s): no progress, stats or log. */
+export function historySummary(r: HistoryRun): Record<string, unknown> {
+  return {
+    id: r.id,
+    job: r.job,
+    trigger: r.trigger,
+    state: 'finished',
+    started: r.started,
+    finished: r.finished,
+    status: r.status,
+    progress: null,
+    archive: r.archive ? { size: r.archive.size, files: r.archive.files, sha256: r.archive.sha256 } : null,
+    source: 'history',
+    error: r.error ?? null,
+    destinations: r.destinations,
+  };
+}
+
+/** Days shown by the status page's strip. */
+export const STRIP_DAYS = 30;
+
+/** A job's runs per UTC day, by result, for the last STRIP_DAYS days: the run history's counts plus this daemon's runs it lacks. */
+export function runDays(job: string, history: HistoryData | null, runs: readonly RunRecord[], now: Date): Array<Record<string, string | number>> {
+  const out = new Map<string, { day: string; success: number; degraded: number; partial: number; failure: number }>();
+  for (let i = STRIP_DAYS - 1; i >= 0; i--) {
+    const day = dayOf(now.getTime() - i * 86_400_000);
+    out.set(day, { day, success: 0, degraded: 0, partial: 0, failure: 0 });
+  }
+  for (const d of history?.days ?? []) {
+    const o = d.job === job ? out.get(d.day) : undefined;
+    if (o) for (const k of ['success', 'degraded', 'partial', 'failure'] as const) o[k] += d[k];
+  }
+  const known = new Set(history?.runs.map((r) => r.id));
+  for (const r of runs) {
+    if (r.job !== job || r.state !== 'finished' || !r.stats || known.has(r.id)) continue;
+    const o = out.get(dayOf(r.finished ?? r.started));
+    if (o) o[r.stats.status]++;
+  }
+  return [...out.values()];
 }
 
 function runDetail(r: RunRecord): Record<string, unknown> {
@@ -209,6 +251,7 @@ export function createApp(deps: ServerDeps): Hono<Env> {
     const denied = need(c, 'read');
     if (denied) return denied;
     const h = healthOf(control, now());
+    const history = control.history ? await control.history.read() : null;
     const jobs = await Promise.all(
       control.config.jobs.map(async (job) => {
         const rec = control.health.jobs[job.name];
@@ -233,6 +276,7 @@ export function createApp(deps: ServerDeps): Hono<Env> {
           lastSuccess: rec?.lastSuccess ?? null,
           running: running ? runSummary(running) : null,
           destinations: dests,
+          days: runDays(job.name, history, control.runs.list(job.name), now()),
         };
       }),
     );
@@ -275,16 +319,34 @@ export function createApp(deps: ServerDeps): Hono<Env> {
     return c.json(runSummary(r), 202, { ...JSON_HEADERS, Location: location });
   });
 
-  api.get('/v1/runs', (c) => {
+  api.get('/v1/runs', async (c) => {
     const denied = need(c, 'read');
     if (denied) return denied;
-    return c.json({ runs: control.runs.list(c.req.query('job')).map(runSummary) }, 200, JSON_HEADERS);
+    const job = c.req.query('job');
+    const limitText = c.req.query('limit');
+    const limit = limitText === undefined ? 100 : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY_RUNS)
+      return c.json({ error: `limit must be a whole number from 1 to ${MAX_HISTORY_RUNS}` }, 400, JSON_HEADERS);
+    // this daemon's runs (with progress and details), then the run history's (earlier daemons, `offsite backup`)
+    const mine = control.runs.list(job);
+    const ids = new Set(mine.map((r) => r.id));
+    const history = control.history ? await control.history.read() : null;
+    const older = (history?.runs ?? []).filter((r) => !ids.has(r.id) && (!job || r.job === job));
+    const all = [
+      ...mine.map((r) => ({ at: r.started.getTime(), json: runSummary(r) })),
+      ...older.map((r) => ({ at: Date.parse(r.started), json: historySummary(r) })),
+    ].sort((a, b) => b.at - a.at);
+    return c.json({ runs: all.slice(0, limit).map((r) => r.json) }, 200, JSON_HEADERS);
   });
-  api.get('/v1/runs/:id', (c) => {
+  api.get('/v1/runs/:id', async (c) => {
     const denied = need(c, 'read');
     if (denied) return denied;
     const r = control.runs.get(c.req.param('id'));
-    if (!r) return c.json({ error: 'no such run (the daemon keeps the last 100)' }, 404, JSON_HEADERS);
+    if (!r) {
+      const old = control.history ? (await control.history.read()).runs.find((x) => x.id === c.req.param('id')) : undefined;
+      if (old) return c.json({ ...historySummary(old), stats: null, logs: [], droppedLines: 0 }, 200, JSON_HEADERS);
+      return c.json({ error: `no such run (the run history keeps the last ${MAX_HISTORY_RUNS} runs of ${HISTORY_DAYS} days)` }, 404, JSON_HEADERS);
+    }
     return c.json(runDetail(r), 200, JSON_HEADERS);
   });
 

@@ -4,13 +4,15 @@
  * job=<the offsite job>, instance=<OFFSITE_PUSHGATEWAY_INSTANCE or the host name> (POST: a failed
  * run leaves the last success time pushed before). The schedule's expected interval goes with
  * them, so the stale alert (deploy/prometheus) works for a CronJob too.
- * Counters and the duration histogram are not pushed (each push comes from a fresh registry,
- * so they would restart at every run); `offsite_backup_last_duration_seconds` replaces the
- * histogram there. Bounded (PUSH_TIMEOUT_MS); a failed push is a warning, never a failed backup.
+ * `offsite_backup_runs_total` is pushed with the counts of the run history
+ * (OFFSITE_STATE_DIR/run-history.json, kept across runs and restarts: a counter that restarts
+ * only when that file is new); without them (no history) it is not pushed. The other counters
+ * and the duration histogram are not pushed (each push comes from a fresh registry, so they would
+ * restart at every run); `offsite_backup_last_duration_seconds` replaces the histogram there. Bounded (PUSH_TIMEOUT_MS); a failed push is a warning, never a failed backup.
  */
-import { Pushgateway, Gauge } from 'prom-client';
+import { Pushgateway, Gauge, Counter } from 'prom-client';
 import type { Logger } from '../log.ts';
-import type { RunStats } from '../run/stats.ts';
+import type { RunStats, RunStatus } from '../run/stats.ts';
 import { Metrics } from './metrics.ts';
 import { errorMessage } from '../errors.ts';
 import { parseCron } from '../schedule/cron.ts';
@@ -20,7 +22,6 @@ import { redact } from '../redact.ts';
 
 export const PUSH_TIMEOUT_MS = 10_000;
 const NOT_PUSHED = [
-  'offsite_backup_runs_total',
   'offsite_backup_duration_seconds',
   'offsite_prune_deleted_total',
   'offsite_prune_errors_total',
@@ -34,6 +35,8 @@ export interface PushOptions {
   intervalMs?: number | null;
   /** The grouping key's instance; unset: job only. */
   instance?: string;
+  /** The job's runs by result from the run history (offsite_backup_runs_total); unset: the counter is not pushed. */
+  totals?: Partial<Record<RunStatus, number>>;
 }
 
 /** A job's expected interval from its schedule (plus its jitter), as the daemon computes it; null when it never fires. */
@@ -49,6 +52,11 @@ export function jobIntervalMs(job: Pick<JobConfig, 'schedule'>): number | null {
 export async function pushRunMetrics(url: string, stats: RunStats, version: string, log: Logger, opts: PushOptions = {}): Promise<boolean> {
   const m = new Metrics(version, { processMetrics: false });
   m.observeRun(stats);
+  m.registry.removeSingleMetric('offsite_backup_runs_total');
+  if (opts.totals) {
+    const runs = new Counter({ name: 'offsite_backup_runs_total', help: 'Runs by result (success, partial, degraded, failure)', labelNames: ['job', 'result'], registers: [m.registry] });
+    for (const result of ['success', 'degraded', 'partial', 'failure'] as const) runs.inc({ job: stats.job, result }, opts.totals[result] ?? 0);
+  }
   if (opts.intervalMs) m.interval.set({ job: stats.job }, opts.intervalMs / 1000);
   for (const name of NOT_PUSHED) m.registry.removeSingleMetric(name);
   new Gauge({ name: 'offsite_backup_last_duration_seconds', help: 'Duration of the last run', labelNames: ['job'], registers: [m.registry] }).set(

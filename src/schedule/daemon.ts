@@ -12,12 +12,15 @@ import { installStopHandler, type StopHandler } from '../run/stop.ts';
 import { followArchive, LOG_PROGRESS_MS } from '../progress.ts';
 import type { ArchiveStream } from '../archive/index.ts';
 import { RunRegistry, RUN_BINDING, type RunRecord } from './runs.ts';
+import { RunHistory, historyRecord } from '../run/history.ts';
 
 /** What the HTTP API, the metrics and the push monitors see of a running daemon. */
 export interface DaemonControl {
   config: Config;
   health: HealthStore;
   runs: RunRegistry;
+  /** Every finished run, also of earlier daemons and of `offsite backup` (OFFSITE_STATE_DIR/run-history.json). */
+  history?: RunHistory;
   /** Aborted when the daemon stops. */
   signal: AbortSignal;
   /** The next scheduled run of a job, or null. */
@@ -91,6 +94,8 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
   );
 
   const runs = new RunRegistry();
+  const history = new RunHistory(config.stateDir, log);
+  await history.read();
   const inflight = new Set<string>();
   const fire = (job: JobConfig, s: () => Scheduled | undefined, trigger: RunRecord['trigger'] = 'schedule'): RunRecord | undefined => {
     if (controller.signal.aborted) return;
@@ -131,6 +136,7 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
           await health.write();
         }
         if (opts.afterRun) await opts.afterRun(job, stats);
+        await history.append(historyRecord(stats, rec.id, trigger));
         runs.finish(rec.id, stats);
         finished = true;
       } catch (e) {
@@ -140,7 +146,7 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
       }
       if (!finished) {
         const end = new Date();
-        runs.finish(rec.id, {
+        const stats: RunStats = {
           job: job.name,
           status: 'failure',
           start: rec.started,
@@ -154,7 +160,9 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
           warnings: [],
           degradedBy: [],
           error: { phase: 'archive', message: controller.signal.aborted ? 'aborted: the daemon is stopping' : 'the run crashed' },
-        });
+        };
+        await history.append(historyRecord(stats, rec.id, trigger));
+        runs.finish(rec.id, stats);
       }
       const next = s()?.next();
       if (next && !controller.signal.aborted) log.info({ job: job.name, next: next.toISOString() }, 'next run scheduled');
@@ -218,6 +226,7 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
         config,
         health,
         runs,
+        history,
         signal: controller.signal,
         next: (name) => entries.get(name)?.next() ?? null,
         intervalMs: (name) => health.jobs[name]?.intervalMs ?? null,

@@ -38,6 +38,9 @@ function backup(env: Record<string, string>): Promise<{ code: number | null; out
 
 // every pushed series carries the grouping key: job (offsite's job) and instance (OFFSITE_PUSHGATEWAY_INSTANCE)
 const sample = (text: string, name: string) => new RegExp(`^${name}\\{(?=[^}]*instance="app-backup")[^}]*job="nightly"[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1];
+/** offsite_backup_runs_total of one result. */
+const runs = (text: string, result: string) =>
+  new RegExp(`^offsite_backup_runs_total\\{(?=[^}]*instance="app-backup")(?=[^}]*result="${result}")[^}]*job="nightly"[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1];
 
 test(
   'offsite backup pushes its gauges to a Pushgateway; a failure keeps the last success; a dead gateway does not fail the backup',
@@ -81,7 +84,10 @@ test(
     const success = sample(text, 'offsite_backup_last_success_timestamp_seconds');
     assert.ok(success && Number(success) > 1.7e9, text);
     assert.ok(sample(text, 'offsite_backup_last_duration_seconds'));
-    assert.equal(sample(text, 'offsite_backup_runs_total'), undefined, 'a counter was pushed');
+    // the runs counter comes from the run history in OFFSITE_STATE_DIR: it counts across processes
+    assert.equal(runs(text, 'success'), '1', text);
+    assert.equal(runs(text, 'failure'), '0', text);
+    assert.equal(sample(text, 'offsite_backup_duration_seconds_count'), undefined, 'the histogram was pushed');
     // the stale alert needs the interval: it comes from the job's BACKUP_CRON_EXPRESSION
     assert.equal(sample(text, 'offsite_schedule_expected_interval_seconds'), String(6 * 3600), text);
 
@@ -91,6 +97,8 @@ test(
     text = await metrics();
     assert.equal(sample(text, 'offsite_backup_last_status'), '0');
     assert.equal(sample(text, 'offsite_backup_last_success_timestamp_seconds'), success, 'the failed run erased the last success');
+    assert.equal(runs(text, 'success'), '1', text);
+    assert.equal(runs(text, 'failure'), '1', text);
     renameSync(join(dir, 'gone'), join(dir, 'src'));
 
     gw.kill('SIGTERM');
