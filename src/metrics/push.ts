@@ -54,7 +54,12 @@ export async function pushRunMetrics(url: string, stats: RunStats, version: stri
   m.observeRun(stats);
   m.registry.removeSingleMetric('offsite_backup_runs_total');
   if (opts.totals) {
-    const runs = new Counter({ name: 'offsite_backup_runs_total', help: 'Runs by result (success, partial, degraded, failure)', labelNames: ['job', 'result'], registers: [m.registry] });
+    const runs = new Counter({
+      name: 'offsite_backup_runs_total',
+      help: 'Runs by result (success, partial, degraded, failure)',
+      labelNames: ['job', 'result'],
+      registers: [m.registry],
+    });
     for (const result of ['success', 'degraded', 'partial', 'failure'] as const) runs.inc({ job: stats.job, result }, opts.totals[result] ?? 0);
   }
   if (opts.intervalMs) m.interval.set({ job: stats.job }, opts.intervalMs / 1000);

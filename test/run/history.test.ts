@@ -37,7 +37,14 @@ function stats(job: string, end: Date, status: RunStats['status'] = 'success'): 
     end,
     durationMs: 5000,
     lockWaitMs: 0,
-    archive: { name: `backup-${end.getTime()}.tar.gz`, size: 1234, sha256: 'ab'.repeat(32), compression: 'gz', encryption: 'none', files: 3 } as RunStats['archive'],
+    archive: {
+      name: `backup-${end.getTime()}.tar.gz`,
+      size: 1234,
+      sha256: 'ab'.repeat(32),
+      compression: 'gz',
+      encryption: 'none',
+      files: 3,
+    } as RunStats['archive'],
     destinations: [
       { destination: 'S3', location: 's3://bucket/', ok: status !== 'failure', bytes: 1234, durationMs: 10, attempts: 1, pruned: 0 },
       {
@@ -122,7 +129,10 @@ test('a damaged history does not stop the record: set aside as .bad with one war
   assert.match(lines()[0] ?? '', /run history .* is damaged \(not valid JSON\)/);
   const t = new Date();
   await h.append(rec('app', t), t);
-  assert.match(lines().at(-1) ?? '', /is damaged.*set aside as .*run-history\.json\.bad; a new history starts with this run \(the backup itself is not affected\)/);
+  assert.match(
+    lines().at(-1) ?? '',
+    /is damaged.*set aside as .*run-history\.json\.bad; a new history starts with this run \(the backup itself is not affected\)/,
+  );
   assert.equal(readFileSync(join(d, `${HISTORY_FILE}.bad`), 'utf8'), '{"version":1,"runs":[{"id":');
   assert.equal(parseHistory(readFileSync(join(d, HISTORY_FILE), 'utf8')).runs.length, 1);
 });
@@ -138,18 +148,22 @@ test('an oversized history is not read (bounded), set aside, and replaced', asyn
   assert.ok(statSync(join(d, HISTORY_FILE)).size < 10_000);
 });
 
-test('a state directory that cannot be written: a warning, the run kept in memory', { skip: process.getuid?.() === 0 ? 'root writes anywhere' : false }, async () => {
-  const d = dir();
-  mkdirSync(join(d, 'ro'));
-  chmodSync(join(d, 'ro'), 0o500);
-  const { log, lines } = logger();
-  const h = new RunHistory(join(d, 'ro'), log);
-  const t = new Date();
-  await h.append(rec('app', t), t);
-  await h.append(rec('app', t), t);
-  assert.equal((await h.read()).runs.length, 2);
-  assert.equal(lines().filter((l) => /cannot record the run in the run history/.test(l)).length, 1, lines().join('\n'));
-});
+test(
+  'a state directory that cannot be written: a warning, the run kept in memory',
+  { skip: process.getuid?.() === 0 ? 'root writes anywhere' : false },
+  async () => {
+    const d = dir();
+    mkdirSync(join(d, 'ro'));
+    chmodSync(join(d, 'ro'), 0o500);
+    const { log, lines } = logger();
+    const h = new RunHistory(join(d, 'ro'), log);
+    const t = new Date();
+    await h.append(rec('app', t), t);
+    await h.append(rec('app', t), t);
+    assert.equal((await h.read()).runs.length, 2);
+    assert.equal(lines().filter((l) => /cannot record the run in the run history/.test(l)).length, 1, lines().join('\n'));
+  },
+);
 
 test('a state directory that is a file: a warning, never a throw', async () => {
   const d = dir();
