@@ -181,5 +181,9 @@ test('cronjob.yaml: offsite backup, never two at once, time zone, deadlines, pus
   assert.match(env.get('OFFSITE_PUSHGATEWAY_URL') ?? '', /^https?:\/\//);
   assert.ok(env.get('OFFSITE_PUSHGATEWAY_INSTANCE'), 'a stable instance label (pod names change every run)');
   assert.equal(env.get('BACKUP_CRON_EXPRESSION'), cron.spec.schedule);
-  assert.ok(c.volumeMounts!.every((m) => m.readOnly === true));
+  // the data read-only; OFFSITE_STATE_DIR (the run history: the pushed runs counter counts across runs) on its own PVC
+  const state = c.volumeMounts!.find((m) => m.mountPath === env.get('OFFSITE_STATE_DIR'));
+  assert.ok(state, 'OFFSITE_STATE_DIR is a mounted volume');
+  assert.ok(job.template.spec.volumes.find((v: { name: string; persistentVolumeClaim?: unknown }) => v.name === state.name)?.persistentVolumeClaim, 'on a PVC');
+  assert.ok(c.volumeMounts!.filter((m) => m !== state).every((m) => m.readOnly === true));
 });
