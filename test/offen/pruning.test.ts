@@ -1,0 +1,97 @@
+// Translated from offen/docker-volume-backup test/pruning (run.sh, docker-compose.yml): "prune-
+// skipping with multiple backends (local, s3)". Backups named test-$HOSTNAME.tar.gz (hostname
+// hostnametoken, BACKUP_FILENAME_EXPAND), latest symlink test-$HOSTNAME.latest.tar.gz, retention
+// 7 days, leeway 5s, prefix test, to a local archive and an S3 bucket. After a first backup an
+// empty test-hostnametoken-old.tar.gz, 14 days old, is put into both stores; a backup with
+// BACKUP_SKIP_BACKENDS_FROM_PRUNE=s3 (offen's lowercase spelling) prunes it locally and leaves it
+// in S3; the local one is put back, and a backup with BACKUP_SKIP_BACKENDS_FROM_PRUNE="s3,local"
+// leaves both. Without Docker: the S3 server is s3rver (test/servers/s3rver.ts), whose data
+// directory holds an object `<key>` as `<bucket>/<key>._S3rver_object` with that file's mtime as
+// LastModified, so run.sh's `touch -d@...` in MinIO's volume is the same touch here. As in
+// test/offen/s3.test.ts: s3rver's own keys (S3RVER/S3RVER) and AWS_CHECKSUM=when_required.
+// offsite runs as a process; the volume is a directory under <tmp>/backup/app_data;
+// expect_running_containers and `docker compose up -d` need Docker and are left out.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, lstatSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isolatedEnv, runCli } from '../helpers/cli.ts';
+import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../servers/s3rver.ts';
+
+const SUFFIX = '._S3rver_object';
+const OLD = 'test-hostnametoken-old.tar.gz';
+const dirs: string[] = [];
+let server: S3rverHandle;
+before(async () => {
+  server = await startS3rver({ buckets: ['backup'] }); // mkdir -p /data/backup && minio server /data
+});
+after(async () => {
+  await server?.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** An empty file last modified 14 days ago (`touch -d "14 days ago"`). */
+function touchOld(file: string): void {
+  writeFileSync(file, '');
+  const t = new Date(Date.now() - 1_209_600_000);
+  utimesSync(file, t, t);
+}
+
+test('offen test/pruning: BACKUP_SKIP_BACKENDS_FROM_PRUNE=s3 prunes only locally; "s3,local" prunes nowhere', () => {
+  const { dir, env: base } = isolatedEnv();
+  dirs.push(dir);
+  const appData = join(dir, 'backup', 'app_data'); // app_data:/backup/app_data:ro
+  mkdirSync(appData, { recursive: true });
+  writeFileSync(join(appData, 'offen.db'), 'db');
+  const local = join(dir, 'local'); // ${LOCAL_DIR}:/archive
+  mkdirSync(local);
+  const bucket = join(server.directory, 'backup');
+  const env = {
+    ...base,
+    HOSTNAME: 'hostnametoken', // hostname: hostnametoken
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT: `127.0.0.1:${server.port}`,
+    AWS_ENDPOINT_PROTO: 'http',
+    AWS_S3_BUCKET_NAME: 'backup',
+    AWS_CHECKSUM: 'when_required',
+    BACKUP_FILENAME_EXPAND: 'true',
+    BACKUP_FILENAME: 'test-$HOSTNAME.tar.gz', // test-$$HOSTNAME.tar.gz in compose
+    BACKUP_CRON_EXPRESSION: '0 0 5 31 2 ?',
+    BACKUP_RETENTION_DAYS: '7',
+    BACKUP_PRUNING_LEEWAY: '5s',
+    BACKUP_PRUNING_PREFIX: 'test',
+    BACKUP_LATEST_SYMLINK: 'test-$HOSTNAME.latest.tar.gz',
+    BACKUP_SKIP_BACKENDS_FROM_PRUNE: 's3',
+    BACKUP_SOURCES: join(dir, 'backup'),
+    BACKUP_ARCHIVE: local,
+  };
+  const backup = (extra: Record<string, string> = {}) => {
+    const r = runCli(['backup'], { ...env, ...extra });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+  };
+
+  backup();
+  assert.ok(existsSync(join(local, 'test-hostnametoken.tar.gz')));
+  assert.ok(lstatSync(join(local, 'test-hostnametoken.latest.tar.gz')).isSymbolicLink());
+  assert.ok(existsSync(join(bucket, 'test-hostnametoken.tar.gz' + SUFFIX)));
+  touchOld(join(local, OLD));
+  touchOld(join(bucket, OLD + SUFFIX));
+
+  // Create backup with no prune for s3 backend
+  backup();
+  assert.ok(!existsSync(join(local, OLD)), 'Expired backup was not pruned from local storage.');
+  assert.ok(existsSync(join(bucket, OLD + SUFFIX)), 'the skipped S3 backend is untouched');
+  assert.ok(existsSync(join(local, 'test-hostnametoken.tar.gz')), 'the new local backup is still present');
+
+  // Skip local and s3 backend from prune (all backends)
+  touchOld(join(local, OLD));
+  backup({ BACKUP_SKIP_BACKENDS_FROM_PRUNE: 's3,local' });
+  assert.ok(existsSync(join(local, OLD)), 'Backdated file has not been deleted');
+  assert.ok(existsSync(join(bucket, OLD + SUFFIX)), 'Skipped all backends while pruning.');
+
+  // without the skip list both old backups go (the assertions above can fail)
+  backup({ BACKUP_SKIP_BACKENDS_FROM_PRUNE: '' });
+  assert.ok(!existsSync(join(local, OLD)), 'pruned locally without the skip list');
+  assert.ok(!existsSync(join(bucket, OLD + SUFFIX)), 'pruned in S3 without the skip list');
+});
