@@ -2,7 +2,7 @@
 # Debian packages the tests use as real peers and cross-checks. Idempotent.
 set -euo pipefail
 need=()
-for p in openssh-server apache2 apache2-utils age pigz zstd gnupg postgresql tar gzip openssl util-linux bsdutils passwd sshfs mosquitto prometheus prometheus-pushgateway chromium tinyproxy; do
+for p in openssh-server apache2 apache2-utils age pigz zstd gnupg postgresql tar gzip openssl util-linux bsdutils passwd sshfs mosquitto prometheus prometheus-pushgateway chromium tinyproxy haproxy; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
