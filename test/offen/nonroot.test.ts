@@ -11,7 +11,10 @@
 // 01conf.env, from the server, not from offsite: s3rver's own keys (S3RVER/S3RVER), its address
 // 127.0.0.1:<port> for minio:9000, AWS_CHECKSUM=when_required (see test/offen/s3.test.ts), and
 // BACKUP_SOURCES naming the test's directory for offen's default /backup.
-// expect_running_containers needs Docker and is left out.
+// expect_running_containers needs Docker and is left out. Deliberate difference: offen's `backup`
+// run by hand reads the environment only (configStrategyEnv in cmd/backup/command.go, which is why
+// run.sh sources the file); offsite's `backup` runs every conf.d job, as its daemon does, so here
+// the job 01conf runs (same values as the sourced environment, same archive).
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -82,6 +85,9 @@ BACKUP_SOURCES="${join(dir, 'backup')}"
     const line = `set -a; . '${join(confd, '01conf.env')}'; set +a && exec '${process.execPath}' '${CLI}' backup`;
     const r = spawnSync('/bin/sh', ['-c', line], { env, uid: 1000, gid: 1000, encoding: 'utf8', timeout: 120_000 });
     assert.equal(r.status, 0, r.stdout + r.stderr);
+    // Deliberate difference: offen's `backup` by hand reads the environment only (hence run.sh's
+    // `source`), offsite's runs the jobs of conf.d, as the daemon would (README, Commands)
+    assert.match(r.stdout, /"job":"01conf"/, 'the conf.d job ran');
     const object = join(s3.directory, 'backup', 'test.tar.gz' + SUFFIX);
     assert.ok(existsSync(object), 'Could not find archive.');
     const out = mkdtempSync(join(tmpdir(), 'offen-nonroot-out-'));
