@@ -7,9 +7,12 @@
  *   BENCH_REPEAT    runs per measurement; ours and the reference alternate, medians count (default 3)
  *   BENCH_ONLY      comma-separated case names to run (default: all; see CASES and `destinations`)
  *   BENCH_COMPILE_CACHE=0  run offsite without Node's compile cache (the image sets one)
+ *   BENCH_ENTRY     `bundle` (default: what the image runs, `npm run bundle` into bench/work/dist)
+ *                   or `source` (`node src/cli.ts`, a checkout); the `fixed` and `daemon` cases
+ *                   always measure both, alternating
  *   BENCH_DEST_MB   archive size of the `destinations` section (default 4096), see bench/destinations.ts
  *
- * Every offsite number is a whole process: `node src/cli.ts backup|restore|config|daemon` started
+ * Every offsite number is a whole process: `offsite backup|restore|config|daemon` started
  * as the image starts it (NODE_ENV=production, NODE_COMPILE_CACHE, UV_THREADPOOL_SIZE=8), timed
  * with /usr/bin/time (wall, user + system CPU of the process and its children, peak RSS), exactly
  * as the reference `tar` commands are.
@@ -29,7 +32,16 @@ import { destinationsSection, destinationsReport, writeRandomFiles, type DestRow
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const REPO = join(BENCH_DIR, '..');
-const CLI = join(REPO, 'src', 'cli.ts');
+const SOURCE_CLI = join(REPO, 'src', 'cli.ts');
+const BUNDLE_DIR = join(BENCH_DIR, 'work', 'dist');
+const BUNDLE_CLI = join(BUNDLE_DIR, 'offsite.mjs');
+const ENTRY = process.env.BENCH_ENTRY === 'source' ? 'source' : 'bundle';
+/** What the backup, restore and destination cases run: the image's bundle (built by main()) or the sources. */
+const CLI = ENTRY === 'bundle' ? BUNDLE_CLI : SOURCE_CLI;
+const ENTRIES: [string, string][] = [
+  ['bundle', BUNDLE_CLI],
+  ['sources', SOURCE_CLI],
+];
 const WORK = join(BENCH_DIR, 'work');
 const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 613);
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 3));
@@ -198,10 +210,10 @@ function freshDir(path: string): string {
 }
 
 /** `offsite backup` of `sources` into a fresh local directory; returns the measurement and the archive's path. */
-async function offsiteBackup(sources: string[], compression: string, parallelism: number): Promise<Measured & { archive: string; size: number }> {
+async function offsiteBackup(sources: string[], compression: string, parallelism: number, cli = CLI): Promise<Measured & { archive: string; size: number }> {
   const dest = freshDir(join(WORK, 'archive'));
   freshDir(join(WORK, 'tmp'));
-  const m = await timed(process.execPath, [CLI, 'backup'], {
+  const m = await timed(process.execPath, [cli, 'backup'], {
     env: offsiteEnv({ BACKUP_SOURCES: sources.join(','), BACKUP_ARCHIVE: dest, BACKUP_COMPRESSION: compression, GZIP_PARALLELISM: String(parallelism) }),
   });
   const names = fs.readdirSync(dest).filter((n) => !n.startsWith('.') && !n.endsWith('.manifest.json'));
@@ -377,55 +389,61 @@ const CASES: Record<string, Case> = {
     const empty = freshDir(join(WORK, 'empty', 'data'));
     fs.writeFileSync(join(empty, 'a'), 'a');
     console.log('[fixed] offsite config, backup of a one-file directory ...');
-    const cfg: Measured[] = [];
-    const emp: Measured[] = [];
+    const cfg = new Map<string, Measured[]>(ENTRIES.map(([name]) => [name, []]));
+    const emp = new Map<string, Measured[]>(ENTRIES.map(([name]) => [name, []]));
     for (let i = 0; i < REPEAT; i++) {
-      cfg.push(await timed(process.execPath, [CLI, 'config'], { env: offsiteEnv({ BACKUP_SOURCES: empty }) }));
-      emp.push(await offsiteBackup([empty], 'gz', 1));
+      for (const [name, cli] of ENTRIES) {
+        cfg.get(name)!.push(await timed(process.execPath, [cli, 'config'], { env: offsiteEnv({ BACKUP_SOURCES: empty }) }));
+        emp.get(name)!.push(await offsiteBackup([empty], 'gz', 1, cli));
+      }
     }
-    rows.push({ id: '-', label: '`offsite config`', ours: summarize(cfg), ref: null, refCmd: '', target: null, load: loadavg()[0]! });
-    rows.push({
-      id: 'P9',
-      label: 'backup of a directory with one 1-byte file',
-      ours: summarize(emp),
-      ref: null,
-      refCmd: '',
-      target: null,
-      load: loadavg()[0]!,
-    });
+    for (const [name] of ENTRIES) {
+      rows.push({ id: '-', label: `\`offsite config\` (${name})`, ours: summarize(cfg.get(name)!), ref: null, refCmd: '', target: null, load: loadavg()[0]! });
+      rows.push({
+        id: 'P9',
+        label: `backup of a directory with one 1-byte file (${name})`,
+        ours: summarize(emp.get(name)!),
+        ref: null,
+        refCmd: '',
+        target: null,
+        load: loadavg()[0]!,
+      });
+    }
     rows.forEach(logRow);
     return rows;
   },
   async daemon() {
     console.log('[P9] daemon: start until "job scheduled", idle RSS ...');
     const empty = freshDir(join(WORK, 'empty', 'data'));
-    const starts: number[] = [];
-    const rss: number[] = [];
+    const starts = new Map<string, number[]>(ENTRIES.map(([name]) => [name, []]));
+    const rss = new Map<string, number[]>(ENTRIES.map(([name]) => [name, []]));
     for (let i = 0; i < REPEAT; i++) {
-      const r = await idleDaemon(empty);
-      starts.push(r.startS);
-      rss.push(r.rssMiB);
+      for (const [name, cli] of ENTRIES) {
+        const r = await idleDaemon(empty, cli);
+        starts.get(name)!.push(r.startS);
+        rss.get(name)!.push(r.rssMiB);
+      }
     }
-    const row: Row = {
+    const rows = ENTRIES.map(([name]): Row => ({
       id: 'P9',
-      label: 'daemon, local destination: start until "job scheduled" (s) / RSS idle 3 s after (MiB)',
-      ours: { wallS: median(starts), cpuS: NaN, rssMiB: Math.max(...rss), runs: starts },
+      label: `daemon (${name}), local destination: start until "job scheduled" (s) / RSS idle 3 s after (MiB)`,
+      ours: { wallS: median(starts.get(name)!), cpuS: NaN, rssMiB: Math.max(...rss.get(name)!), runs: starts.get(name)! },
       ref: null,
       refCmd: '',
       target: null,
       load: loadavg()[0]!,
-    };
-    logRow(row);
-    return [row];
+    }));
+    rows.forEach(logRow);
+    return rows;
   },
 };
 
 /** Starts the daemon, times until it logs "job scheduled", lets it idle 3 s, reads its RSS, stops it. */
-function idleDaemon(source: string): Promise<{ startS: number; rssMiB: number }> {
+function idleDaemon(source: string, cli: string): Promise<{ startS: number; rssMiB: number }> {
   const dest = freshDir(join(WORK, 'archive'));
   return new Promise((resolve, reject) => {
     const start = performance.now();
-    const child = spawn(process.execPath, [CLI, 'daemon'], {
+    const child = spawn(process.execPath, [cli, 'daemon'], {
       env: offsiteEnv({ BACKUP_SOURCES: source, BACKUP_ARCHIVE: dest, BACKUP_CRON_EXPRESSION: '0 3 1 1 *' }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -461,6 +479,21 @@ function idleDaemon(source: string): Promise<{ startS: number; rssMiB: number }>
 }
 
 // ---------------------------------------------------------------- install size (P10)
+
+/** `npm run bundle` into bench/work/dist, then its compile cache warmed as the Dockerfile does. */
+function buildBundle(): void {
+  execFileSync(process.execPath, [join(REPO, 'scripts', 'bundle.ts'), BUNDLE_DIR], { stdio: 'inherit' });
+  execFileSync(process.execPath, [join(BUNDLE_DIR, 'warm-compile-cache.mjs')], {
+    stdio: 'inherit',
+    env: { ...process.env, ...(COMPILE_CACHE ? { NODE_COMPILE_CACHE: COMPILE_CACHE } : {}) },
+  });
+}
+
+/** Bytes on disk of what the image copies above node:24-slim: the bundle (dist/), which needs no node_modules. */
+function bundleMB(): number {
+  const out = execFileSync('du', ['-sb', BUNDLE_DIR], { encoding: 'utf8' });
+  return Number(/^(\d+)/.exec(out)?.[1]) / 1e6;
+}
 
 /** Bytes on disk of the production dependencies (`npm ls --omit=dev`) plus src/: what `npm ci --omit=dev` and the image's COPY add. */
 function productionInstallMB(): number | null {
@@ -506,7 +539,7 @@ function ratio(r: Row): number | null {
   return r.ref ? r.ours.wallS / r.ref.wallS : null;
 }
 
-function report(c: Corpus, rows: Row[], installMB: number | null, loadStart: number[]): string {
+function report(c: Corpus, rows: Row[], install: { bundle: number; npm: number | null } | null, loadStart: number[]): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const backupRows = rows.filter((r) => r.oursSize !== undefined || r.label.startsWith('backup of'));
   const peakLocal = backupRows.length ? Math.max(...backupRows.map((r) => r.ours.rssMiB)) : null;
@@ -523,10 +556,10 @@ function report(c: Corpus, rows: Row[], installMB: number | null, loadStart: num
   if (peakLocal !== null) measured.P5 = `${peakLocal.toFixed(0)} MiB (highest of every backup above): ${ok(peakLocal <= 96)}`;
   measured.P6 = 'see the destinations report below (S3 + local, BENCH_DEST_MB=4096)';
   measured.P7 = 'see the destinations report below (local + S3 + SFTP against SFTP alone)';
-  const d = byId('P9').find((r) => r.label.startsWith('daemon'));
+  const d = byId('P9').find((r) => r.label.startsWith('daemon (bundle)'));
   if (d) measured.P9 = `${d.ours.rssMiB.toFixed(0)} MiB / ${(d.ours.wallS * 1000).toFixed(0)} ms: ${ok(d.ours.rssMiB <= 70)} / ${ok(d.ours.wallS <= 0.3)}`;
-  if (installMB !== null)
-    measured.P10 = `${installMB.toFixed(1)} MB (production dependencies + src/, measured from this checkout's node_modules): ${ok(installMB <= 60)}`;
+  if (install !== null)
+    measured.P10 = `${install.bundle.toFixed(1)} MB (the bundle, \`npm run bundle\`: the image copies only dist/ and installs no node_modules; \`npm ci --omit=dev\` + src/ would be ${install.npm?.toFixed(1) ?? '?'} MB): ${ok(install.bundle <= 60)}`;
   const lines = [
     '# Whole-process benchmark',
     '',
@@ -535,7 +568,7 @@ function report(c: Corpus, rows: Row[], installMB: number | null, loadStart: num
       .map((l) => l.toFixed(2))
       .join(', ')} (${CORES} cores shared with other sessions' tests: absolute times are noisy, ratios less so).`,
     `Corpus: ${(c.bytes / 2 ** 20).toFixed(0)} MiB (BENCH_SIZE_MB=${SIZE_MB}): ${c.smallFiles} files of 4 KiB (half text, half random), text logs in 8 MiB files (${((160 * SIZE_MB) / 613).toFixed(0)} MiB), the rest random data in 32 MiB files. Page cache warm; output on the same disk.`,
-    `Each offsite number is a whole \`node src/cli.ts ...\` process as the image starts it (NODE_ENV=production, UV_THREADPOOL_SIZE=8, ${COMPILE_CACHE ? 'NODE_COMPILE_CACHE warmed first' : 'no compile cache'}), local destination, timed like the reference with /usr/bin/time: wall time, CPU (user + system, all threads and children), peak RSS (maxRSS). Offsite and the reference alternate; medians of ${REPEAT} runs; RSS is the highest run.`,
+    `Each offsite number is a whole \`${ENTRY === 'bundle' ? 'node dist/offsite.mjs' : 'node src/cli.ts'} ...\` process (BENCH_ENTRY=${ENTRY}${ENTRY === 'bundle' ? ": the image's esbuild bundle" : ''}; the config, one-file and daemon rows measure the bundle and the sources alternately) as the image starts it (NODE_ENV=production, UV_THREADPOOL_SIZE=8, ${COMPILE_CACHE ? 'NODE_COMPILE_CACHE warmed first' : 'no compile cache'}), local destination, timed like the reference with /usr/bin/time: wall time, CPU (user + system, all threads and children), peak RSS (maxRSS). Offsite and the reference alternate; medians of ${REPEAT} runs; RSS is the highest run.`,
     '',
     '## Targets',
     '',
@@ -595,17 +628,18 @@ async function main(): Promise<void> {
   const names = Object.keys(CASES).filter((n) => !ONLY || ONLY.has(n));
   let processMd: string | null = null;
   if (names.length > 0) {
+    buildBundle();
     const corpus = buildCorpus();
     // warm the page cache for every contender alike, and Node's compile cache
     await timed('sh', ['-c', `tar -cf - -C '${corpus.root}' . | cat > /dev/null`]);
     const tiny = freshDir(join(WORK, 'tiny', 'data'));
     fs.writeFileSync(join(tiny, 'a'), 'a');
-    for (const comp of ['gz', 'zst', 'none']) await offsiteBackup([tiny], comp, 0);
+    for (const [, cli] of ENTRIES) for (const comp of ['gz', 'zst', 'none']) await offsiteBackup([tiny], comp, 0, cli);
     const loadStart = loadavg();
     const rows: Row[] = [];
     for (const name of names) rows.push(...(await CASES[name]!(corpus)));
-    const installMB = !ONLY || ONLY.has('install') ? productionInstallMB() : null;
-    processMd = report(corpus, rows, installMB, loadStart);
+    const install = !ONLY || ONLY.has('install') ? { bundle: bundleMB(), npm: productionInstallMB() } : null;
+    processMd = report(corpus, rows, install, loadStart);
     console.log('\n' + processMd);
   }
   let destMd: string | null = null;

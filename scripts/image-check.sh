@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Performs the Dockerfile's install and start steps outside Docker (no engine runs
-# on these machines) and checks the result: production dependencies only, the
-# `offsite` command on PATH, a real backup, the daemon's health check and a clean
-# SIGTERM. CI runs this through test/docker/image.test.ts.
+# Performs the Dockerfile's build and start steps outside Docker (no engine runs
+# on these machines) and checks the result: the esbuild bundle alone (no node_modules
+# anywhere above it), its compile cache filled (every file of the bundle loads), the
+# `offsite` command on PATH, a real backup (gz, zst, encrypted, with a restore), the
+# daemon's health check and a clean SIGTERM. CI runs this through test/docker/image.test.ts.
 # With --static it only checks the files (Dockerfile, .dockerignore, compose.example.yml).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 
 # The Dockerfile must still do what this script mirrors.
-for step in 'COPY package.json package-lock.json ./' 'npm ci --omit=dev' 'COPY src ./src' \
-            'ln -s /opt/offsite/src/cli.ts /usr/local/bin/offsite' 'ln -s /opt/offsite/src/cli.ts /usr/local/bin/backup' 'CMD \["offsite", "daemon"\]' \
-            'HEALTHCHECK' 'FROM node:24' 'NODE_COMPILE_CACHE=' 'UV_THREADPOOL_SIZE=8' 'RUN node src/warm-compile-cache.ts'; do
+for step in 'COPY package.json package-lock.json ./' 'RUN npm ci --no-audit' 'COPY src ./src' 'COPY scripts/bundle.ts ./scripts/bundle.ts' \
+            'RUN npm run bundle -- /build/dist' 'COPY --from=bundle /build/dist ./dist' \
+            'ln -s /opt/offsite/dist/offsite.mjs /usr/local/bin/offsite' 'ln -s /opt/offsite/dist/offsite.mjs /usr/local/bin/backup' 'CMD \["offsite", "daemon"\]' \
+            'HEALTHCHECK' 'FROM node:24' 'NODE_COMPILE_CACHE=' 'UV_THREADPOOL_SIZE=8' 'RUN node dist/warm-compile-cache.mjs'; do
   grep -q "$step" "$repo/Dockerfile" || { echo "Dockerfile no longer contains: $step (update scripts/image-check.sh)"; exit 1; }
 done
 
@@ -25,7 +27,7 @@ ignored() { grep -v '^[[:space:]]*#' "$repo/.dockerignore" | sed -e 's/[[:space:
 for p in node_modules .cache .git; do
   ignored "$p" || { echo ".dockerignore does not exclude $p"; exit 1; }
 done
-for p in package.json package-lock.json src; do
+for p in package.json package-lock.json src scripts/bundle.ts; do
   ! ignored "$p" && ! ignored '*' || { echo ".dockerignore excludes $p, which the Dockerfile copies"; exit 1; }
 done
 # compose.example.yml builds every offsite image it runs (`up -d` works from a checkout)
@@ -43,22 +45,26 @@ trap 'kill "${daemon_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 app="$work/opt/offsite"; bin="$work/bin"
 mkdir -p "$app" "$bin" "$work/backup/data/sub" "$work/archive"
-cp "$repo/package.json" "$repo/package-lock.json" "$app/"
-(cd "$app" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
-cp -r "$repo/src" "$app/src"
-chmod +x "$app/src/cli.ts" && ln -s "$app/src/cli.ts" "$bin/offsite" && ln -s "$app/src/cli.ts" "$bin/backup"
+# the bundle stage: its `npm ci` is the one CI (or a developer) already ran in this checkout
+(cd "$repo" && node scripts/bundle.ts "$work/build/dist")
+# the image: the bundle alone, no package.json, no node_modules above it (a bundle that still
+# needed a package from node_modules fails below)
+cp -r "$work/build/dist" "$app/dist"
+for d in "$app" "$app/.." "$work" "$(dirname "$work")"; do
+  [ ! -e "$d/node_modules" ] && [ ! -e "$d/package.json" ] || { echo "$d/node_modules or package.json exists: the bundle would not be checked alone"; exit 1; }
+done
+ln -s "$app/dist/offsite.mjs" "$bin/offsite" && ln -s "$app/dist/offsite.mjs" "$bin/backup"
 export PATH="$bin:$PATH" NODE_ENV=production NODE_COMPILE_CACHE="$work/node-compile" UV_THREADPOOL_SIZE=8
-(cd "$app" && node src/warm-compile-cache.ts)
-[ -n "$(ls -A "$work/node-compile" 2>/dev/null)" ] || { echo "src/warm-compile-cache.ts did not fill NODE_COMPILE_CACHE"; exit 1; }
-
-# production install has no dev tools
-[ ! -e "$app/node_modules/typescript" ] || { echo "dev dependency typescript was installed"; exit 1; }
+(cd "$app" && node dist/warm-compile-cache.mjs) || { echo "dist/warm-compile-cache.mjs: a file of the bundle does not load"; exit 1; }
+[ -n "$(ls -A "$work/node-compile" 2>/dev/null)" ] || { echo "dist/warm-compile-cache.mjs did not fill NODE_COMPILE_CACHE"; exit 1; }
+cd "$work"
 
 echo hello > "$work/backup/data/a.txt"; echo world > "$work/backup/data/sub/b.txt"
 export BACKUP_SOURCES="$work/backup/data" BACKUP_ARCHIVE="$work/archive" OFFSITE_CONF_DIR="$work/conf.d" \
        OFFSITE_LOCK_FILE="$work/offsite.lock" OFFSITE_HEALTH_FILE="$work/health.json" LOG_FORMAT=json
 mkdir -p "$OFFSITE_CONF_DIR"
 
+[ "$(offsite --version)" = "$(node -p "require('$repo/package.json').version")" ] || { echo "offsite --version from the bundle does not print package.json's version"; offsite --version; exit 1; }
 offsite version
 offsite config >/dev/null
 # offen's command names: `backup print-config`, and `backup` runs every job now
@@ -69,6 +75,13 @@ archive=$(ls "$work/archive"/backup-*.tar.gz)
 # offen's layout: each source under its path without the leading slash
 entry="${BACKUP_SOURCES#/}/sub/b.txt"
 tar -tzf "$archive" | grep -qxF "$entry" || { echo "archive lacks $entry"; tar -tzf "$archive"; exit 1; }
+# the archive worker's own bundle file, zstd, and a library loaded on first use (openpgp) from its
+# vendor file; then a restore of that archive
+rm -f "$work/archive"/backup-*
+BACKUP_COMPRESSION=zst GPG_PASSPHRASE=image-check-passphrase offsite backup > "$work/backup-gpg.log"
+ls "$work/archive"/backup-*.tar.zst.gpg >/dev/null || { echo "no encrypted zst backup"; cat "$work/backup-gpg.log"; exit 1; }
+GPG_PASSPHRASE=image-check-passphrase offsite restore latest --to "$work/restored" > "$work/restore.log" 2>&1 || { echo "restore failed"; cat "$work/restore.log"; exit 1; }
+cmp "$work/restored/$entry" "$work/backup/data/sub/b.txt" || { echo "restored file differs"; exit 1; }
 
 BACKUP_CRON_EXPRESSION='0 0 1 1 *' offsite daemon > "$work/daemon.log" 2>&1 &
 daemon_pid=$!

@@ -3,9 +3,10 @@ import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
-export const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+/** The command under test: the sources, or OFFSITE_TEST_CLI (e.g. the image's bundle, `npm run bundle` then OFFSITE_TEST_CLI=dist/offsite.mjs). */
+export const CLI = process.env.OFFSITE_TEST_CLI ? resolve(process.env.OFFSITE_TEST_CLI) : fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 
 /** A private work dir with an empty conf.d, lock file and health file, so tests never share state. */
 export function isolatedEnv(extra: Record<string, string> = {}): { dir: string; env: Record<string, string> } {
