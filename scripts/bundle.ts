@@ -79,7 +79,7 @@ const sources: Plugin = {
     // exports its CommonJS lexer finds (S3Client, BlobServiceClient, HttpsProxyAgent, ...); an
     // esbuild chunk of a CommonJS module exports only `default`. A module in between exports the
     // names Node gives (read from Node's own namespace of the same file here), so the code gets
-    // the same object either way.
+    // the same object either way (`require` gives module.exports, which Node's `default` is).
     b.onResolve({ filter: /^[^./]/ }, async (args) => {
       if (args.kind !== 'dynamic-import' || args.path.startsWith('node:') || (args.pluginData as { inner?: boolean } | undefined)?.inner) return undefined;
       const r = await b.resolve(args.path, { kind: 'dynamic-import', resolveDir: args.resolveDir, importer: args.importer, pluginData: { inner: true } });
@@ -95,7 +95,7 @@ const sources: Plugin = {
     });
     b.onLoad({ filter: /.*/, namespace: 'offsite-cjs' }, (args) => {
       const names = args.pluginData as string[];
-      const lines = [`import m from ${JSON.stringify(args.path)};`, 'export default m;'];
+      const lines = [`const m = require(${JSON.stringify(args.path)});`, 'export default m;'];
       names.forEach((n, i) => lines.push(`const e${i} = m[${JSON.stringify(n)}];`, `export { e${i} as ${JSON.stringify(n)} };`));
       return { contents: lines.join('\n'), resolveDir: ROOT, loader: 'js' };
     });
