@@ -13,8 +13,9 @@
  * Plain-http targets go through the proxy as absolute-URI requests (one connection each, see
  * proxyAgentOptions), https ones through a CONNECT tunnel (TLS stays end to end). A proxy URL's password is masked in every output.
  */
-import { setGlobalProxyFromEnv } from 'node:http';
 import { registerUrlSecrets } from './redact.ts';
+// not `import ... from 'node:http'`: its ES module facade loads undici at start (see destinations/describe.ts)
+const { setGlobalProxyFromEnv } = process.getBuiltinModule('node:http');
 
 const NAMES = ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY'] as const;
 

@@ -1,5 +1,4 @@
 import { readFileSync, statSync } from 'node:fs';
-import { Agent } from 'node:https';
 import { join } from 'node:path';
 import type Dockerode from 'dockerode';
 import { lazy } from '../lazy.ts';
@@ -8,6 +7,8 @@ import { lazy } from '../lazy.ts';
 const dockerode = lazy<typeof Dockerode>('dockerode');
 import { UserError, errorMessage } from '../errors.ts';
 import type { DockerEndpoint } from './config.ts';
+// not `import ... from 'node:https'`: its ES module facade loads undici at start (see destinations/describe.ts)
+const { Agent } = process.getBuiltinModule('node:https');
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 

@@ -35,3 +35,13 @@ test("the archive and restore modules load neither tar-stream nor the worker's m
     "the worker's modules stay in the worker",
   );
 });
+
+test("loading the command's modules does not load Node's bundled undici (node:http's ES module facade would)", () => {
+  const modules = ['cli.ts', 'destinations/describe.ts', 'proxy.ts', 'containers/docker.ts'].map((m) => pathToFileURL(join(SRC, m)).href);
+  const script = `
+    for (const m of ${JSON.stringify(modules)}) await import(m);
+    process.stdout.write(JSON.stringify(process.moduleLoadList.filter((m) => m.includes('undici'))));
+  `;
+  const loaded = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as string[];
+  assert.deepEqual(loaded, []);
+});
