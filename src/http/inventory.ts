@@ -1,7 +1,10 @@
 /**
  * What each destination holds, for /api/v1/backups and the destination metrics: listed at
- * start, after every run and when the API asks (at most every CACHE_MS), each listing bounded
- * by the job's BACKUP_DESTINATION_TIMEOUT. A destination that cannot be listed says why.
+ * start, after every run and when the API asks (at most every CACHE_MS). Each destination's
+ * listing and the reading of its backups' manifests (file counts) share one bound, the job's
+ * BACKUP_DESTINATION_TIMEOUT: a destination that stalls on its manifests is shown with the
+ * backups listed and no file count for those not read in time (a warning), never later. A
+ * destination that cannot be listed says why.
  */
 import { retentionFates } from '../retention/command.ts';
 import type { JobConfig } from '../config/index.ts';
@@ -13,6 +16,7 @@ import { namingOf } from '../restore/commands.ts';
 import { readVerifications, lastVerification } from '../restore/history.ts';
 import { errorMessage } from '../errors.ts';
 import { redact } from '../redact.ts';
+import { formatDuration } from '../config/duration.ts';
 
 export const CACHE_MS = 30_000;
 
@@ -114,16 +118,35 @@ export class Inventory {
       const items = await Promise.all(
         dests.map(async (d): Promise<DestinationInventory> => {
           const listedAt = new Date().toISOString();
+          // one deadline for the listing and the manifests
+          const deadline = Date.now() + job.retry.timeoutMs;
+          const left = () => Math.max(0, deadline - Date.now());
           try {
             const objs = await withTimeout(
               listArchives(d, job.retention.prefix, namingOf(job)),
-              job.retry.timeoutMs,
+              left(),
               `listing ${d.name} took longer than BACKUP_DESTINATION_TIMEOUT`,
             );
             let verifiedAt: Date | null = null;
             const fates = (job.retention.skipBackends as readonly string[]).includes(d.name) ? null : retentionFates(job.retention, objs);
             const counts = new Map<string, number | null>();
-            for (const o of objs) counts.set(o.name, await this.filesOf(d, o));
+            let late = 0;
+            for (const o of objs) {
+              if (left() === 0) {
+                late++;
+                continue;
+              }
+              try {
+                counts.set(o.name, await withTimeout(this.filesOf(d, o), left(), 'late'));
+              } catch {
+                late++;
+              }
+            }
+            if (late)
+              this.log.warn(
+                { job: job.name, destination: d.name, backups: late },
+                `reading the backups' manifests on ${d.name} took longer than BACKUP_DESTINATION_TIMEOUT (${formatDuration(job.retry.timeoutMs)}); ${late} backup${late === 1 ? ' is' : 's are'} listed without a file count`,
+              );
             const backups = objs.map((o) => {
               const v = lastVerification(history, d.location, o.name);
               if (v?.ok && (!verifiedAt || Date.parse(v.at) > verifiedAt.getTime())) verifiedAt = new Date(v.at);
