@@ -10,7 +10,9 @@
 // LastModified, so run.sh's `touch -d@...` in MinIO's volume is the same touch here. As in
 // test/offen/s3.test.ts: s3rver's own keys (S3RVER/S3RVER) and AWS_CHECKSUM=when_required.
 // offsite runs as a process; the volume is a directory under <tmp>/backup/app_data;
-// expect_running_containers and `docker compose up -d` need Docker and are left out.
+// expect_running_containers and `docker compose up -d` need Docker and are left out. Deliberate
+// difference: an unknown name in BACKUP_SKIP_BACKENDS_FROM_PRUNE is a configuration error in
+// offsite (offen ignores it), asserted at the end.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
@@ -89,6 +91,13 @@ test('offen test/pruning: BACKUP_SKIP_BACKENDS_FROM_PRUNE=s3 prunes only locally
   backup({ BACKUP_SKIP_BACKENDS_FROM_PRUNE: 's3,local' });
   assert.ok(existsSync(join(local, OLD)), 'Backdated file has not been deleted');
   assert.ok(existsSync(join(bucket, OLD + SUFFIX)), 'Skipped all backends while pruning.');
+
+  // Deliberate difference: offen ignores a name it does not know; offsite refuses it by name
+  // before anything starts (a typo would otherwise prune the destination meant to be skipped)
+  const unknown = runCli(['backup'], { ...env, BACKUP_SKIP_BACKENDS_FROM_PRUNE: 's3,minio' });
+  assert.equal(unknown.code, 2, unknown.stdout + unknown.stderr);
+  assert.match(unknown.stdout + unknown.stderr, /BACKUP_SKIP_BACKENDS_FROM_PRUNE.*minio/);
+  assert.ok(existsSync(join(local, OLD)) && existsSync(join(bucket, OLD + SUFFIX)), 'nothing was pruned');
 
   // without the skip list both old backups go (the assertions above can fail)
   backup({ BACKUP_SKIP_BACKENDS_FROM_PRUNE: '' });
