@@ -78,5 +78,11 @@ export function statusOf(err: unknown): number | undefined {
 
 /** A docker-modem error as one readable line: `(HTTP code 404) no such container - No such container: x` -> kept, trailing space trimmed. */
 export function dockerError(err: unknown): string {
-  return errorMessage(err).trim();
+  const message = errorMessage(err).trim();
+  // a proxy's HTML error page (HAProxy's `<html><body><h1>403 Forbidden</h1>...`) as its text
+  if (!/<(html|body|h1)\b/i.test(message)) return message;
+  return message
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }

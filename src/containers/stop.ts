@@ -161,10 +161,17 @@ export class StopController {
           log.info({ container: c.name }, 'container was already stopped; it will be left stopped');
           continue;
         }
-        entry.state = 'failed';
+        const status = statusOf(e);
+        if (status !== undefined && status >= 400 && status < 500) {
+          // Refused before anything happened (Docker's 404, a socket proxy's 403): the container
+          // still runs as it did, so it is not started "again" (that would only fail the same way).
+          this.pending = this.pending.filter((p) => p !== entry);
+        } else entry.state = 'failed';
         throw new UserError(
           `could not stop container ${c.name}: ${dockerError(e)}`,
-          'the backup was not made; the containers stopped so far are started again',
+          status === 403
+            ? `the backup was not made; Docker refused the request: a Docker socket proxy in front of it (DOCKER_HOST) must allow POST and CONTAINERS`
+            : 'the backup was not made; the containers stopped so far are started again',
         );
       }
     }
@@ -175,9 +182,14 @@ export class StopController {
       try {
         await this.scale(s.id, 0);
       } catch (e) {
+        const status = statusOf(e);
+        // refused before anything changed (a socket proxy's 403): it still runs, nothing to scale back
+        if (status !== undefined && status >= 400 && status < 500) this.services = this.services.filter((x) => x !== s);
         throw new UserError(
           `could not scale Swarm service ${s.name} to 0: ${dockerError(e)}`,
-          'the backup was not made; stopped containers and services are started again',
+          status === 403
+            ? 'the backup was not made; Docker refused the request: a Docker socket proxy in front of it (DOCKER_HOST) must allow POST, SERVICES and TASKS'
+            : 'the backup was not made; stopped containers and services are started again',
         );
       }
     }

@@ -9,7 +9,9 @@
 // (test/servers/docker-socket-proxy.ts) in front of the Docker Engine API stand-in
 // (test/servers/docker-fake.ts, which records each request), as no Docker engine runs here;
 // `docker compose up -d` with ALLOW_POST=0 becomes a new proxy with POST=0. pg's data is a
-// directory <tmp>/backup/pg_data, /archive a directory <tmp>/local.
+// directory <tmp>/backup/pg_data, /archive a directory <tmp>/local. Beyond offen's assertions:
+// the refused run reports the refusal once, readable (not the proxy's HTML page), with a hint,
+// and does not claim to start again a container (or scale back a service) it never stopped.
 import { test, after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -79,6 +81,11 @@ describe('offen test/proxy', () => {
     assert.notEqual(refused.code, 0, `Expected invocation to exit non-zero.\n${refused.out}`);
     assert.ok(!fake.calls.slice(before).some((c) => c.method === 'POST'), 'no POST reached the engine');
     assert.equal(running(), 3, 'nothing was stopped');
+    // the refusal is reported once, as text, with what the proxy must allow; a container that was
+    // never stopped is not "started again" (which the proxy would refuse too: a second, false error)
+    assert.match(refused.out, /could not stop container test_pg_1: \(HTTP code 403\) unexpected - 403 Forbidden Request forbidden by administrative rules\./);
+    assert.match(refused.out, /socket proxy in front of it \(DOCKER_HOST\) must allow POST and CONTAINERS/);
+    assert.doesNotMatch(refused.out, /<html>|could not start container/);
     for (const id of [...fake.containers.keys()]) fake.containers.delete(id);
   });
 
@@ -106,5 +113,8 @@ describe('offen test/proxy', () => {
     assert.notEqual(refused.code, 0, `Expected invocation to exit non-zero.\n${refused.out}`);
     assert.ok(!fake.calls.slice(before).some((c) => c.method === 'POST'), 'no POST reached the engine');
     assert.equal(fake.runningTasks(pg), 1, 'nothing was scaled down');
+    assert.match(refused.out, /could not scale Swarm service test_stack_pg to 0: \(HTTP code 403\) unexpected - 403 Forbidden/);
+    assert.match(refused.out, /socket proxy in front of it \(DOCKER_HOST\) must allow POST, SERVICES and TASKS/);
+    assert.doesNotMatch(refused.out, /<html>|could not scale Swarm service test_stack_pg back/);
   });
 });
