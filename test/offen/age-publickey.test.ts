@@ -5,7 +5,8 @@
 // (`age --decrypt -i <identity>`) and tar extracts it; the latest symlink test-latest.tar.gz.age.
 // offsite runs as a process (`offsite backup`); the `offen` container stopped during the backup
 // (expect_running_containers) needs Docker and is left out, its volume is a directory under
-// <tmp>/backup/app_data, so archive paths carry the <tmp> prefix.
+// <tmp>/backup/app_data, so archive paths carry the <tmp> prefix. Added: a fourth recipient, an
+// ssh-rsa key (age's other ssh recipient type), which decrypts it as well.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,6 +42,9 @@ test('offen test/age-publickey: two age keys and an ssh-ed25519 key each decrypt
   const pkB = publicKey(join(keys, 'pk-b.txt'));
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-m', 'pem', '-N', '', '-f', join(keys, 'id_ed25519'), '-C', 'docker-volume-backup@local']);
   const pkC = readFileSync(join(keys, 'id_ed25519.pub'), 'utf8').trim();
+  // added: an ssh-rsa key, age's other ssh recipient type (offen accepts it too)
+  execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', join(keys, 'id_rsa'), '-C', 'docker-volume-backup@local']);
+  const pkD = readFileSync(join(keys, 'id_rsa.pub'), 'utf8').trim();
 
   const r = runCli(['backup'], {
     ...env,
@@ -48,7 +52,7 @@ test('offen test/age-publickey: two age keys and an ssh-ed25519 key each decrypt
     BACKUP_FILENAME: 'test.tar.gz',
     BACKUP_LATEST_SYMLINK: 'test-latest.tar.gz.age',
     BACKUP_RETENTION_DAYS: '7',
-    AGE_PUBLIC_KEYS: `${pkA},${pkB},${pkC}`,
+    AGE_PUBLIC_KEYS: `${pkA},${pkB},${pkC},${pkD}`,
     BACKUP_SOURCES: join(dir, 'backup'),
     BACKUP_ARCHIVE: local,
   });
@@ -66,6 +70,7 @@ test('offen test/age-publickey: two age keys and an ssh-ed25519 key each decrypt
   doDecrypt(join(keys, 'pk-a.txt'));
   doDecrypt(join(keys, 'pk-b.txt'));
   doDecrypt(join(keys, 'id_ed25519'));
+  doDecrypt(join(keys, 'id_rsa'));
 
   // a key that is not a recipient does not decrypt (the checks above can fail)
   execFileSync('age-keygen', ['-o', join(keys, 'other.txt')], { stdio: 'ignore' });
