@@ -5,9 +5,10 @@
 // must appear in MinIO's data directory as backup/test.tar.gz (bucket `backup`).
 // Without Docker: offsite runs as a process with uid and gid 1000 (spawned by root; skipped, with
 // that reason, when the test does not run as root), the same shell line sources the conf.d file;
-// the volume app_data is a world-readable directory, the conf.d directory, lock, health and state
-// files live in a directory owned by 1000:1000. The server is s3rver (test/servers/s3rver.ts), whose
-// data directory holds an object `<key>` as `<bucket>/<key>._S3rver_object`. Changed values in
+// the volume app_data is a world-readable directory, the conf.d directory, lock and health
+// files live in a directory owned by 1000:1000; OFFSITE_STATE_DIR is root's and not writable for
+// 1000, as the image's /var/lib/offsite (offsite then remembers nothing, with a warning). The
+// server is s3rver (test/servers/s3rver.ts), whose data directory holds an object `<key>` as `<bucket>/<key>._S3rver_object`. Changed values in
 // 01conf.env, from the server, not from offsite: s3rver's own keys (S3RVER/S3RVER), its address
 // 127.0.0.1:<port> for minio:9000, AWS_CHECKSUM=when_required (see test/offen/s3.test.ts), and
 // BACKUP_SOURCES naming the test's directory for offen's default /backup.
@@ -49,7 +50,7 @@ test(
     writeFileSync(join(appData, 'offen.db'), 'db');
     chmodSync(join(dir, 'backup'), 0o755);
     chmodSync(appData, 0o755);
-    const home = join(dir, 'home'); // what the user 1000 may write: conf.d, lock, health, state
+    const home = join(dir, 'home'); // what the user 1000 may write: conf.d, lock, health, BACKUP_TMP_DIR
     const confd = join(home, 'conf.d');
     mkdirSync(confd, { recursive: true });
     writeFileSync(
@@ -74,12 +75,13 @@ BACKUP_SOURCES="${join(dir, 'backup')}"
       OFFSITE_CONF_DIR: confd,
       OFFSITE_LOCK_FILE: join(home, 'offsite.lock'),
       OFFSITE_HEALTH_FILE: join(home, 'health.json'),
-      OFFSITE_STATE_DIR: join(home, 'state'),
+      OFFSITE_STATE_DIR: join(dir, 'state'), // root's, as the image's /var/lib/offsite: not writable for 1000
       OFFSITE_DOTENV: '/dev/null',
       BACKUP_TMP_DIR: join(home, 'tmp'),
       LOG_FORMAT: 'json',
     };
     mkdirSync(env.BACKUP_TMP_DIR);
+    mkdirSync(env.OFFSITE_STATE_DIR, { mode: 0o755 });
     chownSync(env.BACKUP_TMP_DIR, 1000, 1000);
     // docker compose exec backup /bin/sh -c 'set -a; source .../01conf.env; set +a && backup'
     const line = `set -a; . '${join(confd, '01conf.env')}'; set +a && exec '${process.execPath}' '${CLI}' backup`;
