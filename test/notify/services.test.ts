@@ -8,6 +8,7 @@ import { after, beforeEach, describe, it } from 'node:test';
 import { startRecorder, type HttpRecorder, type RecordedRequest } from '../servers/http-recorder.ts';
 import { deviceId } from '../../src/notify/services/matrix.ts';
 import { send } from './helpers.ts';
+import { sendCase, WIRE } from './wire-cases.ts';
 
 const rec: HttpRecorder = await startRecorder();
 after(() => rec.close());
@@ -20,42 +21,12 @@ function only(): RecordedRequest {
 }
 
 describe('slack', () => {
-  it('webhook token: POST hooks.slack.com/services/A/B/C, one attachment per line, no channel', async () => {
-    rec.queue({ body: 'ok' });
-    const r = await send('slack://hook:AAAAAAAAA-BBBBBBBBB-CCCCCCCCCCCCCCCCCCCCCCCC@webhook?color=good&botname=backup&icon=:floppy_disk:', via());
-    assert.equal(r.ok, true, r.error);
-    const q = only();
-    assert.equal(q.method, 'POST');
-    assert.equal(q.originalScheme, 'https:');
-    assert.equal(q.originalHost, 'hooks.slack.com');
-    assert.equal(q.path, '/services/AAAAAAAAA/BBBBBBBBB/CCCCCCCCCCCCCCCCCCCCCCCC');
-    assert.match(String(q.headers['content-type']), /application\/json/);
-    assert.deepEqual(q.json, {
-      text: 'Backup ok',
-      username: 'backup',
-      attachments: [
-        { text: 'line one', color: 'good' },
-        { text: 'line two', color: 'good' },
-      ],
-      icon_emoji: ':floppy_disk:',
-    });
+  it(WIRE.slackWebhook.title, async () => {
+    await sendCase(rec, WIRE.slackWebhook);
   });
 
-  it('bot token: POST slack.com/api/chat.postMessage with a Bearer token and the channel', async () => {
-    rec.queue({ body: { ok: true } });
-    const r = await send('slack://xoxb:123456789012-1234567890123-abcdefghijklmnopqrstuvwx@C0CHANNELID?thread_ts=1234.5&icon=https://example.com/i.png', via());
-    assert.equal(r.ok, true, r.error);
-    const q = only();
-    assert.equal(q.originalHost, 'slack.com');
-    assert.equal(q.path, '/api/chat.postMessage');
-    assert.equal(q.headers.authorization, 'Bearer xoxb-123456789012-1234567890123-abcdefghijklmnopqrstuvwx');
-    assert.deepEqual(q.json, {
-      text: 'Backup ok',
-      attachments: [{ text: 'line one' }, { text: 'line two' }],
-      thread_ts: '1234.5',
-      channel: 'C0CHANNELID',
-      icon_url: 'https://example.com/i.png',
-    });
+  it(WIRE.slackBot.title, async () => {
+    await sendCase(rec, WIRE.slackBot);
   });
 
   it('bot token: ok:false is a failure naming the API error', async () => {
@@ -83,22 +54,8 @@ describe('slack', () => {
 });
 
 describe('discord', () => {
-  it('POST discord.com/api/webhooks/{id}/{token} with embeds (title on the first) and thread_id', async () => {
-    rec.queue({ status: 204 });
-    const r = await send('discord://tok3n-value@123456789012345678?username=Backup&avatar=https://example.com/a.png&thread_id=777', via());
-    assert.equal(r.ok, true, r.error);
-    const q = only();
-    assert.equal(q.originalHost, 'discord.com');
-    assert.equal(q.path, '/api/webhooks/123456789012345678/tok3n-value');
-    assert.equal(q.query.get('thread_id'), '777');
-    assert.deepEqual(q.json, {
-      embeds: [
-        { title: 'Backup ok', description: 'line one', color: 0x50d9ff },
-        { description: 'line two', color: 0x50d9ff },
-      ],
-      username: 'Backup',
-      avatar_url: 'https://example.com/a.png',
-    });
+  it(WIRE.discord.title, async () => {
+    await sendCase(rec, WIRE.discord);
   });
 
   it('/raw sends the message verbatim as the JSON body', async () => {
@@ -141,35 +98,8 @@ describe('discord', () => {
 });
 
 describe('telegram', () => {
-  it('POST api.telegram.org/bot<token>/sendMessage per chat, title as bold HTML, thread ids', async () => {
-    rec.handle(() => ({ body: { ok: true, result: {} } }));
-    const r = await send('telegram://123456:ABC-def_ghi@telegram?chats=@mychannel,-100123:42&preview=no', via(), {
-      title: 'Backup <ok>',
-      message: 'a & b\nline two',
-      level: 'info',
-    });
-    assert.equal(r.ok, true, r.error);
-    assert.equal(rec.requests.length, 2);
-    const [a, b] = rec.requests;
-    assert.equal(a!.originalHost, 'api.telegram.org');
-    assert.equal(a!.path, '/bot123456:ABC-def_ghi/sendMessage');
-    assert.deepEqual(a!.json, {
-      text: '<b>Backup &lt;ok&gt;</b>\na &amp; b\nline two',
-      chat_id: '@mychannel',
-      parse_mode: 'HTML',
-      disable_web_page_preview: true,
-      disable_notification: false,
-      reply_to_message_id: 0,
-    });
-    assert.deepEqual(b!.json, {
-      text: '<b>Backup &lt;ok&gt;</b>\na &amp; b\nline two',
-      chat_id: '-100123',
-      message_thread_id: 42,
-      parse_mode: 'HTML',
-      disable_web_page_preview: true,
-      disable_notification: false,
-      reply_to_message_id: 0,
-    });
+  it(WIRE.telegram.title, async () => {
+    await sendCase(rec, WIRE.telegram);
   });
 
   it('splits a message over 4096 bytes into several messages, dropping nothing (the fork refuses it: a deliberate difference)', async () => {
@@ -215,36 +145,8 @@ describe('telegram', () => {
 });
 
 describe('teams', () => {
-  const wf =
-    'https://prod-01.westeurope.logic.azure.com:443/workflows/abc123/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sig=SECRETSIG123';
-  it('workflow URL in host=: POST an adaptive card to it', async () => {
-    rec.queue({ status: 202 });
-    const r = await send(`teams://?host=${encodeURIComponent(wf)}&color=red`, via());
-    assert.equal(r.ok, true, r.error);
-    const q = only();
-    assert.equal(q.originalHost, 'prod-01.westeurope.logic.azure.com');
-    assert.equal(q.path, '/workflows/abc123/triggers/manual/paths/invoke');
-    assert.equal(q.query.get('sig'), 'SECRETSIG123');
-    assert.equal(q.query.get('sp'), '/triggers/manual/run');
-    assert.deepEqual(q.json, {
-      type: 'message',
-      attachments: [
-        {
-          contentType: 'application/vnd.microsoft.card.adaptive',
-          contentUrl: null,
-          content: {
-            $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
-            type: 'AdaptiveCard',
-            version: '1.2',
-            body: [
-              { type: 'TextBlock', text: 'Backup ok', weight: 'Bolder', size: 'Medium', color: 'attention' },
-              { type: 'TextBlock', text: 'line one', wrap: true },
-              { type: 'TextBlock', text: 'line two', wrap: true },
-            ],
-          },
-        },
-      ],
-    });
+  it(WIRE.teams.title, async () => {
+    const r = await sendCase(rec, WIRE.teams);
     assert.doesNotMatch(r.url, /SECRETSIG123/);
   });
 
@@ -266,17 +168,8 @@ describe('teams', () => {
 });
 
 describe('gotify', () => {
-  it('POST https://host/sub/message?token=..., title and priority, extras', async () => {
-    rec.queue({ body: { id: 1 } });
-    const extras = encodeURIComponent(JSON.stringify({ 'client::display': { contentType: 'text/plain' } }));
-    const r = await send(`gotify://gotify.example.com/sub/Aaaaaaaaaaaaaaa?priority=5&extras=${extras}`, via());
-    assert.equal(r.ok, true, r.error);
-    const q = only();
-    assert.equal(q.originalScheme, 'https:');
-    assert.equal(q.originalHost, 'gotify.example.com');
-    assert.equal(q.path, '/sub/message');
-    assert.equal(q.query.get('token'), 'Aaaaaaaaaaaaaaa');
-    assert.deepEqual(q.json, { message: 'line one\nline two', title: 'Backup ok', priority: 5, extras: { 'client::display': { contentType: 'text/plain' } } });
+  it(WIRE.gotify.title, async () => {
+    await sendCase(rec, WIRE.gotify);
   });
 
   it('the body always carries extras (null when unset); date= goes as RFC 3339 UTC', async () => {
@@ -329,83 +222,29 @@ describe('ntfy', () => {
     assert.equal(h.authorization, `Basic ${Buffer.from('user:pa:ss').toString('base64')}`);
   });
 
-  it('defaults to https://ntfy.sh, sends no Cache/Firebase headers, and a token as Bearer', async () => {
-    rec.queue({ body: {} });
-    const r = await send('ntfy:///alerts?token=tk_abcdef&markdown=yes', via());
-    assert.equal(r.ok, true, r.error);
-    const q = only();
-    assert.equal(q.originalScheme, 'https:');
-    assert.equal(q.originalHost, 'ntfy.sh');
-    assert.equal(q.path, '/alerts');
-    assert.equal(q.headers.authorization, 'Bearer tk_abcdef');
-    assert.equal(q.headers['content-type'], 'text/markdown');
-    assert.equal(q.headers.cache, undefined);
-    assert.equal(q.headers.priority, 'default');
-    assert.equal(q.headers.title, 'Backup ok');
+  it(WIRE.ntfy.title, async () => {
+    await sendCase(rec, WIRE.ntfy);
   });
 });
 
 describe('pushover', () => {
-  it('POST api.pushover.net/1/messages.json as a form', async () => {
-    rec.queue({ body: { status: 1 } });
-    const r = await send('pushover://shoutrrr:azGDORePK8gMaC0QOYAMyEEuzJnyUi@uQiRzpo4DXghDmr9QzzfQu27cmVRsG/?devices=phone,tablet&priority=1', via());
-    assert.equal(r.ok, true, r.error);
-    const q = only();
-    assert.equal(q.originalHost, 'api.pushover.net');
-    assert.equal(q.path, '/1/messages.json');
-    assert.equal(q.headers['content-type'], 'application/x-www-form-urlencoded');
-    assert.deepEqual(Object.fromEntries(new URLSearchParams(q.body)), {
-      device: 'phone,tablet',
-      message: 'line one\nline two',
-      priority: '1',
-      title: 'Backup ok',
-      token: 'azGDORePK8gMaC0QOYAMyEEuzJnyUi',
-      user: 'uQiRzpo4DXghDmr9QzzfQu27cmVRsG',
-    });
+  it(WIRE.pushover.title, async () => {
+    await sendCase(rec, WIRE.pushover);
   });
 });
 
 describe('mattermost', () => {
-  it('POST /hooks/TOKEN with the title prepended, user name, channel and icon', async () => {
-    rec.queue({ body: 'ok' });
-    const r = await send(`mattermost://backupbot@${rec.host}/tokenabc123/town-square?disabletls=yes&icon=https://example.com/i.png`);
-    assert.equal(r.ok, true, r.error);
-    const q = only();
-    assert.equal(q.path, '/hooks/tokenabc123');
-    assert.deepEqual(q.json, { text: 'Backup ok\nline one\nline two', username: 'backupbot', channel: 'town-square', icon_url: 'https://example.com/i.png' });
+  it(WIRE.mattermost.title, async () => {
+    await sendCase(rec, WIRE.mattermost);
   });
 });
 
 describe('matrix', () => {
-  it('asks the login flows, logs in with a password and a stable device id, joins an alias, sends to each room', async () => {
-    rec.handle((q) => {
-      if (q.path.endsWith('/login') && q.method === 'GET') return { body: { flows: [{ type: 'm.login.sso' }, { type: 'm.login.password' }] } };
-      if (q.path.endsWith('/login')) return { body: { access_token: 'syt_access', user_id: '@alice:example.org' } };
-      if (q.path.includes('/join/')) return { body: { room_id: '!joined:example.org' } };
-      if (q.method === 'PUT') return { body: { event_id: '$ev' } };
-      return { status: 404, body: { errcode: 'M_UNRECOGNIZED' } };
-    });
-    const r = await send(`matrix://alice:s3cret-pw@${rec.host}/?rooms=ops:example.org,!room2:example.org&disableTLS=yes`);
-    assert.equal(r.ok, true, r.error);
-    const [flows, login, join, put1, put2] = rec.requests;
-    assert.equal(rec.requests.length, 5);
-    assert.equal(flows!.method, 'GET');
-    assert.equal(flows!.path, '/_matrix/client/v3/login');
-    assert.equal(flows!.headers.authorization, undefined);
-    assert.equal(login!.method, 'POST');
-    assert.equal(login!.path, '/_matrix/client/v3/login');
+  it(WIRE.matrix.title, async () => {
+    await sendCase(rec, WIRE.matrix);
     const device = deviceId('alice', rec.host);
-    assert.match(device, /^SH[A-Za-z0-9]{8}$/);
     assert.equal(deviceId('alice', 'm.example.org:443'), deviceId('alice', 'm.example.org'));
     assert.notEqual(deviceId('bob', rec.host), device);
-    assert.deepEqual(login!.json, { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'alice' }, password: 's3cret-pw', device_id: device });
-    assert.equal(join!.path, '/_matrix/client/v3/join/%23ops%3Aexample.org');
-    assert.equal(join!.headers.authorization, 'Bearer syt_access');
-    assert.equal(put1!.method, 'PUT');
-    assert.match(put1!.path, /^\/_matrix\/client\/v3\/rooms\/!joined%3Aexample\.org\/send\/m\.room\.message\/[\w-]+$/);
-    assert.deepEqual(put1!.json, { msgtype: 'm.text', body: 'Backup ok\n\nline one\nline two' });
-    assert.match(put2!.path, /\/rooms\/!room2%3Aexample\.org\/send\/m\.room\.message\//);
-    assert.notEqual(put1!.path.split('/').pop(), put2!.path.split('/').pop());
   });
 
   it('uses the password as access token without a user, and all joined rooms without rooms=', async () => {
@@ -438,58 +277,26 @@ describe('matrix', () => {
 });
 
 describe('rocketchat', () => {
-  it('POST https://host/hooks/A/B with the message only, user name and #channel', async () => {
-    rec.queue({ body: { success: true } });
-    const r = await send('rocketchat://bot@chat.example.com/TOKENAAAA/TOKENBBBB/general', via());
-    assert.equal(r.ok, true, r.error);
-    const q = only();
-    assert.equal(q.originalHost, 'chat.example.com');
-    assert.equal(q.path, '/hooks/TOKENAAAA/TOKENBBBB');
-    assert.deepEqual(q.json, { text: 'line one\nline two', username: 'bot', channel: '#general' });
+  it(WIRE.rocketchat.title, async () => {
+    await sendCase(rec, WIRE.rocketchat);
   });
 });
 
 describe('googlechat', () => {
-  for (const scheme of ['googlechat', 'hangouts']) {
-    it(`${scheme}: POST the webhook URL with key and token, {text}`, async () => {
-      rec.queue({ body: {} });
-      const r = await send(`${scheme}://chat.googleapis.com/v1/spaces/FOO/messages?key=KEY1234&token=TOK5678`, via());
-      assert.equal(r.ok, true, r.error);
-      const q = only();
-      assert.equal(q.originalHost, 'chat.googleapis.com');
-      assert.equal(q.path, '/v1/spaces/FOO/messages');
-      assert.equal(q.query.get('key'), 'KEY1234');
-      assert.equal(q.query.get('token'), 'TOK5678');
-      assert.deepEqual(q.json, { text: 'line one\nline two' });
-    });
-  }
+  it(WIRE.googlechat.title, async () => {
+    await sendCase(rec, WIRE.googlechat);
+  });
+  it(WIRE.hangouts.title, async () => {
+    await sendCase(rec, WIRE.hangouts);
+  });
 });
 
 describe('zulip', () => {
-  const auth = `Basic ${Buffer.from('bot@example.com:apikey123').toString('base64')}`;
   const zulipPeer = (limits: Record<string, number> = {}) =>
     rec.handle((q) => (q.path === '/api/v1/register' ? { body: { result: 'success', ...limits } } : { body: { result: 'success' } }));
 
-  it('first asks the server its limits (POST /api/v1/register), then POSTs /api/v1/messages with type=channel', async () => {
-    zulipPeer();
-    const r = await send('zulip://bot%40example.com:apikey123@zulip.example.com/?stream=ops&topic=backups', via());
-    assert.equal(r.ok, true, r.error);
-    assert.equal(rec.requests.length, 2);
-    const [reg, q] = rec.requests;
-    assert.equal(reg!.method, 'POST');
-    assert.equal(reg!.originalHost, 'zulip.example.com');
-    assert.equal(reg!.path, '/api/v1/register');
-    assert.equal(reg!.headers.authorization, auth);
-    assert.equal(reg!.headers['content-type'], 'application/x-www-form-urlencoded');
-    assert.deepEqual(Object.fromEntries(new URLSearchParams(reg!.body)), { fetch_event_types: '["realm"]' });
-    assert.equal(q!.path, '/api/v1/messages');
-    assert.equal(q!.headers.authorization, auth);
-    assert.deepEqual(Object.fromEntries(new URLSearchParams(q!.body)), {
-      type: 'channel',
-      to: 'ops',
-      content: 'Backup ok\n\nline one\nline two',
-      topic: 'backups',
-    });
+  it(WIRE.zulip.title, async () => {
+    await sendCase(rec, WIRE.zulip);
   });
 
   it('without topic= the title is the topic; the URL title= is used when the message has none', async () => {
@@ -545,53 +352,20 @@ describe('zulip', () => {
 });
 
 describe('ifttt', () => {
-  it('POST maker.ifttt.com/trigger/{event}/with/key/{key} per event with value1-3', async () => {
-    rec.handle(() => ({ body: 'Congratulations!' }));
-    const r = await send('ifttt://ifttkey123/?events=backup_done,other&value1=v1&messagevalue=2&titlevalue=3', via());
-    assert.equal(r.ok, true, r.error);
-    assert.deepEqual(
-      rec.requests.map((q) => [q.originalHost, q.path]),
-      [
-        ['maker.ifttt.com', '/trigger/backup_done/with/key/ifttkey123'],
-        ['maker.ifttt.com', '/trigger/other/with/key/ifttkey123'],
-      ],
-    );
-    assert.deepEqual(rec.requests[0]!.json, { value1: 'v1', value2: 'line one\nline two', value3: 'Backup ok' });
+  it(WIRE.ifttt.title, async () => {
+    await sendCase(rec, WIRE.ifttt);
   });
 });
 
 describe('join', () => {
-  it('POST sendPush with everything in the query and an empty body', async () => {
-    rec.queue({ body: { success: true } });
-    const r = await send('join://shoutrrr:joinapikey123@join/?devices=dev1,dev2&icon=https://example.com/i.png', via());
-    assert.equal(r.ok, true, r.error);
-    const q = only();
-    assert.equal(q.originalHost, 'joinjoaomgcd.appspot.com');
-    assert.equal(q.path, '/_ah/api/messaging/v1/sendPush');
-    assert.deepEqual(
-      [...q.query],
-      [
-        ['apikey', 'joinapikey123'],
-        ['deviceIds', 'dev1,dev2'],
-        ['icon', 'https://example.com/i.png'],
-        ['text', 'line one\nline two'],
-        ['title', 'Backup ok'],
-      ],
-    );
-    assert.equal(q.body, '');
-    assert.equal(q.headers['content-type'], 'text/plain');
+  it(WIRE.join.title, async () => {
+    await sendCase(rec, WIRE.join);
   });
 });
 
 describe('bark', () => {
-  it('POST {scheme}://host/path/push with the device key; JSON code 200 is success', async () => {
-    rec.queue({ body: { code: 200, message: 'success' } });
-    const r = await send('bark://:devkey123@bark.example.com/sub?sound=bell&group=backup&badge=2', via());
-    assert.equal(r.ok, true, r.error);
-    const q = only();
-    assert.equal(q.originalHost, 'bark.example.com');
-    assert.equal(q.path, '/sub/push');
-    assert.deepEqual(q.json, { body: 'line one\nline two', device_key: 'devkey123', title: 'Backup ok', sound: 'bell', badge: 2, group: 'backup' });
+  it(WIRE.bark.title, async () => {
+    await sendCase(rec, WIRE.bark);
   });
 
   it('a JSON code other than 200 fails', async () => {
@@ -603,29 +377,8 @@ describe('bark', () => {
 });
 
 describe('opsgenie', () => {
-  it('POST https://host/v2/alerts with GenieKey, the title as message and the text as description', async () => {
-    rec.queue({ status: 202, body: { result: 'Request will be processed' } });
-    const r = await send(
-      'opsgenie://api.eu.opsgenie.com/opsgeniekey123?responders=team:ops,user:jane@example.com&tags=backup,nightly&priority=P2&details=host:nas,job:nightly&alias=offsite-nightly',
-      via(),
-    );
-    assert.equal(r.ok, true, r.error);
-    const q = only();
-    assert.equal(q.originalHost, 'api.eu.opsgenie.com');
-    assert.equal(q.path, '/v2/alerts');
-    assert.equal(q.headers.authorization, 'GenieKey opsgeniekey123');
-    assert.deepEqual(q.json, {
-      message: 'Backup ok',
-      alias: 'offsite-nightly',
-      description: 'line one\nline two',
-      responders: [
-        { type: 'team', name: 'ops' },
-        { type: 'user', username: 'jane@example.com' },
-      ],
-      tags: ['backup', 'nightly'],
-      details: { host: 'nas', job: 'nightly' },
-      priority: 'P2',
-    });
+  it(WIRE.opsgenie.title, async () => {
+    await sendCase(rec, WIRE.opsgenie);
   });
 });
 
@@ -645,43 +398,14 @@ describe('opsgenie port', () => {
 });
 
 describe('pushbullet', () => {
-  it('one push per target: device, e-mail and #channel', async () => {
-    rec.handle(() => ({ body: { type: 'note', active: true } }));
-    const r = await send('pushbullet://o.abcdefghijklmnopqrstuvwxyz123456/device1/me@example.com#mychan', via());
-    assert.equal(r.ok, true, r.error);
-    assert.equal(rec.requests.length, 3);
-    for (const q of rec.requests) {
-      assert.equal(q.originalHost, 'api.pushbullet.com');
-      assert.equal(q.path, '/v2/pushes');
-      assert.equal(q.headers['access-token'], 'o.abcdefghijklmnopqrstuvwxyz123456');
-    }
-    const base = { type: 'note', title: 'Backup ok', body: 'line one\nline two', email: '', channel_tag: '', device_iden: '' };
-    assert.deepEqual(
-      rec.requests.map((q) => q.json),
-      [
-        { ...base, device_iden: 'device1' },
-        { ...base, email: 'me@example.com' },
-        { ...base, channel_tag: 'mychan' },
-      ],
-    );
+  it(WIRE.pushbullet.title, async () => {
+    await sendCase(rec, WIRE.pushbullet);
   });
 });
 
 describe('generic', () => {
-  it('generic+http: template=json with title/message keys, @headers, $extras, other params kept, __ escapes', async () => {
-    rec.queue({ status: 201 });
-    const r = await send(
-      `generic+http://${rec.host}/hook/path?template=json&titlekey=subject&messagekey=text&@XApiKey=k-123456&$source=offsite&foo=bar&__title=kept`,
-    );
-    assert.equal(r.ok, true, r.error);
-    const q = only();
-    assert.equal(q.method, 'POST');
-    assert.equal(q.path, '/hook/path');
-    assert.deepEqual(Object.fromEntries(q.query), { foo: 'bar', title: 'kept' });
-    assert.equal(q.headers['x-api-key'], 'k-123456');
-    assert.equal(q.headers['content-type'], 'application/json');
-    assert.equal(q.headers.accept, 'application/json');
-    assert.equal(q.body, JSON.stringify({ source: 'offsite', subject: 'Backup ok', text: 'line one\nline two' }));
+  it(WIRE.generic.title, async () => {
+    await sendCase(rec, WIRE.generic);
   });
 
   it('without a template the raw message goes as text/plain; method= is honoured', async () => {
