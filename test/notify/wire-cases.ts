@@ -73,7 +73,7 @@ const googlechat = (scheme: string): WireCase => ({
   },
 });
 
-export const WIRE = {
+const CASES = {
   slackWebhook: {
     title: 'webhook token: POST hooks.slack.com/services/A/B/C, one attachment per line, no channel',
     url: () => 'slack://hook:AAAAAAAAA-BBBBBBBBB-CCCCCCCCCCCCCCCCCCCCCCCC@webhook?color=good&botname=backup&icon=:floppy_disk:',
@@ -599,3 +599,6 @@ export const WIRE = {
     },
   },
 } satisfies Record<string, WireCase>;
+
+/** The cases by name (one per service; two where a service has two forms). */
+export const WIRE: Record<keyof typeof CASES, WireCase> = CASES;
