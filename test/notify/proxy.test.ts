@@ -7,7 +7,8 @@
  * own expectations (wire-cases.ts); the message is theirs too (custom templates render it).
  *
  * And the other way: a dead proxy fails the notification (nothing goes around it), and NO_PROXY
- * sends a host around the proxy.
+ * sends a host around the proxy. Every host name resolves to 127.0.0.1 in the offsite process
+ * (test/servers/loopback-dns.ts): a request that went around the proxy never leaves the machine.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -64,6 +65,9 @@ async function backupNotifying(url: string, msg = MSG, extra: Record<string, str
     HTTPS_PROXY: proxy.url,
     HTTP_PROXY: proxy.url,
     NODE_EXTRA_CA_CERTS: proxy.caFile,
+    // every host name resolves to 127.0.0.1 in the process: a request that went around the proxy
+    // fails here instead of reaching the real service
+    NODE_OPTIONS: `--import ${LOOPBACK_DNS}`,
     ...extra,
   };
   const child = spawn(process.execPath, [CLI, 'backup'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -142,8 +146,8 @@ describe('the proxy cannot be gone around', () => {
   });
 
   it("NO_PROXY naming a fixed-host service's host (lower case no_proxy, a domain suffix): it is reached directly, not through the proxy", async () => {
-    // every name resolves to 127.0.0.1 in that process: the direct attempt stays on this machine
-    const r = await backupNotifying(WIRE.slackWebhook.url(rec.host), MSG, { no_proxy: '.slack.com', NODE_OPTIONS: `--import ${LOOPBACK_DNS}` });
+    // (the name resolves to 127.0.0.1 in that process: the direct attempt stays on this machine)
+    const r = await backupNotifying(WIRE.slackWebhook.url(rec.host), MSG, { no_proxy: '.slack.com' });
     // (a connection refused on 127.0.0.1:443, or whatever answers there: not the proxy)
     assert.match(r.out, /notification via slack failed: POST to hooks\.slack\.com failed/, r.out);
     assert.deepEqual(proxy.connects, []);
