@@ -2,7 +2,7 @@
  * deploy/: the Prometheus rules and their unit tests (promtool), the Grafana dashboard's queries,
  * and the Kubernetes manifests (parsed and checked for what the README promises: probes, the
  * shared volume, the ServiceMonitor's honorLabels, the CronJob's concurrency and deadlines, and
- * only variables offsite knows).
+ * only variables offsite knows). Their validation against the Kubernetes schemas: schemas.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
