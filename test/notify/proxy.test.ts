@@ -21,7 +21,8 @@ import { CLI, isolatedEnv } from '../helpers/cli.ts';
 import { startMitmProxy, type MitmProxy } from '../servers/mitm-proxy.ts';
 import { startRecorder, type HttpRecorder } from '../servers/http-recorder.ts';
 import { freePort } from '../servers/util.ts';
-import { MSG } from './helpers.ts';
+import { SERVICES } from '../../src/notify/services/index.ts';
+import { MSG, target } from './helpers.ts';
 import { WIRE, type WireCase } from './wire-cases.ts';
 
 const LOOPBACK_DNS = fileURLToPath(new URL('../servers/loopback-dns.ts', import.meta.url));
@@ -84,10 +85,6 @@ async function backupNotifying(url: string, msg = MSG, extra: Record<string, str
   return { code: code as number | null, out };
 }
 
-function service(url: string): string {
-  return url.slice(0, url.indexOf(':')).replace(/\+.*/, '');
-}
-
 describe('each HTTP notification service through the proxy, checked field by field', () => {
   for (const [name, c] of Object.entries(WIRE) as [string, WireCase][]) {
     const via = c.https ? `CONNECT ${c.https.includes(':') ? c.https : `${c.https}:443`}` : 'the proxy';
@@ -97,8 +94,7 @@ describe('each HTTP notification service through the proxy, checked field by fie
       const url = c.url(rec.host);
       const r = await backupNotifying(url, c.msg);
       assert.equal(r.code, 0, r.out);
-      const scheme = service(url) === 'hangouts' ? 'googlechat' : service(url);
-      assert.match(r.out, new RegExp(`notification sent via ${scheme}`), r.out);
+      assert.match(r.out, new RegExp(`notification sent via ${target(url).service}`), r.out);
       assert.ok(rec.requests.length > 0, `nothing arrived; the proxy saw: ${proxy.connects.join(', ')}\n${r.out}`);
       for (const q of rec.requests) {
         const how = String(q.headers['x-test-proxy']);
@@ -114,6 +110,17 @@ describe('each HTTP notification service through the proxy, checked field by fie
       c.check(rec.requests, rec.host);
     });
   }
+});
+
+it('the cases cover every HTTP service (all but smtp, mqtt, stdout and logger)', () => {
+  const notHttp = ['smtp', 'mqtt', 'stdout', 'logger'];
+  const http = SERVICES.map((s) => s.schemes[0]!).filter((n) => !notHttp.includes(n));
+  const covered = new Set(Object.values(WIRE).map((c) => target(c.url('127.0.0.1:1')).service));
+  assert.deepEqual(
+    http.filter((n) => !covered.has(n)),
+    [],
+  );
+  assert.equal(http.length, 24);
 });
 
 describe('the proxy cannot be gone around', () => {

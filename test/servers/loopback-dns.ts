@@ -7,7 +7,6 @@ import dns from 'node:dns';
 
 type Callback = (...args: unknown[]) => void;
 const original = dns.lookup;
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 (dns as any).lookup = function lookup(this: unknown, _hostname: string, options: unknown, callback?: Callback) {
   return (original as Function).call(this, '127.0.0.1', options, callback);
 };
