@@ -8,7 +8,11 @@
  * Like offen, the pattern is searched for (unanchored, Go's MatchString) in each entry's
  * absolute path as the walk sees it: the source path itself, then `<dir>/<name>` below it.
  */
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
+import { lazy } from '../lazy.ts';
+
+/** Loaded when a pattern is compiled: a process or archive worker without BACKUP_EXCLUDE_REGEXP never loads it (~4 MiB each). */
+const re2js = lazy<typeof import('re2js')>('re2js');
 
 export interface ExcludePattern {
   /** The pattern as given. */
@@ -21,7 +25,7 @@ export interface ExcludePattern {
 export function compileExclude(pattern: string): ExcludePattern {
   let re: RE2JS;
   try {
-    re = RE2JS.compile(pattern);
+    re = re2js().RE2JS.compile(pattern);
   } catch (e) {
     const m = e instanceof Error ? e.message : String(e);
     throw new Error(m.replace(/^error parsing regexp: /, ''));

@@ -45,3 +45,10 @@ test("loading the command's modules does not load Node's bundled undici (node:ht
   const loaded = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as string[];
   assert.deepEqual(loaded, []);
 });
+
+test('re2js (BACKUP_EXCLUDE_REGEXP) is loaded only when a pattern is compiled', () => {
+  assert.deepEqual(
+    resolvedBy(['cli.ts', 'config/index.ts', 'archive/exclude.ts']).filter((u) => /node_modules\/re2js\//.test(u)),
+    [],
+  );
+});
