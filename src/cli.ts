@@ -113,6 +113,7 @@ async function cmdBackup(config: Config, log: Logger, jobName: string | undefine
           intervalMs: jobIntervalMs(job),
           instance: config.http.pushgatewayInstance,
           totals: history.totals[job.name],
+          prune: history.prune[job.name],
         });
       }
       statuses.push(stats.status);
@@ -292,6 +293,7 @@ async function startControl(control: DaemonControl, log: Logger): Promise<Contro
         intervalMs: control.intervalMs(e.run.job),
         instance: http.pushgatewayInstance,
         totals: control.history?.totals(e.run.job),
+        prune: control.history?.prune(e.run.job),
       });
       pushes.add(p);
       void p.finally(() => pushes.delete(p));

@@ -4,15 +4,16 @@
  * job=<the offsite job>, instance=<OFFSITE_PUSHGATEWAY_INSTANCE or the host name> (POST: a failed
  * run leaves the last success time pushed before). The schedule's expected interval goes with
  * them, so the stale alert (deploy/prometheus) works for a CronJob too.
- * `offsite_backup_runs_total` is pushed with the counts of the run history
- * (OFFSITE_STATE_DIR/run-history.json, kept across runs and restarts: a counter that restarts
- * only when that file is new); without them (no history) it is not pushed. The other counters
- * and the duration histogram are not pushed (each push comes from a fresh registry, so they would
+ * `offsite_backup_runs_total`, `offsite_prune_deleted_total` and `offsite_prune_errors_total` are
+ * pushed with the counts of the run history (OFFSITE_STATE_DIR/run-history.json, kept across runs
+ * and restarts: counters that restart only when that file is new); without them (no history)
+ * they are not pushed. The duration histogram is not pushed (each push comes from a fresh registry, so they would
  * restart at every run); `offsite_backup_last_duration_seconds` replaces the histogram there. Bounded (PUSH_TIMEOUT_MS); a failed push is a warning, never a failed backup.
  */
 import { Pushgateway, Gauge, Counter } from 'prom-client';
 import type { Logger } from '../log.ts';
 import type { RunStats, RunStatus } from '../run/stats.ts';
+import type { PruneTotals } from '../run/history.ts';
 import { Metrics } from './metrics.ts';
 import { errorMessage } from '../errors.ts';
 import { parseCron } from '../schedule/cron.ts';
@@ -23,8 +24,6 @@ import { redact } from '../redact.ts';
 export const PUSH_TIMEOUT_MS = 10_000;
 const NOT_PUSHED = [
   'offsite_backup_duration_seconds',
-  'offsite_prune_deleted_total',
-  'offsite_prune_errors_total',
   'offsite_destination_backups',
   'offsite_destination_oldest_backup_timestamp_seconds',
   'offsite_verify_last_success_timestamp_seconds',
@@ -37,6 +36,8 @@ export interface PushOptions {
   instance?: string;
   /** The job's runs by result from the run history (offsite_backup_runs_total); unset: the counter is not pushed. */
   totals?: Partial<Record<RunStatus, number>>;
+  /** The job's prunes per destination from the run history (offsite_prune_deleted_total, offsite_prune_errors_total); unset: not pushed. */
+  prune?: Record<string, PruneTotals>;
 }
 
 /** A job's expected interval from its schedule (plus its jitter), as the daemon computes it; null when it never fires. */
@@ -52,7 +53,8 @@ export function jobIntervalMs(job: Pick<JobConfig, 'schedule'>): number | null {
 export async function pushRunMetrics(url: string, stats: RunStats, version: string, log: Logger, opts: PushOptions = {}): Promise<boolean> {
   const m = new Metrics(version, { processMetrics: false });
   m.observeRun(stats);
-  m.registry.removeSingleMetric('offsite_backup_runs_total');
+  // the counters: this run's alone would restart at every push; the run history's counts instead
+  for (const name of ['offsite_backup_runs_total', 'offsite_prune_deleted_total', 'offsite_prune_errors_total']) m.registry.removeSingleMetric(name);
   if (opts.totals) {
     const runs = new Counter({
       name: 'offsite_backup_runs_total',
@@ -61,6 +63,15 @@ export async function pushRunMetrics(url: string, stats: RunStats, version: stri
       registers: [m.registry],
     });
     for (const result of ['success', 'degraded', 'partial', 'failure'] as const) runs.inc({ job: stats.job, result }, opts.totals[result] ?? 0);
+  }
+  if (opts.prune) {
+    const labelNames = ['job', 'destination'];
+    const deleted = new Counter({ name: 'offsite_prune_deleted_total', help: 'Backups removed by retention', labelNames, registers: [m.registry] });
+    const errors = new Counter({ name: 'offsite_prune_errors_total', help: 'Prunes that failed', labelNames, registers: [m.registry] });
+    for (const [destination, p] of Object.entries(opts.prune)) {
+      deleted.inc({ job: stats.job, destination }, p.deleted);
+      errors.inc({ job: stats.job, destination }, p.errors);
+    }
   }
   if (opts.intervalMs) m.interval.set({ job: stats.job }, opts.intervalMs / 1000);
   for (const name of NOT_PUSHED) m.registry.removeSingleMetric(name);

@@ -48,6 +48,10 @@ export interface HistoryDestination {
   ok: boolean;
   bytes: number;
   error?: string;
+  /** Backups retention removed there (0: none, or pruning did not run). */
+  pruned?: number;
+  /** Pruning failed there. */
+  pruneFailed?: boolean;
 }
 
 export interface HistoryRun {
@@ -77,9 +81,16 @@ export interface HistoryData {
   days: HistoryDay[];
   /** Runs of each job by result since the file was created (a counter; it restarts only with a new file). */
   totals: Record<string, Record<RunStatus, number>>;
+  /** Per job and destination: backups removed by retention, and failed prunes, since the file was created (counters). */
+  prune: Record<string, Record<string, PruneTotals>>;
 }
 
-export const emptyHistory = (): HistoryData => ({ version: 1, runs: [], days: [], totals: {} });
+export interface PruneTotals {
+  deleted: number;
+  errors: number;
+}
+
+export const emptyHistory = (): HistoryData => ({ version: 1, runs: [], days: [], totals: {}, prune: {} });
 
 const cut = (s: string) => (s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT - 1)}…` : s);
 export const dayOf = (t: number | string | Date) => new Date(t).toISOString().slice(0, 10);
@@ -102,6 +113,8 @@ export function historyRecord(stats: RunStats, id: string, trigger: HistoryRun['
       ok: d.ok,
       bytes: d.bytes,
       ...(d.error ? { error: cut(redact(d.error)) } : {}),
+      ...(d.pruned > 0 ? { pruned: d.pruned } : {}),
+      ...(d.pruneNote?.startsWith('prune failed') ? { pruneFailed: true } : {}),
     })),
   };
 }
@@ -142,7 +155,22 @@ export function parseHistory(text: string): HistoryData {
       const c = t as Record<string, unknown>;
       totals[job] = Object.fromEntries(STATUSES.map((s) => [s, isNum(c[s]) ? c[s] : 0])) as Record<RunStatus, number>;
     }
-  return { version: 1, runs: j.runs.filter(validRun).sort((a, b) => Date.parse(a.finished) - Date.parse(b.finished)), days: j.days.filter(validDay), totals };
+  const prune: HistoryData['prune'] = {};
+  if (j.prune && typeof j.prune === 'object')
+    for (const [job, byDest] of Object.entries(j.prune as Record<string, unknown>)) {
+      if (!byDest || typeof byDest !== 'object') continue;
+      for (const [dest, t] of Object.entries(byDest as Record<string, unknown>)) {
+        const c = (t ?? {}) as Record<string, unknown>;
+        (prune[job] ??= {})[dest] = { deleted: isNum(c.deleted) ? c.deleted : 0, errors: isNum(c.errors) ? c.errors : 0 };
+      }
+    }
+  return {
+    version: 1,
+    runs: j.runs.filter(validRun).sort((a, b) => Date.parse(a.finished) - Date.parse(b.finished)),
+    days: j.days.filter(validDay),
+    totals,
+    prune,
+  };
 }
 
 /** The file as it is, or why it cannot be used (absent is an empty history, not a problem). */
@@ -190,6 +218,11 @@ export function addRun(data: HistoryData, run: HistoryRun, now = new Date()): Hi
     d[run.status]++;
     const t = (data.totals[run.job] ??= { success: 0, degraded: 0, partial: 0, failure: 0 });
     t[run.status]++;
+    for (const dest of run.destinations) {
+      const p = ((data.prune[run.job] ??= {})[dest.destination] ??= { deleted: 0, errors: 0 });
+      p.deleted += isNum(dest.pruned) ? Math.max(0, dest.pruned) : 0;
+      if (dest.pruneFailed) p.errors++;
+    }
   }
   const oldest = dayOf(now.getTime() - HISTORY_DAYS * DAY_MS);
   let drop = Math.max(0, data.runs.length - MAX_HISTORY_RUNS);
@@ -199,7 +232,11 @@ export function addRun(data: HistoryData, run: HistoryRun, now = new Date()): Hi
   const jobs = Object.keys(data.totals);
   if (jobs.length > MAX_JOBS) {
     const recent = new Set(data.days.map((d) => d.job));
-    for (const j of jobs) if (Object.keys(data.totals).length > MAX_JOBS && !recent.has(j) && j !== run.job) delete data.totals[j];
+    for (const j of jobs)
+      if (Object.keys(data.totals).length > MAX_JOBS && !recent.has(j) && j !== run.job) {
+        delete data.totals[j];
+        delete data.prune[j];
+      }
   }
   return data;
 }
@@ -282,6 +319,11 @@ export class RunHistory {
   /** The last known totals of a job (counts by result), from memory. */
   totals(job: string): Record<RunStatus, number> | undefined {
     return this.memory.totals[job];
+  }
+
+  /** The last known prune counts of a job per destination, from memory. */
+  prune(job: string): Record<string, PruneTotals> | undefined {
+    return this.memory.prune[job];
   }
 
   /** Record one run. Never throws: a problem is a warning, the run is kept in memory. */

@@ -87,6 +87,9 @@ test(
     // the runs counter comes from the run history in OFFSITE_STATE_DIR: it counts across processes
     assert.equal(runs(text, 'success'), '1', text);
     assert.equal(runs(text, 'failure'), '0', text);
+    // the prune counters too, per destination
+    assert.match(text, /^offsite_prune_errors_total\{(?=[^}]*destination="Local")(?=[^}]*instance="app-backup")[^}]*job="nightly"[^}]*\} 0$/m);
+    assert.match(text, /^offsite_prune_deleted_total\{(?=[^}]*destination="Local")[^}]*job="nightly"[^}]*\} 0$/m);
     assert.equal(sample(text, 'offsite_backup_duration_seconds_count'), undefined, 'the histogram was pushed');
     // the stale alert needs the interval: it comes from the job's BACKUP_CRON_EXPRESSION
     assert.equal(sample(text, 'offsite_schedule_expected_interval_seconds'), String(6 * 3600), text);

@@ -46,7 +46,7 @@ function stats(job: string, end: Date, status: RunStats['status'] = 'success'): 
       files: 3,
     } as RunStats['archive'],
     destinations: [
-      { destination: 'S3', location: 's3://bucket/', ok: status !== 'failure', bytes: 1234, durationMs: 10, attempts: 1, pruned: 0 },
+      { destination: 'S3', location: 's3://bucket/', ok: status !== 'failure', bytes: 1234, durationMs: 10, attempts: 1, pruned: status === 'success' ? 2 : 0 },
       {
         destination: 'WebDAV',
         location: 'https://user:hunter2secret@dav.example/x',
@@ -55,6 +55,7 @@ function stats(job: string, end: Date, status: RunStats['status'] = 'success'): 
         durationMs: 10,
         attempts: 3,
         pruned: 0,
+        pruneNote: 'prune failed: the server said no',
         error: 'x'.repeat(5000),
       },
     ],
@@ -100,6 +101,8 @@ test('appends survive a new RunHistory (another process), count per day and in t
     ],
   );
   assert.deepEqual(other.totals.app, { success: 1, degraded: 0, partial: 0, failure: 1 });
+  // the prune counters (pushed to a Pushgateway) per destination
+  assert.deepEqual(other.prune.app, { S3: { deleted: 2, errors: 0 }, WebDAV: { deleted: 0, errors: 2 } });
   assert.deepEqual(lines(), []);
 });
 
