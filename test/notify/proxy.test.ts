@@ -1,7 +1,8 @@
 /**
  * Every HTTP notification service through HTTPS_PROXY / HTTP_PROXY, sent by the offsite process
- * (`offsite backup`, so the real environment handling runs): the proxy (test/servers/mitm-proxy.ts)
- * answers the CONNECT to the service's own host (hooks.slack.com, api.telegram.org...), terminates
+ * (`offsite backup`, so the real environment handling runs): the proxy named is a real forward
+ * proxy (tinyproxy, whose log shows each CONNECT), chained to a test proxy
+ * (test/servers/mitm-proxy.ts) that answers the CONNECT to the service's own host (hooks.slack.com, api.telegram.org...), terminates
  * TLS with a certificate of a test CA the process trusts through NODE_EXTRA_CA_CERTS, and hands
  * the request to the recorder. What arrives is checked field by field with the per-service tests'
  * own expectations (wire-cases.ts); the message is theirs too (custom templates render it).
@@ -20,6 +21,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { CLI, isolatedEnv } from '../helpers/cli.ts';
 import { startMitmProxy, type MitmProxy } from '../servers/mitm-proxy.ts';
 import { startRecorder, type HttpRecorder } from '../servers/http-recorder.ts';
+import { startTinyproxy, type Tinyproxy } from '../servers/tinyproxy.ts';
 import { freePort } from '../servers/util.ts';
 import { SERVICES } from '../../src/notify/services/index.ts';
 import { MSG, target } from './helpers.ts';
@@ -29,12 +31,16 @@ const LOOPBACK_DNS = fileURLToPath(new URL('../servers/loopback-dns.ts', import.
 
 let rec: HttpRecorder;
 let proxy: MitmProxy;
+/** What offsite is given: tinyproxy, relaying everything to `proxy`. */
+let tiny: Tinyproxy;
 const dirs: string[] = [];
 before(async () => {
   rec = await startRecorder();
   proxy = await startMitmProxy(rec.url);
+  tiny = await startTinyproxy({ upstream: `127.0.0.1:${proxy.port}` });
 });
 after(async () => {
+  await tiny?.stop();
   await proxy?.stop();
   await rec?.close();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -63,8 +69,8 @@ async function backupNotifying(url: string, msg = MSG, extra: Record<string, str
     NOTIFICATION_URLS: url.replaceAll(',', '%2C'),
     NOTIFICATION_LEVEL: 'info',
     NOTIFICATION_TEMPLATES_DIR: templates,
-    HTTPS_PROXY: proxy.url,
-    HTTP_PROXY: proxy.url,
+    HTTPS_PROXY: tiny.url,
+    HTTP_PROXY: tiny.url,
     NODE_EXTRA_CA_CERTS: proxy.caFile,
     // every host name resolves to 127.0.0.1 in the process: a request that went around the proxy
     // fails here instead of reaching the real service
@@ -92,6 +98,7 @@ describe('each HTTP notification service through the proxy, checked field by fie
       if (c.replies) rec.queue(...c.replies);
       if (c.handler) rec.handle(c.handler);
       const url = c.url(rec.host);
+      const tinyBefore = tiny.requests().length;
       const r = await backupNotifying(url, c.msg);
       assert.equal(r.code, 0, r.out);
       assert.match(r.out, new RegExp(`notification sent via ${target(url).service}`), r.out);
@@ -108,6 +115,15 @@ describe('each HTTP notification service through the proxy, checked field by fie
         }
       }
       c.check(rec.requests, rec.host);
+      // and tinyproxy relayed it: its log names the tunnel (written a moment after the relay)
+      const expected = c.https ? via.slice('CONNECT '.length) : rec.host;
+      const relayed = () =>
+        tiny
+          .requests()
+          .slice(tinyBefore)
+          .some((x) => x.target === expected || x.target.startsWith(`http://${expected}/`));
+      for (let i = 0; i < 100 && !relayed(); i++) await new Promise((res) => setTimeout(res, 20));
+      assert.ok(relayed(), `tinyproxy relayed ${expected}; its log:\n${tiny.log()}`);
     });
   }
 });

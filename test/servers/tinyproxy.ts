@@ -36,13 +36,24 @@ process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-export async function startTinyproxy(): Promise<Tinyproxy> {
+/** `upstream`: `host:port` of a proxy tinyproxy relays everything to (plain requests and CONNECT). */
+export async function startTinyproxy(opts: { upstream?: string } = {}): Promise<Tinyproxy> {
   const dir = mkdtempSync(join(tmpdir(), 'offsite-tinyproxy-'));
   const port = await freePort();
   const conf = join(dir, 'tinyproxy.conf');
   writeFileSync(
     conf,
-    [`Port ${port}`, 'Listen 127.0.0.1', 'Timeout 120', 'LogLevel Connect', 'MaxClients 200', 'Allow 127.0.0.1', 'DisableViaHeader Yes', ''].join('\n'),
+    [
+      `Port ${port}`,
+      'Listen 127.0.0.1',
+      'Timeout 120',
+      'LogLevel Connect',
+      'MaxClients 200',
+      'Allow 127.0.0.1',
+      'DisableViaHeader Yes',
+      ...(opts.upstream ? [`Upstream http ${opts.upstream}`] : []),
+      '',
+    ].join('\n'),
   );
   const child = spawn('tinyproxy', ['-d', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
