@@ -37,8 +37,8 @@ test('offen test/dropbox: backup succeeds without errors, retention 0 deletes no
     putOld: async (name) => fake.put(`/test/${name}`, Buffer.alloc(0), FOURTEEN_DAYS_AGO()),
   };
   const setup = offenSetup({
-    DROPBOX_ENDPOINT: `${fake.origin}/`,
-    DROPBOX_OAUTH2_ENDPOINT: `${fake.origin}/`,
+    DROPBOX_ENDPOINT: fake.origin, // offen: http://openapi_mock:8080, no trailing slash
+    DROPBOX_OAUTH2_ENDPOINT: fake.origin, // offen: http://oauth2_mock:8090
     DROPBOX_REFRESH_TOKEN: fake.refreshToken,
     DROPBOX_APP_KEY: fake.appKey,
     DROPBOX_APP_SECRET: fake.appSecret,

@@ -49,7 +49,7 @@ test('offen test/googledrive: backup succeeds without errors, retention 0 delete
   const credentials = join(keyDir, 'credentials.json'); // ./credentials.json:/etc/gdrive/credentials.json
   writeFileSync(credentials, fake.account.json);
   const scenario = offenSetup({
-    GOOGLE_DRIVE_ENDPOINT: fake.endpoint,
+    GOOGLE_DRIVE_ENDPOINT: fake.origin, // offen: http://openapi_mock:8080, no trailing slash
     GOOGLE_DRIVE_TOKEN_URL: fake.tokenUrl,
     GOOGLE_DRIVE_CREDENTIALS_JSON_FILE: credentials,
     GOOGLE_DRIVE_IMPERSONATE_SUBJECT: SUBJECT,
