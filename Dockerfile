@@ -27,7 +27,10 @@ RUN ln -s /opt/offsite/dist/offsite.mjs /usr/local/bin/offsite \
 
 # NODE_COMPILE_CACHE: Node's compiled-code cache lowers start-up time and the memory of the
 # main thread and the archive worker. UV_THREADPOOL_SIZE: room for parallel gzip next to file I/O.
-ENV NODE_ENV=production NODE_COMPILE_CACHE=/var/cache/offsite/node-compile UV_THREADPOOL_SIZE=8
+# --max-semi-space-size=1 (MiB): V8's young generation stays small; streaming makes only
+# short-lived garbage, so a larger one only holds more of it (measured: 12 MiB less peak memory
+# for an uncompressed backup, 5 MiB for gz, 2 MiB for the idle daemon, no measurable CPU cost).
+ENV NODE_ENV=production NODE_COMPILE_CACHE=/var/cache/offsite/node-compile UV_THREADPOOL_SIZE=8 NODE_OPTIONS=--max-semi-space-size=1
 # The compile cache is filled at build time (every file of the bundle is loaded once; a file that
 # does not load fails the build): the first start of a new container compiles nothing again.
 RUN node dist/warm-compile-cache.mjs
