@@ -144,11 +144,14 @@ async function runPhases(job: JobConfig, ctx: RunContext): Promise<RunStats> {
     const local = localConfigOf(job);
     hookCtx.archivePath = local ? join(local.dir, name) : '';
     // a missing source fails the run before any container is stopped or command run
-    // an empty source (or /backup with nothing mounted) still runs, but the run is degraded, never a success
-    degrade(stats, await phase('archive', () => checkSources(job.archive.sources)));
+    const sourceProblems = await phase('archive', () => checkSources(job.archive.sources));
     await phase('pre', () => hooks.archivePre(hookCtx));
     await phase('pre', () => hooks.processPre(hookCtx));
     await phase('pre', () => hooks.copyPre(hookCtx));
+    // an empty source (or /backup with nothing mounted) still runs, but the run is degraded, never a
+    // success; judged after the pre commands, which may be what fills it (offen's test/commands: an
+    // exec-pre label's dump into an otherwise empty volume)
+    if (sourceProblems.length) degrade(stats, await phase('archive', () => checkSources(job.archive.sources)));
     log.info({ archive: name, sources: job.archive.sources, destinations: destinations.map((d) => d.location) }, 'backup started');
     // BACKUP_FROM_SNAPSHOT (deprecated, as in offen): archive a copy of the sources, under their own names
     if (fromSnapshot(job.env)) {

@@ -19,6 +19,17 @@ test('an empty source makes the run degraded (exit 4) and says the volume may no
   assert.match(r.stdout, /backup finished degraded/);
 });
 
+test('a source the pre command fills is judged after it: not reported empty, the run succeeds', () => {
+  const { dir, env } = isolatedEnv();
+  const src = join(dir, 'src');
+  mkdirSync(src);
+  const archive = join(dir, 'archive');
+  mkdirSync(archive);
+  const r = runCli(['backup'], { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: archive, BACKUP_PRE_COMMAND: `echo dump > ${src}/dump.sql` });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.ok(!r.stdout.includes('is empty'), r.stdout);
+});
+
 test('the default /backup that is not a mount point is reported; a mount point is not', async () => {
   assert.equal(await isMountPoint('/proc'), true);
   assert.equal(await isMountPoint('/'), true);

@@ -1,0 +1,80 @@
+// Translated from offen/docker-volume-backup test/swarm (run.sh, docker-compose.yml, a Swarm
+// stack backing up pg_data to S3): the services `offen` (2 replicas) and `pg` carry
+// docker-volume-backup.stop-during-backup=true as *container* labels (`labels:`, not
+// `deploy.labels`), with restart_policy on-failure. offen stops and restarts the task containers
+// directly, finds backup/pg_data/PG_VERSION in test.tar.gz and 5 running containers.
+// Deliberate difference (README, "offen's own test scenarios"): offsite refuses to stop a
+// container that is a Swarm task, before anything is stopped or archived, and names the
+// service: Swarm replaces a stopped task unless its restart policy happens to allow the stop,
+// so the volume could be written during the backup; the label belongs on the service
+// (deploy.labels), which offsite scales to 0 and back (test/offen/services.test.ts). This test
+// asserts that refusal: exit non-zero, the hint, nothing stopped, no object in the bucket, all 5
+// running. No Docker engine runs here: the Docker Engine API stand-in (test/servers/docker-fake.ts)
+// as a Swarm manager, task containers added with the labels Swarm gives them; S3 is s3rver.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DockerFake } from '../servers/docker-fake.ts';
+import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../servers/s3rver.ts';
+import { isolatedEnv } from '../helpers/cli.ts';
+import { cli } from './destination-scenario.ts';
+
+const STOP = { 'docker-volume-backup.stop-during-backup': 'true' };
+let fake: DockerFake;
+let s3: S3rverHandle;
+let dir = '';
+before(async () => {
+  fake = await DockerFake.start();
+  s3 = await startS3rver({ buckets: ['backup'] });
+});
+after(async () => {
+  await fake?.close();
+  await s3?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('offen test/swarm: container labels on Swarm tasks are refused naming the service (offsite differs); nothing stopped, nothing written', async () => {
+  const iso = isolatedEnv();
+  dir = iso.dir;
+  mkdirSync(join(dir, 'backup', 'pg_data'), { recursive: true });
+  writeFileSync(join(dir, 'backup', 'pg_data', 'PG_VERSION'), '14\n');
+  fake.swarm = 'manager';
+  const task = (service: string, id: string, slot: number, labels: Record<string, string> = {}) =>
+    fake.addContainer({
+      name: `test_stack_${service}.${slot}.x${slot}`,
+      labels: { ...labels, 'com.docker.swarm.service.id': id, 'com.docker.swarm.service.name': `test_stack_${service}` },
+    });
+  for (const [service, replicas, labels] of [
+    ['minio', 1, {}],
+    ['backup', 1, {}],
+    ['offen', 2, STOP],
+    ['pg', 1, STOP],
+  ] as const) {
+    const id = fake.addService({ name: `test_stack_${service}`, replicas });
+    for (let slot = 1; slot <= replicas; slot++) task(service, id, slot, labels);
+  }
+
+  const r = await cli(['backup'], {
+    ...iso.env,
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT: `127.0.0.1:${s3.port}`,
+    AWS_ENDPOINT_PROTO: 'http',
+    AWS_S3_BUCKET_NAME: 'backup',
+    BACKUP_FILENAME: 'test.tar.gz',
+    BACKUP_CRON_EXPRESSION: '0 0 5 31 2 ?',
+    BACKUP_RETENTION_DAYS: '7',
+    BACKUP_PRUNING_LEEWAY: '5s',
+    BACKUP_SOURCES: join(dir, 'backup'),
+    BACKUP_ARCHIVE: '',
+    DOCKER_HOST: `unix://${fake.socketPath}`,
+  });
+  assert.notEqual(r.code, 0, r.out);
+  assert.match(r.out, /is labelled to stop but is a task of Swarm service test_stack_(offen|pg)/);
+  assert.match(r.out, /deploy\.labels/);
+  assert.ok(!fake.calls.some((c) => c.method === 'POST'), 'nothing was stopped');
+  assert.equal([...fake.containers.values()].filter((c) => c.State === 'running').length, 5);
+  const bucket = join(s3.directory, 'backup');
+  assert.deepEqual(existsSync(bucket) ? readdirSync(bucket) : [], [], 'no backup was written');
+});
