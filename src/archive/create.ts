@@ -7,7 +7,7 @@
 import { Readable, Transform, pipeline, type Duplex } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { getCompileCacheDir } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -163,6 +163,17 @@ function failed(err: Error): ArchiveStream {
   return { stream, done, progress: () => ({ files: 0, bytesRead: 0, size: 0 }) };
 }
 
+/**
+ * NODE_COMPILE_CACHE for the archive worker: the directory the process was given. Node's
+ * getCompileCacheDir() names the version subdirectory inside it (`v24.x-x64-...`); given that, the
+ * worker would cache into a second one nested in it, apart from what the main thread (and the
+ * image build) cached.
+ */
+function compileCacheRoot(): string | undefined {
+  const dir = getCompileCacheDir();
+  return dir && /^v\d+\./.test(basename(dir)) ? dirname(dir) : dir;
+}
+
 type GcFunction = (options?: { type?: 'minor' | 'major' }) => void;
 let gcFunction: GcFunction | null | undefined;
 
@@ -239,7 +250,7 @@ class ArchiveSource extends Readable {
     // With the process's compile cache on, the worker uses it too: it then
     // loads the already type-stripped modules and never instantiates the
     // TypeScript stripper (about 30 MiB less memory, faster start).
-    const compileCache = getCompileCacheDir();
+    const compileCache = compileCacheRoot();
     this.worker = new Worker(new URL('./tar-worker.ts', import.meta.url), {
       workerData: { ...data, ring: this.ring, control } satisfies TarWorkerData,
       ...(compileCache ? { env: { ...process.env, NODE_COMPILE_CACHE: compileCache } } : {}),
