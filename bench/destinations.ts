@@ -122,6 +122,7 @@ function env(kinds: Kind[], s: Servers, source: string, work: string, compileCac
     // as the image sets it (Dockerfile)
     UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '8',
     NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=1',
+    MALLOC_ARENA_MAX: process.env.BENCH_MALLOC_ARENA_MAX ?? '2',
     BACKUP_SOURCES: source,
     BACKUP_COMPRESSION: 'none',
     BACKUP_TMP_DIR: work,

@@ -8,6 +8,7 @@
  *   BENCH_ONLY      comma-separated case names to run (default: all; see CASES and `destinations`)
  *   BENCH_COMPILE_CACHE=0  run offsite without Node's compile cache (the image sets one)
  *   BENCH_NODE_OPTIONS  NODE_OPTIONS of every offsite process (default: the Dockerfile's, --max-semi-space-size=1)
+ *   BENCH_MALLOC_ARENA_MAX  MALLOC_ARENA_MAX of every offsite process (default: the Dockerfile's, 2)
  *   BENCH_ENTRY     `bundle` (default: what the image runs, `npm run bundle` into bench/work/dist)
  *                   or `source` (`node src/cli.ts`, a checkout); the `fixed` and `daemon` cases
  *                   always measure both, alternating
@@ -52,6 +53,8 @@ const COMPILE_CACHE = process.env.BENCH_COMPILE_CACHE === '0' ? null : join(WORK
 const TIME = '/usr/bin/time';
 /** NODE_OPTIONS as the Dockerfile sets it (BENCH_NODE_OPTIONS to compare another value; empty for none). */
 const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=1';
+/** MALLOC_ARENA_MAX as the Dockerfile sets it (BENCH_MALLOC_ARENA_MAX to compare; empty for glibc's default). */
+const MALLOC_ARENA_MAX = process.env.BENCH_MALLOC_ARENA_MAX ?? '2';
 
 interface Corpus {
   root: string;
@@ -195,6 +198,7 @@ function offsiteEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
     NODE_ENV: 'production',
     UV_THREADPOOL_SIZE: '8',
     NODE_OPTIONS: NODE_OPTIONS,
+    MALLOC_ARENA_MAX: MALLOC_ARENA_MAX,
     ...(COMPILE_CACHE ? { NODE_COMPILE_CACHE: COMPILE_CACHE } : {}),
     OFFSITE_CONF_DIR: join(conf, 'conf.d'),
     OFFSITE_LOCK_FILE: join(conf, 'lock'),
@@ -572,7 +576,7 @@ function report(c: Corpus, rows: Row[], install: { bundle: number; npm: number |
       .map((l) => l.toFixed(2))
       .join(', ')} (${CORES} cores shared with other sessions' tests: absolute times are noisy, ratios less so).`,
     `Corpus: ${(c.bytes / 2 ** 20).toFixed(0)} MiB (BENCH_SIZE_MB=${SIZE_MB}): ${c.smallFiles} files of 4 KiB (half text, half random), text logs in 8 MiB files (${((160 * SIZE_MB) / 613).toFixed(0)} MiB), the rest random data in 32 MiB files. Page cache warm; output on the same disk.`,
-    `Each offsite number is a whole \`${ENTRY === 'bundle' ? 'node dist/offsite.mjs' : 'node src/cli.ts'} ...\` process (BENCH_ENTRY=${ENTRY}${ENTRY === 'bundle' ? ": the image's esbuild bundle" : ''}; the config, one-file and daemon rows measure the bundle and the sources alternately) as the image starts it (NODE_ENV=production, UV_THREADPOOL_SIZE=8, NODE_OPTIONS=${NODE_OPTIONS || '(none)'}, ${COMPILE_CACHE ? 'NODE_COMPILE_CACHE warmed first' : 'no compile cache'}), local destination, timed like the reference with /usr/bin/time: wall time, CPU (user + system, all threads and children), peak RSS (maxRSS). Offsite and the reference alternate; medians of ${REPEAT} runs; RSS is the highest run.`,
+    `Each offsite number is a whole \`${ENTRY === 'bundle' ? 'node dist/offsite.mjs' : 'node src/cli.ts'} ...\` process (BENCH_ENTRY=${ENTRY}${ENTRY === 'bundle' ? ": the image's esbuild bundle" : ''}; the config, one-file and daemon rows measure the bundle and the sources alternately) as the image starts it (NODE_ENV=production, UV_THREADPOOL_SIZE=8, NODE_OPTIONS=${NODE_OPTIONS || '(none)'}, MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX || '(unset)'}, ${COMPILE_CACHE ? 'NODE_COMPILE_CACHE warmed first' : 'no compile cache'}), local destination, timed like the reference with /usr/bin/time: wall time, CPU (user + system, all threads and children), peak RSS (maxRSS). Offsite and the reference alternate; medians of ${REPEAT} runs; RSS is the highest run.`,
     '',
     '## Targets',
     '',
