@@ -17,6 +17,7 @@ import { assertPlainName } from './names.ts';
 import { DEFAULT_RETRY, type RetrySettings } from './retry.ts';
 import { guarded, guardStream, metered, isTimeout } from './deadline.ts';
 import { describeFailure } from './describe.ts';
+import { DestinationError } from './errors.ts';
 
 const MiB = 1024 * 1024;
 export const AZURE_MAX_BLOCKS = 50_000;
@@ -92,7 +93,7 @@ function describe(err: unknown, op: string, where: string, ctx: { bytesSent?: nu
     );
   }
   void msg;
-  return Object.assign(new Error(`Azure ${op} ${where} failed: ${describeFailure(err, ctx)}`, { cause: err }), status ? { status } : {});
+  return new DestinationError(`Azure ${op} ${where} failed: ${describeFailure(err, ctx)}`, { cause: err, status: status || undefined });
 }
 
 function firstLine(s: string): string {

@@ -58,8 +58,8 @@ export function formatSeconds(ms: number): string {
 }
 
 /** A (transient) timeout error with code ETIMEDOUT. */
-export function timeoutError(what: string, timeoutMs: number): DestinationTimeoutError {
-  return Object.assign(new DestinationTimeoutError(timeoutMessage(what, timeoutMs)), { code: 'ETIMEDOUT', transient: true, timeoutMs });
+export function timeoutError(what: string, timeoutMs: number, cause?: unknown): DestinationTimeoutError {
+  return new DestinationTimeoutError(timeoutMessage(what, timeoutMs), { code: 'ETIMEDOUT', timeoutMs, cause });
 }
 
 /** Is this (or what caused it) one of our timeouts? */
@@ -191,7 +191,7 @@ export function guardStream(source: Readable, opts: { timeoutMs: number; what: s
     clearInterval(timer);
     // a library's own inactivity timeout reads like ours
     const e = err as { name?: string; code?: string };
-    out.destroy(e?.name === 'TimeoutError' || e?.code === 'ETIMEDOUT' ? Object.assign(timeoutError(opts.what, opts.timeoutMs), { cause: err }) : err);
+    out.destroy(e?.name === 'TimeoutError' || e?.code === 'ETIMEDOUT' ? timeoutError(opts.what, opts.timeoutMs, err) : err);
   });
   source.once('end', () => {
     done = true;

@@ -23,12 +23,13 @@ import { UserError, errorMessage } from '../errors.ts';
 import { registerSecret } from '../redact.ts';
 import { DEFAULT_DROPBOX_ENDPOINT, type DropboxConfig } from './dropbox.def.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
-import { abortError, withFields } from './remote-util.ts';
+import { abortError } from './remote-util.ts';
 import { chunks, type Chunk } from './chunks.ts';
 import { backoffDelay, retryAfterMs, retryLoop, sleep } from '../retry.ts';
 import { guarded, guardStream, isTimeout } from './deadline.ts';
 import { describeFailure } from './describe.ts';
 import { assertPlainName } from './names.ts';
+import { DestinationError, DestinationUserError, NotFoundError } from './errors.ts';
 
 const MiB = 1 << 20;
 /** Upload chunk: a multiple of 4 MiB (concurrent sessions require it). */
@@ -191,22 +192,16 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
     const summary = summaryOf(e);
     if (e?.status === 400 || e?.status === 401 || e?.status === 403) {
       if (/invalid_client/.test(summary)) {
-        return withFields(
-          new UserError(
-            `Dropbox refused the app credentials (${summary})`,
-            'check DROPBOX_APP_KEY and DROPBOX_APP_SECRET (App Console > your app > Settings)',
-            { cause: err },
-          ),
-          { status: e.status, code: 'invalid_client', transient: false },
+        return new DestinationUserError(
+          `Dropbox refused the app credentials (${summary})`,
+          'check DROPBOX_APP_KEY and DROPBOX_APP_SECRET (App Console > your app > Settings)',
+          { cause: err, status: e.status, code: 'invalid_client', transient: false },
         );
       }
-      return withFields(
-        new UserError(
-          `Dropbox refused DROPBOX_REFRESH_TOKEN (${summary || `HTTP ${e.status}`})`,
-          'the token was revoked or belongs to another app: create a new refresh token (see README.md, "Getting a refresh token")',
-          { cause: err },
-        ),
-        { status: e.status, code: 'invalid_grant', transient: false },
+      return new DestinationUserError(
+        `Dropbox refused DROPBOX_REFRESH_TOKEN (${summary || `HTTP ${e.status}`})`,
+        'the token was revoked or belongs to another app: create a new refresh token (see README.md, "Getting a refresh token")',
+        { cause: err, status: e.status, code: 'invalid_grant', transient: false },
       );
     }
     return err;
@@ -246,52 +241,51 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
     if (isTimeout(err)) return err as Error;
     if (typeof e?.status !== 'number') {
       const code = (e?.cause as { code?: string })?.code ?? (e?.name === 'TimeoutError' ? 'ETIMEDOUT' : 'ENETWORK');
-      return withFields(new Error(`Dropbox ${what} failed: cannot reach Dropbox: ${describeFailure(err)}`, { cause: err }), { code });
+      return new DestinationError(`Dropbox ${what} failed: cannot reach Dropbox: ${describeFailure(err)}`, { cause: err, code });
     }
     const summary = summaryOf(e);
     const status = e.status;
     if (status === 401) {
-      return withFields(
-        new UserError(
-          `Dropbox ${what}: access refused (${summary || '401'})`,
-          'check that the app has the files.content.write, files.content.read and files.metadata.read permissions, then create a new refresh token',
-          { cause: err },
-        ),
-        { status, code: summary, transient: false },
+      return new DestinationUserError(
+        `Dropbox ${what}: access refused (${summary || '401'})`,
+        'check that the app has the files.content.write, files.content.read and files.metadata.read permissions, then create a new refresh token',
+        { cause: err, status, code: summary, transient: false },
       );
     }
     if (status === 409) {
       if (/^path(_lookup)?\/not_found/.test(summary)) {
-        return withFields(new Error(`Dropbox ${what}: not found (${summary})`, { cause: err }), { status, code: 'ENOENT', transient: false });
+        return new NotFoundError(`Dropbox ${what}: not found (${summary})`, { cause: err, status });
       }
       if (/conflict/.test(summary)) {
-        return withFields(
-          new UserError(
-            `Dropbox ${what}: a file or folder with that name already exists (${summary}); refusing to overwrite it`,
-            'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',
-            { cause: err },
-          ),
-          { status, code: summary, transient: false },
+        return new DestinationUserError(
+          `Dropbox ${what}: a file or folder with that name already exists (${summary}); refusing to overwrite it`,
+          'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',
+          { cause: err, status, code: summary, transient: false },
         );
       }
       if (/insufficient_space/.test(summary)) {
-        return withFields(
-          new UserError(`Dropbox ${what}: the Dropbox is full (${summary})`, 'free space in the Dropbox or lower BACKUP_RETENTION_DAYS', { cause: err }),
-          { status, code: summary, transient: false },
-        );
+        return new DestinationUserError(`Dropbox ${what}: the Dropbox is full (${summary})`, 'free space in the Dropbox or lower BACKUP_RETENTION_DAYS', {
+          cause: err,
+          status,
+          code: summary,
+          transient: false,
+        });
       }
       if (/malformed_path|disallowed_name|no_write_permission|not_folder|team_folder/.test(summary)) {
-        return withFields(
-          new UserError(`Dropbox ${what}: ${summary}`, "check DROPBOX_REMOTE_PATH (a folder path such as /backups) and the app's access type", { cause: err }),
-          { status, code: summary, transient: false },
-        );
+        return new DestinationUserError(`Dropbox ${what}: ${summary}`, "check DROPBOX_REMOTE_PATH (a folder path such as /backups) and the app's access type", {
+          cause: err,
+          status,
+          code: summary,
+          transient: false,
+        });
       }
-      return withFields(new Error(`Dropbox ${what} failed: ${summary}`, { cause: err }), { status, code: summary });
+      return new DestinationError(`Dropbox ${what} failed: ${summary}`, { cause: err, status, code: summary });
     }
     if (status === 400) {
-      return withFields(new Error(`Dropbox ${what} was rejected as invalid: ${summary}`, { cause: err }), { status, code: 'bad_request', transient: false });
+      return new DestinationError(`Dropbox ${what} was rejected as invalid: ${summary}`, { cause: err, status, code: 'bad_request', transient: false });
     }
-    return withFields(new Error(`Dropbox ${what} failed: ${describeFailure({ status, serverCode: summary || undefined })}`, { cause: err }), {
+    return new DestinationError(`Dropbox ${what} failed: ${describeFailure({ status, serverCode: summary || undefined })}`, {
+      cause: err,
       status,
       code: summary || undefined,
     });
@@ -449,12 +443,9 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
         const e = failure as DbxError;
         if (e.code === 'incorrect_offset') {
           const body = ((e.cause as DbxError | undefined)?.error as { error?: { correct_offset?: number } } | undefined)?.error;
-          const out = withFields(
-            new Error(
-              `Dropbox upload of ${pathOf(name)} went out of step: Dropbox expected offset ${body?.correct_offset ?? '?'}; the upload was abandoned and nothing was written`,
-              { cause: failure },
-            ),
-            { status: 409, code: 'incorrect_offset', transient: true },
+          const out = new DestinationError(
+            `Dropbox upload of ${pathOf(name)} went out of step: Dropbox expected offset ${body?.correct_offset ?? '?'}; the upload was abandoned and nothing was written`,
+            { cause: failure, status: 409, code: 'incorrect_offset', transient: true },
           );
           wrapped.add(out);
           throw out;
@@ -526,7 +517,7 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
             status = (await call('delete_batch/check', () => dbx.filesDeleteBatchCheck({ async_job_id: jobId }, { timeout: RPC_TIMEOUT_MS }))) as typeof status;
           }
           if (status['.tag'] === 'failed')
-            throw withFields(new Error(`Dropbox delete_batch failed: ${JSON.stringify((status as { failed?: unknown }).failed)}`), {
+            throw new DestinationError(`Dropbox delete_batch failed: ${JSON.stringify((status as { failed?: unknown }).failed)}`, {
               code: 'delete_batch_failed',
             });
           const entries = (status.entries ?? []) as { '.tag': string; failure?: { '.tag': string; path_lookup?: { '.tag': string } } }[];
@@ -541,8 +532,8 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
         }
       }
       if (problems.length)
-        throw withFields(
-          new Error(`Dropbox could not delete ${problems.length} file(s): ${problems.slice(0, 5).join(', ')}${problems.length > 5 ? ', ...' : ''}`),
+        throw new DestinationError(
+          `Dropbox could not delete ${problems.length} file(s): ${problems.slice(0, 5).join(', ')}${problems.length > 5 ? ', ...' : ''}`,
           { code: 'delete_failed' },
         );
     },

@@ -28,7 +28,7 @@ import type { Logger } from '../log.ts';
 import { UserError, errorMessage } from '../errors.ts';
 import { registerSecret } from '../redact.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
-import { abortError, forEachLimit, withFields } from './remote-util.ts';
+import { abortError, forEachLimit } from './remote-util.ts';
 import { chunks, type Chunk } from './chunks.ts';
 import { retryAfterMs, sleep } from '../retry.ts';
 import { guarded, guardStream, isTimeout, metered, timeoutError } from './deadline.ts';
@@ -36,6 +36,7 @@ import { describeFailure } from './describe.ts';
 import { assertPlainName } from './names.ts';
 import { DEFAULT_RETRY, RetryFailedError, withRetry, type RetrySettings } from './retry.ts';
 import { parseServiceAccount, type GoogleDriveConfig } from './gdrive.def.ts';
+import { DestinationError, DestinationUserError, NotFoundError } from './errors.ts';
 
 export { parseServiceAccount, type GoogleDriveConfig };
 
@@ -160,10 +161,12 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
           reason === 'unauthorized_client'
             ? 'the service account may not impersonate GOOGLE_DRIVE_IMPERSONATE_SUBJECT: allow its client id the scope https://www.googleapis.com/auth/drive under domain-wide delegation (Google Workspace admin console)'
             : 'check GOOGLE_DRIVE_CREDENTIALS_JSON (a current key of the service account) and GOOGLE_DRIVE_IMPERSONATE_SUBJECT';
-        return withFields(
-          new UserError(`Google Drive ${what}: Google refused the service account's credentials (${message || `HTTP ${status}`})`, hint, { cause: err }),
-          { status, code: reason || 'invalid_grant', transient: false },
-        );
+        return new DestinationUserError(`Google Drive ${what}: Google refused the service account's credentials (${message || `HTTP ${status}`})`, hint, {
+          cause: err,
+          status,
+          code: reason || 'invalid_grant',
+          transient: false,
+        });
       }
     }
     if (status === undefined && (e.code === 'TimeoutError' || e.name === 'TimeoutError')) {
@@ -171,56 +174,48 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
     }
     if (status === undefined) {
       const code = String((e.cause as { code?: string } | undefined)?.code ?? e.code ?? 'ENETWORK');
-      return withFields(new Error(`Google Drive ${what} failed: cannot reach Google Drive: ${describeFailure(err)}`, { cause: err }), { code });
+      return new DestinationError(`Google Drive ${what} failed: cannot reach Google Drive: ${describeFailure(err)}`, { cause: err, code });
     }
     const detail = message || `HTTP ${status}`;
     if (status === 401) {
-      return withFields(
-        new UserError(`Google Drive ${what}: access refused (${detail})`, 'check GOOGLE_DRIVE_CREDENTIALS_JSON and GOOGLE_DRIVE_IMPERSONATE_SUBJECT', {
-          cause: err,
-        }),
-        { status, code: reason || 'authError', transient: false },
+      return new DestinationUserError(
+        `Google Drive ${what}: access refused (${detail})`,
+        'check GOOGLE_DRIVE_CREDENTIALS_JSON and GOOGLE_DRIVE_IMPERSONATE_SUBJECT',
+        { cause: err, status, code: reason || 'authError', transient: false },
       );
     }
     if (status === 404) {
-      return withFields(new Error(`Google Drive ${what}: not found (${detail})`, { cause: err }), { status, code: 'ENOENT', transient: false });
+      return new NotFoundError(`Google Drive ${what}: not found (${detail})`, { cause: err, status });
     }
     if (status === 403 || status === 429) {
       if (/storageQuotaExceeded|quotaExceeded|teamDriveFileLimitExceeded|numChildrenInNonRootLimitExceeded/.test(reason)) {
-        return withFields(
-          new UserError(
-            `Google Drive ${what}: the Drive is full (${reason}: ${detail})`,
-            'free space in the Drive (or the shared drive) or lower BACKUP_RETENTION_DAYS; a service account has no storage of its own: use a shared drive (GOOGLE_DRIVE_TEAM_DRIVE_ID) or impersonate a user',
-            { cause: err },
-          ),
-          { status, code: reason, transient: false },
+        return new DestinationUserError(
+          `Google Drive ${what}: the Drive is full (${reason}: ${detail})`,
+          'free space in the Drive (or the shared drive) or lower BACKUP_RETENTION_DAYS; a service account has no storage of its own: use a shared drive (GOOGLE_DRIVE_TEAM_DRIVE_ID) or impersonate a user',
+          { cause: err, status, code: reason, transient: false },
         );
       }
       if (status === 429 || /rateLimitExceeded|userRateLimitExceeded|sharingRateLimitExceeded|backendError/.test(reason)) {
-        return withFields(new Error(`Google Drive ${what} failed: rate limited (${reason || status}: ${detail})`, { cause: err }), {
+        return new DestinationError(`Google Drive ${what} failed: rate limited (${reason || status}: ${detail})`, {
+          cause: err,
           status,
           code: reason || 'rateLimitExceeded',
           transient: true,
         });
       }
-      return withFields(
-        new UserError(
-          `Google Drive ${what}: permission denied (${reason ? `${reason}: ` : ''}${detail})`,
-          'give the service account (or GOOGLE_DRIVE_IMPERSONATE_SUBJECT) write access to GOOGLE_DRIVE_FOLDER_ID',
-          { cause: err },
-        ),
-        { status, code: reason || 'forbidden', transient: false },
+      return new DestinationUserError(
+        `Google Drive ${what}: permission denied (${reason ? `${reason}: ` : ''}${detail})`,
+        'give the service account (or GOOGLE_DRIVE_IMPERSONATE_SUBJECT) write access to GOOGLE_DRIVE_FOLDER_ID',
+        { cause: err, status, code: reason || 'forbidden', transient: false },
       );
     }
     if (status >= 500 || status === 408) {
-      return withFields(
-        new Error(`Google Drive ${what} failed: ${describeFailure({ status, serverCode: reason || undefined })}${message ? ` (${message})` : ''}`, {
-          cause: err,
-        }),
-        { status, code: reason || undefined, transient: true },
+      return new DestinationError(
+        `Google Drive ${what} failed: ${describeFailure({ status, serverCode: reason || undefined })}${message ? ` (${message})` : ''}`,
+        { cause: err, status, code: reason || undefined, transient: true },
       );
     }
-    return withFields(new Error(`Google Drive ${what} was rejected: ${detail}`, { cause: err }), { status, code: reason || 'badRequest', transient: false });
+    return new DestinationError(`Google Drive ${what} was rejected: ${detail}`, { cause: err, status, code: reason || 'badRequest', transient: false });
   }
 
   /**
@@ -335,11 +330,9 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
     const signal = options.signal;
     if (signal?.aborted) throw abortError(signal);
     const conflict = (ids: string[]) =>
-      withFields(
-        new UserError(
-          `Google Drive upload: a file named "${name}" already exists in ${location} (${ids.length} found); refusing to overwrite it`,
-          'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',
-        ),
+      new DestinationUserError(
+        `Google Drive upload: a file named "${name}" already exists in ${location} (${ids.length} found); refusing to overwrite it`,
+        'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',
         { status: 409, code: 'conflict', transient: false },
       );
     // replace (a BACKUP_FILENAME without time tokens): the new file is committed first, then the
@@ -395,12 +388,9 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
     if (options.replace) {
       const old = now.filter((id) => id !== fileId);
       await forEachLimit(old, DELETE_CONCURRENCY, (id) => deleteId(id)).catch((err) => {
-        throw withFields(
-          new Error(
-            `Google Drive upload: "${name}" was uploaded, but the previous file of that name could not be deleted (both are there now): ${errorMessage(err)}`,
-            { cause: err },
-          ),
-          { transient: false },
+        throw new DestinationError(
+          `Google Drive upload: "${name}" was uploaded, but the previous file of that name could not be deleted (both are there now): ${errorMessage(err)}`,
+          { cause: err, transient: false },
         );
       });
       if (old.length) log.debug({ destination: 'GoogleDrive', name, replaced: old.length }, 'Google Drive: previous file of the name deleted');
@@ -444,18 +434,18 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
           const have = haveBytes(res.headers.get('range'));
           if (have === end && !chunk.last) return null;
           if (have < from || have > end)
-            throw withFields(new Error(`Google Drive upload went out of step: Drive has ${have} bytes, expected ${end}; nothing was committed`), {
+            throw new DestinationError(`Google Drive upload went out of step: Drive has ${have} bytes, expected ${end}; nothing was committed`, {
               code: 'incorrect_offset',
               transient: false,
             });
           from = have; // a partial chunk was taken: send the rest
           if (chunk.last && have === end)
-            throw withFields(new Error('Google Drive upload: Drive did not commit the file after its last byte'), { transient: false });
+            throw new DestinationError('Google Drive upload: Drive did not commit the file after its last byte', { transient: false });
           continue;
         }
         const id = (res.data as { id?: string } | undefined)?.id;
         if (!chunk.last)
-          throw withFields(new Error(`Google Drive upload: Drive finished the file before its last chunk (HTTP ${res.status})`), { transient: false });
+          throw new DestinationError(`Google Drive upload: Drive finished the file before its last chunk (HTTP ${res.status})`, { transient: false });
         if (!id) throw new Error('Google Drive upload: the answer to the last chunk has no file id');
         return id;
       } catch (err) {
@@ -488,12 +478,12 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
         if (status.status !== 308) {
           const id = (status.data as { id?: string } | undefined)?.id;
           if (chunk.last && id) return id;
-          throw withFields(new Error(`Google Drive upload: the session ended early (HTTP ${status.status})`), { transient: false });
+          throw new DestinationError(`Google Drive upload: the session ended early (HTTP ${status.status})`, { transient: false });
         }
         const have = haveBytes(status.headers.get('range'));
         if (have < chunk.offset || have > end)
-          throw withFields(
-            new Error(`Google Drive upload went out of step: Drive has ${have} bytes, this chunk starts at ${chunk.offset}; nothing was committed`),
+          throw new DestinationError(
+            `Google Drive upload went out of step: Drive has ${have} bytes, this chunk starts at ${chunk.offset}; nothing was committed`,
             { code: 'incorrect_offset', transient: false },
           );
         if (have === end && !chunk.last) return null;
@@ -518,7 +508,7 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
   async function download(name: string): Promise<Readable> {
     assertPlainName(name, 'Google Drive');
     const ids = await idsNamed(name);
-    if (ids.length === 0) throw withFields(new Error(`Google Drive download: "${name}" not found in ${location}`), { code: 'ENOENT', transient: false });
+    if (ids.length === 0) throw new NotFoundError(`Google Drive download: "${name}" not found in ${location}`);
     const id = ids[0]!;
     const res = await call('download', (s) =>
       drive.files.get({ fileId: id, alt: 'media', ...common }, { signal: s, retry: false, responseType: 'stream', timeout: 0 }),

@@ -12,6 +12,7 @@ import { offsiteTempName, isOffsiteTempName, isStaleLeftover, type LeftoverPolic
 import { guarded, guardStream, metered, isTimeout, type Guard } from './deadline.ts';
 import { describeFailure } from './describe.ts';
 import { DEFAULT_RETRY } from './retry.ts';
+import { DestinationError } from './errors.ts';
 
 /**
  * Temporary files this destination writes: `.<name>.offsite-<writer>-<time>-<hex>.tmp`
@@ -57,7 +58,7 @@ export function createLocalDestination(config: LocalConfig, log: Logger, opts: L
       if (err instanceof UserError || isTimeout(err) || (err as Error)?.name === 'AbortError' || signal?.aborted) throw err;
       const code = (err as NodeJS.ErrnoException)?.code;
       if (code === 'ENOENT' || code === 'EEXIST') throw err; // callers look at these
-      throw Object.assign(new Error(`Local ${what} failed: ${describeFailure(err, { bytesSent })}`, { cause: err }), { code });
+      throw new DestinationError(`Local ${what} failed: ${describeFailure(err, { bytesSent })}`, { cause: err, code });
     }
   }
 

@@ -46,14 +46,6 @@ export function abortError(signal: AbortSignal | undefined): Error {
   return err;
 }
 
-/** Attach classification fields to an error (HTTP status, error code) so the retry layer can tell transient from permanent. */
-export function withFields<E extends Error>(err: E, fields: { status?: number; code?: string | number; transient?: boolean }): E {
-  for (const [k, v] of Object.entries(fields)) {
-    if (v !== undefined) (err as unknown as Record<string, unknown>)[k] = v;
-  }
-  return err;
-}
-
 /**
  * The abort wiring of an SDK upload: one AbortController, aborted by the caller's
  * signal or by an error of the source stream (which is remembered, so the upload

@@ -36,9 +36,14 @@ export const DEFAULT_RETRY: RetrySettings = Object.freeze({
 
 /** Raised when an operation made no progress for `timeoutMs`. Transient. */
 export class DestinationTimeoutError extends Error {
-  constructor(message: string) {
-    super(message);
+  declare readonly code?: string;
+  declare readonly timeoutMs?: number;
+  readonly transient = true;
+  constructor(message: string, facts: { code?: string; timeoutMs?: number; cause?: unknown } = {}) {
+    super(message, facts.cause === undefined ? undefined : { cause: facts.cause });
     this.name = 'DestinationTimeoutError';
+    if (facts.code !== undefined) (this as { code?: string }).code = facts.code;
+    if (facts.timeoutMs !== undefined) (this as { timeoutMs?: number }).timeoutMs = facts.timeoutMs;
   }
 }
 

@@ -25,6 +25,7 @@ import type { LeftoverPolicy, LeftoverReport } from './leftovers.ts';
 import { DEFAULT_RETRY, type RetrySettings } from './retry.ts';
 import { guarded, guardStream, metered, isTimeout } from './deadline.ts';
 import { describeFailure } from './describe.ts';
+import { DestinationError, NeedsSizeError } from './errors.ts';
 
 /** The SDK is loaded on first use: a process without S3 never pays for it (~25 MiB, ~150 ms). */
 type Sdk = {
@@ -121,14 +122,11 @@ function describe(err: unknown, op: string, where: string, ctx: { bytesSent?: nu
   if (code === 'AccessDenied' || status === 403)
     return new UserError(`S3 ${op} ${where}: access denied (${code || 'HTTP 403'}): ${msg}`, 'Check the credentials and the bucket policy.', { cause: err });
   if (/Exceeded \d+ parts/.test(msg)) {
-    // needsSize: an attempt that knows the archive's size picks a part size that fits (see upload.ts)
-    return Object.assign(
-      new UserError(
-        `S3 ${op} ${where}: the archive needs more than ${S3_MAX_PARTS} parts`,
-        'Raise AWS_PART_SIZE (MB): the largest streamed archive is AWS_PART_SIZE × 10,000.',
-        { cause: err },
-      ),
-      { needsSize: true },
+    // an attempt that knows the archive's size picks a part size that fits (see upload.ts)
+    return new NeedsSizeError(
+      `S3 ${op} ${where}: the archive needs more than ${S3_MAX_PARTS} parts`,
+      'Raise AWS_PART_SIZE (MB): the largest streamed archive is AWS_PART_SIZE × 10,000.',
+      { cause: err },
     );
   }
   if (/self[- ]signed|unable to verify|certificate/i.test(msg)) {
@@ -139,7 +137,7 @@ function describe(err: unknown, op: string, where: string, ctx: { bytesSent?: nu
     );
   }
   if (isTimeout(err)) return err as Error;
-  return Object.assign(new Error(`S3 ${op} ${where} failed: ${describeFailure(err, ctx)}`, { cause: err }), status ? { status } : {});
+  return new DestinationError(`S3 ${op} ${where} failed: ${describeFailure(err, ctx)}`, { cause: err, status: status || undefined });
 }
 
 export function createS3Destination(config: S3Config, options: S3Options, log: Logger): Destination {

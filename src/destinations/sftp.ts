@@ -19,10 +19,11 @@ import { UserError, errorMessage } from '../errors.ts';
 import type { SftpConfig } from './sftp.def.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
-import { tempName, isTempName, forEachLimit, abortError, withFields } from './remote-util.ts';
+import { tempName, isTempName, forEachLimit, abortError } from './remote-util.ts';
 import { isStaleLeftover, type LeftoverPolicy, type LeftoverReport } from './leftovers.ts';
 import { guarded, guardStream, metered, isTimeout, type Guard } from './deadline.ts';
 import { describeFailure, formatBytes } from './describe.ts';
+import { DestinationError, DestinationUserError, NotFoundError } from './errors.ts';
 
 const REMOVE_CONCURRENCY = 16;
 /** SFTP write size: the default (32 KiB via 64 KiB stream buffers) makes uploads crawl. */
@@ -196,41 +197,36 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       if (parsed instanceof Error) {
         const m = parsed.message;
         if (/no passphrase given/i.test(m)) {
-          throw withFields(new UserError(`SFTP: the private key ${cfg.identityFile} is protected by a passphrase`, 'set SSH_IDENTITY_PASSPHRASE'), {
+          throw new DestinationUserError(`SFTP: the private key ${cfg.identityFile} is protected by a passphrase`, 'set SSH_IDENTITY_PASSPHRASE', {
             transient: false,
           });
         }
         if (/bad passphrase|integrity check failed|decrypt/i.test(m)) {
-          throw withFields(
-            new UserError(`SFTP: SSH_IDENTITY_PASSPHRASE does not decrypt the private key ${cfg.identityFile} (${m})`, 'check SSH_IDENTITY_PASSPHRASE'),
+          throw new DestinationUserError(
+            `SFTP: SSH_IDENTITY_PASSPHRASE does not decrypt the private key ${cfg.identityFile} (${m})`,
+            'check SSH_IDENTITY_PASSPHRASE',
             { transient: false },
           );
         }
-        throw withFields(
-          new UserError(
-            `SFTP: SSH_IDENTITY_FILE ${cfg.identityFile} is not a usable private key: ${m}`,
-            'use a private key in OpenSSH or PEM format (ed25519, ecdsa or rsa)',
-          ),
+        throw new DestinationUserError(
+          `SFTP: SSH_IDENTITY_FILE ${cfg.identityFile} is not a usable private key: ${m}`,
+          'use a private key in OpenSSH or PEM format (ed25519, ecdsa or rsa)',
           { transient: false },
         );
       }
       creds.privateKey = key;
       if (cfg.identityPassphrase) creds.passphrase = cfg.identityPassphrase;
     } else if (cfg.identityFileExplicit) {
-      throw withFields(
-        new UserError(
-          `SFTP: SSH_IDENTITY_FILE ${cfg.identityFile} does not exist`,
-          'mount the private key file there, or unset SSH_IDENTITY_FILE to log in with SSH_PASSWORD',
-        ),
+      throw new DestinationUserError(
+        `SFTP: SSH_IDENTITY_FILE ${cfg.identityFile} does not exist`,
+        'mount the private key file there, or unset SSH_IDENTITY_FILE to log in with SSH_PASSWORD',
         { transient: false },
       );
     }
     if (!creds.password && !creds.privateKey) {
-      throw withFields(
-        new UserError(
-          `SFTP: no credentials for ${cfg.user}@${target}`,
-          `set SSH_PASSWORD, or provide a private key at SSH_IDENTITY_FILE (${cfg.identityFile})`,
-        ),
+      throw new DestinationUserError(
+        `SFTP: no credentials for ${cfg.user}@${target}`,
+        `set SSH_PASSWORD, or provide a private key at SSH_IDENTITY_FILE (${cfg.identityFile})`,
         { transient: false },
       );
     }
@@ -246,22 +242,18 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       try {
         text = readFileSync(cfg.knownHosts, 'utf8');
       } catch (err) {
-        throw withFields(
-          new UserError(
-            `SFTP: cannot read SSH_KNOWN_HOSTS ${cfg.knownHosts}: ${errorMessage(err)}`,
-            'mount the known_hosts file there, or unset SSH_KNOWN_HOSTS',
-          ),
+        throw new DestinationUserError(
+          `SFTP: cannot read SSH_KNOWN_HOSTS ${cfg.knownHosts}: ${errorMessage(err)}`,
+          'mount the known_hosts file there, or unset SSH_KNOWN_HOSTS',
           { transient: false },
         );
       }
       known = parseKnownHosts(text).filter((e) => e.marker !== '@cert-authority' && knownHostMatches(e.hosts, cfg.host, cfg.port));
       if (!known.some((e) => e.marker === '')) {
         const name = cfg.port === 22 ? cfg.host : `[${cfg.host}]:${cfg.port}`;
-        throw withFields(
-          new UserError(
-            `SFTP: SSH_KNOWN_HOSTS ${cfg.knownHosts} has no key for ${name}`,
-            `add one: ssh-keyscan ${cfg.port === 22 ? '' : `-p ${cfg.port} `}${cfg.host} >> ${cfg.knownHosts} (and compare it with the server's real key)`,
-          ),
+        throw new DestinationUserError(
+          `SFTP: SSH_KNOWN_HOSTS ${cfg.knownHosts} has no key for ${name}`,
+          `add one: ssh-keyscan ${cfg.port === 22 ? '' : `-p ${cfg.port} `}${cfg.host} >> ${cfg.knownHosts} (and compare it with the server's real key)`,
           { transient: false },
         );
       }
@@ -300,29 +292,23 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     const e = err as SshError;
     const m = errorMessage(err);
     if (state.refusal || /Host denied/i.test(m)) {
-      return withFields(
-        new UserError(
-          `SFTP: refused to connect to ${target}: ${state.refusal ?? 'host key verification failed'}`,
-          "if the server's key changed on purpose, update SSH_HOST_KEY_FINGERPRINT / SSH_KNOWN_HOSTS (ssh-keyscan HOST | ssh-keygen -lf - shows the fingerprints); otherwise someone may be intercepting the connection",
-          { cause: err },
-        ),
-        { code: 'HOST_KEY_MISMATCH', transient: false },
+      return new DestinationUserError(
+        `SFTP: refused to connect to ${target}: ${state.refusal ?? 'host key verification failed'}`,
+        "if the server's key changed on purpose, update SSH_HOST_KEY_FINGERPRINT / SSH_KNOWN_HOSTS (ssh-keyscan HOST | ssh-keygen -lf - shows the fingerprints); otherwise someone may be intercepting the connection",
+        { cause: err, code: 'HOST_KEY_MISMATCH', transient: false },
       );
     }
     if (/authentication methods failed/i.test(m)) {
       const tried = [cfg.password ? 'password' : '', existsSync(cfg.identityFile) ? `key ${cfg.identityFile}` : ''].filter(Boolean).join(' and ');
-      return withFields(
-        new UserError(
-          `SFTP: ${target} refused login for user "${cfg.user}" (tried ${tried})`,
-          "check SSH_USER, SSH_PASSWORD and SSH_IDENTITY_FILE, and that the public key is in the user's authorized_keys",
-          { cause: err },
-        ),
-        { code: 'AUTH_FAILED', transient: false },
+      return new DestinationUserError(
+        `SFTP: ${target} refused login for user "${cfg.user}" (tried ${tried})`,
+        "check SSH_USER, SSH_PASSWORD and SSH_IDENTITY_FILE, and that the public key is in the user's authorized_keys",
+        { cause: err, code: 'AUTH_FAILED', transient: false },
       );
     }
     const code = typeof e?.code === 'string' ? e.code : undefined;
     const detail = code ? describeFailure(err) : m.replace(/^getConnection: /, '');
-    return withFields(new Error(`SFTP: cannot connect to ${target}: ${detail}`, { cause: err }), { code: code ?? 'ECONNECT' });
+    return new DestinationError(`SFTP: cannot connect to ${target}: ${detail}`, { cause: err, code: code ?? 'ECONNECT' });
   }
 
   /** `forget` drops this connection from `connecting` (called when it ends). */
@@ -413,34 +399,31 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
     if ((c && !c.sftp) || socketGone) {
       // the connection went away under the operation: worth another try
       const after = bytesSent ? ` after ${formatBytes(bytesSent)} sent` : '';
-      return withFields(new Error(`SFTP ${op} ${path} on ${target} failed: connection lost${after} (${m})`, { cause: err }), {
+      return new DestinationError(`SFTP ${op} ${path} on ${target} failed: connection lost${after} (${m})`, {
+        cause: err,
         code: 'ECONNRESET',
         transient: true,
       });
     }
     if (e?.code === 3) {
       // SSH_FX_PERMISSION_DENIED
-      return withFields(
-        new UserError(`SFTP ${op} ${path} on ${target}: permission denied`, `check that user "${cfg.user}" may write to SSH_REMOTE_PATH ${cfg.remotePath}`, {
-          cause: err,
-        }),
-        { code: 'EACCES', transient: false },
+      return new DestinationUserError(
+        `SFTP ${op} ${path} on ${target}: permission denied`,
+        `check that user "${cfg.user}" may write to SSH_REMOTE_PATH ${cfg.remotePath}`,
+        { cause: err, code: 'EACCES', transient: false },
       );
     }
     if (e?.code === FX_FAILURE) {
-      return withFields(
-        new UserError(
-          `SFTP ${op} ${path} on ${target} failed: the server refused the write (SSH_FX_FAILURE${m && m !== 'Failure' ? `: ${m}` : ''}); usually its disk is full or the user's quota is used up`,
-          'free space on the SFTP server or lower BACKUP_RETENTION_DAYS',
-          { cause: err },
-        ),
-        { code: 'ENOSPC', transient: false },
+      return new DestinationUserError(
+        `SFTP ${op} ${path} on ${target} failed: the server refused the write (SSH_FX_FAILURE${m && m !== 'Failure' ? `: ${m}` : ''}); usually its disk is full or the user's quota is used up`,
+        'free space on the SFTP server or lower BACKUP_RETENTION_DAYS',
+        { cause: err, code: 'ENOSPC', transient: false },
       );
     }
-    return withFields(
-      new Error(`SFTP ${op} ${path} on ${target} failed: ${typeof e?.code === 'string' ? describeFailure(err, { bytesSent }) : m}`, { cause: err }),
-      { code: e?.code },
-    );
+    return new DestinationError(`SFTP ${op} ${path} on ${target} failed: ${typeof e?.code === 'string' ? describeFailure(err, { bytesSent }) : m}`, {
+      cause: err,
+      code: e?.code,
+    });
   }
 
   const call = <T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void) =>
@@ -571,12 +554,10 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
             }
             if (!body.stream.readableEnded && !g.signal.aborted) {
               // ssh2 ends the write stream on a refused write without always reporting the error
-              if (!c.sftp || dead.has(c)) throw withFields(new Error(`the connection closed after ${sent} bytes were sent`), { code: 'ECONNRESET' });
-              throw withFields(
-                new UserError(
-                  `SFTP write ${tmp} on ${target} failed: the server stopped taking data after ${sent} bytes (a write was refused: usually a full disk or quota)`,
-                  'free space on the SFTP server or lower BACKUP_RETENTION_DAYS',
-                ),
+              if (!c.sftp || dead.has(c)) throw new DestinationError(`the connection closed after ${sent} bytes were sent`, { code: 'ECONNRESET' });
+              throw new DestinationUserError(
+                `SFTP write ${tmp} on ${target} failed: the server stopped taking data after ${sent} bytes (a write was refused: usually a full disk or quota)`,
+                'free space on the SFTP server or lower BACKUP_RETENTION_DAYS',
                 { code: 'ENOSPC', transient: false },
               );
             }
@@ -591,11 +572,9 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
         // (ssh2 may report a failed write, e.g. a full disk, only by closing the stream).
         const st = await statOrNull(c, tmp);
         if (!st || st.size !== sent) {
-          throw withFields(
-            new UserError(
-              `SFTP write ${tmp} on ${target} failed: the server holds ${st ? st.size : 'no'} bytes of the ${sent} sent (a write was refused: usually a full disk or quota)`,
-              'free space on the SFTP server or lower BACKUP_RETENTION_DAYS',
-            ),
+          throw new DestinationUserError(
+            `SFTP write ${tmp} on ${target} failed: the server holds ${st ? st.size : 'no'} bytes of the ${sent} sent (a write was refused: usually a full disk or quota)`,
+            'free space on the SFTP server or lower BACKUP_RETENTION_DAYS',
             { code: 'ESHORTWRITE', transient: false },
           );
         }
@@ -678,7 +657,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       const c = await conn();
       const path = remote(name);
       const st = await statOrNull(c, path);
-      if (!st) throw withFields(new Error(`SFTP: ${location.replace(/\/?$/, '/')}${name} does not exist`), { code: 'ENOENT' });
+      if (!st) throw new NotFoundError(`SFTP: ${location.replace(/\/?$/, '/')}${name} does not exist`);
       const stream = raw(c).createReadStream(path, { highWaterMark: READ_HWM }) as unknown as Readable;
       openReads.add(stream);
       stream.once('close', () => openReads.delete(stream));
@@ -751,11 +730,9 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
   }
 
   function conflict(name: string): Error {
-    return withFields(
-      new UserError(
-        `SFTP: ${location.replace(/\/?$/, '/')}${name} already exists; refusing to overwrite it`,
-        'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',
-      ),
+    return new DestinationUserError(
+      `SFTP: ${location.replace(/\/?$/, '/')}${name} already exists; refusing to overwrite it`,
+      'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',
       { code: 'EEXIST', transient: false },
     );
   }

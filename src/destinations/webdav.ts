@@ -13,14 +13,15 @@ import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createClient, AuthType, type FileStat, type WebDAVClient } from 'webdav';
 import type { Logger } from '../log.ts';
-import { UserError, errorMessage } from '../errors.ts';
+import { errorMessage } from '../errors.ts';
 import type { WebdavConfig } from './webdav.def.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
-import { tempName, isTempName, forEachLimit, abortError, withFields } from './remote-util.ts';
+import { tempName, isTempName, forEachLimit, abortError } from './remote-util.ts';
 import { isStaleLeftover, type LeftoverPolicy, type LeftoverReport } from './leftovers.ts';
 import { guarded, guardStream, metered, isTimeout, type Guard } from './deadline.ts';
 import { describeFailure } from './describe.ts';
+import { DestinationError, DestinationUserError, NotFoundError } from './errors.ts';
 
 const REMOVE_CONCURRENCY = 8;
 /** Deadline of each request, and of an upload or download making no progress (BACKUP_DESTINATION_TIMEOUT's default). */
@@ -88,28 +89,27 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
     const status = typeof e?.status === 'number' ? e.status : undefined;
     const code = typeof e?.code === 'string' ? e.code : undefined;
     if (status === 401) {
-      return withFields(new UserError(`WebDAV ${op} ${where} was refused: 401 Unauthorized`, 'check WEBDAV_USERNAME and WEBDAV_PASSWORD', { cause: err }), {
+      return new DestinationUserError(`WebDAV ${op} ${where} was refused: 401 Unauthorized`, 'check WEBDAV_USERNAME and WEBDAV_PASSWORD', {
+        cause: err,
         status,
         transient: false,
       });
     }
     if (status === 403) {
-      return withFields(
-        new UserError(`WebDAV ${op} ${where} was refused: 403 Forbidden`, `check that user "${cfg.username}" may write to WEBDAV_PATH ${dir}`, { cause: err }),
-        { status, transient: false },
-      );
+      return new DestinationUserError(`WebDAV ${op} ${where} was refused: 403 Forbidden`, `check that user "${cfg.username}" may write to WEBDAV_PATH ${dir}`, {
+        cause: err,
+        status,
+        transient: false,
+      });
     }
     if (code && TLS_CODES.has(code)) {
-      return withFields(
-        new UserError(
-          `WebDAV ${op} ${where}: TLS certificate not trusted (${code})`,
-          'use a certificate from a trusted CA, or set WEBDAV_URL_INSECURE=true to skip verification for a self-signed server',
-          { cause: err },
-        ),
-        { code, transient: false },
+      return new DestinationUserError(
+        `WebDAV ${op} ${where}: TLS certificate not trusted (${code})`,
+        'use a certificate from a trusted CA, or set WEBDAV_URL_INSECURE=true to skip verification for a self-signed server',
+        { cause: err, code, transient: false },
       );
     }
-    return withFields(new Error(`WebDAV ${op} ${where} failed: ${describeFailure(err, { bytesSent })}`, { cause: err }), { status, code });
+    return new DestinationError(`WebDAV ${op} ${where} failed: ${describeFailure(err, { bytesSent })}`, { cause: err, status, code });
   }
 
   /** MKCOL each missing level (the library's recursive createDirectory sends its PROPFINDs without a signal). */
@@ -125,7 +125,7 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
       });
       if (st) {
         if (st.type !== 'directory')
-          throw withFields(new UserError(`WebDAV: ${cfg.url}${p} is a file, not a collection`, 'fix WEBDAV_PATH'), { transient: false });
+          throw new DestinationUserError(`WebDAV: ${cfg.url}${p} is a file, not a collection`, 'fix WEBDAV_PATH', { transient: false });
         break;
       }
       missingFrom = i - 1;
@@ -232,8 +232,8 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
         // Nothing incomplete may carry the backup's name: the server must hold every byte sent.
         const st = await statOf(tmp);
         if (!st || st.size !== sent) {
-          throw withFields(
-            new Error(`WebDAV PUT ${cfg.url}${tmp}: the server holds ${st ? st.size : 'no'} bytes of the ${sent} sent; the upload was abandoned`),
+          throw new DestinationError(
+            `WebDAV PUT ${cfg.url}${tmp}: the server holds ${st ? st.size : 'no'} bytes of the ${sent} sent; the upload was abandoned`,
             { code: 'ESHORTWRITE', transient: true },
           );
         }
@@ -316,7 +316,7 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
         return guardStream(body, { timeoutMs: requestTimeout, what: `WebDAV GET ${cfg.url}${remote(name)}`, onAbort: () => ac.abort() });
       } catch (err) {
         const out = fail('GET', remote(name), err);
-        if ((err as HttpishError).status === 404) withFields(out, { code: 'ENOENT', transient: false });
+        if ((err as HttpishError).status === 404) throw new NotFoundError(out.message, { cause: err, status: 404 });
         throw out;
       }
     },
@@ -328,11 +328,9 @@ export function createWebdavDestination(cfg: WebdavConfig, log: Logger, opts: We
   };
 
   function conflict(name: string): Error {
-    return withFields(
-      new UserError(
-        `WebDAV: ${location}${name} already exists; refusing to overwrite it`,
-        'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',
-      ),
+    return new DestinationUserError(
+      `WebDAV: ${location}${name} already exists; refusing to overwrite it`,
+      'another run produced the same file name: make BACKUP_FILENAME unique per run (it should contain a timestamp)',
       { status: 412, transient: false },
     );
   }

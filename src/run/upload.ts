@@ -40,6 +40,7 @@ import { planPrune, retentionEnabled, type RetentionPolicy } from '../retention/
 import { StagedFile } from './staged-file.ts';
 import { offsiteTempName } from '../destinations/leftovers.ts';
 import { trackTempFile, untrackTempFile } from './stop.ts';
+import { DestinationError, NeedsSizeError } from '../destinations/errors.ts';
 
 export interface ShipOptions {
   destinations: Destination[];
@@ -264,11 +265,9 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
           }
           // Started before the archive's size was known and the destination needs it (e.g. S3's
           // 10,000 parts): try again, once the archive is complete, with the size.
-          if (src.size === undefined && !withSize && plan.canRepeat() && (err as { needsSize?: unknown })?.needsSize === true) {
+          if (src.size === undefined && !withSize && plan.canRepeat() && err instanceof NeedsSizeError) {
             withSize = true;
-            throw Object.assign(new Error(`${errorMessage(err)}; trying again with the archive's size once it is complete`, { cause: err }), {
-              transient: true,
-            });
+            throw new DestinationError(`${errorMessage(err)}; trying again with the archive's size once it is complete`, { cause: err, transient: true });
           }
           throw err;
         } finally {

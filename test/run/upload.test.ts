@@ -18,6 +18,7 @@ import { UserError } from '../../src/errors.ts';
 import { generated, digest, sha256Hex } from '../destinations/streams.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import type { DestinationResult } from '../../src/run/stats.ts';
+import { NeedsSizeError } from '../../src/destinations/errors.ts';
 
 const log = silentLogger();
 const MiB = 1 << 20;
@@ -396,7 +397,7 @@ describe('shipArchive', () => {
           for await (const _ of s) {
             /* like S3 failing at part 10,001 */
           }
-          throw Object.assign(new UserError('S3 upload: the archive needs more than 10000 parts', 'Raise AWS_PART_SIZE'), { needsSize: true });
+          throw new NeedsSizeError('S3 upload: the archive needs more than 10000 parts', 'Raise AWS_PART_SIZE');
         }
         return inner.upload(n, s, o);
       },
