@@ -13,13 +13,11 @@ import { parseCommandLine, usage } from './cli-spec.ts';
 import { createLogger, type Logger } from './log.ts';
 import { redact, isSecretName, redactStream } from './redact.ts';
 import { installProxyFromEnv, proxyIssues } from './proxy.ts';
-import { runJob } from './run/run.ts';
+import { backupJob } from './run/backup.ts';
 import { runDaemon, type DaemonControl, type ControlHandle } from './schedule/daemon.ts';
-import { createRunHooks } from './containers/hooks.ts';
 import { EXIT, exitCodeFor, worstStatus, type RunStats } from './run/stats.ts';
 import { formatDuration } from './config/duration.ts';
 import { notifyTest } from './notify/index.ts';
-import { reportRun } from './run/report.ts';
 import { recordRun } from './run/history.ts';
 import { checkHealthFile } from './health/state.ts';
 import { installStopHandler } from './run/stop.ts';
@@ -87,23 +85,23 @@ async function cmdBackup(config: Config, log: Logger, jobName: string | undefine
       if (stop.stopping) break;
       const rid = randomUUID();
       monitors?.started(job.name, rid);
-      const hooks = await createRunHooks(job, log);
       let stopProgress: (() => void) | null = null;
-      const stats = await runJob(job, {
+      const stats = await backupJob(job, {
         log,
         lockFile: config.lockFile,
-        hooks,
         signal: stop.signal,
+        reportSignal: stop.lateSignal(),
         logSummary: !human,
         onArchive: human
           ? (a) => {
               stopProgress = followArchive(job.name, a, 500, (line) => statusLine.set(line));
             }
           : undefined,
+        onRunEnd: () => {
+          (stopProgress as (() => void) | null)?.();
+          statusLine.clear();
+        },
       });
-      (stopProgress as (() => void) | null)?.();
-      statusLine.clear();
-      await reportRun(job, stats, log, stop.lateSignal());
       monitors?.finished(stats, rid);
       // OFFSITE_STATE_DIR/run-history.json: the status page's strip and runs list show this run too
       const history = await recordRun(config.stateDir, stats, rid, 'cli', log);
@@ -445,8 +443,6 @@ export async function main(argv: string[]): Promise<number> {
         stop,
         healthFile: HEALTH_FILE,
         onStarted: (signal) => checkAtStart(config, log, signal),
-        runOptions: async (job) => ({ hooks: await createRunHooks(job, log) }),
-        afterRun: (job, stats) => reportRun(job, stats, log, stop.lateSignal()),
         control: (control) => startControl(control, log),
       });
       // nothing may keep a stopped daemon alive (timers of libraries, idle sockets)

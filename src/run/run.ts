@@ -18,8 +18,8 @@ import { cleanupLeftovers } from './leftovers.ts';
 import { checkSources } from './sources.ts';
 import { leftoverPolicy, setWriterIdentity } from '../destinations/leftovers.ts';
 import { retentionEnabled } from '../retention/index.ts';
-import { hintsFor } from './hints.ts';
-import type { RunStats, RunPhase, RunStatus } from './stats.ts';
+import { degrade, finishStats, recordUploadFailures, statusOf, type RunStats, type RunPhase } from './stats.ts';
+import { logRunSummary } from './summary.ts';
 
 export interface RunContext {
   log: Logger;
@@ -74,7 +74,7 @@ export function emptyStats(job: string, start: Date): RunStats {
 
 /**
  * One backup run of one job, as phases:
- * lock → archive-pre hooks → archive+upload → archive-post hooks → prune → report.
+ * lock → destinations → archive+upload (with the pre/post hooks) → prune → close.
  * Never throws: every failure ends up in the returned RunStats.
  */
 export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats> {
@@ -91,198 +91,224 @@ export async function runJob(job: JobConfig, ctx: RunContext): Promise<RunStats>
 }
 
 async function runPhases(job: JobConfig, ctx: RunContext): Promise<RunStats> {
+  const run = startRun(job, ctx);
+  try {
+    await lockPhase(run);
+    await destinationsPhase(run);
+    const name = await archiveAndUploadPhase(run);
+    await prunePhase(run, name);
+  } catch (e) {
+    recordFailure(run.stats, e, run.signal);
+  } finally {
+    await closePhase(run);
+  }
+  finishStats(run.stats, run.now());
+  if (ctx.logSummary !== false) logRunSummary(run.log, run.stats);
+  return run.stats;
+}
+
+/** What the phases of one run share. */
+interface Run {
+  job: JobConfig;
+  ctx: RunContext;
+  log: Logger;
+  hooks: RunHooks;
+  now: () => Date;
+  signal: AbortSignal;
+  stats: RunStats;
+  hookCtx: HookContext;
+  /** Set once the lock is held. */
+  release: (() => Promise<void>) | null;
+  lockTakenAt: Date;
+  destinations: Destination[];
+  /** Removal of leftovers of interrupted runs, alongside the run. */
+  cleaning: Promise<string[]> | null;
+  snapshot: Snapshot | null;
+}
+
+function startRun(job: JobConfig, ctx: RunContext): Run {
   const now = ctx.now ?? (() => new Date());
-  const log = ctx.log.child({ job: job.name });
-  const hooks = ctx.hooks ?? noHooks;
   const controller = new AbortController();
   const signal = ctx.signal ? AbortSignal.any([ctx.signal, controller.signal]) : controller.signal;
   const stats = emptyStats(job.name, now());
-  const hookCtx: HookContext = { stats, archivePath: '', signal };
-  let release: (() => Promise<void>) | null = null;
-  let destinations: Destination[] = [];
-  let cleaning: Promise<string[]> | null = null;
-  let snapshot: Snapshot | null = null;
-  const removeSnapshot = async () => {
-    const s = snapshot;
-    snapshot = null;
-    if (s) await s.remove().catch((e) => stats.warnings.push(`removing the BACKUP_FROM_SNAPSHOT copy failed: ${errorMessage(e)}`));
+  return {
+    job,
+    ctx,
+    log: ctx.log.child({ job: job.name }),
+    hooks: ctx.hooks ?? noHooks,
+    now,
+    signal,
+    stats,
+    hookCtx: { stats, archivePath: '', signal },
+    release: null,
+    lockTakenAt: stats.start,
+    destinations: [],
+    cleaning: null,
+    snapshot: null,
   };
+}
 
-  try {
-    // 1. lock: runs never overlap, in this process or across processes
-    const lock = await phase('lock', () => acquireLock(ctx.lockFile, { timeoutMs: job.lockTimeoutMs, signal, log, owner: job.name }));
-    release = lock.release;
-    stats.lockWaitMs = lock.waitedMs;
-    const lockTakenAt = new Date();
-    setWriterIdentity(ctx.lockFile);
+/** 1. lock: runs never overlap, in this process or across processes. */
+async function lockPhase(run: Run): Promise<void> {
+  const { job, ctx, signal, log } = run;
+  const lock = await phase('lock', () => acquireLock(ctx.lockFile, { timeoutMs: job.lockTimeoutMs, signal, log, owner: job.name }));
+  run.release = lock.release;
+  run.stats.lockWaitMs = lock.waitedMs;
+  run.lockTakenAt = new Date();
+  setWriterIdentity(ctx.lockFile);
+}
 
-    // 2. destinations: built before anything is stopped, so a bad destination fails fast
-    destinations = ctx.destinations ?? (await phase('upload', async () => createDestinations(job, log)));
-    if (destinations.length === 0) {
-      throw new PhaseError(
-        'upload',
-        new UserError(
-          `no destination is enabled: the local directory ${job.env.BACKUP_ARCHIVE || '/archive'} does not exist and no remote destination is configured`,
-          noDestinationHint(),
-        ),
-      );
-    }
-
-    // leftovers of interrupted runs (temporary files, unfinished multipart uploads, staged
-    // archives) are removed alongside the run; this run's own temporary names are newer
-    // than the lock, so they are never touched
-    cleaning = cleanupLeftovers(destinations, job.tmpDir, leftoverPolicy(lockTakenAt), log, signal);
-
-    // 3. archive and upload, streamed
-    const plan = await phase('archive', () => planBackup(job, stats.start));
-    // named after the lock was taken: two jobs that waited for each other get distinct names
-    const name = backupFilename(job.archive.filenameTemplate, now(), job.schedule.timezone, {
-      compression: job.archive.compression,
-      encryption: plan.encryption,
-    });
-    // COMMAND_RUNTIME_ARCHIVE_FILEPATH: where the archive will be once the local copy is written
-    const local = localConfigOf(job);
-    hookCtx.archivePath = local ? join(local.dir, name) : '';
-    // a missing source fails the run before any container is stopped or command run
-    const sourceProblems = await phase('archive', () => checkSources(job.archive.sources));
-    await phase('pre', () => hooks.archivePre(hookCtx));
-    await phase('pre', () => hooks.processPre(hookCtx));
-    await phase('pre', () => hooks.copyPre(hookCtx));
-    // an empty source (or /backup with nothing mounted) still runs, but the run is degraded, never a
-    // success; judged after the pre commands, which may be what fills it (offen's test/commands: an
-    // exec-pre label's dump into an otherwise empty volume)
-    if (sourceProblems.length) degrade(stats, await phase('archive', () => checkSources(job.archive.sources)));
-    log.info({ archive: name, sources: job.archive.sources, destinations: destinations.map((d) => d.location) }, 'backup started');
-    // BACKUP_FROM_SNAPSHOT (deprecated, as in offen): archive a copy of the sources, under their own names
-    if (fromSnapshot(job.env)) {
-      snapshot = await phase('archive', () => takeSnapshot(job.archive.sources, job.tmpDir, log, signal));
-    }
-    const archive = createArchive({
-      sources: snapshot ? snapshot.paths : job.archive.sources,
-      ...(snapshot ? { archiveNames: job.archive.sources } : {}),
-      exclude: job.archive.exclude,
-      compression: job.archive.compression,
-      parallelism: job.archive.gzipParallelism,
-      log,
-      signal,
-      encrypt: plan.encrypt,
-      header: plan.header,
-    });
-    ctx.onArchive?.(archive);
-    // containers come back as soon as the archive is written, while uploads may go on
-    const archived = archive.done.then(
-      () => phase('post', () => hooks.archivePost(hookCtx)),
-      () => {},
+/**
+ * 2. destinations: built before anything is stopped, so a bad destination fails fast.
+ * Leftovers of interrupted runs (temporary files, unfinished multipart uploads, staged
+ * archives) are removed alongside the run; this run's own temporary names are newer than
+ * the lock, so they are never touched.
+ */
+async function destinationsPhase(run: Run): Promise<void> {
+  const { job, ctx, log, signal } = run;
+  run.destinations = ctx.destinations ?? (await phase('upload', async () => createDestinations(job, log)));
+  if (run.destinations.length === 0) {
+    throw new PhaseError(
+      'upload',
+      new UserError(
+        `no destination is enabled: the local directory ${job.env.BACKUP_ARCHIVE || '/archive'} does not exist and no remote destination is configured`,
+        noDestinationHint(),
+      ),
     );
-    // the snapshot goes as soon as the archive is written (or failed)
-    const snapshotGone = archive.done
-      .then(
-        () => {},
-        () => {},
-      )
-      .then(() => removeSnapshot());
-    // a name without time tokens is the same every run: it replaces the previous backup (as in offen), atomically
-    const replace = !hasTimeTokens(job.archive.filenameTemplate);
-    const shipped = await phase('archive', () =>
-      shipArchive({ destinations, name, archive, tmpDir: job.tmpDir, staging: job.staging, retry: job.retry, replace, log, signal }),
-    );
-    await archived;
-    await snapshotGone;
-    await phase('post', () => hooks.processPost(hookCtx));
-    await phase('post', () => hooks.copyPost(hookCtx));
-    const a = shipped.archive;
-    stats.destinations = shipped.results;
-    // null: the only destination failed while the archive was produced, so it was abandoned
-    if (a) {
-      const { warnings, ...counts } = a;
-      stats.archive = { ...counts, name, compression: job.archive.compression, encryption: plan.encryption };
-      const sidecarProblems = await uploadSidecars(destinations, shipped.results, plan.sidecar(name, a), log, signal, replace);
-      stats.warnings.push(...warnings);
-      degrade(stats, sidecarProblems);
-      if (a.unreadable > 0) degrade(stats, [`${a.unreadable} file(s) could not be read; this backup is incomplete`]);
-    }
-
-    // a signal during the upload: the run is reported failed, even if some destination finished
-    if (signal.aborted) throw new PhaseError('upload', signal.reason ?? new Error('aborted'));
-
-    const failed = shipped.results.filter((r) => !r.ok);
-    if (failed.length === shipped.results.length) {
-      const f = failed[0]!;
-      stats.error = { phase: 'upload', destination: f.destination, message: failed.map((r) => `${r.destination}: ${r.error}`).join('; ') };
-    } else if (failed.length > 0) {
-      stats.warnings.push(...failed.map((r) => `upload to ${r.destination} failed: ${r.error}`));
-    }
-
-    // 4. prune: only after a fully successful run (a partial or degraded backup never replaces older ones)
-    const status = statusOf(stats);
-    if (status === 'success' && retentionEnabled(job.retention)) {
-      await phase('prune', () => hooks.prunePre(hookCtx));
-      const warnings = await phase('prune', () =>
-        pruneDestinations(destinations, stats.destinations, job.retention, now(), name, job.retention.skipBackends, log, job.retry),
-      );
-      stats.warnings.push(...warnings);
-      // a prune that fails is not silent: old backups pile up until someone looks
-      degrade(
-        stats,
-        stats.destinations.filter((r) => r.pruneNote?.startsWith('prune failed')).map((r) => `${r.destination}: ${r.pruneNote}`),
-      );
-      await phase('prune', () => hooks.prunePost(hookCtx));
-    } else if (retentionEnabled(job.retention)) {
-      for (const r of stats.destinations) r.pruneNote = `not pruned: the run was ${status}`;
-    }
-  } catch (e) {
-    const pe = e instanceof PhaseError ? e : new PhaseError('archive', e);
-    const hint = pe.cause instanceof UserError ? pe.cause.hint : undefined;
-    if (hint) stats.hints = [redact(hint)];
-    if (signal.aborted && !stats.error) stats.error = { phase: pe.phase, message: `aborted: ${redact(pe.message)}` };
-    else stats.error ??= { phase: pe.phase, message: redact(pe.message) };
-  } finally {
-    if (cleaning) {
-      // a destination whose upload failed already says why: its cleanup failure (same cause) is not repeated
-      const failed = new Set(stats.destinations.filter((d) => !d.ok).map((d) => `${d.destination}: `));
-      stats.warnings.push(...(await settleCleanup(cleaning, job.retry.timeoutMs, signal)).filter((w) => ![...failed].some((f) => w.startsWith(f))));
-    }
-    await removeSnapshot();
-    try {
-      await hooks.finish(hookCtx);
-    } catch (e) {
-      stats.warnings.push(`restoring after the run failed: ${errorMessage(e)}`);
-    }
-    await Promise.allSettled(destinations.map((d) => d.close()));
-    if (release) await release().catch((e) => stats.warnings.push(`releasing the lock failed: ${errorMessage(e)}`));
   }
+  run.cleaning = cleanupLeftovers(run.destinations, job.tmpDir, leftoverPolicy(run.lockTakenAt), log, signal);
+}
 
-  stats.end = now();
-  stats.durationMs = stats.end.getTime() - stats.start.getTime();
-  stats.status = statusOf(stats);
-  stats.warnings = stats.warnings.map(redact);
-  stats.degradedBy = stats.degradedBy.map(redact);
-  const hints = [...(stats.hints ?? []), ...hintsFor(stats.destinations.filter((d) => !d.ok))];
-  if (hints.length) stats.hints = hints;
-  if (ctx.logSummary === false) return stats;
-  // the one place a run's failure is reported in the log: its text once, with what to check
-  const summary = {
-    status: stats.status,
-    archive: stats.archive?.name,
-    size: stats.archive?.size,
-    sha256: stats.archive?.sha256,
-    durationMs: stats.durationMs,
-    destinations: stats.destinations.map((d) => ({
-      destination: d.destination,
-      ok: d.ok,
-      pruned: d.pruned,
-      ...(d.kept !== undefined ? { kept: d.kept } : {}),
-    })),
-    ...(hints.length ? { hints } : {}),
-  };
-  if (stats.status === 'failure')
-    log.error(
-      { ...summary, phase: stats.error?.phase, ...(stats.warnings.length ? { warnings: stats.warnings } : {}) },
-      `backup failed: ${stats.error?.message ?? 'no destination stored the archive'}`,
-    );
-  else if (stats.status === 'success') log.info({ ...summary, ...(stats.warnings.length ? { warnings: stats.warnings } : {}) }, 'backup finished');
-  else log.warn({ ...summary, warnings: stats.warnings }, `backup finished ${stats.status}`);
-  return stats;
+/** 3. archive and upload, streamed, between the pre and post hooks. Returns the backup's name. */
+async function archiveAndUploadPhase(run: Run): Promise<string> {
+  const { job, ctx, log, signal, stats, hooks, hookCtx, destinations } = run;
+  const plan = await phase('archive', () => planBackup(job, stats.start));
+  // named after the lock was taken: two jobs that waited for each other get distinct names
+  const name = backupFilename(job.archive.filenameTemplate, run.now(), job.schedule.timezone, {
+    compression: job.archive.compression,
+    encryption: plan.encryption,
+  });
+  // COMMAND_RUNTIME_ARCHIVE_FILEPATH: where the archive will be once the local copy is written
+  const local = localConfigOf(job);
+  hookCtx.archivePath = local ? join(local.dir, name) : '';
+  // a missing source fails the run before any container is stopped or command run
+  const sourceProblems = await phase('archive', () => checkSources(job.archive.sources));
+  await phase('pre', () => hooks.archivePre(hookCtx));
+  await phase('pre', () => hooks.processPre(hookCtx));
+  await phase('pre', () => hooks.copyPre(hookCtx));
+  // an empty source (or /backup with nothing mounted) still runs, but the run is degraded, never a
+  // success; judged after the pre commands, which may be what fills it (offen's test/commands: an
+  // exec-pre label's dump into an otherwise empty volume)
+  if (sourceProblems.length) degrade(stats, await phase('archive', () => checkSources(job.archive.sources)));
+  log.info({ archive: name, sources: job.archive.sources, destinations: destinations.map((d) => d.location) }, 'backup started');
+  // BACKUP_FROM_SNAPSHOT (deprecated, as in offen): archive a copy of the sources, under their own names
+  if (fromSnapshot(job.env)) {
+    run.snapshot = await phase('archive', () => takeSnapshot(job.archive.sources, job.tmpDir, log, signal));
+  }
+  const snapshot = run.snapshot;
+  const archive = createArchive({
+    sources: snapshot ? snapshot.paths : job.archive.sources,
+    ...(snapshot ? { archiveNames: job.archive.sources } : {}),
+    exclude: job.archive.exclude,
+    compression: job.archive.compression,
+    parallelism: job.archive.gzipParallelism,
+    log,
+    signal,
+    encrypt: plan.encrypt,
+    header: plan.header,
+  });
+  ctx.onArchive?.(archive);
+  // containers come back as soon as the archive is written, while uploads may go on
+  const archived = archive.done.then(
+    () => phase('post', () => hooks.archivePost(hookCtx)),
+    () => {},
+  );
+  // the snapshot goes as soon as the archive is written (or failed)
+  const snapshotGone = archive.done
+    .then(
+      () => {},
+      () => {},
+    )
+    .then(() => removeSnapshot(run));
+  // a name without time tokens is the same every run: it replaces the previous backup (as in offen), atomically
+  const replace = !hasTimeTokens(job.archive.filenameTemplate);
+  const shipped = await phase('archive', () =>
+    shipArchive({ destinations, name, archive, tmpDir: job.tmpDir, staging: job.staging, retry: job.retry, replace, log, signal }),
+  );
+  await archived;
+  await snapshotGone;
+  await phase('post', () => hooks.processPost(hookCtx));
+  await phase('post', () => hooks.copyPost(hookCtx));
+  const a = shipped.archive;
+  stats.destinations = shipped.results;
+  // null: the only destination failed while the archive was produced, so it was abandoned
+  if (a) {
+    const { warnings, ...counts } = a;
+    stats.archive = { ...counts, name, compression: job.archive.compression, encryption: plan.encryption };
+    const sidecarProblems = await uploadSidecars(destinations, shipped.results, plan.sidecar(name, a), log, signal, replace);
+    stats.warnings.push(...warnings);
+    degrade(stats, sidecarProblems);
+    if (a.unreadable > 0) degrade(stats, [`${a.unreadable} file(s) could not be read; this backup is incomplete`]);
+  }
+  // a signal during the upload: the run is reported failed, even if some destination finished
+  if (signal.aborted) throw new PhaseError('upload', signal.reason ?? new Error('aborted'));
+  recordUploadFailures(stats);
+  return name;
+}
+
+/** 4. prune: only after a fully successful run (a partial or degraded backup never replaces older ones). */
+async function prunePhase(run: Run, name: string): Promise<void> {
+  const { job, log, stats, hooks, hookCtx, destinations } = run;
+  if (!retentionEnabled(job.retention)) return;
+  const status = statusOf(stats);
+  if (status !== 'success') {
+    for (const r of stats.destinations) r.pruneNote = `not pruned: the run was ${status}`;
+    return;
+  }
+  await phase('prune', () => hooks.prunePre(hookCtx));
+  const warnings = await phase('prune', () =>
+    pruneDestinations(destinations, stats.destinations, job.retention, run.now(), name, job.retention.skipBackends, log, job.retry),
+  );
+  stats.warnings.push(...warnings);
+  // a prune that fails is not silent: old backups pile up until someone looks
+  degrade(
+    stats,
+    stats.destinations.filter((r) => r.pruneNote?.startsWith('prune failed')).map((r) => `${r.destination}: ${r.pruneNote}`),
+  );
+  await phase('prune', () => hooks.prunePost(hookCtx));
+}
+
+/** 5. close, whatever happened: the leftovers' cleanup settled, the snapshot removed, the finish hook, destinations closed, the lock released. */
+async function closePhase(run: Run): Promise<void> {
+  const { job, stats, signal } = run;
+  if (run.cleaning) {
+    // a destination whose upload failed already says why: its cleanup failure (same cause) is not repeated
+    const failed = new Set(stats.destinations.filter((d) => !d.ok).map((d) => `${d.destination}: `));
+    stats.warnings.push(...(await settleCleanup(run.cleaning, job.retry.timeoutMs, signal)).filter((w) => ![...failed].some((f) => w.startsWith(f))));
+  }
+  await removeSnapshot(run);
+  try {
+    await run.hooks.finish(run.hookCtx);
+  } catch (e) {
+    stats.warnings.push(`restoring after the run failed: ${errorMessage(e)}`);
+  }
+  await Promise.allSettled(run.destinations.map((d) => d.close()));
+  if (run.release) await run.release().catch((e) => stats.warnings.push(`releasing the lock failed: ${errorMessage(e)}`));
+}
+
+async function removeSnapshot(run: Run): Promise<void> {
+  const s = run.snapshot;
+  run.snapshot = null;
+  if (s) await s.remove().catch((e) => run.stats.warnings.push(`removing the BACKUP_FROM_SNAPSHOT copy failed: ${errorMessage(e)}`));
+}
+
+/** The run's failure, with the phase it happened in and the hint of a user's mistake. */
+function recordFailure(stats: RunStats, e: unknown, signal: AbortSignal): void {
+  const pe = e instanceof PhaseError ? e : new PhaseError('archive', e);
+  const hint = pe.cause instanceof UserError ? pe.cause.hint : undefined;
+  if (hint) stats.hints = [redact(hint)];
+  if (signal.aborted && !stats.error) stats.error = { phase: pe.phase, message: `aborted: ${redact(pe.message)}` };
+  else stats.error ??= { phase: pe.phase, message: redact(pe.message) };
 }
 
 /** The cleanup's warnings, or one saying it did not finish in time (it is abandoned, never waited for past the bound). */
@@ -308,19 +334,4 @@ async function settleCleanup(cleaning: Promise<string[]>, timeoutMs: number, sig
     clearTimeout(timer);
     if (onAbort) signal.removeEventListener('abort', onAbort);
   }
-}
-
-/** Mark the run degraded for these reasons (also kept as warnings). */
-function degrade(stats: RunStats, reasons: string[]): void {
-  stats.degradedBy.push(...reasons);
-  stats.warnings.push(...reasons);
-}
-
-/** failure: an error (or no destination succeeded); partial: some destinations failed; degraded: see RunStats.degradedBy. */
-export function statusOf(stats: RunStats): RunStatus {
-  if (stats.error) return 'failure';
-  if (stats.destinations.length > 0 && stats.destinations.every((d) => !d.ok)) return 'failure';
-  if (stats.destinations.some((d) => !d.ok)) return 'partial';
-  if (stats.degradedBy.length > 0 || (stats.archive?.unreadable ?? 0) > 0) return 'degraded';
-  return 'success';
 }

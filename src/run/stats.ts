@@ -1,5 +1,7 @@
 import type { DestinationKind } from '../destinations/types.ts';
 import type { ArchiveCounts } from '../archive/index.ts';
+import { redact } from '../redact.ts';
+import { hintsFor } from './hints.ts';
 
 /** Outcome of one run, best to worst. */
 export type RunStatus = 'success' | 'degraded' | 'partial' | 'failure';
@@ -91,4 +93,41 @@ export function worstStatus(statuses: RunStatus[]): RunStatus {
   let worst = 0;
   for (const s of statuses) worst = Math.max(worst, order.indexOf(s));
   return order[worst]!;
+}
+
+/** Mark the run degraded for these reasons (also kept as warnings). */
+export function degrade(stats: RunStats, reasons: string[]): void {
+  stats.degradedBy.push(...reasons);
+  stats.warnings.push(...reasons);
+}
+
+/** failure: an error (or no destination succeeded); partial: some destinations failed; degraded: see RunStats.degradedBy. */
+export function statusOf(stats: RunStats): RunStatus {
+  if (stats.error) return 'failure';
+  if (stats.destinations.length > 0 && stats.destinations.every((d) => !d.ok)) return 'failure';
+  if (stats.destinations.some((d) => !d.ok)) return 'partial';
+  if (stats.degradedBy.length > 0 || (stats.archive?.unreadable ?? 0) > 0) return 'degraded';
+  return 'success';
+}
+
+/** Failed uploads: the run's error when every destination failed, else a warning each. */
+export function recordUploadFailures(stats: RunStats): void {
+  const failed = stats.destinations.filter((r) => !r.ok);
+  if (failed.length === stats.destinations.length && failed.length > 0) {
+    const f = failed[0]!;
+    stats.error = { phase: 'upload', destination: f.destination, message: failed.map((r) => `${r.destination}: ${r.error}`).join('; ') };
+  } else if (failed.length > 0) {
+    stats.warnings.push(...failed.map((r) => `upload to ${r.destination} failed: ${r.error}`));
+  }
+}
+
+/** The run's end: its duration and status, warnings redacted, the hints of its failed destinations added. */
+export function finishStats(stats: RunStats, end: Date): void {
+  stats.end = end;
+  stats.durationMs = stats.end.getTime() - stats.start.getTime();
+  stats.status = statusOf(stats);
+  stats.warnings = stats.warnings.map(redact);
+  stats.degradedBy = stats.degradedBy.map(redact);
+  const hints = [...(stats.hints ?? []), ...hintsFor(stats.destinations.filter((d) => !d.ok))];
+  if (hints.length) stats.hints = hints;
 }

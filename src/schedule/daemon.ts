@@ -2,7 +2,7 @@ import type { Config, JobConfig } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import { formatDuration } from '../config/duration.ts';
 import { parseCron, startSchedule } from './cron.ts';
-import { runJob } from '../run/run.ts';
+import { backupJob } from '../run/backup.ts';
 import type { RunStats } from '../run/stats.ts';
 import { errorMessage } from '../errors.ts';
 import { scheduleVerification } from '../restore/schedule.ts';
@@ -39,10 +39,6 @@ export interface ControlHandle {
 
 export interface DaemonOptions {
   log: Logger;
-  /** Called after every run (notifications, metrics). */
-  afterRun?: (job: JobConfig, stats: RunStats) => Promise<void>;
-  /** Prepare per-run hooks (containers, commands). */
-  runOptions?: (job: JobConfig) => Promise<Partial<Parameters<typeof runJob>[1]>>;
   /**
    * SIGTERM/SIGINT handling (OFFSITE_STOP_TIMEOUT); one is installed when not given. Its
    * hard deadline ends the process when a running backup does not wind down in time.
@@ -115,7 +111,6 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
         if (controller.signal.aborted) return;
       }
       try {
-        const extra = opts.runOptions ? await opts.runOptions(job) : {};
         // a long run says how far it got every 30 s (there is no terminal to show it)
         const onArchive = (a: ArchiveStream) => {
           followArchive(job.name, a, LOG_PROGRESS_MS, (line, p, rate) =>
@@ -129,13 +124,13 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
             runs.progress(rec.id, { files: p.files, bytes: p.bytes, total: p.total ?? null, bytesPerSecond: rate === null ? null : Math.round(rate) }),
           );
         };
-        const stats = await runJob(job, { log: runLog, lockFile: config.lockFile, signal: controller.signal, onArchive, ...extra });
+        // hooks, run and notifications, as `offsite backup` does them
+        const stats = await backupJob(job, { log: runLog, lockFile: config.lockFile, signal: controller.signal, reportSignal: stop.lateSignal(), onArchive });
         // an aborted run (SIGTERM) says nothing about the job's health
         if (!controller.signal.aborted) {
           health.record(job.name, stats);
           await health.write();
         }
-        if (opts.afterRun) await opts.afterRun(job, stats);
         await history.append(historyRecord(stats, rec.id, trigger));
         runs.finish(rec.id, stats);
         finished = true;
