@@ -11,7 +11,7 @@ import type { JobConfig } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { Destination } from '../destinations/types.ts';
 import { createDestinations } from '../destinations/registry.ts';
-import { listArchives, backupTime, fetchSidecar } from '../restore/index.ts';
+import { listArchives, backupTime, fetchSidecar } from '../restore/list.ts';
 import { namingOf } from '../restore/commands.ts';
 import { readVerifications, lastVerification } from '../restore/history.ts';
 import { errorMessage } from '../errors.ts';

@@ -15,18 +15,9 @@ import { formatProgress, RateMeter } from '../progress.ts';
 import { statusLine } from '../term.ts';
 import { formatBytes } from '../notify/index.ts';
 import { retentionFates } from '../retention/command.ts';
-import {
-  pickDestinations,
-  listBackups,
-  restoreBackup,
-  verifyBackup,
-  exportBackup,
-  importBackup,
-  findBackup,
-  listContents,
-  type VerifyReport,
-  type Naming,
-} from './index.ts';
+import { pickDestinations, listBackups, findBackup, type Naming } from './list.ts';
+import { restoreBackup, verifyBackup, listContents, type VerifyReport } from './index.ts';
+import { exportBackup, importBackup } from './transfer.ts';
 
 export interface Io {
   out: (s: string) => void;
@@ -144,299 +135,329 @@ export async function runReadCommand(
   const spec = findCommand(command);
   const parsed = spec ? parseCommand(spec, args) : null;
   if (!parsed || parsed.kind !== 'run') throw new UsageError(`${command}: not a read command`);
-  const values = parsed.values as {
-    json?: boolean;
-    destination?: string;
-    from?: string;
-    to?: string;
-    include?: string[];
-    force?: boolean;
-    job?: string;
-  };
+  const values = parsed.values as ReadValues;
   const positionals = parsed.positionals;
   const controller = new AbortController();
   const onSignal = (sig: string) => controller.abort(new Error(`received ${sig}`));
   process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
   try {
-    switch (command) {
-      case 'list': {
-        const jobs = values.job ? [pickJob(config, values.job)] : config.jobs;
-        const rows: Array<Record<string, unknown>> = [];
-        const history = await readVerifications(config.stateDir);
-        const failures: Array<{ job: string; destination: string; location: string; error: string }> = [];
-        for (const job of jobs) {
-          await withDestinations(
-            job,
-            log,
-            async (all) => {
-              const dests = pickDestinations(all, values.destination);
-              const found = [];
-              for (const d of dests) {
-                try {
-                  const listed = await listBackups([d], job.retention.prefix, log, namingOf(job));
-                  const fates = retentionFates(job.retention, listed);
-                  found.push(...listed.map((b) => ({ ...b, retention: fates?.get(b.name) ?? null })));
-                } catch (e) {
-                  failures.push({ job: job.name, destination: d.name, location: d.location, error: errorMessage(e) });
-                }
-              }
-              for (const b of found) {
-                rows.push({
-                  job: job.name,
-                  destination: b.destination,
-                  location: b.location,
-                  name: b.name,
-                  size: b.size,
-                  modified: b.modified.toISOString(),
-                  encryption: b.manifest?.encryption ?? null,
-                  compression: b.manifest?.compression ?? null,
-                  files: b.manifest?.archived.files ?? null,
-                  bytes: b.manifest?.archived.bytes ?? null,
-                  sha256: b.manifest?.archive.sha256 ?? null,
-                  lastVerified: verifiedField(lastVerification(history, b.location, b.name)),
-                  retention: b.retention,
-                  ...(b.manifestError ? { manifestError: b.manifestError } : {}),
-                });
-              }
-            },
-            make,
-          );
-        }
-        const code = failures.length ? 1 : 0;
-        if (values.json) {
-          io.out(`${JSON.stringify(failures.length ? { backups: rows, errors: failures } : rows, null, 2)}\n`);
-          return code;
-        }
-        for (const f of failures) io.err(`error: cannot list ${f.destination} (${f.location}): ${f.error}\n`);
-        if (rows.length === 0) {
-          io.out('no backups found\n');
-          return code;
-        }
-        const w = Math.max(...rows.map((r) => String(r.name).length), 4);
-        // what retention does with each backup (prune --dry-run's reasons), when retention is on
-        const withRetention = rows.some((r) => r.retention);
-        const retentionText = (r: Record<string, unknown>) => {
-          const f = r.retention as { keep: boolean; reasons: string[] } | null;
-          return f ? `${f.keep ? 'keep' : 'remove'}: ${f.reasons.join(', ')}` : '-';
-        };
-        io.out(
-          `${pad('DESTINATION', 12)}${pad('NAME', w + 2)}${pad('SIZE', 11)}${pad('MODIFIED', 22)}${pad('ENCRYPTION', 11)}${pad('FILES', 9)}${withRetention ? `${pad('LAST VERIFIED', 37)}RETENTION` : 'LAST VERIFIED'}\n`,
-        );
-        for (const r of rows) {
-          const v = r.lastVerified as ReturnType<typeof verifiedField>;
-          const verified = v ? `${time(new Date(v.at))} ${v.ok ? (v.contentChecked ? 'ok' : 'ok (hash only)') : 'FAILED'}` : 'never';
-          io.out(
-            `${pad(String(r.destination), 12)}${pad(String(r.name), w + 2)}${pad(formatBytes(r.size as number), 11)}${pad(time(new Date(r.modified as string)), 22)}${pad(String(r.encryption ?? '?'), 11)}${pad(String(r.files ?? '?'), 9)}${withRetention ? `${pad(verified, 37)}${retentionText(r)}` : verified}\n`,
-          );
-        }
-        return code;
-      }
-
-      case 'restore': {
-        const job = pickJob(config, values.job);
-        return await withDestinations(
-          job,
-          log,
-          async (all) => {
-            if (!values.from && all.length > 1)
-              throw new UsageError('restore needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
-            const [dest] = pickDestinations(all, values.from, '--from');
-            let last = 0;
-            const meter = new RateMeter();
-            const report = await restoreBackup({
-              destination: dest!,
-              name: positionals[0],
-              prefix: job.retention.prefix,
-              naming: namingOf(job),
-              target: resolve(values.to!),
-              include: values.include,
-              force: values.force,
-              keys: job.encryption.keys,
-              log,
-              signal: controller.signal,
-              onProgress: io.isTty
-                ? (p, total) => {
-                    const now = Date.now();
-                    meter.add(now, p.bytes);
-                    if (now - last < 250) return;
-                    last = now;
-                    // the status line of src/term.ts: log lines are written above it, not into it
-                    const line = formatProgress('restoring', { files: p.files, bytes: p.bytes, total }, meter.rate());
-                    if (io === redactedDefault) statusLine.set(line);
-                    else io.err(`\r${line}`);
-                  }
-                : undefined,
-            });
-            if (io.isTty) {
-              if (io === redactedDefault) statusLine.clear();
-              else io.err('\n');
-            }
-            const r = report.result;
-            io.out(`restored ${report.name} from ${report.destination} into ${report.target}\n`);
-            for (const c of report.checks) io.out(`  ok    ${c}\n`);
-            if (r.hardlinks) io.out(`  ok    ${r.hardlinks} hard links\n`);
-            for (const w of r.warnings) io.out(`  note  ${w}\n`);
-            return 0;
-          },
-          make,
-        );
-      }
-
-      case 'ls': {
-        const job = pickJob(config, values.job);
-        return await withDestinations(
-          job,
-          log,
-          async (all) => {
-            if (!values.from && all.length > 1)
-              throw new UserError('ls needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
-            const [dest] = pickDestinations(all, values.from, '--from');
-            const out = lineWriter(io, controller);
-            try {
-              await listContents({
-                destination: dest!,
-                name: positionals[0],
-                prefix: job.retention.prefix,
-                naming: namingOf(job),
-                keys: job.encryption.keys,
-                log,
-                signal: controller.signal,
-                onEntry: (e) =>
-                  out.write(
-                    values.json
-                      ? `${JSON.stringify({ path: e.path, type: e.type, size: e.size, mode: `0${e.mode.toString(8)}`, mtime: e.mtime.toISOString(), uid: e.uid, gid: e.gid, ...(e.linkname !== undefined ? { linkname: e.linkname } : {}) })}\n`
-                      : `${e.path}\n`,
-                  ),
-              });
-            } catch (e) {
-              if (out.closed()) return 0; // the reader went away (ls | head): end quietly
-              throw e;
-            }
-            return 0;
-          },
-          make,
-        );
-      }
-
-      case 'verify': {
-        const job = pickJob(config, values.job);
-        return await withDestinations(
-          job,
-          log,
-          async (all) => {
-            const dests = pickDestinations(all, values.from, '--from');
-            const reports: VerifyReport[] = [];
-            for (const d of dests) {
-              const r = await verifyBackup({
-                destination: d,
-                name: positionals[0],
-                prefix: job.retention.prefix,
-                naming: namingOf(job),
-                keys: job.encryption.keys,
-                log,
-                signal: controller.signal,
-                stateDir: config.stateDir,
-              });
-              reports.push(r);
-              if (!values.json) printVerify(r, io);
-            }
-            if (values.json) {
-              io.out(
-                `${JSON.stringify(
-                  reports.map((r) => ({
-                    destination: r.destination,
-                    location: r.location,
-                    name: r.name,
-                    ok: r.ok,
-                    contentChecked: r.contentChecked,
-                    checks: r.checks,
-                    warnings: r.warnings,
-                    problems: r.problems,
-                    counts: r.result
-                      ? {
-                          files: r.result.files,
-                          hardlinks: r.result.hardlinks,
-                          directories: r.result.directories,
-                          symlinks: r.result.symlinks,
-                          bytes: r.result.bytes,
-                        }
-                      : null,
-                  })),
-                  null,
-                  2,
-                )}\n`,
-              );
-            }
-            return reports.every((r) => r.ok) ? 0 : 1;
-          },
-          make,
-        );
-      }
-
-      case 'export': {
-        const job = pickJob(config, values.job);
-        const [name, file] = positionals as [string, string];
-        return await withDestinations(
-          job,
-          log,
-          async (all) => {
-            let dests = pickDestinations(all, values.from, '--from');
-            if (!values.from && name !== 'latest') {
-              // the first destination that holds it
-              const holding: Destination[] = [];
-              for (const d of dests) {
-                if (
-                  await findBackup(d, name, '').then(
-                    () => true,
-                    () => false,
-                  )
-                )
-                  holding.push(d);
-              }
-              if (holding.length) dests = holding;
-            }
-            const r = await exportBackup({
-              destination: dests[0]!,
-              name,
-              prefix: job.retention.prefix,
-              naming: namingOf(job),
-              file,
-              log,
-              signal: controller.signal,
-            });
-            io.out(
-              `exported ${r.name} (${formatBytes(r.size)}, SHA-256 ${r.sha256}) to ${r.file}${r.sidecar ? ` and its manifest to ${r.file}.manifest.json` : ''}\n`,
-            );
-            return 0;
-          },
-          make,
-        );
-      }
-
-      case 'import': {
-        const job = pickJob(config, values.job);
-        return await withDestinations(
-          job,
-          log,
-          async (all) => {
-            const dests = pickDestinations(all, values.to, '--to');
-            const r = await importBackup({
-              destinations: dests,
-              file: resolve(positionals[0]!),
-              keys: job.encryption.keys,
-              force: values.force,
-              log,
-              signal: controller.signal,
-            });
-            io.out(`imported ${r.name} to ${r.destinations.join(', ')}\n`);
-            return 0;
-          },
-          make,
-        );
-      }
-    }
+    const run = Object.hasOwn(READ_COMMANDS, command) ? READ_COMMANDS[command] : undefined;
+    if (run) return await run({ config, log, io, make, values, positionals, controller });
     throw new UserError(`unknown command ${command}`);
   } finally {
     process.off('SIGTERM', onSignal).off('SIGINT', onSignal);
   }
 }
+
+/** What every read command gets: the parsed command line, the configuration, where output goes. */
+interface ReadContext {
+  config: Config;
+  log: Logger;
+  io: Io;
+  make: MakeDestinations;
+  values: ReadValues;
+  positionals: string[];
+  /** Aborted by SIGTERM/SIGINT. */
+  controller: AbortController;
+}
+
+interface ReadValues {
+  json?: boolean;
+  destination?: string;
+  from?: string;
+  to?: string;
+  include?: string[];
+  force?: boolean;
+  job?: string;
+}
+
+/** `offsite list` */
+async function listCommand({ config, log, io, make, values }: ReadContext): Promise<number> {
+  const jobs = values.job ? [pickJob(config, values.job)] : config.jobs;
+  const rows: Array<Record<string, unknown>> = [];
+  const history = await readVerifications(config.stateDir);
+  const failures: Array<{ job: string; destination: string; location: string; error: string }> = [];
+  for (const job of jobs) {
+    await withDestinations(
+      job,
+      log,
+      async (all) => {
+        const dests = pickDestinations(all, values.destination);
+        const found = [];
+        for (const d of dests) {
+          try {
+            const listed = await listBackups([d], job.retention.prefix, log, namingOf(job));
+            const fates = retentionFates(job.retention, listed);
+            found.push(...listed.map((b) => ({ ...b, retention: fates?.get(b.name) ?? null })));
+          } catch (e) {
+            failures.push({ job: job.name, destination: d.name, location: d.location, error: errorMessage(e) });
+          }
+        }
+        for (const b of found) {
+          rows.push({
+            job: job.name,
+            destination: b.destination,
+            location: b.location,
+            name: b.name,
+            size: b.size,
+            modified: b.modified.toISOString(),
+            encryption: b.manifest?.encryption ?? null,
+            compression: b.manifest?.compression ?? null,
+            files: b.manifest?.archived.files ?? null,
+            bytes: b.manifest?.archived.bytes ?? null,
+            sha256: b.manifest?.archive.sha256 ?? null,
+            lastVerified: verifiedField(lastVerification(history, b.location, b.name)),
+            retention: b.retention,
+            ...(b.manifestError ? { manifestError: b.manifestError } : {}),
+          });
+        }
+      },
+      make,
+    );
+  }
+  const code = failures.length ? 1 : 0;
+  if (values.json) {
+    io.out(`${JSON.stringify(failures.length ? { backups: rows, errors: failures } : rows, null, 2)}\n`);
+    return code;
+  }
+  for (const f of failures) io.err(`error: cannot list ${f.destination} (${f.location}): ${f.error}\n`);
+  if (rows.length === 0) {
+    io.out('no backups found\n');
+    return code;
+  }
+  const w = Math.max(...rows.map((r) => String(r.name).length), 4);
+  // what retention does with each backup (prune --dry-run's reasons), when retention is on
+  const withRetention = rows.some((r) => r.retention);
+  const retentionText = (r: Record<string, unknown>) => {
+    const f = r.retention as { keep: boolean; reasons: string[] } | null;
+    return f ? `${f.keep ? 'keep' : 'remove'}: ${f.reasons.join(', ')}` : '-';
+  };
+  io.out(
+    `${pad('DESTINATION', 12)}${pad('NAME', w + 2)}${pad('SIZE', 11)}${pad('MODIFIED', 22)}${pad('ENCRYPTION', 11)}${pad('FILES', 9)}${withRetention ? `${pad('LAST VERIFIED', 37)}RETENTION` : 'LAST VERIFIED'}\n`,
+  );
+  for (const r of rows) {
+    const v = r.lastVerified as ReturnType<typeof verifiedField>;
+    const verified = v ? `${time(new Date(v.at))} ${v.ok ? (v.contentChecked ? 'ok' : 'ok (hash only)') : 'FAILED'}` : 'never';
+    io.out(
+      `${pad(String(r.destination), 12)}${pad(String(r.name), w + 2)}${pad(formatBytes(r.size as number), 11)}${pad(time(new Date(r.modified as string)), 22)}${pad(String(r.encryption ?? '?'), 11)}${pad(String(r.files ?? '?'), 9)}${withRetention ? `${pad(verified, 37)}${retentionText(r)}` : verified}\n`,
+    );
+  }
+  return code;
+}
+
+/** `offsite restore` */
+async function restoreCommand({ config, log, io, make, values, positionals, controller }: ReadContext): Promise<number> {
+  const job = pickJob(config, values.job);
+  return await withDestinations(
+    job,
+    log,
+    async (all) => {
+      if (!values.from && all.length > 1)
+        throw new UsageError('restore needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
+      const [dest] = pickDestinations(all, values.from, '--from');
+      let last = 0;
+      const meter = new RateMeter();
+      const report = await restoreBackup({
+        destination: dest!,
+        name: positionals[0],
+        prefix: job.retention.prefix,
+        naming: namingOf(job),
+        target: resolve(values.to!),
+        include: values.include,
+        force: values.force,
+        keys: job.encryption.keys,
+        log,
+        signal: controller.signal,
+        onProgress: io.isTty
+          ? (p, total) => {
+              const now = Date.now();
+              meter.add(now, p.bytes);
+              if (now - last < 250) return;
+              last = now;
+              // the status line of src/term.ts: log lines are written above it, not into it
+              const line = formatProgress('restoring', { files: p.files, bytes: p.bytes, total }, meter.rate());
+              if (io === redactedDefault) statusLine.set(line);
+              else io.err(`\r${line}`);
+            }
+          : undefined,
+      });
+      if (io.isTty) {
+        if (io === redactedDefault) statusLine.clear();
+        else io.err('\n');
+      }
+      const r = report.result;
+      io.out(`restored ${report.name} from ${report.destination} into ${report.target}\n`);
+      for (const c of report.checks) io.out(`  ok    ${c}\n`);
+      if (r.hardlinks) io.out(`  ok    ${r.hardlinks} hard links\n`);
+      for (const w of r.warnings) io.out(`  note  ${w}\n`);
+      return 0;
+    },
+    make,
+  );
+}
+
+/** `offsite ls` */
+async function lsCommand({ config, log, io, make, values, positionals, controller }: ReadContext): Promise<number> {
+  const job = pickJob(config, values.job);
+  return await withDestinations(
+    job,
+    log,
+    async (all) => {
+      if (!values.from && all.length > 1)
+        throw new UserError('ls needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
+      const [dest] = pickDestinations(all, values.from, '--from');
+      const out = lineWriter(io, controller);
+      try {
+        await listContents({
+          destination: dest!,
+          name: positionals[0],
+          prefix: job.retention.prefix,
+          naming: namingOf(job),
+          keys: job.encryption.keys,
+          log,
+          signal: controller.signal,
+          onEntry: (e) =>
+            out.write(
+              values.json
+                ? `${JSON.stringify({ path: e.path, type: e.type, size: e.size, mode: `0${e.mode.toString(8)}`, mtime: e.mtime.toISOString(), uid: e.uid, gid: e.gid, ...(e.linkname !== undefined ? { linkname: e.linkname } : {}) })}\n`
+                : `${e.path}\n`,
+            ),
+        });
+      } catch (e) {
+        if (out.closed()) return 0; // the reader went away (ls | head): end quietly
+        throw e;
+      }
+      return 0;
+    },
+    make,
+  );
+}
+
+/** `offsite verify` */
+async function verifyCommand({ config, log, io, make, values, positionals, controller }: ReadContext): Promise<number> {
+  const job = pickJob(config, values.job);
+  return await withDestinations(
+    job,
+    log,
+    async (all) => {
+      const dests = pickDestinations(all, values.from, '--from');
+      const reports: VerifyReport[] = [];
+      for (const d of dests) {
+        const r = await verifyBackup({
+          destination: d,
+          name: positionals[0],
+          prefix: job.retention.prefix,
+          naming: namingOf(job),
+          keys: job.encryption.keys,
+          log,
+          signal: controller.signal,
+          stateDir: config.stateDir,
+        });
+        reports.push(r);
+        if (!values.json) printVerify(r, io);
+      }
+      if (values.json) {
+        io.out(
+          `${JSON.stringify(
+            reports.map((r) => ({
+              destination: r.destination,
+              location: r.location,
+              name: r.name,
+              ok: r.ok,
+              contentChecked: r.contentChecked,
+              checks: r.checks,
+              warnings: r.warnings,
+              problems: r.problems,
+              counts: r.result
+                ? {
+                    files: r.result.files,
+                    hardlinks: r.result.hardlinks,
+                    directories: r.result.directories,
+                    symlinks: r.result.symlinks,
+                    bytes: r.result.bytes,
+                  }
+                : null,
+            })),
+            null,
+            2,
+          )}\n`,
+        );
+      }
+      return reports.every((r) => r.ok) ? 0 : 1;
+    },
+    make,
+  );
+}
+
+/** `offsite export` */
+async function exportCommand({ config, log, io, make, values, positionals, controller }: ReadContext): Promise<number> {
+  const job = pickJob(config, values.job);
+  const [name, file] = positionals as [string, string];
+  return await withDestinations(
+    job,
+    log,
+    async (all) => {
+      let dests = pickDestinations(all, values.from, '--from');
+      if (!values.from && name !== 'latest') {
+        // the first destination that holds it
+        const holding: Destination[] = [];
+        for (const d of dests) {
+          if (
+            await findBackup(d, name, '').then(
+              () => true,
+              () => false,
+            )
+          )
+            holding.push(d);
+        }
+        if (holding.length) dests = holding;
+      }
+      const r = await exportBackup({
+        destination: dests[0]!,
+        name,
+        prefix: job.retention.prefix,
+        naming: namingOf(job),
+        file,
+        log,
+        signal: controller.signal,
+      });
+      io.out(
+        `exported ${r.name} (${formatBytes(r.size)}, SHA-256 ${r.sha256}) to ${r.file}${r.sidecar ? ` and its manifest to ${r.file}.manifest.json` : ''}\n`,
+      );
+      return 0;
+    },
+    make,
+  );
+}
+
+/** `offsite import` */
+async function importCommand({ config, log, io, make, values, positionals, controller }: ReadContext): Promise<number> {
+  const job = pickJob(config, values.job);
+  return await withDestinations(
+    job,
+    log,
+    async (all) => {
+      const dests = pickDestinations(all, values.to, '--to');
+      const r = await importBackup({
+        destinations: dests,
+        file: resolve(positionals[0]!),
+        keys: job.encryption.keys,
+        force: values.force,
+        log,
+        signal: controller.signal,
+      });
+      io.out(`imported ${r.name} to ${r.destinations.join(', ')}\n`);
+      return 0;
+    },
+    make,
+  );
+}
+
+const READ_COMMANDS: Record<string, (c: ReadContext) => Promise<number>> = {
+  list: listCommand,
+  restore: restoreCommand,
+  ls: lsCommand,
+  verify: verifyCommand,
+  export: exportCommand,
+  import: importCommand,
+};

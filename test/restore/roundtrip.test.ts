@@ -18,7 +18,9 @@ import { runJob } from '../../src/run/run.ts';
 import { silentLogger } from '../../src/log.ts';
 import { createDestinations } from '../../src/destinations/registry.ts';
 import type { Destination } from '../../src/destinations/types.ts';
-import { listBackups, verifyBackup, restoreBackup, exportBackup, importBackup } from '../../src/restore/index.ts';
+import { verifyBackup, restoreBackup } from '../../src/restore/index.ts';
+import { listBackups } from '../../src/restore/list.ts';
+import { exportBackup, importBackup } from '../../src/restore/transfer.ts';
 import { makeTree, describeTree } from '../helpers/tree.ts';
 import { archiveNameOf } from '../../src/archive/layout.ts';
 
