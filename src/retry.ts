@@ -1,6 +1,6 @@
 /**
- * The one retry engine: destinations (destinations/retry.ts's withRetry, Dropbox's and
- * Google Drive's request loops) and notifications (notify/http.ts, MQTT, SMTP) all try
+ * The one retry engine: destinations (destinations/retry.ts's withRetry, and the request
+ * loops of destinations with their own rate limits) and notifications (notify/http.ts, MQTT, SMTP) all try
  * again through retryLoop, wait through sleep, back off with backoffDelay and read
  * Retry-After with retryAfterMs. What differs between them is only their policy: which
  * failures are transient, how many tries, what the final error says (the `next` function).

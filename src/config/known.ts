@@ -37,7 +37,7 @@ const SHELL_VARIABLES = [
  * does read, such as BACKUP_FROM_SNAPSHOT or DOCKER_API_VERSION, are declared in their sections' specs.)
  */
 export const OFFEN_UNSUPPORTED: Readonly<Record<string, string>> = {
-  // empty since the Google Drive destination exists: offsite reads every variable offen documents
+  // empty: offsite reads every variable offen documents
 };
 
 export interface VariableSources {
@@ -59,7 +59,7 @@ export function prefixesOf(known: Iterable<string>): string[] {
 /**
  * Nearest known name to a misspelt one: the smallest edit distance within about a
  * quarter of the name's length, else a known name that extends it
- * (`AWS_S3_BUCKET` -> `AWS_S3_BUCKET_NAME`, `NOTIFICATION_URL` -> `NOTIFICATION_URLS`).
+ * (`BACKUP_CRON` -> `BACKUP_CRON_EXPRESSION`, `NOTIFICATION_URL` -> `NOTIFICATION_URLS`).
  */
 export function nearestKnown(name: string, known: readonly string[]): string | undefined {
   const upper = name.toUpperCase();

@@ -80,7 +80,7 @@ export function checkDestinations(ds: readonly Destination[], timeoutMs?: number
   return Promise.all(ds.map((d) => checkDestination(d, timeoutMs, signal)));
 }
 
-/** `ok    S3 s3://bucket/ (0.4s)` / `FAIL  S3 s3://bucket/: error` and its hint. */
+/** `ok    <kind> <location> (0.4s)` / `FAIL  <kind> <location>: error` and its hint. */
 export function formatCheck(r: CheckResult, job?: string): string {
   const where = `${job ? `${job}: ` : ''}${r.destination} ${r.location}`;
   if (r.ok) return `ok    ${where} (${(r.durationMs / 1000).toFixed(1)}s)`;

@@ -1,6 +1,6 @@
 /**
  * Cutting an upload stream into fixed-size chunks, for the destinations that upload in
- * pieces (Dropbox's upload sessions, Google Drive's resumable uploads).
+ * pieces (upload sessions, resumable uploads).
  */
 
 export interface Chunk {

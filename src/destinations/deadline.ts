@@ -36,13 +36,13 @@ export interface Guard {
 export interface GuardOptions {
   /** Idle deadline (BACKUP_DESTINATION_TIMEOUT). */
   timeoutMs: number;
-  /** What is running, for the timeout message: `S3 upload to s3://bucket/key`. */
+  /** What is running, for the timeout message: `<kind> upload to <location>/<name>`. */
   what: string;
   /** The caller's signal: aborting it aborts the operation. */
   signal?: AbortSignal;
   /**
    * The last error a library retried internally during this operation, if it knows one
-   * (S3's SDK retries each request): a timeout then also says what was seen before it.
+   * (an SDK that retries each request itself): a timeout then also says what was seen before it.
    */
   lastError?: () => unknown;
 }

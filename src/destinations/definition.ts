@@ -59,7 +59,7 @@ export interface DestinationDefinition<C = unknown> {
   readonly variables: Readonly<Record<string, any>>;
   /** Names (from `variables`) whose values are secrets: masked everywhere, in every encoding. */
   readonly secrets: readonly string[];
-  /** What enables it, for hints: `AWS_S3_BUCKET_NAME`. */
+  /** What enables it, for hints: the bucket's variable. */
   readonly trigger: string;
   /** Variables its SDK reads from the process environment on its own: never reported as unknown. */
   readonly passthrough?: readonly string[];
@@ -70,6 +70,11 @@ export interface DestinationDefinition<C = unknown> {
   readonly basicAuth?: ReadonlyArray<readonly [user: string, password: string]>;
   /** The configuration, or null when not configured or invalid (then `issues` say why). */
   parse(env: Env, issues: ConfigIssue[], ctx: ParseContext): C | null;
+  /**
+   * Where a backup named `name` lands on this machine's file system, for a destination that
+   * writes there (COMMAND_RUNTIME_ARCHIVE_FILEPATH for the hooks' commands).
+   */
+  localPath?(config: C, name: string): string;
   /** The destination; loads the implementation and its SDK on first call. No network I/O. */
   create(config: C, ctx: CreateContext): Promise<Destination>;
   /** What to check when an operation failed with a matching message (first match wins). */

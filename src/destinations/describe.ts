@@ -68,7 +68,7 @@ function statusOf(e: Obj): number | undefined {
 /** Error class names that say nothing beyond the status (each destination adds its SDK's: genericErrorNames). */
 const GENERIC_ERROR_NAMES = new Set(['Error', 'TypeError', 'UnknownError', 'Unknown', 'HttpError', 'DestinationTimeoutError', 'AbortError']);
 
-/** The server's own error code (e.g. an S3 Code or a JSON error summary), when it says more than the status. */
+/** The server's own error code (e.g. an XML Code or a JSON error summary), when it says more than the status. */
 function serverCode(e: Obj, status: number): string | undefined {
   const candidates = [e.Code, e.code, e.serverCode, e.name];
   for (const c of candidates) {

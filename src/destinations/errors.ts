@@ -46,8 +46,8 @@ export class DestinationUserError extends UserError {
 }
 
 /**
- * The upload cannot go on without the archive's size (S3: more than 10,000 parts at the
- * configured part size): the upload is tried again with the size once the archive is complete.
+ * The upload cannot go on without the archive's size (more parts than the service allows
+ * at the configured part size): the upload is tried again with the size once the archive is complete.
  */
 export class NeedsSizeError extends DestinationUserError {
   constructor(message: string, hint: string, facts: FailureFacts = {}) {

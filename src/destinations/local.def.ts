@@ -1,4 +1,5 @@
 /** The local destination's definition (implementation: local.ts): a mounted directory, BACKUP_ARCHIVE. */
+import { join } from 'node:path';
 import { str } from 'envalid';
 import { quote } from '../errors.ts';
 import { validateSection } from '../config/validate.ts';
@@ -58,6 +59,7 @@ export const local = defineDestination<LocalConfig>({
     if (!v.BACKUP_ARCHIVE || !ctx.dirExists(v.BACKUP_ARCHIVE)) return null;
     return { dir: v.BACKUP_ARCHIVE, latestSymlink: latest || null };
   },
+  localPath: (config, name) => join(config.dir, name),
   async create(config, ctx) {
     const { createLocalDestination } = await import('./local.ts');
     return createLocalDestination(config, ctx.log, { timeoutMs: ctx.retry.timeoutMs });

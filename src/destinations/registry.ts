@@ -88,6 +88,15 @@ export function noDestinationHint(): string {
   return `mount a directory at /archive (or set BACKUP_ARCHIVE) or configure ${remote.length > 1 ? `${remote.slice(0, -1).join(', ')} or ${remote[remote.length - 1]}` : remote.join('')}`;
 }
 
+/** Where a backup named `name` lands on this machine (the first destination that writes here), or ''. */
+export function localArchivePath(job: { destinations: readonly ConfiguredDestination[] }, name: string): string {
+  for (const d of job.destinations) {
+    const def = definitionOf(d.kind);
+    if (def?.localPath) return def.localPath(d.config, name);
+  }
+  return '';
+}
+
 /** Parse every destination of a job's environment: those configured, in list order. */
 export function parseDestinations(env: Env, issues: ConfigIssue[], ctx: ParseContext): ConfiguredDestination[] {
   const out: ConfiguredDestination[] = [];

@@ -137,7 +137,7 @@ export function isTransient(err: unknown): boolean {
 export interface RetryOptions {
   settings: RetrySettings;
   log: Logger;
-  /** What is attempted, for logs and errors: `upload to S3 s3://bucket/path`. */
+  /** What is attempted, for logs and errors: `upload to <kind> <location>`. */
   what: string;
   /** Aborting stops at once (no further attempts) and rethrows. */
   signal?: AbortSignal;

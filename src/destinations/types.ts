@@ -41,7 +41,7 @@ export interface UploadOptions {
 export interface Destination {
   /** Stable id used in logs, RunStats and BACKUP_SKIP_BACKENDS_FROM_PRUNE: its definition's kind. */
   readonly name: DestinationKind;
-  /** Human description without secrets, e.g. `s3://bucket/path`. */
+  /** Human description without secrets, e.g. `<scheme>://bucket/path`. */
   readonly location: string;
   upload(name: string, source: Readable, options?: UploadOptions): Promise<void>;
   list(prefix: string): Promise<BackupObject[]>;

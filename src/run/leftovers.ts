@@ -1,6 +1,6 @@
 /**
  * The start of every run removes what interrupted runs left behind (a SIGKILL, a power
- * loss, a hard exit): stale temporary files on every destination, unfinished S3 multipart
+ * loss, a hard exit): stale temporary files on every destination, unfinished multipart
  * uploads, and archives staged in BACKUP_TMP_DIR. What is stale is decided by
  * src/destinations/leftovers.ts (the lock proves that no run sharing it is still going;
  * leftovers of other writers only once they are old). A failure is a warning, never a run

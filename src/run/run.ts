@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { JobConfig } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { Destination } from '../destinations/types.ts';
@@ -7,8 +6,7 @@ import { planBackup, uploadSidecars } from '../manifest/backup.ts';
 import { backupFilename, hasTimeTokens } from '../archive/filename.ts';
 import { captureRunLog } from './log-output.ts';
 import { fromSnapshot, takeSnapshot, type Snapshot } from './snapshot.ts';
-import { createDestinations, noDestinationHint } from '../destinations/registry.ts';
-import { localConfigOf } from '../destinations/local.def.ts';
+import { createDestinations, localArchivePath, noDestinationHint } from '../destinations/registry.ts';
 import { acquireLock } from './lock.ts';
 import { errorMessage, UserError } from '../errors.ts';
 import { redact } from '../redact.ts';
@@ -189,8 +187,7 @@ async function archiveAndUploadPhase(run: Run): Promise<string> {
     encryption: plan.encryption,
   });
   // COMMAND_RUNTIME_ARCHIVE_FILEPATH: where the archive will be once the local copy is written
-  const local = localConfigOf(job);
-  hookCtx.archivePath = local ? join(local.dir, name) : '';
+  hookCtx.archivePath = localArchivePath(job, name);
   // a missing source fails the run before any container is stopped or command run
   const sourceProblems = await phase('archive', () => checkSources(job.archive.sources));
   await phase('pre', () => hooks.archivePre(hookCtx));

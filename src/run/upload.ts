@@ -27,6 +27,7 @@
  */
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { noDestinationHint } from '../destinations/registry.ts';
 import { Transform, pipeline, type Readable } from 'node:stream';
 import { pipeline as pipe } from 'node:stream/promises';
 import type { Logger } from '../log.ts';
@@ -109,7 +110,7 @@ export async function shipArchive(opts: ShipOptions): Promise<ShipResult> {
   if (destinations.length === 0) {
     archive.stream.destroy();
     archive.done.catch(() => {});
-    throw new UserError('no destination is configured', 'Mount a directory at BACKUP_ARCHIVE or configure a remote destination (e.g. AWS_S3_BUCKET_NAME).');
+    throw new UserError('no destination is configured', noDestinationHint());
   }
   if (destinations.length === 1 && (opts.staging === false || destinations[0]!.name === 'Local')) return shipDirect(opts, destinations[0]!);
   return shipStaged(opts);
@@ -263,7 +264,7 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
           if (watch.stalled) {
             throw new DestinationTimeoutError(`no progress for ${Math.round(retry.timeoutMs / 1000)}s (BACKUP_DESTINATION_TIMEOUT)`);
           }
-          // Started before the archive's size was known and the destination needs it (e.g. S3's
+          // Started before the archive's size was known and the destination needs it (e.g. a multipart upload's
           // 10,000 parts): try again, once the archive is complete, with the size.
           if (src.size === undefined && !withSize && plan.canRepeat() && err instanceof NeedsSizeError) {
             withSize = true;
