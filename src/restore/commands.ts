@@ -115,6 +115,12 @@ async function withDestinations<T>(
   }
 }
 
+/** The command's job (--job) and its destinations, closed when `fn` is done. */
+function withJobDestinations(c: ReadContext, fn: (job: JobConfig, all: Destination[]) => Promise<number>): Promise<number> {
+  const job = pickJob(c.config, c.values.job);
+  return withDestinations(job, c.log, (all) => fn(job, all), c.make);
+}
+
 /** Run one read-side command. Throws UserError for user mistakes (the CLI prints them). */
 function verifiedField(r: VerificationRecord | undefined): { at: string; ok: boolean; contentChecked: boolean } | null {
   return r ? { at: r.at, ok: r.ok, contentChecked: r.contentChecked } : null;
@@ -246,211 +252,184 @@ async function listCommand({ config, log, io, make, values }: ReadContext): Prom
 }
 
 /** `offsite restore` */
-async function restoreCommand({ config, log, io, make, values, positionals, controller }: ReadContext): Promise<number> {
-  const job = pickJob(config, values.job);
-  return await withDestinations(
-    job,
-    log,
-    async (all) => {
-      if (!values.from && all.length > 1)
-        throw new UsageError('restore needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
-      const [dest] = pickDestinations(all, values.from, '--from');
-      let last = 0;
-      const meter = new RateMeter();
-      const report = await restoreBackup({
+async function restoreCommand(c: ReadContext): Promise<number> {
+  const { log, io, values, positionals, controller } = c;
+  return withJobDestinations(c, async (job, all) => {
+    if (!values.from && all.length > 1)
+      throw new UsageError('restore needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
+    const [dest] = pickDestinations(all, values.from, '--from');
+    let last = 0;
+    const meter = new RateMeter();
+    const report = await restoreBackup({
+      destination: dest!,
+      name: positionals[0],
+      prefix: job.retention.prefix,
+      naming: namingOf(job),
+      target: resolve(values.to!),
+      include: values.include,
+      force: values.force,
+      keys: job.encryption.keys,
+      log,
+      signal: controller.signal,
+      onProgress: io.isTty
+        ? (p, total) => {
+            const now = Date.now();
+            meter.add(now, p.bytes);
+            if (now - last < 250) return;
+            last = now;
+            // the status line of src/term.ts: log lines are written above it, not into it
+            const line = formatProgress('restoring', { files: p.files, bytes: p.bytes, total }, meter.rate());
+            if (io === redactedDefault) statusLine.set(line);
+            else io.err(`\r${line}`);
+          }
+        : undefined,
+    });
+    if (io.isTty) {
+      if (io === redactedDefault) statusLine.clear();
+      else io.err('\n');
+    }
+    const r = report.result;
+    io.out(`restored ${report.name} from ${report.destination} into ${report.target}\n`);
+    for (const c of report.checks) io.out(`  ok    ${c}\n`);
+    if (r.hardlinks) io.out(`  ok    ${r.hardlinks} hard links\n`);
+    for (const w of r.warnings) io.out(`  note  ${w}\n`);
+    return 0;
+  });
+}
+
+/** `offsite ls` */
+async function lsCommand(c: ReadContext): Promise<number> {
+  const { log, io, values, positionals, controller } = c;
+  return withJobDestinations(c, async (job, all) => {
+    if (!values.from && all.length > 1)
+      throw new UserError('ls needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
+    const [dest] = pickDestinations(all, values.from, '--from');
+    const out = lineWriter(io, controller);
+    try {
+      await listContents({
         destination: dest!,
         name: positionals[0],
         prefix: job.retention.prefix,
         naming: namingOf(job),
-        target: resolve(values.to!),
-        include: values.include,
-        force: values.force,
         keys: job.encryption.keys,
         log,
         signal: controller.signal,
-        onProgress: io.isTty
-          ? (p, total) => {
-              const now = Date.now();
-              meter.add(now, p.bytes);
-              if (now - last < 250) return;
-              last = now;
-              // the status line of src/term.ts: log lines are written above it, not into it
-              const line = formatProgress('restoring', { files: p.files, bytes: p.bytes, total }, meter.rate());
-              if (io === redactedDefault) statusLine.set(line);
-              else io.err(`\r${line}`);
-            }
-          : undefined,
+        onEntry: (e) =>
+          out.write(
+            values.json
+              ? `${JSON.stringify({ path: e.path, type: e.type, size: e.size, mode: `0${e.mode.toString(8)}`, mtime: e.mtime.toISOString(), uid: e.uid, gid: e.gid, ...(e.linkname !== undefined ? { linkname: e.linkname } : {}) })}\n`
+              : `${e.path}\n`,
+          ),
       });
-      if (io.isTty) {
-        if (io === redactedDefault) statusLine.clear();
-        else io.err('\n');
-      }
-      const r = report.result;
-      io.out(`restored ${report.name} from ${report.destination} into ${report.target}\n`);
-      for (const c of report.checks) io.out(`  ok    ${c}\n`);
-      if (r.hardlinks) io.out(`  ok    ${r.hardlinks} hard links\n`);
-      for (const w of r.warnings) io.out(`  note  ${w}\n`);
-      return 0;
-    },
-    make,
-  );
-}
-
-/** `offsite ls` */
-async function lsCommand({ config, log, io, make, values, positionals, controller }: ReadContext): Promise<number> {
-  const job = pickJob(config, values.job);
-  return await withDestinations(
-    job,
-    log,
-    async (all) => {
-      if (!values.from && all.length > 1)
-        throw new UserError('ls needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
-      const [dest] = pickDestinations(all, values.from, '--from');
-      const out = lineWriter(io, controller);
-      try {
-        await listContents({
-          destination: dest!,
-          name: positionals[0],
-          prefix: job.retention.prefix,
-          naming: namingOf(job),
-          keys: job.encryption.keys,
-          log,
-          signal: controller.signal,
-          onEntry: (e) =>
-            out.write(
-              values.json
-                ? `${JSON.stringify({ path: e.path, type: e.type, size: e.size, mode: `0${e.mode.toString(8)}`, mtime: e.mtime.toISOString(), uid: e.uid, gid: e.gid, ...(e.linkname !== undefined ? { linkname: e.linkname } : {}) })}\n`
-                : `${e.path}\n`,
-            ),
-        });
-      } catch (e) {
-        if (out.closed()) return 0; // the reader went away (ls | head): end quietly
-        throw e;
-      }
-      return 0;
-    },
-    make,
-  );
+    } catch (e) {
+      if (out.closed()) return 0; // the reader went away (ls | head): end quietly
+      throw e;
+    }
+    return 0;
+  });
 }
 
 /** `offsite verify` */
-async function verifyCommand({ config, log, io, make, values, positionals, controller }: ReadContext): Promise<number> {
-  const job = pickJob(config, values.job);
-  return await withDestinations(
-    job,
-    log,
-    async (all) => {
-      const dests = pickDestinations(all, values.from, '--from');
-      const reports: VerifyReport[] = [];
-      for (const d of dests) {
-        const r = await verifyBackup({
-          destination: d,
-          name: positionals[0],
-          prefix: job.retention.prefix,
-          naming: namingOf(job),
-          keys: job.encryption.keys,
-          log,
-          signal: controller.signal,
-          stateDir: config.stateDir,
-        });
-        reports.push(r);
-        if (!values.json) printVerify(r, io);
-      }
-      if (values.json) {
-        io.out(
-          `${JSON.stringify(
-            reports.map((r) => ({
-              destination: r.destination,
-              location: r.location,
-              name: r.name,
-              ok: r.ok,
-              contentChecked: r.contentChecked,
-              checks: r.checks,
-              warnings: r.warnings,
-              problems: r.problems,
-              counts: r.result
-                ? {
-                    files: r.result.files,
-                    hardlinks: r.result.hardlinks,
-                    directories: r.result.directories,
-                    symlinks: r.result.symlinks,
-                    bytes: r.result.bytes,
-                  }
-                : null,
-            })),
-            null,
-            2,
-          )}\n`,
-        );
-      }
-      return reports.every((r) => r.ok) ? 0 : 1;
-    },
-    make,
-  );
+async function verifyCommand(c: ReadContext): Promise<number> {
+  const { config, log, io, values, positionals, controller } = c;
+  return withJobDestinations(c, async (job, all) => {
+    const dests = pickDestinations(all, values.from, '--from');
+    const reports: VerifyReport[] = [];
+    for (const d of dests) {
+      const r = await verifyBackup({
+        destination: d,
+        name: positionals[0],
+        prefix: job.retention.prefix,
+        naming: namingOf(job),
+        keys: job.encryption.keys,
+        log,
+        signal: controller.signal,
+        stateDir: config.stateDir,
+      });
+      reports.push(r);
+      if (!values.json) printVerify(r, io);
+    }
+    if (values.json) {
+      io.out(
+        `${JSON.stringify(
+          reports.map((r) => ({
+            destination: r.destination,
+            location: r.location,
+            name: r.name,
+            ok: r.ok,
+            contentChecked: r.contentChecked,
+            checks: r.checks,
+            warnings: r.warnings,
+            problems: r.problems,
+            counts: r.result
+              ? {
+                  files: r.result.files,
+                  hardlinks: r.result.hardlinks,
+                  directories: r.result.directories,
+                  symlinks: r.result.symlinks,
+                  bytes: r.result.bytes,
+                }
+              : null,
+          })),
+          null,
+          2,
+        )}\n`,
+      );
+    }
+    return reports.every((r) => r.ok) ? 0 : 1;
+  });
 }
 
 /** `offsite export` */
-async function exportCommand({ config, log, io, make, values, positionals, controller }: ReadContext): Promise<number> {
-  const job = pickJob(config, values.job);
+async function exportCommand(c: ReadContext): Promise<number> {
+  const { log, io, values, positionals, controller } = c;
   const [name, file] = positionals as [string, string];
-  return await withDestinations(
-    job,
-    log,
-    async (all) => {
-      let dests = pickDestinations(all, values.from, '--from');
-      if (!values.from && name !== 'latest') {
-        // the first destination that holds it
-        const holding: Destination[] = [];
-        for (const d of dests) {
-          if (
-            await findBackup(d, name, '').then(
-              () => true,
-              () => false,
-            )
+  return withJobDestinations(c, async (job, all) => {
+    let dests = pickDestinations(all, values.from, '--from');
+    if (!values.from && name !== 'latest') {
+      // the first destination that holds it
+      const holding: Destination[] = [];
+      for (const d of dests) {
+        if (
+          await findBackup(d, name, '').then(
+            () => true,
+            () => false,
           )
-            holding.push(d);
-        }
-        if (holding.length) dests = holding;
+        )
+          holding.push(d);
       }
-      const r = await exportBackup({
-        destination: dests[0]!,
-        name,
-        prefix: job.retention.prefix,
-        naming: namingOf(job),
-        file,
-        log,
-        signal: controller.signal,
-      });
-      io.out(
-        `exported ${r.name} (${formatBytes(r.size)}, SHA-256 ${r.sha256}) to ${r.file}${r.sidecar ? ` and its manifest to ${r.file}.manifest.json` : ''}\n`,
-      );
-      return 0;
-    },
-    make,
-  );
+      if (holding.length) dests = holding;
+    }
+    const r = await exportBackup({
+      destination: dests[0]!,
+      name,
+      prefix: job.retention.prefix,
+      naming: namingOf(job),
+      file,
+      log,
+      signal: controller.signal,
+    });
+    io.out(`exported ${r.name} (${formatBytes(r.size)}, SHA-256 ${r.sha256}) to ${r.file}${r.sidecar ? ` and its manifest to ${r.file}.manifest.json` : ''}\n`);
+    return 0;
+  });
 }
 
 /** `offsite import` */
-async function importCommand({ config, log, io, make, values, positionals, controller }: ReadContext): Promise<number> {
-  const job = pickJob(config, values.job);
-  return await withDestinations(
-    job,
-    log,
-    async (all) => {
-      const dests = pickDestinations(all, values.to, '--to');
-      const r = await importBackup({
-        destinations: dests,
-        file: resolve(positionals[0]!),
-        keys: job.encryption.keys,
-        force: values.force,
-        log,
-        signal: controller.signal,
-      });
-      io.out(`imported ${r.name} to ${r.destinations.join(', ')}\n`);
-      return 0;
-    },
-    make,
-  );
+async function importCommand(c: ReadContext): Promise<number> {
+  const { log, io, values, positionals, controller } = c;
+  return withJobDestinations(c, async (job, all) => {
+    const dests = pickDestinations(all, values.to, '--to');
+    const r = await importBackup({
+      destinations: dests,
+      file: resolve(positionals[0]!),
+      keys: job.encryption.keys,
+      force: values.force,
+      log,
+      signal: controller.signal,
+    });
+    io.out(`imported ${r.name} to ${r.destinations.join(', ')}\n`);
+    return 0;
+  });
 }
 
 const READ_COMMANDS: Record<string, (c: ReadContext) => Promise<number>> = {
