@@ -115,6 +115,18 @@ async function withDestinations<T>(
   }
 }
 
+/** The one destination a command reads from: --from DEST, which must be given when several are configured. */
+function sourceOf(
+  all: Destination[],
+  from: string | undefined,
+  command: string,
+  Err: new (message: string, hint?: string) => UserError = UserError,
+): Destination {
+  if (!from && all.length > 1)
+    throw new Err(`${command} needs --from DEST when several destinations are configured`, `configured: ${all.map((d) => d.name).join(', ')}`);
+  return pickDestinations(all, from, '--from')[0]!;
+}
+
 /** The command's job (--job) and its destinations, closed when `fn` is done. */
 function withJobDestinations(c: ReadContext, fn: (job: JobConfig, all: Destination[]) => Promise<number>): Promise<number> {
   const job = pickJob(c.config, c.values.job);
@@ -255,13 +267,11 @@ async function listCommand({ config, log, io, make, values }: ReadContext): Prom
 async function restoreCommand(c: ReadContext): Promise<number> {
   const { log, io, values, positionals, controller } = c;
   return withJobDestinations(c, async (job, all) => {
-    if (!values.from && all.length > 1)
-      throw new UsageError('restore needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
-    const [dest] = pickDestinations(all, values.from, '--from');
+    const dest = sourceOf(all, values.from, 'restore', UsageError);
     let last = 0;
     const meter = new RateMeter();
     const report = await restoreBackup({
-      destination: dest!,
+      destination: dest,
       name: positionals[0],
       prefix: job.retention.prefix,
       naming: namingOf(job),
@@ -301,13 +311,11 @@ async function restoreCommand(c: ReadContext): Promise<number> {
 async function lsCommand(c: ReadContext): Promise<number> {
   const { log, io, values, positionals, controller } = c;
   return withJobDestinations(c, async (job, all) => {
-    if (!values.from && all.length > 1)
-      throw new UserError('ls needs --from DEST when several destinations are configured', `configured: ${all.map((d) => d.name).join(', ')}`);
-    const [dest] = pickDestinations(all, values.from, '--from');
+    const dest = sourceOf(all, values.from, 'ls');
     const out = lineWriter(io, controller);
     try {
       await listContents({
-        destination: dest!,
+        destination: dest,
         name: positionals[0],
         prefix: job.retention.prefix,
         naming: namingOf(job),
