@@ -13,9 +13,9 @@
  *
  * Fault injection: `fake.inject(route, fault)` makes the next call(s) of a route fail.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { ApiError, faultQueue, serveFake } from './fake-service.ts';
 
 const MiB = 1 << 20;
 const BLOCK = 4 * MiB;
@@ -89,18 +89,6 @@ interface Session {
   length: number;
 }
 
-class ApiError extends Error {
-  status: number;
-  body: unknown;
-  headers: Record<string, string>;
-  constructor(status: number, body: unknown, headers: Record<string, string> = {}) {
-    super(typeof body === 'string' ? body : JSON.stringify(body));
-    this.status = status;
-    this.body = body;
-    this.headers = headers;
-  }
-}
-
 /** A 409 route error: `tags` is the union path, e.g. ['path', 'conflict', 'file']. */
 function routeError(tags: string[], extra: Record<string, unknown> = {}): ApiError {
   // Build the nested union: {".tag": a, a: {".tag": b, b: {".tag": c}}}
@@ -133,7 +121,7 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
   const cursors = new Map<string, { folder: string; offset: number }>();
   const jobs = new Map<string, { polls: number; entries: unknown[] }>();
   const folders = new Set<string>(['']);
-  const faults = new Map<string, { fault: Fault; times: number }[]>();
+  const faults = faultQueue<Fault>();
   let appendsNow = 0;
   let idSeq = 0;
 
@@ -153,23 +141,11 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
     expireTokens() {
       for (const t of tokens.keys()) tokens.set(t, 0);
     },
-    inject(route: string, fault: Fault, times = 1) {
-      const list = faults.get(route) ?? [];
-      list.push({ fault, times });
-      faults.set(route, list);
-    },
+    inject: faults.inject,
     put(path: string, data: Buffer, modified = new Date()) {
       commit(path, data, 'overwrite', modified);
     },
   } as DropboxFake;
-
-  function takeFault(route: string): Fault | null {
-    const list = faults.get(route);
-    if (!list || list.length === 0) return null;
-    const f = list[0]!;
-    if (--f.times <= 0) list.shift();
-    return f.fault;
-  }
 
   function meta(f: StoredFile) {
     const name = f.pathDisplay.split('/').pop()!;
@@ -444,64 +420,46 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
     }
   }
 
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      chunks.push(c);
-      size += c.length;
-    });
-    req.on('end', async () => {
-      const body = Buffer.concat(chunks, size);
-      fake.maxBody = Math.max(fake.maxBody, size);
+  const served = await serveFake(fake, {
+    textType: 'text/plain; charset=utf-8',
+    jsonType: 'application/json',
+    internal: (err, send) => send(500, `fake error: ${err.message}`),
+    async handle({ req, res, body, send, count }) {
       const pathname = new URL(req.url!, 'http://x').pathname;
       const route = pathname.replace(/^\/(2\/)?/, '');
-      fake.calls.set(route, (fake.calls.get(route) ?? 0) + 1);
-      const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
-        fake.statuses.set(status, (fake.statuses.get(status) ?? 0) + 1);
-        const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
-        res.writeHead(status, { 'Content-Type': typeof payload === 'string' ? 'text/plain; charset=utf-8' : 'application/json', ...headers });
-        res.end(text);
-      };
-      try {
-        if (req.method !== 'POST') throw new ApiError(405, 'Method not allowed');
-        // The original host must be the right one for the route (when reached through fake.fetch).
-        const host = req.headers['x-dropbox-fake-host'];
-        if (typeof host === 'string' && route !== 'oauth2/token') {
-          const want = CONTENT_ROUTES.has(route) ? 'content.dropboxapi.com' : 'api.dropboxapi.com';
-          if (host !== want) throw badInput(route, `wrong host ${host} for this route; expected ${want}`);
-        }
-        const fault = takeFault(route);
-        if (fault?.kind === 'status') {
-          if (fault.status === 429) {
-            const ra = fault.retryAfter ?? 1;
-            throw new ApiError(
-              429,
-              { error_summary: 'too_many_requests/..', error: { reason: { '.tag': 'too_many_requests' }, retry_after: ra } },
-              { 'Retry-After': String(ra) },
-            );
-          }
-          throw new ApiError(fault.status, 'Internal Server Error');
-        }
-        if (fault?.kind === 'expire-token') {
-          fake.expireTokens();
-          throw new ApiError(401, { error_summary: 'expired_access_token/..', error: { '.tag': 'expired_access_token' } });
-        }
-        const result = await handle(route, req, body, res, fault);
-        if (fault?.kind === 'drop-response') {
-          req.socket.destroy();
-          return;
-        }
-        if (result !== undefined) send(200, result);
-      } catch (err) {
-        if (err instanceof ApiError) send(err.status, err.body, err.headers);
-        else send(500, `fake error: ${(err as Error).message}`);
+      count(route);
+      if (req.method !== 'POST') throw new ApiError(405, 'Method not allowed');
+      // The original host must be the right one for the route (when reached through fake.fetch).
+      const host = req.headers['x-dropbox-fake-host'];
+      if (typeof host === 'string' && route !== 'oauth2/token') {
+        const want = CONTENT_ROUTES.has(route) ? 'content.dropboxapi.com' : 'api.dropboxapi.com';
+        if (host !== want) throw badInput(route, `wrong host ${host} for this route; expected ${want}`);
       }
-    });
+      const fault = faults.take(route);
+      if (fault?.kind === 'status') {
+        if (fault.status === 429) {
+          const ra = fault.retryAfter ?? 1;
+          throw new ApiError(
+            429,
+            { error_summary: 'too_many_requests/..', error: { reason: { '.tag': 'too_many_requests' }, retry_after: ra } },
+            { 'Retry-After': String(ra) },
+          );
+        }
+        throw new ApiError(fault.status, 'Internal Server Error');
+      }
+      if (fault?.kind === 'expire-token') {
+        fake.expireTokens();
+        throw new ApiError(401, { error_summary: 'expired_access_token/..', error: { '.tag': 'expired_access_token' } });
+      }
+      const result = await handle(route, req, body, res, fault);
+      if (fault?.kind === 'drop-response') {
+        req.socket.destroy();
+        return;
+      }
+      if (result !== undefined) send(200, result);
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  fake.origin = `http://127.0.0.1:${port}`;
+  fake.origin = served.origin;
 
   fake.fetch = (async (input: string | URL | Request, init?: RequestInit) => {
     const url = new URL(typeof input === 'string' || input instanceof URL ? input.toString() : input.url);
@@ -514,9 +472,6 @@ export async function startDropboxFake(opts: { tokenLifetime?: number; pageSize?
     throw new TypeError(`fake fetch: unexpected URL ${url.origin}`);
   }) as typeof fetch;
 
-  fake.stop = async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  };
+  fake.stop = served.stop;
   return fake;
 }

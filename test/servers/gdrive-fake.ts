@@ -27,9 +27,9 @@
  * are `token`, `files.list`, `files.get`, `files.media`, `files.delete`, `files.update`,
  * `upload.start`, `upload.put`.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createPublicKey, generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { ApiError, faultQueue, serveFake } from './fake-service.ts';
 
 export const DRIVE_SCOPE = 'https://www.googleapis.com/auth/drive';
 export const GOOGLE_TOKEN_AUD = 'https://oauth2.googleapis.com/token';
@@ -119,18 +119,6 @@ export interface DriveFake {
   /** Names of the (non-trashed) files directly in a folder. */
   namesIn(folderId: string): string[];
   stop(): Promise<void>;
-}
-
-class ApiError extends Error {
-  status: number;
-  body: unknown;
-  headers: Record<string, string>;
-  constructor(status: number, body: unknown, headers: Record<string, string> = {}) {
-    super(typeof body === 'string' ? body : JSON.stringify(body));
-    this.status = status;
-    this.body = body;
-    this.headers = headers;
-  }
 }
 
 /** Drive's error body: `{error: {code, message, errors: [{domain, reason, message}]}}`. */
@@ -371,7 +359,7 @@ export async function startDriveFake(
   const tokens = new Map<string, { exp: number; sub: string | null }>();
   const sessions = new Map<string, Session>();
   const pageTokens = new Map<string, { ids: string[]; offset: number; fields: string | null }>();
-  const faults = new Map<string, { fault: DriveFault; times: number }[]>();
+  const faults = faultQueue<DriveFault>();
   const drives = new Map<string, string>(); // id -> name
   let seq = 0;
   const newId = () => `${(++seq).toString(36).padStart(4, '0')}${randomBytes(12).toString('base64url')}`;
@@ -393,11 +381,7 @@ export async function startDriveFake(
     get openSessions() {
       return [...sessions.values()].filter((s) => !s.done).length;
     },
-    inject(route: string, fault: DriveFault, times = 1) {
-      const list = faults.get(route) ?? [];
-      list.push({ fault, times });
-      faults.set(route, list);
-    },
+    inject: faults.inject,
     expireTokens() {
       for (const t of tokens.values()) t.exp = 0;
     },
@@ -460,14 +444,6 @@ export async function startDriveFake(
     modifiedTime: now0,
     trashed: false,
   });
-
-  function takeFault(route: string): DriveFault | null {
-    const list = faults.get(route);
-    if (!list || list.length === 0) return null;
-    const f = list[0]!;
-    if (--f.times <= 0) list.shift();
-    return f.fault;
-  }
 
   function fileJson(f: DriveFile): Record<string, unknown> {
     const out: Record<string, unknown> = {
@@ -803,66 +779,40 @@ export async function startDriveFake(
     return `${method} ${path}`;
   }
 
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      chunks.push(c);
-      size += c.length;
-    });
-    req.on('end', async () => {
-      const body = Buffer.concat(chunks, size);
-      fake.maxBody = Math.max(fake.maxBody, size);
+  const served = await serveFake(fake, {
+    textType: 'application/json; charset=UTF-8',
+    jsonType: 'application/json; charset=UTF-8',
+    internal: (err, send) =>
+      send(500, {
+        error: {
+          code: 500,
+          message: `fake error: ${err.message}`,
+          errors: [{ reason: 'internalError', domain: 'global', message: err.message }],
+        },
+      }),
+    async handle({ req, res, body, send, count }) {
       const url = new URL(req.url!, fake.origin);
       const route = routeOf(req.method!, url.pathname);
       const mediaRoute = route === 'files.get' && url.searchParams.get('alt') === 'media' ? 'files.media' : route;
-      fake.calls.set(route, (fake.calls.get(route) ?? 0) + 1);
-      const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
-        fake.statuses.set(status, (fake.statuses.get(status) ?? 0) + 1);
-        if (payload === undefined) {
-          res.writeHead(status, { 'Content-Length': '0', ...headers });
-          res.end();
-          return;
-        }
-        const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
-        res.writeHead(status, { 'Content-Type': 'application/json; charset=UTF-8', ...headers });
-        res.end(text);
-      };
-      try {
-        const fault = takeFault(mediaRoute);
-        if (fault?.kind === 'status') {
-          const reason = fault.reason ?? (fault.status === 429 ? 'rateLimitExceeded' : fault.status >= 500 ? 'backendError' : 'badRequest');
-          const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {};
-          throw Object.assign(driveError(fault.status, reason, fault.message ?? `injected ${fault.status}`), { headers });
-        }
-        if (fault?.kind === 'expire-token') fake.expireTokens();
-        const out = await handle(route, req, url, body, res);
-        if (fault?.kind === 'drop-response') {
-          req.socket.destroy();
-          return;
-        }
-        if (out) send(out.status, out.json, out.headers);
-      } catch (err) {
-        if (err instanceof ApiError) send(err.status, err.body, err.headers);
-        else
-          send(500, {
-            error: {
-              code: 500,
-              message: `fake error: ${(err as Error).message}`,
-              errors: [{ reason: 'internalError', domain: 'global', message: (err as Error).message }],
-            },
-          });
+      count(route);
+      const fault = faults.take(mediaRoute);
+      if (fault?.kind === 'status') {
+        const reason = fault.reason ?? (fault.status === 429 ? 'rateLimitExceeded' : fault.status >= 500 ? 'backendError' : 'badRequest');
+        const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {};
+        throw Object.assign(driveError(fault.status, reason, fault.message ?? `injected ${fault.status}`), { headers });
       }
-    });
+      if (fault?.kind === 'expire-token') fake.expireTokens();
+      const out = await handle(route, req, url, body, res);
+      if (fault?.kind === 'drop-response') {
+        req.socket.destroy();
+        return;
+      }
+      if (out) send(out.status, out.json, out.headers);
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  fake.origin = `http://127.0.0.1:${port}`;
+  fake.origin = served.origin;
   fake.tokenUrl = `${fake.origin}/token`;
   fake.endpoint = `${fake.origin}/`;
-  fake.stop = async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  };
+  fake.stop = served.stop;
   return fake;
 }
