@@ -23,6 +23,7 @@ import { dirname, resolve } from 'node:path';
 import { formatDuration } from '../config/duration.ts';
 import { UserError, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { sleep } from '../retry.ts';
 
 export interface LockOptions {
   /** How long to wait for another run (LOCK_TIMEOUT); 0 = fail at once when held. */
@@ -282,27 +283,6 @@ async function takeOver(path: string, staleRaw: string): Promise<'removed' | 'ch
     if (fh) await fh.close().catch(() => {});
     await unlink(guard).catch(() => {});
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolveSleep, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    const t = setTimeout(
-      () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolveSleep();
-      },
-      Math.max(0, ms),
-    );
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 const round = (ms: number) => formatDuration(Math.max(0, Math.round(ms / 1000)) * 1000);

@@ -13,6 +13,7 @@ import { followArchive, LOG_PROGRESS_MS } from '../progress.ts';
 import type { ArchiveStream } from '../archive/index.ts';
 import { RunRegistry, RUN_BINDING, type RunRecord } from './runs.ts';
 import { RunHistory, historyRecord } from '../run/history.ts';
+import { sleep } from '../retry.ts';
 
 /** What the HTTP API, the metrics and the push monitors see of a running daemon. */
 export interface DaemonControl {
@@ -107,7 +108,7 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
       const jitter = trigger === 'schedule' && job.schedule.jitterMs > 0 ? Math.floor(Math.random() * job.schedule.jitterMs) : 0;
       if (jitter > 0) {
         log.info({ job: job.name, delay: formatDuration(jitter) }, 'waiting BACKUP_JITTER before the run');
-        await sleep(jitter, controller.signal);
+        await sleep(jitter, controller.signal).catch(() => {});
         if (controller.signal.aborted) return;
       }
       try {
@@ -258,18 +259,4 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
   stop.dispose();
   log.info('stopped');
   return 0;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }
