@@ -528,7 +528,7 @@ export function createDropboxDestination(cfg: DropboxConfig, log: Logger, opts: 
             if ((tag === 'too_many_write_operations' || tag === 'too_many_files') && round < 3) pending.push(batch[j]!);
             else problems.push(`${batch[j]}: ${tag}`);
           });
-          if (pending.length) await sleep(retryBase * 2 ** round);
+          if (pending.length) await sleep(backoffDelay(round + 1, { initialDelayMs: retryBase, maxDelayMs: MAX_BACKOFF_MS }));
         }
       }
       if (problems.length)

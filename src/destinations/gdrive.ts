@@ -30,7 +30,7 @@ import { registerSecret } from '../redact.ts';
 import type { BackupObject, Destination, UploadOptions } from './types.ts';
 import { abortError, forEachLimit } from './remote-util.ts';
 import { chunks, type Chunk } from './chunks.ts';
-import { retryAfterMs, sleep } from '../retry.ts';
+import { backoffDelay, retryAfterMs, sleep } from '../retry.ts';
 import { guarded, guardStream, isTimeout, metered, timeoutError } from './deadline.ts';
 import { describeFailure } from './describe.ts';
 import { assertPlainName } from './names.ts';
@@ -459,7 +459,7 @@ export async function createGoogleDriveDestination(cfg: GoogleDriveConfig, log: 
           (transient || ((failure as { status?: number }).status === undefined && (failure as { code?: string }).code !== 'incorrect_offset'));
         if (!retryable || attempt >= Math.max(1, retry.attempts)) throw failure;
         log.warn({ destination: 'GoogleDrive', attempt, err: errorMessage(failure) }, 'Google Drive upload chunk failed; asking Drive how much it has');
-        await driveSleep(Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (attempt - 1)), signal);
+        await driveSleep(backoffDelay(attempt, retry), signal);
         // where does the session stand?
         const status = await guarded({ timeoutMs, what: 'Google Drive upload status', signal }, (g) =>
           jwt.request<{ id?: string }>({
