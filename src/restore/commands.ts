@@ -115,6 +115,19 @@ async function withDestinations<T>(
   }
 }
 
+/** The backup a command reads (its name, or the newest) on `destination`, with the job's keys and the command's abort signal. */
+function backupOn(c: ReadContext, job: JobConfig, destination: Destination) {
+  return {
+    destination,
+    name: c.positionals[0],
+    prefix: job.retention.prefix,
+    naming: namingOf(job),
+    keys: job.encryption.keys,
+    log: c.log,
+    signal: c.controller.signal,
+  };
+}
+
 /** The one destination a command reads from: --from DEST, which must be given when several are configured. */
 function sourceOf(
   all: Destination[],
@@ -265,22 +278,16 @@ async function listCommand({ config, log, io, make, values }: ReadContext): Prom
 
 /** `offsite restore` */
 async function restoreCommand(c: ReadContext): Promise<number> {
-  const { log, io, values, positionals, controller } = c;
+  const { io, values } = c;
   return withJobDestinations(c, async (job, all) => {
     const dest = sourceOf(all, values.from, 'restore', UsageError);
     let last = 0;
     const meter = new RateMeter();
     const report = await restoreBackup({
-      destination: dest,
-      name: positionals[0],
-      prefix: job.retention.prefix,
-      naming: namingOf(job),
+      ...backupOn(c, job, dest),
       target: resolve(values.to!),
       include: values.include,
       force: values.force,
-      keys: job.encryption.keys,
-      log,
-      signal: controller.signal,
       onProgress: io.isTty
         ? (p, total) => {
             const now = Date.now();
@@ -309,19 +316,13 @@ async function restoreCommand(c: ReadContext): Promise<number> {
 
 /** `offsite ls` */
 async function lsCommand(c: ReadContext): Promise<number> {
-  const { log, io, values, positionals, controller } = c;
+  const { io, values, controller } = c;
   return withJobDestinations(c, async (job, all) => {
     const dest = sourceOf(all, values.from, 'ls');
     const out = lineWriter(io, controller);
     try {
       await listContents({
-        destination: dest,
-        name: positionals[0],
-        prefix: job.retention.prefix,
-        naming: namingOf(job),
-        keys: job.encryption.keys,
-        log,
-        signal: controller.signal,
+        ...backupOn(c, job, dest),
         onEntry: (e) =>
           out.write(
             values.json
@@ -339,19 +340,13 @@ async function lsCommand(c: ReadContext): Promise<number> {
 
 /** `offsite verify` */
 async function verifyCommand(c: ReadContext): Promise<number> {
-  const { config, log, io, values, positionals, controller } = c;
+  const { config, io, values } = c;
   return withJobDestinations(c, async (job, all) => {
     const dests = pickDestinations(all, values.from, '--from');
     const reports: VerifyReport[] = [];
     for (const d of dests) {
       const r = await verifyBackup({
-        destination: d,
-        name: positionals[0],
-        prefix: job.retention.prefix,
-        naming: namingOf(job),
-        keys: job.encryption.keys,
-        log,
-        signal: controller.signal,
+        ...backupOn(c, job, d),
         stateDir: config.stateDir,
       });
       reports.push(r);
