@@ -6,18 +6,14 @@
 // passphrase once age prompts for it. offsite runs as a process (`offsite backup`); the `offen`
 // container stopped during the backup (expect_running_containers) needs Docker and is left out,
 // its volume is a directory under <tmp>/backup/app_data, so archive paths carry the <tmp> prefix.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, lstatSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { isolatedEnv, runCli } from '../helpers/cli.ts';
+import { backupOk, NEVER, offenVolume, removedAfter, untar } from './scenario.ts';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const dirs = removedAfter();
 
 /** `age --decrypt -o out in` on a pseudo-terminal (script(1)), answering its passphrase prompt. */
 function ageDecryptWithPassphrase(input: string, output: string, passphrase: string): Promise<void> {
@@ -47,16 +43,10 @@ function ageDecryptWithPassphrase(input: string, output: string, passphrase: str
 }
 
 test('offen test/age-passphrase: test.tar.gz.age decrypts with the age CLI and the passphrase; latest symlink', async () => {
-  const { dir, env } = isolatedEnv();
-  dirs.push(dir);
-  const appData = join(dir, 'backup', 'app_data'); // app_data:/backup/app_data:ro
-  mkdirSync(appData, { recursive: true });
-  writeFileSync(join(appData, 'offen.db'), 'db');
-  const local = join(dir, 'local'); // ${LOCAL_DIR}:/archive
-  mkdirSync(local);
-  const r = runCli(['backup'], {
+  const { dir, env, appData, local } = offenVolume(dirs); // app_data:/backup/app_data:ro, ${LOCAL_DIR}:/archive
+  backupOk({
     ...env,
-    BACKUP_CRON_EXPRESSION: '0 0 5 31 2 ?',
+    BACKUP_CRON_EXPRESSION: NEVER,
     BACKUP_FILENAME: 'test.tar.gz',
     BACKUP_LATEST_SYMLINK: 'test-latest.tar.gz.age',
     BACKUP_RETENTION_DAYS: '7',
@@ -64,31 +54,22 @@ test('offen test/age-passphrase: test.tar.gz.age decrypts with the age CLI and t
     BACKUP_SOURCES: join(dir, 'backup'),
     BACKUP_ARCHIVE: local,
   });
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  const tmp = mkdtempSync(join(tmpdir(), 'offen-age-pass-out-'));
-  dirs.push(tmp);
   await ageDecryptWithPassphrase(join(local, 'test.tar.gz.age'), join(local, 'decrypted.tar.gz'), 'Dance.0Tonight.Go.Typical');
-  execFileSync('tar', ['-xf', join(local, 'decrypted.tar.gz'), '-C', tmp]);
-  assert.ok(existsSync(join(tmp, dir.slice(1), 'backup', 'app_data', 'offen.db')), 'Could not find expected file in untared archive.');
+  const extracted = untar(join(local, 'decrypted.tar.gz'), dirs);
+  assert.ok(existsSync(extracted(join(appData, 'offen.db'))), 'Could not find expected file in untared archive.');
   rmSync(join(local, 'decrypted.tar.gz'));
   assert.ok(lstatSync(join(local, 'test-latest.tar.gz.age')).isSymbolicLink(), 'Could not find local symlink to latest encrypted backup.');
 });
 
 test('offen test/age-passphrase: a wrong passphrase does not decrypt (the check above can fail)', async () => {
-  const { dir, env } = isolatedEnv();
-  dirs.push(dir);
-  mkdirSync(join(dir, 'backup', 'app_data'), { recursive: true });
-  writeFileSync(join(dir, 'backup', 'app_data', 'offen.db'), 'db');
-  const local = join(dir, 'local');
-  mkdirSync(local);
-  const r = runCli(['backup'], {
+  const { dir, env, local } = offenVolume(dirs);
+  backupOk({
     ...env,
     BACKUP_FILENAME: 'test.tar.gz',
     AGE_PASSPHRASE: 'Dance.0Tonight.Go.Typical',
     BACKUP_SOURCES: join(dir, 'backup'),
     BACKUP_ARCHIVE: local,
   });
-  assert.equal(r.code, 0, r.stdout + r.stderr);
   await assert.rejects(
     ageDecryptWithPassphrase(join(local, 'test.tar.gz.age'), join(local, 'decrypted.tar.gz'), 'wrong'),
     /incorrect passphrase|failed to decrypt|no identity matched/i,

@@ -7,27 +7,18 @@
 // (expect_running_containers) needs Docker and is left out, its volume is a directory under
 // <tmp>/backup/app_data, so archive paths carry the <tmp> prefix. Added: a fourth recipient, an
 // ssh-rsa key (age's other ssh recipient type), which decrypts it as well.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { isolatedEnv, runCli } from '../helpers/cli.ts';
+import { backupOk, NEVER, offenVolume, removedAfter, untar } from './scenario.ts';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const dirs = removedAfter();
 
 test('offen test/age-publickey: two age keys and an ssh-ed25519 key each decrypt test.tar.gz.age with the age CLI', () => {
-  const { dir, env } = isolatedEnv();
-  dirs.push(dir);
-  const appData = join(dir, 'backup', 'app_data'); // app_data:/backup/app_data:ro
-  mkdirSync(appData, { recursive: true });
-  writeFileSync(join(appData, 'offen.db'), 'db');
-  const local = join(dir, 'local'); // ${LOCAL_DIR}:/archive
-  mkdirSync(local);
+  const { dir, env, appData, local } = offenVolume(dirs); // app_data:/backup/app_data:ro, ${LOCAL_DIR}:/archive
   const keys = mkdtempSync(join(tmpdir(), 'offen-age-keys-'));
   dirs.push(keys);
 
@@ -46,9 +37,9 @@ test('offen test/age-publickey: two age keys and an ssh-ed25519 key each decrypt
   execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', join(keys, 'id_rsa'), '-C', 'docker-volume-backup@local']);
   const pkD = readFileSync(join(keys, 'id_rsa.pub'), 'utf8').trim();
 
-  const r = runCli(['backup'], {
+  backupOk({
     ...env,
-    BACKUP_CRON_EXPRESSION: '0 0 5 31 2 ?',
+    BACKUP_CRON_EXPRESSION: NEVER,
     BACKUP_FILENAME: 'test.tar.gz',
     BACKUP_LATEST_SYMLINK: 'test-latest.tar.gz.age',
     BACKUP_RETENTION_DAYS: '7',
@@ -56,14 +47,11 @@ test('offen test/age-publickey: two age keys and an ssh-ed25519 key each decrypt
     BACKUP_SOURCES: join(dir, 'backup'),
     BACKUP_ARCHIVE: local,
   });
-  assert.equal(r.code, 0, r.stdout + r.stderr);
 
   const doDecrypt = (identity: string) => {
-    const tmp = mkdtempSync(join(tmpdir(), 'offen-age-pk-out-'));
-    dirs.push(tmp);
     execFileSync('age', ['--decrypt', '-i', identity, '-o', join(local, 'decrypted.tar.gz'), join(local, 'test.tar.gz.age')]);
-    execFileSync('tar', ['-xf', join(local, 'decrypted.tar.gz'), '-C', tmp]);
-    assert.ok(existsSync(join(tmp, dir.slice(1), 'backup', 'app_data', 'offen.db')), `Could not find expected file in untared archive (${identity}).`);
+    const extracted = untar(join(local, 'decrypted.tar.gz'), dirs);
+    assert.ok(existsSync(extracted(join(appData, 'offen.db'))), `Could not find expected file in untared archive (${identity}).`);
     rmSync(join(local, 'decrypted.tar.gz'));
     assert.ok(lstatSync(join(local, 'test-latest.tar.gz.age')).isSymbolicLink(), 'Could not find local symlink to latest encrypted backup.');
   };

@@ -13,55 +13,41 @@
 // paths carry the <tmp> prefix; expect_running_containers needs Docker and is left out.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { isolatedEnv, runCli } from '../helpers/cli.ts';
-import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../servers/s3rver.ts';
+import { startS3rver, type S3rverHandle } from '../servers/s3rver.ts';
+import { backupOk, offenVolume, removedAfter, s3rverEnv, untar } from './scenario.ts';
 
 const SUFFIX = '._S3rver_object';
-const dirs: string[] = [];
+const dirs = removedAfter();
 let server: S3rverHandle;
 before(async () => {
   server = await startS3rver({ buckets: ['backup'] }); // docker exec minio mkdir -p /data/backup
 });
 after(async () => {
   await server?.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 test('offen test/cli: BACKUP_FROM_SNAPSHOT backup to S3 keeps the file and the empty directory', () => {
-  const { dir, env } = isolatedEnv();
-  dirs.push(dir);
-  const appData = join(dir, 'backup', 'app_data'); // -v app_data:/backup/app_data
-  mkdirSync(appData, { recursive: true });
-  writeFileSync(join(appData, 'offen.db'), 'db');
+  const { dir, env } = offenVolume(dirs, { archive: null }); // -v app_data:/backup/app_data
   mkdirSync(join(dir, 'backup', 'empty_data')); // -v empty_data:/backup/empty_data
   const tmpDir = join(dir, 'tmp');
   mkdirSync(tmpDir);
-  const r = runCli(['backup'], {
+  const r = backupOk({
     ...env,
-    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    AWS_ENDPOINT: `127.0.0.1:${server.port}`,
-    AWS_ENDPOINT_PROTO: 'http',
-    AWS_S3_BUCKET_NAME: 'backup',
+    ...s3rverEnv(server.port),
     AWS_CHECKSUM: 'when_required',
     BACKUP_FILENAME: 'test.tar.gz',
     BACKUP_FROM_SNAPSHOT: 'true',
     BACKUP_SOURCES: join(dir, 'backup'),
     BACKUP_TMP_DIR: tmpDir,
   });
-  assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout + r.stderr, /BACKUP_FROM_SNAPSHOT/, 'the deprecated variable is named in a warning');
   assert.deepEqual(readdirSync(tmpDir), [], 'the snapshot and the archive were removed from BACKUP_TMP_DIR');
 
   // docker run -v backup_data:/data alpine ash -c 'tar -xvf /data/backup/test.tar.gz && test -f ... && test -d ...'
-  const out = mkdtempSync(join(tmpdir(), 'offen-cli-out-'));
-  dirs.push(out);
-  execFileSync('tar', ['-xvf', join(server.directory, 'backup', 'test.tar.gz' + SUFFIX), '-C', out]);
-  const restored = join(out, dir.slice(1), 'backup');
+  const extracted = untar(join(server.directory, 'backup', 'test.tar.gz' + SUFFIX), dirs, ['-xvf']);
+  const restored = extracted(join(dir, 'backup'));
   assert.ok(existsSync(join(restored, 'app_data', 'offen.db')), 'Found relevant files in untared remote backup.');
   assert.ok(statSync(join(restored, 'empty_data')).isDirectory(), 'the empty volume is a directory in the backup');
 });

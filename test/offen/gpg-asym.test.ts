@@ -10,11 +10,11 @@
 // paths carry the <tmp> prefix.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { isolatedEnv, runCli } from '../helpers/cli.ts';
+import { backupOk, NEVER, offenVolume, untar } from './scenario.ts';
 
 const dirs: string[] = [];
 const homes: string[] = [];
@@ -25,13 +25,7 @@ after(() => {
 });
 
 test('offen test/gpg-asym: GPG_PUBLIC_KEY_RING_FILE encrypts test.tar.gz.gpg for the key; gpg -d decrypts it', () => {
-  const { dir, env } = isolatedEnv();
-  dirs.push(dir);
-  const appData = join(dir, 'backup', 'app_data'); // app_data:/backup/app_data:ro
-  mkdirSync(appData, { recursive: true });
-  writeFileSync(join(appData, 'offen.db'), 'db');
-  const local = join(dir, 'local'); // ${LOCAL_DIR}:/archive
-  mkdirSync(local);
+  const { dir, env, appData, local } = offenVolume(dirs); // app_data:/backup/app_data:ro, ${LOCAL_DIR}:/archive
   const keyDir = mkdtempSync(join(tmpdir(), 'offen-gpg-asym-keys-')); // ${KEY_DIR}
   dirs.push(keyDir);
   const gnupg = mkdtempSync(join(tmpdir(), 'offen-gpg-asym-home-'));
@@ -52,9 +46,9 @@ Passphrase: ${passphrase}
   );
   gpg(['--export', '--armor', '--yes', '--pinentry-mode', 'loopback', '--passphrase', passphrase, '--output', join(keyDir, 'public_key.asc')]);
 
-  const r = runCli(['backup'], {
+  backupOk({
     ...env,
-    BACKUP_CRON_EXPRESSION: '0 0 5 31 2 ?',
+    BACKUP_CRON_EXPRESSION: NEVER,
     BACKUP_FILENAME: 'test.tar.gz',
     BACKUP_LATEST_SYMLINK: 'test-latest.tar.gz.gpg',
     BACKUP_RETENTION_DAYS: '7',
@@ -62,14 +56,11 @@ Passphrase: ${passphrase}
     BACKUP_SOURCES: join(dir, 'backup'),
     BACKUP_ARCHIVE: local,
   });
-  assert.equal(r.code, 0, r.stdout + r.stderr);
 
-  const tmp = mkdtempSync(join(tmpdir(), 'offen-gpg-asym-out-'));
-  dirs.push(tmp);
   const decrypted = gpg(['-d', '--pinentry-mode', 'loopback', '--yes', '--passphrase', passphrase, join(local, 'test.tar.gz.gpg')]);
   writeFileSync(join(local, 'decrypted.tar.gz'), decrypted);
-  execFileSync('tar', ['-xf', join(local, 'decrypted.tar.gz'), '-C', tmp]);
-  assert.ok(existsSync(join(tmp, dir.slice(1), 'backup', 'app_data', 'offen.db')), 'Could not find expected file in untared archive.');
+  const extracted = untar(join(local, 'decrypted.tar.gz'), dirs);
+  assert.ok(existsSync(extracted(join(appData, 'offen.db'))), 'Could not find expected file in untared archive.');
   rmSync(join(local, 'decrypted.tar.gz'));
   assert.ok(lstatSync(join(local, 'test-latest.tar.gz.gpg')).isSymbolicLink(), 'Could not find local symlink to latest encrypted backup.');
 

@@ -7,31 +7,23 @@
 // release it once the second run has exited, so the overlap does not depend on timing. offsite runs
 // as two processes sharing one lock file (OFFSITE_LOCK_FILE; offen's lock is /var/lock/dockervolumebackup.lock
 // in the one container).
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { collect, isolatedEnv, runCli, startCli, waitFor } from '../helpers/cli.ts';
+import { collect, runCli, startCli, waitFor } from '../helpers/cli.ts';
+import { NEVER, offenVolume, removedAfter } from './scenario.ts';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const dirs = removedAfter();
 
 test('offen test/lock: a second backup while the first holds the lock fails after LOCK_TIMEOUT and creates no archive', async () => {
-  const { dir, env } = isolatedEnv();
-  dirs.push(dir);
-  const appData = join(dir, 'backup', 'app_data'); // app_data:/backup/app_data:ro
-  mkdirSync(appData, { recursive: true });
-  writeFileSync(join(appData, 'offen.db'), 'db');
-  const local = join(dir, 'local'); // ${LOCAL_DIR}:/archive
-  mkdirSync(local);
+  const { dir, env, local } = offenVolume(dirs); // app_data:/backup/app_data:ro, ${LOCAL_DIR}:/archive
   const started = join(dir, 'first-started');
   const release = join(dir, 'first-release');
   const base = {
     ...env,
-    BACKUP_CRON_EXPRESSION: '0 0 5 31 2 ?',
+    BACKUP_CRON_EXPRESSION: NEVER,
     BACKUP_RETENTION_DAYS: '7',
     BACKUP_SOURCES: join(dir, 'backup'),
     BACKUP_ARCHIVE: local,

@@ -15,21 +15,21 @@
 // offsite (offen ignores it), asserted at the end.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isolatedEnv, runCli } from '../helpers/cli.ts';
-import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../servers/s3rver.ts';
+import { runCli } from '../helpers/cli.ts';
+import { startS3rver, type S3rverHandle } from '../servers/s3rver.ts';
+import { backupOk, NEVER, offenVolume, removedAfter, s3rverEnv } from './scenario.ts';
 
 const SUFFIX = '._S3rver_object';
 const OLD = 'test-hostnametoken-old.tar.gz';
-const dirs: string[] = [];
+const dirs = removedAfter();
 let server: S3rverHandle;
 before(async () => {
   server = await startS3rver({ buckets: ['backup'] }); // mkdir -p /data/backup && minio server /data
 });
 after(async () => {
   await server?.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 /** An empty file last modified 14 days ago (`touch -d "14 days ago"`). */
@@ -40,26 +40,16 @@ function touchOld(file: string): void {
 }
 
 test('offen test/pruning: BACKUP_SKIP_BACKENDS_FROM_PRUNE=s3 prunes only locally; "s3,local" prunes nowhere', () => {
-  const { dir, env: base } = isolatedEnv();
-  dirs.push(dir);
-  const appData = join(dir, 'backup', 'app_data'); // app_data:/backup/app_data:ro
-  mkdirSync(appData, { recursive: true });
-  writeFileSync(join(appData, 'offen.db'), 'db');
-  const local = join(dir, 'local'); // ${LOCAL_DIR}:/archive
-  mkdirSync(local);
+  const { dir, env: base, local } = offenVolume(dirs); // app_data:/backup/app_data:ro, ${LOCAL_DIR}:/archive
   const bucket = join(server.directory, 'backup');
   const env = {
     ...base,
     HOSTNAME: 'hostnametoken', // hostname: hostnametoken
-    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    AWS_ENDPOINT: `127.0.0.1:${server.port}`,
-    AWS_ENDPOINT_PROTO: 'http',
-    AWS_S3_BUCKET_NAME: 'backup',
+    ...s3rverEnv(server.port),
     AWS_CHECKSUM: 'when_required',
     BACKUP_FILENAME_EXPAND: 'true',
     BACKUP_FILENAME: 'test-$HOSTNAME.tar.gz', // test-$$HOSTNAME.tar.gz in compose
-    BACKUP_CRON_EXPRESSION: '0 0 5 31 2 ?',
+    BACKUP_CRON_EXPRESSION: NEVER,
     BACKUP_RETENTION_DAYS: '7',
     BACKUP_PRUNING_LEEWAY: '5s',
     BACKUP_PRUNING_PREFIX: 'test',
@@ -68,10 +58,7 @@ test('offen test/pruning: BACKUP_SKIP_BACKENDS_FROM_PRUNE=s3 prunes only locally
     BACKUP_SOURCES: join(dir, 'backup'),
     BACKUP_ARCHIVE: local,
   };
-  const backup = (extra: Record<string, string> = {}) => {
-    const r = runCli(['backup'], { ...env, ...extra });
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-  };
+  const backup = (extra: Record<string, string> = {}) => backupOk({ ...env, ...extra });
 
   backup();
   assert.ok(existsSync(join(local, 'test-hostnametoken.tar.gz')));

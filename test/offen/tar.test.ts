@@ -3,41 +3,29 @@
 // which `tar -xvf` extracts. offsite runs as a process (`offsite backup`); the `offen` container
 // stopped during the backup (expect_running_containers) needs Docker and is left out, its volume is
 // a directory under <tmp>/backup/app_data, so archive paths carry the <tmp> prefix.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { CLI, isolatedEnv, runCli } from '../helpers/cli.ts';
+import { CLI } from '../helpers/cli.ts';
+import { backupOk, offenVolume, removedAfter, untar } from './scenario.ts';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const dirs = removedAfter();
 
 test('offen test/tar: BACKUP_COMPRESSION=none makes test.tar that tar -xvf extracts', () => {
-  const { dir, env } = isolatedEnv();
-  dirs.push(dir);
-  const appData = join(dir, 'backup', 'app_data'); // app_data:/backup/app_data:ro
-  mkdirSync(appData, { recursive: true });
-  writeFileSync(join(appData, 'offen.db'), 'db');
-  const local = join(dir, 'local'); // ${LOCAL_DIR}:/archive
-  mkdirSync(local);
-  const r = runCli(['backup'], {
+  const { dir, env, appData, local } = offenVolume(dirs); // app_data:/backup/app_data:ro, ${LOCAL_DIR}:/archive
+  backupOk({
     ...env,
     BACKUP_FILENAME: 'test.{{ .Extension }}',
     BACKUP_COMPRESSION: 'none',
     BACKUP_SOURCES: join(dir, 'backup'),
     BACKUP_ARCHIVE: local,
   });
-  assert.equal(r.code, 0, r.stdout + r.stderr);
   // an uncompressed tar: the ustar magic at offset 257 of the first header
   assert.equal(readFileSync(join(local, 'test.tar')).subarray(257, 262).toString(), 'ustar');
-  const tmp = mkdtempSync(join(tmpdir(), 'offen-tar-out-'));
-  dirs.push(tmp);
-  execFileSync('tar', ['-xvf', join(local, 'test.tar'), '-C', tmp]);
-  assert.ok(existsSync(join(tmp, dir.slice(1), 'backup', 'app_data', 'offen.db')), 'Could not find expected file in untared archive.');
+  const extracted = untar(join(local, 'test.tar'), dirs, ['-xvf']);
+  assert.ok(existsSync(extracted(join(appData, 'offen.db'))), 'Could not find expected file in untared archive.');
 });
 
 // offen names every entry with a leading "/": cmd/backup/archive.go sets header.Name to the
@@ -45,11 +33,7 @@ test('offen test/tar: BACKUP_COMPRESSION=none makes test.tar that tar -xvf extra
 // as it is (GNU tar drops the "/" when extracting). GNU tar's --absolute-names writes the same
 // names; offsite's restore takes such an archive as GNU tar does, relative to the target.
 test('an archive as offen writes it (entry names with a leading "/") restores with offsite restore', () => {
-  const { dir, env } = isolatedEnv();
-  dirs.push(dir);
-  const appData = join(dir, 'backup', 'app_data');
-  mkdirSync(appData, { recursive: true });
-  writeFileSync(join(appData, 'offen.db'), 'db');
+  const { dir, env, appData } = offenVolume(dirs, { archive: null });
   const archive = join(dir, 'offen.tar.gz');
   execFileSync('tar', ['--absolute-names', '-czf', archive, join(dir, 'backup')]);
   const names = execFileSync('tar', ['--absolute-names', '-tzf', archive], { encoding: 'utf8' });

@@ -1,0 +1,109 @@
+// Steps the translations of offen's compose scenarios (test/offen/<scenario>.test.ts) share, run
+// without Docker: each test gets an isolated environment (test/helpers/cli.ts isolatedEnv) whose
+// volume, e.g. app_data, is a directory <tmp>/backup/app_data and whose /archive is a directory
+// <tmp>/local; `docker compose exec backup backup` is `offsite backup` run as a process; an archive
+// is checked by extracting it with GNU tar, where its paths carry the <tmp> prefix (offsite archives
+// the sources' absolute paths, stored without the leading slash). The scenarios that need Docker
+// containers or Swarm services talk to the Docker Engine API stand-in (test/servers/docker-fake.ts)
+// through DOCKER_HOST; the ones with an S3 server use s3rver with its own access key.
+import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { isolatedEnv, runCli } from '../helpers/cli.ts';
+import { DockerFake } from '../servers/docker-fake.ts';
+import { S3RVER_CREDENTIALS } from '../servers/s3rver.ts';
+import { cli, type CliResult } from './destination-scenario.ts';
+
+/** The "never" cron offen's compose files give the backup service (backups are run by hand). */
+export const NEVER = '0 0 5 31 2 ?';
+
+/** A list of directories removed after the file's tests. */
+export function removedAfter(): string[] {
+  const dirs: string[] = [];
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  return dirs;
+}
+
+export interface Volume {
+  /** The isolated environment's directory (in `dirs`). */
+  dir: string;
+  env: Record<string, string>;
+  /** The volume: <dir>/backup/<volume> holding offen.db ("db"). */
+  appData: string;
+  /** /archive: <dir>/<archive>, created unless archive is null. */
+  local: string;
+}
+
+/** isolatedEnv() with offen's volume (app_data:/backup/app_data, holding offen.db) and its /archive. */
+export function offenVolume(dirs: string[], { volume = 'app_data', archive = 'local' as string | null } = {}): Volume {
+  const { dir, env } = isolatedEnv();
+  dirs.push(dir);
+  const appData = join(dir, 'backup', volume);
+  mkdirSync(appData, { recursive: true });
+  writeFileSync(join(appData, 'offen.db'), 'db');
+  const local = join(dir, archive ?? 'local');
+  if (archive !== null) mkdirSync(local);
+  return { dir, env, appData, local };
+}
+
+/** `offsite backup` with env; asserts it exits 0 (the output is the message otherwise). */
+export function backupOk(env: Record<string, string>): ReturnType<typeof runCli> {
+  const r = runCli(['backup'], env);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  return r;
+}
+
+/**
+ * Extracts `archive` with GNU tar (`tar <args> <archive> -C <new dir>`, the new directory in
+ * `dirs`); returns where an absolute path archived by offsite is found in the extracted tree.
+ */
+export function untar(archive: string, dirs: string[], args: string[] = ['-xf']): (path: string) => string {
+  const out = mkdtempSync(join(tmpdir(), 'offen-out-'));
+  dirs.push(out);
+  execFileSync('tar', [...args, archive, '-C', out]);
+  return (path) => join(out, path.slice(1));
+}
+
+/** The S3 variables for s3rver on 127.0.0.1:port (plain http, its own key), bucket `backup`. */
+export function s3rverEnv(port: number): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT: `127.0.0.1:${port}`,
+    AWS_ENDPOINT_PROTO: 'http',
+    AWS_S3_BUCKET_NAME: 'backup',
+  };
+}
+
+/** The Docker Engine API stand-in, started before the file's tests and closed after them with `dirs`. */
+export function dockerStandIn(): { readonly fake: DockerFake; dirs: string[] } {
+  let fake: DockerFake | undefined;
+  const dirs = removedAfter();
+  before(async () => {
+    fake = await DockerFake.start();
+  });
+  after(async () => {
+    await fake?.close();
+  });
+  return {
+    get fake() {
+      return fake!;
+    },
+    dirs,
+  };
+}
+
+/** The labels Swarm gives a task container of a service. */
+export function swarmTaskLabels(serviceId: string, serviceName: string): Record<string, string> {
+  return { 'com.docker.swarm.service.id': serviceId, 'com.docker.swarm.service.name': serviceName };
+}
+
+/** `offsite backup` with env, talking to the stand-in through DOCKER_HOST (not blocking it). */
+export function backupWithDocker(fake: DockerFake, env: Record<string, string>): Promise<CliResult> {
+  return cli(['backup'], { ...env, DOCKER_HOST: `unix://${fake.socketPath}` });
+}
