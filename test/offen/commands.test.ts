@@ -9,27 +9,18 @@
 // DOCKER_HOST, which runs each exec as a real process on this machine, so the volume app_data is
 // the directory <tmp>/backup/data for the commands as for offsite (offen's /tmp/volume in the
 // database containers), and the dump is `echo` of a line instead of mysqldump (no MariaDB).
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { DockerFake } from '../servers/docker-fake.ts';
 import { isolatedEnv } from '../helpers/cli.ts';
-import { cli } from './destination-scenario.ts';
+import { backupWithDocker, dockerStandIn, NEVER, swarmTaskLabels, untar } from './scenario.ts';
 
-let fake: DockerFake;
-const dirs: string[] = [];
-before(async () => {
-  fake = await DockerFake.start();
-});
-after(async () => {
-  await fake?.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const docker = dockerStandIn();
+const dirs = docker.dirs;
 
 async function scenario(swarm: boolean) {
+  const { fake } = docker;
   fake.swarm = swarm ? 'manager' : 'inactive';
   for (const id of [...fake.containers.keys()]) fake.containers.delete(id);
   const iso = isolatedEnv();
@@ -37,8 +28,7 @@ async function scenario(swarm: boolean) {
   const volume = join(iso.dir, 'backup', 'data'); // app_data: /backup/data in backup, /tmp/volume in the databases
   mkdirSync(volume, { recursive: true });
   mkdirSync(join(iso.dir, 'local'));
-  const swarmLabels = (svc: string): Record<string, string> =>
-    swarm ? { 'com.docker.swarm.service.id': `id-${svc}`, 'com.docker.swarm.service.name': `test_stack_${svc}` } : {};
+  const swarmLabels = (svc: string): Record<string, string> => (swarm ? swarmTaskLabels(`id-${svc}`, `test_stack_${svc}`) : {});
   fake.addContainer({
     name: swarm ? 'test_stack_database.1.a' : 'commands-database-1',
     labels: {
@@ -57,21 +47,17 @@ async function scenario(swarm: boolean) {
     },
   });
 
-  const r = await cli(['backup'], {
+  const r = await backupWithDocker(fake, {
     ...iso.env,
     BACKUP_FILENAME: 'test.tar.gz',
-    BACKUP_CRON_EXPRESSION: '0 0 5 31 2 ?',
+    BACKUP_CRON_EXPRESSION: NEVER,
     EXEC_LABEL: 'test',
     EXEC_FORWARD_OUTPUT: 'true',
     BACKUP_SOURCES: join(iso.dir, 'backup', 'data'),
     BACKUP_ARCHIVE: join(iso.dir, 'local'),
-    DOCKER_HOST: `unix://${fake.socketPath}`,
   });
   assert.equal(r.code, 0, r.out);
-  const tmp = mkdtempSync(join(tmpdir(), 'offen-commands-out-'));
-  dirs.push(tmp);
-  execFileSync('tar', ['-xf', join(iso.dir, 'local', 'test.tar.gz'), '-C', tmp]);
-  const data = join(tmp, iso.dir.slice(1), 'backup', 'data');
+  const data = untar(join(iso.dir, 'local', 'test.tar.gz'), dirs)(volume);
   assert.ok(existsSync(join(data, 'dump.sql')), 'Could not find file written by pre command.');
   assert.ok(!existsSync(join(data, 'not-relevant.txt')), 'Command ran for container with other label.');
   assert.ok(!existsSync(join(volume, 'not-relevant.txt')), 'Command ran for container with other label.');

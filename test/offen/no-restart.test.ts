@@ -5,41 +5,27 @@
 // talks to the Docker Engine API stand-in (test/servers/docker-fake.ts) through DOCKER_HOST, the
 // volume app_data is a directory <tmp>/backup/app_data and /archive a directory <tmp>/local
 // (archive paths carry the <tmp> prefix, as in the other translations).
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DockerFake } from '../servers/docker-fake.ts';
-import { isolatedEnv } from '../helpers/cli.ts';
-import { cli, hasOffenDb } from './destination-scenario.ts';
+import { hasOffenDb } from './destination-scenario.ts';
+import { backupWithDocker, dockerStandIn, NEVER, offenVolume } from './scenario.ts';
 
-let fake: DockerFake;
-let dir = '';
-before(async () => {
-  fake = await DockerFake.start();
-});
-after(async () => {
-  await fake?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const docker = dockerStandIn();
 
 test('offen test/no-restart: the no-restart container is stopped and stays stopped; the archive holds offen.db', async () => {
-  const iso = isolatedEnv();
-  dir = iso.dir;
-  mkdirSync(join(dir, 'backup', 'app_data'), { recursive: true });
-  writeFileSync(join(dir, 'backup', 'app_data', 'offen.db'), 'db');
-  mkdirSync(join(dir, 'local'));
+  const { fake } = docker;
+  const { dir, env } = offenVolume(docker.dirs);
   fake.addContainer({ name: 'no-restart-backup-1' });
   const offen = fake.addContainer({ name: 'no-restart-offen-1', labels: { 'docker-volume-backup.stop-during-backup-no-restart': 'true' } });
 
-  const r = await cli(['backup'], {
-    ...iso.env,
+  const r = await backupWithDocker(fake, {
+    ...env,
     BACKUP_FILENAME: 'test.tar.gz',
-    BACKUP_CRON_EXPRESSION: '0 0 5 31 2 ?',
+    BACKUP_CRON_EXPRESSION: NEVER,
     BACKUP_SOURCES: join(dir, 'backup'),
     BACKUP_ARCHIVE: join(dir, 'local'),
-    DOCKER_HOST: `unix://${fake.socketPath}`,
   });
   assert.equal(r.code, 0, r.out);
   const running = [...fake.containers.values()].filter((c) => c.State === 'running').map((c) => c.Names[0]);

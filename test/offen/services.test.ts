@@ -9,31 +9,25 @@
 // is a directory <tmp>/backup/pg_data.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { DockerFake } from '../servers/docker-fake.ts';
-import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../servers/s3rver.ts';
+import { startS3rver, type S3rverHandle } from '../servers/s3rver.ts';
 import { isolatedEnv } from '../helpers/cli.ts';
-import { cli } from './destination-scenario.ts';
+import { backupWithDocker, dockerStandIn, NEVER, s3rverEnv, untar } from './scenario.ts';
 
 const STOP = { 'docker-volume-backup.stop-during-backup': 'true' };
-let fake: DockerFake;
+const docker = dockerStandIn();
+const dirs = docker.dirs;
 let s3: S3rverHandle;
-const dirs: string[] = [];
 before(async () => {
-  fake = await DockerFake.start();
   s3 = await startS3rver({ buckets: ['backup'] });
 });
 after(async () => {
-  await fake?.close();
   await s3?.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 test('offen test/services: labelled services scaled to 0 and back, test.tar.gz in S3 holds pg_data', async () => {
+  const { fake } = docker;
   const iso = isolatedEnv();
   dirs.push(iso.dir);
   mkdirSync(join(iso.dir, 'backup', 'pg_data'), { recursive: true });
@@ -43,28 +37,19 @@ test('offen test/services: labelled services scaled to 0 and back, test.tar.gz i
   const pg = fake.addService({ name: 'test_stack_pg', labels: STOP, replicas: 1 });
   const other = fake.addService({ name: 'test_stack_minio', replicas: 1 });
 
-  const r = await cli(['backup'], {
+  const r = await backupWithDocker(fake, {
     ...iso.env,
-    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    AWS_ENDPOINT: `127.0.0.1:${s3.port}`,
-    AWS_ENDPOINT_PROTO: 'http',
-    AWS_S3_BUCKET_NAME: 'backup',
+    ...s3rverEnv(s3.port),
     BACKUP_FILENAME: 'test.tar.gz',
-    BACKUP_CRON_EXPRESSION: '0 0 5 31 2 ?',
+    BACKUP_CRON_EXPRESSION: NEVER,
     BACKUP_RETENTION_DAYS: '7',
     BACKUP_PRUNING_LEEWAY: '5s',
     BACKUP_SOURCES: join(iso.dir, 'backup'),
     BACKUP_ARCHIVE: '',
-    DOCKER_HOST: `unix://${fake.socketPath}`,
   });
   assert.equal(r.code, 0, r.out);
-  const tmp = mkdtempSync(join(tmpdir(), 'offen-services-out-'));
-  dirs.push(tmp);
-  const object = join(s3.directory, 'backup', 'test.tar.gz._S3rver_object');
-  writeFileSync(join(tmp, 'test.tar.gz'), readFileSync(object));
-  execFileSync('tar', ['-xf', join(tmp, 'test.tar.gz'), '-C', tmp]);
-  assert.ok(existsSync(join(tmp, iso.dir.slice(1), 'backup', 'pg_data', 'PG_VERSION')), 'Found relevant files in untared backup.');
+  const extracted = untar(join(s3.directory, 'backup', 'test.tar.gz._S3rver_object'), dirs);
+  assert.ok(existsSync(extracted(join(iso.dir, 'backup', 'pg_data', 'PG_VERSION'))), 'Found relevant files in untared backup.');
 
   for (const [id, replicas] of [
     [offen, 2],

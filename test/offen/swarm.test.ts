@@ -13,37 +13,34 @@
 // as a Swarm manager, task containers added with the labels Swarm gives them; S3 is s3rver.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DockerFake } from '../servers/docker-fake.ts';
-import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../servers/s3rver.ts';
+import { startS3rver, type S3rverHandle } from '../servers/s3rver.ts';
 import { isolatedEnv } from '../helpers/cli.ts';
-import { cli } from './destination-scenario.ts';
+import { backupWithDocker, dockerStandIn, NEVER, s3rverEnv, swarmTaskLabels } from './scenario.ts';
 
 const STOP = { 'docker-volume-backup.stop-during-backup': 'true' };
-let fake: DockerFake;
+const docker = dockerStandIn();
 let s3: S3rverHandle;
-let dir = '';
 before(async () => {
-  fake = await DockerFake.start();
   s3 = await startS3rver({ buckets: ['backup'] });
 });
 after(async () => {
-  await fake?.close();
   await s3?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 test('offen test/swarm: container labels on Swarm tasks are refused naming the service (offsite differs); nothing stopped, nothing written', async () => {
+  const { fake } = docker;
   const iso = isolatedEnv();
-  dir = iso.dir;
+  const dir = iso.dir;
+  docker.dirs.push(dir);
   mkdirSync(join(dir, 'backup', 'pg_data'), { recursive: true });
   writeFileSync(join(dir, 'backup', 'pg_data', 'PG_VERSION'), '14\n');
   fake.swarm = 'manager';
   const task = (service: string, id: string, slot: number, labels: Record<string, string> = {}) =>
     fake.addContainer({
       name: `test_stack_${service}.${slot}.x${slot}`,
-      labels: { ...labels, 'com.docker.swarm.service.id': id, 'com.docker.swarm.service.name': `test_stack_${service}` },
+      labels: { ...labels, ...swarmTaskLabels(id, `test_stack_${service}`) },
     });
   for (const [service, replicas, labels] of [
     ['minio', 1, {}],
@@ -55,20 +52,15 @@ test('offen test/swarm: container labels on Swarm tasks are refused naming the s
     for (let slot = 1; slot <= replicas; slot++) task(service, id, slot, labels);
   }
 
-  const r = await cli(['backup'], {
+  const r = await backupWithDocker(fake, {
     ...iso.env,
-    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    AWS_ENDPOINT: `127.0.0.1:${s3.port}`,
-    AWS_ENDPOINT_PROTO: 'http',
-    AWS_S3_BUCKET_NAME: 'backup',
+    ...s3rverEnv(s3.port),
     BACKUP_FILENAME: 'test.tar.gz',
-    BACKUP_CRON_EXPRESSION: '0 0 5 31 2 ?',
+    BACKUP_CRON_EXPRESSION: NEVER,
     BACKUP_RETENTION_DAYS: '7',
     BACKUP_PRUNING_LEEWAY: '5s',
     BACKUP_SOURCES: join(dir, 'backup'),
     BACKUP_ARCHIVE: '',
-    DOCKER_HOST: `unix://${fake.socketPath}`,
   });
   assert.notEqual(r.code, 0, r.out);
   assert.match(r.out, /is labelled to stop but is a task of Swarm service test_stack_(offen|pg)/);

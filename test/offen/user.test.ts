@@ -7,32 +7,23 @@
 // user is a user of this machine (the SFTP tests' user, created the same way, instead of
 // adding `testuser`), and the volume app_data (the container's /tmp, world-writable) is a
 // world-writable directory <tmp>/backup/data. Needs root (to run a process as another user).
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { DockerFake } from '../servers/docker-fake.ts';
 import { ensureSftpUser, SFTP_USER } from '../servers/sshd.ts';
 import { isolatedEnv } from '../helpers/cli.ts';
-import { cli } from './destination-scenario.ts';
+import { backupWithDocker, dockerStandIn, NEVER, untar } from './scenario.ts';
 
 const root = process.getuid?.() === 0;
-let fake: DockerFake;
-const dirs: string[] = [];
-before(async () => {
-  fake = await DockerFake.start();
-});
-after(async () => {
-  await fake?.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const docker = dockerStandIn();
+const dirs = docker.dirs;
 
 test(
   'offen test/user: the archive-pre command runs as the label .user; whoami.txt holds that name',
   { skip: root ? false : 'needs root to run the command as another user' },
   async () => {
+    const { fake } = docker;
     ensureSftpUser();
     const iso = isolatedEnv();
     dirs.push(iso.dir);
@@ -49,20 +40,16 @@ test(
         'docker-volume-backup.archive-pre': `/bin/sh -c 'whoami > ${volume}/whoami.txt'`,
       },
     });
-    const r = await cli(['backup'], {
+    const r = await backupWithDocker(fake, {
       ...iso.env,
       BACKUP_FILENAME: 'test.tar.gz',
-      BACKUP_CRON_EXPRESSION: '0 0 5 31 2 ?',
+      BACKUP_CRON_EXPRESSION: NEVER,
       EXEC_FORWARD_OUTPUT: 'true',
       BACKUP_SOURCES: volume,
       BACKUP_ARCHIVE: join(iso.dir, 'local'),
-      DOCKER_HOST: `unix://${fake.socketPath}`,
     });
     assert.equal(r.code, 0, r.out);
-    const tmp = mkdtempSync(join(tmpdir(), 'offen-user-out-'));
-    dirs.push(tmp);
-    execFileSync('tar', ['-xf', join(iso.dir, 'local', 'test.tar.gz'), '-C', tmp]);
-    const file = join(tmp, volume.slice(1), 'whoami.txt');
+    const file = untar(join(iso.dir, 'local', 'test.tar.gz'), dirs)(join(volume, 'whoami.txt'));
     assert.ok(existsSync(file), 'Could not find file written by pre command.');
     assert.equal(readFileSync(file, 'utf8').trim(), SFTP_USER, 'Could not find expected user name.');
   },
