@@ -122,6 +122,13 @@ export function hasOffenDb(archive: Buffer, dir: string): boolean {
   }
 }
 
+/** The runs' logs say the last one pruned the old backup from `destination` (offen: "Pruning failed, ..."), no run before it pruned. */
+export function assertOnlyLastRunPruned(runs: CliResult[], destination: string): void {
+  const last = runs.at(-1)!;
+  assert.match(last.out, new RegExp(`pruned 1 file\\(s\\) from ${destination} [^"]*, kept 1 backup\\(s\\)`), 'Pruning failed, old backup has not been pruned');
+  for (const r of runs.slice(0, -1)) assert.doesNotMatch(r.out, /pruned \d+ file/, 'only the last run prunes');
+}
+
 /** offen's three steps against `store`; returns each run's output for scenario-specific checks. */
 export async function runOffenDestinationScenario(store: Store, setup: ReturnType<typeof offenSetup>): Promise<CliResult[]> {
   const runs: CliResult[] = [];

@@ -17,9 +17,8 @@
 // is deleted, which the store check asserts. The fake issues its own app key, secret and refresh
 // token (offen's compose file sets `test` for each).
 import { test, after, before } from 'node:test';
-import assert from 'node:assert/strict';
 import { startDropboxFake, type DropboxFake } from '../servers/dropbox-fake.ts';
-import { FOURTEEN_DAYS_AGO, offenSetup, runOffenDestinationScenario, type Store } from './destination-scenario.ts';
+import { assertOnlyLastRunPruned, FOURTEEN_DAYS_AGO, offenSetup, runOffenDestinationScenario, type Store } from './destination-scenario.ts';
 
 let fake: DropboxFake;
 before(async () => {
@@ -46,10 +45,7 @@ test('offen test/dropbox: backup succeeds without errors, retention 0 deletes no
     DROPBOX_CONCURRENCY_LEVEL: '6',
   });
   try {
-    const runs = await runOffenDestinationScenario(store, setup);
-    const last = runs.at(-1)!;
-    assert.match(last.out, /pruned 1 file\(s\) from Dropbox [^"]*, kept 1 backup\(s\)/, 'Pruning failed, old backup has not been pruned');
-    for (const r of runs.slice(0, -1)) assert.doesNotMatch(r.out, /pruned \d+ file/, 'only the last run prunes');
+    assertOnlyLastRunPruned(await runOffenDestinationScenario(store, setup), 'Dropbox');
   } finally {
     setup.cleanup();
   }

@@ -20,12 +20,11 @@
 // not offen's dummy credentials.json. GOOGLE_DRIVE_FOLDER_ID root is Drive's alias for My Drive's
 // root folder, in queries too (`'root' in parents`): the fake learned that alias for this test.
 import { test, after, before } from 'node:test';
-import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDriveFake, type DriveFake } from '../servers/gdrive-fake.ts';
-import { FOURTEEN_DAYS_AGO, offenSetup, runOffenDestinationScenario, type Store } from './destination-scenario.ts';
+import { assertOnlyLastRunPruned, FOURTEEN_DAYS_AGO, offenSetup, runOffenDestinationScenario, type Store } from './destination-scenario.ts';
 
 const SUBJECT = 'me@example.com';
 let fake: DriveFake;
@@ -56,10 +55,7 @@ test('offen test/googledrive: backup succeeds without errors, retention 0 delete
     GOOGLE_DRIVE_FOLDER_ID: 'root',
   });
   try {
-    const runs = await runOffenDestinationScenario(store, scenario);
-    const last = runs.at(-1)!;
-    assert.match(last.out, /pruned 1 file\(s\) from GoogleDrive [^"]*, kept 1 backup\(s\)/, 'Pruning failed, old backup has not been pruned');
-    for (const r of runs.slice(0, -1)) assert.doesNotMatch(r.out, /pruned \d+ file/, 'only the last run prunes');
+    assertOnlyLastRunPruned(await runOffenDestinationScenario(store, scenario), 'GoogleDrive');
   } finally {
     rmSync(keyDir, { recursive: true, force: true });
     scenario.cleanup();

@@ -4,30 +4,21 @@
 // test-latest.tar.gz.gpg. offsite runs as a process (`offsite backup`); the `offen` container
 // stopped during the backup (expect_running_containers) needs Docker and is left out, its volume
 // is a directory under <tmp>/backup/app_data, so archive paths carry the <tmp> prefix.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { isolatedEnv, runCli } from '../helpers/cli.ts';
+import { backupOk, NEVER, offenVolume, removedAfter, untar } from './scenario.ts';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const dirs = removedAfter();
 
 test('offen test/gpg: test.tar.gz.gpg decrypts with gpg and the passphrase; latest symlink', () => {
-  const { dir, env } = isolatedEnv();
-  dirs.push(dir);
-  const appData = join(dir, 'backup', 'app_data');
-  mkdirSync(appData, { recursive: true });
-  writeFileSync(join(appData, 'offen.db'), 'db');
-  const local = join(dir, 'local');
-  mkdirSync(local);
-  const r = runCli(['backup'], {
+  const { dir, env, appData, local } = offenVolume(dirs);
+  backupOk({
     ...env,
-    BACKUP_CRON_EXPRESSION: '0 0 5 31 2 ?',
+    BACKUP_CRON_EXPRESSION: NEVER,
     BACKUP_FILENAME: 'test.tar.gz',
     BACKUP_LATEST_SYMLINK: 'test-latest.tar.gz.gpg',
     BACKUP_RETENTION_DAYS: '7',
@@ -35,9 +26,6 @@ test('offen test/gpg: test.tar.gz.gpg decrypts with gpg and the passphrase; late
     BACKUP_SOURCES: join(dir, 'backup'),
     BACKUP_ARCHIVE: local,
   });
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  const tmp = mkdtempSync(join(tmpdir(), 'offen-gpg-out-'));
-  dirs.push(tmp);
   const gnupg = mkdtempSync(join(tmpdir(), 'offen-gpg-home-'));
   dirs.push(gnupg);
   const decrypted = execFileSync(
@@ -46,8 +34,8 @@ test('offen test/gpg: test.tar.gz.gpg decrypts with gpg and the passphrase; late
     { input: '1234#$ecret\n', stdio: ['pipe', 'pipe', 'ignore'] },
   );
   writeFileSync(join(local, 'decrypted.tar.gz'), decrypted);
-  execFileSync('tar', ['-xf', join(local, 'decrypted.tar.gz'), '-C', tmp]);
-  assert.ok(existsSync(join(tmp, dir.slice(1), 'backup', 'app_data', 'offen.db')), 'Could not find expected file in untared archive.');
+  const extracted = untar(join(local, 'decrypted.tar.gz'), dirs);
+  assert.ok(existsSync(extracted(join(appData, 'offen.db'))), 'Could not find expected file in untared archive.');
   rmSync(join(local, 'decrypted.tar.gz'));
   assert.ok(lstatSync(join(local, 'test-latest.tar.gz.gpg')).isSymbolicLink(), 'Could not find local symlink to latest encrypted backup.');
 });

@@ -4,18 +4,14 @@
 // offsite runs as a process (`offsite backup` for `docker compose exec backup backup`); the
 // sources live under a temporary directory instead of /backup, so the archive paths carry that
 // prefix (`<tmp>/backup/data/me.txt` for offen's `backup/data/me.txt`). Assertions as in run.sh.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { isolatedEnv, runCli } from '../helpers/cli.ts';
+import { isolatedEnv } from '../helpers/cli.ts';
+import { backupOk, NEVER, removedAfter, untar } from './scenario.ts';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const dirs = removedAfter();
 
 test('offen test/ignore: a file matching BACKUP_EXCLUDE_REGEXP is not archived, the others are', () => {
   const { dir, env } = isolatedEnv();
@@ -26,20 +22,16 @@ test('offen test/ignore: a file matching BACKUP_EXCLUDE_REGEXP is not archived, 
   writeFileSync(join(data, 'skip.me'), 'skip\n');
   const local = join(dir, 'local'); // ./local:/archive
   mkdirSync(local);
-  const r = runCli(['backup'], {
+  backupOk({
     ...env,
     BACKUP_FILENAME: 'test.tar.gz',
-    BACKUP_CRON_EXPRESSION: '0 0 5 31 2 ?',
+    BACKUP_CRON_EXPRESSION: NEVER,
     BACKUP_EXCLUDE_REGEXP: '\\.(me|you)$',
     BACKUP_SOURCES: join(dir, 'backup'),
     BACKUP_ARCHIVE: local,
   });
-  assert.equal(r.code, 0, r.stdout + r.stderr);
 
-  const out = mkdtempSync(join(tmpdir(), 'offen-ignore-out-'));
-  dirs.push(out);
-  execFileSync('tar', ['--same-owner', '-xvf', join(local, 'test.tar.gz'), '-C', out]);
-  const backup = join(out, dir.slice(1), 'backup');
+  const backup = untar(join(local, 'test.tar.gz'), dirs, ['--same-owner', '-xvf'])(join(dir, 'backup'));
   assert.ok(existsSync(join(backup, 'data', 'me.txt')), 'Expected file was not found.');
   assert.ok(!existsSync(join(backup, 'data', 'skip.me')), 'Ignored file was found.');
 });

@@ -13,8 +13,9 @@
 import { test, after, before } from 'node:test';
 import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../servers/s3rver.ts';
+import { startS3rver, type S3rverHandle } from '../servers/s3rver.ts';
 import { FOURTEEN_DAYS_AGO, offenSetup, runOffenDestinationScenario, type Store } from './destination-scenario.ts';
+import { s3rverEnv } from './scenario.ts';
 
 const SUFFIX = '._S3rver_object';
 let server: S3rverHandle;
@@ -40,13 +41,7 @@ test('offen test/s3: backup found in the bucket and extracts, retention 0 keeps 
       utimesSync(file, FOURTEEN_DAYS_AGO(), FOURTEEN_DAYS_AGO());
     },
   };
-  const setup = offenSetup({
-    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    AWS_ENDPOINT: `127.0.0.1:${server.port}`,
-    AWS_ENDPOINT_PROTO: 'http',
-    AWS_S3_BUCKET_NAME: 'backup',
-  });
+  const setup = offenSetup(s3rverEnv(server.port));
   try {
     await runOffenDestinationScenario(store, setup);
   } finally {
