@@ -8,12 +8,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isolatedEnv, CLI } from '../helpers/cli.ts';
+import { isolatedEnv, runCliAsync } from '../helpers/cli.ts';
 import { startRecorder, type HttpRecorder } from '../servers/http-recorder.ts';
 import { startFaultProxy, type FaultMode, type FaultProxy } from '../servers/fault-proxy.ts';
 import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../servers/s3rver.ts';
@@ -24,23 +22,6 @@ const TIMEOUT_S = 3;
 const ATTEMPTS = 2;
 /** attempts × (stalled upload + stalled cleanup) + backoff + process start and the archive, generously. */
 const BOUND_MS = ATTEMPTS * 2 * TIMEOUT_S * 1000 + 20_000;
-
-async function cli(args: string[], env: Record<string, string>) {
-  // async spawn: the proxy and the recorder live in this process and must keep working
-  const started = Date.now();
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  const [code] = await once(child, 'exit');
-  clearTimeout(killer);
-  return { code: code as number | null, out, elapsed: Date.now() - started };
-}
 
 interface Remote {
   kind: string;
@@ -146,7 +127,7 @@ for (const [label, make] of remotes) {
         BACKUP_FILENAME: 'backup-%Y-%m-%dT%H-%M-%S.{{ .Extension }}',
         NOTIFICATION_URLS: `generic+${rec.url.replace(/\/$/, '')}/hook?template=json`,
       };
-      const first = await cli(['backup'], env);
+      const first = await runCliAsync(['backup'], env);
       assert.equal(first.code, 0, first.out);
       older = await r.stored();
       assert.equal(older.filter((n) => n.endsWith('.tar.gz')).length, 1, `one older backup on ${r.kind}: ${older.join(', ')}`);
@@ -162,7 +143,7 @@ for (const [label, make] of remotes) {
       rec.reset();
       // a new name each run (the local destination never overwrites)
       await new Promise((res) => setTimeout(res, 1100));
-      const res = await cli(['backup'], env);
+      const res = await runCliAsync(['backup'], env);
       await proxy.setMode({ kind: 'pass' });
       assert.equal(res.code, 3, `exit 3 (partial): ${res.out}`);
       assert.ok(res.elapsed < BOUND_MS, `ended within ${BOUND_MS} ms (took ${res.elapsed} ms)`);
@@ -210,7 +191,7 @@ for (const [label, make] of remotes) {
           ['verify'],
           ['restore', 'latest', '--from', r.kind === 'SSH' ? 'ssh' : 's3', '--to', join(archive, '..', `restored-${randomBytes(3).toString('hex')}`)],
         ]) {
-          const res = await cli(args, env);
+          const res = await runCliAsync(args, env);
           assert.ok(res.elapsed < BOUND_MS, `${args[0]} ended within ${BOUND_MS} ms (took ${res.elapsed} ms): ${res.out}`);
           assert.notEqual(res.code, 0, `${args[0]} reports the failure: ${res.out}`);
           assert.match(res.out, /timed out after 3s with no progress/, `${args[0]} says what happened`);

@@ -6,30 +6,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, isolatedEnv } from '../helpers/cli.ts';
+import { isolatedEnv, runCliAsync } from '../helpers/cli.ts';
 import { startDriveFake, type DriveFake } from '../servers/gdrive-fake.ts';
 import { parseGoogleDrive } from '../../src/destinations/gdrive.def.ts';
 import type { ConfigIssue } from '../../src/errors.ts';
-
-async function cli(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  const [code] = await once(child, 'exit');
-  clearTimeout(killer);
-  return { code: code as number | null, stdout, stderr, out: stdout + stderr };
-}
 
 const SUBJECT = 'owner@example.com';
 let fake: DriveFake;
@@ -67,20 +49,20 @@ function setup(extra: Record<string, string> = {}) {
 
 test('backup, list and restore through the registered Google Drive destination; the key never printed', async () => {
   const { env, folder, dir } = setup();
-  const b = await cli(['backup'], env);
+  const b = await runCliAsync(['backup'], env);
   assert.equal(b.code, 0, b.out);
   const names = fake.namesIn(folder);
   assert.equal(names.filter((n) => /^backup-.*\.tar\.gz$/.test(n)).length, 1, names.join(', '));
-  const l = await cli(['list'], env);
+  const l = await runCliAsync(['list'], env);
   assert.equal(l.code, 0, l.out);
   assert.match(l.stdout, /GoogleDrive +backup-.*\.tar\.gz/);
   const into = join(dir, 'restored');
-  const r = await cli(['restore', '--from', 'GoogleDrive', '--to', into], env);
+  const r = await runCliAsync(['restore', '--from', 'GoogleDrive', '--to', into], env);
   assert.equal(r.code, 0, r.out);
   const restored = (readdirSync(into, { recursive: true }) as string[]).filter((p) => p.endsWith('data.txt'));
   assert.equal(restored.length, 1, `restored: ${restored.join(', ')}`);
   assert.equal(readFileSync(join(into, restored[0]!), 'utf8'), 'kept in Drive', 'restored from Drive');
-  const c = await cli(['config'], env);
+  const c = await runCliAsync(['config'], env);
   assert.equal(c.code, 0, c.out);
   assert.match(c.stdout, /"GOOGLE_DRIVE_CREDENTIALS_JSON": "\*\*\*"/);
   const key = JSON.parse(fake.account.json).private_key as string;
@@ -90,15 +72,15 @@ test('backup, list and restore through the registered Google Drive destination; 
 });
 
 test('GoogleDrive in BACKUP_SKIP_BACKENDS_FROM_PRUNE is accepted; a misspelt kind is refused naming the kinds', async () => {
-  const ok = await cli(['config'], setup({ BACKUP_RETENTION_DAYS: '7', BACKUP_SKIP_BACKENDS_FROM_PRUNE: 'GoogleDrive' }).env);
+  const ok = await runCliAsync(['config'], setup({ BACKUP_RETENTION_DAYS: '7', BACKUP_SKIP_BACKENDS_FROM_PRUNE: 'GoogleDrive' }).env);
   assert.equal(ok.code, 0, ok.out);
-  const bad = await cli(['config'], setup({ BACKUP_SKIP_BACKENDS_FROM_PRUNE: 'GDrive' }).env);
+  const bad = await runCliAsync(['config'], setup({ BACKUP_SKIP_BACKENDS_FROM_PRUNE: 'GDrive' }).env);
   assert.equal(bad.code, 2, bad.out);
   assert.match(bad.out, /BACKUP_SKIP_BACKENDS_FROM_PRUNE.*GoogleDrive/);
 });
 
 test('a key that is not a service account key is a configuration error naming the variable, without its content', async () => {
-  const r = await cli(
+  const r = await runCliAsync(
     ['config'],
     setup({ GOOGLE_DRIVE_CREDENTIALS_JSON_FILE: '', GOOGLE_DRIVE_CREDENTIALS_JSON: '{"type":"authorized_user","refresh_token":"rt-secret-123"}' }).env,
   );

@@ -2,24 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { isolatedEnv, CLI } from '../helpers/cli.ts';
+import { isolatedEnv, runCliAsync } from '../helpers/cli.ts';
 import { startRecorder } from '../servers/http-recorder.ts';
-
-async function backup(env: Record<string, string>) {
-  // async spawn: the recorder lives in this process and must keep answering
-  const child = spawn(process.execPath, [CLI, 'backup'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  const [code] = await once(child, 'exit');
-  return { code: code as number, out };
-}
 
 test('offsite backup notifies: none on success at level error, one at level info, one naming the failure', async (t) => {
   const rec = await startRecorder();
@@ -34,16 +18,16 @@ test('offsite backup notifies: none on success at level error, one at level info
   const base = { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: archiveDir, NOTIFICATION_URLS: url };
 
   // each run gets its own file name: runs in the same second would otherwise collide (the local destination never overwrites)
-  let r = await backup(base);
+  let r = await runCliAsync(['backup'], base);
   assert.equal(r.code, 0, r.out);
   assert.equal(rec.requests.length, 0, 'no notification for a successful run at level error');
 
-  r = await backup({ ...base, NOTIFICATION_LEVEL: 'info', BACKUP_FILENAME: 'second-%Y-%m-%dT%H-%M-%S.{{ .Extension }}' });
+  r = await runCliAsync(['backup'], { ...base, NOTIFICATION_LEVEL: 'info', BACKUP_FILENAME: 'second-%Y-%m-%dT%H-%M-%S.{{ .Extension }}' });
   assert.equal(r.code, 0, r.out);
   assert.equal(rec.requests.length, 1);
   assert.match(JSON.parse(rec.requests[0]!.body).title, /success|succeeded|ok/i);
 
-  r = await backup({ ...base, BACKUP_SOURCES: join(dir, 'missing-source'), BACKUP_FILENAME: 'failing-%Y-%m-%dT%H-%M-%S.{{ .Extension }}' });
+  r = await runCliAsync(['backup'], { ...base, BACKUP_SOURCES: join(dir, 'missing-source'), BACKUP_FILENAME: 'failing-%Y-%m-%dT%H-%M-%S.{{ .Extension }}' });
   assert.equal(r.code, 1, r.out);
   assert.equal(rec.requests.length, 2);
   const body = JSON.parse(rec.requests[1]!.body);

@@ -15,7 +15,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,7 +22,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
-import { CLI, isolatedEnv } from '../helpers/cli.ts';
+import { isolatedEnv, runCliAsync } from '../helpers/cli.ts';
 import { startTinyproxy, type Tinyproxy } from '../servers/tinyproxy.ts';
 import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../servers/s3rver.ts';
 import { startAzurite, AZURITE_ACCOUNT, AZURITE_KEY, type AzuriteHandle } from '../servers/azurite.ts';
@@ -36,22 +35,6 @@ import { createGoogleDriveDestination } from '../../src/destinations/gdrive.ts';
 import { DEFAULT_RETRY } from '../../src/destinations/retry.ts';
 import { silentLogger } from '../../src/log.ts';
 import { proxyAgentOptions } from '../../src/proxy.ts';
-
-async function cli(args: string[], env: Record<string, string>) {
-  // async: the servers and the recorder live in this process
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  const [code] = await once(child, 'exit');
-  clearTimeout(killer);
-  return { code: code as number | null, out };
-}
 
 let proxy: Tinyproxy;
 let s3: S3rverHandle;
@@ -168,7 +151,7 @@ for (const t of targets) {
       const before = proxy.requestsTo(t.port()).length;
       const notesBefore = proxy.requestsTo(Number(new URL(rec.url).port)).length;
       const recBefore = rec.requests.length;
-      const r = await cli(['backup'], setup({ ...t.env(), HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url }));
+      const r = await runCliAsync(['backup'], setup({ ...t.env(), HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url }));
       assert.equal(r.code, 0, r.out);
       const seen = proxy.requestsTo(t.port()).slice(before);
       assert.ok(
@@ -189,7 +172,10 @@ for (const t of targets) {
     });
 
     test('with the proxy variables naming a dead proxy the backup fails: the server is reached through the proxy only', async () => {
-      const r = await cli(['backup'], setup({ ...t.env(), http_proxy: deadProxy, https_proxy: deadProxy, NOTIFICATION_URLS: '', BACKUP_RETRY_ATTEMPTS: '1' }));
+      const r = await runCliAsync(
+        ['backup'],
+        setup({ ...t.env(), http_proxy: deadProxy, https_proxy: deadProxy, NOTIFICATION_URLS: '', BACKUP_RETRY_ATTEMPTS: '1' }),
+      );
       assert.notEqual(r.code, 0, r.out);
       assert.match(r.out, /refused|ECONNREFUSED|proxy/i);
     });
@@ -198,7 +184,7 @@ for (const t of targets) {
 
 test('NO_PROXY lets a host bypass the proxy (a dead proxy does not matter for it)', async () => {
   const s3t = targets[0]!;
-  const r = await cli(
+  const r = await runCliAsync(
     ['backup'],
     setup({ ...s3t.env(), HTTP_PROXY: deadProxy, HTTPS_PROXY: deadProxy, NO_PROXY: '127.0.0.1', NOTIFICATION_URLS: '', BACKUP_RETRY_ATTEMPTS: '1' }),
   );
@@ -206,7 +192,7 @@ test('NO_PROXY lets a host bypass the proxy (a dead proxy does not matter for it
 });
 
 test('an HTTP_PROXY that is not a URL is a configuration error naming the variable', async () => {
-  const r = await cli(['backup'], setup({ ...targets[0]!.env(), HTTP_PROXY: 'proxy:3128', NOTIFICATION_URLS: '' }));
+  const r = await runCliAsync(['backup'], setup({ ...targets[0]!.env(), HTTP_PROXY: 'proxy:3128', NOTIFICATION_URLS: '' }));
   assert.equal(r.code, 2, r.out);
   assert.match(r.out, /HTTP_PROXY/);
 });

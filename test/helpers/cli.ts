@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, mkdirSync } from 'node:fs';
@@ -39,8 +40,8 @@ after(() => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-export function startCli(args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCli(args: string[], env: Record<string, string>, cwd?: string): ChildProcess {
+  const child = spawn(process.execPath, [CLI, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   child.once('exit', () => running.delete(child));
   return child;
@@ -65,4 +66,64 @@ export async function waitFor(cond: () => boolean, ms: number, what: string, log
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${log()}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** stdout and stderr interleaved as they arrived. */
+  out: string;
+  /** Milliseconds from spawn to the child's streams closing. */
+  elapsed: number;
+}
+
+/**
+ * The CLI as a child, without blocking this process's event loop (runCli's spawnSync would
+ * stall the servers and recorders a test runs in-process). Resolves once the child has exited
+ * and its output is complete; killed with SIGKILL after `timeoutMs` (default 120 s).
+ */
+export async function runCliAsync(args: string[], env: Record<string, string>, opts: { timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+  const started = Date.now();
+  const child = startCli(args, env, opts.cwd);
+  let stdout = '';
+  let stderr = '';
+  let out = '';
+  child.stdout!.on('data', (d) => {
+    stdout += d;
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+    out += d;
+  });
+  const killer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+  clearTimeout(killer);
+  return { code, signal, stdout, stderr, out, elapsed: Date.now() - started };
+}
+
+const LISTENING = /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+)/;
+
+/** `offsite daemon` started and serving: its control plane's URL, its output so far, and a stop that waits for the exit. */
+export async function startDaemon(
+  env: Record<string, string>,
+  opts: { timeoutMs?: number } = {},
+): Promise<{ child: ChildProcess; url: string; output: () => string; stop: () => Promise<void> }> {
+  const child = startCli(['daemon'], env);
+  const output = collect(child);
+  await waitFor(() => LISTENING.test(output()), opts.timeoutMs ?? 60_000, 'the HTTP server', output);
+  const url = LISTENING.exec(output())![1]!;
+  return {
+    child,
+    url,
+    output,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync, readFileSync, readdirSync, mkdtempSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
-import { isolatedEnv, startCli, collect, waitFor, CLI } from '../helpers/cli.ts';
+import { isolatedEnv, runCliAsync, startDaemon, waitFor } from '../helpers/cli.ts';
 import { startRecorder, type HttpRecorder } from '../servers/http-recorder.ts';
 import { acquireLock } from '../../src/run/lock.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -39,20 +39,8 @@ async function call(method: string, path: string, opts: { token?: string; header
   return { status: res.status, json, text, buf, headers: res.headers };
 }
 
-/** The CLI as a child the event loop keeps serving (runCli's spawnSync would block the recorder it notifies). */
-async function cli(args: string[], extra: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { code, stdout, stderr };
-}
+/** The CLI with the daemon's environment (and `extra`), as a child the event loop keeps serving (the recorder it notifies lives here). */
+const cli = (args: string[], extra: Record<string, string> = {}) => runCliAsync(args, { ...env, ...extra });
 
 async function createToken(name: string, scopes: string, extra: Record<string, string> = {}): Promise<string> {
   const r = await cli(['token', 'create', name, '--scopes', scopes], extra);
@@ -86,12 +74,10 @@ before(async () => {
     NOTIFICATION_URLS: `generic+http://${rec.host}/notify?template=json`,
     NOTIFICATION_LEVEL: 'error',
   };
-  const child = startCli(['daemon'], env);
-  output = collect(child);
-  await waitFor(() => /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+)/.test(output()), 60_000, 'the HTTP server', output);
-  url = /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output())![1]!;
+  const daemon = await startDaemon(env);
+  ({ url, output } = daemon);
   stopDaemon = () => {
-    child.kill('SIGTERM');
+    daemon.child.kill('SIGTERM');
   };
 });
 

@@ -5,26 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { spawn } from 'node:child_process';
-import { isolatedEnv, CLI } from '../helpers/cli.ts';
-
-function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  return new Promise((resolve) =>
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    }),
-  );
-}
+import { isolatedEnv, runCliAsync } from '../helpers/cli.ts';
 
 function setup(extra: Record<string, string>) {
   const { dir, env } = isolatedEnv();
@@ -34,7 +15,7 @@ function setup(extra: Record<string, string>) {
 }
 
 test('BACKUP_KEY shorter than 20 characters: configuration error, exit 2, the key not printed', async () => {
-  const r = await run(['daemon'], setup({ BACKUP_KEY: 'tooshort-secret', OFFSITE_HTTP_ADDR: '127.0.0.1:0' }));
+  const r = await runCliAsync(['daemon'], setup({ BACKUP_KEY: 'tooshort-secret', OFFSITE_HTTP_ADDR: '127.0.0.1:0' }));
   assert.equal(r.code, 2, r.out);
   assert.match(r.out, /BACKUP_KEY: is 15 characters long; it must be at least 20/);
   assert.ok(!r.out.includes('tooshort-secret'));
@@ -45,7 +26,7 @@ test('an OFFSITE_HTTP_ADDR whose port is taken stops the daemon with an error na
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
   const port = (blocker.address() as { port: number }).port;
   try {
-    const r = await run(['daemon'], setup({ OFFSITE_HTTP_ADDR: `127.0.0.1:${port}` }));
+    const r = await runCliAsync(['daemon'], setup({ OFFSITE_HTTP_ADDR: `127.0.0.1:${port}` }));
     assert.equal(r.code, 1, r.out);
     assert.match(r.out, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(OFFSITE_HTTP_ADDR\\): .*EADDRINUSE`));
   } finally {

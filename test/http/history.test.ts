@@ -2,48 +2,14 @@
 // CronJob) and a run of a daemon that was then stopped both appear, after a new daemon starts,
 // in the API's runs list, in the status API's days and in the status page's 30-day strip and
 // runs list; a damaged history file does not stop a backup (a warning).
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { isolatedEnv, startCli, collect, waitFor, CLI } from '../helpers/cli.ts';
+import { isolatedEnv, runCliAsync, startDaemon } from '../helpers/cli.ts';
 import { parseHistory, HISTORY_FILE } from '../../src/run/history.ts';
 
 const TOKEN = 'history-test-token-0123456789';
-const daemons: ChildProcess[] = [];
-after(() => {
-  for (const d of daemons) d.kill('SIGKILL');
-});
-
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out })));
-}
-
-async function startDaemon(env: Record<string, string>): Promise<{ url: string; stop: () => Promise<void>; output: () => string }> {
-  const child = startCli(['daemon'], env);
-  daemons.push(child);
-  const output = collect(child);
-  await waitFor(() => /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+)/.test(output()), 60_000, 'the HTTP server', output);
-  const url = /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output())![1]!;
-  return {
-    url,
-    output,
-    stop: async () => {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
 
 const api = async (url: string, path: string, init: RequestInit = {}) => {
   const r = await fetch(`${url}${path}`, {
@@ -87,7 +53,7 @@ test('a run of offsite backup and of a stopped daemon show in the strip and the 
   writeFileSync(file, 'garbage, not a history');
 
   // 1. a one-shot backup (a CronJob's): the damaged history does not stop it
-  const one = await cli(['backup'], env);
+  const one = await runCliAsync(['backup'], env);
   assert.equal(one.code, 0, one.out);
   assert.match(
     one.out,

@@ -4,24 +4,11 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
-import { isolatedEnv, CLI } from '../helpers/cli.ts';
+import { isolatedEnv, runCliAsync } from '../helpers/cli.ts';
 import { startRecorder } from '../servers/http-recorder.ts';
 
 const rec = await startRecorder();
 after(() => rec.close());
-
-function backup(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [CLI, 'backup'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out })));
-}
 
 test('offsite backup: /start and success pings with one rid; a failing monitor does not fail the backup', async () => {
   const { dir, env } = isolatedEnv();
@@ -35,7 +22,7 @@ test('offsite backup: /start and success pings with one rid; a failing monitor d
     OFFSITE_HEALTHCHECKS_URL: `${rec.url}/ping/abcdef012345`,
     OFFSITE_UPTIME_KUMA_URL: `${rec.url}/api/push/pushtoken99`,
   };
-  const r = await backup(e);
+  const r = await runCliAsync(['backup'], e);
   assert.equal(r.code, 0, r.out);
   const start = rec.requests.find((q) => q.path === '/ping/abcdef012345/start');
   const done = rec.requests.find((q) => q.path === '/ping/abcdef012345');
@@ -46,7 +33,7 @@ test('offsite backup: /start and success pings with one rid; a failing monitor d
 
   rec.reset();
   rec.handle(() => ({ status: 500, body: 'down for maintenance' }));
-  const failing = await backup(e);
+  const failing = await runCliAsync(['backup'], e);
   assert.equal(failing.code, 0, failing.out);
   assert.match(failing.out, /the healthchecks ping failed \(HTTP 500\); the backup itself is not affected/);
   assert.ok(!failing.out.includes('abcdef012345') && !failing.out.includes('pushtoken99'), 'a ping URL token in the output');

@@ -9,9 +9,8 @@ import { existsSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawn } from 'node:child_process';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { isolatedEnv, startCli, collect, waitFor, CLI } from '../helpers/cli.ts';
+import { isolatedEnv, runCliAsync, startDaemon, waitFor } from '../helpers/cli.ts';
 import { acquireLock } from '../../src/run/lock.ts';
 import { silentLogger } from '../../src/log.ts';
 
@@ -31,19 +30,7 @@ let page: Page;
 const tokens: Record<string, string> = {};
 const seen: string[] = [];
 
-async function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { code, stdout, stderr };
-}
+const cli = (args: string[]) => runCliAsync(args, env);
 
 /** The page's HTML, kept for the no-secret check at the end. */
 async function html(): Promise<string> {
@@ -83,15 +70,13 @@ before(async () => {
     assert.equal(r.code, 0, r.stderr);
     tokens[name] = r.stdout.trim();
   }
-  const child = startCli(['daemon'], env);
-  output = collect(child);
-  stopDaemon = () => {
-    child.kill('SIGTERM');
-  };
   const { chromium } = await import('playwright-core');
   const launching = chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  await waitFor(() => /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+)/.test(output()), 60_000, 'the HTTP server', output);
-  url = /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output())![1]!;
+  const daemon = await startDaemon(env);
+  ({ url, output } = daemon);
+  stopDaemon = () => {
+    daemon.child.kill('SIGTERM');
+  };
   // one finished run before the browser looks
   const r = await fetch(`${url}/api/v1/runs?wait=true`, { method: 'POST', headers: { authorization: `Bearer ${tokens.admin}` } });
   assert.equal(r.status, 200, await r.clone().text());

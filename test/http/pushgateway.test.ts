@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync, existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { isolatedEnv, CLI, collect, waitFor } from '../helpers/cli.ts';
+import { isolatedEnv, collect, runCliAsync, waitFor } from '../helpers/cli.ts';
 
 const GATEWAY = ['/usr/bin/prometheus-pushgateway', '/bin/prometheus-pushgateway'].find((p) => existsSync(p));
 let gw: ChildProcess | undefined;
@@ -22,18 +22,6 @@ function freePort(): Promise<number> {
       s.close(() => resolve(p));
     });
   });
-}
-
-function backup(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [CLI, 'backup'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out })));
 }
 
 // every pushed series carries the grouping key: job (offsite's job) and instance (OFFSITE_PUSHGATEWAY_INSTANCE)
@@ -76,7 +64,7 @@ test(
       `BACKUP_SOURCES=${join(dir, 'src')}\nBACKUP_ARCHIVE=${join(dir, 'archive')}\nBACKUP_CRON_EXPRESSION=0 */6 * * *\nTZ=UTC\n`,
     );
     const e = { ...env, OFFSITE_PUSHGATEWAY_URL: `http://127.0.0.1:${port}`, OFFSITE_PUSHGATEWAY_INSTANCE: 'app-backup' };
-    const ok = await backup(e);
+    const ok = await runCliAsync(['backup'], e);
     assert.equal(ok.code, 0, ok.out);
     const metrics = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     let text = await metrics();
@@ -95,7 +83,7 @@ test(
     assert.equal(sample(text, 'offsite_schedule_expected_interval_seconds'), String(6 * 3600), text);
 
     renameSync(join(dir, 'src'), join(dir, 'gone'));
-    const failed = await backup(e);
+    const failed = await runCliAsync(['backup'], e);
     assert.equal(failed.code, 1, failed.out);
     text = await metrics();
     assert.equal(sample(text, 'offsite_backup_last_status'), '0');
@@ -106,7 +94,7 @@ test(
 
     gw.kill('SIGTERM');
     await new Promise((r) => gw!.once('exit', r));
-    const dead = await backup(e);
+    const dead = await runCliAsync(['backup'], e);
     assert.equal(dead.code, 0, dead.out);
     assert.match(dead.out, /pushing the metrics to OFFSITE_PUSHGATEWAY_URL failed .*the backup itself is not affected/);
   },

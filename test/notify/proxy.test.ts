@@ -12,13 +12,11 @@
  * (test/servers/loopback-dns.ts): a request that went around the proxy never leaves the machine.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { CLI, isolatedEnv } from '../helpers/cli.ts';
+import { isolatedEnv, runCliAsync } from '../helpers/cli.ts';
 import { startMitmProxy, type MitmProxy } from '../servers/mitm-proxy.ts';
 import { startRecorder, type HttpRecorder } from '../servers/http-recorder.ts';
 import { startTinyproxy, type Tinyproxy } from '../servers/tinyproxy.ts';
@@ -77,18 +75,7 @@ async function backupNotifying(url: string, msg = MSG, extra: Record<string, str
     NODE_OPTIONS: `--import ${LOOPBACK_DNS}`,
     ...extra,
   };
-  const child = spawn(process.execPath, [CLI, 'backup'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  const [code] = await once(child, 'exit');
-  clearTimeout(killer);
-  return { code: code as number | null, out };
+  return runCliAsync(['backup'], env);
 }
 
 describe('each HTTP notification service through the proxy, checked field by field', () => {

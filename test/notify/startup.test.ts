@@ -2,10 +2,9 @@
 // restart loop unnoticed.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, isolatedEnv } from '../helpers/cli.ts';
+import { isolatedEnv, runCliAsync } from '../helpers/cli.ts';
 import { startRecorder, type HttpRecorder } from '../servers/http-recorder.ts';
 
 let rec: HttpRecorder;
@@ -15,20 +14,6 @@ before(async () => {
 after(async () => {
   await rec.close();
 });
-
-function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    child.on('exit', (code) => resolve({ code, out }));
-  });
-}
 
 describe('failed start-up', () => {
   test('a configuration error is notified to the URLs that parse, saying what is wrong', async () => {
@@ -40,7 +25,7 @@ describe('failed start-up', () => {
       AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
       AWS_SECRET_ACCESS_KEY_FILE: '/nonexistent/secret',
     });
-    const r = await run(['backup'], env);
+    const r = await runCliAsync(['backup'], env);
     assert.equal(r.code, 2, r.out);
     assert.equal(rec.requests.length, 1, r.out);
     const body = rec.requests[0]!.json as { title: string; message: string };
@@ -54,7 +39,7 @@ describe('failed start-up', () => {
     rec.reset();
     const { dir, env } = isolatedEnv({ NOTIFICATION_URLS: 'nosuchscheme://x' });
     writeFileSync(join(dir, 'conf.d', 'a.env'), `NOTIFICATION_URLS=generic+http://${rec.host}/from-confd?template=json\nBACKUP_RETENTION_DAYS=seven\n`);
-    const r = await run(['daemon'], env);
+    const r = await runCliAsync(['daemon'], env);
     assert.equal(r.code, 2, r.out);
     assert.deepEqual(
       rec.requests.map((q) => q.path),
@@ -66,7 +51,7 @@ describe('failed start-up', () => {
   test('commands that only read (config) do not notify', async () => {
     rec.reset();
     const { env } = isolatedEnv({ NOTIFICATION_URLS: `generic+http://${rec.host}/hook?template=json`, BACKUP_CRON_EXPRESSION: 'bad' });
-    const r = await run(['config'], env);
+    const r = await runCliAsync(['config'], env);
     assert.equal(r.code, 2, r.out);
     assert.equal(rec.requests.length, 0);
   });
@@ -78,7 +63,7 @@ describe('failed start-up', () => {
       GPG_PASSPHRASE: 'hunter2-very-secret',
       AGE_PASSPHRASE: 'another-secret-value',
     });
-    const r = await run(['backup'], env);
+    const r = await runCliAsync(['backup'], env);
     assert.equal(r.code, 2, r.out);
     assert.equal(rec.requests.length, 1, r.out);
     assert.ok(!rec.requests[0]!.body.includes('hunter2-very-secret'));
