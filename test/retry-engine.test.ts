@@ -74,23 +74,26 @@ describe('the retry engine (src/retry.ts)', () => {
   });
 
   it('backoff doubles from the initial delay, capped, with jitter of 50-100 %', () => {
-    const b = { initialDelayMs: 100, maxDelayMs: 1000 };
-    assert.equal(
-      backoffDelay(1, b, () => 1),
-      100,
-    );
-    assert.equal(
-      backoffDelay(3, b, () => 1),
-      400,
-    );
-    assert.equal(
-      backoffDelay(3, b, () => 0),
-      200,
-    );
-    assert.equal(
-      backoffDelay(10, b, () => 1),
-      1000,
-    );
+    const small = { initialDelayMs: 100, maxDelayMs: 1000 };
+    // a destination's RetrySettings serve as the backoff too (src/destinations/retry.ts)
+    const destination = { ...DEFAULT_RETRY, initialDelayMs: 1000, maxDelayMs: 5000 };
+    const cases: [retry: number, backoff: { initialDelayMs: number; maxDelayMs: number }, random: number, ms: number][] = [
+      [1, small, 1, 100],
+      [3, small, 1, 400],
+      [3, small, 0, 200],
+      [10, small, 1, 1000],
+      [1, destination, 0, 500],
+      [1, destination, 1, 1000],
+      [3, destination, 1, 4000],
+      [10, destination, 1, 5000],
+    ];
+    for (const [retry, backoff, random, ms] of cases) {
+      assert.equal(
+        backoffDelay(retry, backoff, () => random),
+        ms,
+        `retry ${retry}, initial ${backoff.initialDelayMs}, max ${backoff.maxDelayMs}, random ${random}`,
+      );
+    }
   });
 
   it('Retry-After as seconds or an HTTP date', () => {

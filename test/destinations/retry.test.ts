@@ -2,15 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import {
-  backoffDelay,
-  classify,
-  withRetry,
-  DEFAULT_RETRY,
-  RetryFailedError,
-  DestinationTimeoutError,
-  type RetrySettings,
-} from '../../src/destinations/retry.ts';
+import { classify, withRetry, DEFAULT_RETRY, RetryFailedError, DestinationTimeoutError, type RetrySettings } from '../../src/destinations/retry.ts';
 import { parseRetry } from '../../src/destinations/config.ts';
 import { UserError, type ConfigIssue } from '../../src/errors.ts';
 import { registerSecret, clearSecrets } from '../../src/redact.ts';
@@ -209,26 +201,6 @@ describe('withRetry', () => {
     for (const l of lines) assert.ok(!JSON.stringify(l).includes('SuperSecretKey123'));
     clearSecrets();
   });
-});
-
-test('backoff doubles, is capped and jittered within 50-100 %', () => {
-  const s = { ...DEFAULT_RETRY, initialDelayMs: 1000, maxDelayMs: 5000 };
-  assert.equal(
-    backoffDelay(1, s, () => 0),
-    500,
-  );
-  assert.equal(
-    backoffDelay(1, s, () => 1),
-    1000,
-  );
-  assert.equal(
-    backoffDelay(3, s, () => 1),
-    4000,
-  );
-  assert.equal(
-    backoffDelay(10, s, () => 1),
-    5000,
-  );
 });
 
 describe('retry settings', () => {
