@@ -7,12 +7,18 @@ import { join } from 'node:path';
 import { isolatedEnv, runCli } from '../helpers/cli.ts';
 import { checkSources, isMountPoint } from '../../src/run/sources.ts';
 
-test('an empty source makes the run degraded (exit 4) and says the volume may not be mounted', () => {
+/** An isolated environment with an empty source folder and an archive folder. */
+function emptySource() {
   const { dir, env } = isolatedEnv();
   const src = join(dir, 'src');
   mkdirSync(src);
   const archive = join(dir, 'archive');
   mkdirSync(archive);
+  return { env, src, archive };
+}
+
+test('an empty source makes the run degraded (exit 4) and says the volume may not be mounted', () => {
+  const { env, src, archive } = emptySource();
   const r = runCli(['backup'], { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: archive, BACKUP_RETENTION_DAYS: '0' });
   assert.equal(r.code, 4, r.stdout + r.stderr);
   assert.ok(r.stdout.includes(`source ${src} is empty: is the volume mounted?`), r.stdout);
@@ -20,11 +26,7 @@ test('an empty source makes the run degraded (exit 4) and says the volume may no
 });
 
 test('a source the pre command fills is judged after it: not reported empty, the run succeeds', () => {
-  const { dir, env } = isolatedEnv();
-  const src = join(dir, 'src');
-  mkdirSync(src);
-  const archive = join(dir, 'archive');
-  mkdirSync(archive);
+  const { env, src, archive } = emptySource();
   const r = runCli(['backup'], { ...env, BACKUP_SOURCES: src, BACKUP_ARCHIVE: archive, BACKUP_PRE_COMMAND: `echo dump > ${src}/dump.sql` });
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.ok(!r.stdout.includes('is empty'), r.stdout);

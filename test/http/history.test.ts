@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isolatedEnv, runCliAsync, startDaemon } from '../helpers/cli.ts';
+import { signIn } from '../helpers/page.ts';
 import { parseHistory, HISTORY_FILE } from '../../src/run/history.ts';
 
 const TOKEN = 'history-test-token-0123456789';
@@ -20,14 +21,7 @@ const api = async (url: string, path: string, init: RequestInit = {}) => {
 };
 
 async function signedInPage(url: string, path: string): Promise<string> {
-  const s = await fetch(`${url}/signin`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: `token=${encodeURIComponent(TOKEN)}`,
-    redirect: 'manual',
-  });
-  assert.equal(s.status, 303);
-  const cookie = (s.headers.get('set-cookie') ?? '').split(';')[0]!;
+  const cookie = await signIn(url, TOKEN);
   const r = await fetch(`${url}${path}`, { headers: { cookie } });
   assert.equal(r.status, 200);
   return r.text();

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { signIn } from '../helpers/page.ts';
 import { HealthStore } from '../../src/health/state.ts';
 import { RunRegistry } from '../../src/schedule/runs.ts';
 import { createApp, listen, type RunningServer } from '../../src/http/server.ts';
@@ -64,21 +65,6 @@ async function start(): Promise<string> {
   });
   server = await listen(app, { host: '127.0.0.1', port: 0 });
   return server.url;
-}
-
-async function signIn(url: string, token: string): Promise<string> {
-  const r = await fetch(`${url}/signin`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: `token=${encodeURIComponent(token)}`,
-    redirect: 'manual',
-  });
-  assert.equal(r.status, 303, await r.text());
-  const set = r.headers.get('set-cookie') ?? '';
-  assert.match(set, /^offsite_session=[A-Za-z0-9_-]{43};/);
-  assert.match(set, /HttpOnly/);
-  assert.match(set, /SameSite=Strict/);
-  return set.split(';')[0]!;
 }
 
 async function open(url: string, cookie: string, path = '/'): Promise<{ status: number; text: string; headers: Headers }> {
