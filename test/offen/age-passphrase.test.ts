@@ -8,10 +8,9 @@
 // its volume is a directory under <tmp>/backup/app_data, so archive paths carry the <tmp> prefix.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { backupOk, NEVER, offenVolume, removedAfter, untar } from './scenario.ts';
+import { assertDecryptedHoldsOffenDb, backupOk, encryptedBackupOk, offenVolume, removedAfter } from './scenario.ts';
 
 const dirs = removedAfter();
 
@@ -43,22 +42,10 @@ function ageDecryptWithPassphrase(input: string, output: string, passphrase: str
 }
 
 test('offen test/age-passphrase: test.tar.gz.age decrypts with the age CLI and the passphrase; latest symlink', async () => {
-  const { dir, env, appData, local } = offenVolume(dirs); // app_data:/backup/app_data:ro, ${LOCAL_DIR}:/archive
-  backupOk({
-    ...env,
-    BACKUP_CRON_EXPRESSION: NEVER,
-    BACKUP_FILENAME: 'test.tar.gz',
-    BACKUP_LATEST_SYMLINK: 'test-latest.tar.gz.age',
-    BACKUP_RETENTION_DAYS: '7',
-    AGE_PASSPHRASE: 'Dance.0Tonight.Go.Typical',
-    BACKUP_SOURCES: join(dir, 'backup'),
-    BACKUP_ARCHIVE: local,
-  });
-  await ageDecryptWithPassphrase(join(local, 'test.tar.gz.age'), join(local, 'decrypted.tar.gz'), 'Dance.0Tonight.Go.Typical');
-  const extracted = untar(join(local, 'decrypted.tar.gz'), dirs);
-  assert.ok(existsSync(extracted(join(appData, 'offen.db'))), 'Could not find expected file in untared archive.');
-  rmSync(join(local, 'decrypted.tar.gz'));
-  assert.ok(lstatSync(join(local, 'test-latest.tar.gz.age')).isSymbolicLink(), 'Could not find local symlink to latest encrypted backup.');
+  const vol = offenVolume(dirs); // app_data:/backup/app_data:ro, ${LOCAL_DIR}:/archive
+  encryptedBackupOk(vol, 'age', { AGE_PASSPHRASE: 'Dance.0Tonight.Go.Typical' });
+  await ageDecryptWithPassphrase(join(vol.local, 'test.tar.gz.age'), join(vol.local, 'decrypted.tar.gz'), 'Dance.0Tonight.Go.Typical');
+  assertDecryptedHoldsOffenDb(vol, dirs, 'age');
 });
 
 test('offen test/age-passphrase: a wrong passphrase does not decrypt (the check above can fail)', async () => {

@@ -9,16 +9,17 @@
 // ssh-rsa key (age's other ssh recipient type), which decrypts it as well.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { backupOk, NEVER, offenVolume, removedAfter, untar } from './scenario.ts';
+import { assertDecryptedHoldsOffenDb, encryptedBackupOk, offenVolume, removedAfter } from './scenario.ts';
 
 const dirs = removedAfter();
 
 test('offen test/age-publickey: two age keys and an ssh-ed25519 key each decrypt test.tar.gz.age with the age CLI', () => {
-  const { dir, env, appData, local } = offenVolume(dirs); // app_data:/backup/app_data:ro, ${LOCAL_DIR}:/archive
+  const vol = offenVolume(dirs); // app_data:/backup/app_data:ro, ${LOCAL_DIR}:/archive
+  const { local } = vol;
   const keys = mkdtempSync(join(tmpdir(), 'offen-age-keys-'));
   dirs.push(keys);
 
@@ -37,23 +38,11 @@ test('offen test/age-publickey: two age keys and an ssh-ed25519 key each decrypt
   execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', join(keys, 'id_rsa'), '-C', 'docker-volume-backup@local']);
   const pkD = readFileSync(join(keys, 'id_rsa.pub'), 'utf8').trim();
 
-  backupOk({
-    ...env,
-    BACKUP_CRON_EXPRESSION: NEVER,
-    BACKUP_FILENAME: 'test.tar.gz',
-    BACKUP_LATEST_SYMLINK: 'test-latest.tar.gz.age',
-    BACKUP_RETENTION_DAYS: '7',
-    AGE_PUBLIC_KEYS: `${pkA},${pkB},${pkC},${pkD}`,
-    BACKUP_SOURCES: join(dir, 'backup'),
-    BACKUP_ARCHIVE: local,
-  });
+  encryptedBackupOk(vol, 'age', { AGE_PUBLIC_KEYS: `${pkA},${pkB},${pkC},${pkD}` });
 
   const doDecrypt = (identity: string) => {
     execFileSync('age', ['--decrypt', '-i', identity, '-o', join(local, 'decrypted.tar.gz'), join(local, 'test.tar.gz.age')]);
-    const extracted = untar(join(local, 'decrypted.tar.gz'), dirs);
-    assert.ok(existsSync(extracted(join(appData, 'offen.db'))), `Could not find expected file in untared archive (${identity}).`);
-    rmSync(join(local, 'decrypted.tar.gz'));
-    assert.ok(lstatSync(join(local, 'test-latest.tar.gz.age')).isSymbolicLink(), 'Could not find local symlink to latest encrypted backup.');
+    assertDecryptedHoldsOffenDb(vol, dirs, 'age', ` (${identity})`);
   };
   doDecrypt(join(keys, 'pk-a.txt'));
   doDecrypt(join(keys, 'pk-b.txt'));

@@ -11,24 +11,18 @@
 // AWS_CHECKSUM=when_required (it stores the SDK's aws-chunked framing verbatim, as MinIO of 2020
 // does). offsite runs as a process; the volumes are directories under <tmp>/backup, so archive
 // paths carry the <tmp> prefix; expect_running_containers needs Docker and is left out.
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { startS3rver, type S3rverHandle } from '../servers/s3rver.ts';
-import { backupOk, offenVolume, removedAfter, s3rverEnv, untar } from './scenario.ts';
+import { backupOk, offenVolume, removedAfter, s3rverEnv, s3rverWithBucket, untar } from './scenario.ts';
 
 const SUFFIX = '._S3rver_object';
 const dirs = removedAfter();
-let server: S3rverHandle;
-before(async () => {
-  server = await startS3rver({ buckets: ['backup'] }); // docker exec minio mkdir -p /data/backup
-});
-after(async () => {
-  await server?.close();
-});
+const s3rver = s3rverWithBucket(); // docker exec minio mkdir -p /data/backup
 
 test('offen test/cli: BACKUP_FROM_SNAPSHOT backup to S3 keeps the file and the empty directory', () => {
+  const server = s3rver.server;
   const { dir, env } = offenVolume(dirs, { archive: null }); // -v app_data:/backup/app_data
   mkdirSync(join(dir, 'backup', 'empty_data')); // -v empty_data:/backup/empty_data
   const tmpDir = join(dir, 'tmp');

@@ -10,11 +10,11 @@
 // paths carry the <tmp> prefix.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { backupOk, NEVER, offenVolume, untar } from './scenario.ts';
+import { assertDecryptedHoldsOffenDb, encryptedBackupOk, offenVolume } from './scenario.ts';
 
 const dirs: string[] = [];
 const homes: string[] = [];
@@ -25,7 +25,8 @@ after(() => {
 });
 
 test('offen test/gpg-asym: GPG_PUBLIC_KEY_RING_FILE encrypts test.tar.gz.gpg for the key; gpg -d decrypts it', () => {
-  const { dir, env, appData, local } = offenVolume(dirs); // app_data:/backup/app_data:ro, ${LOCAL_DIR}:/archive
+  const vol = offenVolume(dirs); // app_data:/backup/app_data:ro, ${LOCAL_DIR}:/archive
+  const { local } = vol;
   const keyDir = mkdtempSync(join(tmpdir(), 'offen-gpg-asym-keys-')); // ${KEY_DIR}
   dirs.push(keyDir);
   const gnupg = mkdtempSync(join(tmpdir(), 'offen-gpg-asym-home-'));
@@ -46,23 +47,11 @@ Passphrase: ${passphrase}
   );
   gpg(['--export', '--armor', '--yes', '--pinentry-mode', 'loopback', '--passphrase', passphrase, '--output', join(keyDir, 'public_key.asc')]);
 
-  backupOk({
-    ...env,
-    BACKUP_CRON_EXPRESSION: NEVER,
-    BACKUP_FILENAME: 'test.tar.gz',
-    BACKUP_LATEST_SYMLINK: 'test-latest.tar.gz.gpg',
-    BACKUP_RETENTION_DAYS: '7',
-    GPG_PUBLIC_KEY_RING_FILE: join(keyDir, 'public_key.asc'),
-    BACKUP_SOURCES: join(dir, 'backup'),
-    BACKUP_ARCHIVE: local,
-  });
+  encryptedBackupOk(vol, 'gpg', { GPG_PUBLIC_KEY_RING_FILE: join(keyDir, 'public_key.asc') });
 
   const decrypted = gpg(['-d', '--pinentry-mode', 'loopback', '--yes', '--passphrase', passphrase, join(local, 'test.tar.gz.gpg')]);
   writeFileSync(join(local, 'decrypted.tar.gz'), decrypted);
-  const extracted = untar(join(local, 'decrypted.tar.gz'), dirs);
-  assert.ok(existsSync(extracted(join(appData, 'offen.db'))), 'Could not find expected file in untared archive.');
-  rmSync(join(local, 'decrypted.tar.gz'));
-  assert.ok(lstatSync(join(local, 'test-latest.tar.gz.gpg')).isSymbolicLink(), 'Could not find local symlink to latest encrypted backup.');
+  assertDecryptedHoldsOffenDb(vol, dirs, 'gpg');
 
   // the archive is encrypted to the key, not with a passphrase: without the secret key gpg fails
   const empty = mkdtempSync(join(tmpdir(), 'offen-gpg-asym-empty-'));

@@ -13,24 +13,17 @@
 // expect_running_containers and `docker compose up -d` need Docker and are left out. Deliberate
 // difference: an unknown name in BACKUP_SKIP_BACKENDS_FROM_PRUNE is a configuration error in
 // offsite (offen ignores it), asserted at the end.
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.ts';
-import { startS3rver, type S3rverHandle } from '../servers/s3rver.ts';
-import { backupOk, NEVER, offenVolume, removedAfter, s3rverEnv } from './scenario.ts';
+import { backupOk, NEVER, offenVolume, removedAfter, s3rverEnv, s3rverWithBucket } from './scenario.ts';
 
 const SUFFIX = '._S3rver_object';
 const OLD = 'test-hostnametoken-old.tar.gz';
 const dirs = removedAfter();
-let server: S3rverHandle;
-before(async () => {
-  server = await startS3rver({ buckets: ['backup'] }); // mkdir -p /data/backup && minio server /data
-});
-after(async () => {
-  await server?.close();
-});
+const s3rver = s3rverWithBucket(); // mkdir -p /data/backup && minio server /data
 
 /** An empty file last modified 14 days ago (`touch -d "14 days ago"`). */
 function touchOld(file: string): void {
@@ -40,6 +33,7 @@ function touchOld(file: string): void {
 }
 
 test('offen test/pruning: BACKUP_SKIP_BACKENDS_FROM_PRUNE=s3 prunes only locally; "s3,local" prunes nowhere', () => {
+  const server = s3rver.server;
   const { dir, env: base, local } = offenVolume(dirs); // app_data:/backup/app_data:ro, ${LOCAL_DIR}:/archive
   const bucket = join(server.directory, 'backup');
   const env = {

@@ -10,23 +10,17 @@
 // own access key (S3RVER/S3RVER, not test/GMusLtUmILge2by+z890kQ). No AWS_CHECKSUM is needed:
 // s3rver stores offsite's uploads byte for byte with the default setting (the archive extracts;
 // a single put and a 40 MiB multipart upload compared equal to the local copy).
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startS3rver, type S3rverHandle } from '../servers/s3rver.ts';
 import { FOURTEEN_DAYS_AGO, offenSetup, runOffenDestinationScenario, type Store } from './destination-scenario.ts';
-import { s3rverEnv } from './scenario.ts';
+import { s3rverEnv, s3rverWithBucket } from './scenario.ts';
 
 const SUFFIX = '._S3rver_object';
-let server: S3rverHandle;
-before(async () => {
-  server = await startS3rver({ buckets: ['backup'] }); // minio: mkdir -p /data/backup
-});
-after(async () => {
-  await server?.close();
-});
+const s3rver = s3rverWithBucket(); // minio: mkdir -p /data/backup
 
 test('offen test/s3: backup found in the bucket and extracts, retention 0 keeps it, retention 7 prunes a 14 days old one', async () => {
+  const server = s3rver.server;
   const bucket = join(server.directory, 'backup');
   const store: Store = {
     names: async () =>

@@ -9,12 +9,12 @@
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { isolatedEnv, runCli } from '../helpers/cli.ts';
 import { DockerFake } from '../servers/docker-fake.ts';
-import { S3RVER_CREDENTIALS } from '../servers/s3rver.ts';
+import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../servers/s3rver.ts';
 import { cli, type CliResult } from './destination-scenario.ts';
 
 /** The "never" cron offen's compose files give the backup service (backups are run by hand). */
@@ -59,6 +59,37 @@ export function backupOk(env: Record<string, string>): ReturnType<typeof runCli>
 }
 
 /**
+ * The backup of offen's encryption scenarios (age-passphrase, age-publickey, gpg, gpg-asym): the
+ * literal BACKUP_FILENAME test.tar.gz (offsite appends `.<suffix>`), the latest symlink
+ * test-latest.tar.gz.<suffix>, retention 7, the "never" cron, and the scenario's encryption
+ * variables; asserts it exits 0.
+ */
+export function encryptedBackupOk(vol: Volume, suffix: 'age' | 'gpg', encryption: Record<string, string>): void {
+  backupOk({
+    ...vol.env,
+    BACKUP_CRON_EXPRESSION: NEVER,
+    BACKUP_FILENAME: 'test.tar.gz',
+    BACKUP_LATEST_SYMLINK: `test-latest.tar.gz.${suffix}`,
+    BACKUP_RETENTION_DAYS: '7',
+    ...encryption,
+    BACKUP_SOURCES: join(vol.dir, 'backup'),
+    BACKUP_ARCHIVE: vol.local,
+  });
+}
+
+/**
+ * offen's checks after decrypting to /archive/decrypted.tar.gz: tar extracts it to
+ * backup/app_data/offen.db (`what` adds to the message), it is removed again, and the latest
+ * symlink test-latest.tar.gz.<suffix> is a symlink.
+ */
+export function assertDecryptedHoldsOffenDb(vol: Volume, dirs: string[], suffix: 'age' | 'gpg', what = ''): void {
+  const extracted = untar(join(vol.local, 'decrypted.tar.gz'), dirs);
+  assert.ok(existsSync(extracted(join(vol.appData, 'offen.db'))), `Could not find expected file in untared archive${what}.`);
+  rmSync(join(vol.local, 'decrypted.tar.gz'));
+  assert.ok(lstatSync(join(vol.local, `test-latest.tar.gz.${suffix}`)).isSymbolicLink(), 'Could not find local symlink to latest encrypted backup.');
+}
+
+/**
  * Extracts `archive` with GNU tar (`tar <args> <archive> -C <new dir>`, the new directory in
  * `dirs`); returns where an absolute path archived by offsite is found in the extracted tree.
  */
@@ -77,6 +108,22 @@ export function s3rverEnv(port: number): Record<string, string> {
     AWS_ENDPOINT: `127.0.0.1:${port}`,
     AWS_ENDPOINT_PROTO: 'http',
     AWS_S3_BUCKET_NAME: 'backup',
+  };
+}
+
+/** s3rver with the bucket `backup` (offen: mkdir -p /data/backup), started before the file's tests and closed after them. */
+export function s3rverWithBucket(): { readonly server: S3rverHandle } {
+  let server: S3rverHandle | undefined;
+  before(async () => {
+    server = await startS3rver({ buckets: ['backup'] });
+  });
+  after(async () => {
+    await server?.close();
+  });
+  return {
+    get server() {
+      return server!;
+    },
   };
 }
 

@@ -14,7 +14,7 @@
 // (offen replicas, expect_running_containers 5) need a Docker engine and are left out.
 // offen treats X and X_FILE both set as X unset (the backup then fails for lack of credentials);
 // offsite refuses the pair by name before anything starts: both fail, as the test asserts.
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -22,20 +22,15 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { isolatedEnv, runCli } from '../helpers/cli.ts';
 import { makePgData } from './pgdata.ts';
-import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../servers/s3rver.ts';
+import { S3RVER_CREDENTIALS } from '../servers/s3rver.ts';
+import { removedAfter, s3rverWithBucket } from './scenario.ts';
 
 const SUFFIX = '._S3rver_object';
-const dirs: string[] = [];
-let server: S3rverHandle;
-before(async () => {
-  server = await startS3rver({ buckets: ['backup'] }); // minio: mkdir -p /data/backup
-});
-after(async () => {
-  await server?.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const dirs = removedAfter();
+const s3rver = s3rverWithBucket(); // minio: mkdir -p /data/backup
 
 test('offen test/secrets: S3 keys from _FILE secrets; both X and X_FILE fail; a missing _FILE fails', () => {
+  const server = s3rver.server;
   const { dir, env } = isolatedEnv();
   dirs.push(dir);
   makePgData(join(dir, 'backup', 'pg_data')); // pg_data:/backup/pg_data:ro

@@ -7,26 +7,20 @@
 // stand-in (test/servers/docker-fake.ts) as a Swarm manager through DOCKER_HOST; S3 is s3rver
 // (its own access key), read from its data directory as run.sh reads MinIO's volume; pg_data
 // is a directory <tmp>/backup/pg_data.
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startS3rver, type S3rverHandle } from '../servers/s3rver.ts';
 import { isolatedEnv } from '../helpers/cli.ts';
-import { backupWithDocker, dockerStandIn, NEVER, s3rverEnv, untar } from './scenario.ts';
+import { backupWithDocker, dockerStandIn, NEVER, s3rverEnv, s3rverWithBucket, untar } from './scenario.ts';
 
 const STOP = { 'docker-volume-backup.stop-during-backup': 'true' };
 const docker = dockerStandIn();
 const dirs = docker.dirs;
-let s3: S3rverHandle;
-before(async () => {
-  s3 = await startS3rver({ buckets: ['backup'] });
-});
-after(async () => {
-  await s3?.close();
-});
+const s3rver = s3rverWithBucket();
 
 test('offen test/services: labelled services scaled to 0 and back, test.tar.gz in S3 holds pg_data', async () => {
+  const s3 = s3rver.server;
   const { fake } = docker;
   const iso = isolatedEnv();
   dirs.push(iso.dir);

@@ -11,25 +11,19 @@
 // asserts that refusal: exit non-zero, the hint, nothing stopped, no object in the bucket, all 5
 // running. No Docker engine runs here: the Docker Engine API stand-in (test/servers/docker-fake.ts)
 // as a Swarm manager, task containers added with the labels Swarm gives them; S3 is s3rver.
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startS3rver, type S3rverHandle } from '../servers/s3rver.ts';
 import { isolatedEnv } from '../helpers/cli.ts';
-import { backupWithDocker, dockerStandIn, NEVER, s3rverEnv, swarmTaskLabels } from './scenario.ts';
+import { backupWithDocker, dockerStandIn, NEVER, s3rverEnv, s3rverWithBucket, swarmTaskLabels } from './scenario.ts';
 
 const STOP = { 'docker-volume-backup.stop-during-backup': 'true' };
 const docker = dockerStandIn();
-let s3: S3rverHandle;
-before(async () => {
-  s3 = await startS3rver({ buckets: ['backup'] });
-});
-after(async () => {
-  await s3?.close();
-});
+const s3rver = s3rverWithBucket();
 
 test('offen test/swarm: container labels on Swarm tasks are refused naming the service (offsite differs); nothing stopped, nothing written', async () => {
+  const s3 = s3rver.server;
   const { fake } = docker;
   const iso = isolatedEnv();
   const dir = iso.dir;
