@@ -3,15 +3,12 @@
 // issue `  VARIABLE: message` on stderr, and no stack trace.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config/index.ts';
 import { ConfigError } from '../../src/errors.ts';
-
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+import { runCliAsync } from '../helpers/cli.ts';
 
 interface BadCase {
   name: string;
@@ -170,32 +167,12 @@ describe('bad configurations, in-process', () => {
   }
 });
 
-function runConfig(env: Record<string, string>, cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'config'], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 describe('bad configurations, `offsite config` in a child process', { concurrency: 4 }, () => {
   for (const c of cases) {
     test(c.name, async () => {
       const { dir, env } = prepare(c);
       // A clean environment: nothing from this process leaks into the child.
-      const r = await runConfig({ PATH: process.env.PATH ?? '', ...env }, dir);
+      const r = await runCliAsync(['config'], { PATH: process.env.PATH ?? '', ...env }, { cwd: dir, timeoutMs: 60_000 });
       assert.equal(r.code, 2, `exit code; stderr: ${r.stderr}`);
       assert.equal(r.stdout, '');
       const lines = r.stderr.split('\n');
@@ -224,7 +201,7 @@ describe('a good configuration, `offsite config`', () => {
       },
       variables: [],
     });
-    const r = await runConfig({ PATH: process.env.PATH ?? '', ...env }, dir);
+    const r = await runCliAsync(['config'], { PATH: process.env.PATH ?? '', ...env }, { cwd: dir, timeoutMs: 60_000 });
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { job: string; retention: { days: number } };
     assert.equal(out.job, 'default');

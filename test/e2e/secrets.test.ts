@@ -6,11 +6,10 @@
  * URL-encoded or as an HTTP Basic token) may appear in stdout, stderr or a notification.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { CLI, isolatedEnv } from '../helpers/cli.ts';
+import { isolatedEnv, runCliAsync } from '../helpers/cli.ts';
 import { startRecorder, type HttpRecorder, type RecordedRequest, type Reply } from '../servers/http-recorder.ts';
 
 const hostile: HttpRecorder = await startRecorder();
@@ -78,26 +77,6 @@ function setup(destination: Record<string, string>) {
   };
 }
 
-function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 const basic = (user: string, pass: string) => Buffer.from(`${user}:${pass}`).toString('base64');
 
 const CASES: { name: string; env: () => Record<string, string>; extra?: string[] }[] = [
@@ -158,7 +137,7 @@ describe('a Dropbox access token obtained at run time never leaves the process',
       DROPBOX_ENDPOINT: `${hostile.url}/`,
       DROPBOX_OAUTH2_ENDPOINT: `${hostile.url}/`,
     });
-    const r = await run(['backup'], env);
+    const r = await runCliAsync(['backup'], env, { timeoutMs: 90_000 });
     assert.equal(r.code, 1, `exit code\n${r.stdout}\n${r.stderr}`);
     assert.ok(
       hostile.requests.some((q) => String(q.headers.authorization ?? '').includes(ACCESS)),
@@ -178,7 +157,7 @@ describe('no secret leaves the process when a destination refuses', () => {
       hostile.reset();
       hostile.handle(echoHandler);
       const { env } = setup(c.env());
-      const r = await run(['backup'], env);
+      const r = await runCliAsync(['backup'], env, { timeoutMs: 90_000 });
       assert.equal(r.code, 1, `exit code\n${r.stdout}\n${r.stderr}`);
       assert.ok(hostile.requests.length > 0, `the destination was contacted\n${r.stdout}\n${r.stderr}`);
       assertClean('stdout', r.stdout, c.extra);
@@ -188,7 +167,7 @@ describe('no secret leaves the process when a destination refuses', () => {
       assert.match(n.body, /fail/i);
       assertClean('notification body', n.body, c.extra);
 
-      const cfg = await run(['config'], env);
+      const cfg = await runCliAsync(['config'], env, { timeoutMs: 90_000 });
       assert.equal(cfg.code, 0, cfg.stderr);
       assertClean('config output', cfg.stdout + cfg.stderr, c.extra);
     });
@@ -208,7 +187,7 @@ describe('list, verify and notify-test never print a secret a server echoes', ()
       hostile.reset();
       hostile.handle(echoHandler);
       const { env } = setup(dropbox());
-      const r = await run(command, env);
+      const r = await runCliAsync(command, env, { timeoutMs: 90_000 });
       assert.notEqual(r.code, 0, `exit code\n${r.stdout}\n${r.stderr}`);
       assert.ok(hostile.requests.length > 0, `the destination was contacted\n${r.stdout}\n${r.stderr}`);
       const sent = hostile.requests.map((q) => `${q.path}?${q.query.toString()} ${JSON.stringify(q.headers)} ${q.body}`).join('\n');
@@ -228,7 +207,7 @@ describe('list, verify and notify-test never print a secret a server echoes', ()
     }));
     const password = 'ntfy-Pa55word-secret';
     const { env } = setup({ NOTIFICATION_URLS: `ntfy://alice:${password}@${notify.host}/alerts?disabletls=yes` });
-    const r = await run(['notify-test'], env);
+    const r = await runCliAsync(['notify-test'], env, { timeoutMs: 90_000 });
     assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
     assert.ok(
       notify.requests.some((q) => String(q.headers.authorization ?? '') === `Basic ${basic('alice', password)}`),
@@ -245,7 +224,7 @@ describe('list, verify and notify-test never print a secret a server echoes', ()
     notify.handle((req) => ({ status: 500, body: `cannot deliver to ${req.path}` }));
     const token = 'pathtokensecretwebhookid';
     const { env } = setup({ NOTIFICATION_URLS: `generic+http://${notify.host}/api/webhook/${token}` });
-    const r = await run(['notify-test'], env);
+    const r = await runCliAsync(['notify-test'], env, { timeoutMs: 90_000 });
     assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
     assert.equal(notify.requests[0]?.path, `/api/webhook/${token}`);
     const out = r.stdout + r.stderr;

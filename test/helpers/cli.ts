@@ -90,6 +90,9 @@ export async function runCliAsync(args: string[], env: Record<string, string>, o
   let stdout = '';
   let stderr = '';
   let out = '';
+  // decoded as a stream: a character split across two chunks stays whole
+  child.stdout!.setEncoding('utf8');
+  child.stderr!.setEncoding('utf8');
   child.stdout!.on('data', (d) => {
     stdout += d;
     out += d;

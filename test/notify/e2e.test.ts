@@ -4,12 +4,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
-import { spawn } from 'node:child_process';
 import { loadConfig } from '../../src/config/index.ts';
 import { silentLogger } from '../../src/log.ts';
 import { sendRunNotifications } from '../../src/notify/index.ts';
 import { runJob } from '../../src/run/run.ts';
-import { CLI, isolatedEnv } from '../helpers/cli.ts';
+import { isolatedEnv, runCliAsync } from '../helpers/cli.ts';
 import { startRecorder, type HttpRecorder } from '../servers/http-recorder.ts';
 import { FAST } from './helpers.ts';
 
@@ -87,12 +86,7 @@ describe('offsite notify-test', () => {
     const { dir, env } = isolatedEnv({
       NOTIFICATION_URLS: `generic+http://${rec.host}/good,generic+http://${rec.host}/bad?apikey=very-secret-key`,
     });
-    const child = spawn(process.execPath, [CLI, 'notify-test'], { env: { ...env, NOTIFICATION_TEMPLATES_DIR: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c) => {
-      out += String(c);
-    });
-    const code = await new Promise<number | null>((res) => child.on('close', res));
+    const { code, stdout: out } = await runCliAsync(['notify-test'], { ...env, NOTIFICATION_TEMPLATES_DIR: '' });
     rmSync(dir, { recursive: true, force: true });
     assert.equal(code, 1, out);
     const lines = out
