@@ -19,13 +19,11 @@
 // manifest `<archive>.manifest.json` beside each backup, so offen's `find ... -type f | wc -l`
 // counts archives only here.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { CLI, isolatedEnv } from '../helpers/cli.ts';
+import { isolatedEnv, runCliAsync } from '../helpers/cli.ts';
 
 export const NAME = 'test-hostnametoken.tar.gz';
 export const OLD = 'test-hostnametoken-old.tar.gz';
@@ -47,21 +45,10 @@ export interface CliResult {
   out: string;
 }
 
-/** Runs the CLI without blocking this process (in-process fakes keep answering). */
+/** Runs the CLI without blocking this process (in-process fakes keep answering); out is stdout then stderr. */
 export async function cli(args: string[], env: Record<string, string>): Promise<CliResult> {
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  const [code] = await once(child, 'exit');
-  clearTimeout(killer);
-  return { code: code as number | null, stdout, stderr, out: stdout + stderr };
+  const r = await runCliAsync(args, env);
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr, out: r.stdout + r.stderr };
 }
 
 /** offen's backup service environment (less the destination's variables) and its app_data volume. */
