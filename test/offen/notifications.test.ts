@@ -9,30 +9,14 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawn } from 'node:child_process';
-import { CLI, isolatedEnv } from '../helpers/cli.ts';
+import { isolatedEnv } from '../helpers/cli.ts';
 import { startRecorder, type HttpRecorder } from '../servers/http-recorder.ts';
 import { parseOffenTemplates, offenFuncs, GoTime } from '../../src/notify/offen-templates.ts';
 import { loadTemplates } from '../../src/notify/messages.ts';
 import type { ConfigIssue } from '../../src/errors.ts';
+import { cli as runCli } from './destination-scenario.ts'; // not blocking this process: the recorder answers from it
 
 const fixture = (f: string) => readFileSync(fileURLToPath(new URL(`../fixtures/offen/${f}`, import.meta.url)), 'utf8');
-/** Run the CLI without blocking this process (the recorder answers from it). */
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 const DEFAULT = fixture('default-notifications.tmpl');
 const CUSTOM = fixture('test-notifications.tmpl');
 

@@ -127,6 +127,23 @@ export function s3rverWithBucket(): { readonly server: S3rverHandle } {
   };
 }
 
+/**
+ * The backup service's environment in offen's Swarm stacks backing up pg_data to MinIO
+ * (test/services, test/swarm): test.tar.gz to bucket backup, retention 7 days, leeway 5s, no /archive.
+ */
+export function swarmStackS3Env(env: Record<string, string>, dir: string, port: number): Record<string, string> {
+  return {
+    ...env,
+    ...s3rverEnv(port),
+    BACKUP_FILENAME: 'test.tar.gz',
+    BACKUP_CRON_EXPRESSION: NEVER,
+    BACKUP_RETENTION_DAYS: '7',
+    BACKUP_PRUNING_LEEWAY: '5s',
+    BACKUP_SOURCES: join(dir, 'backup'),
+    BACKUP_ARCHIVE: '',
+  };
+}
+
 /** The Docker Engine API stand-in, started before the file's tests and closed after them with `dirs`. */
 export function dockerStandIn(): { readonly fake: DockerFake; dirs: string[] } {
   let fake: DockerFake | undefined;

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isolatedEnv } from '../helpers/cli.ts';
-import { backupWithDocker, dockerStandIn, NEVER, s3rverEnv, s3rverWithBucket, untar } from './scenario.ts';
+import { backupWithDocker, dockerStandIn, s3rverWithBucket, swarmStackS3Env, untar } from './scenario.ts';
 
 const STOP = { 'docker-volume-backup.stop-during-backup': 'true' };
 const docker = dockerStandIn();
@@ -31,16 +31,7 @@ test('offen test/services: labelled services scaled to 0 and back, test.tar.gz i
   const pg = fake.addService({ name: 'test_stack_pg', labels: STOP, replicas: 1 });
   const other = fake.addService({ name: 'test_stack_minio', replicas: 1 });
 
-  const r = await backupWithDocker(fake, {
-    ...iso.env,
-    ...s3rverEnv(s3.port),
-    BACKUP_FILENAME: 'test.tar.gz',
-    BACKUP_CRON_EXPRESSION: NEVER,
-    BACKUP_RETENTION_DAYS: '7',
-    BACKUP_PRUNING_LEEWAY: '5s',
-    BACKUP_SOURCES: join(iso.dir, 'backup'),
-    BACKUP_ARCHIVE: '',
-  });
+  const r = await backupWithDocker(fake, swarmStackS3Env(iso.env, iso.dir, s3.port));
   assert.equal(r.code, 0, r.out);
   const extracted = untar(join(s3.directory, 'backup', 'test.tar.gz._S3rver_object'), dirs);
   assert.ok(existsSync(extracted(join(iso.dir, 'backup', 'pg_data', 'PG_VERSION'))), 'Found relevant files in untared backup.');

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isolatedEnv } from '../helpers/cli.ts';
-import { backupWithDocker, dockerStandIn, NEVER, s3rverEnv, s3rverWithBucket, swarmTaskLabels } from './scenario.ts';
+import { backupWithDocker, dockerStandIn, s3rverWithBucket, swarmStackS3Env, swarmTaskLabels } from './scenario.ts';
 
 const STOP = { 'docker-volume-backup.stop-during-backup': 'true' };
 const docker = dockerStandIn();
@@ -46,16 +46,7 @@ test('offen test/swarm: container labels on Swarm tasks are refused naming the s
     for (let slot = 1; slot <= replicas; slot++) task(service, id, slot, labels);
   }
 
-  const r = await backupWithDocker(fake, {
-    ...iso.env,
-    ...s3rverEnv(s3.port),
-    BACKUP_FILENAME: 'test.tar.gz',
-    BACKUP_CRON_EXPRESSION: NEVER,
-    BACKUP_RETENTION_DAYS: '7',
-    BACKUP_PRUNING_LEEWAY: '5s',
-    BACKUP_SOURCES: join(dir, 'backup'),
-    BACKUP_ARCHIVE: '',
-  });
+  const r = await backupWithDocker(fake, swarmStackS3Env(iso.env, dir, s3.port));
   assert.notEqual(r.code, 0, r.out);
   assert.match(r.out, /is labelled to stop but is a task of Swarm service test_stack_(offen|pg)/);
   assert.match(r.out, /deploy\.labels/);
