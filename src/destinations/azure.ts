@@ -141,9 +141,7 @@ export function createAzureDestination(config: AzureConfig, options: AzureOption
           });
         } catch (err) {
           sent = body.bytes();
-          const override = abort.override(err);
-          if (override) throw override;
-          throw err;
+          throw abort.failure(err);
         } finally {
           abort.dispose();
         }

@@ -64,11 +64,11 @@ export function uploadAbort(source: import('node:stream').Readable, signal?: Abo
   source.once('error', onSourceError);
   return {
     controller,
-    /** What a failed upload should throw instead of the SDK's error, if anything: the source's error or the caller's abort. */
-    override(err: unknown): unknown {
+    /** What a failed upload throws: the source's error or the caller's abort if there was one, else the SDK's own error. */
+    failure(err: unknown): unknown {
       if (sourceError) return sourceError;
       if (signal?.aborted) return signal.reason ?? err;
-      return null;
+      return err;
     },
     dispose(): void {
       signal?.removeEventListener('abort', onAbort);

@@ -222,9 +222,7 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
             });
           } catch (err) {
             sent = body.bytes();
-            const override = abort.override(err);
-            if (override) throw override;
-            throw err;
+            throw abort.failure(err);
           } finally {
             abort.dispose();
           }

@@ -94,14 +94,7 @@ export function parseNotifyConfig(env: Env, issues: ConfigIssue[]): NotifyConfig
   });
 
   const legacy = legacyEmailUrl(env, issues);
-  const legacyNames = [
-    'EMAIL_NOTIFICATION_RECIPIENT',
-    'EMAIL_NOTIFICATION_SENDER',
-    'EMAIL_SMTP_HOST',
-    'EMAIL_SMTP_PORT',
-    'EMAIL_SMTP_USERNAME',
-    'EMAIL_SMTP_PASSWORD',
-  ];
+  const legacyNames = NOTIFY_VARIABLES.filter((n) => n.startsWith('EMAIL_'));
   const legacySet = legacyNames.filter((n) => env[n]);
   if (legacy) {
     const out = parseNotificationUrl(legacy);

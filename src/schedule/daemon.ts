@@ -3,6 +3,7 @@ import type { Logger } from '../log.ts';
 import { formatDuration } from '../config/duration.ts';
 import { parseCron, startSchedule } from './cron.ts';
 import { backupJob } from '../run/backup.ts';
+import { emptyStats } from '../run/run.ts';
 import type { RunStats } from '../run/stats.ts';
 import { errorMessage } from '../errors.ts';
 import { scheduleVerification } from '../restore/schedule.ts';
@@ -143,18 +144,10 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
       if (!finished) {
         const end = new Date();
         const stats: RunStats = {
-          job: job.name,
+          ...emptyStats(job.name, rec.started),
           status: 'failure',
-          start: rec.started,
           end,
           durationMs: end.getTime() - rec.started.getTime(),
-          lockWaitMs: 0,
-          archive: null,
-          destinations: [],
-          containersStopped: 0,
-          containersRestarted: 0,
-          warnings: [],
-          degradedBy: [],
           error: { phase: 'archive', message: controller.signal.aborted ? 'aborted: the daemon is stopping' : 'the run crashed' },
         };
         await history.append(historyRecord(stats, rec.id, trigger));
