@@ -11,16 +11,17 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { assertDecryptedHoldsOffenDb, encryptedBackupOk, offenVolume } from './scenario.ts';
+import { gpgHome } from '../crypto/tools.ts';
 
 const dirs: string[] = [];
-const homes: string[] = [];
+const homes: Array<() => void> = [];
 after(() => {
-  // gpg started an agent for each private home: end it before its directory goes
-  for (const h of homes) spawnSync('gpgconf', ['--homedir', h, '--kill', 'all'], { stdio: 'ignore', timeout: 10_000 });
+  // gpg started an agent for each private home: cleanup ends it before its directory goes
+  for (const cleanup of homes) cleanup();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -29,11 +30,12 @@ test('offen test/gpg-asym: GPG_PUBLIC_KEY_RING_FILE encrypts test.tar.gz.gpg for
   const { local } = vol;
   const keyDir = mkdtempSync(join(tmpdir(), 'offen-gpg-asym-keys-')); // ${KEY_DIR}
   dirs.push(keyDir);
-  const gnupg = mkdtempSync(join(tmpdir(), 'offen-gpg-asym-home-'));
-  dirs.push(gnupg);
-  homes.push(gnupg);
+  // a private home in loopback pinentry mode: without it, generating a protected key asks the
+  // agent's pinentry, which fails now and then without a terminal ("Inappropriate ioctl for device")
+  const home = gpgHome();
+  homes.push(home.cleanup);
+  const gpg = home.gpg;
   const passphrase = 'test';
-  const gpg = (args: string[], input?: string) => execFileSync('gpg', ['--homedir', gnupg, '--batch', ...args], { input, stdio: ['pipe', 'pipe', 'pipe'] });
   gpg(
     ['--gen-key'],
     `Key-Type: RSA
