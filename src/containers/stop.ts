@@ -167,11 +167,12 @@ export class StopController {
           // still runs as it did, so it is not started "again" (that would only fail the same way).
           this.pending = this.pending.filter((p) => p !== entry);
         } else entry.state = 'failed';
+        const restarted = 'the containers stopped so far are started again';
         throw new UserError(
           `could not stop container ${c.name}: ${dockerError(e)}`,
           status === 403
-            ? `the backup was not made; Docker refused the request: a Docker socket proxy in front of it (DOCKER_HOST) must allow POST and CONTAINERS`
-            : 'the backup was not made; the containers stopped so far are started again',
+            ? `the backup was not made; Docker refused the request: a Docker socket proxy in front of it (DOCKER_HOST) must allow POST and CONTAINERS${this.stopped > 0 ? `; ${restarted}` : ''}`
+            : `the backup was not made; ${restarted}`,
         );
       }
     }

@@ -139,6 +139,24 @@ describe('stop during backup', () => {
     assert.equal(stats.containersRestarted, 2);
   });
 
+  it('a stop refused with 403 after others stopped: the hint names the proxy rule and says those are started again', async () => {
+    composeStack();
+    fake.failStop.add('p-app-1');
+    fake.stopStatus.set('p-app-1', 403);
+    const hooks = await createRunHooks(jobFrom(env()), captureLogger().log);
+    const stats = newStats();
+    await assert.rejects(hooks.archivePre(ctxFor(stats)), (e: unknown) => {
+      assert.ok(e instanceof UserError);
+      assert.match(e.message, /could not stop container p-app-1/);
+      assert.match(e.hint ?? '', /must allow POST and CONTAINERS; the containers stopped so far are started again/);
+      return true;
+    });
+    await hooks.finish(ctxFor(stats));
+    // refused before anything happened: p-app-1 still runs and is not started "again"
+    assert.deepEqual(startedNames(), ['p-proxy-1', 'p-worker-1']);
+    assert.equal(stats.containersRestarted, 2);
+  });
+
   it('a failed restart is a failure in RunStats but the others still start', async () => {
     composeStack();
     fake.failStart.add('p-db-1');

@@ -153,6 +153,8 @@ export class DockerFake {
   swarm: 'inactive' | 'worker' | 'manager' = 'inactive';
   /** Container names whose stop / start requests fail with 500. */
   readonly failStop = new Set<string>();
+  /** The status of a refused stop by container name (default 500; 403 as a socket proxy refuses). */
+  readonly stopStatus = new Map<string, number>();
   readonly failStart = new Set<string>();
   /** How long a Swarm task takes to go from pending to running, or running to shutdown. */
   taskDelayMs = 0;
@@ -390,7 +392,7 @@ export class DockerFake {
         if (!c) return fail(404, `No such container: ${m[1]}`);
         const name = c.Names[0]!.slice(1);
         if (m[2] === 'stop') {
-          if (this.failStop.has(name)) return fail(500, `cannot stop container: ${name}: permission denied`);
+          if (this.failStop.has(name)) return fail(this.stopStatus.get(name) ?? 500, `cannot stop container: ${name}: permission denied`);
           if (c.State !== 'running') return send(304);
           c.State = 'exited';
           c.Status = 'Exited (0) Less than a second ago';
