@@ -1,13 +1,17 @@
 /**
  * The `destinations` section of `npm run bench` (bench/run.ts): uploading one archive to
- * several destinations. Runs `node src/cli.ts backup` as a child process (the product as a
- * user runs it) against s3rver and azurite on 127.0.0.1, started here as the tests start
- * them (test/servers/), with a fresh server and target per run.
+ * several destinations. Runs `offsite backup` as a child process the way bench/run.ts runs every
+ * other offsite process: its CLI (BENCH_ENTRY: the image's esbuild bundle by default, or
+ * src/cli.ts) with the image's environment (run.ts's offsiteEnv: NODE_ENV, NODE_OPTIONS,
+ * MALLOC_ARENA_MAX, UV_THREADPOOL_SIZE, NODE_COMPILE_CACHE), against s3rver, azurite and sshd on
+ * 127.0.0.1, started here as the tests start them (test/servers/), with a fresh server and
+ * target per run.
  *
  *   BENCH_DEST_MB      archive size in MiB (default 4096; e.g. 256 for a quick run)
  *   BENCH_DEST_CASES   e.g. `1,5`: only these cases (numbers in table order: 1 S3 + local, 2 local,
  *                      3 S3, 4 Azure, 5 local + S3 + Azure, 6 SFTP, 7 local + S3 + SFTP (P7))
- *   BENCH_DEST_CLI     another checkout's src/cli.ts (compare versions under the same conditions)
+ *   BENCH_DEST_CLI     another CLI to run instead (another checkout's bench/work/dist/offsite.mjs or
+ *                      src/cli.ts: compare versions under the same conditions)
  *   BENCH_DEST_REPEAT  runs per case; the fastest time and the highest peak RSS count (default 2:
  *                      the machine is shared, and one slow run says little)
  *
@@ -28,12 +32,24 @@ export const DEST_MB = Number(process.env.BENCH_DEST_MB ?? 4096);
 const REPEAT = Math.max(1, Number(process.env.BENCH_DEST_REPEAT ?? 2));
 const RSS_TARGET_MIB = 128;
 const RATIO_TARGET = 1.25;
-/** BENCH_DEST_CLI: another checkout's src/cli.ts, to compare versions under the same conditions. */
-const CLI = process.env.BENCH_DEST_CLI ?? join(import.meta.dirname, '..', 'src', 'cli.ts');
+/** BENCH_DEST_CLI: another CLI (another checkout's bundle or src/cli.ts), to compare versions under the same conditions. */
+const CLI_OVERRIDE = process.env.BENCH_DEST_CLI;
 /** BENCH_DEST_CASES: comma-separated case numbers (1-7, in table order) to run; default all. */
 const CASES = process.env.BENCH_DEST_CASES ? new Set(process.env.BENCH_DEST_CASES.split(',').map(Number)) : null;
 
 type Kind = 'local' | 's3' | 'azure' | 'sftp';
+
+/** How bench/run.ts starts offsite: the CLI it measures and the image's environment. */
+export interface OffsiteRunner {
+  /** The bundle's offsite.mjs (what the image runs) or src/cli.ts. */
+  cli: string;
+  /** Which of the two, for the report. */
+  entry: 'bundle' | 'source';
+  /** The image's environment (Dockerfile) with `extra` on top. */
+  env: (extra: NodeJS.ProcessEnv) => NodeJS.ProcessEnv;
+  /** NODE_COMPILE_CACHE of the runs (warmed first), or null for none. */
+  compileCache: string | null;
+}
 
 export interface DestRow {
   case: string;
@@ -107,29 +123,20 @@ async function stopServers(s: Servers): Promise<void> {
   }
 }
 
-function env(kinds: Kind[], s: Servers, source: string, work: string, compileCache: string | null): NodeJS.ProcessEnv {
+function env(runner: OffsiteRunner, s: Servers, source: string, work: string): NodeJS.ProcessEnv {
   const conf = fs.mkdtempSync(join(work, 'conf-'));
   fs.mkdirSync(join(conf, 'conf.d'));
-  const e: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
+  // the image's environment (bench/run.ts), with this run's own conf dir, source and destinations
+  const e: NodeJS.ProcessEnv = runner.env({
     OFFSITE_CONF_DIR: join(conf, 'conf.d'),
     OFFSITE_LOCK_FILE: join(conf, 'lock'),
     OFFSITE_HEALTH_FILE: join(conf, 'health.json'),
-    OFFSITE_DOTENV: '/dev/null',
-    LOG_FORMAT: 'json',
-    LOG_LEVEL: 'info',
-    // as the image sets it (Dockerfile)
-    UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '8',
-    NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=1',
-    MALLOC_ARENA_MAX: process.env.BENCH_MALLOC_ARENA_MAX ?? '2',
     BACKUP_SOURCES: source,
     BACKUP_COMPRESSION: 'none',
     BACKUP_TMP_DIR: work,
     // no local copy unless asked for
     BACKUP_ARCHIVE: s.localDir ?? '',
-    ...(compileCache ? { NODE_COMPILE_CACHE: compileCache } : {}),
-  };
+  });
   if (s.s3) {
     Object.assign(e, {
       AWS_S3_BUCKET_NAME: 'bench',
@@ -163,15 +170,15 @@ function env(kinds: Kind[], s: Servers, source: string, work: string, compileCac
 }
 
 /** One `offsite backup` run; its duration is the run's own (without Node's start-up), its RSS the child's maxRSS. */
-async function backup(label: string, kinds: Kind[], source: string, work: string, compileCache: string | null): Promise<DestRow> {
+async function backup(label: string, kinds: Kind[], source: string, work: string, runner: OffsiteRunner): Promise<DestRow> {
   console.log(`[destinations] ${label} ...`);
   const servers = await startServers(kinds, work);
   let e: NodeJS.ProcessEnv | undefined;
   try {
     const timeFile = join(work, 'dest-time.txt');
-    e = env(kinds, servers, source, work, compileCache);
+    e = env(runner, servers, source, work);
     const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn('/usr/bin/time', ['-f', '%M %e %U %S', '-o', timeFile, process.execPath, CLI, 'backup'], {
+      const child = spawn('/usr/bin/time', ['-f', '%M %e %U %S', '-o', timeFile, process.execPath, CLI_OVERRIDE ?? runner.cli, 'backup'], {
         env: e!,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -225,15 +232,20 @@ async function backup(label: string, kinds: Kind[], source: string, work: string
   }
 }
 
-/** `compileCache`: NODE_COMPILE_CACHE for the child (as the image sets it), or null for none. */
-export async function destinationsSection(work: string, compileCache: string | null): Promise<DestRow[]> {
+/** `runner`: bench/run.ts's CLI (the bundle, by default) and the image's environment. */
+export async function destinationsSection(work: string, runner: OffsiteRunner): Promise<DestRow[]> {
   fs.mkdirSync(work, { recursive: true });
-  if (compileCache) {
+  entryUsed = CLI_OVERRIDE
+    ? `\`node ${CLI_OVERRIDE}\` (BENCH_DEST_CLI)`
+    : runner.entry === 'bundle'
+      ? "the image's esbuild bundle (`node dist/offsite.mjs`)"
+      : '`node src/cli.ts`';
+  if (runner.compileCache) {
     // warm the compile cache with every module a backup loads (a tiny backup to each kind)
     const tiny = join(work, 'tiny');
     fs.mkdirSync(tiny, { recursive: true });
     fs.writeFileSync(join(tiny, 'a'), 'a');
-    await backup('warm-up (compile cache)', ['local', 's3', 'azure', 'sftp'], tiny, work, compileCache);
+    await backup('warm-up (compile cache)', ['local', 's3', 'azure', 'sftp'], tiny, work, runner);
   }
   const source = buildSource(work, DEST_MB);
   // warm the page cache
@@ -243,7 +255,7 @@ export async function destinationsSection(work: string, compileCache: string | n
   const run = async (label: string, kinds: Kind[]): Promise<DestRow | null> => {
     if (CASES && !CASES.has(++caseNo)) return null;
     const runs: DestRow[] = [];
-    for (let i = 0; i < REPEAT; i++) runs.push(await backup(label, kinds, source, work, compileCache));
+    for (let i = 0; i < REPEAT; i++) runs.push(await backup(label, kinds, source, work, runner));
     const fastest = runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
     return { ...fastest, rssMiB: Math.max(...runs.map((r) => r.rssMiB)), runs: runs.map((r) => r.seconds) };
   };
@@ -261,6 +273,9 @@ export async function destinationsSection(work: string, compileCache: string | n
   }
   return rows;
 }
+
+/** What the section ran, for the report. */
+let entryUsed = '`node src/cli.ts`';
 
 export function destinationsReport(rows: DestRow[], machine: string): string {
   const alone = rows.filter((r) => r.kinds.length === 1);
@@ -281,7 +296,7 @@ export function destinationsReport(rows: DestRow[], machine: string): string {
     '# Destinations benchmark',
     '',
     `Run ${new Date().toISOString()} on ${machine}.`,
-    `Archive: ${DEST_MB} MiB of random data in 64 MiB files (BENCH_DEST_MB), BACKUP_COMPRESSION=none so the archiver is not the bottleneck (it runs at ~1 GiB/s; the upload path is what is measured). Each row is one \`node src/cli.ts backup\` child with a fresh s3rver / azurite / local directory on 127.0.0.1 (the servers share the machine's 2 cores with offsite). Fastest of ${REPEAT} runs per case (BENCH_DEST_REPEAT), highest peak RSS of them. Time: the run's own duration ("backup finished" durationMs, without Node's start-up); per destination: each upload's duration. Offsite CPU: user + system seconds of the offsite process (the fastest run's). Peak RSS: the offsite process's maxRSS (/usr/bin/time %M), with Node's compile cache (NODE_COMPILE_CACHE, warmed first, as the image sets it) unless BENCH_COMPILE_CACHE=0, target ≤ ${RSS_TARGET_MIB} MiB for S3 + local. Several destinations: the archive is written once to BACKUP_TMP_DIR and every upload follows that file as it grows.`,
+    `Archive: ${DEST_MB} MiB of random data in 64 MiB files (BENCH_DEST_MB), BACKUP_COMPRESSION=none so the archiver is not the bottleneck (it runs at ~1 GiB/s; the upload path is what is measured). Each row is one \`offsite backup\` child, run as ${entryUsed} with the image's environment (as bench/run.ts runs every offsite process), with a fresh s3rver / azurite / sshd / local directory on 127.0.0.1 (the servers share the machine's 2 cores with offsite). Fastest of ${REPEAT} runs per case (BENCH_DEST_REPEAT), highest peak RSS of them. Time: the run's own duration ("backup finished" durationMs, without Node's start-up); per destination: each upload's duration. Offsite CPU: user + system seconds of the offsite process (the fastest run's). Peak RSS: the offsite process's maxRSS (/usr/bin/time %M), with Node's compile cache (NODE_COMPILE_CACHE, warmed first, as the image sets it) unless BENCH_COMPILE_CACHE=0, target ≤ ${RSS_TARGET_MIB} MiB for S3 + local. Several destinations: the archive is written once to BACKUP_TMP_DIR and every upload follows that file as it grows.`,
     '',
     '| case | time (s) | all runs (s) | offsite CPU (s) | per destination (s) | peak RSS (MiB) | verdict |',
     '| --- | ---: | --- | ---: | --- | ---: | --- |',

@@ -652,8 +652,10 @@ async function main(): Promise<void> {
   }
   let destMd: string | null = null;
   if (!ONLY || ONLY.has('destinations')) {
+    // the image's bundle and environment, as for every other offsite process here
+    if (ENTRY === 'bundle' && names.length === 0) buildBundle();
     const loadStart = loadavg()[0]!;
-    const rows: DestRow[] = await destinationsSection(join(WORK, 'destinations'), COMPILE_CACHE);
+    const rows: DestRow[] = await destinationsSection(join(WORK, 'destinations'), { cli: CLI, entry: ENTRY, env: offsiteEnv, compileCache: COMPILE_CACHE });
     const machine = `${CORES} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${osVersion()}`;
     destMd =
       destinationsReport(rows, machine) +
