@@ -18,6 +18,7 @@ import type { HtmlEscapedString } from 'hono/utils/html';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import { randomBytes } from 'node:crypto';
 import type { DaemonControl } from '../schedule/daemon.ts';
+import type { RunSummaryJson as RunJson, RunDetailJson } from './server.ts';
 import { isOffsiteVariable, type JobConfig } from '../config/index.ts';
 import type { TokenStore, Scope } from '../tokens/store.ts';
 import { secretEquals } from '../tokens/store.ts';
@@ -479,47 +480,6 @@ interface StatusJson {
     /** Runs per UTC day by result, oldest first (the run history's counts). */
     days?: Array<{ day: string; success: number; degraded: number; partial: number; failure: number }>;
   }>;
-}
-interface RunJson {
-  id: string;
-  job: string;
-  trigger: string;
-  state: string;
-  started: string;
-  finished: string | null;
-  status: string | null;
-  progress: { files: number; bytes: number; total: { files: number; bytes: number } | null; bytesPerSecond: number | null } | null;
-  archive: { size: number; files: number } | null;
-  /** 'history': known only from the run history (no progress, stats or log). */
-  source?: string;
-  error?: string | null;
-  destinations?: Array<{ destination: string; location: string; ok: boolean; bytes: number; error?: string }>;
-}
-interface RunDetailJson extends RunJson {
-  stats: {
-    status: string;
-    lockWaitMs: number;
-    containersStopped: number;
-    warnings: string[];
-    degradedBy: string[];
-    archive: { name: string; size: number; files: number } | null;
-    destinations: Array<{
-      destination: string;
-      location: string;
-      ok: boolean;
-      bytes: number;
-      durationMs: number;
-      attempts: number;
-      error?: string;
-      pruned: number;
-      kept?: number;
-      pruneNote?: string;
-    }>;
-    error: { phase: string; message: string } | null;
-    notifications?: Array<{ service: string; ok: boolean; error?: string }>;
-  } | null;
-  logs: Array<{ time: string; level: string; msg: string; fields?: Record<string, unknown> }>;
-  droppedLines: number;
 }
 interface DestJson {
   job: string;

@@ -16,7 +16,8 @@ import { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { DaemonControl } from '../schedule/daemon.ts';
-import type { RunRecord, RunEvent } from '../schedule/runs.ts';
+import type { RunRecord, RunEvent, RunProgress, RunLogLine } from '../schedule/runs.ts';
+import type { RunStats, RunStatus } from '../run/stats.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Inventory } from './inventory.ts';
@@ -87,7 +88,34 @@ function publicHealth(r: HealthResult, control: DaemonControl): Record<string, u
   };
 }
 
-export function runSummary(r: RunRecord): Record<string, unknown> {
+/** A value as JSON.stringify writes it: dates become strings. */
+export type Json<T> = T extends Date ? string : T extends (infer U)[] ? Json<U>[] : T extends object ? { [K in keyof T]: Json<T[K]> } : T;
+
+/** One run in `/api/v1/runs`, `/api/v1/status` (running) and the events stream; the status page reads the same type. */
+export interface RunSummaryJson {
+  id: string;
+  job: string;
+  trigger: HistoryRun['trigger'];
+  state: RunRecord['state'];
+  started: string;
+  finished: string | null;
+  status: RunStatus | null;
+  progress: RunProgress | null;
+  archive: { size: number; files: number; sha256: string } | null;
+  /** 'history': known only from the run history (no progress, stats or log). */
+  source?: 'history';
+  error?: string | null;
+  destinations?: HistoryRun['destinations'];
+}
+
+/** `/api/v1/runs/{id}`. */
+export interface RunDetailJson extends RunSummaryJson {
+  stats: Json<RunStats> | null;
+  logs: RunLogLine[];
+  droppedLines: number;
+}
+
+export function runSummary(r: RunRecord): RunSummaryJson {
   return {
     id: r.id,
     job: r.job,
@@ -102,7 +130,7 @@ export function runSummary(r: RunRecord): Record<string, unknown> {
 }
 
 /** A run known only from the run history (an earlier daemon's, or `offsite backup`'s): no progress, stats or log. */
-export function historySummary(r: HistoryRun): Record<string, unknown> {
+export function historySummary(r: HistoryRun): RunSummaryJson {
   return {
     id: r.id,
     job: r.job,
@@ -142,7 +170,7 @@ export function runDays(job: string, history: HistoryData | null, runs: readonly
   return [...out.values()];
 }
 
-function runDetail(r: RunRecord): Record<string, unknown> {
+function runDetail(r: RunRecord): RunDetailJson {
   return { ...runSummary(r), stats: r.stats ? JSON.parse(redact(JSON.stringify(r.stats))) : null, logs: r.logs, droppedLines: r.droppedLines };
 }
 
