@@ -5,7 +5,7 @@
  * Blocks are released in the order they were written.
  */
 import * as zlib from 'node:zlib';
-import { zstdEngineOptions } from './gzip-parallel.ts';
+import { ParallelCodec } from './gzip-parallel.ts';
 
 export interface CodecOutput {
   /** Output bytes, in order. */
@@ -53,7 +53,7 @@ export class CopyCodec implements Codec {
   destroy(): void {}
 }
 
-/** One zlib stream (gzip or zstd) compressing on libuv's threadpool. */
+/** One zlib stream compressing on libuv's threadpool. */
 export class ZlibCodec implements Codec {
   private readonly engine: zlib.Gzip | zlib.ZstdCompress;
   private readonly out: CodecOutput;
@@ -91,12 +91,15 @@ export class ZlibCodec implements Codec {
   }
 }
 
-/** gzip as RFC 1952 wants it by default (level 6), or zstd level 3 with a content checksum, as the CLIs do. */
-export function singleStreamCodec(compression: 'gz' | 'zst', out: CodecOutput): ZlibCodec {
-  const chunkSize = CHUNK;
-  if (compression === 'gz') return new ZlibCodec(zlib.createGzip({ chunkSize }), out);
+/**
+ * One compression thread: gzip as RFC 1952 wants it by default (level 6), one
+ * stream; or zstd level 3 with a content checksum, as the CLI writes it, in
+ * independent 1 MiB frames on one engine (cheaper than one long stream, see
+ * gzip-parallel.ts).
+ */
+export function singleStreamCodec(compression: 'gz' | 'zst', out: CodecOutput): Codec {
+  if (compression === 'gz') return new ZlibCodec(zlib.createGzip({ chunkSize: CHUNK }), out);
   // zstd's own worker threads (ZSTD_c_nbWorkers) are not used: Node's stream
-  // wrapper mishandles their flushing (ERR_STREAM_PUSH_AFTER_EOF on Node 24);
-  // several threads write independent frames instead (gzip-parallel.ts).
-  return new ZlibCodec(zlib.createZstdCompress(zstdEngineOptions(chunkSize)), out);
+  // wrapper mishandles their flushing (ERR_STREAM_PUSH_AFTER_EOF on Node 24).
+  return new ParallelCodec('zst', 1, out);
 }
