@@ -82,4 +82,4 @@ export interface ArchiveStream {
   progress?(): { files: number; bytesRead: number; size: number; total?: { files: number; bytes: number } | null };
 }
 
-export { createArchive } from './create.ts';
+export { createArchive, prestartArchiveWorker } from './create.ts';

@@ -10,10 +10,21 @@
  * backup size, and no block is ever allocated.
  */
 import * as fs from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { once } from 'node:events';
 import { BlockWriter, padding } from './tar.ts';
-import { walkSource, isSoftError, reasonOf, withPath, SourceMissingError, type SourceRoot, type WalkVisitor } from './walk.ts';
+import {
+  walkSource,
+  scanSource,
+  visitStats,
+  isSoftError,
+  reasonOf,
+  missingReason,
+  withPath,
+  SourceMissingError,
+  type SourceRoot,
+  type WalkVisitor,
+} from './walk.ts';
 import type { ArchiveScan, ArchiveCounts } from './index.ts';
 import { compileExclude } from './exclude.ts';
 
@@ -105,16 +116,31 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
       counts.symlinks++;
       writer.header({ name: rel, type: 'symlink', mode: st.mode, uid: st.uid, gid: st.gid, size: 0, mtime: Math.floor(st.mtimeMs / 1000), linkname: target });
     },
-    file(abs, rel, st) {
+    file(abs, rel) {
       let fd: number;
       try {
         fd = fs.openSync(abs, O_READ);
       } catch (err) {
         if (isSoftError(err)) {
-          unreadable(abs, reasonOf(err));
+          const code = (err as NodeJS.ErrnoException).code;
+          unreadable(abs, code === 'ENOENT' || code === 'ENOTDIR' ? missingReason(abs.slice(abs.lastIndexOf('/') + 1)) : reasonOf(err));
           return;
         }
         throw withPath(err, abs);
+      }
+      let st: fs.Stats;
+      try {
+        // the size and metadata of what was opened, now (not when the directory was listed)
+        st = fs.fstatSync(fd);
+      } catch (err) {
+        fs.closeSync(fd);
+        throw withPath(err, abs);
+      }
+      if (!st.isFile()) {
+        // replaced (by a directory, a fifo, ...) since it was listed: archived as what it is now
+        fs.closeSync(fd);
+        visitStats(abs, rel, st, exclude, archiver);
+        return;
       }
       try {
         const size = st.size;
@@ -171,22 +197,7 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
 
   // Pre-scan (lstat only), then the header entry from the main thread, first.
   const scan: ArchiveScan = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
-  const scanner: WalkVisitor = {
-    directory() {
-      scan.directories++;
-    },
-    file(_a, _r, st) {
-      scan.files++;
-      scan.bytes += st.size;
-    },
-    symlink() {
-      scan.symlinks++;
-    },
-    special() {},
-    excluded() {},
-    unreadable() {},
-  };
-  for (const root of data.roots) walkSource(root, exclude, scanner);
+  for (const root of data.roots) scanSource(root, exclude, scan);
   post({ t: 'scan', scan });
   return once(port, 'message').then(([reply]: HeaderReply[]) => {
     if (reply.entry) {
@@ -219,11 +230,15 @@ function fail(err: unknown): void {
   } satisfies WorkerMessage);
 }
 
+// the job comes as the first message: the worker may be started before the job is known (create.ts's prestartArchiveWorker)
 if (parentPort) {
-  try {
-    const r = run(parentPort, workerData as TarWorkerData);
-    if (r) r.catch(fail);
-  } catch (err) {
-    fail(err);
-  }
+  const port = parentPort;
+  port.once('message', (data: TarWorkerData) => {
+    try {
+      const r = run(port, data);
+      if (r) r.catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+  });
 }

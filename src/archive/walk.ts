@@ -20,7 +20,12 @@ export interface SourceRoot {
 
 export interface WalkVisitor {
   directory(abs: string, rel: string, st: fs.Stats): void;
-  file(abs: string, rel: string, st: fs.Stats): void;
+  /**
+   * A regular file, as the directory listing (or the source's stat) says: the visitor opens
+   * it and takes its size and metadata from the open descriptor (`fs.fstatSync`), so they are
+   * the file's at the moment it is archived. Not stat'ed here: one system call less per file.
+   */
+  file(abs: string, rel: string): void;
   symlink(abs: string, rel: string, st: fs.Stats): void;
   /** Socket, fifo or device: not archived. */
   special(abs: string, kind: string): void;
@@ -28,6 +33,14 @@ export interface WalkVisitor {
   excluded(abs: string, isDirectory: boolean): void;
   /** Vanished, or could not be listed / stat'ed. */
   unreadable(abs: string, reason: string): void;
+}
+
+/** What the lstat-only pre-scan counts (the manifest's counts; index.ts's ArchiveScan). */
+export interface ScanCounts {
+  files: number;
+  directories: number;
+  symlinks: number;
+  bytes: number;
 }
 
 /** Errors that mean "this entry vanished or may not be read": logged, counted, the archive goes on. */
@@ -89,23 +102,31 @@ function specialKind(st: fs.Stats): string {
   return 'unknown file type';
 }
 
-export function walkSource(root: SourceRoot, exclude: PathPattern | null, v: WalkVisitor): void {
+const NO_THROW = { throwIfNoEntry: false } as const;
+
+function statRoot(root: SourceRoot): fs.Stats {
   let st: fs.Stats | undefined;
   try {
-    st = fs.statSync(root.path, { throwIfNoEntry: false });
+    st = fs.statSync(root.path, NO_THROW);
   } catch (err) {
     throw withPath(err, root.path);
   }
   if (!st) throw new SourceMissingError(root.path);
+  return st;
+}
+
+export function walkSource(root: SourceRoot, exclude: PathPattern | null, v: WalkVisitor): void {
+  const st = statRoot(root);
   if (exclude && exclude.test(root.path)) {
     v.excluded(root.path, st.isDirectory());
     return;
   }
-  visit(root.path, root.name, st, exclude, v);
+  visitStats(root.path, root.name, st, exclude, v);
 }
 
-function visit(abs: string, rel: string, st: fs.Stats, exclude: PathPattern | null, v: WalkVisitor): void {
-  if (st.isFile()) v.file(abs, rel, st);
+/** Visits an entry whose type is known from a stat (the source itself, a directory listing without types, or a file that turned out to be something else when opened). */
+export function visitStats(abs: string, rel: string, st: fs.Stats, exclude: PathPattern | null, v: WalkVisitor): void {
+  if (st.isFile()) v.file(abs, rel);
   else if (st.isDirectory()) {
     v.directory(abs, rel, st);
     walkDir(abs, rel, exclude, v);
@@ -113,41 +134,125 @@ function visit(abs: string, rel: string, st: fs.Stats, exclude: PathPattern | nu
   else v.special(abs, specialKind(st));
 }
 
-function walkDir(dir: string, relDir: string, exclude: PathPattern | null, v: WalkVisitor): void {
-  let names: string[];
+/** A listed name, with its type when the file system reports it (d_type). */
+type Listed = fs.Dirent | string;
+
+const byName = (a: fs.Dirent, b: fs.Dirent): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+/**
+ * A directory's entries, sorted by name unless `sorted` is false (UTF-16 code units, as `Array#sort` sorts the
+ * names), typed where the file system says (no stat needed to tell a file from a
+ * directory). Null (reported as unreadable) when it cannot be listed. When a typed listing
+ * fails softly (Node lstat's entries of unknown type itself, and one that vanished fails the
+ * whole listing), the plain listing is used and every entry is lstat'ed by the caller.
+ */
+function list(dir: string, v: Pick<WalkVisitor, 'unreadable'> | null, sorted = true): Listed[] | null {
   try {
-    names = fs.readdirSync(dir);
+    const entries = fs.readdirSync(dir, { withFileTypes: true });
+    return sorted ? entries.sort(byName) : entries;
+  } catch (err) {
+    if (!isSoftError(err)) throw withPath(err, dir);
+  }
+  try {
+    const names = fs.readdirSync(dir);
+    return sorted ? names.sort() : names;
   } catch (err) {
     if (isSoftError(err)) {
-      v.unreadable(dir, `cannot list directory: ${reasonOf(err)}`);
-      return;
+      v?.unreadable(dir, `cannot list directory: ${reasonOf(err)}`);
+      return null;
     }
     throw withPath(err, dir);
   }
-  names.sort();
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i]!;
-    const abs = dir + '/' + name;
-    let st: fs.Stats | undefined;
-    try {
-      st = fs.lstatSync(abs, { throwIfNoEntry: false });
-    } catch (err) {
-      if (isSoftError(err)) {
-        v.unreadable(abs, reasonOf(err));
-        continue;
-      }
-      throw withPath(err, abs);
+}
+
+/** Why an entry that was listed cannot be found: vanished, or a name that is not valid UTF-8. */
+export function missingReason(name: string): string {
+  // readdir decodes names as UTF-8; a name that is not valid UTF-8 comes
+  // back with U+FFFD and cannot be opened under that name
+  return name.includes('\uFFFD') ? 'file name is not valid UTF-8; not archived' : 'vanished during backup';
+}
+
+/** lstat of a listed entry; undefined (reported as unreadable) when it vanished or may not be stat'ed. */
+function lstatEntry(abs: string, name: string, v: Pick<WalkVisitor, 'unreadable'> | null): fs.Stats | undefined {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.lstatSync(abs, NO_THROW);
+  } catch (err) {
+    if (isSoftError(err)) {
+      v?.unreadable(abs, reasonOf(err));
+      return undefined;
     }
-    if (!st) {
-      // readdir decodes names as UTF-8; a name that is not valid UTF-8 comes
-      // back with U+FFFD and cannot be opened under that name
-      v.unreadable(abs, name.includes('\uFFFD') ? 'file name is not valid UTF-8; not archived' : 'vanished during backup');
+    throw withPath(err, abs);
+  }
+  if (!st) v?.unreadable(abs, missingReason(name));
+  return st;
+}
+
+function walkDir(dir: string, relDir: string, exclude: PathPattern | null, v: WalkVisitor): void {
+  const entries = list(dir, v);
+  if (!entries) return;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    const name = typeof entry === 'string' ? entry : entry.name;
+    const abs = dir + '/' + name;
+    const rel = relDir + '/' + name;
+    if (typeof entry !== 'string' && entry.isFile()) {
+      if (exclude !== null && exclude.test(abs)) v.excluded(abs, false);
+      else v.file(abs, rel);
       continue;
     }
+    const st = lstatEntry(abs, name, v);
+    if (!st) continue;
     if (exclude !== null && exclude.test(abs)) {
       v.excluded(abs, st.isDirectory());
       continue;
     }
-    visit(abs, relDir + '/' + name, st, exclude, v);
+    visitStats(abs, rel, st, exclude, v);
+  }
+}
+
+/**
+ * The pre-scan (its counts go into the manifest, the archive's first entry): the same
+ * entries the archive walk visits, with an lstat only for regular files (their sizes);
+ * directories and symlinks are counted from the listing's types.
+ */
+export function scanSource(root: SourceRoot, exclude: PathPattern | null, counts: ScanCounts): void {
+  const st = statRoot(root);
+  if (exclude && exclude.test(root.path)) return;
+  scanStats(root.path, st, exclude, counts);
+}
+
+function scanStats(abs: string, st: fs.Stats, exclude: PathPattern | null, c: ScanCounts): void {
+  if (st.isFile()) {
+    c.files++;
+    c.bytes += st.size;
+  } else if (st.isDirectory()) {
+    c.directories++;
+    scanDir(abs, exclude, c);
+  } else if (st.isSymbolicLink()) c.symlinks++;
+}
+
+function scanDir(dir: string, exclude: PathPattern | null, c: ScanCounts): void {
+  const entries = list(dir, null, false);
+  if (!entries) return;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    const name = typeof entry === 'string' ? entry : entry.name;
+    const abs = dir + '/' + name;
+    if (exclude !== null && exclude.test(abs)) continue;
+    if (typeof entry !== 'string') {
+      if (entry.isDirectory()) {
+        c.directories++;
+        scanDir(abs, exclude, c);
+        continue;
+      }
+      if (entry.isSymbolicLink()) {
+        c.symlinks++;
+        continue;
+      }
+      if (!entry.isFile()) continue;
+    }
+    const st = lstatEntry(abs, name, null);
+    if (st) scanStats(abs, st, exclude, c);
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { JobConfig } from '../config/index.ts';
 import { createRunHooks } from '../containers/hooks.ts';
+import { prestartArchiveWorker } from '../archive/index.ts';
 import { reportRun } from './report.ts';
 import { runJob, type RunContext } from './run.ts';
 import type { RunStats } from './stats.ts';
@@ -18,8 +19,15 @@ export interface BackupOptions extends Omit<RunContext, 'hooks'> {
 
 export async function backupJob(job: JobConfig, opts: BackupOptions): Promise<RunStats> {
   const { reportSignal, onRunEnd, ...ctx } = opts;
-  const hooks = await createRunHooks(job, ctx.log);
-  const stats = await runJob(job, { ...ctx, hooks });
+  // the archive worker starts while the hooks, the lock and the destinations are set up
+  const worker = prestartArchiveWorker();
+  let stats: RunStats;
+  try {
+    const hooks = await createRunHooks(job, ctx.log);
+    stats = await runJob(job, { ...ctx, hooks });
+  } finally {
+    worker.end();
+  }
   onRunEnd?.(stats);
   await reportRun(job, stats, ctx.log, reportSignal);
   return stats;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { createArchive } from '../../src/archive/index.ts';
+import { createArchive, prestartArchiveWorker } from '../../src/archive/index.ts';
 import { extractArchive, verifyArchiveStream } from '../../src/archive/extract.ts';
 import { UserError } from '../../src/errors.ts';
 import { buildTree, describeSources, tempDir, run, options, archiveTo, inArchive, TAR_EXTRACT } from './helpers.ts';
@@ -233,6 +233,63 @@ test('header hook: pre-scan counts and the manifest is the first entry', async (
   const x = await run('tar', ['-xzf', file, '-C', dest]);
   assert.equal(x.stderr, '');
   assert.deepEqual(JSON.parse(fs.readFileSync(join(dest, 'backup-manifest.json'), 'utf8')), seen);
+});
+
+test('files that grow, shrink or are replaced after the pre-scan are archived as they are when archived; the manifest has the scan', async () => {
+  const src = join(root, 'changing', 'vol');
+  fs.mkdirSync(join(src, 'dir'), { recursive: true });
+  fs.writeFileSync(join(src, 'grows.txt'), 'a'.repeat(1000));
+  fs.writeFileSync(join(src, 'shrinks.txt'), 'b'.repeat(5000));
+  fs.writeFileSync(join(src, 'becomes-dir'), 'c');
+  fs.writeFileSync(join(src, 'dir', 'same.txt'), 'd'.repeat(700));
+  fs.chmodSync(join(src, 'grows.txt'), 0o600);
+  let scanned: unknown = null;
+  const file = join(root, 'changing.tar');
+  const { result } = await archiveTo(
+    file,
+    options([src], {
+      compression: 'none',
+      header: (scan) => {
+        scanned = scan;
+        // between the scan and the archive walk
+        fs.appendFileSync(join(src, 'grows.txt'), 'A'.repeat(3000));
+        fs.chmodSync(join(src, 'grows.txt'), 0o640);
+        fs.truncateSync(join(src, 'shrinks.txt'), 10);
+        fs.rmSync(join(src, 'becomes-dir'));
+        fs.mkdirSync(join(src, 'becomes-dir'));
+        return { name: 'm.json', data: Buffer.from('{}') };
+      },
+    }),
+  );
+  assert.deepEqual(scanned, { files: 4, directories: 2, symlinks: 0, bytes: 1000 + 5000 + 1 + 700 });
+  assert.equal(result.unreadable, 0);
+  assert.deepEqual([result.files, result.directories, result.bytesRead], [3, 3, 4000 + 10 + 700]);
+  const dest = fs.mkdtempSync(join(root, 'c-'));
+  const x = await run('tar', ['-xf', file, '-C', dest]);
+  assert.equal(x.stderr, '');
+  const got = describeSources([src], dest);
+  const want = describeSources([src]);
+  assert.deepEqual([...got.keys()], [...want.keys()]);
+  for (const [path, node] of want) assert.deepEqual(got.get(path), node, path);
+  assert.equal(fs.statSync(join(dest, inArchive(src, 'grows.txt'))).mode & 0o777, 0o640);
+});
+
+test('a prestarted worker is taken by the next archive, which then ends normally; one that no archive took is ended', async () => {
+  const unused = prestartArchiveWorker();
+  unused.end();
+  assert.equal(unused.taken, false);
+  const spare = prestartArchiveWorker();
+  assert.equal(spare.taken, false);
+  const file = join(root, 'prestarted.tar');
+  const archiving = archiveTo(file, options(sources, { compression: 'none' }));
+  assert.equal(spare.taken, true);
+  spare.end(); // a no-op once taken: the run's end never stops its archive
+  const { result } = await archiving;
+  assert.equal(result.unreadable, 0);
+  await extractAndCompare(file, TAR_EXTRACT.none, 'prestarted worker');
+  // the next archive starts its own worker
+  const again = await archiveTo(join(root, 'fresh-worker.tar'), options(sources, { compression: 'none' }));
+  assert.equal(again.result.files, result.files);
 });
 
 test('header hook returning null adds no entry', async () => {
