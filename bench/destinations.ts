@@ -12,6 +12,7 @@
  *                      3 S3, 4 Azure, 5 local + S3 + Azure, 6 SFTP, 7 local + S3 + SFTP (P7))
  *   BENCH_DEST_CLI     another CLI to run instead (another checkout's bench/work/dist/offsite.mjs or
  *                      src/cli.ts: compare versions under the same conditions)
+ *   BENCH_DEST_ENV     extra variables for every offsite run, `K=V,K=V` (e.g. `AWS_PART_SIZE=8`: compare settings)
  *   BENCH_DEST_REPEAT  runs per case; the fastest time and the highest peak RSS count (default 2:
  *                      the machine is shared, and one slow run says little)
  *
@@ -34,6 +35,13 @@ const RSS_TARGET_MIB = 128;
 const RATIO_TARGET = 1.25;
 /** BENCH_DEST_CLI: another CLI (another checkout's bundle or src/cli.ts), to compare versions under the same conditions. */
 const CLI_OVERRIDE = process.env.BENCH_DEST_CLI;
+/** BENCH_DEST_ENV: `K=V,K=V` added to every run's environment. */
+const EXTRA_ENV: NodeJS.ProcessEnv = Object.fromEntries(
+  (process.env.BENCH_DEST_ENV ?? '')
+    .split(',')
+    .filter((kv) => kv.includes('='))
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
 /** BENCH_DEST_CASES: comma-separated case numbers (1-7, in table order) to run; default all. */
 const CASES = process.env.BENCH_DEST_CASES ? new Set(process.env.BENCH_DEST_CASES.split(',').map(Number)) : null;
 
@@ -136,6 +144,7 @@ function env(runner: OffsiteRunner, s: Servers, source: string, work: string): N
     BACKUP_TMP_DIR: work,
     // no local copy unless asked for
     BACKUP_ARCHIVE: s.localDir ?? '',
+    ...EXTRA_ENV,
   });
   if (s.s3) {
     Object.assign(e, {

@@ -187,7 +187,7 @@ let gcFunction: GcFunction | null | undefined;
  * comes from the --expose-gc/vm idiom (as Jest uses it); without it nothing
  * happens.
  */
-function collectGarbage(): void {
+export function collectGarbage(): void {
   if (gcFunction === undefined) {
     const existing = (globalThis as { gc?: unknown }).gc;
     try {

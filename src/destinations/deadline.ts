@@ -235,7 +235,7 @@ export function guardStream(source: Readable, opts: { timeoutMs: number; what: s
  */
 export function metered(source: Readable, onProgress: () => void): { stream: Readable; bytes(): number } {
   let count = 0;
-  const stream = new PassThrough({ highWaterMark: 1 << 20 });
+  const stream = new PassThrough({ highWaterMark: 256 << 10 });
   const idle = setInterval(() => {
     if (source.readableEnded || stream.destroyed) {
       clearInterval(idle);

@@ -336,7 +336,7 @@ export function watchProgress(source: Readable, timeoutMs: number, outer?: Abort
   let stalled = false;
   let count = 0;
   const stream = new Transform({
-    highWaterMark: 1 << 20,
+    highWaterMark: 256 << 10,
     transform(chunk: Buffer, _enc, cb) {
       count += chunk.length;
       cb(null, chunk);

@@ -267,6 +267,44 @@ describe('shipArchive', () => {
     assert.deepEqual(await readdir(tmp), [], 'nothing staged');
   });
 
+  test('several destinations: the staged file reaches each destination in chunks of at most 256 KiB (what a destination buffers)', async () => {
+    const [d1, d2, tmp] = [await dir(), await dir(), await dir()];
+    const sizes: number[] = [];
+    const local = createLocalDestination({ dir: d1, latestSymlink: null }, log);
+    const spy: Destination = {
+      ...local,
+      async upload(n, s, o) {
+        const seen = new Transform({
+          transform(chunk: Buffer, _e, cb) {
+            sizes.push(chunk.length);
+            cb(null, chunk);
+          },
+        });
+        s.pipe(seen);
+        return local.upload(n, seen, o);
+      },
+    };
+    const a = fakeArchive(3 * MiB + 5, { chunk: 2 * MiB });
+    const r = await shipArchive({
+      destinations: [spy, createLocalDestination({ dir: d2, latestSymlink: null }, log)],
+      name: 'chunks.tar',
+      archive: a,
+      tmpDir: tmp,
+      retry: fastRetry,
+      log,
+    });
+    assert.deepEqual(
+      r.results.map((x) => x.ok),
+      [true, true],
+    );
+    assert.equal(
+      sizes.reduce((x, y) => x + y, 0),
+      3 * MiB + 5,
+    );
+    assert.ok(Math.max(...sizes) <= 256 * 1024, `largest chunk ${Math.max(...sizes)} bytes`);
+    assert.equal(sha256Hex(await readFile(join(d1, 'chunks.tar'))), await a.sha);
+  });
+
   test('an archive failure (single destination) rejects with ArchiveFailedError and leaves nothing', async () => {
     const out = await dir();
     const a = fakeArchive(10 * MiB, { failAfter: 2 * MiB });
