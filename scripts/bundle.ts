@@ -40,6 +40,9 @@ const REWRITES: [string, string, string][] = [
   // tar-stream's header encoder, found by path at run time (its exports map hides it): bundled
   ['archive/tar.ts', `const require = createRequire(import.meta.url);`, ''],
   ['archive/tar.ts', `require(join(dirname(require.resolve('tar-stream')), 'headers.js'))`, `require('tar-stream/headers.js')`],
+  // and its decoder, for extraction
+  ['archive/untar.ts', `const require = createRequire(import.meta.url);`, ''],
+  ['archive/untar.ts', `require(join(dirname(require.resolve('tar-stream')), 'headers.js'))`, `require('tar-stream/headers.js')`],
   // libraries loaded on first use: their own bundle files (vendor-<name>.mjs), required synchronously
   ['lazy.ts', `load(name)`, "load(`./vendor-${name.replace(/[^a-zA-Z0-9.-]/g, '_')}.mjs`)"],
 ];

@@ -19,17 +19,28 @@
  * hard links, empty directories, and ownership when running as root.
  */
 import { randomBytes, hash } from 'node:crypto';
-import { openSync, writeSync, closeSync, fchownSync, fchmodSync, futimesSync, unlinkSync, writev, constants as fsConstants } from 'node:fs';
-import { promisify } from 'node:util';
+import {
+  openSync,
+  writeSync,
+  closeSync,
+  fchownSync,
+  fchmodSync,
+  futimesSync,
+  unlinkSync,
+  mkdirSync,
+  lstatSync,
+  linkSync,
+  constants as fsConstants,
+} from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm, rmdir, symlink, link, lchown, lutimes, chmod, chown, utimes, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { addAbortSignal, type Readable } from 'node:stream';
 import type { Header } from 'tar-stream';
+import type { TarReader } from './untar.ts';
 import { UserError, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { DecryptionKeys, EncryptionMethod } from '../crypto/index.ts';
-import { decodeArchive, isTeardown } from './decode.ts';
+import { decodeArchive } from './decode.ts';
 import { Includes } from './include.ts';
 
 import { MANIFEST_ENTRY } from '../manifest/index.ts';
@@ -149,8 +160,6 @@ export function safeParts(name: string, what = 'entry'): string[] {
 }
 
 type PaxHeader = Header & { pax?: Record<string, string> | null };
-/** A tar-stream entry: the header and its content. */
-type Entry = AsyncIterable<Buffer> & { header: Header };
 
 interface Meta {
   mode: number;
@@ -179,24 +188,10 @@ function tarError(e: unknown): Error {
   return e instanceof Error ? e : new Error(msg);
 }
 
-const writevAsync = promisify(writev);
-
-/** Write every byte of `bufs` at the current position (writev may write less than asked). */
-async function writevAll(fd: number, bufs: Buffer[]): Promise<void> {
-  let rest = bufs;
-  while (rest.length) {
-    let n = (await writevAsync(fd, rest)).bytesWritten;
-    const left: Buffer[] = [];
-    for (const b of rest) {
-      if (n >= b.length) {
-        n -= b.length;
-        continue;
-      }
-      left.push(n > 0 ? b.subarray(n) : b);
-      n = 0;
-    }
-    rest = left;
-  }
+/** Write every byte of `buf` (write may write less than asked). */
+function writeAllSync(fd: number, buf: Buffer): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
 }
 
 const errno = (e: unknown) => (e as NodeJS.ErrnoException)?.code;
@@ -422,24 +417,24 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
   const abs = (rel: string) => (rel === '' ? staging : join(staging, rel));
 
   /** Make sure every parent of `parts` is a real directory of the archive (never a symlink). */
-  async function ensureParents(parts: string[], name: string): Promise<void> {
+  function ensureParents(parts: string[], name: string): void {
     let p = '';
     for (let i = 0; i < parts.length - 1; i++) {
       p = p ? `${p}/${parts[i]}` : parts[i]!;
       if (knownDirs.has(p)) continue;
       if (pendingSymlinks.has(p)) throw new UnsafeEntryError(`entry ${show(name)} would be written through the symbolic link ${show(p)}`);
-      if (writing) await makeDir(p, name);
+      if (writing) makeDir(p, name);
       knownDirs.add(p);
     }
   }
 
-  async function makeDir(rel: string, name: string): Promise<void> {
+  function makeDir(rel: string, name: string): void {
     try {
       // like tar, a directory the archive does not describe gets 0777 less the umask (the staging directory itself is 0700)
-      await mkdir(abs(rel), { mode: 0o777 });
+      mkdirSync(abs(rel), { mode: 0o777 });
     } catch (e) {
       if (errno(e) !== 'EEXIST') throw e;
-      const st = await lstat(abs(rel));
+      const st = lstatSync(abs(rel));
       if (!st.isDirectory()) throw new UserError(`the archive stores ${show(rel)} as a file and also has ${show(name)} inside it`, DAMAGED_HINT);
     }
   }
@@ -471,50 +466,89 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     futimesSync(fd, m.atime, m.mtime);
   }
 
-  /**
-   * Small files (most of a typical tree) are gathered and written with
-   * synchronous calls: a handful of syscalls without a thread-pool round trip
-   * each. Large files stream in ~1 MiB writes.
-   */
-  async function writeFile(rel: string, entry: Entry, size: number, m: Meta): Promise<void> {
-    if (size <= SMALL_FILE) {
-      const chunks: Buffer[] = [];
-      for await (const c of entry) chunks.push(c);
-      const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      const fd = openNew(abs(rel));
-      try {
-        let off = 0;
-        while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-        applyFileMeta(fd, m);
-      } finally {
-        closeSync(fd);
+  // the tar reader (created once tar-stream's header code is loaded) and what refills it
+  let reader!: TarReader;
+  let more!: () => Promise<boolean>;
+  const truncated = () => new Error('Unexpected end of data');
+
+  /** Skip the rest of the current entry's content; returns its size (a number at once when it was all buffered). */
+  function drain(): number | Promise<number> {
+    const before = reader.left;
+    if (reader.skip() === 0) return before;
+    return (async () => {
+      while (reader.skip() > 0) if (!(await more())) throw truncated();
+      return before;
+    })();
+  }
+
+  /** The whole rest of the current entry's content (a view when it was buffered in one piece). */
+  function readAll(): Buffer | Promise<Buffer> {
+    const b = reader.readAll();
+    if (b) return b;
+    return (async () => {
+      const parts: Buffer[] = [];
+      for (;;) {
+        const p = reader.read();
+        if (p) parts.push(p);
+        else if (reader.left === 0) return Buffer.concat(parts);
+        else if (!(await more())) throw truncated();
       }
-      result.bytes += buf.length;
-      return;
-    }
+    })();
+  }
+
+  function writeSmall(rel: string, buf: Buffer, m: Meta): void {
     const fd = openNew(abs(rel));
     try {
-      // gather ~1 MiB and write it with one writev
-      let batch: Buffer[] = [];
-      let batched = 0;
-      for await (const c of entry) {
-        batch.push(c);
-        batched += c.length;
-        result.bytes += c.length;
-        if (batched >= 1024 * 1024) {
-          await writevAll(fd, batch);
-          batch = [];
-          batched = 0;
-        }
-      }
-      if (batch.length) await writevAll(fd, batch);
+      writeAllSync(fd, buf);
       applyFileMeta(fd, m);
     } finally {
       closeSync(fd);
     }
+    result.bytes += buf.length;
+  }
+
+  /**
+   * Files are written with synchronous calls (a handful of syscalls, no thread-pool
+   * round trip each) straight from the decoded buffers: small ones (most of a typical
+   * tree) with one write, large ones piece by piece as they are decoded, while
+   * decompression goes on in the thread pool.
+   */
+  function writeFile(rel: string, size: number, m: Meta): void | Promise<void> {
+    if (size <= SMALL_FILE) {
+      const b = readAll();
+      if (Buffer.isBuffer(b)) return writeSmall(rel, b, m);
+      return b.then((buf) => writeSmall(rel, buf, m));
+    }
+    return (async () => {
+      const fd = openNew(abs(rel));
+      try {
+        for (;;) {
+          const p = reader.read();
+          if (p) {
+            writeAllSync(fd, p);
+            result.bytes += p.length;
+          } else if (reader.left === 0) break;
+          else if (!(await more())) throw truncated();
+        }
+        applyFileMeta(fd, m);
+      } finally {
+        closeSync(fd);
+      }
+    })();
   }
 
   /** Hard link `path` to `existing`, replacing an earlier entry at `path`. */
+  function linkReplacingSync(existing: string, path: string): void {
+    try {
+      linkSync(existing, path);
+    } catch (e) {
+      if (errno(e) !== 'EEXIST') throw e;
+      unlinkSync(path);
+      linkSync(existing, path);
+    }
+  }
+
+  /** Hard link `path` to `existing`, replacing an earlier entry at `path` (for the links made last). */
   async function linkReplacing(existing: string, path: string): Promise<void> {
     try {
       await link(existing, path);
@@ -525,16 +559,9 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     }
   }
 
-  async function drain(entry: Entry): Promise<number> {
-    let n = 0;
-    for await (const c of entry) n += c.length;
-    return n;
-  }
-
   let first = true;
   let leadingSlashNoted = false;
-  async function handle(entry: Entry): Promise<void> {
-    const h = entry.header as PaxHeader;
+  async function handle(h: PaxHeader): Promise<void> {
     const isFirst = first;
     first = false;
     const type = h.type;
@@ -547,10 +574,9 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
 
     if (isFirst && rel === MANIFEST_ENTRY && (type === 'file' || type === 'contiguous-file')) {
       if ((h.size ?? 0) > MANIFEST_MAX) throw new UserError(`the archive's manifest is ${h.size} bytes (more than ${MANIFEST_MAX})`, DAMAGED_HINT);
-      const chunks: Buffer[] = [];
-      for await (const c of entry) chunks.push(c);
+      const body = await readAll();
       try {
-        result.manifest = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        result.manifest = JSON.parse(body.toString('utf8'));
       } catch (e) {
         throw new UserError(`the archive's manifest is not valid JSON: ${errorMessage(e)}`, DAMAGED_HINT);
       }
@@ -571,7 +597,7 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     parts = rules.check(h, parts);
     result.entries++;
     if (rel === '') {
-      await drain(entry);
+      await drain();
       return;
     } // the archive root (`./`)
     if (writing && Buffer.byteLength(staging) + 1 + Buffer.byteLength(rel) > MAX_PATH) {
@@ -597,15 +623,15 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
 
     switch (type) {
       case 'directory': {
-        await drain(entry);
+        await drain();
         if (!wanted) {
           // a parent of an --include path keeps its own mode and time when it gets created
           if (includes.isAncestor(rel)) ancestorMeta.set(rel, m);
           return;
         }
-        await ensureParents(parts, h.name);
+        ensureParents(parts, h.name);
         if (pendingSymlinks.has(rel)) throw new UnsafeEntryError(`directory ${show(h.name)} would replace the symbolic link stored before it`);
-        if (writing && !knownDirs.has(rel)) await makeDir(rel, h.name);
+        if (writing && !knownDirs.has(rel)) makeDir(rel, h.name);
         knownDirs.add(rel);
         if (!dirMeta.has(rel)) result.directories++;
         dirMeta.set(rel, m);
@@ -614,28 +640,28 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
       case 'file':
       case 'contiguous-file': {
         if (!wanted) {
-          await drain(entry);
+          await drain();
           return;
         }
-        await ensureParents(parts, h.name);
+        ensureParents(parts, h.name);
         clearPath(rel, h.name);
-        if (writing) await writeFile(rel, entry, h.size ?? 0, m);
-        else result.bytes += await drain(entry);
+        if (writing) await writeFile(rel, h.size ?? 0, m);
+        else result.bytes += await drain();
         result.files++;
         break;
       }
       case 'symlink': {
-        await drain(entry);
+        await drain();
         if (!wanted) return;
         const linkname = h.linkname ?? '';
-        await ensureParents(parts, h.name);
+        ensureParents(parts, h.name);
         clearPath(rel, h.name);
         pendingSymlinks.set(rel, { linkname, meta: m });
         result.symlinks++;
         break;
       }
       case 'link': {
-        await drain(entry);
+        await drain();
         if (!wanted) return;
         const tRel = safeParts(h.linkname ?? '', 'hard link target').join('/');
         if (!included(tRel)) {
@@ -643,21 +669,21 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
           warn(`hard link ${h.name} skipped: its target ${h.linkname} is not included`);
           return;
         }
-        await ensureParents(parts, h.name);
+        ensureParents(parts, h.name);
         clearPath(rel, h.name);
         if (pendingSymlinks.has(tRel)) {
           pendingHardlinks.push({ rel, target: tRel });
         } else if (writing) {
           let st;
           try {
-            st = await lstat(abs(tRel));
+            st = lstatSync(abs(tRel));
           } catch (e) {
             if (errno(e) === 'ENOENT')
               throw new UnsafeEntryError(`hard link ${show(h.name)} points to ${show(h.linkname ?? '')}, which is not an earlier entry of the archive`);
             throw e;
           }
           if (st.isDirectory()) throw new UnsafeEntryError(`hard link ${show(h.name)} points to a directory`);
-          await linkReplacing(abs(tRel), abs(rel));
+          linkReplacingSync(abs(tRel), abs(rel));
         }
         result.hardlinks++;
         break;
@@ -665,14 +691,14 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
       case 'character-device':
       case 'block-device':
       case 'fifo': {
-        await drain(entry);
+        await drain();
         if (!wanted) return;
         result.skipped++;
         warn(`${type} ${h.name} skipped: device nodes and fifos are not restored`);
         break;
       }
       default: {
-        await drain(entry);
+        await drain();
         if (!wanted) return;
         result.skipped++;
         warn(`${h.name} skipped: unsupported entry type ${String(type)}`);
@@ -717,23 +743,31 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
 
     let total = 0;
     let lastEnd = 0;
-    const counter = new Transform({
-      transform(c: Buffer, _e, cb) {
-        total += c.length;
-        cb(null, c);
-      },
-    });
     // loaded on first use: a process that never restores or verifies does not load tar-stream
-    const { default: tar } = await import('tar-stream');
-    const ex = tar.extract();
-    const pumped = opts.signal ? pipeline(decoded.tar, counter, ex, { signal: opts.signal }) : pipeline(decoded.tar, counter, ex);
-    pumped.catch(() => {});
+    const { TarReader } = await import('./untar.ts');
+    reader = new TarReader();
+    const src = decoded.tar;
+    if (opts.signal) addAbortSignal(opts.signal, src);
+    const it = src[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    more = async () => {
+      const r = await it.next();
+      if (r.done) return false;
+      total += r.value.length;
+      reader.push(r.value);
+      return true;
+    };
     let lastProgress = 0;
     try {
-      for await (const entry of ex) {
-        const h = entry.header as Header & { byteOffset?: number };
-        lastEnd = (h.byteOffset ?? 0) + Math.ceil((h.size ?? 0) / 512) * 512;
-        await handle(entry as unknown as Entry);
+      for (;;) {
+        const h = reader.next();
+        if (h === null) {
+          if (await more()) continue;
+          if (!reader.complete) throw truncated();
+          break;
+        }
+        lastEnd = h.byteOffset + Math.ceil(reader.left / 512) * 512;
+        await handle(h);
+        if (reader.left > 0) await drain();
         if (opts.onProgress) {
           const now = Date.now();
           if (now - lastProgress >= 200) {
@@ -743,16 +777,9 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
         }
         opts.signal?.throwIfAborted();
       }
-      await pumped;
     } catch (e) {
-      ex.destroy();
-      decoded.tar.destroy();
-      // the decoding error is the cause when one happened; an entry error otherwise
-      const cause = await pumped.then(
-        () => e,
-        (pe: unknown) => (e instanceof UserError || isTeardown(pe) ? e : (pe ?? e)),
-      );
-      throw tarError(cause);
+      src.destroy();
+      throw tarError(e);
     }
     if (total < lastEnd + 1024) {
       throw new UserError('the archive is truncated: its tar data ends without the end-of-archive marker', DAMAGED_HINT);
