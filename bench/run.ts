@@ -8,7 +8,7 @@
  *   BENCH_ONLY      comma-separated case names to run (default: all; see CASES and `destinations`)
  *   BENCH_COMPILE_CACHE=0  run offsite without Node's compile cache (the image sets one)
  *   BENCH_NODE_OPTIONS  NODE_OPTIONS of every offsite process (default: the Dockerfile's, --max-semi-space-size=1)
- *   BENCH_MALLOC_ARENA_MAX  MALLOC_ARENA_MAX of every offsite process (default: the Dockerfile's, 2)
+ *   BENCH_MALLOC_ARENA_MAX  MALLOC_ARENA_MAX of every offsite process (default: the Dockerfile's, 1)
  *   BENCH_ENTRY     `bundle` (default: what the image runs, `npm run bundle` into bench/work/dist)
  *                   or `source` (`node src/cli.ts`, a checkout); the `fixed` and `daemon` cases
  *                   always measure both, alternating
@@ -54,7 +54,7 @@ const TIME = '/usr/bin/time';
 /** NODE_OPTIONS as the Dockerfile sets it (BENCH_NODE_OPTIONS to compare another value; empty for none). */
 const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=1';
 /** MALLOC_ARENA_MAX as the Dockerfile sets it (BENCH_MALLOC_ARENA_MAX to compare; empty for glibc's default). */
-const MALLOC_ARENA_MAX = process.env.BENCH_MALLOC_ARENA_MAX ?? '2';
+const MALLOC_ARENA_MAX = process.env.BENCH_MALLOC_ARENA_MAX ?? '1';
 
 interface Corpus {
   root: string;

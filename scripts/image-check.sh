@@ -12,7 +12,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 for step in 'COPY package.json package-lock.json ./' 'RUN npm ci --no-audit' 'COPY src ./src' 'COPY scripts/bundle.ts ./scripts/bundle.ts' \
             'RUN npm run bundle -- /build/dist' 'COPY --from=bundle /build/dist ./dist' \
             'ln -s /opt/offsite/dist/offsite.mjs /usr/local/bin/offsite' 'ln -s /opt/offsite/dist/offsite.mjs /usr/local/bin/backup' 'CMD \["offsite", "daemon"\]' \
-            'HEALTHCHECK' 'FROM node:24' 'NODE_COMPILE_CACHE=' 'UV_THREADPOOL_SIZE=8' 'NODE_OPTIONS=--max-semi-space-size=1' 'MALLOC_ARENA_MAX=2' 'RUN node dist/warm-compile-cache.mjs'; do
+            'HEALTHCHECK' 'FROM node:24' 'NODE_COMPILE_CACHE=' 'UV_THREADPOOL_SIZE=8' 'NODE_OPTIONS=--max-semi-space-size=1' 'MALLOC_ARENA_MAX=1' 'RUN node dist/warm-compile-cache.mjs'; do
   grep -q "$step" "$repo/Dockerfile" || { echo "Dockerfile no longer contains: $step (update scripts/image-check.sh)"; exit 1; }
 done
 
@@ -54,7 +54,7 @@ for d in "$app" "$app/.." "$work" "$(dirname "$work")"; do
   [ ! -e "$d/node_modules" ] && [ ! -e "$d/package.json" ] || { echo "$d/node_modules or package.json exists: the bundle would not be checked alone"; exit 1; }
 done
 ln -s "$app/dist/offsite.mjs" "$bin/offsite" && ln -s "$app/dist/offsite.mjs" "$bin/backup"
-export PATH="$bin:$PATH" NODE_ENV=production NODE_COMPILE_CACHE="$work/node-compile" UV_THREADPOOL_SIZE=8 NODE_OPTIONS=--max-semi-space-size=1 MALLOC_ARENA_MAX=2
+export PATH="$bin:$PATH" NODE_ENV=production NODE_COMPILE_CACHE="$work/node-compile" UV_THREADPOOL_SIZE=8 NODE_OPTIONS=--max-semi-space-size=1 MALLOC_ARENA_MAX=1
 (cd "$app" && node dist/warm-compile-cache.mjs) || { echo "dist/warm-compile-cache.mjs: a file of the bundle does not load"; exit 1; }
 [ -n "$(ls -A "$work/node-compile" 2>/dev/null)" ] || { echo "dist/warm-compile-cache.mjs did not fill NODE_COMPILE_CACHE"; exit 1; }
 cd "$work"
