@@ -4,7 +4,6 @@
  * `release` once its bytes are consumed, so the ring slot can be refilled.
  * Blocks are released in the order they were written.
  */
-import * as zlib from 'node:zlib';
 import { ParallelCodec } from './gzip-parallel.ts';
 
 export interface CodecOutput {
@@ -53,53 +52,14 @@ export class CopyCodec implements Codec {
   destroy(): void {}
 }
 
-/** One zlib stream compressing on libuv's threadpool. */
-export class ZlibCodec implements Codec {
-  private readonly engine: zlib.Gzip | zlib.ZstdCompress;
-  private readonly out: CodecOutput;
-  private outstanding = 0;
-
-  constructor(engine: zlib.Gzip | zlib.ZstdCompress, out: CodecOutput) {
-    this.engine = engine;
-    this.out = out;
-    engine.on('data', (c: Buffer) => out.data(c));
-    engine.on('error', (err) => out.error(err));
-  }
-
-  canWrite(): boolean {
-    return this.outstanding < 2;
-  }
-
-  write(block: Buffer, release: () => void): void {
-    this.outstanding++;
-    // the callback runs once zlib has consumed the whole block
-    this.engine.write(block, (err) => {
-      this.outstanding--;
-      if (err) return; // also emitted as 'error'
-      release();
-      this.out.ready();
-    });
-  }
-
-  end(done: () => void): void {
-    this.engine.once('end', done);
-    this.engine.end();
-  }
-
-  destroy(): void {
-    this.engine.destroy();
-  }
-}
-
 /**
- * One compression thread: gzip as RFC 1952 wants it by default (level 6), one
- * stream; or zstd level 3 with a content checksum, as the CLI writes it, in
- * independent 1 MiB frames on one engine (cheaper than one long stream, see
- * gzip-parallel.ts).
+ * One compression thread: gzip (level 6, as RFC 1952's tools do by default) in
+ * independent 1 MiB members, incompressible blocks stored rather than deflated;
+ * zstd level 3 with a content checksum, as the CLI writes it, in independent
+ * 1 MiB frames (cheaper than one long frame). See gzip-parallel.ts.
  */
 export function singleStreamCodec(compression: 'gz' | 'zst', out: CodecOutput): Codec {
-  if (compression === 'gz') return new ZlibCodec(zlib.createGzip({ chunkSize: CHUNK }), out);
   // zstd's own worker threads (ZSTD_c_nbWorkers) are not used: Node's stream
   // wrapper mishandles their flushing (ERR_STREAM_PUSH_AFTER_EOF on Node 24).
-  return new ParallelCodec('zst', 1, out);
+  return new ParallelCodec(compression, 1, out);
 }

@@ -1,14 +1,18 @@
 /**
- * gzip or zstd in independent blocks: each tar block is compressed into an
- * independent gzip member / zstd frame by one of `threads` long-lived zlib
- * engines (their work runs concurrently on libuv's threadpool), and members
- * are emitted in block order. One block per engine is in flight, so memory is
- * bounded by the thread count; engines are reused, not re-created, between
- * members.
+ * gzip or zstd in independent blocks, on one thread or several: each tar block
+ * is compressed into an independent gzip member / zstd frame by one of
+ * `threads` long-lived zlib engines (their work runs concurrently on libuv's
+ * threadpool), and members are emitted in block order. One block per engine is
+ * in flight, so memory is bounded by the thread count; engines are reused, not
+ * re-created, between members.
  *
  * - gzip: concatenated members are one valid gzip stream (RFC 1952 section
  *   2.2) that every gunzip (GNU gzip, pigz, Node's zlib) reads as a whole.
- *   Each member is written, finished (Z_FINISH) and the engine reset.
+ *   Each member is written, finished (Z_FINISH) and the engine reset. A block
+ *   of random, encrypted or already compressed data (see `incompressible`) is
+ *   written as a member of stored deflate blocks instead, on the main thread:
+ *   deflate would emit stored blocks for it too, after spending as long on it
+ *   as on text. zstd needs no such help: it gives up on such data quickly.
  * - zstd (also on one thread): concatenated frames are one valid zstd stream
  *   (RFC 8878 section 3.1) that the zstd CLI (and so `tar --zstd`) reads as a
  *   whole. The engine's flush mode is ZSTD_e_end, so each write is one whole
@@ -34,6 +38,8 @@ interface Job {
   chunks: Buffer[];
   done: boolean;
   release: () => void;
+  /** An incompressible block, still in the ring: written as a stored gzip member when its turn comes. */
+  stored?: Buffer;
 }
 
 type ZlibEngine = (zlib.Gzip | zlib.ZstdCompress) & { reset(): void }; // reset() is missing from @types/node
@@ -47,6 +53,77 @@ interface Engine {
 export function zstdEngineOptions(chunkSize: number): zlib.ZstdOptions {
   const c = zlib.constants;
   return { chunkSize, flush: c.ZSTD_e_end, params: { [c.ZSTD_c_compressionLevel]: 3, [c.ZSTD_c_checksumFlag]: 1 } };
+}
+
+/** Blocks below this size are always deflated (a small sample's entropy says little). */
+const STORE_MIN = 64 * 1024;
+/**
+ * Order-0 entropy (bits per byte) from which a block is taken as incompressible:
+ * random, encrypted or already compressed data measures 7.999+ on 1 MiB, while a
+ * block with even a few percent of text, or the tar headers of small files, falls
+ * clearly below. Deflate cannot shrink such a block either (it would itself emit
+ * stored blocks) but spends as much time trying as on text (~45 ms per MiB here);
+ * storing it costs a histogram and a copy.
+ */
+const STORE_ENTROPY = 7.99;
+const PAGE = 4096;
+const counts = new Uint32Array(1024);
+
+/** Whether deflate would not shrink `block`: its byte entropy, sampled on every other 4 KiB page, is at least STORE_ENTROPY. */
+export function incompressible(block: Buffer): boolean {
+  if (block.length < STORE_MIN) return false;
+  counts.fill(0);
+  let n = 0;
+  // four histograms, so that consecutive bytes do not wait on the same counter
+  for (let p = 0; p < block.length; p += 2 * PAGE) {
+    const end = p + (Math.min(block.length - p, PAGE) & ~3);
+    for (let i = p; i < end; i += 4) {
+      counts[block[i]!]!++;
+      counts[256 + block[i + 1]!]!++;
+      counts[512 + block[i + 2]!]!++;
+      counts[768 + block[i + 3]!]!++;
+    }
+    n += end - p;
+  }
+  let bits = 0;
+  for (let i = 0; i < 256; i++) {
+    const c = counts[i]! + counts[256 + i]! + counts[512 + i]! + counts[768 + i]!;
+    if (c > 0) bits -= c * Math.log2(c / n);
+  }
+  return bits / n >= STORE_ENTROPY;
+}
+
+/** Largest stored deflate block (RFC 1951 section 3.2.4: LEN is 16 bits). */
+const STORED_MAX = 65535;
+
+/**
+ * `data` as one gzip member (RFC 1952) of stored deflate blocks: a 10-byte header
+ * as zlib writes it (no name, no mtime, OS Unix), byte-aligned stored blocks
+ * (header byte BFINAL with BTYPE 00, LEN, NLEN, the bytes), CRC-32 and size.
+ * Returned in pieces of at most ~64 KiB, like zlib's output chunks.
+ */
+export function storedGzipMember(data: Buffer): Buffer[] {
+  const pieces: Buffer[] = [];
+  for (let off = 0; off < data.length || off === 0; off += STORED_MAX) {
+    const n = Math.min(STORED_MAX, data.length - off);
+    const first = off === 0;
+    const last = off + n >= data.length;
+    const piece = Buffer.allocUnsafeSlow((first ? 10 : 0) + 5 + n + (last ? 8 : 0));
+    let p = 0;
+    if (first) p = piece.write('1f8b08000000000000' + '03', 0, 'hex');
+    piece[p++] = last ? 1 : 0;
+    piece.writeUInt16LE(n, p);
+    piece.writeUInt16LE(~n & 0xffff, p + 2);
+    p += 4;
+    p += data.copy(piece, p, off, off + n);
+    if (last) {
+      piece.writeUInt32LE(zlib.crc32(data), p);
+      piece.writeUInt32LE(data.length >>> 0, p + 4);
+    }
+    pieces.push(piece);
+    if (last) break;
+  }
+  return pieces;
 }
 
 export class ParallelCodec implements Codec {
@@ -77,6 +154,12 @@ export class ParallelCodec implements Codec {
   write(block: Buffer, release: () => void): void {
     const e = this.engines.find((x) => x.job === null);
     if (!e) throw new Error('ParallelCodec.write while all engines are busy');
+    if (this.gzip && incompressible(block)) {
+      // no engine needed: written (and released) in block order by emitDone
+      this.jobs.push({ chunks: [], done: true, release, stored: block });
+      this.emitDone();
+      return;
+    }
     const job: Job = { chunks: [], done: false, release };
     e.job = job;
     this.jobs.push(job);
@@ -109,7 +192,8 @@ export class ParallelCodec implements Codec {
   private emitDone(): void {
     while (this.jobs.length > 0 && this.jobs[0]!.done) {
       const job = this.jobs.shift()!;
-      for (const c of job.chunks) this.out.data(c);
+      // a stored block is copied out of the ring before its slot is released
+      for (const c of job.stored ? storedGzipMember(job.stored) : job.chunks) this.out.data(c);
       job.release();
     }
     if (this.ending && this.jobs.length === 0) {

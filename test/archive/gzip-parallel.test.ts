@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ParallelGzipCodec, ParallelCodec } from '../../src/archive/gzip-parallel.ts';
+import { ParallelGzipCodec, ParallelCodec, incompressible, storedGzipMember } from '../../src/archive/gzip-parallel.ts';
 import { ZstdFramesDecompress } from '../../src/archive/zstd.ts';
 import { run, tempDir } from './helpers.ts';
 import * as fs from 'node:fs';
@@ -36,7 +36,7 @@ function compress(blocks: Buffer[], threads: number): Promise<{ out: Buffer; rel
 test('parallel gzip: members in block order, released in order, one gzip stream for gunzip', async () => {
   // mixed compressibility, so members finish out of order
   const blocks = Array.from({ length: 24 }, (_, i) => (i % 3 === 0 ? randomBytes(256 * 1024 + i) : Buffer.alloc(300 * 1024 - i, String(i))));
-  for (const threads of [2, 4]) {
+  for (const threads of [1, 2, 4]) {
     const { out, released } = await compress(blocks, threads);
     assert.deepEqual(
       released,
@@ -47,6 +47,44 @@ test('parallel gzip: members in block order, released in order, one gzip stream 
     try {
       fs.writeFileSync(join(dir, 'x.gz'), out);
       const { stdout } = await run('sh', ['-c', `gzip -dc '${join(dir, 'x.gz')}' | sha256sum && gzip -t '${join(dir, 'x.gz')}'`]);
+      assert.equal(stdout.split(' ')[0], createHash('sha256').update(Buffer.concat(blocks)).digest('hex'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});
+
+test('gzip: incompressible blocks are stored members, the rest deflated; every gunzip reads them', async () => {
+  const text = (n: number) => Buffer.from('a line of a log file, compressible\n'.repeat(Math.ceil(n / 35))).subarray(0, n);
+  const random = randomBytes(1 << 20);
+  assert.equal(incompressible(random), true);
+  assert.equal(incompressible(randomBytes(300 * 1024 + 3)), true);
+  // too small to judge, text, or random with a tenth of text (deflate gains on those): deflated
+  assert.equal(incompressible(randomBytes(60 * 1024)), false);
+  assert.equal(incompressible(text(1 << 20)), false);
+  assert.equal(incompressible(Buffer.concat([random.subarray(0, 900 * 1024), text(124 * 1024)])), false);
+  assert.equal(incompressible(Buffer.alloc(1 << 20)), false);
+
+  // a stored member: header, 65535-byte stored blocks, CRC-32 and size; any length
+  for (const n of [0, 1, 65535, 65536, 131070, (1 << 20) + 7]) {
+    const data = randomBytes(n);
+    const member = Buffer.concat(storedGzipMember(data));
+    assert.equal(member.length, 18 + n + 5 * Math.max(1, Math.ceil(n / 65535)), `size ${n}`);
+    assert.ok(gunzipSync(member).equals(data), `gunzip ${n}`);
+  }
+
+  // through the codec, on one and two threads: random blocks come out stored (their
+  // size), text deflated, in order, one stream for GNU gzip and Node's gunzip
+  const blocks = [random, text(1 << 20), randomBytes(700 * 1024), text(5000), randomBytes(1 << 20)];
+  for (const threads of [1, 2]) {
+    const { out } = await compress(blocks, threads);
+    assert.ok(gunzipSync(out).equals(Buffer.concat(blocks)));
+    const stored = [0, 2, 4].reduce((sum, i) => sum + 18 + blocks[i]!.length + 5 * Math.ceil(blocks[i]!.length / 65535), 0);
+    assert.ok(out.length > stored && out.length < stored + 30 * 1024, `${out.length} bytes: the random blocks stored, the text deflated`);
+    const dir = tempDir();
+    try {
+      fs.writeFileSync(join(dir, 'x.gz'), out);
+      const { stdout } = await run('sh', ['-c', `gzip -t '${join(dir, 'x.gz')}' && gzip -dc '${join(dir, 'x.gz')}' | sha256sum`]);
       assert.equal(stdout.split(' ')[0], createHash('sha256').update(Buffer.concat(blocks)).digest('hex'));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
