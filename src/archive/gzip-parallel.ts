@@ -93,36 +93,35 @@ export function incompressible(block: Buffer): boolean {
   return bits / n >= STORE_ENTROPY;
 }
 
-/** Largest stored deflate block (RFC 1951 section 3.2.4: LEN is 16 bits). */
-const STORED_MAX = 65535;
+/** Output pieces of a stored member: 64 KiB, like zlib's output chunks, so that malloc recycles one size. */
+const PIECE = 64 * 1024;
 
 /**
  * `data` as one gzip member (RFC 1952) of stored deflate blocks: a 10-byte header
  * as zlib writes it (no name, no mtime, OS Unix), byte-aligned stored blocks
- * (header byte BFINAL with BTYPE 00, LEN, NLEN, the bytes), CRC-32 and size.
- * Returned in pieces of at most ~64 KiB, like zlib's output chunks.
+ * (header byte BFINAL with BTYPE 00, LEN, NLEN, the bytes; each under 64 KiB as
+ * RFC 1951 section 3.2.4 wants), CRC-32 and size. Returned as one 64 KiB piece per
+ * stored block and the 8-byte trailer.
  */
 export function storedGzipMember(data: Buffer): Buffer[] {
   const pieces: Buffer[] = [];
-  for (let off = 0; off < data.length || off === 0; off += STORED_MAX) {
-    const n = Math.min(STORED_MAX, data.length - off);
-    const first = off === 0;
-    const last = off + n >= data.length;
-    const piece = Buffer.allocUnsafeSlow((first ? 10 : 0) + 5 + n + (last ? 8 : 0));
-    let p = 0;
-    if (first) p = piece.write('1f8b08000000000000' + '03', 0, 'hex');
-    piece[p++] = last ? 1 : 0;
-    piece.writeUInt16LE(n, p);
-    piece.writeUInt16LE(~n & 0xffff, p + 2);
-    p += 4;
-    p += data.copy(piece, p, off, off + n);
-    if (last) {
-      piece.writeUInt32LE(zlib.crc32(data), p);
-      piece.writeUInt32LE(data.length >>> 0, p + 4);
-    }
+  let off = 0;
+  do {
+    const head = (off === 0 ? 10 : 0) + 5;
+    const n = Math.min(PIECE - head, data.length - off);
+    const piece = Buffer.allocUnsafeSlow(head + n);
+    let p = off === 0 ? piece.write('1f8b0800000000000003', 0, 'hex') : 0;
+    piece[p] = off + n === data.length ? 1 : 0; // BFINAL on the last block, BTYPE 00 (stored)
+    piece.writeUInt16LE(n, p + 1);
+    piece.writeUInt16LE(~n & 0xffff, p + 3);
+    data.copy(piece, p + 5, off, off + n);
     pieces.push(piece);
-    if (last) break;
-  }
+    off += n;
+  } while (off < data.length);
+  const trailer = Buffer.allocUnsafe(8);
+  trailer.writeUInt32LE(zlib.crc32(data), 0);
+  trailer.writeUInt32LE(data.length >>> 0, 4);
+  pieces.push(trailer);
   return pieces;
 }
 
