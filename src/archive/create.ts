@@ -23,15 +23,14 @@ import { archiveNameOf, sourceOverlap } from './layout.ts';
 /** Tar bytes per block handed from the worker when each block becomes a gzip member / zstd frame of its own. */
 const BLOCK_SIZE = 1 << 20;
 /**
- * Tar bytes per block when block boundaries do not show in the output (no compression, gzip as
- * one stream): a ring of 1.25 MiB instead of 5, and a quarter of the bytes in flight and
- * between GCs (measured: gz on one thread 97 -> 89 MiB peak RSS, uncompressed 103 -> 98 MiB,
- * CPU the same).
+ * Tar bytes per block without compression, where block boundaries do not show in the output:
+ * a ring of 1.25 MiB instead of 5, and a quarter of the bytes in flight and between GCs
+ * (measured: uncompressed backups 103-106 -> 89-98 MiB peak RSS, CPU the same).
  */
 const STREAM_BLOCK_SIZE = 256 << 10;
-/** The worker's block size: BLOCK_SIZE where a block is a member / frame (gzip-parallel.ts, and zst on one thread too). */
-export function archiveBlockSize(compression: 'none' | 'gz' | 'zst', threads: number): number {
-  return compression === 'zst' || (compression === 'gz' && threads > 1) ? BLOCK_SIZE : STREAM_BLOCK_SIZE;
+/** The worker's block size: with compression each block is a gzip member / zstd frame of BLOCK_SIZE (gzip-parallel.ts, on one thread too). */
+export function archiveBlockSize(compression: 'none' | 'gz' | 'zst'): number {
+  return compression === 'none' ? STREAM_BLOCK_SIZE : BLOCK_SIZE;
 }
 /** A minor GC after this many blocks: see `collectGarbage`. */
 const GC_EVERY_BLOCKS = 8;
@@ -61,7 +60,7 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
     {
       roots,
       exclude: opts.exclude ? { source: opts.exclude.source } : null,
-      blockSize: archiveBlockSize(opts.compression, threads),
+      blockSize: archiveBlockSize(opts.compression),
       // blocks being compressed, one being filled, two queued
       slots: (parallel ? threads : 2) + 3,
       scan: Boolean(opts.header),
