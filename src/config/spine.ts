@@ -173,7 +173,11 @@ export function parseSpine(env: Env, issues: ConfigIssue[], cores: number): Spin
   }
   const prefix = v.BACKUP_PRUNING_PREFIX ? expand(v.BACKUP_PRUNING_PREFIX) : staticPrefix(filenameTemplate);
   const compression = v.BACKUP_COMPRESSION;
-  const threads = v.GZIP_PARALLELISM === 0 ? Math.min(cores, MAX_GZIP_PARALLELISM) : v.GZIP_PARALLELISM;
+  const allCores = Math.min(cores, MAX_GZIP_PARALLELISM);
+  // offen compresses zst on every core whatever GZIP_PARALLELISM says (klauspost's default encoder);
+  // offsite does the same unless GZIP_PARALLELISM is set, which then caps zst's threads too
+  const zstDefault = compression === 'zst' && (env.GZIP_PARALLELISM ?? '').trim() === '';
+  const threads = v.GZIP_PARALLELISM === 0 || zstDefault ? allCores : v.GZIP_PARALLELISM;
 
   return {
     schedule: { cron: v.BACKUP_CRON_EXPRESSION, jitterMs: v.BACKUP_JITTER, timezone: v.TZ },

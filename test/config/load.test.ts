@@ -144,6 +144,15 @@ describe('values', () => {
     assert.equal(load(sandbox(), { GZIP_PARALLELISM: '0' }).jobs[0]!.archive.gzipParallelism, availableParallelism());
   });
 
+  test('zst uses every core unless GZIP_PARALLELISM is set (offen: zst ignores it); gz stays on one thread by default', () => {
+    const threads = (env: Record<string, string>) => load(sandbox(), env).jobs[0]!.archive.gzipParallelism;
+    assert.equal(threads({ BACKUP_COMPRESSION: 'zst' }), availableParallelism());
+    assert.equal(threads({ BACKUP_COMPRESSION: 'zst', GZIP_PARALLELISM: '' }), availableParallelism());
+    assert.equal(threads({ BACKUP_COMPRESSION: 'zst', GZIP_PARALLELISM: '1' }), 1);
+    assert.equal(threads({ BACKUP_COMPRESSION: 'gz' }), 1);
+    assert.equal(threads({ BACKUP_COMPRESSION: 'none' }), 1);
+  });
+
   test('the pruning prefix is derived from the file name template when unset', () => {
     assert.equal(load(sandbox(), { BACKUP_FILENAME: 'nightly-db-%Y%m%d.{{ .Extension }}' }).jobs[0]!.retention.prefix, 'nightly-db-');
   });
