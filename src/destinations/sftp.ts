@@ -11,7 +11,8 @@
 import { createHash, createHmac } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import SftpClient from 'ssh2-sftp-client';
 import ssh2, { type SFTPWrapper, type Client as SshClient } from 'ssh2';
 import type { Logger } from '../log.ts';
@@ -26,8 +27,14 @@ import { describeFailure, formatBytes } from './describe.ts';
 import { DestinationError, DestinationUserError, NotFoundError } from './errors.ts';
 
 const REMOVE_CONCURRENCY = 16;
-/** SFTP write size: the default (32 KiB via 64 KiB stream buffers) makes uploads crawl. */
-const WRITE_HWM = 1 << 20;
+/**
+ * Bytes of SFTP write requests in flight per upload. ssh2's write stream (ssh2-sftp-client's
+ * put) sends one request at a time and waits for its answer, so an upload ran at one request
+ * per round trip, and any other work on the event loop (other destinations' uploads) stretched
+ * every round trip. Several requests in flight hide it, as OpenSSH's own sftp client does
+ * (64 requests of 32 KiB); memory: this many bytes per upload.
+ */
+const WRITE_WINDOW = 2 << 20;
 const READ_HWM = 256 << 10;
 /** SSH_FX_NO_SUCH_FILE */
 const NO_SUCH_FILE = 2;
@@ -548,7 +555,29 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
             const body = metered(source, () => g.progress());
             g.onAbort(() => body.stream.destroy());
             try {
-              await c.put(body.stream, tmp, { writeStreamOptions: { highWaterMark: WRITE_HWM, flags: 'w' } as SftpClient.WriteStreamOptions });
+              const sftp = raw(c);
+              let handle: Buffer;
+              try {
+                handle = await call<Buffer>((cb) => sftp.open(tmp, 'w', cb as never));
+              } catch (err) {
+                // nothing reads the body: end it quietly (its source failing later must not be an unhandled error)
+                body.stream.destroy();
+                throw err;
+              }
+              let closed = false;
+              try {
+                await pipeline(body.stream, pipelinedWrites(sftp, handle, WRITE_WINDOW));
+                closed = true;
+                await call((cb) => sftp.close(handle, cb));
+              } finally {
+                if (!closed) {
+                  try {
+                    sftp.close(handle, () => {});
+                  } catch {
+                    // the connection is gone: the server closes the handle with it
+                  }
+                }
+              }
             } finally {
               sent = body.bytes();
             }
@@ -736,4 +765,57 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       { code: 'EEXIST', transient: false },
     );
   }
+}
+
+/**
+ * A write stream to an open SFTP file handle that keeps up to `window` bytes of write
+ * requests in flight (at least one), each at its own offset. A chunk is taken as soon as it
+ * fits in the window; the stream finishes only once every request was answered, and fails
+ * with the first request that failed (then nothing more is sent).
+ */
+export function pipelinedWrites(sftp: SFTPWrapper, handle: Buffer, window: number): Writable {
+  let position = 0;
+  let inFlight = 0;
+  let failure: Error | null = null;
+  /** The write or final waiting for room in the window (or for every answer). */
+  let waiting: (() => void) | null = null;
+  const answered = () => {
+    const w = waiting;
+    waiting = null;
+    w?.();
+  };
+  return new Writable({
+    highWaterMark: 256 << 10,
+    write(chunk: Buffer, _enc, cb) {
+      if (failure) return cb(failure);
+      const at = position;
+      position += chunk.length;
+      inFlight += chunk.length;
+      sftp.write(handle, chunk, 0, chunk.length, at, (err) => {
+        inFlight -= chunk.length;
+        if (err && !failure) failure = err;
+        answered();
+      });
+      const next = () => {
+        if (failure) return cb(failure);
+        if (inFlight >= window) {
+          waiting = next;
+          return;
+        }
+        cb();
+      };
+      next();
+    },
+    final(cb) {
+      const done = () => {
+        if (failure) return cb(failure);
+        if (inFlight > 0) {
+          waiting = done;
+          return;
+        }
+        cb();
+      };
+      done();
+    },
+  });
 }

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -388,6 +389,40 @@ describe('SFTP on OpenSSH sshd', () => {
     } finally {
       await d.close();
     }
+  });
+
+  it('keeps a window of write requests in flight: new writes go out while earlier ones are still unanswered', async () => {
+    // ssh2's own write stream (ssh2-sftp-client's put) sends a write, or the chunks queued meanwhile,
+    // and waits until all are answered: no request is ever sent after an answer while others are pending
+    const { SFTP } = createRequire(import.meta.url)('ssh2/lib/protocol/SFTP.js') as { SFTP: { prototype: { write: (...a: unknown[]) => void } } };
+    const original = SFTP.prototype.write;
+    let answers = 0;
+    let sliding = false;
+    let most = 0;
+    const pending = new Set<{ answersWhenSent: number }>();
+    SFTP.prototype.write = function (this: unknown, ...args: unknown[]) {
+      if ([...pending].some((p) => answers > p.answersWhenSent)) sliding = true;
+      const req = { answersWhenSent: answers };
+      pending.add(req);
+      most = Math.max(most, pending.size);
+      const cb = args[5] as (...r: unknown[]) => void;
+      args[5] = (...r: unknown[]) => {
+        pending.delete(req);
+        answers++;
+        cb(...r);
+      };
+      return original.apply(this, args);
+    };
+    const d = createSftpDestination(base({ identityFile: ed25519, remotePath: `${run}/window` }), silentLogger());
+    try {
+      const data = patterned(4 << 20, 5);
+      await d.upload('window.bin', streamOf(data, 64 << 10));
+      assert.ok(readFileSync(join(remoteDir(`${run}/window`), 'window.bin')).equals(data));
+    } finally {
+      SFTP.prototype.write = original;
+      await d.close();
+    }
+    assert.ok(sliding, `no write was sent while earlier ones were pending after an answer (at most ${most} in flight)`);
   });
 
   it('streams 50 MiB both ways', async () => {
