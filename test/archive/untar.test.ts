@@ -12,7 +12,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync, symlinkSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { extract } from 'tar-stream';
+import { extract, type Header } from 'tar-stream';
 import { TarReader } from '../../src/archive/untar.ts';
 
 let base: string;
@@ -47,6 +47,21 @@ interface Seen {
   content: string;
 }
 
+/** What both readers saw of one entry: its header fields and content. */
+function seen(h: Header & { byteOffset: number; pax: unknown }, parts: Buffer[]): Seen {
+  return {
+    name: h.name,
+    type: h.type!,
+    size: h.size!,
+    linkname: h.linkname ?? null,
+    mode: h.mode!,
+    mtime: h.mtime!.getTime(),
+    pax: h.pax ?? null,
+    byteOffset: h.byteOffset,
+    content: Buffer.concat(parts).toString('hex'),
+  };
+}
+
 async function withTarStream(tar: Buffer): Promise<Seen[]> {
   const out: Seen[] = [];
   const ex = extract();
@@ -54,18 +69,7 @@ async function withTarStream(tar: Buffer): Promise<Seen[]> {
   for await (const e of ex) {
     const parts: Buffer[] = [];
     for await (const c of e) parts.push(c as Buffer);
-    const h = e.header as typeof e.header & { byteOffset: number; pax: unknown };
-    out.push({
-      name: h.name,
-      type: h.type!,
-      size: h.size!,
-      linkname: h.linkname ?? null,
-      mode: h.mode!,
-      mtime: h.mtime!.getTime(),
-      pax: h.pax ?? null,
-      byteOffset: h.byteOffset,
-      content: Buffer.concat(parts).toString('hex'),
-    });
+    out.push(seen(e.header as typeof e.header & { byteOffset: number; pax: unknown }, parts));
   }
   return out;
 }
@@ -102,17 +106,7 @@ function withReader(tar: Buffer, step: number): Seen[] {
       else if (r.left === 0) break;
       else assert.ok(feed(), 'content is there');
     }
-    out.push({
-      name: h.name,
-      type: h.type!,
-      size: h.size!,
-      linkname: h.linkname ?? null,
-      mode: h.mode!,
-      mtime: h.mtime!.getTime(),
-      pax: h.pax ?? null,
-      byteOffset: h.byteOffset,
-      content: Buffer.concat(parts).toString('hex'),
-    });
+    out.push(seen(h, parts));
   }
 }
 
