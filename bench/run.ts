@@ -563,7 +563,7 @@ function report(c: Corpus, rows: Row[], install: { bundle: number; npm: number |
   }
   if (peakLocal !== null) measured.P5 = `${peakLocal.toFixed(0)} MiB (highest of every backup above): ${ok(peakLocal <= 96)}`;
   measured.P6 = 'see the destinations report below (S3 + local, BENCH_DEST_MB=4096)';
-  measured.P7 = 'see the destinations report below (local + S3 + SFTP against SFTP alone)';
+  measured.P7 = 'see the destinations report below (local + S3 + SFTP against the slowest of the three alone)';
   const d = byId('P9').find((r) => r.label.startsWith('daemon (bundle)'));
   if (d) measured.P9 = `${d.ours.rssMiB.toFixed(0)} MiB / ${(d.ours.wallS * 1000).toFixed(0)} ms: ${ok(d.ours.rssMiB <= 70)} / ${ok(d.ours.wallS <= 0.3)}`;
   if (install !== null)
