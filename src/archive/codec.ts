@@ -4,8 +4,6 @@
  * `release` once its bytes are consumed, so the ring slot can be refilled.
  * Blocks are released in the order they were written.
  */
-import { ParallelCodec } from './gzip-parallel.ts';
-
 export interface CodecOutput {
   /** Output bytes, in order. */
   data(chunk: Buffer): void;
@@ -50,16 +48,4 @@ export class CopyCodec implements Codec {
     done();
   }
   destroy(): void {}
-}
-
-/**
- * One compression thread: gzip (level 6, as RFC 1952's tools do by default) in
- * independent 1 MiB members, incompressible blocks stored rather than deflated;
- * zstd level 3 with a content checksum, as the CLI writes it, in independent
- * 1 MiB frames (cheaper than one long frame). See gzip-parallel.ts.
- */
-export function singleStreamCodec(compression: 'gz' | 'zst', out: CodecOutput): Codec {
-  // zstd's own worker threads (ZSTD_c_nbWorkers) are not used: Node's stream
-  // wrapper mishandles their flushing (ERR_STREAM_PUSH_AFTER_EOF on Node 24).
-  return new ParallelCodec(compression, 1, out);
 }

@@ -14,7 +14,7 @@ import { runInNewContext } from 'node:vm';
 import { UserError } from '../errors.ts';
 import type { ArchiveOptions, ArchiveResult, ArchiveScan, ArchiveStream, ArchiveHeaderEntry } from './index.ts';
 import { ParallelCodec } from './gzip-parallel.ts';
-import { CopyCodec, singleStreamCodec, type Codec, type CodecOutput } from './codec.ts';
+import { CopyCodec, type Codec, type CodecOutput } from './codec.ts';
 import { ABORT, USED } from './ring.ts';
 import type { HeaderReply, TarWorkerData, WorkerCounts, WorkerMessage } from './tar-worker.ts';
 import type { SourceRoot } from './walk.ts';
@@ -58,11 +58,10 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
   let counts: WorkerCounts | null = null;
 
   const threads = Math.max(1, Math.floor(opts.parallelism || 1));
-  // gz and zst on several threads: independent members / frames (gzip-parallel.ts)
-  const parallel = opts.compression !== 'none' && threads > 1;
   const makeCodec = (out: CodecOutput): Codec => {
     if (opts.compression === 'none') return new CopyCodec(out);
-    return parallel ? new ParallelCodec(opts.compression, threads, out) : singleStreamCodec(opts.compression, out);
+    // gz and zst, on one thread or several: independent 1 MiB members / frames (gzip-parallel.ts)
+    return new ParallelCodec(opts.compression, threads, out);
   };
   const source = new ArchiveSource(
     {

@@ -28,6 +28,9 @@
  *   in one chunk, so offsite's restore/verify decode frame by frame (zstd.ts);
  *   each frame carries its own content checksum (XXH64) as the CLI writes it.
  *
+ * zstd's own worker threads (ZSTD_c_nbWorkers) are not used: Node's stream
+ * wrapper mishandles their flushing (ERR_STREAM_PUSH_AFTER_EOF on Node 24).
+ *
  * libuv's threadpool has UV_THREADPOOL_SIZE threads (default 4, 8 in the
  * image), shared with async fs and dns: more engines than that only queue.
  */
@@ -178,12 +181,5 @@ export class ParallelCodec implements Codec {
       this.destroy();
       done();
     }
-  }
-}
-
-/** Parallel gzip (kept for its tests and callers). */
-export class ParallelGzipCodec extends ParallelCodec {
-  constructor(threads: number, out: CodecOutput) {
-    super('gz', threads, out);
   }
 }

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ParallelGzipCodec, ParallelCodec, incompressible, storedGzipMember } from '../../src/archive/gzip-parallel.ts';
+import { ParallelCodec, incompressible, storedGzipMember } from '../../src/archive/gzip-parallel.ts';
 import { ZstdFramesDecompress } from '../../src/archive/zstd.ts';
 import { run, tempDir } from './helpers.ts';
 import * as fs from 'node:fs';
@@ -17,7 +17,7 @@ function compress(blocks: Buffer[], threads: number): Promise<{ out: Buffer; rel
     const chunks: Buffer[] = [];
     const released: number[] = [];
     let next = 0;
-    const codec: ParallelGzipCodec = new ParallelGzipCodec(threads, {
+    const codec = new ParallelCodec('gz', threads, {
       data: (c) => chunks.push(c),
       error: reject,
       ready: () => pump(),
@@ -94,7 +94,7 @@ test('gzip: incompressible blocks are stored members, the rest deflated; every g
 });
 
 test('parallel gzip: never more blocks in flight than engines', async () => {
-  const codec = new ParallelGzipCodec(3, { data: () => {}, error: () => {}, ready: () => {} });
+  const codec = new ParallelCodec('gz', 3, { data: () => {}, error: () => {}, ready: () => {} });
   let accepted = 0;
   while (codec.canWrite()) {
     codec.write(Buffer.alloc(1024), () => {});

@@ -399,7 +399,7 @@ for (const [label, start] of targets) {
 
     test('out of space', async (ctx) => {
       if (!t.full) {
-        ctx.skip('tested below with a full file system on the server');
+        ctx.skip("tested by 'fault matrix: SFTP server with a full disk' below, against a real full tmpfs on the server instead of an injected fault");
         return;
       }
       const { d, path, oldSha } = await withOlder();
