@@ -9,10 +9,11 @@
  * - gzip: concatenated members are one valid gzip stream (RFC 1952 section
  *   2.2) that every gunzip (GNU gzip, pigz, Node's zlib) reads as a whole.
  *   Each member is written, finished (Z_FINISH) and the engine reset. A block
- *   of random, encrypted or already compressed data (see `incompressible`) is
- *   written as a member of stored deflate blocks instead, on the main thread:
- *   deflate would emit stored blocks for it too, after spending as long on it
- *   as on text. zstd needs no such help: it gives up on such data quickly.
+ *   of random, encrypted or already compressed data (see `incompressible`) goes
+ *   to the slot's second engine, at level 0, and comes out as a member of
+ *   stored deflate blocks: deflate would emit stored blocks for it too, after
+ *   spending as long on it as on text. zstd needs no such help: it gives up on
+ *   such data quickly.
  * - zstd (also on one thread): concatenated frames are one valid zstd stream
  *   (RFC 8878 section 3.1) that the zstd CLI (and so `tar --zstd`) reads as a
  *   whole. The engine's flush mode is ZSTD_e_end, so each write is one whole
@@ -41,16 +42,24 @@ interface Job {
   chunks: Buffer[];
   done: boolean;
   release: () => void;
-  /** An incompressible block, still in the ring: written as a stored gzip member when its turn comes. */
-  stored?: Buffer;
 }
 
 type ZlibEngine = (zlib.Gzip | zlib.ZstdCompress) & { reset(): void }; // reset() is missing from @types/node
 
+/** One slot: one block in flight, compressed by `z`, or (gzip, incompressible) stored by `store`. */
 interface Engine {
   z: ZlibEngine;
+  /**
+   * gzip at level 0, made on the slot's first incompressible block: no match search,
+   * only the copy and the CRC-32 (~1 ms per MiB), on the threadpool like `z`, with the
+   * same 64 KiB output chunks. (A gzipSync per block on the main thread made a zlib
+   * state and its output per MiB there: +20 MiB of peak RSS on the bench corpus.)
+   */
+  store: ZlibEngine | null;
   job: Job | null;
 }
+
+const CHUNK = 64 * 1024;
 
 /** zstd level 3 with a content checksum, as the zstd CLI writes it by default; every write ends a frame (ZSTD_e_end). */
 export function zstdEngineOptions(chunkSize: number): zlib.ZstdOptions {
@@ -96,15 +105,6 @@ export function incompressible(block: Buffer): boolean {
   return bits / n >= STORE_ENTROPY;
 }
 
-/**
- * `data` as one gzip member (RFC 1952) of stored deflate blocks, made by zlib at level 0:
- * no match search, only the copy and the CRC-32 (as fast as writing the format by hand,
- * measured: 0.8-1.5 ms per MiB), and the blocks deflate itself would choose for such data.
- */
-export function storedGzipMember(data: Buffer): Buffer[] {
-  return [zlib.gzipSync(data, { level: 0, chunkSize: 64 * 1024 })];
-}
-
 export class ParallelCodec implements Codec {
   private readonly out: CodecOutput;
   private readonly engines: Engine[] = [];
@@ -118,12 +118,24 @@ export class ParallelCodec implements Codec {
     this.out = out;
     this.gzip = compression === 'gz';
     for (let i = 0; i < Math.max(1, threads); i++) {
-      const z = (compression === 'gz' ? zlib.createGzip({ chunkSize: 64 * 1024 }) : zlib.createZstdCompress(zstdEngineOptions(64 * 1024))) as ZlibEngine;
-      const e: Engine = { z, job: null };
-      z.on('data', (chunk: Buffer) => e.job?.chunks.push(chunk));
-      z.on('error', (err) => out.error(err));
+      const z = (compression === 'gz' ? zlib.createGzip({ chunkSize: CHUNK }) : zlib.createZstdCompress(zstdEngineOptions(CHUNK))) as ZlibEngine;
+      const e: Engine = { z, store: null, job: null };
+      this.listen(e, z);
       this.engines.push(e);
     }
+  }
+
+  private listen(e: Engine, z: ZlibEngine): void {
+    z.on('data', (chunk: Buffer) => e.job?.chunks.push(chunk));
+    z.on('error', (err) => this.out.error(err));
+  }
+
+  private storeEngine(e: Engine): ZlibEngine {
+    if (!e.store) {
+      e.store = zlib.createGzip({ level: 0, chunkSize: CHUNK }) as ZlibEngine;
+      this.listen(e, e.store);
+    }
+    return e.store;
   }
 
   canWrite(): boolean {
@@ -133,29 +145,24 @@ export class ParallelCodec implements Codec {
   write(block: Buffer, release: () => void): void {
     const e = this.engines.find((x) => x.job === null);
     if (!e) throw new Error('ParallelCodec.write while all engines are busy');
-    if (this.gzip && incompressible(block)) {
-      // no engine needed: written (and released) in block order by emitDone
-      this.jobs.push({ chunks: [], done: true, release, stored: block });
-      this.emitDone();
-      return;
-    }
+    const z = this.gzip && incompressible(block) ? this.storeEngine(e) : e.z;
     const job: Job = { chunks: [], done: false, release };
     e.job = job;
     this.jobs.push(job);
     // the member's / frame's output arrives (as 'data') before this callback
     const finished = (err?: Error | null) => {
-      if (err || e.z.destroyed) return; // errors are also emitted as 'error'
+      if (err || z.destroyed) return; // errors are also emitted as 'error'
       job.done = true;
       e.job = null;
-      if (this.gzip) e.z.reset(); // the next member starts afresh
+      if (this.gzip) z.reset(); // the next member starts afresh
       this.emitDone();
       this.out.ready();
     };
     if (this.gzip) {
-      e.z.write(block);
-      e.z.flush(zlib.constants.Z_FINISH, () => finished());
+      z.write(block);
+      z.flush(zlib.constants.Z_FINISH, () => finished());
     } else {
-      e.z.write(block, finished);
+      z.write(block, finished);
     }
   }
 
@@ -165,14 +172,16 @@ export class ParallelCodec implements Codec {
   }
 
   destroy(): void {
-    for (const e of this.engines) e.z.destroy();
+    for (const e of this.engines) {
+      e.z.destroy();
+      e.store?.destroy();
+    }
   }
 
   private emitDone(): void {
     while (this.jobs.length > 0 && this.jobs[0]!.done) {
       const job = this.jobs.shift()!;
-      // a stored block is copied out of the ring before its slot is released
-      for (const c of job.stored ? storedGzipMember(job.stored) : job.chunks) this.out.data(c);
+      for (const c of job.chunks) this.out.data(c);
       job.release();
     }
     if (this.ending && this.jobs.length === 0) {

