@@ -123,6 +123,8 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
       } catch (err) {
         if (isSoftError(err)) {
           const code = (err as NodeJS.ErrnoException).code;
+          // replaced by a symlink since it was listed (O_NOFOLLOW): archived as the symlink it is now
+          if (code === 'ELOOP' && replacedBySymlink(abs, rel)) return;
           unreadable(abs, code === 'ENOENT' || code === 'ENOTDIR' ? missingReason(abs.slice(abs.lastIndexOf('/') + 1)) : reasonOf(err));
           return;
         }
@@ -182,6 +184,18 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
       post({ t: 'skipped', path: abs, kind: isDirectory ? 'excluded directory' : 'excluded' });
     },
     unreadable,
+  };
+  /** Archives `abs` as a symlink when it is one now; false (nothing done) otherwise. */
+  const replacedBySymlink = (abs: string, rel: string): boolean => {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(abs);
+    } catch {
+      return false;
+    }
+    if (!st.isSymbolicLink()) return false;
+    archiver.symlink(abs, rel, st);
+    return true;
   };
 
   const finish = () => {

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { createArchive, prestartArchiveWorker } from '../../src/archive/index.ts';
@@ -273,6 +274,25 @@ test('files that grow, shrink or are replaced after the pre-scan are archived as
   assert.deepEqual([...got.keys()], [...want.keys()]);
   for (const [path, node] of want) assert.deepEqual(got.get(path), node, path);
   assert.equal(fs.statSync(join(dest, inArchive(src, 'grows.txt'))).mode & 0o777, 0o640);
+});
+
+test('a file replaced by a symlink after its directory was listed is archived as that symlink, not reported unreadable', async () => {
+  const src = join(root, 'to-symlink', 'vol');
+  fs.mkdirSync(src, { recursive: true });
+  fs.writeFileSync(join(src, 'a-big'), Buffer.alloc(16 << 20, 1));
+  fs.writeFileSync(join(src, 'z-file'), 'old');
+  const a = createArchive(options([src], { compression: 'none' }));
+  // the worker listed the directory and is inside a-big (sorted first) once a block arrives;
+  // the ring and the paused stream hold far less than 16 MiB, so it cannot reach z-file yet
+  await new Promise<void>((resolve) => a.stream.once('readable', () => resolve()));
+  fs.rmSync(join(src, 'z-file'));
+  fs.symlinkSync('a-big', join(src, 'z-file'));
+  const file = join(root, 'to-symlink.tar');
+  await pipeline(a.stream, fs.createWriteStream(file));
+  const result = await a.done;
+  assert.deepEqual([result.unreadable, result.files, result.symlinks], [0, 1, 1]);
+  const { stdout } = await run('tar', ['-tvf', file]);
+  assert.match(stdout, /z-file -> a-big/);
 });
 
 test('a prestarted worker is taken by the next archive, which then ends normally; one that no archive took is ended', async () => {
