@@ -16,4 +16,4 @@ if (Number(process.versions.node.split('.')[0]) < REQUIRED) {
 // system's temporary directory): later starts skip type-stripping the sources and compiling the
 // dependencies, and the TypeScript stripper is not loaded at all (about 17 MiB less per process).
 module.enableCompileCache?.();
-import('../src/cli.ts').then((cli) => cli.run(process.argv.slice(2)));
+import('../src/main.ts').then((main) => main.start(process.argv.slice(2)));

@@ -3,14 +3,15 @@
  * running the .ts sources; nothing here is needed to run or test them). esbuild bundles the
  * sources and every production dependency into `dist/` (default):
  *
- * - `offsite.mjs`: the command (src/cli.ts), with a `#!/usr/bin/env node` line;
+ * - `offsite.mjs`: the command (src/main.ts, which loads src/cli.ts), with a `#!/usr/bin/env node` line;
  * - `tar-worker.mjs`: the archive worker thread (src/archive/tar-worker.ts);
  * - `vendor-<name>.mjs`: each library loaded on first use through src/lazy.ts (openpgp,
  *   nodemailer, dockerode, ...), required synchronously like the package itself;
  * - `chunk-*.mjs`: code shared between those, and every `await import()` of a destination's SDK
  *   (AWS, Azure, Google, WebDAV, SFTP, Dropbox): a process loads only what it uses;
- * - `warm-compile-cache.mjs`: loads every file above except the worker (whose import runs it) and
- *   fills NODE_COMPILE_CACHE; it exits 1 when a file fails to load, so a broken bundle fails the
+ * - `warm-compile-cache.mjs`: loads every file above (the archive worker too: outside a worker
+ *   thread its module does nothing, and the first backup of a new container then finds it
+ *   compiled) and fills NODE_COMPILE_CACHE; it exits 1 when a file fails to load, so a broken bundle fails the
  *   image build instead of the first backup that needs that file.
  *
  * A few places find files next to the source at run time; they are rewritten for the bundle
@@ -36,7 +37,7 @@ const REWRITES: [string, string, string][] = [
   ['cli.ts', `readFileSync(new URL('../package.json', import.meta.url), 'utf8')`, JSON.stringify(JSON.stringify({ version: VERSION }))],
   ['manifest/index.ts', `readFileSync(new URL('../../package.json', import.meta.url), 'utf8')`, JSON.stringify(JSON.stringify({ version: VERSION }))],
   // the worker is its own entry point
-  ['archive/create.ts', `new URL('./tar-worker.ts', import.meta.url)`, `new URL('./tar-worker.mjs', import.meta.url)`],
+  ['archive/spare.ts', `new URL('./tar-worker.ts', import.meta.url)`, `new URL('./tar-worker.mjs', import.meta.url)`],
   // tar-stream's header encoder, found by path at run time (its exports map hides it): bundled
   ['archive/tar.ts', `const require = createRequire(import.meta.url);`, ''],
   ['archive/tar.ts', `require(join(dirname(require.resolve('tar-stream')), 'headers.js'))`, `require('tar-stream/headers.js')`],
@@ -121,12 +122,12 @@ const BANNER = [`import { createRequire as __offsiteCreateRequire } from 'node:m
 );
 
 /** dist/warm-compile-cache.mjs: fills NODE_COMPILE_CACHE from the bundle (the Dockerfile runs it) and fails when a file does not load. */
-const WARM = `// Written by scripts/bundle.ts. Loads every file of this bundle except the archive worker (importing it
-// runs it): fills NODE_COMPILE_CACHE when it is set, and exits 1 when a file fails to load.
+const WARM = `// Written by scripts/bundle.ts. Loads every file of this bundle (the entry and the archive worker
+// do nothing when imported): fills NODE_COMPILE_CACHE when it is set, and exits 1 when a file fails to load.
 import { readdirSync } from 'node:fs';
 import { flushCompileCache, getCompileCacheDir } from 'node:module';
 const dir = new URL('.', import.meta.url);
-const skip = new Set(['tar-worker.mjs', 'warm-compile-cache.mjs']);
+const skip = new Set(['warm-compile-cache.mjs']);
 const failed = [];
 let loaded = 0;
 for (const f of readdirSync(dir).filter((f) => f.endsWith('.mjs') && !skip.has(f)).sort()) {
@@ -152,7 +153,7 @@ rmSync(OUT, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: ROOT,
   entryPoints: [
-    { in: 'src/cli.ts', out: 'offsite' },
+    { in: 'src/main.ts', out: 'offsite' },
     { in: 'src/archive/tar-worker.ts', out: 'tar-worker' },
     ...lazy.map((name) => ({ in: `offsite-vendor:${name}`, out: vendorFile(name) })),
   ],
@@ -179,7 +180,7 @@ const result = await build({
 const missing = REWRITES.filter((_, i) => !applied.has(i)).map(([file, from]) => `src/${file}: ${from}`);
 if (missing.length) throw new Error(`bundle: rewrites not applied (file no longer bundled?): ${missing.join('; ')}`);
 
-// the entry's first line is `#!/usr/bin/env node` (from src/cli.ts): make it executable
+// the entry's first line is `#!/usr/bin/env node` (from src/main.ts): make it executable
 const entry = join(OUT, 'offsite.mjs');
 if (!readFileSync(entry, 'utf8').startsWith('#!')) throw new Error('bundle: offsite.mjs lost its #! line');
 writeFileSync(join(OUT, 'warm-compile-cache.mjs'), WARM);

@@ -2,7 +2,7 @@
 // offsite command line: `offsite <command> [options]`.
 import { readFileSync, realpathSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadConfig, isOffsiteVariable, type Config, type JobConfig } from './config/index.ts';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,7 @@ import { followArchive } from './progress.ts';
 import { statusLine } from './term.ts';
 import { createDestinations, describeConfigured } from './destinations/registry.ts';
 import { checkDestinations, formatCheck } from './destinations/check.ts';
+import { commandArgs } from './command-args.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -508,6 +509,5 @@ function isMainModule(): boolean {
   }
 }
 
-// `backup` on PATH in the image is offsite under offen's command name: `backup` runs every job
-// now, `backup print-config` prints the configuration
-if (isMainModule()) run(basename(process.argv[1] ?? '') === 'backup' ? ['backup', ...process.argv.slice(2)] : process.argv.slice(2));
+// `node src/cli.ts <command>` (the image and bin/offsite go through src/main.ts)
+if (isMainModule()) run(commandArgs(process.argv));

@@ -5,10 +5,9 @@
  * and rejects `done`.
  */
 import { Readable, Transform, pipeline, type Duplex } from 'node:stream';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
-import { basename, dirname, resolve } from 'node:path';
-import { getCompileCacheDir } from 'node:module';
+import { resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { UserError } from '../errors.ts';
@@ -19,6 +18,9 @@ import { ABORT, USED } from './ring.ts';
 import type { HeaderReply, TarWorkerData, WorkerCounts, WorkerMessage } from './tar-worker.ts';
 import type { SourceRoot } from './walk.ts';
 import { archiveNameOf, sourceOverlap } from './layout.ts';
+import { startWorker, takeSpareWorker } from './spare.ts';
+
+export { prestartArchiveWorker, type PrestartedWorker } from './spare.ts';
 
 /** Tar bytes per block handed from the worker when each block becomes a gzip member / zstd frame of its own. */
 const BLOCK_SIZE = 1 << 20;
@@ -179,17 +181,6 @@ function failed(err: Error): ArchiveStream {
   return { stream, done, progress: () => ({ files: 0, bytesRead: 0, size: 0 }) };
 }
 
-/**
- * NODE_COMPILE_CACHE for the archive worker: the directory the process was given. Node's
- * getCompileCacheDir() names the version subdirectory inside it (`v24.x-x64-...`); given that, the
- * worker would cache into a second one nested in it, apart from what the main thread (and the
- * image build) cached.
- */
-function compileCacheRoot(): string | undefined {
-  const dir = getCompileCacheDir();
-  return dir && /^v\d+\./.test(basename(dir)) ? dirname(dir) : dir;
-}
-
 type GcFunction = (options?: { type?: 'minor' | 'major' }) => void;
 let gcFunction: GcFunction | null | undefined;
 
@@ -215,79 +206,6 @@ export function collectGarbage(): void {
     }
   }
   gcFunction?.({ type: 'minor' });
-}
-
-function startWorker(): Worker {
-  // With the process's compile cache on, the worker uses it too: it then
-  // loads the already type-stripped modules and never instantiates the
-  // TypeScript stripper (about 30 MiB less memory, faster start).
-  const compileCache = compileCacheRoot();
-  // it waits for its job (TarWorkerData) as its first message
-  return new Worker(new URL('./tar-worker.ts', import.meta.url), {
-    ...(compileCache ? { env: { ...process.env, NODE_COMPILE_CACHE: compileCache } } : {}),
-    // it only makes short-lived garbage (stats, names): a small young generation is enough
-    resourceLimits: { maxYoungGenerationSizeMb: 4 },
-  });
-}
-
-/** A started archive worker no archive has taken yet (prestartArchiveWorker). */
-let spare: { worker: Worker; failed: boolean; taken: boolean; onFailure: () => void } | null = null;
-
-export interface PrestartedWorker {
-  /** Whether an archive took the worker (tests). */
-  readonly taken: boolean;
-  /** Ends the worker if no archive took it (a run that failed before archiving): the daemon keeps no idle worker between runs. */
-  end(): void;
-}
-
-/**
- * Starts an archive worker now (a second Node environment: its start takes 0.1-0.4 s),
- * so that its start overlaps what a run does before archiving (hooks, lock, destinations,
- * source checks); the next createArchive() takes it. It does not keep the process alive.
- */
-export function prestartArchiveWorker(): PrestartedWorker {
-  if (spare) return { taken: false, end() {} };
-  const worker = startWorker();
-  worker.unref();
-  const s = {
-    worker,
-    failed: false,
-    taken: false,
-    onFailure: () => {
-      s.failed = true;
-    },
-  };
-  // a failure before it was taken: the archive starts a fresh worker, which reports its own
-  worker.on('error', s.onFailure);
-  worker.on('exit', s.onFailure);
-  spare = s;
-  return {
-    get taken() {
-      return s.taken;
-    },
-    end() {
-      if (spare !== s) return;
-      spare = null;
-      worker.off('error', s.onFailure);
-      worker.off('exit', s.onFailure);
-      void worker.terminate();
-    },
-  };
-}
-
-function takeSpareWorker(): Worker | null {
-  const s = spare;
-  if (!s) return null;
-  spare = null;
-  s.worker.off('error', s.onFailure);
-  s.worker.off('exit', s.onFailure);
-  if (s.failed) {
-    void s.worker.terminate();
-    return null;
-  }
-  s.taken = true;
-  s.worker.ref();
-  return s.worker;
 }
 
 interface SourceEvents {

@@ -313,6 +313,16 @@ test('a prestarted worker is taken by the next archive, which then ends normally
   assert.equal(again.result.files, result.files);
 });
 
+test('a run adopts a worker started before it (src/main.ts): its end() ends that worker when no archive took it', async () => {
+  const early = prestartArchiveWorker();
+  const run = prestartArchiveWorker();
+  assert.equal(run.taken, false);
+  run.end(); // the run failed before archiving
+  const again = await archiveTo(join(root, 'after-adopted.tar'), options(sources, { compression: 'none' }));
+  assert.equal(early.taken, false, 'the ended worker is not handed to a later archive');
+  assert.equal(again.result.unreadable, 0);
+});
+
 test('header hook returning null adds no entry', async () => {
   const file = join(root, 'hdr-null.tar');
   await archiveTo(file, options(sources, { compression: 'none', header: () => null }));

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+/**
+ * The command's entry (the image's dist/offsite.mjs; bin/offsite.mjs in a checkout): `offsite
+ * backup` starts its archive worker first, so that the worker's own start (a second Node
+ * environment, 0.1-0.4 s) runs beside the loading of the command's modules, the configuration
+ * and the run's setup instead of after them; then the command (cli.ts) is loaded and run.
+ * `node src/cli.ts` still runs a command without this head start.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { prestartArchiveWorker } from './archive/spare.ts';
+import { commandArgs, makesArchive } from './command-args.ts';
+
+export async function start(args: string[]): Promise<void> {
+  // taken by the run's archive (run/backup.ts adopts it, and ends it if the run fails before archiving)
+  if (makesArchive(args)) prestartArchiveWorker();
+  const { run } = await import('./cli.ts');
+  run(args);
+}
+
+/** True when this file is the process's main module (also through a symlink such as /usr/local/bin/offsite). */
+function isMainModule(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMainModule()) void start(commandArgs(process.argv));
