@@ -219,6 +219,7 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
               signal: abort.controller.signal,
               onProgress: () => g.progress(),
               abortTimeoutMs: retry.timeoutMs,
+              ...(opts.file !== undefined ? { file: opts.file } : {}),
             });
           } catch (err) {
             sent = body.bytes();

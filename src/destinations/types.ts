@@ -21,6 +21,13 @@ export interface UploadOptions {
    * aborted upload leaves the old object intact. Without it, an existing name is refused.
    */
   replace?: boolean;
+  /**
+   * A file that holds the stream's bytes from offset 0 (the staged archive). A destination
+   * may read any byte range of it that it has already taken from the stream (those bytes
+   * are on disk), e.g. to send a part from the file instead of copying it into memory. It
+   * must still read the stream to its end (progress and completeness are measured there).
+   */
+  file?: string;
 }
 
 /**

@@ -93,7 +93,7 @@ interface SourcePlan {
    * A fresh source for one attempt, or null when the source cannot be produced again.
    * `withSize`: wait until the size is known (the archive is complete), if it can be.
    */
-  open(withSize?: boolean): Promise<{ stream: Readable; size?: number } | null>;
+  open(withSize?: boolean): Promise<{ stream: Readable; size?: number; file?: string } | null>;
   /** Called when reading the source itself failed (not when the destination gave up on it). */
   sourceFailed?(err: unknown): void;
   /** Set when the source can be read only once by design: the upload is tried once, and logs say why. */
@@ -200,7 +200,8 @@ async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
         if (withSize) await file.settled;
         if (file.isFailed) throw file.error;
         // The size is known only once the archive is complete.
-        return { stream: file.follow(), ...(file.isComplete ? { size: file.written } : {}) };
+        // the file's path too: a destination may read ranges it has taken from the stream (S3 parts)
+        return { stream: file.follow(), file: file.path, ...(file.isComplete ? { size: file.written } : {}) };
       },
     };
     const uploads = Promise.all(opts.destinations.map((d) => uploadOne(d, plan, { ...opts, signal })));
@@ -259,7 +260,12 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
         if (!src) throw new Error('the archive stream was already consumed');
         const watch = watchProgress(src.stream, retry.timeoutMs, opts.signal, (e) => plan.sourceFailed?.(e));
         try {
-          await d.upload(opts.name, watch.stream, { size: src.size, signal: watch.signal, ...(opts.replace ? { replace: true } : {}) });
+          await d.upload(opts.name, watch.stream, {
+            size: src.size,
+            signal: watch.signal,
+            ...(opts.replace ? { replace: true } : {}),
+            ...(src.file !== undefined ? { file: src.file } : {}),
+          });
         } catch (err) {
           if (watch.stalled) {
             throw new DestinationTimeoutError(`no progress for ${Math.round(retry.timeoutMs / 1000)}s (BACKUP_DESTINATION_TIMEOUT)`);

@@ -1,7 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, readFile } from 'node:fs/promises';
+import { mkdtemp, rm, readFile, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -16,7 +18,7 @@ import type { ConfigIssue } from '../../src/errors.ts';
 import { silentLogger } from '../../src/log.ts';
 import { runDestinationContract, viaFaultProxy } from './contract.ts';
 import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../servers/s3rver.ts';
-import { bytes, digest, generated } from './streams.ts';
+import { bytes, digest, generated, sha256Hex } from './streams.ts';
 
 const log = silentLogger();
 const MiB = 1 << 20;
@@ -178,6 +180,59 @@ describe('S3 specifics', () => {
     }
   });
 
+  test('parts of a staged file are sent from the file (no part buffers), signed with their SHA-256, and a failed part is retried with a fresh read', async () => {
+    const sdk = await import('@aws-sdk/client-s3');
+    const dir = await mkdtemp(join(tmpdir(), 'offsite-s3-file-'));
+    try {
+      for (const checksum of ['when_required', 'when_supported'] as const) {
+        for (const size of [0, 1, 5 * MiB, 5 * MiB + 1, 23 * MiB + 7]) {
+          const path = join(dir, `${checksum}-${size}.tar`);
+          const data = randomBytes(size);
+          await writeFile(path, data);
+          // the first attempt of part 2 fails with a 500: the SDK's retry must send the same bytes again
+          let failed = false;
+          const proxy = await recordingProxy(server.port, (line) => {
+            if (failed || !line.startsWith('PUT ') || !line.includes('partNumber=2&')) return false;
+            return (failed = true);
+          });
+          const client = await createS3Client(config(proxy.url, '', { checksum }), retry, log);
+          try {
+            const k = `file/${checksum}-${size}.tar`;
+            const r = await uploadStream(createReadStream(path, { highWaterMark: 100_003 }), {
+              sdk,
+              client,
+              bucket: 'backups',
+              key: k,
+              partSize: 5 * MiB,
+              buffers: 2,
+              file: path,
+              signal: new AbortController().signal,
+              abortTimeoutMs: 5000,
+            });
+            assert.equal(r.bytes, size);
+            assert.equal(r.buffersAllocated, 0, `${size}: no part buffers`);
+            assert.equal(r.parts, size > 5 * MiB ? Math.ceil(size / (5 * MiB)) : 0);
+            const got = await client.send(new sdk.GetObjectCommand({ Bucket: 'backups', Key: k }));
+            assert.equal((await digest(got.Body as Readable)).sha256, sha256Hex(data), `${checksum} ${size}: content`);
+            // every part was signed with the SHA-256 of its bytes (not UNSIGNED-PAYLOAD)
+            proxy.seen.forEach((line, i) => {
+              const m = /partNumber=(\d+)/.exec(line);
+              if (!line.startsWith('PUT ') || !m) return;
+              const n = Number(m[1]);
+              assert.equal(proxy.payloadHashes[i], sha256Hex(data.subarray((n - 1) * 5 * MiB, n * 5 * MiB)), `${size}: hash of part ${n}`);
+            });
+            if (size > 5 * MiB) assert.equal(proxy.seen.filter((l) => l.startsWith('PUT ') && l.includes('partNumber=2&')).length, 2, 'part 2 was sent twice');
+          } finally {
+            client.destroy();
+            await proxy.close();
+          }
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('default checksums (when_supported) also round trip on s3rver for multipart uploads', async () => {
     const d = createS3Destination(config(server.endpoint, 'cs/', { checksum: 'when_supported' }), { retry }, log);
     const g = generated(11 * MiB);
@@ -189,10 +244,16 @@ describe('S3 specifics', () => {
 });
 
 /** A recording HTTP proxy in front of s3rver: shows which requests the client really sent. */
-async function recordingProxy(targetPort: number, failWith500?: (line: string) => boolean): Promise<{ url: string; seen: string[]; close(): Promise<void> }> {
+async function recordingProxy(
+  targetPort: number,
+  failWith500?: (line: string) => boolean,
+): Promise<{ url: string; seen: string[]; payloadHashes: string[]; close(): Promise<void> }> {
   const seen: string[] = [];
+  /** x-amz-content-sha256 of each request in `seen`. */
+  const payloadHashes: string[] = [];
   const proxy = http.createServer((req, res) => {
     seen.push(`${req.method} ${req.url}`);
+    payloadHashes.push(String(req.headers['x-amz-content-sha256'] ?? ''));
     if (failWith500?.(`${req.method} ${req.url}`)) {
       req.resume();
       res
@@ -212,6 +273,7 @@ async function recordingProxy(targetPort: number, failWith500?: (line: string) =
   return {
     url: `http://127.0.0.1:${port}`,
     seen,
+    payloadHashes,
     close: () =>
       new Promise((r) => {
         proxy.closeAllConnections();
