@@ -14,8 +14,8 @@
  * proxyAgentOptions), https ones through a CONNECT tunnel (TLS stays end to end). A proxy URL's password is masked in every output.
  */
 import { registerUrlSecrets } from './redact.ts';
-// not `import ... from 'node:http'`: its ES module facade loads undici at start (see destinations/describe.ts)
-const { setGlobalProxyFromEnv } = process.getBuiltinModule('node:http');
+// node:http when a proxy is set, not `import ... from 'node:http'`: its ES module facade loads undici
+// at start (see destinations/describe.ts), and without a proxy nothing needs it at start
 
 const NAMES = ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY'] as const;
 
@@ -64,7 +64,7 @@ export function installProxyFromEnv(env: Record<string, string | undefined> = pr
   if (!p) return () => {};
   for (const k of ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy']) if (p[k]) registerUrlSecrets(p[k]);
   restore?.();
-  const undo = setGlobalProxyFromEnv(p);
+  const undo = process.getBuiltinModule('node:http').setGlobalProxyFromEnv(p);
   restore = undo;
   return () => {
     if (restore === undo) restore = null;

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import type { Logger } from '../log.ts';
 import { OutputSink } from './output.ts';
 
@@ -22,7 +21,8 @@ export function runShellCommand(
   return new Promise((resolve, reject) => {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.env)) if (v !== undefined) env[k] = v;
-    const child = spawn('/bin/sh', ['-c', command], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // node:child_process (with dgram, net handles) is loaded by the first command, not at every start
+    const child = process.getBuiltinModule('node:child_process').spawn('/bin/sh', ['-c', command], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const out = new OutputSink((line) => opts.log.info({ command: opts.variable, stream: 'stdout' }, line));
     const err = new OutputSink((line) => opts.log.info({ command: opts.variable, stream: 'stderr' }, line));
     child.stdout.pipe(out);

@@ -7,8 +7,8 @@ import { lazy } from '../lazy.ts';
 const dockerode = lazy<typeof Dockerode>('dockerode');
 import { UserError, errorMessage } from '../errors.ts';
 import type { DockerEndpoint } from './config.ts';
-// not `import ... from 'node:https'`: its ES module facade loads undici at start (see destinations/describe.ts)
-const { Agent } = process.getBuiltinModule('node:https');
+// not `import ... from 'node:https'`: its ES module facade loads undici at start (see destinations/describe.ts);
+// and only for a TLS Docker endpoint (node:https loads tls: ~10 ms at every start otherwise)
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 
@@ -66,6 +66,7 @@ export function connectDocker(e: DockerEndpoint, apiVersion = ''): Dockerode {
       );
     }
   }
+  const { Agent } = process.getBuiltinModule('node:https');
   const agent = new Agent({ ca, cert, key, rejectUnauthorized: e.tls.verify, keepAlive: false });
   return new (dockerode())({ socketPath: undefined, host: e.host, port: e.port, protocol: 'https', ca, cert, key, agent, version } as Dockerode.DockerOptions);
 }

@@ -46,6 +46,23 @@ test("loading the command's modules does not load Node's bundled undici (node:ht
   assert.deepEqual(loaded, []);
 });
 
+test("loading the command's modules loads neither node:http, node:https (with tls) nor node:child_process: each is loaded by its first use", () => {
+  const modules = ['main.ts', 'cli.ts', 'destinations/describe.ts', 'proxy.ts', 'containers/docker.ts', 'containers/command.ts'].map(
+    (m) => pathToFileURL(join(SRC, m)).href,
+  );
+  const script = `
+    const before = new Set(process.moduleLoadList);
+    for (const m of ${JSON.stringify(modules)}) await import(m);
+    process.stdout.write(JSON.stringify(process.moduleLoadList.filter((m) => !before.has(m))));
+  `;
+  const loaded = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as string[];
+  assert.ok(loaded.includes('NativeModule net'), 'the modules were loaded');
+  assert.deepEqual(
+    loaded.filter((m) => /^NativeModule (http|https|tls|child_process|dgram)$/.test(m)),
+    [],
+  );
+});
+
 test('re2js (BACKUP_EXCLUDE_REGEXP) is loaded only when a pattern is compiled', () => {
   assert.deepEqual(
     resolvedBy(['cli.ts', 'config/index.ts', 'archive/exclude.ts']).filter((u) => /node_modules\/re2js\//.test(u)),
