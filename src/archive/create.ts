@@ -192,9 +192,10 @@ let gcFunction: GcFunction | null | undefined;
  * archive's footprint; a young-generation GC every few MiB (well under a
  * millisecond with the small heaps here) keeps it flat. The `gc` function
  * comes from the --expose-gc/vm idiom (as Jest uses it); without it nothing
- * happens.
+ * happens. `major` collects the old generation too (Buffers that lived long
+ * enough to be promoted: staged-file.ts asks for it when they pile up).
  */
-export function collectGarbage(): void {
+export function collectGarbage(type: 'minor' | 'major' = 'minor'): void {
   if (gcFunction === undefined) {
     const existing = (globalThis as { gc?: unknown }).gc;
     try {
@@ -205,7 +206,7 @@ export function collectGarbage(): void {
       gcFunction = null;
     }
   }
-  gcFunction?.({ type: 'minor' });
+  gcFunction?.({ type });
 }
 
 interface SourceEvents {

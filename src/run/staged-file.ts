@@ -18,12 +18,34 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
+import { getHeapStatistics } from 'node:v8';
 import { collectGarbage } from '../archive/create.ts';
 
 const CHUNK = 256 << 10;
 /** A minor GC after this many bytes read by all followers together. */
 const GC_EVERY_BYTES = 4 << 20;
+/** A major GC when the memory outside V8's heap (Buffers) grew this much since the last one. */
+const MAJOR_GC_EXTERNAL_GROWTH = 16 << 20;
 let readSinceGc = 0;
+let externalAfterMajor = -1;
+
+/**
+ * The minor GC frees the Buffers that died young. Those that lived through two minor GCs
+ * first (chunks queued in a socket or a pipe for a few MiB: S3's part bodies, SFTP's
+ * write window) are promoted, and V8 frees them only at a major GC, which it starts by
+ * itself only after some 64 MiB of such memory. A major GC whenever the external memory
+ * grew by MAJOR_GC_EXTERNAL_GROWTH since the last one keeps that slack at 16 MiB; it
+ * costs a few ms (the heap is small) and runs only as often as Buffers are promoted.
+ */
+function collectStagedGarbage(): void {
+  collectGarbage();
+  const external = getHeapStatistics().external_memory;
+  if (externalAfterMajor < 0) externalAfterMajor = external;
+  else if (external > externalAfterMajor + MAJOR_GC_EXTERNAL_GROWTH) {
+    collectGarbage('major');
+    externalAfterMajor = getHeapStatistics().external_memory;
+  } else if (external < externalAfterMajor) externalAfterMajor = external;
+}
 
 export class StagedFile {
   readonly path: string;
@@ -183,7 +205,7 @@ export class StagedFile {
               readSinceGc += bytesRead;
               if (readSinceGc >= GC_EVERY_BYTES) {
                 readSinceGc = 0;
-                collectGarbage();
+                collectStagedGarbage();
               }
               stream.push(bytesRead < len ? buf.subarray(0, bytesRead) : buf);
               return;
