@@ -21,6 +21,9 @@ import { DestinationError } from './errors.ts';
  */
 const TEMP_RE = /^\..+\.(?:[0-9a-f]{16}\.)?tmp$/;
 
+/** Bytes an upload's file stream buffers before the source waits (see upload()). */
+export const LOCAL_WRITE_BUFFER = 256 << 10;
+
 export function isLocalTempName(name: string): boolean {
   return TEMP_RE.test(name) || (name.startsWith('.') && isOffsiteTempName(name));
 }
@@ -84,7 +87,10 @@ export function createLocalDestination(config: LocalConfig, log: Logger, opts: L
         async (g) => {
           const body = metered(source, () => g.progress());
           // `wx`: never reuse an existing file; `flush`: fsync before close (pipeline waits for close).
-          const file = createWriteStream(tmpPath, { flags: 'wx', flush: true, highWaterMark: 1 << 20 });
+          // 256 KiB buffered (one writev each): fewer archive buffers in flight, so fewer survive the
+          // archive's minor GCs into the old generation (measured: an uncompressed 200 MiB backup
+          // peaked at 96-115 MiB with 1 MiB, 91-94 with 256 KiB, CPU the same; 64 KiB no better).
+          const file = createWriteStream(tmpPath, { flags: 'wx', flush: true, highWaterMark: LOCAL_WRITE_BUFFER });
           g.onAbort(() => {
             body.stream.destroy();
             file.destroy();

@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { archiveBlockSize, ringSlots } from '../../src/archive/create.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { archiveBlockSize, ringSlots, garbageCollections, GC_EVERY_BYTES, createArchive } from '../../src/archive/create.ts';
+import { LOCAL_WRITE_BUFFER } from '../../src/destinations/local.ts';
+import { silentLogger } from '../../src/log.ts';
 
 // Without compression the worker's ring uses 256 KiB blocks (memory); with compression
 // each block is a gzip member or zstd frame and stays 1 MiB (the compression ratio and
@@ -17,4 +23,27 @@ test('the ring has one slot per compression engine, one being filled and two que
   assert.equal(ringSlots('gz', 3), 6);
   assert.equal(ringSlots('none', 1), 5);
   assert.equal(ringSlots('none', 4), 5);
+});
+
+// A minor GC per 2 MiB of output, whatever the compression: 12 MiB of random data is stored
+// by gz (output ~ input), so it makes ~6 collections; one per 8 blocks made 1.
+test('the archive collects garbage per output bytes, not per block', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'offsite-gc-'));
+  try {
+    writeFileSync(join(dir, 'random.bin'), randomBytes(12 << 20));
+    const before = garbageCollections();
+    const a = createArchive({ sources: [dir], exclude: null, compression: 'gz', parallelism: 1, log: silentLogger() });
+    let out = 0;
+    for await (const chunk of a.stream) out += (chunk as Buffer).length;
+    await a.done;
+    const n = garbageCollections() - before;
+    assert.ok(out > 12 << 20, `stored, not deflated (${out} bytes)`);
+    assert.ok(n >= Math.floor(out / GC_EVERY_BYTES) - 1 && n <= Math.ceil(out / GC_EVERY_BYTES), `${n} collections for ${out} bytes`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a local upload buffers 256 KiB in its file stream', () => {
+  assert.equal(LOCAL_WRITE_BUFFER, 256 << 10);
 });
