@@ -11,7 +11,7 @@ import { extractArchive, type EntryInfo, type ExtractProgress, type ExtractResul
 import { readManifest, sidecarName, NewerFormatError, type Manifest, type Sidecar } from '../manifest/index.ts';
 
 import { findBackup, fetchSidecar, type Naming } from './list.ts';
-import { hashed, checkIntegrity } from './integrity.ts';
+import { hashed, checkIntegrity, checkedDownload } from './integrity.ts';
 /**
  * The sidecar's count of archived content bytes bounds what restore writes (and verify
  * decodes). It counts the bytes read; a file that could not be read to its end was filled
@@ -94,7 +94,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   let manifest: Manifest | null = null;
   let total: { files: number; bytes: number } | null = sidecar ? { files: sidecar.archived.files, bytes: sidecar.archived.bytes } : null;
   o.log.info({ destination: o.destination.name, backup: obj.name, size: obj.size, target: o.target }, 'restore started');
-  const { stream, done } = hashed(await o.destination.download(obj.name));
+  const { stream, check } = checkedDownload(await o.destination.download(obj.name), sidecar, obj.name);
   const result = await extractArchive(stream, {
     target: o.target,
     include: o.include,
@@ -109,7 +109,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
     },
     onProgress: o.onProgress ? (p) => o.onProgress!(p, total) : undefined,
     beforeCommit: async () => {
-      const c = checkIntegrity(await done(), sidecar, obj.name);
+      const c = await check();
       if (c) checks.push(c);
     },
   });
@@ -213,7 +213,7 @@ async function verifyOnce(o: VerifyOptions): Promise<VerifyReport> {
       return report;
     }
 
-    const { stream, done, drain } = hashed(await o.destination.download(obj.name));
+    const { stream, check, drain } = checkedDownload(await o.destination.download(obj.name), sidecar, obj.name);
     let result: ExtractResult;
     try {
       result = await extractArchive(stream, {
@@ -225,7 +225,7 @@ async function verifyOnce(o: VerifyOptions): Promise<VerifyReport> {
           report.manifest = readManifest(m, `the manifest inside ${obj.name}`);
         },
         beforeCommit: async () => {
-          const c = checkIntegrity(await done(), sidecar, obj.name);
+          const c = await check();
           if (c) report.checks.push(c);
         },
       });
@@ -306,7 +306,7 @@ export async function listContents(o: ContentsOptions): Promise<{ name: string; 
     if (e instanceof NewerFormatError) throw e;
     o.log.warn({ backup: obj.name, error: errorMessage(e) }, 'the manifest beside this backup cannot be read (listing without its SHA-256 check)');
   }
-  const { stream, done } = hashed(await o.destination.download(obj.name));
+  const { stream, check } = checkedDownload(await o.destination.download(obj.name), sidecar, obj.name);
   const result = await extractArchive(stream, {
     keys: o.keys,
     log: o.log,
@@ -317,7 +317,7 @@ export async function listContents(o: ContentsOptions): Promise<{ name: string; 
       readManifest(m, `the manifest inside ${obj.name}`);
     },
     beforeCommit: async () => {
-      checkIntegrity(await done(), sidecar, obj.name);
+      await check();
     },
   });
   return { name: obj.name, result };

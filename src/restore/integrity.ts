@@ -59,6 +59,28 @@ export function hashed(source: Readable): Hashed {
   };
 }
 
+/** A download as the consumer reads it, with the check against its sidecar for when the consumer is done. */
+export interface CheckedDownload {
+  /** The bytes, for the consumer. */
+  stream: Readable;
+  /** Once the consumer read everything: throws when size or SHA-256 differ from the sidecar's; the line for the report, or null without a sidecar. */
+  check: () => Promise<string | null>;
+  /** After the consumer failed: reads the rest of the download to hash it; null without a sidecar or when it cannot be read. */
+  drain: () => Promise<{ sha256: string; size: number } | null>;
+}
+
+/**
+ * The download checked against its sidecar. Without a sidecar there is nothing to check
+ * a digest against and nothing reports one, so the bytes are not hashed at all (the
+ * SHA-256 of a large archive is a noticeable share of a restore's CPU) and the consumer
+ * reads the download itself, without the hashing stream in between.
+ */
+export function checkedDownload(source: Readable, sidecar: Sidecar | null, name: string): CheckedDownload {
+  if (!sidecar) return { stream: source, check: async () => null, drain: async () => null };
+  const h = hashed(source);
+  return { stream: h.stream, check: async () => checkIntegrity(await h.done(), sidecar, name), drain: h.drain };
+}
+
 export const DAMAGED_HINT = 'the archive was changed or damaged in storage or transfer; try another destination or an older backup';
 
 export function checkIntegrity(got: { sha256: string; size: number }, sidecar: Sidecar | null, name: string): string | null {
