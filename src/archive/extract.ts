@@ -477,7 +477,7 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
       return b.then((buf) => writeSmall(rel, buf, m));
     }
     return (async () => {
-      writer!.open(rel);
+      writer!.open(rel, m);
       for (;;) {
         const p = reader.read();
         if (p) {
@@ -750,7 +750,7 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     let err = e;
     if (writer) {
       // the writer's failure belongs to an earlier entry than what failed here (unless this is an abort)
-      if ((e as NodeJS.ErrnoException)?.code !== 'ABORT_ERR') await writer.settle().catch(() => {});
+      if (!opts.signal?.aborted && (e as NodeJS.ErrnoException)?.code !== 'ABORT_ERR') await writer.settle().catch(() => {});
       err = writer.failure ?? e;
       await writer.end(true);
     }

@@ -13,6 +13,8 @@
  * `ctl[STOP]` skips what is queued (an abort).
  */
 import {
+  readFileSync,
+  statSync,
   openSync,
   writeSync,
   closeSync,
@@ -58,7 +60,7 @@ export type WriteOp =
   /** A whole file. */
   | { k: 'f'; rel: string; off: number; len: number; m: FileMeta }
   /** A large file: open, pieces, close with its metadata. */
-  | { k: 'o'; rel: string }
+  | { k: 'o'; rel: string; m: FileMeta }
   | { k: 'w'; off: number; len: number }
   | { k: 'c'; m: FileMeta }
   /** A hard link to an earlier entry. */
@@ -98,27 +100,47 @@ if (parentPort && (workerData as RestoreWorkerData | null)?.role === 'restore-wr
   const abs = (rel: string) => (rel === '' ? staging : join(staging, rel));
   let fd = -1;
   let failed = false;
+  /** The mode the open file was created with, when known (then a fchmod to the same mode is skipped). */
+  let created = -1;
+  // what a new file gets without fchown and fchmod: the process's owner and group (the staging
+  // directory has no set-group-ID bit, whose group new files would inherit) and its open mode less the umask
+  const uid = process.geteuid?.() ?? -1;
+  const gid = ((statSync(staging, { throwIfNoEntry: false })?.mode ?? 0o2000) & 0o2000) === 0 ? (process.getegid?.() ?? -1) : -1;
+  let umask = -1;
+  try {
+    umask = parseInt(/^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '', 8);
+  } catch {
+    // not Linux: every file gets its fchmod
+  }
+  if (!Number.isInteger(umask)) umask = -1;
+  const modeOf = (m: FileMeta): number => (owners ? m.mode : m.mode & 0o1777);
 
   const writeAll = (off: number, len: number): void => {
     let done = 0;
     while (done < len) done += writeSync(fd, ring, off + done, len - done);
   };
-  const openNew = (path: string): number => {
+  /** Create a file (replacing an earlier entry's file of the same name, never following a symlink) with its final permission bits when the umask keeps them all. */
+  const openNew = (path: string, m: FileMeta): number => {
     const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+    const want = modeOf(m);
+    const direct = umask >= 0 && (want & ~0o777) === 0 && (want & umask) === 0;
+    const mode = direct ? want : 0o600;
+    created = direct ? want : -1;
     try {
-      return openSync(path, flags, 0o600);
+      return openSync(path, flags, mode);
     } catch (e) {
       if (errno(e) !== 'EEXIST') throw e;
       unlinkSync(path);
-      return openSync(path, flags, 0o600);
+      return openSync(path, flags, mode);
     }
   };
   const closeFile = (m: FileMeta): void => {
     const f = fd;
     fd = -1;
     try {
-      if (owners) fchownSync(f, m.uid, m.gid);
-      fchmodSync(f, owners ? m.mode : m.mode & 0o1777);
+      if (owners && (m.uid !== uid || m.gid !== gid)) fchownSync(f, m.uid, m.gid);
+      const want = modeOf(m);
+      if (want !== created) fchmodSync(f, want); // a new file has no set-user/group-ID bit for fchown to clear
       futimesSync(f, m.atime, m.mtime);
     } finally {
       closeSync(f);
@@ -146,7 +168,7 @@ if (parentPort && (workerData as RestoreWorkerData | null)?.role === 'restore-wr
         }
         break;
       case 'f':
-        fd = openNew(abs(op.rel));
+        fd = openNew(abs(op.rel), op.m);
         try {
           writeAll(op.off, op.len);
         } catch (e) {
@@ -156,7 +178,7 @@ if (parentPort && (workerData as RestoreWorkerData | null)?.role === 'restore-wr
         closeFile(op.m);
         break;
       case 'o':
-        fd = openNew(abs(op.rel));
+        fd = openNew(abs(op.rel), op.m);
         break;
       case 'w':
         writeAll(op.off, op.len);

@@ -15,7 +15,7 @@ import { FREED, STOP, type FileMeta, type FromWorker, type RestoreWorkerData, ty
 
 /** File content in flight to the writer thread. */
 export const RING = 8 * 1024 * 1024;
-/** A piece of a large file is written in parts of at most this many bytes. */
+/** A piece of a large file is written in parts of at most this many bytes (a quarter of the ring at most). */
 const MAX_PIECE = 1024 * 1024;
 /** A batch is posted when it holds this many operations or bytes (or when the main thread waits for input). */
 const BATCH_OPS = 256;
@@ -27,6 +27,8 @@ export class RestoreWriter {
   private readonly worker: Worker;
   private readonly ring: Buffer;
   private readonly ctl: BigInt64Array;
+  private readonly size: number;
+  private readonly maxPiece: number;
   /** Ring bytes handed out so far (the next position is `pos % RING`). */
   private pos = 0;
   private batch: WriteOp[] = [];
@@ -38,8 +40,11 @@ export class RestoreWriter {
   /** The writer's first failure, as the error extract.ts throws. */
   failure: Error | null = null;
 
-  constructor(staging: string, owners: boolean, makeError: (f: WriteFailure) => Error) {
-    const ring = new SharedArrayBuffer(RING);
+  /** `ringBytes`: RING, smaller in tests. */
+  constructor(staging: string, owners: boolean, makeError: (f: WriteFailure) => Error, ringBytes = RING) {
+    this.size = ringBytes;
+    this.maxPiece = Math.min(MAX_PIECE, ringBytes / 4);
+    const ring = new SharedArrayBuffer(ringBytes);
     const control = new SharedArrayBuffer(16);
     this.ring = Buffer.from(ring);
     this.ctl = new BigInt64Array(control);
@@ -92,11 +97,11 @@ export class RestoreWriter {
    */
   private place(data: Buffer): number | Promise<number> {
     const len = data.length;
-    let off = this.pos % RING;
-    const skip = off + len > RING ? RING - off : 0; // content stays contiguous: wrap early
-    if (this.pos + skip + len - this.freed <= RING) {
+    let off = this.pos % this.size;
+    const skip = off + len > this.size ? this.size - off : 0; // content stays contiguous: wrap early
+    if (this.pos + skip + len - this.freed <= this.size) {
       this.pos += skip;
-      off = this.pos % RING;
+      off = this.pos % this.size;
       data.copy(this.ring, off);
       this.pos += len;
       return off;
@@ -109,7 +114,7 @@ export class RestoreWriter {
     this.flush();
     for (;;) {
       const freed = Atomics.load(this.ctl, FREED);
-      if (this.pos + bytes - Number(freed) <= RING) return;
+      if (this.pos + bytes - Number(freed) <= this.size) return;
       if (this.exited) throw this.failure ?? new Error("the restore's writer thread has ended");
       const w = Atomics.waitAsync(this.ctl, FREED, freed);
       if (w.async) await w.value;
@@ -118,7 +123,7 @@ export class RestoreWriter {
 
   /** A promise when more than the ring is in flight (operations without content count too): wait for it before going on. */
   room(): Promise<void> | null {
-    return this.pos - this.freed > RING ? this.waitFor(0) : null;
+    return this.pos - this.freed > this.size ? this.waitFor(0) : null;
   }
 
   mkdir(rel: string, name: string): void {
@@ -129,22 +134,29 @@ export class RestoreWriter {
     this.add({ k: 'l', rel, target, name, linkname });
   }
 
-  /** A whole file (at most MAX_PIECE bytes). */
+  /** A whole file. */
   file(rel: string, data: Buffer, m: FileMeta): void | Promise<void> {
+    if (data.length > this.maxPiece) {
+      this.open(rel, m);
+      return (async () => {
+        await this.piece(data);
+        this.close(m);
+      })();
+    }
     const off = this.place(data);
     if (typeof off === 'number') return this.add({ k: 'f', rel, off, len: data.length, m }, data.length);
     return off.then((o) => this.add({ k: 'f', rel, off: o, len: data.length, m }, data.length));
   }
 
   /** Start a large file; its pieces follow with `piece()`, then `close()`. */
-  open(rel: string): void {
-    this.add({ k: 'o', rel });
+  open(rel: string, m: FileMeta): void {
+    this.add({ k: 'o', rel, m });
   }
 
   piece(data: Buffer): void | Promise<void> {
-    if (data.length > MAX_PIECE) {
+    if (data.length > this.maxPiece) {
       return (async () => {
-        for (let at = 0; at < data.length; at += MAX_PIECE) await this.piece(data.subarray(at, at + MAX_PIECE));
+        for (let at = 0; at < data.length; at += this.maxPiece) await this.piece(data.subarray(at, at + this.maxPiece));
       })();
     }
     const off = this.place(data);
