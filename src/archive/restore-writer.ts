@@ -14,12 +14,12 @@ import { UserError } from '../errors.ts';
 import { FREED, STOP, type FileMeta, type FromWorker, type RestoreWorkerData, type ToWorker, type WriteFailure, type WriteOp } from './restore-worker.ts';
 
 /** File content in flight to the writer thread. */
-export const RING = 8 * 1024 * 1024;
+export const RING = 2 * 1024 * 1024;
 /** A piece of a large file is written in parts of at most this many bytes (a quarter of the ring at most). */
 const MAX_PIECE = 1024 * 1024;
 /** A batch is posted when it holds this many operations or bytes (or when the main thread waits for input). */
 const BATCH_OPS = 256;
-const BATCH_BYTES = 1024 * 1024;
+const BATCH_BYTES = 512 * 1024;
 /** Ring space each operation counts for besides its content, so operations without content are bounded too. */
 const OP_COST = 512;
 
