@@ -14,15 +14,13 @@ import { createLogger, type Logger } from './log.ts';
 import { redact, isSecretName, redactStream } from './redact.ts';
 import { installProxyFromEnv, proxyIssues } from './proxy.ts';
 import { backupJob } from './run/backup.ts';
-import { runDaemon, type DaemonControl, type ControlHandle } from './schedule/daemon.ts';
+import type { DaemonControl, ControlHandle } from './schedule/daemon.ts';
 import { EXIT, exitCodeFor, worstStatus, type RunStats } from './run/stats.ts';
 import { formatDuration } from './config/duration.ts';
 import { notifyTest } from './notify/index.ts';
 import { recordRun } from './run/history.ts';
 import { checkHealthFile } from './health/state.ts';
 import { installStopHandler } from './run/stop.ts';
-import { runReadCommand } from './restore/commands.ts';
-import { runPrune } from './retention/command.ts';
 import { printOffenConfig } from './compat/offen-config.ts';
 import { notifyStartupFailure } from './notify/startup.ts';
 import { followArchive } from './progress.ts';
@@ -411,18 +409,18 @@ export async function main(argv: string[]): Promise<number> {
       if (parsed.positionals[0] === '-') return cmdRestoreStdin(config, log, values);
       if (values.key !== undefined)
         throw new UsageError('restore: --key goes with `restore -` (stdin)', 'a stored backup is decrypted with BACKUP_ENCRYPTION_KEY');
-      return runReadCommand(command, argv.slice(1), config, log);
+      return (await import('./restore/commands.ts')).runReadCommand(command, argv.slice(1), config, log);
     case 'list':
     case 'ls':
     case 'verify':
     case 'export':
     case 'import':
-      return runReadCommand(command, argv.slice(1), config, log);
+      return (await import('./restore/commands.ts')).runReadCommand(command, argv.slice(1), config, log);
     case 'prune': {
       const controller = new AbortController();
       const onSignal = (sig: string) => controller.abort(new Error(`received ${sig}`));
       process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
-      return runPrune(config, log, {
+      return (await import('./retention/command.ts')).runPrune(config, log, {
         job: values.job as string | undefined,
         dryRun: Boolean(values['dry-run']),
         json: Boolean(values.json),
@@ -439,6 +437,7 @@ export async function main(argv: string[]): Promise<number> {
       return (await notifyTest(config, (line) => process.stdout.write(`${line}\n`), { log })) ? EXIT.success : EXIT.failure;
     case 'daemon': {
       const stop = installStopHandler({ log, timeoutMs: config.stopTimeoutMs, what: 'the daemon' });
+      const { runDaemon } = await import('./schedule/daemon.ts');
       const code = await runDaemon(config, {
         log,
         stop,

@@ -63,6 +63,18 @@ test("loading the command's modules loads neither node:http, node:https (with tl
   );
 });
 
+test("the command's start loads no other command's modules (restore and the read commands, prune, the daemon)", () => {
+  const seen = resolvedBy(['main.ts', 'cli.ts']);
+  assert.ok(
+    seen.some((u) => u.endsWith('/run/backup.ts')),
+    'the modules were loaded',
+  );
+  assert.deepEqual(
+    seen.filter((u) => /\/(restore\/commands|retention\/command|schedule\/daemon|archive\/extract)\.ts$/.test(u)),
+    [],
+  );
+});
+
 test('re2js (BACKUP_EXCLUDE_REGEXP) is loaded only when a pattern is compiled', () => {
   assert.deepEqual(
     resolvedBy(['cli.ts', 'config/index.ts', 'archive/exclude.ts']).filter((u) => /node_modules\/re2js\//.test(u)),
