@@ -8,7 +8,7 @@ import { Readable, Transform, pipeline, type Duplex } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { UserError } from '../errors.ts';
 import type { ArchiveOptions, ArchiveResult, ArchiveScan, ArchiveStream, ArchiveHeaderEntry } from './index.ts';
@@ -54,25 +54,6 @@ export function ringSlots(compression: 'none' | 'gz' | 'zst', threads: number): 
  * the same (it was every 2 MiB already); every 1 MiB instead promoted more (zst 98-119 MiB).
  */
 export const GC_EVERY_BYTES = 2 << 20;
-/**
- * A major GC when the memory outside V8's heap (Buffers) grew this much since the last one:
- * output buffers still in flight at two minor GCs are promoted, and V8 starts a major GC by
- * itself only after some 64 MiB of them (the staged file does the same at 16 MiB). Measured
- * (bundle, 200 MiB corpus, load 13-15): gz 2 threads 96.5-97.1 -> 95.3-95.7 MiB peak RSS, zst 2
- * threads 94.9-97.5 -> 94.5-94.6, CPU the same (it runs only as often as Buffers are promoted).
- */
-export const MAJOR_GC_EXTERNAL_GROWTH = 4 << 20;
-let externalAfterMajor = -1;
-
-/** After a minor GC: a major one when promoted Buffers piled up (MAJOR_GC_EXTERNAL_GROWTH). */
-function collectPromoted(): void {
-  const external = getHeapStatistics().external_memory;
-  if (externalAfterMajor < 0 || external < externalAfterMajor) externalAfterMajor = external;
-  else if (external > externalAfterMajor + MAJOR_GC_EXTERNAL_GROWTH) {
-    collectGarbage('major');
-    externalAfterMajor = getHeapStatistics().external_memory;
-  }
-}
 /** Warning lines kept for RunStats; the rest is summarized. */
 export const MAX_WARNINGS = 100;
 
@@ -212,11 +193,11 @@ function failed(err: Error): ArchiveStream {
 
 type GcFunction = (options?: { type?: 'minor' | 'major' }) => void;
 let gcFunction: GcFunction | null | undefined;
-const collections = { minor: 0, major: 0 };
+let collections = 0;
 
 /** How many times collectGarbage() was called in this process (tests). */
-export function garbageCollections(type: 'minor' | 'major' = 'minor'): number {
-  return collections[type];
+export function garbageCollections(): number {
+  return collections;
 }
 
 /**
@@ -241,7 +222,7 @@ export function collectGarbage(type: 'minor' | 'major' = 'minor'): void {
       gcFunction = null;
     }
   }
-  collections[type]++;
+  collections++;
   gcFunction?.({ type });
 }
 
@@ -291,7 +272,6 @@ class ArchiveSource extends Readable {
         if (this.sinceGc >= GC_EVERY_BYTES) {
           this.sinceGc = 0;
           collectGarbage();
-          collectPromoted();
         }
         if (!this.destroyed && !this.push(chunk)) this.wanted = false;
       },
