@@ -19,6 +19,19 @@
  * hard links, empty directories, and ownership when running as root.
  */
 import { randomBytes, hash } from 'node:crypto';
+import {
+  openSync,
+  writeSync,
+  closeSync,
+  fchownSync,
+  fchmodSync,
+  futimesSync,
+  unlinkSync,
+  mkdirSync,
+  lstatSync,
+  linkSync,
+  constants as fsConstants,
+} from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm, rmdir, symlink, link, lchown, lutimes, chmod, chown, utimes, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
@@ -29,8 +42,6 @@ import type { Logger } from '../log.ts';
 import type { DecryptionKeys, EncryptionMethod } from '../crypto/index.ts';
 import { decodeArchive } from './decode.ts';
 import { Includes } from './include.ts';
-import { RestoreWriter } from './restore-writer.ts';
-import type { WriteFailure } from './restore-worker.ts';
 
 import { MANIFEST_ENTRY } from '../manifest/index.ts';
 
@@ -177,11 +188,10 @@ function tarError(e: unknown): Error {
   return e instanceof Error ? e : new Error(msg);
 }
 
-/** The writer thread's first failure as the error the restore fails with (the same as when the main thread wrote). */
-function writeError(f: WriteFailure): Error {
-  if (f.kind === 'unsafe') return new UnsafeEntryError(f.message);
-  if (f.kind === 'damaged') return new UserError(f.message, DAMAGED_HINT);
-  return Object.assign(new Error(f.message), { code: f.code, errno: f.errno, syscall: f.syscall, path: f.path });
+/** Write every byte of `buf` (write may write less than asked). */
+function writeAllSync(fd: number, buf: Buffer): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
 }
 
 const errno = (e: unknown) => (e as NodeJS.ErrnoException)?.code;
@@ -405,8 +415,6 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
   const pendingHardlinks: Array<{ rel: string; target: string }> = [];
 
   const abs = (rel: string) => (rel === '' ? staging : join(staging, rel));
-  /** Creates what restore writes, in archive order, on its own thread (started once the staging directory exists). */
-  let writer: RestoreWriter | null = null;
 
   /** Make sure every parent of `parts` is a real directory of the archive (never a symlink). */
   function ensureParents(parts: string[], name: string): void {
@@ -415,8 +423,19 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
       p = p ? `${p}/${parts[i]}` : parts[i]!;
       if (knownDirs.has(p)) continue;
       if (pendingSymlinks.has(p)) throw new UnsafeEntryError(`entry ${show(name)} would be written through the symbolic link ${show(p)}`);
-      if (writing) writer!.mkdir(p, name);
+      if (writing) makeDir(p, name);
       knownDirs.add(p);
+    }
+  }
+
+  function makeDir(rel: string, name: string): void {
+    try {
+      // like tar, a directory the archive does not describe gets 0777 less the umask (the staging directory itself is 0700)
+      mkdirSync(abs(rel), { mode: 0o777 });
+    } catch (e) {
+      if (errno(e) !== 'EEXIST') throw e;
+      const st = lstatSync(abs(rel));
+      if (!st.isDirectory()) throw new UserError(`the archive stores ${show(rel)} as a file and also has ${show(name)} inside it`, DAMAGED_HINT);
     }
   }
 
@@ -427,6 +446,24 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
   function clearPath(rel: string, name: string): void {
     if (knownDirs.has(rel)) throw new UserError(`the archive has both a directory and a non-directory entry ${show(name)}`, DAMAGED_HINT);
     pendingSymlinks.delete(rel);
+  }
+
+  /** Open a new file for writing; an earlier entry's file of the same name is replaced. Never follows a symlink. */
+  function openNew(path: string): number {
+    const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+    try {
+      return openSync(path, flags, 0o600);
+    } catch (e) {
+      if (errno(e) !== 'EEXIST') throw e;
+      unlinkSync(path);
+      return openSync(path, flags, 0o600);
+    }
+  }
+
+  function applyFileMeta(fd: number, m: Meta): void {
+    if (owners) fchownSync(fd, m.uid, m.gid);
+    fchmodSync(fd, owners ? m.mode : m.mode & 0o1777);
+    futimesSync(fd, m.atime, m.mtime);
   }
 
   // the tar reader (created once tar-stream's header code is loaded) and what refills it
@@ -459,16 +496,22 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     })();
   }
 
-  function writeSmall(rel: string, buf: Buffer, m: Meta): void | Promise<void> {
+  function writeSmall(rel: string, buf: Buffer, m: Meta): void {
+    const fd = openNew(abs(rel));
+    try {
+      writeAllSync(fd, buf);
+      applyFileMeta(fd, m);
+    } finally {
+      closeSync(fd);
+    }
     result.bytes += buf.length;
-    return writer!.file(rel, buf, m);
   }
 
   /**
-   * Files are handed to the writer thread straight from the decoded buffers (copied
-   * into its ring): small ones (most of a typical tree) whole, large ones piece by
-   * piece as they are decoded, while decompression goes on in the thread pool and
-   * the writer creates them.
+   * Files are written with synchronous calls (a handful of syscalls, no thread-pool
+   * round trip each) straight from the decoded buffers: small ones (most of a typical
+   * tree) with one write, large ones piece by piece as they are decoded, while
+   * decompression goes on in the thread pool.
    */
   function writeFile(rel: string, size: number, m: Meta): void | Promise<void> {
     if (size <= SMALL_FILE) {
@@ -477,18 +520,32 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
       return b.then((buf) => writeSmall(rel, buf, m));
     }
     return (async () => {
-      writer!.open(rel, m);
-      for (;;) {
-        const p = reader.read();
-        if (p) {
-          const w = writer!.piece(p);
-          if (w) await w;
-          result.bytes += p.length;
-        } else if (reader.left === 0) break;
-        else if (!(await more())) throw truncated();
+      const fd = openNew(abs(rel));
+      try {
+        for (;;) {
+          const p = reader.read();
+          if (p) {
+            writeAllSync(fd, p);
+            result.bytes += p.length;
+          } else if (reader.left === 0) break;
+          else if (!(await more())) throw truncated();
+        }
+        applyFileMeta(fd, m);
+      } finally {
+        closeSync(fd);
       }
-      writer!.close(m);
     })();
+  }
+
+  /** Hard link `path` to `existing`, replacing an earlier entry at `path`. */
+  function linkReplacingSync(existing: string, path: string): void {
+    try {
+      linkSync(existing, path);
+    } catch (e) {
+      if (errno(e) !== 'EEXIST') throw e;
+      unlinkSync(path);
+      linkSync(existing, path);
+    }
   }
 
   /** Hard link `path` to `existing`, replacing an earlier entry at `path` (for the links made last). */
@@ -574,7 +631,7 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
         }
         ensureParents(parts, h.name);
         if (pendingSymlinks.has(rel)) throw new UnsafeEntryError(`directory ${show(h.name)} would replace the symbolic link stored before it`);
-        if (writing && !knownDirs.has(rel)) writer!.mkdir(rel, h.name);
+        if (writing && !knownDirs.has(rel)) makeDir(rel, h.name);
         knownDirs.add(rel);
         if (!dirMeta.has(rel)) result.directories++;
         dirMeta.set(rel, m);
@@ -617,8 +674,16 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
         if (pendingSymlinks.has(tRel)) {
           pendingHardlinks.push({ rel, target: tRel });
         } else if (writing) {
-          // the writer refuses a target that is missing or a directory on the disk
-          writer!.link(rel, tRel, h.name, h.linkname ?? '');
+          let st;
+          try {
+            st = lstatSync(abs(tRel));
+          } catch (e) {
+            if (errno(e) === 'ENOENT')
+              throw new UnsafeEntryError(`hard link ${show(h.name)} points to ${show(h.linkname ?? '')}, which is not an earlier entry of the archive`);
+            throw e;
+          }
+          if (st.isDirectory()) throw new UnsafeEntryError(`hard link ${show(h.name)} points to a directory`);
+          linkReplacingSync(abs(tRel), abs(rel));
         }
         result.hardlinks++;
         break;
@@ -672,7 +737,6 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
 
   try {
     opts.signal?.throwIfAborted();
-    if (writing) writer = new RestoreWriter(staging, owners, writeError);
     const decoded = await decodeArchive(input, opts.keys ?? {});
     result.encryption = decoded.encryption;
     result.compression = decoded.compression;
@@ -686,7 +750,6 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     if (opts.signal) addAbortSignal(opts.signal, src);
     const it = src[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     more = async () => {
-      writer?.flush(); // the writer works while the next piece is decoded
       const r = await it.next();
       if (r.done) return false;
       total += r.value.length;
@@ -705,11 +768,6 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
         lastEnd = h.byteOffset + Math.ceil(reader.left / 512) * 512;
         await handle(h);
         if (reader.left > 0) await drain();
-        if (writer) {
-          if (writer.failure) throw writer.failure;
-          const room = writer.room();
-          if (room) await room;
-        }
         if (opts.onProgress) {
           const now = Date.now();
           if (now - lastProgress >= 200) {
@@ -738,24 +796,13 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
         `the longest path in the archive is ${rules.longestPath} bytes: restore it into a directory whose path is at most ${Math.max(0, MAX_PATH - rules.longestPath - STAGING_NAME_BYTES - 2)} bytes long (the file system allows ${MAX_PATH} bytes per path)`,
       );
     }
-    if (writer) {
-      await writer.settle();
-      await writer.end();
-    }
     await opts.beforeCommit?.(result);
     if (writing) await finish();
     opts.onProgress?.({ ...result });
     return result;
   } catch (e) {
-    let err = e;
-    if (writer) {
-      // the writer's failure belongs to an earlier entry than what failed here (unless this is an abort)
-      if (!opts.signal?.aborted && (e as NodeJS.ErrnoException)?.code !== 'ABORT_ERR') await writer.settle().catch(() => {});
-      err = writer.failure ?? e;
-      await writer.end(true);
-    }
     await undoTarget();
-    throw tarError(err);
+    throw tarError(e);
   }
 }
 

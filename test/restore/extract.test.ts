@@ -229,18 +229,3 @@ test('an aborted restore stops, removes its staging directory and the target it 
   await assert.rejects(extractArchive(input2, { target, signal: ac2.signal }), /stop requested|aborted/i);
   assert.deepEqual(readdirSync(target), [], 'an existing target stays, empty');
 });
-
-test('the writer thread: a file larger than its ring arrives whole', async () => {
-  const { buildTar } = await import('./build.ts');
-  const { RING } = await import('../../src/archive/restore-writer.ts');
-  const big = randomBytes(RING * 2 + 12345);
-  // one buffer: the whole file arrives as one piece, written in parts through the ring
-  const { target } = await restore(
-    await buildTar([
-      { name: 'big.bin', content: big },
-      { name: 'after', content: 'the next entry' },
-    ]),
-  );
-  assert.ok(readFileSync(join(target, 'big.bin')).equals(big));
-  assert.equal(readFileSync(join(target, 'after'), 'utf8'), 'the next entry');
-});
