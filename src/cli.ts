@@ -1,11 +1,10 @@
 #!/usr/bin/env node
 // offsite command line: `offsite <command> [options]`.
-import { readFileSync, realpathSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadConfig, isOffsiteVariable, type Config, type JobConfig } from './config/index.ts';
-import { fileURLToPath } from 'node:url';
 import { ConfigError, UsageError, UserError, errorMessage } from './errors.ts';
 import { missingSourceIssues } from './run/sources.ts';
 import { checkEncryptionKeys } from './crypto/config.ts';
@@ -27,7 +26,7 @@ import { followArchive } from './progress.ts';
 import { statusLine } from './term.ts';
 import { createDestinations, describeConfigured } from './destinations/registry.ts';
 import { checkDestinations, formatCheck } from './destinations/check.ts';
-import { commandArgs } from './command-args.ts';
+import { commandArgs, isMainModule } from './command-args.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -497,16 +496,5 @@ export function run(argv: string[]): void {
     });
 }
 
-/** True when this file is the process's main module (also through a symlink such as /usr/local/bin/offsite). */
-function isMainModule(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
 // `node src/cli.ts <command>` (the image and bin/offsite go through src/main.ts)
-if (isMainModule()) run(commandArgs(process.argv));
+if (isMainModule(import.meta.url)) run(commandArgs(process.argv));

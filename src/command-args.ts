@@ -2,7 +2,9 @@
  * The command line as offsite reads it, before anything else is loaded (src/main.ts decides from
  * it whether to start the archive worker first).
  */
+import { realpathSync } from 'node:fs';
 import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /**
  * The arguments of `process.argv`: `backup` on PATH in the image is offsite under offen's command
@@ -15,4 +17,15 @@ export function commandArgs(argv: readonly string[]): string[] {
 /** Whether the command makes an archive (`offsite backup`, also with --job or --stdout); not its help, not offen's `backup print-config`. */
 export function makesArchive(args: readonly string[]): boolean {
   return args[0] === 'backup' && args[1] !== 'print-config' && !args.includes('--help') && !args.includes('-h');
+}
+
+/** True when the module at `moduleUrl` is the process's main module (also through a symlink such as /usr/local/bin/offsite). */
+export function isMainModule(moduleUrl: string): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(moduleUrl));
+  } catch {
+    return false;
+  }
 }

@@ -6,10 +6,8 @@
  * and the run's setup instead of after them; then the command (cli.ts) is loaded and run.
  * `node src/cli.ts` still runs a command without this head start.
  */
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { prestartArchiveWorker } from './archive/spare.ts';
-import { commandArgs, makesArchive } from './command-args.ts';
+import { commandArgs, isMainModule, makesArchive } from './command-args.ts';
 
 export async function start(args: string[]): Promise<void> {
   // taken by the run's archive (run/backup.ts adopts it, and ends it if the run fails before archiving)
@@ -18,15 +16,4 @@ export async function start(args: string[]): Promise<void> {
   run(args);
 }
 
-/** True when this file is the process's main module (also through a symlink such as /usr/local/bin/offsite). */
-function isMainModule(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMainModule()) void start(commandArgs(process.argv));
+if (isMainModule(import.meta.url)) void start(commandArgs(process.argv));
