@@ -19,11 +19,6 @@ export function makesArchive(args: readonly string[]): boolean {
   return args[0] === 'backup' && args[1] !== 'print-config' && !args.includes('--help') && !args.includes('-h');
 }
 
-/** Whether the command is the daemon, which starts without V8's optimizing compiler (src/jit.ts); not its help. */
-export function defersOptimizingCompiler(args: readonly string[]): boolean {
-  return args[0] === 'daemon' && !args.includes('--help') && !args.includes('-h');
-}
-
 /** True when the module at `moduleUrl` is the process's main module (also through a symlink such as /usr/local/bin/offsite). */
 export function isMainModule(moduleUrl: string): boolean {
   const script = process.argv[1];

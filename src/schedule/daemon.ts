@@ -15,7 +15,6 @@ import type { ArchiveStream } from '../archive/index.ts';
 import { RunRegistry, RUN_BINDING, type RunRecord } from './runs.ts';
 import { RunHistory, historyRecord } from '../run/history.ts';
 import { sleep } from '../retry.ts';
-import { allowOptimizingCompiler } from '../jit.ts';
 
 /** What the HTTP API, the metrics and the push monitors see of a running daemon. */
 export interface DaemonControl {
@@ -103,8 +102,6 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
       return;
     }
     inflight.add(job.name);
-    // TurboFan for the run (held back while the daemon started, src/jit.ts), before its archive worker starts
-    allowOptimizingCompiler();
     const rec = runs.start(job.name, trigger);
     const runLog = log.child({ [RUN_BINDING]: rec.id });
     let finished = false;
@@ -197,7 +194,6 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
       log,
       controller.signal,
       (p) => {
-        allowOptimizingCompiler();
         running.add(p);
         void p.finally(() => running.delete(p));
       },
@@ -242,13 +238,7 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
       });
   }
   // the destination checks run beside the schedule (bounded; a failing one is a warning)
-  // TurboFan again once started (src/jit.ts): after those checks, or at the first run if that comes first
-  if (opts.onStarted)
-    void opts
-      .onStarted(controller.signal)
-      .catch((e) => log.warn({ error: errorMessage(e) }, 'checking the destinations failed'))
-      .finally(allowOptimizingCompiler);
-  else allowOptimizingCompiler();
+  if (opts.onStarted) void opts.onStarted(controller.signal).catch((e) => log.warn({ error: errorMessage(e) }, 'checking the destinations failed'));
 
   const signalName = await stop.received;
   log.info({ signal: signalName, running: running.size }, running.size ? 'stopping: aborting the running backup' : 'stopping');
