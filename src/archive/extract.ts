@@ -741,21 +741,14 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     result.encryption = decoded.encryption;
     result.compression = decoded.compression;
 
-    let total = 0;
     let lastEnd = 0;
     // loaded on first use: a process that never restores or verifies does not load tar-stream
-    const { TarReader } = await import('./untar.ts');
+    const { TarReader, feedReader } = await import('./untar.ts');
     reader = new TarReader();
     const src = decoded.tar;
     if (opts.signal) addAbortSignal(opts.signal, src);
-    const it = src[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    more = async () => {
-      const r = await it.next();
-      if (r.done) return false;
-      total += r.value.length;
-      reader.push(r.value);
-      return true;
-    };
+    const feed = feedReader(src, reader);
+    more = feed.more;
     let lastProgress = 0;
     try {
       for (;;) {
@@ -781,7 +774,7 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
       src.destroy();
       throw tarError(e);
     }
-    if (total < lastEnd + 1024) {
+    if (feed.total() < lastEnd + 1024) {
       throw new UserError('the archive is truncated: its tar data ends without the end-of-archive marker', DAMAGED_HINT);
     }
     const unmatched = includes.unmatched();

@@ -15,6 +15,7 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Header } from 'tar-stream';
 
 interface TarStreamHeaders {
@@ -205,4 +206,62 @@ export class TarReader {
     this.left -= this.discard(this.left);
     return this.left;
   }
+}
+
+/** How many decoded bytes may wait in the reader before the stream is paused. */
+export const FEED_HIGH_WATER = 1 << 20;
+
+/**
+ * Feed `reader` from a byte stream through its 'data' events, pausing the stream while
+ * `high` bytes or more wait in the reader. (An async iterator's `read()` concatenates
+ * every chunk buffered in the stream into a fresh buffer and costs a promise per chunk;
+ * here each decoded chunk goes into the reader as it is.) `more()` waits for new bytes:
+ * true once some arrived since the last call, false at the end of the stream; it throws
+ * the stream's error (bytes that arrived before it are handed in first, as an iterator
+ * does) or ERR_STREAM_PREMATURE_CLOSE when the stream was destroyed without one.
+ */
+export function feedReader(src: Readable, reader: TarReader, high = FEED_HIGH_WATER): { more: () => Promise<boolean>; total: () => number } {
+  let total = 0;
+  let fresh = false;
+  let ended = false;
+  let failed: Error | null = null;
+  let wake: (() => void) | null = null;
+  const signal = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  src.on('data', (b: Buffer) => {
+    total += b.length;
+    reader.push(b);
+    fresh = true;
+    if (reader.buffered >= high) src.pause();
+    signal();
+  });
+  src.once('end', () => {
+    ended = true;
+    signal();
+  });
+  // kept for the stream's lifetime: an error after the reader gave up must not be unhandled
+  src.on('error', (e: Error) => {
+    failed ??= e;
+    signal();
+  });
+  src.once('close', () => {
+    if (!ended && !failed) failed = Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    signal();
+  });
+  const more = async (): Promise<boolean> => {
+    for (;;) {
+      if (fresh) {
+        fresh = false;
+        return true;
+      }
+      if (failed) throw failed;
+      if (ended) return false;
+      if (src.isPaused()) src.resume();
+      await new Promise<void>((r) => (wake = r));
+    }
+  };
+  return { more, total: () => total };
 }

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { extract, type Header } from 'tar-stream';
-import { TarReader } from '../../src/archive/untar.ts';
+import { TarReader, feedReader } from '../../src/archive/untar.ts';
 
 let base: string;
 const archives: Record<string, Buffer> = {};
@@ -165,4 +165,45 @@ test("a corrupted header is refused with tar-stream's own error", () => {
   assert.throws(() => {
     for (let h = r.next(); h; h = r.next()) r.skip();
   }, /Invalid tar header/);
+});
+
+test('feedReader hands each chunk of the stream to the reader as it is (no concatenated copy), pauses at its high-water mark and ends or fails as the stream does', async () => {
+  // a stream with several chunks buffered: an async iterator's read() would join them into one new buffer
+  const chunks = [Buffer.alloc(1000, 1), Buffer.alloc(2000, 2), Buffer.alloc(3000, 3), Buffer.alloc(4000, 4)];
+  const src = new Readable({ read() {} });
+  for (const c of chunks) src.push(c);
+  const reader = new TarReader();
+  const pushed: Buffer[] = [];
+  const push = reader.push.bind(reader);
+  reader.push = (b: Buffer) => {
+    pushed.push(b);
+    push(b);
+  };
+  const feed = feedReader(src, reader, 2500);
+  assert.equal(await feed.more(), true);
+  // paused once 2500 bytes or more waited in the reader: the third chunk stays in the stream
+  assert.equal(pushed.length, 2);
+  assert.ok(src.isPaused());
+  assert.equal(reader.buffered, 3000);
+  src.push(null);
+  while (await feed.more());
+  assert.equal(pushed.length, 4);
+  for (let i = 0; i < 4; i++) assert.equal(pushed[i], chunks[i], `chunk ${i} is the stream's own buffer`);
+  assert.equal(feed.total(), 10_000);
+  assert.equal(await feed.more(), false);
+
+  // an error after some bytes: the bytes first, then the error
+  const bad = new Readable({ read() {} });
+  const r2 = new TarReader();
+  const f2 = feedReader(bad, r2);
+  bad.push(Buffer.alloc(10));
+  assert.equal(await f2.more(), true);
+  bad.destroy(new Error('gzip data corrupted'));
+  await assert.rejects(f2.more(), /gzip data corrupted/);
+
+  // destroyed without an error before its end
+  const cut = new Readable({ read() {} });
+  const f3 = feedReader(cut, new TarReader());
+  setImmediate(() => cut.destroy());
+  await assert.rejects(f3.more(), (e: NodeJS.ErrnoException) => e.code === 'ERR_STREAM_PREMATURE_CLOSE');
 });
