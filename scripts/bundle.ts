@@ -164,6 +164,7 @@ const result = await build({
   platform: 'node',
   target: 'node24',
   outExtension: { '.js': '.mjs' },
+  // src/chunk-resolve.ts resolves `./chunk-<hash>.mjs` imports by this name
   chunkNames: 'chunk-[hash]',
   banner: { js: BANNER },
   // only where a module does not declare its own

@@ -8,8 +8,11 @@
  */
 import { prestartArchiveWorker } from './archive/spare.ts';
 import { commandArgs, isMainModule, makesArchive } from './command-args.ts';
+import { resolveChunksDirectly } from './chunk-resolve.ts';
 
 export async function start(args: string[]): Promise<void> {
+  // the bundle's chunks import each other without Node's stat + realpath per import statement
+  resolveChunksDirectly();
   // taken by the run's archive (run/backup.ts adopts it, and ends it if the run fails before archiving)
   if (makesArchive(args)) prestartArchiveWorker();
   const { run } = await import('./cli.ts');

@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isolatedEnv } from '../helpers/cli.ts';
 import { commandArgs, makesArchive } from '../../src/command-args.ts';
+import { resolveChunk } from '../../src/chunk-resolve.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
@@ -64,4 +65,39 @@ test("`offsite backup` starts its archive worker before the command's modules lo
   const v = run(['config']);
   assert.equal(v.status, 0, v.stdout + v.stderr);
   assert.deepEqual(events(v.stderr), ['cli.ts']);
+});
+
+test("the bundle's chunk imports resolve to the file next to the importer, without Node's resolution; anything else goes to Node", () => {
+  const nexts: string[] = [];
+  const next = (specifier: string) => {
+    nexts.push(specifier);
+    return { url: 'node:next' };
+  };
+  const parent = 'file:///opt/offsite/dist/chunk-ABC234.mjs';
+  assert.deepEqual(resolveChunk('./chunk-XYZ567.mjs', { parentURL: parent, conditions: [], importAttributes: {} }, next), {
+    url: 'file:///opt/offsite/dist/chunk-XYZ567.mjs',
+    format: 'module',
+    shortCircuit: true,
+  });
+  assert.deepEqual(nexts, []);
+  for (const [specifier, parentURL] of [
+    ['./cli.ts', 'file:///work/src/main.ts'],
+    ['../chunk-XYZ567.mjs', parent],
+    ['./chunk-XYZ567.mjs.map', parent],
+    ['chunk-XYZ567.mjs', parent],
+    ['./chunk-XYZ567.mjs', undefined],
+    ['./chunk-XYZ567.mjs', 'data:text/javascript,'],
+    ['node:fs', parent],
+  ] as const) {
+    assert.deepEqual(
+      resolveChunk(specifier, { parentURL, conditions: [], importAttributes: {} }, next),
+      { url: 'node:next' },
+      `${specifier} from ${parentURL}`,
+    );
+  }
+  assert.equal(nexts.length, 7);
+  // the names it matches are the bundle's
+  const bundle = readFileSync(new URL('../../scripts/bundle.ts', import.meta.url), 'utf8');
+  assert.match(bundle, /chunkNames: 'chunk-\[hash\]'/);
+  assert.match(bundle, /outExtension: \{ '\.js': '\.mjs' \}/);
 });
