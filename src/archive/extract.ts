@@ -367,6 +367,13 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
   const writing = target !== undefined;
 
   let staging = '';
+  /**
+   * The owner and group every file created below the staging directory gets: the staging
+   * directory's own, which this process just created (its user; its group, or the target's
+   * when a set-group-ID bit or a `grpid` mount makes new entries inherit it, as they then
+   * do all the way down). A file archived with that owner and group needs no fchown.
+   */
+  let created = { uid: -1, gid: -1 };
   /** The first directory this restore created on the way to the target (removed again when it fails). */
   let createdRoot: string | undefined;
   const undoTarget = async () => {
@@ -382,6 +389,8 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     staging = join(target, `.offsite-restore-${randomBytes(6).toString('hex')}`); // STAGING_NAME_BYTES
     try {
       await mkdir(staging, { mode: 0o700 });
+      const st = await lstat(staging);
+      created = { uid: st.uid, gid: st.gid };
     } catch (e) {
       staging = '';
       await undoTarget();
@@ -414,7 +423,8 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
   const pendingSymlinks = new Map<string, { linkname: string; meta: Meta }>();
   const pendingHardlinks: Array<{ rel: string; target: string }> = [];
 
-  const abs = (rel: string) => (rel === '' ? staging : join(staging, rel));
+  // `rel` is safeParts' output (no empty, `.` or `..` component): a plain concatenation is what join() would return, without its normalising scan per entry
+  const abs = (rel: string) => (rel === '' ? staging : `${staging}/${rel}`);
 
   /** Make sure every parent of `parts` is a real directory of the archive (never a symlink). */
   function ensureParents(parts: string[], name: string): void {
@@ -461,7 +471,8 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
   }
 
   function applyFileMeta(fd: number, m: Meta): void {
-    if (owners) fchownSync(fd, m.uid, m.gid);
+    // the fchmod after it sets the set-user/group-ID bits a fchown would clear
+    if (owners && (m.uid !== created.uid || m.gid !== created.gid)) fchownSync(fd, m.uid, m.gid);
     fchmodSync(fd, owners ? m.mode : m.mode & 0o1777);
     futimesSync(fd, m.atime, m.mtime);
   }

@@ -229,3 +229,40 @@ test('an aborted restore stops, removes its staging directory and the target it 
   await assert.rejects(extractArchive(input2, { target, signal: ac2.signal }), /stop requested|aborted/i);
   assert.deepEqual(readdirSync(target), [], 'an existing target stays, empty');
 });
+
+test(
+  'owners: a file archived with the owner and group new files get is not chowned; in a set-group-ID target (whose group new files inherit) it is',
+  { skip: !isRoot && 'needs root' },
+  async () => {
+    const dir = join(base, 'owners-src');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'plain.txt'), 'root:root');
+    chmodSync(join(dir, 'plain.txt'), 0o640);
+    writeFileSync(join(dir, 'suid'), 'set-user-ID');
+    chmodSync(join(dir, 'suid'), 0o4755);
+    writeFileSync(join(dir, 'other.txt'), '1234:5678');
+    chownSync(join(dir, 'other.txt'), 1234, 5678);
+    const archive = execFileSync('tar', ['-czf', '-', '--owner=0', '--group=0', '-C', dir, 'plain.txt', 'suid']);
+    const archive2 = execFileSync('tar', ['-czf', '-', '-C', dir, 'other.txt']);
+
+    // a target whose set-group-ID bit gives new entries its group 4242
+    const sgid = join(base, 'owners-sgid');
+    mkdirSync(sgid);
+    chownSync(sgid, 0, 4242);
+    chmodSync(sgid, 0o2775);
+    for (const target of [join(base, 'owners-plain'), join(sgid, 'to')]) {
+      await extractArchive(Readable.from([archive]), { target, owners: true });
+      for (const [name, mode] of [
+        ['plain.txt', 0o640],
+        ['suid', 0o4755],
+      ] as const) {
+        const st = statSync(join(target, name));
+        assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [0, 0, mode], `${target}/${name}`);
+      }
+      const t2 = `${target}-2`;
+      await extractArchive(Readable.from([archive2]), { target: t2, owners: true });
+      const st = statSync(join(t2, 'other.txt'));
+      assert.deepEqual([st.uid, st.gid], [1234, 5678]);
+    }
+  },
+);
