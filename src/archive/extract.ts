@@ -25,6 +25,7 @@ import {
   closeSync,
   fchownSync,
   fchmodSync,
+  fstatSync,
   futimesSync,
   unlinkSync,
   mkdirSync,
@@ -235,6 +236,28 @@ async function mergeInto(src: string, dst: string): Promise<void> {
   }
 }
 
+/**
+ * The permission bits a new file gets in `dir` when created with 0777: the umask's
+ * complement, or what the directory's default ACL lets through (which then replaces the
+ * umask); a file created with mode m gets m & this. 0 (every mode set by fchmod) when the
+ * probe cannot be created.
+ */
+function modeProbe(dir: string): number {
+  const probe = `${dir}/.offsite-mode-probe`;
+  let fd: number;
+  try {
+    fd = openSync(probe, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o777);
+  } catch {
+    return 0;
+  }
+  try {
+    return fstatSync(fd).mode & 0o777;
+  } finally {
+    closeSync(fd);
+    unlinkSync(probe);
+  }
+}
+
 /** A short fingerprint of a path (72 bits of SHA-1): the set of earlier non-directories stays small for huge archives. */
 const fingerprint = (rel: string): string => hash('sha1', rel, 'base64').slice(0, 12);
 
@@ -374,6 +397,8 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
    * do all the way down). A file archived with that owner and group needs no fchown.
    */
   let created = { uid: -1, gid: -1 };
+  /** The permission bits a file created with 0777 gets below the staging directory (see modeProbe). */
+  let permitted = 0;
   /** The first directory this restore created on the way to the target (removed again when it fails). */
   let createdRoot: string | undefined;
   const undoTarget = async () => {
@@ -391,6 +416,7 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
       await mkdir(staging, { mode: 0o700 });
       const st = await lstat(staging);
       created = { uid: st.uid, gid: st.gid };
+      permitted = modeProbe(staging);
     } catch (e) {
       staging = '';
       await undoTarget();
@@ -458,22 +484,34 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
     pendingSymlinks.delete(rel);
   }
 
+  const modeOf = (m: Meta): number => (owners ? m.mode : m.mode & 0o1777);
+  /**
+   * A file whose mode has only permission bits that the umask (or a default ACL) keeps
+   * is created with its final mode, and needs no fchmod (inside the 0700 staging
+   * directory nobody else can open it meanwhile); other modes are set by fchmod.
+   */
+  const exactAtOpen = (mode: number): boolean => (mode & ~permitted) === 0;
+
   /** Open a new file for writing; an earlier entry's file of the same name is replaced. Never follows a symlink. */
-  function openNew(path: string): number {
+  function openNew(path: string, m: Meta): number {
     const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+    const want = modeOf(m);
+    const mode = exactAtOpen(want) ? want : 0o600;
     try {
-      return openSync(path, flags, 0o600);
+      return openSync(path, flags, mode);
     } catch (e) {
       if (errno(e) !== 'EEXIST') throw e;
       unlinkSync(path);
-      return openSync(path, flags, 0o600);
+      return openSync(path, flags, mode);
     }
   }
 
   function applyFileMeta(fd: number, m: Meta): void {
-    // the fchmod after it sets the set-user/group-ID bits a fchown would clear
-    if (owners && (m.uid !== created.uid || m.gid !== created.gid)) fchownSync(fd, m.uid, m.gid);
-    fchmodSync(fd, owners ? m.mode : m.mode & 0o1777);
+    const chown = owners && (m.uid !== created.uid || m.gid !== created.gid);
+    if (chown) fchownSync(fd, m.uid, m.gid);
+    // after a fchown, which clears set-user/group-ID bits
+    const want = modeOf(m);
+    if (chown || !exactAtOpen(want)) fchmodSync(fd, want);
     futimesSync(fd, m.atime, m.mtime);
   }
 
@@ -508,7 +546,7 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
   }
 
   function writeSmall(rel: string, buf: Buffer, m: Meta): void {
-    const fd = openNew(abs(rel));
+    const fd = openNew(abs(rel), m);
     try {
       writeAllSync(fd, buf);
       applyFileMeta(fd, m);
@@ -531,7 +569,7 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
       return b.then((buf) => writeSmall(rel, buf, m));
     }
     return (async () => {
-      const fd = openNew(abs(rel));
+      const fd = openNew(abs(rel), m);
       try {
         for (;;) {
           const p = reader.read();

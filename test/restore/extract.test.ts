@@ -266,3 +266,26 @@ test(
     }
   },
 );
+
+test('file modes come out as archived whatever the umask (files the umask keeps are created with their mode, the others get a fchmod)', async () => {
+  const dir = join(base, 'modes-src');
+  mkdirSync(dir);
+  const modes = [0o644, 0o600, 0o755, 0o666, 0o777, 0o640, 0o400, 0o000, ...(isRoot ? [0o4755, 0o2755] : [])];
+  for (const mode of modes) {
+    writeFileSync(join(dir, `m${mode.toString(8)}`), 'x'.repeat(mode));
+    chmodSync(join(dir, `m${mode.toString(8)}`), mode);
+  }
+  const archive = execFileSync('tar', ['-czf', '-', '-C', dir, '.']);
+  const old = process.umask(0o022);
+  try {
+    for (const mask of [0o022, 0o077, 0o000, 0o027]) {
+      process.umask(mask);
+      const { target } = await restore(archive);
+      for (const mode of modes)
+        assert.equal(statSync(join(target, `m${mode.toString(8)}`)).mode & 0o7777, mode, `mode ${mode.toString(8)} under umask ${mask.toString(8)}`);
+      assert.deepEqual(readdirSync(target).sort(), modes.map((m) => `m${m.toString(8)}`).sort(), 'nothing else (no probe file) in the target');
+    }
+  } finally {
+    process.umask(old);
+  }
+});
