@@ -425,6 +425,35 @@ describe('SFTP on OpenSSH sshd', () => {
     assert.ok(sliding, `no write was sent while earlier ones were pending after an answer (at most ${most} in flight)`);
   });
 
+  it("sends each write request within the server's write limit at once, from a buffer of its own", async () => {
+    // a request larger than the server's limits@openssh.com write length is split by ssh2, which sends
+    // the rest only after the first part's answer; and ssh2 keeps the buffer it is given until the
+    // answer, so the source's chunks must not be it (they would live through the window's round trip)
+    const { SFTP } = createRequire(import.meta.url)('ssh2/lib/protocol/SFTP.js') as { SFTP: { prototype: { write: (...a: unknown[]) => void } } };
+    const original = SFTP.prototype.write;
+    const data = patterned((3 << 20) + 12345, 7);
+    const calls: { len: number; limit: number; source: boolean }[] = [];
+    SFTP.prototype.write = function (this: { _maxWriteLen: number }, ...args: unknown[]) {
+      calls.push({ len: args[3] as number, limit: this._maxWriteLen, source: (args[1] as Buffer).buffer === data.buffer });
+      return original.apply(this, args);
+    };
+    const d = createSftpDestination(base({ identityFile: ed25519, remotePath: `${run}/limit` }), silentLogger());
+    try {
+      await d.upload('limit.bin', streamOf(data, 1 << 20));
+      assert.ok(readFileSync(join(remoteDir(`${run}/limit`), 'limit.bin')).equals(data));
+    } finally {
+      SFTP.prototype.write = original;
+      await d.close();
+    }
+    assert.ok(calls.length >= 13, `${calls.length} write requests`);
+    assert.deepEqual(
+      calls.filter((c) => c.len > c.limit),
+      [],
+      'requests over the write limit',
+    );
+    assert.equal(calls.filter((c) => c.source).length, 0, 'requests given a buffer of the source');
+  });
+
   it('streams 50 MiB both ways', async () => {
     const d = createSftpDestination(base({ identityFile: ed25519, remotePath: `${run}/big` }), silentLogger());
     try {
