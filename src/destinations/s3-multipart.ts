@@ -31,6 +31,8 @@ import type { S3Client, CompletedPart, StorageClass } from '@aws-sdk/client-s3';
 type S3Sdk = typeof import('@aws-sdk/client-s3');
 
 export const MAX_PARTS = 10_000;
+/** Read size of a part's byte range from the file (each read is one socket write of the request body). */
+const PART_READ_CHUNK = 256 << 10;
 
 export interface StreamUploadOptions {
   sdk: S3Sdk;
@@ -196,7 +198,7 @@ export async function uploadStream(source: Readable, o: StreamUploadOptions): Pr
     stack.add(
       (next) => async (args) => {
         const request = args.request as object;
-        const body = createReadStream(file, { start: part.start, end: part.start + part.len - 1, highWaterMark: 64 << 10 });
+        const body = createReadStream(file, { start: part.start, end: part.start + part.len - 1, highWaterMark: PART_READ_CHUNK });
         // the file cannot be read: the upload fails (the request would otherwise wait for a body that never comes)
         body.once('error', fail);
         try {
