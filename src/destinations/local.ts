@@ -13,7 +13,6 @@ import { guarded, guardStream, metered, isTimeout, type Guard } from './deadline
 import { describeFailure } from './describe.ts';
 import { DEFAULT_RETRY } from './retry.ts';
 import { DestinationError } from './errors.ts';
-import { writeBehind } from './write-behind.ts';
 
 /**
  * Temporary files this destination writes: `.<name>.offsite-<writer>-<time>-<hex>.tmp`
@@ -24,8 +23,6 @@ const TEMP_RE = /^\..+\.(?:[0-9a-f]{16}\.)?tmp$/;
 
 /** Bytes an upload's file stream buffers before the source waits (see upload()). */
 export const LOCAL_WRITE_BUFFER = 256 << 10;
-/** An upload's data is synced to disk in the background every this many bytes (write-behind.ts). */
-export const LOCAL_SYNC_EVERY = 8 << 20;
 
 export function isLocalTempName(name: string): boolean {
   return TEMP_RE.test(name) || (name.startsWith('.') && isOffsiteTempName(name));
@@ -93,8 +90,7 @@ export function createLocalDestination(config: LocalConfig, log: Logger, opts: L
           // 256 KiB buffered (one writev each): fewer archive buffers in flight, so fewer survive the
           // archive's minor GCs into the old generation (measured: an uncompressed 200 MiB backup
           // peaked at 96-115 MiB with 1 MiB, 91-94 with 256 KiB, CPU the same; 64 KiB no better).
-          // write-behind: synced every LOCAL_SYNC_EVERY bytes beside the writes, so the final fsync is short
-          const file = createWriteStream(tmpPath, { flags: 'wx', flush: true, highWaterMark: LOCAL_WRITE_BUFFER, fs: writeBehind(LOCAL_SYNC_EVERY).fs });
+          const file = createWriteStream(tmpPath, { flags: 'wx', flush: true, highWaterMark: LOCAL_WRITE_BUFFER });
           g.onAbort(() => {
             body.stream.destroy();
             file.destroy();
