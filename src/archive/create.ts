@@ -8,7 +8,7 @@ import { Readable, Transform, pipeline, type Duplex } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { UserError } from '../errors.ts';
 import type { ArchiveOptions, ArchiveResult, ArchiveScan, ArchiveStream, ArchiveHeaderEntry } from './index.ts';
@@ -54,6 +54,16 @@ export function ringSlots(compression: 'none' | 'gz' | 'zst', threads: number): 
  * the same (it was every 2 MiB already); every 1 MiB instead promoted more (zst 98-119 MiB).
  */
 export const GC_EVERY_BYTES = 2 << 20;
+/**
+ * With `collectPromoted` (archives written only to local files): a major GC when the memory
+ * outside V8's heap (Buffers) grew this much since the last one. Output buffers still in flight
+ * at two minor GCs are promoted and die in the old generation, which V8 collects by itself only
+ * after ~64 MiB of them: the peak grew with the archive (zst 2 threads 104-108 MiB on the 200 MiB
+ * bench corpus, 127-155 on 600 MiB, 127 on 1.7 GiB; gz 2 threads 144 on 1.7 GiB). 8 MiB: on
+ * 600 MiB zst 2 threads 105-106 MiB (16 MiB: 111-113), CPU the same; measured in s5-mem's
+ * section of bench/notes.md.
+ */
+export const PROMOTED_GC_GROWTH = 8 << 20;
 /** Warning lines kept for RunStats; the rest is summarized. */
 export const MAX_WARNINGS = 100;
 
@@ -99,6 +109,7 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
         counts = c;
       },
     },
+    opts.collectPromoted,
   );
 
   const hash = createHash('sha256');
@@ -193,11 +204,11 @@ function failed(err: Error): ArchiveStream {
 
 type GcFunction = (options?: { type?: 'minor' | 'major' }) => void;
 let gcFunction: GcFunction | null | undefined;
-let collections = 0;
+const collections = { minor: 0, major: 0 };
 
 /** How many times collectGarbage() was called in this process (tests). */
-export function garbageCollections(): number {
-  return collections;
+export function garbageCollections(type: 'minor' | 'major' = 'minor'): number {
+  return collections[type];
 }
 
 /**
@@ -222,7 +233,7 @@ export function collectGarbage(type: 'minor' | 'major' = 'minor'): void {
       gcFunction = null;
     }
   }
-  collections++;
+  collections[type]++;
   gcFunction?.({ type });
 }
 
@@ -256,12 +267,16 @@ class ArchiveSource extends Readable {
   bytesRead = 0;
   /** Output bytes since the last collectGarbage(). */
   private sinceGc = 0;
+  /** collectPromoted: the external memory after the last major GC (-1: none yet). */
+  private externalAfterMajor = -1;
+  private readonly collectPromoted: boolean;
   private workerDone = false;
   private ending = false;
 
-  constructor(data: Omit<TarWorkerData, 'control' | 'ring'>, makeCodec: (out: CodecOutput) => Codec, events: SourceEvents) {
+  constructor(data: Omit<TarWorkerData, 'control' | 'ring'>, makeCodec: (out: CodecOutput) => Codec, events: SourceEvents, collectPromoted = false) {
     super();
     this.events = events;
+    this.collectPromoted = collectPromoted;
     this.blockSize = data.blockSize;
     const control = new SharedArrayBuffer(8);
     this.ctl = new Int32Array(control);
@@ -272,6 +287,7 @@ class ArchiveSource extends Readable {
         if (this.sinceGc >= GC_EVERY_BYTES) {
           this.sinceGc = 0;
           collectGarbage();
+          if (this.collectPromoted) this.collectPromotedBuffers();
         }
         if (!this.destroyed && !this.push(chunk)) this.wanted = false;
       },
@@ -285,6 +301,16 @@ class ArchiveSource extends Readable {
     this.worker.on('exit', (code) => {
       if (!this.workerDone && !this.destroyed) this.destroy(new Error(`archive worker exited unexpectedly (code ${code})`));
     });
+  }
+
+  /** After a minor GC: a major one when promoted Buffers piled up (PROMOTED_GC_GROWTH). */
+  private collectPromotedBuffers(): void {
+    const external = getHeapStatistics().external_memory;
+    if (this.externalAfterMajor < 0 || external < this.externalAfterMajor) this.externalAfterMajor = external;
+    else if (external > this.externalAfterMajor + PROMOTED_GC_GROWTH) {
+      collectGarbage('major');
+      this.externalAfterMajor = getHeapStatistics().external_memory;
+    }
   }
 
   override _read(): void {

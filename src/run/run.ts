@@ -213,6 +213,8 @@ async function archiveAndUploadPhase(run: Run): Promise<string> {
     signal,
     encrypt: plan.encrypt,
     header: plan.header,
+    // output Buffers of an archive written only to local files die at once: collect them when they pile up
+    collectPromoted: destinations.length > 0 && destinations.every((d) => d.name === 'Local'),
   });
   ctx.onArchive?.(archive);
   // containers come back as soon as the archive is written, while uploads may go on
