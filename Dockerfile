@@ -2,12 +2,7 @@
 # their production dependencies (`npm run bundle`, scripts/bundle.ts): one directory of ES modules,
 # no node_modules, about a tenth of `npm ci --omit=dev`. A checkout runs the .ts sources directly.
 # scripts/image-check.sh performs these steps outside Docker and CI runs it.
-# The build stage is the full node image: its C++ toolchain lets `npm ci` build ssh2's native
-# crypto binding, which the bundle carries (sshcrypto.node: SFTP uploads use ~30 % less CPU);
-# the image itself stays on the slim one.
-FROM node:24-bookworm AS bundle
-# native add-ons build against this Node's own headers (node-gyp downloads none)
-ENV npm_config_nodedir=/usr/local
+FROM node:24-bookworm-slim AS bundle
 WORKDIR /build
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund

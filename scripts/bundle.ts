@@ -16,17 +16,11 @@
  *
  * A few places find files next to the source at run time; they are rewritten for the bundle
  * (REWRITES below; the build fails when one no longer matches its source). Native add-ons are
- * optional in every dependency that has one and fall back to JavaScript without them. ssh2's
- * crypto binding (`sshcrypto.node`, built by `npm ci` where a C++ toolchain is: the image's build
- * stage) is copied next to the chunk that loads it, `sshcrypto.node`: SFTP's AES-GCM then runs in
- * one reused OpenSSL context instead of a cipher object per packet (measured: an SFTP upload of
- * 512 MiB, offsite CPU 6.4-7.1 -> 4.5-4.8 s). Without it (no toolchain at `npm ci`, or built for
- * another Node) the bundle says so and ssh2 uses its JavaScript path. cpu-features is left out
- * (ssh2 then keeps its default cipher order, AES-GCM first).
+ * optional in every dependency that has one (ssh2's crypto binding, cpu-features) and are left out:
+ * those libraries fall back to their JavaScript code.
  */
 import { build, type Plugin } from 'esbuild';
-import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { chmodSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -193,27 +187,9 @@ if (!readFileSync(entry, 'utf8').startsWith('#!')) throw new Error('bundle: offs
 writeFileSync(join(OUT, 'warm-compile-cache.mjs'), WARM);
 chmodSync(entry, 0o755);
 
-// ssh2's native crypto binding, next to the chunk that requires it (see the file comment)
-const SSH2_BINDING = './crypto/build/Release/sshcrypto.node';
-const bindingUsers = readdirSync(OUT).filter((f) => f.endsWith('.mjs') && readFileSync(join(OUT, f), 'utf8').includes(JSON.stringify(SSH2_BINDING)));
-if (bindingUsers.length !== 1)
-  throw new Error(`bundle: ssh2's require(${SSH2_BINDING}) found in ${bindingUsers.length} files, expected 1 (update scripts/bundle.ts)`);
-const userFile = join(OUT, bindingUsers[0]!);
-writeFileSync(userFile, readFileSync(userFile, 'utf8').replace(JSON.stringify(SSH2_BINDING), JSON.stringify('./sshcrypto.node')));
-const require = createRequire(import.meta.url);
-const built = join(dirname(require.resolve('ssh2/package.json')), 'lib/protocol/crypto/build/Release/sshcrypto.node');
-let bindingNote = "ssh2's crypto binding included";
-try {
-  if (!existsSync(built)) throw new Error('not built (no C++ toolchain when `npm ci` ran?)');
-  require(built);
-  copyFileSync(built, join(OUT, 'sshcrypto.node'));
-} catch (e) {
-  bindingNote = `WITHOUT ssh2's crypto binding: ${(e as Error).message.split('\n')[0]}; SFTP will use ssh2's JavaScript ciphers`;
-}
-
 let bytes = 0;
 const files = readdirSync(OUT);
 for (const f of files) bytes += statSync(join(OUT, f)).size;
 process.stdout.write(
-  `bundle: ${files.length} files, ${(bytes / 1e6).toFixed(1)} MB in ${OUT} (lazy libraries: ${lazy.join(', ')}; ${Object.keys(result.metafile.inputs).length} inputs; ${bindingNote})\n`,
+  `bundle: ${files.length} files, ${(bytes / 1e6).toFixed(1)} MB in ${OUT} (lazy libraries: ${lazy.join(', ')}; ${Object.keys(result.metafile.inputs).length} inputs)\n`,
 );

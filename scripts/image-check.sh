@@ -12,7 +12,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 for step in 'COPY package.json package-lock.json ./' 'RUN npm ci --no-audit' 'COPY src ./src' 'COPY scripts/bundle.ts ./scripts/bundle.ts' \
             'RUN npm run bundle -- /build/dist' 'COPY --from=bundle /build/dist ./dist' \
             'ln -s /opt/offsite/dist/offsite.mjs /usr/local/bin/offsite' 'ln -s /opt/offsite/dist/offsite.mjs /usr/local/bin/backup' 'CMD \["offsite", "daemon"\]' \
-            'HEALTHCHECK' 'FROM node:24-bookworm AS bundle' 'FROM node:24-bookworm-slim$' 'npm_config_nodedir=' 'NODE_COMPILE_CACHE=' 'UV_THREADPOOL_SIZE=8' 'NODE_OPTIONS=--max-semi-space-size=1' 'MALLOC_ARENA_MAX=1' 'RUN node dist/warm-compile-cache.mjs'; do
+            'HEALTHCHECK' 'FROM node:24' 'NODE_COMPILE_CACHE=' 'UV_THREADPOOL_SIZE=8' 'NODE_OPTIONS=--max-semi-space-size=1' 'MALLOC_ARENA_MAX=1' 'RUN node dist/warm-compile-cache.mjs'; do
   grep -q "$step" "$repo/Dockerfile" || { echo "Dockerfile no longer contains: $step (update scripts/image-check.sh)"; exit 1; }
 done
 
@@ -47,12 +47,6 @@ app="$work/opt/offsite"; bin="$work/bin"
 mkdir -p "$app" "$bin" "$work/backup/data/sub" "$work/archive"
 # the bundle stage: its `npm ci` is the one CI (or a developer) already ran in this checkout
 (cd "$repo" && node scripts/bundle.ts "$work/build/dist")
-# ssh2's native crypto binding: when this checkout's `npm ci` built one that loads, the bundle carries it
-# next to the chunk that requires it (the image's build stage has the toolchain to build it)
-if node -e "require('$repo/node_modules/ssh2/lib/protocol/crypto/build/Release/sshcrypto.node')" 2>/dev/null; then
-  [ -f "$work/build/dist/sshcrypto.node" ] || { echo "the bundle left out ssh2's crypto binding (dist/sshcrypto.node)"; exit 1; }
-  grep -q '"./sshcrypto.node"' "$work/build/dist"/chunk-*.mjs || { echo "no chunk of the bundle requires ./sshcrypto.node"; exit 1; }
-fi
 # the image: the bundle alone, no package.json, no node_modules above it (a bundle that still
 # needed a package from node_modules fails below)
 cp -r "$work/build/dist" "$app/dist"
