@@ -13,6 +13,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+// first: ssh2 must not load its native binding (see the file)
+import './ssh2-no-binding.ts';
 import SftpClient from 'ssh2-sftp-client';
 import ssh2, { type SFTPWrapper, type Client as SshClient } from 'ssh2';
 import type { Logger } from '../log.ts';

@@ -18,6 +18,7 @@ import { startSshd, type SshdServer } from '../servers/sshd.ts';
 import { freePort } from '../servers/util.ts';
 import { filesUnder, failingSource, endlessSource, patterned, streamOf } from './more-helpers.ts';
 import { runDestinationContract, viaFaultProxy } from './contract.ts';
+import { refuseSsh2Binding, SSH2_BINDING } from '../../src/destinations/ssh2-no-binding.ts';
 
 type Classified = Error & { code?: string | number; transient?: boolean; hint?: string };
 
@@ -493,5 +494,23 @@ describe('SFTP to a stopped server', () => {
       return true;
     });
     await d.close();
+  });
+});
+
+// ssh2's native binding, built with Node >= 24.19's headers, aborts the process when V8 collects a
+// cipher object (mscdex/ssh2#1511; it crashed this file once the binding loaded): sftp.ts keeps ssh2 on
+// its JavaScript ciphers. Without the hook the binding's require loads it (a toolchain and the right
+// headers) or fails with ERR_DLOPEN_FAILED (built for another Node), never MODULE_NOT_FOUND.
+it('ssh2 runs without its native crypto binding, whether or not npm built one (mscdex/ssh2#1511)', () => {
+  const fromSsh2 = createRequire(createRequire(import.meta.url).resolve('ssh2/lib/protocol/crypto.js'));
+  assert.equal((fromSsh2('./crypto.js') as { bindingAvailable: boolean }).bindingAvailable, false);
+  assert.throws(
+    () => fromSsh2(SSH2_BINDING),
+    (e: NodeJS.ErrnoException) => e.code === 'MODULE_NOT_FOUND' && /mscdex\/ssh2#1511/.test(e.message),
+  );
+  // any other specifier goes on to Node's resolution
+  const next = (spec: string) => ({ url: `file:///next/${spec}` });
+  assert.deepEqual(refuseSsh2Binding('./crypto/poly1305.js', { conditions: [], importAttributes: {}, parentURL: undefined }, next), {
+    url: 'file:///next/./crypto/poly1305.js',
   });
 });
