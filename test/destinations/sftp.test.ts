@@ -18,7 +18,6 @@ import { startSshd, type SshdServer } from '../servers/sshd.ts';
 import { freePort } from '../servers/util.ts';
 import { filesUnder, failingSource, endlessSource, patterned, streamOf } from './more-helpers.ts';
 import { runDestinationContract, viaFaultProxy } from './contract.ts';
-import { refuseSsh2Binding, SSH2_BINDING } from '../../src/destinations/ssh2-no-binding.ts';
 
 type Classified = Error & { code?: string | number; transient?: boolean; hint?: string };
 
@@ -499,18 +498,23 @@ describe('SFTP to a stopped server', () => {
 
 // ssh2's native binding, built with Node >= 24.19's headers, aborts the process when V8 collects a
 // cipher object (mscdex/ssh2#1511; it crashed this file once the binding loaded): sftp.ts keeps ssh2 on
-// its JavaScript ciphers. Without the hook the binding's require loads it (a toolchain and the right
-// headers) or fails with ERR_DLOPEN_FAILED (built for another Node), never MODULE_NOT_FOUND.
+// its JavaScript ciphers. Checked in a process that loads only sftp.ts (this file's own imports must
+// not install the hook). Without it the binding's require loads it (a toolchain and the right
+// headers), fails with ERR_DLOPEN_FAILED (built for another Node) or with Node's own MODULE_NOT_FOUND.
 it('ssh2 runs without its native crypto binding, whether or not npm built one (mscdex/ssh2#1511)', () => {
-  const fromSsh2 = createRequire(createRequire(import.meta.url).resolve('ssh2/lib/protocol/crypto.js'));
-  assert.equal((fromSsh2('./crypto.js') as { bindingAvailable: boolean }).bindingAvailable, false);
-  assert.throws(
-    () => fromSsh2(SSH2_BINDING),
-    (e: NodeJS.ErrnoException) => e.code === 'MODULE_NOT_FOUND' && /mscdex\/ssh2#1511/.test(e.message),
-  );
-  // any other specifier goes on to Node's resolution
-  const next = (spec: string) => ({ url: `file:///next/${spec}` });
-  assert.deepEqual(refuseSsh2Binding('./crypto/poly1305.js', { conditions: [], importAttributes: {}, parentURL: undefined }, next), {
-    url: 'file:///next/./crypto/poly1305.js',
+  const script = `
+    await import(${JSON.stringify(new URL('../../src/destinations/sftp.ts', import.meta.url).href)});
+    const { createRequire } = await import('node:module');
+    const fromSsh2 = createRequire(createRequire(import.meta.url).resolve('ssh2/lib/protocol/crypto.js'));
+    let error = null;
+    try { fromSsh2('./crypto/build/Release/sshcrypto.node'); } catch (e) { error = { code: e.code, message: e.message }; }
+    console.log(JSON.stringify({ binding: fromSsh2('./crypto.js').bindingAvailable, error }));`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    encoding: 'utf8',
   });
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { binding: boolean; error: { code: string; message: string } | null };
+  assert.equal(r.binding, false, 'ssh2 loaded its native binding');
+  assert.equal(r.error?.code, 'MODULE_NOT_FOUND', JSON.stringify(r.error));
+  assert.match(r.error!.message, /mscdex\/ssh2#1511/);
 });
