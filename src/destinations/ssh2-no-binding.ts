@@ -14,9 +14,9 @@
 import { registerHooks, type ResolveHookContext, type ResolveFnOutput } from 'node:module';
 
 /** ssh2's require of its binding (lib/protocol/crypto.js; the bundle keeps the specifier). */
-export const SSH2_BINDING = './crypto/build/Release/sshcrypto.node';
+const SSH2_BINDING = './crypto/build/Release/sshcrypto.node';
 
-export function refuseSsh2Binding(
+function refuseSsh2Binding(
   specifier: string,
   context: ResolveHookContext,
   next: (specifier: string, context?: Partial<ResolveHookContext>) => ResolveFnOutput,
