@@ -27,7 +27,8 @@ import { randomFillSync } from 'node:crypto';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../test/servers/s3rver.ts';
 import { startAzurite, AZURITE_ACCOUNT, AZURITE_KEY, type AzuriteHandle } from '../test/servers/azurite.ts';
-import { startSshd, type SshdServer } from '../test/servers/sshd.ts';
+import { startSshd, descendants, type SshdServer } from '../test/servers/sshd.ts';
+import { cpus } from 'node:os';
 
 export const DEST_MB = Number(process.env.BENCH_DEST_MB ?? 4096);
 const REPEAT = Math.max(1, Number(process.env.BENCH_DEST_REPEAT ?? 2));
@@ -66,6 +67,8 @@ export interface DestRow {
   /** CPU time (user + system) of the offsite process. */
   cpuS: number;
   rssMiB: number;
+  /** CPU time (user + system) of each server's process tree during the run (s): s3rver, sshd (its connections too). */
+  serverCpuS: Record<string, number>;
   /** Per destination: upload duration reported by the run (s). */
   perDestination: Record<string, number>;
   /** Time of every run (s), when repeated. */
@@ -119,6 +122,59 @@ async function startServers(kinds: Kind[], work: string): Promise<Servers> {
     s.sftp = { sshd, dir };
   }
   return s;
+}
+
+const CLK_TCK = 100;
+/** utime + stime of one process (all its threads), in seconds, or null once it is gone. */
+function processCpuS(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields 14 and 15 of stat (f[0] is field 3)
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Samples the CPU time of a server's process tree (the root and every descendant, e.g. sshd's
+ * per-connection processes) every 100 ms: the last value seen per process counts. The
+ * reaped children's times in a parent's cutime are not used: sshd's processes exit without
+ * every parent waiting for them, so cutime misses most of a session.
+ */
+class TreeCpu {
+  private readonly seen = new Map<number, number>();
+  private readonly start = new Map<number, number>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly root: number;
+  constructor(root: number) {
+    this.root = root;
+    this.sample();
+    for (const [pid, s] of this.seen) this.start.set(pid, s);
+    this.timer = setInterval(() => this.sample(), 100).unref();
+  }
+  private sample(): void {
+    for (const pid of [this.root, ...descendants(this.root)]) {
+      const s = processCpuS(pid);
+      if (s !== null) this.seen.set(pid, s);
+    }
+  }
+  /** Stop sampling; CPU seconds used by the tree since the constructor. */
+  stop(): number {
+    this.sample();
+    clearInterval(this.timer);
+    let total = 0;
+    for (const [pid, s] of this.seen) total += s - (this.start.get(pid) ?? 0);
+    return total;
+  }
+}
+
+function serverPids(s: Servers): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (s.s3) out.s3rver = s.s3.pid;
+  if (s.sftp) out.sshd = s.sftp.sshd.pid;
+  return out;
 }
 
 async function stopServers(s: Servers): Promise<void> {
@@ -186,6 +242,8 @@ async function backup(label: string, kinds: Kind[], source: string, work: string
   try {
     const timeFile = join(work, 'dest-time.txt');
     e = env(runner, servers, source, work);
+    const pids = serverPids(servers);
+    const cpu = Object.entries(pids).map(([k, pid]) => [k, new TreeCpu(pid)] as const);
     const out = await new Promise<string>((resolve, reject) => {
       const child = spawn('/usr/bin/time', ['-f', '%M %e %U %S', '-o', timeFile, process.execPath, CLI_OVERRIDE ?? runner.cli, 'backup'], {
         env: e!,
@@ -201,6 +259,7 @@ async function backup(label: string, kinds: Kind[], source: string, work: string
       child.on('error', reject);
       child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`offsite backup (${label}) exited with ${code}\n${text.slice(-4000)}`))));
     });
+    const serverCpuS = Object.fromEntries(cpu.map(([k, c]) => [k, c.stop()]));
     const [rssKiB, wallS, userS, sysS] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(/\s+/).map(Number) as [
       number,
       number,
@@ -229,10 +288,11 @@ async function backup(label: string, kinds: Kind[], source: string, work: string
       seconds: typeof finished.durationMs === 'number' ? finished.durationMs / 1000 : wallS,
       cpuS: userS + sysS,
       rssMiB: rssKiB / 1024,
+      serverCpuS,
       perDestination,
     };
     console.log(
-      `    ${row.seconds.toFixed(1)} s (offsite CPU ${row.cpuS.toFixed(1)} s), peak RSS ${row.rssMiB.toFixed(0)} MiB ${JSON.stringify(perDestination)}`,
+      `    ${row.seconds.toFixed(1)} s (offsite CPU ${row.cpuS.toFixed(1)} s, servers ${JSON.stringify(serverCpuS)}), peak RSS ${row.rssMiB.toFixed(0)} MiB ${JSON.stringify(perDestination)}`,
     );
     return row;
   } finally {
@@ -286,6 +346,9 @@ export async function destinationsSection(work: string, runner: OffsiteRunner): 
 /** What the section ran, for the report. */
 let entryUsed = '`node src/cli.ts`';
 
+const CORES = cpus().length;
+const totalCpu = (r: DestRow): number => r.cpuS + Object.values(r.serverCpuS).reduce((n, x) => n + x, 0);
+
 export function destinationsReport(rows: DestRow[], machine: string): string {
   const alone = rows.filter((r) => r.kinds.length === 1);
   const verdict = (r: DestRow): string => {
@@ -296,6 +359,14 @@ export function destinationsReport(rows: DestRow[], machine: string): string {
     if (r.kinds.length === 3 && slowest) {
       const ratio = r.seconds / slowest.seconds;
       parts.push(`${ratio.toFixed(2)}× the slowest alone (${slowest.case}): ${ratio <= RATIO_TARGET ? 'ok' : 'MISSED'} (target ≤ ${RATIO_TARGET}×)`);
+      // the CPU the destinations cost alone (offsite + servers), spread over every core, is a floor
+      // for them together on this machine, however offsite schedules its work
+      const cpu = mine.reduce((n, a) => n + totalCpu(a), 0);
+      const floor = cpu / CORES;
+      const missing = r.kinds.filter((k) => !mine.some((a) => a.kinds[0] === k));
+      parts.push(
+        `CPU floor: ${cpu.toFixed(1)} s of CPU alone (offsite + servers${missing.length ? `; without ${missing.join(', ')} alone: not run` : ''}) / ${CORES} cores = ${floor.toFixed(1)} s = ${(floor / slowest.seconds).toFixed(2)}× the slowest alone`,
+      );
     }
     if (r.kinds.includes('s3') && r.kinds.includes('local') && r.kinds.length === 2)
       parts.push(r.rssMiB <= RSS_TARGET_MIB ? `RSS ok (≤ ${RSS_TARGET_MIB} MiB)` : `RSS MISSED (target ≤ ${RSS_TARGET_MIB} MiB)`);
@@ -305,15 +376,17 @@ export function destinationsReport(rows: DestRow[], machine: string): string {
     '# Destinations benchmark',
     '',
     `Run ${new Date().toISOString()} on ${machine}.`,
-    `Archive: ${DEST_MB} MiB of random data in 64 MiB files (BENCH_DEST_MB), BACKUP_COMPRESSION=none so the archiver is not the bottleneck (it runs at ~1 GiB/s; the upload path is what is measured). Each row is one \`offsite backup\` child, run as ${entryUsed} with the image's environment (as bench/run.ts runs every offsite process), with a fresh s3rver / azurite / sshd / local directory on 127.0.0.1 (the servers share the machine's 2 cores with offsite). Fastest of ${REPEAT} runs per case (BENCH_DEST_REPEAT), highest peak RSS of them. Time: the run's own duration ("backup finished" durationMs, without Node's start-up); per destination: each upload's duration. Offsite CPU: user + system seconds of the offsite process (the fastest run's). Peak RSS: the offsite process's maxRSS (/usr/bin/time %M), with Node's compile cache (NODE_COMPILE_CACHE, warmed first, as the image sets it) unless BENCH_COMPILE_CACHE=0, target ≤ ${RSS_TARGET_MIB} MiB for S3 + local. Several destinations: the archive is written once to BACKUP_TMP_DIR and every upload follows that file as it grows.`,
+    `Archive: ${DEST_MB} MiB of random data in 64 MiB files (BENCH_DEST_MB), BACKUP_COMPRESSION=none so the archiver is not the bottleneck (it runs at ~1 GiB/s; the upload path is what is measured). Each row is one \`offsite backup\` child, run as ${entryUsed} with the image's environment (as bench/run.ts runs every offsite process), with a fresh s3rver / azurite / sshd / local directory on 127.0.0.1 (the servers share the machine's 2 cores with offsite). Fastest of ${REPEAT} runs per case (BENCH_DEST_REPEAT), highest peak RSS of them. Time: the run's own duration ("backup finished" durationMs, without Node's start-up); per destination: each upload's duration. Offsite CPU: user + system seconds of the offsite process (the fastest run's); servers' CPU: the same for s3rver's and sshd's process trees during that run (/proc, sshd's connection processes included), all on the same ${CORES} cores. Peak RSS: the offsite process's maxRSS (/usr/bin/time %M), with Node's compile cache (NODE_COMPILE_CACHE, warmed first, as the image sets it) unless BENCH_COMPILE_CACHE=0, target ≤ ${RSS_TARGET_MIB} MiB for S3 + local. Several destinations: the archive is written once to BACKUP_TMP_DIR and every upload follows that file as it grows.`,
     '',
-    '| case | time (s) | all runs (s) | offsite CPU (s) | per destination (s) | peak RSS (MiB) | verdict |',
-    '| --- | ---: | --- | ---: | --- | ---: | --- |',
+    '| case | time (s) | all runs (s) | offsite CPU (s) | servers CPU (s) | offsite + servers CPU (s) | per destination (s) | peak RSS (MiB) | verdict |',
+    '| --- | ---: | --- | ---: | --- | ---: | --- | ---: | --- |',
     ...rows.map(
       (r) =>
-        `| ${r.case} | ${r.seconds.toFixed(1)} | ${(r.runs ?? [r.seconds]).map((x) => x.toFixed(1)).join(', ')} | ${r.cpuS.toFixed(1)} | ${Object.entries(
-          r.perDestination,
-        )
+        `| ${r.case} | ${r.seconds.toFixed(1)} | ${(r.runs ?? [r.seconds]).map((x) => x.toFixed(1)).join(', ')} | ${r.cpuS.toFixed(1)} | ${
+          Object.entries(r.serverCpuS)
+            .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+            .join(', ') || '-'
+        } | ${totalCpu(r).toFixed(1)} | ${Object.entries(r.perDestination)
           .map(([k, v]) => `${k} ${v.toFixed(1)}`)
           .join(', ')} | ${r.rssMiB.toFixed(0)} | ${verdict(r)} |`,
     ),

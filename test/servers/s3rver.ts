@@ -10,6 +10,8 @@ export interface S3rverHandle {
   port: number;
   endpoint: string;
   directory: string;
+  /** The server process's pid (the bench reads its CPU time from /proc). */
+  pid: number;
   /** Stop the server (the directory is kept so restart() serves the same data). */
   stop(): Promise<void>;
   /** Stop and remove the data directory. */
@@ -60,6 +62,7 @@ export async function startS3rver(opts: { buckets: string[]; https?: { keyFile: 
     port,
     endpoint: `${opts.https ? 'https' : 'http'}://127.0.0.1:${port}`,
     directory,
+    pid: child.pid!,
     stop,
     async close() {
       await stop();

@@ -25,6 +25,8 @@ export interface SshdServer {
   knownHostsLine: string;
   /** Scratch directory for keys and files the test makes. */
   dir: string;
+  /** The listening sshd's pid (the bench reads its and its connections' CPU time from /proc). */
+  pid: number;
   /** Generate a key pair (ed25519 unless told) in dir; its public key is authorised for the user. Returns the private key path. */
   /** What sshd printed so far (for failure messages). */
   log(): string;
@@ -63,7 +65,7 @@ export function fingerprintOf(pubLine: string): string {
 }
 
 /** Pids of every descendant of `root` (from /proc). */
-function descendants(root: number): number[] {
+export function descendants(root: number): number[] {
   const parent = new Map<number, number>();
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
@@ -145,6 +147,7 @@ Subsystem sftp internal-sftp
       fingerprint: fingerprintOf(hostPub),
       knownHostsLine: `[127.0.0.1]:${port} ${hostPub.split(/\s+/).slice(0, 2).join(' ')}`,
       dir,
+      pid: child.pid!,
       log: () => stderr,
       dropConnections() {
         for (const pid of descendants(child.pid!)) {
