@@ -41,7 +41,7 @@ import type { TarReader } from './untar.ts';
 import { UserError, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { DecryptionKeys, EncryptionMethod } from '../crypto/index.ts';
-import { decodeArchive } from './decode.ts';
+import { ArchiveFile, decodeArchive } from './decode.ts';
 import { Includes } from './include.ts';
 
 import { MANIFEST_ENTRY } from '../manifest/index.ts';
@@ -381,7 +381,7 @@ export class EntryRules {
 }
 
 /** Decode an archive and restore it into `opts.target`, or (without a target) only decode and check it. */
-export async function extractArchive(input: Readable, opts: ExtractOptions = {}): Promise<ExtractResult> {
+export async function extractArchive(input: Readable | ArchiveFile, opts: ExtractOptions = {}): Promise<ExtractResult> {
   const log = opts.log;
   const includes = new Includes(opts.include);
   const included = (rel: string): boolean => includes.includes(rel);
@@ -786,7 +786,7 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
 
   try {
     opts.signal?.throwIfAborted();
-    const decoded = await decodeArchive(input, opts.keys ?? {});
+    const decoded = input instanceof ArchiveFile ? await input.decode(opts.keys ?? {}) : await decodeArchive(input, opts.keys ?? {});
     result.encryption = decoded.encryption;
     result.compression = decoded.compression;
 
@@ -849,6 +849,6 @@ export async function extractArchive(input: Readable, opts: ExtractOptions = {})
 }
 
 /** Decode and check a whole archive without writing anything (verify). */
-export function verifyArchiveStream(input: Readable, opts: Omit<ExtractOptions, 'target' | 'force' | 'owners'> = {}): Promise<ExtractResult> {
+export function verifyArchiveStream(input: Readable | ArchiveFile, opts: Omit<ExtractOptions, 'target' | 'force' | 'owners'> = {}): Promise<ExtractResult> {
   return extractArchive(input, { ...opts, target: undefined });
 }

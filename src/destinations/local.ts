@@ -6,10 +6,10 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../log.ts';
 import { UserError, errorMessage } from '../errors.ts';
 import type { LocalConfig } from './local.def.ts';
-import type { BackupObject, Destination, UploadOptions } from './types.ts';
+import type { BackupObject, Destination, LocalFile, UploadOptions } from './types.ts';
 import { assertPlainName } from './names.ts';
 import { offsiteTempName, isOffsiteTempName, isStaleLeftover, type LeftoverPolicy, type LeftoverReport } from './leftovers.ts';
-import { guarded, guardStream, metered, isTimeout, type Guard } from './deadline.ts';
+import { guarded, guardStream, metered, isTimeout, timeoutError, type Guard } from './deadline.ts';
 import { describeFailure } from './describe.ts';
 import { DEFAULT_RETRY } from './retry.ts';
 import { DestinationError } from './errors.ts';
@@ -166,11 +166,16 @@ export function createLocalDestination(config: LocalConfig, log: Logger, opts: L
     if (removed > 0) await fsOp(`fsync ${dir}`, () => syncDir(dir));
   }
 
-  async function download(name: string): Promise<Readable> {
+  async function localFile(name: string): Promise<LocalFile> {
     assertPlainName(name, 'Local');
     const p = join(dir, name);
     const s = await fsOp(`stat ${p}`, () => stat(p));
     if (!s.isFile()) throw new Error(`Local: ${p} is not a file`);
+    return { path: p, timeoutMs, timeoutError: () => timeoutError(`Local read ${p}`, timeoutMs) };
+  }
+
+  async function download(name: string): Promise<Readable> {
+    const p = (await localFile(name)).path;
     const stream = createReadStream(p, { highWaterMark: 1 << 20 });
     await fsOp(`open ${p}`, (g) => {
       g.onAbort(() => stream.destroy());
@@ -214,6 +219,7 @@ export function createLocalDestination(config: LocalConfig, log: Logger, opts: L
     list,
     remove,
     download,
+    localFile,
     cleanupLeftovers,
     check,
     async close() {},

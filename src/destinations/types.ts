@@ -54,6 +54,12 @@ export interface Destination {
   list(prefix: string): Promise<BackupObject[]>;
   remove(names: string[]): Promise<void>;
   download(name: string): Promise<Readable>;
+  /**
+   * The object as a file on this machine, for a reader that reads it with its own reused
+   * buffers instead of download()'s stream (restore, verify and ls of a large archive).
+   * Optional: only a destination whose objects are local files has it.
+   */
+  localFile?(name: string): Promise<LocalFile>;
   close(): Promise<void>;
   /**
    * Is the destination usable: reachable, credentials accepted, path writable (a probe
@@ -70,6 +76,14 @@ export interface Destination {
    * leaves it out.
    */
   cleanupLeftovers?(policy: LeftoverPolicy, signal?: AbortSignal): Promise<LeftoverReport>;
+}
+
+/** A stored object that is a file on this machine (Destination.localFile). */
+export interface LocalFile {
+  path: string;
+  /** A read making no progress for this long (a hung NFS or FUSE mount) fails with `timeoutError()`. */
+  timeoutMs: number;
+  timeoutError: () => Error;
 }
 
 /** A destination's stable id: its definition's `kind` (registry.ts lists them: destinationKinds()). */

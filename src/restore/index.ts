@@ -11,7 +11,7 @@ import { extractArchive, type EntryInfo, type ExtractProgress, type ExtractResul
 import { readManifest, sidecarName, NewerFormatError, type Manifest, type Sidecar } from '../manifest/index.ts';
 
 import { findBackup, fetchSidecar, type Naming } from './list.ts';
-import { hashed, checkIntegrity, checkedDownload } from './integrity.ts';
+import { hashed, checkIntegrity, checkedSource } from './integrity.ts';
 /**
  * The sidecar's count of archived content bytes bounds what restore writes (and verify
  * decodes). It counts the bytes read; a file that could not be read to its end was filled
@@ -94,8 +94,8 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   let manifest: Manifest | null = null;
   let total: { files: number; bytes: number } | null = sidecar ? { files: sidecar.archived.files, bytes: sidecar.archived.bytes } : null;
   o.log.info({ destination: o.destination.name, backup: obj.name, size: obj.size, target: o.target }, 'restore started');
-  const { stream, check } = checkedDownload(await o.destination.download(obj.name), sidecar, obj.name);
-  const result = await extractArchive(stream, {
+  const { input, check } = await checkedSource(o.destination, obj.name, sidecar);
+  const result = await extractArchive(input, {
     target: o.target,
     include: o.include,
     force: o.force,
@@ -213,10 +213,10 @@ async function verifyOnce(o: VerifyOptions): Promise<VerifyReport> {
       return report;
     }
 
-    const { stream, check, drain } = checkedDownload(await o.destination.download(obj.name), sidecar, obj.name);
+    const { input, check, drain } = await checkedSource(o.destination, obj.name, sidecar);
     let result: ExtractResult;
     try {
-      result = await extractArchive(stream, {
+      result = await extractArchive(input, {
         keys: o.keys,
         log: o.log,
         signal: o.signal,
@@ -306,8 +306,8 @@ export async function listContents(o: ContentsOptions): Promise<{ name: string; 
     if (e instanceof NewerFormatError) throw e;
     o.log.warn({ backup: obj.name, error: errorMessage(e) }, 'the manifest beside this backup cannot be read (listing without its SHA-256 check)');
   }
-  const { stream, check } = checkedDownload(await o.destination.download(obj.name), sidecar, obj.name);
-  const result = await extractArchive(stream, {
+  const { input, check } = await checkedSource(o.destination, obj.name, sidecar);
+  const result = await extractArchive(input, {
     keys: o.keys,
     log: o.log,
     signal: o.signal,

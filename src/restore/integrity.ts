@@ -7,6 +7,8 @@ import { PassThrough, Readable, Transform } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { UserError } from '../errors.ts';
 import { type Sidecar } from '../manifest/index.ts';
+import { ArchiveFile } from '../archive/decode.ts';
+import type { Destination } from '../destinations/types.ts';
 
 /** A pass-through that hashes and counts what flows through it. */
 class Hasher extends Transform {
@@ -79,6 +81,30 @@ export function checkedDownload(source: Readable, sidecar: Sidecar | null, name:
   if (!sidecar) return { stream: source, check: async () => null, drain: async () => null };
   const h = hashed(source);
   return { stream: h.stream, check: async () => checkIntegrity(await h.done(), sidecar, name), drain: h.drain };
+}
+
+/** A stored archive as the consumer (extractArchive) reads it, checked as checkedDownload checks it. */
+export interface CheckedSource extends Omit<CheckedDownload, 'stream'> {
+  input: Readable | ArchiveFile;
+}
+
+/**
+ * Like checkedDownload, for a backup on `destination`: a local file is read by the consumer
+ * itself with reused buffers (archive/decode.ts ArchiveFile), hashed as it is read when a
+ * sidecar exists; anything else is downloaded as a stream.
+ */
+export async function checkedSource(destination: Destination, name: string, sidecar: Sidecar | null): Promise<CheckedSource> {
+  if (!destination.localFile) {
+    const { stream, check, drain } = checkedDownload(await destination.download(name), sidecar, name);
+    return { input: stream, check, drain };
+  }
+  const file = new ArchiveFile(await destination.localFile(name), { hash: sidecar !== null });
+  if (!sidecar) return { input: file, check: async () => null, drain: async () => null };
+  return {
+    input: file,
+    check: async () => checkIntegrity(await file.digest(), sidecar, name),
+    drain: () => file.digest().catch(() => null),
+  };
 }
 
 export const DAMAGED_HINT = 'the archive was changed or damaged in storage or transfer; try another destination or an older backup';
