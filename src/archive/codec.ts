@@ -21,19 +21,30 @@ export interface Codec {
   destroy(): void;
 }
 
+import { PooledWriter, type OutputPool } from './output-pool.ts';
+
 /** Output chunk size: same-sized 64 KiB buffers are what glibc's malloc recycles best (a lower RSS than 1 MiB ones). */
 const CHUNK = 64 * 1024;
 
 /** No compression: blocks are copied out (the consumer may keep them) and released at once. */
 export class CopyCodec implements Codec {
   private readonly out: CodecOutput;
-  constructor(out: CodecOutput) {
+  /** With a pool: the copies go into its reusable buffers (output-pool.ts). */
+  private readonly pooled: PooledWriter | null;
+  constructor(out: CodecOutput, pool: OutputPool | null = null) {
     this.out = out;
+    this.pooled = pool ? new PooledWriter(pool) : null;
   }
   canWrite(): boolean {
     return true;
   }
   write(block: Buffer, release: () => void): void {
+    if (this.pooled) {
+      this.pooled.write(block);
+      release();
+      this.pooled.emitTo(this.out.data);
+      return;
+    }
     const copies: Buffer[] = [];
     for (let off = 0; off < block.length; off += CHUNK) {
       const n = Math.min(CHUNK, block.length - off);

@@ -14,6 +14,7 @@ import { UserError } from '../errors.ts';
 import type { ArchiveOptions, ArchiveResult, ArchiveScan, ArchiveStream, ArchiveHeaderEntry } from './index.ts';
 import { ParallelCodec } from './gzip-parallel.ts';
 import { CopyCodec, type Codec, type CodecOutput } from './codec.ts';
+import { OutputPool } from './output-pool.ts';
 import { ABORT, USED } from './ring.ts';
 import type { HeaderReply, TarWorkerData, WorkerCounts, WorkerMessage } from './tar-worker.ts';
 import type { SourceRoot } from './walk.ts';
@@ -80,10 +81,12 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
   let counts: WorkerCounts | null = null;
 
   const threads = Math.max(1, Math.floor(opts.parallelism || 1));
+  // reusable output buffers when the consumer reports its writes of the bytes as they are (no encryption in between)
+  const pool = opts.recycleOutput && !opts.encrypt ? new OutputPool() : null;
   const makeCodec = (out: CodecOutput): Codec => {
-    if (opts.compression === 'none') return new CopyCodec(out);
+    if (opts.compression === 'none') return new CopyCodec(out, pool);
     // gz and zst, on one thread or several: independent 1 MiB members / frames (gzip-parallel.ts)
-    return new ParallelCodec(opts.compression, threads, out);
+    return new ParallelCodec(opts.compression, threads, out, pool);
   };
   const source = new ArchiveSource(
     {
@@ -176,7 +179,12 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
   });
   // The caller learns of failures from `done` or `stream`; never crash on an unobserved rejection.
   done.catch(() => {});
-  return { stream: out, done, progress: () => ({ files: source.files, bytesRead: source.bytesRead, size, total: source.total }) };
+  return {
+    stream: out,
+    done,
+    progress: () => ({ files: source.files, bytesRead: source.bytesRead, size, total: source.total }),
+    ...(pool ? { written: (bytes: number) => pool.written(bytes) } : {}),
+  };
 }
 
 /**

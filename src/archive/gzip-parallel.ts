@@ -37,9 +37,13 @@
  */
 import * as zlib from 'node:zlib';
 import type { Codec, CodecOutput } from './codec.ts';
+import { PooledWriter, type OutputPool } from './output-pool.ts';
 
 interface Job {
+  /** The output, as the engine made it (without a pool) ... */
   chunks: Buffer[];
+  /** ... or copied at once into pooled buffers. */
+  pooled: PooledWriter | null;
   done: boolean;
   release: () => void;
 }
@@ -113,9 +117,12 @@ export class ParallelCodec implements Codec {
   /** Jobs in block order, emitted from the front once done. */
   private readonly jobs: Job[] = [];
   private ending: (() => void) | null = null;
+  private readonly pool: OutputPool | null;
 
-  constructor(compression: 'gz' | 'zst', threads: number, out: CodecOutput) {
+  /** With `pool`, each output chunk is copied into the pool's buffers as it comes (see output-pool.ts). */
+  constructor(compression: 'gz' | 'zst', threads: number, out: CodecOutput, pool: OutputPool | null = null) {
     this.out = out;
+    this.pool = pool;
     this.gzip = compression === 'gz';
     for (let i = 0; i < Math.max(1, threads); i++) {
       const z = (compression === 'gz' ? zlib.createGzip({ chunkSize: CHUNK }) : zlib.createZstdCompress(zstdEngineOptions(CHUNK))) as ZlibEngine;
@@ -126,7 +133,12 @@ export class ParallelCodec implements Codec {
   }
 
   private listen(e: Engine, z: ZlibEngine): void {
-    z.on('data', (chunk: Buffer) => e.job?.chunks.push(chunk));
+    z.on('data', (chunk: Buffer) => {
+      const job = e.job;
+      if (!job) return;
+      if (job.pooled) job.pooled.write(chunk);
+      else job.chunks.push(chunk);
+    });
     z.on('error', (err) => this.out.error(err));
   }
 
@@ -146,7 +158,7 @@ export class ParallelCodec implements Codec {
     const e = this.engines.find((x) => x.job === null);
     if (!e) throw new Error('ParallelCodec.write while all engines are busy');
     const z = this.gzip && incompressible(block) ? this.storeEngine(e) : e.z;
-    const job: Job = { chunks: [], done: false, release };
+    const job: Job = { chunks: [], pooled: this.pool ? new PooledWriter(this.pool) : null, done: false, release };
     e.job = job;
     this.jobs.push(job);
     // the member's / frame's output arrives (as 'data') before this callback
@@ -181,7 +193,8 @@ export class ParallelCodec implements Codec {
   private emitDone(): void {
     while (this.jobs.length > 0 && this.jobs[0]!.done) {
       const job = this.jobs.shift()!;
-      for (const c of job.chunks) this.out.data(c);
+      if (job.pooled) job.pooled.emitTo(this.out.data);
+      else for (const c of job.chunks) this.out.data(c);
       job.release();
     }
     if (this.ending && this.jobs.length === 0) {

@@ -39,6 +39,12 @@ export interface ArchiveOptions {
    * rule to run far more often (S3/SFTP +20-30 % CPU, b88b54a; a staged file has its own rule).
    */
   collectPromoted?: boolean;
+  /**
+   * The consumer will report, through ArchiveStream.written, how many of the stream's bytes
+   * it has written (and dropped): the output then goes into reusable buffers (output-pool.ts).
+   * Ignored with `encrypt` (the consumer's bytes are not the codec's then).
+   */
+  recycleOutput?: boolean;
 }
 
 /** What the lstat-only pre-scan found (after exclusion). */
@@ -87,6 +93,12 @@ export interface ArchiveStream {
    * totals the walk counted before archiving (null until known) — for progress display.
    */
   progress?(): { files: number; bytesRead: number; size: number; total?: { files: number; bytes: number } | null };
+  /**
+   * With `recycleOutput`: the consumer has written the stream's first `bytes` bytes and keeps
+   * no reference to the chunks that held them (their buffers are reused for later output).
+   * Only a consumer that writes the chunks in order, unchanged, may call it.
+   */
+  written?(bytes: number): void;
 }
 
 export { createArchive, prestartArchiveWorker } from './create.ts';

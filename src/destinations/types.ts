@@ -28,6 +28,13 @@ export interface UploadOptions {
    * must still read the stream to its end (progress and completeness are measured there).
    */
   file?: string;
+  /**
+   * A destination that writes the stream's chunks to a file as they are, in order, may call
+   * this after each write with the bytes written so far: those chunks are no longer needed,
+   * and the archive reuses their buffers (ArchiveStream.written). Only the local destination
+   * does; a destination that does not call it costs nothing.
+   */
+  written?: (bytes: number) => void;
 }
 
 /**

@@ -215,6 +215,8 @@ async function archiveAndUploadPhase(run: Run): Promise<string> {
     header: plan.header,
     // output Buffers of an archive written only to local files die at once: collect them when they pile up
     collectPromoted: destinations.length > 0 && destinations.every((d) => d.name === 'Local'),
+    // a single local destination takes the stream as it is (shipArchive's direct path) and reports its file writes
+    recycleOutput: destinations.length === 1 && destinations[0]!.name === 'Local',
   });
   ctx.onArchive?.(archive);
   // containers come back as soon as the archive is written, while uploads may go on

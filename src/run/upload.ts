@@ -93,7 +93,7 @@ interface SourcePlan {
    * A fresh source for one attempt, or null when the source cannot be produced again.
    * `withSize`: wait until the size is known (the archive is complete), if it can be.
    */
-  open(withSize?: boolean): Promise<{ stream: Readable; size?: number; file?: string } | null>;
+  open(withSize?: boolean): Promise<{ stream: Readable; size?: number; file?: string; written?: (bytes: number) => void } | null>;
   /** Called when reading the source itself failed (not when the destination gave up on it). */
   sourceFailed?(err: unknown): void;
   /** Set when the source can be read only once by design: the upload is tried once, and logs say why. */
@@ -126,7 +126,8 @@ async function shipDirect(opts: ShipOptions, destination: Destination): Promise<
     async open() {
       if (used) return null;
       used = true;
-      return { stream: archive.stream };
+      // the archive's own stream: a destination that reports its writes lets the archive reuse their buffers
+      return { stream: archive.stream, ...(archive.written ? { written: (n: number) => archive.written!(n) } : {}) };
     },
     sourceFailed(err) {
       sourceError ??= err;
@@ -265,6 +266,7 @@ async function uploadOne(d: Destination, plan: SourcePlan, opts: ShipOptions): P
             signal: watch.signal,
             ...(opts.replace ? { replace: true } : {}),
             ...(src.file !== undefined ? { file: src.file } : {}),
+            ...(src.written ? { written: src.written } : {}),
           });
         } catch (err) {
           if (watch.stalled) {
