@@ -258,6 +258,21 @@ function modeProbe(dir: string): number {
   }
 }
 
+/**
+ * Do `parts` (an entry's path components) have the same parent directories as `last`
+ * (an earlier entry's, whose parents every check already passed and recorded as
+ * directories)? Then they need no second walk: the set of known directories only grows,
+ * and each parent of `last` is in it. Entries of one directory mostly follow each other,
+ * so this spares a walk over every parent (building each prefix string and hashing it)
+ * per file. Compared from the deepest component, where paths differ first.
+ */
+function sameParents(parts: string[], last: string[]): boolean {
+  const n = parts.length - 1;
+  if (n !== last.length - 1) return false;
+  for (let i = n - 1; i >= 0; i--) if (parts[i] !== last[i]) return false;
+  return true;
+}
+
 /** A short fingerprint of a path (72 bits of SHA-1): the set of earlier non-directories stays small for huge archives. */
 const fingerprint = (rel: string): string => hash('sha1', rel, 'base64').slice(0, 12);
 
@@ -301,7 +316,11 @@ export class EntryRules {
     return this.others.has(fingerprint(rel));
   }
 
+  /** The path of the last entry whose parents passed (see sameParents). */
+  private lastParents: string[] = [];
+
   private parents(parts: string[], name: string): void {
+    if (sameParents(parts, this.lastParents)) return;
     let p = '';
     for (let i = 0; i < parts.length - 1; i++) {
       p = p ? `${p}/${parts[i]}` : parts[i]!;
@@ -310,6 +329,7 @@ export class EntryRules {
       if (this.isOther(p)) throw new UnsafeEntryError(`the archive stores ${show(p)} as a file and also has ${show(name)} inside it`);
       this.dirs.add(p);
     }
+    this.lastParents = parts;
   }
 
   private notADirectory(rel: string, name: string): void {
@@ -453,7 +473,10 @@ export async function extractArchive(input: Readable | ArchiveFile, opts: Extrac
   const abs = (rel: string) => (rel === '' ? staging : `${staging}/${rel}`);
 
   /** Make sure every parent of `parts` is a real directory of the archive (never a symlink). */
+  /** The path of the last entry whose parents were ensured (see sameParents). */
+  let lastParents: string[] = [];
   function ensureParents(parts: string[], name: string): void {
+    if (sameParents(parts, lastParents)) return;
     let p = '';
     for (let i = 0; i < parts.length - 1; i++) {
       p = p ? `${p}/${parts[i]}` : parts[i]!;
@@ -462,6 +485,7 @@ export async function extractArchive(input: Readable | ArchiveFile, opts: Extrac
       if (writing) makeDir(p, name);
       knownDirs.add(p);
     }
+    lastParents = parts;
   }
 
   function makeDir(rel: string, name: string): void {
