@@ -11,7 +11,7 @@
  * followers.
  *
  * Memory: followers read in chunks of 256 KiB (a consumer buffers a chunk or two: a quarter
- * of what 1 MiB chunks cost per destination), and every 4 MiB read by all followers
+ * of what 1 MiB chunks cost per destination), and every 1 MiB read by all followers
  * together a young-generation GC frees the chunks already consumed (see the archive's
  * collectGarbage: V8 otherwise lets tens of MiB of dead Buffers pile up; with S3 and a
  * local copy of 512 MiB that was 20-30 MiB of the peak RSS).
@@ -22,8 +22,18 @@ import { getHeapStatistics } from 'node:v8';
 import { collectGarbage } from '../archive/create.ts';
 
 const CHUNK = 256 << 10;
-/** A minor GC after this many bytes read by all followers together. */
-const GC_EVERY_BYTES = 4 << 20;
+/**
+ * A minor GC after this many bytes read by all followers together. V8 starts a major GC by
+ * itself whenever its old generation plus the Buffer memory allocated since its last major GC
+ * reaches its limit, which with this heap (~11 MB live) is only ~9 MB above the live size; the
+ * Buffers a destination makes per byte (SFTP: ssh2's packet and its ciphertext, ~2 more per
+ * byte sent) count until a young GC frees them. With a young GC every 4 MiB read, SFTP made
+ * ~12 MB of them in between and V8 ran 60-90 major GCs per 512 MiB (`--trace-incremental-marking`:
+ * "Start (allocation limit)"), 150-190 with local + S3 + SFTP (with the forced ones below);
+ * every 1 MiB: 1 in SFTP alone, ~55 in all three, GC time 7.9 -> 3.9 s, offsite CPU 15.3 -> 11.8 s
+ * (bench/notes.md, s6-dest).
+ */
+const GC_EVERY_BYTES = 1 << 20;
 /** A major GC when the memory outside V8's heap (Buffers) grew this much since the last one. */
 const MAJOR_GC_EXTERNAL_GROWTH = 16 << 20;
 let readSinceGc = 0;
