@@ -15,9 +15,9 @@ export interface ArchiveOptions {
   exclude: { readonly source: string } | null;
   compression: Compression;
   /**
-   * Compression threads (>= 1). For gz and zst above 1, the tar is cut into
-   * 1 MiB blocks compressed concurrently into independent gzip members / zstd
-   * frames, which gunzip and the zstd CLI read as one stream. none ignores it.
+   * Compression threads (>= 1). For gz and zst, the tar is cut into blocks
+   * (gz 1 MiB, zst 512 KiB) compressed concurrently into independent gzip members /
+   * zstd frames, which gunzip and the zstd CLI read as one stream. none ignores it.
    */
   parallelism: number;
   log: Logger;
