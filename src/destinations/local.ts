@@ -14,6 +14,7 @@ import { guarded, guardStream, metered, isTimeout, timeoutError, type Guard } fr
 import { describeFailure } from './describe.ts';
 import { DEFAULT_RETRY } from './retry.ts';
 import { DestinationError } from './errors.ts';
+import { syncBehind } from './sync-behind.ts';
 
 /**
  * Temporary files this destination writes: `.<name>.offsite-<writer>-<time>-<hex>.tmp`
@@ -123,11 +124,12 @@ export function createLocalDestination(config: LocalConfig, log: Logger, opts: L
           // 256 KiB buffered (one writev each): fewer archive buffers in flight, so fewer survive the
           // archive's minor GCs into the old generation (measured: an uncompressed 200 MiB backup
           // peaked at 96-115 MiB with 1 MiB, 91-94 with 256 KiB, CPU the same; 64 KiB no better).
+          // the disk writes the file while it is made: the final fsync has little left (sync-behind.ts)
           const file = createWriteStream(tmpPath, {
             flags: 'wx',
             flush: true,
             highWaterMark: LOCAL_WRITE_BUFFER,
-            ...(options.written ? { fs: reportingWrites(options.written) } : {}),
+            fs: syncBehind({ base: options.written ? reportingWrites(options.written) : undefined }),
           });
           g.onAbort(() => {
             body.stream.destroy();
