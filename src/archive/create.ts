@@ -22,6 +22,22 @@ import { archiveNameOf, sourceOverlap } from './layout.ts';
 import { startWorker, takeSpareWorker } from './spare.ts';
 
 export { prestartArchiveWorker, type PrestartedWorker } from './spare.ts';
+import { prescanOnSpare } from './spare.ts';
+
+/**
+ * Starts the pre-scan of an archive's sources on the waiting archive worker, before the archive
+ * is made (run.ts, while the run sets up); the next createArchive() of the same sources with
+ * `reuseScan` takes its counts. False when it could not be started (no waiting worker, bad sources).
+ */
+export function prescanSources(sources: string[], exclude: { readonly source: string } | null, archiveNames?: string[]): boolean {
+  let roots: SourceRoot[];
+  try {
+    roots = resolveRoots(sources, archiveNames);
+  } catch {
+    return false;
+  }
+  return prescanOnSpare(roots, exclude ? { source: exclude.source } : null);
+}
 
 /** Tar bytes per block handed from the worker when each block becomes a gzip member of its own. */
 const BLOCK_SIZE = 1 << 20;
@@ -103,6 +119,7 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
       blockSize: archiveBlockSize(opts.compression),
       slots: ringSlots(opts.compression, threads),
       scan: Boolean(opts.header),
+      reuseScan: Boolean(opts.reuseScan),
     },
     makeCodec,
     {
@@ -383,6 +400,9 @@ class ArchiveSource extends Readable {
             if (!this.destroyed) this.worker.postMessage(reply);
           })
           .catch((err: unknown) => this.destroy(err instanceof Error ? err : new Error(String(err))));
+        break;
+      case 'prescanned':
+        // the pre-scan before the job ended after this archive took the worker
         break;
       case 'skipped':
         this.events.skipped(m.path, m.kind);

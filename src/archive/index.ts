@@ -33,6 +33,12 @@ export interface ArchiveOptions {
    */
   header?: (scan: ArchiveScan) => ArchiveHeaderEntry | null | Promise<ArchiveHeaderEntry | null>;
   /**
+   * With `header`: take the counts of the pre-scan prescanSources() started on the waiting
+   * worker for the same sources, when this archive takes that worker, instead of scanning again.
+   * Only when nothing could have changed the sources since it started (run.ts).
+   */
+  reuseScan?: boolean;
+  /**
    * A major GC whenever the Buffer memory outside V8's heap grew PROMOTED_GC_GROWTH since the
    * last one (create.ts): for an archive written only to local files, whose output Buffers are
    * freed as soon as written. Not with uploads, whose sockets hold Buffers long enough for the
@@ -101,4 +107,4 @@ export interface ArchiveStream {
   written?(bytes: number): void;
 }
 
-export { createArchive, prestartArchiveWorker } from './create.ts';
+export { createArchive, prestartArchiveWorker, prescanSources } from './create.ts';

@@ -8,6 +8,8 @@
 import { Worker } from 'node:worker_threads';
 import { basename, dirname } from 'node:path';
 import { getCompileCacheDir } from 'node:module';
+import type { PrescanRequest } from './tar-worker.ts';
+import type { SourceRoot } from './walk.ts';
 
 /**
  * NODE_COMPILE_CACHE for the archive worker: the directory the process was given. Node's
@@ -39,6 +41,9 @@ interface Spare {
   failed: boolean;
   taken: boolean;
   onFailure: () => void;
+  /** Resolves when a pre-scan asked for by prescanOnSpare ended (or the worker went away). */
+  prescan: Promise<void> | null;
+  onMessage: ((m: { t?: string }) => void) | null;
 }
 let spare: Spare | null = null;
 
@@ -67,6 +72,8 @@ export function prestartArchiveWorker(): PrestartedWorker {
     onFailure: () => {
       s.failed = true;
     },
+    prescan: null,
+    onMessage: null,
   };
   // a failure before it was taken: the archive starts a fresh worker, which reports its own
   worker.on('error', s.onFailure);
@@ -83,19 +90,47 @@ function handle(s: Spare): PrestartedWorker {
     end() {
       if (spare !== s) return;
       spare = null;
-      s.worker.off('error', s.onFailure);
-      s.worker.off('exit', s.onFailure);
+      detach(s);
       void s.worker.terminate();
     },
   };
+}
+
+/**
+ * Has the waiting worker (prestartArchiveWorker) pre-scan `roots` now, while the run sets up:
+ * the archive that takes it then reuses the counts when asked to (ArchiveOptions.reuseScan).
+ * False when no worker waits.
+ */
+export function prescanOnSpare(roots: SourceRoot[], exclude: { source: string } | null): boolean {
+  const s = spare;
+  if (!s || s.failed || s.prescan) return false;
+  s.prescan = new Promise((resolve) => {
+    s.onMessage = (m) => {
+      if (m?.t === 'prescanned') resolve();
+    };
+    s.worker.on('message', s.onMessage);
+    s.worker.once('exit', () => resolve());
+  });
+  s.worker.postMessage({ t: 'prescan', roots, exclude } satisfies PrescanRequest);
+  return true;
+}
+
+/** Resolves when the waiting worker's pre-scan ended; null without one (tests). */
+export function sparePrescanned(): Promise<void> | null {
+  return spare?.prescan ?? null;
+}
+
+function detach(s: Spare): void {
+  s.worker.off('error', s.onFailure);
+  s.worker.off('exit', s.onFailure);
+  if (s.onMessage) s.worker.off('message', s.onMessage);
 }
 
 export function takeSpareWorker(): Worker | null {
   const s = spare;
   if (!s) return null;
   spare = null;
-  s.worker.off('error', s.onFailure);
-  s.worker.off('exit', s.onFailure);
+  detach(s);
   if (s.failed) {
     void s.worker.terminate();
     return null;

@@ -40,6 +40,43 @@ export interface TarWorkerData {
   control: SharedArrayBuffer;
   /** Pre-scan and wait for a header entry before archiving. */
   scan: boolean;
+  /**
+   * Take the counts of a pre-scan this worker ran before the job came (a PrescanRequest for
+   * the same roots and exclude pattern) instead of scanning again: the run judged that nothing
+   * could have changed the sources since (create.ts's ArchiveOptions.reuseScan).
+   */
+  reuseScan?: boolean;
+}
+
+/**
+ * A pre-scan asked for while the run sets up, before its job (spare.ts's prescanOnSpare): the
+ * counts are kept for a job with `reuseScan`; any error drops them (the job's own scan reports it).
+ */
+export interface PrescanRequest {
+  t: 'prescan';
+  roots: SourceRoot[];
+  exclude: { source: string } | null;
+}
+
+/** What identifies a scan: the same roots and exclude pattern count the same entries. */
+export function scanKey(roots: SourceRoot[], exclude: { source: string } | null): string {
+  return JSON.stringify([roots.map((r) => [r.path, r.name]), exclude?.source ?? null]);
+}
+
+interface Prescanned {
+  key: string;
+  scan: ArchiveScan;
+}
+
+function prescan(req: PrescanRequest): Prescanned | null {
+  try {
+    const exclude = req.exclude ? compileExclude(req.exclude.source) : null;
+    const scan: ArchiveScan = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
+    for (const root of req.roots) scanSource(root, exclude, scan);
+    return { key: scanKey(req.roots, req.exclude), scan };
+  } catch {
+    return null;
+  }
 }
 
 export { USED, ABORT } from './ring.ts';
@@ -48,6 +85,8 @@ import { USED, ABORT } from './ring.ts';
 export type WorkerMessage =
   | { t: 'block'; slot: number; length: number; files: number; bytesRead: number }
   | { t: 'scan'; scan: ArchiveScan }
+  /** A PrescanRequest ended (its counts kept, or dropped after an error). */
+  | { t: 'prescanned' }
   | { t: 'skipped'; path: string; kind: string }
   | { t: 'unreadable'; path: string; reason: string }
   | { t: 'done'; counts: WorkerCounts }
@@ -65,7 +104,7 @@ class Aborted extends Error {}
 
 const O_READ = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 
-function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise<void> | void {
+function run(port: NonNullable<typeof parentPort>, data: TarWorkerData, prescanned: Prescanned | null): Promise<void> | void {
   const ctl = new Int32Array(data.control);
   const exclude = data.exclude ? compileExclude(data.exclude.source) : null;
   const post = (m: WorkerMessage) => port.postMessage(m);
@@ -209,9 +248,13 @@ function run(port: NonNullable<typeof parentPort>, data: TarWorkerData): Promise
 
   if (!data.scan) return finish();
 
-  // Pre-scan (lstat only), then the header entry from the main thread, first.
-  const scan: ArchiveScan = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
-  for (const root of data.roots) scanSource(root, exclude, scan);
+  // Pre-scan (lstat only; or the one run before the job, when it may be reused), then the header entry from the main thread, first.
+  let scan: ArchiveScan;
+  if (data.reuseScan && prescanned && prescanned.key === scanKey(data.roots, data.exclude)) scan = prescanned.scan;
+  else {
+    scan = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
+    for (const root of data.roots) scanSource(root, exclude, scan);
+  }
   post({ t: 'scan', scan });
   return once(port, 'message').then(([reply]: HeaderReply[]) => {
     if (reply.entry) {
@@ -244,15 +287,24 @@ function fail(err: unknown): void {
   } satisfies WorkerMessage);
 }
 
-// the job comes as the first message: the worker may be started before the job is known (create.ts's prestartArchiveWorker)
+// the job comes as the first message (after a pre-scan request, when the run sent one): the worker
+// may be started before the job is known (spare.ts's prestartArchiveWorker)
 if (parentPort) {
   const port = parentPort;
-  port.once('message', (data: TarWorkerData) => {
+  let prescanned: Prescanned | null = null;
+  const first = (m: TarWorkerData | PrescanRequest) => {
+    if ('t' in m && m.t === 'prescan') {
+      prescanned = prescan(m);
+      port.postMessage({ t: 'prescanned' } satisfies WorkerMessage);
+      port.once('message', first);
+      return;
+    }
     try {
-      const r = run(port, data);
+      const r = run(port, m as TarWorkerData, prescanned);
       if (r) r.catch(fail);
     } catch (err) {
       fail(err);
     }
-  });
+  };
+  port.once('message', first);
 }

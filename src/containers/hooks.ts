@@ -154,6 +154,7 @@ export async function createRunHooks(job: JobConfig, log: Logger, opts: RunHooks
   };
 
   return {
+    preArchive: docker !== null || connectError !== null || Boolean(cfg.preCommand),
     async archivePre(ctx) {
       if (connectError) throw connectError;
       if (cfg.preCommand) {

@@ -19,6 +19,12 @@ export interface RunHooks {
   prunePost(ctx: HookContext): Promise<void>;
   /** Always called at the end (finally): restarts anything still stopped. Records failures in stats. */
   finish(ctx: HookContext): Promise<void>;
+  /**
+   * False when no hook before the archive can change the sources (no BACKUP_PRE_COMMAND, no
+   * Docker: no exec labels, no containers to stop): the run may then scan them while it sets up.
+   * Unset counts as true.
+   */
+  preArchive?: boolean;
 }
 
 export interface HookContext {
@@ -38,4 +44,5 @@ export const noHooks: RunHooks = {
   async prunePre() {},
   async prunePost() {},
   async finish() {},
+  preArchive: false,
 };

@@ -41,6 +41,8 @@ export interface LockHandle {
   release(): Promise<void>;
   /** How long acquiring waited for other runs, in ms. */
   waitedMs: number;
+  /** Whether another run held the lock (in this process or another) when this one asked for it. */
+  contended: boolean;
 }
 
 interface LockInfo {
@@ -318,6 +320,7 @@ function mkLockError(path: string, timeoutMs: number, info: LockInfo | null): Us
 export async function acquireLock(path: string, opts: LockOptions): Promise<LockHandle> {
   const key = resolve(path);
   const started = Date.now();
+  let contended = false;
   const deadline = started + Math.max(0, opts.timeoutMs);
   const pollMs = Math.max(10, opts.pollMs ?? 500);
   const { signal, log } = opts;
@@ -343,6 +346,7 @@ export async function acquireLock(path: string, opts: LockOptions): Promise<Lock
     me.since = Date.now();
     m.held = me;
   } else {
+    contended = true;
     const mutex = m;
     const other = mutex.held!;
     logWait(other.owner ? `job ${other.owner} in this process` : 'a job in this process', Date.now() - other.since);
@@ -422,8 +426,9 @@ export async function acquireLock(path: string, opts: LockOptions): Promise<Lock
         ownTokens.add(token);
         heldFiles.set(key, raw);
         installExitHook();
-        return { waitedMs: Date.now() - started, release: makeRelease(key, raw, token, log) };
+        return { waitedMs: Date.now() - started, contended, release: makeRelease(key, raw, token, log) };
       }
+      contended = true;
       const h = await readHolder(key);
       if (h.state === 'gone') continue;
       if (h.state === 'stale') {

@@ -7,7 +7,8 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { createArchive, prestartArchiveWorker } from '../../src/archive/index.ts';
+import { createArchive, prestartArchiveWorker, prescanSources } from '../../src/archive/index.ts';
+import { sparePrescanned } from '../../src/archive/spare.ts';
 import { extractArchive, verifyArchiveStream } from '../../src/archive/extract.ts';
 import { UserError } from '../../src/errors.ts';
 import { buildTree, describeSources, tempDir, run, options, archiveTo, inArchive, TAR_EXTRACT } from './helpers.ts';
@@ -321,6 +322,46 @@ test('a run adopts a worker started before it (src/main.ts): its end() ends that
   const again = await archiveTo(join(root, 'after-adopted.tar'), options(sources, { compression: 'none' }));
   assert.equal(early.taken, false, 'the ended worker is not handed to a later archive');
   assert.equal(again.result.unreadable, 0);
+});
+
+test('a pre-scan started before the archive (prescanSources) gives the manifest its counts only with reuseScan and for the same sources', async () => {
+  const src = join(root, 'prescan', 'vol');
+  fs.mkdirSync(src, { recursive: true });
+  fs.writeFileSync(join(src, 'a'), 'a'.repeat(100));
+  fs.writeFileSync(join(src, 'b'), 'b'.repeat(200));
+  const counted: unknown[] = [];
+  const header = (scan: unknown) => {
+    counted.push(scan);
+    return { name: 'm.json', data: Buffer.from('{}') };
+  };
+  const prescanThen = async (sources: string[], change: string) => {
+    const w = prestartArchiveWorker();
+    assert.equal(prescanSources(sources, null), true);
+    await sparePrescanned();
+    fs.writeFileSync(join(src, change), 'x'.repeat(300)); // after the pre-scan, before the archive
+    return w;
+  };
+  // reused: the manifest has what the pre-scan found; the archive has what is there now
+  let w = await prescanThen([src], 'c');
+  const reused = await archiveTo(join(root, 'prescan-1.tar'), options([src], { compression: 'none', header, reuseScan: true }));
+  assert.equal(w.taken, true);
+  assert.deepEqual(counted.at(-1), { files: 2, directories: 1, symlinks: 0, bytes: 300 });
+  assert.deepEqual([reused.result.files, reused.result.bytesRead], [3, 600]);
+  const dest = fs.mkdtempSync(join(root, 'p-'));
+  assert.equal((await run('tar', ['-xf', join(root, 'prescan-1.tar'), '-C', dest])).stderr, '');
+  assert.equal(fs.readFileSync(join(dest, inArchive(src, 'c')), 'utf8'), 'x'.repeat(300));
+  // not asked to reuse it (the run's lock was contended, or a pre hook ran): scanned again
+  w = await prescanThen([src], 'd');
+  await archiveTo(join(root, 'prescan-2.tar'), options([src], { compression: 'none', header }));
+  assert.equal(w.taken, true);
+  assert.deepEqual(counted.at(-1), { files: 4, directories: 1, symlinks: 0, bytes: 900 });
+  // a pre-scan of other sources is never taken for these
+  w = await prescanThen([join(root, 'prescan')], 'e');
+  await archiveTo(join(root, 'prescan-3.tar'), options([src], { compression: 'none', header, reuseScan: true }));
+  assert.equal(w.taken, true);
+  assert.deepEqual(counted.at(-1), { files: 5, directories: 1, symlinks: 0, bytes: 1200 });
+  // no waiting worker: nothing to pre-scan on
+  assert.equal(prescanSources([src], null), false);
 });
 
 test('header hook returning null adds no entry', async () => {

@@ -30,4 +30,12 @@ describe('without Docker', () => {
     assert.match(said[0]!.msg, /stopping containers and exec labels are off/);
     assert.equal(stats.status, 'success');
   });
+
+  it('nothing before the archive can change the sources (the run may pre-scan them early) unless BACKUP_PRE_COMMAND is set or Docker is there', async () => {
+    const { log } = captureLogger();
+    const sock = join(dir, 'docker.sock');
+    assert.equal((await createRunHooks(jobFrom({}), log, { defaultSocket: sock })).preArchive, false);
+    assert.equal((await createRunHooks(jobFrom({ BACKUP_PRE_COMMAND: 'true' }), log, { defaultSocket: sock })).preArchive, true);
+    assert.equal((await createRunHooks(jobFrom({ DOCKER_HOST: 'tcp://127.0.0.1:1' }), log, { defaultSocket: sock })).preArchive, true);
+  });
 });

@@ -148,6 +148,7 @@ describe('lock within one process', () => {
     assert.equal(rec.owner, 'daily');
     assert.ok(!Number.isNaN(Date.parse(rec.startedAt)));
     assert.equal(lock.waitedMs >= 0, true);
+    assert.equal(lock.contended, false, 'nobody held it');
     await lock.release();
     assert.equal(existsSync(p), false);
     await lock.release();
@@ -179,6 +180,7 @@ describe('lock within one process', () => {
     const l3 = await third;
     assert.deepEqual(order, ['b', 'c']);
     assert.ok(l3.waitedMs > 0);
+    assert.equal(l3.contended, true, 'waited in this process');
     await l3.release();
     const waits = records.filter((r) => r.msg.startsWith('waiting for another run to finish, up to LOCK_TIMEOUT (10s)'));
     assert.equal(waits.length, 2, 'each waiter logs once');
@@ -385,6 +387,7 @@ describe('lock across processes', () => {
     child.proc.stdin!.write('release\n');
     const l = await waiting;
     assert.ok(l.waitedMs > 0);
+    assert.equal(l.contended, true, 'waited for another process');
     await child.waitLine(/^released/);
     assert.equal(JSON.parse(readFileSync(p, 'utf8')).pid, process.pid);
     await l.release();

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { localConfigOf } from '../../src/destinations/local.def.ts';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync, utimesSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, utimesSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/index.ts';
@@ -79,4 +79,27 @@ test('a run prunes by BACKUP_RETENTION_KEEP_* alone (no BACKUP_RETENTION_DAYS): 
   assert.equal(left.length, 2);
   assert.ok(left.includes(names[0]!), 'yesterday stays (last 2/2)');
   assert.ok(left.includes(stats.archive!.name), 'the backup just written stays');
+});
+
+test("a pre-scan started before the lock is not the manifest's when another run held the lock: the archive scans again", async () => {
+  const { prestartArchiveWorker } = await import('../../src/archive/index.ts');
+  const { sparePrescanned } = await import('../../src/archive/spare.ts');
+  const { acquireLock } = await import('../../src/run/lock.ts');
+  const s = setup({});
+  const src = s.job.archive.sources[0]!;
+  const other = await acquireLock(s.lockFile, { timeoutMs: 5000, owner: 'other' });
+  const worker = prestartArchiveWorker();
+  const running = runJob(s.job, { log: silentLogger(), lockFile: s.lockFile });
+  // the run pre-scanned (no pre hooks) and waits for the lock; the other run changes the sources meanwhile
+  await sparePrescanned();
+  writeFileSync(join(src, 'b.txt'), 'bb');
+  await other.release();
+  const stats = await running;
+  worker.end();
+  assert.equal(stats.status, 'success', JSON.stringify(stats.warnings));
+  assert.equal(worker.taken, true, 'the archive took the pre-scanning worker');
+  const sidecar = readdirSync(s.archive).find((n) => n.endsWith('.manifest.json'))!;
+  const manifest = JSON.parse(readFileSync(join(s.archive, sidecar), 'utf8'));
+  assert.deepEqual(manifest.counts, { files: 2, directories: 1, symlinks: 0 });
+  assert.equal(manifest.bytes, 3);
 });
