@@ -34,9 +34,16 @@ test('sync-behind: fdatasync every N bytes written, one at a time, the file inta
     };
     const sb = syncBehind({ every: 64 << 10, sync: slowSync });
     const path = join(dir, 'a');
-    const data = chunks(32, 16 << 10);
-    await pipeline(Readable.from(data), fs.createWriteStream(path, { flush: true, fs: sb }));
-    assert.ok(sb.syncs >= 2, `early syncs: ${sb.syncs}`);
+    const data = chunks(4, 64 << 10);
+    // each chunk is written (and its early sync has ended) before the next comes
+    async function* paced() {
+      for (let i = 0; i < data.length; i++) {
+        yield data[i]!;
+        for (let t = 0; t < 2000 && (sb.syncs < i + 1 || inFlight > 0); t++) await new Promise((r) => setTimeout(r, 2));
+      }
+    }
+    await pipeline(Readable.from(paced()), fs.createWriteStream(path, { flush: true, fs: sb }));
+    assert.equal(sb.syncs, 4, 'one early sync per 64 KiB written');
     assert.equal(calls.length, sb.syncs);
     assert.equal(most, 1);
     assert.equal(inFlight, 0, 'the stream closed after the early sync ended');
