@@ -365,6 +365,9 @@ export function destinationsReport(rows: DestRow[], machine: string): string {
       const floor = cpu / CORES;
       const missing = r.kinds.filter((k) => !mine.some((a) => a.kinds[0] === k));
       parts.push(
+        `own CPU floor: ${totalCpu(r).toFixed(1)} s (offsite + servers in this run) / ${CORES} cores = ${(totalCpu(r) / CORES).toFixed(1)} s = ${(totalCpu(r) / CORES / slowest.seconds).toFixed(2)}× the slowest alone`,
+      );
+      parts.push(
         `CPU floor: ${cpu.toFixed(1)} s of CPU alone (offsite + servers${missing.length ? `; without ${missing.join(', ')} alone: not run` : ''}) / ${CORES} cores = ${floor.toFixed(1)} s = ${(floor / slowest.seconds).toFixed(2)}× the slowest alone`,
       );
     }
