@@ -82,6 +82,17 @@ for (const [format, encode] of [
   });
 }
 
+test('a local gzip archive of several members (as concatenated .gz files are) is read across the boundary', async () => {
+  // the boundary falls inside one of the reader's 1 MiB reads
+  const cut = (1 << 20) + 12345;
+  const archive = Buffer.concat([gzipSync(tarBytes.subarray(0, cut), { level: 1 }), gzipSync(tarBytes.subarray(cut), { level: 1 })]);
+  writeFileSync(join(store, 'members'), archive);
+  const src = await checkedSource(local(), 'members', sidecarOf(archive));
+  const target = join(base, `out-${++n}`);
+  await extractArchive(src.input, { target, beforeCommit: async () => void (await src.check()) });
+  restoredMatches(target);
+});
+
 test('a damaged local gzip archive fails the restore, and drain hashes the whole file', async () => {
   const archive = Buffer.from(tgz);
   archive.fill(0x5a, archive.length >> 1, (archive.length >> 1) + 64);
