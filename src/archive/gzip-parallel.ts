@@ -167,8 +167,10 @@ export class ParallelCodec implements Codec {
       job.done = true;
       e.job = null;
       if (this.gzip) z.reset(); // the next member starts afresh
-      this.emitDone();
+      // The free engine takes its next block before this output is pushed: pushing runs
+      // SHA-256 and the consumer's stages synchronously, and the engine would idle meanwhile.
       this.out.ready();
+      this.emitDone();
     };
     if (this.gzip) {
       z.write(block);

@@ -214,3 +214,34 @@ test('parallel zstd: never more blocks in flight than engines', async () => {
   assert.throws(() => codec.write(Buffer.alloc(1), () => {}), /busy/);
   codec.destroy();
 });
+
+test('gzip and zstd: a free engine takes the next block before the finished one is emitted', async () => {
+  // Emitting runs the consumer (SHA-256, the destination's stages) synchronously: the engine must not idle meanwhile.
+  const text = Buffer.from('offsite keeps the engine busy while the output goes out\n'.repeat(4800));
+  for (const compression of ['gz', 'zst'] as const) {
+    for (const threads of [1, 2]) {
+      const blocks = Array.from({ length: 6 }, () => text);
+      const idleEmits = await new Promise<number>((resolve, reject) => {
+        let next = 0;
+        let idle = 0;
+        let ended = false;
+        const codec: ParallelCodec = new ParallelCodec(compression, threads, {
+          data: () => {
+            if (next < blocks.length && codec.canWrite()) idle++;
+          },
+          error: reject,
+          ready: () => pump(),
+        });
+        const pump = () => {
+          while (next < blocks.length && codec.canWrite()) codec.write(blocks[next++]!, () => {});
+          if (next === blocks.length && !ended) {
+            ended = true;
+            codec.end(() => resolve(idle));
+          }
+        };
+        pump();
+      });
+      assert.equal(idleEmits, 0, `${compression} on ${threads} thread(s): output emitted while an engine idled with blocks waiting`);
+    }
+  }
+});
