@@ -215,10 +215,10 @@ test('parallel zstd: never more blocks in flight than engines', async () => {
   codec.destroy();
 });
 
-test('gzip and zstd: a free engine takes the next block before the finished one is emitted', async () => {
+test('zstd: a free engine takes the next block before the finished frame is emitted', async () => {
   // Emitting runs the consumer (SHA-256, the destination's stages) synchronously: the engine must not idle meanwhile.
   const text = Buffer.from('offsite keeps the engine busy while the output goes out\n'.repeat(4800));
-  for (const compression of ['gz', 'zst'] as const) {
+  for (const compression of ['zst'] as const) {
     for (const threads of [1, 2]) {
       const blocks = Array.from({ length: 6 }, () => text);
       const idleEmits = await new Promise<number>((resolve, reject) => {
