@@ -45,12 +45,8 @@ export interface SyncBehindOptions {
   base?: BaseFs;
 }
 
-export interface SyncBehindFs {
-  open: typeof fs.open;
-  write(...args: unknown[]): void;
-  writev(fd: number, buffers: NodeJS.ArrayBufferView[], position: number | null, cb: Callback): void;
-  fsync(fd: number, cb: Callback): void;
-  close(fd: number, cb: Callback): void;
+/** The same calls, with the early syncs behind the writes. */
+export interface SyncBehindFs extends BaseFs {
   /** Early syncs started so far (tests). */
   readonly syncs: number;
 }
