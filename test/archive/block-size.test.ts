@@ -48,7 +48,7 @@ test('the archive collects garbage per output bytes, not per block', async () =>
 // outside V8's heap grew PROMOTED_GC_GROWTH since the last one; others never get one from the
 // archive (uploads hold Buffers in sockets: it would run far more often, b88b54a). Here the
 // consumer keeps every chunk, so the external memory grows by the whole output.
-test('an archive for local files only collects promoted Buffers (major GC per 16 MiB of growth), others do not', async () => {
+test('an archive for local files only collects promoted Buffers (a major GC per PROMOTED_GC_GROWTH of growth), others do not', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'offsite-gc-'));
   try {
     writeFileSync(join(dir, 'random.bin'), randomBytes(PROMOTED_GC_GROWTH + (8 << 20)));
