@@ -110,7 +110,7 @@ export function createArchive(opts: ArchiveOptions): ArchiveStream {
   const makeCodec = (out: CodecOutput): Codec => {
     if (opts.compression === 'none') return new CopyCodec(out, pool);
     // gz and zst, on one thread or several: independent members (1 MiB) / frames (512 KiB) (gzip-parallel.ts)
-    return new ParallelCodec(opts.compression, threads, out, pool);
+    return new ParallelCodec(opts.compression, threads, out, pool, archiveBlockSize(opts.compression));
   };
   const source = new ArchiveSource(
     {

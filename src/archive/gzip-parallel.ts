@@ -65,6 +65,24 @@ interface Engine {
 
 const CHUNK = 64 * 1024;
 
+/** ZSTD_compressBound (zstd.h): the largest frame zstd makes of `n` bytes in one call with ZSTD_e_end. */
+export function zstdCompressBound(n: number): number {
+  return n + (n >>> 8) + (n < 128 << 10 ? ((128 << 10) - n) >>> 11 : 0);
+}
+
+/** The fields of Node's zlib streams that hold the output slab (lib/zlib.js, unchanged since Node 0.x). */
+interface ZlibSlab {
+  _outBuffer?: unknown;
+  _outOffset?: unknown;
+  _chunkSize?: unknown;
+}
+
+/** Whether `z` keeps its output in the slab this module rewinds (see ParallelCodec's `rewind`): checked, not assumed. */
+function hasSlab(z: ZlibEngine, chunkSize: number): boolean {
+  const s = z as unknown as ZlibSlab;
+  return s._chunkSize === chunkSize && s._outOffset === 0 && Buffer.isBuffer(s._outBuffer) && s._outBuffer.length === chunkSize;
+}
+
 /** zstd level 3 with a content checksum, as the zstd CLI writes it by default; every write ends a frame (ZSTD_e_end). */
 export function zstdEngineOptions(chunkSize: number): zlib.ZstdOptions {
   const c = zlib.constants;
@@ -118,18 +136,49 @@ export class ParallelCodec implements Codec {
   private readonly jobs: Job[] = [];
   private ending: (() => void) | null = null;
   private readonly pool: OutputPool | null;
+  /**
+   * zstd with a pool: each engine's output slab holds a whole frame (ZSTD_compressBound of the
+   * largest block) and is rewound after each frame, so that a frame is one call into libzstd
+   * and one callback on the main thread, instead of one per 64 KiB of output.
+   *
+   * Why: with 64 KiB of output room zstd cannot compress straight into the output (it does
+   * only with ZSTD_compressBound(input) of room), so it copied each block into its own input
+   * buffer and its output through its own; and each 64 KiB of output came back to the main
+   * thread before zstd went on, the engine idle meanwhile (a frame of random data made 9 such
+   * round trips). Node's zlib stream writes output into a slab from `_outOffset` on and takes
+   * a new slab only once the old one is full, so a large slab alone would start most frames
+   * with too little room, and each slab, alive across several frames, was promoted and died
+   * in the old generation (s6-zst: 1 MiB slabs, +4-10 MiB of peak RSS). Rewinding reuses the
+   * one slab per engine for every frame: no output allocation at all. It is safe only because
+   * the pool copies each chunk at once (the 'data' listener) and nothing stays buffered in the
+   * stream (`readableLength` 0): no slice of the slab is referenced when it is rewound.
+   * Without a pool the chunks are handed on as they are, so they keep 64 KiB of their own.
+   */
+  private readonly rewind: boolean;
 
-  /** With `pool`, each output chunk is copied into the pool's buffers as it comes (see output-pool.ts). */
-  constructor(compression: 'gz' | 'zst', threads: number, out: CodecOutput, pool: OutputPool | null = null) {
+  /**
+   * With `pool`, each output chunk is copied into the pool's buffers as it comes (see output-pool.ts).
+   * `maxBlock`: the largest block written (zstd: the frame slab's size, see `rewind`).
+   */
+  constructor(compression: 'gz' | 'zst', threads: number, out: CodecOutput, pool: OutputPool | null = null, maxBlock = 512 << 10) {
     this.out = out;
     this.pool = pool;
     this.gzip = compression === 'gz';
+    const zstdChunk = pool ? zstdCompressBound(maxBlock) : CHUNK;
+    let rewind = !this.gzip && pool !== null;
     for (let i = 0; i < Math.max(1, threads); i++) {
-      const z = (compression === 'gz' ? zlib.createGzip({ chunkSize: CHUNK }) : zlib.createZstdCompress(zstdEngineOptions(CHUNK))) as ZlibEngine;
+      let z = (this.gzip ? zlib.createGzip({ chunkSize: CHUNK }) : zlib.createZstdCompress(zstdEngineOptions(zstdChunk))) as ZlibEngine;
+      if (rewind && !hasSlab(z, zstdChunk)) {
+        // not the zlib stream this was written for: 64 KiB chunks, as without a pool
+        z.destroy();
+        z = zlib.createZstdCompress(zstdEngineOptions(CHUNK)) as ZlibEngine;
+        rewind = false;
+      }
       const e: Engine = { z, store: null, job: null };
       this.listen(e, z);
       this.engines.push(e);
     }
+    this.rewind = rewind;
   }
 
   private listen(e: Engine, z: ZlibEngine): void {
@@ -167,6 +216,7 @@ export class ParallelCodec implements Codec {
       job.done = true;
       e.job = null;
       if (this.gzip) z.reset(); // the next member starts afresh
+      else if (this.rewind && z.readableLength === 0) (z as unknown as ZlibSlab)._outOffset = 0;
       // zstd: the free engine takes its next block before this frame's output is pushed:
       // pushing runs SHA-256 and the consumer's stages synchronously, and the engine would
       // idle meanwhile (zst 613 MiB, 5 and 10 alternating pairs: wall -4 %, RSS +0.5-1 MiB).
