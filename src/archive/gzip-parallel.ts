@@ -215,7 +215,8 @@ export class ParallelCodec implements Codec {
       if (err || z.destroyed) return; // errors are also emitted as 'error'
       job.done = true;
       e.job = null;
-      if (this.gzip) z.reset(); // the next member starts afresh
+      if (this.gzip)
+        z.reset(); // the next member starts afresh
       else if (this.rewind && z.readableLength === 0) (z as unknown as ZlibSlab)._outOffset = 0;
       // zstd: the free engine takes its next block before this frame's output is pushed:
       // pushing runs SHA-256 and the consumer's stages synchronously, and the engine would

@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ParallelCodec, incompressible } from '../../src/archive/gzip-parallel.ts';
+import { ParallelCodec, incompressible, zstdCompressBound } from '../../src/archive/gzip-parallel.ts';
+import { OutputPool } from '../../src/archive/output-pool.ts';
 import { ZstdFramesDecompress } from '../../src/archive/zstd.ts';
 import { run, tempDir } from './helpers.ts';
 import * as fs from 'node:fs';
@@ -105,13 +106,29 @@ test('parallel gzip: never more blocks in flight than engines', async () => {
   codec.destroy();
 });
 
-/** Feeds blocks through a zstd ParallelCodec (as the archive source does); returns the output and the release order. */
-function compressZstd(blocks: Buffer[], threads: number): Promise<{ out: Buffer; released: number[] }> {
+/**
+ * Feeds blocks through a zstd ParallelCodec (as the archive source does); returns the output and the release order.
+ * With `pool`, each chunk is copied and reported written at once (as the local destination does), so pooled buffers are reused.
+ */
+function compressZstd(
+  blocks: Buffer[],
+  threads: number,
+  pool: OutputPool | null = null,
+  onCodec?: (codec: ParallelCodec) => void,
+  maxBlock = Math.max(...blocks.map((b) => b.length)),
+): Promise<{ out: Buffer; released: number[] }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const released: number[] = [];
     let next = 0;
-    const codec: ParallelCodec = new ParallelCodec('zst', threads, { data: (c) => chunks.push(c), error: reject, ready: () => pump() });
+    let size = 0;
+    const data = (c: Buffer) => {
+      chunks.push(pool ? Buffer.from(c) : c);
+      size += c.length;
+      pool?.written(size);
+    };
+    const codec: ParallelCodec = new ParallelCodec('zst', threads, { data, error: reject, ready: () => pump() }, pool, maxBlock);
+    onCodec?.(codec);
     const pump = () => {
       while (next < blocks.length && codec.canWrite()) {
         const i = next++;
@@ -152,8 +169,15 @@ function zstdBlocks(): Buffer[] {
 test("zstd on 1 to 3 threads: one frame per block, in block order; the zstd CLI and offsite's frame decoder read them all", async () => {
   const blocks = zstdBlocks();
   const plain = Buffer.concat(blocks);
-  for (const threads of [1, 2, 3]) {
-    const { out, released } = await compressZstd(blocks, threads);
+  // [threads, with the output pool (the engines' output slabs then rewound after each frame; the largest blocks here exceed a slab)]
+  for (const [threads, pooled] of [
+    [1, false],
+    [2, false],
+    [3, false],
+    [1, true],
+    [2, true],
+  ] as const) {
+    const { out, released } = await compressZstd(blocks, threads, pooled ? new OutputPool() : null, undefined, 1 << 20);
     assert.deepEqual(
       released,
       blocks.map((_, i) => i),
@@ -180,6 +204,31 @@ test("zstd on 1 to 3 threads: one frame per block, in block order; the zstd CLI 
   const small = blocks.slice(0, 45);
   const { out } = await compressZstd(small, 2);
   assert.ok((await framesDecode(out, [1])).equals(Buffer.concat(small)), 'byte by byte');
+});
+
+test('zstd with the output pool: a frame is one output chunk from the engine, into the same slab each time', async () => {
+  // 512 KiB of random data makes a frame of ~512 KiB: with 64 KiB of output room that was 9 round trips between libzstd and the main thread
+  const blocks = Array.from({ length: 6 }, (_, i) =>
+    i % 2 ? randomBytes(512 << 10) : Buffer.from('text that compresses well\n'.repeat(20165)).subarray(0, 512 << 10),
+  );
+  for (const threads of [1, 2]) {
+    let events = 0;
+    const slabs = new Set<unknown>();
+    const { out } = await compressZstd(blocks, threads, new OutputPool(), (codec) => {
+      for (const e of (codec as unknown as { engines: { z: NodeJS.EventEmitter & { _outBuffer: unknown } }[] }).engines) {
+        slabs.add(e.z._outBuffer);
+        e.z.on('data', () => {
+          events++;
+          slabs.add(e.z._outBuffer);
+        });
+      }
+    });
+    assert.equal(events, blocks.length, `${threads} thread(s): one chunk per frame`);
+    assert.equal(slabs.size, threads, `${threads} thread(s): one slab per engine, never replaced`);
+    assert.ok((await framesDecode(out, [out.length])).equals(Buffer.concat(blocks)));
+  }
+  assert.equal(zstdCompressBound(512 << 10), 526336); // zstd.h's ZSTD_COMPRESSBOUND
+  assert.equal(zstdCompressBound(1000), 1000 + 3 + 63);
 });
 
 test('parallel zstd: frames the zstd CLI wrote (several per chunk) decode whole; a cut stream fails', async () => {
