@@ -51,6 +51,13 @@ export interface StreamUploadOptions {
   onProgress?: () => void;
   /** Deadline of AbortMultipartUpload after a failure (ms). */
   abortTimeoutMs: number;
+  /**
+   * Told the source's bytes taken so far whenever a chunk was used up (hashed, or copied into
+   * a part buffer) and nothing here holds it any more: the source may reuse its buffer
+   * (UploadOptions.written). A chunk that straddles a part boundary is reported once its
+   * second half is used too.
+   */
+  written?: (bytes: number) => void;
 }
 
 export interface StreamUploadResult {
@@ -130,6 +137,7 @@ export async function uploadStream(source: Readable, o: StreamUploadOptions): Pr
       each(n < p.length ? p.subarray(0, n) : p, len);
       len += n;
       pending = n < p.length ? p.subarray(n) : null;
+      if (!pending) o.written?.(bytes + len);
     }
     bytes += len;
     return len;

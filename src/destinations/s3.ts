@@ -220,6 +220,7 @@ export function createS3Destination(config: S3Config, options: S3Options, log: L
               onProgress: () => g.progress(),
               abortTimeoutMs: retry.timeoutMs,
               ...(opts.file !== undefined ? { file: opts.file } : {}),
+              ...(opts.written ? { written: opts.written } : {}),
             });
           } catch (err) {
             sent = body.bytes();

@@ -568,7 +568,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
               }
               let closed = false;
               try {
-                await pipeline(body.stream, pipelinedWrites(sftp, handle, WRITE_WINDOW));
+                await pipeline(body.stream, pipelinedWrites(sftp, handle, WRITE_WINDOW, options.written));
                 closed = true;
                 await call((cb) => sftp.close(handle, cb));
               } finally {
@@ -790,9 +790,12 @@ const MAX_PIECE = 256 << 10;
  * answer: the bytes go through one reused buffer, so the stream's chunks are freed by the
  * next minor GC instead of living through a window's round trip (V8 then promotes them to its
  * old generation, where they wait for a major GC: 512 MiB to SFTP alone peaked at 112-119 MiB
- * with the chunks kept, 103-107 MiB without).
+ * with the chunks kept, 103-107 MiB without). Once a chunk is copied, `written` (the upload's
+ * UploadOptions.written) is told the stream's bytes so far: its source may reuse that chunk's
+ * buffer. Not when the server announced no write limit (ssh2 then keeps the chunk itself until
+ * the answer).
  */
-export function pipelinedWrites(sftp: SFTPWrapper, handle: Buffer, window: number): Writable {
+export function pipelinedWrites(sftp: SFTPWrapper, handle: Buffer, window: number, written?: (bytes: number) => void): Writable {
   let position = 0;
   let inFlight = 0;
   let failure: Error | null = null;
@@ -821,12 +824,15 @@ export function pipelinedWrites(sftp: SFTPWrapper, handle: Buffer, window: numbe
     write(chunk: Buffer, _enc, cb) {
       if (failure) return cb(failure);
       if (piece === null || scratch === null) send(chunk, 0, chunk.length);
-      else
+      else {
         for (let off = 0; off < chunk.length; off += piece) {
           const len = Math.min(piece, chunk.length - off);
           chunk.copy(scratch, 0, off, off + len);
           send(scratch, 0, len);
         }
+        // every byte of the chunk is in ssh2's packets now: nothing here holds it any more
+        written?.(position);
+      }
       const next = () => {
         if (failure) return cb(failure);
         if (inFlight >= window) {

@@ -29,10 +29,13 @@ export interface UploadOptions {
    */
   file?: string;
   /**
-   * A destination that writes the stream's chunks to a file as they are, in order, may call
-   * this after each write with the bytes written so far: those chunks are no longer needed,
-   * and the archive reuses their buffers (ArchiveStream.written). Only the local destination
-   * does; a destination that does not call it costs nothing.
+   * A destination may call this with the count of the stream's first bytes it holds no longer
+   * (written to a file, copied into its own buffers or packets, hashed), in order, never more
+   * than it has taken: those chunks are no longer needed, and their buffers are reused (the
+   * archive's, ArchiveStream.written, or the staged file's follower, Follower.written). It must
+   * keep no reference (nor a subarray view) to any of those bytes. The local destination reports
+   * its file writes, SFTP its copies into write requests, S3 the bytes it hashed (staged) or
+   * copied into its part buffers; a destination that does not call it costs nothing.
    */
   written?: (bytes: number) => void;
 }

@@ -238,8 +238,9 @@ async function archiveAndUploadPhase(run: Run): Promise<string> {
     reuseScan: run.prescanned && !run.lockContended && !snapshot,
     // output Buffers of an archive written only to local files die at once: collect them when they pile up
     collectPromoted: destinations.length > 0 && destinations.every((d) => d.name === 'Local'),
-    // a single local destination takes the stream as it is (shipArchive's direct path) and reports its file writes
-    recycleOutput: destinations.length === 1 && destinations[0]!.name === 'Local',
+    // a single local destination takes the stream as it is (shipArchive's direct path) and reports its file writes;
+    // a staged archive (several destinations, or one remote one with staging) is written to its file, which reports too
+    recycleOutput: destinations.length > 1 || (destinations.length === 1 && (destinations[0]!.name === 'Local' || job.staging !== false)),
   });
   ctx.onArchive?.(archive);
   // containers come back as soon as the archive is written, while uploads may go on

@@ -10,6 +10,12 @@
  * about one chunk in memory; the file on disk is the buffer between the writer and the
  * followers.
  *
+ * Reused chunks: a consumer may report, with the follower's `written(bytes)`, that it no longer
+ * holds any of the stream's first `bytes` bytes (it copied or wrote them: UploadOptions.written);
+ * the follower then reads into those chunks' buffers again (a few per follower) instead of
+ * fresh ones. A consumer that never reports gets a fresh buffer per chunk, as before; a
+ * buffer is reused only once a report covers every byte it was pushed with.
+ *
  * Memory: followers read in chunks of 256 KiB (a consumer buffers a chunk or two: a quarter
  * of what 1 MiB chunks cost per destination), and every 1 MiB read by all followers
  * together a young-generation GC frees the chunks already consumed (see the archive's
@@ -22,6 +28,23 @@ import { getHeapStatistics } from 'node:v8';
 import { collectGarbage } from '../archive/create.ts';
 
 const CHUNK = 256 << 10;
+/** Buffers a follower keeps for reuse (see `Follower.written`). */
+const REUSE_KEEP = 8;
+/**
+ * Chunks a follower remembers for reuse until a consumer's report covers them: a consumer that
+ * never reports (or reports rarely) keeps no more than this many dead chunks alive.
+ */
+const REUSE_TRACK = 16;
+
+/** A follower: the file's bytes as a stream, and the consumer's report of what it no longer holds. */
+export interface Follower extends Readable {
+  /**
+   * The consumer holds none of the stream's first `bytes` bytes any more (copied, hashed or
+   * written): their buffers may be read into again. Reports must only cover bytes the consumer
+   * has taken from the stream and let go of entirely, views (subarray) included.
+   */
+  written(bytes: number): void;
+}
 /**
  * A minor GC after this many bytes read by all followers together. V8 starts a major GC by
  * itself whenever its old generation plus the Buffer memory allocated since its last major GC
@@ -70,6 +93,7 @@ export class StagedFile {
   readonly settled = new Promise<void>((resolve) => {
     this.settle = resolve;
   });
+  private onWritten: ((bytes: number) => void) | null = null;
   /** Set when writing to the file itself failed (disk full, ...), as opposed to the data source. */
   writeError: unknown = null;
 
@@ -97,8 +121,13 @@ export class StagedFile {
     return this.failure;
   }
 
-  /** The writing end. Call `complete()` or `fail()` once the data source is done. */
-  writable(): Writable {
+  /**
+   * The writing end. Call `complete()` or `fail()` once the data source is done. `written` is
+   * told the bytes written so far after each write to the file: the chunks up to there are no
+   * longer held (their source may reuse them: ArchiveStream.written).
+   */
+  writable(written?: (bytes: number) => void): Writable {
+    this.onWritten = written ?? null;
     return new Writable({
       highWaterMark: CHUNK,
       write: (chunk: Buffer, _enc, cb) => {
@@ -135,6 +164,7 @@ export class StagedFile {
       }
     }
     this.length += total;
+    this.onWritten?.(this.length);
     this.wake();
   }
 
@@ -170,11 +200,16 @@ export class StagedFile {
   }
 
   /** A stream of the file's bytes from the start, following the writer until it completes or fails. */
-  follow(): Readable {
+  follow(): Follower {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const file = this;
     let fh: FileHandle | null = null;
     let pos = 0;
+    /** Chunks pushed and not yet covered by a report, oldest first: their buffers and where they end in the stream. */
+    const pushed: { buf: Buffer; end: number }[] = [];
+    /** Buffers no consumer holds any more, ready to be read into. */
+    const free: Buffer[] = [];
+    let reported = 0;
     let wakeMe: (() => void) | null = null;
     const waitForMore = () =>
       new Promise<void>((resolve) => {
@@ -207,17 +242,20 @@ export class StagedFile {
             // read in large chunks: while the writer is busy, wait until a whole chunk is there
             if (available >= CHUNK || (available > 0 && file.state !== 'writing')) {
               const len = Math.min(available, CHUNK);
-              const buf = Buffer.allocUnsafe(len);
+              const buf = free.pop() ?? Buffer.allocUnsafe(CHUNK);
               const { bytesRead } = await fh!.read(buf, 0, len, pos);
               if (stream.destroyed) return;
               if (bytesRead === 0) throw new Error(`${file.path} is shorter than what was written to it`);
               pos += bytesRead;
+              // remembered for reuse (the oldest forgotten when no report comes: the GC frees it)
+              pushed.push({ buf, end: pos });
+              if (pushed.length > REUSE_TRACK) pushed.shift();
               readSinceGc += bytesRead;
               if (readSinceGc >= GC_EVERY_BYTES) {
                 readSinceGc = 0;
                 collectStagedGarbage();
               }
-              stream.push(bytesRead < len ? buf.subarray(0, bytesRead) : buf);
+              stream.push(bytesRead < CHUNK ? buf.subarray(0, bytesRead) : buf);
               return;
             }
             if (file.state === 'complete') {
@@ -229,6 +267,8 @@ export class StagedFile {
         })().catch((e: Error) => stream.destroy(e));
       },
       destroy(err, cb) {
+        pushed.length = 0;
+        free.length = 0;
         if (wakeMe) {
           file.waiters.delete(wakeMe);
           wakeMe();
@@ -242,6 +282,15 @@ export class StagedFile {
         );
       },
     });
-    return stream;
+    const follower = stream as Follower;
+    follower.written = (bytes: number) => {
+      if (!(bytes > reported) || stream.destroyed) return;
+      reported = Math.min(bytes, pos);
+      while (pushed.length > 0 && pushed[0]!.end <= reported) {
+        const { buf } = pushed.shift()!;
+        if (free.length < REUSE_KEEP) free.push(buf);
+      }
+    };
+    return follower;
   }
 }

@@ -167,7 +167,9 @@ async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
   try {
     // Write the archive to the file; the uploads follow it as it grows.
     const writing = (async (): Promise<{ ok: true; r: ArchiveResult } | { ok: false; e: unknown }> => {
-      const piped = pipe(archive.stream, file.writable(), { signal: opts.signal }).then(
+      // the file's writes report what they no longer hold: the archive reuses those output buffers
+      const written = archive.written;
+      const piped = pipe(archive.stream, file.writable(written ? (n) => written.call(archive, n) : undefined), { signal: opts.signal }).then(
         () => null,
         (e: unknown) => e ?? new Error('staging failed'),
       );
@@ -202,7 +204,14 @@ async function shipStaged(opts: ShipOptions): Promise<ShipResult> {
         if (file.isFailed) throw file.error;
         // The size is known only once the archive is complete.
         // the file's path too: a destination may read ranges it has taken from the stream (S3 parts)
-        return { stream: file.follow(), file: file.path, ...(file.isComplete ? { size: file.written } : {}) };
+        // a destination that reports what it no longer holds (UploadOptions.written) lets the follower reuse those buffers
+        const follower = file.follow();
+        return {
+          stream: follower,
+          file: file.path,
+          written: (bytes: number) => follower.written(bytes),
+          ...(file.isComplete ? { size: file.written } : {}),
+        };
       },
     };
     const uploads = Promise.all(opts.destinations.map((d) => uploadOne(d, plan, { ...opts, signal })));

@@ -154,3 +154,37 @@ test('a single local destination reports its file writes to the archive, up to t
   );
   assert.equal(reported.at(-1), file.length);
 });
+
+test('a staged archive (several destinations) is reported by its file writes, and every destination gets the same bytes', async () => {
+  const dirs = [join(root, 'staged-1'), join(root, 'staged-2')];
+  for (const d of dirs) fs.mkdirSync(d);
+  const a = createArchive(options(sources, { compression: 'none', recycleOutput: true }));
+  const reported: number[] = [];
+  const written = a.written!;
+  a.written = (n) => {
+    reported.push(n);
+    written(n);
+  };
+  const log = silentLogger();
+  const shipped = await shipArchive({
+    destinations: dirs.map((dir) => createLocalDestination({ dir, latestSymlink: null }, log)),
+    name: 'b.tar',
+    archive: a,
+    tmpDir: root,
+    log,
+  });
+  assert.deepEqual(
+    shipped.results.map((r) => r.ok),
+    [true, true],
+  );
+  for (const dir of dirs) {
+    const file = fs.readFileSync(join(dir, 'b.tar'));
+    assert.equal(createHash('sha256').update(file).digest('hex'), shipped.archive!.sha256, `${dir}: content`);
+    assert.equal(reported.at(-1), file.length);
+  }
+  assert.ok(reported.length > 1);
+  assert.deepEqual(
+    reported,
+    [...reported].sort((x, y) => x - y),
+  );
+});

@@ -75,3 +75,31 @@ export function streamOf(buf: Buffer, piece = 1 << 20): Readable {
     })(),
   );
 }
+
+/**
+ * `data` as a stream of `piece`-byte chunks (each a copy of its own) and the `written(n)` a
+ * destination reports to (UploadOptions.written): every chunk that ends at or before `n` is
+ * overwritten at once, as a source reusing its buffers would, so a destination that reports
+ * bytes it still needs stores garbage.
+ */
+export function scribbledOnRelease(data: Buffer, piece: number): { stream: Readable; written: (bytes: number) => void; reported: () => number } {
+  const out: { buf: Buffer; end: number }[] = [];
+  let reported = 0;
+  const stream = Readable.from(
+    (function* () {
+      for (let i = 0; i < data.length; i += piece) {
+        const buf = Buffer.from(data.subarray(i, i + piece));
+        out.push({ buf, end: i + buf.length });
+        yield buf;
+      }
+    })(),
+  );
+  return {
+    stream,
+    written(bytes: number) {
+      reported = Math.max(reported, bytes);
+      while (out.length > 0 && out[0]!.end <= bytes) out.shift()!.buf.fill(0xee);
+    },
+    reported: () => reported,
+  };
+}

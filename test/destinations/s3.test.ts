@@ -19,6 +19,7 @@ import { silentLogger } from '../../src/log.ts';
 import { runDestinationContract, viaFaultProxy } from './contract.ts';
 import { startS3rver, S3RVER_CREDENTIALS, type S3rverHandle } from '../servers/s3rver.ts';
 import { bytes, digest, generated, sha256Hex } from './streams.ts';
+import { patterned, scribbledOnRelease } from './more-helpers.ts';
 
 const log = silentLogger();
 const MiB = 1 << 20;
@@ -123,6 +124,42 @@ describe('S3 specifics', () => {
       (await sub.list('backup-')).map((o) => o.name),
       ['backup-sub.tar'],
     );
+  });
+
+  test('reports the bytes it used up (hashed or copied into a part), and the source may reuse them at once', async () => {
+    const sdk = await import('@aws-sdk/client-s3');
+    const dir = await mkdtemp(join(tmpdir(), 'offsite-s3-written-'));
+    const client = await createS3Client(config(server.endpoint, ''), retry, log);
+    try {
+      for (const size of [3 * MiB, 12 * MiB + 5]) {
+        const data = patterned(size, 13);
+        const path = join(dir, `${size}.tar`);
+        await writeFile(path, data);
+        // from the part buffers (their copies), and from the file (the chunks are only hashed)
+        for (const file of [undefined, path]) {
+          const source = scribbledOnRelease(data, 100_003);
+          const k = `written/${size}-${file ? 'file' : 'pool'}.tar`;
+          await uploadStream(source.stream, {
+            sdk,
+            client,
+            bucket: 'backups',
+            key: k,
+            partSize: 5 * MiB,
+            buffers: 2,
+            signal: new AbortController().signal,
+            abortTimeoutMs: 5000,
+            written: source.written,
+            ...(file ? { file } : {}),
+          });
+          assert.equal(source.reported(), size, `${k}: bytes reported`);
+          const got = await client.send(new sdk.GetObjectCommand({ Bucket: 'backups', Key: k }));
+          assert.equal((await digest(got.Body as Readable)).sha256, sha256Hex(data), `${k}: content`);
+        }
+      }
+    } finally {
+      client.destroy();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('uploads come from a bounded pool of reused part buffers (PutObject below one part, multipart above)', async () => {

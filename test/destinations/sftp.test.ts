@@ -16,7 +16,7 @@ import { UserError } from '../../src/errors.ts';
 import { silentLogger, type Logger } from '../../src/log.ts';
 import { startSshd, type SshdServer } from '../servers/sshd.ts';
 import { freePort } from '../servers/util.ts';
-import { filesUnder, failingSource, endlessSource, patterned, streamOf } from './more-helpers.ts';
+import { filesUnder, failingSource, endlessSource, patterned, scribbledOnRelease, streamOf } from './more-helpers.ts';
 import { runDestinationContract, viaFaultProxy } from './contract.ts';
 
 type Classified = Error & { code?: string | number; transient?: boolean; hint?: string };
@@ -452,6 +452,19 @@ describe('SFTP on OpenSSH sshd', () => {
       'requests over the write limit',
     );
     assert.equal(calls.filter((c) => c.source).length, 0, 'requests given a buffer of the source');
+  });
+
+  it('reports the bytes it copied into write requests (the source reuses their buffers at once)', async () => {
+    const data = patterned((3 << 20) + 12345, 11);
+    const source = scribbledOnRelease(data, 100_003);
+    const d = createSftpDestination(base({ identityFile: ed25519, remotePath: `${run}/written` }), silentLogger());
+    try {
+      await d.upload('written.bin', source.stream, { written: source.written });
+      assert.ok(readFileSync(join(remoteDir(`${run}/written`), 'written.bin')).equals(data), 'content');
+    } finally {
+      await d.close();
+    }
+    assert.equal(source.reported(), data.length, 'bytes reported');
   });
 
   it('streams 50 MiB both ways', async () => {

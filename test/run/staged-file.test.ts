@@ -62,3 +62,44 @@ test('followers free young garbage at least every MiB they read together (V8 sta
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a follower reads into the buffers its consumer reported as no longer held, and only into those', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'offsite-staged-'));
+  try {
+    const file = await StagedFile.create(join(dir, 'staged'));
+    const w = file.writable();
+    const data = Buffer.alloc(8 * MiB);
+    for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(i, i);
+    for (let i = 0; i < data.length; i += MiB) if (!w.write(data.subarray(i, i + MiB))) await new Promise((r) => w.once('drain', r));
+    await new Promise<void>((r) => w.end(r));
+    await file.complete();
+
+    // not reported: every chunk keeps its own buffer (and its bytes)
+    const kept: Buffer[] = [];
+    for await (const chunk of file.follow()) kept.push(chunk as Buffer);
+    assert.equal(new Set(kept.map((c) => c.buffer)).size, kept.length, 'buffers reused without a report');
+    assert.ok(Buffer.concat(kept).equals(data), 'content without reports');
+
+    // reported after each chunk is copied: the same few buffers come back, and every chunk is right
+    const follower = file.follow();
+    const copy: Buffer[] = [];
+    const seen = new Set<ArrayBufferLike>();
+    let taken = 0;
+    // the chunk ending at 4 MiB is held (reports stop at its start) until 6 MiB are read: its bytes must stay
+    let held: { chunk: Buffer; bytes: Buffer; start: number } | null = null;
+    for await (const c of follower) {
+      const chunk = c as Buffer;
+      seen.add(chunk.buffer);
+      copy.push(Buffer.from(chunk));
+      taken += chunk.length;
+      if (taken === 4 * MiB) held = { chunk, bytes: Buffer.from(chunk), start: taken - chunk.length };
+      if (held) assert.ok(held.chunk.equals(held.bytes), `a held chunk was read into again (at ${taken})`);
+      if (held && taken >= 6 * MiB) held = null;
+      follower.written(held ? held.start : taken);
+    }
+    assert.ok(Buffer.concat(copy).equals(data), 'content with reports');
+    assert.ok(seen.size < copy.length / 2, `buffers used for ${copy.length} chunks: ${seen.size}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
