@@ -38,7 +38,7 @@ test('chunks a consumer held long enough to be promoted are freed as it reads on
   }
 });
 
-test('followers free young garbage at least every MiB they read together (V8 starts major GCs by itself when Buffers pile up faster)', async () => {
+test('followers free young garbage at least every 2 MiB they read together (V8 starts major GCs by itself when Buffers pile up faster)', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'offsite-staged-'));
   try {
     const file = await StagedFile.create(join(dir, 'staged'));
@@ -57,7 +57,7 @@ test('followers free young garbage at least every MiB they read together (V8 sta
     );
     assert.equal(total, 16 * MiB);
     const minors = garbageCollections('minor') - before;
-    assert.ok(minors >= 15, `young GCs while 16 MiB were read: ${minors}`);
+    assert.ok(minors >= 7, `young GCs while 16 MiB were read: ${minors}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
