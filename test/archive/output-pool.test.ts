@@ -7,7 +7,7 @@ import { gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { OutputPool, POOL_BUFFER } from '../../src/archive/output-pool.ts';
-import { createArchive } from '../../src/archive/index.ts';
+import { createArchive, type ArchiveStream } from '../../src/archive/index.ts';
 import { createLocalDestination } from '../../src/destinations/local.ts';
 import { shipArchive } from '../../src/run/upload.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -21,6 +21,26 @@ before(() => {
   // enough output for buffers to come back many times
   fs.writeFileSync(join(sources[0]!, 'big', 'more.bin'), randomBytes(12 << 20));
 });
+
+/** The counts the archive's consumer reports (ArchiveStream.written), passed on to the archive. */
+function recordWritten(a: ArchiveStream): number[] {
+  const reported: number[] = [];
+  const written = a.written!;
+  a.written = (n) => {
+    reported.push(n);
+    written(n);
+  };
+  return reported;
+}
+
+/** Several reports, never going back. */
+function assertGrowing(reported: number[]): void {
+  assert.ok(reported.length > 1);
+  assert.deepEqual(
+    reported,
+    [...reported].sort((x, y) => x - y),
+  );
+}
 
 function decode(compression: 'none' | 'gz' | 'zst', bytes: Buffer): Buffer {
   return compression === 'gz' ? gunzipSync(bytes) : compression === 'zst' ? zstdDecompressSync(bytes) : bytes;
@@ -130,12 +150,7 @@ test('a single local destination reports its file writes to the archive, up to t
   const dir = join(root, 'dest');
   fs.mkdirSync(dir);
   const a = createArchive(options(sources, { compression: 'zst', parallelism: 2, recycleOutput: true }));
-  const reported: number[] = [];
-  const written = a.written!;
-  a.written = (n) => {
-    reported.push(n);
-    written(n);
-  };
+  const reported = recordWritten(a);
   const log = silentLogger();
   const shipped = await shipArchive({
     destinations: [createLocalDestination({ dir, latestSymlink: null }, log)],
@@ -147,11 +162,7 @@ test('a single local destination reports its file writes to the archive, up to t
   assert.equal(shipped.results[0]!.ok, true);
   const file = fs.readFileSync(join(dir, 'b.tar.zst'));
   assert.equal(createHash('sha256').update(file).digest('hex'), shipped.archive!.sha256);
-  assert.ok(reported.length > 1);
-  assert.deepEqual(
-    reported,
-    [...reported].sort((x, y) => x - y),
-  );
+  assertGrowing(reported);
   assert.equal(reported.at(-1), file.length);
 });
 
@@ -159,12 +170,7 @@ test('a staged archive (several destinations) is reported by its file writes, an
   const dirs = [join(root, 'staged-1'), join(root, 'staged-2')];
   for (const d of dirs) fs.mkdirSync(d);
   const a = createArchive(options(sources, { compression: 'none', recycleOutput: true }));
-  const reported: number[] = [];
-  const written = a.written!;
-  a.written = (n) => {
-    reported.push(n);
-    written(n);
-  };
+  const reported = recordWritten(a);
   const log = silentLogger();
   const shipped = await shipArchive({
     destinations: dirs.map((dir) => createLocalDestination({ dir, latestSymlink: null }, log)),
@@ -182,9 +188,5 @@ test('a staged archive (several destinations) is reported by its file writes, an
     assert.equal(createHash('sha256').update(file).digest('hex'), shipped.archive!.sha256, `${dir}: content`);
     assert.equal(reported.at(-1), file.length);
   }
-  assert.ok(reported.length > 1);
-  assert.deepEqual(
-    reported,
-    [...reported].sort((x, y) => x - y),
-  );
+  assertGrowing(reported);
 });
