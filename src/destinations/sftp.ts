@@ -8,7 +8,7 @@
  *   existing file. The temporary file is removed when anything fails.
  * - One connection per destination, opened on first use, reopened after it drops.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, createSecretKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
@@ -333,6 +333,7 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
       close: forget,
     }) as Conn;
     client.client.setMaxListeners(0);
+    keyObjectsAfterKeyExchange(client.client);
     handshaking.add(client.client);
     try {
       await op('connect', null, (g) => {
@@ -769,6 +770,33 @@ export function createSftpDestination(cfg: SftpConfig, log: Logger, opts: SftpDe
   }
 }
 
+/** The fields of ssh2's JavaScript ciphers and deciphers (lib/protocol/crypto.js) that hold a key, used only as the key argument of createCipheriv/createDecipheriv/createHmac. */
+const SSH2_KEY_FIELDS = ['_encKey', '_decipherKey', '_macKey', '_encKeyMain', '_encKeyPktLen', '_decKeyMain', '_decKeyPktLen'] as const;
+
+/**
+ * ssh2's JavaScript path (the bundle leaves its native binding out) makes a cipher object per
+ * packet for AES-GCM, each way (an HMAC object per packet for the other ciphers), from a key
+ * kept as a Buffer: Node turns that Buffer into a key object every time (getKeyObjectSlots,
+ * prepareSecretKey: ~10 % of an SFTP upload's main-thread CPU, bench/notes.md s8-dest). After
+ * each key exchange (ssh2's 'handshake' event, when the new cipher and decipher are in place)
+ * their keys become KeyObjects made once, which createCipheriv, createDecipheriv and
+ * createHmac take as they are. A field that is not a Buffer (ssh2 changed) is left alone: the
+ * connection works as before, only without the saving.
+ */
+export function keyObjectsAfterKeyExchange(client: SshClient): void {
+  client.on('handshake', () => {
+    const proto = (client as unknown as { _protocol?: { _cipher?: unknown; _decipher?: unknown } })._protocol;
+    for (const c of [proto?._cipher, proto?._decipher]) {
+      if (!c || typeof c !== 'object') continue;
+      const fields = c as Record<string, unknown>;
+      for (const f of SSH2_KEY_FIELDS) {
+        const key = fields[f];
+        if (Buffer.isBuffer(key) && key.length > 0) fields[f] = createSecretKey(key);
+      }
+    }
+  });
+}
+
 /** The most bytes one SFTP write request may carry on this session (ssh2 keeps what the server announced in limits@openssh.com). */
 function writeLimit(sftp: SFTPWrapper): number | null {
   const n = (sftp as SFTPWrapper & { _maxWriteLen?: unknown })._maxWriteLen;
@@ -785,7 +813,10 @@ const MAX_PIECE = 256 << 10;
  * with the first request that failed (then nothing more is sent).
  *
  * Each request carries at most what the server takes in one (its limits@openssh.com), so
- * ssh2 never splits one into a request sent only after the first one's answer. ssh2 copies a
+ * ssh2 never splits one into a request sent only after the first one's answer, and every
+ * request but the last carries exactly that much, across the stream's chunks: a 256 KiB chunk
+ * cut into 255 KiB and 1 KiB made twice the requests (and answers, each decrypted by a cipher
+ * object of its own in ssh2's JavaScript path) and a 1 KiB channel packet per chunk. ssh2 copies a
  * request's bytes into its packet at once, but keeps the buffer it was given until the
  * answer: the bytes go through one reused buffer, so the stream's chunks are freed by the
  * next minor GC instead of living through a window's round trip (V8 then promotes them to its
@@ -804,6 +835,8 @@ export function pipelinedWrites(sftp: SFTPWrapper, handle: Buffer, window: numbe
   const scratch = piece === null ? null : Buffer.allocUnsafeSlow(piece);
   /** The write or final waiting for room in the window (or for every answer). */
   let waiting: (() => void) | null = null;
+  /** Bytes in `scratch` not sent yet. */
+  let fill = 0;
   const answered = () => {
     const w = waiting;
     waiting = null;
@@ -825,13 +858,19 @@ export function pipelinedWrites(sftp: SFTPWrapper, handle: Buffer, window: numbe
       if (failure) return cb(failure);
       if (piece === null || scratch === null) send(chunk, 0, chunk.length);
       else {
-        for (let off = 0; off < chunk.length; off += piece) {
-          const len = Math.min(piece, chunk.length - off);
-          chunk.copy(scratch, 0, off, off + len);
-          send(scratch, 0, len);
+        // requests of `piece` bytes across the chunks' boundaries (the rest waits for the next chunk or the end)
+        for (let off = 0; off < chunk.length;) {
+          const n = Math.min(piece - fill, chunk.length - off);
+          chunk.copy(scratch, fill, off, off + n);
+          fill += n;
+          off += n;
+          if (fill === piece) {
+            send(scratch, 0, fill);
+            fill = 0;
+          }
         }
-        // every byte of the chunk is in ssh2's packets now: nothing here holds it any more
-        written?.(position);
+        // every byte of the chunk is in ssh2's packets or in `scratch` now: nothing here holds it any more
+        written?.(position + fill);
       }
       const next = () => {
         if (failure) return cb(failure);
@@ -844,6 +883,10 @@ export function pipelinedWrites(sftp: SFTPWrapper, handle: Buffer, window: numbe
       next();
     },
     final(cb) {
+      if (fill > 0 && !failure) {
+        send(scratch!, 0, fill);
+        fill = 0;
+      }
       const done = () => {
         if (failure) return cb(failure);
         if (inFlight > 0) {

@@ -3,13 +3,14 @@ import { createRequire } from 'node:module';
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { KeyObject, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
+import { pipeline } from 'node:stream/promises';
 import pino from 'pino';
-import { createSftpDestination, knownHostMatches, parseKnownHosts } from '../../src/destinations/sftp.ts';
+import { createSftpDestination, keyObjectsAfterKeyExchange, knownHostMatches, parseKnownHosts, pipelinedWrites } from '../../src/destinations/sftp.ts';
 import { parseSftp, type SftpConfig } from '../../src/destinations/sftp.def.ts';
 import type { ConfigIssue } from '../../src/errors.ts';
 import { UserError } from '../../src/errors.ts';
@@ -425,7 +426,7 @@ describe('SFTP on OpenSSH sshd', () => {
     assert.ok(sliding, `no write was sent while earlier ones were pending after an answer (at most ${most} in flight)`);
   });
 
-  it("sends each write request within the server's write limit at once, from a buffer of its own", async () => {
+  it("sends each write request within the server's write limit at once, all but the last full, from a buffer of its own", async () => {
     // a request larger than the server's limits@openssh.com write length is split by ssh2, which sends
     // the rest only after the first part's answer; and ssh2 keeps the buffer it is given until the
     // answer, so the source's chunks must not be it (they would live through the window's round trip)
@@ -452,6 +453,63 @@ describe('SFTP on OpenSSH sshd', () => {
       'requests over the write limit',
     );
     assert.equal(calls.filter((c) => c.source).length, 0, 'requests given a buffer of the source');
+    // the 1 MiB chunks are not a multiple of the limit: the requests go across them, not one short request per chunk
+    const full = Math.min(calls[0]!.limit, 256 << 10);
+    assert.deepEqual(
+      calls.slice(0, -1).filter((c) => c.len !== full),
+      [],
+      `requests short of ${full} bytes before the last`,
+    );
+    assert.equal(calls.length, Math.ceil(data.length / full), 'write requests');
+  });
+
+  it("keeps ssh2's cipher keys as KeyObjects after each key exchange, and moves the bytes right with every kind of cipher", async () => {
+    // ssh2's JavaScript ciphers make a cipher (or HMAC) object per packet from these keys: a Buffer
+    // is turned into a key object each time, a KeyObject is used as it is
+    const ssh2 = createRequire(import.meta.url)('ssh2') as typeof import('ssh2');
+    const algorithms: [string, string | null][] = [
+      ['aes128-gcm@openssh.com', null],
+      ['aes256-ctr', 'hmac-sha2-256'],
+      ['chacha20-poly1305@openssh.com', null],
+    ];
+    for (const [cipher, hmac] of algorithms) {
+      const client = new ssh2.Client();
+      keyObjectsAfterKeyExchange(client);
+      await new Promise<void>((resolve, reject) => {
+        client.once('ready', resolve).once('error', reject);
+        client.connect({
+          host: sshd.host,
+          port: sshd.port,
+          username: sshd.user,
+          privateKey: readFileSync(ed25519),
+          algorithms: { cipher: [cipher] as never, ...(hmac ? { hmac: [hmac] as never } : {}) },
+        });
+      });
+      try {
+        const proto = (client as unknown as { _protocol: Record<string, Record<string, unknown>> })._protocol;
+        const keys = [proto._cipher!, proto._decipher!].flatMap((c) =>
+          ['_encKey', '_decipherKey', '_macKey', '_encKeyMain', '_encKeyPktLen', '_decKeyMain', '_decKeyPktLen']
+            .filter((f) => c[f] !== undefined)
+            .map((f) => c[f]),
+        );
+        assert.ok(keys.length >= 2, `${cipher}: ${keys.length} key fields found in ssh2's cipher and decipher`);
+        assert.deepEqual(
+          keys.filter((k) => !(k instanceof KeyObject)),
+          [],
+          `${cipher}: keys that are not KeyObjects`,
+        );
+        const sftp = await new Promise<import('ssh2').SFTPWrapper>((resolve, reject) => client.sftp((e, s) => (e ? reject(e) : resolve(s))));
+        for (const dir of [run, `${run}/keys`]) await new Promise<void>((resolve) => sftp.mkdir(dir, () => resolve()));
+        const path = `${run}/keys/${cipher}.bin`;
+        const handle = await new Promise<Buffer>((resolve, reject) => sftp.open(path, 'w', (e, h) => (e ? reject(e) : resolve(h))));
+        const data = patterned((1 << 20) + 777, 13);
+        await pipeline(streamOf(data, 100_000), pipelinedWrites(sftp, handle, 1 << 20));
+        await new Promise<void>((resolve, reject) => sftp.close(handle, (e) => (e ? reject(e) : resolve())));
+        assert.ok(readFileSync(remoteDir(path)).equals(data), `${cipher}: content`);
+      } finally {
+        client.end();
+      }
+    }
   });
 
   it('reports the bytes it copied into write requests (the source reuses their buffers at once)', async () => {
