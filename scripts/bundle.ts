@@ -5,12 +5,13 @@
  *
  * - `offsite.mjs`: the command (src/main.ts, which loads src/cli.ts), with a `#!/usr/bin/env node` line;
  * - `tar-worker.mjs`: the archive worker thread (src/archive/tar-worker.ts);
+ * - `restore-worker.mjs`: the restore's file writer thread (src/archive/restore-worker.ts);
  * - `vendor-<name>.mjs`: each library loaded on first use through src/lazy.ts (openpgp,
  *   nodemailer, dockerode, ...), required synchronously like the package itself;
  * - `chunk-*.mjs`: code shared between those, and every `await import()` of a destination's SDK
  *   (AWS, Azure, Google, WebDAV, SFTP, Dropbox): a process loads only what it uses;
- * - `warm-compile-cache.mjs`: loads every file above (the archive worker too: outside a worker
- *   thread its module does nothing, and the first backup of a new container then finds it
+ * - `warm-compile-cache.mjs`: loads every file above (the worker threads too: outside a worker
+ *   thread their modules do nothing, and the first backup of a new container then finds them
  *   compiled) and fills NODE_COMPILE_CACHE; it exits 1 when a file fails to load, so a broken bundle fails the
  *   image build instead of the first backup that needs that file.
  *
@@ -38,6 +39,7 @@ const REWRITES: [string, string, string][] = [
   ['manifest/index.ts', `readFileSync(new URL('../../package.json', import.meta.url), 'utf8')`, JSON.stringify(JSON.stringify({ version: VERSION }))],
   // the worker is its own entry point
   ['archive/spare.ts', `new URL('./tar-worker.ts', import.meta.url)`, `new URL('./tar-worker.mjs', import.meta.url)`],
+  ['archive/restore-writer.ts', `new URL('./restore-worker.ts', import.meta.url)`, `new URL('./restore-worker.mjs', import.meta.url)`],
   // tar-stream's header encoder, found by path at run time (its exports map hides it): bundled
   ['archive/tar.ts', `const require = createRequire(import.meta.url);`, ''],
   ['archive/tar.ts', `require(join(dirname(require.resolve('tar-stream')), 'headers.js'))`, `require('tar-stream/headers.js')`],
@@ -122,7 +124,7 @@ const BANNER = [`import { createRequire as __offsiteCreateRequire } from 'node:m
 );
 
 /** dist/warm-compile-cache.mjs: fills NODE_COMPILE_CACHE from the bundle (the Dockerfile runs it) and fails when a file does not load. */
-const WARM = `// Written by scripts/bundle.ts. Loads every file of this bundle (the entry and the archive worker
+const WARM = `// Written by scripts/bundle.ts. Loads every file of this bundle (the entry and the worker threads
 // do nothing when imported): fills NODE_COMPILE_CACHE when it is set, and exits 1 when a file fails to load.
 import { readdirSync } from 'node:fs';
 import { flushCompileCache, getCompileCacheDir } from 'node:module';
@@ -155,6 +157,7 @@ const result = await build({
   entryPoints: [
     { in: 'src/main.ts', out: 'offsite' },
     { in: 'src/archive/tar-worker.ts', out: 'tar-worker' },
+    { in: 'src/archive/restore-worker.ts', out: 'restore-worker' },
     ...lazy.map((name) => ({ in: `offsite-vendor:${name}`, out: vendorFile(name) })),
   ],
   outdir: OUT,

@@ -19,20 +19,7 @@
  * hard links, empty directories, and ownership when running as root.
  */
 import { randomBytes, hash } from 'node:crypto';
-import {
-  openSync,
-  writeSync,
-  closeSync,
-  fchownSync,
-  fchmodSync,
-  fstatSync,
-  futimesSync,
-  unlinkSync,
-  mkdirSync,
-  lstatSync,
-  linkSync,
-  constants as fsConstants,
-} from 'node:fs';
+import { openSync, closeSync, fstatSync, unlinkSync, constants as fsConstants } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm, rmdir, symlink, link, lchown, lutimes, chmod, chown, utimes, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
@@ -43,6 +30,8 @@ import type { Logger } from '../log.ts';
 import type { DecryptionKeys, EncryptionMethod } from '../crypto/index.ts';
 import { ArchiveFile, decodeArchive } from './decode.ts';
 import { Includes } from './include.ts';
+import { RestoreWriter } from './restore-writer.ts';
+import type { WriteFailure } from './restore-worker.ts';
 
 import { MANIFEST_ENTRY } from '../manifest/index.ts';
 
@@ -189,10 +178,11 @@ function tarError(e: unknown): Error {
   return e instanceof Error ? e : new Error(msg);
 }
 
-/** Write every byte of `buf` (write may write less than asked). */
-function writeAllSync(fd: number, buf: Buffer): void {
-  let off = 0;
-  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+/** The writer thread's first failure as the error the restore fails with (the same as when the main thread wrote). */
+function writeError(f: WriteFailure): Error {
+  if (f.kind === 'unsafe') return new UnsafeEntryError(f.message);
+  if (f.kind === 'damaged') return new UserError(f.message, DAMAGED_HINT);
+  return Object.assign(new Error(f.message), { code: f.code, errno: f.errno, syscall: f.syscall, path: f.path });
 }
 
 const errno = (e: unknown) => (e as NodeJS.ErrnoException)?.code;
@@ -471,6 +461,8 @@ export async function extractArchive(input: Readable | ArchiveFile, opts: Extrac
 
   // `rel` is safeParts' output (no empty, `.` or `..` component): a plain concatenation is what join() would return, without its normalising scan per entry
   const abs = (rel: string) => (rel === '' ? staging : `${staging}/${rel}`);
+  /** Creates what restore writes, in archive order, on its own thread (started once the staging directory exists). */
+  let writer: RestoreWriter | null = null;
 
   /** Make sure every parent of `parts` is a real directory of the archive (never a symlink). */
   /** The path of the last entry whose parents were ensured (see sameParents). */
@@ -482,21 +474,10 @@ export async function extractArchive(input: Readable | ArchiveFile, opts: Extrac
       p = p ? `${p}/${parts[i]}` : parts[i]!;
       if (knownDirs.has(p)) continue;
       if (pendingSymlinks.has(p)) throw new UnsafeEntryError(`entry ${show(name)} would be written through the symbolic link ${show(p)}`);
-      if (writing) makeDir(p, name);
+      if (writing) writer!.mkdir(p, name);
       knownDirs.add(p);
     }
     lastParents = parts;
-  }
-
-  function makeDir(rel: string, name: string): void {
-    try {
-      // like tar, a directory the archive does not describe gets 0777 less the umask (the staging directory itself is 0700)
-      mkdirSync(abs(rel), { mode: 0o777 });
-    } catch (e) {
-      if (errno(e) !== 'EEXIST') throw e;
-      const st = lstatSync(abs(rel));
-      if (!st.isDirectory()) throw new UserError(`the archive stores ${show(rel)} as a file and also has ${show(name)} inside it`, DAMAGED_HINT);
-    }
   }
 
   /**
@@ -506,37 +487,6 @@ export async function extractArchive(input: Readable | ArchiveFile, opts: Extrac
   function clearPath(rel: string, name: string): void {
     if (knownDirs.has(rel)) throw new UserError(`the archive has both a directory and a non-directory entry ${show(name)}`, DAMAGED_HINT);
     pendingSymlinks.delete(rel);
-  }
-
-  const modeOf = (m: Meta): number => (owners ? m.mode : m.mode & 0o1777);
-  /**
-   * A file whose mode has only permission bits that the umask (or a default ACL) keeps
-   * is created with its final mode, and needs no fchmod (inside the 0700 staging
-   * directory nobody else can open it meanwhile); other modes are set by fchmod.
-   */
-  const exactAtOpen = (mode: number): boolean => (mode & ~permitted) === 0;
-
-  /** Open a new file for writing; an earlier entry's file of the same name is replaced. Never follows a symlink. */
-  function openNew(path: string, m: Meta): number {
-    const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
-    const want = modeOf(m);
-    const mode = exactAtOpen(want) ? want : 0o600;
-    try {
-      return openSync(path, flags, mode);
-    } catch (e) {
-      if (errno(e) !== 'EEXIST') throw e;
-      unlinkSync(path);
-      return openSync(path, flags, mode);
-    }
-  }
-
-  function applyFileMeta(fd: number, m: Meta): void {
-    const chown = owners && (m.uid !== created.uid || m.gid !== created.gid);
-    if (chown) fchownSync(fd, m.uid, m.gid);
-    // after a fchown, which clears set-user/group-ID bits
-    const want = modeOf(m);
-    if (chown || !exactAtOpen(want)) fchmodSync(fd, want);
-    futimesSync(fd, m.atime, m.mtime);
   }
 
   // the tar reader (created once tar-stream's header code is loaded) and what refills it
@@ -569,22 +519,16 @@ export async function extractArchive(input: Readable | ArchiveFile, opts: Extrac
     })();
   }
 
-  function writeSmall(rel: string, buf: Buffer, m: Meta): void {
-    const fd = openNew(abs(rel), m);
-    try {
-      writeAllSync(fd, buf);
-      applyFileMeta(fd, m);
-    } finally {
-      closeSync(fd);
-    }
+  function writeSmall(rel: string, buf: Buffer, m: Meta): void | Promise<void> {
     result.bytes += buf.length;
+    return writer!.file(rel, buf, m);
   }
 
   /**
-   * Files are written with synchronous calls (a handful of syscalls, no thread-pool
-   * round trip each) straight from the decoded buffers: small ones (most of a typical
-   * tree) with one write, large ones piece by piece as they are decoded, while
-   * decompression goes on in the thread pool.
+   * Files are handed to the writer thread straight from the decoded buffers (copied
+   * into its ring): small ones (most of a typical tree) whole, large ones piece by
+   * piece as they are decoded, while decompression goes on in the thread pool and
+   * the writer creates them.
    */
   function writeFile(rel: string, size: number, m: Meta): void | Promise<void> {
     if (size <= SMALL_FILE) {
@@ -593,32 +537,18 @@ export async function extractArchive(input: Readable | ArchiveFile, opts: Extrac
       return b.then((buf) => writeSmall(rel, buf, m));
     }
     return (async () => {
-      const fd = openNew(abs(rel), m);
-      try {
-        for (;;) {
-          const p = reader.read();
-          if (p) {
-            writeAllSync(fd, p);
-            result.bytes += p.length;
-          } else if (reader.left === 0) break;
-          else if (!(await more())) throw truncated();
-        }
-        applyFileMeta(fd, m);
-      } finally {
-        closeSync(fd);
+      writer!.open(rel, m);
+      for (;;) {
+        const p = reader.read();
+        if (p) {
+          const w = writer!.piece(p);
+          if (w) await w;
+          result.bytes += p.length;
+        } else if (reader.left === 0) break;
+        else if (!(await more())) throw truncated();
       }
+      writer!.close(m);
     })();
-  }
-
-  /** Hard link `path` to `existing`, replacing an earlier entry at `path`. */
-  function linkReplacingSync(existing: string, path: string): void {
-    try {
-      linkSync(existing, path);
-    } catch (e) {
-      if (errno(e) !== 'EEXIST') throw e;
-      unlinkSync(path);
-      linkSync(existing, path);
-    }
   }
 
   /** Hard link `path` to `existing`, replacing an earlier entry at `path` (for the links made last). */
@@ -704,7 +634,7 @@ export async function extractArchive(input: Readable | ArchiveFile, opts: Extrac
         }
         ensureParents(parts, h.name);
         if (pendingSymlinks.has(rel)) throw new UnsafeEntryError(`directory ${show(h.name)} would replace the symbolic link stored before it`);
-        if (writing && !knownDirs.has(rel)) makeDir(rel, h.name);
+        if (writing && !knownDirs.has(rel)) writer!.mkdir(rel, h.name);
         knownDirs.add(rel);
         if (!dirMeta.has(rel)) result.directories++;
         dirMeta.set(rel, m);
@@ -747,16 +677,8 @@ export async function extractArchive(input: Readable | ArchiveFile, opts: Extrac
         if (pendingSymlinks.has(tRel)) {
           pendingHardlinks.push({ rel, target: tRel });
         } else if (writing) {
-          let st;
-          try {
-            st = lstatSync(abs(tRel));
-          } catch (e) {
-            if (errno(e) === 'ENOENT')
-              throw new UnsafeEntryError(`hard link ${show(h.name)} points to ${show(h.linkname ?? '')}, which is not an earlier entry of the archive`);
-            throw e;
-          }
-          if (st.isDirectory()) throw new UnsafeEntryError(`hard link ${show(h.name)} points to a directory`);
-          linkReplacingSync(abs(tRel), abs(rel));
+          // the writer refuses a target that is missing or a directory on the disk
+          writer!.link(rel, tRel, h.name, h.linkname ?? '');
         }
         result.hardlinks++;
         break;
@@ -810,6 +732,7 @@ export async function extractArchive(input: Readable | ArchiveFile, opts: Extrac
 
   try {
     opts.signal?.throwIfAborted();
+    if (writing) writer = new RestoreWriter(staging, owners, { created, permitted }, writeError);
     const decoded = input instanceof ArchiveFile ? await input.decode(opts.keys ?? {}) : await decodeArchive(input, opts.keys ?? {});
     result.encryption = decoded.encryption;
     result.compression = decoded.compression;
@@ -821,7 +744,10 @@ export async function extractArchive(input: Readable | ArchiveFile, opts: Extrac
     const src = decoded.tar;
     if (opts.signal) addAbortSignal(opts.signal, src);
     const feed = feedReader(src, reader);
-    more = feed.more;
+    more = () => {
+      writer?.flush(); // the writer works while the next piece is decoded
+      return feed.more();
+    };
     let lastProgress = 0;
     try {
       for (;;) {
@@ -834,6 +760,11 @@ export async function extractArchive(input: Readable | ArchiveFile, opts: Extrac
         lastEnd = h.byteOffset + Math.ceil(reader.left / 512) * 512;
         await handle(h);
         if (reader.left > 0) await drain();
+        if (writer) {
+          if (writer.failure) throw writer.failure;
+          const room = writer.room();
+          if (room) await room;
+        }
         if (opts.onProgress) {
           const now = Date.now();
           if (now - lastProgress >= 200) {
@@ -862,13 +793,24 @@ export async function extractArchive(input: Readable | ArchiveFile, opts: Extrac
         `the longest path in the archive is ${rules.longestPath} bytes: restore it into a directory whose path is at most ${Math.max(0, MAX_PATH - rules.longestPath - STAGING_NAME_BYTES - 2)} bytes long (the file system allows ${MAX_PATH} bytes per path)`,
       );
     }
+    if (writer) {
+      await writer.settle();
+      await writer.end();
+    }
     await opts.beforeCommit?.(result);
     if (writing) await finish();
     opts.onProgress?.({ ...result });
     return result;
   } catch (e) {
+    let err = e;
+    if (writer) {
+      // the writer's failure belongs to an earlier entry than what failed here (unless this is an abort)
+      if (!opts.signal?.aborted && (e as NodeJS.ErrnoException)?.code !== 'ABORT_ERR') await writer.settle().catch(() => {});
+      err = writer.failure ?? e;
+      await writer.end(true);
+    }
     await undoTarget();
-    throw tarError(e);
+    throw tarError(err);
   }
 }
 

@@ -289,3 +289,18 @@ test('file modes come out as archived whatever the umask (files the umask keeps 
     process.umask(old);
   }
 });
+
+test('the writer thread: a file larger than its ring arrives whole', async () => {
+  const { buildTar } = await import('./build.ts');
+  const { RING } = await import('../../src/archive/restore-writer.ts');
+  const big = randomBytes(RING * 2 + 12345);
+  // one buffer: the whole file arrives as one piece, written in parts through the ring
+  const { target } = await restore(
+    await buildTar([
+      { name: 'big.bin', content: big },
+      { name: 'after', content: 'the next entry' },
+    ]),
+  );
+  assert.ok(readFileSync(join(target, 'big.bin')).equals(big));
+  assert.equal(readFileSync(join(target, 'after'), 'utf8'), 'the next entry');
+});
