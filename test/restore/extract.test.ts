@@ -290,6 +290,33 @@ test('file modes come out as archived whatever the umask (files the umask keeps 
   }
 });
 
+test('a hard link to a file written just before it, and paths stored twice, come out as GNU tar extracts them (archive order through the writer thread)', async () => {
+  const { buildTar } = await import('./build.ts');
+  const entries: Parameters<typeof buildTar>[0] = [{ name: 'a/', type: 'directory' }];
+  // enough files that the writer is still busy when the link below is decoded
+  for (let i = 0; i < 400; i++) entries.push({ name: `a/f${i}`, content: `file ${i}` });
+  entries.push({ name: 'a/target', content: 'the first a/target' });
+  entries.push({ name: 'b/l', type: 'link', linkname: 'a/target' });
+  entries.push({ name: 'b/g', content: 'in b' });
+  entries.push({ name: 'c/h', content: 'in c' });
+  entries.push({ name: 'a/f7', content: 'a/f7 stored again, after other directories' });
+  entries.push({ name: 'b/l', content: 'b/l replaced by a file' });
+  entries.push({ name: 'c/l2', type: 'link', linkname: 'a/f7' });
+  const archive = await buildTar(entries);
+  const { target } = await restore(archive);
+  const tarOut = join(base, `gnu-${++n}`);
+  mkdirSync(tarOut);
+  execFileSync('tar', ['-xf', '-', '-C', tarOut], { input: archive });
+  assert.deepEqual(listAll(target), listAll(tarOut));
+  for (const rel of listAll(tarOut).filter((r) => !statSync(join(tarOut, r)).isDirectory())) {
+    assert.equal(readFileSync(join(target, rel), 'utf8'), readFileSync(join(tarOut, rel), 'utf8'), rel);
+  }
+  assert.equal(readFileSync(join(target, 'b/l'), 'utf8'), 'b/l replaced by a file');
+  assert.equal(statSync(join(target, 'a/target')).nlink, 1, 'b/l no longer links to a/target');
+  assert.equal(statSync(join(target, 'c/l2')).ino, statSync(join(target, 'a/f7')).ino);
+  assert.equal(readFileSync(join(target, 'c/l2'), 'utf8'), 'a/f7 stored again, after other directories');
+});
+
 test('the writer thread: a file larger than its ring arrives whole', async () => {
   const { buildTar } = await import('./build.ts');
   const { RING } = await import('../../src/archive/restore-writer.ts');
